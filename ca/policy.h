@@ -1,0 +1,91 @@
+/*
+ * policy: what the authority may issue, loaded from a JSON file (jansson,
+ * strict): unknown keys, wrong types and bad values are errors that name
+ * the file, the JSON path and the reason.
+ *
+ * A struct policy is immutable once loaded; profiles are read-only records
+ * owned by it.
+ */
+#ifndef TESSERA_CA_POLICY_H
+#define TESSERA_CA_POLICY_H
+
+#include <regex.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/limits.h"
+#include "common/status.h"
+
+struct policy;
+
+enum policy_key_kind { POLICY_KEY_EC, POLICY_KEY_RSA, POLICY_KEY_KIND_MAX };
+
+struct policy_key_rule {
+	enum policy_key_kind kind;
+	int curve_nid;		/* EC: NID_X9_62_prime256v1 or NID_secp384r1 */
+	int min_bits;		/* RSA: smallest modulus allowed */
+};
+
+/* Where a device's id comes from in the CSR subject. */
+enum policy_device_id { POLICY_DEVICE_ID_CN, POLICY_DEVICE_ID_SERIALNUMBER,
+	POLICY_DEVICE_ID_MAX };
+
+struct policy_pattern {
+	int is_set;
+	regex_t re;		/* POSIX extended, compiled with REG_NOSUB */
+	char source[LIMIT_PATTERN_LEN + 1];
+};
+
+struct policy_profile {
+	char name[LIMIT_LABEL_LEN + 1];
+	/* Key types allowed; keys[0] is the default for server-side keygen. */
+	struct policy_key_rule keys[LIMIT_POLICY_ENTRIES];
+	size_t key_count;
+	int64_t validity_seconds;
+	int64_t backdate_seconds;	/* notBefore = now - backdate */
+	int sig_md_nid;			/* NID_sha256 or NID_sha384 */
+	/* Subject: CN required or not, its pattern, the attributes allowed. */
+	int cn_required;
+	struct policy_pattern cn_pattern;
+	int subject_nids[LIMIT_SUBJECT_ATTRS];
+	size_t subject_nid_count;
+	enum policy_device_id device_id;
+	/* SAN: a type is allowed when its pattern is set (or allow_ip). */
+	struct policy_pattern dns_pattern;
+	struct policy_pattern uri_pattern;
+	int allow_ip;
+	size_t san_max;
+	/* Extensions built from policy, never copied from the CSR. */
+	unsigned key_usage;		/* X509v3_KU_* bits */
+	int eku_nids[LIMIT_POLICY_ENTRIES];
+	size_t eku_count;
+};
+
+/*
+ * Load and validate the policy in path. On failure the detail reads
+ * "path: $.profiles.device.keys[1]: unknown key type \"ec:P-521\"".
+ * The caller frees *out with policy_free.
+ */
+enum status policy_load(const char *path, struct policy **out) MUST_CHECK;
+
+/* The same from memory; name is used in messages in place of a path. */
+enum status policy_parse(const char *json, size_t len, const char *name,
+    struct policy **out) MUST_CHECK;
+
+void policy_free(struct policy *policy);
+
+/* The profile called name, or NULL. Owned by policy. */
+const struct policy_profile *policy_profile_get(const struct policy *policy,
+    const char *name);
+
+/* 1 if s matches the pattern (an unset pattern matches nothing). */
+int policy_pattern_match(const struct policy_pattern *p, const char *s);
+
+/*
+ * Describe the key rules of a profile for messages, e.g.
+ * "ec:P-256, ec:P-384, rsa:3072+". Writes at most cap bytes, NUL included.
+ */
+void policy_profile_keys_describe(const struct policy_profile *p, char *out,
+    size_t cap);
+
+#endif

@@ -1,0 +1,36 @@
+/*
+ * A growable byte buffer with a hard maximum: appending past max fails with
+ * ST_LIMIT instead of growing without bound.
+ */
+#ifndef TESSERA_COMMON_BUF_H
+#define TESSERA_COMMON_BUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/status.h"
+
+struct buf {
+	uint8_t *data;
+	size_t len;
+	size_t cap;
+	size_t max;
+};
+
+/* Start empty with a hard maximum of max bytes. */
+void buf_init(struct buf *b, size_t max);
+
+/* Append n bytes; ST_LIMIT past max, ST_NOMEM; b is unchanged on failure. */
+enum status buf_append(struct buf *b, const void *p, size_t n) MUST_CHECK;
+
+/* Append a printf-formatted string (without its NUL). */
+enum status
+buf_printf(struct buf *b, const char *fmt, ...) MUST_CHECK PRINTF_LIKE(2, 3);
+
+/* Keep a NUL after the last byte so data can be read as a C string. */
+enum status buf_terminate(struct buf *b) MUST_CHECK;
+
+/* Free the memory; wipes it first (buffers may have held secrets). */
+void buf_free(struct buf *b);
+
+#endif

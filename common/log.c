@@ -1,0 +1,72 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+/*
+ * The one piece of process-wide mutable state in common/: set once at
+ * start-up, read afterwards.
+ */
+static enum log_level min_level = LOG_LEVEL_INFO;
+
+static const char *const level_names[LOG_LEVEL_MAX] = {
+    "debug", "info", "warn", "error"};
+
+void
+log_set_level(enum log_level level)
+{
+	if (level < LOG_LEVEL_MAX)
+		min_level = level;
+}
+
+void
+log_init_from_env(void)
+{
+	const char *v = getenv("TESSERA_LOG");
+	int i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; i < LOG_LEVEL_MAX; i++)
+		if (strcmp(v, level_names[i]) == 0)
+			min_level = (enum log_level)i;
+}
+
+static void
+    PRINTF_LIKE(2, 0) vlog(enum log_level level, const char *fmt, va_list ap)
+{
+	char line[1024], stamp[32];
+	struct timespec ts;
+	struct tm tm;
+	int n;
+
+	if (level < min_level)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	if (n < 0)
+		return;
+	/* One write per line, so that lines of several processes never mix. */
+	dprintf(STDERR_FILENO, "%s tessera[%d] %s: %s\n", stamp, (int)getpid(),
+	    level_names[level], line);
+}
+
+#define LOG_FN(name, level)                                                    \
+	void name(const char *fmt, ...)                                        \
+	{                                                                      \
+		va_list ap;                                                    \
+		va_start(ap, fmt);                                             \
+		vlog(level, fmt, ap);                                          \
+		va_end(ap);                                                    \
+	}
+
+LOG_FN(log_debug, LOG_LEVEL_DEBUG)
+LOG_FN(log_info, LOG_LEVEL_INFO)
+LOG_FN(log_warn, LOG_LEVEL_WARN)
+LOG_FN(log_error, LOG_LEVEL_ERROR)

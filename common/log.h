@@ -1,0 +1,28 @@
+/*
+ * Logging to standard error, one line per event, with a UTC time stamp.
+ * Never log a secret, a private key or a request body: name a certificate
+ * by serial, a key by label, a token by jti.
+ */
+#ifndef TESSERA_COMMON_LOG_H
+#define TESSERA_COMMON_LOG_H
+
+#include "common/status.h"
+
+enum log_level {
+	LOG_LEVEL_DEBUG,
+	LOG_LEVEL_INFO,
+	LOG_LEVEL_WARN,
+	LOG_LEVEL_ERROR,
+	LOG_LEVEL_MAX
+};
+
+/* Set the lowest level that is written; TESSERA_LOG=debug|info|warn|error. */
+void log_set_level(enum log_level level);
+void log_init_from_env(void);
+
+void log_debug(const char *fmt, ...) PRINTF_LIKE(1, 2);
+void log_info(const char *fmt, ...) PRINTF_LIKE(1, 2);
+void log_warn(const char *fmt, ...) PRINTF_LIKE(1, 2);
+void log_error(const char *fmt, ...) PRINTF_LIKE(1, 2);
+
+#endif

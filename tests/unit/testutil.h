@@ -1,0 +1,41 @@
+/*
+ * Shared by the unit tests: temporary directories, a fresh SoftHSMv2 token,
+ * keys and CSRs made with OpenSSL.
+ */
+#ifndef TESSERA_TESTS_TESTUTIL_H
+#define TESSERA_TESTS_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+/* A new empty directory under $TMPDIR; the caller frees the string. */
+char *testutil_tmpdir(void);
+
+/* rm -rf dir (best effort). */
+void testutil_rmtree(const char *dir);
+
+/*
+ * Create a SoftHSMv2 configuration with its token directory inside dir,
+ * point SOFTHSM2_CONF at it and initialise a token labelled label with
+ * user PIN pin (SO PIN "so-" pin). Returns 0 on success.
+ */
+int testutil_softhsm(const char *dir, const char *label, const char *pin);
+
+/* The module path of the embedded SoftHSMv2. */
+const char *testutil_softhsm_module(void);
+
+/* A software key: "ec:P-256", "ec:P-384", "ec:P-521", "rsa:1024", ... */
+EVP_PKEY *testutil_key(const char *spec);
+
+/*
+ * A CSR signed by key with subject "/CN=cn" (cn may be NULL) and, when
+ * sans is not NULL, a SAN extension request from a comma-separated list in
+ * openssl's syntax ("URI:urn:dev:x,DNS:a.example"). DER to *der (free()).
+ */
+int testutil_csr(EVP_PKEY *key, const char *cn, const char *sans,
+    uint8_t **der, size_t *der_len);
+
+#endif
