@@ -63,15 +63,15 @@ enum status hsm_key_generate(struct hsm *hsm, const char *label,
  * Find the private key labelled label. ST_NOTFOUND if there is none. The
  * caller frees *out with hsm_key_free (before hsm_close).
  */
-enum status hsm_key_find(struct hsm *hsm, const char *label,
-    struct hsm_key **out) MUST_CHECK;
+enum status hsm_key_find(
+    struct hsm *hsm, const char *label, struct hsm_key **out) MUST_CHECK;
 
 /*
  * Find a key by RFC 7512 URI ("pkcs11:token=T;object=L", percent-encoding
  * allowed). The token attribute, when present, must name hsm's token.
  */
-enum status hsm_key_find_uri(struct hsm *hsm, const char *uri,
-    struct hsm_key **out) MUST_CHECK;
+enum status hsm_key_find_uri(
+    struct hsm *hsm, const char *uri, struct hsm_key **out) MUST_CHECK;
 
 /* Free a key handle (not the key in the token). NULL is accepted. */
 void hsm_key_free(struct hsm_key *key);
@@ -95,8 +95,7 @@ const char *hsm_key_label(const struct hsm_key *key);
  * ST_UNAVAILABLE when the token cannot be reached.
  */
 enum status hsm_key_sign(struct hsm_key *key, const EVP_MD *md,
-    const uint8_t *data, size_t len, uint8_t **sig, size_t *sig_len)
-    MUST_CHECK;
+    const uint8_t *data, size_t len, uint8_t **sig, size_t *sig_len) MUST_CHECK;
 
 /*
  * Check that the token still answers (a cheap PKCS#11 call). ST_OK or
@@ -110,7 +109,14 @@ enum status hsm_ping(struct hsm *hsm) MUST_CHECK;
  * ignored, as RFC 7512 §2.3 permits for attributes a consumer does not
  * use; a missing object is ST_MALFORMED. The caller frees both with free().
  */
-enum status hsm_uri_parse(const char *uri, char **token, char **object)
-    MUST_CHECK;
+enum status
+hsm_uri_parse(const char *uri, char **token, char **object) MUST_CHECK;
+
+/*
+ * Whether key's private half is held as the token promises: CKA_SENSITIVE
+ * and CKA_ALWAYS_SENSITIVE true, CKA_EXTRACTABLE false and
+ * CKA_NEVER_EXTRACTABLE true. 1 yes, 0 no or when the token cannot say.
+ */
+int hsm_key_is_sensitive(struct hsm_key *key);
 
 #endif

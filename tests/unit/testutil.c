@@ -17,8 +17,8 @@ testutil_tmpdir(void)
 	const char *base = getenv("TMPDIR");
 	char tmpl[4096];
 
-	snprintf(tmpl, sizeof(tmpl), "%s/tessera-test-XXXXXX",
-	    base ? base : "/tmp");
+	snprintf(
+	    tmpl, sizeof(tmpl), "%s/tessera-test-XXXXXX", base ? base : "/tmp");
 	if (mkdtemp(tmpl) == NULL)
 		return NULL;
 	return strdup(tmpl);
@@ -55,11 +55,14 @@ testutil_softhsm(const char *dir, const char *label, const char *pin)
 		return -1;
 	if ((f = fopen(conf, "w")) == NULL)
 		return -1;
-	fprintf(f, "directories.tokendir = %s\nobjectstore.backend = file\n"
-		   "log.level = ERROR\nslots.removable = false\n", tokens);
+	fprintf(f,
+	    "directories.tokendir = %s\nobjectstore.backend = file\n"
+	    "log.level = ERROR\nslots.removable = false\n",
+	    tokens);
 	fclose(f);
 	setenv("SOFTHSM2_CONF", conf, 1);
-	if (hsm_token_init(testutil_softhsm_module(), label, so, pin) != ST_OK) {
+	if (hsm_token_init(testutil_softhsm_module(), label, so, pin) !=
+	    ST_OK) {
 		fprintf(stderr, "hsm_token_init: %s\n", status_detail());
 		return -1;
 	}
@@ -72,8 +75,8 @@ testutil_key(const char *spec)
 	if (strncmp(spec, "ec:", 3) == 0)
 		return EVP_PKEY_Q_keygen(NULL, NULL, "EC", spec + 3);
 	if (strncmp(spec, "rsa:", 4) == 0)
-		return EVP_PKEY_Q_keygen(NULL, NULL, "RSA",
-		    (size_t)strtoul(spec + 4, NULL, 10));
+		return EVP_PKEY_Q_keygen(
+		    NULL, NULL, "RSA", (size_t)strtoul(spec + 4, NULL, 10));
 	if (strcmp(spec, "ed25519") == 0)
 		return EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
 	return NULL;
@@ -95,16 +98,17 @@ testutil_csr(EVP_PKEY *key, const char *cn, const char *sans, uint8_t **der,
 	*der_len = 0;
 	if (req == NULL || name == NULL)
 		goto out;
-	if (cn != NULL && !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-	    (const unsigned char *)cn, -1, -1, 0))
+	if (cn != NULL &&
+	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+	        (const unsigned char *)cn, -1, -1, 0))
 		goto out;
 	if (!X509_REQ_set_subject_name(req, name) ||
 	    !X509_REQ_set_pubkey(req, key) || !X509_REQ_set_version(req, 0))
 		goto out;
 	if (sans != NULL) {
 		exts = sk_X509_EXTENSION_new_null();
-		ext = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name,
-		    sans);
+		ext =
+		    X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, sans);
 		if (exts == NULL || ext == NULL)
 			goto out;
 		sk_X509_EXTENSION_push(exts, ext);

@@ -35,7 +35,7 @@ EVP_PKEY *testutil_key(const char *spec);
  * sans is not NULL, a SAN extension request from a comma-separated list in
  * openssl's syntax ("URI:urn:dev:x,DNS:a.example"). DER to *der (free()).
  */
-int testutil_csr(EVP_PKEY *key, const char *cn, const char *sans,
-    uint8_t **der, size_t *der_len);
+int testutil_csr(EVP_PKEY *key, const char *cn, const char *sans, uint8_t **der,
+    size_t *der_len);
 
 #endif
