@@ -21,23 +21,26 @@
 struct store;
 struct store_txn;
 
-enum store_cert_status { STORE_CERT_VALID, STORE_CERT_REVOKED,
-	STORE_CERT_STATUS_MAX };
+enum store_cert_status {
+	STORE_CERT_VALID,
+	STORE_CERT_REVOKED,
+	STORE_CERT_STATUS_MAX
+};
 
 /* Serials are stored as uppercase hex without separators. */
 #define STORE_SERIAL_HEX_CAP 41
 
 struct store_cert {
 	char serial[STORE_SERIAL_HEX_CAP];
-	char *issuer;		/* RFC 2253 string of the issuer DN */
-	char *subject;		/* RFC 2253 string of the subject DN */
-	char *device_id;	/* may be NULL for CA and service certs */
+	char *issuer; /* RFC 2253 string of the issuer DN */
+	char *subject; /* RFC 2253 string of the subject DN */
+	char *device_id; /* may be NULL for CA and service certs */
 	char *profile;
-	int64_t not_before;	/* Unix seconds */
+	int64_t not_before; /* Unix seconds */
 	int64_t not_after;
 	enum store_cert_status status;
-	int64_t revoked_at;	/* 0 when valid */
-	int reason;		/* RFC 5280 CRLReason, -1 when none */
+	int64_t revoked_at; /* 0 when valid */
+	int reason; /* RFC 5280 CRLReason, -1 when none */
 	uint8_t *der;
 	size_t der_len;
 	int64_t created;
@@ -75,16 +78,16 @@ typedef enum status (*store_txn_fn)(struct store_txn *txn, void *arg);
  * only and is returned (with its detail); a commit failure returns
  * ST_STORE. fn runs on the writer thread: it must not call store_write.
  */
-enum status store_write(struct store *store, store_txn_fn fn, void *arg)
-    MUST_CHECK;
+enum status
+store_write(struct store *store, store_txn_fn fn, void *arg) MUST_CHECK;
 
 /* Insert a certificate row; ST_CONFLICT if the serial exists. */
-enum status store_txn_cert_insert(struct store_txn *txn,
-    const struct store_cert *cert) MUST_CHECK;
+enum status store_txn_cert_insert(
+    struct store_txn *txn, const struct store_cert *cert) MUST_CHECK;
 
 /* Insert the device as active if it is not known yet. */
-enum status store_txn_device_ensure(struct store_txn *txn,
-    const char *device_id, int64_t now) MUST_CHECK;
+enum status store_txn_device_ensure(
+    struct store_txn *txn, const char *device_id, int64_t now) MUST_CHECK;
 
 /* Store a new enrollment secret (its SHA-256 only). */
 enum status store_txn_secret_insert(struct store_txn *txn,
@@ -102,12 +105,12 @@ enum status store_txn_secret_consume(struct store_txn *txn,
     int64_t now, const char *serial) MUST_CHECK;
 
 /* The last audit entry's seq and hash (0 and 32 zero bytes when empty). */
-enum status store_txn_audit_last(struct store_txn *txn, int64_t *seq,
-    uint8_t hash[32]) MUST_CHECK;
+enum status store_txn_audit_last(
+    struct store_txn *txn, int64_t *seq, uint8_t hash[32]) MUST_CHECK;
 
 /* Append an audit row exactly as given (the caller computed seq and hash). */
-enum status store_txn_audit_insert(struct store_txn *txn,
-    const struct store_audit *entry) MUST_CHECK;
+enum status store_txn_audit_insert(
+    struct store_txn *txn, const struct store_audit *entry) MUST_CHECK;
 
 /* 1 if a certificate with this serial exists, 0 if not; <0 on failure. */
 int store_cert_exists(struct store *store, const char *serial);
@@ -123,13 +126,19 @@ void store_cert_free(struct store_cert *cert);
  * non-zero. The entry is valid only during the call.
  */
 enum status store_audit_foreach(struct store *store, int64_t since,
-    int (*fn)(const struct store_audit *entry, void *arg), void *arg)
-    MUST_CHECK;
+    int (*fn)(const struct store_audit *entry, void *arg),
+    void *arg) MUST_CHECK;
 
 /* Number of certificate rows (for tests and status output). */
 enum status store_cert_count(struct store *store, int64_t *count) MUST_CHECK;
 
 /* PRAGMA integrity_check: ST_OK, or ST_STORE with SQLite's first complaint. */
 enum status store_integrity_check(struct store *store) MUST_CHECK;
+
+/*
+ * Group-commit counters since store_open: transactions the writer ran and
+ * jobs it ran in them (jobs / commits is the average batch size).
+ */
+void store_stats(struct store *store, uint64_t *commits, uint64_t *jobs);
 
 #endif
