@@ -22,8 +22,8 @@ struct ca_csr;
  * bytes are refused) and verify its self-signature (proof of possession).
  * ST_LIMIT, ST_MALFORMED with a detail. The caller frees with ca_csr_free.
  */
-enum status ca_csr_parse(const uint8_t *der, size_t der_len,
-    struct ca_csr **out) MUST_CHECK;
+enum status ca_csr_parse(
+    const uint8_t *der, size_t der_len, struct ca_csr **out) MUST_CHECK;
 
 void ca_csr_free(struct ca_csr *csr);
 
@@ -32,8 +32,8 @@ void ca_csr_free(struct ca_csr *csr);
  * CN rule, SAN types, patterns and count. ST_DENIED with a detail such as
  * "CSR key is rsa:1024; profile device allows ec:P-256, ec:P-384, rsa:3072+".
  */
-enum status ca_csr_check(const struct ca_csr *csr,
-    const struct policy_profile *profile) MUST_CHECK;
+enum status ca_csr_check(
+    const struct ca_csr *csr, const struct policy_profile *profile) MUST_CHECK;
 
 /* The request (get0: owned by csr). */
 X509_REQ *ca_csr_get0_req(const struct ca_csr *csr);
@@ -48,8 +48,8 @@ const GENERAL_NAMES *ca_csr_get0_san(const struct ca_csr *csr);
  * The device id the profile derives from the subject (CN or serialNumber,
  * as UTF-8), or NULL when the subject has no such attribute. Owned by csr.
  */
-const char *ca_csr_device_id(const struct ca_csr *csr,
-    const struct policy_profile *profile);
+const char *ca_csr_device_id(
+    const struct ca_csr *csr, const struct policy_profile *profile);
 
 /* The challengePassword attribute as UTF-8, or NULL when absent. */
 const char *ca_csr_get0_challenge(const struct ca_csr *csr);

@@ -22,28 +22,32 @@ enum policy_key_kind { POLICY_KEY_EC, POLICY_KEY_RSA, POLICY_KEY_KIND_MAX };
 
 struct policy_key_rule {
 	enum policy_key_kind kind;
-	int curve_nid;		/* EC: NID_X9_62_prime256v1 or NID_secp384r1 */
-	int min_bits;		/* RSA: smallest modulus allowed */
+	int curve_nid; /* EC: NID_X9_62_prime256v1 or NID_secp384r1 */
+	int min_bits; /* RSA: smallest modulus allowed */
 };
 
 /* Where a device's id comes from in the CSR subject. */
-enum policy_device_id { POLICY_DEVICE_ID_CN, POLICY_DEVICE_ID_SERIALNUMBER,
-	POLICY_DEVICE_ID_MAX };
+enum policy_device_id {
+	POLICY_DEVICE_ID_CN,
+	POLICY_DEVICE_ID_SERIALNUMBER,
+	POLICY_DEVICE_ID_MAX
+};
 
 struct policy_pattern {
 	int is_set;
-	regex_t re;		/* POSIX extended, compiled with REG_NOSUB */
+	regex_t re; /* POSIX extended, compiled with REG_NOSUB */
 	char source[LIMIT_PATTERN_LEN + 1];
 };
 
 struct policy_profile {
 	char name[LIMIT_LABEL_LEN + 1];
+	char description[LIMIT_NAME_LEN + 1]; /* "" when absent */
 	/* Key types allowed; keys[0] is the default for server-side keygen. */
 	struct policy_key_rule keys[LIMIT_POLICY_ENTRIES];
 	size_t key_count;
 	int64_t validity_seconds;
-	int64_t backdate_seconds;	/* notBefore = now - backdate */
-	int sig_md_nid;			/* NID_sha256 or NID_sha384 */
+	int64_t backdate_seconds; /* notBefore = now - backdate */
+	int sig_md_nid; /* NID_sha256 or NID_sha384 */
 	/* Subject: CN required or not, its pattern, the attributes allowed. */
 	int cn_required;
 	struct policy_pattern cn_pattern;
@@ -56,7 +60,7 @@ struct policy_profile {
 	int allow_ip;
 	size_t san_max;
 	/* Extensions built from policy, never copied from the CSR. */
-	unsigned key_usage;		/* X509v3_KU_* bits */
+	unsigned key_usage; /* X509v3_KU_* bits */
 	int eku_nids[LIMIT_POLICY_ENTRIES];
 	size_t eku_count;
 };
@@ -75,8 +79,13 @@ enum status policy_parse(const char *json, size_t len, const char *name,
 void policy_free(struct policy *policy);
 
 /* The profile called name, or NULL. Owned by policy. */
-const struct policy_profile *policy_profile_get(const struct policy *policy,
-    const char *name);
+const struct policy_profile *
+policy_profile_get(const struct policy *policy, const char *name);
+
+/* The number of profiles, and the i-th in file order (NULL past the end). */
+size_t policy_profile_count(const struct policy *policy);
+const struct policy_profile *
+policy_profile_at(const struct policy *policy, size_t i);
 
 /* 1 if s matches the pattern (an unset pattern matches nothing). */
 int policy_pattern_match(const struct policy_pattern *p, const char *s);
@@ -85,7 +94,7 @@ int policy_pattern_match(const struct policy_pattern *p, const char *s);
  * Describe the key rules of a profile for messages, e.g.
  * "ec:P-256, ec:P-384, rsa:3072+". Writes at most cap bytes, NUL included.
  */
-void policy_profile_keys_describe(const struct policy_profile *p, char *out,
-    size_t cap);
+void policy_profile_keys_describe(
+    const struct policy_profile *p, char *out, size_t cap);
 
 #endif

@@ -1,0 +1,1107 @@
+/*
+ * policy: the issuance policy, read strictly from JSON. Every error names
+ * the file, the JSON path and the reason. Each section of the file is one
+ * function; every object goes through check_keys, which refuses keys it
+ * does not know, before its members are read.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/objects.h>
+#include <openssl/x509v3.h>
+
+#include "ca/policy.h"
+#include "common/file.h"
+
+/* Room for "$.profiles.<64 chars>.subject.cn_pattern" and indexes. */
+#define PATH_CAP 256
+/* A quoted value in a message: enough to recognise it, no more. */
+#define QUOTE_CAP 100
+/* RSA moduli beyond this are refused by OpenSSL's verification anyway. */
+#define RSA_MAX_BITS 16384
+#define SECONDS_PER_DAY 86400
+/*
+ * glibc's regcomp expands bounded repeats: "((a{1,255}){1,255}){1,255}"
+ * took over a minute and 18 GB. Bounds above PATTERN_MAX_REPEAT and
+ * patterns whose expanded size (estimated) is over PATTERN_MAX_COST are
+ * refused; 4096 compiles in about 10 ms.
+ */
+#define PATTERN_MAX_REPEAT 255
+#define PATTERN_MAX_COST 4096
+#define PATTERN_MAX_DEPTH 32
+
+struct policy {
+	struct policy_profile profiles[LIMIT_POLICY_ENTRIES];
+	size_t profile_count;
+};
+
+/* What every parsing function needs for its messages. */
+struct pctx {
+	const char *name;
+};
+
+static enum status perr(const struct pctx *c, const char *path, const char *fmt,
+    ...) PRINTF_LIKE(3, 4);
+
+/* An input error at path: "name: $.a.b: reason". */
+static enum status
+perr(const struct pctx *c, const char *path, const char *fmt, ...)
+{
+	char reason[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vsnprintf(reason, sizeof(reason), fmt, ap) < 0)
+		reason[0] = '\0';
+	va_end(ap);
+	return status_fail(ST_MALFORMED, "%s: %s: %s", c->name, path, reason);
+}
+
+/*
+ * s in double quotes for a message, non-printable bytes as \xNN, cut
+ * after a while: keys and values come from the file and may hold anything.
+ */
+static const char *
+quote(const char *s, char *out, size_t cap)
+{
+	size_t o = 0;
+	const unsigned char *p = (const unsigned char *)s;
+
+	if (cap < 12) {
+		if (cap > 0)
+			out[0] = '\0';
+		return out;
+	}
+	out[o++] = '"';
+	for (; *p != '\0'; p++) {
+		if (o + 4 + 5 >= cap) {
+			memcpy(out + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\')
+			out[o++] = (char)*p;
+		else {
+			snprintf(out + o, cap - o, "\\x%02x", *p);
+			o += 4;
+		}
+	}
+	out[o++] = '"';
+	out[o] = '\0';
+	return out;
+}
+
+static const char *
+json_kind(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "an array";
+	case JSON_STRING:
+		return "a string";
+	case JSON_INTEGER:
+		return "an integer";
+	case JSON_REAL:
+		return "a real number";
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return "a boolean";
+	case JSON_NULL:
+	default:
+		return "null";
+	}
+}
+
+static int
+json_kind_is(const json_t *v, json_type want)
+{
+	if (want == JSON_TRUE || want == JSON_FALSE)
+		return json_is_boolean(v);
+	return json_typeof(v) == want;
+}
+
+static const char *
+json_kind_name(json_type want)
+{
+	switch (want) {
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "an array";
+	case JSON_STRING:
+		return "a string";
+	case JSON_INTEGER:
+		return "an integer";
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return "a boolean";
+	default:
+		return "a value";
+	}
+}
+
+/* Extend path by ".key" or "[i]"; a path too deep is cut, marked "...". */
+static void
+path_key(char *out, const char *path, const char *key)
+{
+	if (snprintf(out, PATH_CAP, "%s.%s", path, key) >= PATH_CAP)
+		memcpy(out + PATH_CAP - 4, "...", 4);
+}
+
+static void
+path_index(char *out, const char *path, size_t i)
+{
+	if (snprintf(out, PATH_CAP, "%s[%zu]", path, i) >= PATH_CAP)
+		memcpy(out + PATH_CAP - 4, "...", 4);
+}
+
+/*
+ * The one unknown-key check: every key of obj must be in known (NULL
+ * terminated). A misspelt key is an error, never silently ignored.
+ */
+static enum status
+check_keys(const struct pctx *c, const char *path, json_t *obj,
+    const char *const *known)
+{
+	const char *key;
+	json_t *v;
+	size_t i;
+	char q[QUOTE_CAP];
+
+	json_object_foreach(obj, key, v)
+	{
+		for (i = 0; known[i] != NULL; i++)
+			if (strcmp(key, known[i]) == 0)
+				break;
+		if (known[i] == NULL)
+			return perr(c, path, "unknown key %s",
+			    quote(key, q, sizeof(q)));
+	}
+	return ST_OK;
+}
+
+/*
+ * obj[key] of type want in *out; absent is an error when required, else
+ * *out is NULL. JSON_TRUE stands for either boolean.
+ */
+static enum status
+get_member(const struct pctx *c, const char *path, json_t *obj, const char *key,
+    json_type want, int required, json_t **out)
+{
+	json_t *v;
+	char sub[PATH_CAP];
+
+	*out = NULL;
+	if ((v = json_object_get(obj, key)) == NULL) {
+		if (required)
+			return perr(c, path, "missing key \"%s\"", key);
+		return ST_OK;
+	}
+	if (!json_kind_is(v, want)) {
+		path_key(sub, path, key);
+		return perr(c, sub, "expected %s, got %s", json_kind_name(want),
+		    json_kind(v));
+	}
+	*out = v;
+	return ST_OK;
+}
+
+static enum status
+get_int(const struct pctx *c, const char *path, json_t *obj, const char *key,
+    int required, int64_t min, int64_t max, int64_t def, int64_t *out)
+{
+	json_t *v;
+	json_int_t n;
+	char sub[PATH_CAP];
+	enum status st;
+
+	*out = 0;
+	if ((st = get_member(c, path, obj, key, JSON_INTEGER, required, &v)) !=
+	    ST_OK)
+		return st;
+	if (v == NULL) {
+		*out = def;
+		return ST_OK;
+	}
+	n = json_integer_value(v);
+	if (n < min || n > max) {
+		path_key(sub, path, key);
+		return perr(c, sub, "%lld is out of range (%lld..%lld)",
+		    (long long)n, (long long)min, (long long)max);
+	}
+	*out = (int64_t)n;
+	return ST_OK;
+}
+
+/*
+ * A string of 1..maxlen bytes (jansson already refuses \u0000), or NULL
+ * when absent and optional.
+ */
+static enum status
+get_str(const struct pctx *c, const char *path, json_t *obj, const char *key,
+    int required, size_t maxlen, const char **out)
+{
+	json_t *v;
+	char sub[PATH_CAP];
+	enum status st;
+
+	*out = NULL;
+	if ((st = get_member(c, path, obj, key, JSON_STRING, required, &v)) !=
+	    ST_OK)
+		return st;
+	if (v == NULL)
+		return ST_OK;
+	if (json_string_length(v) == 0 || json_string_length(v) > maxlen) {
+		path_key(sub, path, key);
+		return perr(c, sub, "must be 1..%zu characters long", maxlen);
+	}
+	*out = json_string_value(v);
+	return ST_OK;
+}
+
+/*
+ * A string that must be one of names (NULL terminated); *out is its index,
+ * def when absent and optional.
+ */
+static enum status
+get_choice(const struct pctx *c, const char *path, json_t *obj, const char *key,
+    int required, const char *const *names, int def, int *out)
+{
+	const char *s;
+	char sub[PATH_CAP], q[QUOTE_CAP], expect[200];
+	size_t i, used = 0;
+	enum status st;
+
+	*out = def;
+	if ((st = get_str(c, path, obj, key, required, LIMIT_NAME_LEN, &s)) !=
+	    ST_OK)
+		return st;
+	if (s == NULL)
+		return ST_OK;
+	expect[0] = '\0';
+	for (i = 0; names[i] != NULL; i++) {
+		if (strcmp(s, names[i]) == 0) {
+			*out = (int)i;
+			return ST_OK;
+		}
+		if (used < sizeof(expect))
+			used += (size_t)snprintf(expect + used,
+			    sizeof(expect) - used, "%s%s", i ? " or " : "",
+			    names[i]);
+	}
+	path_key(sub, path, key);
+	return perr(c, sub, "unknown value %s (expected %s)",
+	    quote(s, q, sizeof(q)), expect);
+}
+
+/* An array of min..max elements, or NULL when absent and optional. */
+static enum status
+get_array(const struct pctx *c, const char *path, json_t *obj, const char *key,
+    int required, size_t min, size_t max, json_t **out)
+{
+	json_t *v;
+	char sub[PATH_CAP];
+	enum status st;
+
+	*out = NULL;
+	if ((st = get_member(c, path, obj, key, JSON_ARRAY, required, &v)) !=
+	    ST_OK)
+		return st;
+	if (v == NULL)
+		return ST_OK;
+	if (json_array_size(v) < min || json_array_size(v) > max) {
+		path_key(sub, path, key);
+		return perr(c, sub, "%zu entries, expected %zu..%zu",
+		    json_array_size(v), min, max);
+	}
+	*out = v;
+	return ST_OK;
+}
+
+/* Element i of an array, which must be a string. */
+static enum status
+get_elem_str(const struct pctx *c, const char *path, json_t *arr, size_t i,
+    const char **out)
+{
+	json_t *v = json_array_get(arr, i);
+	char sub[PATH_CAP];
+
+	*out = NULL;
+	if (!json_is_string(v)) {
+		path_index(sub, path, i);
+		return perr(c, sub, "expected a string, got %s", json_kind(v));
+	}
+	*out = json_string_value(v);
+	return ST_OK;
+}
+
+/* Read "m}", "m,}" or "m,n}" after a '{'; the largest count, or -1. */
+static long
+pattern_bound(const char **sp)
+{
+	const char *s = *sp;
+	long m = 0, n = -1;
+	int digits = 0;
+
+	for (; *s >= '0' && *s <= '9'; s++, digits++)
+		if ((m = m * 10 + (*s - '0')) > 100000)
+			return -1;
+	if (digits == 0)
+		return -1;
+	if (*s == ',') {
+		s++;
+		digits = 0;
+		for (n = 0; *s >= '0' && *s <= '9'; s++, digits++)
+			if ((n = n * 10 + (*s - '0')) > 100000)
+				return -1;
+		/* "{m,}" expands to m copies and a star. */
+		n = digits == 0 ? m + 1 : n;
+	}
+	if (*s != '}')
+		return -1;
+	*sp = s + 1;
+	return n > m ? n : m;
+}
+
+/*
+ * An upper estimate of what regcomp will build from an ERE: each atom
+ * costs 1, a group the sum of its content, a bound {m,n} multiplies the
+ * preceding atom or group by n. NULL if acceptable, else the reason.
+ */
+static const char *
+pattern_too_complex(const char *s)
+{
+	long total[PATTERN_MAX_DEPTH + 1], last[PATTERN_MAX_DEPTH + 1], k, w;
+	int depth = 0;
+
+	total[0] = last[0] = 0;
+	while (*s != '\0') {
+		k = 0;
+		switch (*s) {
+		case '(':
+			if (++depth > PATTERN_MAX_DEPTH)
+				return "groups nested too deeply";
+			total[depth] = last[depth] = 0;
+			s++;
+			continue;
+		case ')':
+			if (depth == 0) {
+				w = 1;
+				s++;
+				break;
+			}
+			w = total[depth] > 0 ? total[depth] : 1;
+			depth--;
+			s++;
+			break;
+		case '{':
+			s++;
+			if ((k = pattern_bound(&s)) < 0) {
+				w = 1; /* a literal brace */
+				break;
+			}
+			if (k > PATTERN_MAX_REPEAT)
+				return "repetition count above 255";
+			w = 0;
+			break;
+		case '+':
+			/* glibc turns "a+" into "aa*". */
+			k = 2;
+			w = 0;
+			s++;
+			break;
+		case '*':
+		case '?':
+			/* Compiled as a loop or a branch: no copies. */
+			s++;
+			continue;
+		case '|':
+			last[depth] = 0;
+			s++;
+			continue;
+		case '\\':
+			s += s[1] != '\0' ? 2 : 1;
+			w = 1;
+			break;
+		case '[':
+			/* A bracket expression is one atom; "]" first is literal. */
+			s++;
+			if (*s == '^')
+				s++;
+			if (*s == ']')
+				s++;
+			while (*s != '\0' && *s != ']') {
+				if (*s == '[' &&
+				    (s[1] == ':' || s[1] == '.' ||
+				        s[1] == '=')) {
+					const char *e = strchr(s + 2, s[1]);
+
+					s = e != NULL && e[1] == ']' ? e + 2
+					                             : s + 1;
+				} else
+					s++;
+			}
+			if (*s == ']')
+				s++;
+			w = 1;
+			break;
+		default:
+			s++;
+			w = 1;
+			break;
+		}
+		if (k > 1) {
+			/* Repeat the last atom: k copies in place of one. */
+			total[depth] += last[depth] * (k - 1);
+			last[depth] *= k;
+		} else if (w > 0) {
+			total[depth] += w;
+			last[depth] = w;
+		}
+		if (total[depth] > PATTERN_MAX_COST ||
+		    last[depth] > PATTERN_MAX_COST)
+			return "too complex (bounded repeats expand beyond "
+			       "4096 states)";
+	}
+	return NULL;
+}
+
+/* An optional POSIX extended regular expression, compiled into p. */
+static enum status
+get_pattern(const struct pctx *c, const char *path, json_t *obj,
+    const char *key, struct policy_pattern *p)
+{
+	const char *s, *why;
+	char sub[PATH_CAP], err[200];
+	size_t len;
+	int rc;
+	enum status st;
+
+	if ((st = get_str(c, path, obj, key, 0, LIMIT_PATTERN_LEN, &s)) !=
+	    ST_OK)
+		return st;
+	if (s == NULL)
+		return ST_OK;
+	len = strlen(s);
+	if ((why = pattern_too_complex(s)) != NULL) {
+		path_key(sub, path, key);
+		return perr(c, sub, "regular expression %s", why);
+	}
+	if ((rc = regcomp(&p->re, s, REG_EXTENDED | REG_NOSUB)) != 0) {
+		regerror(rc, NULL, err, sizeof(err));
+		path_key(sub, path, key);
+		return perr(c, sub, "bad regular expression: %s", err);
+	}
+	memcpy(p->source, s, len);
+	p->source[len] = '\0';
+	p->is_set = 1;
+	return ST_OK;
+}
+
+/* "ec:P-256", "ec:P-384" or "rsa:N"; -1 with a reason otherwise. */
+static int
+key_rule_parse(const char *s, struct policy_key_rule *r, const char **why)
+{
+	const char *d;
+	char *end;
+	long n;
+
+	*why = "unknown key type";
+	memset(r, 0, sizeof(*r));
+	if (strcmp(s, "ec:P-256") == 0) {
+		r->kind = POLICY_KEY_EC;
+		r->curve_nid = NID_X9_62_prime256v1;
+		return 0;
+	}
+	if (strcmp(s, "ec:P-384") == 0) {
+		r->kind = POLICY_KEY_EC;
+		r->curve_nid = NID_secp384r1;
+		return 0;
+	}
+	if (strncmp(s, "rsa:", 4) != 0)
+		return -1;
+	/* Digits only: strtol alone would take " +2048". */
+	for (d = s + 4; *d != '\0'; d++)
+		if (*d < '0' || *d > '9')
+			return -1;
+	if (d == s + 4 || d - (s + 4) > 6)
+		return -1;
+	errno = 0;
+	n = strtol(s + 4, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return -1;
+	if (n < 2048) {
+		*why = "RSA modulus below 2048 bits in key type";
+		return -1;
+	}
+	if (n > RSA_MAX_BITS) {
+		*why = "RSA modulus above 16384 bits in key type";
+		return -1;
+	}
+	r->kind = POLICY_KEY_RSA;
+	r->min_bits = (int)n;
+	return 0;
+}
+
+static enum status
+parse_keys(const struct pctx *c, const char *path, json_t *prof,
+    struct policy_profile *p)
+{
+	json_t *arr;
+	const char *s, *why;
+	char sub[PATH_CAP], elem[PATH_CAP], q[QUOTE_CAP];
+	struct policy_key_rule r;
+	size_t i, j;
+	enum status st;
+
+	if ((st = get_array(c, path, prof, "keys", 1, 1, LIMIT_POLICY_ENTRIES,
+	         &arr)) != ST_OK)
+		return st;
+	path_key(sub, path, "keys");
+	for (i = 0; i < json_array_size(arr); i++) {
+		if ((st = get_elem_str(c, sub, arr, i, &s)) != ST_OK)
+			return st;
+		path_index(elem, sub, i);
+		if (key_rule_parse(s, &r, &why) == -1)
+			return perr(c, elem,
+			    "%s %s (expected ec:P-256, "
+			    "ec:P-384 or rsa:N with N >= 2048)",
+			    why, quote(s, q, sizeof(q)));
+		for (j = 0; j < p->key_count; j++)
+			if (p->keys[j].kind == r.kind &&
+			    p->keys[j].curve_nid == r.curve_nid &&
+			    p->keys[j].min_bits == r.min_bits)
+				return perr(c, elem, "duplicate key type %s",
+				    quote(s, q, sizeof(q)));
+		p->keys[p->key_count++] = r;
+	}
+	return ST_OK;
+}
+
+static int
+has_nid(const int *nids, size_t count, int nid)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		if (nids[i] == nid)
+			return 1;
+	return 0;
+}
+
+static enum status
+parse_subject(const struct pctx *c, const char *path, json_t *prof,
+    struct policy_profile *p)
+{
+	static const char *const known[] = {
+	    "cn", "cn_pattern", "attributes", NULL};
+	static const char *const cn_rules[] = {"required", "optional", NULL};
+	json_t *subj, *arr;
+	const char *s;
+	char sub[PATH_CAP], attrs[PATH_CAP], elem[PATH_CAP], q[QUOTE_CAP];
+	size_t i;
+	int rule, nid;
+	enum status st;
+
+	if ((st = get_member(
+	         c, path, prof, "subject", JSON_OBJECT, 1, &subj)) != ST_OK)
+		return st;
+	path_key(sub, path, "subject");
+	if ((st = check_keys(c, sub, subj, known)) != ST_OK)
+		return st;
+	if ((st = get_choice(c, sub, subj, "cn", 1, cn_rules, 0, &rule)) !=
+	    ST_OK)
+		return st;
+	p->cn_required = rule == 0;
+	if ((st = get_pattern(c, sub, subj, "cn_pattern", &p->cn_pattern)) !=
+	    ST_OK)
+		return st;
+	if ((st = get_array(c, sub, subj, "attributes", 1, 1,
+	         LIMIT_SUBJECT_ATTRS, &arr)) != ST_OK)
+		return st;
+	path_key(attrs, sub, "attributes");
+	for (i = 0; i < json_array_size(arr); i++) {
+		if ((st = get_elem_str(c, attrs, arr, i, &s)) != ST_OK)
+			return st;
+		path_index(elem, attrs, i);
+		if ((nid = OBJ_txt2nid(s)) == NID_undef)
+			return perr(c, elem,
+			    "unknown subject attribute type "
+			    "%s",
+			    quote(s, q, sizeof(q)));
+		if (has_nid(p->subject_nids, p->subject_nid_count, nid))
+			return perr(c, elem, "duplicate subject attribute %s",
+			    quote(s, q, sizeof(q)));
+		p->subject_nids[p->subject_nid_count++] = nid;
+	}
+	if (p->cn_required &&
+	    !has_nid(p->subject_nids, p->subject_nid_count, NID_commonName))
+		return perr(c, attrs,
+		    "the CN is required but CN is not an "
+		    "allowed attribute");
+	return ST_OK;
+}
+
+static enum status
+parse_san(const struct pctx *c, const char *path, json_t *prof,
+    struct policy_profile *p)
+{
+	static const char *const known[] = {
+	    "dns_pattern", "uri_pattern", "ip", "max", NULL};
+	json_t *san, *ip;
+	char sub[PATH_CAP];
+	int64_t max;
+	enum status st;
+
+	if ((st = get_member(c, path, prof, "san", JSON_OBJECT, 0, &san)) !=
+	    ST_OK)
+		return st;
+	if (san == NULL)
+		return ST_OK;
+	path_key(sub, path, "san");
+	if ((st = check_keys(c, sub, san, known)) != ST_OK)
+		return st;
+	if ((st = get_pattern(c, sub, san, "dns_pattern", &p->dns_pattern)) !=
+	    ST_OK)
+		return st;
+	if ((st = get_pattern(c, sub, san, "uri_pattern", &p->uri_pattern)) !=
+	    ST_OK)
+		return st;
+	if ((st = get_member(c, sub, san, "ip", JSON_TRUE, 0, &ip)) != ST_OK)
+		return st;
+	p->allow_ip = ip != NULL && json_is_true(ip);
+	if ((st = get_int(
+	         c, sub, san, "max", 1, 0, LIMIT_SAN_COUNT, 0, &max)) != ST_OK)
+		return st;
+	p->san_max = (size_t)max;
+	return ST_OK;
+}
+
+static const struct {
+	const char *name;
+	unsigned bit;
+} key_usages[] = {
+    {"digitalSignature", X509v3_KU_DIGITAL_SIGNATURE},
+    {"nonRepudiation", X509v3_KU_NON_REPUDIATION},
+    {"keyEncipherment", X509v3_KU_KEY_ENCIPHERMENT},
+    {"dataEncipherment", X509v3_KU_DATA_ENCIPHERMENT},
+    {"keyAgreement", X509v3_KU_KEY_AGREEMENT},
+};
+
+static enum status
+parse_key_usage(const struct pctx *c, const char *path, json_t *prof,
+    struct policy_profile *p)
+{
+	json_t *arr;
+	const char *s;
+	char sub[PATH_CAP], elem[PATH_CAP], q[QUOTE_CAP];
+	size_t i, k;
+	enum status st;
+
+	if ((st = get_array(c, path, prof, "key_usage", 1, 1,
+	         sizeof(key_usages) / sizeof(key_usages[0]), &arr)) != ST_OK)
+		return st;
+	path_key(sub, path, "key_usage");
+	for (i = 0; i < json_array_size(arr); i++) {
+		if ((st = get_elem_str(c, sub, arr, i, &s)) != ST_OK)
+			return st;
+		path_index(elem, sub, i);
+		/* A leaf that can sign certificates or CRLs is a CA. */
+		if (strcmp(s, "keyCertSign") == 0 || strcmp(s, "cRLSign") == 0)
+			return perr(c, elem,
+			    "%s is not allowed in a leaf "
+			    "profile",
+			    s);
+		for (k = 0; k < sizeof(key_usages) / sizeof(key_usages[0]); k++)
+			if (strcmp(s, key_usages[k].name) == 0)
+				break;
+		if (k == sizeof(key_usages) / sizeof(key_usages[0]))
+			return perr(c, elem,
+			    "unknown key usage %s (expected "
+			    "digitalSignature, nonRepudiation, "
+			    "keyEncipherment, dataEncipherment or "
+			    "keyAgreement)",
+			    quote(s, q, sizeof(q)));
+		if (p->key_usage & key_usages[k].bit)
+			return perr(c, elem, "duplicate key usage %s", s);
+		p->key_usage |= key_usages[k].bit;
+	}
+	return ST_OK;
+}
+
+/* "1.3.6.1..." with at least two arcs, digits only. */
+static int
+is_dotted_oid(const char *s)
+{
+	const char *d;
+	int arcs = 1, digits = 0;
+
+	if (s[0] < '0' || s[0] > '2' || strlen(s) > 100)
+		return 0;
+	for (d = s; *d != '\0'; d++) {
+		if (*d == '.') {
+			if (digits == 0)
+				return 0;
+			arcs++;
+			digits = 0;
+		} else if (*d >= '0' && *d <= '9')
+			digits++;
+		else
+			return 0;
+	}
+	return digits > 0 && arcs >= 2;
+}
+
+static const struct {
+	const char *name;
+	int nid;
+} ext_key_usages[] = {
+    {"clientAuth", NID_client_auth},
+    {"serverAuth", NID_server_auth},
+    {"codeSigning", NID_code_sign},
+    {"emailProtection", NID_email_protect},
+    {"timeStamping", NID_time_stamp},
+    {"OCSPSigning", NID_OCSP_sign},
+};
+
+/* The NID of a named EKU or a dotted OID (registered if new); or 0. */
+static int
+eku_nid(const char *s)
+{
+	ASN1_OBJECT *obj;
+	size_t k;
+	int nid;
+
+	for (k = 0; k < sizeof(ext_key_usages) / sizeof(ext_key_usages[0]); k++)
+		if (strcmp(s, ext_key_usages[k].name) == 0)
+			return ext_key_usages[k].nid;
+	if (!is_dotted_oid(s))
+		return NID_undef;
+	if ((obj = OBJ_txt2obj(s, 1)) == NULL)
+		return NID_undef;
+	nid = OBJ_obj2nid(obj);
+	ASN1_OBJECT_free(obj);
+	/* Policy loads at start-up, before threads, so registering is safe. */
+	if (nid == NID_undef)
+		nid = OBJ_create(s, NULL, NULL);
+	return nid;
+}
+
+static enum status
+parse_ext_key_usage(const struct pctx *c, const char *path, json_t *prof,
+    struct policy_profile *p)
+{
+	json_t *arr;
+	const char *s;
+	char sub[PATH_CAP], elem[PATH_CAP], q[QUOTE_CAP];
+	size_t i;
+	int nid;
+	enum status st;
+
+	if ((st = get_array(c, path, prof, "extended_key_usage", 1, 1,
+	         LIMIT_POLICY_ENTRIES, &arr)) != ST_OK)
+		return st;
+	path_key(sub, path, "extended_key_usage");
+	for (i = 0; i < json_array_size(arr); i++) {
+		if ((st = get_elem_str(c, sub, arr, i, &s)) != ST_OK)
+			return st;
+		path_index(elem, sub, i);
+		if ((nid = eku_nid(s)) == NID_undef) {
+			ERR_clear_error();
+			return perr(c, elem,
+			    "unknown extended key usage %s "
+			    "(expected clientAuth, serverAuth, codeSigning, "
+			    "emailProtection, timeStamping, OCSPSigning or a "
+			    "dotted OID)",
+			    quote(s, q, sizeof(q)));
+		}
+		if (has_nid(p->eku_nids, p->eku_count, nid))
+			return perr(c, elem, "duplicate extended key usage %s",
+			    quote(s, q, sizeof(q)));
+		p->eku_nids[p->eku_count++] = nid;
+	}
+	return ST_OK;
+}
+
+/* Profile names appear in URLs and messages: [a-z0-9_-]{1,64}. */
+static int
+is_profile_name(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++, n++) {
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+		        *s == '_' || *s == '-'))
+			return 0;
+	}
+	return n >= 1 && n <= LIMIT_LABEL_LEN;
+}
+
+/* One entry of $.profiles, into p (already named). */
+static enum status
+parse_profile(const struct pctx *c, const char *path, json_t *prof,
+    struct policy_profile *p)
+{
+	static const char *const known[] = {"description", "validity_days",
+	    "backdate_seconds", "keys", "signature_hash", "subject",
+	    "device_id", "san", "key_usage", "extended_key_usage", NULL};
+	static const char *const hashes[] = {"sha256", "sha384", NULL};
+	static const char *const ids[] = {"cn", "serialNumber", NULL};
+	const char *desc;
+	char sub[PATH_CAP];
+	int64_t days;
+	int hash, id;
+	enum status st;
+
+	if (!json_is_object(prof))
+		return perr(
+		    c, path, "expected an object, got %s", json_kind(prof));
+	if ((st = check_keys(c, path, prof, known)) != ST_OK)
+		return st;
+	if ((st = get_str(c, path, prof, "description", 0, LIMIT_NAME_LEN,
+	         &desc)) != ST_OK)
+		return st;
+	if (desc != NULL)
+		memcpy(p->description, desc, strlen(desc) + 1);
+	if ((st = get_int(c, path, prof, "validity_days", 1, 1, 3650, 0,
+	         &days)) != ST_OK)
+		return st;
+	p->validity_seconds = days * SECONDS_PER_DAY;
+	if ((st = get_int(c, path, prof, "backdate_seconds", 0, 0,
+	         SECONDS_PER_DAY, 300, &p->backdate_seconds)) != ST_OK)
+		return st;
+	if ((st = parse_keys(c, path, prof, p)) != ST_OK)
+		return st;
+	if ((st = get_choice(c, path, prof, "signature_hash", 0, hashes, 0,
+	         &hash)) != ST_OK)
+		return st;
+	p->sig_md_nid = hash == 0 ? NID_sha256 : NID_sha384;
+	if ((st = parse_subject(c, path, prof, p)) != ST_OK)
+		return st;
+	if ((st = get_choice(c, path, prof, "device_id", 0, ids, 0, &id)) !=
+	    ST_OK)
+		return st;
+	p->device_id =
+	    id == 0 ? POLICY_DEVICE_ID_CN : POLICY_DEVICE_ID_SERIALNUMBER;
+	if (p->device_id == POLICY_DEVICE_ID_SERIALNUMBER &&
+	    !has_nid(p->subject_nids, p->subject_nid_count, NID_serialNumber)) {
+		path_key(sub, path, "device_id");
+		return perr(c, sub,
+		    "serialNumber is not an allowed subject "
+		    "attribute");
+	}
+	if (p->device_id == POLICY_DEVICE_ID_CN &&
+	    !has_nid(p->subject_nids, p->subject_nid_count, NID_commonName)) {
+		path_key(sub, path, "device_id");
+		return perr(c, sub, "CN is not an allowed subject attribute");
+	}
+	if ((st = parse_san(c, path, prof, p)) != ST_OK)
+		return st;
+	if ((st = parse_key_usage(c, path, prof, p)) != ST_OK)
+		return st;
+	return parse_ext_key_usage(c, path, prof, p);
+}
+
+/* $.profiles: name -> profile. */
+static enum status
+parse_profiles(
+    const struct pctx *c, const char *path, json_t *v, struct policy *pol)
+{
+	struct policy_profile *p;
+	const char *name;
+	json_t *prof;
+	char sub[PATH_CAP], q[QUOTE_CAP];
+	enum status st;
+
+	if (json_object_size(v) > LIMIT_POLICY_ENTRIES)
+		return perr(c, path, "%zu profiles, limit is %d",
+		    json_object_size(v), LIMIT_POLICY_ENTRIES);
+	json_object_foreach(v, name, prof)
+	{
+		if (!is_profile_name(name))
+			return perr(c, path,
+			    "bad profile name %s (1..%d "
+			    "characters of a-z, 0-9, _ and -)",
+			    quote(name, q, sizeof(q)), LIMIT_LABEL_LEN);
+		/* Counted before it is parsed, so policy_free regfrees it. */
+		p = &pol->profiles[pol->profile_count++];
+		memcpy(p->name, name, strlen(name) + 1);
+		path_key(sub, path, name);
+		if ((st = parse_profile(c, sub, prof, p)) != ST_OK)
+			return st;
+	}
+	return ST_OK;
+}
+
+/* Known top-level sections; each is parsed by one function below. */
+static const char *const top_keys[] = {"version", "profiles", NULL};
+
+static enum status
+parse_top(const struct pctx *c, json_t *root, struct policy *pol)
+{
+	json_t *v;
+	int64_t version;
+	enum status st;
+
+	if (!json_is_object(root))
+		return perr(
+		    c, "$", "expected an object, got %s", json_kind(root));
+	if ((st = check_keys(c, "$", root, top_keys)) != ST_OK)
+		return st;
+	if ((st = get_int(c, "$", root, "version", 1, INT32_MIN, INT32_MAX, 1,
+	         &version)) != ST_OK)
+		return st;
+	if (version != 1)
+		return perr(c, "$.version",
+		    "unsupported version %lld "
+		    "(expected 1)",
+		    (long long)version);
+	if ((st = get_member(c, "$", root, "profiles", JSON_OBJECT, 1, &v)) !=
+	    ST_OK)
+		return st;
+	return parse_profiles(c, "$.profiles", v, pol);
+}
+
+enum status
+policy_parse(
+    const char *json, size_t len, const char *name, struct policy **out)
+{
+	struct policy *pol = NULL;
+	json_t *root = NULL;
+	json_error_t err;
+	struct pctx c;
+	enum status st = ST_INTERNAL;
+
+	*out = NULL;
+	c.name = name != NULL ? name : "policy";
+	if (len > LIMIT_POLICY_JSON)
+		return status_fail(ST_LIMIT, "%s: %zu bytes, limit is %d",
+		    c.name, len, LIMIT_POLICY_JSON);
+	if ((root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err)) ==
+	    NULL) {
+		st = status_fail(ST_MALFORMED, "%s:%d:%d: %s", c.name, err.line,
+		    err.column, err.text);
+		goto out;
+	}
+	if ((pol = calloc(1, sizeof(*pol))) == NULL) {
+		st = status_fail(ST_NOMEM, "%s: out of memory", c.name);
+		goto out;
+	}
+	if ((st = parse_top(&c, root, pol)) != ST_OK)
+		goto out;
+	*out = pol;
+	pol = NULL;
+	st = ST_OK;
+out:
+	json_decref(root);
+	policy_free(pol);
+	return st;
+}
+
+enum status
+policy_load(const char *path, struct policy **out)
+{
+	uint8_t *data = NULL;
+	size_t len;
+	enum status st;
+
+	*out = NULL;
+	if ((st = file_read(path, LIMIT_POLICY_JSON, &data, &len)) != ST_OK)
+		goto out;
+	st = policy_parse((const char *)data, len, path, out);
+out:
+	free(data);
+	return st;
+}
+
+static void
+pattern_free(struct policy_pattern *p)
+{
+	if (p->is_set)
+		regfree(&p->re);
+	p->is_set = 0;
+}
+
+void
+policy_free(struct policy *policy)
+{
+	size_t i;
+
+	if (policy == NULL)
+		return;
+	for (i = 0; i < policy->profile_count; i++) {
+		pattern_free(&policy->profiles[i].cn_pattern);
+		pattern_free(&policy->profiles[i].dns_pattern);
+		pattern_free(&policy->profiles[i].uri_pattern);
+	}
+	free(policy);
+}
+
+const struct policy_profile *
+policy_profile_get(const struct policy *policy, const char *name)
+{
+	size_t i;
+
+	if (policy == NULL || name == NULL)
+		return NULL;
+	for (i = 0; i < policy->profile_count; i++)
+		if (strcmp(policy->profiles[i].name, name) == 0)
+			return &policy->profiles[i];
+	return NULL;
+}
+
+size_t
+policy_profile_count(const struct policy *policy)
+{
+	return policy != NULL ? policy->profile_count : 0;
+}
+
+const struct policy_profile *
+policy_profile_at(const struct policy *policy, size_t i)
+{
+	if (policy == NULL || i >= policy->profile_count)
+		return NULL;
+	return &policy->profiles[i];
+}
+
+int
+policy_pattern_match(const struct policy_pattern *p, const char *s)
+{
+	if (p == NULL || !p->is_set || s == NULL)
+		return 0;
+	return regexec(&p->re, s, 0, NULL, 0) == 0;
+}
+
+void
+policy_profile_keys_describe(
+    const struct policy_profile *p, char *out, size_t cap)
+{
+	const struct policy_key_rule *r;
+	size_t i, used = 0;
+	int n;
+
+	if (cap == 0)
+		return;
+	out[0] = '\0';
+	for (i = 0; i < p->key_count && used < cap; i++) {
+		r = &p->keys[i];
+		if (r->kind == POLICY_KEY_EC)
+			n = snprintf(out + used, cap - used, "%sec:%s",
+			    i ? ", " : "",
+			    r->curve_nid == NID_secp384r1 ? "P-384" : "P-256");
+		else
+			n = snprintf(out + used, cap - used, "%srsa:%d+",
+			    i ? ", " : "", r->min_bits);
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+}

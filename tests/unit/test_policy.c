@@ -1,0 +1,351 @@
+/*
+ * policy: the shipped policies load with the expected values; every broken
+ * sample in tests/data/policy/ fails with ST_MALFORMED and a detail naming
+ * the file and the JSON path; truncated and over-limit input fail cleanly.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/objects.h>
+#include <openssl/x509v3.h>
+
+#include "ca/policy.h"
+#include "common/file.h"
+#include "tests/unit/test.h"
+
+static char source_dir[2048];
+
+static void
+source_path(char *out, size_t cap, const char *rel)
+{
+	snprintf(out, cap, "%s/%s", source_dir, rel);
+}
+
+static void
+test_default(void)
+{
+	struct policy *pol = NULL;
+	const struct policy_profile *p;
+	char path[4096], keys[200];
+
+	source_path(path, sizeof(path), "policies/default.json");
+	CHECK_ST(policy_load(path, &pol), ST_OK);
+	if (pol == NULL)
+		return;
+	CHECK(policy_profile_count(pol) == 3);
+	CHECK(policy_profile_get(pol, "nosuch") == NULL);
+	CHECK(policy_profile_at(pol, 3) == NULL);
+
+	p = policy_profile_get(pol, "device");
+	CHECK(p != NULL);
+	if (p != NULL) {
+		CHECK(p == policy_profile_at(pol, 0));
+		CHECK(strcmp(p->description, "IoT device client certificate") ==
+		    0);
+		CHECK(p->validity_seconds == 30 * 86400);
+		CHECK(p->backdate_seconds == 300);
+		CHECK(p->key_count == 3);
+		CHECK(p->keys[0].kind == POLICY_KEY_EC &&
+		    p->keys[0].curve_nid == NID_X9_62_prime256v1);
+		CHECK(p->keys[1].kind == POLICY_KEY_EC &&
+		    p->keys[1].curve_nid == NID_secp384r1);
+		CHECK(p->keys[2].kind == POLICY_KEY_RSA &&
+		    p->keys[2].min_bits == 3072);
+		policy_profile_keys_describe(p, keys, sizeof(keys));
+		CHECK(strcmp(keys, "ec:P-256, ec:P-384, rsa:3072+") == 0);
+		CHECK(p->sig_md_nid == NID_sha256);
+		CHECK(p->cn_required == 1);
+		CHECK(p->cn_pattern.is_set);
+		CHECK(policy_pattern_match(&p->cn_pattern, "dev-0001"));
+		CHECK(policy_pattern_match(&p->cn_pattern, "AB:CD.ef_1"));
+		CHECK(!policy_pattern_match(&p->cn_pattern, "x y"));
+		CHECK(!policy_pattern_match(&p->cn_pattern, "-lead"));
+		CHECK(!policy_pattern_match(&p->cn_pattern, ""));
+		CHECK(p->subject_nid_count == 4);
+		CHECK(p->subject_nids[0] == NID_commonName);
+		CHECK(p->subject_nids[1] == NID_serialNumber);
+		CHECK(p->subject_nids[2] == NID_organizationName);
+		CHECK(p->subject_nids[3] == NID_organizationalUnitName);
+		CHECK(p->device_id == POLICY_DEVICE_ID_CN);
+		CHECK(!p->dns_pattern.is_set);
+		CHECK(p->uri_pattern.is_set);
+		CHECK(policy_pattern_match(&p->uri_pattern, "urn:dev:abc-1"));
+		CHECK(!policy_pattern_match(&p->uri_pattern, "urn:other:x"));
+		CHECK(!policy_pattern_match(&p->uri_pattern, "xurn:dev:x"));
+		CHECK(!p->allow_ip);
+		CHECK(p->san_max == 4);
+		CHECK(p->key_usage == X509v3_KU_DIGITAL_SIGNATURE);
+		CHECK(p->eku_count == 1 && p->eku_nids[0] == NID_client_auth);
+	}
+
+	p = policy_profile_get(pol, "gateway");
+	CHECK(p != NULL);
+	if (p != NULL) {
+		CHECK(p->validity_seconds == 90 * 86400);
+		CHECK(p->key_count == 3);
+		CHECK(p->cn_required);
+		CHECK(p->dns_pattern.is_set);
+		CHECK(policy_pattern_match(&p->dns_pattern, "gw1.example.com"));
+		CHECK(policy_pattern_match(&p->dns_pattern, "localhost"));
+		CHECK(!policy_pattern_match(&p->dns_pattern, "-bad.example"));
+		CHECK(!policy_pattern_match(&p->dns_pattern, "a..b"));
+		CHECK(!policy_pattern_match(&p->dns_pattern, "*.example.com"));
+		CHECK(!p->uri_pattern.is_set);
+		CHECK(p->allow_ip);
+		CHECK(p->san_max == 8);
+		CHECK(p->eku_count == 2 && p->eku_nids[0] == NID_server_auth &&
+		    p->eku_nids[1] == NID_client_auth);
+	}
+
+	p = policy_profile_get(pol, "station");
+	CHECK(p != NULL);
+	if (p != NULL) {
+		CHECK(p->validity_seconds == 365 * 86400);
+		CHECK(p->key_count == 2);
+		policy_profile_keys_describe(p, keys, sizeof(keys));
+		CHECK(strcmp(keys, "ec:P-256, ec:P-384") == 0);
+		CHECK(p->cn_required);
+		CHECK(p->san_max == 0);
+		CHECK(!p->dns_pattern.is_set && !p->uri_pattern.is_set &&
+		    !p->allow_ip);
+		CHECK(p->eku_count == 1 && p->eku_nids[0] == NID_client_auth);
+	}
+	policy_free(pol);
+}
+
+static void
+test_factory(void)
+{
+	struct policy *pol = NULL;
+	const struct policy_profile *p;
+	char path[4096];
+
+	source_path(path, sizeof(path), "policies/examples/factory.json");
+	CHECK_ST(policy_load(path, &pol), ST_OK);
+	p = policy_profile_get(pol, "device");
+	CHECK(p != NULL);
+	if (p != NULL) {
+		CHECK(p->validity_seconds == 7 * 86400);
+		CHECK(p->device_id == POLICY_DEVICE_ID_SERIALNUMBER);
+	}
+	policy_free(pol);
+}
+
+/* Each broken sample and a piece of the detail it must give. */
+static const struct {
+	const char *file;
+	const char *detail;
+} broken[] = {
+    {"unknown_top_key.json", "$: unknown key \"profils\""},
+    {"unknown_profile_key.json",
+        "$.profiles.device: unknown key \"valdity_days\""},
+    {"wrong_type.json",
+        "$.profiles.device.validity_days: expected an "
+        "integer, got a string"},
+    {"bad_key_type.json",
+        "$.profiles.device.keys[1]: unknown key type "
+        "\"ec:P-521\" (expected ec:P-256, ec:P-384 or rsa:N with N >= "
+        "2048)"},
+    {"rsa_1024.json",
+        "$.profiles.device.keys[0]: RSA modulus below 2048 "
+        "bits in key type \"rsa:1024\""},
+    {"bad_regex.json",
+        "$.profiles.device.subject.cn_pattern: bad "
+        "regular expression"},
+    {"regex_too_complex.json",
+        "$.profiles.device.subject.cn_pattern: "
+        "regular expression too complex"},
+    {"duplicate_key.json", "duplicate_key.json:6:"},
+    {"not_json.json", "not_json.json:1:"},
+    {"keycertsign.json",
+        "$.profiles.device.key_usage[1]: keyCertSign is "
+        "not allowed in a leaf profile"},
+    {"unknown_eku.json",
+        "$.profiles.device.extended_key_usage[0]: "
+        "unknown extended key usage \"clientAuthentication\""},
+    {"too_many_profiles.json", "$.profiles: 65 profiles, limit is 64"},
+    {"bad_profile_name.json",
+        "$.profiles: bad profile name "
+        "\"Device!\""},
+    {"bad_version.json", "$.version: unsupported version 2 (expected 1)"},
+    {"validity_out_of_range.json",
+        "$.profiles.device.validity_days: "
+        "3651 is out of range (1..3650)"},
+    {"missing_validity.json",
+        "$.profiles.device: missing key "
+        "\"validity_days\""},
+    {"san_unknown_key.json",
+        "$.profiles.device.san: unknown key "
+        "\"maxx\""},
+    {"bad_subject_attribute.json",
+        "$.profiles.device.subject."
+        "attributes[1]: unknown subject attribute type \"noSuchAttr\""},
+};
+
+static void
+test_broken(void)
+{
+	struct policy *pol;
+	char path[4096], rel[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
+		snprintf(
+		    rel, sizeof(rel), "tests/data/policy/%s", broken[i].file);
+		source_path(path, sizeof(path), rel);
+		pol = (struct policy *)&pol; /* must be cleared */
+		CHECK_ST(policy_load(path, &pol), ST_MALFORMED);
+		CHECK(pol == NULL);
+		CHECK_DETAIL(broken[i].detail);
+		/* Every detail names the file. */
+		CHECK_DETAIL(broken[i].file);
+	}
+	/*
+	 * tests/data/policy/empty.json, from memory: file_read refuses an
+	 * empty file before the parser sees it.
+	 */
+	CHECK_ST(policy_parse("", 0, "empty.json", &pol), ST_MALFORMED);
+	CHECK_DETAIL("empty.json:");
+	CHECK(pol == NULL);
+	CHECK_ST(policy_load("/nonexistent/policy.json", &pol), ST_NOTFOUND);
+	CHECK(pol == NULL);
+}
+
+static void
+test_parse_inline(void)
+{
+	static const char good[] =
+	    "{\"version\":1,\"profiles\":{\"x\":{"
+	    "\"validity_days\":1,\"keys\":[\"rsa:4096\",\"ec:P-384\"],"
+	    "\"signature_hash\":\"sha384\",\"backdate_seconds\":0,"
+	    "\"subject\":{\"cn\":\"optional\",\"attributes\":[\"CN\","
+	    "\"serialNumber\"]},\"device_id\":\"serialNumber\","
+	    "\"san\":{\"dns_pattern\":\"^[a-z.]+$\",\"ip\":true,\"max\":2},"
+	    "\"key_usage\":[\"digitalSignature\",\"keyAgreement\"],"
+	    "\"extended_key_usage\":[\"1.3.6.1.4.1.55555.1.2\","
+	    "\"serverAuth\"]}}}";
+	static const char bad_eku_dup[] =
+	    "{\"version\":1,\"profiles\":{\"x\":{"
+	    "\"validity_days\":1,\"keys\":[\"ec:P-256\"],"
+	    "\"subject\":{\"cn\":\"required\",\"attributes\":[\"CN\"]},"
+	    "\"key_usage\":[\"digitalSignature\"],"
+	    "\"extended_key_usage\":[\"clientAuth\",\"1.3.6.1.5.5.7.3.2\"]}}}";
+	static const char bad_ctl[] = "{\"version\":1,\"profiles\":{\"x\":"
+	                              "{\"k\\u0001ey\":1}}}";
+	static const char not_object[] = "[1, 2]";
+	static const char real_days[] = "{\"version\":1,\"profiles\":{\"x\":{"
+	                                "\"validity_days\":1.5}}}";
+	struct policy *pol = NULL;
+	const struct policy_profile *p;
+	char keys[100];
+
+	CHECK_ST(policy_parse(good, sizeof(good) - 1, "inline", &pol), ST_OK);
+	p = policy_profile_get(pol, "x");
+	CHECK(p != NULL);
+	if (p != NULL) {
+		CHECK(p->validity_seconds == 86400);
+		CHECK(p->backdate_seconds == 0);
+		CHECK(p->sig_md_nid == NID_sha384);
+		CHECK(!p->cn_required);
+		CHECK(p->device_id == POLICY_DEVICE_ID_SERIALNUMBER);
+		CHECK(p->allow_ip && p->san_max == 2);
+		CHECK(p->key_usage ==
+		    (X509v3_KU_DIGITAL_SIGNATURE | X509v3_KU_KEY_AGREEMENT));
+		CHECK(p->eku_count == 2 && p->eku_nids[0] != NID_undef &&
+		    p->eku_nids[1] == NID_server_auth);
+		CHECK(p->description[0] == '\0');
+		policy_profile_keys_describe(p, keys, sizeof(keys));
+		CHECK(strcmp(keys, "rsa:4096+, ec:P-384") == 0);
+		/* A short buffer is cut, never overrun. */
+		policy_profile_keys_describe(p, keys, 6);
+		CHECK(strcmp(keys, "rsa:4") == 0);
+	}
+	policy_free(pol);
+	policy_free(NULL);
+
+	CHECK_ST(
+	    policy_parse(bad_eku_dup, sizeof(bad_eku_dup) - 1, "inline", &pol),
+	    ST_MALFORMED);
+	CHECK_DETAIL("inline: $.profiles.x.extended_key_usage[1]: duplicate "
+	             "extended key usage");
+	CHECK_ST(policy_parse(bad_ctl, sizeof(bad_ctl) - 1, "inline", &pol),
+	    ST_MALFORMED);
+	CHECK_DETAIL("$.profiles.x: unknown key \"k\\x01ey\"");
+	CHECK_ST(policy_parse(not_object, sizeof(not_object) - 1, NULL, &pol),
+	    ST_MALFORMED);
+	CHECK_DETAIL("policy: $: expected an object, got an array");
+	CHECK_ST(policy_parse(real_days, sizeof(real_days) - 1, "inline", &pol),
+	    ST_MALFORMED);
+	CHECK_DETAIL("$.profiles.x.validity_days: expected an integer, got a "
+	             "real number");
+	CHECK(pol == NULL);
+}
+
+/* Every proper prefix of the default policy fails, and leaks nothing. */
+static void
+test_truncated(void)
+{
+	struct policy *pol;
+	uint8_t *data = NULL;
+	size_t len = 0, i, end, bad = 0;
+	char path[4096];
+
+	source_path(path, sizeof(path), "policies/default.json");
+	CHECK_ST(file_read(path, LIMIT_POLICY_JSON, &data, &len), ST_OK);
+	if (data == NULL)
+		return;
+	end = len;
+	while (end > 0 && (data[end - 1] == '\n' || data[end - 1] == ' '))
+		end--;
+	for (i = 0; i < end; i++) {
+		if (policy_parse((const char *)data, i, "cut", &pol) !=
+		        ST_MALFORMED ||
+		    pol != NULL) {
+			bad++;
+			policy_free(pol);
+		}
+	}
+	CHECK(bad == 0);
+	CHECK_ST(policy_parse((const char *)data, len, "whole", &pol), ST_OK);
+	policy_free(pol);
+	free(data);
+}
+
+static void
+test_over_limit(void)
+{
+	struct policy *pol = NULL;
+	size_t len = 2 * 1024 * 1024;
+	char *big;
+
+	if ((big = malloc(len)) == NULL) {
+		CHECK(0);
+		return;
+	}
+	memset(big, ' ', len);
+	big[0] = '{';
+	big[len - 1] = '}';
+	CHECK_ST(policy_parse(big, len, "big.json", &pol), ST_LIMIT);
+	CHECK(pol == NULL);
+	CHECK_DETAIL("big.json: 2097152 bytes, limit is 1048576");
+	CHECK_ST(policy_parse(big, LIMIT_POLICY_JSON + 1, "big.json", &pol),
+	    ST_LIMIT);
+	free(big);
+}
+
+int
+main(void)
+{
+	const char *src = getenv("TESSERA_SOURCE");
+
+	snprintf(source_dir, sizeof(source_dir), "%s",
+	    src != NULL && src[0] != '\0' ? src : ".");
+	test_default();
+	test_factory();
+	test_broken();
+	test_parse_inline();
+	test_truncated();
+	test_over_limit();
+	TEST_END();
+}
