@@ -1,0 +1,60 @@
+/*
+ * issue: build an X.509 certificate from a template and sign it with a key
+ * (in the token). Extensions come only from the template, which the caller
+ * fills from the policy; nothing is copied from a CSR but the subject, the
+ * SANs and the public key.
+ */
+#ifndef TESSERA_CA_ISSUE_H
+#define TESSERA_CA_ISSUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "common/status.h"
+
+struct ca_template {
+	const X509_NAME *subject; /* borrowed */
+	EVP_PKEY *pubkey; /* borrowed */
+	const GENERAL_NAMES *san; /* borrowed; NULL for none */
+	int san_critical; /* RFC 5280: when the subject is empty */
+	int64_t not_before; /* Unix seconds */
+	int64_t not_after;
+	int is_ca;
+	int pathlen; /* -1: no pathLenConstraint */
+	unsigned key_usage; /* X509v3_KU_* bits, always critical */
+	const int *eku_nids; /* NULL/0: no EKU */
+	size_t eku_count;
+	int ocsp_nocheck; /* id-pkix-ocsp-nocheck (responders) */
+	const char *crl_url; /* NULL: no CRL distribution point */
+	const char *ocsp_url; /* NULL: no AIA OCSP */
+	const char *ca_issuers_url; /* NULL: no AIA caIssuers */
+	int md_nid; /* signature digest: NID_sha256, ... */
+};
+
+/*
+ * Build the certificate described by t with a fresh serial (16 CSPRNG
+ * bytes, positive, non-zero), issued by issuer (NULL: self-signed) and
+ * signed with issuer_key. The caller frees *out with X509_free; the serial
+ * as uppercase hex goes to serial_hex.
+ */
+enum status ca_cert_sign(const struct ca_template *t, X509 *issuer,
+    EVP_PKEY *issuer_key, X509 **out, char serial_hex[41]) MUST_CHECK;
+
+/* The serial of cert as uppercase hex (at most 40 characters + NUL). */
+enum status
+ca_cert_serial_hex(const X509 *cert, char serial_hex[41]) MUST_CHECK;
+
+/* The certificate's DN as an RFC 2253 string (caller frees with free()). */
+char *ca_name_string(const X509_NAME *name);
+
+/* Unix seconds of an ASN1_TIME, or -1 when it cannot be converted. */
+int64_t ca_time_unix(const ASN1_TIME *t);
+
+/* PEM of cert appended to a freshly allocated string (caller frees). */
+enum status
+ca_cert_pem(const X509 *cert, char **pem, size_t *pem_len) MUST_CHECK;
+
+#endif

@@ -1,0 +1,650 @@
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/pem.h>
+
+#include "ca/audit.h"
+#include "ca/config.h"
+#include "ca/issue.h"
+#include "ca/setup.h"
+#include "ca/store.h"
+#include "common/file.h"
+#include "common/limits.h"
+#include "common/log.h"
+#include "common/secret.h"
+#include "hsm/hsm.h"
+
+extern const char policy_default_json[];
+extern const size_t policy_default_json_len;
+
+#define EMBEDDED_TOKEN "tessera"
+#define DAY (24 * 3600)
+#define BACKDATE 300
+
+/* The four keys tessera keeps in the token, found again by label. */
+enum init_key { KEY_ROOT, KEY_ISSUING, KEY_OCSP, KEY_TOKEN, KEY_MAX };
+
+static const struct {
+	const char *label;
+	enum hsm_key_type type;
+} init_keys[KEY_MAX] = {
+    [KEY_ROOT] = {"tessera-root-ca", HSM_KEY_EC_P384},
+    [KEY_ISSUING] = {"tessera-issuing-ca", HSM_KEY_EC_P256},
+    [KEY_OCSP] = {"tessera-ocsp-responder", HSM_KEY_EC_P256},
+    [KEY_TOKEN] = {"tessera-token-signing", HSM_KEY_EC_P256},
+};
+
+struct init_state {
+	const struct ca_setup *s;
+	struct ca_config cfg;
+	struct hsm *hsm;
+	struct hsm_key *keys[KEY_MAX];
+	struct store *store;
+	X509 *certs[5];
+	size_t cert_count;
+	int64_t now;
+};
+
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* Undo a failed init: only what init creates, and the directory itself
+ * if init created it. */
+static void
+remove_created(const char *dir, int existed)
+{
+	static const char *const created[] = {"hsm", "ca", "tls", "admin",
+	    "crl", "tessera.db", "tessera.db-wal", "tessera.db-shm",
+	    "policy.json", "tessera.json"};
+	char *path;
+	size_t i;
+
+	for (i = 0; i < sizeof(created) / sizeof(created[0]); i++) {
+		if ((path = file_join(dir, created[i])) == NULL)
+			continue;
+		nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		free(path);
+	}
+	if (!existed)
+		rmdir(dir);
+}
+
+static enum status
+write_in(
+    const char *dir, const char *rel, const void *data, size_t len, mode_t mode)
+{
+	char *path = file_join(dir, rel);
+	enum status st;
+
+	if (path == NULL)
+		return ST_NOMEM;
+	st = file_write_new(path, data, len, mode);
+	free(path);
+	return st;
+}
+
+static enum status
+write_pems(const char *dir, const char *rel, X509 *const *certs, size_t n)
+{
+	char *pem = NULL, *all = NULL;
+	size_t len, total = 0, i;
+	enum status st = ST_OK;
+
+	for (i = 0; i < n && st == ST_OK; i++) {
+		if ((st = ca_cert_pem(certs[i], &pem, &len)) != ST_OK)
+			break;
+		char *grown = realloc(all, total + len + 1);
+		if (grown == NULL) {
+			st = ST_NOMEM;
+		} else {
+			all = grown;
+			memcpy(all + total, pem, len);
+			total += len;
+		}
+		free(pem);
+		pem = NULL;
+	}
+	if (st == ST_OK)
+		st = write_in(dir, rel, all, total, 0644);
+	free(all);
+	return st;
+}
+
+static enum status
+write_key(const char *dir, const char *rel, EVP_PKEY *key)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *data;
+	long len;
+	enum status st = ST_NOMEM;
+
+	if (bio == NULL)
+		return ST_NOMEM;
+	if (PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) &&
+	    (len = BIO_get_mem_data(bio, &data)) > 0)
+		st = write_in(dir, rel, data, (size_t)len, 0600);
+	/* The buffer held a private key. */
+	BIO_free_all(bio);
+	return st;
+}
+
+static X509_NAME *
+make_name(const char *org, const char *cn)
+{
+	X509_NAME *name = X509_NAME_new();
+
+	if (name == NULL)
+		return NULL;
+	if ((org != NULL &&
+	        !X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
+	            (const unsigned char *)org, -1, -1, 0)) ||
+	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+	        (const unsigned char *)cn, -1, -1, 0)) {
+		X509_NAME_free(name);
+		return NULL;
+	}
+	return name;
+}
+
+struct cert_spec {
+	const char *cn;
+	const char *profile;
+	EVP_PKEY *pubkey;
+	int64_t days;
+	int is_ca;
+	int pathlen;
+	unsigned key_usage;
+	const int *eku;
+	size_t eku_count;
+	int ocsp_nocheck;
+	const char *san; /* openssl syntax, e.g. "DNS:localhost" */
+	int md_nid;
+};
+
+/*
+ * Sign one certificate with issuer (NULL: self) and commit its row before
+ * anything is written: nothing issued is ever forgotten.
+ */
+static enum status make_cert(struct init_state *is,
+    const struct cert_spec *spec, X509 *issuer, EVP_PKEY *issuer_key,
+    const char *crl_url, const char *ca_issuers_url, X509 **out);
+
+struct row_job {
+	const struct store_cert *row;
+	const char *detail;
+};
+
+static enum status
+row_commit(struct store_txn *txn, void *arg)
+{
+	const struct row_job *job = arg;
+	enum status st;
+
+	if ((st = store_txn_cert_insert(txn, job->row)) != ST_OK)
+		return st;
+	return audit_append(txn, job->row->created, "operator:init", "issue",
+	    job->row->serial, job->detail);
+}
+
+static enum status
+make_cert(struct init_state *is, const struct cert_spec *spec, X509 *issuer,
+    EVP_PKEY *issuer_key, const char *crl_url, const char *ca_issuers_url,
+    X509 **out)
+{
+	struct ca_template t;
+	struct store_cert row;
+	struct row_job job;
+	X509_NAME *name = NULL;
+	GENERAL_NAMES *san = NULL;
+	X509 *cert = NULL;
+	char detail[256];
+	int len;
+	enum status st = ST_NOMEM;
+
+	*out = NULL;
+	memset(&row, 0, sizeof(row));
+	if ((name = make_name(is->cfg.name, spec->cn)) == NULL)
+		goto out;
+	if (spec->san != NULL) {
+		X509_EXTENSION *ext = X509V3_EXT_conf_nid(
+		    NULL, NULL, NID_subject_alt_name, spec->san);
+		if (ext == NULL) {
+			st = status_fail_ssl(ST_INTERNAL, "SAN %s", spec->san);
+			goto out;
+		}
+		san = X509V3_EXT_d2i(ext);
+		X509_EXTENSION_free(ext);
+		if (san == NULL)
+			goto out;
+	}
+	memset(&t, 0, sizeof(t));
+	t.subject = name;
+	t.pubkey = spec->pubkey;
+	t.san = san;
+	t.not_before = is->now - BACKDATE;
+	t.not_after = is->now + spec->days * DAY;
+	t.is_ca = spec->is_ca;
+	t.pathlen = spec->pathlen;
+	t.key_usage = spec->key_usage;
+	t.eku_nids = spec->eku;
+	t.eku_count = spec->eku_count;
+	t.ocsp_nocheck = spec->ocsp_nocheck;
+	t.crl_url = crl_url;
+	t.ca_issuers_url = ca_issuers_url;
+	t.md_nid = spec->md_nid;
+	if ((st = ca_cert_sign(&t, issuer, issuer_key, &cert, row.serial)) !=
+	    ST_OK)
+		goto out;
+	row.issuer = ca_name_string(X509_get_issuer_name(cert));
+	row.subject = ca_name_string(X509_get_subject_name(cert));
+	row.profile = (char *)spec->profile;
+	row.not_before = t.not_before;
+	row.not_after = t.not_after;
+	row.status = STORE_CERT_VALID;
+	row.reason = -1;
+	row.created = is->now;
+	if (row.issuer == NULL || row.subject == NULL ||
+	    (len = i2d_X509(cert, &row.der)) <= 0) {
+		st = ST_NOMEM;
+		goto out;
+	}
+	row.der_len = (size_t)len;
+	snprintf(detail, sizeof(detail), "profile=%s subject=%s", spec->profile,
+	    row.subject);
+	job.row = &row;
+	job.detail = detail;
+	if ((st = store_write(is->store, row_commit, &job)) != ST_OK)
+		goto out;
+	*out = cert;
+	cert = NULL;
+	st = ST_OK;
+out:
+	OPENSSL_free(row.der);
+	free(row.issuer);
+	free(row.subject);
+	GENERAL_NAMES_free(san);
+	X509_NAME_free(name);
+	X509_free(cert);
+	return st;
+}
+
+static enum status
+embedded_token(struct init_state *is, char **pin)
+{
+	const char *dir = is->s->data_dir;
+	char *so = NULL, *conf = NULL, *tokens = NULL, *text = NULL;
+	size_t len;
+	enum status st = ST_NOMEM;
+
+	*pin = NULL;
+	if ((tokens = file_join(dir, "hsm/tokens")) == NULL ||
+	    (conf = file_join(dir, "hsm/softhsm2.conf")) == NULL)
+		goto out;
+	if ((st = file_mkdir(tokens, 0700)) != ST_OK)
+		goto out;
+	len = strlen(tokens) + 128;
+	if ((text = malloc(len)) == NULL) {
+		st = ST_NOMEM;
+		goto out;
+	}
+	snprintf(text, len,
+	    "directories.tokendir = %s\n"
+	    "objectstore.backend = file\n"
+	    "log.level = ERROR\n"
+	    "slots.removable = false\n",
+	    tokens);
+	if ((st = file_write_new(conf, text, strlen(text), 0600)) != ST_OK)
+		goto out;
+	setenv("SOFTHSM2_CONF", conf, 1);
+	if ((st = secret_random_hex(16, &so)) != ST_OK ||
+	    (st = secret_random_hex(16, pin)) != ST_OK)
+		goto out;
+	if ((st = write_in(dir, "hsm/so.pin", so, strlen(so), 0600)) != ST_OK ||
+	    (st = write_in(dir, "hsm/user.pin", *pin, strlen(*pin), 0600)) !=
+	        ST_OK)
+		goto out;
+	st = hsm_token_init(is->cfg.hsm_module, is->cfg.hsm_token, so, *pin);
+out:
+	if (st != ST_OK) {
+		secret_free(*pin);
+		*pin = NULL;
+	}
+	secret_free(so);
+	free(text);
+	free(conf);
+	free(tokens);
+	return st;
+}
+
+static char *
+key_uri(const char *token, const char *label)
+{
+	size_t len = strlen(token) + strlen(label) + 32;
+	char *s = malloc(len);
+
+	if (s != NULL)
+		snprintf(s, len, "pkcs11:token=%s;object=%s", token, label);
+	return s;
+}
+
+static char *
+url_join(const char *base, const char *path)
+{
+	size_t len = strlen(base) + strlen(path) + 1;
+	char *s = malloc(len);
+
+	if (s != NULL)
+		snprintf(s, len, "%s%s", base, path);
+	return s;
+}
+
+static enum status
+check_fresh(const char *dir)
+{
+	static const char *const marks[] = {
+	    "tessera.json", "tessera.db", "hsm", "ca"};
+	char *path;
+	size_t i;
+	int exists;
+
+	for (i = 0; i < sizeof(marks) / sizeof(marks[0]); i++) {
+		if ((path = file_join(dir, marks[i])) == NULL)
+			return ST_NOMEM;
+		exists = file_exists(path);
+		free(path);
+		if (exists)
+			return status_fail(ST_CONFLICT,
+			    "%s is already a tessera data directory (%s "
+			    "exists); refusing to touch it",
+			    dir, marks[i]);
+	}
+	return ST_OK;
+}
+
+static enum status
+make_dirs(const char *dir)
+{
+	static const char *const subdirs[] = {
+	    "hsm", "ca", "tls", "admin", "crl"};
+	char *path;
+	size_t i;
+	enum status st;
+
+	if ((st = file_mkdir(dir, 0700)) != ST_OK)
+		return st;
+	for (i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
+		if ((path = file_join(dir, subdirs[i])) == NULL)
+			return ST_NOMEM;
+		st = file_mkdir(path, subdirs[i][0] == 'c' ? 0755 : 0700);
+		free(path);
+		if (st != ST_OK)
+			return st;
+	}
+	return ST_OK;
+}
+
+static enum status
+issue_all(struct init_state *is)
+{
+	static const int eku_ocsp[] = {NID_OCSP_sign};
+	static const int eku_server[] = {NID_server_auth};
+	static const int eku_client[] = {NID_client_auth};
+	const char *dir = is->s->data_dir;
+	char cn[LIMIT_NAME_LEN];
+	char *root_crl = NULL, *root_crt = NULL, *crl = NULL, *crt = NULL;
+	EVP_PKEY *tls_key = NULL, *admin_key = NULL;
+	X509 *root = NULL, *issuing = NULL, *ocsp = NULL, *tls = NULL,
+	     *admin = NULL;
+	X509 *chain[3];
+	enum status st = ST_NOMEM;
+	struct cert_spec spec;
+
+	root_crl = url_join(is->cfg.publish_url, "/crl/root.crl");
+	root_crt = url_join(is->cfg.publish_url, "/ca/root.crt");
+	crl = url_join(is->cfg.publish_url, "/crl/issuing.crl");
+	crt = url_join(is->cfg.publish_url, "/ca/issuing.crt");
+	tls_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	admin_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	if (!root_crl || !root_crt || !crl || !crt || !tls_key || !admin_key)
+		goto out;
+
+	memset(&spec, 0, sizeof(spec));
+	snprintf(cn, sizeof(cn), "%s Root CA", is->cfg.name);
+	spec = (struct cert_spec){.cn = cn,
+	    .profile = "root-ca",
+	    .pubkey = hsm_key_get0_public(is->keys[KEY_ROOT]),
+	    .days = 3650,
+	    .is_ca = 1,
+	    .pathlen = -1,
+	    .key_usage = X509v3_KU_KEY_CERT_SIGN | X509v3_KU_CRL_SIGN,
+	    .md_nid = NID_sha384};
+	if ((st = make_cert(is, &spec, NULL,
+	         hsm_key_get0_pkey(is->keys[KEY_ROOT]), NULL, NULL, &root)) !=
+	    ST_OK)
+		goto out;
+
+	snprintf(cn, sizeof(cn), "%s Issuing CA", is->cfg.name);
+	spec = (struct cert_spec){.cn = cn,
+	    .profile = "issuing-ca",
+	    .pubkey = hsm_key_get0_public(is->keys[KEY_ISSUING]),
+	    .days = 5 * 365,
+	    .is_ca = 1,
+	    .pathlen = 0,
+	    .key_usage = X509v3_KU_KEY_CERT_SIGN | X509v3_KU_CRL_SIGN,
+	    .md_nid = NID_sha384};
+	if ((st = make_cert(is, &spec, root,
+	         hsm_key_get0_pkey(is->keys[KEY_ROOT]), root_crl, root_crt,
+	         &issuing)) != ST_OK)
+		goto out;
+
+	/* RFC 6960 §4.2.2.2: a delegated responder, short-lived. */
+	snprintf(cn, sizeof(cn), "%s OCSP Responder", is->cfg.name);
+	spec = (struct cert_spec){.cn = cn,
+	    .profile = "ocsp-responder",
+	    .pubkey = hsm_key_get0_public(is->keys[KEY_OCSP]),
+	    .days = 30,
+	    .pathlen = -1,
+	    .key_usage = X509v3_KU_DIGITAL_SIGNATURE,
+	    .eku = eku_ocsp,
+	    .eku_count = 1,
+	    .ocsp_nocheck = 1,
+	    .md_nid = NID_sha256};
+	if ((st = make_cert(is, &spec, issuing,
+	         hsm_key_get0_pkey(is->keys[KEY_ISSUING]), NULL, crt, &ocsp)) !=
+	    ST_OK)
+		goto out;
+
+	spec = (struct cert_spec){.cn = "localhost",
+	    .profile = "tls-server",
+	    .pubkey = tls_key,
+	    .days = 90,
+	    .pathlen = -1,
+	    .key_usage = X509v3_KU_DIGITAL_SIGNATURE,
+	    .eku = eku_server,
+	    .eku_count = 1,
+	    .san = "DNS:localhost,IP:127.0.0.1",
+	    .md_nid = NID_sha256};
+	if ((st = make_cert(is, &spec, issuing,
+	         hsm_key_get0_pkey(is->keys[KEY_ISSUING]), crl, crt, &tls)) !=
+	    ST_OK)
+		goto out;
+
+	spec = (struct cert_spec){.cn = "admin",
+	    .profile = "admin",
+	    .pubkey = admin_key,
+	    .days = 365,
+	    .pathlen = -1,
+	    .key_usage = X509v3_KU_DIGITAL_SIGNATURE,
+	    .eku = eku_client,
+	    .eku_count = 1,
+	    .md_nid = NID_sha256};
+	if ((st = make_cert(is, &spec, issuing,
+	         hsm_key_get0_pkey(is->keys[KEY_ISSUING]), crl, crt, &admin)) !=
+	    ST_OK)
+		goto out;
+
+	/* Rows are committed; now the files. */
+	chain[0] = issuing;
+	chain[1] = root;
+	if ((st = write_pems(dir, "ca/root.pem", &root, 1)) != ST_OK ||
+	    (st = write_pems(dir, "ca/issuing.pem", &issuing, 1)) != ST_OK ||
+	    (st = write_pems(dir, "ca/chain.pem", chain, 2)) != ST_OK ||
+	    (st = write_pems(dir, "ca/ocsp.pem", &ocsp, 1)) != ST_OK)
+		goto out;
+	chain[0] = tls;
+	chain[1] = issuing;
+	if ((st = write_pems(dir, "tls/server.pem", chain, 2)) != ST_OK ||
+	    (st = write_key(dir, "tls/server.key", tls_key)) != ST_OK)
+		goto out;
+	if ((st = write_pems(dir, "admin/admin.pem", &admin, 1)) != ST_OK ||
+	    (st = write_key(dir, "admin/admin.key", admin_key)) != ST_OK)
+		goto out;
+	st = ST_OK;
+out:
+	X509_free(root);
+	X509_free(issuing);
+	X509_free(ocsp);
+	X509_free(tls);
+	X509_free(admin);
+	EVP_PKEY_free(tls_key);
+	EVP_PKEY_free(admin_key);
+	free(root_crl);
+	free(root_crt);
+	free(crl);
+	free(crt);
+	return st;
+}
+
+static enum status
+run(struct init_state *is)
+{
+	const struct ca_setup *s = is->s;
+	char *pin = NULL, *db = NULL, *uris[KEY_MAX] = {NULL};
+	int i;
+	enum status st;
+
+	if ((st = make_dirs(s->data_dir)) != ST_OK)
+		return st;
+	if (s->hsm_module == NULL) {
+		if ((st = embedded_token(is, &pin)) != ST_OK)
+			goto out;
+	} else {
+		st = secret_read_env("TESSERA_HSM_PIN", LIMIT_PIN_LEN, &pin);
+		if (st == ST_NOTFOUND && s->hsm_pin_file != NULL)
+			st = secret_read_file(
+			    s->hsm_pin_file, LIMIT_PIN_LEN, &pin);
+		else if (st == ST_NOTFOUND)
+			st = status_fail(ST_UNAUTHENTICATED,
+			    "no HSM PIN: "
+			    "give --hsm-pin-file or set TESSERA_HSM_PIN");
+		if (st != ST_OK)
+			goto out;
+	}
+	st = hsm_open(is->cfg.hsm_module, is->cfg.hsm_token, pin, &is->hsm);
+	secret_free(pin);
+	pin = NULL;
+	if (st != ST_OK)
+		goto out;
+	for (i = 0; i < KEY_MAX; i++) {
+		if ((st = hsm_key_generate(is->hsm, init_keys[i].label,
+		         init_keys[i].type, &is->keys[i])) != ST_OK)
+			goto out;
+		if ((uris[i] = key_uri(
+		         is->cfg.hsm_token, init_keys[i].label)) == NULL) {
+			st = ST_NOMEM;
+			goto out;
+		}
+	}
+	is->cfg.key_root = uris[KEY_ROOT];
+	is->cfg.key_issuing = uris[KEY_ISSUING];
+	is->cfg.key_ocsp = uris[KEY_OCSP];
+	is->cfg.key_token = uris[KEY_TOKEN];
+	if ((db = file_join(s->data_dir, is->cfg.database)) == NULL) {
+		st = ST_NOMEM;
+		goto out;
+	}
+	if ((st = store_open(db, &is->store)) != ST_OK)
+		goto out;
+	if ((st = issue_all(is)) != ST_OK)
+		goto out;
+	if ((st = write_in(s->data_dir, is->cfg.policy, policy_default_json,
+	         policy_default_json_len, 0644)) != ST_OK)
+		goto out;
+	/* Last: tessera.json marks the directory as complete. */
+	st = ca_config_save(&is->cfg);
+out:
+	for (i = 0; i < KEY_MAX; i++)
+		free(uris[i]);
+	is->cfg.key_root = is->cfg.key_issuing = NULL;
+	is->cfg.key_ocsp = is->cfg.key_token = NULL;
+	free(db);
+	secret_free(pin);
+	return st;
+}
+
+enum status
+ca_setup_run(const struct ca_setup *s)
+{
+	struct init_state is;
+	char abs_dir[4096];
+	int existed, i;
+	enum status st;
+
+	memset(&is, 0, sizeof(is));
+	is.s = s;
+	is.now = (int64_t)time(NULL);
+	if ((st = check_fresh(s->data_dir)) != ST_OK)
+		return st;
+	existed = file_exists(s->data_dir);
+	if ((st = file_mkdir(s->data_dir, 0700)) != ST_OK)
+		return st;
+	if (realpath(s->data_dir, abs_dir) == NULL)
+		return status_fail(
+		    ST_UNAVAILABLE, "%s: %s", s->data_dir, strerror(errno));
+	is.cfg.data_dir = abs_dir;
+	is.cfg.name = (char *)(s->name ? s->name : "tessera");
+	is.cfg.url = (char *)(s->url ? s->url : "https://localhost:8443");
+	is.cfg.publish_url =
+	    (char *)(s->publish_url ? s->publish_url : "http://127.0.0.1:8080");
+	is.cfg.listen = "127.0.0.1:8443";
+	is.cfg.publish = "127.0.0.1:8080";
+	is.cfg.hsm_module =
+	    (char *)(s->hsm_module ? s->hsm_module : TESSERA_SOFTHSM_MODULE);
+	is.cfg.hsm_token =
+	    (char *)(s->hsm_token ? s->hsm_token : EMBEDDED_TOKEN);
+	is.cfg.hsm_pin_file =
+	    (char *)(s->hsm_module ? s->hsm_pin_file : "hsm/user.pin");
+	is.cfg.softhsm_conf = s->hsm_module ? NULL : "hsm/softhsm2.conf";
+	is.cfg.policy = "policy.json";
+	is.cfg.database = "tessera.db";
+	st = run(&is);
+	store_close(is.store);
+	for (i = 0; i < KEY_MAX; i++)
+		hsm_key_free(is.keys[i]);
+	hsm_close(is.hsm);
+	if (st != ST_OK) {
+		char detail[512];
+
+		/* Keep the reason across the clean-up. */
+		snprintf(detail, sizeof(detail), "%s", status_detail());
+		remove_created(abs_dir, existed);
+		if (s->hsm_module != NULL)
+			log_warn("keys generated in token %s before the "
+			         "failure stay there",
+			    is.cfg.hsm_token);
+		return status_fail(st, "%s", detail);
+	}
+	return ST_OK;
+}

@@ -1,0 +1,30 @@
+/*
+ * setup: `tessera init`. Creates a data directory: the token's four CA
+ * keys, the root and issuing CA certificates, the OCSP responder, the TLS
+ * server and the first admin, the store, the policy and tessera.json.
+ */
+#ifndef TESSERA_CA_SETUP_H
+#define TESSERA_CA_SETUP_H
+
+#include "common/status.h"
+
+struct ca_setup {
+	const char *data_dir; /* created; must not be a data dir */
+	const char *name; /* organisation; default "tessera" */
+	const char *url; /* default https://localhost:8443 */
+	const char *publish_url; /* default http://127.0.0.1:8080 */
+	/* A production HSM; all NULL for the embedded SoftHSMv2 default. */
+	const char *hsm_module;
+	const char *hsm_token;
+	const char *hsm_pin_file;
+};
+
+/*
+ * Run the whole set-up. Refuses (ST_CONFLICT) an existing data directory
+ * and then changes nothing; on a later failure removes what it created in
+ * the directory (keys already generated in a production token stay there,
+ * and the detail names them).
+ */
+enum status ca_setup_run(const struct ca_setup *s) MUST_CHECK;
+
+#endif

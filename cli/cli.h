@@ -1,0 +1,18 @@
+/*
+ * The tessera command: one function per subcommand. Each parses its own
+ * arguments and calls into ca/ (or enroll/); none holds logic another
+ * entry point would need.
+ */
+#ifndef TESSERA_CLI_CLI_H
+#define TESSERA_CLI_CLI_H
+
+#include "common/status.h"
+
+int cmd_init(int argc, char **argv);
+int cmd_issue(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+
+/* Print "tessera CMD: <detail>" for st and return the exit code for it. */
+int cli_fail(const char *cmd, enum status st);
+
+#endif

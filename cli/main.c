@@ -1,0 +1,92 @@
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "cli/cli.h"
+#include "common/log.h"
+
+#define TESSERA_VERSION "0.1.0"
+
+static const struct command {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *summary;
+} commands[] = {
+    {"init", cmd_init,
+        "create a data directory: CA keys in the token, "
+        "certificates, store, policy"},
+    {"issue", cmd_issue, "issue a certificate for a CSR, offline"},
+    {"audit", cmd_audit, "verify the tamper-evident audit log"},
+};
+
+static void
+usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f,
+	    "usage: tessera COMMAND [OPTIONS]\n\n"
+	    "tessera is a certificate authority for fleets of devices; "
+	    "its keys live in a\nPKCS#11 token.\n\ncommands:\n");
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(
+		    f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f,
+	    "\n'tessera COMMAND --help' describes one command.\n"
+	    "Environment: TESSERA_HSM_PIN (the token's user PIN, when "
+	    "not in a file),\nTESSERA_LOG=debug|info|warn|error.\n");
+}
+
+int
+cli_fail(const char *cmd, enum status st)
+{
+	const char *detail = status_detail();
+
+	fprintf(stderr, "tessera %s: %s\n", cmd,
+	    detail[0] ? detail : status_name(st));
+	switch (st) {
+	case ST_MALFORMED:
+	case ST_LIMIT:
+		return 2;
+	case ST_UNAUTHENTICATED:
+	case ST_DENIED:
+		return 3;
+	case ST_NOTFOUND:
+	case ST_CONFLICT:
+		return 4;
+	case ST_UNAVAILABLE:
+		return 5;
+	default:
+		return 1;
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	size_t i;
+
+	log_init_from_env();
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0 ||
+	    strcmp(argv[1], "version") == 0) {
+		printf("tessera %s (%s)\n", TESSERA_VERSION,
+		    OpenSSL_version(OPENSSL_VERSION));
+		return 0;
+	}
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "tessera: unknown command '%s'\n\n", argv[1]);
+	usage(stderr);
+	return 2;
+}
