@@ -6,9 +6,10 @@
 #include <openssl/pem.h>
 
 #include "ca/audit.h"
-#include "ca/authority.h"
+#include "ca/authority_internal.h"
 #include "ca/csr.h"
 #include "ca/issue.h"
+#include "ca/service.h"
 #include "ca/policy.h"
 #include "ca/store.h"
 #include "common/file.h"
@@ -17,19 +18,8 @@
 #include "hsm/hsm.h"
 
 #define PIN_ENV "TESSERA_HSM_PIN"
-
-struct authority {
-	struct ca_config *cfg;
-	struct policy *policy;
-	struct hsm *hsm;
-	struct hsm_key *issuing_key;
-	struct store *store;
-	X509 *root;
-	X509 *issuing;
-	char *crl_url;
-	char *ocsp_url;
-	char *ca_issuers_url;
-};
+/* Attempts to open the token: 50, 100, 200, 400 ms apart. */
+#define OPEN_TRIES 5
 
 static enum status
 load_cert(const struct ca_config *cfg, const char *rel, X509 **out)
@@ -80,6 +70,8 @@ static enum status
 open_token(const struct ca_config *cfg, struct hsm **out)
 {
 	char *pin = NULL, *path = NULL, *conf = NULL;
+	struct timespec delay;
+	int tries;
 	enum status st;
 
 	*out = NULL;
@@ -104,7 +96,22 @@ open_token(const struct ca_config *cfg, struct hsm **out)
 	}
 	if (st != ST_OK)
 		return st;
-	st = hsm_open(cfg->hsm_module, cfg->hsm_token, pin, out);
+	/*
+	 * SoftHSMv2 reads its token files without waiting for another process
+	 * that reads them at the same moment (two workers starting): a
+	 * transient "General Error" or a missing token. Try a few times; a
+	 * wrong PIN (ST_UNAUTHENTICATED) is never retried, it could lock the
+	 * token.
+	 */
+	for (tries = 0;; tries++) {
+		st = hsm_open(cfg->hsm_module, cfg->hsm_token, pin, out);
+		if (st != ST_UNAVAILABLE || tries == OPEN_TRIES - 1)
+			break;
+		log_warn("token not ready (%s); trying again", status_detail());
+		delay.tv_sec = 0;
+		delay.tv_nsec = (50L << tries) * 1000000L;
+		nanosleep(&delay, NULL);
+	}
 	secret_free(pin);
 	return st;
 }
@@ -129,6 +136,10 @@ authority_open(const char *data_dir, struct authority **out)
 		goto out;
 	if ((st = load_cert(a->cfg, "ca/root.pem", &a->root)) != ST_OK ||
 	    (st = load_cert(a->cfg, "ca/issuing.pem", &a->issuing)) != ST_OK)
+		goto out;
+	/* Manufacturer trust files are named relative to the policy. */
+	*strrchr(path, '/') = '\0';
+	if ((st = trust_load(a, path)) != ST_OK)
 		goto out;
 	if ((st = open_token(a->cfg, &a->hsm)) != ST_OK)
 		goto out;
@@ -172,6 +183,7 @@ authority_close(struct authority *a)
 	if (a == NULL)
 		return;
 	store_close(a->store);
+	trust_free(a);
 	hsm_key_free(a->issuing_key);
 	hsm_close(a->hsm);
 	policy_free(a->policy);
@@ -195,213 +207,6 @@ principal_describe(const struct principal *who, char *out, size_t cap)
 
 	snprintf(out, cap, "%s:%s%s%s", kind, who->id[0] ? who->id : "-",
 	    who->address[0] ? "@" : "", who->address);
-}
-
-/*
- * The permission check for issuance: may who get profile for device_id?
- * The one place this decision is made.
- */
-static enum status
-authorize_issue(
-    const struct principal *who, const char *profile, const char *device_id)
-{
-	(void)device_id;
-	switch (who->kind) {
-	case PRINCIPAL_OPERATOR:
-		/* Holds the data directory and the HSM PIN already. */
-		return ST_OK;
-	default:
-		return status_fail(ST_DENIED,
-		    "%s may not be issued profile %s by this principal",
-		    device_id ? device_id : "(no device)", profile);
-	}
-}
-
-struct issue_job {
-	const struct store_cert *row;
-	const char *actor;
-	const char *detail;
-};
-
-static enum status
-issue_commit(struct store_txn *txn, void *arg)
-{
-	const struct issue_job *job = arg;
-	enum status st;
-
-	if (job->row->device_id != NULL &&
-	    (st = store_txn_device_ensure(
-	         txn, job->row->device_id, job->row->created)) != ST_OK)
-		return st;
-	if ((st = store_txn_cert_insert(txn, job->row)) != ST_OK)
-		return st;
-	return audit_append(txn, job->row->created, job->actor, "issue",
-	    job->row->serial, job->detail);
-}
-
-struct refusal_job {
-	int64_t now;
-	const char *actor;
-	const char *object;
-	const char *detail;
-};
-
-static enum status
-refusal_commit(struct store_txn *txn, void *arg)
-{
-	const struct refusal_job *job = arg;
-
-	return audit_append(
-	    txn, job->now, job->actor, "refuse", job->object, job->detail);
-}
-
-/* Record a refusal; the original status and detail are kept. */
-static enum status
-audit_refusal(
-    struct authority *a, const char *actor, const char *object, enum status st)
-{
-	char detail[LIMIT_AUDIT_DETAIL];
-	struct refusal_job job;
-
-	snprintf(
-	    detail, sizeof(detail), "%s: %s", status_name(st), status_detail());
-	job.now = (int64_t)time(NULL);
-	job.actor = actor;
-	job.object = object;
-	job.detail = detail;
-	if (store_write(a->store, refusal_commit, &job) != ST_OK)
-		log_error("audit of a refusal failed: %s", status_detail());
-	/* The caller reports the refusal, not the audit. */
-	return status_fail(st, "%s", detail + strlen(status_name(st)) + 2);
-}
-
-static void
-fill_template(const struct authority *a, const struct policy_profile *p,
-    const struct ca_csr *csr, int64_t now, struct ca_template *t)
-{
-	const X509_NAME *subject =
-	    X509_REQ_get_subject_name(ca_csr_get0_req(csr));
-	int64_t ca_end = ca_time_unix(X509_get0_notAfter(a->issuing));
-
-	memset(t, 0, sizeof(*t));
-	t->subject = subject;
-	t->pubkey = ca_csr_get0_pubkey(csr);
-	t->san = ca_csr_get0_san(csr);
-	/* RFC 5280 §4.2.1.6: an empty subject makes the SAN critical. */
-	t->san_critical = X509_NAME_entry_count(subject) == 0;
-	t->not_before = now - p->backdate_seconds;
-	t->not_after = now + p->validity_seconds;
-	/* Never outlive the issuing CA. */
-	if (ca_end > 0 && t->not_after > ca_end)
-		t->not_after = ca_end;
-	t->pathlen = -1;
-	t->key_usage = p->key_usage;
-	t->eku_nids = p->eku_nids;
-	t->eku_count = p->eku_count;
-	t->crl_url = a->crl_url;
-	t->ocsp_url = a->ocsp_url;
-	t->ca_issuers_url = a->ca_issuers_url;
-	t->md_nid = p->sig_md_nid;
-}
-
-enum status
-authority_issue(struct authority *a, const struct principal *who,
-    const char *profile_name, const uint8_t *csr_der, size_t csr_len,
-    X509 **out)
-{
-	const struct policy_profile *p;
-	struct ca_csr *csr = NULL;
-	struct ca_template t;
-	struct store_cert row;
-	struct issue_job job;
-	X509 *cert = NULL;
-	char actor[LIMIT_NAME_LEN + 96], detail[LIMIT_AUDIT_DETAIL];
-	const char *device_id = NULL;
-	int64_t now = (int64_t)time(NULL);
-	int tries, exists;
-	enum status st;
-
-	*out = NULL;
-	memset(&row, 0, sizeof(row));
-	principal_describe(who, actor, sizeof(actor));
-	if ((p = policy_profile_get(a->policy, profile_name)) == NULL) {
-		st = status_fail(
-		    ST_NOTFOUND, "no profile named \"%s\"", profile_name);
-		goto refuse;
-	}
-	if ((st = ca_csr_parse(csr_der, csr_len, &csr)) != ST_OK ||
-	    (st = ca_csr_check(csr, p)) != ST_OK)
-		goto refuse;
-	device_id = ca_csr_device_id(csr, p);
-	if ((st = authorize_issue(who, p->name, device_id)) != ST_OK)
-		goto refuse;
-	fill_template(a, p, csr, now, &t);
-	for (tries = 0; tries < 3; tries++) {
-		X509_free(cert);
-		cert = NULL;
-		if ((st = ca_cert_sign(&t, a->issuing,
-		         hsm_key_get0_pkey(a->issuing_key), &cert,
-		         row.serial)) != ST_OK)
-			goto out;
-		/* 2^127 serials: a clash means a broken RNG, not bad luck. */
-		if ((exists = store_cert_exists(a->store, row.serial)) == 0)
-			break;
-		if (exists < 0) {
-			st = ST_STORE;
-			goto out;
-		}
-		log_error(
-		    "serial %s exists already; drawing another", row.serial);
-	}
-	if (tries == 3) {
-		st = status_fail(ST_INTERNAL, "no unique serial in 3 draws");
-		goto out;
-	}
-	row.issuer = ca_name_string(X509_get_issuer_name(cert));
-	row.subject = ca_name_string(X509_get_subject_name(cert));
-	row.device_id = (char *)device_id;
-	row.profile = (char *)p->name;
-	row.not_before = ca_time_unix(X509_get0_notBefore(cert));
-	row.not_after = ca_time_unix(X509_get0_notAfter(cert));
-	row.status = STORE_CERT_VALID;
-	row.reason = -1;
-	row.created = now;
-	row.der = NULL;
-	if (row.issuer == NULL || row.subject == NULL) {
-		st = ST_NOMEM;
-		goto out;
-	}
-	{
-		int len = i2d_X509(cert, &row.der);
-		if (len <= 0) {
-			st = status_fail_ssl(ST_INTERNAL, "encode certificate");
-			goto out;
-		}
-		row.der_len = (size_t)len;
-	}
-	snprintf(detail, sizeof(detail), "profile=%s device=%s subject=%s",
-	    p->name, device_id ? device_id : "-", row.subject);
-	job.row = &row;
-	job.actor = actor;
-	job.detail = detail;
-	/* Durable before anyone sees the certificate. */
-	if ((st = store_write(a->store, issue_commit, &job)) != ST_OK)
-		goto out;
-	log_info("issued %s to %s (profile %s, by %s)", row.serial,
-	    device_id ? device_id : "-", p->name, actor);
-	*out = cert;
-	cert = NULL;
-	st = ST_OK;
-	goto out;
-refuse:
-	st = audit_refusal(a, actor, device_id ? device_id : profile_name, st);
-out:
-	OPENSSL_free(row.der);
-	free(row.issuer);
-	free(row.subject);
-	X509_free(cert);
-	ca_csr_free(csr);
-	return st;
 }
 
 const struct ca_config *
@@ -432,4 +237,120 @@ X509 *
 authority_get0_root(const struct authority *a)
 {
 	return a->root;
+}
+
+enum status
+authority_client_ca_pem(const struct authority *a, char **pem, size_t *pem_len)
+{
+	X509 *certs[2 + LIMIT_POLICY_ROLES * 4];
+	size_t n = 0;
+	int i;
+
+	certs[n++] = a->issuing;
+	certs[n++] = a->root;
+	for (i = 0; i < sk_X509_num(a->maker_roots) &&
+	     n < sizeof(certs) / sizeof(certs[0]);
+	     i++)
+		certs[n++] = sk_X509_value(a->maker_roots, i);
+	return ca_pem_encode(certs, n, NULL, pem, pem_len);
+}
+
+/* Renew when less than a third of the certificate's life is left. */
+static int
+renewal_due(X509 *cert, int64_t now)
+{
+	int64_t nb = ca_time_unix(X509_get0_notBefore(cert));
+	int64_t na = ca_time_unix(X509_get0_notAfter(cert));
+
+	return nb < 0 || na < 0 || na - now < (na - nb) / 3;
+}
+
+enum status
+authority_tls_renew(struct authority *a, int force, int *renewed)
+{
+	static const int eku_server[] = {NID_server_auth};
+	struct ca_service_spec spec;
+	GENERAL_NAMES *san = NULL;
+	EVP_PKEY *key = NULL;
+	X509 *old = NULL, *cert = NULL, *chain[2];
+	char *key_pem = NULL, *cert_pem = NULL, *key_path = NULL,
+	     *cert_path = NULL;
+	size_t key_len = 0, cert_len = 0;
+	int64_t now = (int64_t)time(NULL);
+	enum status st;
+
+	*renewed = 0;
+	if ((st = load_cert(a->cfg, "tls/server.pem", &old)) != ST_OK)
+		return st;
+	if (!force && !renewal_due(old, now)) {
+		st = ST_OK;
+		goto out;
+	}
+	st = ST_NOMEM;
+	if ((key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256")) == NULL ||
+	    (key_path = ca_config_path(a->cfg, "tls/server.key")) == NULL ||
+	    (cert_path = ca_config_path(a->cfg, "tls/server.pem")) == NULL)
+		goto out;
+	/* The same names as before: operators may have reissued it with
+	 * their own SANs. */
+	san = X509_get_ext_d2i(old, NID_subject_alt_name, NULL, NULL);
+	memset(&spec, 0, sizeof(spec));
+	spec.cn = "localhost";
+	spec.profile = "tls-server";
+	spec.pubkey = key;
+	spec.days = 90;
+	spec.pathlen = -1;
+	spec.key_usage = X509v3_KU_DIGITAL_SIGNATURE;
+	spec.eku = eku_server;
+	spec.eku_count = 1;
+	spec.san_names = san;
+	spec.md_nid = NID_sha256;
+	if ((st = ca_service_issue(a->store, a->cfg->name, "tessera:renew", now,
+	         &spec, a->issuing, hsm_key_get0_pkey(a->issuing_key),
+	         a->crl_url, a->ca_issuers_url, &cert)) != ST_OK)
+		goto out;
+	chain[0] = cert;
+	chain[1] = a->issuing;
+	if ((st = ca_pem_encode(NULL, 0, key, &key_pem, &key_len)) != ST_OK ||
+	    (st = ca_pem_encode(chain, 2, NULL, &cert_pem, &cert_len)) != ST_OK)
+		goto out;
+	/* Key first: a worker that starts in between fails its key check
+	 * and is restarted, rather than serving a mismatched pair. */
+	if ((st = file_write_atomic(key_path, key_pem, key_len, 0600)) !=
+	        ST_OK ||
+	    (st = file_write_atomic(cert_path, cert_pem, cert_len, 0644)) !=
+	        ST_OK)
+		goto out;
+	log_info("renewed the TLS server certificate");
+	*renewed = 1;
+out:
+	ca_pem_free(key_pem, key_len);
+	ca_pem_free(cert_pem, cert_len);
+	free(key_path);
+	free(cert_path);
+	GENERAL_NAMES_free(san);
+	EVP_PKEY_free(key);
+	X509_free(cert);
+	X509_free(old);
+	return st;
+}
+
+enum status
+authority_tick(struct authority *a, unsigned *events)
+{
+	int renewed;
+	enum status st;
+
+	*events = 0;
+	if ((st = authority_tls_renew(a, 0, &renewed)) != ST_OK)
+		return st;
+	if (renewed)
+		*events |= AUTHORITY_TICK_RELOAD_TLS;
+	return ST_OK;
+}
+
+enum status
+authority_health(struct authority *a)
+{
+	return hsm_ping(a->hsm);
 }

@@ -39,12 +39,98 @@ enum status authority_issue(struct authority *a, const struct principal *who,
     const char *profile, const uint8_t *csr, size_t csr_len,
     X509 **out) MUST_CHECK;
 
+/* One enrollment as the EST front end asks for it. */
+struct authority_enroll_req {
+	const char *profile; /* NULL: "device", or on renewal the
+					 * current certificate's profile */
+	const uint8_t *csr; /* DER PKCS#10 */
+	size_t csr_len;
+	int is_reenroll; /* simplereenroll */
+	int is_server_keygen; /* serverkeygen: generate the key */
+	/* The TLS channel binding (tls-unique or tls-exporter); a CSR's
+	 * challengePassword must equal its base64 (RFC 7030 §3.5). */
+	const uint8_t *binding;
+	size_t binding_len;
+};
+
+/*
+ * Enroll: authorize who for req, check the CSR, build the certificate from
+ * the profile, sign it in the token, and commit it (with the one-time
+ * secret consumed, when who holds one) before returning. With
+ * is_server_keygen the new private key goes to *key (the caller frees it
+ * and must never store or log it); otherwise key may be NULL.
+ */
+enum status authority_enroll(struct authority *a, const struct principal *who,
+    const struct authority_enroll_req *req, X509 **out,
+    EVP_PKEY **key) MUST_CHECK;
+
+/*
+ * Authenticate a TLS client's certificate chain (leaf first): verified
+ * with OpenSSL against tessera's chain (and then tessera's own record of
+ * it: unknown or revoked certificates are refused) or against a
+ * manufacturer authenticator's anchors. The one place this decision is
+ * made. Fills *who (its cert borrowed from chain).
+ */
+enum status
+authority_authenticate_cert(struct authority *a, STACK_OF(X509) * chain,
+    const char *address, struct principal *who) MUST_CHECK;
+
+/*
+ * Mint a one-time enrollment secret for device_id under profile (NULL:
+ * "device"), valid ttl seconds (0: the policy's default). Only its hash is
+ * stored. The caller frees *secret with secret_free; *expires gets the
+ * time it expires.
+ */
+enum status authority_secret_create(struct authority *a,
+    const struct principal *who, const char *device_id, const char *profile,
+    int64_t ttl, char **secret, int64_t *expires) MUST_CHECK;
+
+/*
+ * Audit a refusal (action "refuse", actor who, about object) and return st
+ * with the thread's detail as it was before: for front ends that refuse a
+ * request before it reaches the authority (no credentials, bad encoding).
+ */
+enum status authority_refuse(struct authority *a, const struct principal *who,
+    const char *object, enum status st);
+
 /* Borrowed views; valid until authority_close. */
 const struct ca_config *authority_config(const struct authority *a);
 const struct policy *authority_policy(const struct authority *a);
 struct store *authority_store(struct authority *a);
 X509 *authority_get0_issuing(const struct authority *a);
 X509 *authority_get0_root(const struct authority *a);
+
+/*
+ * The CA certificates (PEM, concatenated) that TLS client certificates may
+ * chain to: tessera's own chain and the manufacturer roots the policy
+ * trusts. Handed to the TLS layer so that it asks for a client
+ * certificate; the decision itself is made by OpenSSL in ca/. The caller
+ * frees *pem.
+ */
+enum status authority_client_ca_pem(
+    const struct authority *a, char **pem, size_t *pem_len) MUST_CHECK;
+
+/* What authority_tick did that the server must act on. */
+#define AUTHORITY_TICK_RELOAD_TLS 0x1 /* new TLS server cert and key */
+
+/*
+ * Scheduled work (renewing tessera's own TLS certificate; later the CRL,
+ * OCSP responses, audit checkpoints). Call about once a minute from
+ * exactly one process. *events gets AUTHORITY_TICK_* bits.
+ */
+enum status authority_tick(struct authority *a, unsigned *events) MUST_CHECK;
+
+/*
+ * Renew tessera's TLS server certificate (new key, same names, 90 days)
+ * when a third of its life is left, or now when force. Writes
+ * DIR/tls/server.key (0600) and DIR/tls/server.pem atomically; *renewed
+ * says whether it did. Running workers pick it up on restart (SIGHUP).
+ */
+enum status
+authority_tls_renew(struct authority *a, int force, int *renewed) MUST_CHECK;
+
+/* Reachable: ST_OK, or ST_UNAVAILABLE with a detail (for /healthz). */
+enum status authority_health(struct authority *a) MUST_CHECK;
 
 /* "operator:local", "secret:dev-1", "cert:0A1B..." for audit entries. */
 void principal_describe(const struct principal *who, char *out, size_t cap);

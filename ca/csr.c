@@ -637,7 +637,6 @@ enum status
 ca_csr_check(const struct ca_csr *csr, const struct policy_profile *profile)
 {
 	char allowed[300];
-	enum status st;
 
 	if (!key_allowed(csr, profile)) {
 		policy_profile_keys_describe(profile, allowed, sizeof(allowed));
@@ -646,9 +645,33 @@ ca_csr_check(const struct ca_csr *csr, const struct policy_profile *profile)
 		    "allows %s",
 		    csr->key_desc, profile->name, allowed);
 	}
+	return ca_csr_check_names(csr, profile);
+}
+
+enum status
+ca_csr_check_names(
+    const struct ca_csr *csr, const struct policy_profile *profile)
+{
+	enum status st;
+
 	if ((st = check_subject(csr, profile)) != ST_OK)
 		return st;
 	return check_san(csr, profile);
+}
+
+void
+ca_csr_keygen_rule(const struct ca_csr *csr,
+    const struct policy_profile *profile, struct policy_key_rule *out)
+{
+	/* The CSR's own key type and size when the profile allows them. */
+	if (key_allowed(csr, profile)) {
+		out->kind =
+		    csr->key_id == EVP_PKEY_EC ? POLICY_KEY_EC : POLICY_KEY_RSA;
+		out->curve_nid = csr->curve_nid;
+		out->min_bits = csr->key_bits;
+		return;
+	}
+	*out = profile->keys[0];
 }
 
 X509_REQ *

@@ -35,6 +35,18 @@ void ca_csr_free(struct ca_csr *csr);
 enum status ca_csr_check(
     const struct ca_csr *csr, const struct policy_profile *profile) MUST_CHECK;
 
+/* Only the subject and SAN checks of ca_csr_check (for server keygen,
+ * where the CSR's key is not the certificate's). */
+enum status ca_csr_check_names(
+    const struct ca_csr *csr, const struct policy_profile *profile) MUST_CHECK;
+
+/*
+ * The key to generate for RFC 7030 serverkeygen: the CSR key's type and
+ * size when the profile allows it, else the profile's first key type.
+ */
+void ca_csr_keygen_rule(const struct ca_csr *csr,
+    const struct policy_profile *profile, struct policy_key_rule *out);
+
 /* The request (get0: owned by csr). */
 X509_REQ *ca_csr_get0_req(const struct ca_csr *csr);
 

@@ -4,6 +4,7 @@
  * function; every object goes through check_keys, which refuses keys it
  * does not know, before its members are read.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -39,6 +40,11 @@
 struct policy {
 	struct policy_profile profiles[LIMIT_POLICY_ENTRIES];
 	size_t profile_count;
+	struct policy_role roles[LIMIT_POLICY_ROLES];
+	size_t role_count;
+	struct policy_manufacturer manufacturers[LIMIT_POLICY_ROLES];
+	size_t manufacturer_count;
+	struct policy_secrets secrets;
 };
 
 /* What every parsing function needs for its messages. */
@@ -831,6 +837,37 @@ parse_ext_key_usage(const struct pctx *c, const char *path, json_t *prof,
 	return ST_OK;
 }
 
+/* $.profiles.X.renewal: {"reenroll": bool, "after_expiry_days": n}. */
+static enum status
+parse_renewal(const struct pctx *c, const char *path, json_t *prof,
+    struct policy_profile *p)
+{
+	static const char *const known[] = {
+	    "reenroll", "after_expiry_days", NULL};
+	json_t *r, *b;
+	char sub[PATH_CAP];
+	int64_t days;
+	enum status st;
+
+	p->allow_reenroll = 1;
+	if ((st = get_member(c, path, prof, "renewal", JSON_OBJECT, 0, &r)) !=
+	        ST_OK ||
+	    r == NULL)
+		return st;
+	path_key(sub, path, "renewal");
+	if ((st = check_keys(c, sub, r, known)) != ST_OK)
+		return st;
+	if ((st = get_member(c, sub, r, "reenroll", JSON_TRUE, 0, &b)) != ST_OK)
+		return st;
+	if (b != NULL)
+		p->allow_reenroll = json_is_true(b);
+	if ((st = get_int(
+	         c, sub, r, "after_expiry_days", 0, 0, 365, 0, &days)) != ST_OK)
+		return st;
+	p->renew_after_expiry_seconds = days * SECONDS_PER_DAY;
+	return ST_OK;
+}
+
 /* Profile names appear in URLs and messages: [a-z0-9_-]{1,64}. */
 static int
 is_profile_name(const char *s)
@@ -852,7 +889,8 @@ parse_profile(const struct pctx *c, const char *path, json_t *prof,
 {
 	static const char *const known[] = {"description", "validity_days",
 	    "backdate_seconds", "keys", "signature_hash", "subject",
-	    "device_id", "san", "key_usage", "extended_key_usage", NULL};
+	    "device_id", "san", "key_usage", "extended_key_usage", "renewal",
+	    NULL};
 	static const char *const hashes[] = {"sha256", "sha384", NULL};
 	static const char *const ids[] = {"cn", "serialNumber", NULL};
 	const char *desc;
@@ -907,7 +945,9 @@ parse_profile(const struct pctx *c, const char *path, json_t *prof,
 		return st;
 	if ((st = parse_key_usage(c, path, prof, p)) != ST_OK)
 		return st;
-	return parse_ext_key_usage(c, path, prof, p);
+	if ((st = parse_ext_key_usage(c, path, prof, p)) != ST_OK)
+		return st;
+	return parse_renewal(c, path, prof, p);
 }
 
 /* $.profiles: name -> profile. */
@@ -941,8 +981,262 @@ parse_profiles(
 	return ST_OK;
 }
 
+/*
+ * obj[key]: a list of profile names; each must name a profile when
+ * must_exist (profiles are parsed before every other section).
+ */
+static enum status
+get_names(const struct pctx *c, const char *path, json_t *obj, const char *key,
+    int required, int must_exist, const struct policy *pol,
+    struct policy_names *out)
+{
+	json_t *arr;
+	const char *s;
+	char sub[PATH_CAP], q[QUOTE_CAP];
+	size_t i;
+	enum status st;
+
+	out->count = 0;
+	if ((st = get_array(c, path, obj, key, required, 0, LIMIT_POLICY_NAMES,
+	         &arr)) != ST_OK ||
+	    arr == NULL)
+		return st;
+	path_key(sub, path, key);
+	for (i = 0; i < json_array_size(arr); i++) {
+		if ((st = get_elem_str(c, sub, arr, i, &s)) != ST_OK)
+			return st;
+		if (strlen(s) > LIMIT_LABEL_LEN ||
+		    (must_exist && policy_profile_get(pol, s) == NULL)) {
+			char at[PATH_CAP];
+
+			path_index(at, sub, i);
+			return perr(c, at, "no profile named %s",
+			    quote(s, q, sizeof(q)));
+		}
+		memcpy(out->name[out->count++], s, strlen(s) + 1);
+	}
+	return ST_OK;
+}
+
+/* "10.0.0.0/8", "::1/128" or a bare address (a host). */
+static int
+cidr_parse(const char *s, struct policy_cidr *out)
+{
+	char addr[INET6_ADDRSTRLEN + 1], *end;
+	const char *slash = strchr(s, '/');
+	size_t n = slash ? (size_t)(slash - s) : strlen(s);
+	long prefix;
+
+	if (n == 0 || n >= sizeof(addr))
+		return -1;
+	memcpy(addr, s, n);
+	addr[n] = '\0';
+	memset(out, 0, sizeof(*out));
+	if (inet_pton(AF_INET, addr, out->addr) == 1)
+		out->family = AF_INET;
+	else if (inet_pton(AF_INET6, addr, out->addr) == 1)
+		out->family = AF_INET6;
+	else
+		return -1;
+	out->prefix = out->family == AF_INET ? 32 : 128;
+	if (slash == NULL)
+		return 0;
+	errno = 0;
+	prefix = strtol(slash + 1, &end, 10);
+	if (errno != 0 || end == slash + 1 || *end != '\0' || prefix < 0 ||
+	    prefix > out->prefix)
+		return -1;
+	out->prefix = (int)prefix;
+	return 0;
+}
+
+static enum status
+parse_role(const struct pctx *c, const char *path, json_t *obj,
+    const struct policy *pol, struct policy_role *r)
+{
+	static const char *const known[] = {"certificate_profiles",
+	    "enroll_profiles", "device_pattern", "mint_secrets", "allow", NULL};
+	json_t *arr, *b;
+	const char *s;
+	char sub[PATH_CAP], at[PATH_CAP], q[QUOTE_CAP];
+	size_t i;
+	enum status st;
+
+	if (!json_is_object(obj))
+		return perr(
+		    c, path, "expected an object, got %s", json_kind(obj));
+	if ((st = check_keys(c, path, obj, known)) != ST_OK)
+		return st;
+	/* Certificate profiles may be tessera's own (admin): not checked. */
+	if ((st = get_names(c, path, obj, "certificate_profiles", 1, 0, pol,
+	         &r->cert_profiles)) != ST_OK ||
+	    (st = get_names(c, path, obj, "enroll_profiles", 0, 1, pol,
+	         &r->enroll_profiles)) != ST_OK ||
+	    (st = get_pattern(
+	         c, path, obj, "device_pattern", &r->device_pattern)) != ST_OK)
+		return st;
+	if (r->enroll_profiles.count > 0 && !r->device_pattern.is_set)
+		return perr(c, path,
+		    "enroll_profiles needs a device_pattern "
+		    "naming the device ids this role may enroll");
+	if ((st = get_member(c, path, obj, "mint_secrets", JSON_TRUE, 0, &b)) !=
+	    ST_OK)
+		return st;
+	r->may_mint_secrets = b != NULL && json_is_true(b);
+	if (r->may_mint_secrets && !r->device_pattern.is_set)
+		return perr(c, path, "mint_secrets needs a device_pattern");
+	if ((st = get_array(c, path, obj, "allow", 0, 1, LIMIT_POLICY_ENTRIES,
+	         &arr)) != ST_OK ||
+	    arr == NULL)
+		return st;
+	path_key(sub, path, "allow");
+	for (i = 0; i < json_array_size(arr); i++) {
+		if ((st = get_elem_str(c, sub, arr, i, &s)) != ST_OK)
+			return st;
+		if (cidr_parse(s, &r->allow[i]) != 0) {
+			path_index(at, sub, i);
+			return perr(c, at,
+			    "%s is not an address or CIDR "
+			    "network",
+			    quote(s, q, sizeof(q)));
+		}
+		r->allow_count++;
+	}
+	return ST_OK;
+}
+
+/* $.roles: name -> role. */
+static enum status
+parse_roles(
+    const struct pctx *c, const char *path, json_t *v, struct policy *pol)
+{
+	struct policy_role *r;
+	const char *name;
+	json_t *obj;
+	char sub[PATH_CAP], q[QUOTE_CAP];
+	size_t i;
+	enum status st;
+
+	if (json_object_size(v) > LIMIT_POLICY_ROLES)
+		return perr(c, path, "%zu roles, limit is %d",
+		    json_object_size(v), LIMIT_POLICY_ROLES);
+	json_object_foreach(v, name, obj)
+	{
+		if (!is_profile_name(name))
+			return perr(c, path,
+			    "bad role name %s (1..%d "
+			    "characters of a-z, 0-9, _ and -)",
+			    quote(name, q, sizeof(q)), LIMIT_LABEL_LEN);
+		r = &pol->roles[pol->role_count++];
+		memcpy(r->name, name, strlen(name) + 1);
+		path_key(sub, path, name);
+		if ((st = parse_role(c, sub, obj, pol, r)) != ST_OK)
+			return st;
+	}
+	/* A certificate profile gives at most one role. */
+	for (i = 0; i < pol->role_count; i++) {
+		size_t j, k;
+
+		for (j = 0; j < pol->roles[i].cert_profiles.count; j++)
+			for (k = i + 1; k < pol->role_count; k++)
+				if (policy_names_has(
+				        &pol->roles[k].cert_profiles,
+				        pol->roles[i].cert_profiles.name[j]))
+					return perr(c, path,
+					    "certificate profile %s gives "
+					    "both role %s and role %s",
+					    pol->roles[i].cert_profiles.name[j],
+					    pol->roles[i].name,
+					    pol->roles[k].name);
+	}
+	return ST_OK;
+}
+
+static enum status
+parse_manufacturer(const struct pctx *c, const char *path, json_t *obj,
+    const struct policy *pol, struct policy_manufacturer *m)
+{
+	static const char *const known[] = {
+	    "name", "trust", "device_id", "profiles", NULL};
+	static const char *const ids[] = {"cn", "serialNumber", NULL};
+	const char *name, *trust;
+	char q[QUOTE_CAP];
+	int id;
+	enum status st;
+
+	if (!json_is_object(obj))
+		return perr(
+		    c, path, "expected an object, got %s", json_kind(obj));
+	if ((st = check_keys(c, path, obj, known)) != ST_OK ||
+	    (st = get_str(c, path, obj, "name", 1, LIMIT_LABEL_LEN, &name)) !=
+	        ST_OK ||
+	    (st = get_str(c, path, obj, "trust", 1, LIMIT_NAME_LEN, &trust)) !=
+	        ST_OK ||
+	    (st = get_choice(c, path, obj, "device_id", 0, ids, 1, &id)) !=
+	        ST_OK ||
+	    (st = get_names(
+	         c, path, obj, "profiles", 1, 1, pol, &m->profiles)) != ST_OK)
+		return st;
+	if (!is_profile_name(name))
+		return perr(c, path, "bad authenticator name %s",
+		    quote(name, q, sizeof(q)));
+	memcpy(m->name, name, strlen(name) + 1);
+	memcpy(m->trust, trust, strlen(trust) + 1);
+	m->device_id =
+	    id == 0 ? POLICY_DEVICE_ID_CN : POLICY_DEVICE_ID_SERIALNUMBER;
+	return ST_OK;
+}
+
+/* $.authenticators: {"secret": {...}, "manufacturers": [...]}. */
+static enum status
+parse_authenticators(
+    const struct pctx *c, const char *path, json_t *v, struct policy *pol)
+{
+	static const char *const known[] = {"secret", "manufacturers", NULL};
+	static const char *const secret_known[] = {
+	    "profiles", "default_ttl_seconds", "max_ttl_seconds", NULL};
+	struct policy_secrets *sec = &pol->secrets;
+	json_t *o, *arr;
+	char sub[PATH_CAP], at[PATH_CAP];
+	size_t i;
+	enum status st;
+
+	if ((st = check_keys(c, path, v, known)) != ST_OK)
+		return st;
+	if ((st = get_member(c, path, v, "secret", JSON_OBJECT, 0, &o)) !=
+	    ST_OK)
+		return st;
+	if (o != NULL) {
+		path_key(sub, path, "secret");
+		if ((st = check_keys(c, sub, o, secret_known)) != ST_OK ||
+		    (st = get_names(c, sub, o, "profiles", 1, 1, pol,
+		         &sec->profiles)) != ST_OK ||
+		    (st = get_int(c, sub, o, "max_ttl_seconds", 0, 60,
+		         365 * SECONDS_PER_DAY, 30 * SECONDS_PER_DAY,
+		         &sec->max_ttl_seconds)) != ST_OK ||
+		    (st = get_int(c, sub, o, "default_ttl_seconds", 0, 60,
+		         sec->max_ttl_seconds, SECONDS_PER_DAY,
+		         &sec->default_ttl_seconds)) != ST_OK)
+			return st;
+	}
+	if ((st = get_array(c, path, v, "manufacturers", 0, 0,
+	         LIMIT_POLICY_ROLES, &arr)) != ST_OK ||
+	    arr == NULL)
+		return st;
+	path_key(sub, path, "manufacturers");
+	for (i = 0; i < json_array_size(arr); i++) {
+		path_index(at, sub, i);
+		if ((st = parse_manufacturer(c, at, json_array_get(arr, i), pol,
+		         &pol->manufacturers[pol->manufacturer_count++])) !=
+		    ST_OK)
+			return st;
+	}
+	return ST_OK;
+}
+
 /* Known top-level sections; each is parsed by one function below. */
-static const char *const top_keys[] = {"version", "profiles", NULL};
+static const char *const top_keys[] = {
+    "version", "profiles", "authenticators", "roles", NULL};
 
 static enum status
 parse_top(const struct pctx *c, json_t *root, struct policy *pol)
@@ -965,9 +1259,21 @@ parse_top(const struct pctx *c, json_t *root, struct policy *pol)
 		    "(expected 1)",
 		    (long long)version);
 	if ((st = get_member(c, "$", root, "profiles", JSON_OBJECT, 1, &v)) !=
-	    ST_OK)
+	        ST_OK ||
+	    (st = parse_profiles(c, "$.profiles", v, pol)) != ST_OK)
 		return st;
-	return parse_profiles(c, "$.profiles", v, pol);
+	/* Profiles first: the sections below refer to them. */
+	if ((st = get_member(c, "$", root, "authenticators", JSON_OBJECT, 0,
+	         &v)) != ST_OK ||
+	    (v != NULL &&
+	        (st = parse_authenticators(c, "$.authenticators", v, pol)) !=
+	            ST_OK))
+		return st;
+	if ((st = get_member(c, "$", root, "roles", JSON_OBJECT, 0, &v)) !=
+	        ST_OK ||
+	    (v != NULL && (st = parse_roles(c, "$.roles", v, pol)) != ST_OK))
+		return st;
+	return ST_OK;
 }
 
 enum status
@@ -1042,6 +1348,8 @@ policy_free(struct policy *policy)
 		pattern_free(&policy->profiles[i].dns_pattern);
 		pattern_free(&policy->profiles[i].uri_pattern);
 	}
+	for (i = 0; i < policy->role_count; i++)
+		pattern_free(&policy->roles[i].device_pattern);
 	free(policy);
 }
 
@@ -1104,4 +1412,99 @@ policy_profile_keys_describe(
 			break;
 		used += (size_t)n;
 	}
+}
+
+const struct policy_secrets *
+policy_secrets(const struct policy *policy)
+{
+	return &policy->secrets;
+}
+
+int
+policy_names_has(const struct policy_names *names, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < names->count; i++)
+		if (strcmp(names->name[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+const struct policy_role *
+policy_role_for_profile(const struct policy *policy, const char *profile)
+{
+	size_t i;
+
+	for (i = 0; i < policy->role_count; i++)
+		if (policy_names_has(&policy->roles[i].cert_profiles, profile))
+			return &policy->roles[i];
+	return NULL;
+}
+
+const struct policy_role *
+policy_role_get(const struct policy *policy, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < policy->role_count; i++)
+		if (strcmp(policy->roles[i].name, name) == 0)
+			return &policy->roles[i];
+	return NULL;
+}
+
+size_t
+policy_manufacturer_count(const struct policy *policy)
+{
+	return policy->manufacturer_count;
+}
+
+const struct policy_manufacturer *
+policy_manufacturer_at(const struct policy *policy, size_t i)
+{
+	return i < policy->manufacturer_count ? &policy->manufacturers[i]
+	                                      : NULL;
+}
+
+static int
+cidr_match(const struct policy_cidr *net, int family, const uint8_t *addr)
+{
+	int full = net->prefix / 8, rest = net->prefix % 8;
+	uint8_t mask;
+
+	if (net->family != family)
+		return 0;
+	if (memcmp(net->addr, addr, (size_t)full) != 0)
+		return 0;
+	if (rest == 0)
+		return 1;
+	mask = (uint8_t)(0xff << (8 - rest));
+	return (net->addr[full] & mask) == (addr[full] & mask);
+}
+
+int
+policy_role_allows_address(const struct policy_role *role, const char *address)
+{
+	uint8_t addr[16];
+	int family;
+	size_t i;
+
+	if (role->allow_count == 0 || address == NULL || address[0] == '\0')
+		return 1;
+	if (inet_pton(AF_INET, address, addr) == 1) {
+		family = AF_INET;
+	} else if (inet_pton(AF_INET6, address, addr) == 1) {
+		family = AF_INET6;
+		/* An IPv4-mapped IPv6 address is checked as IPv4. */
+		if (memcmp(addr, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0) {
+			memmove(addr, addr + 12, 4);
+			family = AF_INET;
+		}
+	} else {
+		return 0;
+	}
+	for (i = 0; i < role->allow_count; i++)
+		if (cidr_match(&role->allow[i], family, addr))
+			return 1;
+	return 0;
 }

@@ -39,6 +39,48 @@ struct policy_pattern {
 	char source[LIMIT_PATTERN_LEN + 1];
 };
 
+/* A short list of names (profiles), as written in the policy. */
+struct policy_names {
+	char name[LIMIT_POLICY_NAMES][LIMIT_LABEL_LEN + 1];
+	size_t count;
+};
+
+/* An IPv4 or IPv6 network of an allow-list. */
+struct policy_cidr {
+	int family; /* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+	int prefix;
+};
+
+/*
+ * A role: what holders of certificates of certain profiles may do, and
+ * from where.
+ */
+struct policy_role {
+	char name[LIMIT_LABEL_LEN + 1];
+	struct policy_names cert_profiles; /* who holds this role */
+	struct policy_names enroll_profiles; /* may enroll others into */
+	struct policy_pattern device_pattern; /* device ids it may enroll */
+	int may_mint_secrets;
+	struct policy_cidr allow[LIMIT_POLICY_ENTRIES];
+	size_t allow_count; /* 0: from anywhere */
+};
+
+/* An IEEE 802.1AR manufacturer CA whose IDevIDs may enroll. */
+struct policy_manufacturer {
+	char name[LIMIT_LABEL_LEN + 1];
+	char trust[LIMIT_NAME_LEN + 1]; /* PEM file, relative to the policy */
+	enum policy_device_id device_id;
+	struct policy_names profiles;
+};
+
+/* One-time enrollment secrets (HTTP Basic). */
+struct policy_secrets {
+	struct policy_names profiles; /* empty: secrets are off */
+	int64_t default_ttl_seconds;
+	int64_t max_ttl_seconds;
+};
+
 struct policy_profile {
 	char name[LIMIT_LABEL_LEN + 1];
 	char description[LIMIT_NAME_LEN + 1]; /* "" when absent */
@@ -63,6 +105,9 @@ struct policy_profile {
 	unsigned key_usage; /* X509v3_KU_* bits */
 	int eku_nids[LIMIT_POLICY_ENTRIES];
 	size_t eku_count;
+	/* Renewal (simplereenroll) with the current certificate. */
+	int allow_reenroll;
+	int64_t renew_after_expiry_seconds; /* grace for offline devices */
 };
 
 /*
@@ -86,6 +131,31 @@ policy_profile_get(const struct policy *policy, const char *name);
 size_t policy_profile_count(const struct policy *policy);
 const struct policy_profile *
 policy_profile_at(const struct policy *policy, size_t i);
+
+/* The one-time secret settings (never NULL). Owned by policy. */
+const struct policy_secrets *policy_secrets(const struct policy *policy);
+
+/* The role whose cert_profiles holds profile, or NULL. */
+const struct policy_role *
+policy_role_for_profile(const struct policy *policy, const char *profile);
+
+/* The role called name, or NULL. */
+const struct policy_role *
+policy_role_get(const struct policy *policy, const char *name);
+
+size_t policy_manufacturer_count(const struct policy *policy);
+const struct policy_manufacturer *
+policy_manufacturer_at(const struct policy *policy, size_t i);
+
+/* 1 if names holds name. */
+int policy_names_has(const struct policy_names *names, const char *name);
+
+/*
+ * 1 if the textual address (IPv4 or IPv6) is allowed by role (an empty
+ * allow-list allows every address; a local caller's "" is always allowed).
+ */
+int
+policy_role_allows_address(const struct policy_role *role, const char *address);
 
 /* 1 if s matches the pattern (an unset pattern matches nothing). */
 int policy_pattern_match(const struct policy_pattern *p, const char *s);

@@ -22,9 +22,17 @@ enum principal_kind {
 struct principal {
 	enum principal_kind kind;
 	char id[LIMIT_NAME_LEN + 1]; /* device id, user or serial */
-	char role[LIMIT_LABEL_LEN + 1]; /* admin, operator, station, ... */
+	char role[LIMIT_LABEL_LEN + 1]; /* admin, station, device, ... */
 	X509 *cert; /* borrowed; NULL when none */
 	char address[64]; /* peer address, "" for local */
+	/* PRINCIPAL_CERT: the certificate's row. */
+	char serial[41];
+	char profile[LIMIT_LABEL_LEN + 1];
+	int is_expired; /* within the profile's renewal grace */
+	/* PRINCIPAL_MANUFACTURER: the authenticator's name. */
+	char authenticator[LIMIT_LABEL_LEN + 1];
+	/* PRINCIPAL_SECRET: the claimed secret (borrowed; its owner wipes). */
+	const char *secret;
 };
 
 #endif

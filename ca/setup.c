@@ -12,6 +12,7 @@
 #include "ca/audit.h"
 #include "ca/config.h"
 #include "ca/issue.h"
+#include "ca/service.h"
 #include "ca/setup.h"
 #include "ca/store.h"
 #include "common/file.h"
@@ -24,8 +25,6 @@ extern const char policy_default_json[];
 extern const size_t policy_default_json_len;
 
 #define EMBEDDED_TOKEN "tessera"
-#define DAY (24 * 3600)
-#define BACKDATE 300
 
 /* The four keys tessera keeps in the token, found again by label. */
 enum init_key { KEY_ROOT, KEY_ISSUING, KEY_OCSP, KEY_TOKEN, KEY_MAX };
@@ -95,188 +94,19 @@ write_in(
 	return st;
 }
 
+/* PEM of certs (then of key, when given) into DIR/rel, a new file. */
 static enum status
-write_pems(const char *dir, const char *rel, X509 *const *certs, size_t n)
+write_pem(const char *dir, const char *rel, X509 *const *certs, size_t n,
+    EVP_PKEY *key)
 {
-	char *pem = NULL, *all = NULL;
-	size_t len, total = 0, i;
-	enum status st = ST_OK;
-
-	for (i = 0; i < n && st == ST_OK; i++) {
-		if ((st = ca_cert_pem(certs[i], &pem, &len)) != ST_OK)
-			break;
-		char *grown = realloc(all, total + len + 1);
-		if (grown == NULL) {
-			st = ST_NOMEM;
-		} else {
-			all = grown;
-			memcpy(all + total, pem, len);
-			total += len;
-		}
-		free(pem);
-		pem = NULL;
-	}
-	if (st == ST_OK)
-		st = write_in(dir, rel, all, total, 0644);
-	free(all);
-	return st;
-}
-
-static enum status
-write_key(const char *dir, const char *rel, EVP_PKEY *key)
-{
-	BIO *bio = BIO_new(BIO_s_mem());
-	char *data;
-	long len;
-	enum status st = ST_NOMEM;
-
-	if (bio == NULL)
-		return ST_NOMEM;
-	if (PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) &&
-	    (len = BIO_get_mem_data(bio, &data)) > 0)
-		st = write_in(dir, rel, data, (size_t)len, 0600);
-	/* The buffer held a private key. */
-	BIO_free_all(bio);
-	return st;
-}
-
-static X509_NAME *
-make_name(const char *org, const char *cn)
-{
-	X509_NAME *name = X509_NAME_new();
-
-	if (name == NULL)
-		return NULL;
-	if ((org != NULL &&
-	        !X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
-	            (const unsigned char *)org, -1, -1, 0)) ||
-	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-	        (const unsigned char *)cn, -1, -1, 0)) {
-		X509_NAME_free(name);
-		return NULL;
-	}
-	return name;
-}
-
-struct cert_spec {
-	const char *cn;
-	const char *profile;
-	EVP_PKEY *pubkey;
-	int64_t days;
-	int is_ca;
-	int pathlen;
-	unsigned key_usage;
-	const int *eku;
-	size_t eku_count;
-	int ocsp_nocheck;
-	const char *san; /* openssl syntax, e.g. "DNS:localhost" */
-	int md_nid;
-};
-
-/*
- * Sign one certificate with issuer (NULL: self) and commit its row before
- * anything is written: nothing issued is ever forgotten.
- */
-static enum status make_cert(struct init_state *is,
-    const struct cert_spec *spec, X509 *issuer, EVP_PKEY *issuer_key,
-    const char *crl_url, const char *ca_issuers_url, X509 **out);
-
-struct row_job {
-	const struct store_cert *row;
-	const char *detail;
-};
-
-static enum status
-row_commit(struct store_txn *txn, void *arg)
-{
-	const struct row_job *job = arg;
+	char *pem = NULL;
+	size_t len = 0;
 	enum status st;
 
-	if ((st = store_txn_cert_insert(txn, job->row)) != ST_OK)
+	if ((st = ca_pem_encode(certs, n, key, &pem, &len)) != ST_OK)
 		return st;
-	return audit_append(txn, job->row->created, "operator:init", "issue",
-	    job->row->serial, job->detail);
-}
-
-static enum status
-make_cert(struct init_state *is, const struct cert_spec *spec, X509 *issuer,
-    EVP_PKEY *issuer_key, const char *crl_url, const char *ca_issuers_url,
-    X509 **out)
-{
-	struct ca_template t;
-	struct store_cert row;
-	struct row_job job;
-	X509_NAME *name = NULL;
-	GENERAL_NAMES *san = NULL;
-	X509 *cert = NULL;
-	char detail[256];
-	int len;
-	enum status st = ST_NOMEM;
-
-	*out = NULL;
-	memset(&row, 0, sizeof(row));
-	if ((name = make_name(is->cfg.name, spec->cn)) == NULL)
-		goto out;
-	if (spec->san != NULL) {
-		X509_EXTENSION *ext = X509V3_EXT_conf_nid(
-		    NULL, NULL, NID_subject_alt_name, spec->san);
-		if (ext == NULL) {
-			st = status_fail_ssl(ST_INTERNAL, "SAN %s", spec->san);
-			goto out;
-		}
-		san = X509V3_EXT_d2i(ext);
-		X509_EXTENSION_free(ext);
-		if (san == NULL)
-			goto out;
-	}
-	memset(&t, 0, sizeof(t));
-	t.subject = name;
-	t.pubkey = spec->pubkey;
-	t.san = san;
-	t.not_before = is->now - BACKDATE;
-	t.not_after = is->now + spec->days * DAY;
-	t.is_ca = spec->is_ca;
-	t.pathlen = spec->pathlen;
-	t.key_usage = spec->key_usage;
-	t.eku_nids = spec->eku;
-	t.eku_count = spec->eku_count;
-	t.ocsp_nocheck = spec->ocsp_nocheck;
-	t.crl_url = crl_url;
-	t.ca_issuers_url = ca_issuers_url;
-	t.md_nid = spec->md_nid;
-	if ((st = ca_cert_sign(&t, issuer, issuer_key, &cert, row.serial)) !=
-	    ST_OK)
-		goto out;
-	row.issuer = ca_name_string(X509_get_issuer_name(cert));
-	row.subject = ca_name_string(X509_get_subject_name(cert));
-	row.profile = (char *)spec->profile;
-	row.not_before = t.not_before;
-	row.not_after = t.not_after;
-	row.status = STORE_CERT_VALID;
-	row.reason = -1;
-	row.created = is->now;
-	if (row.issuer == NULL || row.subject == NULL ||
-	    (len = i2d_X509(cert, &row.der)) <= 0) {
-		st = ST_NOMEM;
-		goto out;
-	}
-	row.der_len = (size_t)len;
-	snprintf(detail, sizeof(detail), "profile=%s subject=%s", spec->profile,
-	    row.subject);
-	job.row = &row;
-	job.detail = detail;
-	if ((st = store_write(is->store, row_commit, &job)) != ST_OK)
-		goto out;
-	*out = cert;
-	cert = NULL;
-	st = ST_OK;
-out:
-	OPENSSL_free(row.der);
-	free(row.issuer);
-	free(row.subject);
-	GENERAL_NAMES_free(san);
-	X509_NAME_free(name);
-	X509_free(cert);
+	st = write_in(dir, rel, pem, len, key != NULL ? 0600 : 0644);
+	ca_pem_free(pem, len);
 	return st;
 }
 
@@ -409,7 +239,7 @@ issue_all(struct init_state *is)
 	     *admin = NULL;
 	X509 *chain[3];
 	enum status st = ST_NOMEM;
-	struct cert_spec spec;
+	struct ca_service_spec spec;
 
 	root_crl = url_join(is->cfg.publish_url, "/crl/root.crl");
 	root_crt = url_join(is->cfg.publish_url, "/ca/root.crt");
@@ -422,7 +252,7 @@ issue_all(struct init_state *is)
 
 	memset(&spec, 0, sizeof(spec));
 	snprintf(cn, sizeof(cn), "%s Root CA", is->cfg.name);
-	spec = (struct cert_spec){.cn = cn,
+	spec = (struct ca_service_spec){.cn = cn,
 	    .profile = "root-ca",
 	    .pubkey = hsm_key_get0_public(is->keys[KEY_ROOT]),
 	    .days = 3650,
@@ -430,13 +260,13 @@ issue_all(struct init_state *is)
 	    .pathlen = -1,
 	    .key_usage = X509v3_KU_KEY_CERT_SIGN | X509v3_KU_CRL_SIGN,
 	    .md_nid = NID_sha384};
-	if ((st = make_cert(is, &spec, NULL,
-	         hsm_key_get0_pkey(is->keys[KEY_ROOT]), NULL, NULL, &root)) !=
-	    ST_OK)
+	if ((st = ca_service_issue(is->store, is->cfg.name, "operator:init",
+	         is->now, &spec, NULL, hsm_key_get0_pkey(is->keys[KEY_ROOT]),
+	         NULL, NULL, &root)) != ST_OK)
 		goto out;
 
 	snprintf(cn, sizeof(cn), "%s Issuing CA", is->cfg.name);
-	spec = (struct cert_spec){.cn = cn,
+	spec = (struct ca_service_spec){.cn = cn,
 	    .profile = "issuing-ca",
 	    .pubkey = hsm_key_get0_public(is->keys[KEY_ISSUING]),
 	    .days = 5 * 365,
@@ -444,14 +274,14 @@ issue_all(struct init_state *is)
 	    .pathlen = 0,
 	    .key_usage = X509v3_KU_KEY_CERT_SIGN | X509v3_KU_CRL_SIGN,
 	    .md_nid = NID_sha384};
-	if ((st = make_cert(is, &spec, root,
-	         hsm_key_get0_pkey(is->keys[KEY_ROOT]), root_crl, root_crt,
-	         &issuing)) != ST_OK)
+	if ((st = ca_service_issue(is->store, is->cfg.name, "operator:init",
+	         is->now, &spec, root, hsm_key_get0_pkey(is->keys[KEY_ROOT]),
+	         root_crl, root_crt, &issuing)) != ST_OK)
 		goto out;
 
 	/* RFC 6960 §4.2.2.2: a delegated responder, short-lived. */
 	snprintf(cn, sizeof(cn), "%s OCSP Responder", is->cfg.name);
-	spec = (struct cert_spec){.cn = cn,
+	spec = (struct ca_service_spec){.cn = cn,
 	    .profile = "ocsp-responder",
 	    .pubkey = hsm_key_get0_public(is->keys[KEY_OCSP]),
 	    .days = 30,
@@ -461,12 +291,13 @@ issue_all(struct init_state *is)
 	    .eku_count = 1,
 	    .ocsp_nocheck = 1,
 	    .md_nid = NID_sha256};
-	if ((st = make_cert(is, &spec, issuing,
+	if ((st = ca_service_issue(is->store, is->cfg.name, "operator:init",
+	         is->now, &spec, issuing,
 	         hsm_key_get0_pkey(is->keys[KEY_ISSUING]), NULL, crt, &ocsp)) !=
 	    ST_OK)
 		goto out;
 
-	spec = (struct cert_spec){.cn = "localhost",
+	spec = (struct ca_service_spec){.cn = "localhost",
 	    .profile = "tls-server",
 	    .pubkey = tls_key,
 	    .days = 90,
@@ -476,12 +307,13 @@ issue_all(struct init_state *is)
 	    .eku_count = 1,
 	    .san = "DNS:localhost,IP:127.0.0.1",
 	    .md_nid = NID_sha256};
-	if ((st = make_cert(is, &spec, issuing,
+	if ((st = ca_service_issue(is->store, is->cfg.name, "operator:init",
+	         is->now, &spec, issuing,
 	         hsm_key_get0_pkey(is->keys[KEY_ISSUING]), crl, crt, &tls)) !=
 	    ST_OK)
 		goto out;
 
-	spec = (struct cert_spec){.cn = "admin",
+	spec = (struct ca_service_spec){.cn = "admin",
 	    .profile = "admin",
 	    .pubkey = admin_key,
 	    .days = 365,
@@ -490,7 +322,8 @@ issue_all(struct init_state *is)
 	    .eku = eku_client,
 	    .eku_count = 1,
 	    .md_nid = NID_sha256};
-	if ((st = make_cert(is, &spec, issuing,
+	if ((st = ca_service_issue(is->store, is->cfg.name, "operator:init",
+	         is->now, &spec, issuing,
 	         hsm_key_get0_pkey(is->keys[KEY_ISSUING]), crl, crt, &admin)) !=
 	    ST_OK)
 		goto out;
@@ -498,18 +331,21 @@ issue_all(struct init_state *is)
 	/* Rows are committed; now the files. */
 	chain[0] = issuing;
 	chain[1] = root;
-	if ((st = write_pems(dir, "ca/root.pem", &root, 1)) != ST_OK ||
-	    (st = write_pems(dir, "ca/issuing.pem", &issuing, 1)) != ST_OK ||
-	    (st = write_pems(dir, "ca/chain.pem", chain, 2)) != ST_OK ||
-	    (st = write_pems(dir, "ca/ocsp.pem", &ocsp, 1)) != ST_OK)
+	if ((st = write_pem(dir, "ca/root.pem", &root, 1, NULL)) != ST_OK ||
+	    (st = write_pem(dir, "ca/issuing.pem", &issuing, 1, NULL)) !=
+	        ST_OK ||
+	    (st = write_pem(dir, "ca/chain.pem", chain, 2, NULL)) != ST_OK ||
+	    (st = write_pem(dir, "ca/ocsp.pem", &ocsp, 1, NULL)) != ST_OK)
 		goto out;
 	chain[0] = tls;
 	chain[1] = issuing;
-	if ((st = write_pems(dir, "tls/server.pem", chain, 2)) != ST_OK ||
-	    (st = write_key(dir, "tls/server.key", tls_key)) != ST_OK)
+	if ((st = write_pem(dir, "tls/server.pem", chain, 2, NULL)) != ST_OK ||
+	    (st = write_pem(dir, "tls/server.key", NULL, 0, tls_key)) != ST_OK)
 		goto out;
-	if ((st = write_pems(dir, "admin/admin.pem", &admin, 1)) != ST_OK ||
-	    (st = write_key(dir, "admin/admin.key", admin_key)) != ST_OK)
+	if ((st = write_pem(dir, "admin/admin.pem", &admin, 1, NULL)) !=
+	        ST_OK ||
+	    (st = write_pem(dir, "admin/admin.key", NULL, 0, admin_key)) !=
+	        ST_OK)
 		goto out;
 	st = ST_OK;
 out:

@@ -128,7 +128,14 @@ static const char *const wsql[W_MAX] = {
 };
 
 /* Statements of the read connection. */
-enum rstmt { R_CERT_EXISTS, R_CERT_GET, R_CERT_COUNT, R_AUDIT, R_MAX };
+enum rstmt {
+	R_CERT_EXISTS,
+	R_CERT_GET,
+	R_CERT_COUNT,
+	R_AUDIT,
+	R_SECRET_SELECT,
+	R_MAX
+};
 
 static const char *const rsql[R_MAX] = {
     [R_CERT_EXISTS] = "SELECT 1 FROM certificates WHERE serial = ?",
@@ -136,6 +143,9 @@ static const char *const rsql[R_MAX] = {
                    " not_before, not_after, status, revoked_at, reason,"
                    " der, created FROM certificates WHERE serial = ?",
     [R_CERT_COUNT] = "SELECT count(*) FROM certificates",
+    [R_SECRET_SELECT] = "SELECT id, profile, hash, expires,"
+                        " consumed_at IS NOT NULL"
+                        " FROM enrollment_secrets WHERE device_id = ?",
     [R_AUDIT] = "SELECT seq, time, actor, action, object, detail,"
                 " prev_hash, hash FROM audit WHERE seq > ? ORDER BY seq",
 };
@@ -386,12 +396,15 @@ store_txn_secret_insert(struct store_txn *txn, const char *device_id,
 /* How good a secret row whose hash matched is; the best one is used. */
 enum secret_fit { FIT_NONE, FIT_USED, FIT_EXPIRED, FIT_PROFILE, FIT_OK };
 
-enum status
-store_txn_secret_consume(struct store_txn *txn, const char *device_id,
-    const char *profile, const uint8_t hash[32], int64_t now,
-    const char *serial)
+/*
+ * The enrollment-secret check, the one place it is made: run sel (the
+ * secret rows of device_id) and find the unused, unexpired row of profile
+ * whose hash equals hash. Its id goes to *id. db is for error messages.
+ */
+static enum status
+secret_find(sqlite3 *db, sqlite3_stmt *sel, const char *device_id,
+    const char *profile, const uint8_t hash[32], int64_t now, int64_t *id)
 {
-	sqlite3_stmt *sel, *upd;
 	const void *row_hash;
 	const char *row_profile;
 	char best_profile[LIMIT_NAME_LEN + 1] = "";
@@ -400,13 +413,11 @@ store_txn_secret_consume(struct store_txn *txn, const char *device_id,
 	int rc, rows = 0, is_match;
 	enum status st = ST_OK;
 
+	*id = 0;
 	if (device_id == NULL)
 		return status_fail(ST_UNAUTHENTICATED, "no device id");
-	if ((sel = wstmt(txn, W_SECRET_SELECT)) == NULL ||
-	    (upd = wstmt(txn, W_SECRET_CONSUME)) == NULL)
-		return db_fail(txn->db, "prepare consume enrollment secret");
 	if (bind_text(sel, 1, device_id) != SQLITE_OK) {
-		st = db_fail(txn->db, "select enrollment secret");
+		st = db_fail(db, "select enrollment secret");
 		goto out;
 	}
 	/*
@@ -441,10 +452,9 @@ store_txn_secret_consume(struct store_txn *txn, const char *device_id,
 		}
 	}
 	if (rc != SQLITE_DONE) {
-		st = db_fail(txn->db, "select enrollment secret");
+		st = db_fail(db, "select enrollment secret");
 		goto out;
 	}
-	sqlite3_reset(sel);
 	if (rows == 0) {
 		st = status_fail(ST_UNAUTHENTICATED,
 		    "no enrollment secret for device %s", device_id);
@@ -472,6 +482,28 @@ store_txn_secret_consume(struct store_txn *txn, const char *device_id,
 	case FIT_OK:
 		break;
 	}
+	*id = best_id;
+out:
+	sqlite3_reset(sel);
+	sqlite3_clear_bindings(sel);
+	return st;
+}
+
+enum status
+store_txn_secret_consume(struct store_txn *txn, const char *device_id,
+    const char *profile, const uint8_t hash[32], int64_t now,
+    const char *serial)
+{
+	sqlite3_stmt *sel, *upd;
+	int64_t best_id;
+	enum status st;
+
+	if ((sel = wstmt(txn, W_SECRET_SELECT)) == NULL ||
+	    (upd = wstmt(txn, W_SECRET_CONSUME)) == NULL)
+		return db_fail(txn->db, "prepare consume enrollment secret");
+	if ((st = secret_find(txn->db, sel, device_id, profile, hash, now,
+	         &best_id)) != ST_OK)
+		return st;
 	/*
 	 * Conditional on consumed_at IS NULL: of two jobs that both saw the
 	 * row unused, only one changes it.
@@ -490,10 +522,26 @@ store_txn_secret_consume(struct store_txn *txn, const char *device_id,
 		goto out;
 	}
 out:
-	sqlite3_reset(sel);
-	sqlite3_clear_bindings(sel);
 	sqlite3_reset(upd);
 	sqlite3_clear_bindings(upd);
+	return st;
+}
+
+enum status
+store_secret_check(struct store *store, const char *device_id,
+    const char *profile, const uint8_t hash[32], int64_t now)
+{
+	sqlite3_stmt *sel;
+	int64_t id;
+	enum status st;
+
+	pthread_mutex_lock(&store->read_lock);
+	if ((sel = rstmt(store, R_SECRET_SELECT)) == NULL)
+		st = db_fail(store->rdb, "prepare select enrollment secret");
+	else
+		st = secret_find(
+		    store->rdb, sel, device_id, profile, hash, now, &id);
+	pthread_mutex_unlock(&store->read_lock);
 	return st;
 }
 

@@ -104,6 +104,14 @@ enum status store_txn_secret_consume(struct store_txn *txn,
     const char *device_id, const char *profile, const uint8_t hash[32],
     int64_t now, const char *serial) MUST_CHECK;
 
+/*
+ * The same check as store_txn_secret_consume, read-only, so that a wrong
+ * secret is refused before anything is signed. Consumption stays atomic
+ * with the issuance: only store_txn_secret_consume decides.
+ */
+enum status store_secret_check(struct store *store, const char *device_id,
+    const char *profile, const uint8_t hash[32], int64_t now) MUST_CHECK;
+
 /* The last audit entry's seq and hash (0 and 32 zero bytes when empty). */
 enum status store_txn_audit_last(
     struct store_txn *txn, int64_t *seq, uint8_t hash[32]) MUST_CHECK;

@@ -30,9 +30,24 @@
 #define LIMIT_AUDIT_DETAIL 1024
 /* Profiles, key types and list entries in one policy file. */
 #define LIMIT_POLICY_ENTRIES 64
+/* Names in one policy list (profiles a role may enroll, ...). */
+#define LIMIT_POLICY_NAMES 16
+/* Roles and manufacturer authenticators in one policy. */
+#define LIMIT_POLICY_ROLES 16
 /* A regular expression in the policy. */
 #define LIMIT_PATTERN_LEN 256
 /* Jobs the store writer folds into one transaction (one fsync). */
 #define LIMIT_GROUP_COMMIT 256
+
+/* Request line and headers of one HTTP connection (MHD answers 431 beyond). */
+#define LIMIT_HTTP_CONNECTION_MEMORY (16 * 1024)
+/* Connections per listener per worker; two listeners stay under 1024 fds. */
+#define LIMIT_HTTP_CONNECTIONS 480
+/* Connections from one address per listener per worker (a factory NAT). */
+#define LIMIT_HTTP_CONNECTIONS_PER_IP 128
+/* Seconds a connection may stay idle or trickle a request (slowloris). */
+#define LIMIT_HTTP_IDLE_SECONDS 30
+/* Certificates in a TLS client's chain (leaf, intermediates). */
+#define LIMIT_PEER_CHAIN 8
 
 #endif

@@ -181,7 +181,88 @@ static const struct {
     {"bad_subject_attribute.json",
         "$.profiles.device.subject."
         "attributes[1]: unknown subject attribute type \"noSuchAttr\""},
+    {"empty.json", "empty.json:1:"},
+    {"role_unknown_key.json", "$.roles.station: unknown key \"alow\""},
+    {"role_bad_cidr.json",
+        "$.roles.station.allow[0]: \"10.0.0.0/33\" is not an address"},
+    {"role_unknown_profile.json",
+        "$.roles.station.enroll_profiles[0]: no profile named \"devices\""},
+    {"role_no_pattern.json",
+        "$.roles.station: enroll_profiles needs a device_pattern"},
+    {"role_two_roles.json",
+        "certificate profile station gives both role station and role "
+        "device"},
+    {"secret_unknown_profile.json",
+        "$.authenticators.secret.profiles[0]: no profile named \"nope\""},
+    {"secret_ttl_range.json",
+        "$.authenticators.secret.default_ttl_seconds: 99999999 is out of "
+        "range"},
+    {"maker_missing_trust.json",
+        "$.authenticators.manufacturers[0]: missing key \"trust\""},
+    {"renewal_bad_days.json",
+        "$.profiles.device.renewal.after_expiry_days: 400 is out of range"},
 };
+
+/* The sections beyond profiles, as default.json writes them. */
+static void
+test_roles(void)
+{
+	const struct policy_role *r;
+	const struct policy_profile *p;
+	struct policy *pol = NULL;
+	char path[4096];
+
+	source_path(path, sizeof(path), "policies/default.json");
+	CHECK_ST(policy_load(path, &pol), ST_OK);
+	if (pol == NULL)
+		return;
+	CHECK(policy_names_has(&policy_secrets(pol)->profiles, "device"));
+	CHECK(!policy_names_has(&policy_secrets(pol)->profiles, "station"));
+	CHECK(policy_secrets(pol)->default_ttl_seconds == 86400);
+	r = policy_role_for_profile(pol, "admin");
+	CHECK(r != NULL && strcmp(r->name, "admin") == 0);
+	CHECK(r != NULL && r->may_mint_secrets);
+	CHECK(r != NULL && policy_role_allows_address(r, "127.0.0.1"));
+	CHECK(r != NULL && policy_role_allows_address(r, "::1"));
+	CHECK(r != NULL && policy_role_allows_address(r, "::ffff:127.0.0.9"));
+	CHECK(r != NULL && !policy_role_allows_address(r, "10.1.2.3"));
+	CHECK(r != NULL && !policy_role_allows_address(r, "::2"));
+	CHECK(r != NULL && !policy_role_allows_address(r, "not-an-ip"));
+	CHECK(r != NULL && policy_role_allows_address(r, ""));
+	r = policy_role_get(pol, "station");
+	CHECK(r != NULL && policy_names_has(&r->enroll_profiles, "device"));
+	CHECK(r != NULL && !policy_names_has(&r->enroll_profiles, "station"));
+	CHECK(r != NULL && policy_pattern_match(&r->device_pattern, "dev-1"));
+	CHECK(r != NULL && !policy_pattern_match(&r->device_pattern, "a b"));
+	CHECK(r != NULL && policy_role_allows_address(r, "203.0.113.9"));
+	CHECK(policy_role_for_profile(pol, "device") ==
+	    policy_role_get(pol, "device"));
+	CHECK(policy_role_for_profile(pol, "nope") == NULL);
+	CHECK(policy_manufacturer_count(pol) == 0);
+	p = policy_profile_get(pol, "device");
+	CHECK(p != NULL && p->allow_reenroll);
+	CHECK(p != NULL && p->renew_after_expiry_seconds == 7 * 86400);
+	policy_free(pol);
+
+	source_path(path, sizeof(path), "policies/examples/factory.json");
+	CHECK_ST(policy_load(path, &pol), ST_OK);
+	CHECK(pol != NULL && policy_manufacturer_count(pol) == 1);
+	if (pol != NULL && policy_manufacturer_count(pol) == 1) {
+		const struct policy_manufacturer *m =
+		    policy_manufacturer_at(pol, 0);
+		CHECK(strcmp(m->name, "acme-idevid") == 0);
+		CHECK(m->device_id == POLICY_DEVICE_ID_SERIALNUMBER);
+		CHECK(policy_names_has(&m->profiles, "device"));
+		r = policy_role_get(pol, "station");
+		CHECK(r != NULL && policy_role_allows_address(r, "10.20.3.4"));
+		CHECK(r != NULL && !policy_role_allows_address(r, "10.21.3.4"));
+		CHECK(r != NULL &&
+		    policy_pattern_match(&r->device_pattern, "ACME-12345678"));
+		CHECK(r != NULL &&
+		    !policy_pattern_match(&r->device_pattern, "ACME-1234"));
+	}
+	policy_free(pol);
+}
 
 static void
 test_broken(void)
@@ -201,10 +282,6 @@ test_broken(void)
 		/* Every detail names the file. */
 		CHECK_DETAIL(broken[i].file);
 	}
-	/*
-	 * tests/data/policy/empty.json, from memory: file_read refuses an
-	 * empty file before the parser sees it.
-	 */
 	CHECK_ST(policy_parse("", 0, "empty.json", &pol), ST_MALFORMED);
 	CHECK_DETAIL("empty.json:");
 	CHECK(pol == NULL);
@@ -344,6 +421,7 @@ main(void)
 	test_default();
 	test_factory();
 	test_broken();
+	test_roles();
 	test_parse_inline();
 	test_truncated();
 	test_over_limit();

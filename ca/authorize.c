@@ -1,0 +1,152 @@
+/*
+ * authorize: what a principal may do. Every permission decision of the
+ * authority is made here, so that the EST front end, the API and the CLI
+ * give the same principal the same answer.
+ */
+#include <string.h>
+
+#include "ca/authority_internal.h"
+
+static const char *
+dev(const char *device_id)
+{
+	return device_id != NULL ? device_id : "(none)";
+}
+
+/* The role of a certificate principal, with its address allow-list. */
+static enum status
+cert_role(const struct authority *a, const struct principal *who,
+    const struct policy_role **out)
+{
+	const struct policy_role *role;
+
+	*out = NULL;
+	if (who->role[0] == '\0' ||
+	    (role = policy_role_get(a->policy, who->role)) == NULL)
+		return status_fail(ST_DENIED,
+		    "certificates of profile %s hold no role in the policy",
+		    who->profile);
+	if (!policy_role_allows_address(role, who->address))
+		return status_fail(ST_DENIED, "role %s may not connect from %s",
+		    role->name, who->address);
+	*out = role;
+	return ST_OK;
+}
+
+static enum status
+authorize_renewal(const struct principal *who, const struct policy_profile *p,
+    const char *device_id)
+{
+	if (who->kind != PRINCIPAL_CERT)
+		return status_fail(ST_DENIED,
+		    "simplereenroll needs the certificate being renewed as "
+		    "the TLS client certificate (RFC 7030 §3.3.2)");
+	if (strcmp(who->profile, p->name) != 0)
+		return status_fail(ST_DENIED,
+		    "a certificate of profile %s cannot be renewed into "
+		    "profile %s",
+		    who->profile, p->name);
+	if (!p->allow_reenroll)
+		return status_fail(
+		    ST_DENIED, "profile %s does not allow renewal", p->name);
+	if (device_id == NULL || strcmp(device_id, who->id) != 0)
+		return status_fail(ST_DENIED,
+		    "the CSR names device %s, the certificate device %s",
+		    dev(device_id), who->id);
+	return ST_OK;
+}
+
+enum status
+authorize_enroll(const struct authority *a, const struct principal *who,
+    const struct policy_profile *p, const char *device_id, int is_reenroll)
+{
+	const struct policy_manufacturer *m = NULL;
+	const struct policy_role *role = NULL;
+	size_t i;
+	enum status st;
+
+	if (who->kind == PRINCIPAL_OPERATOR)
+		/* Holds the data directory and the HSM PIN already. */
+		return ST_OK;
+	if (who->kind == PRINCIPAL_CERT &&
+	    (st = cert_role(a, who, &role)) != ST_OK)
+		return st;
+	if (is_reenroll)
+		return authorize_renewal(who, p, device_id);
+	switch (who->kind) {
+	case PRINCIPAL_SECRET:
+		if (!policy_names_has(
+		        &policy_secrets(a->policy)->profiles, p->name))
+			return status_fail(ST_DENIED,
+			    "profile %s cannot be enrolled with a one-time "
+			    "secret",
+			    p->name);
+		if (device_id == NULL || strcmp(device_id, who->id) != 0)
+			return status_fail(ST_DENIED,
+			    "the secret is for device %s, the CSR names %s",
+			    who->id, dev(device_id));
+		return ST_OK;
+	case PRINCIPAL_MANUFACTURER:
+		for (i = 0; i < policy_manufacturer_count(a->policy); i++) {
+			m = policy_manufacturer_at(a->policy, i);
+			if (strcmp(m->name, who->authenticator) == 0)
+				break;
+		}
+		if (i == policy_manufacturer_count(a->policy) ||
+		    !policy_names_has(&m->profiles, p->name))
+			return status_fail(ST_DENIED,
+			    "manufacturer certificates of %s may not enroll "
+			    "profile %s",
+			    who->authenticator, p->name);
+		if (device_id == NULL || strcmp(device_id, who->id) != 0)
+			return status_fail(ST_DENIED,
+			    "the manufacturer certificate names device %s, "
+			    "the CSR %s",
+			    who->id, dev(device_id));
+		return ST_OK;
+	case PRINCIPAL_CERT:
+		if (who->is_expired)
+			return status_fail(ST_DENIED,
+			    "an expired certificate may only renew itself");
+		if (!policy_names_has(&role->enroll_profiles, p->name))
+			return status_fail(ST_DENIED,
+			    "role %s may not enroll profile %s (a device "
+			    "renews with simplereenroll)",
+			    role->name, p->name);
+		if (device_id == NULL ||
+		    !policy_pattern_match(&role->device_pattern, device_id))
+			return status_fail(ST_DENIED,
+			    "role %s may not enroll device %s", role->name,
+			    dev(device_id));
+		return ST_OK;
+	default:
+		return status_fail(ST_UNAUTHENTICATED, "no credentials");
+	}
+}
+
+enum status
+authorize_secret(const struct authority *a, const struct principal *who,
+    const struct policy_profile *p, const char *device_id)
+{
+	const struct policy_role *role;
+	enum status st;
+
+	if (!policy_names_has(&policy_secrets(a->policy)->profiles, p->name))
+		return status_fail(ST_DENIED,
+		    "profile %s does not take one-time secrets", p->name);
+	if (who->kind == PRINCIPAL_OPERATOR)
+		return ST_OK;
+	if (who->kind != PRINCIPAL_CERT)
+		return status_fail(ST_DENIED,
+		    "only an operator, admin or station mints secrets");
+	if ((st = cert_role(a, who, &role)) != ST_OK)
+		return st;
+	if (!role->may_mint_secrets || who->is_expired)
+		return status_fail(
+		    ST_DENIED, "role %s may not mint secrets", role->name);
+	if (!policy_pattern_match(&role->device_pattern, device_id))
+		return status_fail(ST_DENIED,
+		    "role %s may not mint secrets for device %s", role->name,
+		    device_id);
+	return ST_OK;
+}

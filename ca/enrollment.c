@@ -1,0 +1,489 @@
+/*
+ * enrollment: issuing a certificate for a principal, and one-time
+ * enrollment secrets. Order of an issuance: profile, CSR checks, channel
+ * binding, authorization, (secret pre-check), certificate from the
+ * profile, signature in the token, one transaction that consumes the
+ * secret, stores the row and appends the audit entry. Only then is the
+ * certificate returned.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+#include "ca/audit.h"
+#include "ca/authority_internal.h"
+#include "ca/csr.h"
+#include "ca/issue.h"
+#include "ca/service.h"
+#include "common/log.h"
+#include "common/secret.h"
+
+/* Secrets are 256-bit random values; SHA-256 is enough to store them. */
+#define SECRET_BYTES 32
+
+struct issue_job {
+	const struct store_cert *row;
+	const char *actor;
+	const char *detail;
+	const char *secret_device; /* non-NULL: consume this secret */
+	const uint8_t *secret_hash;
+};
+
+static enum status
+issue_commit(struct store_txn *txn, void *arg)
+{
+	const struct issue_job *job = arg;
+	enum status st;
+
+	if (job->row->device_id != NULL &&
+	    (st = store_txn_device_ensure(
+	         txn, job->row->device_id, job->row->created)) != ST_OK)
+		return st;
+	/* The secret goes with the certificate, or neither happens. */
+	if (job->secret_device != NULL &&
+	    (st = store_txn_secret_consume(txn, job->secret_device,
+	         job->row->profile, job->secret_hash, job->row->created,
+	         job->row->serial)) != ST_OK)
+		return st;
+	if ((st = store_txn_cert_insert(txn, job->row)) != ST_OK)
+		return st;
+	return audit_append(txn, job->row->created, job->actor, "issue",
+	    job->row->serial, job->detail);
+}
+
+struct refusal_job {
+	int64_t now;
+	const char *actor;
+	const char *object;
+	const char *detail;
+};
+
+static enum status
+refusal_commit(struct store_txn *txn, void *arg)
+{
+	const struct refusal_job *job = arg;
+
+	return audit_append(
+	    txn, job->now, job->actor, "refuse", job->object, job->detail);
+}
+
+enum status
+authority_refuse(struct authority *a, const struct principal *who,
+    const char *object, enum status st)
+{
+	char actor[LIMIT_NAME_LEN + 96], detail[LIMIT_AUDIT_DETAIL];
+	char saved[LIMIT_AUDIT_DETAIL];
+	struct refusal_job job;
+
+	snprintf(saved, sizeof(saved), "%s", status_detail());
+	principal_describe(who, actor, sizeof(actor));
+	if (snprintf(detail, sizeof(detail), "%s: %s", status_name(st),
+	        saved) >= (int)sizeof(detail))
+		detail[sizeof(detail) - 2] = '~'; /* cut: audit keeps 1 KiB */
+	job.now = (int64_t)time(NULL);
+	job.actor = actor;
+	job.object = object;
+	job.detail = detail;
+	if (store_write(a->store, refusal_commit, &job) != ST_OK)
+		log_error("audit of a refusal failed: %s", status_detail());
+	log_info("refused %s for %s: %s", object, actor, saved);
+	/* The caller reports the refusal, not the audit. */
+	return status_fail(st, "%s", saved);
+}
+
+static void
+secret_hash(const char *secret, uint8_t out[32])
+{
+	SHA256((const unsigned char *)secret, strlen(secret), out);
+}
+
+/* RFC 7030 §3.5: challengePassword = base64(tls-unique) when present. */
+static enum status
+check_binding(const struct ca_csr *csr, const uint8_t *binding, size_t len)
+{
+	const char *cp = ca_csr_get0_challenge(csr);
+	unsigned char b64[4 * 64 / 3 + 4];
+	int n;
+
+	if (cp == NULL)
+		return ST_OK;
+	if (len == 0 || len > 64)
+		return status_fail(ST_DENIED,
+		    "the CSR carries a challengePassword but this connection "
+		    "has no TLS channel binding to check it against "
+		    "(RFC 7030 §3.5)");
+	n = EVP_EncodeBlock(b64, binding, (int)len);
+	if (n <= 0 || !secret_equal(cp, strlen(cp), b64, (size_t)n))
+		return status_fail(ST_DENIED,
+		    "the CSR's challengePassword does not match this TLS "
+		    "channel's binding (RFC 7030 §3.5: sign the CSR on the "
+		    "connection that sends it)");
+	return ST_OK;
+}
+
+/* RFC 7030 §4.2.2: a renewal keeps the subject and SAN exactly. */
+static enum status
+check_same_names(X509 *current, const struct ca_csr *csr)
+{
+	const X509_NAME *want = X509_get_subject_name(current);
+	const X509_NAME *got = X509_REQ_get_subject_name(ca_csr_get0_req(csr));
+	GENERAL_NAMES *cur_san;
+	const GENERAL_NAMES *req_san = ca_csr_get0_san(csr);
+	unsigned char *a = NULL, *b = NULL;
+	int a_len = 0, b_len = 0, same;
+
+	if (X509_NAME_cmp(want, got) != 0)
+		return status_fail(ST_DENIED,
+		    "the CSR's subject differs from the certificate being "
+		    "renewed (RFC 7030 §4.2.2)");
+	cur_san = X509_get_ext_d2i(current, NID_subject_alt_name, NULL, NULL);
+	if (cur_san != NULL)
+		a_len = i2d_GENERAL_NAMES(cur_san, &a);
+	if (req_san != NULL)
+		b_len = i2d_GENERAL_NAMES((GENERAL_NAMES *)req_san, &b);
+	same =
+	    a_len == b_len && (a_len == 0 || memcmp(a, b, (size_t)a_len) == 0);
+	GENERAL_NAMES_free(cur_san);
+	OPENSSL_free(a);
+	OPENSSL_free(b);
+	if (!same)
+		return status_fail(ST_DENIED,
+		    "the CSR's subjectAltName differs from the certificate "
+		    "being renewed (RFC 7030 §4.2.2)");
+	return ST_OK;
+}
+
+static enum status
+generate_key(const struct policy_key_rule *rule, EVP_PKEY **out)
+{
+	*out = NULL;
+	if (rule->kind == POLICY_KEY_EC)
+		*out = EVP_PKEY_Q_keygen(NULL, NULL, "EC",
+		    OBJ_nid2sn(rule->curve_nid) != NULL &&
+		            rule->curve_nid == NID_X9_62_prime256v1
+		        ? "P-256"
+		        : rule->curve_nid == NID_secp384r1 ? "P-384"
+		                                           : "P-521");
+	else
+		*out = EVP_PKEY_Q_keygen(
+		    NULL, NULL, "RSA", (size_t)rule->min_bits);
+	if (*out == NULL)
+		return status_fail_ssl(ST_INTERNAL, "key generation failed");
+	return ST_OK;
+}
+
+static void
+fill_template(const struct authority *a, const struct policy_profile *p,
+    const struct ca_csr *csr, EVP_PKEY *pubkey, int64_t now,
+    struct ca_template *t)
+{
+	const X509_NAME *subject =
+	    X509_REQ_get_subject_name(ca_csr_get0_req(csr));
+	int64_t ca_end = ca_time_unix(X509_get0_notAfter(a->issuing));
+
+	memset(t, 0, sizeof(*t));
+	t->subject = subject;
+	t->pubkey = pubkey;
+	t->san = ca_csr_get0_san(csr);
+	/* RFC 5280 §4.2.1.6: an empty subject makes the SAN critical. */
+	t->san_critical = X509_NAME_entry_count(subject) == 0;
+	t->not_before = now - p->backdate_seconds;
+	t->not_after = now + p->validity_seconds;
+	/* Never outlive the issuing CA. */
+	if (ca_end > 0 && t->not_after > ca_end)
+		t->not_after = ca_end;
+	t->pathlen = -1;
+	t->key_usage = p->key_usage;
+	t->eku_nids = p->eku_nids;
+	t->eku_count = p->eku_count;
+	t->crl_url = a->crl_url;
+	t->ocsp_url = a->ocsp_url;
+	t->ca_issuers_url = a->ca_issuers_url;
+	t->md_nid = p->sig_md_nid;
+}
+
+/* Sign with a serial the store does not know yet. */
+static enum status
+sign_unique(struct authority *a, const struct ca_template *t, X509 **out,
+    char serial[41])
+{
+	int tries, exists;
+	enum status st;
+
+	*out = NULL;
+	for (tries = 0; tries < 3; tries++) {
+		if ((st = ca_cert_sign(t, a->issuing,
+		         hsm_key_get0_pkey(a->issuing_key), out, serial)) !=
+		    ST_OK)
+			return st;
+		/* 2^127 serials: a clash means a broken RNG, not bad luck. */
+		if ((exists = store_cert_exists(a->store, serial)) == 0)
+			return ST_OK;
+		X509_free(*out);
+		*out = NULL;
+		if (exists < 0)
+			return ST_STORE;
+		log_error("serial %s exists already; drawing another", serial);
+	}
+	return status_fail(ST_INTERNAL, "no unique serial in 3 draws");
+}
+
+/* Commit cert as issued to who under p; the secret is consumed with it. */
+static enum status
+commit_cert(struct authority *a, const struct principal *who,
+    const struct policy_profile *p, const char *device_id, X509 *cert,
+    const char *serial, int64_t now, const char *action)
+{
+	struct store_cert row;
+	struct issue_job job;
+	char actor[LIMIT_NAME_LEN + 96], detail[LIMIT_AUDIT_DETAIL];
+	uint8_t hash[32];
+	enum status st;
+
+	memset(hash, 0, sizeof(hash));
+	if ((st = ca_row_from_cert(cert, device_id, p->name, now, &row)) !=
+	    ST_OK)
+		return st;
+	principal_describe(who, actor, sizeof(actor));
+	snprintf(detail, sizeof(detail), "%s profile=%s device=%s subject=%s",
+	    action, p->name, device_id ? device_id : "-", row.subject);
+	memset(&job, 0, sizeof(job));
+	job.row = &row;
+	job.actor = actor;
+	job.detail = detail;
+	if (who->kind == PRINCIPAL_SECRET) {
+		secret_hash(who->secret, hash);
+		job.secret_device = who->id;
+		job.secret_hash = hash;
+	}
+	/* Durable before anyone sees the certificate. */
+	if ((st = store_write(a->store, issue_commit, &job)) != ST_OK)
+		goto out;
+	log_info("issued %s to %s (profile %s, %s, by %s)", serial,
+	    device_id ? device_id : "-", p->name, action, actor);
+out:
+	OPENSSL_cleanse(hash, sizeof(hash));
+	ca_row_clear(&row);
+	return st;
+}
+
+enum status
+authority_enroll(struct authority *a, const struct principal *who,
+    const struct authority_enroll_req *req, X509 **out, EVP_PKEY **key)
+{
+	const struct policy_profile *p;
+	struct policy_key_rule rule;
+	struct ca_csr *csr = NULL;
+	struct ca_template t;
+	EVP_PKEY *new_key = NULL;
+	X509 *cert = NULL;
+	char serial[41];
+	uint8_t hash[32];
+	const char *name, *device_id = NULL;
+	const char *action = req->is_server_keygen ? "serverkeygen"
+	    : req->is_reenroll                     ? "reenroll"
+	                                           : "enroll";
+	int64_t now = (int64_t)time(NULL);
+	enum status st;
+
+	*out = NULL;
+	if (key != NULL)
+		*key = NULL;
+	name = req->profile;
+	if (name == NULL)
+		name = req->is_reenroll && who->profile[0] ? who->profile
+		                                           : "device";
+	if ((p = policy_profile_get(a->policy, name)) == NULL) {
+		st = status_fail(ST_NOTFOUND, "no profile named \"%s\"", name);
+		goto refuse;
+	}
+	if ((st = ca_csr_parse(req->csr, req->csr_len, &csr)) != ST_OK)
+		goto refuse;
+	/* May they at all, before what the CSR asks for is weighed. */
+	device_id = ca_csr_device_id(csr, p);
+	if ((st = authorize_enroll(a, who, p, device_id, req->is_reenroll)) !=
+	    ST_OK)
+		goto refuse;
+	st = req->is_server_keygen ? ca_csr_check_names(csr, p)
+	                           : ca_csr_check(csr, p);
+	if (st != ST_OK ||
+	    (st = check_binding(csr, req->binding, req->binding_len)) != ST_OK)
+		goto refuse;
+	if (req->is_reenroll &&
+	    (st = check_same_names(who->cert, csr)) != ST_OK)
+		goto refuse;
+	/* Refuse a wrong secret before the token signs anything. */
+	if (who->kind == PRINCIPAL_SECRET) {
+		secret_hash(who->secret, hash);
+		st = store_secret_check(a->store, who->id, p->name, hash, now);
+		OPENSSL_cleanse(hash, sizeof(hash));
+		if (st != ST_OK)
+			goto refuse;
+	}
+	if (req->is_server_keygen) {
+		ca_csr_keygen_rule(csr, p, &rule);
+		if ((st = generate_key(&rule, &new_key)) != ST_OK)
+			goto out;
+	}
+	fill_template(a, p, csr,
+	    new_key != NULL ? new_key : ca_csr_get0_pubkey(csr), now, &t);
+	if ((st = sign_unique(a, &t, &cert, serial)) != ST_OK)
+		goto out;
+	st = commit_cert(a, who, p, device_id, cert, serial, now, action);
+	if (st == ST_UNAUTHENTICATED || st == ST_DENIED)
+		goto refuse; /* the secret was used meanwhile */
+	if (st != ST_OK)
+		goto out;
+	*out = cert;
+	cert = NULL;
+	if (key != NULL) {
+		*key = new_key;
+		new_key = NULL;
+	}
+	st = ST_OK;
+	goto out;
+refuse:
+	st = authority_refuse(a, who, device_id ? device_id : name, st);
+	/*
+	 * The audit has why a secret failed (none, wrong, used, expired,
+	 * other profile); an unauthenticated caller learns only that it did,
+	 * so that the answer is no oracle for a device's secrets.
+	 */
+	if (st == ST_UNAUTHENTICATED && who->kind == PRINCIPAL_SECRET)
+		st = status_fail(ST_UNAUTHENTICATED,
+		    "the one-time secret for device %s was not accepted "
+		    "(unknown, wrong, already used, expired or for another "
+		    "profile)",
+		    who->id);
+out:
+	EVP_PKEY_free(new_key);
+	X509_free(cert);
+	ca_csr_free(csr);
+	return st;
+}
+
+enum status
+authority_issue(struct authority *a, const struct principal *who,
+    const char *profile, const uint8_t *csr, size_t csr_len, X509 **out)
+{
+	struct authority_enroll_req req;
+
+	memset(&req, 0, sizeof(req));
+	req.profile = profile;
+	req.csr = csr;
+	req.csr_len = csr_len;
+	return authority_enroll(a, who, &req, out, NULL);
+}
+
+struct secret_job {
+	const char *device_id;
+	const char *profile;
+	const uint8_t *hash;
+	int64_t expires;
+	int64_t now;
+	const char *actor;
+};
+
+static enum status
+secret_commit(struct store_txn *txn, void *arg)
+{
+	const struct secret_job *job = arg;
+	char detail[LIMIT_AUDIT_DETAIL];
+	enum status st;
+
+	if ((st = store_txn_secret_insert(txn, job->device_id, job->profile,
+	         job->hash, job->expires, job->now)) != ST_OK)
+		return st;
+	snprintf(detail, sizeof(detail), "profile=%s expires=%lld",
+	    job->profile, (long long)job->expires);
+	return audit_append(
+	    txn, job->now, job->actor, "secret-create", job->device_id, detail);
+}
+
+/* A device id a profile can put into a certificate (its CN rule). */
+static enum status
+check_device_id(const struct policy_profile *p, const char *device_id)
+{
+	size_t n = strlen(device_id), i;
+
+	if (n == 0 || n > LIMIT_DEVICE_ID_LEN)
+		return status_fail(ST_MALFORMED,
+		    "device id must be 1..%d characters", LIMIT_DEVICE_ID_LEN);
+	for (i = 0; i < n; i++)
+		if ((unsigned char)device_id[i] < 0x21 ||
+		    (unsigned char)device_id[i] > 0x7e)
+			return status_fail(ST_MALFORMED,
+			    "device id has a byte 0x%02x that is not "
+			    "printable ASCII",
+			    (unsigned char)device_id[i]);
+	if (p->device_id == POLICY_DEVICE_ID_CN && p->cn_pattern.is_set &&
+	    !policy_pattern_match(&p->cn_pattern, device_id))
+		return status_fail(ST_MALFORMED,
+		    "device id %s does not match profile %s's pattern %s",
+		    device_id, p->name, p->cn_pattern.source);
+	return ST_OK;
+}
+
+enum status
+authority_secret_create(struct authority *a, const struct principal *who,
+    const char *device_id, const char *profile, int64_t ttl, char **secret,
+    int64_t *expires)
+{
+	const struct policy_secrets *ps = policy_secrets(a->policy);
+	const struct policy_profile *p;
+	struct secret_job job;
+	char actor[LIMIT_NAME_LEN + 96];
+	char *s = NULL;
+	uint8_t hash[32];
+	int64_t now = (int64_t)time(NULL);
+	enum status st;
+
+	*secret = NULL;
+	*expires = 0;
+	if (profile == NULL)
+		profile = "device";
+	if ((p = policy_profile_get(a->policy, profile)) == NULL) {
+		st = status_fail(
+		    ST_NOTFOUND, "no profile named \"%s\"", profile);
+		goto refuse;
+	}
+	if ((st = check_device_id(p, device_id)) != ST_OK)
+		goto refuse;
+	if (ttl == 0)
+		ttl = ps->default_ttl_seconds;
+	if (ttl < 60 || ttl > ps->max_ttl_seconds) {
+		st = status_fail(ST_MALFORMED,
+		    "ttl %llds is outside 60s..%llds (the policy's maximum)",
+		    (long long)ttl, (long long)ps->max_ttl_seconds);
+		goto refuse;
+	}
+	if ((st = authorize_secret(a, who, p, device_id)) != ST_OK)
+		goto refuse;
+	if ((st = secret_random_b64url(SECRET_BYTES, &s)) != ST_OK)
+		return st;
+	secret_hash(s, hash);
+	principal_describe(who, actor, sizeof(actor));
+	job.device_id = device_id;
+	job.profile = p->name;
+	job.hash = hash;
+	job.now = now;
+	job.expires = now + ttl;
+	job.actor = actor;
+	st = store_write(a->store, secret_commit, &job);
+	OPENSSL_cleanse(hash, sizeof(hash));
+	if (st != ST_OK) {
+		secret_free(s);
+		return st;
+	}
+	log_info("one-time secret for %s (profile %s) minted by %s", device_id,
+	    p->name, actor);
+	*secret = s;
+	*expires = job.expires;
+	return ST_OK;
+refuse:
+	return authority_refuse(a, who, device_id, st);
+}

@@ -1,0 +1,268 @@
+/*
+ * trust: who a TLS client certificate proves the client to be. The one
+ * function that decides is authority_authenticate_cert.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "ca/authority_internal.h"
+#include "ca/issue.h"
+#include "common/file.h"
+#include "common/log.h"
+
+static X509_STORE *
+store_new(void)
+{
+	X509_STORE *xs = X509_STORE_new();
+
+	if (xs != NULL)
+		X509_STORE_set_flags(xs, X509_V_FLAG_X509_STRICT);
+	return xs;
+}
+
+/* Every certificate of a PEM file into xs (and into roots, if given). */
+static enum status
+load_pem_file(const char *path, X509_STORE *xs, STACK_OF(X509) * roots)
+{
+	BIO *bio = NULL;
+	X509 *cert = NULL;
+	int count = 0;
+	enum status st = ST_OK;
+
+	if ((bio = BIO_new_file(path, "r")) == NULL)
+		return status_fail_ssl(ST_NOTFOUND, "%s: cannot read", path);
+	while ((cert = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+		if (!X509_STORE_add_cert(xs, cert) ||
+		    (roots != NULL && !sk_X509_push(roots, cert))) {
+			X509_free(cert);
+			st = status_fail_ssl(ST_NOMEM, "%s", path);
+			goto out;
+		}
+		if (roots == NULL)
+			X509_free(cert);
+		count++;
+	}
+	if (count == 0)
+		st = status_fail(ST_MALFORMED, "%s: no PEM certificate", path);
+out:
+	ERR_clear_error();
+	BIO_free(bio);
+	return st;
+}
+
+enum status
+trust_load(struct authority *a, const char *policy_dir)
+{
+	const struct policy_manufacturer *m;
+	char *path = NULL;
+	size_t i;
+	enum status st;
+
+	if ((a->own_trust = store_new()) == NULL ||
+	    (a->maker_roots = sk_X509_new_null()) == NULL)
+		return ST_NOMEM;
+	if (!X509_STORE_add_cert(a->own_trust, a->root) ||
+	    !X509_STORE_add_cert(a->own_trust, a->issuing))
+		return status_fail_ssl(ST_INTERNAL, "trust store");
+	for (i = 0; i < policy_manufacturer_count(a->policy); i++) {
+		m = policy_manufacturer_at(a->policy, i);
+		if ((a->maker_trust[i] = store_new()) == NULL)
+			return ST_NOMEM;
+		path = m->trust[0] == '/' ? strdup(m->trust)
+		                          : file_join(policy_dir, m->trust);
+		if (path == NULL)
+			return ST_NOMEM;
+		st = load_pem_file(path, a->maker_trust[i], a->maker_roots);
+		free(path);
+		if (st != ST_OK)
+			return status_fail(st,
+			    "manufacturer authenticator %s: %s", m->name,
+			    status_detail());
+	}
+	return ST_OK;
+}
+
+void
+trust_free(struct authority *a)
+{
+	size_t i;
+
+	X509_STORE_free(a->own_trust);
+	for (i = 0; i < LIMIT_POLICY_ROLES; i++)
+		X509_STORE_free(a->maker_trust[i]);
+	sk_X509_pop_free(a->maker_roots, X509_free);
+}
+
+/*
+ * Verify leaf (with the rest of chain as untrusted intermediates) against
+ * xs for TLS client use. no_time: skip validity (for renewal after expiry).
+ */
+static int
+verify_chain(X509_STORE *xs, STACK_OF(X509) * chain, int no_time, int *err)
+{
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	STACK_OF(X509) *rest = NULL;
+	int i, ok = 0;
+
+	*err = X509_V_ERR_UNSPECIFIED;
+	if (ctx == NULL || (rest = sk_X509_new_null()) == NULL)
+		goto out;
+	for (i = 1; i < sk_X509_num(chain); i++)
+		if (!sk_X509_push(rest, sk_X509_value(chain, i)))
+			goto out;
+	if (!X509_STORE_CTX_init(ctx, xs, sk_X509_value(chain, 0), rest))
+		goto out;
+	X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
+	if (no_time)
+		X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_NO_CHECK_TIME);
+	ok = X509_verify_cert(ctx) == 1;
+	*err = X509_STORE_CTX_get_error(ctx);
+out:
+	sk_X509_free(rest);
+	X509_STORE_CTX_free(ctx);
+	ERR_clear_error();
+	return ok;
+}
+
+/* The UTF-8 value of the only attribute nid in name, into out. */
+static int
+name_attr(const X509_NAME *name, int nid, char *out, size_t cap)
+{
+	const X509_NAME_ENTRY *e;
+	unsigned char *utf8 = NULL;
+	int i, len;
+
+	if ((i = X509_NAME_get_index_by_NID(name, nid, -1)) < 0 ||
+	    X509_NAME_get_index_by_NID(name, nid, i) >= 0)
+		return 0;
+	e = X509_NAME_get_entry(name, i);
+	len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(e));
+	if (len <= 0 || (size_t)len >= cap ||
+	    memchr(utf8, '\0', (size_t)len) != NULL) {
+		OPENSSL_free(utf8);
+		return 0;
+	}
+	memcpy(out, utf8, (size_t)len);
+	out[len] = '\0';
+	OPENSSL_free(utf8);
+	return 1;
+}
+
+/* A certificate tessera issued: its row decides (known, not revoked). */
+static enum status
+own_principal(
+    struct authority *a, X509 *leaf, int is_expired, struct principal *who)
+{
+	const struct policy_role *role;
+	const struct policy_profile *p;
+	struct store_cert *row = NULL;
+	unsigned char *der = NULL;
+	int der_len;
+	int64_t grace;
+	enum status st;
+
+	if ((st = ca_cert_serial_hex(leaf, who->serial)) != ST_OK)
+		return st;
+	if ((st = store_cert_get(a->store, who->serial, &row)) != ST_OK) {
+		if (st == ST_NOTFOUND)
+			st = status_fail(ST_UNAUTHENTICATED,
+			    "client certificate %s is not in tessera's "
+			    "store",
+			    who->serial);
+		return st;
+	}
+	der_len = i2d_X509(leaf, &der);
+	if (der_len <= 0 || (size_t)der_len != row->der_len ||
+	    memcmp(der, row->der, row->der_len) != 0) {
+		st = status_fail(ST_UNAUTHENTICATED,
+		    "client certificate %s differs from the one issued",
+		    who->serial);
+		goto out;
+	}
+	if (row->status == STORE_CERT_REVOKED) {
+		st = status_fail(
+		    ST_DENIED, "client certificate %s is revoked", who->serial);
+		goto out;
+	}
+	if (is_expired) {
+		p = policy_profile_get(a->policy, row->profile);
+		grace = p != NULL ? p->renew_after_expiry_seconds : 0;
+		if ((int64_t)time(NULL) > row->not_after + grace) {
+			st = status_fail(ST_UNAUTHENTICATED,
+			    "client certificate %s expired%s", who->serial,
+			    grace > 0 ? " beyond its renewal grace" : "");
+			goto out;
+		}
+	}
+	who->kind = PRINCIPAL_CERT;
+	who->cert = leaf;
+	who->is_expired = is_expired;
+	snprintf(who->profile, sizeof(who->profile), "%s", row->profile);
+	if (row->device_id != NULL)
+		snprintf(who->id, sizeof(who->id), "%s", row->device_id);
+	else if (!name_attr(X509_get_subject_name(leaf), NID_commonName,
+	             who->id, sizeof(who->id)))
+		snprintf(who->id, sizeof(who->id), "%s", who->serial);
+	role = policy_role_for_profile(a->policy, row->profile);
+	snprintf(who->role, sizeof(who->role), "%s", role ? role->name : "");
+	st = ST_OK;
+out:
+	OPENSSL_free(der);
+	store_cert_free(row);
+	return st;
+}
+
+enum status
+authority_authenticate_cert(struct authority *a, STACK_OF(X509) * chain,
+    const char *address, struct principal *who)
+{
+	const struct policy_manufacturer *m;
+	X509 *leaf;
+	size_t i;
+	int err, own_err;
+
+	memset(who, 0, sizeof(*who));
+	snprintf(
+	    who->address, sizeof(who->address), "%s", address ? address : "");
+	if (chain == NULL || sk_X509_num(chain) < 1)
+		return status_fail(ST_UNAUTHENTICATED, "no client certificate");
+	if (sk_X509_num(chain) > 8)
+		return status_fail(ST_LIMIT, "client chain of %d certificates",
+		    sk_X509_num(chain));
+	leaf = sk_X509_value(chain, 0);
+	if (verify_chain(a->own_trust, chain, 0, &own_err))
+		return own_principal(a, leaf, 0, who);
+	/* Expired: still good for renewal within the profile's grace. */
+	if (own_err == X509_V_ERR_CERT_HAS_EXPIRED &&
+	    verify_chain(a->own_trust, chain, 1, &err))
+		return own_principal(a, leaf, 1, who);
+	for (i = 0; i < policy_manufacturer_count(a->policy); i++) {
+		m = policy_manufacturer_at(a->policy, i);
+		if (!verify_chain(a->maker_trust[i], chain, 0, &err))
+			continue;
+		if (!name_attr(X509_get_subject_name(leaf),
+		        m->device_id == POLICY_DEVICE_ID_CN ? NID_commonName
+		                                            : NID_serialNumber,
+		        who->id, LIMIT_DEVICE_ID_LEN + 1))
+			return status_fail(ST_UNAUTHENTICATED,
+			    "manufacturer certificate has no single %s "
+			    "attribute to name the device",
+			    m->device_id == POLICY_DEVICE_ID_CN
+			        ? "CN"
+			        : "serialNumber");
+		who->kind = PRINCIPAL_MANUFACTURER;
+		who->cert = leaf;
+		snprintf(who->authenticator, sizeof(who->authenticator), "%s",
+		    m->name);
+		return ST_OK;
+	}
+	return status_fail(ST_UNAUTHENTICATED,
+	    "client certificate not trusted: %s",
+	    X509_verify_cert_error_string(own_err));
+}
