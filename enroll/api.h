@@ -1,0 +1,23 @@
+/*
+ * api: helpers of the JSON admin API that its tests and fuzz target use.
+ */
+#ifndef TESSERA_ENROLL_API_H
+#define TESSERA_ENROLL_API_H
+
+#include <jansson.h>
+
+#include "enroll/http.h"
+
+/*
+ * Parse a JSON request body strictly: at most 16 KiB, an object, no
+ * duplicate keys, nesting at most 8 deep, every key in known (NULL
+ * terminated). The caller frees *out with json_decref.
+ */
+enum status api_body_parse(const uint8_t *body, size_t len,
+    const char *const *known, json_t **out) MUST_CHECK;
+
+/* Make resp a JSON error: {"error": error, "detail": detail}. */
+void api_error(struct http_response *resp, int code, const char *error,
+    const char *detail);
+
+#endif

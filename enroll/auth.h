@@ -1,0 +1,31 @@
+/*
+ * auth: who is asking on this request (authentication only; ca/ decides
+ * what they may do). A verified TLS client certificate comes first; HTTP
+ * Basic (device id and one-time secret) is the fallback.
+ */
+#ifndef TESSERA_ENROLL_AUTH_H
+#define TESSERA_ENROLL_AUTH_H
+
+#include "ca/authority.h"
+#include "enroll/http.h"
+
+/* Device ids and secrets in a Basic header; generous, and bounded. */
+#define AUTH_BASIC_MAX 512
+
+/*
+ * Parse an Authorization header of the Basic scheme (RFC 7617) into user
+ * and password (each NUL-free). ST_NOTFOUND when the scheme is another
+ * one, ST_MALFORMED when broken. The caller frees both with secret_free.
+ */
+enum status
+auth_basic_parse(const char *header, char **user, char **password) MUST_CHECK;
+
+/*
+ * Authenticate req into *who. *secret receives the decoded Basic password
+ * when who is a PRINCIPAL_SECRET (who->secret points at it); the caller
+ * frees it with secret_free after the request.
+ */
+enum status auth_principal(struct authority *a, const struct http_request *req,
+    struct principal *who, char **secret) MUST_CHECK;
+
+#endif

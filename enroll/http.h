@@ -1,0 +1,85 @@
+/*
+ * http: one HTTP exchange as tessera's handlers see it. The libmicrohttpd
+ * glue (server.c) fills a struct http_request from the wire and sends the
+ * struct http_response back; the handlers (est.c, api.c, publish.c) never
+ * see a socket, so they are tested without one.
+ */
+#ifndef TESSERA_ENROLL_HTTP_H
+#define TESSERA_ENROLL_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/x509.h>
+
+#include "common/buf.h"
+#include "common/status.h"
+
+/* Largest request body accepted (413 above); a CSR is ~1.5 KB base64. */
+#define HTTP_BODY_MAX (64 * 1024)
+/* Largest response body a handler may build. */
+#define HTTP_RESPONSE_MAX (4 * 1024 * 1024)
+#define HTTP_HEADERS_MAX 8
+#define HTTP_HEADER_VALUE_MAX 256
+
+struct http_request {
+	const char *method; /* "GET", "POST", ... */
+	const char *path; /* URL path without the query */
+	const char *content_type; /* NULL when absent */
+	const char *authorization; /* NULL when absent */
+	const uint8_t *body; /* NULL when empty */
+	size_t body_len;
+	const char *peer_address; /* "127.0.0.1", "::1" */
+	/* Query parameters: value of name, or NULL. */
+	const char *(*query)(const struct http_request *req, const char *name);
+	void *glue; /* the glue's connection, for query() */
+	/* TLS only (all zero on the plain listener). */
+	int is_tls;
+	int tls_version; /* 0x0303 TLS 1.2, 0x0304 TLS 1.3 */
+	STACK_OF(X509) * peer_chain; /* leaf first; NULL: no certificate */
+	/* RFC 7030 §3.5: tls-unique (TLS 1.2) or tls-exporter (TLS 1.3,
+	 * RFC 9266); length 0 when the session offers neither. */
+	uint8_t channel_binding[64];
+	size_t channel_binding_len;
+};
+
+struct http_header {
+	const char *name; /* a static string */
+	char value[HTTP_HEADER_VALUE_MAX];
+};
+
+struct http_response {
+	int status;
+	const char *content_type; /* a static string; NULL: none */
+	struct http_header headers[HTTP_HEADERS_MAX];
+	size_t header_count;
+	struct buf body; /* sent with Content-Length */
+};
+
+/* Start a 500 with an empty body; handlers overwrite what they set. */
+void http_response_init(struct http_response *r);
+
+/* Free (and wipe: a body may hold a server-generated private key). */
+void http_response_free(struct http_response *r);
+
+/* Add a header (name must be a static string). ST_LIMIT when full. */
+enum status http_response_header(struct http_response *r, const char *name,
+    const char *fmt, ...) MUST_CHECK PRINTF_LIKE(3, 4);
+
+/*
+ * Make r a text/plain error: code, and the message (printf format) as the
+ * body, ending in a newline. Any body built so far is discarded.
+ */
+void http_response_error(
+    struct http_response *r, int code, const char *fmt, ...) PRINTF_LIKE(3, 4);
+
+/*
+ * Make r the error for a failed call: the HTTP code for st and the
+ * thread's status detail as the message.
+ */
+void http_response_status(struct http_response *r, enum status st);
+
+/* The HTTP code for st: 400, 401, 403, 404, 409, 413, 503, 500. */
+int http_code_for(enum status st);
+
+#endif

@@ -1,0 +1,689 @@
+/*
+ * One worker process of `tessera serve`: its own authority (store
+ * connection, PKCS#11 session, opened after fork), one libmicrohttpd
+ * daemon per inherited listening socket (poll mode, internal thread), and
+ * in exactly one worker a scheduler thread for authority_tick.
+ *
+ * The two daemon threads and the scheduler share the authority, which is
+ * not thread-safe: every call into it holds auth_mu.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <gnutls/gnutls.h>
+#include <microhttpd.h>
+#include <openssl/crypto.h>
+#include <openssl/x509.h>
+
+#include "common/buf.h"
+#include "common/file.h"
+#include "common/limits.h"
+#include "common/log.h"
+#include "enroll/enroll.h"
+#include "enroll/server_internal.h"
+
+/*
+ * TLS 1.2 and 1.3 only (RFC 8996), AEAD suites with ECDHE, the server's
+ * order. No session tickets: tls-unique is unsafe across resumption
+ * (RFC 7030 §3.5), and libmicrohttpd keeps no session cache either.
+ */
+#define WORKER_TLS_PRIORITIES                                                  \
+	"SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:"           \
+	"+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD:"         \
+	"-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE:%NO_TICKETS"
+/* tls/server.pem and server.key are ours, but read with a bound all the same. */
+#define WORKER_TLS_FILE_MAX (256 * 1024)
+/* authority_tick "about once a minute". */
+#define WORKER_TICK_SECONDS 60
+/* How long a stopping worker lets requests in flight finish. */
+#define WORKER_DRAIN_MS 5000
+#define WORKER_DRAIN_STEP_MS 50
+
+struct worker;
+
+struct listener {
+	struct worker *w;
+	int is_tls;
+	struct MHD_Daemon *daemon;
+};
+
+struct scheduler {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int is_running;
+	int is_stopping;
+};
+
+struct worker {
+	const struct server_worker_args *args;
+	pthread_mutex_t auth_mu;
+	struct authority *a;
+	struct enroll *e;
+	struct listener tls_listener;
+	struct listener publish_listener;
+	struct scheduler sched;
+	int is_started; /* MHD messages go to debug from then on */
+};
+
+/* One request being received (MHD's per-request closure). */
+struct exchange {
+	struct buf body;
+	enum status body_st; /* ST_OK, or why the body was refused */
+};
+
+/* A response body handed to MHD, wiped when MHD is done with it. */
+struct wiped_body {
+	size_t len;
+	uint8_t data[];
+};
+
+static void PRINTF_LIKE(2, 0) mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	struct worker *w = cls;
+	char line[512];
+	size_t n;
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	/* After start-up, what MHD says is mostly about hostile peers. */
+	if (__atomic_load_n(&w->is_started, __ATOMIC_RELAXED))
+		log_debug("http: %s", line);
+	else
+		log_warn("http: %s", line);
+}
+
+static const char *
+request_query(const struct http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(
+	    req->glue, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static void
+body_free(void *cls)
+{
+	struct wiped_body *b = cls;
+
+	OPENSSL_cleanse(b->data, b->len);
+	free(b);
+}
+
+/* Queue r on conn: Content-Length from the buffer, never chunked. */
+static enum MHD_Result
+response_send(struct MHD_Connection *conn, const struct http_response *r)
+{
+	struct MHD_Response *resp = NULL;
+	struct wiped_body *b;
+	enum MHD_Result ret = MHD_NO;
+	size_t i;
+
+	if ((b = malloc(sizeof(*b) + r->body.len)) == NULL)
+		goto out;
+	b->len = r->body.len;
+	if (r->body.len > 0)
+		memcpy(b->data, r->body.data, r->body.len);
+	resp = MHD_create_response_from_buffer_with_free_callback_cls(
+	    b->len, b->data, body_free, b);
+	if (resp == NULL) {
+		body_free(b);
+		goto out;
+	}
+	if (r->content_type != NULL &&
+	    MHD_add_response_header(
+	        resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type) != MHD_YES)
+		goto out;
+	for (i = 0; i < r->header_count && i < HTTP_HEADERS_MAX; i++) {
+		if (MHD_add_response_header(resp, r->headers[i].name,
+		        r->headers[i].value) != MHD_YES) {
+			log_warn("http: response header %s refused",
+			    r->headers[i].name);
+			goto out;
+		}
+	}
+	ret = MHD_queue_response(conn, (unsigned int)r->status, resp);
+out:
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* An error the glue itself answers (413, 400, 500). */
+static enum MHD_Result
+error_send(struct MHD_Connection *conn, int code, const char *msg)
+{
+	struct http_response r;
+	enum MHD_Result ret;
+
+	http_response_init(&r);
+	http_response_error(&r, code, "%s", msg);
+	ret = response_send(conn, &r);
+	http_response_free(&r);
+	return ret;
+}
+
+static enum status
+peer_address(struct MHD_Connection *conn, char *out, size_t cap)
+{
+	const union MHD_ConnectionInfo *ci;
+	const struct sockaddr *sa;
+	socklen_t len;
+
+	out[0] = '\0';
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci == NULL || (sa = ci->client_addr) == NULL)
+		return status_fail(ST_INTERNAL, "no peer address");
+	if (sa->sa_family == AF_INET)
+		len = sizeof(struct sockaddr_in);
+	else if (sa->sa_family == AF_INET6)
+		len = sizeof(struct sockaddr_in6);
+	else
+		return status_fail(
+		    ST_INTERNAL, "peer address family %d", (int)sa->sa_family);
+	if (getnameinfo(
+	        sa, len, out, (socklen_t)cap, NULL, 0, NI_NUMERICHOST) != 0)
+		return status_fail(ST_INTERNAL, "peer address unprintable");
+	return ST_OK;
+}
+
+/* The client's chain as DER from GnuTLS, leaf first; NULL: none sent. */
+static enum status
+peer_chain(gnutls_session_t s, STACK_OF(X509) * *out)
+{
+	STACK_OF(X509) *chain = NULL;
+	const gnutls_datum_t *der;
+	const unsigned char *p;
+	unsigned int count = 0, i;
+	X509 *x = NULL;
+	enum status st = ST_MALFORMED;
+
+	*out = NULL;
+	der = gnutls_certificate_get_peers(s, &count);
+	if (der == NULL || count == 0)
+		return ST_OK;
+	if (count > LIMIT_PEER_CHAIN)
+		return status_fail(ST_LIMIT,
+		    "client certificate chain has %u certificates", count);
+	if ((chain = sk_X509_new_null()) == NULL) {
+		st = ST_NOMEM;
+		goto out;
+	}
+	for (i = 0; i < count; i++) {
+		if (der[i].size == 0 || der[i].size > LIMIT_CERT_DER) {
+			st = status_fail(ST_LIMIT,
+			    "client certificate %u is %u bytes", i,
+			    der[i].size);
+			goto out;
+		}
+		p = der[i].data;
+		x = d2i_X509(NULL, &p, (long)der[i].size);
+		if (x == NULL || p != der[i].data + der[i].size) {
+			st = status_fail_ssl(ST_MALFORMED,
+			    "client certificate %u is not one DER X.509", i);
+			goto out;
+		}
+		if (!sk_X509_push(chain, x)) {
+			st = ST_NOMEM;
+			goto out;
+		}
+		x = NULL;
+	}
+	*out = chain;
+	chain = NULL;
+	st = ST_OK;
+out:
+	X509_free(x);
+	sk_X509_pop_free(chain, X509_free);
+	return st;
+}
+
+/* Fill the TLS part of req: version, client chain, channel binding. */
+static enum status
+request_tls(struct MHD_Connection *conn, struct http_request *req)
+{
+	const union MHD_ConnectionInfo *ci;
+	gnutls_session_t s;
+	gnutls_datum_t cb = {NULL, 0};
+	gnutls_channel_binding_t cb_type;
+	enum status st;
+
+	req->is_tls = 1;
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (ci == NULL || ci->tls_session == NULL)
+		return status_fail(ST_INTERNAL, "no TLS session");
+	s = ci->tls_session;
+	switch (gnutls_protocol_get_version(s)) {
+	case GNUTLS_TLS1_2:
+		req->tls_version = 0x0303;
+		cb_type = GNUTLS_CB_TLS_UNIQUE;
+		break;
+	case GNUTLS_TLS1_3:
+		/* RFC 9266: TLS 1.3 has no tls-unique. */
+		req->tls_version = 0x0304;
+		cb_type = GNUTLS_CB_TLS_EXPORTER;
+		break;
+	default:
+		return status_fail(ST_INTERNAL, "TLS version below 1.2");
+	}
+	if (gnutls_session_channel_binding(s, cb_type, &cb) ==
+	        GNUTLS_E_SUCCESS &&
+	    cb.data != NULL) {
+		if (cb.size <= sizeof(req->channel_binding)) {
+			memcpy(req->channel_binding, cb.data, cb.size);
+			req->channel_binding_len = cb.size;
+		}
+		gnutls_free(cb.data);
+	}
+	if ((st = peer_chain(s, &req->peer_chain)) != ST_OK)
+		return st;
+	return ST_OK;
+}
+
+static void
+exchange_free(struct exchange *x)
+{
+	if (x == NULL)
+		return;
+	buf_free(&x->body);
+	free(x);
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+    enum MHD_RequestTerminationCode code)
+{
+	(void)cls;
+	(void)conn;
+	(void)code;
+	exchange_free(*req_cls);
+	*req_cls = NULL;
+}
+
+static enum MHD_Result
+body_too_large(struct MHD_Connection *conn)
+{
+	char msg[80];
+
+	snprintf(msg, sizeof(msg), "request body over the limit of %d bytes",
+	    HTTP_BODY_MAX);
+	return error_send(conn, 413, msg);
+}
+
+/* The first call for a request: refuse a declared oversized body early. */
+static enum MHD_Result
+exchange_start(struct MHD_Connection *conn, void **req_cls)
+{
+	struct exchange *x;
+	const char *cl;
+	char *end = NULL;
+	unsigned long long n;
+
+	if ((x = calloc(1, sizeof(*x))) == NULL)
+		return MHD_NO;
+	buf_init(&x->body, HTTP_BODY_MAX);
+	*req_cls = x;
+	cl = MHD_lookup_connection_value(
+	    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl != NULL) {
+		errno = 0;
+		n = strtoull(cl, &end, 10);
+		if (errno == 0 && end != cl && *end == '\0' &&
+		    n > HTTP_BODY_MAX) {
+			x->body_st = ST_LIMIT;
+			/* MHD then skips the body and closes the connection. */
+			return body_too_large(conn);
+		}
+	}
+	return MHD_YES;
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_data_size, void **req_cls)
+{
+	struct listener *l = cls;
+	struct worker *w = l->w;
+	struct exchange *x = *req_cls;
+	struct http_request req;
+	struct http_response resp;
+	char addr[NI_MAXHOST];
+	enum MHD_Result ret;
+	enum status st;
+
+	(void)version;
+	if (x == NULL)
+		return exchange_start(conn, req_cls);
+	if (*upload_data_size != 0) {
+		/* Past the limit the rest is read and dropped, not kept. */
+		if (x->body_st == ST_OK &&
+		    (x->body_st = buf_append(
+		         &x->body, upload_data, *upload_data_size)) != ST_OK)
+			buf_free(&x->body);
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (x->body_st == ST_LIMIT)
+		return body_too_large(conn);
+	if (x->body_st != ST_OK)
+		return error_send(conn, 503, "out of memory");
+
+	memset(&req, 0, sizeof(req));
+	http_response_init(&resp);
+	req.method = method;
+	req.path = url;
+	req.content_type = MHD_lookup_connection_value(
+	    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	req.authorization = MHD_lookup_connection_value(
+	    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	if (x->body.len > 0) {
+		req.body = x->body.data;
+		req.body_len = x->body.len;
+	}
+	req.query = request_query;
+	req.glue = conn;
+	status_clear();
+	if ((st = peer_address(conn, addr, sizeof(addr))) != ST_OK) {
+		http_response_status(&resp, st);
+		goto send;
+	}
+	req.peer_address = addr;
+	if (l->is_tls && (st = request_tls(conn, &req)) != ST_OK) {
+		http_response_error(&resp, st == ST_INTERNAL ? 500 : 400,
+		    "TLS client certificate: %s", status_detail());
+		goto send;
+	}
+	pthread_mutex_lock(&w->auth_mu);
+	if (l->is_tls)
+		enroll_handle_tls(w->e, &req, &resp);
+	else
+		enroll_handle_publish(w->e, &req, &resp);
+	pthread_mutex_unlock(&w->auth_mu);
+send:
+	if (l->is_tls)
+		log_debug("https: %s %s %.200s -> %d (TLS 0x%04x, client "
+		          "certificates %d, channel binding %zu bytes)",
+		    addr, method, url, resp.status, req.tls_version,
+		    req.peer_chain != NULL ? sk_X509_num(req.peer_chain) : 0,
+		    req.channel_binding_len);
+	else
+		log_debug(
+		    "http: %s %s %.200s -> %d", addr, method, url, resp.status);
+	ret = response_send(conn, &resp);
+	http_response_free(&resp);
+	sk_X509_pop_free(req.peer_chain, X509_free);
+	return ret;
+}
+
+static void
+scheduler_tick(struct worker *w)
+{
+	unsigned events = 0;
+	enum status st;
+
+	pthread_mutex_lock(&w->auth_mu);
+	st = authority_tick(w->a, &events);
+	pthread_mutex_unlock(&w->auth_mu);
+	if (st != ST_OK)
+		log_warn("scheduled work failed: %s",
+		    status_detail()[0] ? status_detail() : status_name(st));
+	if (events & AUTHORITY_TICK_RELOAD_TLS) {
+		log_info("TLS server certificate renewed: reloading workers");
+		/* Only our own supervisor, never whoever adopted us. */
+		if (getppid() == w->args->supervisor)
+			kill(w->args->supervisor, SIGHUP);
+	}
+}
+
+static void *
+scheduler_main(void *arg)
+{
+	struct worker *w = arg;
+	struct scheduler *s = &w->sched;
+	struct timespec deadline;
+
+	pthread_mutex_lock(&s->mu);
+	while (!s->is_stopping) {
+		pthread_mutex_unlock(&s->mu);
+		scheduler_tick(w);
+		pthread_mutex_lock(&s->mu);
+		clock_gettime(CLOCK_MONOTONIC, &deadline);
+		deadline.tv_sec += WORKER_TICK_SECONDS;
+		while (!s->is_stopping &&
+		    pthread_cond_timedwait(&s->cv, &s->mu, &deadline) !=
+		        ETIMEDOUT)
+			;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+static enum status
+scheduler_start(struct worker *w)
+{
+	struct scheduler *s = &w->sched;
+	pthread_condattr_t attr;
+	int rc;
+
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->cv, &attr);
+	pthread_condattr_destroy(&attr);
+	if ((rc = pthread_create(&s->thread, NULL, scheduler_main, w)) != 0)
+		return status_fail(ST_INTERNAL,
+		    "cannot start the scheduler thread: %s", strerror(rc));
+	s->is_running = 1;
+	return ST_OK;
+}
+
+static void
+scheduler_stop(struct worker *w)
+{
+	struct scheduler *s = &w->sched;
+
+	if (!s->is_running)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->is_stopping = 1;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->thread, NULL);
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+	s->is_running = 0;
+}
+
+static enum status
+listener_start(struct worker *w, struct listener *l, int fd, int is_tls,
+    const char *cert, const char *key, const char *trust)
+{
+	unsigned int flags =
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC;
+
+	l->w = w;
+	l->is_tls = is_tls;
+	if (is_tls)
+		l->daemon = MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL,
+		    on_request, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, w,
+		    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+		    MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY,
+		    key, MHD_OPTION_HTTPS_MEM_TRUST, trust,
+		    MHD_OPTION_HTTPS_PRIORITIES, WORKER_TLS_PRIORITIES,
+		    MHD_OPTION_CONNECTION_LIMIT,
+		    (unsigned int)LIMIT_HTTP_CONNECTIONS,
+		    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		    (unsigned int)LIMIT_HTTP_CONNECTIONS_PER_IP,
+		    MHD_OPTION_CONNECTION_TIMEOUT,
+		    (unsigned int)LIMIT_HTTP_IDLE_SECONDS,
+		    MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+		    (size_t)LIMIT_HTTP_CONNECTION_MEMORY,
+		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+		    MHD_OPTION_END);
+	else
+		l->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request,
+		    l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, w,
+		    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+		    MHD_OPTION_CONNECTION_LIMIT,
+		    (unsigned int)LIMIT_HTTP_CONNECTIONS,
+		    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		    (unsigned int)LIMIT_HTTP_CONNECTIONS_PER_IP,
+		    MHD_OPTION_CONNECTION_TIMEOUT,
+		    (unsigned int)LIMIT_HTTP_IDLE_SECONDS,
+		    MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+		    (size_t)LIMIT_HTTP_CONNECTION_MEMORY,
+		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+		    MHD_OPTION_END);
+	if (l->daemon == NULL)
+		return status_fail(ST_INTERNAL,
+		    "cannot start the %s listener%s",
+		    is_tls ? "TLS" : "plain-HTTP",
+		    is_tls ? " (check tls/server.pem and tls/server.key)" : "");
+	return ST_OK;
+}
+
+/*
+ * Stop accepting (the socket stays open in the other workers), give the
+ * requests in flight a moment, then stop.
+ */
+static void
+listener_stop(struct listener *l)
+{
+	const union MHD_DaemonInfo *info;
+	struct timespec step = {0, WORKER_DRAIN_STEP_MS * 1000000L};
+	MHD_socket fd;
+	int waited;
+
+	if (l->daemon == NULL)
+		return;
+	if ((fd = MHD_quiesce_daemon(l->daemon)) != MHD_INVALID_SOCKET)
+		close(fd);
+	for (waited = 0; waited < WORKER_DRAIN_MS;
+	     waited += WORKER_DRAIN_STEP_MS) {
+		info = MHD_get_daemon_info(
+		    l->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+		if (info == NULL || info->num_connections == 0)
+			break;
+		nanosleep(&step, NULL);
+	}
+	MHD_stop_daemon(l->daemon);
+	l->daemon = NULL;
+}
+
+static void
+report(const struct server_worker_args *args, int kind, const char *detail)
+{
+	struct server_report r;
+	ssize_t n;
+
+	memset(&r, 0, sizeof(r));
+	r.pid = getpid();
+	r.kind = kind;
+	snprintf(r.detail, sizeof(r.detail), "%s", detail);
+	do
+		n = write(args->report_fd, &r, sizeof(r));
+	while (n < 0 && errno == EINTR);
+}
+
+static void
+tls_file_free(uint8_t *p, size_t len)
+{
+	if (p != NULL)
+		OPENSSL_cleanse(p, len);
+	free(p);
+}
+
+int
+server_worker_run(const struct server_worker_args *args)
+{
+	struct worker w;
+	sigset_t stop_set;
+	char *path = NULL, *trust = NULL;
+	uint8_t *cert = NULL, *key = NULL;
+	size_t cert_len = 0, key_len = 0, trust_len = 0;
+	enum status st;
+	int is_serving = 0, sig, rc = SERVER_EXIT_START;
+
+	memset(&w, 0, sizeof(w));
+	w.args = args;
+	pthread_mutex_init(&w.auth_mu, NULL);
+	/* Stop signals are taken by sigwaitinfo below; threads inherit. */
+	sigemptyset(&stop_set);
+	sigaddset(&stop_set, SIGTERM);
+	sigaddset(&stop_set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+
+	status_clear();
+	if ((st = authority_open(args->data_dir, &w.a)) != ST_OK)
+		goto out;
+	if ((st = enroll_new(w.a, &w.e)) != ST_OK)
+		goto out;
+	if ((path = file_join(args->data_dir, "tls/server.pem")) == NULL) {
+		st = ST_NOMEM;
+		goto out;
+	}
+	if ((st = file_read(path, WORKER_TLS_FILE_MAX, &cert, &cert_len)) !=
+	    ST_OK)
+		goto out;
+	free(path);
+	if ((path = file_join(args->data_dir, "tls/server.key")) == NULL) {
+		st = ST_NOMEM;
+		goto out;
+	}
+	if ((st = file_read(path, WORKER_TLS_FILE_MAX, &key, &key_len)) !=
+	    ST_OK)
+		goto out;
+	if ((st = authority_client_ca_pem(w.a, &trust, &trust_len)) != ST_OK)
+		goto out;
+	if ((st = listener_start(&w, &w.tls_listener, args->tls_fd, 1,
+	         (const char *)cert, (const char *)key, trust)) != ST_OK)
+		goto out;
+	if ((st = listener_start(&w, &w.publish_listener, args->publish_fd, 0,
+	         NULL, NULL, NULL)) != ST_OK)
+		goto out;
+	if (args->runs_scheduler && (st = scheduler_start(&w)) != ST_OK)
+		goto out;
+	__atomic_store_n(&w.is_started, 1, __ATOMIC_RELAXED);
+	is_serving = 1;
+	report(args, SERVER_REPORT_READY, "");
+	log_debug("worker %d serving", (int)getpid());
+
+	for (;;) {
+		sig = sigwaitinfo(&stop_set, NULL);
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
+	}
+	rc = 0;
+out:
+	if (!is_serving) {
+		if (st == ST_OK)
+			st = ST_INTERNAL;
+		report(args, SERVER_REPORT_FAILED,
+		    status_detail()[0] ? status_detail() : status_name(st));
+	}
+	scheduler_stop(&w);
+	listener_stop(&w.tls_listener);
+	listener_stop(&w.publish_listener);
+	enroll_free(w.e);
+	authority_close(w.a);
+	pthread_mutex_destroy(&w.auth_mu);
+	tls_file_free(cert, cert_len);
+	tls_file_free(key, key_len);
+	if (trust != NULL)
+		OPENSSL_cleanse(trust, trust_len);
+	free(trust);
+	free(path);
+	return rc;
+}
