@@ -16,7 +16,10 @@ static const struct command {
     {"init", cmd_init,
         "create a data directory: CA keys in the token, "
         "certificates, store, policy"},
+    {"serve", cmd_serve, "run the EST, API and publication listeners"},
+    {"secret", cmd_secret, "mint a one-time enrollment secret for a device"},
     {"issue", cmd_issue, "issue a certificate for a CSR, offline"},
+    {"tls-renew", cmd_tls_renew, "renew tessera's own TLS server certificate"},
     {"audit", cmd_audit, "verify the tamper-evident audit log"},
 };
 
