@@ -51,6 +51,85 @@ csr() {
 }
 
 finish() {
+	# A server started by start_server must not have hit a sanitizer.
+	if [ -f "$T/serve.err" ] && grep -qE \
+		'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T/serve.err"; then
+		fail "the server reported a sanitizer error:"
+		grep -E -A20 'Sanitizer|runtime error:' "$T/serve.err" | head -40 >&2
+	fi
 	echo "$PASSED passed, $FAILED failed"
 	[ "$FAILED" = 0 ]
+}
+
+# ---------------------------------------------------------------------------
+# Servers (shared): free ports, starting and stopping `tessera serve`.
+# Added with test_est.sh; test_serve.sh keeps its own helpers.
+
+# pick_ports N: N distinct TCP ports in 20000-32767 (below the kernel's
+# ephemeral range) that nothing listens on, space-separated.
+pick_ports() {
+	local n=$1 out=" " p i
+	for i in $(seq 1 400); do
+		[ "$n" -gt 0 ] || break
+		p=$((20000 + RANDOM % 12768))
+		case "$out" in *" $p "*) continue ;; esac
+		[ -z "$(ss -ltnH "sport = :$p" 2>/dev/null)" ] || continue
+		out="$out$p "
+		n=$((n - 1))
+	done
+	[ "$n" = 0 ] || return 1
+	echo $out
+}
+
+# wait_healthz PORT [SECONDS]: poll http://127.0.0.1:PORT/healthz until 200.
+wait_healthz() {
+	local n=$((${2:-30} * 10))
+	while [ "$n" -gt 0 ]; do
+		curl -sf --max-time 2 -o /dev/null "http://127.0.0.1:$1/healthz" &&
+			return 0
+		sleep 0.1
+		n=$((n - 1))
+	done
+	return 1
+}
+
+# start_server DATA TLSPORT PUBPORT [WORKERS]: run tessera serve on
+# 127.0.0.1 in the background, stdout and stderr appended to
+# $T/serve.out and $T/serve.err; SERVER_PID is its pid; stopped at exit.
+# Ready when the supervisor has logged "serving https://127.0.0.1:TLSPORT"
+# (all workers up) and /healthz answers; fails if the server exits first
+# or is not ready within 60 s.
+SERVER_PID=
+start_server() {
+	local skip n=600
+	touch "$T/serve.err"
+	skip=$(($(wc -l <"$T/serve.err") + 1))
+	"$TESSERA_BIN" serve --data "$1" --listen "127.0.0.1:$2" \
+		--publish "127.0.0.1:$3" --workers "${4:-2}" \
+		>>"$T/serve.out" 2>>"$T/serve.err" &
+	SERVER_PID=$!
+	cleanup_hooks+=("stop_server $SERVER_PID")
+	while [ "$n" -gt 0 ]; do
+		if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+			echo "tessera serve exited during startup:" >&2
+			tail -n +"$skip" "$T/serve.err" | grep -v ' info: ' |
+				sed 's/^/    /' >&2
+			return 1
+		fi
+		tail -n +"$skip" "$T/serve.err" |
+			grep -qF "serving https://127.0.0.1:$2 " &&
+			wait_healthz "$3" 1 && return 0
+		sleep 0.1
+		n=$((n - 1))
+	done
+	return 1
+}
+
+# stop_server [PID]: SIGTERM and wait (default SERVER_PID).
+stop_server() {
+	local pid=${1:-$SERVER_PID}
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null || return 0
+	wait "$pid" 2>/dev/null
+	return 0
 }

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The README's walkthroughs, run as written: every ```sh block between
+# <!-- walkthrough:begin --> and <!-- walkthrough:end --> runs in a fresh
+# directory holding var/ (tessera init), against a running tessera serve.
+# Only the ports and the path of the binary are substituted.
+. "$(dirname "$0")/lib.sh"
+read -r P1 P2 < <(pick_ports 2)
+cd "$T" || exit 1
+check "init" "$TESSERA_BIN" init --data var
+start_server var "$P1" "$P2" 1 || { fail "server did not start"; finish; exit 1; }
+
+# The blocks, one script each, with build/tessera -> $TESSERA_BIN and the
+# default ports -> this test's.
+awk '/<!-- walkthrough:begin -->/ {on=1; n++; next}
+     /<!-- walkthrough:end -->/ {on=0}
+     on && /^```/ {next}
+     on {print > ("block" n ".sh")}' "$TESSERA_SOURCE/README.md"
+blocks=$(ls block*.sh 2>/dev/null | wc -l)
+[ "$blocks" -ge 2 ] && pass || fail "found $blocks walkthrough blocks, want 2 or more"
+for b in block*.sh; do
+	sed -i -e "s|build/tessera|$TESSERA_BIN|g" -e "s|:8443|:$P1|g" \
+		-e "s|:8080|:$P2|g" "$b"
+	if bash -euo pipefail "$b" >"$b.out" 2>&1; then pass; else
+		fail "README block $b failed"; sed 's/^/    /' "$b.out" >&2
+	fi
+done
+
+# What the blocks promise.
+grep -q "^401$" block1.sh.out && pass || fail "second use of the secret was not refused with 401"
+check "renewed certificate verifies" openssl verify -CAfile var/ca/chain.pem device-next.pem
+[ "$(openssl x509 -in device.pem -noout -subject)" = "$(openssl x509 -in device-next.pem -noout -subject)" ] &&
+	pass || fail "renewal changed the subject"
+grep -q '"secret"' block2.sh.out && pass || fail "station did not get a secret"
+n=$(sqlite3 var/tessera.db "select count(*) from certificates where device_id like 'line1-000%'")
+[ "$n" = 3 ] && pass || fail "station enrolled $n devices, want 3"
+finish

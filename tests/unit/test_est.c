@@ -1,0 +1,548 @@
+/*
+ * EST, the API and publication at the handler level: real token, real
+ * store, requests built by hand (no socket), so every branch is reachable.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs7.h>
+#include <openssl/x509.h>
+
+#include "ca/authority.h"
+#include "ca/setup.h"
+#include "ca/store.h"
+#include "common/secret.h"
+#include "enroll/codec.h"
+#include "enroll/enroll.h"
+#include "tests/unit/test.h"
+#include "tests/unit/testutil.h"
+
+static struct authority *a;
+static struct enroll *e;
+
+struct req {
+	struct http_request r;
+	struct buf body;
+	char auth[512];
+};
+
+static void
+req_init(struct req *q, const char *method, const char *path)
+{
+	memset(q, 0, sizeof(*q));
+	q->r.method = method;
+	q->r.path = path;
+	q->r.peer_address = "127.0.0.1";
+	q->r.is_tls = 1;
+	q->r.tls_version = 0x0303;
+	buf_init(&q->body, 4 * 1024 * 1024);
+}
+
+static void
+req_free(struct req *q)
+{
+	buf_free(&q->body);
+	sk_X509_free(q->r.peer_chain);
+}
+
+/* Body = base64 of der, as a CSR post. */
+static void
+req_csr(struct req *q, const uint8_t *der, size_t len)
+{
+	q->r.content_type = "application/pkcs10";
+	if (codec_b64_encode(&q->body, der, len, 1) != ST_OK)
+		abort();
+	q->r.body = q->body.data;
+	q->r.body_len = q->body.len;
+}
+
+static void
+req_basic(struct req *q, const char *user, const char *password)
+{
+	char plain[300];
+	unsigned char b64[420];
+	int n;
+
+	n = snprintf(plain, sizeof(plain), "%s:%s", user, password);
+	EVP_EncodeBlock(b64, (unsigned char *)plain, n);
+	snprintf(q->auth, sizeof(q->auth), "Basic %s", b64);
+	q->r.authorization = q->auth;
+}
+
+static void
+req_cert(struct req *q, X509 *cert)
+{
+	q->r.peer_chain = sk_X509_new_null();
+	sk_X509_push(q->r.peer_chain, cert);
+}
+
+static int
+run_tls(struct req *q, struct http_response *resp)
+{
+	http_response_init(resp);
+	enroll_handle_tls(e, &q->r, resp);
+	return resp->status;
+}
+
+static const char *
+header(const struct http_response *resp, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < resp->header_count; i++)
+		if (strcmp(resp->headers[i].name, name) == 0)
+			return resp->headers[i].value;
+	return NULL;
+}
+
+static char *
+mint(const char *device, const char *profile)
+{
+	struct principal op;
+	char *s = NULL;
+	int64_t exp;
+
+	memset(&op, 0, sizeof(op));
+	op.kind = PRINCIPAL_OPERATOR;
+	if (authority_secret_create(a, &op, device, profile, 0, &s, &exp) !=
+	    ST_OK)
+		return NULL;
+	return s;
+}
+
+/* The one certificate of a base64 certs-only response. */
+static X509 *
+response_cert(const struct http_response *resp)
+{
+	uint8_t *der = NULL;
+	size_t len;
+	const unsigned char *p;
+	PKCS7 *p7;
+	X509 *cert = NULL;
+
+	if (codec_b64_decode(
+	        resp->body.data, resp->body.len, 65536, &der, &len) != ST_OK)
+		return NULL;
+	p = der;
+	if ((p7 = d2i_PKCS7(NULL, &p, (long)len)) != NULL &&
+	    sk_X509_num(p7->d.sign->cert) == 1)
+		cert = X509_dup(sk_X509_value(p7->d.sign->cert, 0));
+	PKCS7_free(p7);
+	free(der);
+	return cert;
+}
+
+static int64_t
+cert_count(void)
+{
+	int64_t n = -1;
+
+	if (store_cert_count(authority_store(a), &n) != ST_OK)
+		return -1;
+	return n;
+}
+
+/* A CSR with a challengePassword attribute. */
+static void
+csr_challenge(EVP_PKEY *key, const char *cn, const char *challenge,
+    uint8_t **der, size_t *len)
+{
+	X509_REQ *req = X509_REQ_new();
+	X509_NAME *name = X509_NAME_new();
+	unsigned char *p = NULL;
+	int n;
+
+	X509_NAME_add_entry_by_txt(
+	    name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0);
+	X509_REQ_set_subject_name(req, name);
+	X509_REQ_set_pubkey(req, key);
+	X509_REQ_add1_attr_by_NID(req, NID_pkcs9_challengePassword,
+	    MBSTRING_UTF8, (const unsigned char *)challenge, -1);
+	X509_REQ_sign(req, key, EVP_sha256());
+	n = i2d_X509_REQ(req, &p);
+	*der = malloc((size_t)n);
+	memcpy(*der, p, (size_t)n);
+	*len = (size_t)n;
+	OPENSSL_free(p);
+	X509_NAME_free(name);
+	X509_REQ_free(req);
+}
+
+static void
+test_publish(void)
+{
+	struct req q;
+	struct http_response resp;
+	const unsigned char *p;
+	X509 *root;
+
+	req_init(&q, "GET", "/ca/root.crt");
+	http_response_init(&resp);
+	enroll_handle_publish(e, &q.r, &resp);
+	CHECK(resp.status == 200);
+	CHECK(strcmp(resp.content_type, "application/pkix-cert") == 0);
+	p = resp.body.data;
+	root = d2i_X509(NULL, &p, (long)resp.body.len);
+	CHECK(root != NULL && X509_cmp(root, authority_get0_root(a)) == 0);
+	X509_free(root);
+	http_response_free(&resp);
+
+	q.r.path = "/healthz";
+	http_response_init(&resp);
+	enroll_handle_publish(e, &q.r, &resp);
+	CHECK(resp.status == 200);
+	http_response_free(&resp);
+
+	q.r.path = "/ca/root.crt";
+	q.r.method = "POST";
+	http_response_init(&resp);
+	enroll_handle_publish(e, &q.r, &resp);
+	CHECK(resp.status == 405);
+	http_response_free(&resp);
+
+	q.r.path = "/nope";
+	q.r.method = "GET";
+	http_response_init(&resp);
+	enroll_handle_publish(e, &q.r, &resp);
+	CHECK(resp.status == 404);
+	http_response_free(&resp);
+	req_free(&q);
+}
+
+static void
+test_routes(void)
+{
+	static const struct {
+		const char *method, *path;
+		int code;
+	} cases[] = {
+	    {"GET", "/.well-known/est/cacerts", 200},
+	    {"HEAD", "/.well-known/est/cacerts", 200},
+	    {"GET", "/.well-known/est/gateway/cacerts", 200},
+	    {"POST", "/.well-known/est/cacerts", 405},
+	    {"GET", "/.well-known/est/simpleenroll", 405},
+	    {"GET", "/.well-known/est/nolabel/cacerts", 404},
+	    {"GET", "/.well-known/est/../api/v1/x", 404},
+	    {"GET", "/.well-known/est/device/../cacerts", 404},
+	    {"GET", "/.well-known/est//cacerts", 404},
+	    {"GET", "/.well-known/est/device/cacerts/x", 404},
+	    {"GET", "/.well-known/est/CACERTS", 404},
+	    {"GET", "/.well-known/est/", 404},
+	    {"POST", "/.well-known/est/fullcmc", 501},
+	    {"GET", "/.well-known/est/csrattrs", 200},
+	    {"GET", "/elsewhere", 404},
+	};
+	struct req q;
+	struct http_response resp;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		req_init(&q, cases[i].method, cases[i].path);
+		if (run_tls(&q, &resp) != cases[i].code)
+			fprintf(stderr, "%s %s: %d, want %d\n", cases[i].method,
+			    cases[i].path, resp.status, cases[i].code);
+		CHECK(resp.status == cases[i].code);
+		if (resp.status >= 400)
+			CHECK(resp.body.len > 1 &&
+			    resp.body.data[resp.body.len - 1] == '\n');
+		http_response_free(&resp);
+		req_free(&q);
+	}
+	req_init(&q, "GET", "/.well-known/est/cacerts");
+	CHECK(run_tls(&q, &resp) == 200);
+	CHECK(strcmp(resp.content_type, "application/pkcs7-mime") == 0);
+	CHECK(header(&resp, "Content-Transfer-Encoding") != NULL);
+	http_response_free(&resp);
+	req_free(&q);
+}
+
+static void
+test_secret_enroll(void)
+{
+	struct req q;
+	struct http_response resp;
+	EVP_PKEY *key = testutil_key("ec:P-256");
+	uint8_t *der = NULL, *other = NULL;
+	size_t len, other_len;
+	char *secret = mint("dev-1", "device");
+	int64_t before;
+	X509 *cert;
+
+	CHECK(secret != NULL);
+	testutil_csr(key, "dev-1", "URI:urn:dev:dev-1", &der, &len);
+	testutil_csr(key, "dev-2", NULL, &other, &other_len);
+
+	/* No credentials: 401 with a Basic challenge. */
+	req_init(&q, "POST", "/.well-known/est/simpleenroll");
+	req_csr(&q, der, len);
+	CHECK(run_tls(&q, &resp) == 401);
+	CHECK(header(&resp, "WWW-Authenticate") != NULL);
+	http_response_free(&resp);
+	req_free(&q);
+
+	before = cert_count();
+	/* The secret's device differs from the CSR's: 403, nothing stored. */
+	req_init(&q, "POST", "/.well-known/est/simpleenroll");
+	req_csr(&q, other, other_len);
+	req_basic(&q, "dev-1", secret);
+	CHECK(run_tls(&q, &resp) == 403);
+	CHECK(strstr((char *)resp.body.data, "dev-2") != NULL);
+	http_response_free(&resp);
+	req_free(&q);
+	/* Wrong content type, junk, too large: 400, 400, 413. */
+	req_init(&q, "POST", "/.well-known/est/simpleenroll");
+	req_csr(&q, der, len);
+	req_basic(&q, "dev-1", secret);
+	q.r.content_type = "application/json";
+	CHECK(run_tls(&q, &resp) == 400);
+	http_response_free(&resp);
+	q.r.content_type = "application/pkcs10; charset=x";
+	q.r.body = (const uint8_t *)"not base64!";
+	q.r.body_len = 11;
+	CHECK(run_tls(&q, &resp) == 400);
+	http_response_free(&resp);
+	q.r.body = (const uint8_t *)"AAAAAAAA";
+	q.r.body_len = 8;
+	CHECK(run_tls(&q, &resp) == 400);
+	http_response_free(&resp);
+	req_free(&q);
+	CHECK(cert_count() == before);
+
+	/* The right secret: 200 and a certificate for dev-1. */
+	req_init(&q, "POST", "/.well-known/est/simpleenroll");
+	req_csr(&q, der, len);
+	req_basic(&q, "dev-1", secret);
+	CHECK(run_tls(&q, &resp) == 200);
+	CHECK(strcmp(resp.content_type,
+	          "application/pkcs7-mime; smime-type=certs-only") == 0);
+	CHECK(resp.body.data[resp.body.len - 1] == '\n');
+	cert = response_cert(&resp);
+	CHECK(cert != NULL);
+	CHECK(cert_count() == before + 1);
+	http_response_free(&resp);
+	/* Used once: the second try is 401. */
+	CHECK(run_tls(&q, &resp) == 401);
+	CHECK(strstr((char *)resp.body.data, "already used") != NULL);
+	http_response_free(&resp);
+	req_free(&q);
+	CHECK(cert_count() == before + 1);
+
+	/* Renewal with the certificate: same names 200, other names 403. */
+	req_init(&q, "POST", "/.well-known/est/simplereenroll");
+	req_csr(&q, der, len);
+	req_cert(&q, cert);
+	req_basic(&q, "", "");
+	CHECK(run_tls(&q, &resp) == 200);
+	http_response_free(&resp);
+	req_free(&q);
+	req_init(&q, "POST", "/.well-known/est/simplereenroll");
+	req_csr(&q, other, other_len);
+	req_cert(&q, cert);
+	CHECK(run_tls(&q, &resp) == 403);
+	http_response_free(&resp);
+	req_free(&q);
+	/* Into another profile: 403. */
+	req_init(&q, "POST", "/.well-known/est/gateway/simplereenroll");
+	req_csr(&q, der, len);
+	req_cert(&q, cert);
+	CHECK(run_tls(&q, &resp) == 403);
+	http_response_free(&resp);
+	req_free(&q);
+	/* A device may not enroll others. */
+	req_init(&q, "POST", "/.well-known/est/simpleenroll");
+	req_csr(&q, other, other_len);
+	req_cert(&q, cert);
+	CHECK(run_tls(&q, &resp) == 403);
+	http_response_free(&resp);
+	req_free(&q);
+	/* Renewal without a certificate: 401. */
+	req_init(&q, "POST", "/.well-known/est/simplereenroll");
+	req_csr(&q, der, len);
+	CHECK(run_tls(&q, &resp) == 401);
+	http_response_free(&resp);
+	req_free(&q);
+
+	X509_free(cert);
+	free(der);
+	free(other);
+	secret_free(secret);
+	EVP_PKEY_free(key);
+}
+
+static void
+test_binding(void)
+{
+	static const uint8_t binding[12] = "0123456789ab";
+	unsigned char b64[32];
+	struct req q;
+	struct http_response resp;
+	EVP_PKEY *key = testutil_key("ec:P-256");
+	uint8_t *der = NULL;
+	size_t len;
+	char *secret;
+
+	EVP_EncodeBlock(b64, binding, sizeof(binding));
+	/* Matching tls-unique: 200. */
+	secret = mint("dev-pop", "device");
+	csr_challenge(key, "dev-pop", (char *)b64, &der, &len);
+	req_init(&q, "POST", "/.well-known/est/simpleenroll");
+	req_csr(&q, der, len);
+	req_basic(&q, "dev-pop", secret);
+	memcpy(q.r.channel_binding, binding, sizeof(binding));
+	q.r.channel_binding_len = sizeof(binding);
+	CHECK(run_tls(&q, &resp) == 200);
+	http_response_free(&resp);
+	req_free(&q);
+	free(der);
+	secret_free(secret);
+	/* Another connection's binding: 403, and the secret is not used. */
+	secret = mint("dev-pop2", "device");
+	csr_challenge(key, "dev-pop2", "MDEyMzQ1Njc4OWFj", &der, &len);
+	req_init(&q, "POST", "/.well-known/est/simpleenroll");
+	req_csr(&q, der, len);
+	req_basic(&q, "dev-pop2", secret);
+	memcpy(q.r.channel_binding, binding, sizeof(binding));
+	q.r.channel_binding_len = sizeof(binding);
+	CHECK(run_tls(&q, &resp) == 403);
+	http_response_free(&resp);
+	/* No binding on the connection at all: 403 as well. */
+	q.r.channel_binding_len = 0;
+	CHECK(run_tls(&q, &resp) == 403);
+	http_response_free(&resp);
+	req_free(&q);
+	free(der);
+	secret_free(secret);
+	EVP_PKEY_free(key);
+}
+
+static void
+test_serverkeygen(void)
+{
+	static const char *const specs[] = {"ec:P-384", "rsa:3072", "rsa:1024"};
+	static const int want[] = {EVP_PKEY_EC, EVP_PKEY_RSA, EVP_PKEY_EC};
+	struct req q;
+	struct http_response resp;
+	char device[32], *secret, *body;
+	uint8_t *der;
+	size_t len, i;
+
+	for (i = 0; i < 3; i++) {
+		EVP_PKEY *key = testutil_key(specs[i]);
+
+		snprintf(device, sizeof(device), "keygen-%zu", i);
+		secret = mint(device, "device");
+		testutil_csr(key, device, NULL, &der, &len);
+		req_init(&q, "POST", "/.well-known/est/serverkeygen");
+		req_csr(&q, der, len);
+		req_basic(&q, device, secret);
+		CHECK(run_tls(&q, &resp) == 200);
+		body = (char *)resp.body.data;
+		CHECK(
+		    body != NULL && strstr(body, "application/pkcs8") != NULL);
+		CHECK(body != NULL && strstr(body, "smime-type=certs-only"));
+		CHECK(strncmp(header(&resp, "Content-Type"), "multipart/mixed",
+		          15) == 0);
+		/* The key part: PKCS#8 of the type the CSR asked for (an RSA-1024
+		 * CSR gets the profile's default, EC P-256). */
+		if (body != NULL) {
+			char *start = strstr(body, "\r\n\r\n") + 4;
+			char *end = strstr(start, "--");
+			uint8_t *p8der = NULL;
+			size_t p8len;
+			const unsigned char *p;
+			EVP_PKEY *got = NULL;
+
+			if (codec_b64_decode((uint8_t *)start,
+			        (size_t)(end - start), 65536, &p8der,
+			        &p8len) == ST_OK) {
+				p = p8der;
+				got = d2i_AutoPrivateKey(NULL, &p, (long)p8len);
+			}
+			CHECK(got != NULL &&
+			    EVP_PKEY_get_base_id(got) == want[i]);
+			EVP_PKEY_free(got);
+			OPENSSL_cleanse(p8der, p8len);
+			free(p8der);
+		}
+		http_response_free(&resp);
+		req_free(&q);
+		free(der);
+		secret_free(secret);
+		EVP_PKEY_free(key);
+	}
+}
+
+static void
+test_api(const char *dir)
+{
+	static const char good[] = "{\"device\":\"api-1\",\"ttl\":600}";
+	static const char unknown[] = "{\"device\":\"api-1\",\"tll\":600}";
+	struct req q;
+	struct http_response resp;
+	char *path;
+	FILE *f;
+	X509 *admin;
+
+	path = malloc(strlen(dir) + 32);
+	snprintf(path, strlen(dir) + 32, "%s/admin/admin.pem", dir);
+	f = fopen(path, "r");
+	admin = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	free(path);
+	CHECK(admin != NULL);
+
+	req_init(&q, "POST", "/api/v1/enrollment-secrets");
+	q.r.content_type = "application/json";
+	q.r.body = (const uint8_t *)good;
+	q.r.body_len = strlen(good);
+	CHECK(run_tls(&q, &resp) == 401);
+	http_response_free(&resp);
+	req_cert(&q, admin);
+	CHECK(run_tls(&q, &resp) == 201);
+	CHECK(strstr((char *)resp.body.data, "\"secret\"") != NULL);
+	http_response_free(&resp);
+	q.r.body = (const uint8_t *)unknown;
+	q.r.body_len = strlen(unknown);
+	CHECK(run_tls(&q, &resp) == 400);
+	CHECK(strstr((char *)resp.body.data, "tll") != NULL);
+	http_response_free(&resp);
+	/* Not from loopback: the admin role's allow-list refuses. */
+	q.r.peer_address = "192.0.2.7";
+	q.r.body = (const uint8_t *)good;
+	q.r.body_len = strlen(good);
+	CHECK(run_tls(&q, &resp) == 403);
+	http_response_free(&resp);
+	req_free(&q);
+	X509_free(admin);
+}
+
+int
+main(void)
+{
+	struct ca_setup s;
+	char *dir = testutil_tmpdir(), *data;
+
+	data = malloc(strlen(dir) + 8);
+	snprintf(data, strlen(dir) + 8, "%s/var", dir);
+	memset(&s, 0, sizeof(s));
+	s.data_dir = data;
+	CHECK_ST(ca_setup_run(&s), ST_OK);
+	CHECK_ST(authority_open(data, &a), ST_OK);
+	CHECK_ST(enroll_new(a, &e), ST_OK);
+	if (e != NULL) {
+		test_publish();
+		test_routes();
+		test_secret_enroll();
+		test_binding();
+		test_serverkeygen();
+		test_api(data);
+	}
+	enroll_free(e);
+	authority_close(a);
+	testutil_rmtree(dir);
+	free(data);
+	free(dir);
+	TEST_END();
+}
