@@ -7,6 +7,19 @@
 #include "enroll/auth.h"
 #include "enroll/codec.h"
 
+/* n bytes of p as a NUL-terminated string (p need not be terminated). */
+static char *
+dup_bytes(const uint8_t *p, size_t n)
+{
+	char *s = malloc(n + 1);
+
+	if (s != NULL) {
+		memcpy(s, p, n);
+		s[n] = '\0';
+	}
+	return s;
+}
+
 enum status
 auth_basic_parse(const char *header, char **user, char **password)
 {
@@ -46,9 +59,9 @@ auth_basic_parse(const char *header, char **user, char **password)
 		    "Authorization: Basic credentials contain a NUL byte");
 		goto out;
 	}
-	if ((*user = strndup((char *)raw, (size_t)(colon - raw))) == NULL ||
-	    (*password = strndup((char *)colon + 1,
-	         raw_len - (size_t)(colon - raw) - 1)) == NULL) {
+	if ((*user = dup_bytes(raw, (size_t)(colon - raw))) == NULL ||
+	    (*password = dup_bytes(
+	         colon + 1, raw_len - (size_t)(colon - raw) - 1)) == NULL) {
 		secret_free(*user);
 		*user = NULL;
 		st = ST_NOMEM;
