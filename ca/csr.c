@@ -13,6 +13,7 @@
 #include <openssl/objects.h>
 
 #include "ca/csr.h"
+#include "common/log.h"
 #include "common/limits.h"
 
 /* A value quoted in a message: enough to recognise it. */
@@ -33,37 +34,6 @@ struct ca_csr {
 	int key_bits;
 	char key_desc[96];
 };
-
-/* s in double quotes, bytes outside printable ASCII as \xNN, cut short. */
-static const char *
-quote(const char *s, char *out, size_t cap)
-{
-	size_t o = 0;
-	const unsigned char *p = (const unsigned char *)s;
-
-	if (cap < 12) {
-		if (cap > 0)
-			out[0] = '\0';
-		return out;
-	}
-	out[o++] = '"';
-	for (; *p != '\0'; p++) {
-		if (o + 4 + 5 >= cap) {
-			memcpy(out + o, "...", 3);
-			o += 3;
-			break;
-		}
-		if (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\')
-			out[o++] = (char)*p;
-		else {
-			snprintf(out + o, cap - o, "\\x%02x", *p);
-			o += 4;
-		}
-	}
-	out[o++] = '"';
-	out[o] = '\0';
-	return out;
-}
 
 /* The short name of an attribute type, or its dotted OID. */
 static const char *
@@ -532,7 +502,7 @@ check_subject(const struct ca_csr *csr, const struct policy_profile *profile)
 		return status_fail(ST_DENIED,
 		    "CN %s does not match profile "
 		    "%s's pattern %s",
-		    quote(csr->cn, q, sizeof(q)), profile->name,
+		    log_quote(csr->cn, q, sizeof(q)), profile->name,
 		    profile->cn_pattern.source);
 	if (profile->device_id == POLICY_DEVICE_ID_SERIALNUMBER &&
 	    csr->serial_count > 1)
@@ -622,8 +592,9 @@ check_san(const struct ca_csr *csr, const struct policy_profile *profile)
 			return status_fail(ST_DENIED,
 			    "SAN %s:%s does not "
 			    "match profile %s's pattern %s",
-			    san_type_name(gn->type), quote(value, q, sizeof(q)),
-			    profile->name, pat->source);
+			    san_type_name(gn->type),
+			    log_quote(value, q, sizeof(q)), profile->name,
+			    pat->source);
 	}
 	if ((size_t)n > profile->san_max)
 		return status_fail(ST_DENIED,

@@ -18,6 +18,7 @@
 #include <openssl/x509v3.h>
 
 #include "ca/policy.h"
+#include "common/log.h"
 #include "common/file.h"
 
 /* Room for "$.profiles.<64 chars>.subject.cn_pattern" and indexes. */
@@ -67,40 +68,6 @@ perr(const struct pctx *c, const char *path, const char *fmt, ...)
 		reason[0] = '\0';
 	va_end(ap);
 	return status_fail(ST_MALFORMED, "%s: %s: %s", c->name, path, reason);
-}
-
-/*
- * s in double quotes for a message, non-printable bytes as \xNN, cut
- * after a while: keys and values come from the file and may hold anything.
- */
-static const char *
-quote(const char *s, char *out, size_t cap)
-{
-	size_t o = 0;
-	const unsigned char *p = (const unsigned char *)s;
-
-	if (cap < 12) {
-		if (cap > 0)
-			out[0] = '\0';
-		return out;
-	}
-	out[o++] = '"';
-	for (; *p != '\0'; p++) {
-		if (o + 4 + 5 >= cap) {
-			memcpy(out + o, "...", 3);
-			o += 3;
-			break;
-		}
-		if (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\')
-			out[o++] = (char)*p;
-		else {
-			snprintf(out + o, cap - o, "\\x%02x", *p);
-			o += 4;
-		}
-	}
-	out[o++] = '"';
-	out[o] = '\0';
-	return out;
 }
 
 static const char *
@@ -189,7 +156,7 @@ check_keys(const struct pctx *c, const char *path, json_t *obj,
 				break;
 		if (known[i] == NULL)
 			return perr(c, path, "unknown key %s",
-			    quote(key, q, sizeof(q)));
+			    log_quote(key, q, sizeof(q)));
 	}
 	return ST_OK;
 }
@@ -305,7 +272,7 @@ get_choice(const struct pctx *c, const char *path, json_t *obj, const char *key,
 	}
 	path_key(sub, path, key);
 	return perr(c, sub, "unknown value %s (expected %s)",
-	    quote(s, q, sizeof(q)), expect);
+	    log_quote(s, q, sizeof(q)), expect);
 }
 
 /* An array of min..max elements, or NULL when absent and optional. */
@@ -580,13 +547,13 @@ parse_keys(const struct pctx *c, const char *path, json_t *prof,
 			return perr(c, elem,
 			    "%s %s (expected ec:P-256, "
 			    "ec:P-384 or rsa:N with N >= 2048)",
-			    why, quote(s, q, sizeof(q)));
+			    why, log_quote(s, q, sizeof(q)));
 		for (j = 0; j < p->key_count; j++)
 			if (p->keys[j].kind == r.kind &&
 			    p->keys[j].curve_nid == r.curve_nid &&
 			    p->keys[j].min_bits == r.min_bits)
 				return perr(c, elem, "duplicate key type %s",
-				    quote(s, q, sizeof(q)));
+				    log_quote(s, q, sizeof(q)));
 		p->keys[p->key_count++] = r;
 	}
 	return ST_OK;
@@ -642,10 +609,10 @@ parse_subject(const struct pctx *c, const char *path, json_t *prof,
 			return perr(c, elem,
 			    "unknown subject attribute type "
 			    "%s",
-			    quote(s, q, sizeof(q)));
+			    log_quote(s, q, sizeof(q)));
 		if (has_nid(p->subject_nids, p->subject_nid_count, nid))
 			return perr(c, elem, "duplicate subject attribute %s",
-			    quote(s, q, sizeof(q)));
+			    log_quote(s, q, sizeof(q)));
 		p->subject_nids[p->subject_nid_count++] = nid;
 	}
 	if (p->cn_required &&
@@ -735,7 +702,7 @@ parse_key_usage(const struct pctx *c, const char *path, json_t *prof,
 			    "digitalSignature, nonRepudiation, "
 			    "keyEncipherment, dataEncipherment or "
 			    "keyAgreement)",
-			    quote(s, q, sizeof(q)));
+			    log_quote(s, q, sizeof(q)));
 		if (p->key_usage & key_usages[k].bit)
 			return perr(c, elem, "duplicate key usage %s", s);
 		p->key_usage |= key_usages[k].bit;
@@ -827,11 +794,11 @@ parse_ext_key_usage(const struct pctx *c, const char *path, json_t *prof,
 			    "(expected clientAuth, serverAuth, codeSigning, "
 			    "emailProtection, timeStamping, OCSPSigning or a "
 			    "dotted OID)",
-			    quote(s, q, sizeof(q)));
+			    log_quote(s, q, sizeof(q)));
 		}
 		if (has_nid(p->eku_nids, p->eku_count, nid))
 			return perr(c, elem, "duplicate extended key usage %s",
-			    quote(s, q, sizeof(q)));
+			    log_quote(s, q, sizeof(q)));
 		p->eku_nids[p->eku_count++] = nid;
 	}
 	return ST_OK;
@@ -950,35 +917,49 @@ parse_profile(const struct pctx *c, const char *path, json_t *prof,
 	return parse_renewal(c, path, prof, p);
 }
 
-/* $.profiles: name -> profile. */
+/*
+ * An object of named entries, "name": {...}: at most max, each name
+ * [a-z0-9_-]{1,64}; one() parses each. what names them in messages.
+ */
 static enum status
-parse_profiles(
-    const struct pctx *c, const char *path, json_t *v, struct policy *pol)
+parse_named(const struct pctx *c, const char *path, json_t *v, size_t max,
+    const char *what,
+    enum status (*one)(const struct pctx *, const char *, const char *,
+        json_t *, struct policy *),
+    struct policy *pol)
 {
-	struct policy_profile *p;
 	const char *name;
-	json_t *prof;
+	json_t *entry;
 	char sub[PATH_CAP], q[QUOTE_CAP];
 	enum status st;
 
-	if (json_object_size(v) > LIMIT_POLICY_ENTRIES)
-		return perr(c, path, "%zu profiles, limit is %d",
-		    json_object_size(v), LIMIT_POLICY_ENTRIES);
-	json_object_foreach(v, name, prof)
+	if (json_object_size(v) > max)
+		return perr(c, path, "%zu %ss, limit is %zu",
+		    json_object_size(v), what, max);
+	json_object_foreach(v, name, entry)
 	{
 		if (!is_profile_name(name))
 			return perr(c, path,
-			    "bad profile name %s (1..%d "
-			    "characters of a-z, 0-9, _ and -)",
-			    quote(name, q, sizeof(q)), LIMIT_LABEL_LEN);
-		/* Counted before it is parsed, so policy_free regfrees it. */
-		p = &pol->profiles[pol->profile_count++];
-		memcpy(p->name, name, strlen(name) + 1);
+			    "bad %s name %s (1..%d characters of a-z, 0-9, _ "
+			    "and -)",
+			    what, log_quote(name, q, sizeof(q)),
+			    LIMIT_LABEL_LEN);
 		path_key(sub, path, name);
-		if ((st = parse_profile(c, sub, prof, p)) != ST_OK)
+		if ((st = one(c, sub, name, entry, pol)) != ST_OK)
 			return st;
 	}
 	return ST_OK;
+}
+
+static enum status
+profile_entry(const struct pctx *c, const char *path, const char *name,
+    json_t *v, struct policy *pol)
+{
+	/* Counted before it is parsed, so policy_free regfrees it. */
+	struct policy_profile *p = &pol->profiles[pol->profile_count++];
+
+	memcpy(p->name, name, strlen(name) + 1);
+	return parse_profile(c, path, v, p);
 }
 
 /*
@@ -1011,7 +992,7 @@ get_names(const struct pctx *c, const char *path, json_t *obj, const char *key,
 
 			path_index(at, sub, i);
 			return perr(c, at, "no profile named %s",
-			    quote(s, q, sizeof(q)));
+			    log_quote(s, q, sizeof(q)));
 		}
 		memcpy(out->name[out->count++], s, strlen(s) + 1);
 	}
@@ -1098,11 +1079,21 @@ parse_role(const struct pctx *c, const char *path, json_t *obj,
 			return perr(c, at,
 			    "%s is not an address or CIDR "
 			    "network",
-			    quote(s, q, sizeof(q)));
+			    log_quote(s, q, sizeof(q)));
 		}
 		r->allow_count++;
 	}
 	return ST_OK;
+}
+
+static enum status
+role_entry(const struct pctx *c, const char *path, const char *name, json_t *v,
+    struct policy *pol)
+{
+	struct policy_role *r = &pol->roles[pol->role_count++];
+
+	memcpy(r->name, name, strlen(name) + 1);
+	return parse_role(c, path, v, pol, r);
 }
 
 /* $.roles: name -> role. */
@@ -1110,29 +1101,12 @@ static enum status
 parse_roles(
     const struct pctx *c, const char *path, json_t *v, struct policy *pol)
 {
-	struct policy_role *r;
-	const char *name;
-	json_t *obj;
-	char sub[PATH_CAP], q[QUOTE_CAP];
 	size_t i;
 	enum status st;
 
-	if (json_object_size(v) > LIMIT_POLICY_ROLES)
-		return perr(c, path, "%zu roles, limit is %d",
-		    json_object_size(v), LIMIT_POLICY_ROLES);
-	json_object_foreach(v, name, obj)
-	{
-		if (!is_profile_name(name))
-			return perr(c, path,
-			    "bad role name %s (1..%d "
-			    "characters of a-z, 0-9, _ and -)",
-			    quote(name, q, sizeof(q)), LIMIT_LABEL_LEN);
-		r = &pol->roles[pol->role_count++];
-		memcpy(r->name, name, strlen(name) + 1);
-		path_key(sub, path, name);
-		if ((st = parse_role(c, sub, obj, pol, r)) != ST_OK)
-			return st;
-	}
+	if ((st = parse_named(c, path, v, LIMIT_POLICY_ROLES, "role",
+	         role_entry, pol)) != ST_OK)
+		return st;
 	/* A certificate profile gives at most one role. */
 	for (i = 0; i < pol->role_count; i++) {
 		size_t j, k;
@@ -1179,7 +1153,7 @@ parse_manufacturer(const struct pctx *c, const char *path, json_t *obj,
 		return st;
 	if (!is_profile_name(name))
 		return perr(c, path, "bad authenticator name %s",
-		    quote(name, q, sizeof(q)));
+		    log_quote(name, q, sizeof(q)));
 	memcpy(m->name, name, strlen(name) + 1);
 	memcpy(m->trust, trust, strlen(trust) + 1);
 	m->device_id =
@@ -1260,7 +1234,8 @@ parse_top(const struct pctx *c, json_t *root, struct policy *pol)
 		    (long long)version);
 	if ((st = get_member(c, "$", root, "profiles", JSON_OBJECT, 1, &v)) !=
 	        ST_OK ||
-	    (st = parse_profiles(c, "$.profiles", v, pol)) != ST_OK)
+	    (st = parse_named(c, "$.profiles", v, LIMIT_POLICY_ENTRIES,
+	         "profile", profile_entry, pol)) != ST_OK)
 		return st;
 	/* Profiles first: the sections below refer to them. */
 	if ((st = get_member(c, "$", root, "authenticators", JSON_OBJECT, 0,

@@ -70,3 +70,33 @@ LOG_FN(log_debug, LOG_LEVEL_DEBUG)
 LOG_FN(log_info, LOG_LEVEL_INFO)
 LOG_FN(log_warn, LOG_LEVEL_WARN)
 LOG_FN(log_error, LOG_LEVEL_ERROR)
+
+const char *
+log_quote(const char *s, char *out, size_t cap)
+{
+	size_t o = 0;
+	const unsigned char *p = (const unsigned char *)s;
+
+	if (cap < 12) {
+		if (cap > 0)
+			out[0] = '\0';
+		return out;
+	}
+	out[o++] = '"';
+	for (; *p != '\0'; p++) {
+		if (o + 4 + 5 >= cap) {
+			memcpy(out + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\')
+			out[o++] = (char)*p;
+		else {
+			snprintf(out + o, cap - o, "\\x%02x", *p);
+			o += 4;
+		}
+	}
+	out[o++] = '"';
+	out[o] = '\0';
+	return out;
+}

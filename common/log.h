@@ -6,6 +6,8 @@
 #ifndef TESSERA_COMMON_LOG_H
 #define TESSERA_COMMON_LOG_H
 
+#include <stddef.h>
+
 #include "common/status.h"
 
 enum log_level {
@@ -24,5 +26,12 @@ void log_debug(const char *fmt, ...) PRINTF_LIKE(1, 2);
 void log_info(const char *fmt, ...) PRINTF_LIKE(1, 2);
 void log_warn(const char *fmt, ...) PRINTF_LIKE(1, 2);
 void log_error(const char *fmt, ...) PRINTF_LIKE(1, 2);
+
+/*
+ * s, from outside (a file, a request), made safe for a message: in double
+ * quotes, bytes outside printable ASCII as \xNN, cut with "..." to fit cap
+ * bytes. Returns out.
+ */
+const char *log_quote(const char *s, char *out, size_t cap);
 
 #endif
