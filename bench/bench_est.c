@@ -69,6 +69,8 @@ static SSL_CTX *ctx;
 static pthread_barrier_t start_line;
 static double t_start, t_end;
 
+static void die(const char *what) __attribute__((noreturn));
+
 static void
 die(const char *what)
 {

@@ -55,6 +55,8 @@ usage(void)
 	exit(2);
 }
 
+static void die_ssl(const char *what) __attribute__((noreturn));
+
 static void
 die_ssl(const char *what)
 {
