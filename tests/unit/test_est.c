@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -11,6 +12,9 @@
 #include <openssl/x509.h>
 
 #include "ca/authority.h"
+#include "ca/authority_internal.h"
+#include "ca/issue.h"
+#include "ca/service.h"
 #include "ca/setup.h"
 #include "ca/store.h"
 #include "common/secret.h"
@@ -474,6 +478,96 @@ test_serverkeygen(void)
 	}
 }
 
+struct row_job {
+	struct store_cert *row;
+};
+
+static enum status
+row_commit(struct store_txn *txn, void *arg)
+{
+	return store_txn_cert_insert(txn, ((struct row_job *)arg)->row);
+}
+
+/* A device certificate that expired days_ago days ago, stored as issued. */
+static X509 *
+expired_cert(const char *cn, EVP_PKEY *key, int days_ago)
+{
+	static const int eku[] = {NID_client_auth};
+	struct ca_template t;
+	struct store_cert row;
+	struct row_job job;
+	X509_NAME *name = X509_NAME_new();
+	X509 *cert = NULL;
+	char serial[41];
+	int64_t now = (int64_t)time(NULL);
+
+	X509_NAME_add_entry_by_txt(
+	    name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0);
+	memset(&t, 0, sizeof(t));
+	t.subject = name;
+	t.pubkey = key;
+	t.not_before = now - (int64_t)(days_ago + 30) * 86400;
+	t.not_after = now - (int64_t)days_ago * 86400;
+	t.pathlen = -1;
+	t.key_usage = X509v3_KU_DIGITAL_SIGNATURE;
+	t.eku_nids = eku;
+	t.eku_count = 1;
+	t.md_nid = NID_sha256;
+	if (ca_cert_sign(&t, a->issuing, hsm_key_get0_pkey(a->issuing_key),
+	        &cert, serial) != ST_OK ||
+	    ca_row_from_cert(cert, cn, "device", now, &row) != ST_OK)
+		abort();
+	job.row = &row;
+	if (store_write(a->store, row_commit, &job) != ST_OK)
+		abort();
+	ca_row_clear(&row);
+	X509_NAME_free(name);
+	return cert;
+}
+
+/* The device profile renews up to 7 days after expiry, not later. */
+static void
+test_expired_renewal(void)
+{
+	struct req q;
+	struct http_response resp;
+	EVP_PKEY *key = testutil_key("ec:P-256");
+	uint8_t *der = NULL, *late_der = NULL, *other = NULL;
+	size_t len, late_len, other_len;
+	X509 *recent = expired_cert("dev-offline", key, 2);
+	X509 *old = expired_cert("dev-gone", key, 9);
+
+	testutil_csr(key, "dev-offline", NULL, &der, &len);
+	testutil_csr(key, "dev-gone", NULL, &late_der, &late_len);
+	testutil_csr(key, "dev-other", NULL, &other, &other_len);
+	req_init(&q, "POST", "/.well-known/est/simplereenroll");
+	req_csr(&q, der, len);
+	req_cert(&q, recent);
+	CHECK(run_tls(&q, &resp) == 200);
+	http_response_free(&resp);
+	req_free(&q);
+	/* Expired: good for renewing itself only. */
+	req_init(&q, "POST", "/.well-known/est/simpleenroll");
+	req_csr(&q, other, other_len);
+	req_cert(&q, recent);
+	CHECK(run_tls(&q, &resp) == 403);
+	http_response_free(&resp);
+	req_free(&q);
+	req_init(&q, "POST", "/.well-known/est/simplereenroll");
+	req_csr(&q, late_der, late_len);
+	req_cert(&q, old);
+	CHECK(run_tls(&q, &resp) == 401);
+	CHECK(strstr((char *)resp.body.data, "renewal grace") != NULL);
+	http_response_free(&resp);
+	req_free(&q);
+	X509_free(recent);
+	X509_free(old);
+	free(der);
+	free(late_der);
+	free(other);
+	EVP_PKEY_free(key);
+}
+
 static void
 test_api(const char *dir)
 {
@@ -537,6 +631,7 @@ main(void)
 		test_secret_enroll();
 		test_binding();
 		test_serverkeygen();
+		test_expired_renewal();
 		test_api(data);
 	}
 	enroll_free(e);
