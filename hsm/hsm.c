@@ -329,7 +329,8 @@ module_release(struct hsm_module *mod)
 }
 
 /*
- * The slot holding an initialised token labelled label, from the module
+ * The slot holding an initialised token labelled label, or with label
+ * NULL a slot whose token is not initialised yet; asked of the module
  * itself (libp11's list can be stale: SoftHSM renumbers slots after
  * C_InitToken). 1 found, 0 not, -1 error (detail set).
  */
@@ -341,48 +342,26 @@ token_find(struct hsm_module *mod, const char *label, CK_SLOT_ID *out)
 	CK_TOKEN_INFO info;
 	char name[TOKEN_LABEL_LEN + 1];
 	CK_RV rv;
+	int is_initialized;
 
 	if ((rv = mod->p11->C_GetSlotList(CK_TRUE, ids, &count)) != CKR_OK) {
 		status_fail(ST_UNAVAILABLE,
-		    "PKCS#11 module %s: C_GetSlotList: "
-		    "%s",
-		    mod->path, ckr_name(rv));
+		    "PKCS#11 module %s: C_GetSlotList: %s", mod->path,
+		    ckr_name(rv));
 		return -1;
 	}
 	for (i = 0; i < count; i++) {
 		if (mod->p11->C_GetTokenInfo(ids[i], &info) != CKR_OK)
 			continue;
-		if ((info.flags & CKF_TOKEN_INITIALIZED) == 0)
-			continue;
-		token_label_trim(info.label, name);
-		if (strcmp(name, label) == 0) {
+		is_initialized = (info.flags & CKF_TOKEN_INITIALIZED) != 0;
+		if (label == NULL && !is_initialized) {
 			*out = ids[i];
 			return 1;
 		}
-	}
-	return 0;
-}
-
-/* A slot with an uninitialised token. 1 found, 0 not, -1 error. */
-static int
-token_find_free(struct hsm_module *mod, CK_SLOT_ID *out)
-{
-	CK_SLOT_ID ids[MAX_SLOTS];
-	CK_ULONG count = MAX_SLOTS, i;
-	CK_TOKEN_INFO info;
-	CK_RV rv;
-
-	if ((rv = mod->p11->C_GetSlotList(CK_TRUE, ids, &count)) != CKR_OK) {
-		status_fail(ST_UNAVAILABLE,
-		    "PKCS#11 module %s: C_GetSlotList: "
-		    "%s",
-		    mod->path, ckr_name(rv));
-		return -1;
-	}
-	for (i = 0; i < count; i++) {
-		if (mod->p11->C_GetTokenInfo(ids[i], &info) != CKR_OK)
+		if (label == NULL || !is_initialized)
 			continue;
-		if ((info.flags & CKF_TOKEN_INITIALIZED) == 0) {
+		token_label_trim(info.label, name);
+		if (strcmp(name, label) == 0) {
 			*out = ids[i];
 			return 1;
 		}
@@ -471,7 +450,7 @@ hsm_token_init(const char *module, const char *token_label, const char *so_pin,
 		    token_label, module);
 		goto out;
 	}
-	if ((found = token_find_free(mod, &id)) <= 0) {
+	if ((found = token_find(mod, NULL, &id)) <= 0) {
 		if (found == 0)
 			status_fail(ST_UNAVAILABLE,
 			    "PKCS#11 module %s: no slot "
