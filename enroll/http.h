@@ -17,6 +17,10 @@
 
 /* Largest request body accepted (413 above); a CSR is ~1.5 KB base64. */
 #define HTTP_BODY_MAX (64 * 1024)
+/* A body over HTTP_BODY_MAX but at most this is read and dropped before
+ * the 413, so that the client sees the answer (curl sends Expect:
+ * 100-continue above 1 MiB, which lets larger ones be refused at once). */
+#define HTTP_DRAIN_MAX (1024 * 1024)
 /* Largest response body a handler may build. */
 #define HTTP_RESPONSE_MAX (4 * 1024 * 1024)
 #define HTTP_HEADERS_MAX 8

@@ -340,8 +340,15 @@ exchange_start(struct MHD_Connection *conn, void **req_cls)
 		if (errno == 0 && end != cl && *end == '\0' &&
 		    n > HTTP_BODY_MAX) {
 			x->body_st = ST_LIMIT;
-			/* MHD then skips the body and closes the connection. */
-			return body_too_large(conn);
+			/*
+			 * Answering now makes MHD close with the body unread,
+			 * and the client, still sending, may get a reset that
+			 * eats the 413. Up to HTTP_DRAIN_MAX the body is read
+			 * and dropped first; beyond it (where clients send
+			 * Expect: 100-continue) the answer goes at once.
+			 */
+			if (n > HTTP_DRAIN_MAX)
+				return body_too_large(conn);
 		}
 	}
 	return MHD_YES;
