@@ -135,4 +135,102 @@ enum status authority_health(struct authority *a) MUST_CHECK;
 /* "operator:local", "secret:dev-1", "cert:0A1B..." for audit entries. */
 void principal_describe(const struct principal *who, char *out, size_t cap);
 
+/*
+ * Revocation and the admin API's reads (ca/revoke.c). Each call is
+ * authorized by authorize_admin and audited with the principal: a refusal
+ * or failure as action "refuse", a read as "read" (committed before the
+ * data is read), a change in the transaction that makes it.
+ */
+
+struct store_cert;
+struct store_cert_filter;
+struct store_device;
+struct store_revocation;
+struct store_audit;
+
+/*
+ * Parse an RFC 5280 §5.3.1 CRLReason name ("keyCompromise", ...) into
+ * *code; NULL and "unspecified" give -1 (no reasonCode). certificateHold
+ * and removeFromCRL are ST_MALFORMED: revocations here are permanent.
+ */
+enum status ca_reason_parse(const char *name, int *code) MUST_CHECK;
+
+/* The RFC 5280 name of code ("unspecified" for -1 and 0), or NULL. */
+const char *ca_reason_name(int code);
+
+/* What a revocation did, for the API's answer. */
+struct authority_revocation {
+	char serial[41]; /* uppercase hex */
+	char device_id[LIMIT_NAME_LEN + 1]; /* "" when none */
+	int reason; /* -1 when none */
+	int64_t time;
+};
+
+/*
+ * Revoke the certificate serial (hex, any case) for reason (an RFC 5280
+ * name, NULL for none). Returns after the revocation, its feed row and
+ * its audit entry are committed; ST_NOTFOUND, ST_CONFLICT (revoked
+ * already), ST_MALFORMED, ST_DENIED. out (may be NULL) is filled on ST_OK.
+ */
+enum status authority_revoke_cert(struct authority *a,
+    const struct principal *who, const char *serial, const char *reason,
+    struct authority_revocation *out) MUST_CHECK;
+
+/*
+ * Revoke every valid certificate of device_id and block the device (no
+ * issuance or renewal until reinstated), in one transaction; *count gets
+ * how many were revoked. ST_NOTFOUND for an unknown device, ST_CONFLICT
+ * when it is blocked already and has nothing left to revoke.
+ */
+enum status
+authority_revoke_device(struct authority *a, const struct principal *who,
+    const char *device_id, const char *reason, size_t *count) MUST_CHECK;
+
+/*
+ * Unblock device_id (admin only); its revoked certificates stay revoked.
+ * ST_NOTFOUND for an unknown device, ST_CONFLICT when it is not blocked.
+ */
+enum status authority_reinstate_device(struct authority *a,
+    const struct principal *who, const char *device_id) MUST_CHECK;
+
+/*
+ * One certificate (serial: hex, any case); ST_NOTFOUND. The caller frees
+ * *out with store_cert_free.
+ */
+enum status authority_cert_get(struct authority *a, const struct principal *who,
+    const char *serial, struct store_cert **out) MUST_CHECK;
+
+/*
+ * The inventory: store_cert_list under who's permission (the cursor may be
+ * any case). fn gets borrowed rows and must not call the store's or the
+ * authority's read functions.
+ */
+enum status authority_cert_list(struct authority *a,
+    const struct principal *who, const struct store_cert_filter *f,
+    int (*fn)(const struct store_cert *cert, void *arg), void *arg) MUST_CHECK;
+
+/* A device's state and certificate counts; ST_NOTFOUND. */
+enum status
+authority_device_get(struct authority *a, const struct principal *who,
+    const char *device_id, struct store_device *out) MUST_CHECK;
+
+/*
+ * The revocations feed after seq since, at most limit rows (1..1000), in
+ * order (action "feed": admin, operator, auditor, and device-role
+ * certificates, which gateways hold). fn as for store_revocations_since.
+ */
+enum status authority_revocations_since(struct authority *a,
+    const struct principal *who, int64_t since, size_t limit,
+    int (*fn)(const struct store_revocation *r, void *arg),
+    void *arg) MUST_CHECK;
+
+/*
+ * Audit entries with seq > since, at most limit (1..1000), in order (admin,
+ * auditor). fn gets borrowed entries and must not call read functions.
+ */
+enum status authority_audit_since(struct authority *a,
+    const struct principal *who, int64_t since, size_t limit,
+    int (*fn)(const struct store_audit *entry, void *arg),
+    void *arg) MUST_CHECK;
+
 #endif

@@ -49,4 +49,13 @@ enum status
 authorize_secret(const struct authority *a, const struct principal *who,
     const struct policy_profile *p, const char *device_id) MUST_CHECK;
 
+/*
+ * The permission check for the admin API: may who do action ("revoke",
+ * "reinstate", "read", "feed", "audit")? The local operator may do all;
+ * a certificate principal by its policy role and that role's allow-list.
+ * ST_OK, ST_UNAUTHENTICATED (no credentials) or ST_DENIED with why.
+ */
+enum status authorize_admin(const struct authority *a,
+    const struct principal *who, const char *action) MUST_CHECK;
+
 #endif

@@ -150,3 +150,62 @@ authorize_secret(const struct authority *a, const struct principal *who,
 		    device_id);
 	return ST_OK;
 }
+
+/*
+ * The admin API's permissions: which roles may do what. Roles come from
+ * the policy (a certificate profile gives the role, the role's allow-list
+ * gives the addresses); what a role may do here is fixed, so that a
+ * policy file cannot hand out reinstatement by accident.
+ */
+static const struct {
+	const char *action;
+	const char *roles[4];
+} admin_actions[] = {
+    {"revoke", {"admin", "operator"}},
+    {"reinstate", {"admin"}},
+    {"read", {"admin", "operator", "auditor"}},
+    /* Gateways hold certificates of role device: the feed is theirs. */
+    {"feed", {"admin", "operator", "auditor", "device"}},
+    {"audit", {"admin", "auditor"}},
+};
+
+enum status
+authorize_admin(
+    const struct authority *a, const struct principal *who, const char *action)
+{
+	const struct policy_role *role;
+	size_t i, j;
+	enum status st;
+
+	for (i = 0; i < sizeof(admin_actions) / sizeof(admin_actions[0]); i++)
+		if (strcmp(admin_actions[i].action, action) == 0)
+			break;
+	if (i == sizeof(admin_actions) / sizeof(admin_actions[0]))
+		return status_fail(ST_INTERNAL, "no admin action %s", action);
+	switch (who->kind) {
+	case PRINCIPAL_OPERATOR:
+		/* Holds the data directory and the HSM PIN already. */
+		return ST_OK;
+	case PRINCIPAL_CERT:
+		break;
+	case PRINCIPAL_NONE:
+		return status_fail(ST_UNAUTHENTICATED,
+		    "the admin API needs a client certificate");
+	default:
+		return status_fail(ST_DENIED,
+		    "the admin API takes client certificates of tessera's "
+		    "own, not one-time secrets or manufacturer certificates");
+	}
+	if ((st = cert_role(a, who, &role)) != ST_OK)
+		return st;
+	if (who->is_expired)
+		return status_fail(
+		    ST_DENIED, "an expired certificate may only renew itself");
+	for (j = 0; j < sizeof(admin_actions[i].roles) /
+	             sizeof(admin_actions[i].roles[0]) &&
+	     admin_actions[i].roles[j] != NULL;
+	     j++)
+		if (strcmp(admin_actions[i].roles[j], role->name) == 0)
+			return ST_OK;
+	return status_fail(ST_DENIED, "role %s may not %s", role->name, action);
+}

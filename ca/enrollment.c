@@ -37,8 +37,22 @@ static enum status
 issue_commit(struct store_txn *txn, void *arg)
 {
 	const struct issue_job *job = arg;
+	int is_blocked = 0;
 	enum status st;
 
+	/*
+	 * A revoked device stays blocked until an admin reinstates it:
+	 * checked in the transaction that would store the certificate, so a
+	 * revocation committed meanwhile is seen.
+	 */
+	if (job->row->device_id != NULL &&
+	    (st = store_txn_device_is_blocked(
+	         txn, job->row->device_id, &is_blocked)) != ST_OK)
+		return st;
+	if (is_blocked)
+		return status_fail(ST_DENIED,
+		    "device %s is blocked; an admin must reinstate it",
+		    job->row->device_id);
 	if (job->row->device_id != NULL &&
 	    (st = store_txn_device_ensure(
 	         txn, job->row->device_id, job->row->created)) != ST_OK)

@@ -22,7 +22,7 @@
 #include "common/log.h"
 #include "common/status.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 /* Other worker processes share the file; wait this long for their locks. */
 #define BUSY_TIMEOUT_MS 5000
 /* BEGIN/COMMIT still busy after a full busy timeout: tries in all. */
@@ -77,7 +77,47 @@ static const char *const migrations[] = {
     " detail TEXT NOT NULL,"
     " prev_hash BLOB NOT NULL CHECK (length(prev_hash) = 32),"
     " hash BLOB NOT NULL CHECK (length(hash) = 32));",
+    /*
+     * v1 -> v2: revocation. A certificate's CRL shard is fixed at issuance
+     * (rows of v1 are in shard 0); revocations is the gateways' incremental
+     * feed; ocsp_responses holds the pre-signed nonce-less responses every
+     * worker serves; crls the current CRL and crlNumber of each shard (the
+     * root CA's as shard -1). The partial index covers the CRL walk, so a
+     * CRL of 1M entries never touches the certificate rows themselves
+     * (status is in it because SQLite 3.40 counts a column of the index's
+     * WHERE as covered only when it is also an index column).
+     */
+    "ALTER TABLE certificates ADD COLUMN shard INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX certificates_status_not_after"
+    " ON certificates(status, not_after);"
+    "CREATE INDEX certificates_revoked"
+    " ON certificates(shard, not_after, serial, revoked_at, reason, status)"
+    " WHERE status = 'revoked';"
+    "CREATE TABLE revocations ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " serial TEXT NOT NULL,"
+    " device_id TEXT,"
+    " reason INTEGER NOT NULL,"
+    " time INTEGER NOT NULL);"
+    "CREATE TABLE ocsp_responses ("
+    " serial TEXT PRIMARY KEY,"
+    " der BLOB NOT NULL,"
+    " this_update INTEGER NOT NULL,"
+    " next_update INTEGER NOT NULL);"
+    "CREATE INDEX ocsp_responses_next_update"
+    " ON ocsp_responses(next_update);"
+    "CREATE TABLE crls ("
+    " shard INTEGER PRIMARY KEY,"
+    " number INTEGER NOT NULL,"
+    " this_update INTEGER NOT NULL,"
+    " next_update INTEGER NOT NULL,"
+    " der BLOB NOT NULL);",
 };
+
+/* The certificate columns in the order cert_row() reads them. */
+#define CERT_COLUMNS                                                           \
+	"serial, issuer, subject, device_id, profile, not_before, not_after,"  \
+	" status, revoked_at, reason, der, created, shard"
 
 /* Statements of the write connection, prepared once and kept. */
 enum wstmt {
@@ -94,6 +134,15 @@ enum wstmt {
 	W_SECRET_CONSUME,
 	W_AUDIT_LAST,
 	W_AUDIT_INSERT,
+	W_CERT_STATUS,
+	W_CERT_REVOKE,
+	W_FEED_INSERT,
+	W_DEVICE_VALID,
+	W_DEVICE_STATUS,
+	W_DEVICE_SET,
+	W_OCSP_PUT,
+	W_CRL_PUT,
+	W_CRL_NEXT,
 	W_MAX
 };
 
@@ -106,8 +155,8 @@ static const char *const wsql[W_MAX] = {
     [W_ROLLBACK_TO] = "ROLLBACK TO job",
     [W_CERT_INSERT] = "INSERT INTO certificates (serial, issuer, subject,"
                       " device_id, profile, not_before, not_after, status,"
-                      " revoked_at, reason, der, created)"
-                      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                      " revoked_at, reason, der, created, shard)"
+                      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     [W_DEVICE_ENSURE] = "INSERT INTO devices (id, status, created, updated)"
                         " VALUES (?, 'active', ?, ?)"
                         " ON CONFLICT (id) DO NOTHING",
@@ -125,6 +174,32 @@ static const char *const wsql[W_MAX] = {
     [W_AUDIT_INSERT] = "INSERT INTO audit (seq, time, actor, action,"
                        " object, detail, prev_hash, hash)"
                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    [W_CERT_STATUS] = "SELECT status, device_id FROM certificates"
+                      " WHERE serial = ?",
+    [W_CERT_REVOKE] = "UPDATE certificates SET status = 'revoked',"
+                      " revoked_at = ?, reason = ?"
+                      " WHERE serial = ? AND status = 'valid'",
+    [W_FEED_INSERT] = "INSERT INTO revocations (serial, device_id, reason,"
+                      " time) VALUES (?, ?, ?, ?)",
+    [W_DEVICE_VALID] = "SELECT serial FROM certificates"
+                       " WHERE device_id = ? AND status = 'valid'"
+                       " ORDER BY serial",
+    [W_DEVICE_STATUS] = "SELECT status FROM devices WHERE id = ?",
+    [W_DEVICE_SET] = "UPDATE devices SET status = ?, updated = ?"
+                     " WHERE id = ?",
+    [W_OCSP_PUT] = "INSERT OR REPLACE INTO ocsp_responses (serial, der,"
+                   " this_update, next_update) VALUES (?, ?, ?, ?)",
+    /* Only a higher number replaces: crlNumber never goes back. */
+    [W_CRL_PUT] = "INSERT INTO crls (shard, number, this_update,"
+                  " next_update, der) VALUES (?, ?, ?, ?, ?)"
+                  " ON CONFLICT (shard) DO UPDATE SET"
+                  " number = excluded.number,"
+                  " this_update = excluded.this_update,"
+                  " next_update = excluded.next_update,"
+                  " der = excluded.der"
+                  " WHERE excluded.number > crls.number",
+    [W_CRL_NEXT] = "SELECT coalesce(max(number), 0) + 1 FROM crls"
+                   " WHERE shard = ?",
 };
 
 /* Statements of the read connection. */
@@ -134,21 +209,62 @@ enum rstmt {
 	R_CERT_COUNT,
 	R_AUDIT,
 	R_SECRET_SELECT,
+	R_FEED,
+	R_CERT_LIST,
+	R_CERT_LIST_DEVICE,
+	R_DEVICE_GET,
+	R_OCSP_GET,
+	R_OCSP_DUE,
+	R_CRL_GET,
 	R_MAX
 };
 
 static const char *const rsql[R_MAX] = {
     [R_CERT_EXISTS] = "SELECT 1 FROM certificates WHERE serial = ?",
-    [R_CERT_GET] = "SELECT serial, issuer, subject, device_id, profile,"
-                   " not_before, not_after, status, revoked_at, reason,"
-                   " der, created FROM certificates WHERE serial = ?",
+    [R_CERT_GET] = "SELECT " CERT_COLUMNS " FROM certificates"
+                   " WHERE serial = ?",
     [R_CERT_COUNT] = "SELECT count(*) FROM certificates",
     [R_SECRET_SELECT] = "SELECT id, profile, hash, expires,"
                         " consumed_at IS NOT NULL"
                         " FROM enrollment_secrets WHERE device_id = ?",
     [R_AUDIT] = "SELECT seq, time, actor, action, object, detail,"
                 " prev_hash, hash FROM audit WHERE seq > ? ORDER BY seq",
+    [R_FEED] = "SELECT seq, serial, device_id, reason, time"
+               " FROM revocations WHERE seq > ? ORDER BY seq LIMIT ?",
+    /*
+     * Two shapes, so that a device's listing uses the device_id index and
+     * the others walk the primary key in serial order up to the limit.
+     */
+    [R_CERT_LIST] = "SELECT " CERT_COLUMNS " FROM certificates"
+                    " WHERE serial > ?1"
+                    " AND (?3 IS NULL OR status = ?3)"
+                    " AND (?4 IS NULL OR profile = ?4)"
+                    " AND (?5 IS NULL OR not_after < ?5)"
+                    " ORDER BY serial LIMIT ?6",
+    [R_CERT_LIST_DEVICE] = "SELECT " CERT_COLUMNS " FROM certificates"
+                           " WHERE serial > ?1 AND device_id = ?2"
+                           " AND (?3 IS NULL OR status = ?3)"
+                           " AND (?4 IS NULL OR profile = ?4)"
+                           " AND (?5 IS NULL OR not_after < ?5)"
+                           " ORDER BY serial LIMIT ?6",
+    [R_DEVICE_GET] = "SELECT status, created, updated,"
+                     " (SELECT count(*) FROM certificates"
+                     "  WHERE device_id = ?1),"
+                     " (SELECT count(*) FROM certificates"
+                     "  WHERE device_id = ?1 AND status = 'valid')"
+                     " FROM devices WHERE id = ?1",
+    [R_OCSP_GET] = "SELECT der, next_update FROM ocsp_responses"
+                   " WHERE serial = ?",
+    [R_OCSP_DUE] = "SELECT serial, next_update FROM ocsp_responses"
+                   " WHERE next_update < ? ORDER BY next_update",
+    [R_CRL_GET] = "SELECT number, this_update, next_update, der FROM crls"
+                  " WHERE shard = ?",
 };
+
+/* The CRL walk; run on a private connection (store_revoked_foreach). */
+static const char revoked_sql[] =
+    "SELECT serial, revoked_at, reason FROM certificates"
+    " WHERE status = 'revoked' AND shard = ? AND not_after >= ?";
 
 /* The writer's connection as handed to job functions. */
 struct store_txn {
@@ -168,6 +284,7 @@ struct job {
 
 struct store {
 	struct store_txn txn; /* the writer thread's only */
+	char *path; /* for private read connections */
 
 	pthread_mutex_t read_lock; /* guards rdb and rstmt */
 	sqlite3 *rdb;
@@ -303,6 +420,23 @@ bind_opt_int64(sqlite3_stmt *stmt, int i, int has_value, int64_t v)
 	return sqlite3_bind_int64(stmt, i, v);
 }
 
+/* A copy of a text column, NULL for SQL NULL; *is_oom on failure. */
+static char *
+column_strdup(sqlite3_stmt *stmt, int i, int *is_oom)
+{
+	const unsigned char *s;
+	char *copy;
+
+	if ((s = sqlite3_column_text(stmt, i)) == NULL) {
+		if (sqlite3_column_type(stmt, i) != SQLITE_NULL)
+			*is_oom = 1;
+		return NULL;
+	}
+	if ((copy = strdup((const char *)s)) == NULL)
+		*is_oom = 1;
+	return copy;
+}
+
 enum status
 store_txn_cert_insert(struct store_txn *txn, const struct store_cert *cert)
 {
@@ -320,6 +454,9 @@ store_txn_cert_insert(struct store_txn *txn, const struct store_cert *cert)
 	if ((unsigned)cert->status >= STORE_CERT_STATUS_MAX)
 		return status_fail(ST_INTERNAL, "certificate %s has status %d",
 		    cert->serial, cert->status);
+	if (cert->shard < 0)
+		return status_fail(ST_INTERNAL, "certificate %s has shard %d",
+		    cert->serial, cert->shard);
 	if ((stmt = wstmt(txn, W_CERT_INSERT)) == NULL)
 		return db_fail(txn->db, "prepare insert certificate");
 	is_revoked = cert->status == STORE_CERT_REVOKED;
@@ -337,7 +474,8 @@ store_txn_cert_insert(struct store_txn *txn, const struct store_cert *cert)
 	        SQLITE_OK &&
 	    sqlite3_bind_blob(stmt, 11, cert->der, (int)cert->der_len,
 	        SQLITE_STATIC) == SQLITE_OK &&
-	    sqlite3_bind_int64(stmt, 12, cert->created) == SQLITE_OK;
+	    sqlite3_bind_int64(stmt, 12, cert->created) == SQLITE_OK &&
+	    sqlite3_bind_int(stmt, 13, cert->shard) == SQLITE_OK;
 	rc = ok ? sqlite3_step(stmt) : SQLITE_ERROR;
 	if (rc == SQLITE_DONE)
 		st = ST_OK;
@@ -605,6 +743,386 @@ store_txn_audit_insert(struct store_txn *txn, const struct store_audit *entry)
 		st = db_fail(txn->db, "insert audit entry");
 	sqlite3_reset(stmt);
 	sqlite3_clear_bindings(stmt);
+	return st;
+}
+
+int
+store_reason_is_valid(int reason)
+{
+	/* RFC 5280 §5.3.1: 7 is unused, 0 is omitted, 8 is for deltas. */
+	return reason == -1 || (reason >= 1 && reason <= 6) || reason == 9 ||
+	    reason == 10;
+}
+
+static enum status
+check_reason(int reason)
+{
+	if (!store_reason_is_valid(reason))
+		return status_fail(ST_MALFORMED,
+		    "revocation reason %d cannot be stored: -1 for none, "
+		    "or an RFC 5280 §5.3.1 CRLReason 1..6, 9, 10",
+		    reason);
+	return ST_OK;
+}
+
+/* A copy of a text column of a writer statement, or NULL for SQL NULL. */
+static enum status
+column_dup_opt(sqlite3_stmt *stmt, int i, char **out)
+{
+	int is_oom = 0;
+
+	*out = column_strdup(stmt, i, &is_oom);
+	if (is_oom)
+		return status_fail(ST_NOMEM, "store: out of memory");
+	return ST_OK;
+}
+
+enum status
+store_txn_cert_revoke(struct store_txn *txn, const char *serial, int reason,
+    int64_t time, char **device_id_out)
+{
+	sqlite3_stmt *sel, *upd, *ins;
+	const unsigned char *status;
+	char *device_id = NULL;
+	enum status st = ST_OK;
+	int rc;
+
+	if (device_id_out != NULL)
+		*device_id_out = NULL;
+	if (!serial_is_valid(serial))
+		return status_fail(ST_MALFORMED,
+		    "certificate serial is not 1 to 40 uppercase hex digits");
+	if ((st = check_reason(reason)) != ST_OK)
+		return st;
+	if ((sel = wstmt(txn, W_CERT_STATUS)) == NULL ||
+	    (upd = wstmt(txn, W_CERT_REVOKE)) == NULL ||
+	    (ins = wstmt(txn, W_FEED_INSERT)) == NULL)
+		return db_fail(txn->db, "prepare revoke certificate");
+	if (bind_text(sel, 1, serial) != SQLITE_OK) {
+		st = db_fail(txn->db, "select certificate");
+		goto out;
+	}
+	rc = sqlite3_step(sel);
+	if (rc == SQLITE_DONE) {
+		st = status_fail(
+		    ST_NOTFOUND, "no certificate with serial %s", serial);
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		st = db_fail(txn->db, "select certificate");
+		goto out;
+	}
+	status = sqlite3_column_text(sel, 0);
+	if (status == NULL || strcmp((const char *)status, "valid") != 0) {
+		st = status_fail(
+		    ST_CONFLICT, "certificate %s is already revoked", serial);
+		goto out;
+	}
+	if ((st = column_dup_opt(sel, 1, &device_id)) != ST_OK)
+		goto out;
+	sqlite3_reset(sel);
+	/* The stored reason is -1 for none, as in the feed. */
+	if (sqlite3_bind_int64(upd, 1, time) != SQLITE_OK ||
+	    sqlite3_bind_int(upd, 2, reason) != SQLITE_OK ||
+	    bind_text(upd, 3, serial) != SQLITE_OK ||
+	    sqlite3_step(upd) != SQLITE_DONE) {
+		st = db_fail(txn->db, "revoke certificate");
+		goto out;
+	}
+	if (sqlite3_changes(txn->db) != 1) {
+		st = status_fail(
+		    ST_CONFLICT, "certificate %s is already revoked", serial);
+		goto out;
+	}
+	if (bind_text(ins, 1, serial) != SQLITE_OK ||
+	    bind_text(ins, 2, device_id) != SQLITE_OK ||
+	    sqlite3_bind_int(ins, 3, reason) != SQLITE_OK ||
+	    sqlite3_bind_int64(ins, 4, time) != SQLITE_OK ||
+	    sqlite3_step(ins) != SQLITE_DONE) {
+		st = db_fail(txn->db, "append to the revocations feed");
+		goto out;
+	}
+	if (device_id_out != NULL) {
+		*device_id_out = device_id;
+		device_id = NULL;
+	}
+out:
+	sqlite3_reset(sel);
+	sqlite3_clear_bindings(sel);
+	sqlite3_reset(upd);
+	sqlite3_clear_bindings(upd);
+	sqlite3_reset(ins);
+	sqlite3_clear_bindings(ins);
+	free(device_id);
+	return st;
+}
+
+struct serial {
+	char hex[STORE_SERIAL_HEX_CAP];
+};
+
+/* The serials of device_id's valid certificates, in serial order. */
+static enum status
+device_valid_serials(struct store_txn *txn, const char *device_id,
+    struct serial **out, size_t *count)
+{
+	struct serial *serials = NULL, *grown;
+	sqlite3_stmt *sel;
+	const unsigned char *serial;
+	size_t n = 0, cap = 0;
+	enum status st = ST_OK;
+	int rc;
+
+	*out = NULL;
+	*count = 0;
+	if ((sel = wstmt(txn, W_DEVICE_VALID)) == NULL)
+		return db_fail(txn->db, "prepare select device certificates");
+	if (bind_text(sel, 1, device_id) != SQLITE_OK) {
+		st = db_fail(txn->db, "select device certificates");
+		goto out;
+	}
+	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap == 0 ? 8 : cap * 2;
+			if ((grown = reallocarray(
+			         serials, cap, sizeof(*serials))) == NULL) {
+				st = status_fail(
+				    ST_NOMEM, "store: out of memory");
+				goto out;
+			}
+			serials = grown;
+		}
+		serial = sqlite3_column_text(sel, 0);
+		snprintf(serials[n++].hex, sizeof(serials[0].hex), "%s",
+		    serial != NULL ? (const char *)serial : "");
+	}
+	if (rc != SQLITE_DONE) {
+		st = db_fail(txn->db, "select device certificates");
+		goto out;
+	}
+	*out = serials;
+	*count = n;
+	serials = NULL;
+out:
+	sqlite3_reset(sel);
+	sqlite3_clear_bindings(sel);
+	free(serials);
+	return st;
+}
+
+enum status
+store_txn_device_certs_revoke_each(struct store_txn *txn, const char *device_id,
+    int reason, int64_t time, store_txn_revoked_fn fn, void *arg, size_t *count)
+{
+	struct serial *serials = NULL;
+	size_t i, n = 0;
+	enum status st;
+
+	*count = 0;
+	if (device_id == NULL)
+		return status_fail(ST_MALFORMED, "no device id");
+	if ((st = check_reason(reason)) != ST_OK)
+		return st;
+	/*
+	 * Collected first: updating certificates while a SELECT over them is
+	 * still being stepped is not something to rely on.
+	 */
+	if ((st = device_valid_serials(txn, device_id, &serials, &n)) != ST_OK)
+		return st;
+	for (i = 0; i < n; i++) {
+		if ((st = store_txn_cert_revoke(
+		         txn, serials[i].hex, reason, time, NULL)) != ST_OK)
+			goto out;
+		if (fn != NULL && (st = fn(txn, serials[i].hex, arg)) != ST_OK)
+			goto out;
+	}
+	*count = n;
+out:
+	free(serials);
+	return st;
+}
+
+enum status
+store_txn_device_certs_revoke(struct store_txn *txn, const char *device_id,
+    int reason, int64_t time, size_t *count)
+{
+	return store_txn_device_certs_revoke_each(
+	    txn, device_id, reason, time, NULL, NULL, count);
+}
+
+/* The device's status: 1 blocked, 0 active; ST_NOTFOUND when unknown. */
+static enum status
+device_status(struct store_txn *txn, const char *device_id, int *blocked)
+{
+	sqlite3_stmt *sel;
+	const unsigned char *status;
+	enum status st = ST_OK;
+	int rc;
+
+	*blocked = 0;
+	if ((sel = wstmt(txn, W_DEVICE_STATUS)) == NULL)
+		return db_fail(txn->db, "prepare select device");
+	if (bind_text(sel, 1, device_id) != SQLITE_OK) {
+		st = db_fail(txn->db, "select device");
+		goto out;
+	}
+	rc = sqlite3_step(sel);
+	if (rc == SQLITE_DONE) {
+		st = status_fail(ST_NOTFOUND, "no device %s",
+		    device_id != NULL ? device_id : "(null)");
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		st = db_fail(txn->db, "select device");
+		goto out;
+	}
+	status = sqlite3_column_text(sel, 0);
+	*blocked =
+	    status != NULL && strcmp((const char *)status, "blocked") == 0;
+out:
+	sqlite3_reset(sel);
+	sqlite3_clear_bindings(sel);
+	return st;
+}
+
+enum status
+store_txn_device_set_status(
+    struct store_txn *txn, const char *device_id, int is_blocked, int64_t time)
+{
+	sqlite3_stmt *upd;
+	enum status st = ST_OK;
+
+	if (device_id == NULL)
+		return status_fail(ST_MALFORMED, "no device id");
+	if ((upd = wstmt(txn, W_DEVICE_SET)) == NULL)
+		return db_fail(txn->db, "prepare update device");
+	if (bind_text(upd, 1, is_blocked ? "blocked" : "active") != SQLITE_OK ||
+	    sqlite3_bind_int64(upd, 2, time) != SQLITE_OK ||
+	    bind_text(upd, 3, device_id) != SQLITE_OK ||
+	    sqlite3_step(upd) != SQLITE_DONE) {
+		st = db_fail(txn->db, "update device");
+		goto out;
+	}
+	if (sqlite3_changes(txn->db) != 1)
+		st = status_fail(ST_NOTFOUND, "no device %s", device_id);
+out:
+	sqlite3_reset(upd);
+	sqlite3_clear_bindings(upd);
+	return st;
+}
+
+enum status
+store_txn_device_is_blocked(
+    struct store_txn *txn, const char *device_id, int *blocked)
+{
+	enum status st;
+	int b = 0;
+
+	*blocked = 0;
+	st = device_status(txn, device_id, &b);
+	if (st == ST_NOTFOUND) {
+		/* Not enrolled yet: nothing blocks it. */
+		status_clear();
+		return ST_OK;
+	}
+	if (st != ST_OK)
+		return st;
+	*blocked = b;
+	return ST_OK;
+}
+
+/* A DER object as a blob parameter: 1..INT32_MAX bytes. */
+static enum status
+check_der(const uint8_t *der, size_t len, const char *what)
+{
+	if (der == NULL || len == 0 || len > INT32_MAX)
+		return status_fail(
+		    ST_MALFORMED, "%s is empty or too large", what);
+	return ST_OK;
+}
+
+enum status
+store_txn_ocsp_put(struct store_txn *txn, const char *serial,
+    const uint8_t *der, size_t len, int64_t this_update, int64_t next_update)
+{
+	sqlite3_stmt *stmt;
+	enum status st = ST_OK;
+
+	if (!serial_is_valid(serial))
+		return status_fail(ST_MALFORMED,
+		    "certificate serial is not 1 to 40 uppercase hex digits");
+	if ((st = check_der(der, len, "OCSP response")) != ST_OK)
+		return st;
+	if ((stmt = wstmt(txn, W_OCSP_PUT)) == NULL)
+		return db_fail(txn->db, "prepare store OCSP response");
+	if (bind_text(stmt, 1, serial) != SQLITE_OK ||
+	    sqlite3_bind_blob(stmt, 2, der, (int)len, SQLITE_STATIC) !=
+	        SQLITE_OK ||
+	    sqlite3_bind_int64(stmt, 3, this_update) != SQLITE_OK ||
+	    sqlite3_bind_int64(stmt, 4, next_update) != SQLITE_OK ||
+	    sqlite3_step(stmt) != SQLITE_DONE)
+		st = db_fail(txn->db, "store OCSP response");
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+	return st;
+}
+
+enum status
+store_txn_crl_put(struct store_txn *txn, int shard, int64_t number,
+    int64_t this_update, int64_t next_update, const uint8_t *der, size_t len)
+{
+	sqlite3_stmt *stmt;
+	enum status st = ST_OK;
+
+	if (shard < STORE_CRL_SHARD_ROOT)
+		return status_fail(ST_MALFORMED, "CRL shard %d", shard);
+	if (number < 1)
+		return status_fail(ST_MALFORMED, "crlNumber %lld is below 1",
+		    (long long)number);
+	if ((st = check_der(der, len, "CRL")) != ST_OK)
+		return st;
+	if ((stmt = wstmt(txn, W_CRL_PUT)) == NULL)
+		return db_fail(txn->db, "prepare store CRL");
+	if (sqlite3_bind_int(stmt, 1, shard) != SQLITE_OK ||
+	    sqlite3_bind_int64(stmt, 2, number) != SQLITE_OK ||
+	    sqlite3_bind_int64(stmt, 3, this_update) != SQLITE_OK ||
+	    sqlite3_bind_int64(stmt, 4, next_update) != SQLITE_OK ||
+	    sqlite3_bind_blob(stmt, 5, der, (int)len, SQLITE_STATIC) !=
+	        SQLITE_OK ||
+	    sqlite3_step(stmt) != SQLITE_DONE) {
+		st = db_fail(txn->db, "store CRL");
+		goto out;
+	}
+	if (sqlite3_changes(txn->db) != 1)
+		st = status_fail(ST_CONFLICT,
+		    "CRL of shard %d: crlNumber %lld is not above the "
+		    "stored one (RFC 5280 §5.2.3)",
+		    shard, (long long)number);
+out:
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+	return st;
+}
+
+enum status
+store_txn_crl_next_number(struct store_txn *txn, int shard, int64_t *number)
+{
+	sqlite3_stmt *stmt;
+	enum status st = ST_OK;
+	int64_t n = 0;
+
+	*number = 0;
+	if ((stmt = wstmt(txn, W_CRL_NEXT)) == NULL)
+		return db_fail(txn->db, "prepare select crlNumber");
+	if (sqlite3_bind_int(stmt, 1, shard) != SQLITE_OK ||
+	    sqlite3_step(stmt) != SQLITE_ROW)
+		st = db_fail(txn->db, "select crlNumber");
+	else
+		n = sqlite3_column_int64(stmt, 0);
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+	if (st == ST_OK)
+		*number = n;
 	return st;
 }
 
@@ -960,6 +1478,10 @@ store_open(const char *path, struct store **out)
 	store->read_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 	store->wake = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
 	store->done = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
+	if ((store->path = strdup(path)) == NULL) {
+		st = status_fail(ST_NOMEM, "store: out of memory");
+		goto out;
+	}
 	if ((st = file_create(path)) != ST_OK)
 		goto out;
 	if ((st = writer_open(path, &store->txn.db)) != ST_OK)
@@ -1012,6 +1534,7 @@ store_close(struct store *store)
 	pthread_cond_destroy(&store->wake);
 	pthread_mutex_destroy(&store->read_lock);
 	pthread_mutex_destroy(&store->lock);
+	free(store->path);
 	free(store);
 }
 
@@ -1061,30 +1584,49 @@ store_cert_free(struct store_cert *cert)
 	free(cert);
 }
 
-/* A copy of a text column, NULL for SQL NULL; *is_oom on failure. */
-static char *
-column_strdup(sqlite3_stmt *stmt, int i, int *is_oom)
+/*
+ * Fill c from the current row of a CERT_COLUMNS statement; its strings and
+ * DER borrow the row (valid until the next step or reset).
+ */
+static void
+cert_row(sqlite3_stmt *stmt, struct store_cert *c)
 {
-	const unsigned char *s;
-	char *copy;
+	const unsigned char *serial, *status;
+	const void *der;
 
-	if ((s = sqlite3_column_text(stmt, i)) == NULL) {
-		if (sqlite3_column_type(stmt, i) != SQLITE_NULL)
-			*is_oom = 1;
-		return NULL;
-	}
-	if ((copy = strdup((const char *)s)) == NULL)
-		*is_oom = 1;
-	return copy;
+	memset(c, 0, sizeof(*c));
+	serial = sqlite3_column_text(stmt, 0);
+	snprintf(c->serial, sizeof(c->serial), "%s",
+	    serial != NULL ? (const char *)serial : "");
+	c->issuer = (char *)sqlite3_column_text(stmt, 1);
+	c->subject = (char *)sqlite3_column_text(stmt, 2);
+	c->device_id = (char *)sqlite3_column_text(stmt, 3);
+	c->profile = (char *)sqlite3_column_text(stmt, 4);
+	c->not_before = sqlite3_column_int64(stmt, 5);
+	c->not_after = sqlite3_column_int64(stmt, 6);
+	status = sqlite3_column_text(stmt, 7);
+	c->status =
+	    status != NULL && strcmp((const char *)status, "revoked") == 0
+	    ? STORE_CERT_REVOKED
+	    : STORE_CERT_VALID;
+	c->revoked_at = sqlite3_column_int64(stmt, 8);
+	c->reason = sqlite3_column_type(stmt, 9) == SQLITE_NULL
+	    ? -1
+	    : sqlite3_column_int(stmt, 9);
+	der = sqlite3_column_blob(stmt, 10);
+	c->der_len = (size_t)sqlite3_column_bytes(stmt, 10);
+	c->der = (uint8_t *)der;
+	if (der == NULL)
+		c->der_len = 0;
+	c->created = sqlite3_column_int64(stmt, 11);
+	c->shard = sqlite3_column_int(stmt, 12);
 }
 
 enum status
 store_cert_get(struct store *store, const char *serial, struct store_cert **out)
 {
-	struct store_cert *cert = NULL;
+	struct store_cert *cert = NULL, row;
 	sqlite3_stmt *stmt = NULL;
-	const unsigned char *status;
-	const void *der;
 	enum status st = ST_OK;
 	int rc, is_oom = 0;
 
@@ -1112,34 +1654,26 @@ store_cert_get(struct store *store, const char *serial, struct store_cert **out)
 		st = status_fail(ST_NOMEM, "store: out of memory");
 		goto out;
 	}
-	snprintf(cert->serial, sizeof(cert->serial), "%s",
-	    (const char *)sqlite3_column_text(stmt, 0));
+	cert_row(stmt, &row);
+	memcpy(cert->serial, row.serial, sizeof(cert->serial));
 	cert->issuer = column_strdup(stmt, 1, &is_oom);
 	cert->subject = column_strdup(stmt, 2, &is_oom);
 	cert->device_id = column_strdup(stmt, 3, &is_oom);
 	cert->profile = column_strdup(stmt, 4, &is_oom);
-	cert->not_before = sqlite3_column_int64(stmt, 5);
-	cert->not_after = sqlite3_column_int64(stmt, 6);
-	status = sqlite3_column_text(stmt, 7);
-	cert->status =
-	    status != NULL && strcmp((const char *)status, "revoked") == 0
-	    ? STORE_CERT_REVOKED
-	    : STORE_CERT_VALID;
-	cert->revoked_at = sqlite3_column_int64(stmt, 8);
-	cert->reason = sqlite3_column_type(stmt, 9) == SQLITE_NULL
-	    ? -1
-	    : sqlite3_column_int(stmt, 9);
-	der = sqlite3_column_blob(stmt, 10);
-	cert->der_len = (size_t)sqlite3_column_bytes(stmt, 10);
-	if (der != NULL && cert->der_len > 0) {
-		if ((cert->der = malloc(cert->der_len)) == NULL)
+	cert->not_before = row.not_before;
+	cert->not_after = row.not_after;
+	cert->status = row.status;
+	cert->revoked_at = row.revoked_at;
+	cert->reason = row.reason;
+	cert->created = row.created;
+	cert->shard = row.shard;
+	if (row.der_len > 0) {
+		if ((cert->der = malloc(row.der_len)) == NULL)
 			is_oom = 1;
 		else
-			memcpy(cert->der, der, cert->der_len);
-	} else {
-		cert->der_len = 0;
+			memcpy(cert->der, row.der, row.der_len);
+		cert->der_len = row.der_len;
 	}
-	cert->created = sqlite3_column_int64(stmt, 11);
 	if (is_oom) {
 		st = status_fail(ST_NOMEM, "store: out of memory");
 		goto out;
@@ -1279,5 +1813,379 @@ store_integrity_check(struct store *store)
 out:
 	sqlite3_finalize(stmt);
 	pthread_mutex_unlock(&store->read_lock);
+	return st;
+}
+
+enum status
+store_revoked_foreach(
+    struct store *store, int shard, int64_t now, store_revoked_fn fn, void *arg)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *stmt = NULL;
+	const unsigned char *serial;
+	enum status st;
+	int rc;
+
+	/*
+	 * A private connection: a walk over a million rows takes a while
+	 * and must not hold the read lock that OCSP and authentication
+	 * share.
+	 */
+	if ((st = db_open(store->path, SQLITE_OPEN_READONLY, &db)) != ST_OK)
+		return st;
+	if (sqlite3_prepare_v2(db, revoked_sql, -1, &stmt, NULL) != SQLITE_OK ||
+	    sqlite3_bind_int(stmt, 1, shard) != SQLITE_OK ||
+	    sqlite3_bind_int64(stmt, 2, now) != SQLITE_OK) {
+		st = db_fail(db, "select revoked certificates");
+		goto out;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if ((serial = sqlite3_column_text(stmt, 0)) == NULL)
+			continue;
+		if (fn((const char *)serial, sqlite3_column_int64(stmt, 1),
+		        sqlite3_column_type(stmt, 2) == SQLITE_NULL
+		            ? -1
+		            : sqlite3_column_int(stmt, 2),
+		        arg) != 0)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		st = db_fail(db, "select revoked certificates");
+out:
+	sqlite3_finalize(stmt);
+	sqlite3_close_v2(db);
+	return st;
+}
+
+/* 1..STORE_LIST_LIMIT_MAX rows per call. */
+static enum status
+check_limit(size_t limit)
+{
+	if (limit < 1 || limit > STORE_LIST_LIMIT_MAX)
+		return status_fail(ST_MALFORMED, "limit %zu is outside 1..%d",
+		    limit, STORE_LIST_LIMIT_MAX);
+	return ST_OK;
+}
+
+enum status
+store_revocations_since(struct store *store, int64_t since_seq, size_t limit,
+    store_revocation_fn fn, void *arg)
+{
+	struct store_revocation r;
+	sqlite3_stmt *stmt;
+	enum status st;
+	int rc;
+
+	if ((st = check_limit(limit)) != ST_OK)
+		return st;
+	pthread_mutex_lock(&store->read_lock);
+	if ((stmt = rstmt(store, R_FEED)) == NULL) {
+		st = db_fail(store->rdb, "prepare select revocations");
+		goto out;
+	}
+	if (sqlite3_bind_int64(stmt, 1, since_seq) != SQLITE_OK ||
+	    sqlite3_bind_int64(stmt, 2, (int64_t)limit) != SQLITE_OK) {
+		st = db_fail(store->rdb, "select revocations");
+		goto out;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		memset(&r, 0, sizeof(r));
+		r.seq = sqlite3_column_int64(stmt, 0);
+		r.serial = (const char *)sqlite3_column_text(stmt, 1);
+		r.device_id = (const char *)sqlite3_column_text(stmt, 2);
+		r.reason = sqlite3_column_int(stmt, 3);
+		r.time = sqlite3_column_int64(stmt, 4);
+		if (r.serial == NULL) {
+			st = status_fail(ST_STORE,
+			    "store: revocation %lld has no serial",
+			    (long long)r.seq);
+			break;
+		}
+		if (fn(&r, arg) != 0)
+			break;
+	}
+	if (st == ST_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
+		st = db_fail(store->rdb, "select revocations");
+out:
+	if (stmt != NULL) {
+		sqlite3_reset(stmt);
+		sqlite3_clear_bindings(stmt);
+	}
+	pthread_mutex_unlock(&store->read_lock);
+	return st;
+}
+
+enum status
+store_cert_list(struct store *store, const struct store_cert_filter *f,
+    store_cert_fn fn, void *arg)
+{
+	struct store_cert c;
+	sqlite3_stmt *stmt;
+	enum status st;
+	int rc, ok;
+
+	if ((st = check_limit(f->limit)) != ST_OK)
+		return st;
+	if (f->status != -1 &&
+	    (f->status < 0 || f->status >= STORE_CERT_STATUS_MAX))
+		return status_fail(ST_MALFORMED,
+		    "certificate status %d is not valid, revoked or any",
+		    f->status);
+	if (f->cursor != NULL && f->cursor[0] != '\0' &&
+	    !serial_is_valid(f->cursor))
+		return status_fail(ST_MALFORMED,
+		    "cursor is not a serial (1 to 40 uppercase hex digits)");
+	pthread_mutex_lock(&store->read_lock);
+	stmt = rstmt(
+	    store, f->device_id != NULL ? R_CERT_LIST_DEVICE : R_CERT_LIST);
+	if (stmt == NULL) {
+		st = db_fail(store->rdb, "prepare list certificates");
+		goto out;
+	}
+	/* "" sorts before every serial: the first page. */
+	ok = bind_text(stmt, 1, f->cursor != NULL ? f->cursor : "") ==
+	        SQLITE_OK &&
+	    (f->device_id == NULL ||
+	        bind_text(stmt, 2, f->device_id) == SQLITE_OK) &&
+	    bind_text(stmt, 3,
+	        f->status == -1                       ? NULL
+	            : f->status == STORE_CERT_REVOKED ? "revoked"
+	                                              : "valid") == SQLITE_OK &&
+	    bind_text(stmt, 4, f->profile) == SQLITE_OK &&
+	    bind_opt_int64(stmt, 5, f->expiring_before != 0,
+	        f->expiring_before) == SQLITE_OK &&
+	    sqlite3_bind_int64(stmt, 6, (int64_t)f->limit) == SQLITE_OK;
+	if (!ok) {
+		st = db_fail(store->rdb, "list certificates");
+		goto out;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		cert_row(stmt, &c);
+		if (fn(&c, arg) != 0)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		st = db_fail(store->rdb, "list certificates");
+out:
+	if (stmt != NULL) {
+		sqlite3_reset(stmt);
+		sqlite3_clear_bindings(stmt);
+	}
+	pthread_mutex_unlock(&store->read_lock);
+	return st;
+}
+
+enum status
+store_device_get(
+    struct store *store, const char *device_id, struct store_device *out)
+{
+	struct store_device d;
+	sqlite3_stmt *stmt;
+	const unsigned char *status;
+	enum status st = ST_OK;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	memset(&d, 0, sizeof(d));
+	if (device_id == NULL)
+		return status_fail(ST_MALFORMED, "no device id");
+	pthread_mutex_lock(&store->read_lock);
+	if ((stmt = rstmt(store, R_DEVICE_GET)) == NULL) {
+		st = db_fail(store->rdb, "prepare select device");
+		goto out;
+	}
+	if (bind_text(stmt, 1, device_id) != SQLITE_OK) {
+		st = db_fail(store->rdb, "select device");
+		goto out;
+	}
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE) {
+		st = status_fail(ST_NOTFOUND, "no device %s", device_id);
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		st = db_fail(store->rdb, "select device");
+		goto out;
+	}
+	status = sqlite3_column_text(stmt, 0);
+	d.is_blocked =
+	    status != NULL && strcmp((const char *)status, "blocked") == 0;
+	d.created = sqlite3_column_int64(stmt, 1);
+	d.updated = sqlite3_column_int64(stmt, 2);
+	d.cert_count = sqlite3_column_int64(stmt, 3);
+	d.valid_count = sqlite3_column_int64(stmt, 4);
+out:
+	if (stmt != NULL) {
+		sqlite3_reset(stmt);
+		sqlite3_clear_bindings(stmt);
+	}
+	pthread_mutex_unlock(&store->read_lock);
+	if (st == ST_OK)
+		*out = d;
+	return st;
+}
+
+/* A malloc'ed copy of a blob column; ST_NOMEM, or ST_STORE when empty. */
+static enum status
+column_blob_dup(sqlite3_stmt *stmt, int i, uint8_t **out, size_t *len)
+{
+	const void *blob = sqlite3_column_blob(stmt, i);
+	int n = sqlite3_column_bytes(stmt, i);
+
+	*out = NULL;
+	*len = 0;
+	if (blob == NULL || n <= 0)
+		return status_fail(ST_STORE, "store: empty DER column");
+	if ((*out = malloc((size_t)n)) == NULL)
+		return status_fail(ST_NOMEM, "store: out of memory");
+	memcpy(*out, blob, (size_t)n);
+	*len = (size_t)n;
+	return ST_OK;
+}
+
+enum status
+store_ocsp_get(struct store *store, const char *serial, uint8_t **der,
+    size_t *len, int64_t *next_update)
+{
+	sqlite3_stmt *stmt;
+	uint8_t *copy = NULL;
+	size_t copy_len = 0;
+	int64_t next = 0;
+	enum status st = ST_OK;
+	int rc;
+
+	*der = NULL;
+	*len = 0;
+	if (next_update != NULL)
+		*next_update = 0;
+	pthread_mutex_lock(&store->read_lock);
+	if ((stmt = rstmt(store, R_OCSP_GET)) == NULL) {
+		st = db_fail(store->rdb, "prepare select OCSP response");
+		goto out;
+	}
+	if (bind_text(stmt, 1, serial) != SQLITE_OK) {
+		st = db_fail(store->rdb, "select OCSP response");
+		goto out;
+	}
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE) {
+		st = status_fail(ST_NOTFOUND, "no OCSP response for serial %s",
+		    serial != NULL ? serial : "(null)");
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		st = db_fail(store->rdb, "select OCSP response");
+		goto out;
+	}
+	if ((st = column_blob_dup(stmt, 0, &copy, &copy_len)) != ST_OK)
+		goto out;
+	next = sqlite3_column_int64(stmt, 1);
+out:
+	if (stmt != NULL) {
+		sqlite3_reset(stmt);
+		sqlite3_clear_bindings(stmt);
+	}
+	pthread_mutex_unlock(&store->read_lock);
+	if (st != ST_OK) {
+		free(copy);
+		return st;
+	}
+	*der = copy;
+	*len = copy_len;
+	if (next_update != NULL)
+		*next_update = next;
+	return ST_OK;
+}
+
+enum status
+store_ocsp_due(
+    struct store *store, int64_t before, store_ocsp_due_fn fn, void *arg)
+{
+	sqlite3_stmt *stmt;
+	const unsigned char *serial;
+	enum status st = ST_OK;
+	int rc;
+
+	pthread_mutex_lock(&store->read_lock);
+	if ((stmt = rstmt(store, R_OCSP_DUE)) == NULL) {
+		st = db_fail(store->rdb, "prepare select due OCSP responses");
+		goto out;
+	}
+	if (sqlite3_bind_int64(stmt, 1, before) != SQLITE_OK) {
+		st = db_fail(store->rdb, "select due OCSP responses");
+		goto out;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if ((serial = sqlite3_column_text(stmt, 0)) == NULL)
+			continue;
+		if (fn((const char *)serial, sqlite3_column_int64(stmt, 1),
+		        arg) != 0)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		st = db_fail(store->rdb, "select due OCSP responses");
+out:
+	if (stmt != NULL) {
+		sqlite3_reset(stmt);
+		sqlite3_clear_bindings(stmt);
+	}
+	pthread_mutex_unlock(&store->read_lock);
+	return st;
+}
+
+void
+store_crl_free(struct store_crl *crl)
+{
+	if (crl == NULL)
+		return;
+	free(crl->der);
+	free(crl);
+}
+
+enum status
+store_crl_get(struct store *store, int shard, struct store_crl **out)
+{
+	struct store_crl *crl = NULL;
+	sqlite3_stmt *stmt;
+	enum status st = ST_OK;
+	int rc;
+
+	*out = NULL;
+	if ((crl = calloc(1, sizeof(*crl))) == NULL)
+		return status_fail(ST_NOMEM, "store: out of memory");
+	pthread_mutex_lock(&store->read_lock);
+	if ((stmt = rstmt(store, R_CRL_GET)) == NULL) {
+		st = db_fail(store->rdb, "prepare select CRL");
+		goto out;
+	}
+	if (sqlite3_bind_int(stmt, 1, shard) != SQLITE_OK) {
+		st = db_fail(store->rdb, "select CRL");
+		goto out;
+	}
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE) {
+		st = status_fail(ST_NOTFOUND, "no CRL for shard %d", shard);
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		st = db_fail(store->rdb, "select CRL");
+		goto out;
+	}
+	crl->shard = shard;
+	crl->number = sqlite3_column_int64(stmt, 0);
+	crl->this_update = sqlite3_column_int64(stmt, 1);
+	crl->next_update = sqlite3_column_int64(stmt, 2);
+	st = column_blob_dup(stmt, 3, &crl->der, &crl->der_len);
+out:
+	if (stmt != NULL) {
+		sqlite3_reset(stmt);
+		sqlite3_clear_bindings(stmt);
+	}
+	pthread_mutex_unlock(&store->read_lock);
+	if (st == ST_OK) {
+		*out = crl;
+		crl = NULL;
+	}
+	store_crl_free(crl);
 	return st;
 }

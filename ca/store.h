@@ -40,10 +40,11 @@ struct store_cert {
 	int64_t not_after;
 	enum store_cert_status status;
 	int64_t revoked_at; /* 0 when valid */
-	int reason; /* RFC 5280 CRLReason, -1 when none */
+	int reason; /* RFC 5280 CRLReason, -1 when none (see below) */
 	uint8_t *der;
 	size_t der_len;
 	int64_t created;
+	int shard; /* CRL shard, fixed at issuance (0 when unsharded) */
 };
 
 struct store_audit {
@@ -142,6 +143,196 @@ enum status store_cert_count(struct store *store, int64_t *count) MUST_CHECK;
 
 /* PRAGMA integrity_check: ST_OK, or ST_STORE with SQLite's first complaint. */
 enum status store_integrity_check(struct store *store) MUST_CHECK;
+
+/*
+ * Revocation state (schema v2).
+ *
+ * Reasons are RFC 5280 CRLReason codes (§5.3.1): 1..6, 9, 10. "None" is
+ * -1 everywhere (the certificates row, the revocations feed, the C API)
+ * and means the CRL entry and OCSP response carry no reasonCode; 0
+ * (unspecified) is never stored, RFC 5280 says to omit it instead, and 8
+ * (removeFromCRL) belongs to delta CRLs only. Other codes are ST_MALFORMED.
+ */
+
+/* The most rows one list or feed call returns (cursor paging). */
+#define STORE_LIST_LIMIT_MAX 1000
+/* The root CA's CRL is kept as this shard of the crls table. */
+#define STORE_CRL_SHARD_ROOT (-1)
+
+/* 1 if reason may be stored (-1, 1..6, 9, 10), else 0. */
+int store_reason_is_valid(int reason);
+
+/*
+ * Revoke the valid certificate serial at time with reason, and append its
+ * row to the revocations feed. ST_NOTFOUND for an unknown serial,
+ * ST_CONFLICT when it is revoked already. When device_id_out is not NULL
+ * it gets the certificate's device id (NULL when none; caller frees).
+ */
+enum status store_txn_cert_revoke(struct store_txn *txn, const char *serial,
+    int reason, int64_t time, char **device_id_out) MUST_CHECK;
+
+/* Called inside the transaction for each certificate just revoked. */
+typedef enum status (*store_txn_revoked_fn)(
+    struct store_txn *txn, const char *serial, void *arg);
+
+/*
+ * Revoke every valid certificate of device_id (in serial order, each with
+ * a feed row); *count gets how many. fn (may be NULL) runs after each one,
+ * in the same transaction; its failure stops and is returned. A device
+ * without valid certificates is ST_OK with *count = 0.
+ */
+enum status store_txn_device_certs_revoke_each(struct store_txn *txn,
+    const char *device_id, int reason, int64_t time, store_txn_revoked_fn fn,
+    void *arg, size_t *count) MUST_CHECK;
+
+/* The same without a per-certificate call. */
+enum status store_txn_device_certs_revoke(struct store_txn *txn,
+    const char *device_id, int reason, int64_t time, size_t *count) MUST_CHECK;
+
+/*
+ * Block (is_blocked 1) or unblock (0) device_id, recording time as its
+ * update. ST_NOTFOUND when the device is unknown. Blocking alone revokes
+ * nothing.
+ */
+enum status store_txn_device_set_status(struct store_txn *txn,
+    const char *device_id, int is_blocked, int64_t time) MUST_CHECK;
+
+/*
+ * *blocked = 1 if device_id is known and blocked, 0 otherwise (an unknown
+ * device is not blocked: it has never enrolled). For the issuance check.
+ */
+enum status store_txn_device_is_blocked(
+    struct store_txn *txn, const char *device_id, int *blocked) MUST_CHECK;
+
+/* Called for each revoked certificate; non-zero stops the walk. */
+typedef int (*store_revoked_fn)(
+    const char *serial, int64_t revoked_at, int reason, void *arg);
+
+/*
+ * Call fn for every revoked certificate of shard whose not_after >= now
+ * (expired ones leave the CRL), in no particular order, until fn returns
+ * non-zero. serial is valid only during the call. Runs on a private
+ * read-only connection (one snapshot, one SELECT, no allocation per row),
+ * so a long walk does not hold up the store's other readers; fn may call
+ * other store functions.
+ */
+enum status store_revoked_foreach(struct store *store, int shard, int64_t now,
+    store_revoked_fn fn, void *arg) MUST_CHECK;
+
+/* One row of the revocations feed; strings valid only during the call. */
+struct store_revocation {
+	int64_t seq; /* increasing, never reused */
+	const char *serial;
+	const char *device_id; /* NULL when the certificate has none */
+	int reason; /* -1 when none */
+	int64_t time;
+};
+
+typedef int (*store_revocation_fn)(const struct store_revocation *r, void *arg);
+
+/*
+ * Call fn for at most limit (1..STORE_LIST_LIMIT_MAX, else ST_MALFORMED)
+ * feed rows with seq > since_seq, in seq order, until fn returns non-zero.
+ * The read lock is held: fn must not call store read functions.
+ */
+enum status store_revocations_since(struct store *store, int64_t since_seq,
+    size_t limit, store_revocation_fn fn, void *arg) MUST_CHECK;
+
+/* What store_cert_list returns; NULL, -1 and 0 mean "any". */
+struct store_cert_filter {
+	const char *device_id; /* NULL: any */
+	int status; /* STORE_CERT_VALID, STORE_CERT_REVOKED, or -1 */
+	const char *profile; /* NULL: any */
+	int64_t expiring_before; /* 0: any; else not_after < this */
+	const char *cursor; /* NULL or "": first page; else serial > cursor */
+	size_t limit; /* 1..STORE_LIST_LIMIT_MAX */
+};
+
+/* Called for each listed certificate; non-zero stops the listing. */
+typedef int (*store_cert_fn)(const struct store_cert *cert, void *arg);
+
+/*
+ * Call fn for at most f->limit certificates matching f, ordered by serial
+ * and starting after f->cursor. cert and its strings and DER are valid only
+ * during the call. The next page's cursor is the last serial seen; when
+ * fewer than f->limit rows came there is no next page. ST_MALFORMED for a
+ * bad limit, status or cursor. fn must not call store read functions.
+ */
+enum status store_cert_list(struct store *store,
+    const struct store_cert_filter *f, store_cert_fn fn, void *arg) MUST_CHECK;
+
+struct store_device {
+	int is_blocked;
+	int64_t created;
+	int64_t updated;
+	int64_t cert_count; /* certificates ever issued to it */
+	int64_t valid_count; /* of those, not revoked (expired included) */
+};
+
+/* Read device_id's row and certificate counts; ST_NOTFOUND when unknown. */
+enum status store_device_get(struct store *store, const char *device_id,
+    struct store_device *out) MUST_CHECK;
+
+/*
+ * Insert or replace the pre-signed (nonce-less) OCSP response for serial.
+ * der is copied. ST_MALFORMED for a bad serial or an empty response.
+ */
+enum status store_txn_ocsp_put(struct store_txn *txn, const char *serial,
+    const uint8_t *der, size_t len, int64_t this_update,
+    int64_t next_update) MUST_CHECK;
+
+/*
+ * The stored OCSP response for serial: *der (caller frees with free()),
+ * *len and *next_update. ST_NOTFOUND when there is none. next_update may
+ * be NULL.
+ */
+enum status store_ocsp_get(struct store *store, const char *serial,
+    uint8_t **der, size_t *len, int64_t *next_update) MUST_CHECK;
+
+typedef int (*store_ocsp_due_fn)(
+    const char *serial, int64_t next_update, void *arg);
+
+/*
+ * Call fn for each stored OCSP response whose next_update < before, soonest
+ * first, until fn returns non-zero: the refresh job's work list. serial is
+ * valid only during the call; fn must not call store read functions (it
+ * may call store_write).
+ */
+enum status store_ocsp_due(struct store *store, int64_t before,
+    store_ocsp_due_fn fn, void *arg) MUST_CHECK;
+
+/* A stored CRL (one per shard; the root CA's is STORE_CRL_SHARD_ROOT). */
+struct store_crl {
+	int shard;
+	int64_t number; /* crlNumber */
+	int64_t this_update;
+	int64_t next_update;
+	uint8_t *der;
+	size_t der_len;
+};
+
+/*
+ * Store the current CRL of shard (>= STORE_CRL_SHARD_ROOT), replacing the
+ * previous one. der is copied. ST_CONFLICT unless number is above the
+ * stored one (crlNumber is monotonic, RFC 5280 §5.2.3).
+ */
+enum status store_txn_crl_put(struct store_txn *txn, int shard, int64_t number,
+    int64_t this_update, int64_t next_update, const uint8_t *der,
+    size_t len) MUST_CHECK;
+
+/* *number = the stored crlNumber of shard + 1, or 1 when there is none. */
+enum status store_txn_crl_next_number(
+    struct store_txn *txn, int shard, int64_t *number) MUST_CHECK;
+
+/*
+ * Read the current CRL of shard; ST_NOTFOUND when none was stored. The
+ * caller frees *out with store_crl_free.
+ */
+enum status store_crl_get(
+    struct store *store, int shard, struct store_crl **out) MUST_CHECK;
+
+/* NULL accepted. */
+void store_crl_free(struct store_crl *crl);
 
 /*
  * Group-commit counters since store_open: transactions the writer ran and

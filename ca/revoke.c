@@ -1,0 +1,510 @@
+/*
+ * revoke: revoking certificates and devices, reinstating devices, and the
+ * admin API's reads (inventory, devices, the revocations feed, the audit
+ * log). Each call is authorized in one place (authorize_admin) and audited
+ * with the principal whatever the outcome. A change and its audit entry
+ * commit in one transaction, before the call returns.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ca/audit.h"
+#include "ca/authority_internal.h"
+#include "ca/store.h"
+#include "common/log.h"
+
+/* principal_describe's longest answer: kind, id, "@", address. */
+#define ACTOR_CAP (LIMIT_NAME_LEN + 96)
+/* An audit object: an action and a serial or device id. */
+#define OBJECT_CAP (LIMIT_NAME_LEN + 32)
+
+/* RFC 5280 §5.3.1 CRLReason names, indexed by code. */
+static const char *const reason_names[] = {
+    [0] = "unspecified",
+    [1] = "keyCompromise",
+    [2] = "cACompromise",
+    [3] = "affiliationChanged",
+    [4] = "superseded",
+    [5] = "cessationOfOperation",
+    [6] = "certificateHold",
+    [8] = "removeFromCRL",
+    [9] = "privilegeWithdrawn",
+    [10] = "aACompromise",
+};
+
+#define REASON_COUNT (sizeof(reason_names) / sizeof(reason_names[0]))
+
+enum status
+ca_reason_parse(const char *name, int *code)
+{
+	size_t i;
+
+	*code = -1;
+	/* RFC 5280 §5.3.1: unspecified is written by omitting the code. */
+	if (name == NULL || strcmp(name, "unspecified") == 0)
+		return ST_OK;
+	if (strcmp(name, "certificateHold") == 0)
+		return status_fail(ST_MALFORMED,
+		    "certificateHold is not offered: a revocation here is "
+		    "permanent (revoke the device to block it until an admin "
+		    "reinstates it)");
+	if (strcmp(name, "removeFromCRL") == 0)
+		return status_fail(ST_MALFORMED,
+		    "removeFromCRL is not a revocation reason; it belongs to "
+		    "delta CRLs (RFC 5280 §5.3.1)");
+	for (i = 1; i < REASON_COUNT; i++) {
+		if (reason_names[i] != NULL &&
+		    strcmp(reason_names[i], name) == 0) {
+			*code = (int)i;
+			return ST_OK;
+		}
+	}
+	return status_fail(ST_MALFORMED,
+	    "unknown revocation reason (RFC 5280 §5.3.1 names: unspecified, "
+	    "keyCompromise, cACompromise, affiliationChanged, superseded, "
+	    "cessationOfOperation, privilegeWithdrawn, aACompromise)");
+}
+
+const char *
+ca_reason_name(int code)
+{
+	if (code == -1)
+		return reason_names[0];
+	if (code < 0 || (size_t)code >= REASON_COUNT)
+		return NULL;
+	return reason_names[code];
+}
+
+/* Copy serial (1..40 hex digits, any case) as uppercase into out. */
+static enum status
+serial_normalize(const char *serial, char out[STORE_SERIAL_HEX_CAP])
+{
+	size_t i, len;
+	char c;
+
+	out[0] = '\0';
+	len = serial != NULL ? strlen(serial) : 0;
+	if (len == 0 || len >= STORE_SERIAL_HEX_CAP)
+		return status_fail(ST_MALFORMED,
+		    "a serial is 1 to 40 hexadecimal digits, got %zu "
+		    "characters",
+		    len);
+	for (i = 0; i < len; i++) {
+		c = serial[i];
+		if (c >= 'a' && c <= 'f')
+			c = (char)(c - 'a' + 'A');
+		if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F')))
+			return status_fail(ST_MALFORMED,
+			    "a serial is hexadecimal digits only (character "
+			    "%zu is not)",
+			    i + 1);
+		out[i] = c;
+	}
+	out[len] = '\0';
+	return ST_OK;
+}
+
+/* A device id as issuance accepts it: 1..64 printable ASCII bytes. */
+static enum status
+device_id_check(const char *device_id)
+{
+	size_t i, n = device_id != NULL ? strlen(device_id) : 0;
+
+	if (n == 0 || n > LIMIT_DEVICE_ID_LEN)
+		return status_fail(ST_MALFORMED,
+		    "device id must be 1..%d characters", LIMIT_DEVICE_ID_LEN);
+	for (i = 0; i < n; i++)
+		if ((unsigned char)device_id[i] < 0x21 ||
+		    (unsigned char)device_id[i] > 0x7e)
+			return status_fail(ST_MALFORMED,
+			    "device id has a byte 0x%02x that is not "
+			    "printable ASCII",
+			    (unsigned char)device_id[i]);
+	return ST_OK;
+}
+
+/*
+ * Audit a refused or failed admin call as "refuse" with the object
+ * "action target" and return st with its detail (authority_refuse).
+ * target may be NULL when the input was too bad to name.
+ */
+static enum status
+admin_refuse(struct authority *a, const struct principal *who,
+    const char *action, const char *target, enum status st)
+{
+	char object[OBJECT_CAP];
+	char quoted[LIMIT_NAME_LEN + 8];
+
+	/* Unchecked input is quoted before it reaches the audit log. */
+	snprintf(object, sizeof(object), "%s %s", action,
+	    target != NULL ? log_quote(target, quoted, sizeof(quoted)) : "-");
+	return authority_refuse(a, who, object, st);
+}
+
+/*
+ * Reserved for the OCSP responder: replace the pre-signed response of
+ * serial here, inside the transaction that revokes it, so that OCSP says
+ * "revoked" as soon as the revocation call has returned (DESIGN.md). A
+ * failure here rolls the revocation back. Empty for now.
+ */
+static enum status
+revoke_in_txn_extras(
+    struct store_txn *txn, const char *serial, int reason, int64_t time)
+{
+	(void)txn;
+	(void)serial;
+	(void)reason;
+	(void)time;
+	return ST_OK;
+}
+
+struct revoke_job {
+	const char *serial; /* a certificate, or */
+	const char *device_id; /* a device */
+	int reason;
+	int64_t now;
+	const char *actor;
+	char *cert_device_id; /* out: the certificate's device (freed) */
+	size_t count; /* out: certificates revoked */
+};
+
+static enum status
+revoke_cert_commit(struct store_txn *txn, void *arg)
+{
+	struct revoke_job *job = arg;
+	char detail[LIMIT_AUDIT_DETAIL];
+	enum status st;
+
+	free(job->cert_device_id);
+	job->cert_device_id = NULL;
+	if ((st = store_txn_cert_revoke(txn, job->serial, job->reason, job->now,
+	         &job->cert_device_id)) != ST_OK)
+		return st;
+	if ((st = revoke_in_txn_extras(
+	         txn, job->serial, job->reason, job->now)) != ST_OK)
+		return st;
+	snprintf(detail, sizeof(detail), "reason=%s device=%s",
+	    ca_reason_name(job->reason),
+	    job->cert_device_id != NULL ? job->cert_device_id : "-");
+	return audit_append(
+	    txn, job->now, job->actor, "revoke", job->serial, detail);
+}
+
+enum status
+authority_revoke_cert(struct authority *a, const struct principal *who,
+    const char *serial, const char *reason, struct authority_revocation *out)
+{
+	struct revoke_job job;
+	char hex[STORE_SERIAL_HEX_CAP], actor[ACTOR_CAP];
+	int code;
+	enum status st;
+
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	memset(&job, 0, sizeof(job));
+	if ((st = authorize_admin(a, who, "revoke")) != ST_OK)
+		return admin_refuse(a, who, "revoke", serial, st);
+	if ((st = serial_normalize(serial, hex)) != ST_OK ||
+	    (st = ca_reason_parse(reason, &code)) != ST_OK)
+		return admin_refuse(a, who, "revoke", serial, st);
+	principal_describe(who, actor, sizeof(actor));
+	job.serial = hex;
+	job.reason = code;
+	job.now = (int64_t)time(NULL);
+	job.actor = actor;
+	/* Acknowledged only once durable (DESIGN.md). */
+	if ((st = store_write(a->store, revoke_cert_commit, &job)) != ST_OK) {
+		free(job.cert_device_id);
+		return admin_refuse(a, who, "revoke", hex, st);
+	}
+	log_info(
+	    "revoked %s (reason %s) by %s", hex, ca_reason_name(code), actor);
+	if (out != NULL) {
+		memcpy(out->serial, hex, sizeof(out->serial));
+		snprintf(out->device_id, sizeof(out->device_id), "%s",
+		    job.cert_device_id != NULL ? job.cert_device_id : "");
+		out->reason = code;
+		out->time = job.now;
+	}
+	free(job.cert_device_id);
+	return ST_OK;
+}
+
+static enum status
+revoke_device_each(struct store_txn *txn, const char *serial, void *arg)
+{
+	const struct revoke_job *job = arg;
+
+	return revoke_in_txn_extras(txn, serial, job->reason, job->now);
+}
+
+static enum status
+revoke_device_commit(struct store_txn *txn, void *arg)
+{
+	struct revoke_job *job = arg;
+	char detail[LIMIT_AUDIT_DETAIL];
+	int was_blocked = 0;
+	enum status st;
+
+	job->count = 0;
+	if ((st = store_txn_device_is_blocked(
+	         txn, job->device_id, &was_blocked)) != ST_OK)
+		return st;
+	if ((st = store_txn_device_certs_revoke_each(txn, job->device_id,
+	         job->reason, job->now, revoke_device_each, job,
+	         &job->count)) != ST_OK)
+		return st;
+	/* ST_NOTFOUND for an unknown device rolls the job back. */
+	if ((st = store_txn_device_set_status(
+	         txn, job->device_id, 1, job->now)) != ST_OK)
+		return st;
+	if (was_blocked && job->count == 0)
+		return status_fail(ST_CONFLICT,
+		    "device %s is already revoked and blocked", job->device_id);
+	snprintf(detail, sizeof(detail), "reason=%s certificates=%zu blocked",
+	    ca_reason_name(job->reason), job->count);
+	return audit_append(
+	    txn, job->now, job->actor, "revoke-device", job->device_id, detail);
+}
+
+enum status
+authority_revoke_device(struct authority *a, const struct principal *who,
+    const char *device_id, const char *reason, size_t *count)
+{
+	struct revoke_job job;
+	char actor[ACTOR_CAP];
+	int code;
+	enum status st;
+
+	*count = 0;
+	memset(&job, 0, sizeof(job));
+	if ((st = authorize_admin(a, who, "revoke")) != ST_OK ||
+	    (st = device_id_check(device_id)) != ST_OK ||
+	    (st = ca_reason_parse(reason, &code)) != ST_OK)
+		return admin_refuse(a, who, "revoke-device", device_id, st);
+	principal_describe(who, actor, sizeof(actor));
+	job.device_id = device_id;
+	job.reason = code;
+	job.now = (int64_t)time(NULL);
+	job.actor = actor;
+	if ((st = store_write(a->store, revoke_device_commit, &job)) != ST_OK)
+		return admin_refuse(a, who, "revoke-device", device_id, st);
+	log_info("revoked device %s: %zu certificates (reason %s), blocked, "
+	         "by %s",
+	    device_id, job.count, ca_reason_name(code), actor);
+	*count = job.count;
+	return ST_OK;
+}
+
+static enum status
+reinstate_commit(struct store_txn *txn, void *arg)
+{
+	struct revoke_job *job = arg;
+	int was_blocked = 0;
+	enum status st;
+
+	if ((st = store_txn_device_is_blocked(
+	         txn, job->device_id, &was_blocked)) != ST_OK)
+		return st;
+	if ((st = store_txn_device_set_status(
+	         txn, job->device_id, 0, job->now)) != ST_OK)
+		return st;
+	if (!was_blocked)
+		return status_fail(
+		    ST_CONFLICT, "device %s is not blocked", job->device_id);
+	return audit_append(txn, job->now, job->actor, "reinstate",
+	    job->device_id, "unblocked; revoked certificates stay revoked");
+}
+
+enum status
+authority_reinstate_device(
+    struct authority *a, const struct principal *who, const char *device_id)
+{
+	struct revoke_job job;
+	char actor[ACTOR_CAP];
+	enum status st;
+
+	memset(&job, 0, sizeof(job));
+	if ((st = authorize_admin(a, who, "reinstate")) != ST_OK ||
+	    (st = device_id_check(device_id)) != ST_OK)
+		return admin_refuse(a, who, "reinstate", device_id, st);
+	principal_describe(who, actor, sizeof(actor));
+	job.device_id = device_id;
+	job.now = (int64_t)time(NULL);
+	job.actor = actor;
+	if ((st = store_write(a->store, reinstate_commit, &job)) != ST_OK)
+		return admin_refuse(a, who, "reinstate", device_id, st);
+	log_info("reinstated device %s by %s", device_id, actor);
+	return ST_OK;
+}
+
+struct read_job {
+	int64_t now;
+	const char *actor;
+	const char *object;
+	const char *detail;
+};
+
+static enum status
+read_commit(struct store_txn *txn, void *arg)
+{
+	const struct read_job *job = arg;
+
+	return audit_append(
+	    txn, job->now, job->actor, "read", job->object, job->detail);
+}
+
+/*
+ * Authorize who for action and commit the audit entry of the read before
+ * anything is read: a read that cannot be audited does not happen.
+ * Refusals are audited as such.
+ */
+static enum status
+admin_read(struct authority *a, const struct principal *who, const char *action,
+    const char *object, const char *detail)
+{
+	struct read_job job;
+	char actor[ACTOR_CAP];
+	enum status st;
+
+	if ((st = authorize_admin(a, who, action)) != ST_OK)
+		return admin_refuse(a, who, "read", object, st);
+	principal_describe(who, actor, sizeof(actor));
+	job.now = (int64_t)time(NULL);
+	job.actor = actor;
+	job.object = object;
+	job.detail = detail;
+	return store_write(a->store, read_commit, &job);
+}
+
+enum status
+authority_cert_get(struct authority *a, const struct principal *who,
+    const char *serial, struct store_cert **out)
+{
+	char hex[STORE_SERIAL_HEX_CAP], object[OBJECT_CAP];
+	enum status st;
+
+	*out = NULL;
+	if ((st = serial_normalize(serial, hex)) != ST_OK)
+		return admin_refuse(a, who, "read", serial, st);
+	snprintf(object, sizeof(object), "certificate %s", hex);
+	if ((st = admin_read(a, who, "read", object, "")) != ST_OK)
+		return st;
+	return store_cert_get(a->store, hex, out);
+}
+
+enum status
+authority_cert_list(struct authority *a, const struct principal *who,
+    const struct store_cert_filter *f,
+    int (*fn)(const struct store_cert *cert, void *arg), void *arg)
+{
+	struct store_cert_filter g = *f;
+	char cursor[STORE_SERIAL_HEX_CAP], detail[LIMIT_AUDIT_DETAIL];
+	char q1[LIMIT_NAME_LEN + 8], q2[LIMIT_NAME_LEN + 8];
+	enum status st;
+
+	if (f->cursor != NULL && f->cursor[0] != '\0') {
+		if ((st = serial_normalize(f->cursor, cursor)) != ST_OK)
+			return admin_refuse(a, who, "read", "certificates", st);
+		g.cursor = cursor;
+	}
+	snprintf(detail, sizeof(detail),
+	    "device=%s status=%s profile=%s expiring_before=%lld limit=%zu "
+	    "cursor=%s",
+	    f->device_id != NULL ? log_quote(f->device_id, q1, sizeof(q1))
+	                         : "-",
+	    f->status == STORE_CERT_VALID         ? "valid"
+	        : f->status == STORE_CERT_REVOKED ? "revoked"
+	                                          : "any",
+	    f->profile != NULL ? log_quote(f->profile, q2, sizeof(q2)) : "-",
+	    (long long)f->expiring_before, f->limit,
+	    g.cursor != NULL && g.cursor[0] != '\0' ? g.cursor : "-");
+	if ((st = admin_read(a, who, "read", "certificates", detail)) != ST_OK)
+		return st;
+	return store_cert_list(a->store, &g, fn, arg);
+}
+
+enum status
+authority_device_get(struct authority *a, const struct principal *who,
+    const char *device_id, struct store_device *out)
+{
+	char object[OBJECT_CAP];
+	enum status st;
+
+	memset(out, 0, sizeof(*out));
+	if ((st = device_id_check(device_id)) != ST_OK)
+		return admin_refuse(a, who, "read", device_id, st);
+	snprintf(object, sizeof(object), "device %s", device_id);
+	if ((st = admin_read(a, who, "read", object, "")) != ST_OK)
+		return st;
+	return store_device_get(a->store, device_id, out);
+}
+
+/* 1..STORE_LIST_LIMIT_MAX, as the store wants it. */
+static enum status
+limit_check(size_t limit)
+{
+	if (limit < 1 || limit > STORE_LIST_LIMIT_MAX)
+		return status_fail(ST_MALFORMED, "limit %zu is outside 1..%d",
+		    limit, STORE_LIST_LIMIT_MAX);
+	return ST_OK;
+}
+
+enum status
+authority_revocations_since(struct authority *a, const struct principal *who,
+    int64_t since, size_t limit,
+    int (*fn)(const struct store_revocation *r, void *arg), void *arg)
+{
+	char detail[64];
+	enum status st;
+
+	if ((st = limit_check(limit)) != ST_OK)
+		return admin_refuse(a, who, "read", "revocations", st);
+	snprintf(detail, sizeof(detail), "since=%lld limit=%zu",
+	    (long long)since, limit);
+	if ((st = admin_read(a, who, "feed", "revocations", detail)) != ST_OK)
+		return st;
+	return store_revocations_since(a->store, since, limit, fn, arg);
+}
+
+struct audit_walk {
+	size_t left;
+	int (*fn)(const struct store_audit *entry, void *arg);
+	void *arg;
+};
+
+static int
+audit_walk_entry(const struct store_audit *entry, void *arg)
+{
+	struct audit_walk *w = arg;
+
+	if (w->left == 0)
+		return 1;
+	w->left--;
+	if (w->fn(entry, w->arg) != 0)
+		return 1;
+	return w->left == 0;
+}
+
+enum status
+authority_audit_since(struct authority *a, const struct principal *who,
+    int64_t since, size_t limit,
+    int (*fn)(const struct store_audit *entry, void *arg), void *arg)
+{
+	struct audit_walk w;
+	char detail[64];
+	enum status st;
+
+	if ((st = limit_check(limit)) != ST_OK)
+		return admin_refuse(a, who, "read", "audit", st);
+	snprintf(detail, sizeof(detail), "since=%lld limit=%zu",
+	    (long long)since, limit);
+	if ((st = admin_read(a, who, "audit", "audit", detail)) != ST_OK)
+		return st;
+	w.left = limit;
+	w.fn = fn;
+	w.arg = arg;
+	return store_audit_foreach(a->store, since, audit_walk_entry, &w);
+}
