@@ -1,0 +1,395 @@
+/*
+ * bench_crl [-n N] [-d DIR] [-H]: time ca_crl_build over N synthetic revoked
+ * entries (default 100000): random 128-bit serials in random order, a
+ * quarter each without reason, keyCompromise, superseded and
+ * cessationOfOperation. Prints the build time, the time of the entry
+ * source alone, the PEM conversion, the DER size and the peak RSS, then
+ * checks the CRL with OpenSSL (d2i_X509_CRL, entry count, signature).
+ *
+ *   -d DIR  sign with the software CA in DIR/ca.pem and DIR/ca.key, and
+ *           write DIR/index.txt (an `openssl ca` database holding the same
+ *           entries) and DIR/tessera.crl (DER), for bench/crl.sh
+ *   -H      also build with a P-256 key in a fresh SoftHSMv2 token
+ *
+ * Without -d the CA is a P-256 key made in memory.
+ */
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "ca/crl.h"
+#include "common/file.h"
+#include "common/status.h"
+#include "hsm/hsm.h"
+
+#define TOKEN "bench-crl"
+#define PIN "bench-pin"
+#define SO_PIN "bench-so-pin"
+#define MAX_ENTRIES 20000000L
+/* Revocations spread over a year from 2024-01-01. */
+#define REVOKED_BASE 1704067200LL
+#define REVOKED_SPAN (365LL * 86400)
+
+static const int reasons[4] = {-1, 1, 4, 5};
+static const char *const reason_names[4] = {
+    NULL, "keyCompromise", "superseded", "cessationOfOperation"};
+
+/* A deterministic stream of entries, as a store cursor would give them. */
+struct source {
+	uint64_t state;
+	long i, n;
+	char hex[33];
+};
+
+static uint64_t
+splitmix(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static void
+source_reset(struct source *s, long n)
+{
+	s->state = 42;
+	s->i = 0;
+	s->n = n;
+}
+
+/* Fill e from the stream; 0 at the end. */
+static int
+source_next(void *arg, struct ca_crl_entry *e)
+{
+	static const char digits[] = "0123456789ABCDEF";
+	struct source *s = arg;
+	uint64_t w[2];
+	int k;
+
+	if (s->i == s->n)
+		return 0;
+	w[0] = splitmix(&s->state);
+	w[1] = splitmix(&s->state);
+	for (k = 0; k < 32; k++)
+		s->hex[k] = digits[(w[k / 16] >> (60 - 4 * (k % 16))) & 0xf];
+	s->hex[32] = '\0';
+	e->serial_hex = s->hex;
+	e->revoked_at = REVOKED_BASE + (int64_t)(w[0] % REVOKED_SPAN);
+	e->reason = reasons[s->i % 4];
+	s->i++;
+	return 1;
+}
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double
+peak_rss_mb(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return (double)ru.ru_maxrss / 1024.0;
+}
+
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* A self-signed CA certificate with an SKI, signed by priv. */
+static X509 *
+make_ca(EVP_PKEY *priv, EVP_PKEY *pub, const EVP_MD *md)
+{
+	X509 *x = X509_new();
+	X509_NAME *name = X509_NAME_new();
+	X509_EXTENSION *ext = NULL;
+	X509V3_CTX v3;
+	int ok = 0;
+
+	if (x == NULL || name == NULL ||
+	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+	        (const unsigned char *)"bench CRL CA", -1, -1, 0) ||
+	    !X509_set_version(x, 2) ||
+	    !ASN1_INTEGER_set(X509_get_serialNumber(x), 1) ||
+	    !X509_set_subject_name(x, name) || !X509_set_issuer_name(x, name) ||
+	    X509_gmtime_adj(X509_getm_notBefore(x), 0) == NULL ||
+	    X509_gmtime_adj(X509_getm_notAfter(x), 86400) == NULL ||
+	    !X509_set_pubkey(x, pub))
+		goto out;
+	X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+	if ((ext = X509V3_EXT_conf_nid(
+	         NULL, &v3, NID_subject_key_identifier, "hash")) == NULL ||
+	    !X509_add_ext(x, ext, -1))
+		goto out;
+	ok = X509_sign(x, priv, md) > 0;
+out:
+	X509_EXTENSION_free(ext);
+	X509_NAME_free(name);
+	if (!ok) {
+		X509_free(x);
+		x = NULL;
+	}
+	return x;
+}
+
+/* Write the openssl ca database for the same n entries. */
+static int
+write_index(const char *path, long n)
+{
+	struct source s;
+	struct ca_crl_entry e;
+	struct tm tm;
+	time_t t;
+	char when[80];
+	FILE *f;
+	int k;
+
+	if ((f = fopen(path, "w")) == NULL)
+		return -1;
+	source_reset(&s, n);
+	while (source_next(&s, &e) == 1) {
+		t = (time_t)e.revoked_at;
+		gmtime_r(&t, &tm);
+		snprintf(when, sizeof(when), "%02d%02d%02d%02d%02d%02dZ",
+		    tm.tm_year % 100, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		    tm.tm_min, tm.tm_sec);
+		k = (int)((s.i - 1) % 4);
+		fprintf(f, "R\t350101000000Z\t%s%s%s\t%s\tunknown\t/CN=x\n",
+		    when, reason_names[k] != NULL ? "," : "",
+		    reason_names[k] != NULL ? reason_names[k] : "",
+		    e.serial_hex);
+	}
+	return fclose(f) == 0 ? 0 : -1;
+}
+
+/* Build once and print one line; optionally keep the DER in out. */
+static int
+run(const char *label, X509 *ca, EVP_PKEY *key, long n, const char *out)
+{
+	struct ca_crl_params p;
+	struct ca_crl_entry e;
+	struct source s;
+	const unsigned char *q;
+	X509_CRL *crl = NULL;
+	uint8_t *der = NULL;
+	char *pem = NULL;
+	size_t der_len = 0, pem_len = 0;
+	double t0, t_src, t_build, t_pem, t_check, rss0, rss_build;
+	int ok = 0, verified;
+	long count;
+
+	memset(&p, 0, sizeof(p));
+	p.issuer = ca;
+	p.key = key;
+	p.number = 7;
+	p.this_update = (int64_t)time(NULL);
+	p.next_update = p.this_update + 7 * 86400;
+	p.md_nid = NID_sha256;
+
+	/* The source alone, to tell its cost from the builder's. */
+	source_reset(&s, n);
+	t0 = now();
+	while (source_next(&s, &e) == 1)
+		;
+	t_src = now() - t0;
+
+	rss0 = peak_rss_mb();
+	source_reset(&s, n);
+	t0 = now();
+	if (ca_crl_build(&p, source_next, &s, &der, &der_len) != ST_OK) {
+		fprintf(stderr, "bench_crl: %s\n", status_detail());
+		goto out;
+	}
+	t_build = now() - t0;
+	rss_build = peak_rss_mb();
+	t0 = now();
+	if (ca_crl_pem(der, der_len, &pem, &pem_len) != ST_OK) {
+		fprintf(stderr, "bench_crl: %s\n", status_detail());
+		goto out;
+	}
+	t_pem = now() - t0;
+	printf("tessera %-8s n=%ld build=%.3f s (source alone %.3f s) "
+	       "pem=%.3f s der=%.1f MB peak_rss=%.0f MB (%.0f MB before the "
+	       "build, %.0f MB with the PEM)\n",
+	    label, n, t_build, t_src, t_pem, (double)der_len / 1e6, rss_build,
+	    rss0, peak_rss_mb());
+
+	/* What a relying party does with it: parse and verify. */
+	t0 = now();
+	q = der;
+	crl = d2i_X509_CRL(NULL, &q, (long)der_len);
+	count =
+	    crl != NULL ? sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)) : -1;
+	if (count < 0)
+		count = 0;
+	verified =
+	    crl != NULL && X509_CRL_verify(crl, X509_get0_pubkey(ca)) == 1;
+	t_check = now() - t0;
+	printf("  check: d2i_X509_CRL + X509_CRL_verify %.3f s, %ld entries, "
+	       "signature %s\n",
+	    t_check, count, verified ? "ok" : "BAD");
+	if (crl == NULL || count != n || !verified)
+		goto out;
+	if (out != NULL &&
+	    file_write_atomic(out, der, der_len, 0644) != ST_OK) {
+		fprintf(stderr, "bench_crl: %s\n", status_detail());
+		goto out;
+	}
+	ok = 1;
+out:
+	X509_CRL_free(crl);
+	free(pem);
+	free(der);
+	fflush(stdout);
+	return ok;
+}
+
+/* The same build with a P-256 key in a fresh SoftHSMv2 token. */
+static int
+run_hsm(long n)
+{
+	const char *base = getenv("TMPDIR");
+	char dir[4096], tokens[4200], conf[4200];
+	struct hsm *hsm = NULL;
+	struct hsm_key *key = NULL;
+	X509 *ca = NULL;
+	FILE *f;
+	int ok = 0;
+
+	snprintf(dir, sizeof(dir), "%s/tessera-bench-XXXXXX",
+	    base != NULL ? base : "/tmp");
+	if (mkdtemp(dir) == NULL) {
+		perror("mkdtemp");
+		return 0;
+	}
+	snprintf(tokens, sizeof(tokens), "%s/tokens", dir);
+	snprintf(conf, sizeof(conf), "%s/softhsm2.conf", dir);
+	if (file_mkdir(tokens, 0700) != ST_OK ||
+	    (f = fopen(conf, "w")) == NULL) {
+		fprintf(stderr, "bench_crl: cannot write %s\n", conf);
+		goto out;
+	}
+	fprintf(f,
+	    "directories.tokendir = %s\nobjectstore.backend = file\n"
+	    "log.level = ERROR\nslots.removable = false\n",
+	    tokens);
+	fclose(f);
+	setenv("SOFTHSM2_CONF", conf, 1);
+	if (hsm_token_init(TESSERA_SOFTHSM_MODULE, TOKEN, SO_PIN, PIN) !=
+	        ST_OK ||
+	    hsm_open(TESSERA_SOFTHSM_MODULE, TOKEN, PIN, &hsm) != ST_OK ||
+	    hsm_key_generate(hsm, "crl-p256", HSM_KEY_EC_P256, &key) != ST_OK) {
+		fprintf(stderr, "bench_crl: %s\n", status_detail());
+		goto out;
+	}
+	if ((ca = make_ca(hsm_key_get0_pkey(key), hsm_key_get0_public(key),
+	         EVP_sha256())) == NULL) {
+		fprintf(stderr, "bench_crl: cannot make the token CA\n");
+		goto out;
+	}
+	ok = run("softhsm", ca, hsm_key_get0_pkey(key), n, NULL);
+out:
+	X509_free(ca);
+	hsm_key_free(key);
+	hsm_close(hsm);
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return ok;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: bench_crl [-n entries] [-d dir] [-H]\n");
+	exit(2);
+}
+
+int
+main(int argc, char **argv)
+{
+	char path[4096], *end;
+	const char *dir = NULL;
+	EVP_PKEY *key = NULL;
+	X509 *ca = NULL;
+	FILE *f;
+	long n = 100000;
+	int c, with_hsm = 0, rc = 1;
+
+	while ((c = getopt(argc, argv, "n:d:H")) != -1) {
+		switch (c) {
+		case 'n':
+			n = strtol(optarg, &end, 10);
+			if (*end != '\0' || n < 0 || n > MAX_ENTRIES)
+				usage();
+			break;
+		case 'd':
+			dir = optarg;
+			break;
+		case 'H':
+			with_hsm = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	if (dir != NULL) {
+		snprintf(path, sizeof(path), "%s/ca.key", dir);
+		if ((f = fopen(path, "r")) != NULL) {
+			key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+			fclose(f);
+		}
+		snprintf(path, sizeof(path), "%s/ca.pem", dir);
+		if ((f = fopen(path, "r")) != NULL) {
+			ca = PEM_read_X509(f, NULL, NULL, NULL);
+			fclose(f);
+		}
+		if (key == NULL || ca == NULL) {
+			fprintf(
+			    stderr, "bench_crl: cannot read %s/ca.*\n", dir);
+			goto out;
+		}
+		snprintf(path, sizeof(path), "%s/index.txt", dir);
+		if (write_index(path, n) != 0) {
+			fprintf(stderr, "bench_crl: cannot write %s\n", path);
+			goto out;
+		}
+		snprintf(path, sizeof(path), "%s/tessera.crl", dir);
+	} else if ((key = EVP_EC_gen("P-256")) == NULL ||
+	    (ca = make_ca(key, key, EVP_sha256())) == NULL) {
+		fprintf(stderr, "bench_crl: cannot make a software CA\n");
+		goto out;
+	}
+	if (!run("software", ca, key, n, dir != NULL ? path : NULL))
+		goto out;
+	if (with_hsm && !run_hsm(n))
+		goto out;
+	rc = 0;
+out:
+	X509_free(ca);
+	EVP_PKEY_free(key);
+	return rc;
+}

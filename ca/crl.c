@@ -1,0 +1,745 @@
+/*
+ * CRL building (RFC 5280 §5). The revoked entries are the whole cost at
+ * scale, so they are parsed into fixed 32-byte records, sorted with one
+ * memcmp per comparison and written as DER in a single exact-size buffer;
+ * OpenSSL encodes the few fixed parts (issuer name, algorithm identifier,
+ * extensions) and makes the one signature, which may run in a token.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/asn1.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "ca/crl.h"
+#include "common/limits.h"
+#include "common/status.h"
+
+/* RFC 5280 §4.1.2.2: serial numbers of at most 20 octets. */
+#define SERIAL_MAX 20
+/* Hex digits read from one serial, leading zeros included. */
+#define SERIAL_HEX_MAX 64
+/* Room before the TBSCertList for the outer SEQUENCE header (1 + 5). */
+#define HEAD_ROOM 8
+
+/* Time bounds, seconds since the epoch (RFC 5280 §5.1.2.4, §4.1.2.5). */
+#define T_1950 (-631152000LL) /* 1950-01-01: UTCTime from here */
+#define T_2050 2524608000LL /* 2050-01-01: GeneralizedTime */
+#define T_MIN (-62167219200LL) /* 0000-01-01 */
+#define T_MAX 253402300800LL /* 10000-01-01 */
+
+/*
+ * One entry while sorting: the serial right-aligned big-endian and zero
+ * padded, so that memcmp of the whole array is numeric order, which is
+ * the order X509_CRL_sort gives (length of the magnitude, then bytes).
+ */
+struct crl_rec {
+	uint8_t serial[SERIAL_MAX];
+	uint8_t serial_len; /* bytes of magnitude; 0 for serial 0 */
+	int8_t reason; /* -1 when no reasonCode is written */
+	uint8_t pad[2];
+	int64_t revoked_at;
+};
+
+/* Extensions{Extension{reasonCode, OCTET STRING{ENUMERATED r}}}. */
+static const uint8_t reason_ext[] = {0x30, 0x0c, 0x30, 0x0a, 0x06, 0x03, 0x55,
+    0x1d, 0x15, 0x04, 0x03, 0x0a, 0x01};
+#define REASON_EXT_LEN (sizeof(reason_ext) + 1)
+
+static size_t
+der_len_size(size_t n)
+{
+	size_t k = 1;
+
+	if (n < 0x80)
+		return 1;
+	while (n > 0) {
+		k++;
+		n >>= 8;
+	}
+	return k;
+}
+
+static uint8_t *
+der_put_len(uint8_t *p, size_t n)
+{
+	size_t k = der_len_size(n) - 1, i;
+
+	if (k == 0) {
+		*p++ = (uint8_t)n;
+		return p;
+	}
+	*p++ = (uint8_t)(0x80 | k);
+	for (i = k; i > 0; i--)
+		*p++ = (uint8_t)(n >> (8 * (i - 1)));
+	return p;
+}
+
+static int
+hex_value(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Parse a hex serial into r; NULL on success, else what is wrong. */
+static const char *
+serial_parse(const char *hex, struct crl_rec *r)
+{
+	const char *s, *e;
+	uint8_t *q;
+	size_t n, i;
+
+	if (hex == NULL || *hex == '\0')
+		return "serial is empty";
+	n = strnlen(hex, SERIAL_HEX_MAX + 1);
+	if (n > SERIAL_HEX_MAX)
+		return "serial is too long";
+	for (i = 0; i < n; i++)
+		if (hex_value((unsigned char)hex[i]) < 0)
+			return "serial is not hex";
+	for (s = hex; *s == '0'; s++)
+		;
+	e = hex + n;
+	if ((size_t)(e - s) > 2 * SERIAL_MAX)
+		return "serial is over 20 octets (RFC 5280 §4.1.2.2)";
+	memset(r->serial, 0, sizeof(r->serial));
+	q = r->serial + SERIAL_MAX;
+	while (e - s >= 2) {
+		e -= 2;
+		*--q = (uint8_t)(hex_value((unsigned char)e[0]) << 4 |
+		    hex_value((unsigned char)e[1]));
+	}
+	if (e > s)
+		*--q = (uint8_t)hex_value((unsigned char)s[0]);
+	r->serial_len = (uint8_t)(r->serial + SERIAL_MAX - q);
+	return NULL;
+}
+
+/* Content octets of the INTEGER: a 0x00 before a set top bit; 0 is 00. */
+static size_t
+serial_int_len(const struct crl_rec *r)
+{
+	if (r->serial_len == 0)
+		return 1;
+	return r->serial_len + (r->serial[SERIAL_MAX - r->serial_len] >> 7);
+}
+
+static int
+time_in_range(int64_t t)
+{
+	return t >= T_MIN && t < T_MAX;
+}
+
+/* Tag, length and content of t as a Time (RFC 5280 §5.1.2.4). */
+static size_t
+time_tlv_len(int64_t t)
+{
+	return t >= T_1950 && t < T_2050 ? 2 + 13 : 2 + 15;
+}
+
+static uint8_t *
+put2(uint8_t *p, int v)
+{
+	*p++ = (uint8_t)('0' + v / 10);
+	*p++ = (uint8_t)('0' + v % 10);
+	return p;
+}
+
+/* Write t (within time_in_range) as UTCTime or GeneralizedTime. */
+static uint8_t *
+time_put(uint8_t *p, int64_t t)
+{
+	int64_t days = t / 86400, rem = t % 86400, z, era, doe, yoe, doy, mp;
+	int year, month, day;
+
+	if (rem < 0) {
+		rem += 86400;
+		days--;
+	}
+	/* Days to civil date, proleptic Gregorian (H. Hinnant's method). */
+	z = days + 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	day = (int)(doy - (153 * mp + 2) / 5 + 1);
+	month = (int)(mp < 10 ? mp + 3 : mp - 9);
+	year = (int)(yoe + era * 400 + (month <= 2));
+
+	if (t >= T_1950 && t < T_2050) {
+		*p++ = V_ASN1_UTCTIME;
+		*p++ = 13;
+		p = put2(p, year % 100);
+	} else {
+		*p++ = V_ASN1_GENERALIZEDTIME;
+		*p++ = 15;
+		p = put2(p, year / 100);
+		p = put2(p, year % 100);
+	}
+	p = put2(p, month);
+	p = put2(p, day);
+	p = put2(p, (int)(rem / 3600));
+	p = put2(p, (int)(rem / 60 % 60));
+	p = put2(p, (int)(rem % 60));
+	*p++ = 'Z';
+	return p;
+}
+
+/* Content length of one revokedCertificates element (always < 128). */
+static size_t
+rec_content_len(const struct crl_rec *r)
+{
+	return 2 + serial_int_len(r) + time_tlv_len(r->revoked_at) +
+	    (r->reason >= 1 ? REASON_EXT_LEN : 0);
+}
+
+static uint8_t *
+rec_put(uint8_t *p, const struct crl_rec *r)
+{
+	size_t ilen = serial_int_len(r);
+
+	*p++ = V_ASN1_SEQUENCE | V_ASN1_CONSTRUCTED;
+	*p++ = (uint8_t)rec_content_len(r);
+	*p++ = V_ASN1_INTEGER;
+	*p++ = (uint8_t)ilen;
+	if (ilen > r->serial_len)
+		*p++ = 0;
+	memcpy(p, r->serial + SERIAL_MAX - r->serial_len, r->serial_len);
+	p += r->serial_len;
+	p = time_put(p, r->revoked_at);
+	if (r->reason >= 1) {
+		memcpy(p, reason_ext, sizeof(reason_ext));
+		p += sizeof(reason_ext);
+		*p++ = (uint8_t)r->reason;
+	}
+	return p;
+}
+
+static int
+rec_cmp(const void *a, const void *b)
+{
+	return memcmp(((const struct crl_rec *)a)->serial,
+	    ((const struct crl_rec *)b)->serial, SERIAL_MAX);
+}
+
+/* The serial of r in hex for a detail line (buf of 2 * SERIAL_MAX + 2). */
+static const char *
+rec_hex(const struct crl_rec *r, char *buf)
+{
+	static const char digits[] = "0123456789ABCDEF";
+	size_t i, n = 0;
+
+	for (i = SERIAL_MAX - r->serial_len; i < SERIAL_MAX; i++) {
+		buf[n++] = digits[r->serial[i] >> 4];
+		buf[n++] = digits[r->serial[i] & 0xf];
+	}
+	if (n == 0)
+		buf[n++] = '0';
+	buf[n] = '\0';
+	return buf;
+}
+
+/* RFC 5280 §5.3.1: which reasons may appear, and which are written. */
+static enum status
+reason_check(int reason, size_t i, int8_t *out)
+{
+	if (reason == -1 || reason == 0) {
+		/* unspecified(0) SHOULD NOT be written (§5.3.1). */
+		*out = -1;
+		return ST_OK;
+	}
+	if ((reason >= 1 && reason <= 6) || reason == 9 || reason == 10) {
+		*out = (int8_t)reason;
+		return ST_OK;
+	}
+	return status_fail(ST_MALFORMED,
+	    "CRL entry %zu: reason %d is not a CRLReason for a full CRL "
+	    "(RFC 5280 §5.3.1)",
+	    i, reason);
+}
+
+/* Pull every entry into *out (caller frees), validated but unsorted. */
+static enum status
+recs_collect(
+    ca_crl_next_fn next, void *arg, struct crl_rec **out, size_t *count)
+{
+	struct crl_rec *v = NULL, *nv, *r;
+	struct ca_crl_entry e;
+	size_t n = 0, cap = 0;
+	const char *why;
+	enum status st = ST_MALFORMED;
+	int got;
+
+	*out = NULL;
+	*count = 0;
+	for (;;) {
+		e.serial_hex = NULL;
+		e.revoked_at = 0;
+		e.reason = -1;
+		if ((got = next(arg, &e)) == 0)
+			break;
+		if (got != 1) {
+			if (*status_detail() == '\0')
+				status_fail(ST_STORE,
+				    "CRL entry %zu: the "
+				    "source failed",
+				    n);
+			st = ST_STORE;
+			goto out;
+		}
+		if (n == CA_CRL_MAX_ENTRIES) {
+			st = status_fail(ST_LIMIT, "over %d CRL entries",
+			    CA_CRL_MAX_ENTRIES);
+			goto out;
+		}
+		if (n == cap) {
+			cap = cap == 0 ? 1024 : cap * 2;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
+				st = ST_NOMEM;
+				goto out;
+			}
+			v = nv;
+		}
+		r = &v[n];
+		if ((why = serial_parse(e.serial_hex, r)) != NULL) {
+			st = status_fail(
+			    ST_MALFORMED, "CRL entry %zu: %s", n, why);
+			goto out;
+		}
+		if (!time_in_range(e.revoked_at)) {
+			st = status_fail(ST_MALFORMED,
+			    "CRL entry %zu: revocationDate %lld is out of "
+			    "range",
+			    n, (long long)e.revoked_at);
+			goto out;
+		}
+		if ((st = reason_check(e.reason, n, &r->reason)) != ST_OK)
+			goto out;
+		r->pad[0] = r->pad[1] = 0;
+		r->revoked_at = e.revoked_at;
+		n++;
+	}
+	*out = v;
+	*count = n;
+	v = NULL;
+	st = ST_OK;
+out:
+	free(v);
+	return st;
+}
+
+/* AlgorithmIdentifier for md with key's type, DER (OPENSSL_free). */
+static enum status
+sigalg_der(EVP_PKEY *key, int md_nid, uint8_t **out, size_t *out_len)
+{
+	X509_ALGOR *alg = NULL;
+	int base = EVP_PKEY_get_base_id(key), sig_nid, ptype, len;
+	enum status st = ST_MALFORMED;
+
+	*out = NULL;
+	if (base == EVP_PKEY_EC)
+		ptype = V_ASN1_UNDEF; /* RFC 5758 §3.2: parameters absent */
+	else if (base == EVP_PKEY_RSA)
+		ptype = V_ASN1_NULL; /* RFC 4055 §5: NULL parameters */
+	else
+		return status_fail(ST_MALFORMED,
+		    "CRL key type %d is neither EC nor RSA", base);
+	if (!OBJ_find_sigid_by_algs(&sig_nid, md_nid, base))
+		return status_fail(ST_MALFORMED,
+		    "no signature algorithm for digest %d with key type %d",
+		    md_nid, base);
+	if ((alg = X509_ALGOR_new()) == NULL) {
+		st = ST_NOMEM;
+		goto out;
+	}
+	if (!X509_ALGOR_set0(alg, OBJ_nid2obj(sig_nid), ptype, NULL) ||
+	    (len = i2d_X509_ALGOR(alg, out)) <= 0) {
+		st = status_fail_ssl(ST_INTERNAL, "CRL signature algorithm");
+		goto out;
+	}
+	*out_len = (size_t)len;
+	st = ST_OK;
+out:
+	X509_ALGOR_free(alg);
+	return st;
+}
+
+/* RFC 5280 §5.2.5: an IA5String URI, printable ASCII, bounded. */
+static int
+idp_url_ok(const char *url)
+{
+	size_t n = strnlen(url, LIMIT_NAME_LEN + 1), i;
+
+	if (n == 0 || n > LIMIT_NAME_LEN)
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)url[i] <= 0x20 ||
+		    (unsigned char)url[i] >= 0x7f)
+			return 0;
+	return 1;
+}
+
+/* The issuingDistributionPoint of a shard: fullName URI, user certs. */
+static X509_EXTENSION *
+idp_ext(const char *url)
+{
+	ISSUING_DIST_POINT *idp = NULL;
+	GENERAL_NAME *gn = NULL;
+	ASN1_IA5STRING *uri = NULL;
+	X509_EXTENSION *ext = NULL;
+
+	if ((idp = ISSUING_DIST_POINT_new()) == NULL ||
+	    (idp->distpoint = DIST_POINT_NAME_new()) == NULL ||
+	    (idp->distpoint->name.fullname = GENERAL_NAMES_new()) == NULL ||
+	    (gn = GENERAL_NAME_new()) == NULL ||
+	    (uri = ASN1_IA5STRING_new()) == NULL ||
+	    !ASN1_STRING_set(uri, url, -1))
+		goto out;
+	idp->distpoint->type = 0; /* fullName */
+	GENERAL_NAME_set0_value(gn, GEN_URI, uri);
+	uri = NULL;
+	if (!sk_GENERAL_NAME_push(idp->distpoint->name.fullname, gn))
+		goto out;
+	gn = NULL;
+	idp->onlyuser = 1;
+	/* §5.2.5: the extension is critical. */
+	ext = X509V3_EXT_i2d(NID_issuing_distribution_point, 1, idp);
+out:
+	ASN1_IA5STRING_free(uri);
+	GENERAL_NAME_free(gn);
+	ISSUING_DIST_POINT_free(idp);
+	return ext;
+}
+
+/* crlExtensions (AKI, cRLNumber, IDP for a shard), DER (OPENSSL_free). */
+static enum status
+exts_der(const struct ca_crl_params *p, uint8_t **out, size_t *out_len)
+{
+	STACK_OF(X509_EXTENSION) *exts = NULL;
+	const ASN1_OCTET_STRING *ski;
+	AUTHORITY_KEYID *akid = NULL;
+	ASN1_INTEGER *num = NULL;
+	X509_EXTENSION *ext = NULL;
+	enum status st = ST_NOMEM;
+	int len;
+
+	*out = NULL;
+	if ((ski = X509_get0_subject_key_id(p->issuer)) == NULL)
+		return status_fail(ST_MALFORMED,
+		    "the CRL issuer has no subjectKeyIdentifier for the AKI "
+		    "(RFC 5280 §5.2.1)");
+	if ((exts = sk_X509_EXTENSION_new_null()) == NULL ||
+	    (akid = AUTHORITY_KEYID_new()) == NULL ||
+	    (akid->keyid = ASN1_OCTET_STRING_dup(ski)) == NULL ||
+	    (num = ASN1_INTEGER_new()) == NULL ||
+	    !ASN1_INTEGER_set_int64(num, p->number))
+		goto out;
+	/* §5.2.1 AKI and §5.2.3 cRLNumber: both non-critical. */
+	if ((ext = X509V3_EXT_i2d(NID_authority_key_identifier, 0, akid)) ==
+	        NULL ||
+	    !sk_X509_EXTENSION_push(exts, ext))
+		goto out;
+	if ((ext = X509V3_EXT_i2d(NID_crl_number, 0, num)) == NULL ||
+	    !sk_X509_EXTENSION_push(exts, ext))
+		goto out;
+	if (p->idp_url != NULL &&
+	    ((ext = idp_ext(p->idp_url)) == NULL ||
+	        !sk_X509_EXTENSION_push(exts, ext)))
+		goto out;
+	ext = NULL;
+	if ((len = i2d_X509_EXTENSIONS(exts, out)) <= 0) {
+		st = status_fail_ssl(ST_INTERNAL, "CRL extensions");
+		goto out;
+	}
+	*out_len = (size_t)len;
+	st = ST_OK;
+out:
+	X509_EXTENSION_free(ext);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	ASN1_INTEGER_free(num);
+	AUTHORITY_KEYID_free(akid);
+	return st;
+}
+
+static enum status
+params_check(const struct ca_crl_params *p)
+{
+	EVP_PKEY *pub;
+	int eq;
+
+	if (p == NULL || p->issuer == NULL || p->key == NULL)
+		return status_fail(ST_MALFORMED, "CRL without issuer or key");
+	if (p->number < 0)
+		return status_fail(ST_MALFORMED,
+		    "cRLNumber %lld is negative (RFC 5280 §5.2.3)",
+		    (long long)p->number);
+	if (!time_in_range(p->this_update) || !time_in_range(p->next_update))
+		return status_fail(
+		    ST_MALFORMED, "CRL update time out of range");
+	if (p->next_update <= p->this_update)
+		return status_fail(ST_MALFORMED,
+		    "nextUpdate is not after thisUpdate (RFC 5280 §5.1.2.5)");
+	if (p->idp_url != NULL && !idp_url_ok(p->idp_url))
+		return status_fail(ST_MALFORMED,
+		    "CRL distribution point URI is empty, over %d bytes or "
+		    "not printable ASCII",
+		    LIMIT_NAME_LEN);
+	if (EVP_get_digestbynid(p->md_nid) == NULL)
+		return status_fail(
+		    ST_MALFORMED, "CRL digest %d is unknown", p->md_nid);
+	/* A CRL signed by another key would be refused by every relying
+	 * party; say so here. -2 (cannot compare) lets the signature try. */
+	if ((pub = X509_get0_pubkey(p->issuer)) == NULL)
+		return status_fail(
+		    ST_MALFORMED, "the CRL issuer has no usable public key");
+	if ((eq = EVP_PKEY_eq(pub, p->key)) == 0 || eq == -1)
+		return status_fail(ST_MALFORMED,
+		    "the CRL key does not match the issuer certificate");
+	return ST_OK;
+}
+
+/* Sign tbs with p's key and digest; *sig is OPENSSL_free'd. */
+static enum status
+tbs_sign(const struct ca_crl_params *p, const uint8_t *tbs, size_t tbs_len,
+    uint8_t **sig, size_t *sig_len)
+{
+	EVP_MD_CTX *ctx = NULL;
+	uint8_t *s = NULL;
+	size_t len = 0;
+	enum status st = ST_NOMEM;
+
+	*sig = NULL;
+	if ((ctx = EVP_MD_CTX_new()) == NULL)
+		goto out;
+	if (EVP_DigestSignInit(
+	        ctx, NULL, EVP_get_digestbynid(p->md_nid), NULL, p->key) != 1 ||
+	    EVP_DigestSign(ctx, NULL, &len, tbs, tbs_len) != 1) {
+		st = status_fail_ssl(ST_UNAVAILABLE, "CRL signing setup");
+		goto out;
+	}
+	if ((s = OPENSSL_malloc(len)) == NULL)
+		goto out;
+	if (EVP_DigestSign(ctx, s, &len, tbs, tbs_len) != 1) {
+		st = status_fail_ssl(ST_UNAVAILABLE, "CRL signature");
+		goto out;
+	}
+	*sig = s;
+	*sig_len = len;
+	s = NULL;
+	st = ST_OK;
+out:
+	OPENSSL_free(s);
+	EVP_MD_CTX_free(ctx);
+	return st;
+}
+
+enum status
+ca_crl_build(const struct ca_crl_params *p, ca_crl_next_fn next, void *arg,
+    uint8_t **der, size_t *der_len)
+{
+	struct crl_rec *recs = NULL;
+	uint8_t *alg = NULL, *name = NULL, *exts = NULL, *sig = NULL;
+	uint8_t *buf = NULL, *nbuf, *q;
+	size_t count = 0, i, alg_len = 0, name_len, exts_len = 0, sig_len = 0;
+	size_t rev_len = 0, tbs_body, tbs_len, bits_len, outer, head;
+	char hex[2 * SERIAL_MAX + 2];
+	enum status st;
+	int len;
+
+	*der = NULL;
+	*der_len = 0;
+	status_clear();
+	if ((st = params_check(p)) != ST_OK)
+		return st;
+	if (next == NULL)
+		return status_fail(ST_MALFORMED, "CRL without an entry source");
+	if ((st = sigalg_der(p->key, p->md_nid, &alg, &alg_len)) != ST_OK ||
+	    (st = exts_der(p, &exts, &exts_len)) != ST_OK)
+		goto out;
+	if ((len = i2d_X509_NAME(X509_get_subject_name(p->issuer), &name)) <=
+	    0) {
+		st = status_fail_ssl(ST_INTERNAL, "CRL issuer name");
+		goto out;
+	}
+	name_len = (size_t)len;
+	if ((st = recs_collect(next, arg, &recs, &count)) != ST_OK)
+		goto out;
+
+	/* §5.1.2.6: ascending serial order is not required, but X509_CRL_sort
+	 * gives it, lookups in relying parties expect it, and a duplicate
+	 * serial shows up next to its twin. */
+	if (count > 1)
+		qsort(recs, count, sizeof(*recs), rec_cmp);
+	for (i = 0; i < count; i++) {
+		if (i > 0 && rec_cmp(&recs[i - 1], &recs[i]) == 0) {
+			st = status_fail(ST_CONFLICT,
+			    "serial %s is in the CRL twice",
+			    rec_hex(&recs[i], hex));
+			goto out;
+		}
+		rev_len += 2 + rec_content_len(&recs[i]);
+	}
+
+	/* TBSCertList (§5.1.2): version v2(1), signature, issuer,
+	 * thisUpdate, nextUpdate, revokedCertificates (omitted when empty,
+	 * §5.1.2.6), [0] EXPLICIT crlExtensions. */
+	tbs_body = 3 + alg_len + name_len + time_tlv_len(p->this_update) +
+	    time_tlv_len(p->next_update) +
+	    (count > 0 ? 1 + der_len_size(rev_len) + rev_len : 0) + 1 +
+	    der_len_size(exts_len) + exts_len;
+	tbs_len = 1 + der_len_size(tbs_body) + tbs_body;
+	if (tbs_len > UINT32_MAX / 2) {
+		st = status_fail(ST_LIMIT, "CRL of %zu bytes", tbs_len);
+		goto out;
+	}
+	if ((buf = malloc(HEAD_ROOM + tbs_len)) == NULL) {
+		st = ST_NOMEM;
+		goto out;
+	}
+	q = buf + HEAD_ROOM;
+	*q++ = V_ASN1_SEQUENCE | V_ASN1_CONSTRUCTED;
+	q = der_put_len(q, tbs_body);
+	*q++ = V_ASN1_INTEGER;
+	*q++ = 1;
+	*q++ = 1;
+	memcpy(q, alg, alg_len);
+	q += alg_len;
+	memcpy(q, name, name_len);
+	q += name_len;
+	q = time_put(q, p->this_update);
+	q = time_put(q, p->next_update);
+	if (count > 0) {
+		*q++ = V_ASN1_SEQUENCE | V_ASN1_CONSTRUCTED;
+		q = der_put_len(q, rev_len);
+		for (i = 0; i < count; i++)
+			q = rec_put(q, &recs[i]);
+	}
+	*q++ = V_ASN1_CONSTRUCTED | V_ASN1_CONTEXT_SPECIFIC | 0;
+	q = der_put_len(q, exts_len);
+	memcpy(q, exts, exts_len);
+	q += exts_len;
+	if ((size_t)(q - buf) != HEAD_ROOM + tbs_len) {
+		st = status_fail(ST_INTERNAL, "CRL length mismatch");
+		goto out;
+	}
+	free(recs);
+	recs = NULL;
+
+	/* The one operation on the key: in a token, one PKCS#11 C_Sign. */
+	if ((st = tbs_sign(p, buf + HEAD_ROOM, tbs_len, &sig, &sig_len)) !=
+	    ST_OK)
+		goto out;
+
+	/* CertificateList ::= SEQUENCE { tbsCertList, signatureAlgorithm,
+	 * signatureValue BIT STRING } (§5.1.1). */
+	bits_len = 1 + der_len_size(1 + sig_len) + 1 + sig_len;
+	outer = tbs_len + alg_len + bits_len;
+	head = 1 + der_len_size(outer);
+	if ((nbuf = realloc(buf, HEAD_ROOM + outer)) == NULL) {
+		st = ST_NOMEM;
+		goto out;
+	}
+	buf = nbuf;
+	q = buf + HEAD_ROOM + tbs_len;
+	memcpy(q, alg, alg_len);
+	q += alg_len;
+	*q++ = V_ASN1_BIT_STRING;
+	q = der_put_len(q, 1 + sig_len);
+	*q++ = 0; /* no unused bits */
+	memcpy(q, sig, sig_len);
+	q = buf + HEAD_ROOM - head;
+	*q++ = V_ASN1_SEQUENCE | V_ASN1_CONSTRUCTED;
+	der_put_len(q, outer);
+	memmove(buf, buf + HEAD_ROOM - head, head + outer);
+	*der = buf;
+	*der_len = head + outer;
+	buf = NULL;
+	st = ST_OK;
+out:
+	free(buf);
+	free(recs);
+	OPENSSL_free(sig);
+	OPENSSL_free(exts);
+	OPENSSL_free(name);
+	OPENSSL_free(alg);
+	return st;
+}
+
+enum status
+ca_crl_pem(const uint8_t *der, size_t len, char **pem, size_t *pem_len)
+{
+	static const char begin[] = "-----BEGIN X509 CRL-----\n";
+	static const char end[] = "-----END X509 CRL-----\n";
+	size_t lines, cap, hdr, body, off = 0, i, n;
+	char *out;
+
+	*pem = NULL;
+	*pem_len = 0;
+	/* The outer SEQUENCE must span exactly len bytes (definite DER
+	 * lengths of up to 4 octets). */
+	if (der == NULL || len < 2 || der[0] != 0x30)
+		return status_fail(ST_MALFORMED, "not a DER CRL");
+	if (der[1] < 0x80) {
+		hdr = 2;
+		body = der[1];
+	} else {
+		n = der[1] & 0x7f;
+		if (n == 0 || n > 4 || len < 2 + n)
+			return status_fail(ST_MALFORMED, "not a DER CRL");
+		for (body = 0, i = 0; i < n; i++)
+			body = body << 8 | der[2 + i];
+		hdr = 2 + n;
+	}
+	if (body != len - hdr)
+		return status_fail(
+		    ST_MALFORMED, "DER CRL length does not match its header");
+	lines = (len + 47) / 48;
+	cap = sizeof(begin) - 1 + lines * 65 + sizeof(end);
+	if ((out = malloc(cap)) == NULL)
+		return ST_NOMEM;
+	memcpy(out, begin, sizeof(begin) - 1);
+	off = sizeof(begin) - 1;
+	for (i = 0; i < len; i += 48) {
+		n = len - i < 48 ? len - i : 48;
+		off += (size_t)EVP_EncodeBlock(
+		    (unsigned char *)out + off, der + i, (int)n);
+		out[off++] = '\n';
+	}
+	memcpy(out + off, end, sizeof(end));
+	off += sizeof(end) - 1;
+	*pem = out;
+	*pem_len = off;
+	return ST_OK;
+}
+
+int
+ca_crl_shard(const char *serial_hex, int shards)
+{
+	uint32_t low = 0;
+	size_t n, i;
+	int v;
+
+	if (serial_hex == NULL || *serial_hex == '\0')
+		return -1;
+	n = strnlen(serial_hex, SERIAL_HEX_MAX + 1);
+	if (n > SERIAL_HEX_MAX)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if ((v = hex_value((unsigned char)serial_hex[i])) < 0)
+			return -1;
+		low = low << 4 | (uint32_t)v;
+	}
+	if (shards <= 1)
+		return 0;
+	return (int)(low % (uint32_t)shards);
+}
