@@ -168,6 +168,8 @@ authority_open(const char *data_dir, struct authority **out)
 		st = ST_NOMEM;
 		goto out;
 	}
+	if ((st = publication_open(a)) != ST_OK)
+		goto out;
 	*out = a;
 	a = NULL;
 	st = ST_OK;
@@ -182,6 +184,7 @@ authority_close(struct authority *a)
 {
 	if (a == NULL)
 		return;
+	publication_close(a);
 	store_close(a->store);
 	trust_free(a);
 	hsm_key_free(a->issuing_key);
@@ -342,6 +345,9 @@ authority_tick(struct authority *a, unsigned *events)
 	enum status st;
 
 	*events = 0;
+	/* Every call: CRLs follow revocations within a second. */
+	if ((st = publication_tick(a, (int64_t)time(NULL))) != ST_OK)
+		log_warn("publication: %s", status_detail());
 	if ((st = authority_tls_renew(a, 0, &renewed)) != ST_OK)
 		return st;
 	if (renewed)

@@ -129,6 +129,41 @@ enum status authority_tick(struct authority *a, unsigned *events) MUST_CHECK;
 enum status
 authority_tls_renew(struct authority *a, int force, int *renewed) MUST_CHECK;
 
+/*
+ * Build every CRL (the issuing CA's shards and the root's), store them
+ * with increasing crlNumbers and write them to DIR/crl/ (DER, and all as
+ * PEM in crl-chain.pem for nginx's ssl_crl). authority_tick does this when
+ * a revocation commits (at most once a second) and before nextUpdate.
+ */
+enum status authority_crl_publish(struct authority *a) MUST_CHECK;
+
+/*
+ * The current CRL named name ("issuing.crl", "issuing-K.crl", "root.crl")
+ * as DER (caller frees with free()). ST_NOTFOUND for another name,
+ * ST_UNAVAILABLE when it has not been built yet.
+ */
+enum status authority_crl_get(struct authority *a, const char *name,
+    uint8_t **der, size_t *len, int64_t *this_update, int64_t *next_update,
+    int64_t *number) MUST_CHECK;
+
+/* An OCSP answer: DER (caller frees with free()) and its caching. */
+struct authority_ocsp_answer {
+	uint8_t *der;
+	size_t len;
+	int is_cacheable; /* nonce-less: Cache-Control may be sent */
+	int64_t this_update;
+	int64_t next_update;
+};
+
+/*
+ * Answer a DER OCSP request (RFC 6960, RFC 5019): a stored pre-signed
+ * response when one fits, else signed now with the delegated responder
+ * (and stored when nonce-less). Every request gets a DER answer (errors
+ * as unsigned OCSP statuses); ST_OK unless out of memory.
+ */
+enum status authority_ocsp_answer(struct authority *a, const uint8_t *req,
+    size_t len, struct authority_ocsp_answer *out) MUST_CHECK;
+
 /* Reachable: ST_OK, or ST_UNAVAILABLE with a detail (for /healthz). */
 enum status authority_health(struct authority *a) MUST_CHECK;
 

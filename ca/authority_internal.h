@@ -9,6 +9,7 @@
 
 #include "ca/authority.h"
 #include "ca/config.h"
+#include "ca/ocsp.h"
 #include "ca/policy.h"
 #include "ca/store.h"
 #include "common/limits.h"
@@ -30,7 +31,38 @@ struct authority {
 	X509_STORE *own_trust;
 	X509_STORE *maker_trust[LIMIT_POLICY_ROLES];
 	STACK_OF(X509) * maker_roots;
+	/* Revocation publication: the root key (root CRL), the delegated
+	 * OCSP responder and its key. */
+	struct hsm_key *root_key;
+	struct hsm_key *ocsp_key;
+	X509 *ocsp_cert;
+	struct ca_ocsp *ocsp;
+	/* Scheduled work, in the one process that runs authority_tick. */
+	int64_t crl_seq; /* last feed seq the CRLs include; -1: none */
+	int64_t crl_built; /* when the CRLs were last built */
+	int64_t crl_next; /* their nextUpdate */
+	int64_t slow_tick; /* when the minute-scale work last ran */
 };
+
+/* Open the OCSP responder (key, certificate) and the root key. */
+enum status publication_open(struct authority *a) MUST_CHECK;
+void publication_close(struct authority *a);
+
+/*
+ * Inside a revocation's transaction: replace serial's pre-signed OCSP
+ * response by a revoked one, so that OCSP says revoked as soon as the
+ * revocation is acknowledged (or drop it when signing fails, so that the
+ * next query is signed online from the store).
+ */
+enum status
+publication_revoked_in_txn(struct authority *a, struct store_txn *txn,
+    const char *serial, int reason, int64_t revoked_at) MUST_CHECK;
+
+/* Scheduled publication work: CRLs when due, OCSP refresh. */
+enum status publication_tick(struct authority *a, int64_t now) MUST_CHECK;
+
+/* The CRL URL of shard for the certificates of that shard. */
+char *publication_crl_url(const struct authority *a, int shard);
 
 /* Load the trust stores from the chain and the policy's manufacturers. */
 enum status trust_load(struct authority *a, const char *policy_dir) MUST_CHECK;

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include "ca/audit.h"
@@ -214,7 +215,6 @@ fill_template(const struct authority *a, const struct policy_profile *p,
 	t->key_usage = p->key_usage;
 	t->eku_nids = p->eku_nids;
 	t->eku_count = p->eku_count;
-	t->crl_url = a->crl_url;
 	t->ocsp_url = a->ocsp_url;
 	t->ca_issuers_url = a->ca_issuers_url;
 	t->md_nid = p->sig_md_nid;
@@ -246,11 +246,31 @@ sign_unique(struct authority *a, const struct ca_template *t, X509 **out,
 	return status_fail(ST_INTERNAL, "no unique serial in 3 draws");
 }
 
+/* A CRL shard at random (so shards fill evenly) and its URL. */
+static enum status
+pick_shard(struct authority *a, int *shard, char **url)
+{
+	int shards = policy_crl(a->policy)->shards;
+	unsigned char r[4];
+
+	*shard = 0;
+	if (shards > 1) {
+		if (RAND_bytes(r, sizeof(r)) != 1)
+			return status_fail_ssl(ST_INTERNAL, "RAND_bytes");
+		*shard = (int)(((uint32_t)r[0] << 24 | (uint32_t)r[1] << 16 |
+		                   (uint32_t)r[2] << 8 | r[3]) %
+		    (uint32_t)shards);
+	}
+	if ((*url = publication_crl_url(a, *shard)) == NULL)
+		return ST_NOMEM;
+	return ST_OK;
+}
+
 /* Commit cert as issued to who under p; the secret is consumed with it. */
 static enum status
 commit_cert(struct authority *a, const struct principal *who,
     const struct policy_profile *p, const char *device_id, X509 *cert,
-    const char *serial, int64_t now, const char *action)
+    int shard, int64_t now, const char *action)
 {
 	struct store_cert row;
 	struct issue_job job;
@@ -262,6 +282,7 @@ commit_cert(struct authority *a, const struct principal *who,
 	if ((st = ca_row_from_cert(cert, device_id, p->name, now, &row)) !=
 	    ST_OK)
 		return st;
+	row.shard = shard;
 	principal_describe(who, actor, sizeof(actor));
 	snprintf(detail, sizeof(detail), "%s profile=%s device=%s subject=%s",
 	    action, p->name, device_id ? device_id : "-", row.subject);
@@ -277,7 +298,7 @@ commit_cert(struct authority *a, const struct principal *who,
 	/* Durable before anyone sees the certificate. */
 	if ((st = store_write(a->store, issue_commit, &job)) != ST_OK)
 		goto out;
-	log_info("issued %s to %s (profile %s, %s, by %s)", serial,
+	log_info("issued %s to %s (profile %s, %s, by %s)", row.serial,
 	    device_id ? device_id : "-", p->name, action, actor);
 out:
 	OPENSSL_cleanse(hash, sizeof(hash));
@@ -295,7 +316,8 @@ authority_enroll(struct authority *a, const struct principal *who,
 	struct ca_template t;
 	EVP_PKEY *new_key = NULL;
 	X509 *cert = NULL;
-	char serial[41];
+	char serial[41], *crl_url = NULL;
+	int shard = 0;
 	uint8_t hash[32];
 	const char *name, *device_id = NULL;
 	const char *action = req->is_server_keygen ? "serverkeygen"
@@ -345,9 +367,13 @@ authority_enroll(struct authority *a, const struct principal *who,
 	}
 	fill_template(a, p, csr,
 	    new_key != NULL ? new_key : ca_csr_get0_pubkey(csr), now, &t);
+	/* The CRL shard is fixed here and named in the certificate. */
+	if ((st = pick_shard(a, &shard, &crl_url)) != ST_OK)
+		goto out;
+	t.crl_url = crl_url;
 	if ((st = sign_unique(a, &t, &cert, serial)) != ST_OK)
 		goto out;
-	st = commit_cert(a, who, p, device_id, cert, serial, now, action);
+	st = commit_cert(a, who, p, device_id, cert, shard, now, action);
 	if (st == ST_UNAUTHENTICATED || st == ST_DENIED)
 		goto refuse; /* the secret was used meanwhile */
 	if (st != ST_OK)
@@ -374,6 +400,7 @@ refuse:
 		    "profile)",
 		    who->id);
 out:
+	free(crl_url);
 	EVP_PKEY_free(new_key);
 	X509_free(cert);
 	ca_csr_free(csr);

@@ -46,6 +46,8 @@ struct policy {
 	struct policy_manufacturer manufacturers[LIMIT_POLICY_ROLES];
 	size_t manufacturer_count;
 	struct policy_secrets secrets;
+	struct policy_crl crl;
+	struct policy_ocsp ocsp;
 };
 
 /* What every parsing function needs for its messages. */
@@ -1208,9 +1210,41 @@ parse_authenticators(
 	return ST_OK;
 }
 
+/* $.crl: {"validity_hours": n, "shards": n}. */
+static enum status
+parse_crl(const struct pctx *c, const char *path, json_t *v, struct policy *pol)
+{
+	static const char *const known[] = {"validity_hours", "shards", NULL};
+	int64_t hours, shards;
+	enum status st;
+
+	if ((st = check_keys(c, path, v, known)) != ST_OK ||
+	    (st = get_int(c, path, v, "validity_hours", 0, 1, 24 * 30, 24,
+	         &hours)) != ST_OK ||
+	    (st = get_int(c, path, v, "shards", 0, 1, 64, 1, &shards)) != ST_OK)
+		return st;
+	pol->crl.validity_seconds = hours * 3600;
+	pol->crl.shards = (int)shards;
+	return ST_OK;
+}
+
+/* $.ocsp: {"validity_seconds": n}. */
+static enum status
+parse_ocsp(
+    const struct pctx *c, const char *path, json_t *v, struct policy *pol)
+{
+	static const char *const known[] = {"validity_seconds", NULL};
+	enum status st;
+
+	if ((st = check_keys(c, path, v, known)) != ST_OK)
+		return st;
+	return get_int(c, path, v, "validity_seconds", 0, 60, 7 * 86400, 3600,
+	    &pol->ocsp.validity_seconds);
+}
+
 /* Known top-level sections; each is parsed by one function below. */
 static const char *const top_keys[] = {
-    "version", "profiles", "authenticators", "roles", NULL};
+    "version", "profiles", "authenticators", "roles", "crl", "ocsp", NULL};
 
 static enum status
 parse_top(const struct pctx *c, json_t *root, struct policy *pol)
@@ -1247,6 +1281,17 @@ parse_top(const struct pctx *c, json_t *root, struct policy *pol)
 	if ((st = get_member(c, "$", root, "roles", JSON_OBJECT, 0, &v)) !=
 	        ST_OK ||
 	    (v != NULL && (st = parse_roles(c, "$.roles", v, pol)) != ST_OK))
+		return st;
+	pol->crl.validity_seconds = 24 * 3600;
+	pol->crl.shards = 1;
+	pol->ocsp.validity_seconds = 3600;
+	if ((st = get_member(c, "$", root, "crl", JSON_OBJECT, 0, &v)) !=
+	        ST_OK ||
+	    (v != NULL && (st = parse_crl(c, "$.crl", v, pol)) != ST_OK))
+		return st;
+	if ((st = get_member(c, "$", root, "ocsp", JSON_OBJECT, 0, &v)) !=
+	        ST_OK ||
+	    (v != NULL && (st = parse_ocsp(c, "$.ocsp", v, pol)) != ST_OK))
 		return st;
 	return ST_OK;
 }
@@ -1482,4 +1527,16 @@ policy_role_allows_address(const struct policy_role *role, const char *address)
 		if (cidr_match(&role->allow[i], family, addr))
 			return 1;
 	return 0;
+}
+
+const struct policy_crl *
+policy_crl(const struct policy *policy)
+{
+	return &policy->crl;
+}
+
+const struct policy_ocsp *
+policy_ocsp(const struct policy *policy)
+{
+	return &policy->ocsp;
 }

@@ -81,6 +81,17 @@ struct policy_secrets {
 	int64_t max_ttl_seconds;
 };
 
+/* CRL publication: lifetime (thisUpdate to nextUpdate) and shards. */
+struct policy_crl {
+	int64_t validity_seconds;
+	int shards; /* 1: one CRL for the issuing CA */
+};
+
+/* OCSP: lifetime of a response (thisUpdate to nextUpdate). */
+struct policy_ocsp {
+	int64_t validity_seconds;
+};
+
 struct policy_profile {
 	char name[LIMIT_LABEL_LEN + 1];
 	char description[LIMIT_NAME_LEN + 1]; /* "" when absent */
@@ -134,6 +145,10 @@ policy_profile_at(const struct policy *policy, size_t i);
 
 /* The one-time secret settings (never NULL). Owned by policy. */
 const struct policy_secrets *policy_secrets(const struct policy *policy);
+
+/* CRL and OCSP settings (never NULL; defaults when the file has none). */
+const struct policy_crl *policy_crl(const struct policy *policy);
+const struct policy_ocsp *policy_ocsp(const struct policy *policy);
 
 /* The role whose cert_profiles holds profile, or NULL. */
 const struct policy_role *

@@ -143,24 +143,8 @@ admin_refuse(struct authority *a, const struct principal *who,
 	return authority_refuse(a, who, object, st);
 }
 
-/*
- * Reserved for the OCSP responder: replace the pre-signed response of
- * serial here, inside the transaction that revokes it, so that OCSP says
- * "revoked" as soon as the revocation call has returned (DESIGN.md). A
- * failure here rolls the revocation back. Empty for now.
- */
-static enum status
-revoke_in_txn_extras(
-    struct store_txn *txn, const char *serial, int reason, int64_t time)
-{
-	(void)txn;
-	(void)serial;
-	(void)reason;
-	(void)time;
-	return ST_OK;
-}
-
 struct revoke_job {
+	struct authority *a;
 	const char *serial; /* a certificate, or */
 	const char *device_id; /* a device */
 	int reason;
@@ -182,8 +166,9 @@ revoke_cert_commit(struct store_txn *txn, void *arg)
 	if ((st = store_txn_cert_revoke(txn, job->serial, job->reason, job->now,
 	         &job->cert_device_id)) != ST_OK)
 		return st;
-	if ((st = revoke_in_txn_extras(
-	         txn, job->serial, job->reason, job->now)) != ST_OK)
+	/* OCSP says revoked the moment this commits. */
+	if ((st = publication_revoked_in_txn(
+	         job->a, txn, job->serial, job->reason, job->now)) != ST_OK)
 		return st;
 	snprintf(detail, sizeof(detail), "reason=%s device=%s",
 	    ca_reason_name(job->reason),
@@ -204,6 +189,7 @@ authority_revoke_cert(struct authority *a, const struct principal *who,
 	if (out != NULL)
 		memset(out, 0, sizeof(*out));
 	memset(&job, 0, sizeof(job));
+	job.a = a;
 	if ((st = authorize_admin(a, who, "revoke")) != ST_OK)
 		return admin_refuse(a, who, "revoke", serial, st);
 	if ((st = serial_normalize(serial, hex)) != ST_OK ||
@@ -237,7 +223,8 @@ revoke_device_each(struct store_txn *txn, const char *serial, void *arg)
 {
 	const struct revoke_job *job = arg;
 
-	return revoke_in_txn_extras(txn, serial, job->reason, job->now);
+	return publication_revoked_in_txn(
+	    job->a, txn, serial, job->reason, job->now);
 }
 
 static enum status
@@ -280,6 +267,7 @@ authority_revoke_device(struct authority *a, const struct principal *who,
 
 	*count = 0;
 	memset(&job, 0, sizeof(job));
+	job.a = a;
 	if ((st = authorize_admin(a, who, "revoke")) != ST_OK ||
 	    (st = device_id_check(device_id)) != ST_OK ||
 	    (st = ca_reason_parse(reason, &code)) != ST_OK)
@@ -327,6 +315,7 @@ authority_reinstate_device(
 	enum status st;
 
 	memset(&job, 0, sizeof(job));
+	job.a = a;
 	if ((st = authorize_admin(a, who, "reinstate")) != ST_OK ||
 	    (st = device_id_check(device_id)) != ST_OK)
 		return admin_refuse(a, who, "reinstate", device_id, st);

@@ -141,6 +141,7 @@ enum wstmt {
 	W_DEVICE_STATUS,
 	W_DEVICE_SET,
 	W_OCSP_PUT,
+	W_OCSP_DELETE,
 	W_CRL_PUT,
 	W_CRL_NEXT,
 	W_MAX
@@ -187,6 +188,7 @@ static const char *const wsql[W_MAX] = {
     [W_DEVICE_STATUS] = "SELECT status FROM devices WHERE id = ?",
     [W_DEVICE_SET] = "UPDATE devices SET status = ?, updated = ?"
                      " WHERE id = ?",
+    [W_OCSP_DELETE] = "DELETE FROM ocsp_responses WHERE serial = ?",
     [W_OCSP_PUT] = "INSERT OR REPLACE INTO ocsp_responses (serial, der,"
                    " this_update, next_update) VALUES (?, ?, ?, ?)",
     /* Only a higher number replaces: crlNumber never goes back. */
@@ -209,6 +211,7 @@ enum rstmt {
 	R_CERT_COUNT,
 	R_AUDIT,
 	R_SECRET_SELECT,
+	R_FEED_LAST,
 	R_FEED,
 	R_CERT_LIST,
 	R_CERT_LIST_DEVICE,
@@ -224,6 +227,7 @@ static const char *const rsql[R_MAX] = {
     [R_CERT_GET] = "SELECT " CERT_COLUMNS " FROM certificates"
                    " WHERE serial = ?",
     [R_CERT_COUNT] = "SELECT count(*) FROM certificates",
+    [R_FEED_LAST] = "SELECT coalesce(max(seq), 0) FROM revocations",
     [R_SECRET_SELECT] = "SELECT id, profile, hash, expires,"
                         " consumed_at IS NOT NULL"
                         " FROM enrollment_secrets WHERE device_id = ?",
@@ -1062,6 +1066,22 @@ store_txn_ocsp_put(struct store_txn *txn, const char *serial,
 	    sqlite3_bind_int64(stmt, 4, next_update) != SQLITE_OK ||
 	    sqlite3_step(stmt) != SQLITE_DONE)
 		st = db_fail(txn->db, "store OCSP response");
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+	return st;
+}
+
+enum status
+store_txn_ocsp_delete(struct store_txn *txn, const char *serial)
+{
+	sqlite3_stmt *stmt;
+	enum status st = ST_OK;
+
+	if ((stmt = wstmt(txn, W_OCSP_DELETE)) == NULL)
+		return db_fail(txn->db, "prepare delete OCSP response");
+	if (bind_text(stmt, 1, serial) != SQLITE_OK ||
+	    sqlite3_step(stmt) != SQLITE_DONE)
+		st = db_fail(txn->db, "delete OCSP response");
 	sqlite3_reset(stmt);
 	sqlite3_clear_bindings(stmt);
 	return st;
@@ -2187,5 +2207,26 @@ out:
 		crl = NULL;
 	}
 	store_crl_free(crl);
+	return st;
+}
+
+enum status
+store_revocations_last_seq(struct store *store, int64_t *seq)
+{
+	sqlite3_stmt *stmt;
+	enum status st = ST_OK;
+
+	*seq = 0;
+	pthread_mutex_lock(&store->read_lock);
+	if ((stmt = rstmt(store, R_FEED_LAST)) == NULL) {
+		st = db_fail(store->rdb, "prepare last revocation");
+	} else {
+		if (sqlite3_step(stmt) == SQLITE_ROW)
+			*seq = sqlite3_column_int64(stmt, 0);
+		else
+			st = db_fail(store->rdb, "last revocation");
+		sqlite3_reset(stmt);
+	}
+	pthread_mutex_unlock(&store->read_lock);
 	return st;
 }

@@ -238,6 +238,10 @@ typedef int (*store_revocation_fn)(const struct store_revocation *r, void *arg);
 enum status store_revocations_since(struct store *store, int64_t since_seq,
     size_t limit, store_revocation_fn fn, void *arg) MUST_CHECK;
 
+/* The newest feed row's seq (0 when there is none). */
+enum status
+store_revocations_last_seq(struct store *store, int64_t *seq) MUST_CHECK;
+
 /* What store_cert_list returns; NULL, -1 and 0 mean "any". */
 struct store_cert_filter {
 	const char *device_id; /* NULL: any */
@@ -280,6 +284,10 @@ enum status store_device_get(struct store *store, const char *device_id,
 enum status store_txn_ocsp_put(struct store_txn *txn, const char *serial,
     const uint8_t *der, size_t len, int64_t this_update,
     int64_t next_update) MUST_CHECK;
+
+/* Forget serial's pre-signed response (none is fine). */
+enum status
+store_txn_ocsp_delete(struct store_txn *txn, const char *serial) MUST_CHECK;
 
 /*
  * The stored OCSP response for serial: *der (caller frees with free()),

@@ -42,8 +42,8 @@
 	"-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE:%NO_TICKETS"
 /* tls/server.pem and server.key are ours, but read with a bound all the same. */
 #define WORKER_TLS_FILE_MAX (256 * 1024)
-/* authority_tick "about once a minute". */
-#define WORKER_TICK_SECONDS 60
+/* authority_tick every second: CRLs follow revocations that fast. */
+#define WORKER_TICK_SECONDS 1
 /* How long a stopping worker lets requests in flight finish. */
 #define WORKER_DRAIN_MS 5000
 #define WORKER_DRAIN_STEP_MS 50
