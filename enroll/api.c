@@ -3,12 +3,17 @@
  * certificate. Bodies are read strictly: size-limited, duplicate keys and
  * unknown keys refused with a message that names them.
  */
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <jansson.h>
+#include <openssl/pem.h>
+
+#include "ca/store.h"
 
 #include "common/secret.h"
 #include "enroll/api.h"
@@ -167,12 +172,438 @@ out:
 	secret_free(secret);
 }
 
+/* Send o (stolen) as the JSON body with code. */
+static void
+api_send(struct http_response *resp, int code, json_t *o)
+{
+	char *text = NULL;
+
+	if (o == NULL || (text = json_dumps(o, JSON_COMPACT)) == NULL ||
+	    buf_printf(&resp->body, "%s\n", text) != ST_OK) {
+		api_error(resp, 500, "internal error", "internal error");
+	} else {
+		resp->status = code;
+		resp->content_type = "application/json";
+	}
+	free(text);
+	json_decref(o);
+}
+
+/* RFC 3339 UTC, e.g. 2026-11-24T20:53:40Z. */
+static json_t *
+json_time(int64_t t)
+{
+	char out[32];
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(out, sizeof(out), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return json_string(out);
+}
+
+static json_t *
+json_str_or_null(const char *s)
+{
+	return s != NULL && s[0] != '\0' ? json_string(s) : json_null();
+}
+
+static json_t *
+cert_json(const struct store_cert *c)
+{
+	json_t *o;
+
+	o = json_pack("{s:s, s:o, s:s, s:s, s:s, s:o, s:o}", "serial",
+	    c->serial, "device", json_str_or_null(c->device_id), "profile",
+	    c->profile, "subject", c->subject, "status",
+	    c->status == STORE_CERT_REVOKED ? "revoked" : "valid", "not_before",
+	    json_time(c->not_before), "not_after", json_time(c->not_after));
+	if (o != NULL && c->status == STORE_CERT_REVOKED) {
+		json_object_set_new(o, "revoked_at", json_time(c->revoked_at));
+		json_object_set_new(o, "reason",
+		    json_string(ca_reason_name(c->reason)
+		            ? ca_reason_name(c->reason)
+		            : "unspecified"));
+	}
+	return o;
+}
+
+/* A query parameter, or NULL. */
+static const char *
+query(const struct http_request *req, const char *name)
+{
+	const char *v;
+
+	if (req->query == NULL)
+		return NULL;
+	v = req->query(req, name);
+	return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+/* An integer query parameter in min..max (def when absent). */
+static enum status
+query_int(const struct http_request *req, const char *name, int64_t min,
+    int64_t max, int64_t def, int64_t *out)
+{
+	const char *v = query(req, name);
+	char *end;
+	long long n;
+
+	*out = def;
+	if (v == NULL)
+		return ST_OK;
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0' || n < min || n > max)
+		return status_fail(ST_MALFORMED,
+		    "query parameter %s must be an integer in %lld..%lld", name,
+		    (long long)min, (long long)max);
+	*out = n;
+	return ST_OK;
+}
+
+/* The "reason" of a revoke body (an empty body means unspecified). */
+static enum status
+revoke_reason(
+    const struct http_request *req, json_t **body, const char **reason)
+{
+	static const char *const known[] = {"reason", NULL};
+	json_error_t err;
+	enum status st;
+
+	*body = NULL;
+	*reason = NULL;
+	if (req->body_len == 0)
+		return ST_OK;
+	if ((st = api_body_parse(req->body, req->body_len, known, body)) !=
+	    ST_OK)
+		return st;
+	if (json_unpack_ex(*body, &err, 0, "{s?:s}", "reason", reason) != 0)
+		return status_fail(ST_MALFORMED, "%s", err.text);
+	return ST_OK;
+}
+
+static void
+revoke_cert(struct enroll *e, const struct principal *who,
+    const struct http_request *req, const char *serial,
+    struct http_response *resp)
+{
+	struct authority_revocation r;
+	json_t *body = NULL;
+	const char *reason;
+	enum status st;
+
+	if ((st = revoke_reason(req, &body, &reason)) != ST_OK ||
+	    (st = authority_revoke_cert(e->a, who, serial, reason, &r)) !=
+	        ST_OK) {
+		json_decref(body);
+		api_status(resp, st);
+		return;
+	}
+	json_decref(body);
+	api_send(resp, 200,
+	    json_pack("{s:s, s:o, s:s, s:s, s:o}", "serial", r.serial, "device",
+	        json_str_or_null(r.device_id), "status", "revoked", "reason",
+	        ca_reason_name(r.reason) ? ca_reason_name(r.reason)
+	                                 : "unspecified",
+	        "revoked_at", json_time(r.time)));
+}
+
+static void
+revoke_device(struct enroll *e, const struct principal *who,
+    const struct http_request *req, const char *id, struct http_response *resp)
+{
+	json_t *body = NULL;
+	const char *reason;
+	size_t count = 0;
+	enum status st;
+
+	if ((st = revoke_reason(req, &body, &reason)) != ST_OK ||
+	    (st = authority_revoke_device(e->a, who, id, reason, &count)) !=
+	        ST_OK) {
+		json_decref(body);
+		api_status(resp, st);
+		return;
+	}
+	json_decref(body);
+	api_send(resp, 200,
+	    json_pack("{s:s, s:I, s:s}", "device", id, "revoked",
+	        (json_int_t)count, "status", "blocked"));
+}
+
+static int
+list_one(const struct store_cert *c, void *arg)
+{
+	struct {
+		json_t *array;
+		char last[STORE_SERIAL_HEX_CAP];
+		size_t count;
+	} *l = arg;
+
+	if (json_array_append_new(l->array, cert_json(c)) != 0)
+		return 1;
+	snprintf(l->last, sizeof(l->last), "%s", c->serial);
+	l->count++;
+	return 0;
+}
+
+static void
+list_certs(struct enroll *e, const struct principal *who,
+    const struct http_request *req, struct http_response *resp)
+{
+	struct store_cert_filter f;
+	struct {
+		json_t *array;
+		char last[STORE_SERIAL_HEX_CAP];
+		size_t count;
+	} l;
+	const char *status = query(req, "status");
+	int64_t limit, before;
+	enum status st;
+
+	memset(&f, 0, sizeof(f));
+	memset(&l, 0, sizeof(l));
+	f.device_id = query(req, "device");
+	f.profile = query(req, "profile");
+	f.cursor = query(req, "cursor");
+	f.status = -1;
+	if (status != NULL) {
+		if (strcmp(status, "valid") == 0)
+			f.status = STORE_CERT_VALID;
+		else if (strcmp(status, "revoked") == 0)
+			f.status = STORE_CERT_REVOKED;
+		else {
+			api_error(resp, 400, "malformed",
+			    "status must be valid or revoked");
+			return;
+		}
+	}
+	if ((st = query_int(req, "limit", 1, STORE_LIST_LIMIT_MAX, 100,
+	         &limit)) != ST_OK ||
+	    (st = query_int(
+	         req, "expiring_before", 0, INT64_MAX, 0, &before)) != ST_OK) {
+		api_status(resp, st);
+		return;
+	}
+	f.limit = (size_t)limit;
+	f.expiring_before = before;
+	if ((l.array = json_array()) == NULL) {
+		api_error(resp, 500, "internal error", "internal error");
+		return;
+	}
+	if ((st = authority_cert_list(e->a, who, &f, list_one, &l)) != ST_OK) {
+		json_decref(l.array);
+		api_status(resp, st);
+		return;
+	}
+	/* A full page may have more behind it: hand out the cursor. */
+	api_send(resp, 200,
+	    json_pack("{s:o, s:o}", "certificates", l.array, "next_cursor",
+	        l.count == f.limit ? json_string(l.last) : json_null()));
+}
+
+static void
+get_cert(struct enroll *e, const struct principal *who, const char *serial,
+    struct http_response *resp)
+{
+	struct store_cert *c = NULL;
+	const unsigned char *p;
+	X509 *x = NULL;
+	BIO *bio = NULL;
+	char *pem;
+	long pem_len;
+	json_t *o;
+	enum status st;
+
+	if ((st = authority_cert_get(e->a, who, serial, &c)) != ST_OK) {
+		api_status(resp, st);
+		return;
+	}
+	o = cert_json(c);
+	p = c->der;
+	if (o != NULL && (x = d2i_X509(NULL, &p, (long)c->der_len)) != NULL &&
+	    (bio = BIO_new(BIO_s_mem())) != NULL &&
+	    PEM_write_bio_X509(bio, x) &&
+	    (pem_len = BIO_get_mem_data(bio, &pem)) > 0)
+		json_object_set_new(
+		    o, "pem", json_stringn(pem, (size_t)pem_len));
+	BIO_free(bio);
+	X509_free(x);
+	store_cert_free(c);
+	api_send(resp, 200, o);
+}
+
+static void
+get_device(struct enroll *e, const struct principal *who, const char *id,
+    struct http_response *resp)
+{
+	struct store_device d;
+	enum status st;
+
+	if ((st = authority_device_get(e->a, who, id, &d)) != ST_OK) {
+		api_status(resp, st);
+		return;
+	}
+	api_send(resp, 200,
+	    json_pack("{s:s, s:s, s:I, s:I, s:o, s:o}", "device", id, "status",
+	        d.is_blocked ? "blocked" : "active", "certificates",
+	        (json_int_t)d.cert_count, "valid", (json_int_t)d.valid_count,
+	        "created", json_time(d.created), "updated",
+	        json_time(d.updated)));
+}
+
+struct feed {
+	json_t *array;
+	int64_t last;
+};
+
+static int
+feed_one(const struct store_revocation *r, void *arg)
+{
+	struct feed *f = arg;
+
+	f->last = r->seq;
+	return json_array_append_new(f->array,
+	           json_pack("{s:I, s:s, s:o, s:s, s:o}", "seq",
+	               (json_int_t)r->seq, "serial", r->serial, "device",
+	               json_str_or_null(r->device_id), "reason",
+	               ca_reason_name(r->reason) ? ca_reason_name(r->reason)
+	                                         : "unspecified",
+	               "time", json_time(r->time))) != 0;
+}
+
+static int
+audit_one(const struct store_audit *a, void *arg)
+{
+	struct feed *f = arg;
+
+	f->last = a->seq;
+	return json_array_append_new(f->array,
+	           json_pack("{s:I, s:o, s:s, s:s, s:s, s:s}", "seq",
+	               (json_int_t)a->seq, "time", json_time(a->time), "actor",
+	               a->actor, "action", a->action, "object", a->object,
+	               "detail", a->detail)) != 0;
+}
+
+/* GET revocations or audit: ?since=SEQ&limit=N. */
+static void
+since_list(struct enroll *e, const struct principal *who,
+    const struct http_request *req, int is_audit, struct http_response *resp)
+{
+	struct feed f;
+	int64_t since, limit;
+	enum status st;
+
+	if ((st = query_int(req, "since", 0, INT64_MAX, 0, &since)) != ST_OK ||
+	    (st = query_int(req, "limit", 1, STORE_LIST_LIMIT_MAX, 100,
+	         &limit)) != ST_OK) {
+		api_status(resp, st);
+		return;
+	}
+	f.last = since;
+	if ((f.array = json_array()) == NULL) {
+		api_error(resp, 500, "internal error", "internal error");
+		return;
+	}
+	st = is_audit ? authority_audit_since(
+	                    e->a, who, since, (size_t)limit, audit_one, &f)
+	              : authority_revocations_since(
+	                    e->a, who, since, (size_t)limit, feed_one, &f);
+	if (st != ST_OK) {
+		json_decref(f.array);
+		api_status(resp, st);
+		return;
+	}
+	api_send(resp, 200,
+	    json_pack("{s:o, s:I}", is_audit ? "entries" : "revocations",
+	        f.array, "last_seq", (json_int_t)f.last));
+}
+
+/* The routing table: method, first segment, action, handler. */
+enum api_route {
+	ROUTE_SECRETS,
+	ROUTE_CERT_LIST,
+	ROUTE_CERT_GET,
+	ROUTE_CERT_REVOKE,
+	ROUTE_DEVICE_GET,
+	ROUTE_DEVICE_REVOKE,
+	ROUTE_DEVICE_REINSTATE,
+	ROUTE_REVOCATIONS,
+	ROUTE_AUDIT,
+	ROUTE_MAX
+};
+
+static const struct {
+	const char *method;
+	const char *collection;
+	int has_id;
+	const char *action;
+} routes[ROUTE_MAX] = {
+    [ROUTE_SECRETS] = {"POST", "enrollment-secrets", 0, NULL},
+    [ROUTE_CERT_LIST] = {"GET", "certificates", 0, NULL},
+    [ROUTE_CERT_GET] = {"GET", "certificates", 1, NULL},
+    [ROUTE_CERT_REVOKE] = {"POST", "certificates", 1, "revoke"},
+    [ROUTE_DEVICE_GET] = {"GET", "devices", 1, NULL},
+    [ROUTE_DEVICE_REVOKE] = {"POST", "devices", 1, "revoke"},
+    [ROUTE_DEVICE_REINSTATE] = {"POST", "devices", 1, "reinstate"},
+    [ROUTE_REVOCATIONS] = {"GET", "revocations", 0, NULL},
+    [ROUTE_AUDIT] = {"GET", "audit", 0, NULL},
+};
+
+/*
+ * Split "collection[/id[/action]]" and find the route. *id points into
+ * buf. ST_NOTFOUND for no such resource, ST_CONFLICT (405) for a known
+ * resource with another method.
+ */
+static enum status
+api_route(const char *method, const char *path, char *buf, size_t cap,
+    enum api_route *out, const char **id)
+{
+	char *seg[3] = {NULL, NULL, NULL}, *p;
+	size_t n = strlen(path), count = 0, i;
+	int path_known = 0;
+
+	*id = NULL;
+	if (n == 0 || n >= cap)
+		return status_fail(ST_NOTFOUND, "no such API resource");
+	memcpy(buf, path, n + 1);
+	for (p = buf; count < 3; count++) {
+		seg[count] = p;
+		if ((p = strchr(p, '/')) == NULL)
+			break;
+		*p++ = '\0';
+	}
+	if (p != NULL || count == 3 || (seg[1] != NULL && seg[1][0] == '\0'))
+		return status_fail(ST_NOTFOUND, "no such API resource");
+	count = seg[1] == NULL ? 1 : seg[2] == NULL ? 2 : 3;
+	for (i = 0; i < ROUTE_MAX; i++) {
+		if (strcmp(seg[0], routes[i].collection) != 0 ||
+		    (size_t)(1 + routes[i].has_id +
+		        (routes[i].action != NULL)) != count ||
+		    (routes[i].action != NULL &&
+		        strcmp(seg[2], routes[i].action) != 0))
+			continue;
+		path_known = 1;
+		if (strcmp(method, routes[i].method) == 0) {
+			*out = (enum api_route)i;
+			*id = seg[1];
+			return ST_OK;
+		}
+	}
+	if (path_known)
+		return status_fail(
+		    ST_CONFLICT, "method %.16s not allowed here", method);
+	return status_fail(ST_NOTFOUND, "no such API resource");
+}
+
 void
 api_handle(struct enroll *e, const struct http_request *req, const char *path,
     struct http_response *resp)
 {
 	struct principal who;
-	char *secret = NULL;
+	enum api_route route = ROUTE_MAX;
+	const char *id = NULL;
+	char *secret = NULL, buf[256];
 	enum status st;
 
 	/* The API is for certificate holders only: no Basic secrets. */
@@ -190,14 +621,49 @@ api_handle(struct enroll *e, const struct http_request *req, const char *path,
 		api_status(resp, st);
 		return;
 	}
-	if (strcmp(path, "enrollment-secrets") == 0) {
-		if (strcmp(req->method, "POST") != 0) {
-			api_error(resp, 405, "method not allowed",
-			    "enrollment-secrets takes POST");
-			return;
-		}
-		secrets_create(e, &who, req, resp);
+	if ((st = api_route(
+	         req->method, path, buf, sizeof(buf), &route, &id)) != ST_OK) {
+		if (st == ST_CONFLICT)
+			api_error(
+			    resp, 405, "method not allowed", status_detail());
+		else
+			api_status(resp, st);
 		return;
 	}
-	api_error(resp, 404, "not found", "no such API resource");
+	switch (route) {
+	case ROUTE_SECRETS:
+		secrets_create(e, &who, req, resp);
+		break;
+	case ROUTE_CERT_LIST:
+		list_certs(e, &who, req, resp);
+		break;
+	case ROUTE_CERT_GET:
+		get_cert(e, &who, id, resp);
+		break;
+	case ROUTE_CERT_REVOKE:
+		revoke_cert(e, &who, req, id, resp);
+		break;
+	case ROUTE_DEVICE_GET:
+		get_device(e, &who, id, resp);
+		break;
+	case ROUTE_DEVICE_REVOKE:
+		revoke_device(e, &who, req, id, resp);
+		break;
+	case ROUTE_DEVICE_REINSTATE:
+		if ((st = authority_reinstate_device(e->a, &who, id)) != ST_OK)
+			api_status(resp, st);
+		else
+			api_send(resp, 200,
+			    json_pack("{s:s, s:s}", "device", id, "status",
+			        "active"));
+		break;
+	case ROUTE_REVOCATIONS:
+		since_list(e, &who, req, 0, resp);
+		break;
+	case ROUTE_AUDIT:
+		since_list(e, &who, req, 1, resp);
+		break;
+	default:
+		api_error(resp, 404, "not found", "no such API resource");
+	}
 }

@@ -1,7 +1,10 @@
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <openssl/pkcs7.h>
 
 #include "enroll/codec.h"
@@ -65,6 +68,150 @@ send_der(struct http_response *resp, const uint8_t *der, size_t len,
 		resp->header_count = 0;
 }
 
+/* An IMF-fixdate (RFC 9110 §5.6.7) for Last-Modified and Expires. */
+static void
+http_date(int64_t t, char *out, size_t cap)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(out, cap, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+/* Caching headers for a signed object valid from this_update to next. */
+static enum status
+cache_headers(struct http_response *resp, const uint8_t *der, size_t len,
+    int64_t this_update, int64_t next_update)
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	char lm[64], ex[64];
+	int64_t now = (int64_t)time(NULL), age = next_update - now;
+	enum status st;
+
+	SHA256(der, len, md);
+	http_date(this_update, lm, sizeof(lm));
+	http_date(next_update, ex, sizeof(ex));
+	/* RFC 5019 §6.2: max-age below nextUpdate - now. */
+	if (age < 0)
+		age = 0;
+	if ((st = http_response_header(resp, "ETag",
+	         "\"%02x%02x%02x%02x%02x%02x%02x%02x\"", md[0], md[1], md[2],
+	         md[3], md[4], md[5], md[6], md[7])) != ST_OK ||
+	    (st = http_response_header(resp, "Last-Modified", "%s", lm)) !=
+	        ST_OK ||
+	    (st = http_response_header(resp, "Expires", "%s", ex)) != ST_OK)
+		return st;
+	return http_response_header(resp, "Cache-Control",
+	    "max-age=%lld, public, no-transform, must-revalidate",
+	    (long long)age);
+}
+
+/* GET /crl/NAME: the stored CRL (RFC 5280 §5, RFC 2585 media type). */
+static void
+send_crl(struct enroll *e, const char *name, struct http_response *resp)
+{
+	uint8_t *der = NULL;
+	size_t len = 0;
+	int64_t this_update, next_update, number;
+	enum status st;
+
+	if ((st = authority_crl_get(e->a, name, &der, &len, &this_update,
+	         &next_update, &number)) != ST_OK) {
+		http_response_status(resp, st);
+		return;
+	}
+	if (buf_append(&resp->body, der, len) != ST_OK ||
+	    cache_headers(resp, der, len, this_update, next_update) != ST_OK) {
+		http_response_error(resp, 500, "internal error");
+	} else {
+		resp->status = 200;
+		resp->content_type = "application/pkix-crl";
+	}
+	free(der);
+}
+
+/*
+ * /ocsp: POST with the DER request, or GET /ocsp/<base64> (RFC 6960
+ * App. A). Every answer, errors included, is an OCSPResponse with 200 and
+ * exactly "application/ocsp-response" (nginx accepts nothing else).
+ */
+static void
+send_ocsp(struct enroll *e, const struct http_request *req,
+    struct http_response *resp)
+{
+	struct authority_ocsp_answer ans;
+	const uint8_t *der = NULL;
+	uint8_t *decoded = NULL;
+	size_t len = 0;
+	const char *b64;
+	enum status st;
+
+	if (strcmp(req->method, "POST") == 0) {
+		if (req->content_type == NULL ||
+		    strncasecmp(req->content_type, "application/ocsp-request",
+		        24) != 0) {
+			http_response_error(resp, 400,
+			    "OCSP POST takes Content-Type "
+			    "application/ocsp-request (RFC 6960 App. A)");
+			return;
+		}
+		der = req->body;
+		len = req->body_len;
+	} else {
+		/* The path is percent-decoded already; '+' is base64's. An
+		 * undecodable one is answered malformedRequest below. */
+		b64 = req->path + strlen("/ocsp");
+		while (*b64 == '/')
+			b64++;
+		if (codec_b64_decode((const uint8_t *)b64, strlen(b64),
+		        HTTP_BODY_MAX, &decoded, &len) == ST_OK)
+			der = decoded;
+		else
+			len = 0;
+	}
+	st = authority_ocsp_answer(
+	    e->a, der != NULL ? der : (const uint8_t *)"", len, &ans);
+	free(decoded);
+	if (st != ST_OK) {
+		http_response_status(resp, st);
+		return;
+	}
+	if (buf_append(&resp->body, ans.der, ans.len) != ST_OK ||
+	    (ans.is_cacheable ? cache_headers(resp, ans.der, ans.len,
+	                            ans.this_update, ans.next_update)
+	                      : http_response_header(resp, "Cache-Control",
+	                            "no-store")) != ST_OK) {
+		http_response_error(resp, 500, "internal error");
+	} else {
+		resp->status = 200;
+		resp->content_type = "application/ocsp-response";
+	}
+	free(ans.der);
+}
+
+static void
+send_health(struct enroll *e, struct http_response *resp)
+{
+	if (authority_health(e->a) != ST_OK) {
+		http_response_error(
+		    resp, 503, "unhealthy: %s", status_detail());
+		return;
+	}
+	resp->status = 200;
+	resp->content_type = "application/json";
+	if (buf_printf(&resp->body,
+	        "{\"status\":\"ok\",\"hsm\":\"ok\",\"store\":\"ok\"}\n") !=
+	    ST_OK)
+		http_response_error(resp, 500, "internal error");
+}
+
+static int
+has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
 int
 publish_handle(struct enroll *e, const struct http_request *req,
     struct http_response *resp)
@@ -72,39 +219,34 @@ publish_handle(struct enroll *e, const struct http_request *req,
 	const char *p = req->path;
 	int is_get =
 	    strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
-	enum status st;
+	int is_ocsp = strcmp(p, "/ocsp") == 0 || has_prefix(p, "/ocsp/");
 
 	if (strcmp(p, "/ca/root.crt") != 0 &&
-	    strcmp(p, "/ca/issuing.crt") != 0 && strcmp(p, "/healthz") != 0)
+	    strcmp(p, "/ca/issuing.crt") != 0 && strcmp(p, "/healthz") != 0 &&
+	    !has_prefix(p, "/crl/") && !is_ocsp)
 		return 0;
+	if (is_ocsp && (is_get || strcmp(req->method, "POST") == 0)) {
+		send_ocsp(e, req, resp);
+		return 1;
+	}
 	if (!is_get) {
-		http_response_error(
-		    resp, 405, "%s takes GET, not %.16s", p, req->method);
-		if (http_response_header(resp, "Allow", "GET, HEAD") != ST_OK)
+		http_response_error(resp, 405, "%.64s takes %s, not %.16s", p,
+		    is_ocsp ? "GET or POST" : "GET", req->method);
+		if (http_response_header(resp, "Allow",
+		        is_ocsp ? "GET, HEAD, POST" : "GET, HEAD") != ST_OK)
 			resp->header_count = 0;
 		return 1;
 	}
 	/* RFC 2585: a DER certificate as application/pkix-cert. */
-	if (strcmp(p, "/ca/root.crt") == 0) {
+	if (strcmp(p, "/ca/root.crt") == 0)
 		send_der(resp, e->root_der, e->root_der_len,
 		    "application/pkix-cert");
-		return 1;
-	}
-	if (strcmp(p, "/ca/issuing.crt") == 0) {
+	else if (strcmp(p, "/ca/issuing.crt") == 0)
 		send_der(resp, e->issuing_der, e->issuing_der_len,
 		    "application/pkix-cert");
-		return 1;
-	}
-	if ((st = authority_health(e->a)) != ST_OK) {
-		http_response_error(
-		    resp, 503, "unhealthy: %s", status_detail());
-		return 1;
-	}
-	resp->status = 200;
-	resp->content_type = "application/json";
-	if (buf_printf(&resp->body,
-	        "{\"status\":\"ok\",\"hsm\":\"ok\","
-	        "\"store\":\"ok\"}\n") != ST_OK)
-		http_response_error(resp, 500, "internal error");
+	else if (has_prefix(p, "/crl/"))
+		send_crl(e, p + strlen("/crl/"), resp);
+	else
+		send_health(e, resp);
 	return 1;
 }
