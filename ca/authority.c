@@ -268,11 +268,24 @@ renewal_due(X509 *cert, int64_t now)
 	return nb < 0 || na < 0 || na - now < (na - nb) / 3;
 }
 
-enum status
-authority_tls_renew(struct authority *a, int force, int *renewed)
+/* One of tessera's own certificates that it renews by itself. */
+struct renewal {
+	const char *what; /* for the log */
+	const char *cert_rel; /* the PEM it lives in */
+	const char *key_rel; /* a software key to replace, or NULL */
+	struct hsm_key *token_key; /* else: the key in the token stays */
+	int with_chain; /* append the issuing CA to the PEM */
+	struct ca_service_spec spec; /* cn, profile, days, usages */
+};
+
+/*
+ * Renew r's certificate when a third of its life is left (or now when
+ * force): the same names, a new software key or the same token key, the
+ * row committed before the files are written atomically.
+ */
+static enum status
+renew(struct authority *a, struct renewal *r, int force, int *renewed)
 {
-	static const int eku_server[] = {NID_server_auth};
-	struct ca_service_spec spec;
 	GENERAL_NAMES *san = NULL;
 	EVP_PKEY *key = NULL;
 	X509 *old = NULL, *cert = NULL, *chain[2];
@@ -283,48 +296,45 @@ authority_tls_renew(struct authority *a, int force, int *renewed)
 	enum status st;
 
 	*renewed = 0;
-	if ((st = load_cert(a->cfg, "tls/server.pem", &old)) != ST_OK)
+	if ((st = load_cert(a->cfg, r->cert_rel, &old)) != ST_OK)
 		return st;
 	if (!force && !renewal_due(old, now)) {
 		st = ST_OK;
 		goto out;
 	}
 	st = ST_NOMEM;
-	if ((key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256")) == NULL ||
-	    (key_path = ca_config_path(a->cfg, "tls/server.key")) == NULL ||
-	    (cert_path = ca_config_path(a->cfg, "tls/server.pem")) == NULL)
+	if ((cert_path = ca_config_path(a->cfg, r->cert_rel)) == NULL)
+		goto out;
+	if (r->key_rel != NULL &&
+	    ((key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256")) == NULL ||
+	        (key_path = ca_config_path(a->cfg, r->key_rel)) == NULL))
 		goto out;
 	/* The same names as before: operators may have reissued it with
 	 * their own SANs. */
 	san = X509_get_ext_d2i(old, NID_subject_alt_name, NULL, NULL);
-	memset(&spec, 0, sizeof(spec));
-	spec.cn = "localhost";
-	spec.profile = "tls-server";
-	spec.pubkey = key;
-	spec.days = 90;
-	spec.pathlen = -1;
-	spec.key_usage = X509v3_KU_DIGITAL_SIGNATURE;
-	spec.eku = eku_server;
-	spec.eku_count = 1;
-	spec.san_names = san;
-	spec.md_nid = NID_sha256;
+	r->spec.pubkey = key != NULL ? key : hsm_key_get0_public(r->token_key);
+	r->spec.san_names = san;
 	if ((st = ca_service_issue(a->store, a->cfg->name, "tessera:renew", now,
-	         &spec, a->issuing, hsm_key_get0_pkey(a->issuing_key),
-	         a->crl_url, a->ca_issuers_url, &cert)) != ST_OK)
+	         &r->spec, a->issuing, hsm_key_get0_pkey(a->issuing_key),
+	         r->key_rel != NULL ? a->crl_url : NULL, a->ca_issuers_url,
+	         &cert)) != ST_OK)
 		goto out;
 	chain[0] = cert;
 	chain[1] = a->issuing;
-	if ((st = ca_pem_encode(NULL, 0, key, &key_pem, &key_len)) != ST_OK ||
-	    (st = ca_pem_encode(chain, 2, NULL, &cert_pem, &cert_len)) != ST_OK)
+	if ((st = ca_pem_encode(chain, r->with_chain ? 2 : 1, NULL, &cert_pem,
+	         &cert_len)) != ST_OK)
 		goto out;
 	/* Key first: a worker that starts in between fails its key check
 	 * and is restarted, rather than serving a mismatched pair. */
-	if ((st = file_write_atomic(key_path, key_pem, key_len, 0600)) !=
-	        ST_OK ||
-	    (st = file_write_atomic(cert_path, cert_pem, cert_len, 0644)) !=
-	        ST_OK)
+	if (key != NULL &&
+	    ((st = ca_pem_encode(NULL, 0, key, &key_pem, &key_len)) != ST_OK ||
+	        (st = file_write_atomic(key_path, key_pem, key_len, 0600)) !=
+	            ST_OK))
 		goto out;
-	log_info("renewed the TLS server certificate");
+	if ((st = file_write_atomic(cert_path, cert_pem, cert_len, 0644)) !=
+	    ST_OK)
+		goto out;
+	log_info("renewed the %s certificate", r->what);
 	*renewed = 1;
 out:
 	ca_pem_free(key_pem, key_len);
@@ -336,6 +346,54 @@ out:
 	X509_free(cert);
 	X509_free(old);
 	return st;
+}
+
+enum status
+authority_tls_renew(struct authority *a, int force, int *renewed)
+{
+	static const int eku[] = {NID_server_auth};
+	struct renewal r;
+
+	memset(&r, 0, sizeof(r));
+	r.what = "TLS server";
+	r.cert_rel = "tls/server.pem";
+	r.key_rel = "tls/server.key";
+	r.with_chain = 1;
+	r.spec.cn = "localhost";
+	r.spec.profile = "tls-server";
+	r.spec.days = 90;
+	r.spec.pathlen = -1;
+	r.spec.key_usage = X509v3_KU_DIGITAL_SIGNATURE;
+	r.spec.eku = eku;
+	r.spec.eku_count = 1;
+	r.spec.md_nid = NID_sha256;
+	return renew(a, &r, force, renewed);
+}
+
+enum status
+authority_ocsp_renew(struct authority *a, int force, int *renewed)
+{
+	static const int eku[] = {NID_OCSP_sign};
+	char cn[LIMIT_NAME_LEN];
+	struct renewal r;
+
+	/* RFC 6960 §4.2.2.2: a delegated responder, short-lived, its key in
+	 * the token; ocsp-nocheck, so clients need no status for it. */
+	snprintf(cn, sizeof(cn), "%s OCSP Responder", a->cfg->name);
+	memset(&r, 0, sizeof(r));
+	r.what = "OCSP responder";
+	r.cert_rel = "ca/ocsp.pem";
+	r.token_key = a->ocsp_key;
+	r.spec.cn = cn;
+	r.spec.profile = "ocsp-responder";
+	r.spec.days = 30;
+	r.spec.pathlen = -1;
+	r.spec.key_usage = X509v3_KU_DIGITAL_SIGNATURE;
+	r.spec.eku = eku;
+	r.spec.eku_count = 1;
+	r.spec.ocsp_nocheck = 1;
+	r.spec.md_nid = NID_sha256;
+	return renew(a, &r, force, renewed);
 }
 
 enum status
@@ -351,7 +409,12 @@ authority_tick(struct authority *a, unsigned *events)
 	if ((st = authority_tls_renew(a, 0, &renewed)) != ST_OK)
 		return st;
 	if (renewed)
-		*events |= AUTHORITY_TICK_RELOAD_TLS;
+		*events |= AUTHORITY_TICK_RELOAD;
+	/* Workers load the new responder certificate on their restart. */
+	if ((st = authority_ocsp_renew(a, 0, &renewed)) != ST_OK)
+		return st;
+	if (renewed)
+		*events |= AUTHORITY_TICK_RELOAD;
 	return ST_OK;
 }
 

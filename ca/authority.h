@@ -111,7 +111,7 @@ enum status authority_client_ca_pem(
     const struct authority *a, char **pem, size_t *pem_len) MUST_CHECK;
 
 /* What authority_tick did that the server must act on. */
-#define AUTHORITY_TICK_RELOAD_TLS 0x1 /* new TLS server cert and key */
+#define AUTHORITY_TICK_RELOAD 0x1 /* new TLS or OCSP responder cert */
 
 /*
  * Scheduled work (renewing tessera's own TLS certificate; later the CRL,
@@ -163,6 +163,14 @@ struct authority_ocsp_answer {
  */
 enum status authority_ocsp_answer(struct authority *a, const uint8_t *req,
     size_t len, struct authority_ocsp_answer *out) MUST_CHECK;
+
+/*
+ * Renew the delegated OCSP responder's certificate (same key in the token,
+ * 30 days) when a third of its life is left, or now when force; written
+ * to DIR/ca/ocsp.pem. Workers use it after their restart (SIGHUP).
+ */
+enum status
+authority_ocsp_renew(struct authority *a, int force, int *renewed) MUST_CHECK;
 
 /* Reachable: ST_OK, or ST_UNAVAILABLE with a detail (for /healthz). */
 enum status authority_health(struct authority *a) MUST_CHECK;

@@ -12,7 +12,7 @@ int cmd_init(int argc, char **argv);
 int cmd_issue(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_secret(int argc, char **argv);
-int cmd_tls_renew(int argc, char **argv);
+int cmd_renew(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 
 /* Print "tessera CMD: <detail>" for st and return the exit code for it. */

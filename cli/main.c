@@ -19,7 +19,8 @@ static const struct command {
     {"serve", cmd_serve, "run the EST, API and publication listeners"},
     {"secret", cmd_secret, "mint a one-time enrollment secret for a device"},
     {"issue", cmd_issue, "issue a certificate for a CSR, offline"},
-    {"tls-renew", cmd_tls_renew, "renew tessera's own TLS server certificate"},
+    {"renew", cmd_renew,
+        "renew tessera's own TLS and OCSP responder certificates"},
     {"audit", cmd_audit, "verify the tamper-evident audit log"},
 };
 

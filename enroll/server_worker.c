@@ -444,7 +444,7 @@ scheduler_tick(struct worker *w)
 	if (st != ST_OK)
 		log_warn("scheduled work failed: %s",
 		    status_detail()[0] ? status_detail() : status_name(st));
-	if (events & AUTHORITY_TICK_RELOAD_TLS) {
+	if (events & AUTHORITY_TICK_RELOAD) {
 		log_info("TLS server certificate renewed: reloading workers");
 		/* Only our own supervisor, never whoever adopted us. */
 		if (getppid() == w->args->supervisor)
