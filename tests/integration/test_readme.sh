@@ -16,7 +16,7 @@ awk '/<!-- walkthrough:begin -->/ {on=1; n++; next}
      on && /^```/ {next}
      on {print > ("block" n ".sh")}' "$TESSERA_SOURCE/README.md"
 blocks=$(ls block*.sh 2>/dev/null | wc -l)
-[ "$blocks" -ge 2 ] && pass || fail "found $blocks walkthrough blocks, want 2 or more"
+[ "$blocks" -ge 3 ] && pass || fail "found $blocks walkthrough blocks, want 3 or more"
 for b in block*.sh; do
 	sed -i -e "s|build/tessera|$TESSERA_BIN|g" -e "s|:8443|:$P1|g" \
 		-e "s|:8080|:$P2|g" "$b"
@@ -33,4 +33,10 @@ check "renewed certificate verifies" openssl verify -CAfile var/ca/chain.pem dev
 grep -q '"secret"' block2.sh.out && pass || fail "station did not get a secret"
 n=$(sqlite3 var/tessera.db "select count(*) from certificates where device_id like 'line1-000%'")
 [ "$n" = 3 ] && pass || fail "station enrolled $n devices, want 3"
+grep -q "device-next.pem: good" block3.sh.out && pass || fail "OCSP did not say good before the revocation"
+grep -q "device-next.pem: revoked" block3.sh.out && pass || fail "OCSP did not say revoked after it"
+grep -q "Serial Number: $(openssl x509 -in device-next.pem -noout -serial | cut -d= -f2)" block3.sh.out &&
+	pass || fail "the CRL does not list the revoked certificate"
+grep -q '"revocations":\[{' block3.sh.out && pass || fail "the feed is empty"
+grep -q "^403$" block3.sh.out && pass || fail "a blocked device could renew"
 finish
