@@ -262,6 +262,28 @@ query_int(const struct http_request *req, const char *name, int64_t min,
 	return ST_OK;
 }
 
+/*
+ * A time query parameter: RFC 3339 UTC ("2026-12-01T00:00:00Z", as the
+ * API writes times) or Unix seconds; 0 when absent.
+ */
+static enum status
+query_time(const struct http_request *req, const char *name, int64_t *out)
+{
+	const char *v = query(req, name), *end;
+	struct tm tm;
+
+	*out = 0;
+	if (v == NULL)
+		return ST_OK;
+	memset(&tm, 0, sizeof(tm));
+	if ((end = strptime(v, "%Y-%m-%dT%H:%M:%SZ", &tm)) != NULL &&
+	    *end == '\0') {
+		*out = (int64_t)timegm(&tm);
+		return ST_OK;
+	}
+	return query_int(req, name, 0, INT64_MAX, 0, out);
+}
+
 /* The "reason" of a revoke body (an empty body means unspecified). */
 static enum status
 revoke_reason(
@@ -380,8 +402,7 @@ list_certs(struct enroll *e, const struct principal *who,
 	}
 	if ((st = query_int(req, "limit", 1, STORE_LIST_LIMIT_MAX, 100,
 	         &limit)) != ST_OK ||
-	    (st = query_int(
-	         req, "expiring_before", 0, INT64_MAX, 0, &before)) != ST_OK) {
+	    (st = query_time(req, "expiring_before", &before)) != ST_OK) {
 		api_status(resp, st);
 		return;
 	}
@@ -607,18 +628,26 @@ api_handle(struct enroll *e, const struct http_request *req, const char *path,
 	enum status st;
 
 	/* The API is for certificate holders only: no Basic secrets. */
+	memset(&who, 0, sizeof(who));
 	if (req->peer_chain == NULL) {
-		api_error(resp, 401, "unauthenticated",
-		    "the API needs a client certificate");
-		return;
+		st = status_fail(
+		    ST_UNAUTHENTICATED, "the API needs a client certificate");
+	} else {
+		st = auth_principal(e->a, req, &who, &secret);
+		secret_free(secret);
+		if (st == ST_OK && who.kind != PRINCIPAL_CERT)
+			st = status_fail(ST_UNAUTHENTICATED,
+			    "the API needs a tessera-issued client "
+			    "certificate");
 	}
-	st = auth_principal(e->a, req, &who, &secret);
-	secret_free(secret);
-	if (st == ST_OK && who.kind != PRINCIPAL_CERT)
-		st = status_fail(ST_UNAUTHENTICATED,
-		    "the API needs a tessera-issued client certificate");
 	if (st != ST_OK) {
-		api_status(resp, st);
+		/* Refused before a principal exists: audited all the same. */
+		if (who.kind != PRINCIPAL_CERT) {
+			memset(&who, 0, sizeof(who));
+			snprintf(who.address, sizeof(who.address), "%s",
+			    req->peer_address ? req->peer_address : "");
+		}
+		api_status(resp, authority_refuse(e->a, &who, "api", st));
 		return;
 	}
 	if ((st = api_route(
