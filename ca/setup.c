@@ -441,6 +441,17 @@ ca_setup_run(const struct ca_setup *s)
 	memset(&is, 0, sizeof(is));
 	is.s = s;
 	is.now = (int64_t)time(NULL);
+	/* RFC 5280 §4.2.1.13 and nginx: CRL and OCSP over plain http (an
+	 * https responder in AIA makes nginx refuse every client). */
+	if (s->publish_url != NULL &&
+	    strncmp(s->publish_url, "http://", 7) != 0)
+		return status_fail(ST_MALFORMED,
+		    "--publish-url must be an http:// URL (CRL and OCSP are "
+		    "fetched without TLS), not %.100s",
+		    s->publish_url);
+	if (s->url != NULL && strncmp(s->url, "https://", 8) != 0)
+		return status_fail(ST_MALFORMED,
+		    "--url must be an https:// URL, not %.100s", s->url);
 	if ((st = check_fresh(s->data_dir)) != ST_OK)
 		return st;
 	existed = file_exists(s->data_dir);

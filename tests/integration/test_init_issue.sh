@@ -137,6 +137,10 @@ refuse "missing module" "cannot load" tessera init --data "$T/var2" \
 	--hsm-module /nonexistent/libpkcs11.so --hsm-token x --hsm-pin-file "$T/pin"
 [ ! -e "$T/var2" ] && pass || fail "failed init left $T/var2 behind"
 
+refuse "https publish URL" "must be an http:// URL" tessera init --data "$T/var3" \
+	--publish-url https://pki.example
+[ ! -e "$T/var3" ] && pass || fail "a refused init created $T/var3"
+
 # The audit chain verifies, and a changed entry is named.
 check "audit verify" tessera audit verify --data "$D"
 sqlite3 "$D/tessera.db" "update audit set detail='forged' where seq=3"
