@@ -22,7 +22,7 @@
 #include "common/log.h"
 #include "common/status.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 /* Other worker processes share the file; wait this long for their locks. */
 #define BUSY_TIMEOUT_MS 5000
 /* BEGIN/COMMIT still busy after a full busy timeout: tries in all. */
@@ -112,6 +112,12 @@ static const char *const migrations[] = {
     " this_update INTEGER NOT NULL,"
     " next_update INTEGER NOT NULL,"
     " der BLOB NOT NULL);",
+    /* v2 -> v3: the token-signing keys, for rotation and the JWKS. */
+    "CREATE TABLE token_keys ("
+    " label TEXT PRIMARY KEY,"
+    " kid TEXT NOT NULL,"
+    " created INTEGER NOT NULL,"
+    " retired INTEGER);",
 };
 
 /* The certificate columns in the order cert_row() reads them. */
@@ -142,6 +148,8 @@ enum wstmt {
 	W_DEVICE_SET,
 	W_OCSP_PUT,
 	W_OCSP_DELETE,
+	W_TOKEN_KEY_ADD,
+	W_TOKEN_KEY_RETIRE,
 	W_CRL_PUT,
 	W_CRL_NEXT,
 	W_MAX
@@ -188,6 +196,10 @@ static const char *const wsql[W_MAX] = {
     [W_DEVICE_STATUS] = "SELECT status FROM devices WHERE id = ?",
     [W_DEVICE_SET] = "UPDATE devices SET status = ?, updated = ?"
                      " WHERE id = ?",
+    [W_TOKEN_KEY_ADD] = "INSERT INTO token_keys (label, kid, created)"
+                        " VALUES (?, ?, ?) ON CONFLICT (label) DO NOTHING",
+    [W_TOKEN_KEY_RETIRE] = "UPDATE token_keys SET retired = ?"
+                           " WHERE retired IS NULL AND label <> ?",
     [W_OCSP_DELETE] = "DELETE FROM ocsp_responses WHERE serial = ?",
     [W_OCSP_PUT] = "INSERT OR REPLACE INTO ocsp_responses (serial, der,"
                    " this_update, next_update) VALUES (?, ?, ?, ?)",
@@ -212,6 +224,7 @@ enum rstmt {
 	R_AUDIT,
 	R_SECRET_SELECT,
 	R_FEED_LAST,
+	R_TOKEN_KEYS,
 	R_FEED,
 	R_CERT_LIST,
 	R_CERT_LIST_DEVICE,
@@ -227,6 +240,9 @@ static const char *const rsql[R_MAX] = {
     [R_CERT_GET] = "SELECT " CERT_COLUMNS " FROM certificates"
                    " WHERE serial = ?",
     [R_CERT_COUNT] = "SELECT count(*) FROM certificates",
+    [R_TOKEN_KEYS] = "SELECT label, kid, created, retired FROM token_keys"
+                     " WHERE retired IS NULL OR retired > ?"
+                     " ORDER BY created, label",
     [R_FEED_LAST] = "SELECT coalesce(max(seq), 0) FROM revocations",
     [R_SECRET_SELECT] = "SELECT id, profile, hash, expires,"
                         " consumed_at IS NOT NULL"
@@ -2227,6 +2243,79 @@ store_revocations_last_seq(struct store *store, int64_t *seq)
 			st = db_fail(store->rdb, "last revocation");
 		sqlite3_reset(stmt);
 	}
+	pthread_mutex_unlock(&store->read_lock);
+	return st;
+}
+
+enum status
+store_txn_token_key_add(struct store_txn *txn, const char *label,
+    const char *kid, int64_t now)
+{
+	sqlite3_stmt *add, *retire;
+	enum status st = ST_OK;
+
+	if ((add = wstmt(txn, W_TOKEN_KEY_ADD)) == NULL ||
+	    (retire = wstmt(txn, W_TOKEN_KEY_RETIRE)) == NULL)
+		return db_fail(txn->db, "prepare add token key");
+	if (bind_text(add, 1, label) != SQLITE_OK ||
+	    bind_text(add, 2, kid) != SQLITE_OK ||
+	    sqlite3_bind_int64(add, 3, now) != SQLITE_OK ||
+	    sqlite3_step(add) != SQLITE_DONE) {
+		st = db_fail(txn->db, "add token key");
+		goto out;
+	}
+	/* The newest key signs; the others are retired from now on. */
+	if (sqlite3_changes(txn->db) == 1 &&
+	    (sqlite3_bind_int64(retire, 1, now) != SQLITE_OK ||
+	        bind_text(retire, 2, label) != SQLITE_OK ||
+	        sqlite3_step(retire) != SQLITE_DONE))
+		st = db_fail(txn->db, "retire token keys");
+out:
+	sqlite3_reset(add);
+	sqlite3_clear_bindings(add);
+	sqlite3_reset(retire);
+	sqlite3_clear_bindings(retire);
+	return st;
+}
+
+enum status
+store_token_keys(struct store *store, int64_t retired_after,
+    int (*fn)(const char *label, const char *kid, int64_t created,
+        int64_t retired, void *arg),
+    void *arg)
+{
+	sqlite3_stmt *stmt;
+	const char *label, *kid;
+	int rc;
+	enum status st = ST_OK;
+
+	pthread_mutex_lock(&store->read_lock);
+	if ((stmt = rstmt(store, R_TOKEN_KEYS)) == NULL) {
+		st = db_fail(store->rdb, "prepare list token keys");
+		goto out;
+	}
+	if (sqlite3_bind_int64(stmt, 1, retired_after) != SQLITE_OK) {
+		st = db_fail(store->rdb, "list token keys");
+		goto done;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		label = (const char *)sqlite3_column_text(stmt, 0);
+		kid = (const char *)sqlite3_column_text(stmt, 1);
+		if (label == NULL || kid == NULL)
+			continue;
+		if (fn(label, kid, sqlite3_column_int64(stmt, 2),
+		        sqlite3_column_type(stmt, 3) == SQLITE_NULL ?
+		            0 :
+		            sqlite3_column_int64(stmt, 3),
+		        arg) != 0)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		st = db_fail(store->rdb, "list token keys");
+done:
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+out:
 	pthread_mutex_unlock(&store->read_lock);
 	return st;
 }

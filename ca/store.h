@@ -238,6 +238,24 @@ typedef int (*store_revocation_fn)(const struct store_revocation *r, void *arg);
 enum status store_revocations_since(struct store *store, int64_t since_seq,
     size_t limit, store_revocation_fn fn, void *arg) MUST_CHECK;
 
+/*
+ * Record a token-signing key (its label in the token, its JWK thumbprint)
+ * as the one that signs from now; every other key is retired at now. A
+ * label known already changes nothing.
+ */
+enum status store_txn_token_key_add(struct store_txn *txn, const char *label,
+    const char *kid, int64_t now) MUST_CHECK;
+
+/*
+ * Call fn for each token key still current or retired after
+ * retired_after, oldest first (retired is 0 for the current one). The read
+ * lock is held: fn must not call store read functions.
+ */
+enum status store_token_keys(struct store *store, int64_t retired_after,
+    int (*fn)(const char *label, const char *kid, int64_t created,
+        int64_t retired, void *arg),
+    void *arg) MUST_CHECK;
+
 /* The newest feed row's seq (0 when there is none). */
 enum status
 store_revocations_last_seq(struct store *store, int64_t *seq) MUST_CHECK;
