@@ -2248,8 +2248,8 @@ store_revocations_last_seq(struct store *store, int64_t *seq)
 }
 
 enum status
-store_txn_token_key_add(struct store_txn *txn, const char *label,
-    const char *kid, int64_t now)
+store_txn_token_key_add(
+    struct store_txn *txn, const char *label, const char *kid, int64_t now)
 {
 	sqlite3_stmt *add, *retire;
 	enum status st = ST_OK;
@@ -2304,9 +2304,9 @@ store_token_keys(struct store *store, int64_t retired_after,
 		if (label == NULL || kid == NULL)
 			continue;
 		if (fn(label, kid, sqlite3_column_int64(stmt, 2),
-		        sqlite3_column_type(stmt, 3) == SQLITE_NULL ?
-		            0 :
-		            sqlite3_column_int64(stmt, 3),
+		        sqlite3_column_type(stmt, 3) == SQLITE_NULL
+		            ? 0
+		            : sqlite3_column_int64(stmt, 3),
 		        arg) != 0)
 			break;
 	}

@@ -133,7 +133,8 @@ test_open_reopen(void)
 	store = NULL;
 	store_close(NULL);
 
-	CHECK(raw_int("SELECT version FROM schema_version") == store_schema_version());
+	CHECK(raw_int("SELECT version FROM schema_version") ==
+	    store_schema_version());
 	CHECK(raw_int("SELECT count(*) FROM schema_version") == 1);
 
 	CHECK_ST(store_open(db_path, &store), ST_OK);
@@ -750,7 +751,8 @@ test_migrate_v1(void)
 	CHECK(raw_exec(v1_schema) == 0);
 	CHECK_ST(store_open(v1_path, &store), ST_OK);
 	if (store != NULL) {
-		CHECK(raw_int("SELECT version FROM schema_version") == store_schema_version());
+		CHECK(raw_int("SELECT version FROM schema_version") ==
+		    store_schema_version());
 		CHECK(raw_int("SELECT count(*) FROM schema_version") == 1);
 		CHECK(raw_int("SELECT shard FROM certificates"
 		              " WHERE serial = '0C01'") == 0);
