@@ -168,7 +168,8 @@ authority_open(const char *data_dir, struct authority **out)
 		st = ST_NOMEM;
 		goto out;
 	}
-	if ((st = publication_open(a)) != ST_OK)
+	if ((st = publication_open(a)) != ST_OK ||
+	    (st = mint_open(a)) != ST_OK)
 		goto out;
 	*out = a;
 	a = NULL;
@@ -184,6 +185,7 @@ authority_close(struct authority *a)
 {
 	if (a == NULL)
 		return;
+	mint_close(a);
 	publication_close(a);
 	store_close(a->store);
 	trust_free(a);

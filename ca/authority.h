@@ -13,6 +13,8 @@
 
 #include "ca/config.h"
 #include "ca/principal.h"
+#include "ca/token.h"
+#include "common/limits.h"
 #include "common/status.h"
 
 struct authority;
@@ -171,6 +173,43 @@ enum status authority_ocsp_answer(struct authority *a, const uint8_t *req,
  */
 enum status
 authority_ocsp_renew(struct authority *a, int force, int *renewed) MUST_CHECK;
+
+/* A device token as POST /token answers it. */
+struct authority_token {
+	char *jwt; /* compact JWS; free() it */
+	int64_t expires_in; /* seconds */
+	char audience[LIMIT_NAME_LEN + 1];
+};
+
+/*
+ * Mint a device token for who (a tessera certificate of a profile the
+ * policy's "tokens" section names) for audience (NULL: the policy's
+ * first): ES256 in the token with the current token key, bound to who's
+ * certificate (cnf.x5t#S256), never outliving it. Returns after the
+ * audit entry is committed; refusals are audited. ST_UNAUTHENTICATED,
+ * ST_DENIED (expired, blocked, profile), ST_NOTFOUND (audience),
+ * ST_UNAVAILABLE (the token). The caller frees out->jwt.
+ */
+enum status
+authority_token_mint(struct authority *a, const struct principal *who,
+    const char *audience, struct authority_token *out) MUST_CHECK;
+
+/*
+ * The JWK Set of the token keys ({"keys":[...]}, compact JSON): the
+ * current key, and retired keys until every token they signed has
+ * expired (the longest ttl and the leeway after their retirement). Read
+ * from the store only: it is served while the HSM is away. The caller
+ * frees *json with free().
+ */
+enum status authority_jwks(struct authority *a, char **json) MUST_CHECK;
+
+/*
+ * Generate a new token-signing key in the token and sign with it from now
+ * on (the old one stays in the JWKS as said above); admin or operator,
+ * audited. kid gets the new key's thumbprint.
+ */
+enum status authority_token_rotate(struct authority *a,
+    const struct principal *who, char kid[TOKEN_THUMBPRINT_LEN + 1]) MUST_CHECK;
 
 /* Reachable: ST_OK, or ST_UNAVAILABLE with a detail (for /healthz). */
 enum status authority_health(struct authority *a) MUST_CHECK;

@@ -12,6 +12,7 @@
 #include "ca/ocsp.h"
 #include "ca/policy.h"
 #include "ca/store.h"
+#include "ca/token.h"
 #include "common/limits.h"
 #include "hsm/hsm.h"
 
@@ -42,6 +43,9 @@ struct authority {
 	int64_t crl_built; /* when the CRLs were last built */
 	int64_t crl_next; /* their nextUpdate */
 	int64_t slow_tick; /* when the minute-scale work last ran */
+	/* Device tokens (mint.c): the signing key cached, by its label. */
+	struct hsm_key *token_key;
+	char token_kid[TOKEN_THUMBPRINT_LEN + 1];
 };
 
 /* Open the OCSP responder (key, certificate) and the root key. */
@@ -63,6 +67,13 @@ enum status publication_tick(struct authority *a, int64_t now) MUST_CHECK;
 
 /* The CRL URL of shard for the certificates of that shard. */
 char *publication_crl_url(const struct authority *a, int shard);
+
+/*
+ * Device tokens: record the configured token key as the signing key when
+ * the store knows none (a data dir from init), and release the cache.
+ */
+enum status mint_open(struct authority *a) MUST_CHECK;
+void mint_close(struct authority *a);
 
 /* Load the trust stores from the chain and the policy's manufacturers. */
 enum status trust_load(struct authority *a, const char *policy_dir) MUST_CHECK;

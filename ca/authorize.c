@@ -167,6 +167,7 @@ static const struct {
     /* Gateways hold certificates of role device: the feed is theirs. */
     {"feed", {"admin", "operator", "auditor", "device"}},
     {"audit", {"admin", "auditor"}},
+    {"rotate", {"admin"}},
 };
 
 enum status

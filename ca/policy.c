@@ -48,6 +48,7 @@ struct policy {
 	struct policy_secrets secrets;
 	struct policy_crl crl;
 	struct policy_ocsp ocsp;
+	struct policy_tokens tokens;
 };
 
 /* What every parsing function needs for its messages. */
@@ -1242,9 +1243,153 @@ parse_ocsp(
 	    &pol->ocsp.validity_seconds);
 }
 
+/* Claims tessera sets itself; a policy may not set or replace them. */
+static const char *const reserved_claims[] = {
+    "iss", "sub", "aud", "exp", "nbf", "iat", "jti", "cnf", "client_id", NULL};
+
+/* Extra claims: an object of at most 16 members, small, none reserved. */
+static enum status
+parse_claims(const struct pctx *c, const char *path, json_t *v, json_t **out)
+{
+	const char *key;
+	json_t *x;
+	char *text;
+	size_t i, len;
+	char q[QUOTE_CAP];
+
+	*out = NULL;
+	if (json_object_size(v) > LIMIT_POLICY_NAMES)
+		return perr(c, path, "%zu claims, limit is %d",
+		    json_object_size(v), LIMIT_POLICY_NAMES);
+	json_object_foreach(v, key, x)
+	{
+		for (i = 0; reserved_claims[i] != NULL; i++)
+			if (strcmp(key, reserved_claims[i]) == 0)
+				return perr(c, path,
+				    "claim %s is set by tessera itself",
+				    log_quote(key, q, sizeof(q)));
+		if (json_is_null(x))
+			return perr(c, path, "claim %s is null",
+			    log_quote(key, q, sizeof(q)));
+	}
+	if ((text = json_dumps(v, JSON_COMPACT)) == NULL)
+		return ST_NOMEM;
+	len = strlen(text);
+	free(text);
+	if (len > 2048)
+		return perr(
+		    c, path, "claims are %zu bytes, limit is 2048", len);
+	if ((*out = json_deep_copy(v)) == NULL)
+		return ST_NOMEM;
+	return ST_OK;
+}
+
+/* $.tokens.profiles.NAME: {"ttl_seconds": n, "claims": {...}}. */
+static enum status
+token_profile_entry(const struct pctx *c, const char *path, const char *name,
+    json_t *v, struct policy *pol)
+{
+	static const char *const known[] = {"ttl_seconds", "claims", NULL};
+	struct policy_tokens *t = &pol->tokens;
+	struct policy_token_profile *tp;
+	json_t *claims;
+	char sub[PATH_CAP], q[QUOTE_CAP];
+	enum status st;
+
+	if (!json_is_object(v))
+		return perr(
+		    c, path, "expected an object, got %s", json_kind(v));
+	if (policy_profile_get(pol, name) == NULL)
+		return perr(c, path, "no profile named %s",
+		    log_quote(name, q, sizeof(q)));
+	/* Counted before it is parsed, so policy_free frees its claims. */
+	tp = &t->profiles[t->profile_count++];
+	memcpy(tp->name, name, strlen(name) + 1);
+	if ((st = check_keys(c, path, v, known)) != ST_OK ||
+	    (st = get_int(c, path, v, "ttl_seconds", 0, 5, 3600,
+	         t->max_ttl_seconds, &tp->ttl_seconds)) != ST_OK ||
+	    (st = get_member(c, path, v, "claims", JSON_OBJECT, 0, &claims)) !=
+	        ST_OK)
+		return st;
+	if (claims != NULL) {
+		path_key(sub, path, "claims");
+		if ((st = parse_claims(c, sub, claims, &tp->claims)) != ST_OK)
+			return st;
+	}
+	return ST_OK;
+}
+
+/* An audience: 1..256 printable ASCII characters, no space or quote. */
+static int
+is_audience(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > LIMIT_NAME_LEN)
+		return 0;
+	for (; *s != '\0'; s++)
+		if (*s <= ' ' || *s > '~' || *s == '"' || *s == '\\')
+			return 0;
+	return 1;
+}
+
+/*
+ * $.tokens: {"audiences": [...], "ttl_seconds": n, "leeway_seconds": n,
+ * "profiles": {"device": {...}}}.
+ */
+static enum status
+parse_tokens(
+    const struct pctx *c, const char *path, json_t *v, struct policy *pol)
+{
+	static const char *const known[] = {
+	    "audiences", "ttl_seconds", "leeway_seconds", "profiles", NULL};
+	struct policy_tokens *t = &pol->tokens;
+	json_t *arr, *profiles;
+	const char *s;
+	char sub[PATH_CAP], at[PATH_CAP], q[QUOTE_CAP];
+	int64_t ttl;
+	size_t i;
+	enum status st;
+
+	if ((st = check_keys(c, path, v, known)) != ST_OK ||
+	    (st = get_int(c, path, v, "ttl_seconds", 0, 5, 3600, 300, &ttl)) !=
+	        ST_OK ||
+	    (st = get_int(c, path, v, "leeway_seconds", 0, 0, 600, 60,
+	         &t->leeway_seconds)) != ST_OK ||
+	    (st = get_array(c, path, v, "audiences", 1, 1, LIMIT_POLICY_NAMES,
+	         &arr)) != ST_OK)
+		return st;
+	path_key(sub, path, "audiences");
+	for (i = 0; i < json_array_size(arr); i++) {
+		if ((st = get_elem_str(c, sub, arr, i, &s)) != ST_OK)
+			return st;
+		if (!is_audience(s)) {
+			path_index(at, sub, i);
+			return perr(c, at,
+			    "bad audience %s (1..%d printable characters, no "
+			    "space, quote or backslash)",
+			    log_quote(s, q, sizeof(q)), LIMIT_NAME_LEN);
+		}
+		memcpy(t->audiences[t->audience_count++], s, strlen(s) + 1);
+	}
+	/* The default each profile's ttl starts from. */
+	t->max_ttl_seconds = ttl;
+	if ((st = get_member(
+	         c, path, v, "profiles", JSON_OBJECT, 1, &profiles)) != ST_OK)
+		return st;
+	path_key(sub, path, "profiles");
+	if ((st = parse_named(c, sub, profiles, LIMIT_POLICY_ENTRIES,
+	         "token profile", token_profile_entry, pol)) != ST_OK)
+		return st;
+	for (i = 0; i < t->profile_count; i++)
+		if (t->profiles[i].ttl_seconds > t->max_ttl_seconds)
+			t->max_ttl_seconds = t->profiles[i].ttl_seconds;
+	return ST_OK;
+}
+
 /* Known top-level sections; each is parsed by one function below. */
-static const char *const top_keys[] = {
-    "version", "profiles", "authenticators", "roles", "crl", "ocsp", NULL};
+static const char *const top_keys[] = {"version", "profiles", "authenticators",
+    "roles", "crl", "ocsp", "tokens", NULL};
 
 static enum status
 parse_top(const struct pctx *c, json_t *root, struct policy *pol)
@@ -1292,6 +1437,10 @@ parse_top(const struct pctx *c, json_t *root, struct policy *pol)
 	if ((st = get_member(c, "$", root, "ocsp", JSON_OBJECT, 0, &v)) !=
 	        ST_OK ||
 	    (v != NULL && (st = parse_ocsp(c, "$.ocsp", v, pol)) != ST_OK))
+		return st;
+	if ((st = get_member(c, "$", root, "tokens", JSON_OBJECT, 0, &v)) !=
+	        ST_OK ||
+	    (v != NULL && (st = parse_tokens(c, "$.tokens", v, pol)) != ST_OK))
 		return st;
 	return ST_OK;
 }
@@ -1370,6 +1519,8 @@ policy_free(struct policy *policy)
 	}
 	for (i = 0; i < policy->role_count; i++)
 		pattern_free(&policy->roles[i].device_pattern);
+	for (i = 0; i < policy->tokens.profile_count; i++)
+		json_decref(policy->tokens.profiles[i].claims);
 	free(policy);
 }
 
@@ -1539,4 +1690,21 @@ const struct policy_ocsp *
 policy_ocsp(const struct policy *policy)
 {
 	return &policy->ocsp;
+}
+
+const struct policy_tokens *
+policy_tokens(const struct policy *policy)
+{
+	return &policy->tokens;
+}
+
+const struct policy_token_profile *
+policy_token_profile(const struct policy *policy, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < policy->tokens.profile_count; i++)
+		if (strcmp(policy->tokens.profiles[i].name, name) == 0)
+			return &policy->tokens.profiles[i];
+	return NULL;
 }

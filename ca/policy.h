@@ -92,6 +92,24 @@ struct policy_ocsp {
 	int64_t validity_seconds;
 };
 
+/* Device tokens (POST /token) for holders of one certificate profile. */
+struct policy_token_profile {
+	char name[LIMIT_LABEL_LEN + 1]; /* the certificate profile */
+	int64_t ttl_seconds; /* exp - iat */
+	struct json_t *claims; /* extra claims (an object), NULL: none */
+};
+
+/* Device tokens: who may have them, for whom, and how long they live. */
+struct policy_tokens {
+	struct policy_token_profile profiles[LIMIT_POLICY_ENTRIES];
+	size_t profile_count; /* 0: tokens are off */
+	char audiences[LIMIT_POLICY_NAMES]
+	              [LIMIT_NAME_LEN + 1]; /* [0]: default */
+	size_t audience_count;
+	int64_t leeway_seconds; /* the gateways' clock leeway */
+	int64_t max_ttl_seconds; /* the longest ttl of any profile */
+};
+
 struct policy_profile {
 	char name[LIMIT_LABEL_LEN + 1];
 	char description[LIMIT_NAME_LEN + 1]; /* "" when absent */
@@ -149,6 +167,13 @@ const struct policy_secrets *policy_secrets(const struct policy *policy);
 /* CRL and OCSP settings (never NULL; defaults when the file has none). */
 const struct policy_crl *policy_crl(const struct policy *policy);
 const struct policy_ocsp *policy_ocsp(const struct policy *policy);
+
+/* Device token settings (never NULL; no profiles when tokens are off). */
+const struct policy_tokens *policy_tokens(const struct policy *policy);
+
+/* The token settings of certificate profile name, or NULL. */
+const struct policy_token_profile *
+policy_token_profile(const struct policy *policy, const char *name);
 
 /* The role whose cert_profiles holds profile, or NULL. */
 const struct policy_role *

@@ -116,6 +116,7 @@ static const char *const migrations[] = {
     "CREATE TABLE token_keys ("
     " label TEXT PRIMARY KEY,"
     " kid TEXT NOT NULL,"
+    " jwk TEXT NOT NULL,"
     " created INTEGER NOT NULL,"
     " retired INTEGER);",
 };
@@ -196,8 +197,8 @@ static const char *const wsql[W_MAX] = {
     [W_DEVICE_STATUS] = "SELECT status FROM devices WHERE id = ?",
     [W_DEVICE_SET] = "UPDATE devices SET status = ?, updated = ?"
                      " WHERE id = ?",
-    [W_TOKEN_KEY_ADD] = "INSERT INTO token_keys (label, kid, created)"
-                        " VALUES (?, ?, ?) ON CONFLICT (label) DO NOTHING",
+    [W_TOKEN_KEY_ADD] = "INSERT INTO token_keys (label, kid, jwk, created)"
+                        " VALUES (?, ?, ?, ?) ON CONFLICT (label) DO NOTHING",
     [W_TOKEN_KEY_RETIRE] = "UPDATE token_keys SET retired = ?"
                            " WHERE retired IS NULL AND label <> ?",
     [W_OCSP_DELETE] = "DELETE FROM ocsp_responses WHERE serial = ?",
@@ -240,7 +241,8 @@ static const char *const rsql[R_MAX] = {
     [R_CERT_GET] = "SELECT " CERT_COLUMNS " FROM certificates"
                    " WHERE serial = ?",
     [R_CERT_COUNT] = "SELECT count(*) FROM certificates",
-    [R_TOKEN_KEYS] = "SELECT label, kid, created, retired FROM token_keys"
+    [R_TOKEN_KEYS] = "SELECT label, kid, jwk, created, retired"
+                     " FROM token_keys"
                      " WHERE retired IS NULL OR retired > ?"
                      " ORDER BY created, label",
     [R_FEED_LAST] = "SELECT coalesce(max(seq), 0) FROM revocations",
@@ -2248,8 +2250,8 @@ store_revocations_last_seq(struct store *store, int64_t *seq)
 }
 
 enum status
-store_txn_token_key_add(
-    struct store_txn *txn, const char *label, const char *kid, int64_t now)
+store_txn_token_key_add(struct store_txn *txn, const char *label,
+    const char *kid, const char *jwk, int64_t now)
 {
 	sqlite3_stmt *add, *retire;
 	enum status st = ST_OK;
@@ -2259,7 +2261,8 @@ store_txn_token_key_add(
 		return db_fail(txn->db, "prepare add token key");
 	if (bind_text(add, 1, label) != SQLITE_OK ||
 	    bind_text(add, 2, kid) != SQLITE_OK ||
-	    sqlite3_bind_int64(add, 3, now) != SQLITE_OK ||
+	    bind_text(add, 3, jwk) != SQLITE_OK ||
+	    sqlite3_bind_int64(add, 4, now) != SQLITE_OK ||
 	    sqlite3_step(add) != SQLITE_DONE) {
 		st = db_fail(txn->db, "add token key");
 		goto out;
@@ -2280,12 +2283,10 @@ out:
 
 enum status
 store_token_keys(struct store *store, int64_t retired_after,
-    int (*fn)(const char *label, const char *kid, int64_t created,
-        int64_t retired, void *arg),
-    void *arg)
+    int (*fn)(const struct store_token_key *key, void *arg), void *arg)
 {
+	struct store_token_key k;
 	sqlite3_stmt *stmt;
-	const char *label, *kid;
 	int rc;
 	enum status st = ST_OK;
 
@@ -2299,15 +2300,16 @@ store_token_keys(struct store *store, int64_t retired_after,
 		goto done;
 	}
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		label = (const char *)sqlite3_column_text(stmt, 0);
-		kid = (const char *)sqlite3_column_text(stmt, 1);
-		if (label == NULL || kid == NULL)
+		k.label = (const char *)sqlite3_column_text(stmt, 0);
+		k.kid = (const char *)sqlite3_column_text(stmt, 1);
+		k.jwk = (const char *)sqlite3_column_text(stmt, 2);
+		if (k.label == NULL || k.kid == NULL || k.jwk == NULL)
 			continue;
-		if (fn(label, kid, sqlite3_column_int64(stmt, 2),
-		        sqlite3_column_type(stmt, 3) == SQLITE_NULL
-		            ? 0
-		            : sqlite3_column_int64(stmt, 3),
-		        arg) != 0)
+		k.created = sqlite3_column_int64(stmt, 3);
+		k.retired = sqlite3_column_type(stmt, 4) == SQLITE_NULL
+		    ? 0
+		    : sqlite3_column_int64(stmt, 4);
+		if (fn(&k, arg) != 0)
 			break;
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)

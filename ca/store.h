@@ -238,22 +238,31 @@ typedef int (*store_revocation_fn)(const struct store_revocation *r, void *arg);
 enum status store_revocations_since(struct store *store, int64_t since_seq,
     size_t limit, store_revocation_fn fn, void *arg) MUST_CHECK;
 
+/* A token-signing key as the store keeps it. */
+struct store_token_key {
+	const char *label; /* the key's label in the token */
+	const char *kid; /* its RFC 7638 thumbprint */
+	const char *jwk; /* its public JWK, JSON */
+	int64_t created;
+	int64_t retired; /* 0 while it signs */
+};
+
 /*
- * Record a token-signing key (its label in the token, its JWK thumbprint)
- * as the one that signs from now; every other key is retired at now. A
- * label known already changes nothing.
+ * Record a token-signing key (its label in the token, its JWK thumbprint
+ * and public JWK) as the one that signs from now; every other key is
+ * retired at now. A label known already changes nothing.
  */
 enum status store_txn_token_key_add(struct store_txn *txn, const char *label,
-    const char *kid, int64_t now) MUST_CHECK;
+    const char *kid, const char *jwk, int64_t now) MUST_CHECK;
 
 /*
  * Call fn for each token key still current or retired after
- * retired_after, oldest first (retired is 0 for the current one). The read
- * lock is held: fn must not call store read functions.
+ * retired_after, oldest first, until fn returns non-zero. The read lock
+ * is held: fn must not call store read functions; the strings are
+ * borrowed for the call.
  */
 enum status store_token_keys(struct store *store, int64_t retired_after,
-    int (*fn)(const char *label, const char *kid, int64_t created,
-        int64_t retired, void *arg),
+    int (*fn)(const struct store_token_key *key, void *arg),
     void *arg) MUST_CHECK;
 
 /* The newest feed row's seq (0 when there is none). */

@@ -21,6 +21,8 @@ static const struct command {
     {"issue", cmd_issue, "issue a certificate for a CSR, offline"},
     {"renew", cmd_renew,
         "renew tessera's own TLS and OCSP responder certificates"},
+    {"token", cmd_token,
+        "rotate the device-token signing key; verify a device token"},
     {"audit", cmd_audit, "verify the tamper-evident audit log"},
 };
 

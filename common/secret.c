@@ -6,6 +6,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "common/b64url.h"
 #include "common/buf.h"
 #include "common/file.h"
 #include "common/secret.h"
@@ -96,34 +97,17 @@ secret_random_hex(size_t n, char **out)
 enum status
 secret_random_b64url(size_t n, char **out)
 {
-	static const char alpha[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 	unsigned char raw[64];
-	char *s;
-	size_t i, o = 0, bits = 0;
-	unsigned acc = 0;
+	enum status st;
 
 	*out = NULL;
 	if (n == 0 || n > sizeof(raw))
 		return status_fail(ST_INTERNAL, "bad random length %zu", n);
 	if (RAND_bytes(raw, (int)n) != 1)
 		return status_fail_ssl(ST_INTERNAL, "RAND_bytes failed");
-	if ((s = malloc((n * 8 + 5) / 6 + 1)) == NULL)
-		return ST_NOMEM;
-	for (i = 0; i < n; i++) {
-		acc = (acc << 8) | raw[i];
-		bits += 8;
-		while (bits >= 6) {
-			bits -= 6;
-			s[o++] = alpha[(acc >> bits) & 63];
-		}
-	}
-	if (bits > 0)
-		s[o++] = alpha[(acc << (6 - bits)) & 63];
-	s[o] = '\0';
+	st = b64url_encode(raw, n, out);
 	OPENSSL_cleanse(raw, sizeof(raw));
-	*out = s;
-	return ST_OK;
+	return st;
 }
 
 int

@@ -551,6 +551,7 @@ enum api_route {
 	ROUTE_DEVICE_REINSTATE,
 	ROUTE_REVOCATIONS,
 	ROUTE_AUDIT,
+	ROUTE_TOKEN_KEY_NEW,
 	ROUTE_MAX
 };
 
@@ -569,6 +570,7 @@ static const struct {
     [ROUTE_DEVICE_REINSTATE] = {"POST", "devices", 1, "reinstate"},
     [ROUTE_REVOCATIONS] = {"GET", "revocations", 0, NULL},
     [ROUTE_AUDIT] = {"GET", "audit", 0, NULL},
+    [ROUTE_TOKEN_KEY_NEW] = {"POST", "token-keys", 0, NULL},
 };
 
 /*
@@ -624,7 +626,7 @@ api_handle(struct enroll *e, const struct http_request *req, const char *path,
 	struct principal who;
 	enum api_route route = ROUTE_MAX;
 	const char *id = NULL;
-	char *secret = NULL, buf[256];
+	char *secret = NULL, buf[256], kid[TOKEN_THUMBPRINT_LEN + 1];
 	enum status st;
 
 	/* The API is for certificate holders only: no Basic secrets. */
@@ -691,6 +693,12 @@ api_handle(struct enroll *e, const struct http_request *req, const char *path,
 		break;
 	case ROUTE_AUDIT:
 		since_list(e, &who, req, 1, resp);
+		break;
+	case ROUTE_TOKEN_KEY_NEW:
+		if ((st = authority_token_rotate(e->a, &who, kid)) != ST_OK)
+			api_status(resp, st);
+		else
+			api_send(resp, 201, json_pack("{s:s}", "kid", kid));
 		break;
 	default:
 		api_error(resp, 404, "not found", "no such API resource");

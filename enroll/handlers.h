@@ -33,6 +33,13 @@ void api_handle(struct enroll *e, const struct http_request *req,
 int publish_handle(struct enroll *e, const struct http_request *req,
     struct http_response *resp);
 
+/*
+ * Device tokens: POST /token (TLS only), the JWKS and the metadata
+ * documents under /.well-known/. 0 if not routed.
+ */
+int token_handle(struct enroll *e, const struct http_request *req,
+    struct http_response *resp);
+
 /* Build e's cached publication bodies. */
 enum status publish_prepare(struct enroll *e) MUST_CHECK;
 

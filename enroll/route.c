@@ -53,7 +53,7 @@ enroll_handle_tls(struct enroll *e, const struct http_request *req,
 		est_handle(e, req, req->path + strlen(EST_PREFIX), resp);
 	else if (has_prefix(req->path, API_PREFIX))
 		api_handle(e, req, req->path + strlen(API_PREFIX), resp);
-	else if (!publish_handle(e, req, resp))
+	else if (!token_handle(e, req, resp) && !publish_handle(e, req, resp))
 		http_response_error(
 		    resp, 404, "no such resource: %.200s", req->path);
 }
@@ -63,7 +63,7 @@ enroll_handle_publish(struct enroll *e, const struct http_request *req,
     struct http_response *resp)
 {
 	status_clear();
-	if (!publish_handle(e, req, resp))
+	if (!token_handle(e, req, resp) && !publish_handle(e, req, resp))
 		http_response_error(
 		    resp, 404, "no such resource: %.200s", req->path);
 }

@@ -1,0 +1,398 @@
+/*
+ * mint: device tokens for the gateways (RFC 6749 §4.4 client credentials
+ * with RFC 8705 mutual-TLS client authentication). Who may have one and
+ * what it says come from the policy's "tokens" section; the signature is
+ * made in the token (HSM) with the current token key; the JWKS lists the
+ * keys whose tokens may still be alive.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "ca/audit.h"
+#include "ca/authority_internal.h"
+#include "ca/issue.h"
+#include "common/log.h"
+#include "common/secret.h"
+
+/* Label prefix of keys made by rotation; the suffix is the time. */
+#define ROTATED_LABEL "tessera-token-signing-"
+/* JWKS retention when tokens are off: the longest ttl and leeway. */
+#define RETENTION_DEFAULT (3600 + 600)
+
+/* The current key's label and kid, from the store. */
+struct current {
+	char label[LIMIT_LABEL_LEN + 1];
+	char kid[TOKEN_THUMBPRINT_LEN + 1];
+	int found;
+};
+
+static int
+current_row(const struct store_token_key *k, void *arg)
+{
+	struct current *c = arg;
+
+	if (k->retired != 0)
+		return 0;
+	snprintf(c->label, sizeof(c->label), "%s", k->label);
+	snprintf(c->kid, sizeof(c->kid), "%s", k->kid);
+	c->found = 1;
+	return 1;
+}
+
+static enum status
+current_get(struct authority *a, struct current *c)
+{
+	memset(c, 0, sizeof(*c));
+	/* Keys retired after the end of time: only the current one. */
+	return store_token_keys(a->store, INT64_MAX, current_row, c);
+}
+
+struct key_add_job {
+	const char *label;
+	const char *kid;
+	const char *jwk;
+	int64_t now;
+	const char *actor; /* NULL: not audited (first registration) */
+};
+
+static enum status
+key_add_commit(struct store_txn *txn, void *arg)
+{
+	const struct key_add_job *job = arg;
+	char detail[LIMIT_LABEL_LEN + TOKEN_THUMBPRINT_LEN + 32];
+	enum status st;
+
+	if ((st = store_txn_token_key_add(
+	         txn, job->label, job->kid, job->jwk, job->now)) != ST_OK ||
+	    job->actor == NULL)
+		return st;
+	snprintf(
+	    detail, sizeof(detail), "label=%s kid=%s", job->label, job->kid);
+	return audit_append(
+	    txn, job->now, job->actor, "rotate", "token-key", detail);
+}
+
+/* Record key (labelled in the token) as the signing key from now. */
+static enum status
+key_record(struct authority *a, struct hsm_key *key, const char *actor,
+    char kid[TOKEN_THUMBPRINT_LEN + 1])
+{
+	struct key_add_job job;
+	char *jwk = NULL;
+	enum status st;
+
+	if ((st = token_jwk(hsm_key_get0_public(key), &jwk, kid)) != ST_OK)
+		return st;
+	job.label = hsm_key_label(key);
+	job.kid = kid;
+	job.jwk = jwk;
+	job.now = (int64_t)time(NULL);
+	job.actor = actor;
+	st = store_write(a->store, key_add_commit, &job);
+	free(jwk);
+	return st;
+}
+
+enum status
+mint_open(struct authority *a)
+{
+	struct hsm_key *key = NULL;
+	struct current c;
+	enum status st;
+
+	if ((st = current_get(a, &c)) != ST_OK || c.found)
+		return st;
+	if (a->cfg->key_token == NULL)
+		return status_fail(
+		    ST_NOTFOUND, "tessera.json names no token-signing key");
+	if ((st = hsm_key_find_uri(a->hsm, a->cfg->key_token, &key)) != ST_OK)
+		return st;
+	st = key_record(a, key, NULL, a->token_kid);
+	if (st == ST_OK)
+		a->token_key = key;
+	else
+		hsm_key_free(key);
+	return st;
+}
+
+void
+mint_close(struct authority *a)
+{
+	hsm_key_free(a->token_key);
+	a->token_key = NULL;
+}
+
+/*
+ * The key that signs now: the store says which (another process may have
+ * rotated); the handle is cached until the label changes.
+ */
+static enum status
+signer(struct authority *a, struct hsm_key **key, const char **kid)
+{
+	struct hsm_key *k = NULL;
+	struct current c;
+	enum status st;
+
+	if ((st = current_get(a, &c)) != ST_OK)
+		return st;
+	if (!c.found)
+		return status_fail(ST_UNAVAILABLE, "no token-signing key");
+	if (a->token_key == NULL ||
+	    strcmp(hsm_key_label(a->token_key), c.label) != 0) {
+		if ((st = hsm_key_find(a->hsm, c.label, &k)) != ST_OK)
+			return st == ST_NOTFOUND
+			    ? status_fail(ST_UNAVAILABLE,
+			          "the token-signing key %s is not in the "
+			          "token",
+			          c.label)
+			    : st;
+		hsm_key_free(a->token_key);
+		a->token_key = k;
+	}
+	snprintf(a->token_kid, sizeof(a->token_kid), "%s", c.kid);
+	*key = a->token_key;
+	*kid = a->token_kid;
+	return ST_OK;
+}
+
+/* The claims of a token for who; NULL when out of memory. */
+static json_t *
+claims_build(const struct authority *a, const struct principal *who,
+    const struct policy_token_profile *tp, const char *audience, int64_t now,
+    int64_t exp, const char *jti, const char *x5t)
+{
+	const char *key;
+	json_t *c, *v;
+
+	c = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:{s:s}}",
+	    "iss", a->cfg->url, "sub", who->id, "aud", audience, "iat",
+	    (json_int_t)now, "nbf", (json_int_t)now, "exp", (json_int_t)exp,
+	    "jti", jti, "client_id", who->id, "cnf", "x5t#S256", x5t);
+	if (c == NULL || tp->claims == NULL)
+		return c;
+	json_object_foreach(tp->claims, key, v)
+	{
+		if (json_object_set_new(c, key, json_deep_copy(v)) != 0) {
+			json_decref(c);
+			return NULL;
+		}
+	}
+	return c;
+}
+
+struct mint_job {
+	const char *device_id;
+	const char *actor;
+	const char *detail;
+	int64_t now;
+};
+
+static enum status
+mint_commit(struct store_txn *txn, void *arg)
+{
+	const struct mint_job *job = arg;
+	int is_blocked = 0;
+	enum status st;
+
+	/* As for issuance: a device revoked meanwhile gets nothing. */
+	if ((st = store_txn_device_is_blocked(
+	         txn, job->device_id, &is_blocked)) != ST_OK)
+		return st;
+	if (is_blocked)
+		return status_fail(ST_DENIED,
+		    "device %s is blocked; an admin must reinstate it",
+		    job->device_id);
+	return audit_append(
+	    txn, job->now, job->actor, "token", job->device_id, job->detail);
+}
+
+/* Who may have a token, for which audience: ST_OK or why not. */
+static enum status
+mint_check(struct authority *a, const struct principal *who,
+    const char *audience, const struct policy_token_profile **tp)
+{
+	const struct policy_tokens *t = policy_tokens(a->policy);
+	char q[96];
+	size_t i;
+
+	*tp = NULL;
+	if (who->kind != PRINCIPAL_CERT || who->cert == NULL)
+		return status_fail(ST_UNAUTHENTICATED,
+		    "a device token needs the device's tessera certificate "
+		    "as the TLS client certificate");
+	if (who->is_expired)
+		return status_fail(ST_DENIED,
+		    "certificate %s has expired; renew it (simplereenroll) "
+		    "first",
+		    who->serial);
+	if ((*tp = policy_token_profile(a->policy, who->profile)) == NULL)
+		return status_fail(ST_DENIED,
+		    "certificates of profile %s may not have tokens (policy "
+		    "tokens.profiles)",
+		    who->profile);
+	for (i = 0; i < t->audience_count; i++)
+		if (strcmp(t->audiences[i], audience) == 0)
+			return ST_OK;
+	return status_fail(ST_NOTFOUND,
+	    "audience %s is not one the policy allows (tokens.audiences)",
+	    log_quote(audience, q, sizeof(q)));
+}
+
+enum status
+authority_token_mint(struct authority *a, const struct principal *who,
+    const char *audience, struct authority_token *out)
+{
+	const struct policy_tokens *t = policy_tokens(a->policy);
+	const struct policy_token_profile *tp;
+	struct hsm_key *key = NULL;
+	struct mint_job job;
+	json_t *claims = NULL;
+	const char *kid = NULL;
+	char actor[LIMIT_NAME_LEN + 96], detail[LIMIT_AUDIT_DETAIL];
+	char x5t[TOKEN_THUMBPRINT_LEN + 1], *jti = NULL, *jwt = NULL;
+	int64_t now = (int64_t)time(NULL), exp, not_after;
+	enum status st;
+
+	memset(out, 0, sizeof(*out));
+	if (audience == NULL)
+		audience = t->audience_count > 0 ? t->audiences[0] : "";
+	if ((st = mint_check(a, who, audience, &tp)) != ST_OK)
+		return authority_refuse(
+		    a, who, who->id[0] ? who->id : "token", st);
+	/* A token never outlives the certificate it is bound to. */
+	exp = now + tp->ttl_seconds;
+	not_after = ca_time_unix(X509_get0_notAfter(who->cert));
+	if (not_after >= 0 && not_after < exp)
+		exp = not_after;
+	if ((st = token_cert_thumbprint(who->cert, x5t)) != ST_OK ||
+	    (st = secret_random_b64url(16, &jti)) != ST_OK)
+		goto out;
+	if ((claims = claims_build(a, who, tp, audience, now, exp, jti, x5t)) ==
+	    NULL) {
+		st = ST_NOMEM;
+		goto out;
+	}
+	if ((st = signer(a, &key, &kid)) != ST_OK ||
+	    (st = token_sign(hsm_key_get0_pkey(key), kid, claims, &jwt)) !=
+	        ST_OK)
+		goto out;
+	principal_describe(who, actor, sizeof(actor));
+	snprintf(detail, sizeof(detail), "jti=%s aud=%s kid=%s exp=%lld", jti,
+	    audience, kid, (long long)exp);
+	job.device_id = who->id;
+	job.actor = actor;
+	job.detail = detail;
+	job.now = now;
+	if ((st = store_write(a->store, mint_commit, &job)) != ST_OK) {
+		if (st == ST_DENIED)
+			st = authority_refuse(a, who, who->id, st);
+		goto out;
+	}
+	out->jwt = jwt;
+	jwt = NULL;
+	out->expires_in = exp - now;
+	snprintf(out->audience, sizeof(out->audience), "%s", audience);
+	st = ST_OK;
+out:
+	free(jwt);
+	free(jti);
+	json_decref(claims);
+	return st;
+}
+
+struct jwks_build {
+	json_t *keys;
+	enum status st;
+};
+
+static int
+jwks_row(const struct store_token_key *k, void *arg)
+{
+	struct jwks_build *b = arg;
+	json_t *jwk;
+
+	if ((jwk = json_loads(k->jwk, 0, NULL)) == NULL ||
+	    json_array_append_new(b->keys, jwk) != 0) {
+		b->st = status_fail(
+		    ST_STORE, "token key %s: stored JWK unreadable", k->label);
+		return 1;
+	}
+	return 0;
+}
+
+enum status
+authority_jwks(struct authority *a, char **json)
+{
+	const struct policy_tokens *t = policy_tokens(a->policy);
+	struct jwks_build b;
+	json_t *set = NULL;
+	int64_t retention = t->profile_count > 0
+	    ? t->max_ttl_seconds + t->leeway_seconds
+	    : RETENTION_DEFAULT;
+	enum status st;
+
+	*json = NULL;
+	b.st = ST_OK;
+	if ((b.keys = json_array()) == NULL)
+		return ST_NOMEM;
+	/*
+	 * A retired key stays while a token it signed may be alive: the
+	 * longest ttl and the gateways' leeway after its retirement.
+	 */
+	st = store_token_keys(
+	    a->store, (int64_t)time(NULL) - retention, jwks_row, &b);
+	if (st == ST_OK)
+		st = b.st;
+	if (st != ST_OK)
+		goto out;
+	if ((set = json_pack("{s:O}", "keys", b.keys)) == NULL ||
+	    (*json = json_dumps(set, JSON_COMPACT | JSON_PRESERVE_ORDER)) ==
+	        NULL)
+		st = ST_NOMEM;
+out:
+	json_decref(set);
+	json_decref(b.keys);
+	return st;
+}
+
+enum status
+authority_token_rotate(struct authority *a, const struct principal *who,
+    char kid[TOKEN_THUMBPRINT_LEN + 1])
+{
+	struct hsm_key *key = NULL;
+	char label[LIMIT_LABEL_LEN + 1], actor[LIMIT_NAME_LEN + 96];
+	char *suffix = NULL;
+	struct tm tm;
+	time_t now = time(NULL);
+	enum status st;
+
+	kid[0] = '\0';
+	if ((st = authorize_admin(a, who, "rotate")) != ST_OK)
+		return authority_refuse(a, who, "token-key", st);
+	/* The time for people, a random tail so that two never collide. */
+	if ((st = secret_random_b64url(6, &suffix)) != ST_OK)
+		return st;
+	gmtime_r(&now, &tm);
+	snprintf(label, sizeof(label),
+	    ROTATED_LABEL "%04d%02d%02dT%02d%02d%02dZ-%s", tm.tm_year + 1900,
+	    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	    suffix);
+	free(suffix);
+	if ((st = hsm_key_generate(a->hsm, label, HSM_KEY_EC_P256, &key)) !=
+	    ST_OK)
+		return st;
+	principal_describe(who, actor, sizeof(actor));
+	if ((st = key_record(a, key, actor, kid)) != ST_OK) {
+		hsm_key_free(key);
+		return st;
+	}
+	log_info("token-signing key rotated: %s (kid %s)", label, kid);
+	hsm_key_free(a->token_key);
+	a->token_key = key;
+	snprintf(a->token_kid, sizeof(a->token_kid), "%s", kid);
+	return ST_OK;
+}

@@ -1,0 +1,238 @@
+/*
+ * token endpoints: POST /token (RFC 6749 §4.4 client credentials, the
+ * client authenticated by its TLS certificate, RFC 8705 §2), the JWK Set
+ * at /.well-known/jwks.json and the metadata that points at both
+ * (RFC 8414; also at the OpenID path, where most libraries look).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+
+#include "common/secret.h"
+#include "enroll/auth.h"
+#include "enroll/form.h"
+#include "enroll/handlers.h"
+
+#define FORM_TYPE "application/x-www-form-urlencoded"
+#define JWKS_PATH "/.well-known/jwks.json"
+
+/* An RFC 6749 §5.2 error: {"error": code, "error_description": why}. */
+static void
+oauth_error(struct http_response *resp, int status, const char *error,
+    const char *description)
+{
+	json_t *o;
+	char *text = NULL;
+
+	http_response_error(resp, status, "%s: %s", error, description);
+	o = json_pack(
+	    "{s:s, s:s}", "error", error, "error_description", description);
+	if (o != NULL && (text = json_dumps(o, JSON_COMPACT)) != NULL) {
+		buf_free(&resp->body);
+		buf_init(&resp->body, HTTP_RESPONSE_MAX);
+		if (buf_printf(&resp->body, "%s\n", text) == ST_OK)
+			resp->content_type = "application/json";
+	}
+	free(text);
+	json_decref(o);
+	if (http_response_header(resp, "Cache-Control", "no-store") != ST_OK)
+		resp->header_count = 0;
+}
+
+/* The error for a failed mint: RFC 6749 §5.2 and RFC 8707 §2 codes. */
+static void
+oauth_status(struct http_response *resp, enum status st)
+{
+	const char *why = status_detail();
+
+	switch (st) {
+	case ST_UNAUTHENTICATED:
+		oauth_error(resp, 401, "invalid_client", why);
+		break;
+	case ST_DENIED:
+		oauth_error(resp, 400, "unauthorized_client", why);
+		break;
+	case ST_NOTFOUND:
+		oauth_error(resp, 400, "invalid_target", why);
+		break;
+	case ST_MALFORMED:
+	case ST_LIMIT:
+		oauth_error(resp, 400, "invalid_request", why);
+		break;
+	case ST_UNAVAILABLE:
+		oauth_error(resp, 503, "temporarily_unavailable", why);
+		if (http_response_header(resp, "Retry-After", "5") != ST_OK)
+			resp->header_count = 0;
+		break;
+	default:
+		oauth_error(resp, 500, "server_error", "internal error");
+	}
+}
+
+static void
+send_json(
+    struct http_response *resp, json_t *o, const char *type, const char *cache)
+{
+	char *text = NULL;
+
+	if (o == NULL || (text = json_dumps(o, JSON_COMPACT)) == NULL ||
+	    buf_printf(&resp->body, "%s\n", text) != ST_OK ||
+	    http_response_header(resp, "Cache-Control", "%s", cache) != ST_OK) {
+		http_response_error(resp, 500, "internal error");
+	} else {
+		resp->status = 200;
+		resp->content_type = type;
+	}
+	free(text);
+	json_decref(o);
+}
+
+/* POST /token: grant_type=client_credentials[&audience=...]. */
+static void
+token_post(struct enroll *e, const struct http_request *req,
+    struct http_response *resp)
+{
+	char grant[64], audience[LIMIT_NAME_LEN + 1],
+	    client[LIMIT_NAME_LEN + 1];
+	struct form_field f[] = {
+	    {"grant_type", grant, sizeof(grant), 0},
+	    {"audience", audience, sizeof(audience), 0},
+	    {"client_id", client, sizeof(client), 0},
+	};
+	struct authority_token tok;
+	struct principal who;
+	char *secret = NULL;
+	enum status st;
+
+	memset(&who, 0, sizeof(who));
+	if (req->content_type == NULL ||
+	    strncasecmp(req->content_type, FORM_TYPE, strlen(FORM_TYPE)) != 0) {
+		oauth_error(resp, 400, "invalid_request",
+		    "POST /token takes Content-Type " FORM_TYPE
+		    " (RFC 6749 §4.4.2)");
+		return;
+	}
+	if ((st = form_parse(req->body, req->body_len, f, 3)) != ST_OK) {
+		oauth_status(resp, st);
+		return;
+	}
+	if (!f[0].is_set) {
+		oauth_error(resp, 400, "invalid_request",
+		    "grant_type is missing; tessera grants client_credentials");
+		return;
+	}
+	if (strcmp(grant, "client_credentials") != 0) {
+		oauth_error(resp, 400, "unsupported_grant_type",
+		    "only grant_type=client_credentials, with the device's "
+		    "certificate as the TLS client certificate");
+		return;
+	}
+	st = auth_principal(e->a, req, &who, &secret);
+	secret_free(secret);
+	if (st == ST_OK && f[2].is_set && strcmp(client, who.id) != 0)
+		st = status_fail(ST_UNAUTHENTICATED,
+		    "client_id is not the device of the client certificate");
+	if (st != ST_OK) {
+		/* Refused before a principal exists: audited all the same. */
+		if (who.kind != PRINCIPAL_CERT) {
+			memset(&who, 0, sizeof(who));
+			snprintf(who.address, sizeof(who.address), "%s",
+			    req->peer_address ? req->peer_address : "");
+		}
+		if (st != ST_NOMEM)
+			st = ST_UNAUTHENTICATED;
+		oauth_status(resp, authority_refuse(e->a, &who, "token", st));
+		return;
+	}
+	st = authority_token_mint(
+	    e->a, &who, f[1].is_set ? audience : NULL, &tok);
+	if (st != ST_OK) {
+		oauth_status(resp, st);
+		return;
+	}
+	/* RFC 6749 §5.1: never cached. */
+	send_json(resp,
+	    json_pack("{s:s, s:s, s:I}", "access_token", tok.jwt, "token_type",
+	        "Bearer", "expires_in", (json_int_t)tok.expires_in),
+	    "application/json", "no-store");
+	if (resp->status == 200 &&
+	    http_response_header(resp, "Pragma", "no-cache") != ST_OK)
+		resp->header_count = 0;
+	free(tok.jwt);
+}
+
+static void
+jwks_get(struct enroll *e, struct http_response *resp)
+{
+	char *json = NULL;
+	enum status st;
+
+	if ((st = authority_jwks(e->a, &json)) != ST_OK) {
+		http_response_status(resp, st);
+		return;
+	}
+	/* Short: a gateway that meets an unknown kid fetches again. */
+	send_json(resp, json_loads(json, 0, NULL), "application/jwk-set+json",
+	    "public, max-age=60");
+	free(json);
+}
+
+static void
+metadata_get(struct enroll *e, struct http_response *resp)
+{
+	const char *url = authority_config(e->a)->url;
+	size_t n = strlen(url);
+	char token[LIMIT_NAME_LEN + 32], jwks[LIMIT_NAME_LEN + 32];
+
+	while (n > 0 && url[n - 1] == '/')
+		n--;
+	snprintf(token, sizeof(token), "%.*s/token", (int)n, url);
+	snprintf(jwks, sizeof(jwks), "%.*s" JWKS_PATH, (int)n, url);
+	send_json(resp,
+	    json_pack("{s:s, s:s, s:s, s:[s], s:[s], s:b}", "issuer", url,
+	        "token_endpoint", token, "jwks_uri", jwks,
+	        "grant_types_supported", "client_credentials",
+	        "token_endpoint_auth_methods_supported", "tls_client_auth",
+	        "tls_client_certificate_bound_access_tokens", 1),
+	    "application/json", "public, max-age=3600");
+}
+
+int
+token_handle(struct enroll *e, const struct http_request *req,
+    struct http_response *resp)
+{
+	const char *p = req->path;
+	int is_token = strcmp(p, "/token") == 0;
+	int is_get =
+	    strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+
+	if (!is_token && strcmp(p, JWKS_PATH) != 0 &&
+	    strcmp(p, "/.well-known/openid-configuration") != 0 &&
+	    strcmp(p, "/.well-known/oauth-authorization-server") != 0)
+		return 0;
+	if (is_token && !req->is_tls) {
+		oauth_error(resp, 400, "invalid_request",
+		    "POST /token is served on the TLS listener only: the "
+		    "device authenticates with its certificate");
+	} else if (is_token && strcmp(req->method, "POST") != 0) {
+		oauth_error(resp, 405, "invalid_request",
+		    "/token takes POST (RFC 6749 §3.2)");
+		if (http_response_header(resp, "Allow", "POST") != ST_OK)
+			resp->header_count = 0;
+	} else if (is_token) {
+		token_post(e, req, resp);
+	} else if (!is_get) {
+		http_response_error(
+		    resp, 405, "%.64s takes GET, not %.16s", p, req->method);
+		if (http_response_header(resp, "Allow", "GET, HEAD") != ST_OK)
+			resp->header_count = 0;
+	} else if (strcmp(p, JWKS_PATH) == 0) {
+		jwks_get(e, resp);
+	} else {
+		metadata_get(e, resp);
+	}
+	return 1;
+}
