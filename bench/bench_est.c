@@ -10,11 +10,18 @@
  *                     are minted through the API (with --cert, an admin or
  *                     station certificate) before the clock starts
  *
+ *   --mode token      each thread holds one keep-alive TLS connection with
+ *                     a device certificate and POSTs /token (a device
+ *                     token per request: signed in the token, audited)
+ *   --mode jwks       the same connections GET /.well-known/jwks.json: the
+ *                     TLS and HTTP path without a signature or a commit
+ *
  * CSRs (and secrets) are made before timing; a thread stops when its time
- * is up or its pool (--pool) is used up. --save DIR writes each enrolled
+ * is up or its pool (--pool) is used up (token and jwks use no pool). --save DIR writes each enrolled
  * CSR as DIR/<device id>.csr (PEM), for a comparison with other CAs.
  *
- * usage: bench_est --connect HOST:PORT --cafile F --mode station|firstboot
+ * usage: bench_est --connect HOST:PORT --cafile F
+ *            --mode station|firstboot|token|jwks
  *            --cert F --key F --prefix ID-PREFIX [--name SNI]
  *            [--threads N] [--seconds S] [--pool N] [--save DIR]
  */
@@ -38,7 +45,12 @@
 #define RESP_MAX 65536
 #define REQ_MAX 8192
 
-enum mode { MODE_STATION, MODE_FIRSTBOOT };
+enum mode { MODE_STATION, MODE_FIRSTBOOT, MODE_TOKEN, MODE_JWKS };
+
+static const char *const mode_names[] = {
+    "station", "firstboot", "token", "jwks", NULL};
+
+#define TOKEN_BODY "grant_type=client_credentials"
 
 struct item {
 	char id[64];
@@ -181,14 +193,31 @@ exchange(BIO *bio, const char *head, const char *body, size_t body_len,
 	return (int)code;
 }
 
-/* The head of a simpleenroll POST for it. */
+/* The request for it (NULL in token and jwks modes): head and body. */
 static int
-enroll_head(const struct item *it, char *head, size_t cap)
+request_head(const struct item *it, char *head, size_t cap, const char **body)
 {
 	char cred[256], auth[512] = "";
 	unsigned char cred_b64[360];
 	int n;
 
+	if (cfg.mode == MODE_JWKS) {
+		*body = "";
+		n = snprintf(head, cap,
+		    "GET /.well-known/jwks.json HTTP/1.1\r\nHost: %s\r\n\r\n",
+		    cfg.name);
+		return n < 0 || (size_t)n >= cap ? -1 : 0;
+	}
+	if (cfg.mode == MODE_TOKEN) {
+		*body = TOKEN_BODY;
+		n = snprintf(head, cap,
+		    "POST /token HTTP/1.1\r\nHost: %s\r\nContent-Type: "
+		    "application/x-www-form-urlencoded\r\n"
+		    "Content-Length: %zu\r\n\r\n",
+		    cfg.name, strlen(TOKEN_BODY));
+		return n < 0 || (size_t)n >= cap ? -1 : 0;
+	}
+	*body = it->b64;
 	if (cfg.mode == MODE_FIRSTBOOT) {
 		n = snprintf(cred, sizeof(cred), "%s:%s", it->id, it->secret);
 		if (n < 0 || (size_t)n >= sizeof(cred))
@@ -210,23 +239,24 @@ run(void *arg)
 {
 	struct worker *w = arg;
 	char head[REQ_MAX], *buf;
-	const char *body;
+	const char *body, *req_body;
 	BIO *bio = NULL;
 	size_t i = 0;
-	int code;
+	int code,
+	    pooled = cfg.mode == MODE_STATION || cfg.mode == MODE_FIRSTBOOT;
 
 	if ((buf = malloc(RESP_MAX)) == NULL)
 		die("out of memory");
-	if (cfg.mode == MODE_STATION) {
+	if (cfg.mode != MODE_FIRSTBOOT) {
 		if ((bio = tls_connect()) == NULL)
 			die("station: cannot connect");
 		w->connects++;
 	}
 	pthread_barrier_wait(&start_line);
-	for (i = 0; i < w->count && now() < t_end; i++) {
-		struct item *it = &w->items[i];
+	for (i = 0; (!pooled || i < w->count) && now() < t_end; i++) {
+		struct item *it = pooled ? &w->items[i] : NULL;
 
-		if (enroll_head(it, head, sizeof(head)) != 0)
+		if (request_head(it, head, sizeof(head), &req_body) != 0)
 			die("request too large");
 		if (cfg.mode == MODE_FIRSTBOOT) {
 			if ((bio = tls_connect()) == NULL) {
@@ -235,18 +265,20 @@ run(void *arg)
 			}
 			w->connects++;
 		}
-		code = exchange(
-		    bio, head, it->b64, strlen(it->b64), buf, RESP_MAX, &body);
+		code = exchange(bio, head, req_body, strlen(req_body), buf,
+		    RESP_MAX, &body);
 		if (code == 200) {
 			w->ok++;
-			it->done = 1;
+			if (it != NULL)
+				it->done = 1;
 		} else {
 			w->failed++;
 			if (w->failed <= 3)
 				fprintf(stderr,
-				    "bench_est: %s: HTTP %d %.200s\n", it->id,
+				    "bench_est: %s: HTTP %d %.200s\n",
+				    it != NULL ? it->id : mode_names[cfg.mode],
 				    code, body ? body : "");
-			if (code < 0 && cfg.mode == MODE_STATION) {
+			if (code < 0 && cfg.mode != MODE_FIRSTBOOT) {
 				BIO_free_all(bio);
 				if ((bio = tls_connect()) == NULL)
 					die("station: cannot reconnect");
@@ -388,7 +420,7 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: bench_est --connect HOST:PORT --cafile F "
-	    "--mode station|firstboot\n"
+	    "--mode station|firstboot|token|jwks\n"
 	    "           --cert F --key F --prefix ID-PREFIX [--name SNI]\n"
 	    "           [--threads N] [--seconds S] [--pool N] "
 	    "[--save DIR]\n");
@@ -446,12 +478,12 @@ main(int argc, char **argv)
 			cfg.save = optarg;
 			break;
 		case 'm':
-			if (strcmp(optarg, "station") == 0)
-				cfg.mode = MODE_STATION;
-			else if (strcmp(optarg, "firstboot") == 0)
-				cfg.mode = MODE_FIRSTBOOT;
-			else
+			for (i = 0; mode_names[i] != NULL; i++)
+				if (strcmp(optarg, mode_names[i]) == 0)
+					break;
+			if (mode_names[i] == NULL)
 				usage();
+			cfg.mode = (enum mode)i;
 			break;
 		case 't':
 			cfg.threads =
@@ -486,10 +518,12 @@ main(int argc, char **argv)
 	/* Everything the clock must not see: keys, CSRs, secrets. */
 	t0 = now();
 	memset(w, 0, sizeof(w));
+	if (cfg.mode == MODE_TOKEN || cfg.mode == MODE_JWKS)
+		cfg.pool = 0;
 	for (t = 0; t < cfg.threads; t++) {
 		w[t].index = t;
 		w[t].count = cfg.pool;
-		if ((w[t].items = calloc(cfg.pool, sizeof(struct item))) ==
+		if ((w[t].items = calloc(cfg.pool + 1, sizeof(struct item))) ==
 		    NULL)
 			die("out of memory");
 		for (i = 0; i < cfg.pool; i++) {
@@ -535,10 +569,9 @@ main(int argc, char **argv)
 			last = w[t].finished;
 	}
 	elapsed = last - t_start;
-	printf("mode=%s threads=%d enrollments=%zu failed=%zu "
+	printf("mode=%s threads=%d ok=%zu failed=%zu "
 	       "connections=%zu seconds=%.2f rate=%.1f\n",
-	    cfg.mode == MODE_STATION ? "station" : "firstboot", cfg.threads, ok,
-	    failed, connects, elapsed,
+	    mode_names[cfg.mode], cfg.threads, ok, failed, connects, elapsed,
 	    elapsed > 0 ? (double)ok / elapsed : 0.0);
 	if (cfg.save != NULL)
 		save(w, cfg.threads);

@@ -11,69 +11,16 @@
 # minimal openssl.cnf, -batch -notext) issues the CSRs tessera enrolled in
 # the first-boot 1-thread run: once with one process per CSR, as operators
 # script it, and once as a single -infiles batch. Prints a table.
-set -euo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-10}
-build=$top/build
-"$top/scripts/build" "$build" >/dev/null
-TESSERA=$build/tessera
+. "$(dirname "$0")/lib.sh"
 BENCH=$build/bench_est
-
-W=$(mktemp -d /tmp/tessera-bench-XXXXXX)
-SERVE=
-cleanup() {
-	if [ -n "$SERVE" ]; then
-		kill -TERM "$SERVE" 2>/dev/null || true
-		wait "$SERVE" 2>/dev/null || true
-	fi
-	rm -rf "$W"
-}
-trap cleanup EXIT
-
-free_port() {
-	local p i
-	for i in $(seq 1 200); do
-		p=$((20000 + RANDOM % 12768))
-		[ "$p" != "${1:-}" ] || continue
-		[ -z "$(ss -ltnH "sport = :$p" 2>/dev/null)" ] && {
-			echo "$p"
-			return 0
-		}
-	done
-	return 1
-}
 P1=$(free_port)
 P2=$(free_port "$P1")
 D=$W/var
 
 echo "== setup (data directory $D)"
 "$TESSERA" init --data "$D" --name "EST Bench" >/dev/null 2>&1
-# start: 0 when the supervisor says it serves, 1 when it died first.
-start() {
-	local i
-	: >"$W/serve.err"
-	"$TESSERA" serve --data "$D" --listen "127.0.0.1:$P1" \
-		--publish "127.0.0.1:$P2" --workers 2 >"$W/serve.out" 2>"$W/serve.err" &
-	SERVE=$!
-	for i in $(seq 1 300); do
-		grep -q "serving https://127.0.0.1:$P1 " "$W/serve.err" && return 0
-		kill -0 "$SERVE" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -TERM "$SERVE" 2>/dev/null || true
-	wait "$SERVE" 2>/dev/null || true
-	SERVE=
-	return 1
-}
-# A worker that fails to open the token at startup stops the whole server
-# (seen intermittently: "cannot list slots"); try a few times.
-for attempt in 1 2 3 4 5; do
-	start && break
-	echo "tessera serve failed to start (attempt $attempt):" >&2
-	grep -v ' info: ' "$W/serve.err" | sed 's/^/    /' >&2
-	[ "$attempt" -lt 5 ] || exit 1
-	sleep 0.5
-done
+serve_start "$D" "$P1" "$P2" 2
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 	-keyout "$W/station.key" -subj /CN=station-1 -out "$W/station.csr" 2>/dev/null
 "$TESSERA" issue --data "$D" --csr "$W/station.csr" --profile station \
@@ -95,7 +42,7 @@ run() { # NAME THREADS POOL-PER-THREAD args...
 		--prefix "$name" "$@")
 	echo "   $out"
 	rate[$name]=$(sed -n 's/.* rate=\([0-9.]*\).*/\1/p' <<<"$out")
-	count[$name]=$(sed -n 's/.* enrollments=\([0-9]*\).*/\1/p' <<<"$out")
+	count[$name]=$(sed -n 's/.* ok=\([0-9]*\).*/\1/p' <<<"$out")
 	grep -q ' failed=0 ' <<<"$out" ||
 		echo "   WARNING: some enrollments failed (see above)"
 	[ "${count[$name]}" -lt $((pool * threads)) ] ||
@@ -106,9 +53,7 @@ run st1 1 $((secs * 600)) "${STA[@]}"
 run st2 2 $((secs * 450)) "${STA[@]}"
 run fb1 1 $((secs * 220)) "${FB[@]}" --save "$W/fb1"
 run fb2 2 $((secs * 160)) "${FB[@]}"
-kill -TERM "$SERVE"
-wait "$SERVE" || true
-SERVE=
+serve_stop
 
 # The peer: openssl ca with a software P-256 key, the device profile's
 # extensions, the CSRs of run fb1.

@@ -21,40 +21,11 @@
 #                     keep-alive (signed online: tessera in the token,
 #                     openssl with its key file)
 # and prints a table with the ratio tessera / openssl.
-set -euo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-10}
-build=$top/build
-"$top/scripts/build" "$build" >/dev/null
-TESSERA=$build/tessera
+. "$(dirname "$0")/lib.sh"
 BENCH=$build/bench_ocsp
 workers=$(nproc)
-
-W=$(mktemp -d /tmp/tessera-bench-ocsp-XXXXXX)
-SERVE=
 OSSL=
-cleanup() {
-	declare -F ossl_stop >/dev/null && ossl_stop
-	if [ -n "$SERVE" ]; then
-		kill -TERM "$SERVE" 2>/dev/null || true
-		wait "$SERVE" 2>/dev/null || true
-	fi
-	rm -rf "$W"
-}
-trap cleanup EXIT
-
-free_port() {
-	local p i
-	for i in $(seq 1 200); do
-		p=$((20000 + RANDOM % 12768))
-		case " $* " in *" $p "*) continue ;; esac
-		[ -z "$(ss -ltnH "sport = :$p" 2>/dev/null)" ] && {
-			echo "$p"
-			return 0
-		}
-	done
-	return 1
-}
 P1=$(free_port)
 P2=$(free_port "$P1")
 P3=$(free_port "$P1" "$P2")
@@ -63,30 +34,7 @@ D=$W/var
 echo "== setup (data directory $D)"
 "$TESSERA" init --data "$D" --name "OCSP Bench" \
 	--publish-url "http://127.0.0.1:$P2" >/dev/null 2>&1
-start() {
-	local i
-	: >"$W/serve.err"
-	"$TESSERA" serve --data "$D" --listen "127.0.0.1:$P1" \
-		--publish "127.0.0.1:$P2" --workers "$workers" \
-		>"$W/serve.out" 2>"$W/serve.err" &
-	SERVE=$!
-	for i in $(seq 1 300); do
-		grep -q "serving https://127.0.0.1:$P1 " "$W/serve.err" && return 0
-		kill -0 "$SERVE" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -TERM "$SERVE" 2>/dev/null || true
-	wait "$SERVE" 2>/dev/null || true
-	SERVE=
-	return 1
-}
-for attempt in 1 2 3; do
-	start && break
-	echo "tessera serve failed to start (attempt $attempt):" >&2
-	grep -v ' info: ' "$W/serve.err" | sed 's/^/    /' >&2
-	[ "$attempt" -lt 3 ] || exit 1
-	sleep 0.5
-done
+serve_start "$D" "$P1" "$P2" "$workers"
 
 # 16 device certificates; 4 revoked (keyCompromise) over the API.
 certs=()

@@ -1,0 +1,65 @@
+# Shared by the bench scripts (sourced, not run): the build, a scratch
+# directory removed at exit, free ports, and `tessera serve` started and
+# stopped. A script may define ossl_stop to stop its peer at exit.
+set -euo pipefail
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=$top/build
+"$top/scripts/build" "$build" >/dev/null
+TESSERA=$build/tessera
+W=$(mktemp -d /tmp/tessera-bench-XXXXXX)
+SERVE=
+
+serve_stop() {
+	if [ -n "$SERVE" ]; then
+		kill -TERM "$SERVE" 2>/dev/null || true
+		wait "$SERVE" 2>/dev/null || true
+	fi
+	SERVE=
+}
+bench_cleanup() {
+	if declare -F ossl_stop >/dev/null; then ossl_stop; fi
+	serve_stop
+	rm -rf "$W"
+}
+trap bench_cleanup EXIT
+
+# free_port [TAKEN...]: a TCP port in 20000-32767 nothing listens on.
+free_port() {
+	local p i
+	for i in $(seq 1 200); do
+		p=$((20000 + RANDOM % 12768))
+		case " $* " in *" $p "*) continue ;; esac
+		[ -z "$(ss -ltnH "sport = :$p" 2>/dev/null)" ] && {
+			echo "$p"
+			return 0
+		}
+	done
+	return 1
+}
+
+# serve_start DATA TLSPORT PUBPORT WORKERS: tessera serve in the
+# background (logs in $W/serve.out, $W/serve.err), back when it serves. A
+# worker that fails to open the token at startup stops the whole server
+# (seen intermittently with SoftHSMv2: "cannot list slots"), so it tries
+# up to five times.
+serve_start() {
+	local attempt i
+	for attempt in 1 2 3 4 5; do
+		: >"$W/serve.err"
+		"$TESSERA" serve --data "$1" --listen "127.0.0.1:$2" \
+			--publish "127.0.0.1:$3" --workers "$4" \
+			>"$W/serve.out" 2>"$W/serve.err" &
+		SERVE=$!
+		for i in $(seq 1 300); do
+			grep -q "serving https://127.0.0.1:$2 " "$W/serve.err" &&
+				return 0
+			kill -0 "$SERVE" 2>/dev/null || break
+			sleep 0.1
+		done
+		serve_stop
+		echo "tessera serve failed to start (attempt $attempt):" >&2
+		grep -v ' info: ' "$W/serve.err" | sed 's/^/    /' >&2
+		sleep 0.5
+	done
+	return 1
+}
