@@ -6,7 +6,9 @@
 . "$(dirname "$0")/lib.sh"
 read -r P1 P2 < <(pick_ports 2)
 cd "$T" || exit 1
-check "init" "$TESSERA_BIN" init --data var
+# The service URL (the tokens' issuer) with this test's port, as the
+# blocks will say it.
+check "init" "$TESSERA_BIN" init --data var --url "https://localhost:$P1"
 start_server var "$P1" "$P2" 1 || { fail "server did not start"; finish; exit 1; }
 
 # The blocks, one script each, with build/tessera -> $TESSERA_BIN and the
@@ -16,11 +18,12 @@ awk '/<!-- walkthrough:begin -->/ {on=1; n++; next}
      on && /^```/ {next}
      on {print > ("block" n ".sh")}' "$TESSERA_SOURCE/README.md"
 blocks=$(ls block*.sh 2>/dev/null | wc -l)
-[ "$blocks" -ge 3 ] && pass || fail "found $blocks walkthrough blocks, want 3 or more"
+[ "$blocks" -ge 4 ] && pass || fail "found $blocks walkthrough blocks, want 4 or more"
 for b in block*.sh; do
 	sed -i -e "s|build/tessera|$TESSERA_BIN|g" -e "s|:8443|:$P1|g" \
 		-e "s|:8080|:$P2|g" "$b"
-	if bash -euo pipefail "$b" >"$b.out" 2>&1; then pass; else
+	# python3 is Debian's, where python3-jwcrypto is installed.
+	if PATH=/usr/bin:$PATH bash -euo pipefail "$b" >"$b.out" 2>&1; then pass; else
 		fail "README block $b failed"; sed 's/^/    /' "$b.out" >&2
 	fi
 done
@@ -33,10 +36,13 @@ check "renewed certificate verifies" openssl verify -CAfile var/ca/chain.pem dev
 grep -q '"secret"' block2.sh.out && pass || fail "station did not get a secret"
 n=$(sqlite3 var/tessera.db "select count(*) from certificates where device_id like 'line1-000%'")
 [ "$n" = 3 ] && pass || fail "station enrolled $n devices, want 3"
-grep -q "device-next.pem: good" block3.sh.out && pass || fail "OCSP did not say good before the revocation"
-grep -q "device-next.pem: revoked" block3.sh.out && pass || fail "OCSP did not say revoked after it"
-grep -q "Serial Number: $(openssl x509 -in device-next.pem -noout -serial | cut -d= -f2)" block3.sh.out &&
+grep -Eq "^token for device-0001 valid for (29[0-9]|300) s$" block3.sh.out &&
+	pass || fail "jwcrypto did not verify the README's token"
+grep -q '"sub": "device-0001"' block3.sh.out && pass || fail "tessera token verify printed no claims"
+grep -q "device-next.pem: good" block4.sh.out && pass || fail "OCSP did not say good before the revocation"
+grep -q "device-next.pem: revoked" block4.sh.out && pass || fail "OCSP did not say revoked after it"
+grep -q "Serial Number: $(openssl x509 -in device-next.pem -noout -serial | cut -d= -f2)" block4.sh.out &&
 	pass || fail "the CRL does not list the revoked certificate"
-grep -q '"revocations":\[{' block3.sh.out && pass || fail "the feed is empty"
-grep -q "^403$" block3.sh.out && pass || fail "a blocked device could renew"
+grep -q '"revocations":\[{' block4.sh.out && pass || fail "the feed is empty"
+grep -q "^403$" block4.sh.out && pass || fail "a blocked device could renew"
 finish
