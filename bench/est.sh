@@ -20,6 +20,7 @@ D=$W/var
 
 echo "== setup (data directory $D)"
 "$TESSERA" init --data "$D" --name "EST Bench" >/dev/null 2>&1
+no_rate_limits "$D"
 serve_start "$D" "$P1" "$P2" 2
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 	-keyout "$W/station.key" -subj /CN=station-1 -out "$W/station.csr" 2>/dev/null

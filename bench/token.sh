@@ -24,6 +24,7 @@ D=$W/var
 
 echo "== setup (data directory $D)"
 "$TESSERA" init --data "$D" --name "Token Bench" >/dev/null 2>&1
+no_rate_limits "$D"
 serve_start "$D" "$P1" "$P2" "$workers"
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 	-keyout "$W/dev.key" -subj /CN=bench-device-1 -out "$W/dev.csr" 2>/dev/null

@@ -49,6 +49,7 @@ struct policy {
 	struct policy_crl crl;
 	struct policy_ocsp ocsp;
 	struct policy_tokens tokens;
+	struct policy_rates rates;
 };
 
 /* What every parsing function needs for its messages. */
@@ -1034,16 +1035,48 @@ cidr_parse(const char *s, struct policy_cidr *out)
 	return 0;
 }
 
+/*
+ * obj[key]: a list of at least min addresses and CIDR networks (absent:
+ * empty).
+ */
+static enum status
+get_cidrs(const struct pctx *c, const char *path, json_t *obj, const char *key,
+    size_t min, struct policy_cidr out[LIMIT_POLICY_ENTRIES], size_t *count)
+{
+	json_t *arr;
+	const char *s;
+	char sub[PATH_CAP], at[PATH_CAP], q[QUOTE_CAP];
+	size_t i;
+	enum status st;
+
+	*count = 0;
+	if ((st = get_array(c, path, obj, key, 0, min, LIMIT_POLICY_ENTRIES,
+	         &arr)) != ST_OK ||
+	    arr == NULL)
+		return st;
+	path_key(sub, path, key);
+	for (i = 0; i < json_array_size(arr); i++) {
+		if ((st = get_elem_str(c, sub, arr, i, &s)) != ST_OK)
+			return st;
+		if (cidr_parse(s, &out[i]) != 0) {
+			path_index(at, sub, i);
+			return perr(c, at,
+			    "%s is not an address or CIDR "
+			    "network",
+			    log_quote(s, q, sizeof(q)));
+		}
+		(*count)++;
+	}
+	return ST_OK;
+}
+
 static enum status
 parse_role(const struct pctx *c, const char *path, json_t *obj,
     const struct policy *pol, struct policy_role *r)
 {
 	static const char *const known[] = {"certificate_profiles",
 	    "enroll_profiles", "device_pattern", "mint_secrets", "allow", NULL};
-	json_t *arr, *b;
-	const char *s;
-	char sub[PATH_CAP], at[PATH_CAP], q[QUOTE_CAP];
-	size_t i;
+	json_t *b;
 	enum status st;
 
 	if (!json_is_object(obj))
@@ -1069,24 +1102,7 @@ parse_role(const struct pctx *c, const char *path, json_t *obj,
 	r->may_mint_secrets = b != NULL && json_is_true(b);
 	if (r->may_mint_secrets && !r->device_pattern.is_set)
 		return perr(c, path, "mint_secrets needs a device_pattern");
-	if ((st = get_array(c, path, obj, "allow", 0, 1, LIMIT_POLICY_ENTRIES,
-	         &arr)) != ST_OK ||
-	    arr == NULL)
-		return st;
-	path_key(sub, path, "allow");
-	for (i = 0; i < json_array_size(arr); i++) {
-		if ((st = get_elem_str(c, sub, arr, i, &s)) != ST_OK)
-			return st;
-		if (cidr_parse(s, &r->allow[i]) != 0) {
-			path_index(at, sub, i);
-			return perr(c, at,
-			    "%s is not an address or CIDR "
-			    "network",
-			    log_quote(s, q, sizeof(q)));
-		}
-		r->allow_count++;
-	}
-	return ST_OK;
+	return get_cidrs(c, path, obj, "allow", 1, r->allow, &r->allow_count);
 }
 
 static enum status
@@ -1387,9 +1403,50 @@ parse_tokens(
 	return ST_OK;
 }
 
+/* $.rate_limits.enroll or .token: {"per_second": n, "burst": n}. */
+static enum status
+parse_rate(const struct pctx *c, const char *path, json_t *v, const char *key,
+    struct policy_rate *r)
+{
+	static const char *const known[] = {"per_second", "burst", NULL};
+	char sub[PATH_CAP];
+	json_t *o;
+	enum status st;
+
+	if ((st = get_member(c, path, v, key, JSON_OBJECT, 0, &o)) != ST_OK ||
+	    o == NULL)
+		return st;
+	path_key(sub, path, key);
+	if ((st = check_keys(c, sub, o, known)) != ST_OK ||
+	    (st = get_int(c, sub, o, "per_second", 0, 0, 1000000, r->per_second,
+	         &r->per_second)) != ST_OK)
+		return st;
+	return get_int(c, sub, o, "burst", 0, 1, 1000000, r->burst, &r->burst);
+}
+
+/*
+ * $.rate_limits: {"enroll": {...}, "token": {...}, "exempt": [CIDR...]}:
+ * per client address, over every worker; per_second 0 turns one off.
+ */
+static enum status
+parse_rates(
+    const struct pctx *c, const char *path, json_t *v, struct policy *pol)
+{
+	static const char *const known[] = {"enroll", "token", "exempt", NULL};
+	enum status st;
+
+	if ((st = check_keys(c, path, v, known)) != ST_OK ||
+	    (st = parse_rate(c, path, v, "enroll", &pol->rates.enroll)) !=
+	        ST_OK ||
+	    (st = parse_rate(c, path, v, "token", &pol->rates.token)) != ST_OK)
+		return st;
+	return get_cidrs(c, path, v, "exempt", 0, pol->rates.exempt,
+	    &pol->rates.exempt_count);
+}
+
 /* Known top-level sections; each is parsed by one function below. */
 static const char *const top_keys[] = {"version", "profiles", "authenticators",
-    "roles", "crl", "ocsp", "tokens", NULL};
+    "roles", "crl", "ocsp", "tokens", "rate_limits", NULL};
 
 static enum status
 parse_top(const struct pctx *c, json_t *root, struct policy *pol)
@@ -1441,6 +1498,16 @@ parse_top(const struct pctx *c, json_t *root, struct policy *pol)
 	if ((st = get_member(c, "$", root, "tokens", JSON_OBJECT, 0, &v)) !=
 	        ST_OK ||
 	    (v != NULL && (st = parse_tokens(c, "$.tokens", v, pol)) != ST_OK))
+		return st;
+	/* Generous for one address: a factory station enrolls many. */
+	pol->rates.enroll.per_second = 100;
+	pol->rates.enroll.burst = 1000;
+	pol->rates.token.per_second = 100;
+	pol->rates.token.burst = 1000;
+	if ((st = get_member(
+	         c, "$", root, "rate_limits", JSON_OBJECT, 0, &v)) != ST_OK ||
+	    (v != NULL &&
+	        (st = parse_rates(c, "$.rate_limits", v, pol)) != ST_OK))
 		return st;
 	return ST_OK;
 }
@@ -1653,15 +1720,14 @@ cidr_match(const struct policy_cidr *net, int family, const uint8_t *addr)
 	return (net->addr[full] & mask) == (addr[full] & mask);
 }
 
-int
-policy_role_allows_address(const struct policy_role *role, const char *address)
+/* 1 if address is in one of the count networks of nets. */
+static int
+cidrs_match(const struct policy_cidr *nets, size_t count, const char *address)
 {
 	uint8_t addr[16];
 	int family;
 	size_t i;
 
-	if (role->allow_count == 0 || address == NULL || address[0] == '\0')
-		return 1;
 	if (inet_pton(AF_INET, address, addr) == 1) {
 		family = AF_INET;
 	} else if (inet_pton(AF_INET6, address, addr) == 1) {
@@ -1674,10 +1740,32 @@ policy_role_allows_address(const struct policy_role *role, const char *address)
 	} else {
 		return 0;
 	}
-	for (i = 0; i < role->allow_count; i++)
-		if (cidr_match(&role->allow[i], family, addr))
+	for (i = 0; i < count; i++)
+		if (cidr_match(&nets[i], family, addr))
 			return 1;
 	return 0;
+}
+
+int
+policy_role_allows_address(const struct policy_role *role, const char *address)
+{
+	if (role->allow_count == 0 || address == NULL || address[0] == '\0')
+		return 1;
+	return cidrs_match(role->allow, role->allow_count, address);
+}
+
+int
+policy_rate_exempt(const struct policy *policy, const char *address)
+{
+	return address != NULL &&
+	    cidrs_match(
+	        policy->rates.exempt, policy->rates.exempt_count, address);
+}
+
+const struct policy_rates *
+policy_rates(const struct policy *policy)
+{
+	return &policy->rates;
 }
 
 const struct policy_crl *

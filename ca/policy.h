@@ -110,6 +110,20 @@ struct policy_tokens {
 	int64_t max_ttl_seconds; /* the longest ttl of any profile */
 };
 
+/* A token bucket per client address. */
+struct policy_rate {
+	int64_t per_second; /* 0: no limit */
+	int64_t burst;
+};
+
+/* Rate limits on enrollment (EST) and tokens, per client address. */
+struct policy_rates {
+	struct policy_rate enroll;
+	struct policy_rate token;
+	struct policy_cidr exempt[LIMIT_POLICY_ENTRIES]; /* never limited */
+	size_t exempt_count;
+};
+
 struct policy_profile {
 	char name[LIMIT_LABEL_LEN + 1];
 	char description[LIMIT_NAME_LEN + 1]; /* "" when absent */
@@ -174,6 +188,12 @@ const struct policy_tokens *policy_tokens(const struct policy *policy);
 /* The token settings of certificate profile name, or NULL. */
 const struct policy_token_profile *
 policy_token_profile(const struct policy *policy, const char *name);
+
+/* The rate limits (never NULL; defaults when the file has none). */
+const struct policy_rates *policy_rates(const struct policy *policy);
+
+/* 1 if the textual address is in rate_limits.exempt. */
+int policy_rate_exempt(const struct policy *policy, const char *address);
 
 /* The role whose cert_profiles holds profile, or NULL. */
 const struct policy_role *

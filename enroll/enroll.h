@@ -10,6 +10,7 @@
 #include "enroll/http.h"
 
 struct enroll;
+struct ratelimit;
 
 /*
  * A front for a (borrowed) authority; one per worker process. The caller
@@ -18,6 +19,13 @@ struct enroll;
 enum status enroll_new(struct authority *a, struct enroll **out) MUST_CHECK;
 
 void enroll_free(struct enroll *e);
+
+/*
+ * Apply the policy's per-address rate limits to enrollment and token
+ * requests, counted in limits (borrowed, shared by the workers; NULL:
+ * none).
+ */
+void enroll_set_limits(struct enroll *e, struct ratelimit *limits);
 
 /* One request on the TLS listener: EST, the admin API, tokens. */
 void enroll_handle_tls(struct enroll *e, const struct http_request *req,

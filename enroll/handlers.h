@@ -19,6 +19,7 @@ struct enroll {
 	size_t issuing_der_len;
 	char *cacerts_b64; /* EST cacerts: base64 certs-only PKCS#7 */
 	size_t cacerts_b64_len;
+	struct ratelimit *limits; /* borrowed; NULL: none */
 };
 
 /* EST (RFC 7030): path is what follows "/.well-known/est/". */

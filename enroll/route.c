@@ -1,7 +1,11 @@
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
+
+#include "ca/policy.h"
+#include "common/ratelimit.h"
 
 #include "enroll/enroll.h"
 #include "enroll/handlers.h"
@@ -45,10 +49,70 @@ has_prefix(const char *s, const char *prefix)
 }
 
 void
+enroll_set_limits(struct enroll *e, struct ratelimit *limits)
+{
+	e->limits = limits;
+}
+
+enum limit_kind { LIMIT_NONE, LIMIT_ENROLL, LIMIT_TOKEN };
+
+/* Which limit a request counts against: EST POSTs and POST /token. */
+static enum limit_kind
+limit_kind(const struct http_request *req)
+{
+	if (strcmp(req->method, "POST") != 0)
+		return LIMIT_NONE;
+	if (has_prefix(req->path, EST_PREFIX))
+		return LIMIT_ENROLL;
+	if (strcmp(req->path, "/token") == 0)
+		return LIMIT_TOKEN;
+	return LIMIT_NONE;
+}
+
+/*
+ * 1 (and a 429 with Retry-After in resp) when the client's address has
+ * used up its bucket for this kind of request; counted before any work
+ * (TLS client certificate checks aside) so that a flood costs little.
+ */
+static int
+over_limit(struct enroll *e, const struct http_request *req,
+    struct http_response *resp)
+{
+	const struct policy *pol = authority_policy(e->a);
+	const struct policy_rate *r;
+	enum limit_kind kind = limit_kind(req);
+	struct timespec ts;
+	int64_t wait, secs;
+
+	if (kind == LIMIT_NONE || req->peer_address == NULL ||
+	    policy_rate_exempt(pol, req->peer_address))
+		return 0;
+	r = kind == LIMIT_ENROLL ? &policy_rates(pol)->enroll
+	                         : &policy_rates(pol)->token;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	wait = ratelimit_take(e->limits, kind, req->peer_address, r->per_second,
+	    r->burst, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	if (wait == 0)
+		return 0;
+	secs = (wait + 999) / 1000;
+	http_response_error(resp, 429,
+	    "too many %s requests from %s: the policy allows %lld a second "
+	    "(bursts of %lld); retry after %lld s",
+	    kind == LIMIT_ENROLL ? "enrollment" : "token", req->peer_address,
+	    (long long)r->per_second, (long long)r->burst, (long long)secs);
+	if (http_response_header(
+	        resp, "Retry-After", "%lld", (long long)secs) != ST_OK)
+		resp->header_count = 0;
+	return 1;
+}
+
+void
 enroll_handle_tls(struct enroll *e, const struct http_request *req,
     struct http_response *resp)
 {
 	status_clear();
+	if (over_limit(e, req, resp))
+		return;
 	if (has_prefix(req->path, EST_PREFIX))
 		est_handle(e, req, req->path + strlen(EST_PREFIX), resp);
 	else if (has_prefix(req->path, API_PREFIX))

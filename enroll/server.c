@@ -28,6 +28,7 @@
 
 #include "ca/config.h"
 #include "common/log.h"
+#include "common/ratelimit.h"
 #include "enroll/server.h"
 #include "enroll/server_internal.h"
 
@@ -71,6 +72,7 @@ struct supervisor {
 	int reload_pending;
 	int is_child; /* this process is a forked worker */
 	int child_rc;
+	struct ratelimit *limits; /* shared with every worker */
 };
 
 static int64_t
@@ -190,6 +192,8 @@ supervisor_close(struct supervisor *sv)
 	sv->report_rd = sv->report_wr = -1;
 	free(sv->slots);
 	sv->slots = NULL;
+	ratelimit_free(sv->limits);
+	sv->limits = NULL;
 }
 
 /*
@@ -238,6 +242,7 @@ slot_spawn(struct supervisor *sv, int i)
 	args.report_fd = sv->report_wr;
 	args.runs_scheduler = i == 0;
 	args.supervisor = sv->self;
+	args.limits = sv->limits;
 	/* The worker's daemons own the listening sockets from here. */
 	sv->tls_fd = sv->publish_fd = -1;
 	sv->child_rc = server_worker_run(&args);
@@ -591,6 +596,11 @@ server_run(const struct server_config *cfg)
 	}
 	if ((st = listener_open(sv.listen, &sv.tls_fd)) != ST_OK ||
 	    (st = listener_open(sv.publish, &sv.publish_fd)) != ST_OK) {
+		fprintf(stderr, "tessera serve: %s\n", status_detail());
+		goto out;
+	}
+	/* Before the fork: every worker inherits the same table. */
+	if ((st = ratelimit_new(&sv.limits)) != ST_OK) {
 		fprintf(stderr, "tessera serve: %s\n", status_detail());
 		goto out;
 	}

@@ -7,6 +7,8 @@
 
 #include <sys/types.h>
 
+struct ratelimit;
+
 /* A worker that could not start (its reason went on the report pipe). */
 #define SERVER_EXIT_START 78
 
@@ -29,6 +31,7 @@ struct server_worker_args {
 	int report_fd; /* write end of the report pipe */
 	int runs_scheduler; /* 1 in exactly one worker */
 	pid_t supervisor;
+	struct ratelimit *limits; /* per-address limits, shared */
 };
 
 /*

@@ -637,6 +637,7 @@ server_worker_run(const struct server_worker_args *args)
 		goto out;
 	if ((st = enroll_new(w.a, &w.e)) != ST_OK)
 		goto out;
+	enroll_set_limits(w.e, args->limits);
 	if ((path = file_join(args->data_dir, "tls/server.pem")) == NULL) {
 		st = ST_NOMEM;
 		goto out;
