@@ -258,7 +258,7 @@ module_acquire(const char *path, struct hsm_module **out)
 	}
 	if ((mod->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
 		err = dlerror();
-		status_fail(ST_UNAVAILABLE,
+		st = status_fail(ST_NOTFOUND,
 		    "PKCS#11 module %s: cannot load: %s", path,
 		    err != NULL ? err : "dlopen failed");
 		goto out;

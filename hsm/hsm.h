@@ -38,8 +38,9 @@ enum status hsm_token_init(const char *module, const char *token_label,
 
 /*
  * Load module, find the token labelled token_label and log in as user with
- * pin (borrowed; the caller wipes it). ST_UNAVAILABLE for a missing module
- * or token, ST_UNAUTHENTICATED for a wrong PIN, each with a one-line detail.
+ * pin (borrowed; the caller wipes it). ST_NOTFOUND for a module that
+ * cannot be loaded, ST_UNAVAILABLE for a missing token (or a module that
+ * fails), ST_UNAUTHENTICATED for a wrong PIN, each with a one-line detail.
  * The caller frees *out with hsm_close.
  */
 enum status hsm_open(const char *module, const char *token_label,

@@ -178,8 +178,9 @@ test_open_errors(const char *module)
 	CHECK_DETAIL("wrong PIN (CKR_PIN_INCORRECT)");
 	CHECK(strstr(status_detail(), "9999") == NULL);
 
+	/* Not found (never retried), unlike a token that is not ready. */
 	CHECK_ST(hsm_open("/nonexistent/libnothing.so", TOKEN, PIN, &hsm),
-	    ST_UNAVAILABLE);
+	    ST_NOTFOUND);
 	CHECK(hsm == NULL);
 	CHECK_DETAIL("PKCS#11 module /nonexistent/libnothing.so: cannot load");
 
