@@ -259,7 +259,9 @@ check "a token of the new key verifies" \
 	verify "$NEW" "$T/jwks2.json" "$X5T" "$AUD" 10 "$URL"
 # The CLI rotates beside the running server; every worker follows.
 check "rotate with the CLI while serving" tessera token rotate --data "$D"
-K3=$(kids | awk '{print $NF}')
+K3=$(sed -n 's/^new token-signing key: kid //p' "$T/last.out")
+check "the CLI's key is in the JWKS" bash -c \
+	"curl -sS '$PUB/.well-known/jwks.json' | grep -qF '\"kid\":\"$K3\"'"
 ok=1
 for i in 1 2 3 4; do
 	token w$i $(as dev) "${G[@]}" >/dev/null
