@@ -1,21 +1,54 @@
 /*
- * audit: the hash chain over the audit table. The store keeps the rows;
- * this file decides what an entry's hash is and whether a chain holds.
+ * audit: the hash chain over the audit table and its signed checkpoints.
+ * The store keeps the rows; this file decides what an entry's hash is,
+ * what a checkpoint signs, and whether a chain holds.
  */
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 
 #include "ca/audit.h"
 #include "ca/store.h"
 #include "common/limits.h"
+#include "common/log.h"
 #include "common/status.h"
 
 #define HASH_LEN 32
+#define HASH_HEX_LEN (2 * HASH_LEN)
 /* The same capacity as the thread-local detail line in common/status.c. */
 #define VERIFY_DETAIL_CAP 512
+
+#define CHECKPOINT_ACTOR "tessera"
+#define CHECKPOINT_ACTION "checkpoint"
+/* Domain separation: these bytes start every message the audit key signs. */
+#define CHECKPOINT_LABEL "tessera audit checkpoint v1"
+#define CHECKPOINT_LABEL_LEN (sizeof(CHECKPOINT_LABEL) - 1)
+/* be64(label length) || label || be64(seq) || hash */
+#define CHECKPOINT_MSG_LEN (8 + CHECKPOINT_LABEL_LEN + 8 + HASH_LEN)
+/* A DER signature: ECDSA P-256 needs 72 bytes; room for RSA-4096. */
+#define CHECKPOINT_SIG_MAX 512
+#define B64_LEN(n) (4 * (((n) + 2) / 3))
+#define CHECKPOINT_HASH_PREFIX "hash="
+#define CHECKPOINT_SIG_PREFIX " sig="
+/* "hash=HEX sig=BASE64" */
+#define CHECKPOINT_DETAIL_CAP                                                  \
+	(sizeof(CHECKPOINT_HASH_PREFIX) - 1 + HASH_HEX_LEN +                   \
+	    sizeof(CHECKPOINT_SIG_PREFIX) - 1 + B64_LEN(CHECKPOINT_SIG_MAX) +  \
+	    1)
+_Static_assert(CHECKPOINT_DETAIL_CAP <= LIMIT_AUDIT_DETAIL + 1,
+    "a checkpoint's detail must not be cut");
+/*
+ * Before a checkpoint is signed the newest entry is looked at on the read
+ * connection (the writer cannot tell a checkpoint from its hash). When
+ * entries keep arriving in between, the last attempt signs whatever is
+ * newest rather than leave a busy log without checkpoints.
+ */
+#define CHECKPOINT_TRIES 3
 
 static void
 be64(uint8_t out[8], uint64_t v)
@@ -116,13 +149,332 @@ audit_append(struct store_txn *txn, int64_t now, const char *actor,
 	return store_txn_audit_insert(txn, &e);
 }
 
+static void
+hex_encode(const uint8_t *p, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 0xf];
+	}
+	out[2 * n] = '\0';
+}
+
+static int
+hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Exactly 2 * n hex digits from s into out; 0, or -1 when s is not that. */
+static int
+hex_decode(const char *s, size_t n, uint8_t *out)
+{
+	size_t i;
+	int hi, lo;
+
+	for (i = 0; i < n; i++) {
+		if ((hi = hex_digit(s[2 * i])) < 0 ||
+		    (lo = hex_digit(s[2 * i + 1])) < 0)
+			return -1;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+static int
+is_b64_char(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	    (c >= '0' && c <= '9') || c == '+' || c == '/';
+}
+
+/*
+ * Strict base64 (RFC 4648 §4, padded, no whitespace) of at most
+ * CHECKPOINT_SIG_MAX bytes into out; the length, or -1.
+ */
+static int
+b64_decode(const char *s, uint8_t out[CHECKPOINT_SIG_MAX])
+{
+	uint8_t buf[B64_LEN(CHECKPOINT_SIG_MAX)];
+	size_t len = strlen(s), i, pad = 0;
+	int n;
+
+	if (len == 0 || len % 4 != 0 || len > B64_LEN(CHECKPOINT_SIG_MAX))
+		return -1;
+	if (s[len - 1] == '=')
+		pad = s[len - 2] == '=' ? 2 : 1;
+	for (i = 0; i < len - pad; i++)
+		if (!is_b64_char(s[i]))
+			return -1;
+	n = EVP_DecodeBlock(buf, (const unsigned char *)s, (int)len);
+	if (n < 0 || (size_t)n < pad || (size_t)n - pad > CHECKPOINT_SIG_MAX)
+		return -1;
+	memcpy(out, buf, (size_t)n - pad);
+	return n - (int)pad;
+}
+
+/* What the audit key signs for a checkpoint over entry seq with hash. */
+static void
+checkpoint_message(
+    int64_t seq, const uint8_t hash[HASH_LEN], uint8_t out[CHECKPOINT_MSG_LEN])
+{
+	uint8_t *p = out;
+
+	be64(p, (uint64_t)CHECKPOINT_LABEL_LEN);
+	p += 8;
+	memcpy(p, CHECKPOINT_LABEL, CHECKPOINT_LABEL_LEN);
+	p += CHECKPOINT_LABEL_LEN;
+	be64(p, (uint64_t)seq);
+	p += 8;
+	memcpy(p, hash, HASH_LEN);
+}
+
+/* Sign a checkpoint over (seq, hash) with key: its detail into out. */
+static enum status
+checkpoint_sign(EVP_PKEY *key, int64_t seq, const uint8_t hash[HASH_LEN],
+    char out[CHECKPOINT_DETAIL_CAP])
+{
+	EVP_MD_CTX *ctx = NULL;
+	uint8_t msg[CHECKPOINT_MSG_LEN], *sig = NULL;
+	char hex[HASH_HEX_LEN + 1], b64[B64_LEN(CHECKPOINT_SIG_MAX) + 1];
+	size_t sig_len = 0;
+	enum status st = ST_NOMEM;
+
+	out[0] = '\0';
+	checkpoint_message(seq, hash, msg);
+	if ((ctx = EVP_MD_CTX_new()) == NULL)
+		goto out;
+	if (EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key) != 1 ||
+	    EVP_DigestSign(ctx, NULL, &sig_len, msg, sizeof(msg)) != 1) {
+		st = status_fail_ssl(
+		    ST_UNAVAILABLE, "audit: cannot sign a checkpoint");
+		goto out;
+	}
+	if (sig_len == 0 || sig_len > CHECKPOINT_SIG_MAX) {
+		st = status_fail(ST_INTERNAL,
+		    "audit: a %zu-byte signature does not fit a checkpoint",
+		    sig_len);
+		goto out;
+	}
+	if ((sig = OPENSSL_malloc(sig_len)) == NULL)
+		goto out;
+	if (EVP_DigestSign(ctx, sig, &sig_len, msg, sizeof(msg)) != 1) {
+		st = status_fail_ssl(
+		    ST_UNAVAILABLE, "audit: cannot sign a checkpoint");
+		goto out;
+	}
+	hex_encode(hash, HASH_LEN, hex);
+	EVP_EncodeBlock((unsigned char *)b64, sig, (int)sig_len);
+	snprintf(out, CHECKPOINT_DETAIL_CAP, "%s%s%s%s", CHECKPOINT_HASH_PREFIX,
+	    hex, CHECKPOINT_SIG_PREFIX, b64);
+	st = ST_OK;
+out:
+	OPENSSL_free(sig);
+	EVP_MD_CTX_free(ctx);
+	return st;
+}
+
+struct checkpoint_job {
+	EVP_PKEY *key;
+	int64_t now;
+	/* Sign only while the newest entry is still this one (is_forced: sign
+	 * whatever is newest). expect_seq -1 matches nothing. */
+	int is_forced;
+	int64_t expect_seq;
+	uint8_t expect_hash[HASH_LEN];
+	/* Out: the newest entry seen, and whether a checkpoint followed it. */
+	int64_t last_seq;
+	uint8_t last_hash[HASH_LEN];
+	int is_written;
+};
+
+static enum status
+checkpoint_commit(struct store_txn *txn, void *arg)
+{
+	struct checkpoint_job *j = arg;
+	char object[32], detail[CHECKPOINT_DETAIL_CAP];
+	enum status st;
+
+	j->is_written = 0;
+	if ((st = store_txn_audit_last(txn, &j->last_seq, j->last_hash)) !=
+	    ST_OK)
+		return st;
+	if (j->last_seq == 0)
+		return ST_OK;
+	if (!j->is_forced &&
+	    (j->last_seq != j->expect_seq ||
+	        memcmp(j->last_hash, j->expect_hash, HASH_LEN) != 0))
+		return ST_OK;
+	/* Signed in the transaction, so that nothing lands between the entry
+	 * covered and its checkpoint. */
+	if ((st = checkpoint_sign(j->key, j->last_seq, j->last_hash, detail)) !=
+	    ST_OK)
+		return st;
+	snprintf(object, sizeof(object), "seq:%lld", (long long)j->last_seq);
+	if ((st = audit_append(txn, j->now, CHECKPOINT_ACTOR, CHECKPOINT_ACTION,
+	         object, detail)) != ST_OK)
+		return st;
+	j->is_written = 1;
+	return ST_OK;
+}
+
+static int
+is_checkpoint(const struct store_audit *e)
+{
+	return strcmp(e->action, CHECKPOINT_ACTION) == 0;
+}
+
+struct newest {
+	int64_t seq;
+	uint8_t hash[HASH_LEN];
+	int is_checkpoint;
+};
+
+static int
+newest_entry(const struct store_audit *e, void *arg)
+{
+	struct newest *n = arg;
+
+	n->is_checkpoint = e->seq == n->seq &&
+	    memcmp(e->hash, n->hash, HASH_LEN) == 0 && is_checkpoint(e);
+	return 1;
+}
+
+enum status
+audit_checkpoint(struct store *store, EVP_PKEY *key, int64_t now, int *written)
+{
+	struct checkpoint_job j;
+	struct newest n;
+	enum status st;
+	int tries;
+
+	if (written != NULL)
+		*written = 0;
+	memset(&j, 0, sizeof(j));
+	j.key = key;
+	j.now = now;
+	j.expect_seq = -1;
+	for (tries = 0; tries <= CHECKPOINT_TRIES; tries++) {
+		j.is_forced = tries == CHECKPOINT_TRIES;
+		if ((st = store_write(store, checkpoint_commit, &j)) != ST_OK)
+			return st;
+		if (j.is_written || j.last_seq == 0)
+			break;
+		/* Nothing written: is the newest entry a checkpoint? */
+		memset(&n, 0, sizeof(n));
+		n.seq = j.last_seq;
+		memcpy(n.hash, j.last_hash, HASH_LEN);
+		if ((st = store_audit_foreach(
+		         store, j.last_seq - 1, newest_entry, &n)) != ST_OK)
+			return st;
+		if (n.is_checkpoint)
+			break;
+		j.expect_seq = j.last_seq;
+		memcpy(j.expect_hash, j.last_hash, HASH_LEN);
+	}
+	if (written != NULL)
+		*written = j.is_written;
+	return ST_OK;
+}
+
 struct verify {
+	EVP_PKEY *pub; /* NULL: signatures are not checked */
 	int64_t next; /* the seq the next entry must have */
 	uint8_t prev[HASH_LEN];
 	int64_t count;
 	int64_t bad; /* 0 while the chain holds */
+	int64_t checkpoint;
+	int64_t checkpoint_count;
+	uint8_t checkpoint_hash[HASH_LEN];
 	char detail[VERIFY_DETAIL_CAP];
 };
+
+static int
+signature_holds(EVP_PKEY *pub, int64_t seq, const uint8_t hash[HASH_LEN],
+    const uint8_t *sig, size_t sig_len)
+{
+	EVP_MD_CTX *ctx;
+	uint8_t msg[CHECKPOINT_MSG_LEN];
+	int ok;
+
+	checkpoint_message(seq, hash, msg);
+	if ((ctx = EVP_MD_CTX_new()) == NULL)
+		return 0;
+	ok = EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pub) == 1 &&
+	    EVP_DigestVerify(ctx, sig, sig_len, msg, sizeof(msg)) == 1;
+	EVP_MD_CTX_free(ctx);
+	/* A failed verification leaves OpenSSL errors that say nothing more. */
+	ERR_clear_error();
+	return ok;
+}
+
+/*
+ * A checkpoint at e covers the entry before it, whose hash the chain has
+ * just checked to be e->prev_hash. 0 when it holds, else -1 with v->detail.
+ */
+static int
+verify_checkpoint(struct verify *v, const struct store_audit *e)
+{
+	const size_t hp = sizeof(CHECKPOINT_HASH_PREFIX) - 1;
+	const size_t sp = sizeof(CHECKPOINT_SIG_PREFIX) - 1;
+	uint8_t hash[HASH_LEN], sig[CHECKPOINT_SIG_MAX];
+	char want[32], q[64];
+	long long seq = (long long)e->seq;
+	int sig_len;
+
+	if (strcmp(e->actor, CHECKPOINT_ACTOR) != 0) {
+		snprintf(v->detail, sizeof(v->detail),
+		    "audit entry %lld: a checkpoint by %s, not %s", seq,
+		    log_quote(e->actor, q, sizeof(q)), CHECKPOINT_ACTOR);
+		return -1;
+	}
+	snprintf(want, sizeof(want), "seq:%lld", seq - 1);
+	if (strcmp(e->object, want) != 0) {
+		snprintf(v->detail, sizeof(v->detail),
+		    "audit entry %lld: the checkpoint names %s, not %s (the "
+		    "entry before it)",
+		    seq, log_quote(e->object, q, sizeof(q)), want);
+		return -1;
+	}
+	if (strlen(e->detail) <= hp + HASH_HEX_LEN + sp ||
+	    strncmp(e->detail, CHECKPOINT_HASH_PREFIX, hp) != 0 ||
+	    hex_decode(e->detail + hp, HASH_LEN, hash) != 0 ||
+	    strncmp(e->detail + hp + HASH_HEX_LEN, CHECKPOINT_SIG_PREFIX, sp) !=
+	        0 ||
+	    (sig_len = b64_decode(e->detail + hp + HASH_HEX_LEN + sp, sig)) <=
+	        0) {
+		snprintf(v->detail, sizeof(v->detail),
+		    "audit entry %lld: the checkpoint's detail is not "
+		    "\"hash=HEX sig=BASE64\"",
+		    seq);
+		return -1;
+	}
+	if (CRYPTO_memcmp(hash, e->prev_hash, HASH_LEN) != 0) {
+		snprintf(v->detail, sizeof(v->detail),
+		    "audit entry %lld: the checkpoint signed another hash for "
+		    "entry %lld: entries up to %lld were changed",
+		    seq, seq - 1, seq - 1);
+		return -1;
+	}
+	if (v->pub != NULL &&
+	    !signature_holds(v->pub, e->seq - 1, hash, sig, (size_t)sig_len)) {
+		snprintf(v->detail, sizeof(v->detail),
+		    "audit entry %lld: the checkpoint's signature does not "
+		    "verify with the audit public key",
+		    seq);
+		return -1;
+	}
+	return 0;
+}
 
 static int
 verify_entry(const struct store_audit *e, void *arg)
@@ -152,6 +504,15 @@ verify_entry(const struct store_audit *e, void *arg)
 		    (long long)e->seq);
 		return 1;
 	}
+	if (is_checkpoint(e)) {
+		if (verify_checkpoint(v, e) != 0) {
+			v->bad = e->seq;
+			return 1;
+		}
+		v->checkpoint = e->seq;
+		v->checkpoint_count++;
+		memcpy(v->checkpoint_hash, e->hash, HASH_LEN);
+	}
 	memcpy(v->prev, e->hash, HASH_LEN);
 	v->next++;
 	v->count++;
@@ -159,25 +520,112 @@ verify_entry(const struct store_audit *e, void *arg)
 }
 
 enum status
-audit_verify(struct store *store, int64_t *count, int64_t *first_bad)
+audit_verify_report(
+    struct store *store, EVP_PKEY *pub, struct audit_report *out)
 {
 	struct verify v;
+	enum status st;
+
+	memset(out, 0, sizeof(*out));
+	memset(&v, 0, sizeof(v));
+	v.pub = pub;
+	v.next = 1;
+	if ((st = store_audit_foreach(store, 0, verify_entry, &v)) != ST_OK)
+		return st;
+	if (v.bad != 0) {
+		out->first_bad = v.bad;
+		return status_fail(ST_CONFLICT, "%s", v.detail);
+	}
+	out->count = v.count;
+	out->checkpoint = v.checkpoint;
+	out->checkpoint_count = v.checkpoint_count;
+	out->unsigned_count = v.count - v.checkpoint;
+	memcpy(out->checkpoint_hash, v.checkpoint_hash, HASH_LEN);
+	return ST_OK;
+}
+
+enum status
+audit_verify(struct store *store, int64_t *count, int64_t *first_bad)
+{
+	struct audit_report r;
 	enum status st;
 
 	if (count != NULL)
 		*count = 0;
 	if (first_bad != NULL)
 		*first_bad = 0;
-	memset(&v, 0, sizeof(v));
-	v.next = 1;
-	if ((st = store_audit_foreach(store, 0, verify_entry, &v)) != ST_OK)
+	st = audit_verify_report(store, NULL, &r);
+	if (st == ST_CONFLICT && first_bad != NULL)
+		*first_bad = r.first_bad;
+	if (st == ST_OK && count != NULL)
+		*count = r.count;
+	return st;
+}
+
+void
+audit_anchor_format(const struct audit_report *r, char out[AUDIT_ANCHOR_CAP])
+{
+	char hex[HASH_HEX_LEN + 1];
+
+	out[0] = '\0';
+	if (r->checkpoint == 0)
+		return;
+	hex_encode(r->checkpoint_hash, HASH_LEN, hex);
+	snprintf(
+	    out, AUDIT_ANCHOR_CAP, "%lld:%s", (long long)r->checkpoint, hex);
+}
+
+struct anchor {
+	int64_t seq;
+	uint8_t hash[HASH_LEN];
+	int is_found;
+	int is_same;
+};
+
+static int
+anchor_entry(const struct store_audit *e, void *arg)
+{
+	struct anchor *a = arg;
+
+	a->is_found = e->seq == a->seq;
+	a->is_same = a->is_found && memcmp(e->hash, a->hash, HASH_LEN) == 0;
+	return 1;
+}
+
+enum status
+audit_anchor_check(struct store *store, const char *anchor)
+{
+	struct anchor a;
+	const char *colon;
+	char *end;
+	long long seq;
+	enum status st;
+
+	memset(&a, 0, sizeof(a));
+	colon = strchr(anchor, ':');
+	if (colon == NULL || colon == anchor || anchor[0] < '1' ||
+	    anchor[0] > '9' || strlen(colon + 1) != HASH_HEX_LEN ||
+	    hex_decode(colon + 1, HASH_LEN, a.hash) != 0)
+		return status_fail(ST_MALFORMED,
+		    "an audit anchor is SEQ:HEX (a seq and a 64-digit "
+		    "SHA-256), as audit verify prints it");
+	seq = strtoll(anchor, &end, 10);
+	if (end != colon || seq <= 0 || seq == LLONG_MAX)
+		return status_fail(
+		    ST_MALFORMED, "the audit anchor's seq is not a number");
+	a.seq = (int64_t)seq;
+	if ((st = store_audit_foreach(store, a.seq - 1, anchor_entry, &a)) !=
+	    ST_OK)
 		return st;
-	if (v.bad != 0) {
-		if (first_bad != NULL)
-			*first_bad = v.bad;
-		return status_fail(ST_CONFLICT, "%s", v.detail);
-	}
-	if (count != NULL)
-		*count = v.count;
+	if (!a.is_found)
+		return status_fail(ST_CONFLICT,
+		    "audit entry %lld, which the anchor names, is not in the "
+		    "log: the log was cut off below it",
+		    seq);
+	if (!a.is_same)
+		return status_fail(ST_CONFLICT,
+		    "audit entry %lld does not have the hash the anchor holds: "
+		    "entries up to %lld were changed",
+		    seq, seq);
 	return ST_OK;
 }

@@ -64,17 +64,19 @@ url_join(const char *base, const char *path)
 
 /*
  * Log in to the configured token. The PIN comes from the configured file
- * or the environment, never argv, and is wiped once the token has it.
+ * or the environment, never argv; it is read once and kept (wiped at
+ * close) so that a token that went away can be logged in to again.
  */
 static enum status
-open_token(const struct ca_config *cfg, struct hsm **out)
+open_token(struct authority *a, int max_tries)
 {
-	char *pin = NULL, *path = NULL, *conf = NULL;
+	const struct ca_config *cfg = a->cfg;
+	char *path = NULL, *conf = NULL;
 	struct timespec delay;
 	int tries;
-	enum status st;
+	enum status st = ST_OK;
 
-	*out = NULL;
+	a->hsm = NULL;
 	if (cfg->softhsm_conf != NULL) {
 		if ((conf = ca_config_path(cfg, cfg->softhsm_conf)) == NULL)
 			return ST_NOMEM;
@@ -82,11 +84,12 @@ open_token(const struct ca_config *cfg, struct hsm **out)
 		setenv("SOFTHSM2_CONF", conf, 1);
 		free(conf);
 	}
-	st = secret_read_env(PIN_ENV, LIMIT_PIN_LEN, &pin);
+	if (a->pin == NULL)
+		st = secret_read_env(PIN_ENV, LIMIT_PIN_LEN, &a->pin);
 	if (st == ST_NOTFOUND && cfg->hsm_pin_file != NULL) {
 		if ((path = ca_config_path(cfg, cfg->hsm_pin_file)) == NULL)
 			return ST_NOMEM;
-		st = secret_read_file(path, LIMIT_PIN_LEN, &pin);
+		st = secret_read_file(path, LIMIT_PIN_LEN, &a->pin);
 		free(path);
 	} else if (st == ST_NOTFOUND) {
 		st = status_fail(ST_UNAUTHENTICATED,
@@ -104,16 +107,149 @@ open_token(const struct ca_config *cfg, struct hsm **out)
 	 * token.
 	 */
 	for (tries = 0;; tries++) {
-		st = hsm_open(cfg->hsm_module, cfg->hsm_token, pin, out);
-		if (st != ST_UNAVAILABLE || tries == OPEN_TRIES - 1)
+		st = hsm_open(cfg->hsm_module, cfg->hsm_token, a->pin, &a->hsm);
+		if (st != ST_UNAVAILABLE || tries >= max_tries - 1)
 			break;
 		log_warn("token not ready (%s); trying again", status_detail());
 		delay.tv_sec = 0;
 		delay.tv_nsec = (50L << tries) * 1000000L;
 		nanosleep(&delay, NULL);
 	}
-	secret_free(pin);
 	return st;
+}
+
+/* Let go of the token: the key handles, the session, the module. */
+static void
+keys_drop(struct authority *a)
+{
+	mint_close(a);
+	publication_drop_keys(a);
+	hsm_key_free(a->issuing_key);
+	hsm_key_free(a->audit_key);
+	hsm_close(a->hsm);
+	a->issuing_key = a->audit_key = NULL;
+	a->hsm = NULL;
+}
+
+/*
+ * Open the token (tries times) and find the keys tessera signs with: the
+ * issuing and audit keys here, the root and OCSP responder keys for
+ * publication.
+ */
+static enum status
+keys_find(struct authority *a, int tries)
+{
+	enum status st;
+
+	if ((st = open_token(a, tries)) != ST_OK ||
+	    (st = hsm_key_find_uri(
+	         a->hsm, a->cfg->key_issuing, &a->issuing_key)) != ST_OK)
+		return st;
+	if (X509_check_private_key(
+	        a->issuing, hsm_key_get0_public(a->issuing_key)) != 1)
+		return status_fail(ST_CONFLICT,
+		    "the key %s does not match "
+		    "ca/issuing.pem",
+		    a->cfg->key_issuing);
+	if (a->cfg->key_audit != NULL &&
+	    (st = hsm_key_find_uri(a->hsm, a->cfg->key_audit, &a->audit_key)) !=
+	        ST_OK)
+		return st;
+	return publication_keys(a);
+}
+
+/* The 503 while the token is away. */
+static enum status
+hsm_unavailable(const struct authority *a)
+{
+	return status_fail(ST_UNAVAILABLE,
+	    "the HSM is unavailable (%s); certificates and tokens cannot be "
+	    "signed until it is back",
+	    a->hsm_why);
+}
+
+enum status
+hsm_failed(struct authority *a, enum status st)
+{
+	char saved[LIMIT_AUDIT_DETAIL];
+
+	if (st != ST_UNAVAILABLE)
+		return st;
+	if (!a->hsm_down) {
+		snprintf(saved, sizeof(saved), "%s", status_detail());
+		if (hsm_ping(a->hsm) == ST_OK)
+			return status_fail(st, "%s", saved);
+		a->hsm_down = 1;
+		a->hsm_retry_at = 0;
+		snprintf(a->hsm_why, sizeof(a->hsm_why), "%s", status_detail());
+		log_error("the HSM is unavailable: %s", a->hsm_why);
+	}
+	return hsm_unavailable(a);
+}
+
+enum status
+hsm_ready(struct authority *a)
+{
+	int64_t now = (int64_t)time(NULL);
+	enum status st;
+
+	if (!a->hsm_down)
+		return ST_OK;
+	/* At most one attempt a second: a dead HSM costs a request little. */
+	if (now >= a->hsm_retry_at) {
+		a->hsm_retry_at = now + 1;
+		/*
+		 * All anew, module included: after a power cycle an HSM
+		 * knows none of the old sessions (libp11's pooled ones too).
+		 * Until it answers, the handles stay NULL and every caller
+		 * stops here.
+		 */
+		keys_drop(a);
+		if ((st = keys_find(a, 1)) == ST_OK &&
+		    (st = hsm_ping(a->hsm)) == ST_OK) {
+			a->hsm_down = 0;
+			log_info("the HSM is back");
+			return ST_OK;
+		}
+		keys_drop(a);
+		snprintf(a->hsm_why, sizeof(a->hsm_why), "%s", status_detail());
+	}
+	return hsm_unavailable(a);
+}
+
+enum status
+authority_audit_checkpoint(struct authority *a, int *written)
+{
+	enum status st;
+
+	*written = 0;
+	if (a->audit_key == NULL)
+		return status_fail(ST_NOTFOUND,
+		    "tessera.json names no audit key (keys.audit): this data "
+		    "directory cannot sign checkpoints");
+	if ((st = hsm_ready(a)) != ST_OK)
+		return st;
+	st = audit_checkpoint(a->store, hsm_key_get0_pkey(a->audit_key),
+	    (int64_t)time(NULL), written);
+	return hsm_failed(a, st);
+}
+
+/*
+ * Sign a checkpoint over what the audit log gained since the last one. A
+ * failure is logged, not returned: the entries stay and the next
+ * checkpoint covers them.
+ */
+static void
+audit_sign(struct authority *a)
+{
+	int written = 0;
+
+	if (a->audit_key == NULL || a->store == NULL)
+		return;
+	if (authority_audit_checkpoint(a, &written) != ST_OK)
+		log_warn("audit checkpoint: %s", status_detail());
+	else if (written)
+		log_debug("audit checkpoint signed");
 }
 
 enum status
@@ -141,19 +277,11 @@ authority_open(const char *data_dir, struct authority **out)
 	*strrchr(path, '/') = '\0';
 	if ((st = trust_load(a, path)) != ST_OK)
 		goto out;
-	if ((st = open_token(a->cfg, &a->hsm)) != ST_OK)
+	if ((st = keys_find(a, OPEN_TRIES)) != ST_OK)
 		goto out;
-	if ((st = hsm_key_find_uri(
-	         a->hsm, a->cfg->key_issuing, &a->issuing_key)) != ST_OK)
-		goto out;
-	if (X509_check_private_key(
-	        a->issuing, hsm_key_get0_public(a->issuing_key)) != 1) {
-		st = status_fail(ST_CONFLICT,
-		    "the key %s does not match "
-		    "ca/issuing.pem",
-		    a->cfg->key_issuing);
-		goto out;
-	}
+	if (a->cfg->key_audit == NULL)
+		log_warn("tessera.json names no audit key (keys.audit): the "
+		         "audit log gets no signed checkpoints");
 	free(path);
 	if ((path = ca_config_path(a->cfg, a->cfg->database)) == NULL) {
 		st = ST_NOMEM;
@@ -168,8 +296,7 @@ authority_open(const char *data_dir, struct authority **out)
 		st = ST_NOMEM;
 		goto out;
 	}
-	if ((st = publication_open(a)) != ST_OK ||
-	    (st = mint_open(a)) != ST_OK)
+	if ((st = publication_open(a)) != ST_OK || (st = mint_open(a)) != ST_OK)
 		goto out;
 	*out = a;
 	a = NULL;
@@ -185,12 +312,13 @@ authority_close(struct authority *a)
 {
 	if (a == NULL)
 		return;
-	mint_close(a);
+	/* Shutting down: leave no entry unsigned. */
+	audit_sign(a);
+	keys_drop(a);
 	publication_close(a);
+	secret_free(a->pin);
 	store_close(a->store);
 	trust_free(a);
-	hsm_key_free(a->issuing_key);
-	hsm_close(a->hsm);
 	policy_free(a->policy);
 	X509_free(a->root);
 	X509_free(a->issuing);
@@ -401,13 +529,21 @@ authority_ocsp_renew(struct authority *a, int force, int *renewed)
 enum status
 authority_tick(struct authority *a, unsigned *events)
 {
+	int64_t slow_tick = a->slow_tick;
 	int renewed;
 	enum status st;
 
 	*events = 0;
+	/* Without the token there is nothing to sign: what was published
+	 * keeps serving, and the token is tried again next time. */
+	if (hsm_ready(a) != ST_OK)
+		return ST_OK;
 	/* Every call: CRLs follow revocations within a second. */
 	if ((st = publication_tick(a, (int64_t)time(NULL))) != ST_OK)
 		log_warn("publication: %s", status_detail());
+	/* With the minute-scale work: a checkpoint, when there is news. */
+	if (a->slow_tick != slow_tick)
+		audit_sign(a);
 	if ((st = authority_tls_renew(a, 0, &renewed)) != ST_OK)
 		return st;
 	if (renewed)
@@ -423,5 +559,11 @@ authority_tick(struct authority *a, unsigned *events)
 enum status
 authority_health(struct authority *a)
 {
-	return hsm_ping(a->hsm);
+	enum status st;
+
+	if ((st = hsm_ready(a)) != ST_OK)
+		return st;
+	if ((st = hsm_ping(a->hsm)) != ST_OK)
+		st = hsm_failed(a, ST_UNAVAILABLE);
+	return st;
 }

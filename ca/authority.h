@@ -211,6 +211,14 @@ enum status authority_jwks(struct authority *a, char **json) MUST_CHECK;
 enum status authority_token_rotate(struct authority *a,
     const struct principal *who, char kid[TOKEN_THUMBPRINT_LEN + 1]) MUST_CHECK;
 
+/*
+ * Sign an audit checkpoint over the newest entry now, with the audit key
+ * in the token (*written: 0 when the newest entry is one already). The
+ * scheduled work and authority_close do it by themselves.
+ */
+enum status
+authority_audit_checkpoint(struct authority *a, int *written) MUST_CHECK;
+
 /* Reachable: ST_OK, or ST_UNAVAILABLE with a detail (for /healthz). */
 enum status authority_health(struct authority *a) MUST_CHECK;
 

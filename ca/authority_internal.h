@@ -21,6 +21,7 @@ struct authority {
 	struct policy *policy;
 	struct hsm *hsm;
 	struct hsm_key *issuing_key;
+	struct hsm_key *audit_key; /* signs audit checkpoints; may be NULL */
 	struct store *store;
 	X509 *root;
 	X509 *issuing;
@@ -43,14 +44,43 @@ struct authority {
 	int64_t crl_built; /* when the CRLs were last built */
 	int64_t crl_next; /* their nextUpdate */
 	int64_t slow_tick; /* when the minute-scale work last ran */
+	/* The token's health: down after a failed call whose ping failed
+	 * too; then reopened at most once a second (hsm_ready). */
+	char *pin; /* kept to log in again; wiped at close */
+	int hsm_down;
+	int64_t hsm_retry_at;
+	char hsm_why[256];
 	/* Device tokens (mint.c): the signing key cached, by its label. */
 	struct hsm_key *token_key;
 	char token_kid[TOKEN_THUMBPRINT_LEN + 1];
 };
 
-/* Open the OCSP responder (key, certificate) and the root key. */
+/*
+ * Call before work that signs in the token: ST_OK, or ST_UNAVAILABLE
+ * (503) while the token is away. A token that was away is opened again
+ * (a new session, login, every key found anew), at most once a second.
+ */
+enum status hsm_ready(struct authority *a) MUST_CHECK;
+
+/*
+ * Call when work in the token failed with st, and return what it returns:
+ * for ST_UNAVAILABLE a ping tells a failed operation (st, its detail
+ * kept) from a token that went away (marked, so that hsm_ready opens it
+ * again; the detail then says the HSM is unavailable).
+ */
+enum status hsm_failed(struct authority *a, enum status st);
+
+/* Open the OCSP responder (its certificate; publication_keys first). */
 enum status publication_open(struct authority *a) MUST_CHECK;
 void publication_close(struct authority *a);
+
+/*
+ * Find the root and OCSP responder keys in the (newly opened) token, or
+ * let go of them (the responder keeps its certificate and answers from
+ * the store; it cannot sign until the keys are back).
+ */
+enum status publication_keys(struct authority *a) MUST_CHECK;
+void publication_drop_keys(struct authority *a);
 
 /*
  * Inside a revocation's transaction: replace serial's pre-signed OCSP

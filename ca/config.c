@@ -26,7 +26,7 @@ ca_config_load(const char *data_dir, struct ca_config **out)
 	json_error_t err;
 	const char *name, *url, *publish_url, *listen, *publish, *module,
 	    *token, *pin_file = NULL, *softhsm = NULL, *k_root, *k_issuing,
-	            *k_ocsp, *k_token, *policy, *database;
+	            *k_ocsp, *k_token, *k_audit = NULL, *policy, *database;
 	int version;
 	enum status st;
 
@@ -54,13 +54,13 @@ ca_config_load(const char *data_dir, struct ca_config **out)
 	if (json_unpack_ex(root, &err, 0,
 	        "{s:i, s:s, s:s, s:s, s:s, s:s,"
 	        " s:{s:s, s:s, s?:s, s?:s !},"
-	        " s:{s:s, s:s, s:s, s:s !}, s:s, s:s !}",
+	        " s:{s:s, s:s, s:s, s:s, s?:s !}, s:s, s:s !}",
 	        "version", &version, "name", &name, "url", &url, "publish_url",
 	        &publish_url, "listen", &listen, "publish", &publish, "hsm",
 	        "module", &module, "token", &token, "pin_file", &pin_file,
 	        "softhsm_conf", &softhsm, "keys", "root", &k_root, "issuing",
-	        &k_issuing, "ocsp", &k_ocsp, "token", &k_token, "policy",
-	        &policy, "database", &database) != 0) {
+	        &k_issuing, "ocsp", &k_ocsp, "token", &k_token, "audit",
+	        &k_audit, "policy", &policy, "database", &database) != 0) {
 		st = status_fail(ST_MALFORMED, "%s: %s%s%s", path, err.text,
 		    err.source[0] ? " at " : "", err.source);
 		goto out;
@@ -89,6 +89,7 @@ ca_config_load(const char *data_dir, struct ca_config **out)
 	cfg->key_issuing = strdup(k_issuing);
 	cfg->key_ocsp = strdup(k_ocsp);
 	cfg->key_token = strdup(k_token);
+	cfg->key_audit = dup_or_null(k_audit);
 	cfg->policy = strdup(policy);
 	cfg->database = strdup(database);
 	if (!cfg->data_dir || !cfg->name || !cfg->url || !cfg->publish_url ||
@@ -96,7 +97,7 @@ ca_config_load(const char *data_dir, struct ca_config **out)
 	    !cfg->hsm_token || (pin_file && !cfg->hsm_pin_file) ||
 	    (softhsm && !cfg->softhsm_conf) || !cfg->key_root ||
 	    !cfg->key_issuing || !cfg->key_ocsp || !cfg->key_token ||
-	    !cfg->policy || !cfg->database) {
+	    (k_audit && !cfg->key_audit) || !cfg->policy || !cfg->database) {
 		st = ST_NOMEM;
 		goto out;
 	}
@@ -114,10 +115,19 @@ out:
 enum status
 ca_config_save(const struct ca_config *cfg)
 {
-	json_t *root = NULL, *hsm;
+	json_t *root = NULL, *hsm = NULL, *keys = NULL;
 	char *text = NULL, *path = NULL;
 	enum status st = ST_NOMEM;
 
+	keys = json_pack("{s:s, s:s, s:s, s:s}", "root", cfg->key_root,
+	    "issuing", cfg->key_issuing, "ocsp", cfg->key_ocsp, "token",
+	    cfg->key_token);
+	if (keys == NULL)
+		goto out;
+	if (cfg->key_audit != NULL &&
+	    json_object_set_new(keys, "audit", json_string(cfg->key_audit)) !=
+	        0)
+		goto out;
 	hsm = json_pack(
 	    "{s:s, s:s}", "module", cfg->hsm_module, "token", cfg->hsm_token);
 	if (hsm == NULL)
@@ -130,13 +140,11 @@ ca_config_save(const struct ca_config *cfg)
 	    json_object_set_new(
 	        hsm, "softhsm_conf", json_string(cfg->softhsm_conf)) != 0)
 		goto out;
-	root = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:O,"
-	                 " s:{s:s, s:s, s:s, s:s}, s:s, s:s}",
+	root = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:O, s:O, s:s, s:s}",
 	    "version", 1, "name", cfg->name, "url", cfg->url, "publish_url",
 	    cfg->publish_url, "listen", cfg->listen, "publish", cfg->publish,
-	    "hsm", hsm, "keys", "root", cfg->key_root, "issuing",
-	    cfg->key_issuing, "ocsp", cfg->key_ocsp, "token", cfg->key_token,
-	    "policy", cfg->policy, "database", cfg->database);
+	    "hsm", hsm, "keys", keys, "policy", cfg->policy, "database",
+	    cfg->database);
 	if (root == NULL)
 		goto out;
 	if ((text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) ==
@@ -146,6 +154,7 @@ ca_config_save(const struct ca_config *cfg)
 		goto out;
 	st = file_write_new(path, text, strlen(text), 0600);
 out:
+	json_decref(keys);
 	json_decref(hsm);
 	json_decref(root);
 	free(text);
@@ -172,6 +181,7 @@ ca_config_free(struct ca_config *cfg)
 	free(cfg->key_issuing);
 	free(cfg->key_ocsp);
 	free(cfg->key_token);
+	free(cfg->key_audit);
 	free(cfg->policy);
 	free(cfg->database);
 	free(cfg);

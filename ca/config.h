@@ -24,6 +24,8 @@ struct ca_config {
 	char *key_issuing;
 	char *key_ocsp;
 	char *key_token;
+	char *key_audit; /* signs audit checkpoints; NULL in data directories
+			  * made before it existed */
 	char *policy; /* relative to data_dir or absolute */
 	char *database;
 };

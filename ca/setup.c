@@ -26,8 +26,15 @@ extern const size_t policy_default_json_len;
 
 #define EMBEDDED_TOKEN "tessera"
 
-/* The four keys tessera keeps in the token, found again by label. */
-enum init_key { KEY_ROOT, KEY_ISSUING, KEY_OCSP, KEY_TOKEN, KEY_MAX };
+/* The keys tessera keeps in the token, found again by label. */
+enum init_key {
+	KEY_ROOT,
+	KEY_ISSUING,
+	KEY_OCSP,
+	KEY_TOKEN,
+	KEY_AUDIT,
+	KEY_MAX
+};
 
 static const struct {
 	const char *label;
@@ -37,6 +44,7 @@ static const struct {
     [KEY_ISSUING] = {"tessera-issuing-ca", HSM_KEY_EC_P256},
     [KEY_OCSP] = {"tessera-ocsp-responder", HSM_KEY_EC_P256},
     [KEY_TOKEN] = {"tessera-token-signing", HSM_KEY_EC_P256},
+    [KEY_AUDIT] = {"tessera-audit-signing", HSM_KEY_EC_P256},
 };
 
 struct init_state {
@@ -108,6 +116,47 @@ write_pem(const char *dir, const char *rel, X509 *const *certs, size_t n,
 	st = write_in(dir, rel, pem, len, key != NULL ? 0600 : 0644);
 	ca_pem_free(pem, len);
 	return st;
+}
+
+/* The PEM SubjectPublicKeyInfo of pub into DIR/rel, a new file (0644). */
+static enum status
+write_pubkey(const char *dir, const char *rel, EVP_PKEY *pub)
+{
+	BIO *bio = NULL;
+	char *pem = NULL;
+	long len;
+	enum status st = ST_NOMEM;
+
+	if ((bio = BIO_new(BIO_s_mem())) == NULL)
+		goto out;
+	if (PEM_write_bio_PUBKEY(bio, pub) != 1) {
+		st = status_fail_ssl(ST_INTERNAL, "%s: cannot encode", rel);
+		goto out;
+	}
+	if ((len = BIO_get_mem_data(bio, &pem)) <= 0) {
+		st = status_fail(ST_INTERNAL, "%s: empty PEM", rel);
+		goto out;
+	}
+	st = write_in(dir, rel, pem, (size_t)len, 0644);
+out:
+	BIO_free(bio);
+	return st;
+}
+
+/*
+ * The audit key's public half for auditors without the token, and a first
+ * checkpoint over init's own entries.
+ */
+static enum status
+audit_start(struct init_state *is)
+{
+	enum status st;
+
+	if ((st = write_pubkey(is->s->data_dir, "ca/audit.pub.pem",
+	         hsm_key_get0_public(is->keys[KEY_AUDIT]))) != ST_OK)
+		return st;
+	return audit_checkpoint(
+	    is->store, hsm_key_get0_pkey(is->keys[KEY_AUDIT]), is->now, NULL);
 }
 
 static enum status
@@ -407,6 +456,7 @@ run(struct init_state *is)
 	is->cfg.key_issuing = uris[KEY_ISSUING];
 	is->cfg.key_ocsp = uris[KEY_OCSP];
 	is->cfg.key_token = uris[KEY_TOKEN];
+	is->cfg.key_audit = uris[KEY_AUDIT];
 	if ((db = file_join(s->data_dir, is->cfg.database)) == NULL) {
 		st = ST_NOMEM;
 		goto out;
@@ -414,6 +464,8 @@ run(struct init_state *is)
 	if ((st = store_open(db, &is->store)) != ST_OK)
 		goto out;
 	if ((st = issue_all(is)) != ST_OK)
+		goto out;
+	if ((st = audit_start(is)) != ST_OK)
 		goto out;
 	if ((st = write_in(s->data_dir, is->cfg.policy, policy_default_json,
 	         policy_default_json_len, 0644)) != ST_OK)
@@ -424,7 +476,7 @@ out:
 	for (i = 0; i < KEY_MAX; i++)
 		free(uris[i]);
 	is->cfg.key_root = is->cfg.key_issuing = NULL;
-	is->cfg.key_ocsp = is->cfg.key_token = NULL;
+	is->cfg.key_ocsp = is->cfg.key_token = is->cfg.key_audit = NULL;
 	free(db);
 	secret_free(pin);
 	return st;

@@ -1,7 +1,9 @@
 /*
- * setup: `tessera init`. Creates a data directory: the token's four CA
- * keys, the root and issuing CA certificates, the OCSP responder, the TLS
- * server and the first admin, the store, the policy and tessera.json.
+ * setup: `tessera init`. Creates a data directory: the token's keys (root
+ * and issuing CA, OCSP responder, token signing, audit checkpoints), the
+ * root and issuing CA certificates, the OCSP responder, the TLS server and
+ * the first admin, the audit public key, the store with a first signed
+ * audit checkpoint, the policy and tessera.json.
  */
 #ifndef TESSERA_CA_SETUP_H
 #define TESSERA_CA_SETUP_H

@@ -23,7 +23,8 @@ static const struct command {
         "renew tessera's own TLS and OCSP responder certificates"},
     {"token", cmd_token,
         "rotate the device-token signing key; verify a device token"},
-    {"audit", cmd_audit, "verify the tamper-evident audit log"},
+    {"audit", cmd_audit,
+        "verify the signed audit log, or sign a checkpoint of it"},
 };
 
 static void

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # tessera init + tessera issue on a fresh embedded SoftHSMv2 token: the
 # chain verifies with openssl, the leaf carries the profile's extensions,
-# the four CA keys are in the token and not extractable, no CA private key
-# is in any file, and bad input changes nothing.
+# the five keys are in the token and not extractable, no CA private key is
+# in any file, and bad input changes nothing.
 . "$(dirname "$0")/lib.sh"
 D=$T/var
 tessera() { "$TESSERA_BIN" "$@"; }
 
 check "init" tessera init --data "$D" --name "Acme Devices"
-for f in ca/root.pem ca/issuing.pem ca/chain.pem ca/ocsp.pem tls/server.pem \
-	tls/server.key admin/admin.pem admin/admin.key tessera.json \
+for f in ca/root.pem ca/issuing.pem ca/chain.pem ca/ocsp.pem ca/audit.pub.pem \
+	tls/server.pem tls/server.key admin/admin.pem admin/admin.key tessera.json \
 	tessera.db policy.json hsm/user.pin hsm/so.pin hsm/softhsm2.conf; do
 	[ -s "$D/$f" ] && pass || fail "init did not write $f"
 done
@@ -69,13 +69,13 @@ days=$(( ($(date -d "$(openssl x509 -in "$T/dev1.pem" -noout -enddate | cut -d= 
 count=$(sqlite3 "$D/tessera.db" "select count(*) from certificates where serial='$serial' and device_id='device-0001' and profile='device'")
 [ "$count" = 1 ] && pass || fail "issued certificate not in the store"
 
-# The four CA keys are in the token, sensitive and never extractable.
+# The five keys are in the token, sensitive and never extractable.
 export SOFTHSM2_CONF=$D/hsm/softhsm2.conf
 pkcs11-tool --module "${TESSERA_SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}" \
 	--token-label tessera --login --pin "$(cat "$D/hsm/user.pin")" \
 	--list-objects --type privkey >"$T/objects.txt" 2>&1
 for label in tessera-root-ca tessera-issuing-ca tessera-ocsp-responder \
-	tessera-token-signing; do
+	tessera-token-signing tessera-audit-signing; do
 	if awk -v l="$label" '$0 ~ "label: *"l"$" {f=1} f && /Access:/ {print; exit}' \
 		"$T/objects.txt" | grep -q "never extractable"; then
 		awk -v l="$label" '$0 ~ "label: *"l"$" {f=1} f && /Access:/ {print; exit}' \
@@ -86,7 +86,7 @@ for label in tessera-root-ca tessera-issuing-ca tessera-ocsp-responder \
 	fi
 done
 nkeys=$(grep -c "^Private Key Object" "$T/objects.txt")
-[ "$nkeys" = 4 ] && pass || fail "token holds $nkeys private keys, want 4"
+[ "$nkeys" = 5 ] && pass || fail "token holds $nkeys private keys, want 5"
 
 # No CA private key in any file: the only PEM private keys are the TLS
 # server's and the admin's, and neither matches a CA certificate.
