@@ -229,11 +229,13 @@ sign_unique(struct authority *a, const struct ca_template *t, X509 **out,
 	enum status st;
 
 	*out = NULL;
+	if ((st = hsm_ready(a)) != ST_OK)
+		return st;
 	for (tries = 0; tries < 3; tries++) {
 		if ((st = ca_cert_sign(t, a->issuing,
 		         hsm_key_get0_pkey(a->issuing_key), out, serial)) !=
 		    ST_OK)
-			return st;
+			return hsm_failed(a, st);
 		/* 2^127 serials: a clash means a broken RNG, not bad luck. */
 		if ((exists = store_cert_exists(a->store, serial)) == 0)
 			return ST_OK;

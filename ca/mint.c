@@ -276,10 +276,14 @@ authority_token_mint(struct authority *a, const struct principal *who,
 		st = ST_NOMEM;
 		goto out;
 	}
+	if ((st = hsm_ready(a)) != ST_OK)
+		goto out;
 	if ((st = signer(a, &key, &kid)) != ST_OK ||
 	    (st = token_sign(hsm_key_get0_pkey(key), kid, claims, &jwt)) !=
-	        ST_OK)
+	        ST_OK) {
+		st = hsm_failed(a, st);
 		goto out;
+	}
 	principal_describe(who, actor, sizeof(actor));
 	snprintf(detail, sizeof(detail), "jti=%s aud=%s kid=%s exp=%lld", jti,
 	    audience, kid, (long long)exp);
@@ -382,9 +386,11 @@ authority_token_rotate(struct authority *a, const struct principal *who,
 	    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
 	    suffix);
 	free(suffix);
+	if ((st = hsm_ready(a)) != ST_OK)
+		return st;
 	if ((st = hsm_key_generate(a->hsm, label, HSM_KEY_EC_P256, &key)) !=
 	    ST_OK)
-		return st;
+		return hsm_failed(a, st);
 	principal_describe(who, actor, sizeof(actor));
 	if ((st = key_record(a, key, actor, kid)) != ST_OK) {
 		hsm_key_free(key);

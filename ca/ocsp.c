@@ -64,6 +64,12 @@ struct ca_ocsp {
 };
 
 void
+ca_ocsp_set_key(struct ca_ocsp *ocsp, EVP_PKEY *key)
+{
+	ocsp->key = key;
+}
+
+void
 ca_ocsp_free(struct ca_ocsp *ocsp)
 {
 	size_t i;
@@ -453,6 +459,12 @@ basic_sign(struct ca_ocsp *ocsp, OCSP_BASICRESP *bs, int64_t now,
 	if (produced == NULL ||
 	    ASN1_GENERALIZEDTIME_set(produced, (time_t)now) == NULL) {
 		st = status_fail_ssl(ST_INTERNAL, "producedAt");
+		goto out;
+	}
+	if (ocsp->key == NULL) {
+		st = status_fail(ST_UNAVAILABLE,
+		    "the OCSP responder's key is not available (the HSM is "
+		    "away)");
 		goto out;
 	}
 	if (!OCSP_basic_sign(bs, ocsp->responder, ocsp->key, EVP_sha256(), NULL,

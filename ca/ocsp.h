@@ -73,6 +73,14 @@ ca_ocsp_new(const struct ca_ocsp_config *cfg, struct ca_ocsp **out) MUST_CHECK;
 void ca_ocsp_free(struct ca_ocsp *ocsp);
 
 /*
+ * Lend the responder another key handle (the same key, after the token
+ * was opened again), or NULL while the token is away: signing is then
+ * ST_UNAVAILABLE (answered tryLater). Not thread-safe: call where no
+ * answer is being made.
+ */
+void ca_ocsp_set_key(struct ca_ocsp *ocsp, EVP_PKEY *key);
+
+/*
  * Answer one DER OCSPRequest of req_len bytes at time now (Unix seconds).
  * ST_OK whenever a DER OCSPResponse was produced in *resp (caller frees
  * with OPENSSL_free), including the unsigned malformedRequest (bad DER,

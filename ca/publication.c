@@ -46,17 +46,39 @@ load_pem_cert(const struct authority *a, const char *rel, X509 **out)
 }
 
 enum status
+publication_keys(struct authority *a)
+{
+	enum status st;
+
+	if ((st = hsm_key_find_uri(a->hsm, a->cfg->key_root, &a->root_key)) !=
+	        ST_OK ||
+	    (st = hsm_key_find_uri(a->hsm, a->cfg->key_ocsp, &a->ocsp_key)) !=
+	        ST_OK)
+		return st;
+	if (a->ocsp != NULL)
+		ca_ocsp_set_key(a->ocsp, hsm_key_get0_pkey(a->ocsp_key));
+	return ST_OK;
+}
+
+void
+publication_drop_keys(struct authority *a)
+{
+	/* The responder borrows its key: take it back first. */
+	if (a->ocsp != NULL)
+		ca_ocsp_set_key(a->ocsp, NULL);
+	hsm_key_free(a->ocsp_key);
+	hsm_key_free(a->root_key);
+	a->ocsp_key = a->root_key = NULL;
+}
+
+enum status
 publication_open(struct authority *a)
 {
 	struct ca_ocsp_config oc;
 	enum status st;
 
 	a->crl_seq = -1;
-	if ((st = hsm_key_find_uri(a->hsm, a->cfg->key_root, &a->root_key)) !=
-	        ST_OK ||
-	    (st = hsm_key_find_uri(a->hsm, a->cfg->key_ocsp, &a->ocsp_key)) !=
-	        ST_OK ||
-	    (st = load_pem_cert(a, "ca/ocsp.pem", &a->ocsp_cert)) != ST_OK)
+	if ((st = load_pem_cert(a, "ca/ocsp.pem", &a->ocsp_cert)) != ST_OK)
 		return st;
 	memset(&oc, 0, sizeof(oc));
 	oc.issuer = a->issuing;
@@ -69,12 +91,11 @@ publication_open(struct authority *a)
 void
 publication_close(struct authority *a)
 {
-	/* The responder borrows its key: free it first. */
+	publication_drop_keys(a);
 	ca_ocsp_free(a->ocsp);
-	a->ocsp = NULL;
 	X509_free(a->ocsp_cert);
-	hsm_key_free(a->ocsp_key);
-	hsm_key_free(a->root_key);
+	a->ocsp = NULL;
+	a->ocsp_cert = NULL;
 }
 
 char *
@@ -424,6 +445,10 @@ authority_ocsp_answer(struct authority *a, const uint8_t *req, size_t len,
 		free(der);
 		der = NULL;
 	}
+	/* Signed online: a token that came back is opened again first (one
+	 * that is away gets tryLater from the responder). */
+	if (hsm_ready(a) != ST_OK)
+		log_debug("OCSP: signing online without the token");
 	if ((st = ca_ocsp_respond(a->ocsp, req, len, ocsp_lookup, a, now, &der,
 	         &der_len, &cacheable, &this_update, &next)) != ST_OK)
 		return st;
@@ -513,7 +538,7 @@ publication_tick(struct authority *a, int64_t now)
 	    (last > a->crl_seq && now - a->crl_built >= CRL_MIN_INTERVAL) ||
 	    now >= a->crl_built + (a->crl_next - a->crl_built) / 2;
 	if (is_due && (st = authority_crl_publish(a)) != ST_OK)
-		return st;
+		return hsm_failed(a, st);
 	if (now - a->slow_tick >= 60) {
 		a->slow_tick = now;
 		ocsp_refresh(a, now);

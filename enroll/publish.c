@@ -3,6 +3,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <openssl/pkcs7.h>
@@ -131,6 +132,22 @@ send_crl(struct enroll *e, const char *name, struct http_response *resp)
 	free(der);
 }
 
+/* The media type is application/ocsp-request, parameters aside. */
+static int
+is_ocsp_request_type(const char *value)
+{
+	static const char want[] = "application/ocsp-request";
+	size_t n = sizeof(want) - 1;
+
+	if (value == NULL)
+		return 0;
+	while (*value == ' ' || *value == '\t')
+		value++;
+	return strncasecmp(value, want, n) == 0 &&
+	    (value[n] == '\0' || value[n] == ';' || value[n] == ' ' ||
+	        value[n] == '\t');
+}
+
 /*
  * /ocsp: POST with the DER request, or GET /ocsp/<base64> (RFC 6960
  * App. A). Every answer, errors included, is an OCSPResponse with 200 and
@@ -148,9 +165,7 @@ send_ocsp(struct enroll *e, const struct http_request *req,
 	enum status st;
 
 	if (strcmp(req->method, "POST") == 0) {
-		if (req->content_type == NULL ||
-		    strncasecmp(req->content_type, "application/ocsp-request",
-		        24) != 0) {
+		if (!is_ocsp_request_type(req->content_type)) {
 			http_response_error(resp, 400,
 			    "OCSP POST takes Content-Type "
 			    "application/ocsp-request (RFC 6960 App. A)");
@@ -190,20 +205,30 @@ send_ocsp(struct enroll *e, const struct http_request *req,
 	free(ans.der);
 }
 
+/*
+ * /healthz: 200 when the token answers; 503 with the reason when it does
+ * not (CA certificates, CRLs and stored OCSP answers are still served
+ * then; issuance and tokens are not).
+ */
 static void
 send_health(struct enroll *e, struct http_response *resp)
 {
-	if (authority_health(e->a) != ST_OK) {
-		http_response_error(
-		    resp, 503, "unhealthy: %s", status_detail());
-		return;
-	}
-	resp->status = 200;
-	resp->content_type = "application/json";
-	if (buf_printf(&resp->body,
-	        "{\"status\":\"ok\",\"hsm\":\"ok\",\"store\":\"ok\"}\n") !=
-	    ST_OK)
+	enum status st = authority_health(e->a);
+	json_t *o;
+	char *text = NULL;
+
+	o = st == ST_OK ? json_pack("{s:s, s:s}", "status", "ok", "hsm", "ok")
+	                : json_pack("{s:s, s:s, s:s}", "status", "degraded",
+	                      "hsm", "unavailable", "detail", status_detail());
+	if (o == NULL || (text = json_dumps(o, JSON_COMPACT)) == NULL ||
+	    buf_printf(&resp->body, "%s\n", text) != ST_OK) {
 		http_response_error(resp, 500, "internal error");
+	} else {
+		resp->status = st == ST_OK ? 200 : 503;
+		resp->content_type = "application/json";
+	}
+	free(text);
+	json_decref(o);
 }
 
 static int
