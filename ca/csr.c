@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
@@ -207,6 +208,7 @@ parse_extensions(struct ca_csr *csr)
 	X509_EXTENSION *ext;
 	const ASN1_OCTET_STRING *data;
 	const unsigned char *p, *end;
+	char oid[64];
 	int idx, n;
 	enum status st = ST_MALFORMED;
 
@@ -237,6 +239,25 @@ parse_extensions(struct ca_csr *csr)
 		    "extensionRequest does not "
 		    "decode");
 		goto out;
+	}
+	/*
+	 * A requested extension marked critical that nobody here
+	 * understands: the requester says a certificate without it is
+	 * unusable (RFC 5280 4.2), and tessera never copies it. Known ones
+	 * (basicConstraints, keyUsage, ...) are ignored as the profile
+	 * decides them.
+	 */
+	for (idx = 0; idx < sk_X509_EXTENSION_num(exts); idx++) {
+		ext = sk_X509_EXTENSION_value(exts, idx);
+		if (X509_EXTENSION_get_critical(ext) &&
+		    !X509_supported_extension(ext)) {
+			st = status_fail(ST_MALFORMED,
+			    "CSR requests critical extension %s, which "
+			    "tessera does not know (RFC 5280 4.2)",
+			    obj_name(X509_EXTENSION_get_object(ext), oid,
+			        sizeof(oid)));
+			goto out;
+		}
 	}
 	if ((idx = X509v3_get_ext_by_NID(exts, NID_subject_alt_name, -1)) < 0) {
 		st = ST_OK;
@@ -364,6 +385,7 @@ ca_csr_parse(const uint8_t *der, size_t der_len, struct ca_csr **out)
 {
 	struct ca_csr *csr = NULL;
 	const uint8_t *p = der;
+	char encoding[32];
 	long version;
 	enum status st = ST_MALFORMED;
 
@@ -397,6 +419,21 @@ ca_csr_parse(const uint8_t *der, size_t der_len, struct ca_csr **out)
 		st = status_fail_ssl(ST_MALFORMED,
 		    "CSR public key does not "
 		    "decode");
+		goto out;
+	}
+	/*
+	 * RFC 5480 2.1.1: a PKIX EC key names its curve; specifiedCurve MUST
+	 * NOT be used. OpenSSL maps explicit parameters of a known curve to
+	 * its name, and would put them into the certificate as they came.
+	 */
+	if (EVP_PKEY_get_base_id(csr->pkey) == EVP_PKEY_EC &&
+	    EVP_PKEY_get_utf8_string_param(csr->pkey,
+	        OSSL_PKEY_PARAM_EC_ENCODING, encoding, sizeof(encoding),
+	        NULL) == 1 &&
+	    strcmp(encoding, OSSL_PKEY_EC_ENCODING_EXPLICIT) == 0) {
+		st = status_fail(ST_MALFORMED,
+		    "CSR key has explicit EC parameters (RFC 5480 2.1.1: "
+		    "a named curve only)");
 		goto out;
 	}
 	/* The proof of possession: the one place it is decided. */
