@@ -277,6 +277,34 @@ check "retired keys leave the JWKS once their tokens expired" \
 curl -sS -o "$T/jwks3.json" "$PUB/.well-known/jwks.json"
 refuse "a token of a key that left the JWKS no longer verifies" "" \
 	verify "$OLD" "$T/jwks3.json" "$X5T" "$AUD" 10 "$URL"
+# --- expired certificates ---------------------------------------------------
+# The server's clock 32 days on (faketime; the device certificate lives 30
+# days, renewal grace 7): the certificate may still renew, never get a
+# token. 40 days on it is not accepted at all.
+stop_server
+# libfaketime preloaded directly: the faketime wrapper would stand between
+# the test and the server's pid.
+FAKETIME_LIB=$(ls /usr/lib/*/faketime/libfaketime.so.1 | head -1)
+late() { # DAYS: tessera serve with its clock DAYS ahead
+	local pid
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+		LD_PRELOAD=$FAKETIME_LIB FAKETIME="+$1d" \
+		"$TESSERA_BIN" serve --data "$D" \
+		--listen "127.0.0.1:$P1" --publish "127.0.0.1:$P2" --workers 1 \
+		>>"$T/late.out" 2>>"$T/late.err" &
+	pid=$!
+	cleanup_hooks+=("stop_server $pid")
+	wait_healthz "$P2" 30 || fail "the server $1 days ahead did not start"
+	SERVER_PID=$pid
+}
+late 32
+expect expired 400 unauthorized_client $(as dev) "${G[@]}"
+check "the refusal says the certificate expired" \
+	grep -q "has expired; renew it" "$T/expired.json"
+stop_server
+late 40
+expect expired_beyond 401 invalid_client $(as dev) "${G[@]}"
+stop_server
 check "rotations are audited" test "$(db "SELECT count(*) FROM audit
 	WHERE action = 'rotate'")" = 2
 check "the audit chain verifies" tessera audit verify --data "$D"
