@@ -1,9 +1,10 @@
-# Shared by the bench scripts (sourced, not run): the build, a scratch
-# directory removed at exit, free ports, and `tessera serve` started and
-# stopped. A script may define ossl_stop to stop its peer at exit.
+# Shared by the bench scripts (sourced, not run): the build
+# (TESSERA_BUILD_DIR, default build/), a scratch directory removed at exit,
+# free ports, and `tessera serve` started and stopped. A script may define
+# bench_stop to stop its own processes at exit.
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-build=$top/build
+build=${TESSERA_BUILD_DIR:-$top/build}
 "$top/scripts/build" "$build" >/dev/null
 TESSERA=$build/tessera
 W=$(mktemp -d /tmp/tessera-bench-XXXXXX)
@@ -17,7 +18,7 @@ serve_stop() {
 	SERVE=
 }
 bench_cleanup() {
-	if declare -F ossl_stop >/dev/null; then ossl_stop; fi
+	if declare -F bench_stop >/dev/null; then bench_stop; fi
 	serve_stop
 	rm -rf "$W"
 }

@@ -85,6 +85,7 @@ ossl_start() { # [openssl ocsp options...]
 	cat "$W/ossl.err" >&2
 	exit 1
 }
+bench_stop() { ossl_stop; }
 ossl_stop() {
 	# With -multi the parent ignores SIGTERM and respawns its children:
 	# stop it first (SIGKILL), then its children, by their parent's pid.
