@@ -14,6 +14,7 @@
 
 #include "ca/audit.h"
 #include "ca/store.h"
+#include "common/hex.h"
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/status.h"
@@ -149,31 +150,6 @@ audit_append(struct store_txn *txn, int64_t now, const char *actor,
 	return store_txn_audit_insert(txn, &e);
 }
 
-static void
-hex_encode(const uint8_t *p, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 0xf];
-	}
-	out[2 * n] = '\0';
-}
-
-static int
-hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Exactly 2 * n hex digits from s into out; 0, or -1 when s is not that. */
 static int
 hex_decode(const char *s, size_t n, uint8_t *out)
@@ -182,8 +158,8 @@ hex_decode(const char *s, size_t n, uint8_t *out)
 	int hi, lo;
 
 	for (i = 0; i < n; i++) {
-		if ((hi = hex_digit(s[2 * i])) < 0 ||
-		    (lo = hex_digit(s[2 * i + 1])) < 0)
+		if ((hi = hex_value(s[2 * i])) < 0 ||
+		    (lo = hex_value(s[2 * i + 1])) < 0)
 			return -1;
 		out[i] = (uint8_t)(hi << 4 | lo);
 	}

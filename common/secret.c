@@ -9,6 +9,7 @@
 #include "common/b64url.h"
 #include "common/buf.h"
 #include "common/file.h"
+#include "common/hex.h"
 #include "common/secret.h"
 
 enum status
@@ -72,10 +73,8 @@ secret_read_env(const char *name, size_t max, char **out)
 enum status
 secret_random_hex(size_t n, char **out)
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char raw[64];
 	char *s;
-	size_t i;
 
 	*out = NULL;
 	if (n == 0 || n > sizeof(raw))
@@ -84,11 +83,7 @@ secret_random_hex(size_t n, char **out)
 		return status_fail_ssl(ST_INTERNAL, "RAND_bytes failed");
 	if ((s = malloc(2 * n + 1)) == NULL)
 		return ST_NOMEM;
-	for (i = 0; i < n; i++) {
-		s[2 * i] = hex[raw[i] >> 4];
-		s[2 * i + 1] = hex[raw[i] & 15];
-	}
-	s[2 * n] = '\0';
+	hex_encode(raw, n, s);
 	OPENSSL_cleanse(raw, sizeof(raw));
 	*out = s;
 	return ST_OK;

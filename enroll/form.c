@@ -3,19 +3,8 @@
  */
 #include <string.h>
 
+#include "common/hex.h"
 #include "enroll/form.h"
-
-static int
-hex_value(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /*
  * Decode s[0..len) into out (cap bytes, NUL included). -1: bad escape or

@@ -7,23 +7,12 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/hex.h"
 #include "common/limits.h"
 #include "common/status.h"
 #include "hsm/hsm.h"
 
 #define URI_SCHEME "pkcs11:"
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /*
  * Percent-decode value[0..len) into a new string (RFC 7512 §2.3,
@@ -52,8 +41,8 @@ uri_decode(const char *name, const char *value, size_t len, char **out)
 			    name);
 			goto out;
 		}
-		hi = hexval(value[i + 1]);
-		lo = hexval(value[i + 2]);
+		hi = hex_value(value[i + 1]);
+		lo = hex_value(value[i + 2]);
 		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
 			status_fail(ST_MALFORMED,
 			    "PKCS#11 URI: %s: bad %%-escape or %%00 "
