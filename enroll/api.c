@@ -24,14 +24,12 @@
 #define API_DEPTH_MAX 8
 
 void
-api_error(
-    struct http_response *resp, int code, const char *error, const char *detail)
+api_json_error(
+    struct http_response *resp, int code, json_t *o, const char *fallback)
 {
-	json_t *o;
 	char *text = NULL;
 
-	http_response_error(resp, code, "%s", detail);
-	o = json_pack("{s:s, s:s}", "error", error, "detail", detail);
+	http_response_error(resp, code, "%s", fallback);
 	if (o != NULL && (text = json_dumps(o, JSON_COMPACT)) != NULL) {
 		buf_free(&resp->body);
 		buf_init(&resp->body, HTTP_RESPONSE_MAX);
@@ -40,6 +38,14 @@ api_error(
 	}
 	free(text);
 	json_decref(o);
+}
+
+void
+api_error(
+    struct http_response *resp, int code, const char *error, const char *detail)
+{
+	api_json_error(resp, code,
+	    json_pack("{s:s, s:s}", "error", error, "detail", detail), detail);
 }
 
 /* The error for a failed call: code and kind from st, the detail line. */
@@ -172,8 +178,7 @@ out:
 	secret_free(secret);
 }
 
-/* Send o (stolen) as the JSON body with code. */
-static void
+void
 api_send(struct http_response *resp, int code, json_t *o)
 {
 	char *text = NULL;

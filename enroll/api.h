@@ -16,6 +16,16 @@
 enum status api_body_parse(const uint8_t *body, size_t len,
     const char *const *known, json_t **out) MUST_CHECK;
 
+/*
+ * Make resp the error code with the JSON object o as its body (o is
+ * consumed; fallback is the text body when o cannot be written).
+ */
+void api_json_error(
+    struct http_response *resp, int code, json_t *o, const char *fallback);
+
+/* Make resp code with the JSON object o as its body (o is consumed). */
+void api_send(struct http_response *resp, int code, json_t *o);
+
 /* Make resp a JSON error: {"error": error, "detail": detail}. */
 void api_error(struct http_response *resp, int code, const char *error,
     const char *detail);

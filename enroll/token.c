@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "common/secret.h"
+#include "enroll/api.h"
 #include "enroll/auth.h"
 #include "enroll/form.h"
 #include "enroll/handlers.h"
@@ -24,20 +25,10 @@ static void
 oauth_error(struct http_response *resp, int status, const char *error,
     const char *description)
 {
-	json_t *o;
-	char *text = NULL;
-
-	http_response_error(resp, status, "%s: %s", error, description);
-	o = json_pack(
-	    "{s:s, s:s}", "error", error, "error_description", description);
-	if (o != NULL && (text = json_dumps(o, JSON_COMPACT)) != NULL) {
-		buf_free(&resp->body);
-		buf_init(&resp->body, HTTP_RESPONSE_MAX);
-		if (buf_printf(&resp->body, "%s\n", text) == ST_OK)
-			resp->content_type = "application/json";
-	}
-	free(text);
-	json_decref(o);
+	api_json_error(resp, status,
+	    json_pack(
+	        "{s:s, s:s}", "error", error, "error_description", description),
+	    description);
 	if (http_response_header(resp, "Cache-Control", "no-store") != ST_OK)
 		resp->header_count = 0;
 }
@@ -72,22 +63,17 @@ oauth_status(struct http_response *resp, enum status st)
 	}
 }
 
+/* 200 with o (consumed) as a body of type, and a Cache-Control. */
 static void
 send_json(
     struct http_response *resp, json_t *o, const char *type, const char *cache)
 {
-	char *text = NULL;
-
-	if (o == NULL || (text = json_dumps(o, JSON_COMPACT)) == NULL ||
-	    buf_printf(&resp->body, "%s\n", text) != ST_OK ||
-	    http_response_header(resp, "Cache-Control", "%s", cache) != ST_OK) {
-		http_response_error(resp, 500, "internal error");
-	} else {
-		resp->status = 200;
-		resp->content_type = type;
-	}
-	free(text);
-	json_decref(o);
+	api_send(resp, 200, o);
+	if (resp->status != 200)
+		return;
+	resp->content_type = type;
+	if (http_response_header(resp, "Cache-Control", "%s", cache) != ST_OK)
+		resp->header_count = 0;
 }
 
 /* POST /token: grant_type=client_credentials[&audience=...]. */
