@@ -1,7 +1,7 @@
 /*
  * enrollment: issuing a certificate for a principal, and one-time
- * enrollment secrets. Order of an issuance: profile, CSR checks, channel
- * binding, authorization, (secret pre-check), certificate from the
+ * enrollment secrets. Order of an issuance: profile, (secret pre-check),
+ * CSR checks, authorization, channel binding, certificate from the
  * profile, signature in the token, one transaction that consumes the
  * secret, stores the row and appends the audit entry. Only then is the
  * certificate returned.
@@ -339,6 +339,17 @@ authority_enroll(struct authority *a, const struct principal *who,
 		st = status_fail(ST_NOTFOUND, "no profile named \"%s\"", name);
 		goto refuse;
 	}
+	/*
+	 * Credentials first: a wrong secret is a 401 whatever the CSR says,
+	 * and nobody without one gets the CSR parser to work for them.
+	 */
+	if (who->kind == PRINCIPAL_SECRET) {
+		secret_hash(who->secret, hash);
+		st = store_secret_check(a->store, who->id, p->name, hash, now);
+		OPENSSL_cleanse(hash, sizeof(hash));
+		if (st != ST_OK)
+			goto refuse;
+	}
 	if ((st = ca_csr_parse(req->csr, req->csr_len, &csr)) != ST_OK)
 		goto refuse;
 	/* May they at all, before what the CSR asks for is weighed. */
@@ -354,14 +365,6 @@ authority_enroll(struct authority *a, const struct principal *who,
 	if (req->is_reenroll &&
 	    (st = check_same_names(who->cert, csr)) != ST_OK)
 		goto refuse;
-	/* Refuse a wrong secret before the token signs anything. */
-	if (who->kind == PRINCIPAL_SECRET) {
-		secret_hash(who->secret, hash);
-		st = store_secret_check(a->store, who->id, p->name, hash, now);
-		OPENSSL_cleanse(hash, sizeof(hash));
-		if (st != ST_OK)
-			goto refuse;
-	}
 	if (req->is_server_keygen) {
 		ca_csr_keygen_rule(csr, p, &rule);
 		if ((st = generate_key(&rule, &new_key)) != ST_OK)

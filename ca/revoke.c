@@ -399,6 +399,9 @@ authority_cert_list(struct authority *a, const struct principal *who,
 			return admin_refuse(a, who, "read", "certificates", st);
 		g.cursor = cursor;
 	}
+	if (f->device_id != NULL &&
+	    (st = device_id_check(f->device_id)) != ST_OK)
+		return admin_refuse(a, who, "read", "certificates", st);
 	snprintf(detail, sizeof(detail),
 	    "device=%s status=%s profile=%s expiring_before=%lld limit=%zu "
 	    "cursor=%s",

@@ -47,6 +47,8 @@
 #define LIMIT_HTTP_CONNECTIONS_PER_IP 128
 /* Seconds a connection may stay idle or trickle a request (slowloris). */
 #define LIMIT_HTTP_IDLE_SECONDS 30
+/* A request, headers and body, must arrive within this (slow clients). */
+#define LIMIT_HTTP_REQUEST_SECONDS 30
 /* Certificates in a TLS client's chain (leaf, intermediates). */
 #define LIMIT_PEER_CHAIN 8
 

@@ -15,6 +15,7 @@
 
 #include "ca/store.h"
 
+#include "common/log.h"
 #include "common/secret.h"
 #include "enroll/api.h"
 #include "enroll/auth.h"
@@ -560,38 +561,92 @@ enum api_route {
 	ROUTE_MAX
 };
 
+/* What a route's request may carry besides the path. */
+enum api_body { BODY_NONE, BODY_JSON };
+
+static const char *const no_queries[] = {NULL};
+static const char *const list_queries[] = {
+    "device", "status", "profile", "expiring_before", "limit", "cursor", NULL};
+static const char *const since_queries[] = {"since", "limit", NULL};
+
 static const struct {
 	const char *method;
 	const char *collection;
 	int has_id;
 	const char *action;
+	enum api_body body;
+	const char *const *queries;
 } routes[ROUTE_MAX] = {
-    [ROUTE_SECRETS] = {"POST", "enrollment-secrets", 0, NULL},
-    [ROUTE_CERT_LIST] = {"GET", "certificates", 0, NULL},
-    [ROUTE_CERT_GET] = {"GET", "certificates", 1, NULL},
-    [ROUTE_CERT_REVOKE] = {"POST", "certificates", 1, "revoke"},
-    [ROUTE_DEVICE_GET] = {"GET", "devices", 1, NULL},
-    [ROUTE_DEVICE_REVOKE] = {"POST", "devices", 1, "revoke"},
-    [ROUTE_DEVICE_REINSTATE] = {"POST", "devices", 1, "reinstate"},
-    [ROUTE_REVOCATIONS] = {"GET", "revocations", 0, NULL},
-    [ROUTE_AUDIT] = {"GET", "audit", 0, NULL},
-    [ROUTE_TOKEN_KEY_NEW] = {"POST", "token-keys", 0, NULL},
+    [ROUTE_SECRETS] = {"POST", "enrollment-secrets", 0, NULL, BODY_JSON,
+        no_queries},
+    [ROUTE_CERT_LIST] = {"GET", "certificates", 0, NULL, BODY_NONE,
+        list_queries},
+    [ROUTE_CERT_GET] = {"GET", "certificates", 1, NULL, BODY_NONE, no_queries},
+    [ROUTE_CERT_REVOKE] = {"POST", "certificates", 1, "revoke", BODY_JSON,
+        no_queries},
+    [ROUTE_DEVICE_GET] = {"GET", "devices", 1, NULL, BODY_NONE, no_queries},
+    [ROUTE_DEVICE_REVOKE] = {"POST", "devices", 1, "revoke", BODY_JSON,
+        no_queries},
+    [ROUTE_DEVICE_REINSTATE] = {"POST", "devices", 1, "reinstate", BODY_NONE,
+        no_queries},
+    [ROUTE_REVOCATIONS] = {"GET", "revocations", 0, NULL, BODY_NONE,
+        since_queries},
+    [ROUTE_AUDIT] = {"GET", "audit", 0, NULL, BODY_NONE, since_queries},
+    [ROUTE_TOKEN_KEY_NEW] = {"POST", "token-keys", 0, NULL, BODY_NONE,
+        no_queries},
 };
+
+/*
+ * The request fits route r: no unknown query parameter, and no media type
+ * but JSON. A POST with another Content-Type is refused even when empty:
+ * a browser's cross-site form POST always sends one (text/plain,
+ * urlencoded, multipart), so it can never act with an admin's
+ * certificate. Writes the error into resp and returns 0 when not.
+ */
+static int
+request_fits(enum api_route r, const struct http_request *req,
+    struct http_response *resp)
+{
+	const char *name;
+	char msg[200], q[96];
+
+	if (req->query_unknown != NULL &&
+	    (name = req->query_unknown(req, routes[r].queries)) != NULL) {
+		snprintf(msg, sizeof(msg), "unknown query parameter %s",
+		    log_quote(name, q, sizeof(q)));
+		api_error(resp, 400, status_name(ST_MALFORMED), msg);
+		return 0;
+	}
+	if ((req->content_type != NULL &&
+	        !http_media_type_is(req->content_type, "application/json")) ||
+	    (req->content_type == NULL && req->body_len > 0)) {
+		api_error(resp, 415, "unsupported media type",
+		    "the API takes Content-Type application/json");
+		return 0;
+	}
+	if (routes[r].body == BODY_NONE && req->body_len > 0) {
+		api_error(resp, 400, status_name(ST_MALFORMED),
+		    "this resource takes no request body");
+		return 0;
+	}
+	return 1;
+}
 
 /*
  * Split "collection[/id[/action]]" and find the route. *id points into
  * buf. ST_NOTFOUND for no such resource, ST_CONFLICT (405) for a known
- * resource with another method.
+ * resource with another method (*allow: the one it takes).
  */
 static enum status
 api_route(const char *method, const char *path, char *buf, size_t cap,
-    enum api_route *out, const char **id)
+    enum api_route *out, const char **id, const char **allow)
 {
 	char *seg[3] = {NULL, NULL, NULL}, *p;
 	size_t n = strlen(path), count = 0, i;
 	int path_known = 0;
 
 	*id = NULL;
+	*allow = NULL;
 	if (n == 0 || n >= cap)
 		return status_fail(ST_NOTFOUND, "no such API resource");
 	memcpy(buf, path, n + 1);
@@ -612,6 +667,8 @@ api_route(const char *method, const char *path, char *buf, size_t cap,
 		        strcmp(seg[2], routes[i].action) != 0))
 			continue;
 		path_known = 1;
+		/* One method per resource: the one it allows. */
+		*allow = routes[i].method;
 		if (strcmp(method, routes[i].method) == 0) {
 			*out = (enum api_route)i;
 			*id = seg[1];
@@ -630,7 +687,7 @@ api_handle(struct enroll *e, const struct http_request *req, const char *path,
 {
 	struct principal who;
 	enum api_route route = ROUTE_MAX;
-	const char *id = NULL;
+	const char *id = NULL, *allow = NULL;
 	char *secret = NULL, buf[256], kid[TOKEN_THUMBPRINT_LEN + 1];
 	enum status st;
 
@@ -657,15 +714,21 @@ api_handle(struct enroll *e, const struct http_request *req, const char *path,
 		api_status(resp, authority_refuse(e->a, &who, "api", st));
 		return;
 	}
-	if ((st = api_route(
-	         req->method, path, buf, sizeof(buf), &route, &id)) != ST_OK) {
-		if (st == ST_CONFLICT)
+	if ((st = api_route(req->method, path, buf, sizeof(buf), &route, &id,
+	         &allow)) != ST_OK) {
+		if (st == ST_CONFLICT) {
 			api_error(
 			    resp, 405, "method not allowed", status_detail());
-		else
+			if (http_response_header(resp, "Allow", "%s", allow) !=
+			    ST_OK)
+				resp->header_count = 0;
+		} else {
 			api_status(resp, st);
+		}
 		return;
 	}
+	if (!request_fits(route, req, resp))
+		return;
 	switch (route) {
 	case ROUTE_SECRETS:
 		secrets_create(e, &who, req, resp);

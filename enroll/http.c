@@ -1,6 +1,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "enroll/http.h"
 
@@ -104,4 +105,18 @@ http_response_status(struct http_response *r, enum status st)
 		http_response_error(r, code, "%s", status_name(st));
 	else
 		http_response_error(r, code, "%s", detail);
+}
+
+int
+http_media_type_is(const char *value, const char *want)
+{
+	size_t n = strlen(want);
+
+	if (value == NULL)
+		return 0;
+	while (*value == ' ' || *value == '\t')
+		value++;
+	return strncasecmp(value, want, n) == 0 &&
+	    (value[n] == '\0' || value[n] == ';' || value[n] == ' ' ||
+	        value[n] == '\t');
 }

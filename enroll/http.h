@@ -36,6 +36,10 @@ struct http_request {
 	const char *peer_address; /* "127.0.0.1", "::1" */
 	/* Query parameters: value of name, or NULL. */
 	const char *(*query)(const struct http_request *req, const char *name);
+	/* The first query parameter not in known (NULL-terminated), or NULL
+	 * when all are known. May be NULL (no query). */
+	const char *(*query_unknown)(
+	    const struct http_request *req, const char *const *known);
 	void *glue; /* the glue's connection, for query() */
 	/* TLS only (all zero on the plain listener). */
 	int is_tls;
@@ -82,6 +86,12 @@ void http_response_error(
  * thread's status detail as the message.
  */
 void http_response_status(struct http_response *r, enum status st);
+
+/*
+ * 1 if the Content-Type value is the media type want (case aside), with
+ * or without parameters ("application/json; charset=utf-8").
+ */
+int http_media_type_is(const char *value, const char *want);
 
 /* The HTTP code for st: 400, 401, 403, 404, 409, 413, 503, 500. */
 int http_code_for(enum status st);

@@ -1,6 +1,5 @@
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -132,22 +131,6 @@ send_crl(struct enroll *e, const char *name, struct http_response *resp)
 	free(der);
 }
 
-/* The media type is application/ocsp-request, parameters aside. */
-static int
-is_ocsp_request_type(const char *value)
-{
-	static const char want[] = "application/ocsp-request";
-	size_t n = sizeof(want) - 1;
-
-	if (value == NULL)
-		return 0;
-	while (*value == ' ' || *value == '\t')
-		value++;
-	return strncasecmp(value, want, n) == 0 &&
-	    (value[n] == '\0' || value[n] == ';' || value[n] == ' ' ||
-	        value[n] == '\t');
-}
-
 /*
  * /ocsp: POST with the DER request, or GET /ocsp/<base64> (RFC 6960
  * App. A). Every answer, errors included, is an OCSPResponse with 200 and
@@ -165,7 +148,8 @@ send_ocsp(struct enroll *e, const struct http_request *req,
 	enum status st;
 
 	if (strcmp(req->method, "POST") == 0) {
-		if (!is_ocsp_request_type(req->content_type)) {
+		if (!http_media_type_is(
+		        req->content_type, "application/ocsp-request")) {
 			http_response_error(resp, 400,
 			    "OCSP POST takes Content-Type "
 			    "application/ocsp-request (RFC 6960 App. A)");

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,10 +51,25 @@
 
 struct worker;
 
+/*
+ * A connection as the sweeper sees it: since when it has been receiving
+ * its current request (or waiting for one). MHD's timeout counts idle
+ * time only, so a client that sends a byte every few seconds would hold
+ * a connection for ever; the sweeper cuts any request, header or body,
+ * that takes longer than LIMIT_HTTP_REQUEST_SECONDS.
+ */
+struct conn_rec {
+	int is_used;
+	int fd;
+	int64_t since_ms;
+};
+
 struct listener {
 	struct worker *w;
 	int is_tls;
 	struct MHD_Daemon *daemon;
+	pthread_mutex_t conns_mu;
+	struct conn_rec conns[LIMIT_HTTP_CONNECTIONS];
 };
 
 struct scheduler {
@@ -64,9 +80,19 @@ struct scheduler {
 	int is_stopping;
 };
 
+/* The thread that cuts requests that take too long, for both listeners. */
+struct sweeper {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int is_running;
+	int is_stopping;
+};
+
 struct worker {
 	const struct server_worker_args *args;
 	pthread_mutex_t auth_mu;
+	struct sweeper sweep;
 	struct authority *a;
 	struct enroll *e;
 	struct listener tls_listener;
@@ -109,6 +135,128 @@ request_query(const struct http_request *req, const char *name)
 {
 	return MHD_lookup_connection_value(
 	    req->glue, MHD_GET_ARGUMENT_KIND, name);
+}
+
+struct query_scan {
+	const char *const *known;
+	const char *unknown;
+};
+
+static enum MHD_Result
+query_scan_one(
+    void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct query_scan *q = cls;
+	size_t i;
+
+	(void)kind;
+	(void)value;
+	for (i = 0; q->known[i] != NULL; i++)
+		if (strcmp(key, q->known[i]) == 0)
+			return MHD_YES;
+	q->unknown = key;
+	return MHD_NO;
+}
+
+static const char *
+request_query_unknown(const struct http_request *req, const char *const *known)
+{
+	struct query_scan q = {known, NULL};
+
+	MHD_get_connection_values(
+	    req->glue, MHD_GET_ARGUMENT_KIND, query_scan_one, &q);
+	return q.unknown;
+}
+
+/*
+ * Percent-decoding of the path and the query, except that a URL holding
+ * %00 is left as it is: a NUL would cut the C string short ("cacerts%00.x"
+ * read as "cacerts"), and no resource of tessera's has one.
+ */
+static size_t
+unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+	(void)cls;
+	(void)conn;
+	if (strstr(s, "%00") != NULL)
+		return strlen(s);
+	return MHD_http_unescape(s);
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Restart conn's clock: a request began, or one was answered. */
+static void
+conn_mark(struct listener *l, struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct conn_rec *r;
+
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	if (ci == NULL || (r = ci->socket_context) == NULL)
+		return;
+	pthread_mutex_lock(&l->conns_mu);
+	r->since_ms = now_ms();
+	pthread_mutex_unlock(&l->conns_mu);
+}
+
+static void
+on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+    enum MHD_ConnectionNotificationCode toe)
+{
+	struct listener *l = cls;
+	const union MHD_ConnectionInfo *ci;
+	struct conn_rec *r = *socket_context;
+	size_t i;
+
+	pthread_mutex_lock(&l->conns_mu);
+	if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		if (r != NULL)
+			r->is_used = 0;
+		*socket_context = NULL;
+	} else if ((ci = MHD_get_connection_info(
+	                conn, MHD_CONNECTION_INFO_CONNECTION_FD)) != NULL) {
+		for (i = 0; i < LIMIT_HTTP_CONNECTIONS; i++) {
+			if (!l->conns[i].is_used) {
+				l->conns[i].is_used = 1;
+				l->conns[i].fd = ci->connect_fd;
+				l->conns[i].since_ms = now_ms();
+				*socket_context = &l->conns[i];
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&l->conns_mu);
+}
+
+/* Shut down the sockets of l's requests that took too long. */
+static void
+sweep(struct listener *l, int64_t now)
+{
+	size_t i;
+
+	if (l->daemon == NULL)
+		return;
+	pthread_mutex_lock(&l->conns_mu);
+	for (i = 0; i < LIMIT_HTTP_CONNECTIONS; i++) {
+		if (!l->conns[i].is_used ||
+		    now - l->conns[i].since_ms <=
+		        LIMIT_HTTP_REQUEST_SECONDS * 1000)
+			continue;
+		/* MHD sees the end of the stream and closes it itself. */
+		shutdown(l->conns[i].fd, SHUT_RDWR);
+		l->conns[i].since_ms = now;
+		log_debug("http: a request over %d s cut off",
+		    LIMIT_HTTP_REQUEST_SECONDS);
+	}
+	pthread_mutex_unlock(&l->conns_mu);
 }
 
 static void
@@ -158,20 +306,25 @@ out:
 	return ret;
 }
 
-/* An error the glue itself answers (413, 400, 500). */
+/*
+ * An error the glue itself answers (413, 400, 500); with close, the
+ * connection is closed after it (a request whose framing cannot be
+ * trusted leaves nothing behind that could be read as the next one).
+ */
 static enum MHD_Result
-error_send(struct MHD_Connection *conn, int code, const char *msg)
+error_send(struct MHD_Connection *conn, int code, const char *msg, int close)
 {
 	struct http_response r;
 	enum MHD_Result ret;
 
 	http_response_init(&r);
 	http_response_error(&r, code, "%s", msg);
+	if (close && http_response_header(&r, "Connection", "close") != ST_OK)
+		r.header_count = 0;
 	ret = response_send(conn, &r);
 	http_response_free(&r);
 	return ret;
 }
-
 static enum status
 peer_address(struct MHD_Connection *conn, char *out, size_t cap)
 {
@@ -302,9 +455,8 @@ static void
 on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     enum MHD_RequestTerminationCode code)
 {
-	(void)cls;
-	(void)conn;
 	(void)code;
+	conn_mark(cls, conn);
 	exchange_free(*req_cls);
 	*req_cls = NULL;
 }
@@ -316,15 +468,66 @@ body_too_large(struct MHD_Connection *conn)
 
 	snprintf(msg, sizeof(msg), "request body over the limit of %d bytes",
 	    HTTP_BODY_MAX);
-	return error_send(conn, 413, msg);
+	return error_send(conn, 413, msg, 0);
 }
 
-/* The first call for a request: refuse a declared oversized body early. */
+/* The header fields whose number and values decide the framing. */
+struct framing {
+	int host, content_length, transfer_encoding, other_coding;
+};
+
 static enum MHD_Result
-exchange_start(struct MHD_Connection *conn, void **req_cls)
+framing_one(
+    void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct framing *f = cls;
+
+	(void)kind;
+	if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
+		f->host++;
+	else if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+		f->content_length++;
+	else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+		f->transfer_encoding++;
+		if (value == NULL || strcasecmp(value, "chunked") != 0)
+			f->other_coding = 1;
+	}
+	return MHD_YES;
+}
+
+/*
+ * RFC 9112 §3.2, §6.1, §6.3: one Host, one Content-Length, no
+ * Content-Length beside Transfer-Encoding, no coding but chunked. A
+ * request that breaks one is answered 400 and its connection closed:
+ * two parties could read its length differently (request smuggling).
+ */
+static const char *
+framing_error(struct MHD_Connection *conn)
+{
+	struct framing f;
+
+	memset(&f, 0, sizeof(f));
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, framing_one, &f);
+	if (f.host > 1)
+		return "more than one Host header field (RFC 9112 3.2)";
+	if (f.content_length > 1)
+		return "more than one Content-Length header field "
+		       "(RFC 9112 6.3)";
+	if (f.content_length > 0 && f.transfer_encoding > 0)
+		return "both Content-Length and Transfer-Encoding (RFC 9112 "
+		       "6.3)";
+	if (f.other_coding || f.transfer_encoding > 1)
+		return "a Transfer-Encoding other than chunked (RFC 9112 6.1)";
+	return NULL;
+}
+
+/* The first call for a request: refuse bad framing and a declared
+ * oversized body early. */
+static enum MHD_Result
+exchange_start(struct listener *l, struct MHD_Connection *conn, void **req_cls)
 {
 	struct exchange *x;
-	const char *cl;
+	const char *cl, *bad;
 	char *end = NULL;
 	unsigned long long n;
 
@@ -332,6 +535,12 @@ exchange_start(struct MHD_Connection *conn, void **req_cls)
 		return MHD_NO;
 	buf_init(&x->body, HTTP_BODY_MAX);
 	*req_cls = x;
+	/* The headers are in: the body has its own time from now. */
+	conn_mark(l, conn);
+	if ((bad = framing_error(conn)) != NULL) {
+		x->body_st = ST_MALFORMED;
+		return error_send(conn, 400, bad, 1);
+	}
 	cl = MHD_lookup_connection_value(
 	    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl != NULL) {
@@ -370,7 +579,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 
 	(void)version;
 	if (x == NULL)
-		return exchange_start(conn, req_cls);
+		return exchange_start(l, conn, req_cls);
 	if (*upload_data_size != 0) {
 		/* Past the limit the rest is read and dropped, not kept. */
 		if (x->body_st == ST_OK &&
@@ -382,8 +591,10 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	}
 	if (x->body_st == ST_LIMIT)
 		return body_too_large(conn);
+	if (x->body_st == ST_MALFORMED) /* answered in exchange_start */
+		return MHD_YES;
 	if (x->body_st != ST_OK)
-		return error_send(conn, 503, "out of memory");
+		return error_send(conn, 503, "out of memory", 0);
 
 	memset(&req, 0, sizeof(req));
 	http_response_init(&resp);
@@ -398,6 +609,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		req.body_len = x->body.len;
 	}
 	req.query = request_query;
+	req.query_unknown = request_query_unknown;
 	req.glue = conn;
 	status_clear();
 	if ((st = peer_address(conn, addr, sizeof(addr))) != ST_OK) {
@@ -511,46 +723,104 @@ scheduler_stop(struct worker *w)
 	s->is_running = 0;
 }
 
+static void *
+sweeper_main(void *arg)
+{
+	struct worker *w = arg;
+	struct sweeper *sw = &w->sweep;
+	struct timespec deadline;
+
+	pthread_mutex_lock(&sw->mu);
+	while (!sw->is_stopping) {
+		pthread_mutex_unlock(&sw->mu);
+		sweep(&w->tls_listener, now_ms());
+		sweep(&w->publish_listener, now_ms());
+		pthread_mutex_lock(&sw->mu);
+		clock_gettime(CLOCK_MONOTONIC, &deadline);
+		deadline.tv_sec += 1;
+		while (!sw->is_stopping &&
+		    pthread_cond_timedwait(&sw->cv, &sw->mu, &deadline) !=
+		        ETIMEDOUT)
+			;
+	}
+	pthread_mutex_unlock(&sw->mu);
+	return NULL;
+}
+
+static enum status
+sweeper_start(struct worker *w)
+{
+	struct sweeper *sw = &w->sweep;
+	pthread_condattr_t attr;
+	int rc;
+
+	pthread_mutex_init(&sw->mu, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&sw->cv, &attr);
+	pthread_condattr_destroy(&attr);
+	if ((rc = pthread_create(&sw->thread, NULL, sweeper_main, w)) != 0)
+		return status_fail(ST_INTERNAL,
+		    "cannot start the sweeper thread: %s", strerror(rc));
+	sw->is_running = 1;
+	return ST_OK;
+}
+
+/* Stopped before the listeners: it reads their tables. */
+static void
+sweeper_stop(struct worker *w)
+{
+	struct sweeper *sw = &w->sweep;
+
+	if (!sw->is_running)
+		return;
+	pthread_mutex_lock(&sw->mu);
+	sw->is_stopping = 1;
+	pthread_cond_signal(&sw->cv);
+	pthread_mutex_unlock(&sw->mu);
+	pthread_join(sw->thread, NULL);
+	pthread_cond_destroy(&sw->cv);
+	pthread_mutex_destroy(&sw->mu);
+	sw->is_running = 0;
+}
+
 static enum status
 listener_start(struct worker *w, struct listener *l, int fd, int is_tls,
     const char *cert, const char *key, const char *trust)
 {
 	unsigned int flags =
 	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC;
+	/* Both listeners: limits, timeouts, strict parsing, the hooks. */
+	struct MHD_OptionItem common[] = {
+	    {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, w},
+	    {MHD_OPTION_LISTEN_SOCKET, fd, NULL},
+	    {MHD_OPTION_CONNECTION_LIMIT, LIMIT_HTTP_CONNECTIONS, NULL},
+	    {MHD_OPTION_PER_IP_CONNECTION_LIMIT, LIMIT_HTTP_CONNECTIONS_PER_IP,
+	        NULL},
+	    {MHD_OPTION_CONNECTION_TIMEOUT, LIMIT_HTTP_IDLE_SECONDS, NULL},
+	    {MHD_OPTION_CONNECTION_MEMORY_LIMIT, LIMIT_HTTP_CONNECTION_MEMORY,
+	        NULL},
+	    /* RFC 9112 3.2: HTTP/1.1 without Host is a 400. */
+	    {MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL},
+	    {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL},
+	    {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, l},
+	    {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, l},
+	    {MHD_OPTION_END, 0, NULL},
+	};
 
 	l->w = w;
 	l->is_tls = is_tls;
+	pthread_mutex_init(&l->conns_mu, NULL);
 	if (is_tls)
 		l->daemon = MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL,
-		    on_request, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, w,
-		    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+		    on_request, l, MHD_OPTION_ARRAY, common,
 		    MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY,
 		    key, MHD_OPTION_HTTPS_MEM_TRUST, trust,
 		    MHD_OPTION_HTTPS_PRIORITIES, WORKER_TLS_PRIORITIES,
-		    MHD_OPTION_CONNECTION_LIMIT,
-		    (unsigned int)LIMIT_HTTP_CONNECTIONS,
-		    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-		    (unsigned int)LIMIT_HTTP_CONNECTIONS_PER_IP,
-		    MHD_OPTION_CONNECTION_TIMEOUT,
-		    (unsigned int)LIMIT_HTTP_IDLE_SECONDS,
-		    MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-		    (size_t)LIMIT_HTTP_CONNECTION_MEMORY,
-		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 		    MHD_OPTION_END);
 	else
 		l->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request,
-		    l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, w,
-		    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-		    MHD_OPTION_CONNECTION_LIMIT,
-		    (unsigned int)LIMIT_HTTP_CONNECTIONS,
-		    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-		    (unsigned int)LIMIT_HTTP_CONNECTIONS_PER_IP,
-		    MHD_OPTION_CONNECTION_TIMEOUT,
-		    (unsigned int)LIMIT_HTTP_IDLE_SECONDS,
-		    MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-		    (size_t)LIMIT_HTTP_CONNECTION_MEMORY,
-		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-		    MHD_OPTION_END);
+		    l, MHD_OPTION_ARRAY, common, MHD_OPTION_END);
 	if (l->daemon == NULL)
 		return status_fail(ST_INTERNAL,
 		    "cannot start the %s listener%s",
@@ -558,7 +828,6 @@ listener_start(struct worker *w, struct listener *l, int fd, int is_tls,
 		    is_tls ? " (check tls/server.pem and tls/server.key)" : "");
 	return ST_OK;
 }
-
 /*
  * Stop accepting (the socket stays open in the other workers), give the
  * requests in flight a moment, then stop.
@@ -585,6 +854,7 @@ listener_stop(struct listener *l)
 	}
 	MHD_stop_daemon(l->daemon);
 	l->daemon = NULL;
+	pthread_mutex_destroy(&l->conns_mu);
 }
 
 static void
@@ -661,7 +931,8 @@ server_worker_run(const struct server_worker_args *args)
 	if ((st = listener_start(&w, &w.publish_listener, args->publish_fd, 0,
 	         NULL, NULL, NULL)) != ST_OK)
 		goto out;
-	if (args->runs_scheduler && (st = scheduler_start(&w)) != ST_OK)
+	if ((st = sweeper_start(&w)) != ST_OK ||
+	    (args->runs_scheduler && (st = scheduler_start(&w)) != ST_OK))
 		goto out;
 	__atomic_store_n(&w.is_started, 1, __ATOMIC_RELAXED);
 	is_serving = 1;
@@ -682,6 +953,7 @@ out:
 		    status_detail()[0] ? status_detail() : status_name(st));
 	}
 	scheduler_stop(&w);
+	sweeper_stop(&w);
 	listener_stop(&w.tls_listener);
 	listener_stop(&w.publish_listener);
 	enroll_free(w.e);

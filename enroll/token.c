@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <jansson.h>
 
@@ -94,8 +93,7 @@ token_post(struct enroll *e, const struct http_request *req,
 	enum status st;
 
 	memset(&who, 0, sizeof(who));
-	if (req->content_type == NULL ||
-	    strncasecmp(req->content_type, FORM_TYPE, strlen(FORM_TYPE)) != 0) {
+	if (!http_media_type_is(req->content_type, FORM_TYPE)) {
 		oauth_error(resp, 400, "invalid_request",
 		    "POST /token takes Content-Type " FORM_TYPE
 		    " (RFC 6749 §4.4.2)");
