@@ -125,84 +125,87 @@ print_report(const struct audit_report *r, EVP_PKEY *pub)
 	return ST_OK;
 }
 
+/* What reading the log takes: the config, the store, the public key. */
+struct log_view {
+	struct ca_config *cfg;
+	struct store *store;
+	EVP_PKEY *pub;
+};
+
+static enum status
+log_open(
+    const char *dir, const char *key_path, int needs_key, struct log_view *v)
+{
+	char *db = NULL;
+	enum status st;
+
+	memset(v, 0, sizeof(*v));
+	if ((st = ca_config_load(dir, &v->cfg)) != ST_OK)
+		return st;
+	if (needs_key && v->cfg->key_audit == NULL)
+		return status_fail(ST_NOTFOUND,
+		    "tessera.json names no audit key (keys.audit): this data "
+		    "directory cannot sign checkpoints");
+	if ((st = find_public_key(v->cfg, key_path, &v->pub)) != ST_OK)
+		return st;
+	if ((db = ca_config_path(v->cfg, v->cfg->database)) == NULL)
+		return ST_NOMEM;
+	st = store_open(db, &v->store);
+	free(db);
+	return st;
+}
+
+static void
+log_close(struct log_view *v)
+{
+	store_close(v->store);
+	EVP_PKEY_free(v->pub);
+	ca_config_free(v->cfg);
+}
+
 static int
 audit_verify_cmd(const char *dir, const char *key_path, const char *anchor)
 {
-	struct ca_config *cfg = NULL;
-	struct store *store = NULL;
+	struct log_view v;
 	struct audit_report r;
-	EVP_PKEY *pub = NULL;
-	char *db = NULL;
 	enum status st;
 	int rc = 1;
 
-	if ((st = ca_config_load(dir, &cfg)) != ST_OK)
-		goto fail;
-	if ((st = find_public_key(cfg, key_path, &pub)) != ST_OK)
-		goto fail;
-	if ((db = ca_config_path(cfg, cfg->database)) == NULL) {
-		st = ST_NOMEM;
-		goto fail;
+	if ((st = log_open(dir, key_path, 0, &v)) != ST_OK ||
+	    (st = audit_verify_report(v.store, v.pub, &r)) != ST_OK ||
+	    (anchor != NULL &&
+	        (st = audit_anchor_check(v.store, anchor)) != ST_OK) ||
+	    (st = print_report(&r, v.pub)) != ST_OK) {
+		rc = cli_fail("audit verify", st);
+		goto out;
 	}
-	if ((st = store_open(db, &store)) != ST_OK)
-		goto fail;
-	if ((st = audit_verify_report(store, pub, &r)) != ST_OK)
-		goto fail;
-	if (anchor != NULL && (st = audit_anchor_check(store, anchor)) != ST_OK)
-		goto fail;
-	if ((st = print_report(&r, pub)) != ST_OK)
-		goto fail;
 	if (anchor != NULL)
 		printf("anchor %s holds\n", anchor);
 	rc = 0;
-	goto out;
-fail:
-	rc = cli_fail("audit verify", st);
 out:
-	store_close(store);
-	EVP_PKEY_free(pub);
-	ca_config_free(cfg);
-	free(db);
+	log_close(&v);
 	return rc;
 }
 
 static int
 audit_checkpoint_cmd(const char *dir)
 {
-	struct ca_config *cfg = NULL;
-	struct store *store = NULL;
+	struct log_view v;
 	struct authority *a = NULL;
 	struct audit_report before, after;
-	EVP_PKEY *pub = NULL;
-	char *db = NULL;
 	enum status st;
 	int rc = 1, written = 0;
 
-	if ((st = ca_config_load(dir, &cfg)) != ST_OK)
-		goto fail;
-	if (cfg->key_audit == NULL) {
-		st = status_fail(ST_NOTFOUND,
-		    "tessera.json names no audit key (keys.audit): this data "
-		    "directory cannot sign checkpoints");
-		goto fail;
-	}
-	if ((st = find_public_key(cfg, NULL, &pub)) != ST_OK)
-		goto fail;
-	if ((db = ca_config_path(cfg, cfg->database)) == NULL) {
-		st = ST_NOMEM;
-		goto fail;
-	}
-	if ((st = store_open(db, &store)) != ST_OK)
-		goto fail;
 	/* Never sign over a chain that is broken already. */
-	if ((st = audit_verify_report(store, pub, &before)) != ST_OK)
+	if ((st = log_open(dir, NULL, 1, &v)) != ST_OK ||
+	    (st = audit_verify_report(v.store, v.pub, &before)) != ST_OK)
 		goto fail;
 	if ((st = authority_open(dir, &a)) != ST_OK ||
 	    (st = authority_audit_checkpoint(a, &written)) != ST_OK)
 		goto fail;
 	authority_close(a);
 	a = NULL;
-	if ((st = audit_verify_report(store, pub, &after)) != ST_OK)
+	if ((st = audit_verify_report(v.store, v.pub, &after)) != ST_OK)
 		goto fail;
 	/* Entries may have come since (a running server): enough that the
 	 * checkpoint covers all that was there before. */
@@ -212,7 +215,7 @@ audit_checkpoint_cmd(const char *dir)
 		    (long long)before.count);
 		goto fail;
 	}
-	if ((st = print_report(&after, pub)) != ST_OK)
+	if ((st = print_report(&after, v.pub)) != ST_OK)
 		goto fail;
 	rc = 0;
 	goto out;
@@ -220,10 +223,7 @@ fail:
 	rc = cli_fail("audit checkpoint", st);
 out:
 	authority_close(a);
-	store_close(store);
-	EVP_PKEY_free(pub);
-	ca_config_free(cfg);
-	free(db);
+	log_close(&v);
 	return rc;
 }
 

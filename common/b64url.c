@@ -39,8 +39,8 @@ b64url_encode(const uint8_t *in, size_t len, char **out)
 	return ST_OK;
 }
 
-static int
-value_of(char c)
+int
+b64_digit(int c, int url)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -48,9 +48,9 @@ value_of(char c)
 		return c - 'a' + 26;
 	if (c >= '0' && c <= '9')
 		return c - '0' + 52;
-	if (c == '-')
+	if (c == (url ? '-' : '+'))
 		return 62;
-	if (c == '_')
+	if (c == (url ? '_' : '/'))
 		return 63;
 	return -1;
 }
@@ -71,7 +71,7 @@ b64url_decode(const char *in, size_t len, uint8_t **out, size_t *out_len)
 	if ((p = malloc(len * 3 / 4 + 1)) == NULL)
 		return ST_NOMEM;
 	for (i = 0; i < len; i++) {
-		if ((v = value_of(in[i])) < 0) {
+		if ((v = b64_digit((unsigned char)in[i], 1)) < 0) {
 			free(p);
 			return status_fail(ST_MALFORMED,
 			    "base64url: invalid character at offset %zu", i);

@@ -10,6 +10,12 @@
 
 #include "common/status.h"
 
+/*
+ * The value of one base64 digit, of the URL alphabet (- and _) when url
+ * is set, else of the standard one (+ and /); -1 for anything else.
+ */
+int b64_digit(int c, int url);
+
 /* The encoded length of n bytes, without the NUL. */
 #define B64URL_LEN(n) (((n)*4 + 2) / 3)
 

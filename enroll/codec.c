@@ -4,23 +4,8 @@
 #include <openssl/evp.h>
 #include <openssl/pkcs7.h>
 
+#include "common/b64url.h"
 #include "enroll/codec.h"
-
-static int
-b64_value(uint8_t c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
 
 enum status
 codec_b64_decode(const uint8_t *in, size_t in_len, size_t max, uint8_t **out,
@@ -51,7 +36,7 @@ codec_b64_decode(const uint8_t *in, size_t in_len, size_t max, uint8_t **out,
 			chars++;
 			continue;
 		}
-		if (pad > 0 || (v = b64_value(c)) < 0)
+		if (pad > 0 || (v = b64_digit(c, 0)) < 0)
 			goto bad;
 		acc = (acc << 6) | (uint32_t)v;
 		chars++;
