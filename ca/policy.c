@@ -320,7 +320,10 @@ get_elem_str(const struct pctx *c, const char *path, json_t *arr, size_t i,
 	return ST_OK;
 }
 
-/* Read "m}", "m,}" or "m,n}" after a '{'; the largest count, or -1. */
+/*
+ * Read "m}", "m,}", "m,n}" or glibc's ",n}" (0 to n) after a '{'; the
+ * largest count, or -1 when regcomp reads the brace as a literal.
+ */
 static long
 pattern_bound(const char **sp)
 {
@@ -331,7 +334,7 @@ pattern_bound(const char **sp)
 	for (; *s >= '0' && *s <= '9'; s++, digits++)
 		if ((m = m * 10 + (*s - '0')) > 100000)
 			return -1;
-	if (digits == 0)
+	if (digits == 0 && *s != ',')
 		return -1;
 	if (*s == ',') {
 		s++;
