@@ -408,6 +408,12 @@ pattern_too_complex(const char *s)
 			s++;
 			continue;
 		case '\\':
+			/* glibc matches back-references by backtracking:
+			 * exponential time on a hostile CN. */
+			if (s[1] >= '1' && s[1] <= '9')
+				return "has a back-reference (\\1 to \\9), "
+				       "which "
+				       "can take exponential time to match";
 			s += s[1] != '\0' ? 2 : 1;
 			w = 1;
 			break;

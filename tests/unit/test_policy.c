@@ -160,6 +160,9 @@ static const struct {
     {"regex_comma_bound.json",
         "$.profiles.device.subject.cn_pattern: "
         "regular expression too complex"},
+    {"regex_backreference.json",
+        "$.profiles.device.subject.cn_pattern: "
+        "regular expression has a back-reference"},
     {"duplicate_key.json", "duplicate_key.json:6:"},
     {"not_json.json", "not_json.json:1:"},
     {"keycertsign.json",
