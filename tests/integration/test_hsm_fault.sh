@@ -5,9 +5,10 @@
 # SoftHSMv2, fails like a removed HSM while a file exists, and comes back
 # as after a power cycle: old sessions invalid, so tessera must log in
 # again). Meanwhile enrollment and tokens answer 503 with a message, the
-# CA certificates, the CRL and stored OCSP answers keep serving, /healthz
-# says the HSM is unavailable, and nothing is stored. When the token is
-# back the same workers serve again by themselves, without a restart.
+# CA certificates, the CRL, the JWKS and stored OCSP answers keep serving,
+# /healthz says the HSM is unavailable, and nothing is stored. When the
+# token is back the same workers serve again by themselves, without a
+# restart.
 . "$(dirname "$0")/lib.sh"
 D=$T/var
 tessera() { "$TESSERA_BIN" "$@"; }
@@ -115,6 +116,8 @@ check "cacerts still served" "${CURL[@]}" -f -o /dev/null "$URL/.well-known/est/
 check "the CA certificate still served" curl -sSf -o /dev/null "$PUB/ca/issuing.crt"
 check "the CRL still served" bash -c "curl -sSf '$PUB/crl/issuing.crl' |
 	openssl crl -inform DER -noout"
+check "the JWKS still served (from the store)" bash -c \
+	"curl -sSf '$PUB/.well-known/jwks.json' | grep -q '\"kty\":\"EC\"'"
 check "stored OCSP answers still served" bash -c "$(declare -f ocsp); \
 	T='$T' D='$D' PUB='$PUB' ocsp | grep -q 'dev.pem: good'"
 code=$(curl -sS -o "$T/health.json" -w '%{http_code}' "$PUB/healthz")
