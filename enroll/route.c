@@ -54,19 +54,19 @@ enroll_set_limits(struct enroll *e, struct ratelimit *limits)
 	e->limits = limits;
 }
 
-enum limit_kind { LIMIT_NONE, LIMIT_ENROLL, LIMIT_TOKEN };
+enum rate_kind { RATE_NONE, RATE_ENROLL, RATE_TOKEN };
 
 /* Which limit a request counts against: EST POSTs and POST /token. */
-static enum limit_kind
-limit_kind(const struct http_request *req)
+static enum rate_kind
+rate_kind(const struct http_request *req)
 {
 	if (strcmp(req->method, "POST") != 0)
-		return LIMIT_NONE;
+		return RATE_NONE;
 	if (has_prefix(req->path, EST_PREFIX))
-		return LIMIT_ENROLL;
+		return RATE_ENROLL;
 	if (strcmp(req->path, "/token") == 0)
-		return LIMIT_TOKEN;
-	return LIMIT_NONE;
+		return RATE_TOKEN;
+	return RATE_NONE;
 }
 
 /*
@@ -80,15 +80,15 @@ over_limit(struct enroll *e, const struct http_request *req,
 {
 	const struct policy *pol = authority_policy(e->a);
 	const struct policy_rate *r;
-	enum limit_kind kind = limit_kind(req);
+	enum rate_kind kind = rate_kind(req);
 	struct timespec ts;
 	int64_t wait, secs;
 
-	if (kind == LIMIT_NONE || req->peer_address == NULL ||
+	if (kind == RATE_NONE || req->peer_address == NULL ||
 	    policy_rate_exempt(pol, req->peer_address))
 		return 0;
-	r = kind == LIMIT_ENROLL ? &policy_rates(pol)->enroll
-	                         : &policy_rates(pol)->token;
+	r = kind == RATE_ENROLL ? &policy_rates(pol)->enroll
+	                        : &policy_rates(pol)->token;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	wait = ratelimit_take(e->limits, kind, req->peer_address, r->per_second,
 	    r->burst, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
@@ -98,7 +98,7 @@ over_limit(struct enroll *e, const struct http_request *req,
 	http_response_error(resp, 429,
 	    "too many %s requests from %s: the policy allows %lld a second "
 	    "(bursts of %lld); retry after %lld s",
-	    kind == LIMIT_ENROLL ? "enrollment" : "token", req->peer_address,
+	    kind == RATE_ENROLL ? "enrollment" : "token", req->peer_address,
 	    (long long)r->per_second, (long long)r->burst, (long long)secs);
 	if (http_response_header(
 	        resp, "Retry-After", "%lld", (long long)secs) != ST_OK)
