@@ -75,6 +75,26 @@ send_json(
 		resp->header_count = 0;
 }
 
+/*
+ * A refusal before the client is known (the request itself is wrong):
+ * audited with the peer's address, then answered with error (400).
+ */
+static void
+request_refuse(struct enroll *e, const struct http_request *req,
+    struct http_response *resp, const char *error, enum status st)
+{
+	struct principal anon;
+	char why[LIMIT_AUDIT_DETAIL];
+
+	memset(&anon, 0, sizeof(anon));
+	snprintf(anon.address, sizeof(anon.address), "%s",
+	    req->peer_address ? req->peer_address : "");
+	st = authority_refuse(e->a, &anon, "token", st);
+	snprintf(why, sizeof(why), "%s", status_detail());
+	oauth_error(resp, st == ST_NOMEM ? 500 : 400,
+	    st == ST_NOMEM ? "server_error" : error, why);
+}
+
 /* POST /token: grant_type=client_credentials[&audience=...]. */
 static void
 token_post(struct enroll *e, const struct http_request *req,
@@ -94,24 +114,29 @@ token_post(struct enroll *e, const struct http_request *req,
 
 	memset(&who, 0, sizeof(who));
 	if (!http_media_type_is(req->content_type, FORM_TYPE)) {
-		oauth_error(resp, 400, "invalid_request",
-		    "POST /token takes Content-Type " FORM_TYPE
-		    " (RFC 6749 §4.4.2)");
+		request_refuse(e, req, resp, "invalid_request",
+		    status_fail(ST_MALFORMED,
+		        "POST /token takes Content-Type " FORM_TYPE
+		        " (RFC 6749 §4.4.2)"));
 		return;
 	}
 	if ((st = form_parse(req->body, req->body_len, f, 3)) != ST_OK) {
-		oauth_status(resp, st);
+		request_refuse(e, req, resp, "invalid_request", st);
 		return;
 	}
 	if (!f[0].is_set) {
-		oauth_error(resp, 400, "invalid_request",
-		    "grant_type is missing; tessera grants client_credentials");
+		request_refuse(e, req, resp, "invalid_request",
+		    status_fail(ST_MALFORMED,
+		        "grant_type is missing; tessera grants "
+		        "client_credentials"));
 		return;
 	}
 	if (strcmp(grant, "client_credentials") != 0) {
-		oauth_error(resp, 400, "unsupported_grant_type",
-		    "only grant_type=client_credentials, with the device's "
-		    "certificate as the TLS client certificate");
+		request_refuse(e, req, resp, "unsupported_grant_type",
+		    status_fail(ST_MALFORMED,
+		        "only grant_type=client_credentials, with the "
+		        "device's certificate as the TLS client "
+		        "certificate"));
 		return;
 	}
 	st = auth_principal(e->a, req, &who, &secret);
