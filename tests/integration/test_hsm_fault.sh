@@ -125,6 +125,9 @@ check "healthz: 503 ($code)" test "$code" = 503
 check "healthz says the HSM is unavailable" grep -q '"hsm":"unavailable"' "$T/health.json"
 check "nothing was stored" test "$(db 'SELECT count(*) FROM certificates')" = "$certs0"
 
+# Each worker tries the token again at most once a second: a request that
+# meets a worker whose last try came just before the token was back may
+# get one more 503, so each is tried twice, a second apart.
 rm -f "$P11FAULT_FILE"
 ok=0
 for i in $(seq 1 50); do
@@ -143,8 +146,10 @@ check "tokens again, from every worker ($codes)" test "$codes" = " 200 200 200 2
 code=$(enroll dev3 device-0003 "$S3")
 [ "$code" = 200 ] || { sleep 1.1; code=$(enroll dev3 device-0003 "$S3"); }
 check "enrollment again ($code)" test "$code" = 200
-check "the secret of the refused enrollment still works" \
-	test "$(enroll dev2 device-0002 "$S2")" = 200
+code=$(enroll dev2 device-0002 "$S2")
+[ "$code" = 200 ] || { sleep 1.1; code=$(enroll dev2 device-0002 "$S2"); }
+check "the secret of the refused enrollment still works ($code)" \
+	test "$code" = 200
 check "the same workers: no restart" test "$(workers)" = "$W0"
 check "the log says the HSM went and came back" \
 	bash -c "grep -q 'the HSM is unavailable' '$T/serve.err' &&
