@@ -54,19 +54,22 @@ post() {
 }
 before=$(db 'SELECT (SELECT count(*) FROM certificates) || "/" ||
 	(SELECT count(*) FROM audit)')
+# The buckets refill at 1 a second: a slow machine may let one more
+# through, so the burst must be answered and a 429 must follow.
 codes=$(post 5 /.well-known/est/simpleenroll \
 	-H 'Content-Type: application/pkcs10' --data-binary 'not a CSR')
 check "enrollment: the burst of 3, then 429 ($codes)" \
-	test "$codes" = "401 401 401 429 429"
+	bash -c "[[ '$codes' == '401 401 401 '*429* ]]"
 check "429 says which limit" grep -q "too many enrollment requests" "$T/last.body"
 check "429 carries Retry-After" grep -qi '^retry-after: [1-9]' "$T/last.hdr"
+answered=$(tr ' ' '\n' <<<"$codes" | grep -c 401)
 check "a 429 stores nothing, not even an audit entry" test "$(db 'SELECT
 	(SELECT count(*) FROM certificates) || "/" || (SELECT count(*) FROM audit)')" = \
-	"$(echo "$before" | awk -F/ '{print $1 "/" $2 + 3}')"
-codes=$(post 3 /token --cert "$T/dev.pem" --key "$T/dev.key" \
+	"$(echo "$before" | awk -F/ -v n="$answered" '{print $1 "/" $2 + n}')"
+codes=$(post 4 /token --cert "$T/dev.pem" --key "$T/dev.key" \
 	-d grant_type=client_credentials)
 check "tokens have their own bucket: 2, then 429 ($codes)" \
-	test "$codes" = "200 200 429"
+	bash -c "[[ '$codes' == '200 200 '*429* ]]"
 check "reads are not limited" test "$(for i in 1 2 3 4 5; do
 	"${CURL[@]}" -o /dev/null -w '%{http_code} ' "$URL/.well-known/est/cacerts"
 done)" = "200 200 200 200 200 "
