@@ -126,6 +126,14 @@ static const char *const migrations[] = {
 	"serial, issuer, subject, device_id, profile, not_before, not_after,"  \
 	" status, revoked_at, reason, der, created, shard"
 
+/*
+ * A device's enrollment-secret rows in the columns secret_find() reads;
+ * the writer consumes with it, the read connection checks with it.
+ */
+#define SECRET_SELECT_SQL                                                      \
+	"SELECT id, profile, hash, expires, consumed_at IS NOT NULL"           \
+	" FROM enrollment_secrets WHERE device_id = ?"
+
 /* Statements of the write connection, prepared once and kept. */
 enum wstmt {
 	W_BEGIN,
@@ -173,9 +181,7 @@ static const char *const wsql[W_MAX] = {
     [W_SECRET_INSERT] = "INSERT INTO enrollment_secrets (device_id,"
                         " profile, hash, created, expires)"
                         " VALUES (?, ?, ?, ?, ?)",
-    [W_SECRET_SELECT] = "SELECT id, profile, hash, expires,"
-                        " consumed_at IS NOT NULL"
-                        " FROM enrollment_secrets WHERE device_id = ?",
+    [W_SECRET_SELECT] = SECRET_SELECT_SQL,
     [W_SECRET_CONSUME] = "UPDATE enrollment_secrets"
                          " SET consumed_at = ?, consumed_serial = ?"
                          " WHERE id = ? AND consumed_at IS NULL",
@@ -246,9 +252,7 @@ static const char *const rsql[R_MAX] = {
                      " WHERE retired IS NULL OR retired > ?"
                      " ORDER BY created, label",
     [R_FEED_LAST] = "SELECT coalesce(max(seq), 0) FROM revocations",
-    [R_SECRET_SELECT] = "SELECT id, profile, hash, expires,"
-                        " consumed_at IS NOT NULL"
-                        " FROM enrollment_secrets WHERE device_id = ?",
+    [R_SECRET_SELECT] = SECRET_SELECT_SQL,
     [R_AUDIT] = "SELECT seq, time, actor, action, object, detail,"
                 " prev_hash, hash FROM audit WHERE seq > ? ORDER BY seq",
     [R_FEED] = "SELECT seq, serial, device_id, reason, time"
@@ -424,6 +428,15 @@ serial_is_valid(const char *serial)
 	return 1;
 }
 
+static enum status
+check_serial(const char *serial)
+{
+	if (!serial_is_valid(serial))
+		return status_fail(ST_MALFORMED,
+		    "certificate serial is not 1 to 40 uppercase hex digits");
+	return ST_OK;
+}
+
 /* Bind text or NULL; the statement is reset before the string goes away. */
 static int
 bind_text(sqlite3_stmt *stmt, int i, const char *s)
@@ -459,6 +472,52 @@ column_strdup(sqlite3_stmt *stmt, int i, int *is_oom)
 	return copy;
 }
 
+/* Done with stmt: reset it and drop its bindings. NULL accepted. */
+static void
+stmt_reset(sqlite3_stmt *stmt)
+{
+	if (stmt == NULL)
+		return;
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+}
+
+/*
+ * Run a statement without rows whose parameters were bound (is_bound), then
+ * reset it. The detail is taken before the reset; sqlite3_changes() still
+ * counts the rows it changed.
+ */
+static enum status
+stmt_run(sqlite3 *db, sqlite3_stmt *stmt, int is_bound, const char *what)
+{
+	enum status st = ST_OK;
+
+	if (!is_bound || sqlite3_step(stmt) != SQLITE_DONE)
+		st = db_fail(db, what);
+	stmt_reset(stmt);
+	return st;
+}
+
+/*
+ * Step a lookup whose parameters were bound (is_bound) to its row: ST_OK
+ * with the row current, ST_NOTFOUND when there is none (no detail: the
+ * caller names what is missing), ST_STORE "store: what: ..." on failure.
+ * The caller resets the statement.
+ */
+static enum status
+step_row(sqlite3 *db, sqlite3_stmt *stmt, int is_bound, const char *what)
+{
+	int rc;
+
+	if (!is_bound)
+		return db_fail(db, what);
+	if ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		return ST_OK;
+	if (rc == SQLITE_DONE)
+		return ST_NOTFOUND;
+	return db_fail(db, what);
+}
+
 enum status
 store_txn_cert_insert(struct store_txn *txn, const struct store_cert *cert)
 {
@@ -466,9 +525,8 @@ store_txn_cert_insert(struct store_txn *txn, const struct store_cert *cert)
 	enum status st;
 	int rc, ok, is_revoked;
 
-	if (!serial_is_valid(cert->serial))
-		return status_fail(ST_MALFORMED,
-		    "certificate serial is not 1 to 40 uppercase hex digits");
+	if ((st = check_serial(cert->serial)) != ST_OK)
+		return st;
 	if (cert->der == NULL || cert->der_len == 0 ||
 	    cert->der_len > INT32_MAX)
 		return status_fail(
@@ -507,8 +565,7 @@ store_txn_cert_insert(struct store_txn *txn, const struct store_cert *cert)
 		    "certificate serial %s exists already", cert->serial);
 	else
 		st = db_fail(txn->db, "insert certificate");
-	sqlite3_reset(stmt);
-	sqlite3_clear_bindings(stmt);
+	stmt_reset(stmt);
 	return st;
 }
 
@@ -517,18 +574,14 @@ store_txn_device_ensure(
     struct store_txn *txn, const char *device_id, int64_t now)
 {
 	sqlite3_stmt *stmt;
-	enum status st = ST_OK;
+	int ok;
 
 	if ((stmt = wstmt(txn, W_DEVICE_ENSURE)) == NULL)
 		return db_fail(txn->db, "prepare insert device");
-	if (bind_text(stmt, 1, device_id) != SQLITE_OK ||
-	    sqlite3_bind_int64(stmt, 2, now) != SQLITE_OK ||
-	    sqlite3_bind_int64(stmt, 3, now) != SQLITE_OK ||
-	    sqlite3_step(stmt) != SQLITE_DONE)
-		st = db_fail(txn->db, "insert device");
-	sqlite3_reset(stmt);
-	sqlite3_clear_bindings(stmt);
-	return st;
+	ok = bind_text(stmt, 1, device_id) == SQLITE_OK &&
+	    sqlite3_bind_int64(stmt, 2, now) == SQLITE_OK &&
+	    sqlite3_bind_int64(stmt, 3, now) == SQLITE_OK;
+	return stmt_run(txn->db, stmt, ok, "insert device");
 }
 
 enum status
@@ -536,21 +589,17 @@ store_txn_secret_insert(struct store_txn *txn, const char *device_id,
     const char *profile, const uint8_t hash[32], int64_t expires, int64_t now)
 {
 	sqlite3_stmt *stmt;
-	enum status st = ST_OK;
+	int ok;
 
 	if ((stmt = wstmt(txn, W_SECRET_INSERT)) == NULL)
 		return db_fail(txn->db, "prepare insert enrollment secret");
-	if (bind_text(stmt, 1, device_id) != SQLITE_OK ||
-	    bind_text(stmt, 2, profile) != SQLITE_OK ||
-	    sqlite3_bind_blob(stmt, 3, hash, HASH_LEN, SQLITE_STATIC) !=
-	        SQLITE_OK ||
-	    sqlite3_bind_int64(stmt, 4, now) != SQLITE_OK ||
-	    sqlite3_bind_int64(stmt, 5, expires) != SQLITE_OK ||
-	    sqlite3_step(stmt) != SQLITE_DONE)
-		st = db_fail(txn->db, "insert enrollment secret");
-	sqlite3_reset(stmt);
-	sqlite3_clear_bindings(stmt);
-	return st;
+	ok = bind_text(stmt, 1, device_id) == SQLITE_OK &&
+	    bind_text(stmt, 2, profile) == SQLITE_OK &&
+	    sqlite3_bind_blob(stmt, 3, hash, HASH_LEN, SQLITE_STATIC) ==
+	        SQLITE_OK &&
+	    sqlite3_bind_int64(stmt, 4, now) == SQLITE_OK &&
+	    sqlite3_bind_int64(stmt, 5, expires) == SQLITE_OK;
+	return stmt_run(txn->db, stmt, ok, "insert enrollment secret");
 }
 
 /* How good a secret row whose hash matched is; the best one is used. */
@@ -644,8 +693,7 @@ secret_find(sqlite3 *db, sqlite3_stmt *sel, const char *device_id,
 	}
 	*id = best_id;
 out:
-	sqlite3_reset(sel);
-	sqlite3_clear_bindings(sel);
+	stmt_reset(sel);
 	return st;
 }
 
@@ -657,6 +705,7 @@ store_txn_secret_consume(struct store_txn *txn, const char *device_id,
 	sqlite3_stmt *sel, *upd;
 	int64_t best_id;
 	enum status st;
+	int ok;
 
 	if ((sel = wstmt(txn, W_SECRET_SELECT)) == NULL ||
 	    (upd = wstmt(txn, W_SECRET_CONSUME)) == NULL)
@@ -668,23 +717,17 @@ store_txn_secret_consume(struct store_txn *txn, const char *device_id,
 	 * Conditional on consumed_at IS NULL: of two jobs that both saw the
 	 * row unused, only one changes it.
 	 */
-	if (sqlite3_bind_int64(upd, 1, now) != SQLITE_OK ||
-	    bind_text(upd, 2, serial) != SQLITE_OK ||
-	    sqlite3_bind_int64(upd, 3, best_id) != SQLITE_OK ||
-	    sqlite3_step(upd) != SQLITE_DONE) {
-		st = db_fail(txn->db, "consume enrollment secret");
-		goto out;
-	}
-	if (sqlite3_changes(txn->db) != 1) {
-		st = status_fail(ST_UNAUTHENTICATED,
+	ok = sqlite3_bind_int64(upd, 1, now) == SQLITE_OK &&
+	    bind_text(upd, 2, serial) == SQLITE_OK &&
+	    sqlite3_bind_int64(upd, 3, best_id) == SQLITE_OK;
+	if ((st = stmt_run(txn->db, upd, ok, "consume enrollment secret")) !=
+	    ST_OK)
+		return st;
+	if (sqlite3_changes(txn->db) != 1)
+		return status_fail(ST_UNAUTHENTICATED,
 		    "enrollment secret for device %s was already used",
 		    device_id);
-		goto out;
-	}
-out:
-	sqlite3_reset(upd);
-	sqlite3_clear_bindings(upd);
-	return st;
+	return ST_OK;
 }
 
 enum status
@@ -744,28 +787,24 @@ enum status
 store_txn_audit_insert(struct store_txn *txn, const struct store_audit *entry)
 {
 	sqlite3_stmt *stmt;
-	enum status st = ST_OK;
+	int ok;
 
 	if ((stmt = wstmt(txn, W_AUDIT_INSERT)) == NULL)
 		return db_fail(txn->db, "prepare insert audit entry");
-	if (sqlite3_bind_int64(stmt, 1, entry->seq) != SQLITE_OK ||
-	    sqlite3_bind_int64(stmt, 2, entry->time) != SQLITE_OK ||
-	    bind_text(stmt, 3, entry->actor ? entry->actor : "") != SQLITE_OK ||
-	    bind_text(stmt, 4, entry->action ? entry->action : "") !=
-	        SQLITE_OK ||
-	    bind_text(stmt, 5, entry->object ? entry->object : "") !=
-	        SQLITE_OK ||
-	    bind_text(stmt, 6, entry->detail ? entry->detail : "") !=
-	        SQLITE_OK ||
+	ok = sqlite3_bind_int64(stmt, 1, entry->seq) == SQLITE_OK &&
+	    sqlite3_bind_int64(stmt, 2, entry->time) == SQLITE_OK &&
+	    bind_text(stmt, 3, entry->actor ? entry->actor : "") == SQLITE_OK &&
+	    bind_text(stmt, 4, entry->action ? entry->action : "") ==
+	        SQLITE_OK &&
+	    bind_text(stmt, 5, entry->object ? entry->object : "") ==
+	        SQLITE_OK &&
+	    bind_text(stmt, 6, entry->detail ? entry->detail : "") ==
+	        SQLITE_OK &&
 	    sqlite3_bind_blob(stmt, 7, entry->prev_hash, HASH_LEN,
-	        SQLITE_STATIC) != SQLITE_OK ||
-	    sqlite3_bind_blob(stmt, 8, entry->hash, HASH_LEN, SQLITE_STATIC) !=
-	        SQLITE_OK ||
-	    sqlite3_step(stmt) != SQLITE_DONE)
-		st = db_fail(txn->db, "insert audit entry");
-	sqlite3_reset(stmt);
-	sqlite3_clear_bindings(stmt);
-	return st;
+	        SQLITE_STATIC) == SQLITE_OK &&
+	    sqlite3_bind_blob(stmt, 8, entry->hash, HASH_LEN, SQLITE_STATIC) ==
+	        SQLITE_OK;
+	return stmt_run(txn->db, stmt, ok, "insert audit entry");
 }
 
 int
@@ -807,33 +846,25 @@ store_txn_cert_revoke(struct store_txn *txn, const char *serial, int reason,
 	const unsigned char *status;
 	char *device_id = NULL;
 	enum status st = ST_OK;
-	int rc;
+	int ok;
 
 	if (device_id_out != NULL)
 		*device_id_out = NULL;
-	if (!serial_is_valid(serial))
-		return status_fail(ST_MALFORMED,
-		    "certificate serial is not 1 to 40 uppercase hex digits");
+	if ((st = check_serial(serial)) != ST_OK)
+		return st;
 	if ((st = check_reason(reason)) != ST_OK)
 		return st;
 	if ((sel = wstmt(txn, W_CERT_STATUS)) == NULL ||
 	    (upd = wstmt(txn, W_CERT_REVOKE)) == NULL ||
 	    (ins = wstmt(txn, W_FEED_INSERT)) == NULL)
 		return db_fail(txn->db, "prepare revoke certificate");
-	if (bind_text(sel, 1, serial) != SQLITE_OK) {
-		st = db_fail(txn->db, "select certificate");
-		goto out;
-	}
-	rc = sqlite3_step(sel);
-	if (rc == SQLITE_DONE) {
+	st = step_row(txn->db, sel, bind_text(sel, 1, serial) == SQLITE_OK,
+	    "select certificate");
+	if (st == ST_NOTFOUND)
 		st = status_fail(
 		    ST_NOTFOUND, "no certificate with serial %s", serial);
+	if (st != ST_OK)
 		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		st = db_fail(txn->db, "select certificate");
-		goto out;
-	}
 	status = sqlite3_column_text(sel, 0);
 	if (status == NULL || strcmp((const char *)status, "valid") != 0) {
 		st = status_fail(
@@ -842,39 +873,31 @@ store_txn_cert_revoke(struct store_txn *txn, const char *serial, int reason,
 	}
 	if ((st = column_dup_opt(sel, 1, &device_id)) != ST_OK)
 		goto out;
-	sqlite3_reset(sel);
+	stmt_reset(sel);
 	/* The stored reason is -1 for none, as in the feed. */
-	if (sqlite3_bind_int64(upd, 1, time) != SQLITE_OK ||
-	    sqlite3_bind_int(upd, 2, reason) != SQLITE_OK ||
-	    bind_text(upd, 3, serial) != SQLITE_OK ||
-	    sqlite3_step(upd) != SQLITE_DONE) {
-		st = db_fail(txn->db, "revoke certificate");
+	ok = sqlite3_bind_int64(upd, 1, time) == SQLITE_OK &&
+	    sqlite3_bind_int(upd, 2, reason) == SQLITE_OK &&
+	    bind_text(upd, 3, serial) == SQLITE_OK;
+	if ((st = stmt_run(txn->db, upd, ok, "revoke certificate")) != ST_OK)
 		goto out;
-	}
 	if (sqlite3_changes(txn->db) != 1) {
 		st = status_fail(
 		    ST_CONFLICT, "certificate %s is already revoked", serial);
 		goto out;
 	}
-	if (bind_text(ins, 1, serial) != SQLITE_OK ||
-	    bind_text(ins, 2, device_id) != SQLITE_OK ||
-	    sqlite3_bind_int(ins, 3, reason) != SQLITE_OK ||
-	    sqlite3_bind_int64(ins, 4, time) != SQLITE_OK ||
-	    sqlite3_step(ins) != SQLITE_DONE) {
-		st = db_fail(txn->db, "append to the revocations feed");
+	ok = bind_text(ins, 1, serial) == SQLITE_OK &&
+	    bind_text(ins, 2, device_id) == SQLITE_OK &&
+	    sqlite3_bind_int(ins, 3, reason) == SQLITE_OK &&
+	    sqlite3_bind_int64(ins, 4, time) == SQLITE_OK;
+	if ((st = stmt_run(
+	         txn->db, ins, ok, "append to the revocations feed")) != ST_OK)
 		goto out;
-	}
 	if (device_id_out != NULL) {
 		*device_id_out = device_id;
 		device_id = NULL;
 	}
 out:
-	sqlite3_reset(sel);
-	sqlite3_clear_bindings(sel);
-	sqlite3_reset(upd);
-	sqlite3_clear_bindings(upd);
-	sqlite3_reset(ins);
-	sqlite3_clear_bindings(ins);
+	stmt_reset(sel);
 	free(device_id);
 	return st;
 }
@@ -926,8 +949,7 @@ device_valid_serials(struct store_txn *txn, const char *device_id,
 	*count = n;
 	serials = NULL;
 out:
-	sqlite3_reset(sel);
-	sqlite3_clear_bindings(sel);
+	stmt_reset(sel);
 	free(serials);
 	return st;
 }
@@ -978,32 +1000,22 @@ device_status(struct store_txn *txn, const char *device_id, int *blocked)
 {
 	sqlite3_stmt *sel;
 	const unsigned char *status;
-	enum status st = ST_OK;
-	int rc;
+	enum status st;
 
 	*blocked = 0;
 	if ((sel = wstmt(txn, W_DEVICE_STATUS)) == NULL)
 		return db_fail(txn->db, "prepare select device");
-	if (bind_text(sel, 1, device_id) != SQLITE_OK) {
-		st = db_fail(txn->db, "select device");
-		goto out;
-	}
-	rc = sqlite3_step(sel);
-	if (rc == SQLITE_DONE) {
+	st = step_row(txn->db, sel, bind_text(sel, 1, device_id) == SQLITE_OK,
+	    "select device");
+	if (st == ST_NOTFOUND)
 		st = status_fail(ST_NOTFOUND, "no device %s",
 		    device_id != NULL ? device_id : "(null)");
-		goto out;
+	if (st == ST_OK) {
+		status = sqlite3_column_text(sel, 0);
+		*blocked = status != NULL &&
+		    strcmp((const char *)status, "blocked") == 0;
 	}
-	if (rc != SQLITE_ROW) {
-		st = db_fail(txn->db, "select device");
-		goto out;
-	}
-	status = sqlite3_column_text(sel, 0);
-	*blocked =
-	    status != NULL && strcmp((const char *)status, "blocked") == 0;
-out:
-	sqlite3_reset(sel);
-	sqlite3_clear_bindings(sel);
+	stmt_reset(sel);
 	return st;
 }
 
@@ -1012,25 +1024,22 @@ store_txn_device_set_status(
     struct store_txn *txn, const char *device_id, int is_blocked, int64_t time)
 {
 	sqlite3_stmt *upd;
-	enum status st = ST_OK;
+	enum status st;
+	int ok;
 
 	if (device_id == NULL)
 		return status_fail(ST_MALFORMED, "no device id");
 	if ((upd = wstmt(txn, W_DEVICE_SET)) == NULL)
 		return db_fail(txn->db, "prepare update device");
-	if (bind_text(upd, 1, is_blocked ? "blocked" : "active") != SQLITE_OK ||
-	    sqlite3_bind_int64(upd, 2, time) != SQLITE_OK ||
-	    bind_text(upd, 3, device_id) != SQLITE_OK ||
-	    sqlite3_step(upd) != SQLITE_DONE) {
-		st = db_fail(txn->db, "update device");
-		goto out;
-	}
+	ok =
+	    bind_text(upd, 1, is_blocked ? "blocked" : "active") == SQLITE_OK &&
+	    sqlite3_bind_int64(upd, 2, time) == SQLITE_OK &&
+	    bind_text(upd, 3, device_id) == SQLITE_OK;
+	if ((st = stmt_run(txn->db, upd, ok, "update device")) != ST_OK)
+		return st;
 	if (sqlite3_changes(txn->db) != 1)
-		st = status_fail(ST_NOTFOUND, "no device %s", device_id);
-out:
-	sqlite3_reset(upd);
-	sqlite3_clear_bindings(upd);
-	return st;
+		return status_fail(ST_NOTFOUND, "no device %s", device_id);
+	return ST_OK;
 }
 
 enum status
@@ -1068,41 +1077,32 @@ store_txn_ocsp_put(struct store_txn *txn, const char *serial,
     const uint8_t *der, size_t len, int64_t this_update, int64_t next_update)
 {
 	sqlite3_stmt *stmt;
-	enum status st = ST_OK;
+	enum status st;
+	int ok;
 
-	if (!serial_is_valid(serial))
-		return status_fail(ST_MALFORMED,
-		    "certificate serial is not 1 to 40 uppercase hex digits");
+	if ((st = check_serial(serial)) != ST_OK)
+		return st;
 	if ((st = check_der(der, len, "OCSP response")) != ST_OK)
 		return st;
 	if ((stmt = wstmt(txn, W_OCSP_PUT)) == NULL)
 		return db_fail(txn->db, "prepare store OCSP response");
-	if (bind_text(stmt, 1, serial) != SQLITE_OK ||
-	    sqlite3_bind_blob(stmt, 2, der, (int)len, SQLITE_STATIC) !=
-	        SQLITE_OK ||
-	    sqlite3_bind_int64(stmt, 3, this_update) != SQLITE_OK ||
-	    sqlite3_bind_int64(stmt, 4, next_update) != SQLITE_OK ||
-	    sqlite3_step(stmt) != SQLITE_DONE)
-		st = db_fail(txn->db, "store OCSP response");
-	sqlite3_reset(stmt);
-	sqlite3_clear_bindings(stmt);
-	return st;
+	ok = bind_text(stmt, 1, serial) == SQLITE_OK &&
+	    sqlite3_bind_blob(stmt, 2, der, (int)len, SQLITE_STATIC) ==
+	        SQLITE_OK &&
+	    sqlite3_bind_int64(stmt, 3, this_update) == SQLITE_OK &&
+	    sqlite3_bind_int64(stmt, 4, next_update) == SQLITE_OK;
+	return stmt_run(txn->db, stmt, ok, "store OCSP response");
 }
 
 enum status
 store_txn_ocsp_delete(struct store_txn *txn, const char *serial)
 {
 	sqlite3_stmt *stmt;
-	enum status st = ST_OK;
 
 	if ((stmt = wstmt(txn, W_OCSP_DELETE)) == NULL)
 		return db_fail(txn->db, "prepare delete OCSP response");
-	if (bind_text(stmt, 1, serial) != SQLITE_OK ||
-	    sqlite3_step(stmt) != SQLITE_DONE)
-		st = db_fail(txn->db, "delete OCSP response");
-	sqlite3_reset(stmt);
-	sqlite3_clear_bindings(stmt);
-	return st;
+	return stmt_run(txn->db, stmt, bind_text(stmt, 1, serial) == SQLITE_OK,
+	    "delete OCSP response");
 }
 
 enum status
@@ -1110,7 +1110,8 @@ store_txn_crl_put(struct store_txn *txn, int shard, int64_t number,
     int64_t this_update, int64_t next_update, const uint8_t *der, size_t len)
 {
 	sqlite3_stmt *stmt;
-	enum status st = ST_OK;
+	enum status st;
+	int ok;
 
 	if (shard < STORE_CRL_SHARD_ROOT)
 		return status_fail(ST_MALFORMED, "CRL shard %d", shard);
@@ -1121,25 +1122,20 @@ store_txn_crl_put(struct store_txn *txn, int shard, int64_t number,
 		return st;
 	if ((stmt = wstmt(txn, W_CRL_PUT)) == NULL)
 		return db_fail(txn->db, "prepare store CRL");
-	if (sqlite3_bind_int(stmt, 1, shard) != SQLITE_OK ||
-	    sqlite3_bind_int64(stmt, 2, number) != SQLITE_OK ||
-	    sqlite3_bind_int64(stmt, 3, this_update) != SQLITE_OK ||
-	    sqlite3_bind_int64(stmt, 4, next_update) != SQLITE_OK ||
-	    sqlite3_bind_blob(stmt, 5, der, (int)len, SQLITE_STATIC) !=
-	        SQLITE_OK ||
-	    sqlite3_step(stmt) != SQLITE_DONE) {
-		st = db_fail(txn->db, "store CRL");
-		goto out;
-	}
+	ok = sqlite3_bind_int(stmt, 1, shard) == SQLITE_OK &&
+	    sqlite3_bind_int64(stmt, 2, number) == SQLITE_OK &&
+	    sqlite3_bind_int64(stmt, 3, this_update) == SQLITE_OK &&
+	    sqlite3_bind_int64(stmt, 4, next_update) == SQLITE_OK &&
+	    sqlite3_bind_blob(stmt, 5, der, (int)len, SQLITE_STATIC) ==
+	        SQLITE_OK;
+	if ((st = stmt_run(txn->db, stmt, ok, "store CRL")) != ST_OK)
+		return st;
 	if (sqlite3_changes(txn->db) != 1)
-		st = status_fail(ST_CONFLICT,
+		return status_fail(ST_CONFLICT,
 		    "CRL of shard %d: crlNumber %lld is not above the "
 		    "stored one (RFC 5280 §5.2.3)",
 		    shard, (long long)number);
-out:
-	sqlite3_reset(stmt);
-	sqlite3_clear_bindings(stmt);
-	return st;
+	return ST_OK;
 }
 
 enum status
@@ -1157,8 +1153,7 @@ store_txn_crl_next_number(struct store_txn *txn, int shard, int64_t *number)
 		st = db_fail(txn->db, "select crlNumber");
 	else
 		n = sqlite3_column_int64(stmt, 0);
-	sqlite3_reset(stmt);
-	sqlite3_clear_bindings(stmt);
+	stmt_reset(stmt);
 	if (st == ST_OK)
 		*number = n;
 	return st;
@@ -1580,33 +1575,20 @@ int
 store_cert_exists(struct store *store, const char *serial)
 {
 	sqlite3_stmt *stmt;
-	int rc, ret;
+	enum status st;
 
 	pthread_mutex_lock(&store->read_lock);
-	if ((stmt = rstmt(store, R_CERT_EXISTS)) == NULL) {
-		db_fail(store->rdb, "prepare select certificate");
-		ret = -1;
-		goto out;
-	}
-	if (bind_text(stmt, 1, serial) != SQLITE_OK) {
-		db_fail(store->rdb, "select certificate");
-		ret = -1;
-		goto out;
-	}
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW) {
-		ret = 1;
-	} else if (rc == SQLITE_DONE) {
-		ret = 0;
-	} else {
-		db_fail(store->rdb, "select certificate");
-		ret = -1;
-	}
-	sqlite3_reset(stmt);
-	sqlite3_clear_bindings(stmt);
-out:
+	if ((stmt = rstmt(store, R_CERT_EXISTS)) == NULL)
+		st = db_fail(store->rdb, "prepare select certificate");
+	else
+		st = step_row(store->rdb, stmt,
+		    bind_text(stmt, 1, serial) == SQLITE_OK,
+		    "select certificate");
+	stmt_reset(stmt);
 	pthread_mutex_unlock(&store->read_lock);
-	return ret;
+	if (st == ST_NOTFOUND)
+		return 0;
+	return st == ST_OK ? 1 : -1;
 }
 
 void
@@ -1666,7 +1648,7 @@ store_cert_get(struct store *store, const char *serial, struct store_cert **out)
 	struct store_cert *cert = NULL, row;
 	sqlite3_stmt *stmt = NULL;
 	enum status st = ST_OK;
-	int rc, is_oom = 0;
+	int is_oom = 0;
 
 	*out = NULL;
 	pthread_mutex_lock(&store->read_lock);
@@ -1674,43 +1656,30 @@ store_cert_get(struct store *store, const char *serial, struct store_cert **out)
 		st = db_fail(store->rdb, "prepare select certificate");
 		goto out;
 	}
-	if (bind_text(stmt, 1, serial) != SQLITE_OK) {
-		st = db_fail(store->rdb, "select certificate");
-		goto out;
-	}
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_DONE) {
+	st = step_row(store->rdb, stmt, bind_text(stmt, 1, serial) == SQLITE_OK,
+	    "select certificate");
+	if (st == ST_NOTFOUND)
 		st = status_fail(ST_NOTFOUND, "no certificate with serial %s",
 		    serial != NULL ? serial : "(null)");
+	if (st != ST_OK)
 		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		st = db_fail(store->rdb, "select certificate");
-		goto out;
-	}
 	if ((cert = calloc(1, sizeof(*cert))) == NULL) {
 		st = status_fail(ST_NOMEM, "store: out of memory");
 		goto out;
 	}
+	/* The row's fields, then a copy in place of each borrowed pointer. */
 	cert_row(stmt, &row);
-	memcpy(cert->serial, row.serial, sizeof(cert->serial));
+	*cert = row;
 	cert->issuer = column_strdup(stmt, 1, &is_oom);
 	cert->subject = column_strdup(stmt, 2, &is_oom);
 	cert->device_id = column_strdup(stmt, 3, &is_oom);
 	cert->profile = column_strdup(stmt, 4, &is_oom);
-	cert->not_before = row.not_before;
-	cert->not_after = row.not_after;
-	cert->status = row.status;
-	cert->revoked_at = row.revoked_at;
-	cert->reason = row.reason;
-	cert->created = row.created;
-	cert->shard = row.shard;
+	cert->der = NULL;
 	if (row.der_len > 0) {
 		if ((cert->der = malloc(row.der_len)) == NULL)
 			is_oom = 1;
 		else
 			memcpy(cert->der, row.der, row.der_len);
-		cert->der_len = row.der_len;
 	}
 	if (is_oom) {
 		st = status_fail(ST_NOMEM, "store: out of memory");
@@ -1719,38 +1688,37 @@ store_cert_get(struct store *store, const char *serial, struct store_cert **out)
 	*out = cert;
 	cert = NULL;
 out:
-	if (stmt != NULL) {
-		sqlite3_reset(stmt);
-		sqlite3_clear_bindings(stmt);
-	}
+	stmt_reset(stmt);
 	pthread_mutex_unlock(&store->read_lock);
 	store_cert_free(cert);
+	return st;
+}
+
+/* The one integer of read statement s, which takes no parameters. */
+static enum status
+read_int64(struct store *store, enum rstmt s, const char *what, int64_t *out)
+{
+	sqlite3_stmt *stmt;
+	enum status st = ST_OK;
+
+	*out = 0;
+	pthread_mutex_lock(&store->read_lock);
+	if ((stmt = rstmt(store, s)) == NULL)
+		st = status_fail(ST_STORE, "store: prepare %s: %s", what,
+		    sqlite3_errmsg(store->rdb));
+	else if (sqlite3_step(stmt) == SQLITE_ROW)
+		*out = sqlite3_column_int64(stmt, 0);
+	else
+		st = db_fail(store->rdb, what);
+	stmt_reset(stmt);
+	pthread_mutex_unlock(&store->read_lock);
 	return st;
 }
 
 enum status
 store_cert_count(struct store *store, int64_t *count)
 {
-	sqlite3_stmt *stmt;
-	enum status st = ST_OK;
-	int64_t n = 0;
-
-	*count = 0;
-	pthread_mutex_lock(&store->read_lock);
-	if ((stmt = rstmt(store, R_CERT_COUNT)) == NULL) {
-		st = db_fail(store->rdb, "prepare count certificates");
-		goto out;
-	}
-	if (sqlite3_step(stmt) == SQLITE_ROW)
-		n = sqlite3_column_int64(stmt, 0);
-	else
-		st = db_fail(store->rdb, "count certificates");
-	sqlite3_reset(stmt);
-out:
-	pthread_mutex_unlock(&store->read_lock);
-	if (st == ST_OK)
-		*count = n;
-	return st;
+	return read_int64(store, R_CERT_COUNT, "count certificates", count);
 }
 
 /* Fill e from the current row of R_AUDIT; pointers borrow the row. */
@@ -1816,9 +1784,8 @@ store_audit_foreach(struct store *store, int64_t since,
 	}
 	if (st == ST_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
 		st = db_fail(store->rdb, "select audit");
-	sqlite3_reset(stmt);
-	sqlite3_clear_bindings(stmt);
 out:
+	stmt_reset(stmt);
 	pthread_mutex_unlock(&store->read_lock);
 	return st;
 }
@@ -1945,10 +1912,7 @@ store_revocations_since(struct store *store, int64_t since_seq, size_t limit,
 	if (st == ST_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
 		st = db_fail(store->rdb, "select revocations");
 out:
-	if (stmt != NULL) {
-		sqlite3_reset(stmt);
-		sqlite3_clear_bindings(stmt);
-	}
+	stmt_reset(stmt);
 	pthread_mutex_unlock(&store->read_lock);
 	return st;
 }
@@ -2005,10 +1969,7 @@ store_cert_list(struct store *store, const struct store_cert_filter *f,
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		st = db_fail(store->rdb, "list certificates");
 out:
-	if (stmt != NULL) {
-		sqlite3_reset(stmt);
-		sqlite3_clear_bindings(stmt);
-	}
+	stmt_reset(stmt);
 	pthread_mutex_unlock(&store->read_lock);
 	return st;
 }
@@ -2021,7 +1982,6 @@ store_device_get(
 	sqlite3_stmt *stmt;
 	const unsigned char *status;
 	enum status st = ST_OK;
-	int rc;
 
 	memset(out, 0, sizeof(*out));
 	memset(&d, 0, sizeof(d));
@@ -2032,19 +1992,12 @@ store_device_get(
 		st = db_fail(store->rdb, "prepare select device");
 		goto out;
 	}
-	if (bind_text(stmt, 1, device_id) != SQLITE_OK) {
-		st = db_fail(store->rdb, "select device");
-		goto out;
-	}
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_DONE) {
+	st = step_row(store->rdb, stmt,
+	    bind_text(stmt, 1, device_id) == SQLITE_OK, "select device");
+	if (st == ST_NOTFOUND)
 		st = status_fail(ST_NOTFOUND, "no device %s", device_id);
+	if (st != ST_OK)
 		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		st = db_fail(store->rdb, "select device");
-		goto out;
-	}
 	status = sqlite3_column_text(stmt, 0);
 	d.is_blocked =
 	    status != NULL && strcmp((const char *)status, "blocked") == 0;
@@ -2053,10 +2006,7 @@ store_device_get(
 	d.cert_count = sqlite3_column_int64(stmt, 3);
 	d.valid_count = sqlite3_column_int64(stmt, 4);
 out:
-	if (stmt != NULL) {
-		sqlite3_reset(stmt);
-		sqlite3_clear_bindings(stmt);
-	}
+	stmt_reset(stmt);
 	pthread_mutex_unlock(&store->read_lock);
 	if (st == ST_OK)
 		*out = d;
@@ -2090,7 +2040,6 @@ store_ocsp_get(struct store *store, const char *serial, uint8_t **der,
 	size_t copy_len = 0;
 	int64_t next = 0;
 	enum status st = ST_OK;
-	int rc;
 
 	*der = NULL;
 	*len = 0;
@@ -2101,28 +2050,18 @@ store_ocsp_get(struct store *store, const char *serial, uint8_t **der,
 		st = db_fail(store->rdb, "prepare select OCSP response");
 		goto out;
 	}
-	if (bind_text(stmt, 1, serial) != SQLITE_OK) {
-		st = db_fail(store->rdb, "select OCSP response");
-		goto out;
-	}
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_DONE) {
+	st = step_row(store->rdb, stmt, bind_text(stmt, 1, serial) == SQLITE_OK,
+	    "select OCSP response");
+	if (st == ST_NOTFOUND)
 		st = status_fail(ST_NOTFOUND, "no OCSP response for serial %s",
 		    serial != NULL ? serial : "(null)");
+	if (st != ST_OK)
 		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		st = db_fail(store->rdb, "select OCSP response");
-		goto out;
-	}
 	if ((st = column_blob_dup(stmt, 0, &copy, &copy_len)) != ST_OK)
 		goto out;
 	next = sqlite3_column_int64(stmt, 1);
 out:
-	if (stmt != NULL) {
-		sqlite3_reset(stmt);
-		sqlite3_clear_bindings(stmt);
-	}
+	stmt_reset(stmt);
 	pthread_mutex_unlock(&store->read_lock);
 	if (st != ST_OK) {
 		free(copy);
@@ -2163,10 +2102,7 @@ store_ocsp_due(
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		st = db_fail(store->rdb, "select due OCSP responses");
 out:
-	if (stmt != NULL) {
-		sqlite3_reset(stmt);
-		sqlite3_clear_bindings(stmt);
-	}
+	stmt_reset(stmt);
 	pthread_mutex_unlock(&store->read_lock);
 	return st;
 }
@@ -2186,7 +2122,6 @@ store_crl_get(struct store *store, int shard, struct store_crl **out)
 	struct store_crl *crl = NULL;
 	sqlite3_stmt *stmt;
 	enum status st = ST_OK;
-	int rc;
 
 	*out = NULL;
 	if ((crl = calloc(1, sizeof(*crl))) == NULL)
@@ -2196,29 +2131,19 @@ store_crl_get(struct store *store, int shard, struct store_crl **out)
 		st = db_fail(store->rdb, "prepare select CRL");
 		goto out;
 	}
-	if (sqlite3_bind_int(stmt, 1, shard) != SQLITE_OK) {
-		st = db_fail(store->rdb, "select CRL");
-		goto out;
-	}
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_DONE) {
+	st = step_row(store->rdb, stmt,
+	    sqlite3_bind_int(stmt, 1, shard) == SQLITE_OK, "select CRL");
+	if (st == ST_NOTFOUND)
 		st = status_fail(ST_NOTFOUND, "no CRL for shard %d", shard);
+	if (st != ST_OK)
 		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		st = db_fail(store->rdb, "select CRL");
-		goto out;
-	}
 	crl->shard = shard;
 	crl->number = sqlite3_column_int64(stmt, 0);
 	crl->this_update = sqlite3_column_int64(stmt, 1);
 	crl->next_update = sqlite3_column_int64(stmt, 2);
 	st = column_blob_dup(stmt, 3, &crl->der, &crl->der_len);
 out:
-	if (stmt != NULL) {
-		sqlite3_reset(stmt);
-		sqlite3_clear_bindings(stmt);
-	}
+	stmt_reset(stmt);
 	pthread_mutex_unlock(&store->read_lock);
 	if (st == ST_OK) {
 		*out = crl;
@@ -2231,22 +2156,7 @@ out:
 enum status
 store_revocations_last_seq(struct store *store, int64_t *seq)
 {
-	sqlite3_stmt *stmt;
-	enum status st = ST_OK;
-
-	*seq = 0;
-	pthread_mutex_lock(&store->read_lock);
-	if ((stmt = rstmt(store, R_FEED_LAST)) == NULL) {
-		st = db_fail(store->rdb, "prepare last revocation");
-	} else {
-		if (sqlite3_step(stmt) == SQLITE_ROW)
-			*seq = sqlite3_column_int64(stmt, 0);
-		else
-			st = db_fail(store->rdb, "last revocation");
-		sqlite3_reset(stmt);
-	}
-	pthread_mutex_unlock(&store->read_lock);
-	return st;
+	return read_int64(store, R_FEED_LAST, "last revocation", seq);
 }
 
 enum status
@@ -2254,31 +2164,24 @@ store_txn_token_key_add(struct store_txn *txn, const char *label,
     const char *kid, const char *jwk, int64_t now)
 {
 	sqlite3_stmt *add, *retire;
-	enum status st = ST_OK;
+	enum status st;
+	int ok;
 
 	if ((add = wstmt(txn, W_TOKEN_KEY_ADD)) == NULL ||
 	    (retire = wstmt(txn, W_TOKEN_KEY_RETIRE)) == NULL)
 		return db_fail(txn->db, "prepare add token key");
-	if (bind_text(add, 1, label) != SQLITE_OK ||
-	    bind_text(add, 2, kid) != SQLITE_OK ||
-	    bind_text(add, 3, jwk) != SQLITE_OK ||
-	    sqlite3_bind_int64(add, 4, now) != SQLITE_OK ||
-	    sqlite3_step(add) != SQLITE_DONE) {
-		st = db_fail(txn->db, "add token key");
-		goto out;
-	}
+	ok = bind_text(add, 1, label) == SQLITE_OK &&
+	    bind_text(add, 2, kid) == SQLITE_OK &&
+	    bind_text(add, 3, jwk) == SQLITE_OK &&
+	    sqlite3_bind_int64(add, 4, now) == SQLITE_OK;
+	if ((st = stmt_run(txn->db, add, ok, "add token key")) != ST_OK)
+		return st;
 	/* The newest key signs; the others are retired from now on. */
-	if (sqlite3_changes(txn->db) == 1 &&
-	    (sqlite3_bind_int64(retire, 1, now) != SQLITE_OK ||
-	        bind_text(retire, 2, label) != SQLITE_OK ||
-	        sqlite3_step(retire) != SQLITE_DONE))
-		st = db_fail(txn->db, "retire token keys");
-out:
-	sqlite3_reset(add);
-	sqlite3_clear_bindings(add);
-	sqlite3_reset(retire);
-	sqlite3_clear_bindings(retire);
-	return st;
+	if (sqlite3_changes(txn->db) != 1)
+		return ST_OK;
+	ok = sqlite3_bind_int64(retire, 1, now) == SQLITE_OK &&
+	    bind_text(retire, 2, label) == SQLITE_OK;
+	return stmt_run(txn->db, retire, ok, "retire token keys");
 }
 
 enum status
@@ -2297,7 +2200,7 @@ store_token_keys(struct store *store, int64_t retired_after,
 	}
 	if (sqlite3_bind_int64(stmt, 1, retired_after) != SQLITE_OK) {
 		st = db_fail(store->rdb, "list token keys");
-		goto done;
+		goto out;
 	}
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		k.label = (const char *)sqlite3_column_text(stmt, 0);
@@ -2314,10 +2217,8 @@ store_token_keys(struct store *store, int64_t retired_after,
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		st = db_fail(store->rdb, "list token keys");
-done:
-	sqlite3_reset(stmt);
-	sqlite3_clear_bindings(stmt);
 out:
+	stmt_reset(stmt);
 	pthread_mutex_unlock(&store->read_lock);
 	return st;
 }
