@@ -42,9 +42,8 @@ make_csr(EVP_PKEY *key, const struct attr *attrs, size_t attr_count,
 	X509_NAME *name = X509_NAME_new();
 	STACK_OF(X509_EXTENSION) *exts = NULL;
 	X509_EXTENSION *ext;
-	unsigned char *p = NULL;
 	size_t i;
-	int len, rc = -1;
+	int rc = -1;
 
 	*der = NULL;
 	*der_len = 0;
@@ -81,17 +80,8 @@ make_csr(EVP_PKEY *key, const struct attr *attrs, size_t attr_count,
 	    !X509_REQ_add1_attr_by_NID(req, NID_pkcs9_challengePassword,
 	        MBSTRING_UTF8, (const unsigned char *)challenge, -1))
 		goto out;
-	if (!X509_REQ_sign(req, key, EVP_sha256()))
-		goto out;
-	if ((len = i2d_X509_REQ(req, &p)) <= 0)
-		goto out;
-	if ((*der = malloc((size_t)len)) == NULL)
-		goto out;
-	memcpy(*der, p, (size_t)len);
-	*der_len = (size_t)len;
-	rc = 0;
+	rc = testutil_req_sign(req, key, der, der_len);
 out:
-	OPENSSL_free(p);
 	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
 	X509_NAME_free(name);
 	X509_REQ_free(req);

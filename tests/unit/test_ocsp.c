@@ -282,6 +282,20 @@ is_error_response(const struct result *r, int rstatus)
 	    r->this_update == 0 && r->next_update == 0;
 }
 
+/* Whether the answer to req is only responseStatus rstatus. */
+static int
+answers_error(struct ca_ocsp *o, struct db *db, const uint8_t *req, size_t len,
+    int64_t now, int rstatus)
+{
+	struct result r;
+	int ok;
+
+	respond(o, db, req, len, now, &r);
+	ok = is_error_response(&r, rstatus);
+	OPENSSL_free(r.der);
+	return ok;
+}
+
 /* Find the status of (md, issuer, leaf) in bs. */
 static int
 find_status(OCSP_BASICRESP *bs, const EVP_MD *md, X509 *leaf, int *reason,
@@ -479,6 +493,27 @@ test_revoked_nonce(struct ca_ocsp *o, struct db *db)
 	OPENSSL_free(der);
 }
 
+/* A request for w is answered, signed, as never issued. */
+static void
+check_never_ours(
+    struct ca_ocsp *o, struct db *db, const struct want *w, int64_t now)
+{
+	OCSP_REQUEST *req = req_build(w, 1, 0);
+	OCSP_BASICRESP *bs;
+	struct result r;
+	uint8_t *der;
+	size_t len;
+
+	der = req_der(req, &len);
+	respond(o, db, der, len, now, &r);
+	CHECK((bs = resp_verified(r.der, r.len, trust)) != NULL);
+	CHECK(bs != NULL && has_extended_revoke(bs));
+	OCSP_BASICRESP_free(bs);
+	OPENSSL_free(r.der);
+	OPENSSL_free(der);
+	OCSP_REQUEST_free(req);
+}
+
 static void
 test_never_issued(struct ca_ocsp *o, struct db *db)
 {
@@ -522,23 +557,9 @@ test_never_issued(struct ca_ocsp *o, struct db *db)
 	/* Zero, negative and 21-octet serials: never ours, no lookup. */
 	calls = db->calls;
 	ASN1_INTEGER_set(serial, 0);
-	der = req_der((req = req_build(&w, 1, 0)), &len);
-	respond(o, db, der, len, now, &r);
-	CHECK((bs = resp_verified(r.der, r.len, trust)) != NULL);
-	CHECK(bs != NULL && has_extended_revoke(bs));
-	OCSP_BASICRESP_free(bs);
-	OPENSSL_free(r.der);
-	OPENSSL_free(der);
-	OCSP_REQUEST_free(req);
+	check_never_ours(o, db, &w, now);
 	ASN1_INTEGER_set(serial, -5);
-	der = req_der((req = req_build(&w, 1, 0)), &len);
-	respond(o, db, der, len, now, &r);
-	CHECK((bs = resp_verified(r.der, r.len, trust)) != NULL);
-	CHECK(bs != NULL && has_extended_revoke(bs));
-	OCSP_BASICRESP_free(bs);
-	OPENSSL_free(r.der);
-	OPENSSL_free(der);
-	OCSP_REQUEST_free(req);
+	check_never_ours(o, db, &w, now);
 	{
 		BIGNUM *bn = BN_new();
 
@@ -546,14 +567,7 @@ test_never_issued(struct ca_ocsp *o, struct db *db)
 		BN_to_ASN1_INTEGER(bn, serial);
 		BN_free(bn);
 	}
-	der = req_der((req = req_build(&w, 1, 0)), &len);
-	respond(o, db, der, len, now, &r);
-	CHECK((bs = resp_verified(r.der, r.len, trust)) != NULL);
-	CHECK(bs != NULL && has_extended_revoke(bs));
-	OCSP_BASICRESP_free(bs);
-	OPENSSL_free(r.der);
-	OPENSSL_free(der);
-	OCSP_REQUEST_free(req);
+	check_never_ours(o, db, &w, now);
 	CHECK(db->calls == calls);
 	ASN1_INTEGER_free(serial);
 }
@@ -616,26 +630,23 @@ test_sha256_and_multi(struct ca_ocsp *o, struct db *db)
 	calls = db->calls;
 	req = req_build(mixed, 2, 0);
 	der = req_der(req, &len);
-	respond(o, db, der, len, now, &r);
-	CHECK(is_error_response(&r, OCSP_RESPONSE_STATUS_UNAUTHORIZED));
+	CHECK(answers_error(
+	    o, db, der, len, now, OCSP_RESPONSE_STATUS_UNAUTHORIZED));
 	CHECK(db->calls == calls);
-	OPENSSL_free(r.der);
 	OPENSSL_free(der);
 	OCSP_REQUEST_free(req);
 
 	/* Only another issuer: unauthorized, and nothing looked up. */
 	calls = db->calls;
 	der = req_one(EVP_sha1(), other_ca, other_leaf, 0, &len);
-	respond(o, db, der, len, now, &r);
-	CHECK(is_error_response(&r, OCSP_RESPONSE_STATUS_UNAUTHORIZED));
+	CHECK(answers_error(
+	    o, db, der, len, now, OCSP_RESPONSE_STATUS_UNAUTHORIZED));
 	CHECK(db->calls == calls);
-	OPENSSL_free(r.der);
 	OPENSSL_free(der);
 	/* Our issuer under a hash we do not take (MD5). */
 	der = req_one(EVP_md5(), ca, leaf_good, 0, &len);
-	respond(o, db, der, len, now, &r);
-	CHECK(is_error_response(&r, OCSP_RESPONSE_STATUS_UNAUTHORIZED));
-	OPENSSL_free(r.der);
+	CHECK(answers_error(
+	    o, db, der, len, now, OCSP_RESPONSE_STATUS_UNAUTHORIZED));
 	OPENSSL_free(der);
 
 	/* Eight CertIDs are answered, nine are too many. */
@@ -651,9 +662,8 @@ test_sha256_and_multi(struct ca_ocsp *o, struct db *db)
 	OCSP_REQUEST_free(req);
 	req = req_build(many, 9, 0);
 	der = req_der(req, &len);
-	respond(o, db, der, len, now, &r);
-	CHECK(is_error_response(&r, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST));
-	OPENSSL_free(r.der);
+	CHECK(answers_error(
+	    o, db, der, len, now, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST));
 	OPENSSL_free(der);
 	OCSP_REQUEST_free(req);
 }
@@ -698,45 +708,38 @@ test_malformed(struct ca_ocsp *o, struct db *db)
 	CHECK(is_error_response(&r, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST));
 	CHECK(r.der != NULL && memcmp(r.der, "\x30\x03\x0a\x01\x01", 5) == 0);
 	OPENSSL_free(r.der);
-	respond(o, db, junk, 0, now, &r);
-	CHECK(is_error_response(&r, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST));
-	OPENSSL_free(r.der);
-	respond(o, db, NULL, 0, now, &r);
-	CHECK(is_error_response(&r, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST));
-	OPENSSL_free(r.der);
+	CHECK(answers_error(
+	    o, db, junk, 0, now, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST));
+	CHECK(answers_error(
+	    o, db, NULL, 0, now, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST));
 
 	/* Every proper prefix of a good request, and one trailing byte. */
 	der = req_one(EVP_sha1(), ca, leaf_good, 32, &len);
 	for (i = 0; i < len; i++) {
-		respond(o, db, der, i, now, &r);
-		if (!is_error_response(
-		        &r, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST)) {
+		if (!answers_error(o, db, der, i, now,
+		        OCSP_RESPONSE_STATUS_MALFORMEDREQUEST)) {
 			fprintf(stderr, "prefix of %zu bytes answered\n", i);
 			all = 0;
 		}
-		OPENSSL_free(r.der);
 	}
 	CHECK(all);
 	big = malloc(LIMIT_OCSP_TEST + 1);
 	memcpy(big, der, len);
 	big[len] = 0;
-	respond(o, db, big, len + 1, now, &r);
-	CHECK(is_error_response(&r, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST));
-	OPENSSL_free(r.der);
+	CHECK(answers_error(
+	    o, db, big, len + 1, now, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST));
 	/* Over the 8 KiB limit. */
 	memset(big + len, 0, LIMIT_OCSP_TEST + 1 - len);
-	respond(o, db, big, LIMIT_OCSP_TEST + 1, now, &r);
-	CHECK(is_error_response(&r, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST));
-	OPENSSL_free(r.der);
+	CHECK(answers_error(o, db, big, LIMIT_OCSP_TEST + 1, now,
+	    OCSP_RESPONSE_STATUS_MALFORMEDREQUEST));
 	free(big);
 	OPENSSL_free(der);
 	CHECK(db->calls == calls);
 
 	/* Nonces: 1..128 octets taken, 0 and 129 and non-DER refused. */
 	der = req_one(EVP_sha1(), ca, leaf_good, 129, &len);
-	respond(o, db, der, len, now, &r);
-	CHECK(is_error_response(&r, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST));
-	OPENSSL_free(r.der);
+	CHECK(answers_error(
+	    o, db, der, len, now, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST));
 	OPENSSL_free(der);
 	der = req_one(EVP_sha1(), ca, leaf_good, 128, &len);
 	respond(o, db, der, len, now, &r);
@@ -753,20 +756,17 @@ test_malformed(struct ca_ocsp *o, struct db *db)
 	OPENSSL_free(r.der);
 	OPENSSL_free(der);
 	der = req_raw_nonce(empty_nonce, sizeof(empty_nonce), 0, &len);
-	respond(o, db, der, len, now, &r);
-	CHECK(is_error_response(&r, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST));
-	OPENSSL_free(r.der);
+	CHECK(answers_error(
+	    o, db, der, len, now, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST));
 	OPENSSL_free(der);
 	/* Raw bytes, not an OCTET STRING inside extnValue. */
 	der = req_raw_nonce(nonce16 + 2, 16, 0, &len);
-	respond(o, db, der, len, now, &r);
-	CHECK(is_error_response(&r, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST));
-	OPENSSL_free(r.der);
+	CHECK(answers_error(
+	    o, db, der, len, now, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST));
 	OPENSSL_free(der);
 	der = req_raw_nonce(nonce16, sizeof(nonce16), 1, &len);
-	respond(o, db, der, len, now, &r);
-	CHECK(is_error_response(&r, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST));
-	OPENSSL_free(r.der);
+	CHECK(answers_error(
+	    o, db, der, len, now, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST));
 	OPENSSL_free(der);
 	der = req_raw_nonce(nonce16, sizeof(nonce16), 0, &len);
 	respond(o, db, der, len, now, &r);
@@ -779,37 +779,31 @@ test_malformed(struct ca_ocsp *o, struct db *db)
 static void
 test_failures(struct ca_ocsp *o, struct db *db)
 {
-	struct result r;
 	uint8_t *der;
 	size_t len;
 	int64_t now = (int64_t)time(NULL);
 
 	der = req_one(EVP_sha1(), ca, leaf_good, 0, &len);
 	db->fail = ST_STORE;
-	respond(o, db, der, len, now, &r);
-	CHECK(is_error_response(&r, OCSP_RESPONSE_STATUS_TRYLATER));
-	OPENSSL_free(r.der);
+	CHECK(
+	    answers_error(o, db, der, len, now, OCSP_RESPONSE_STATUS_TRYLATER));
 	db->fail = ST_UNAVAILABLE;
-	respond(o, db, der, len, now, &r);
-	CHECK(is_error_response(&r, OCSP_RESPONSE_STATUS_TRYLATER));
-	OPENSSL_free(r.der);
+	CHECK(
+	    answers_error(o, db, der, len, now, OCSP_RESPONSE_STATUS_TRYLATER));
 	db->fail = ST_INTERNAL;
-	respond(o, db, der, len, now, &r);
-	CHECK(is_error_response(&r, OCSP_RESPONSE_STATUS_INTERNALERROR));
-	OPENSSL_free(r.der);
+	CHECK(answers_error(
+	    o, db, der, len, now, OCSP_RESPONSE_STATUS_INTERNALERROR));
 	db->fail = ST_OK;
 	/* A status the lookup should never give: reason 7 is unused. */
 	db->e[0].st.status = CA_OCSP_REVOKED;
 	db->e[0].st.reason = 7;
-	respond(o, db, der, len, now, &r);
-	CHECK(is_error_response(&r, OCSP_RESPONSE_STATUS_INTERNALERROR));
-	OPENSSL_free(r.der);
+	CHECK(answers_error(
+	    o, db, der, len, now, OCSP_RESPONSE_STATUS_INTERNALERROR));
 	db->e[0].st.status = CA_OCSP_GOOD;
 	db->e[0].st.reason = -1;
 	/* A time that does not fit. */
-	respond(o, db, der, len, -1, &r);
-	CHECK(is_error_response(&r, OCSP_RESPONSE_STATUS_INTERNALERROR));
-	OPENSSL_free(r.der);
+	CHECK(answers_error(
+	    o, db, der, len, -1, OCSP_RESPONSE_STATUS_INTERNALERROR));
 	OPENSSL_free(der);
 }
 
@@ -1067,61 +1061,76 @@ file_print(const char *dir, const char *name)
 }
 
 /*
+ * Answer a request for leaf and write the response to dir/resp_name, and
+ * the request to dir/req_name when that is not NULL.
+ */
+static void
+cli_answer(struct ca_ocsp *o, struct db *db, const char *dir, const EVP_MD *md,
+    X509 *leaf, int nonce_len, const char *req_name, const char *resp_name,
+    int64_t now)
+{
+	struct result r;
+	uint8_t *der;
+	size_t len;
+
+	der = req_one(md, ca, leaf, nonce_len, &len);
+	respond(o, db, der, len, now, &r);
+	if (req_name != NULL)
+		CHECK(write_file(dir, req_name, der, len));
+	CHECK(write_file(dir, resp_name, r.der, r.len));
+	OPENSSL_free(der);
+	OPENSSL_free(r.der);
+}
+
+/* Whether "openssl ocsp args", run in dir with its output to dir/out, exits 0. */
+static int
+cli_run(const char *dir, const char *args, const char *out)
+{
+	char cmd[8192];
+
+	snprintf(cmd, sizeof(cmd), "cd '%s' && openssl ocsp %s >%s 2>&1", dir,
+	    args, out);
+	return system(cmd) == 0;
+}
+
+/*
  * openssl ocsp on our answers. With -reqin it checks the nonce and the
  * signature; with -cert it also prints the status of that certificate.
  */
 static void
 test_openssl_cli(struct ca_ocsp *o, struct db *db, const char *dir)
 {
-	char cmd[8192];
-	struct result r;
-	uint8_t *der;
-	size_t len;
 	int64_t now = (int64_t)time(NULL);
 
 	CHECK(write_pem(dir, "ca.pem", ca));
 	CHECK(write_pem(dir, "good.pem", leaf_good));
 	CHECK(write_pem(dir, "revoked.pem", leaf_revoked));
 
-	der = req_one(EVP_sha1(), ca, leaf_good, 32, &len);
-	respond(o, db, der, len, now, &r);
-	CHECK(write_file(dir, "req.der", der, len));
-	CHECK(write_file(dir, "resp.der", r.der, r.len));
-	OPENSSL_free(der);
-	OPENSSL_free(r.der);
-	snprintf(cmd, sizeof(cmd),
-	    "cd '%s' && openssl ocsp -respin resp.der -issuer ca.pem "
-	    "-CAfile ca.pem -reqin req.der >out1 2>&1",
-	    dir);
-	CHECK(system(cmd) == 0);
+	cli_answer(
+	    o, db, dir, EVP_sha1(), leaf_good, 32, "req.der", "resp.der", now);
+	CHECK(cli_run(dir,
+	    "-respin resp.der -issuer ca.pem -CAfile ca.pem -reqin req.der",
+	    "out1"));
 	CHECK(file_has(dir, "out1", "Response verify OK"));
 	CHECK(!file_has(dir, "out1", "WARNING"));
 	file_print(dir, "out1");
 
-	der = req_one(EVP_sha1(), ca, leaf_good, 0, &len);
-	respond(o, db, der, len, now, &r);
-	CHECK(write_file(dir, "resp-good.der", r.der, r.len));
-	OPENSSL_free(der);
-	OPENSSL_free(r.der);
-	snprintf(cmd, sizeof(cmd),
-	    "cd '%s' && openssl ocsp -respin resp-good.der -issuer ca.pem "
-	    "-CAfile ca.pem -cert good.pem -no_nonce >out2 2>&1",
-	    dir);
-	CHECK(system(cmd) == 0);
+	cli_answer(
+	    o, db, dir, EVP_sha1(), leaf_good, 0, NULL, "resp-good.der", now);
+	CHECK(cli_run(dir,
+	    "-respin resp-good.der -issuer ca.pem -CAfile ca.pem "
+	    "-cert good.pem -no_nonce",
+	    "out2"));
 	CHECK(file_has(dir, "out2", "Response verify OK"));
 	CHECK(file_has(dir, "out2", "good.pem: good"));
 	file_print(dir, "out2");
 
-	der = req_one(EVP_sha256(), ca, leaf_revoked, 0, &len);
-	respond(o, db, der, len, now, &r);
-	CHECK(write_file(dir, "resp-revoked.der", r.der, r.len));
-	OPENSSL_free(der);
-	OPENSSL_free(r.der);
-	snprintf(cmd, sizeof(cmd),
-	    "cd '%s' && openssl ocsp -respin resp-revoked.der -issuer ca.pem "
-	    "-CAfile ca.pem -sha256 -cert revoked.pem -no_nonce >out3 2>&1",
-	    dir);
-	CHECK(system(cmd) == 0);
+	cli_answer(o, db, dir, EVP_sha256(), leaf_revoked, 0, NULL,
+	    "resp-revoked.der", now);
+	CHECK(cli_run(dir,
+	    "-respin resp-revoked.der -issuer ca.pem -CAfile ca.pem -sha256 "
+	    "-cert revoked.pem -no_nonce",
+	    "out3"));
 	CHECK(file_has(dir, "out3", "Response verify OK"));
 	CHECK(file_has(dir, "out3", "revoked.pem: revoked"));
 	CHECK(file_has(dir, "out3", "Reason: keyCompromise"));

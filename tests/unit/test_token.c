@@ -293,6 +293,18 @@ expect_refused(const char *what, const char *jwt, const json_t *jwks,
 	json_decref(got);
 }
 
+/* A token forged from header and payload is refused as expect_refused says. */
+static void
+forged_refused(const char *what, EVP_PKEY *k, const char *header,
+    const char *payload, int sig_bytes, const json_t *jwks, enum status want,
+    const char *detail)
+{
+	char *t = forge(k, header, payload, sig_bytes);
+
+	expect_refused(what, t, jwks, want, detail);
+	free(t);
+}
+
 static void
 test_refusals(void)
 {
@@ -316,45 +328,32 @@ test_refusals(void)
 	free(t);
 	json_decref(got);
 
-	t = forge(NULL, "{\"alg\":\"none\"}", "{\"sub\":\"x\"}", 0);
-	expect_refused("alg none", t, jwks, ST_DENIED, "only ES256");
-	free(t);
-	t = forge(k, "{\"alg\":\"HS256\",\"kid\":\"x\"}", "{}", 64);
-	expect_refused("alg HS256", t, jwks, ST_DENIED, "only ES256");
-	free(t);
-	t = forge(k, "{\"kid\":\"x\"}", "{}", 64);
-	expect_refused("no alg", t, jwks, ST_DENIED, "(none)");
-	free(t);
-	t = forge(k, "{\"alg\":\"ES256\"}", "{}", 64);
-	expect_refused("no kid", t, jwks, ST_MALFORMED, "no kid");
-	free(t);
-	t = forge(k, "{\"alg\":\"ES256\",\"kid\":\"nope\"}", "{}", 64);
-	expect_refused("unknown kid", t, jwks, ST_DENIED, "no key \"nope\"");
-	free(t);
+	forged_refused("alg none", NULL, "{\"alg\":\"none\"}",
+	    "{\"sub\":\"x\"}", 0, jwks, ST_DENIED, "only ES256");
+	forged_refused("alg HS256", k, "{\"alg\":\"HS256\",\"kid\":\"x\"}",
+	    "{}", 64, jwks, ST_DENIED, "only ES256");
+	forged_refused("no alg", k, "{\"kid\":\"x\"}", "{}", 64, jwks,
+	    ST_DENIED, "(none)");
+	forged_refused("no kid", k, "{\"alg\":\"ES256\"}", "{}", 64, jwks,
+	    ST_MALFORMED, "no kid");
+	forged_refused("unknown kid", k, "{\"alg\":\"ES256\",\"kid\":\"nope\"}",
+	    "{}", 64, jwks, ST_DENIED, "no key \"nope\"");
 	snprintf(hdr, sizeof(hdr),
 	    "{\"alg\":\"ES256\",\"kid\":\"%s\",\"crit\":[\"exp\"]}", kid);
-	t = forge(k, hdr, "{}", 64);
-	expect_refused("crit", t, jwks, ST_DENIED, "critical");
-	free(t);
+	forged_refused("crit", k, hdr, "{}", 64, jwks, ST_DENIED, "critical");
 	snprintf(hdr, sizeof(hdr),
 	    "{\"alg\":\"ES256\",\"alg\":\"none\",\"kid\":\"%s\"}", kid);
-	t = forge(k, hdr, "{}", 64);
-	expect_refused("duplicate alg", t, jwks, ST_MALFORMED, "JSON");
-	free(t);
+	forged_refused(
+	    "duplicate alg", k, hdr, "{}", 64, jwks, ST_MALFORMED, "JSON");
 	snprintf(hdr, sizeof(hdr), "{\"alg\":\"ES256\",\"kid\":\"%s\"}", kid);
-	t = forge(k, hdr, "[1,2]", 64);
-	expect_refused("payload array", t, jwks, ST_MALFORMED,
+	forged_refused("payload array", k, hdr, "[1,2]", 64, jwks, ST_MALFORMED,
 	    "payload: not a JSON object");
-	free(t);
-	t = forge(other, hdr, "{}", 64);
-	expect_refused("other key", t, jwks, ST_DENIED, "bad signature");
-	free(t);
-	t = forge(k, hdr, "{}", 63);
-	expect_refused("63-byte sig", t, jwks, ST_MALFORMED, "63 bytes");
-	free(t);
-	t = forge(k, hdr, "{}", 66);
-	expect_refused("66-byte sig", t, jwks, ST_MALFORMED, "66 bytes");
-	free(t);
+	forged_refused("other key", other, hdr, "{}", 64, jwks, ST_DENIED,
+	    "bad signature");
+	forged_refused(
+	    "63-byte sig", k, hdr, "{}", 63, jwks, ST_MALFORMED, "63 bytes");
+	forged_refused(
+	    "66-byte sig", k, hdr, "{}", 66, jwks, ST_MALFORMED, "66 bytes");
 
 	/* Tampering with the payload breaks the signature. */
 	t = strdup(good);

@@ -90,9 +90,7 @@ testutil_csr(EVP_PKEY *key, const char *cn, const char *sans, uint8_t **der,
 	X509_NAME *name = X509_NAME_new();
 	STACK_OF(X509_EXTENSION) *exts = NULL;
 	X509_EXTENSION *ext;
-	const EVP_MD *md;
-	unsigned char *p = NULL;
-	int len, rc = -1;
+	int rc = -1;
 
 	*der = NULL;
 	*der_len = 0;
@@ -115,21 +113,34 @@ testutil_csr(EVP_PKEY *key, const char *cn, const char *sans, uint8_t **der,
 		if (!X509_REQ_add_extensions(req, exts))
 			goto out;
 	}
+	rc = testutil_req_sign(req, key, der, der_len);
+out:
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	X509_NAME_free(name);
+	X509_REQ_free(req);
+	return rc;
+}
+
+int
+testutil_req_sign(X509_REQ *req, EVP_PKEY *key, uint8_t **der, size_t *der_len)
+{
+	const EVP_MD *md;
+	unsigned char *p = NULL;
+	int len, rc = -1;
+
+	*der = NULL;
+	*der_len = 0;
 	md = EVP_PKEY_get_id(key) == EVP_PKEY_ED25519 ? NULL : EVP_sha256();
 	if (!X509_REQ_sign(req, key, md))
 		goto out;
 	if ((len = i2d_X509_REQ(req, &p)) <= 0)
 		goto out;
-	*der = malloc((size_t)len);
-	if (*der == NULL)
+	if ((*der = malloc((size_t)len)) == NULL)
 		goto out;
 	memcpy(*der, p, (size_t)len);
 	*der_len = (size_t)len;
 	rc = 0;
 out:
 	OPENSSL_free(p);
-	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-	X509_NAME_free(name);
-	X509_REQ_free(req);
 	return rc;
 }

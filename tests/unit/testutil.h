@@ -38,4 +38,11 @@ EVP_PKEY *testutil_key(const char *spec);
 int testutil_csr(EVP_PKEY *key, const char *cn, const char *sans, uint8_t **der,
     size_t *der_len);
 
+/*
+ * Sign req with key (SHA-256; none for Ed25519) and encode it: DER to *der
+ * (free()). Returns 0 on success.
+ */
+int
+testutil_req_sign(X509_REQ *req, EVP_PKEY *key, uint8_t **der, size_t *der_len);
+
 #endif
