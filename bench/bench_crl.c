@@ -13,7 +13,6 @@
  *
  * Without -d the CA is a P-256 key made in memory.
  */
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,10 +29,10 @@
 #include "common/file.h"
 #include "common/status.h"
 #include "hsm/hsm.h"
+#include "tests/unit/testutil.h"
 
 #define TOKEN "bench-crl"
 #define PIN "bench-pin"
-#define SO_PIN "bench-so-pin"
 #define MAX_ENTRIES 20000000L
 /* Revocations spread over a year from 2024-01-01. */
 #define REVOKED_BASE 1704067200LL
@@ -108,15 +107,6 @@ peak_rss_mb(void)
 	if (getrusage(RUSAGE_SELF, &ru) != 0)
 		return 0;
 	return (double)ru.ru_maxrss / 1024.0;
-}
-
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
 }
 
 /* A self-signed CA certificate with an SKI, signed by priv. */
@@ -271,36 +261,21 @@ out:
 static int
 run_hsm(long n)
 {
-	const char *base = getenv("TMPDIR");
-	char dir[4096], tokens[4200], conf[4200];
 	struct hsm *hsm = NULL;
 	struct hsm_key *key = NULL;
 	X509 *ca = NULL;
-	FILE *f;
+	char *dir;
 	int ok = 0;
 
-	snprintf(dir, sizeof(dir), "%s/tessera-bench-XXXXXX",
-	    base != NULL ? base : "/tmp");
-	if (mkdtemp(dir) == NULL) {
+	if ((dir = testutil_tmpdir()) == NULL) {
 		perror("mkdtemp");
 		return 0;
 	}
-	snprintf(tokens, sizeof(tokens), "%s/tokens", dir);
-	snprintf(conf, sizeof(conf), "%s/softhsm2.conf", dir);
-	if (file_mkdir(tokens, 0700) != ST_OK ||
-	    (f = fopen(conf, "w")) == NULL) {
-		fprintf(stderr, "bench_crl: cannot write %s\n", conf);
+	if (testutil_softhsm(dir, TOKEN, PIN) != 0) {
+		fprintf(stderr, "bench_crl: no SoftHSMv2 token in %s\n", dir);
 		goto out;
 	}
-	fprintf(f,
-	    "directories.tokendir = %s\nobjectstore.backend = file\n"
-	    "log.level = ERROR\nslots.removable = false\n",
-	    tokens);
-	fclose(f);
-	setenv("SOFTHSM2_CONF", conf, 1);
-	if (hsm_token_init(TESSERA_SOFTHSM_MODULE, TOKEN, SO_PIN, PIN) !=
-	        ST_OK ||
-	    hsm_open(TESSERA_SOFTHSM_MODULE, TOKEN, PIN, &hsm) != ST_OK ||
+	if (hsm_open(testutil_softhsm_module(), TOKEN, PIN, &hsm) != ST_OK ||
 	    hsm_key_generate(hsm, "crl-p256", HSM_KEY_EC_P256, &key) != ST_OK) {
 		fprintf(stderr, "bench_crl: %s\n", status_detail());
 		goto out;
@@ -315,7 +290,8 @@ out:
 	X509_free(ca);
 	hsm_key_free(key);
 	hsm_close(hsm);
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	testutil_rmtree(dir);
+	free(dir);
 	return ok;
 }
 

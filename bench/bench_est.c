@@ -17,8 +17,9 @@
  *                     TLS and HTTP path without a signature or a commit
  *
  * CSRs (and secrets) are made before timing; a thread stops when its time
- * is up or its pool (--pool) is used up (token and jwks use no pool). --save DIR writes each enrolled
- * CSR as DIR/<device id>.csr (PEM), for a comparison with other CAs.
+ * is up or its pool (--pool) is used up (token and jwks use no pool).
+ * --save DIR writes each enrolled CSR as DIR/<device id>.csr (PEM), for a
+ * comparison with other CAs.
  *
  * usage: bench_est --connect HOST:PORT --cafile F
  *            --mode station|firstboot|token|jwks
@@ -40,6 +41,8 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+
+#include "tests/unit/testutil.h"
 
 #define THREADS_MAX 16
 #define RESP_MAX 65536
@@ -98,6 +101,30 @@ now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * A TLS client context that trusts --cafile and, when cert is not NULL,
+ * presents cert and key. No tickets and no session cache: every connection
+ * makes a full handshake.
+ */
+static SSL_CTX *
+client_ctx(const char *cert, const char *key)
+{
+	SSL_CTX *c;
+
+	if ((c = SSL_CTX_new(TLS_client_method())) == NULL ||
+	    SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_load_verify_locations(c, cfg.cafile, NULL) != 1)
+		die("TLS setup");
+	SSL_CTX_set_verify(c, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_options(c, SSL_OP_NO_TICKET);
+	SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+	if (cert != NULL &&
+	    (SSL_CTX_use_certificate_chain_file(c, cert) != 1 ||
+	        SSL_CTX_use_PrivateKey_file(c, key, SSL_FILETYPE_PEM) != 1))
+		die("cannot load --cert/--key");
+	return c;
 }
 
 static BIO *
@@ -301,38 +328,27 @@ static void
 make_item(struct item *it)
 {
 	EVP_PKEY *key;
-	X509_REQ *req;
-	X509_NAME *name;
-	unsigned char *der = NULL;
+	uint8_t *der;
+	size_t der_len;
 	BIO *mem;
 	char *p;
 	long plen;
-	int n;
 
-	if ((key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256")) == NULL ||
-	    (req = X509_REQ_new()) == NULL || (name = X509_NAME_new()) == NULL)
+	if ((key = testutil_key("ec:P-256")) == NULL)
 		die("keygen");
-	if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-	        (const unsigned char *)it->id, -1, -1, 0) ||
-	    !X509_REQ_set_version(req, 0) ||
-	    !X509_REQ_set_subject_name(req, name) ||
-	    !X509_REQ_set_pubkey(req, key) ||
-	    !X509_REQ_sign(req, key, EVP_sha256()) ||
-	    (n = i2d_X509_REQ(req, &der)) <= 0)
+	if (testutil_csr(key, it->id, NULL, &der, &der_len) != 0)
 		die("CSR");
-	if ((it->b64 = malloc((size_t)n * 4 / 3 + 4)) == NULL)
+	if ((it->b64 = malloc(der_len * 4 / 3 + 4)) == NULL)
 		die("out of memory");
-	EVP_EncodeBlock((unsigned char *)it->b64, der, n);
+	EVP_EncodeBlock((unsigned char *)it->b64, der, (int)der_len);
 	if ((mem = BIO_new(BIO_s_mem())) == NULL ||
-	    !PEM_write_bio_X509_REQ(mem, req))
+	    !PEM_write_bio(mem, PEM_STRING_X509_REQ, "", der, (long)der_len))
 		die("PEM");
 	plen = BIO_get_mem_data(mem, &p);
 	if ((it->pem = strndup(p, (size_t)plen)) == NULL)
 		die("out of memory");
 	BIO_free(mem);
-	OPENSSL_free(der);
-	X509_NAME_free(name);
-	X509_REQ_free(req);
+	free(der);
 	EVP_PKEY_free(key);
 }
 
@@ -504,16 +520,7 @@ main(int argc, char **argv)
 	    cfg.cert == NULL || cfg.key == NULL || cfg.prefix == NULL)
 		usage();
 
-	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
-	    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
-	    SSL_CTX_load_verify_locations(ctx, cfg.cafile, NULL) != 1)
-		die("TLS setup");
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	if (SSL_CTX_use_certificate_chain_file(ctx, cfg.cert) != 1 ||
-	    SSL_CTX_use_PrivateKey_file(ctx, cfg.key, SSL_FILETYPE_PEM) != 1)
-		die("cannot load --cert/--key");
+	ctx = client_ctx(cfg.cert, cfg.key);
 
 	/* Everything the clock must not see: keys, CSRs, secrets. */
 	t0 = now();
@@ -541,13 +548,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "bench_est: %zu secrets minted in %.1f s\n",
 		    cfg.pool * (size_t)cfg.threads, now() - t0);
 		SSL_CTX_free(ctx);
-		if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
-		    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
-		    SSL_CTX_load_verify_locations(ctx, cfg.cafile, NULL) != 1)
-			die("TLS setup");
-		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
-		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+		ctx = client_ctx(NULL, NULL);
 	}
 
 	if (pthread_barrier_init(

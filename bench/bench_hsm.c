@@ -2,10 +2,10 @@
  * bench_hsm [seconds]: signatures per second through hsm/ handles on a
  * fresh SoftHSMv2 token in a temporary directory: ECDSA P-256 with one and
  * two threads (same key, one EVP_MD_CTX per thread; then two keys, to tell
- * a per-key bottleneck from a global one), P-384 and RSA-3072 with one. Each case runs for seconds (default 3) and prints one line,
- * with the process CPU time over wall time to show what bounds it.
+ * a per-key bottleneck from a global one), P-384 and RSA-3072 with one.
+ * Each case runs for seconds (default 3) and prints one line, with the
+ * process CPU time over wall time to show what bounds it.
  */
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,13 +16,12 @@
 
 #include <openssl/evp.h>
 
-#include "common/file.h"
 #include "common/status.h"
 #include "hsm/hsm.h"
+#include "tests/unit/testutil.h"
 
 #define TOKEN "bench"
 #define PIN "bench-pin"
-#define SO_PIN "bench-so-pin"
 #define MAX_THREADS 2
 #define MSG_LEN 100
 
@@ -127,15 +126,6 @@ run_case(const char *name, EVP_PKEY *pkey, EVP_PKEY *pkey2, int nthreads,
 	return (double)total / wall;
 }
 
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static struct hsm_key *
 generate(struct hsm *hsm, const char *label, enum hsm_key_type type)
 {
@@ -151,13 +141,10 @@ generate(struct hsm *hsm, const char *label, enum hsm_key_type type)
 int
 main(int argc, char **argv)
 {
-	const char *base = getenv("TMPDIR");
-	char dir[4096], tokens[4200], conf[4200];
 	struct hsm *hsm = NULL;
 	struct hsm_key *p256 = NULL, *p256b = NULL, *p384 = NULL, *rsa = NULL;
 	double seconds = 3, one, two;
-	char *end;
-	FILE *f;
+	char *dir, *end;
 	int rc = 1;
 
 	if (argc > 1) {
@@ -167,28 +154,15 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
-	snprintf(dir, sizeof(dir), "%s/tessera-bench-XXXXXX",
-	    base != NULL ? base : "/tmp");
-	if (mkdtemp(dir) == NULL) {
+	if ((dir = testutil_tmpdir()) == NULL) {
 		perror("mkdtemp");
 		return 1;
 	}
-	snprintf(tokens, sizeof(tokens), "%s/tokens", dir);
-	snprintf(conf, sizeof(conf), "%s/softhsm2.conf", dir);
-	if (file_mkdir(tokens, 0700) != ST_OK ||
-	    (f = fopen(conf, "w")) == NULL) {
-		fprintf(stderr, "bench_hsm: cannot write %s\n", conf);
+	if (testutil_softhsm(dir, TOKEN, PIN) != 0) {
+		fprintf(stderr, "bench_hsm: no SoftHSMv2 token in %s\n", dir);
 		goto out;
 	}
-	fprintf(f,
-	    "directories.tokendir = %s\nobjectstore.backend = file\n"
-	    "log.level = ERROR\nslots.removable = false\n",
-	    tokens);
-	fclose(f);
-	setenv("SOFTHSM2_CONF", conf, 1);
-	if (hsm_token_init(TESSERA_SOFTHSM_MODULE, TOKEN, SO_PIN, PIN) !=
-	        ST_OK ||
-	    hsm_open(TESSERA_SOFTHSM_MODULE, TOKEN, PIN, &hsm) != ST_OK) {
+	if (hsm_open(testutil_softhsm_module(), TOKEN, PIN, &hsm) != ST_OK) {
 		fprintf(stderr, "bench_hsm: %s\n", status_detail());
 		goto out;
 	}
@@ -220,6 +194,7 @@ out:
 	hsm_key_free(p384);
 	hsm_key_free(rsa);
 	hsm_close(hsm);
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	testutil_rmtree(dir);
+	free(dir);
 	return rc;
 }

@@ -238,15 +238,16 @@ header(const char *head, const char *end, const char *name)
 
 /*
  * One request and its response on *fd (connecting when *fd < 0). Returns
- * the HTTP status (-1 on a transport error), the body in *body and *blen;
- * *keep is 0 when the server will close.
+ * the HTTP status (-1 on a transport error), the body in *body and *blen.
+ * *fd is closed and set to -1 unless the connection can carry the next
+ * request.
  */
 static int
 exchange(int *fd, const struct req *r, char *buf, const char **body,
-    size_t *blen, int *keep, size_t *connects)
+    size_t *blen, size_t *connects)
 {
 	size_t len = 0, off = 0, want = 0;
-	int have_len = 0, tries;
+	int have_len = 0, keep = 0, code = -1, tries;
 	ssize_t n;
 	const char *v;
 	char *end;
@@ -254,7 +255,7 @@ exchange(int *fd, const struct req *r, char *buf, const char **body,
 	for (tries = 0; tries < 2; tries++) {
 		if (*fd < 0) {
 			if ((*fd = tcp_connect()) < 0)
-				return -1;
+				goto out;
 			(*connects)++;
 		}
 		if (write_all(*fd, r->data, r->len) == 0)
@@ -264,17 +265,17 @@ exchange(int *fd, const struct req *r, char *buf, const char **body,
 		*fd = -1;
 	}
 	if (*fd < 0)
-		return -1;
+		goto out;
 	for (;;) {
 		if (len + 1 >= RESP_MAX)
-			return -1;
+			goto out;
 		n = read(*fd, buf + len, RESP_MAX - 1 - len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
 			if (off != 0 && !have_len)
 				break; /* body delimited by close */
-			return -1;
+			goto out;
 		}
 		len += (size_t)n;
 		buf[len] = '\0';
@@ -289,17 +290,27 @@ exchange(int *fd, const struct req *r, char *buf, const char **body,
 		if (off != 0 && have_len && len >= off + want)
 			break;
 	}
-	*keep = strncmp(buf, "HTTP/1.1 ", 9) == 0 && have_len;
-	if ((v = header(buf, buf + off, "Connection")) != NULL &&
-	    strncasecmp(v, "close", 5) == 0)
-		*keep = 0;
-	if (strncmp(buf, "HTTP/1.", 7) == 0 &&
-	    (v = header(buf, buf + off, "Connection")) != NULL &&
-	    strncasecmp(v, "keep-alive", 10) == 0 && have_len)
-		*keep = 1;
+	/*
+	 * Reuse needs a response delimited by its Content-Length. HTTP/1.1
+	 * keeps the connection unless told to close, HTTP/1.0 only when told
+	 * to keep it alive.
+	 */
+	v = header(buf, buf + off, "Connection");
+	if (v != NULL && strncasecmp(v, "close", 5) == 0)
+		keep = 0;
+	else if (v != NULL && strncasecmp(v, "keep-alive", 10) == 0)
+		keep = have_len && strncmp(buf, "HTTP/1.", 7) == 0;
+	else
+		keep = have_len && strncmp(buf, "HTTP/1.1 ", 9) == 0;
 	*body = buf + off;
 	*blen = have_len ? want : len - off;
-	return (int)strtol(buf + 9, NULL, 10);
+	code = (int)strtol(buf + 9, NULL, 10);
+out:
+	if ((code < 0 || !keep || cfg.close) && *fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+	return code;
 }
 
 /* The body is an OCSPResponse whose responseStatus is successful (0). */
@@ -323,7 +334,7 @@ run(void *arg)
 	char *buf;
 	const char *body;
 	size_t blen, i = (size_t)w->index * 7;
-	int fd = -1, keep, code;
+	int fd = -1;
 	const struct req *r;
 
 	if ((buf = malloc(RESP_MAX)) == NULL)
@@ -332,17 +343,11 @@ run(void *arg)
 	while (now() < t_end) {
 		r = cfg.post ? &w->post[i % cfg.pool] : &gets[i % ncerts];
 		i++;
-		code = exchange(&fd, r, buf, &body, &blen, &keep, &w->connects);
-		if (code == 200 &&
+		if (exchange(&fd, r, buf, &body, &blen, &w->connects) == 200 &&
 		    successful((const unsigned char *)body, blen))
 			w->ok++;
 		else
 			w->failed++;
-		if (code < 0 || !keep || cfg.close) {
-			if (fd >= 0)
-				close(fd);
-			fd = -1;
-		}
 	}
 	if (fd >= 0)
 		close(fd);
@@ -358,7 +363,7 @@ check_all(X509 *issuer)
 	const char *body;
 	const unsigned char *p;
 	size_t blen, connects = 0, i;
-	int fd = -1, keep, code, status, reason;
+	int fd = -1, code, status, reason;
 	struct req r;
 	OCSP_RESPONSE *resp;
 	OCSP_BASICRESP *bs;
@@ -371,7 +376,7 @@ check_all(X509 *issuer)
 			build_post(issuer, certs[i], &r);
 		else
 			r = gets[i];
-		code = exchange(&fd, &r, buf, &body, &blen, &keep, &connects);
+		code = exchange(&fd, &r, buf, &body, &blen, &connects);
 		p = (const unsigned char *)body;
 		status = -1;
 		if (code == 200 &&
@@ -391,11 +396,6 @@ check_all(X509 *issuer)
 		    status < 0 ? "no status" : OCSP_cert_status_str(status));
 		if (cfg.post)
 			free(r.data);
-		if (code < 0 || !keep || cfg.close) {
-			if (fd >= 0)
-				close(fd);
-			fd = -1;
-		}
 	}
 	if (fd >= 0)
 		close(fd);

@@ -9,18 +9,10 @@
 # then `openssl ca -gencrl` (capped at 120 s) builds one from index.txt.
 # Both CRLs are checked with `openssl crl -verify` and their entries counted.
 # Prints wall seconds and peak RSS of each and the ratio.
-set -euo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
-build=${TESSERA_BUILD:-$top/build}
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(100000 1000000)
-
-cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" --target bench_crl -j"$(nproc)" >/dev/null
+. "$(dirname "$0")/lib.sh"
 BENCH=$build/bench_crl
-
-W=$(mktemp -d /tmp/tessera-bench-crl-XXXXXX)
-trap 'rm -rf "$W"' EXIT
 
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
 	-out "$W/ca.key" 2>/dev/null
