@@ -6,6 +6,7 @@
 #ifndef TESSERA_CLI_CLI_H
 #define TESSERA_CLI_CLI_H
 
+#include "ca/principal.h"
 #include "common/status.h"
 
 int cmd_init(int argc, char **argv);
@@ -18,5 +19,8 @@ int cmd_token(int argc, char **argv);
 
 /* Print "tessera CMD: <detail>" for st and return the exit code for it. */
 int cli_fail(const char *cmd, enum status st);
+
+/* Make *who the local operator, as whom the commands act and are audited. */
+void cli_operator(struct principal *who);
 
 #endif

@@ -124,18 +124,10 @@ cmd_issue(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if ((st = read_csr(csr_path, &der, &der_len)) != ST_OK) {
-		rc = cli_fail("issue", st);
-		goto out;
-	}
-	if ((st = authority_open(dir, &a)) != ST_OK) {
-		rc = cli_fail("issue", st);
-		goto out;
-	}
-	memset(&who, 0, sizeof(who));
-	who.kind = PRINCIPAL_OPERATOR;
-	snprintf(who.id, sizeof(who.id), "local");
-	if ((st = authority_issue(a, &who, profile, der, der_len, &cert)) !=
+	cli_operator(&who);
+	if ((st = read_csr(csr_path, &der, &der_len)) != ST_OK ||
+	    (st = authority_open(dir, &a)) != ST_OK ||
+	    (st = authority_issue(a, &who, profile, der, der_len, &cert)) !=
 	        ST_OK ||
 	    (st = ca_cert_pem(cert, &pem, &pem_len)) != ST_OK ||
 	    (st = ca_cert_serial_hex(cert, serial)) != ST_OK ||

@@ -69,6 +69,14 @@ cli_fail(const char *cmd, enum status st)
 	}
 }
 
+void
+cli_operator(struct principal *who)
+{
+	memset(who, 0, sizeof(*who));
+	who->kind = PRINCIPAL_OPERATOR;
+	snprintf(who->id, sizeof(who->id), "local");
+}
+
 int
 main(int argc, char **argv)
 {

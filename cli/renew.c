@@ -66,12 +66,10 @@ cmd_renew(int argc, char **argv)
 	if ((what == NULL || strcmp(what, "ocsp") == 0) &&
 	    (st = authority_ocsp_renew(a, 1, &renewed)) != ST_OK)
 		goto out;
-	if (st == ST_OK)
-		printf("renewed %s; send SIGHUP to tessera serve to load it\n",
-		    what == NULL ? "the TLS and OCSP responder certificates"
-		        : strcmp(what, "tls") == 0
-		        ? "the TLS server certificate"
-		        : "the OCSP responder certificate");
+	printf("renewed %s; send SIGHUP to tessera serve to load it\n",
+	    what == NULL ? "the TLS and OCSP responder certificates"
+	        : strcmp(what, "tls") == 0 ? "the TLS server certificate"
+	                                   : "the OCSP responder certificate");
 out:
 	rc = st == ST_OK ? 0 : cli_fail("renew", st);
 	authority_close(a);

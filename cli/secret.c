@@ -119,14 +119,9 @@ cmd_secret(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if ((st = authority_open(dir, &a)) != ST_OK) {
-		rc = cli_fail("secret", st);
-		goto out;
-	}
-	memset(&who, 0, sizeof(who));
-	who.kind = PRINCIPAL_OPERATOR;
-	snprintf(who.id, sizeof(who.id), "local");
-	if ((st = authority_secret_create(a, &who, device, profile,
+	cli_operator(&who);
+	if ((st = authority_open(dir, &a)) != ST_OK ||
+	    (st = authority_secret_create(a, &who, device, profile,
 	         (int64_t)ttl, &secret, &expires)) != ST_OK) {
 		rc = cli_fail("secret", st);
 		goto out;

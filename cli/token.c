@@ -47,9 +47,7 @@ rotate(const char *dir)
 	enum status st;
 	int rc;
 
-	memset(&op, 0, sizeof(op));
-	op.kind = PRINCIPAL_OPERATOR;
-	snprintf(op.id, sizeof(op.id), "local");
+	cli_operator(&op);
 	if ((st = authority_open(dir, &a)) == ST_OK &&
 	    (st = authority_token_rotate(a, &op, kid)) == ST_OK)
 		printf("new token-signing key: kid %s\n", kid);

@@ -69,11 +69,17 @@ depth_ok(json_t *v, int depth)
 	if (depth > API_DEPTH_MAX)
 		return 0;
 	if (json_is_object(v)) {
-		json_object_foreach(
-		    v, k, x) if (!depth_ok(x, depth + 1)) return 0;
+		json_object_foreach(v, k, x)
+		{
+			if (!depth_ok(x, depth + 1))
+				return 0;
+		}
 	} else if (json_is_array(v)) {
-		json_array_foreach(
-		    v, i, x) if (!depth_ok(x, depth + 1)) return 0;
+		json_array_foreach(v, i, x)
+		{
+			if (!depth_ok(x, depth + 1))
+				return 0;
+		}
 	}
 	return 1;
 }
@@ -128,20 +134,47 @@ api_body_parse(
 	return ST_OK;
 }
 
+void
+api_send(struct http_response *resp, int code, json_t *o)
+{
+	char *text = NULL;
+
+	if (o == NULL || (text = json_dumps(o, JSON_COMPACT)) == NULL ||
+	    buf_printf(&resp->body, "%s\n", text) != ST_OK) {
+		api_error(resp, 500, "internal error", "internal error");
+	} else {
+		resp->status = code;
+		resp->content_type = "application/json";
+	}
+	secret_free(text);
+	json_decref(o);
+}
+
+/* RFC 3339 UTC, e.g. 2026-11-24T20:53:40Z. */
+static json_t *
+json_time(int64_t t)
+{
+	char out[32];
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(out, sizeof(out), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return json_string(out);
+}
+
 /* POST enrollment-secrets {"device": ID, "profile": P, "ttl": seconds} */
 static void
 secrets_create(struct enroll *e, const struct principal *who,
     const struct http_request *req, struct http_response *resp)
 {
 	static const char *const known[] = {"device", "profile", "ttl", NULL};
-	json_t *body = NULL, *o = NULL;
+	json_t *body = NULL;
 	json_error_t err;
 	const char *device = NULL, *profile = NULL;
 	json_int_t ttl = 0;
-	char *secret = NULL, *text = NULL, when[32];
+	char *secret = NULL;
 	int64_t expires;
-	struct tm tm;
-	time_t t;
 	enum status st;
 
 	if ((st = api_body_parse(req->body, req->body_len, known, &body)) !=
@@ -159,59 +192,28 @@ secrets_create(struct enroll *e, const struct principal *who,
 		api_status(resp, st);
 		goto out;
 	}
-	t = (time_t)expires;
-	gmtime_r(&t, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	o = json_pack("{s:s, s:s, s:s, s:s}", "device", device, "profile",
-	    profile ? profile : "device", "secret", secret, "expires", when);
-	if (o == NULL || (text = json_dumps(o, JSON_COMPACT)) == NULL ||
-	    buf_printf(&resp->body, "%s\n", text) != ST_OK) {
-		api_error(resp, 500, "internal error", "internal error");
-		goto out;
-	}
-	resp->status = 201;
-	resp->content_type = "application/json";
+	api_send(resp, 201,
+	    json_pack("{s:s, s:s, s:s, s:o}", "device", device, "profile",
+	        profile ? profile : "device", "secret", secret, "expires",
+	        json_time(expires)));
 out:
-	if (text != NULL)
-		secret_free(text);
-	json_decref(o);
 	json_decref(body);
 	secret_free(secret);
-}
-
-void
-api_send(struct http_response *resp, int code, json_t *o)
-{
-	char *text = NULL;
-
-	if (o == NULL || (text = json_dumps(o, JSON_COMPACT)) == NULL ||
-	    buf_printf(&resp->body, "%s\n", text) != ST_OK) {
-		api_error(resp, 500, "internal error", "internal error");
-	} else {
-		resp->status = code;
-		resp->content_type = "application/json";
-	}
-	free(text);
-	json_decref(o);
-}
-
-/* RFC 3339 UTC, e.g. 2026-11-24T20:53:40Z. */
-static json_t *
-json_time(int64_t t)
-{
-	char out[32];
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	gmtime_r(&tt, &tm);
-	strftime(out, sizeof(out), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return json_string(out);
 }
 
 static json_t *
 json_str_or_null(const char *s)
 {
 	return s != NULL && s[0] != '\0' ? json_string(s) : json_null();
+}
+
+/* A stored reason code as the API names it; unknown codes unspecified. */
+static const char *
+reason_name(int code)
+{
+	const char *name = ca_reason_name(code);
+
+	return name != NULL ? name : "unspecified";
 }
 
 static json_t *
@@ -226,10 +228,8 @@ cert_json(const struct store_cert *c)
 	    json_time(c->not_before), "not_after", json_time(c->not_after));
 	if (o != NULL && c->status == STORE_CERT_REVOKED) {
 		json_object_set_new(o, "revoked_at", json_time(c->revoked_at));
-		json_object_set_new(o, "reason",
-		    json_string(ca_reason_name(c->reason)
-		            ? ca_reason_name(c->reason)
-		            : "unspecified"));
+		json_object_set_new(
+		    o, "reason", json_string(reason_name(c->reason)));
 	}
 	return o;
 }
@@ -321,20 +321,18 @@ revoke_cert(struct enroll *e, const struct principal *who,
 	const char *reason;
 	enum status st;
 
-	if ((st = revoke_reason(req, &body, &reason)) != ST_OK ||
-	    (st = authority_revoke_cert(e->a, who, serial, reason, &r)) !=
-	        ST_OK) {
-		json_decref(body);
+	/* reason points into body: released once the authority is done. */
+	if ((st = revoke_reason(req, &body, &reason)) == ST_OK)
+		st = authority_revoke_cert(e->a, who, serial, reason, &r);
+	json_decref(body);
+	if (st != ST_OK) {
 		api_status(resp, st);
 		return;
 	}
-	json_decref(body);
 	api_send(resp, 200,
 	    json_pack("{s:s, s:o, s:s, s:s, s:o}", "serial", r.serial, "device",
 	        json_str_or_null(r.device_id), "status", "revoked", "reason",
-	        ca_reason_name(r.reason) ? ca_reason_name(r.reason)
-	                                 : "unspecified",
-	        "revoked_at", json_time(r.time)));
+	        reason_name(r.reason), "revoked_at", json_time(r.time)));
 }
 
 static void
@@ -346,27 +344,29 @@ revoke_device(struct enroll *e, const struct principal *who,
 	size_t count = 0;
 	enum status st;
 
-	if ((st = revoke_reason(req, &body, &reason)) != ST_OK ||
-	    (st = authority_revoke_device(e->a, who, id, reason, &count)) !=
-	        ST_OK) {
-		json_decref(body);
+	if ((st = revoke_reason(req, &body, &reason)) == ST_OK)
+		st = authority_revoke_device(e->a, who, id, reason, &count);
+	json_decref(body);
+	if (st != ST_OK) {
 		api_status(resp, st);
 		return;
 	}
-	json_decref(body);
 	api_send(resp, 200,
 	    json_pack("{s:s, s:I, s:s}", "device", id, "revoked",
 	        (json_int_t)count, "status", "blocked"));
 }
 
+/* One page of GET certificates, filled by list_one. */
+struct cert_page {
+	json_t *array;
+	char last[STORE_SERIAL_HEX_CAP]; /* the serial to resume after */
+	size_t count;
+};
+
 static int
 list_one(const struct store_cert *c, void *arg)
 {
-	struct {
-		json_t *array;
-		char last[STORE_SERIAL_HEX_CAP];
-		size_t count;
-	} *l = arg;
+	struct cert_page *l = arg;
 
 	if (json_array_append_new(l->array, cert_json(c)) != 0)
 		return 1;
@@ -380,11 +380,7 @@ list_certs(struct enroll *e, const struct principal *who,
     const struct http_request *req, struct http_response *resp)
 {
 	struct store_cert_filter f;
-	struct {
-		json_t *array;
-		char last[STORE_SERIAL_HEX_CAP];
-		size_t count;
-	} l;
+	struct cert_page l;
 	const char *status = query(req, "status");
 	int64_t limit, before;
 	enum status st;
@@ -494,9 +490,8 @@ feed_one(const struct store_revocation *r, void *arg)
 	           json_pack("{s:I, s:s, s:o, s:s, s:o}", "seq",
 	               (json_int_t)r->seq, "serial", r->serial, "device",
 	               json_str_or_null(r->device_id), "reason",
-	               ca_reason_name(r->reason) ? ca_reason_name(r->reason)
-	                                         : "unspecified",
-	               "time", json_time(r->time))) != 0;
+	               reason_name(r->reason), "time", json_time(r->time))) !=
+	    0;
 }
 
 static int
@@ -706,11 +701,8 @@ api_handle(struct enroll *e, const struct http_request *req, const char *path,
 	}
 	if (st != ST_OK) {
 		/* Refused before a principal exists: audited all the same. */
-		if (who.kind != PRINCIPAL_CERT) {
-			memset(&who, 0, sizeof(who));
-			snprintf(who.address, sizeof(who.address), "%s",
-			    req->peer_address ? req->peer_address : "");
-		}
+		if (who.kind != PRINCIPAL_CERT)
+			auth_anonymous(req, &who);
 		api_status(resp, authority_refuse(e->a, &who, "api", st));
 		return;
 	}

@@ -23,7 +23,10 @@ enum status api_body_parse(const uint8_t *body, size_t len,
 void api_json_error(
     struct http_response *resp, int code, json_t *o, const char *fallback);
 
-/* Make resp code with the JSON object o as its body (o is consumed). */
+/*
+ * Make resp code with the JSON object o as its body (o is consumed). The
+ * text is wiped once copied: it may hold a one-time secret or a token.
+ */
 void api_send(struct http_response *resp, int code, json_t *o);
 
 /* Make resp a JSON error: {"error": error, "detail": detail}. */

@@ -74,6 +74,14 @@ out:
 	return st;
 }
 
+void
+auth_anonymous(const struct http_request *req, struct principal *who)
+{
+	memset(who, 0, sizeof(*who));
+	snprintf(who->address, sizeof(who->address), "%s",
+	    req->peer_address ? req->peer_address : "");
+}
+
 enum status
 auth_principal(struct authority *a, const struct http_request *req,
     struct principal *who, char **secret)
@@ -94,9 +102,7 @@ auth_principal(struct authority *a, const struct http_request *req,
 		snprintf(
 		    cert_detail, sizeof(cert_detail), "%s", status_detail());
 	}
-	memset(who, 0, sizeof(*who));
-	snprintf(who->address, sizeof(who->address), "%s",
-	    req->peer_address ? req->peer_address : "");
+	auth_anonymous(req, who);
 	if (req->authorization != NULL) {
 		st = auth_basic_parse(req->authorization, &user, &password);
 		if (st == ST_OK && password[0] != '\0') {

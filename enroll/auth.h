@@ -28,4 +28,10 @@ auth_basic_parse(const char *header, char **user, char **password) MUST_CHECK;
 enum status auth_principal(struct authority *a, const struct http_request *req,
     struct principal *who, char **secret) MUST_CHECK;
 
+/*
+ * Make *who the peer of req as nothing but its address: the principal a
+ * refusal is audited under when no one was authenticated.
+ */
+void auth_anonymous(const struct http_request *req, struct principal *who);
+
 #endif

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <openssl/asn1t.h>
 #include <openssl/evp.h>
@@ -95,20 +94,6 @@ parse_path(const struct authority *a, const char *path, char *label,
 		}
 	return status_fail(
 	    ST_NOTFOUND, "unknown EST operation \"%.32s\"", name);
-}
-
-/* The media type of a Content-Type value, parameters ignored. */
-static int
-media_type_is(const char *value, const char *want)
-{
-	size_t n = strlen(want);
-
-	if (value == NULL)
-		return 0;
-	while (*value == ' ')
-		value++;
-	return strncasecmp(value, want, n) == 0 &&
-	    (value[n] == '\0' || value[n] == ';' || value[n] == ' ');
 }
 
 /*
@@ -265,7 +250,7 @@ enroll_op(struct enroll *e, const struct http_request *req, const char *label,
 	/* Who first: an unauthenticated client learns nothing more. */
 	if ((st = auth_principal(e->a, req, &who, &secret)) != ST_OK)
 		goto refused;
-	if (!media_type_is(req->content_type, CT_PKCS10)) {
+	if (!http_media_type_is(req->content_type, CT_PKCS10)) {
 		st = status_fail(ST_MALFORMED,
 		    "%s takes Content-Type %s (RFC 7030 §4.2.1), not %.64s",
 		    ops[op].name, CT_PKCS10,

@@ -45,6 +45,8 @@
 #define WORKER_TLS_FILE_MAX (256 * 1024)
 /* authority_tick every second: CRLs follow revocations that fast. */
 #define WORKER_TICK_SECONDS 1
+/* How often the sweeper looks for requests over their time. */
+#define WORKER_SWEEP_SECONDS 1
 /* How long a stopping worker lets requests in flight finish. */
 #define WORKER_DRAIN_MS 5000
 #define WORKER_DRAIN_STEP_MS 50
@@ -72,16 +74,15 @@ struct listener {
 	struct conn_rec conns[LIMIT_HTTP_CONNECTIONS];
 };
 
-struct scheduler {
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int is_running;
-	int is_stopping;
-};
-
-/* The thread that cuts requests that take too long, for both listeners. */
-struct sweeper {
+/*
+ * A thread that calls fn every period seconds until stopped: the
+ * scheduler (authority_tick, in one worker) and the sweeper (requests
+ * that take too long, in every worker).
+ */
+struct ticker {
+	void (*fn)(struct worker *);
+	int period;
+	struct worker *w;
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -92,12 +93,12 @@ struct sweeper {
 struct worker {
 	const struct server_worker_args *args;
 	pthread_mutex_t auth_mu;
-	struct sweeper sweep;
+	struct ticker sweeper;
 	struct authority *a;
 	struct enroll *e;
 	struct listener tls_listener;
 	struct listener publish_listener;
-	struct scheduler sched;
+	struct ticker scheduler;
 	int is_started; /* MHD messages go to debug from then on */
 };
 
@@ -260,6 +261,13 @@ sweep(struct listener *l, int64_t now)
 }
 
 static void
+sweep_all(struct worker *w)
+{
+	sweep(&w->tls_listener, now_ms());
+	sweep(&w->publish_listener, now_ms());
+}
+
+static void
 body_free(void *cls)
 {
 	struct wiped_body *b = cls;
@@ -408,7 +416,6 @@ request_tls(struct MHD_Connection *conn, struct http_request *req)
 	gnutls_session_t s;
 	gnutls_datum_t cb = {NULL, 0};
 	gnutls_channel_binding_t cb_type;
-	enum status st;
 
 	req->is_tls = 1;
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
@@ -437,9 +444,7 @@ request_tls(struct MHD_Connection *conn, struct http_request *req)
 		}
 		gnutls_free(cb.data);
 	}
-	if ((st = peer_chain(s, &req->peer_chain)) != ST_OK)
-		return st;
-	return ST_OK;
+	return peer_chain(s, &req->peer_chain);
 }
 
 static void
@@ -665,123 +670,62 @@ scheduler_tick(struct worker *w)
 }
 
 static void *
-scheduler_main(void *arg)
+ticker_main(void *arg)
 {
-	struct worker *w = arg;
-	struct scheduler *s = &w->sched;
+	struct ticker *t = arg;
 	struct timespec deadline;
 
-	pthread_mutex_lock(&s->mu);
-	while (!s->is_stopping) {
-		pthread_mutex_unlock(&s->mu);
-		scheduler_tick(w);
-		pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&t->mu);
+	while (!t->is_stopping) {
+		pthread_mutex_unlock(&t->mu);
+		t->fn(t->w);
+		pthread_mutex_lock(&t->mu);
 		clock_gettime(CLOCK_MONOTONIC, &deadline);
-		deadline.tv_sec += WORKER_TICK_SECONDS;
-		while (!s->is_stopping &&
-		    pthread_cond_timedwait(&s->cv, &s->mu, &deadline) !=
+		deadline.tv_sec += t->period;
+		while (!t->is_stopping &&
+		    pthread_cond_timedwait(&t->cv, &t->mu, &deadline) !=
 		        ETIMEDOUT)
 			;
 	}
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&t->mu);
 	return NULL;
 }
 
 static enum status
-scheduler_start(struct worker *w)
+ticker_start(struct ticker *t, struct worker *w, const char *name,
+    void (*fn)(struct worker *), int period)
 {
-	struct scheduler *s = &w->sched;
 	pthread_condattr_t attr;
 	int rc;
 
-	pthread_mutex_init(&s->mu, NULL);
+	t->fn = fn;
+	t->period = period;
+	t->w = w;
+	pthread_mutex_init(&t->mu, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&s->cv, &attr);
+	pthread_cond_init(&t->cv, &attr);
 	pthread_condattr_destroy(&attr);
-	if ((rc = pthread_create(&s->thread, NULL, scheduler_main, w)) != 0)
+	if ((rc = pthread_create(&t->thread, NULL, ticker_main, t)) != 0)
 		return status_fail(ST_INTERNAL,
-		    "cannot start the scheduler thread: %s", strerror(rc));
-	s->is_running = 1;
+		    "cannot start the %s thread: %s", name, strerror(rc));
+	t->is_running = 1;
 	return ST_OK;
 }
 
 static void
-scheduler_stop(struct worker *w)
+ticker_stop(struct ticker *t)
 {
-	struct scheduler *s = &w->sched;
-
-	if (!s->is_running)
+	if (!t->is_running)
 		return;
-	pthread_mutex_lock(&s->mu);
-	s->is_stopping = 1;
-	pthread_cond_signal(&s->cv);
-	pthread_mutex_unlock(&s->mu);
-	pthread_join(s->thread, NULL);
-	pthread_cond_destroy(&s->cv);
-	pthread_mutex_destroy(&s->mu);
-	s->is_running = 0;
-}
-
-static void *
-sweeper_main(void *arg)
-{
-	struct worker *w = arg;
-	struct sweeper *sw = &w->sweep;
-	struct timespec deadline;
-
-	pthread_mutex_lock(&sw->mu);
-	while (!sw->is_stopping) {
-		pthread_mutex_unlock(&sw->mu);
-		sweep(&w->tls_listener, now_ms());
-		sweep(&w->publish_listener, now_ms());
-		pthread_mutex_lock(&sw->mu);
-		clock_gettime(CLOCK_MONOTONIC, &deadline);
-		deadline.tv_sec += 1;
-		while (!sw->is_stopping &&
-		    pthread_cond_timedwait(&sw->cv, &sw->mu, &deadline) !=
-		        ETIMEDOUT)
-			;
-	}
-	pthread_mutex_unlock(&sw->mu);
-	return NULL;
-}
-
-static enum status
-sweeper_start(struct worker *w)
-{
-	struct sweeper *sw = &w->sweep;
-	pthread_condattr_t attr;
-	int rc;
-
-	pthread_mutex_init(&sw->mu, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&sw->cv, &attr);
-	pthread_condattr_destroy(&attr);
-	if ((rc = pthread_create(&sw->thread, NULL, sweeper_main, w)) != 0)
-		return status_fail(ST_INTERNAL,
-		    "cannot start the sweeper thread: %s", strerror(rc));
-	sw->is_running = 1;
-	return ST_OK;
-}
-
-/* Stopped before the listeners: it reads their tables. */
-static void
-sweeper_stop(struct worker *w)
-{
-	struct sweeper *sw = &w->sweep;
-
-	if (!sw->is_running)
-		return;
-	pthread_mutex_lock(&sw->mu);
-	sw->is_stopping = 1;
-	pthread_cond_signal(&sw->cv);
-	pthread_mutex_unlock(&sw->mu);
-	pthread_join(sw->thread, NULL);
-	pthread_cond_destroy(&sw->cv);
-	pthread_mutex_destroy(&sw->mu);
-	sw->is_running = 0;
+	pthread_mutex_lock(&t->mu);
+	t->is_stopping = 1;
+	pthread_cond_signal(&t->cv);
+	pthread_mutex_unlock(&t->mu);
+	pthread_join(t->thread, NULL);
+	pthread_cond_destroy(&t->cv);
+	pthread_mutex_destroy(&t->mu);
+	t->is_running = 0;
 }
 
 static enum status
@@ -872,6 +816,21 @@ report(const struct server_worker_args *args, int kind, const char *detail)
 	while (n < 0 && errno == EINTR);
 }
 
+/* DIR/name, one of tessera's TLS files; the caller frees *out. */
+static enum status
+tls_file_read(const char *dir, const char *name, uint8_t **out, size_t *len)
+{
+	char *path;
+	enum status st;
+
+	*out = NULL;
+	if ((path = file_join(dir, name)) == NULL)
+		return ST_NOMEM;
+	st = file_read(path, WORKER_TLS_FILE_MAX, out, len);
+	free(path);
+	return st;
+}
+
 static void
 tls_file_free(uint8_t *p, size_t len)
 {
@@ -885,7 +844,7 @@ server_worker_run(const struct server_worker_args *args)
 {
 	struct worker w;
 	sigset_t stop_set;
-	char *path = NULL, *trust = NULL;
+	char *trust = NULL;
 	uint8_t *cert = NULL, *key = NULL;
 	size_t cert_len = 0, key_len = 0, trust_len = 0;
 	enum status st;
@@ -908,22 +867,11 @@ server_worker_run(const struct server_worker_args *args)
 	if ((st = enroll_new(w.a, &w.e)) != ST_OK)
 		goto out;
 	enroll_set_limits(w.e, args->limits);
-	if ((path = file_join(args->data_dir, "tls/server.pem")) == NULL) {
-		st = ST_NOMEM;
-		goto out;
-	}
-	if ((st = file_read(path, WORKER_TLS_FILE_MAX, &cert, &cert_len)) !=
-	    ST_OK)
-		goto out;
-	free(path);
-	if ((path = file_join(args->data_dir, "tls/server.key")) == NULL) {
-		st = ST_NOMEM;
-		goto out;
-	}
-	if ((st = file_read(path, WORKER_TLS_FILE_MAX, &key, &key_len)) !=
-	    ST_OK)
-		goto out;
-	if ((st = authority_client_ca_pem(w.a, &trust, &trust_len)) != ST_OK)
+	if ((st = tls_file_read(args->data_dir, "tls/server.pem", &cert,
+	         &cert_len)) != ST_OK ||
+	    (st = tls_file_read(
+	         args->data_dir, "tls/server.key", &key, &key_len)) != ST_OK ||
+	    (st = authority_client_ca_pem(w.a, &trust, &trust_len)) != ST_OK)
 		goto out;
 	if ((st = listener_start(&w, &w.tls_listener, args->tls_fd, 1,
 	         (const char *)cert, (const char *)key, trust)) != ST_OK)
@@ -931,8 +879,11 @@ server_worker_run(const struct server_worker_args *args)
 	if ((st = listener_start(&w, &w.publish_listener, args->publish_fd, 0,
 	         NULL, NULL, NULL)) != ST_OK)
 		goto out;
-	if ((st = sweeper_start(&w)) != ST_OK ||
-	    (args->runs_scheduler && (st = scheduler_start(&w)) != ST_OK))
+	if ((st = ticker_start(&w.sweeper, &w, "sweeper", sweep_all,
+	         WORKER_SWEEP_SECONDS)) != ST_OK ||
+	    (args->runs_scheduler &&
+	        (st = ticker_start(&w.scheduler, &w, "scheduler",
+	             scheduler_tick, WORKER_TICK_SECONDS)) != ST_OK))
 		goto out;
 	__atomic_store_n(&w.is_started, 1, __ATOMIC_RELAXED);
 	is_serving = 1;
@@ -952,8 +903,9 @@ out:
 		report(args, SERVER_REPORT_FAILED,
 		    status_detail()[0] ? status_detail() : status_name(st));
 	}
-	scheduler_stop(&w);
-	sweeper_stop(&w);
+	ticker_stop(&w.scheduler);
+	/* Before the listeners: the sweeper reads their tables. */
+	ticker_stop(&w.sweeper);
 	listener_stop(&w.tls_listener);
 	listener_stop(&w.publish_listener);
 	enroll_free(w.e);
@@ -964,6 +916,5 @@ out:
 	if (trust != NULL)
 		OPENSSL_cleanse(trust, trust_len);
 	free(trust);
-	free(path);
 	return rc;
 }

@@ -86,9 +86,7 @@ request_refuse(struct enroll *e, const struct http_request *req,
 	struct principal anon;
 	char why[LIMIT_AUDIT_DETAIL];
 
-	memset(&anon, 0, sizeof(anon));
-	snprintf(anon.address, sizeof(anon.address), "%s",
-	    req->peer_address ? req->peer_address : "");
+	auth_anonymous(req, &anon);
 	st = authority_refuse(e->a, &anon, "token", st);
 	snprintf(why, sizeof(why), "%s", status_detail());
 	oauth_error(resp, st == ST_NOMEM ? 500 : 400,
@@ -146,11 +144,8 @@ token_post(struct enroll *e, const struct http_request *req,
 		    "client_id is not the device of the client certificate");
 	if (st != ST_OK) {
 		/* Refused before a principal exists: audited all the same. */
-		if (who.kind != PRINCIPAL_CERT) {
-			memset(&who, 0, sizeof(who));
-			snprintf(who.address, sizeof(who.address), "%s",
-			    req->peer_address ? req->peer_address : "");
-		}
+		if (who.kind != PRINCIPAL_CERT)
+			auth_anonymous(req, &who);
 		if (st != ST_NOMEM)
 			st = ST_UNAUTHENTICATED;
 		oauth_status(resp, authority_refuse(e->a, &who, "token", st));
@@ -183,9 +178,16 @@ jwks_get(struct enroll *e, struct http_response *resp)
 		http_response_status(resp, st);
 		return;
 	}
-	/* Short: a gateway that meets an unknown kid fetches again. */
-	send_json(resp, json_loads(json, 0, NULL), "application/jwk-set+json",
-	    "public, max-age=60");
+	/* Written as the authority made it; a gateway that meets an
+	 * unknown kid fetches again, so the cache is short. */
+	if (buf_printf(&resp->body, "%s\n", json) != ST_OK ||
+	    http_response_header(resp, "Cache-Control", "public, max-age=60") !=
+	        ST_OK) {
+		http_response_error(resp, 500, "internal error");
+	} else {
+		resp->status = 200;
+		resp->content_type = "application/jwk-set+json";
+	}
 	free(json);
 }
 
