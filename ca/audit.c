@@ -14,6 +14,7 @@
 
 #include "ca/audit.h"
 #include "ca/store.h"
+#include "common/b64url.h"
 #include "common/hex.h"
 #include "common/limits.h"
 #include "common/log.h"
@@ -150,6 +151,37 @@ audit_append(struct store_txn *txn, int64_t now, const char *actor,
 	return store_txn_audit_insert(txn, &e);
 }
 
+struct record_job {
+	int64_t now;
+	const char *actor;
+	const char *action;
+	const char *object;
+	const char *detail;
+};
+
+static enum status
+record_commit(struct store_txn *txn, void *arg)
+{
+	const struct record_job *job = arg;
+
+	return audit_append(
+	    txn, job->now, job->actor, job->action, job->object, job->detail);
+}
+
+enum status
+audit_record(struct store *store, int64_t now, const char *actor,
+    const char *action, const char *object, const char *detail)
+{
+	struct record_job job;
+
+	job.now = now;
+	job.actor = actor;
+	job.action = action;
+	job.object = object;
+	job.detail = detail;
+	return store_write(store, record_commit, &job);
+}
+
 /* Exactly 2 * n hex digits from s into out; 0, or -1 when s is not that. */
 static int
 hex_decode(const char *s, size_t n, uint8_t *out)
@@ -164,13 +196,6 @@ hex_decode(const char *s, size_t n, uint8_t *out)
 		out[i] = (uint8_t)(hi << 4 | lo);
 	}
 	return 0;
-}
-
-static int
-is_b64_char(char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-	    (c >= '0' && c <= '9') || c == '+' || c == '/';
 }
 
 /*
@@ -189,7 +214,7 @@ b64_decode(const char *s, uint8_t out[CHECKPOINT_SIG_MAX])
 	if (s[len - 1] == '=')
 		pad = s[len - 2] == '=' ? 2 : 1;
 	for (i = 0; i < len - pad; i++)
-		if (!is_b64_char(s[i]))
+		if (b64_digit((unsigned char)s[i], 0) < 0)
 			return -1;
 	n = EVP_DecodeBlock(buf, (const unsigned char *)s, (int)len);
 	if (n < 0 || (size_t)n < pad || (size_t)n - pad > CHECKPOINT_SIG_MAX)

@@ -32,6 +32,13 @@ enum status audit_append(struct store_txn *txn, int64_t now, const char *actor,
     const char *action, const char *object, const char *detail) MUST_CHECK;
 
 /*
+ * Append one entry in a store_write job of its own, for a decision that
+ * changes nothing else (a refusal, a read). Strings as for audit_append.
+ */
+enum status audit_record(struct store *store, int64_t now, const char *actor,
+    const char *action, const char *object, const char *detail) MUST_CHECK;
+
+/*
  * The hash of e: SHA-256 over e->prev_hash, then seq and time as 8-byte
  * big-endian integers, then actor, action, object and detail each as an
  * 8-byte big-endian length and its bytes (NULL as ""). e->hash is not read.

@@ -92,6 +92,14 @@ enum status
 publication_revoked_in_txn(struct authority *a, struct store_txn *txn,
     const char *serial, int reason, int64_t revoked_at) MUST_CHECK;
 
+/*
+ * Inside an issuance's or a token's transaction: ST_DENIED when device_id
+ * is blocked (revoked until an admin reinstates it), so that a revocation
+ * committed meanwhile is seen.
+ */
+enum status device_unblocked_in_txn(
+    struct store_txn *txn, const char *device_id) MUST_CHECK;
+
 /* Scheduled publication work: CRLs when due, OCSP refresh. */
 enum status publication_tick(struct authority *a, int64_t now) MUST_CHECK;
 

@@ -34,11 +34,26 @@ struct issue_job {
 	const uint8_t *secret_hash;
 };
 
+enum status
+device_unblocked_in_txn(struct store_txn *txn, const char *device_id)
+{
+	int is_blocked = 0;
+	enum status st;
+
+	if ((st = store_txn_device_is_blocked(txn, device_id, &is_blocked)) !=
+	    ST_OK)
+		return st;
+	if (is_blocked)
+		return status_fail(ST_DENIED,
+		    "device %s is blocked; an admin must reinstate it",
+		    device_id);
+	return ST_OK;
+}
+
 static enum status
 issue_commit(struct store_txn *txn, void *arg)
 {
 	const struct issue_job *job = arg;
-	int is_blocked = 0;
 	enum status st;
 
 	/*
@@ -46,18 +61,14 @@ issue_commit(struct store_txn *txn, void *arg)
 	 * checked in the transaction that would store the certificate, so a
 	 * revocation committed meanwhile is seen.
 	 */
-	if (job->row->device_id != NULL &&
-	    (st = store_txn_device_is_blocked(
-	         txn, job->row->device_id, &is_blocked)) != ST_OK)
-		return st;
-	if (is_blocked)
-		return status_fail(ST_DENIED,
-		    "device %s is blocked; an admin must reinstate it",
-		    job->row->device_id);
-	if (job->row->device_id != NULL &&
-	    (st = store_txn_device_ensure(
-	         txn, job->row->device_id, job->row->created)) != ST_OK)
-		return st;
+	if (job->row->device_id != NULL) {
+		if ((st = device_unblocked_in_txn(txn, job->row->device_id)) !=
+		    ST_OK)
+			return st;
+		if ((st = store_txn_device_ensure(
+		         txn, job->row->device_id, job->row->created)) != ST_OK)
+			return st;
+	}
 	/* The secret goes with the certificate, or neither happens. */
 	if (job->secret_device != NULL &&
 	    (st = store_txn_secret_consume(txn, job->secret_device,
@@ -70,40 +81,20 @@ issue_commit(struct store_txn *txn, void *arg)
 	    job->row->serial, job->detail);
 }
 
-struct refusal_job {
-	int64_t now;
-	const char *actor;
-	const char *object;
-	const char *detail;
-};
-
-static enum status
-refusal_commit(struct store_txn *txn, void *arg)
-{
-	const struct refusal_job *job = arg;
-
-	return audit_append(
-	    txn, job->now, job->actor, "refuse", job->object, job->detail);
-}
-
 enum status
 authority_refuse(struct authority *a, const struct principal *who,
     const char *object, enum status st)
 {
 	char actor[LIMIT_NAME_LEN + 96], detail[LIMIT_AUDIT_DETAIL];
 	char saved[LIMIT_AUDIT_DETAIL];
-	struct refusal_job job;
 
 	snprintf(saved, sizeof(saved), "%s", status_detail());
 	principal_describe(who, actor, sizeof(actor));
 	if (snprintf(detail, sizeof(detail), "%s: %s", status_name(st),
 	        saved) >= (int)sizeof(detail))
 		detail[sizeof(detail) - 2] = '~'; /* cut: audit keeps 1 KiB */
-	job.now = (int64_t)time(NULL);
-	job.actor = actor;
-	job.object = object;
-	job.detail = detail;
-	if (store_write(a->store, refusal_commit, &job) != ST_OK)
+	if (audit_record(a->store, (int64_t)time(NULL), actor, "refuse", object,
+	        detail) != ST_OK)
 		log_error("audit of a refusal failed: %s", status_detail());
 	log_info("refused %s for %s: %s", object, actor, saved);
 	/* The caller reports the refusal, not the audit. */

@@ -195,17 +195,11 @@ static enum status
 mint_commit(struct store_txn *txn, void *arg)
 {
 	const struct mint_job *job = arg;
-	int is_blocked = 0;
 	enum status st;
 
 	/* As for issuance: a device revoked meanwhile gets nothing. */
-	if ((st = store_txn_device_is_blocked(
-	         txn, job->device_id, &is_blocked)) != ST_OK)
+	if ((st = device_unblocked_in_txn(txn, job->device_id)) != ST_OK)
 		return st;
-	if (is_blocked)
-		return status_fail(ST_DENIED,
-		    "device %s is blocked; an admin must reinstate it",
-		    job->device_id);
 	return audit_append(
 	    txn, job->now, job->actor, "token", job->device_id, job->detail);
 }

@@ -74,10 +74,11 @@ perr(const struct pctx *c, const char *path, const char *fmt, ...)
 	return status_fail(ST_MALFORMED, "%s: %s: %s", c->name, path, reason);
 }
 
+/* A JSON type as messages name it; JSON_TRUE and JSON_FALSE alike. */
 static const char *
-json_kind(const json_t *v)
+json_kind_name(json_type t)
 {
-	switch (json_typeof(v)) {
+	switch (t) {
 	case JSON_OBJECT:
 		return "an object";
 	case JSON_ARRAY:
@@ -97,32 +98,18 @@ json_kind(const json_t *v)
 	}
 }
 
+static const char *
+json_kind(const json_t *v)
+{
+	return json_kind_name(json_typeof(v));
+}
+
 static int
 json_kind_is(const json_t *v, json_type want)
 {
 	if (want == JSON_TRUE || want == JSON_FALSE)
 		return json_is_boolean(v);
 	return json_typeof(v) == want;
-}
-
-static const char *
-json_kind_name(json_type want)
-{
-	switch (want) {
-	case JSON_OBJECT:
-		return "an object";
-	case JSON_ARRAY:
-		return "an array";
-	case JSON_STRING:
-		return "a string";
-	case JSON_INTEGER:
-		return "an integer";
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return "a boolean";
-	default:
-		return "a value";
-	}
 }
 
 /* Extend path by ".key" or "[i]"; a path too deep is cut, marked "...". */
@@ -141,8 +128,9 @@ path_index(char *out, const char *path, size_t i)
 }
 
 /*
- * The one unknown-key check: every key of obj must be in known (NULL
- * terminated). A misspelt key is an error, never silently ignored.
+ * The one unknown-key check: obj must be an object and every key of it in
+ * known (NULL terminated). A misspelt key is an error, never silently
+ * ignored.
  */
 static enum status
 check_keys(const struct pctx *c, const char *path, json_t *obj,
@@ -153,6 +141,9 @@ check_keys(const struct pctx *c, const char *path, json_t *obj,
 	size_t i;
 	char q[QUOTE_CAP];
 
+	if (!json_is_object(obj))
+		return perr(
+		    c, path, "expected an object, got %s", json_kind(obj));
 	json_object_foreach(obj, key, v)
 	{
 		for (i = 0; known[i] != NULL; i++)
@@ -879,9 +870,6 @@ parse_profile(const struct pctx *c, const char *path, json_t *prof,
 	int hash, id;
 	enum status st;
 
-	if (!json_is_object(prof))
-		return perr(
-		    c, path, "expected an object, got %s", json_kind(prof));
 	if ((st = check_keys(c, path, prof, known)) != ST_OK)
 		return st;
 	if ((st = get_str(c, path, prof, "description", 0, LIMIT_NAME_LEN,
@@ -1088,9 +1076,6 @@ parse_role(const struct pctx *c, const char *path, json_t *obj,
 	json_t *b;
 	enum status st;
 
-	if (!json_is_object(obj))
-		return perr(
-		    c, path, "expected an object, got %s", json_kind(obj));
 	if ((st = check_keys(c, path, obj, known)) != ST_OK)
 		return st;
 	/* Certificate profiles may be tessera's own (admin): not checked. */
@@ -1166,9 +1151,6 @@ parse_manufacturer(const struct pctx *c, const char *path, json_t *obj,
 	int id;
 	enum status st;
 
-	if (!json_is_object(obj))
-		return perr(
-		    c, path, "expected an object, got %s", json_kind(obj));
 	if ((st = check_keys(c, path, obj, known)) != ST_OK ||
 	    (st = get_str(c, path, obj, "name", 1, LIMIT_LABEL_LEN, &name)) !=
 	        ST_OK ||
@@ -1464,9 +1446,6 @@ parse_top(const struct pctx *c, json_t *root, struct policy *pol)
 	int64_t version;
 	enum status st;
 
-	if (!json_is_object(root))
-		return perr(
-		    c, "$", "expected an object, got %s", json_kind(root));
 	if ((st = check_keys(c, "$", root, top_keys)) != ST_OK)
 		return st;
 	if ((st = get_int(c, "$", root, "version", 1, INT32_MIN, INT32_MAX, 1,

@@ -329,22 +329,6 @@ authority_reinstate_device(
 	return ST_OK;
 }
 
-struct read_job {
-	int64_t now;
-	const char *actor;
-	const char *object;
-	const char *detail;
-};
-
-static enum status
-read_commit(struct store_txn *txn, void *arg)
-{
-	const struct read_job *job = arg;
-
-	return audit_append(
-	    txn, job->now, job->actor, "read", job->object, job->detail);
-}
-
 /*
  * Authorize who for action and commit the audit entry of the read before
  * anything is read: a read that cannot be audited does not happen.
@@ -354,18 +338,14 @@ static enum status
 admin_read(struct authority *a, const struct principal *who, const char *action,
     const char *object, const char *detail)
 {
-	struct read_job job;
 	char actor[ACTOR_CAP];
 	enum status st;
 
 	if ((st = authorize_admin(a, who, action)) != ST_OK)
 		return admin_refuse(a, who, "read", object, st);
 	principal_describe(who, actor, sizeof(actor));
-	job.now = (int64_t)time(NULL);
-	job.actor = actor;
-	job.object = object;
-	job.detail = detail;
-	return store_write(a->store, read_commit, &job);
+	return audit_record(
+	    a->store, (int64_t)time(NULL), actor, "read", object, detail);
 }
 
 enum status
@@ -434,14 +414,23 @@ authority_device_get(struct authority *a, const struct principal *who,
 	return store_device_get(a->store, device_id, out);
 }
 
-/* 1..STORE_LIST_LIMIT_MAX, as the store wants it. */
+/*
+ * admin_read for a page of a feed: limit must be 1..STORE_LIST_LIMIT_MAX,
+ * as the store wants it; since and limit go into the audit detail.
+ */
 static enum status
-limit_check(size_t limit)
+admin_read_page(struct authority *a, const struct principal *who,
+    const char *action, const char *object, int64_t since, size_t limit)
 {
+	char detail[64];
+
 	if (limit < 1 || limit > STORE_LIST_LIMIT_MAX)
-		return status_fail(ST_MALFORMED, "limit %zu is outside 1..%d",
-		    limit, STORE_LIST_LIMIT_MAX);
-	return ST_OK;
+		return admin_refuse(a, who, "read", object,
+		    status_fail(ST_MALFORMED, "limit %zu is outside 1..%d",
+		        limit, STORE_LIST_LIMIT_MAX));
+	snprintf(detail, sizeof(detail), "since=%lld limit=%zu",
+	    (long long)since, limit);
+	return admin_read(a, who, action, object, detail);
 }
 
 enum status
@@ -449,14 +438,10 @@ authority_revocations_since(struct authority *a, const struct principal *who,
     int64_t since, size_t limit,
     int (*fn)(const struct store_revocation *r, void *arg), void *arg)
 {
-	char detail[64];
 	enum status st;
 
-	if ((st = limit_check(limit)) != ST_OK)
-		return admin_refuse(a, who, "read", "revocations", st);
-	snprintf(detail, sizeof(detail), "since=%lld limit=%zu",
-	    (long long)since, limit);
-	if ((st = admin_read(a, who, "feed", "revocations", detail)) != ST_OK)
+	if ((st = admin_read_page(
+	         a, who, "feed", "revocations", since, limit)) != ST_OK)
 		return st;
 	return store_revocations_since(a->store, since, limit, fn, arg);
 }
@@ -486,14 +471,10 @@ authority_audit_since(struct authority *a, const struct principal *who,
     int (*fn)(const struct store_audit *entry, void *arg), void *arg)
 {
 	struct audit_walk w;
-	char detail[64];
 	enum status st;
 
-	if ((st = limit_check(limit)) != ST_OK)
-		return admin_refuse(a, who, "read", "audit", st);
-	snprintf(detail, sizeof(detail), "since=%lld limit=%zu",
-	    (long long)since, limit);
-	if ((st = admin_read(a, who, "audit", "audit", detail)) != ST_OK)
+	if ((st = admin_read_page(a, who, "audit", "audit", since, limit)) !=
+	    ST_OK)
 		return st;
 	w.left = limit;
 	w.fn = fn;
