@@ -411,7 +411,10 @@ idp_ext(const char *url)
 	if (!sk_GENERAL_NAME_push(idp->distpoint->name.fullname, gn))
 		goto out;
 	gn = NULL;
-	idp->onlyuser = 1;
+	/* X.690 §11.1: DER writes TRUE as 0xFF. OpenSSL writes the int it
+	 * holds as the content octet, so 1 would come out as 0x01, which
+	 * strict decoders (Python's cryptography, Go) refuse. */
+	idp->onlyuser = 0xff;
 	/* §5.2.5: the extension is critical. */
 	ext = X509V3_EXT_i2d(NID_issuing_distribution_point, 1, idp);
 out:

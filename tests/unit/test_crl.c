@@ -9,6 +9,7 @@
 
 #include <openssl/bn.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -856,6 +857,292 @@ test_hsm(const char *dir)
 	hsm_close(hsm);
 }
 
+/* Every extnValue of exts strictly DER, as a strict relying party reads it. */
+static int
+exts_strict(const STACK_OF(X509_EXTENSION) * exts, char *why, size_t cap)
+{
+	const ASN1_OCTET_STRING *v;
+	int i;
+
+	for (i = 0; i < sk_X509_EXTENSION_num(exts); i++) {
+		v = X509_EXTENSION_get_data(sk_X509_EXTENSION_value(exts, i));
+		if (!testutil_der_strict(ASN1_STRING_get0_data(v),
+		        (size_t)ASN1_STRING_length(v), why, cap))
+			return 0;
+	}
+	return 1;
+}
+
+/* der, and each CRL and entry extension inside it, strictly DER. */
+static int
+crl_strict(const uint8_t *der, size_t len, char *why, size_t cap)
+{
+	STACK_OF(X509_REVOKED) * revs;
+	X509_CRL *crl;
+	int i, ok;
+
+	if (!testutil_der_strict(der, len, why, cap))
+		return 0;
+	if ((crl = parse(der, len)) == NULL) {
+		snprintf(why, cap, "d2i_X509_CRL refused it");
+		return 0;
+	}
+	ok = exts_strict(X509_CRL_get0_extensions(crl), why, cap);
+	revs = X509_CRL_get_REVOKED(crl);
+	for (i = 0; ok && i < sk_X509_REVOKED_num(revs); i++)
+		ok = exts_strict(X509_REVOKED_get0_extensions(
+		                     sk_X509_REVOKED_value(revs, i)),
+		    why, cap);
+	X509_CRL_free(crl);
+	return ok;
+}
+
+/*
+ * The shard CRL's IDP, byte for byte: onlyContainsUserCerts [1] TRUE is
+ * 81 01 FF (X.690 §11.1); a strict walk of the CRL and of every extnValue
+ * passes; Python's cryptography (when installed) reads every extension
+ * and verifies the signature.
+ */
+static void
+test_strict(const char *dir, X509 *ca, EVP_PKEY *key)
+{
+	static const uint8_t user_true[] = {0x81, 0x01, 0xff};
+	static const struct ca_crl_entry v[] = {
+	    {"0A", 1709208000, 1}, {"0B", 2524608000, -1}, {"0C", 0, 10}};
+	struct ca_crl_params p = params(ca, key, NID_sha256);
+	X509_CRL *crl = NULL;
+	ASN1_OCTET_STRING *val;
+	uint8_t *der = NULL;
+	size_t der_len = 0, i;
+	char why[128], path[4096], cmd[16384];
+	static const uint8_t bool_one[] = {0x30, 0x03, 0x01, 0x01, 0x01};
+	static const uint8_t long_len[] = {0x30, 0x81, 0x03, 0x01, 0x01, 0xff};
+	static const uint8_t int_pad[] = {0x30, 0x04, 0x02, 0x02, 0x00, 0x7f};
+	static const uint8_t good[] = {
+	    0x30, 0x06, 0x01, 0x01, 0xff, 0x02, 0x01, 0x80};
+	int loc, found, k;
+
+	/* The checker itself refuses what DER forbids. */
+	CHECK(!testutil_der_strict(bool_one, sizeof(bool_one), why, 128));
+	CHECK(!testutil_der_strict(long_len, sizeof(long_len), why, 128));
+	CHECK(!testutil_der_strict(int_pad, sizeof(int_pad), why, 128));
+	CHECK(testutil_der_strict(good, sizeof(good), why, 128));
+	for (k = 0; k < 2; k++) {
+		p.idp_url = k == 0 ? SHARD_URL : NULL;
+		CHECK_ST(build_list(&p, v, 3, &der, &der_len), ST_OK);
+		CHECK(
+		    der != NULL && crl_strict(der, der_len, why, sizeof(why)));
+		if (der == NULL)
+			continue;
+		if (!crl_strict(der, der_len, why, sizeof(why)))
+			fprintf(stderr, "strict DER: %s\n", why);
+		if (k == 0 && (crl = parse(der, der_len)) != NULL) {
+			loc = X509_CRL_get_ext_by_NID(
+			    crl, NID_issuing_distribution_point, -1);
+			val =
+			    X509_EXTENSION_get_data(X509_CRL_get_ext(crl, loc));
+			found = 0;
+			for (i = 0; val != NULL &&
+			     i + sizeof(user_true) <= (size_t)val->length;
+			     i++)
+				found |= memcmp(val->data + i, user_true,
+				             sizeof(user_true)) == 0;
+			CHECK(found);
+			X509_CRL_free(crl);
+			crl = NULL;
+		}
+		snprintf(path, sizeof(path), "%s/strict-%d.der", dir, k);
+		CHECK(file_write_atomic(path, der, der_len, 0644) == ST_OK);
+		free(der);
+		der = NULL;
+	}
+	if (run("python3 -c 'import cryptography'") != 0) {
+		printf("python3-cryptography is missing: its check skipped\n");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/ca.pem", dir);
+	CHECK(write_pem_cert(path, ca));
+	/* cryptography parses each extension lazily and refuses non-DER. */
+	snprintf(cmd, sizeof(cmd),
+	    "python3 - '%s' '%s' <<'EOF'\n"
+	    "import sys\n"
+	    "from cryptography import x509\n"
+	    "d = sys.argv[1]\n"
+	    "ca = x509.load_pem_x509_certificate(open(d + '/ca.pem', "
+	    "'rb').read())\n"
+	    "for k in (0, 1):\n"
+	    "    crl = x509.load_der_x509_crl(open(d + '/strict-%%d.der' %% k, "
+	    "'rb').read())\n"
+	    "    assert crl.is_signature_valid(ca.public_key())\n"
+	    "    names = [e.oid._name for e in crl.extensions]\n"
+	    "    for r in crl:\n"
+	    "        [e.value for e in r.extensions]\n"
+	    "    if k == 0:\n"
+	    "        idp = crl.extensions.get_extension_for_class("
+	    "x509.IssuingDistributionPoint)\n"
+	    "        assert idp.critical\n"
+	    "        assert idp.value.only_contains_user_certs\n"
+	    "        assert idp.value.full_name[0].value == sys.argv[2]\n"
+	    "    assert len(list(crl)) == 3, names\n"
+	    "EOF",
+	    dir, SHARD_URL);
+	CHECK(system(cmd) == 0);
+}
+
+/* A random hex serial of 1..20 octets, with up to 3 leading zero digits. */
+static void
+random_serial(char *out, size_t cap)
+{
+	static const char digits[] = "0123456789abcdefABCDEF";
+	uint8_t r[48];
+	size_t n, i, zeros;
+
+	RAND_bytes(r, sizeof(r));
+	zeros = r[0] % 4;
+	n = 1 + r[1] % 40;
+	if (zeros + n + 1 > cap)
+		n = cap - zeros - 1;
+	for (i = 0; i < zeros; i++)
+		out[i] = '0';
+	for (i = 0; i < n; i++)
+		out[zeros + i] = digits[r[2 + i] % (sizeof(digits) - 1)];
+	out[zeros + n] = '\0';
+}
+
+/* Feed the entries of a decoded CRL back to the builder. */
+struct decoded {
+	STACK_OF(X509_REVOKED) * revs;
+	ASN1_TIME *epoch;
+	int i;
+	char hex[128];
+};
+
+static int
+decoded_next(void *arg, struct ca_crl_entry *e)
+{
+	struct decoded *d = arg;
+	const X509_REVOKED *r;
+	BIGNUM *bn;
+	char *s;
+	int days, secs;
+
+	if (d->i >= sk_X509_REVOKED_num(d->revs))
+		return 0;
+	r = sk_X509_REVOKED_value(d->revs, d->i++);
+	if ((bn = ASN1_INTEGER_to_BN(
+	         X509_REVOKED_get0_serialNumber(r), NULL)) == NULL ||
+	    (s = BN_bn2hex(bn)) == NULL) {
+		BN_free(bn);
+		return -1;
+	}
+	snprintf(d->hex, sizeof(d->hex), "%s", s);
+	OPENSSL_free(s);
+	BN_free(bn);
+	e->serial_hex = d->hex;
+	if (d->epoch == NULL ||
+	    !ASN1_TIME_diff(
+	        &days, &secs, d->epoch, X509_REVOKED_get0_revocationDate(r)))
+		return -1;
+	e->revoked_at = (int64_t)days * 86400 + secs;
+	e->reason = entry_reason(r);
+	return 1;
+}
+
+/* The TBSCertList of a DER CRL: its first element. */
+static int
+tbs_of(const uint8_t *der, size_t len, const uint8_t **tbs, size_t *tbs_len)
+{
+	const uint8_t *p = der;
+	long n;
+	int tag, cls;
+
+	if (ASN1_get_object(&p, &n, &tag, &cls, (long)len) & 0x80)
+		return 0;
+	*tbs = p;
+	if (ASN1_get_object(
+	        &p, &n, &tag, &cls, (long)(len - (size_t)(p - der))) &
+	    0x80)
+		return 0;
+	*tbs_len = (size_t)(p - *tbs) + (size_t)n;
+	return 1;
+}
+
+/*
+ * Round trip over random inputs: build, decode strictly, then encode the
+ * decoded CRL again twice, with OpenSSL's encoder (i2d_re_X509_CRL_tbs)
+ * and with the builder fed the decoded entries; both TBSCertLists must be
+ * byte for byte the one the builder wrote (the signatures differ: ECDSA).
+ */
+static void
+test_round_trip(X509 *ca, EVP_PKEY *key)
+{
+	static const int64_t spans[] = {-62167219200, -631152001, -631152000, 0,
+	    2524607999, 2524608000, 253402300799};
+	struct ca_crl_entry v[24];
+	char serials[24][48], why[128];
+	struct ca_crl_params p = params(ca, key, NID_sha256);
+	struct decoded d;
+	X509_CRL *crl;
+	uint8_t *der = NULL, *again = NULL, *re = NULL, r[8];
+	const uint8_t *t1, *t2;
+	size_t der_len = 0, again_len = 0, n, i, l1, l2;
+	int round, bad = 0, re_len;
+	enum status st;
+
+	for (round = 0; round < 200; round++) {
+		RAND_bytes(r, sizeof(r));
+		n = r[0] % 24;
+		for (i = 0; i < n; i++) {
+			random_serial(serials[i], sizeof(serials[i]));
+			v[i].serial_hex = serials[i];
+			RAND_bytes(r, sizeof(r));
+			v[i].revoked_at = r[1] % 2
+			    ? spans[r[2] % 7]
+			    : (int64_t)(r[3] << 24 | r[4] << 16 | r[5] << 8);
+			v[i].reason = (int)(r[6] % 12) - 1;
+			if (v[i].reason == 7 || v[i].reason == 8)
+				v[i].reason = 1;
+		}
+		p.number = r[7] * 1000003;
+		p.idp_url = round % 2 ? SHARD_URL : NULL;
+		st = build_list(&p, v, n, &der, &der_len);
+		/* Random serials may repeat (or both be zero): refused. */
+		if (st == ST_CONFLICT)
+			continue;
+		if (st != ST_OK ||
+		    !crl_strict(der, der_len, why, sizeof(why)) ||
+		    (crl = parse(der, der_len)) == NULL) {
+			fprintf(stderr, "round %d: %s %s\n", round,
+			    status_name(st), why);
+			bad++;
+			free(der);
+			der = NULL;
+			continue;
+		}
+		re_len = i2d_re_X509_CRL_tbs(crl, &re);
+		if (!tbs_of(der, der_len, &t1, &l1) || re_len <= 0 ||
+		    (size_t)re_len != l1 || memcmp(re, t1, l1) != 0)
+			bad++;
+		memset(&d, 0, sizeof(d));
+		d.revs = X509_CRL_get_REVOKED(crl);
+		d.epoch = ASN1_TIME_set(NULL, 0);
+		if (ca_crl_build(&p, decoded_next, &d, &again, &again_len) !=
+		        ST_OK ||
+		    !tbs_of(again, again_len, &t2, &l2) || l1 != l2 ||
+		    memcmp(t1, t2, l1) != 0)
+			bad++;
+		ASN1_TIME_free(d.epoch);
+		OPENSSL_free(re);
+		re = NULL;
+		free(again);
+		again = NULL;
+		free(der);
+		der = NULL;
+		X509_CRL_free(crl);
+	}
+	CHECK(bad == 0);
+}
+
 int
 main(void)
 {
@@ -887,6 +1174,8 @@ main(void)
 	test_pem(ca, key);
 	test_many(ca, key);
 	test_hsm(dir);
+	test_strict(dir, ca, key);
+	test_round_trip(ca, key);
 	X509_free(no_ski);
 	X509_free(ca);
 	EVP_PKEY_free(other);

@@ -45,4 +45,15 @@ int testutil_csr(EVP_PKEY *key, const char *cn, const char *sans, uint8_t **der,
 int
 testutil_req_sign(X509_REQ *req, EVP_PKEY *key, uint8_t **der, size_t *der_len);
 
+/*
+ * Whether der is exactly one DER TLV tree as X.690 §10-11 requires: short
+ * or minimal definite lengths, BOOLEAN 0x00/0xFF, minimal INTEGER and
+ * ENUMERATED, NULL empty, BIT STRING with zero padding bits, OIDs without
+ * 0x80 pads, UTCTime/GeneralizedTime in their Z forms, SET OF sorted. OCTET
+ * STRING contents are not entered (check extnValues separately). Returns
+ * 1, or 0 with what is wrong (and where) in why.
+ */
+int
+testutil_der_strict(const uint8_t *der, size_t len, char *why, size_t why_cap);
+
 #endif
