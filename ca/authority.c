@@ -337,9 +337,27 @@ principal_describe(const struct principal *who, char *out, size_t cap)
 	const char *kind = (unsigned)who->kind < PRINCIPAL_KIND_MAX
 	    ? kinds[who->kind]
 	    : "unknown";
+	char id[LIMIT_NAME_LEN + 8], extra[LIMIT_LABEL_LEN * 2 + 64];
 
-	snprintf(out, cap, "%s:%s%s%s", kind, who->id[0] ? who->id : "-",
-	    who->address[0] ? "@" : "", who->address);
+	/*
+	 * The id is quoted (it comes from a certificate or a request); what
+	 * tessera itself vouches for follows as key=value: a certificate's
+	 * serial, profile and role, a manufacturer's name. A device called
+	 * "admin" reads cert id="admin" profile=device role=device, never
+	 * like the admin (profile=admin role=admin).
+	 */
+	extra[0] = '\0';
+	if (who->kind == PRINCIPAL_CERT)
+		snprintf(extra, sizeof(extra), " serial=%s profile=%s role=%s",
+		    who->serial[0] ? who->serial : "-",
+		    who->profile[0] ? who->profile : "-",
+		    who->role[0] ? who->role : "-");
+	else if (who->kind == PRINCIPAL_MANUFACTURER)
+		snprintf(extra, sizeof(extra), " manufacturer=%s",
+		    who->authenticator[0] ? who->authenticator : "-");
+	snprintf(out, cap, "%s id=%s%s%s%s", kind,
+	    who->id[0] ? log_quote(who->id, id, sizeof(id)) : "-", extra,
+	    who->address[0] ? " from=" : "", who->address);
 }
 
 const struct ca_config *
@@ -444,8 +462,9 @@ renew(struct authority *a, struct renewal *r, int force, int *renewed)
 	san = X509_get_ext_d2i(old, NID_subject_alt_name, NULL, NULL);
 	r->spec.pubkey = key != NULL ? key : hsm_key_get0_public(r->token_key);
 	r->spec.san_names = san;
-	if ((st = ca_service_issue(a->store, a->cfg->name, "tessera:renew", now,
-	         &r->spec, a->issuing, hsm_key_get0_pkey(a->issuing_key),
+	if ((st = ca_service_issue(a->store, a->cfg->name,
+	         "tessera id=\"renew\"", now, &r->spec, a->issuing,
+	         hsm_key_get0_pkey(a->issuing_key),
 	         r->key_rel != NULL ? a->crl_url : NULL, a->ca_issuers_url,
 	         &cert)) != ST_OK)
 		goto out;

@@ -53,6 +53,9 @@ struct authority_enroll_req {
 	 * challengePassword must equal its base64 (RFC 7030 §3.5). */
 	const uint8_t *binding;
 	size_t binding_len;
+	/* TLS 1.2 without extended master secret (RFC 7627): a CSR that
+	 * carries a challengePassword is refused (RFC 9266 §3). */
+	int is_binding_unsafe;
 };
 
 /*
@@ -222,7 +225,14 @@ authority_audit_checkpoint(struct authority *a, int *written) MUST_CHECK;
 /* Reachable: ST_OK, or ST_UNAVAILABLE with a detail (for /healthz). */
 enum status authority_health(struct authority *a) MUST_CHECK;
 
-/* "operator:local", "secret:dev-1", "cert:0A1B..." for audit entries. */
+/*
+ * The audit's actor for who, one unambiguous form built here only:
+ * KIND id="ID" [serial=HEX profile=P role=R | manufacturer=M] [from=ADDR],
+ * KIND one of anonymous, operator, secret, cert, manufacturer; e.g.
+ * cert id="station-01" serial=0A1B profile=station role=station
+ * from=127.0.0.1. out gets at most cap bytes (AUTHORITY_ACTOR_CAP fits).
+ */
+#define AUTHORITY_ACTOR_CAP (LIMIT_NAME_LEN + 4 * LIMIT_LABEL_LEN + 160)
 void principal_describe(const struct principal *who, char *out, size_t cap);
 
 /*

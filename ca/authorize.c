@@ -144,6 +144,16 @@ authorize_secret(const struct authority *a, const struct principal *who,
 	if (!role->may_mint_secrets || who->is_expired)
 		return status_fail(
 		    ST_DENIED, "role %s may not mint secrets", role->name);
+	/*
+	 * Delegation never exceeds the delegator: a secret enrolls what its
+	 * minter could enroll itself, no other profile (a station that
+	 * enrolls devices must not mint a serverAuth gateway certificate).
+	 */
+	if (!policy_names_has(&role->enroll_profiles, p->name))
+		return status_fail(ST_DENIED,
+		    "role %s may not mint secrets for profile %s: it may "
+		    "not enroll that profile itself",
+		    role->name, p->name);
 	if (!policy_pattern_match(&role->device_pattern, device_id))
 		return status_fail(ST_DENIED,
 		    "role %s may not mint secrets for device %s", role->name,

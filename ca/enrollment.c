@@ -85,7 +85,7 @@ enum status
 authority_refuse(struct authority *a, const struct principal *who,
     const char *object, enum status st)
 {
-	char actor[LIMIT_NAME_LEN + 96], detail[LIMIT_AUDIT_DETAIL];
+	char actor[AUTHORITY_ACTOR_CAP], detail[LIMIT_AUDIT_DETAIL];
 	char saved[LIMIT_AUDIT_DETAIL];
 
 	snprintf(saved, sizeof(saved), "%s", status_detail());
@@ -109,7 +109,8 @@ secret_hash(const char *secret, uint8_t out[32])
 
 /* RFC 7030 §3.5: challengePassword = base64(tls-unique) when present. */
 static enum status
-check_binding(const struct ca_csr *csr, const uint8_t *binding, size_t len)
+check_binding(
+    const struct ca_csr *csr, const uint8_t *binding, size_t len, int is_unsafe)
 {
 	const char *cp = ca_csr_get0_challenge(csr);
 	unsigned char b64[4 * 64 / 3 + 4];
@@ -117,6 +118,12 @@ check_binding(const struct ca_csr *csr, const uint8_t *binding, size_t len)
 
 	if (cp == NULL)
 		return ST_OK;
+	if (is_unsafe)
+		return status_fail(ST_DENIED,
+		    "the CSR carries a challengePassword but this TLS 1.2 "
+		    "session did not negotiate extended master secret "
+		    "(RFC 7627), so its tls-unique binds nothing (RFC 9266 "
+		    "§3); reconnect with extended master secret or TLS 1.3");
 	if (len == 0 || len > 64)
 		return status_fail(ST_DENIED,
 		    "the CSR carries a challengePassword but this connection "
@@ -267,7 +274,7 @@ commit_cert(struct authority *a, const struct principal *who,
 {
 	struct store_cert row;
 	struct issue_job job;
-	char actor[LIMIT_NAME_LEN + 96], detail[LIMIT_AUDIT_DETAIL];
+	char actor[AUTHORITY_ACTOR_CAP], detail[LIMIT_AUDIT_DETAIL];
 	uint8_t hash[32];
 	enum status st;
 
@@ -351,7 +358,8 @@ authority_enroll(struct authority *a, const struct principal *who,
 	st = req->is_server_keygen ? ca_csr_check_names(csr, p)
 	                           : ca_csr_check(csr, p);
 	if (st != ST_OK ||
-	    (st = check_binding(csr, req->binding, req->binding_len)) != ST_OK)
+	    (st = check_binding(csr, req->binding, req->binding_len,
+	         req->is_binding_unsafe)) != ST_OK)
 		goto refuse;
 	if (req->is_reenroll &&
 	    (st = check_same_names(who->cert, csr)) != ST_OK)
@@ -432,6 +440,9 @@ secret_commit(struct store_txn *txn, void *arg)
 	char detail[LIMIT_AUDIT_DETAIL];
 	enum status st;
 
+	/* In the transaction: a block committed meanwhile is seen. */
+	if ((st = device_unblocked_in_txn(txn, job->device_id)) != ST_OK)
+		return st;
 	if ((st = store_txn_secret_insert(txn, job->device_id, job->profile,
 	         job->hash, job->expires, job->now)) != ST_OK)
 		return st;
@@ -473,7 +484,7 @@ authority_secret_create(struct authority *a, const struct principal *who,
 	const struct policy_secrets *ps = policy_secrets(a->policy);
 	const struct policy_profile *p;
 	struct secret_job job;
-	char actor[LIMIT_NAME_LEN + 96];
+	char actor[AUTHORITY_ACTOR_CAP];
 	char *s = NULL;
 	uint8_t hash[32];
 	int64_t now = (int64_t)time(NULL);
@@ -514,6 +525,8 @@ authority_secret_create(struct authority *a, const struct principal *who,
 	OPENSSL_cleanse(hash, sizeof(hash));
 	if (st != ST_OK) {
 		secret_free(s);
+		if (st == ST_DENIED || st == ST_CONFLICT)
+			goto refuse;
 		return st;
 	}
 	log_info("one-time secret for %s (profile %s) minted by %s", device_id,

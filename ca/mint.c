@@ -246,7 +246,7 @@ authority_token_mint(struct authority *a, const struct principal *who,
 	struct mint_job job;
 	json_t *claims = NULL;
 	const char *kid = NULL;
-	char actor[LIMIT_NAME_LEN + 96], detail[LIMIT_AUDIT_DETAIL];
+	char actor[AUTHORITY_ACTOR_CAP], detail[LIMIT_AUDIT_DETAIL];
 	char x5t[TOKEN_THUMBPRINT_LEN + 1], *jti = NULL, *jwt = NULL;
 	int64_t now = (int64_t)time(NULL), exp, not_after;
 	enum status st;
@@ -362,7 +362,7 @@ authority_token_rotate(struct authority *a, const struct principal *who,
     char kid[TOKEN_THUMBPRINT_LEN + 1])
 {
 	struct hsm_key *key = NULL;
-	char label[LIMIT_LABEL_LEN + 1], actor[LIMIT_NAME_LEN + 96];
+	char label[LIMIT_LABEL_LEN + 1], actor[AUTHORITY_ACTOR_CAP];
 	char *suffix = NULL;
 	struct tm tm;
 	time_t now = time(NULL);

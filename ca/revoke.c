@@ -15,8 +15,6 @@
 #include "ca/store.h"
 #include "common/log.h"
 
-/* principal_describe's longest answer: kind, id, "@", address. */
-#define ACTOR_CAP (LIMIT_NAME_LEN + 96)
 /* An audit object: an action and a serial or device id. */
 #define OBJECT_CAP (LIMIT_NAME_LEN + 32)
 
@@ -182,7 +180,7 @@ authority_revoke_cert(struct authority *a, const struct principal *who,
     const char *serial, const char *reason, struct authority_revocation *out)
 {
 	struct revoke_job job;
-	char hex[STORE_SERIAL_HEX_CAP], actor[ACTOR_CAP];
+	char hex[STORE_SERIAL_HEX_CAP], actor[AUTHORITY_ACTOR_CAP];
 	int code;
 	enum status st;
 
@@ -261,7 +259,7 @@ authority_revoke_device(struct authority *a, const struct principal *who,
     const char *device_id, const char *reason, size_t *count)
 {
 	struct revoke_job job;
-	char actor[ACTOR_CAP];
+	char actor[AUTHORITY_ACTOR_CAP];
 	int code;
 	enum status st;
 
@@ -311,7 +309,7 @@ authority_reinstate_device(
     struct authority *a, const struct principal *who, const char *device_id)
 {
 	struct revoke_job job;
-	char actor[ACTOR_CAP];
+	char actor[AUTHORITY_ACTOR_CAP];
 	enum status st;
 
 	memset(&job, 0, sizeof(job));
@@ -338,7 +336,7 @@ static enum status
 admin_read(struct authority *a, const struct principal *who, const char *action,
     const char *object, const char *detail)
 {
-	char actor[ACTOR_CAP];
+	char actor[AUTHORITY_ACTOR_CAP];
 	enum status st;
 
 	if ((st = authorize_admin(a, who, action)) != ST_OK)

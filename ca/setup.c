@@ -309,9 +309,10 @@ issue_all(struct init_state *is)
 	    .pathlen = -1,
 	    .key_usage = X509v3_KU_KEY_CERT_SIGN | X509v3_KU_CRL_SIGN,
 	    .md_nid = NID_sha384};
-	if ((st = ca_service_issue(is->store, is->cfg.name, "operator:init",
-	         is->now, &spec, NULL, hsm_key_get0_pkey(is->keys[KEY_ROOT]),
-	         NULL, NULL, &root)) != ST_OK)
+	if ((st = ca_service_issue(is->store, is->cfg.name,
+	         "operator id=\"init\"", is->now, &spec, NULL,
+	         hsm_key_get0_pkey(is->keys[KEY_ROOT]), NULL, NULL, &root)) !=
+	    ST_OK)
 		goto out;
 
 	snprintf(cn, sizeof(cn), "%s Issuing CA", is->cfg.name);
@@ -323,9 +324,10 @@ issue_all(struct init_state *is)
 	    .pathlen = 0,
 	    .key_usage = X509v3_KU_KEY_CERT_SIGN | X509v3_KU_CRL_SIGN,
 	    .md_nid = NID_sha384};
-	if ((st = ca_service_issue(is->store, is->cfg.name, "operator:init",
-	         is->now, &spec, root, hsm_key_get0_pkey(is->keys[KEY_ROOT]),
-	         root_crl, root_crt, &issuing)) != ST_OK)
+	if ((st = ca_service_issue(is->store, is->cfg.name,
+	         "operator id=\"init\"", is->now, &spec, root,
+	         hsm_key_get0_pkey(is->keys[KEY_ROOT]), root_crl, root_crt,
+	         &issuing)) != ST_OK)
 		goto out;
 
 	/* RFC 6960 §4.2.2.2: a delegated responder, short-lived. */
@@ -340,8 +342,8 @@ issue_all(struct init_state *is)
 	    .eku_count = 1,
 	    .ocsp_nocheck = 1,
 	    .md_nid = NID_sha256};
-	if ((st = ca_service_issue(is->store, is->cfg.name, "operator:init",
-	         is->now, &spec, issuing,
+	if ((st = ca_service_issue(is->store, is->cfg.name,
+	         "operator id=\"init\"", is->now, &spec, issuing,
 	         hsm_key_get0_pkey(is->keys[KEY_ISSUING]), NULL, crt, &ocsp)) !=
 	    ST_OK)
 		goto out;
@@ -356,8 +358,8 @@ issue_all(struct init_state *is)
 	    .eku_count = 1,
 	    .san = "DNS:localhost,IP:127.0.0.1",
 	    .md_nid = NID_sha256};
-	if ((st = ca_service_issue(is->store, is->cfg.name, "operator:init",
-	         is->now, &spec, issuing,
+	if ((st = ca_service_issue(is->store, is->cfg.name,
+	         "operator id=\"init\"", is->now, &spec, issuing,
 	         hsm_key_get0_pkey(is->keys[KEY_ISSUING]), crl, crt, &tls)) !=
 	    ST_OK)
 		goto out;
@@ -371,8 +373,8 @@ issue_all(struct init_state *is)
 	    .eku = eku_client,
 	    .eku_count = 1,
 	    .md_nid = NID_sha256};
-	if ((st = ca_service_issue(is->store, is->cfg.name, "operator:init",
-	         is->now, &spec, issuing,
+	if ((st = ca_service_issue(is->store, is->cfg.name,
+	         "operator id=\"init\"", is->now, &spec, issuing,
 	         hsm_key_get0_pkey(is->keys[KEY_ISSUING]), crl, crt, &admin)) !=
 	    ST_OK)
 		goto out;

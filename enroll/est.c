@@ -269,6 +269,7 @@ enroll_op(struct enroll *e, const struct http_request *req, const char *label,
 	er.is_server_keygen = op == EST_SERVERKEYGEN;
 	er.binding = req->channel_binding;
 	er.binding_len = req->channel_binding_len;
+	er.is_binding_unsafe = req->is_binding_unsafe;
 	if ((st = authority_enroll(e->a, &who, &er, &cert, &key)) != ST_OK) {
 		refuse(resp, st);
 		goto out;

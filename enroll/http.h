@@ -49,6 +49,9 @@ struct http_request {
 	 * RFC 9266); length 0 when the session offers neither. */
 	uint8_t channel_binding[64];
 	size_t channel_binding_len;
+	/* TLS 1.2 without extended master secret (RFC 7627): tls-unique is
+	 * not unique to this connection, so there is no binding. */
+	int is_binding_unsafe;
 };
 
 struct http_header {

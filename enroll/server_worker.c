@@ -426,6 +426,15 @@ request_tls(struct MHD_Connection *conn, struct http_request *req)
 	case GNUTLS_TLS1_2:
 		req->tls_version = 0x0303;
 		cb_type = GNUTLS_CB_TLS_UNIQUE;
+		/*
+		 * RFC 9266 §3 (and RFC 7627 §1, the triple handshake): without
+		 * extended master secret, a man in the middle can bring two
+		 * sessions to one tls-unique. Such a session has no binding.
+		 */
+		if (gnutls_session_ext_master_secret_status(s) == 0) {
+			req->is_binding_unsafe = 1;
+			return peer_chain(s, &req->peer_chain);
+		}
 		break;
 	case GNUTLS_TLS1_3:
 		/* RFC 9266: TLS 1.3 has no tls-unique. */

@@ -522,7 +522,7 @@ n=$(db "SELECT count(*) FROM enrollment_secrets
 n=$(db "SELECT count(*) FROM (SELECT consumed_serial FROM enrollment_secrets
 	WHERE consumed_serial IS NOT NULL GROUP BY 1 HAVING count(*) > 1)")
 [ "$n" = 0 ] && pass || fail "$n certificates consumed more than one secret"
-n=$(db "SELECT count(*) FROM audit a WHERE a.action = 'issue' AND a.actor LIKE 'secret:%'
+n=$(db "SELECT count(*) FROM audit a WHERE a.action = 'issue' AND a.actor LIKE 'secret %'
 	AND NOT EXISTS (SELECT 1 FROM enrollment_secrets s WHERE s.consumed_serial = a.object)")
 [ "$n" = 0 ] && pass || fail "$n certificates issued with a secret that is not consumed"
 n=$(db "SELECT count(*) FROM certificates c WHERE (c.device_id LIKE 'ce1-%'

@@ -469,6 +469,18 @@ if [ -x "$POP" ]; then
 		fail "wrong channel binding over TLS 1.3: want 403"
 		sed 's/^/    /' "$T/pop4.out" >&2
 	}
+	# RFC 9266 §3: TLS 1.2 without extended master secret has no safe
+	# tls-unique; the binding is refused however right it is.
+	before=$(ncerts)
+	"$POP" "${popargs[@]}" --id st-pop-6 --no-ems >"$T/pop6.out" 2>&1
+	if grep -q '^HTTP/1.1 403' "$T/pop6.out" &&
+		grep -q 'extended master secret' "$T/pop6.out"; then pass; else
+		fail "tls-unique without extended master secret: want 403 naming it"
+		sed 's/^/    /' "$T/pop6.out" >&2
+	fi
+	[ "$(ncerts)" = "$before" ] && pass || fail "a binding without EMS changed the store"
+	check "the same over TLS 1.2 with extended master secret" "$POP" "${popargs[@]}" \
+		--id st-pop-6
 	Sp=$(mint dev-pop5)
 	check "channel binding with a one-time secret" "$POP" --connect "127.0.0.1:$P1" \
 		--cafile "$D/ca/chain.pem" --user dev-pop5 --password "$Sp" --id dev-pop5

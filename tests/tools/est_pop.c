@@ -9,7 +9,10 @@
  *
  * usage: est_pop --connect HOST:PORT --cafile F --id ID [--name SNI]
  *            [--cert F --key F] [--user U --password P] [--label L]
- *            [--tls13] [--wrong] [--no-binding] [--out F]
+ *            [--tls13] [--wrong] [--no-binding] [--no-ems] [--out F]
+ *
+ * --no-ems leaves extended master secret (RFC 7627) out of a TLS 1.2
+ * handshake, whose tls-unique a server must then refuse (RFC 9266 §3).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -41,6 +44,7 @@ struct opts {
 	int tls13;
 	int wrong;
 	int no_binding;
+	int no_ems;
 };
 
 static void
@@ -51,7 +55,8 @@ usage(void)
 	    "[--name SNI]\n"
 	    "           [--cert F --key F] [--user U --password P] "
 	    "[--label L]\n"
-	    "           [--tls13] [--wrong] [--no-binding] [--out F]\n");
+	    "           [--tls13] [--wrong] [--no-binding] [--no-ems] "
+	    "[--out F]\n");
 	exit(2);
 }
 
@@ -201,6 +206,7 @@ main(int argc, char **argv)
 	    {"tls13", no_argument, NULL, '3'},
 	    {"wrong", no_argument, NULL, 'w'},
 	    {"no-binding", no_argument, NULL, 'N'},
+	    {"no-ems", no_argument, NULL, 'E'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct opts o;
@@ -256,6 +262,9 @@ main(int argc, char **argv)
 		case 'N':
 			o.no_binding = 1;
 			break;
+		case 'E':
+			o.no_ems = 1;
+			break;
 		default:
 			usage();
 		}
@@ -272,6 +281,8 @@ main(int argc, char **argv)
 	    !SSL_CTX_set_max_proto_version(ctx, n))
 		die_ssl("cannot pin the TLS version");
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	if (o.no_ems)
+		SSL_CTX_set_options(ctx, SSL_OP_NO_EXTENDED_MASTER_SECRET);
 	if (SSL_CTX_load_verify_locations(ctx, o.cafile, NULL) != 1)
 		die_ssl("cannot load --cafile");
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);

@@ -418,6 +418,29 @@ test_binding(void)
 	req_free(&q);
 	free(der);
 	secret_free(secret);
+	/*
+	 * TLS 1.2 without extended master secret: the right tls-unique all
+	 * the same is refused (RFC 9266 §3), the secret stays unused.
+	 */
+	secret = mint("dev-pop3", "device");
+	csr_challenge(key, "dev-pop3", (char *)b64, &der, &len);
+	req_init(&q, "POST", "/.well-known/est/simpleenroll");
+	req_csr(&q, der, len);
+	req_basic(&q, "dev-pop3", secret);
+	q.r.is_binding_unsafe = 1;
+	CHECK(run_tls(&q, &resp) == 403);
+	CHECK(resp.body.data != NULL &&
+	    strstr((char *)resp.body.data, "extended master secret") != NULL);
+	http_response_free(&resp);
+	/* The same secret over a session with it: 200. */
+	q.r.is_binding_unsafe = 0;
+	memcpy(q.r.channel_binding, binding, sizeof(binding));
+	q.r.channel_binding_len = sizeof(binding);
+	CHECK(run_tls(&q, &resp) == 200);
+	http_response_free(&resp);
+	req_free(&q);
+	free(der);
+	secret_free(secret);
 	EVP_PKEY_free(key);
 }
 

@@ -16,6 +16,7 @@
 #include "ca/issue.h"
 #include "ca/setup.h"
 #include "ca/store.h"
+#include "common/secret.h"
 #include "tests/unit/test.h"
 #include "tests/unit/testutil.h"
 
@@ -223,7 +224,9 @@ test_revoke_device(void)
 	CHECK(count == 0);
 	audit_count(&after);
 	CHECK(after.refusals == before.refusals + 1);
-	CHECK(strcmp(after.last_actor, "cert:device-1@198.51.100.5") == 0);
+	CHECK(strcmp(after.last_actor,
+	          "cert id=\"device-1\" serial=01 profile=device role=device "
+	          "from=198.51.100.5") == 0);
 	CHECK(strstr(after.last_object, "revoke-device") != NULL);
 
 	CHECK_ST(
@@ -238,7 +241,9 @@ test_revoke_device(void)
 	audit_count(&after);
 	CHECK(strcmp(after.last_action, "revoke-device") == 0 &&
 	    strcmp(after.last_object, "dev-rv") == 0 &&
-	    strcmp(after.last_actor, "cert:operator-1@::1") == 0);
+	    strcmp(after.last_actor,
+	        "cert id=\"operator-1\" serial=01 profile=operator "
+	        "role=operator from=::1") == 0);
 	/* Again: nothing left to revoke, blocked already. */
 	CHECK_ST(authority_revoke_device(a, &op, "dev-rv", NULL, &count),
 	    ST_CONFLICT);
@@ -415,6 +420,64 @@ test_reads(void)
 	CHECK(n > 20 && bad == 0);
 }
 
+/*
+ * Delegation never exceeds the delegator: a station whose role enrolls
+ * only devices mints no gateway secret, none outside its pattern and none
+ * for a blocked device; each refusal is audited with the station.
+ */
+static void
+test_secret_delegation(void)
+{
+	struct principal station, op, admin;
+	struct audit_count before, after;
+	char s1[41], *secret = NULL;
+	int64_t expires = 0;
+	size_t count = 0;
+
+	cert_principal(&station, "station", "198.51.100.6");
+	cert_principal(&op, "operator", "127.0.0.1");
+	cert_principal(&admin, "admin", "127.0.0.1");
+	audit_count(&before);
+	CHECK_ST(authority_secret_create(
+	             a, &station, "gw-7", "gateway", 0, &secret, &expires),
+	    ST_DENIED);
+	CHECK_DETAIL("role station may not mint secrets for profile gateway: "
+	             "it may not enroll that profile itself");
+	CHECK(secret == NULL && expires == 0);
+	audit_count(&after);
+	CHECK(after.refusals == before.refusals + 1 &&
+	    strstr(after.last_actor, "profile=station role=station") != NULL);
+	/* The admin's role enrolls gateways: it may. */
+	CHECK_ST(authority_secret_create(
+	             a, &admin, "gw-7", "gateway", 0, &secret, &expires),
+	    ST_OK);
+	CHECK(secret != NULL && expires > 0);
+	secret_free(secret);
+	secret = NULL;
+	/* Its own profile, its own pattern: fine. */
+	CHECK_ST(authority_secret_create(
+	             a, &station, "dev-ok-1", "device", 0, &secret, &expires),
+	    ST_OK);
+	secret_free(secret);
+	secret = NULL;
+	CHECK_ST(authority_secret_create(
+	             a, &station, "bad id", "device", 0, &secret, &expires),
+	    ST_MALFORMED);
+	/* A blocked device gets no secret, from anyone. */
+	CHECK_ST(issue("dev-blk-1", s1), ST_OK);
+	CHECK_ST(
+	    authority_revoke_device(a, &op, "dev-blk-1", NULL, &count), ST_OK);
+	audit_count(&before);
+	CHECK_ST(authority_secret_create(
+	             a, &station, "dev-blk-1", "device", 0, &secret, &expires),
+	    ST_DENIED);
+	CHECK_DETAIL("device dev-blk-1 is blocked; an admin must reinstate it");
+	CHECK(secret == NULL);
+	audit_count(&after);
+	CHECK(after.refusals == before.refusals + 1 &&
+	    strcmp(after.last_object, "dev-blk-1") == 0);
+}
+
 int
 main(void)
 {
@@ -435,6 +498,7 @@ main(void)
 		test_reasons();
 		test_revoke_device();
 		test_reads();
+		test_secret_delegation();
 	}
 	authority_close(a);
 	testutil_rmtree(dir);
