@@ -28,6 +28,7 @@ ports=$(pick_ports 2) || {
 }
 read -r P1 P2 <<<"$ports"
 check "init" "$TESSERA_BIN" init --data "$D" --name "Matrix Test" \
+	--url "https://localhost:$P1" \
 	--publish-url "http://127.0.0.1:$P2"
 # The test's policy: operator and auditor profiles (copied from the
 # station's) and roles; the operator enrolls and mints for devices only;
