@@ -29,6 +29,7 @@ import base64
 import http.client
 import json
 import os
+import re
 import socket
 import sqlite3
 import ssl
@@ -151,7 +152,7 @@ PENDING = {
 # ---------------------------------------------------------------------------
 # Names used below.
 STATION_PATTERN = "^line-[0-9]{4}$"  # the test policy's station role
-GW_SUFFIX = "gw.tessera.test"  # DNS names of the test's gateways
+GW_SUFFIX = "gw.tessera.invalid"  # the default policy's gateway names
 CROSS = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
 JSON_CT = {"Content-Type": "application/json"}
 
@@ -196,6 +197,10 @@ OU = NameOID.ORGANIZATIONAL_UNIT_NAME
 L = NameOID.LOCALITY_NAME
 CN = NameOID.COMMON_NAME
 SN = NameOID.SERIAL_NUMBER
+
+SUBJECT_OIDS = {"CN": CN, "O": O, "OU": OU, "L": L, "serialNumber": SN,
+                "C": NameOID.COUNTRY_NAME,
+                "ST": NameOID.STATE_OR_PROVINCE_NAME}
 
 KEYS = {}
 
@@ -260,6 +265,7 @@ class Matrix:
                      "Sec-Fetch-Site": "same-origin"}
         self.p = {}
         self.snap = None
+        self.policy = None
 
     # --- reporting ------------------------------------------------------
     def ok(self, cid, what):
@@ -474,20 +480,39 @@ class Matrix:
                     errs.append("non-ASCII or control in %r" % a.value)
         if len(types) != len(set(types)):
             errs.append("repeated subject attributes")
-        cns = cert.subject.get_attributes_for_oid(CN)
-        if len(cns) != 1 or cns[0].value != ident:
-            errs.append("CN %r, authorised id %r" % (
-                [c.value for c in cns], ident))
-        # Nothing of the subject but the id may come from the CSR.
+        # Every attribute by its rule in the policy (a template of the
+        # id, a fixed value or a pattern); a policy without rules (the
+        # CN-only schema before them) gives the CN = the id and copies
+        # nothing else of the CSR.
+        rules = self.subject_rules(profile)
         asked = {(o, v) for rdn in names.rdns for o, v in rdn if o != CN}
+        seen = set()
         for rdn in rdns:
             for a in rdn:
-                if (a.oid, a.value) in asked:
-                    errs.append("subject %s=%s copied from the CSR" % (
-                        a.oid._name, a.value))
-                elif a.oid not in (CN, O):
+                seen.add(a.oid)
+                r = rules.get(a.oid)
+                if rules and r is None:
                     errs.append("subject attribute %s has no rule" %
                                 a.oid._name)
+                elif isinstance(r, str) and a.value != r.replace(
+                        "{id}", ident):
+                    errs.append("subject %s=%r, the rule makes %r" % (
+                        a.oid._name, a.value, r.replace("{id}", ident)))
+                elif isinstance(r, dict) and "value" in r and \
+                        a.value != r["value"]:
+                    errs.append("subject %s=%r, the rule fixes %r" % (
+                        a.oid._name, a.value, r["value"]))
+                elif isinstance(r, dict) and "pattern" in r and \
+                        not re.search(r["pattern"], a.value):
+                    errs.append("subject %s=%r outside its pattern" % (
+                        a.oid._name, a.value))
+                elif not rules and a.oid == CN and a.value != ident:
+                    errs.append("CN %r, authorised id %r" % (a.value, ident))
+                elif not rules and (a.oid, a.value) in asked:
+                    errs.append("subject %s=%s copied from the CSR" % (
+                        a.oid._name, a.value))
+        if CN not in seen:
+            errs.append("no CN")
         try:
             san = cert.extensions.get_extension_for_class(
                 x509.SubjectAlternativeName).value
@@ -503,7 +528,7 @@ class Matrix:
                 got.add(("ip", str(g.value)))
             else:
                 got.add(("other", repr(g)))
-        allowed = set(rule["sans"])
+        allowed = self.san_template(profile, ident, rule["sans"])
         if not got <= allowed:
             errs.append("SANs %s outside the template %s" % (
                 sorted(got - allowed), sorted(allowed)))
@@ -553,6 +578,34 @@ class Matrix:
             self.ok(cid + ".cert", "issued %s %s %s" % (
                 profile, cert.subject.rfc4514_string(),
                 sorted(v for _, v in got)))
+
+    def profile_policy(self, profile):
+        if self.policy is None:
+            self.policy = json.load(open(os.path.join(self.data,
+                                                      "policy.json")))
+        return self.policy["profiles"][profile]
+
+    def subject_rules(self, profile):
+        """{oid: template string or {"value"|"pattern": ...}} from the
+        profile's subject rules; {} for a policy without them."""
+        subj = self.profile_policy(profile).get("subject", {})
+        out = {}
+        for k, v in subj.items():
+            if k in SUBJECT_OIDS and isinstance(v, (str, dict)):
+                out[SUBJECT_OIDS[k]] = v
+        return out
+
+    def san_template(self, profile, ident, fallback):
+        """The SANs the profile's templates give ident (the fallback for
+        a policy without templates)."""
+        san = self.profile_policy(profile).get("san", {})
+        out = set()
+        for t in ("uri", "dns"):
+            for tpl in san.get(t, []) if isinstance(san.get(t), list) \
+                    else []:
+                out.add((t, tpl.replace("{id}", ident)))
+        return out if any(isinstance(san.get(t), list)
+                          for t in ("uri", "dns")) else set(fallback)
 
     # --- plain requests -------------------------------------------------
     def req(self, cid, who, method, path, want, body=None, headers=None,
