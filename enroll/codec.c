@@ -106,7 +106,7 @@ enum status
 codec_certs_only(
     X509 *const *certs, size_t count, uint8_t **der, size_t *der_len)
 {
-	PKCS7 *p7 = NULL;
+	PKCS7 *p7 = NULL, *inner = NULL;
 	unsigned char *p = NULL;
 	size_t i;
 	int n;
@@ -117,9 +117,15 @@ codec_certs_only(
 	if ((p7 = PKCS7_new()) == NULL)
 		goto out;
 	if (!PKCS7_set_type(p7, NID_pkcs7_signed) ||
-	    !ASN1_INTEGER_set(p7->d.sign->version, 1) ||
-	    !PKCS7_content_new(p7, NID_pkcs7_data))
+	    !ASN1_INTEGER_set(p7->d.sign->version, 1))
 		goto out;
+	/* RFC 5652 §5.2: no signed content, so eContentType id-data and the
+	 * eContent omitted (PKCS7_content_new would add an empty one). */
+	if ((inner = PKCS7_new()) == NULL ||
+	    (inner->type = OBJ_nid2obj(NID_pkcs7_data)) == NULL ||
+	    !PKCS7_set_content(p7, inner))
+		goto out;
+	inner = NULL;
 	for (i = 0; i < count; i++)
 		if (!PKCS7_add_certificate(p7, certs[i]))
 			goto out;
@@ -131,6 +137,7 @@ codec_certs_only(
 	*der_len = (size_t)n;
 	st = ST_OK;
 out:
+	PKCS7_free(inner);
 	PKCS7_free(p7);
 	return st;
 }
