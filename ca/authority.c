@@ -465,8 +465,8 @@ renew(struct authority *a, struct renewal *r, int force, int *renewed)
 	if ((st = ca_service_issue(a->store, a->cfg->name,
 	         "tessera id=\"renew\"", now, &r->spec, a->issuing,
 	         hsm_key_get0_pkey(a->issuing_key),
-	         r->key_rel != NULL ? a->crl_url : NULL, a->ca_issuers_url,
-	         &cert)) != ST_OK)
+	         r->key_rel != NULL ? a->crl_url : NULL, a->ocsp_url,
+	         a->ca_issuers_url, &cert)) != ST_OK)
 		goto out;
 	chain[0] = cert;
 	chain[1] = a->issuing;

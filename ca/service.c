@@ -92,8 +92,8 @@ row_commit(struct store_txn *txn, void *arg)
 enum status
 ca_service_issue(struct store *store, const char *org, const char *actor,
     int64_t now, const struct ca_service_spec *spec, X509 *issuer,
-    EVP_PKEY *issuer_key, const char *crl_url, const char *ca_issuers_url,
-    X509 **out)
+    EVP_PKEY *issuer_key, const char *crl_url, const char *ocsp_url,
+    const char *ca_issuers_url, X509 **out)
 {
 	struct ca_template t;
 	struct store_cert row;
@@ -134,6 +134,7 @@ ca_service_issue(struct store *store, const char *org, const char *actor,
 	t.eku_count = spec->eku_count;
 	t.ocsp_nocheck = spec->ocsp_nocheck;
 	t.crl_url = crl_url;
+	t.ocsp_url = ocsp_url;
 	t.ca_issuers_url = ca_issuers_url;
 	t.md_nid = spec->md_nid;
 	if ((st = ca_cert_sign(&t, issuer, issuer_key, &cert, serial)) !=

@@ -42,13 +42,15 @@ void ca_row_clear(struct store_cert *row);
 
 /*
  * Sign the certificate spec describes (subject O=org, CN=spec->cn) with
- * issuer_key (issuer NULL: self-signed) and commit its row and an audit
- * entry by actor before returning it. The caller frees *out.
+ * issuer_key (issuer NULL: self-signed), pointing at the CRL, the OCSP
+ * responder and the issuer's certificate by the URLs given (NULL: none),
+ * and commit its row and an audit entry by actor before returning it. The
+ * caller frees *out.
  */
 enum status ca_service_issue(struct store *store, const char *org,
     const char *actor, int64_t now, const struct ca_service_spec *spec,
     X509 *issuer, EVP_PKEY *issuer_key, const char *crl_url,
-    const char *ca_issuers_url, X509 **out) MUST_CHECK;
+    const char *ocsp_url, const char *ca_issuers_url, X509 **out) MUST_CHECK;
 
 /*
  * PEM of certs, concatenated in order, then of key (PKCS#8, unencrypted)

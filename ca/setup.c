@@ -282,7 +282,8 @@ issue_all(struct init_state *is)
 	static const int eku_client[] = {NID_client_auth};
 	const char *dir = is->s->data_dir;
 	char cn[LIMIT_NAME_LEN];
-	char *root_crl = NULL, *root_crt = NULL, *crl = NULL, *crt = NULL;
+	char *root_crl = NULL, *root_crt = NULL, *crl = NULL, *crt = NULL,
+	     *ocsp_url = NULL;
 	EVP_PKEY *tls_key = NULL, *admin_key = NULL;
 	X509 *root = NULL, *issuing = NULL, *ocsp = NULL, *tls = NULL,
 	     *admin = NULL;
@@ -294,9 +295,11 @@ issue_all(struct init_state *is)
 	root_crt = url_join(is->cfg.publish_url, "/ca/root.crt");
 	crl = url_join(is->cfg.publish_url, "/crl/issuing.crl");
 	crt = url_join(is->cfg.publish_url, "/ca/issuing.crt");
+	ocsp_url = url_join(is->cfg.publish_url, "/ocsp");
 	tls_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 	admin_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-	if (!root_crl || !root_crt || !crl || !crt || !tls_key || !admin_key)
+	if (!root_crl || !root_crt || !crl || !crt || !ocsp_url || !tls_key ||
+	    !admin_key)
 		goto out;
 
 	memset(&spec, 0, sizeof(spec));
@@ -311,8 +314,8 @@ issue_all(struct init_state *is)
 	    .md_nid = NID_sha384};
 	if ((st = ca_service_issue(is->store, is->cfg.name,
 	         "operator id=\"init\"", is->now, &spec, NULL,
-	         hsm_key_get0_pkey(is->keys[KEY_ROOT]), NULL, NULL, &root)) !=
-	    ST_OK)
+	         hsm_key_get0_pkey(is->keys[KEY_ROOT]), NULL, NULL, NULL,
+	         &root)) != ST_OK)
 		goto out;
 
 	snprintf(cn, sizeof(cn), "%s Issuing CA", is->cfg.name);
@@ -326,8 +329,8 @@ issue_all(struct init_state *is)
 	    .md_nid = NID_sha384};
 	if ((st = ca_service_issue(is->store, is->cfg.name,
 	         "operator id=\"init\"", is->now, &spec, root,
-	         hsm_key_get0_pkey(is->keys[KEY_ROOT]), root_crl, root_crt,
-	         &issuing)) != ST_OK)
+	         hsm_key_get0_pkey(is->keys[KEY_ROOT]), root_crl, ocsp_url,
+	         root_crt, &issuing)) != ST_OK)
 		goto out;
 
 	/* RFC 6960 §4.2.2.2: a delegated responder, short-lived. */
@@ -344,8 +347,8 @@ issue_all(struct init_state *is)
 	    .md_nid = NID_sha256};
 	if ((st = ca_service_issue(is->store, is->cfg.name,
 	         "operator id=\"init\"", is->now, &spec, issuing,
-	         hsm_key_get0_pkey(is->keys[KEY_ISSUING]), NULL, crt, &ocsp)) !=
-	    ST_OK)
+	         hsm_key_get0_pkey(is->keys[KEY_ISSUING]), NULL, ocsp_url, crt,
+	         &ocsp)) != ST_OK)
 		goto out;
 
 	spec = (struct ca_service_spec){.cn = "localhost",
@@ -360,8 +363,8 @@ issue_all(struct init_state *is)
 	    .md_nid = NID_sha256};
 	if ((st = ca_service_issue(is->store, is->cfg.name,
 	         "operator id=\"init\"", is->now, &spec, issuing,
-	         hsm_key_get0_pkey(is->keys[KEY_ISSUING]), crl, crt, &tls)) !=
-	    ST_OK)
+	         hsm_key_get0_pkey(is->keys[KEY_ISSUING]), crl, ocsp_url, crt,
+	         &tls)) != ST_OK)
 		goto out;
 
 	spec = (struct ca_service_spec){.cn = "admin",
@@ -375,8 +378,8 @@ issue_all(struct init_state *is)
 	    .md_nid = NID_sha256};
 	if ((st = ca_service_issue(is->store, is->cfg.name,
 	         "operator id=\"init\"", is->now, &spec, issuing,
-	         hsm_key_get0_pkey(is->keys[KEY_ISSUING]), crl, crt, &admin)) !=
-	    ST_OK)
+	         hsm_key_get0_pkey(is->keys[KEY_ISSUING]), crl, ocsp_url, crt,
+	         &admin)) != ST_OK)
 		goto out;
 
 	/* Rows are committed; now the files. */
@@ -410,6 +413,7 @@ out:
 	free(root_crl);
 	free(root_crt);
 	free(crl);
+	free(ocsp_url);
 	free(crt);
 	return st;
 }
