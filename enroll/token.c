@@ -191,24 +191,37 @@ jwks_get(struct enroll *e, struct http_response *resp)
 	free(json);
 }
 
+/*
+ * RFC 8414 §2 metadata. response_types_supported is REQUIRED and lists the
+ * response types of the authorization endpoint; tessera has none (client
+ * credentials only, §2: no authorization_endpoint then), so it is empty.
+ * At the OpenID path, subject_types_supported (OpenID Connect Discovery
+ * 1.0 §3) too: sub is the device id for every client ("public").
+ */
 static void
-metadata_get(struct enroll *e, struct http_response *resp)
+metadata_get(struct enroll *e, int is_openid, struct http_response *resp)
 {
 	const char *url = authority_config(e->a)->url;
 	size_t n = strlen(url);
 	char token[LIMIT_NAME_LEN + 32], jwks[LIMIT_NAME_LEN + 32];
+	json_t *doc;
 
 	while (n > 0 && url[n - 1] == '/')
 		n--;
 	snprintf(token, sizeof(token), "%.*s/token", (int)n, url);
 	snprintf(jwks, sizeof(jwks), "%.*s" JWKS_PATH, (int)n, url);
-	send_json(resp,
-	    json_pack("{s:s, s:s, s:s, s:[s], s:[s], s:b}", "issuer", url,
-	        "token_endpoint", token, "jwks_uri", jwks,
-	        "grant_types_supported", "client_credentials",
-	        "token_endpoint_auth_methods_supported", "tls_client_auth",
-	        "tls_client_certificate_bound_access_tokens", 1),
-	    "application/json", "public, max-age=3600");
+	doc = json_pack("{s:s, s:s, s:s, s:[], s:[s], s:[s], s:b}", "issuer",
+	    url, "token_endpoint", token, "jwks_uri", jwks,
+	    "response_types_supported", "grant_types_supported",
+	    "client_credentials", "token_endpoint_auth_methods_supported",
+	    "tls_client_auth", "tls_client_certificate_bound_access_tokens", 1);
+	if (doc != NULL && is_openid &&
+	    json_object_set_new(doc, "subject_types_supported",
+	        json_pack("[s]", "public")) != 0) {
+		json_decref(doc);
+		doc = NULL;
+	}
+	send_json(resp, doc, "application/json", "public, max-age=3600");
 }
 
 int
@@ -243,7 +256,8 @@ token_handle(struct enroll *e, const struct http_request *req,
 	} else if (strcmp(p, JWKS_PATH) == 0) {
 		jwks_get(e, resp);
 	} else {
-		metadata_get(e, resp);
+		metadata_get(e,
+		    strcmp(p, "/.well-known/openid-configuration") == 0, resp);
 	}
 	return 1;
 }
