@@ -1,0 +1,791 @@
+/*
+ * DER as a strict decoder reads it, for every structure tessera encodes
+ * itself: the certs-only PKCS#7 (RFC 5652 §5.2, RFC 7030 §4.1.3), csrattrs
+ * (RFC 7030 §4.5.2), OCSP responses (RFC 6960 §4.2) and the certificates
+ * of every kind it issues (RFC 5280). Each goes through OpenSSL's d2i with
+ * the whole input consumed and re-encodes to the same bytes; each
+ * extension value decodes and re-encodes to the same bytes; and a TLV walk
+ * checks what d2i lets pass: minimal lengths, BOOLEAN as 00 or FF
+ * (X.690 §11.1), minimal INTEGERs, sorted SET OFs (§11.6), time formats
+ * (§11.7, §11.8) and PrintableString characters, also inside OCTET STRINGs
+ * that hold DER. The real service: a SoftHSMv2 token, the store, requests
+ * through the handlers.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/bn.h>
+#include <openssl/ocsp.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs7.h>
+#include <openssl/x509v3.h>
+
+#include "ca/authority.h"
+#include "ca/setup.h"
+#include "common/secret.h"
+#include "enroll/codec.h"
+#include "enroll/enroll.h"
+#include "tests/unit/test.h"
+#include "tests/unit/testutil.h"
+
+static struct authority *a;
+static struct enroll *e;
+static char *data;
+
+/* ---- the strict TLV walk ---------------------------------------------- */
+
+static char why[160];
+
+static int
+bad(const char *what, size_t off)
+{
+	snprintf(why, sizeof(why), "%s at offset %zu", what, off);
+	return -1;
+}
+
+static int
+printable(uint8_t c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	    (c >= '0' && c <= '9') || strchr(" '()+,-./:=?", c) != NULL;
+}
+
+/* Octet-string order with the shorter padded by zeros (X.690 §11.6). */
+static int
+set_order(const uint8_t *a1, size_t l1, const uint8_t *a2, size_t l2)
+{
+	size_t i, n = l1 > l2 ? l1 : l2;
+
+	for (i = 0; i < n; i++) {
+		uint8_t x = i < l1 ? a1[i] : 0, y = i < l2 ? a2[i] : 0;
+		if (x != y)
+			return x < y ? -1 : 1;
+	}
+	return 0;
+}
+
+static int walk(const uint8_t *p, size_t len, size_t base, int strict);
+
+/* One primitive's contents by its universal tag. */
+static int
+primitive(uint8_t tag, const uint8_t *c, size_t n, size_t off)
+{
+	size_t i;
+
+	switch (tag) {
+	case 0x01:
+		if (n != 1 || (c[0] != 0x00 && c[0] != 0xff))
+			return bad("BOOLEAN not 00 or FF (X.690 §11.1)", off);
+		break;
+	case 0x02:
+	case 0x0a:
+		if (n == 0 ||
+		    (n > 1 &&
+		        ((c[0] == 0x00 && !(c[1] & 0x80)) ||
+		            (c[0] == 0xff && (c[1] & 0x80)))))
+			return bad("INTEGER not minimal (X.690 §8.3.2)", off);
+		break;
+	case 0x03:
+		if (n == 0 || c[0] > 7 || (n == 1 && c[0] != 0) ||
+		    (n > 1 && (c[n - 1] & ((1u << c[0]) - 1)) != 0))
+			return bad("BIT STRING padding (X.690 §11.2)", off);
+		break;
+	case 0x05:
+		if (n != 0)
+			return bad("NULL with contents", off);
+		break;
+	case 0x13:
+		for (i = 0; i < n; i++)
+			if (!printable(c[i]))
+				return bad("PrintableString character", off);
+		break;
+	case 0x17:
+	case 0x18:
+		if (n != (tag == 0x17 ? 13u : 15u) || c[n - 1] != 'Z')
+			return bad("time not YYMMDDHHMMSSZ / YYYYMMDDHHMMSSZ "
+			           "(RFC 5280 §4.1.2.5)",
+			    off);
+		for (i = 0; i + 1 < n; i++)
+			if (c[i] < '0' || c[i] > '9')
+				return bad("time with a non-digit", off);
+		break;
+	}
+	return 0;
+}
+
+/*
+ * Walk the TLVs of p[0..len): each must fit exactly. When strict, also the
+ * DER rules; an OCTET STRING or a BIT STRING whose contents are DER
+ * themselves (an extnValue, responseBytes, a public key) is walked too.
+ */
+static int
+walk(const uint8_t *p, size_t len, size_t base, int strict)
+{
+	size_t i = 0, hdr, n, k;
+
+	while (i < len) {
+		uint8_t tag = p[i];
+
+		if ((tag & 0x1f) == 0x1f)
+			return bad("high tag number", base + i);
+		if (i + 2 > len)
+			return bad("truncated", base + i);
+		n = p[i + 1];
+		hdr = 2;
+		if (n == 0x80)
+			return bad("indefinite length", base + i);
+		if (n > 0x80) {
+			k = n & 0x7f;
+			if (k > 4 || i + 2 + k > len)
+				return bad("length", base + i);
+			if (strict && p[i + 2] == 0)
+				return bad("length not minimal", base + i);
+			for (n = 0, hdr = 0; hdr < k; hdr++)
+				n = (n << 8) | p[i + 2 + hdr];
+			hdr = 2 + k;
+			if (strict && n < 0x80)
+				return bad(
+				    "long form for a short length", base + i);
+		}
+		if (n > len - i - hdr)
+			return bad("contents past the end", base + i);
+		if (tag & 0x20) {
+			if (walk(p + i + hdr, n, base + i + hdr, strict) != 0)
+				return -1;
+		} else if (strict) {
+			if (!(tag & 0xc0) &&
+			    primitive(tag, p + i + hdr, n, base + i) != 0)
+				return -1;
+			/* Contents that are DER: OCTET STRING, or BIT
+			 * STRING without unused bits. */
+			if (tag == 0x04 && n > 1 &&
+			    walk(p + i + hdr, n, 0, 0) == 0 &&
+			    walk(p + i + hdr, n, base + i + hdr, 1) != 0)
+				return -1;
+			if (tag == 0x03 && n > 2 && p[i + hdr] == 0 &&
+			    walk(p + i + hdr + 1, n - 1, 0, 0) == 0 &&
+			    walk(p + i + hdr + 1, n - 1, base + i + hdr + 1,
+			        1) != 0)
+				return -1;
+		}
+		i += hdr + n;
+	}
+	return 0;
+}
+
+/* SET OF order, checked at each universal SET of a walked (so
+ * well-formed) encoding. */
+static int
+walk_sets(const uint8_t *p, size_t len, size_t base)
+{
+	size_t i = 0, hdr, n, k, j, pl = 0;
+	const uint8_t *pp;
+
+	while (i < len) {
+		n = p[i + 1];
+		hdr = 2;
+		if (n > 0x80) {
+			k = n & 0x7f;
+			for (n = 0, j = 0; j < k; j++)
+				n = (n << 8) | p[i + 2 + j];
+			hdr = 2 + k;
+		}
+		if (p[i] == 0x31) {
+			/* The elements of the SET, each against the one
+			 * before it. */
+			size_t q = 0, qh, qn;
+			const uint8_t *c = p + i + hdr;
+
+			pp = NULL;
+			while (q < n) {
+				qn = c[q + 1];
+				qh = 2;
+				if (qn > 0x80) {
+					k = qn & 0x7f;
+					for (qn = 0, j = 0; j < k; j++)
+						qn = (qn << 8) | c[q + 2 + j];
+					qh = 2 + k;
+				}
+				if (pp != NULL &&
+				    set_order(pp, pl, c + q, qh + qn) > 0)
+					return bad("SET OF not sorted (X.690 "
+					           "§11.6)",
+					    base + i);
+				pp = c + q;
+				pl = qh + qn;
+				q += qh + qn;
+			}
+		}
+		if (p[i] & 0x20) {
+			if (walk_sets(p + i + hdr, n, base + i + hdr) != 0)
+				return -1;
+		}
+		i += hdr + n;
+	}
+	return 0;
+}
+
+/* The whole check: one TLV that fills der, DER rules, sorted sets. */
+static int
+der_ok(const uint8_t *der, size_t len)
+{
+	why[0] = '\0';
+	if (walk(der, len, 0, 0) != 0)
+		return 0;
+	if (len < 2 || der[0] != 0x30)
+		return bad("not one SEQUENCE", 0) == 0;
+	return walk(der, len, 0, 1) == 0 && walk_sets(der, len, 0) == 0;
+}
+
+/*
+ * d2i of item over all of der, re-encoded to the same bytes, and der_ok.
+ * Returns the decoded value (the caller frees with ASN1_item_free) or NULL.
+ */
+static ASN1_VALUE *
+strict(const ASN1_ITEM *it, const uint8_t *der, size_t len, const char *what)
+{
+	const unsigned char *p = der;
+	unsigned char *out = NULL;
+	ASN1_VALUE *v;
+	int n = -1;
+
+	v = ASN1_item_d2i(NULL, &p, (long)len, it);
+	CHECK(v != NULL);
+	if (v == NULL) {
+		fprintf(stderr, "%s: OpenSSL refuses it\n", what);
+		return NULL;
+	}
+	CHECK(p == der + len);
+	n = ASN1_item_i2d(v, &out, it);
+	CHECK(n == (int)len && memcmp(out, der, len) == 0);
+	if (n != (int)len || memcmp(out, der, len) != 0)
+		fprintf(stderr, "%s: re-encodes to other bytes\n", what);
+	OPENSSL_free(out);
+	if (!der_ok(der, len)) {
+		fprintf(stderr, "%s: %s\n", what, why);
+		CHECK(0);
+	} else
+		CHECK(1);
+	return v;
+}
+
+/* ---- the checker checks ----------------------------------------------- */
+
+/* Hand-made violations: each must be caught, or the walk proves nothing. */
+static void
+test_walk(void)
+{
+	static const struct {
+		const char *what;
+		uint8_t der[12];
+		size_t len;
+		int ok;
+	} cases[] = {
+	    {"BOOLEAN TRUE", {0x30, 0x03, 0x01, 0x01, 0xff}, 5, 1},
+	    {"BOOLEAN 0x01", {0x30, 0x03, 0x01, 0x01, 0x01}, 5, 0},
+	    {"long-form length", {0x30, 0x81, 0x03, 0x02, 0x01, 0x05}, 6, 0},
+	    {"indefinite length", {0x30, 0x80, 0x05, 0x00, 0x00, 0x00}, 6, 0},
+	    {"INTEGER 00 7f", {0x30, 0x04, 0x02, 0x02, 0x00, 0x7f}, 6, 0},
+	    {"INTEGER 00 80", {0x30, 0x04, 0x02, 0x02, 0x00, 0x80}, 6, 1},
+	    {"trailing byte", {0x30, 0x02, 0x05, 0x00, 0x00}, 5, 0},
+	    {"unsorted SET OF",
+	        {0x30, 0x08, 0x31, 0x06, 0x02, 0x01, 0x05, 0x02, 0x01, 0x03},
+	        10, 0},
+	    {"sorted SET OF",
+	        {0x30, 0x08, 0x31, 0x06, 0x02, 0x01, 0x03, 0x02, 0x01, 0x05},
+	        10, 1},
+	    {"BOOLEAN 0x01 in an OCTET STRING",
+	        {0x30, 0x07, 0x04, 0x05, 0x30, 0x03, 0x01, 0x01, 0x01}, 9, 0},
+	    {"PrintableString '*'", {0x30, 0x03, 0x13, 0x01, '*'}, 5, 0},
+	    {"BIT STRING padding", {0x30, 0x04, 0x03, 0x02, 0x07, 0x81}, 6, 0},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int ok = der_ok(cases[i].der, cases[i].len);
+		if (ok != cases[i].ok)
+			fprintf(stderr, "walk: %s: %s\n", cases[i].what,
+			    ok ? "accepted" : why);
+		CHECK(ok == cases[i].ok);
+	}
+}
+
+/* ---- certificates ----------------------------------------------------- */
+
+/* Every extension value re-encodes to its own bytes. */
+static void
+check_extensions(X509 *cert, const char *what)
+{
+	const X509V3_EXT_METHOD *m;
+	const ASN1_OCTET_STRING *raw;
+	X509_EXTENSION *ext;
+	unsigned char *out;
+	void *v;
+	int i, n;
+
+	for (i = 0; i < X509_get_ext_count(cert); i++) {
+		ext = X509_get_ext(cert, i);
+		raw = X509_EXTENSION_get_data(ext);
+		m = X509V3_EXT_get(ext);
+		CHECK(m != NULL && m->it != NULL);
+		if (m == NULL || m->it == NULL)
+			continue;
+		v = X509V3_EXT_d2i(ext);
+		CHECK(v != NULL);
+		out = NULL;
+		n = v == NULL ? -1
+		              : ASN1_item_i2d(v, &out, ASN1_ITEM_ptr(m->it));
+		if (n != ASN1_STRING_length(raw) ||
+		    memcmp(out, ASN1_STRING_get0_data(raw), (size_t)n) != 0) {
+			fprintf(stderr,
+			    "%s: extension %s re-encodes to other "
+			    "bytes\n",
+			    what, OBJ_nid2sn(m->ext_nid));
+			CHECK(0);
+		} else
+			CHECK(1);
+		OPENSSL_free(out);
+		if (v != NULL)
+			ASN1_item_free(v, ASN1_ITEM_ptr(m->it));
+	}
+}
+
+/* RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050. */
+static int
+time_type_ok(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	if (!ASN1_TIME_to_tm(t, &tm))
+		return 0;
+	return ASN1_STRING_type(t) ==
+	    (tm.tm_year + 1900 < 2050 ? V_ASN1_UTCTIME
+	                              : V_ASN1_GENERALIZEDTIME);
+}
+
+/* What every certificate tessera issues must be, DER and RFC 5280. */
+static void
+check_cert(X509 *cert, int is_root, const char *what)
+{
+	unsigned char *der = NULL;
+	const ASN1_INTEGER *serial = X509_get0_serialNumber(cert);
+	AUTHORITY_INFO_ACCESS *aia;
+	X509 *again;
+	int len, i, has_ocsp = 0;
+
+	len = i2d_X509(cert, &der);
+	CHECK(len > 0);
+	if (len <= 0)
+		return;
+	again = (X509 *)strict(ASN1_ITEM_rptr(X509), der, (size_t)len, what);
+	X509_free(again);
+	OPENSSL_free(der);
+	check_extensions(cert, what);
+	/* RFC 5280 §4.1.2.2: positive, at most 20 octets. */
+	CHECK(ASN1_STRING_type(serial) == V_ASN1_INTEGER);
+	CHECK(ASN1_STRING_length(serial) >= 1 &&
+	    ASN1_STRING_length(serial) <= 20);
+	CHECK(time_type_ok(X509_get0_notBefore(cert)));
+	CHECK(time_type_ok(X509_get0_notAfter(cert)));
+	CHECK(X509_get_version(cert) == X509_VERSION_3);
+	/* Every certificate a CA issues names the OCSP responder. */
+	aia = X509_get_ext_d2i(cert, NID_info_access, NULL, NULL);
+	for (i = 0; aia != NULL && i < sk_ACCESS_DESCRIPTION_num(aia); i++)
+		if (OBJ_obj2nid(sk_ACCESS_DESCRIPTION_value(aia, i)->method) ==
+		    NID_ad_OCSP)
+			has_ocsp = 1;
+	AUTHORITY_INFO_ACCESS_free(aia);
+	if (!is_root && !has_ocsp)
+		fprintf(stderr, "%s: no OCSP URL in AIA\n", what);
+	CHECK(is_root || has_ocsp);
+}
+
+static X509 *
+load_pem(const char *rel)
+{
+	char path[1024];
+	FILE *f;
+	X509 *x = NULL;
+
+	snprintf(path, sizeof(path), "%s/%s", data, rel);
+	if ((f = fopen(path, "r")) != NULL) {
+		x = PEM_read_X509(f, NULL, NULL, NULL);
+		fclose(f);
+	}
+	CHECK(x != NULL);
+	return x;
+}
+
+/* init's certificates: root, issuing, responder, TLS, admin. */
+static void
+test_service_certs(void)
+{
+	static const char *const files[] = {"ca/root.pem", "ca/issuing.pem",
+	    "ca/ocsp.pem", "tls/server.pem", "admin/admin.pem"};
+	size_t i;
+	X509 *x;
+
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		if ((x = load_pem(files[i])) == NULL)
+			continue;
+		check_cert(x, i == 0, files[i]);
+		X509_free(x);
+	}
+}
+
+/* ---- requests through the handlers ------------------------------------ */
+
+struct req {
+	struct http_request r;
+	struct buf body;
+	char auth[512];
+};
+
+static void
+req_init(struct req *q, const char *method, const char *path)
+{
+	memset(q, 0, sizeof(*q));
+	q->r.method = method;
+	q->r.path = path;
+	q->r.peer_address = "127.0.0.1";
+	q->r.is_tls = 1;
+	q->r.tls_version = 0x0304;
+	buf_init(&q->body, 1024 * 1024);
+}
+
+/* The body of a 200 answer, base64-decoded (free()), or NULL. */
+static uint8_t *
+answer_b64(const struct http_response *resp, size_t *len)
+{
+	uint8_t *der = NULL;
+
+	*len = 0;
+	CHECK(resp->status == 200);
+	if (resp->status != 200 ||
+	    codec_b64_decode(
+	        resp->body.data, resp->body.len, 1 << 20, &der, len) != ST_OK)
+		return NULL;
+	return der;
+}
+
+/* The certs-only PKCS#7: SignedData v1, no digest algorithms, id-data
+ * with no eContent (RFC 5652 §5.2), count certificates, no signers. */
+static PKCS7 *
+check_certs_only(const uint8_t *der, size_t len, int count, const char *what)
+{
+	PKCS7 *p7;
+	PKCS7_SIGNED *s;
+
+	p7 = (PKCS7 *)strict(ASN1_ITEM_rptr(PKCS7), der, len, what);
+	if (p7 == NULL)
+		return NULL;
+	CHECK(OBJ_obj2nid(p7->type) == NID_pkcs7_signed);
+	if (OBJ_obj2nid(p7->type) != NID_pkcs7_signed) {
+		PKCS7_free(p7);
+		return NULL;
+	}
+	s = p7->d.sign;
+	CHECK(ASN1_INTEGER_get(s->version) == 1);
+	CHECK(sk_X509_ALGOR_num(s->md_algs) == 0);
+	CHECK(OBJ_obj2nid(s->contents->type) == NID_pkcs7_data);
+	CHECK(s->contents->d.ptr == NULL);
+	CHECK(sk_X509_num(s->cert) == count);
+	CHECK(s->crl == NULL);
+	CHECK(sk_PKCS7_SIGNER_INFO_num(s->signer_info) == 0);
+	return p7;
+}
+
+static void
+test_certs_only(void)
+{
+	X509 *certs[2];
+	uint8_t *der = NULL;
+	size_t len = 0;
+	PKCS7 *p7;
+	struct req q;
+	struct http_response resp;
+	uint8_t *body;
+
+	certs[0] = load_pem("ca/issuing.pem");
+	certs[1] = load_pem("ca/root.pem");
+	if (certs[0] != NULL && certs[1] != NULL) {
+		CHECK_ST(codec_certs_only(certs, 2, &der, &len), ST_OK);
+		p7 = check_certs_only(der, len, 2, "certs-only of two");
+		/* The certificates as given, in order. */
+		CHECK(p7 != NULL &&
+		    X509_cmp(sk_X509_value(p7->d.sign->cert, 0), certs[0]) ==
+		        0 &&
+		    X509_cmp(sk_X509_value(p7->d.sign->cert, 1), certs[1]) ==
+		        0);
+		PKCS7_free(p7);
+		OPENSSL_free(der);
+	}
+	X509_free(certs[0]);
+	X509_free(certs[1]);
+
+	/* /cacerts as served. */
+	req_init(&q, "GET", "/.well-known/est/cacerts");
+	http_response_init(&resp);
+	enroll_handle_tls(e, &q.r, &resp);
+	if ((body = answer_b64(&resp, &len)) != NULL) {
+		p7 = check_certs_only(body, len, 2, "cacerts");
+		PKCS7_free(p7);
+		free(body);
+	}
+	http_response_free(&resp);
+	buf_free(&q.body);
+}
+
+/* csrattrs: SEQUENCE OF (OID | Attribute {OID, SET SIZE(1..MAX)}). */
+static void
+test_csrattrs(void)
+{
+	static const char *const paths[] = {"/.well-known/est/csrattrs",
+	    "/.well-known/est/gateway/csrattrs",
+	    "/.well-known/est/station/csrattrs"};
+	STACK_OF(ASN1_TYPE) * seq;
+	const unsigned char *p;
+	X509_ATTRIBUTE *attr;
+	ASN1_TYPE *t;
+	struct req q;
+	struct http_response resp;
+	uint8_t *body;
+	size_t i, len;
+	int j;
+
+	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		req_init(&q, "GET", paths[i]);
+		http_response_init(&resp);
+		enroll_handle_tls(e, &q.r, &resp);
+		body = answer_b64(&resp, &len);
+		http_response_free(&resp);
+		buf_free(&q.body);
+		if (body == NULL)
+			continue;
+		seq = (STACK_OF(ASN1_TYPE) *)strict(
+		    ASN1_ITEM_rptr(ASN1_SEQUENCE_ANY), body, len, paths[i]);
+		CHECK(seq != NULL && sk_ASN1_TYPE_num(seq) >= 1);
+		for (j = 0; seq != NULL && j < sk_ASN1_TYPE_num(seq); j++) {
+			t = sk_ASN1_TYPE_value(seq, j);
+			if (t->type == V_ASN1_OBJECT) {
+				CHECK(
+				    OBJ_obj2nid(t->value.object) != NID_undef);
+				continue;
+			}
+			CHECK(t->type == V_ASN1_SEQUENCE);
+			if (t->type != V_ASN1_SEQUENCE)
+				continue;
+			p = t->value.sequence->data;
+			attr = d2i_X509_ATTRIBUTE(
+			    NULL, &p, t->value.sequence->length);
+			CHECK(attr != NULL &&
+			    p ==
+			        t->value.sequence->data +
+			            t->value.sequence->length &&
+			    X509_ATTRIBUTE_count(attr) >= 1);
+			X509_ATTRIBUTE_free(attr);
+		}
+		sk_ASN1_TYPE_pop_free(seq, ASN1_TYPE_free);
+		free(body);
+	}
+}
+
+/* Enroll cn with a key of spec at label (NULL: device), and check the
+ * answer and the certificate. */
+static void
+enroll_one(
+    const char *label, const char *spec, const char *cn, const char *sans)
+{
+	struct principal op;
+	struct req q;
+	struct http_response resp;
+	EVP_PKEY *key = testutil_key(spec);
+	uint8_t *csr = NULL, *body;
+	char *secret = NULL, path[128], plain[300], what[96];
+	unsigned char b64[420];
+	size_t csr_len = 0, len;
+	int64_t exp;
+	PKCS7 *p7;
+	int n;
+
+	memset(&op, 0, sizeof(op));
+	op.kind = PRINCIPAL_OPERATOR;
+	snprintf(what, sizeof(what), "%s %s", label ? label : "device", spec);
+	CHECK(key != NULL);
+	CHECK_ST(authority_secret_create(
+	             a, &op, cn, label ? label : "device", 0, &secret, &exp),
+	    ST_OK);
+	CHECK(testutil_csr(key, cn, sans, &csr, &csr_len) == 0);
+	if (secret == NULL || csr == NULL)
+		goto out;
+	snprintf(path, sizeof(path), "/.well-known/est/%s%ssimpleenroll",
+	    label ? label : "", label ? "/" : "");
+	req_init(&q, "POST", path);
+	q.r.content_type = "application/pkcs10";
+	if (codec_b64_encode(&q.body, csr, csr_len, 1) != ST_OK)
+		abort();
+	q.r.body = q.body.data;
+	q.r.body_len = q.body.len;
+	n = snprintf(plain, sizeof(plain), "%s:%s", cn, secret);
+	EVP_EncodeBlock(b64, (unsigned char *)plain, n);
+	snprintf(q.auth, sizeof(q.auth), "Basic %s", b64);
+	q.r.authorization = q.auth;
+	http_response_init(&resp);
+	enroll_handle_tls(e, &q.r, &resp);
+	if (resp.status != 200)
+		fprintf(stderr, "%s: %d %.*s\n", what, resp.status,
+		    (int)resp.body.len, (const char *)resp.body.data);
+	if ((body = answer_b64(&resp, &len)) != NULL) {
+		p7 = check_certs_only(body, len, 1, what);
+		if (p7 != NULL)
+			check_cert(sk_X509_value(p7->d.sign->cert, 0), 0, what);
+		PKCS7_free(p7);
+		free(body);
+	}
+	http_response_free(&resp);
+	buf_free(&q.body);
+out:
+	secret_free(secret);
+	free(csr);
+	EVP_PKEY_free(key);
+}
+
+static void
+test_enrolled(void)
+{
+	enroll_one(NULL, "ec:P-256", "der-p256", "URI:urn:dev:der-p256");
+	enroll_one(NULL, "ec:P-384", "der-p384", NULL);
+	enroll_one(NULL, "rsa:3072", "der-rsa", "URI:urn:dev:der-rsa");
+	enroll_one(
+	    "gateway", "ec:P-256", "gw.example", "DNS:gw.example,IP:192.0.2.1");
+}
+
+/* ---- OCSP --------------------------------------------------------------- */
+
+/* POST one request for serial (NULL: cert's) of issuer with md; check the
+ * answer strictly, and the BasicOCSPResponse inside it. */
+static void
+ocsp_one(
+    X509 *cert, X509 *issuer, const EVP_MD *md, int nonce, const char *what)
+{
+	OCSP_REQUEST *ocsp_req = OCSP_REQUEST_new();
+	OCSP_CERTID *id = OCSP_cert_to_id(md, cert, issuer);
+	OCSP_RESPONSE *r = NULL;
+	OCSP_BASICRESP *bs = NULL;
+	unsigned char *der = NULL, *inner = NULL;
+	struct req q;
+	struct http_response resp;
+	int len, ilen;
+
+	CHECK(ocsp_req != NULL && id != NULL);
+	if (ocsp_req == NULL || id == NULL ||
+	    OCSP_request_add0_id(ocsp_req, id) == NULL) {
+		OCSP_CERTID_free(id);
+		goto out;
+	}
+	if (nonce)
+		CHECK(OCSP_request_add1_nonce(ocsp_req, NULL, 32) == 1);
+	len = i2d_OCSP_REQUEST(ocsp_req, &der);
+	req_init(&q, "POST", "/ocsp");
+	q.r.is_tls = 0;
+	q.r.content_type = "application/ocsp-request";
+	q.r.body = der;
+	q.r.body_len = (size_t)len;
+	http_response_init(&resp);
+	enroll_handle_publish(e, &q.r, &resp);
+	CHECK(resp.status == 200);
+	r = (OCSP_RESPONSE *)strict(
+	    ASN1_ITEM_rptr(OCSP_RESPONSE), resp.body.data, resp.body.len, what);
+	if (r != NULL &&
+	    OCSP_response_status(r) == OCSP_RESPONSE_STATUS_SUCCESSFUL &&
+	    (bs = OCSP_response_get1_basic(r)) != NULL) {
+		/* The BasicOCSPResponse in responseBytes, on its own. */
+		ilen = i2d_OCSP_BASICRESP(bs, &inner);
+		OCSP_BASICRESP_free(
+		    (OCSP_BASICRESP *)strict(ASN1_ITEM_rptr(OCSP_BASICRESP),
+		        inner, (size_t)(ilen > 0 ? ilen : 0), what));
+		CHECK(OCSP_resp_count(bs) == 1);
+		CHECK(!nonce || OCSP_check_nonce(ocsp_req, bs) == 1);
+	} else
+		CHECK(0);
+	http_response_free(&resp);
+	buf_free(&q.body);
+out:
+	OPENSSL_free(inner);
+	OPENSSL_free(der);
+	OCSP_BASICRESP_free(bs);
+	OCSP_RESPONSE_free(r);
+	OCSP_REQUEST_free(ocsp_req);
+}
+
+static void
+test_ocsp(void)
+{
+	X509 *tls = load_pem("tls/server.pem"),
+	     *issuing = load_pem("ca/issuing.pem");
+	X509 *other;
+	BIGNUM *bn = NULL;
+	struct req q;
+	struct http_response resp;
+	unsigned char junk[] = {0x30, 0x03, 0x02, 0x01, 0x01};
+
+	if (tls == NULL || issuing == NULL)
+		goto out;
+	ocsp_one(tls, issuing, EVP_sha1(), 0, "OCSP good, SHA-1");
+	ocsp_one(tls, issuing, EVP_sha256(), 0, "OCSP good, SHA-256");
+	ocsp_one(tls, issuing, EVP_sha256(), 1, "OCSP good, nonce");
+	/* A serial never issued: signed, never good (RFC 6960 §2.2). */
+	if ((other = X509_dup(tls)) != NULL &&
+	    BN_hex2bn(&bn, "7EADBEEF0123456789ABCDEF00112233") != 0 &&
+	    BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(other)) != NULL)
+		ocsp_one(other, issuing, EVP_sha256(), 0, "OCSP never issued");
+	X509_free(other);
+	BN_free(bn);
+	/* malformedRequest: unsigned, responseStatus only. */
+	req_init(&q, "POST", "/ocsp");
+	q.r.is_tls = 0;
+	q.r.content_type = "application/ocsp-request";
+	q.r.body = junk;
+	q.r.body_len = sizeof(junk);
+	http_response_init(&resp);
+	enroll_handle_publish(e, &q.r, &resp);
+	OCSP_RESPONSE_free(
+	    (OCSP_RESPONSE *)strict(ASN1_ITEM_rptr(OCSP_RESPONSE),
+	        resp.body.data, resp.body.len, "OCSP malformedRequest"));
+	CHECK(resp.body.len == 5);
+	http_response_free(&resp);
+	buf_free(&q.body);
+out:
+	X509_free(tls);
+	X509_free(issuing);
+}
+
+int
+main(void)
+{
+	struct ca_setup s;
+	char *dir = testutil_tmpdir();
+
+	data = malloc(strlen(dir) + 8);
+	snprintf(data, strlen(dir) + 8, "%s/var", dir);
+	test_walk();
+	memset(&s, 0, sizeof(s));
+	s.data_dir = data;
+	CHECK_ST(ca_setup_run(&s), ST_OK);
+	CHECK_ST(authority_open(data, &a), ST_OK);
+	CHECK_ST(enroll_new(a, &e), ST_OK);
+	if (e != NULL) {
+		test_service_certs();
+		test_certs_only();
+		test_csrattrs();
+		test_enrolled();
+		test_ocsp();
+	}
+	enroll_free(e);
+	authority_close(a);
+	testutil_rmtree(dir);
+	free(data);
+	free(dir);
+	TEST_END();
+}
