@@ -102,11 +102,36 @@ codec_b64_encode(struct buf *b, const uint8_t *data, size_t len, int crlf)
 	return ST_OK;
 }
 
+/* One certificate with its DER, for sorting the SET OF. */
+struct cert_der {
+	X509 *cert;
+	unsigned char *der;
+	size_t len;
+};
+
+/* X.690 §11.6: a DER SET OF is in the order of its elements' encodings,
+ * compared as octet strings with the shorter padded by zeros. */
+static int
+cert_der_cmp(const void *pa, const void *pb)
+{
+	const struct cert_der *a = pa, *b = pb;
+	size_t i, n = a->len > b->len ? a->len : b->len;
+
+	for (i = 0; i < n; i++) {
+		unsigned x = i < a->len ? a->der[i] : 0;
+		unsigned y = i < b->len ? b->der[i] : 0;
+		if (x != y)
+			return x < y ? -1 : 1;
+	}
+	return 0;
+}
+
 enum status
 codec_certs_only(
     X509 *const *certs, size_t count, uint8_t **der, size_t *der_len)
 {
 	PKCS7 *p7 = NULL, *inner = NULL;
+	struct cert_der *sorted = NULL;
 	unsigned char *p = NULL;
 	size_t i;
 	int n;
@@ -114,6 +139,20 @@ codec_certs_only(
 
 	*der = NULL;
 	*der_len = 0;
+	/* certificates is a SET OF (RFC 5652 §5.1) that OpenSSL encodes in
+	 * the order given: give it in DER order, or strict parsers refuse
+	 * it (cryptography: InvalidSetOrdering). */
+	if ((sorted = calloc(count ? count : 1, sizeof(*sorted))) == NULL)
+		goto out;
+	for (i = 0; i < count; i++) {
+		sorted[i].cert = certs[i];
+		if ((n = i2d_X509(certs[i], &sorted[i].der)) <= 0) {
+			st = status_fail_ssl(ST_INTERNAL, "encode certificate");
+			goto out;
+		}
+		sorted[i].len = (size_t)n;
+	}
+	qsort(sorted, count, sizeof(*sorted), cert_der_cmp);
 	if ((p7 = PKCS7_new()) == NULL)
 		goto out;
 	if (!PKCS7_set_type(p7, NID_pkcs7_signed) ||
@@ -127,7 +166,7 @@ codec_certs_only(
 		goto out;
 	inner = NULL;
 	for (i = 0; i < count; i++)
-		if (!PKCS7_add_certificate(p7, certs[i]))
+		if (!PKCS7_add_certificate(p7, sorted[i].cert))
 			goto out;
 	if ((n = i2d_PKCS7(p7, &p)) <= 0) {
 		st = status_fail_ssl(ST_INTERNAL, "encode PKCS#7");
@@ -137,6 +176,9 @@ codec_certs_only(
 	*der_len = (size_t)n;
 	st = ST_OK;
 out:
+	for (i = 0; sorted != NULL && i < count; i++)
+		OPENSSL_free(sorted[i].der);
+	free(sorted);
 	PKCS7_free(inner);
 	PKCS7_free(p7);
 	return st;

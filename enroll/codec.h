@@ -31,8 +31,9 @@ enum status codec_b64_encode(
 
 /*
  * DER of a degenerate PKCS#7 SignedData holding certs (certs-only, no
- * signers, eContentType id-data with the eContent omitted: RFC 5652 §5.2).
- * The caller frees *der with OPENSSL_free.
+ * signers, eContentType id-data with the eContent omitted: RFC 5652 §5.2),
+ * the certificates in DER SET OF order, not the order given. The caller
+ * frees *der with OPENSSL_free.
  */
 enum status codec_certs_only(X509 *const *certs, size_t count, uint8_t **der,
     size_t *der_len) MUST_CHECK;
