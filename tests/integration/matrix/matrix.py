@@ -75,6 +75,7 @@ PENDING = {
     "sg.foreign-dns": "names",
     "ad.gw-localhost": "names",
     "ad.gw-127": "names",
+    "ad.keygen-gw-localhost": "names",
     # names or delegation (§3): an id lives in one profile family.
     "op.enroll-family": "names/delegation",
     "ad.family-gateway": "names/delegation",
@@ -1031,6 +1032,9 @@ def run(m):
         ("st.label-station", "simpleenroll", "station", Names("line-0005"),
          "403"),
         ("st.keygen", "serverkeygen", None, own("line-0006"), "200"),
+        ("st.keygen-gateway", "serverkeygen", "gateway", gw_own("line-0008"),
+         "403"),
+        ("st.keygen-outside", "serverkeygen", None, own("dev-x14"), "403"),
         ("st.renew-other", "simplereenroll", None, Names("line-0007"),
          "403"),
     ]
@@ -1079,6 +1083,10 @@ def run(m):
          Names("operator-2"), "403", None),
         ("ad.keygen", "serverkeygen", None, own("dev-d"), "200",
          dev_rule("dev-d")),
+        ("ad.keygen-gateway", "serverkeygen", "gateway", gw_own("gw-4"),
+         "200", gw_rule("gw-4")),
+        ("ad.keygen-gw-localhost", "serverkeygen", "gateway",
+         Names("gw-5", sans=[("dns", "localhost")]), "403", None),
         ("ad.renew", "simplereenroll", None, Names("admin"), "403|404",
          None),
     ]
@@ -1101,6 +1109,7 @@ def run(m):
         ("mt.admin-gateway", admin, "gw-new-1", "gateway", "201"),
         ("mt.admin-station", admin, "station-9", "station", "403"),
         ("mt.admin-operator", admin, "op-9", "operator", "403"),
+        ("mt.admin-auditor", admin, "au-9", "auditor", "403"),
         ("mt.admin-nosuch", admin, "x-1", "no-such-profile", "404"),
         ("mt.admin-blocked", admin, "dev-blk", None, "403"),
         ("mt.admin-blocked-case", admin, "Dev-Blk", None, "400|403|409"),
