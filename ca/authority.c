@@ -450,6 +450,13 @@ renew(struct authority *a, struct renewal *r, int force, int *renewed)
 		st = ST_OK;
 		goto out;
 	}
+	/* Nothing is issued under a revoked issuing CA, tessera's own
+	 * certificates included; the scheduled renewal waits quietly. */
+	if ((st = issuing_ca_check(a)) != ST_OK) {
+		if (!force)
+			st = ST_OK;
+		goto out;
+	}
 	st = ST_NOMEM;
 	if ((cert_path = ca_config_path(a->cfg, r->cert_rel)) == NULL)
 		goto out;
@@ -519,8 +526,9 @@ authority_tls_renew(struct authority *a, int force, int *renewed)
 	return renew(a, &r, force, renewed);
 }
 
-enum status
-authority_ocsp_renew(struct authority *a, int force, int *renewed)
+/* Certify key as the OCSP responder (now when force, else when due). */
+static enum status
+ocsp_renewal(struct authority *a, struct hsm_key *key, int force, int *renewed)
 {
 	static const int eku[] = {NID_OCSP_sign};
 	char cn[LIMIT_NAME_LEN];
@@ -532,7 +540,7 @@ authority_ocsp_renew(struct authority *a, int force, int *renewed)
 	memset(&r, 0, sizeof(r));
 	r.what = "OCSP responder";
 	r.cert_rel = "ca/ocsp.pem";
-	r.token_key = a->ocsp_key;
+	r.token_key = key;
 	r.spec.cn = cn;
 	r.spec.profile = "ocsp-responder";
 	r.spec.days = 30;
@@ -543,6 +551,35 @@ authority_ocsp_renew(struct authority *a, int force, int *renewed)
 	r.spec.ocsp_nocheck = 1;
 	r.spec.md_nid = NID_sha256;
 	return renew(a, &r, force, renewed);
+}
+
+enum status
+authority_ocsp_certify(struct authority *a, struct hsm_key *key, int *renewed)
+{
+	return ocsp_renewal(a, key, 1, renewed);
+}
+
+enum status
+authority_ocsp_renew(struct authority *a, int force, int *renewed)
+{
+	struct store_cert *row = NULL;
+	int is_revoked;
+	enum status st;
+
+	*renewed = 0;
+	/* A revoked responder's key is never certified again: a new one. */
+	if ((st = store_cert_get(a->store, a->ocsp_serial, &row)) != ST_OK &&
+	    st != ST_NOTFOUND)
+		return st;
+	is_revoked = row != NULL && row->status == STORE_CERT_REVOKED;
+	store_cert_free(row);
+	if (is_revoked) {
+		if ((st = publication_responder_replace(a)) != ST_OK)
+			return st;
+		*renewed = 1;
+		return ST_OK;
+	}
+	return ocsp_renewal(a, a->ocsp_key, force, renewed);
 }
 
 enum status

@@ -258,6 +258,9 @@ enum status ca_reason_parse(const char *name, int *code) MUST_CHECK;
 /* The RFC 5280 name of code ("unspecified" for -1 and 0), or NULL. */
 const char *ca_reason_name(int code);
 
+/* 1 for the profiles of tessera's CA certificates (root, issuing). */
+int ca_profile_is_ca(const char *profile);
+
 /* What a revocation did, for the API's answer. */
 struct authority_revocation {
 	char serial[41]; /* uppercase hex */

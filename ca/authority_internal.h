@@ -39,6 +39,11 @@ struct authority {
 	struct hsm_key *ocsp_key;
 	X509 *ocsp_cert;
 	struct ca_ocsp *ocsp;
+	/* The root answers OCSP for the CAs it issued (its own key). */
+	struct ca_ocsp *root_ocsp;
+	char ocsp_serial[41]; /* the responder certificate's */
+	char issuing_serial[41]; /* the issuing CA's, for the gate */
+	char root_serial[41];
 	/* Scheduled work, in the one process that runs authority_tick. */
 	int64_t crl_seq; /* last feed seq the CRLs include; -1: none */
 	int64_t crl_built; /* when the CRLs were last built */
@@ -90,7 +95,36 @@ void publication_drop_keys(struct authority *a);
  */
 enum status
 publication_revoked_in_txn(struct authority *a, struct store_txn *txn,
-    const char *serial, int reason, int64_t revoked_at) MUST_CHECK;
+    const char *serial, int shard, int reason, int64_t revoked_at) MUST_CHECK;
+
+/*
+ * Inside the transaction that revokes the OCSP responder's certificate:
+ * forget every stored answer (all signed with its key), so that nothing
+ * it signed is served once the revocation is acknowledged.
+ */
+enum status
+publication_responder_revoked_in_txn(struct store_txn *txn) MUST_CHECK;
+
+/*
+ * After the responder's certificate was revoked: generate a new responder
+ * key in the token, certify it, write DIR/ca/ocsp.pem and DIR/ca/
+ * ocsp-key.uri, and answer with it from now on. Other processes see the
+ * revocation in the store before they sign and load the new pair.
+ */
+enum status publication_responder_replace(struct authority *a) MUST_CHECK;
+
+/* Certify key (in the token) as the OCSP responder now: ca/ocsp.pem. */
+enum status authority_ocsp_certify(
+    struct authority *a, struct hsm_key *key, int *renewed) MUST_CHECK;
+
+/*
+ * The issuance gate: ST_UNAVAILABLE (503) with what to do when the
+ * issuing CA is revoked; the _in_txn form inside an issuance's
+ * transaction, so that a revocation committed meanwhile is seen.
+ */
+enum status issuing_ca_check(struct authority *a) MUST_CHECK;
+enum status
+issuing_ca_check_in_txn(struct authority *a, struct store_txn *txn) MUST_CHECK;
 
 /*
  * Inside an issuance's or a token's transaction: ST_DENIED when device_id
@@ -103,7 +137,7 @@ enum status device_unblocked_in_txn(
 /* Scheduled publication work: CRLs when due, OCSP refresh. */
 enum status publication_tick(struct authority *a, int64_t now) MUST_CHECK;
 
-/* The CRL URL of shard for the certificates of that shard. */
+/* The CRL URL of shard (STORE_CRL_SHARD_FULL: issuing.crl). */
 char *publication_crl_url(const struct authority *a, int shard);
 
 /*

@@ -27,6 +27,7 @@
 #define SECRET_BYTES 32
 
 struct issue_job {
+	struct authority *a;
 	const struct store_cert *row;
 	const char *actor;
 	const char *detail;
@@ -56,6 +57,9 @@ issue_commit(struct store_txn *txn, void *arg)
 	const struct issue_job *job = arg;
 	enum status st;
 
+	/* A CA revoked meanwhile issues nothing more, not even this. */
+	if ((st = issuing_ca_check_in_txn(job->a, txn)) != ST_OK)
+		return st;
 	/*
 	 * A revoked device stays blocked until an admin reinstates it:
 	 * checked in the transaction that would store the certificate, so a
@@ -253,7 +257,7 @@ pick_shard(struct authority *a, int *shard, char **url)
 	int shards = policy_crl(a->policy)->shards;
 	unsigned char r[4];
 
-	*shard = 0;
+	*shard = STORE_CRL_SHARD_FULL;
 	if (shards > 1) {
 		if (RAND_bytes(r, sizeof(r)) != 1)
 			return status_fail_ssl(ST_INTERNAL, "RAND_bytes");
@@ -287,6 +291,7 @@ commit_cert(struct authority *a, const struct principal *who,
 	snprintf(detail, sizeof(detail), "%s profile=%s device=%s subject=%s",
 	    action, p->name, device_id ? device_id : "-", row.subject);
 	memset(&job, 0, sizeof(job));
+	job.a = a;
 	job.row = &row;
 	job.actor = actor;
 	job.detail = detail;
@@ -317,7 +322,7 @@ authority_enroll(struct authority *a, const struct principal *who,
 	EVP_PKEY *new_key = NULL;
 	X509 *cert = NULL;
 	char serial[41], *crl_url = NULL;
-	int shard = 0;
+	int shard = STORE_CRL_SHARD_FULL;
 	uint8_t hash[32];
 	const char *name, *device_id = NULL;
 	const char *action = req->is_server_keygen ? "serverkeygen"
@@ -363,6 +368,9 @@ authority_enroll(struct authority *a, const struct principal *who,
 		goto refuse;
 	if (req->is_reenroll &&
 	    (st = check_same_names(who->cert, csr)) != ST_OK)
+		goto refuse;
+	/* Nothing is signed under a revoked issuing CA: 503, saying so. */
+	if ((st = issuing_ca_check(a)) != ST_OK)
 		goto refuse;
 	if (req->is_server_keygen) {
 		ca_csr_keygen_rule(csr, p, &rule);

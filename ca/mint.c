@@ -185,6 +185,7 @@ claims_build(const struct authority *a, const struct principal *who,
 }
 
 struct mint_job {
+	struct authority *a;
 	const char *device_id;
 	const char *actor;
 	const char *detail;
@@ -197,8 +198,10 @@ mint_commit(struct store_txn *txn, void *arg)
 	const struct mint_job *job = arg;
 	enum status st;
 
-	/* As for issuance: a device revoked meanwhile gets nothing. */
-	if ((st = device_unblocked_in_txn(txn, job->device_id)) != ST_OK)
+	/* As for issuance: a device revoked meanwhile gets nothing, and
+	 * nothing is vouched for under a revoked issuing CA. */
+	if ((st = issuing_ca_check_in_txn(job->a, txn)) != ST_OK ||
+	    (st = device_unblocked_in_txn(txn, job->device_id)) != ST_OK)
 		return st;
 	return audit_append(
 	    txn, job->now, job->actor, "token", job->device_id, job->detail);
@@ -281,6 +284,7 @@ authority_token_mint(struct authority *a, const struct principal *who,
 	principal_describe(who, actor, sizeof(actor));
 	snprintf(detail, sizeof(detail), "jti=%s aud=%s kid=%s exp=%lld", jti,
 	    audience, kid, (long long)exp);
+	job.a = a;
 	job.device_id = who->id;
 	job.actor = actor;
 	job.detail = detail;

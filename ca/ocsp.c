@@ -16,10 +16,12 @@
  *   certificateHold, with the extended-revoke extension (RFC 6960 §2.2,
  *   §4.4.8): never "good".
  * - The request signature and requestorName are ignored: we answer anyone
- *   (RFC 5019 §2.1.2); unknown request extensions are ignored.
+ *   (RFC 5019 §2.1.2); unknown request extensions are ignored unless
+ *   critical, which makes the request malformedRequest (RFC 6960 §4.4).
  * - The responder certificate is the only one in the response and the
  *   responderID is byKey (RFC 5019 §2.2.3), which keeps answers small.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -91,6 +93,7 @@ ca_ocsp_new(const struct ca_ocsp_config *cfg, struct ca_ocsp **out)
 	const EVP_MD *md;
 	enum status st = ST_INTERNAL;
 	size_t i;
+	int is_self;
 
 	*out = NULL;
 	if (cfg == NULL || cfg->issuer == NULL || cfg->responder == NULL ||
@@ -102,14 +105,20 @@ ca_ocsp_new(const struct ca_ocsp_config *cfg, struct ca_ocsp **out)
 		return status_fail(ST_LIMIT,
 		    "OCSP validity %lld s is not within 1..%d s",
 		    (long long)cfg->validity_seconds, OCSP_VALIDITY_MAX);
-	/* RFC 6960 §4.2.2.2: the delegate is issued directly by the CA. */
-	if (X509_check_issued(cfg->issuer, cfg->responder) != X509_V_OK ||
-	    X509_verify(cfg->responder, X509_get0_pubkey(cfg->issuer)) != 1)
+	/* RFC 6960 §4.2.2.2: the CA itself signs (the root answering for
+	 * the CAs it issued), or a delegate it issued directly. */
+	is_self = X509_cmp(cfg->issuer, cfg->responder) == 0;
+	if (!is_self &&
+	    (X509_check_issued(cfg->issuer, cfg->responder) != X509_V_OK ||
+	        X509_verify(cfg->responder, X509_get0_pubkey(cfg->issuer)) !=
+	            1))
 		return status_fail_ssl(ST_DENIED,
 		    "OCSP responder certificate is not issued by the CA "
 		    "(RFC 6960 §4.2.2.2)");
-	if ((X509_get_extension_flags(cfg->responder) & EXFLAG_XKUSAGE) == 0 ||
-	    (X509_get_extended_key_usage(cfg->responder) & XKU_OCSP_SIGN) == 0)
+	if (!is_self &&
+	    ((X509_get_extension_flags(cfg->responder) & EXFLAG_XKUSAGE) == 0 ||
+	        (X509_get_extended_key_usage(cfg->responder) & XKU_OCSP_SIGN) ==
+	            0))
 		return status_fail(ST_DENIED,
 		    "OCSP responder certificate lacks id-kp-OCSPSigning "
 		    "(RFC 6960 §4.2.2.2)");
@@ -117,8 +126,9 @@ ca_ocsp_new(const struct ca_ocsp_config *cfg, struct ca_ocsp **out)
 	    1)
 		return status_fail_ssl(ST_CONFLICT,
 		    "OCSP responder key does not match its certificate");
-	if (X509_get_ext_by_NID(cfg->responder, NID_id_pkix_OCSP_noCheck, -1) <
-	    0)
+	if (!is_self &&
+	    X509_get_ext_by_NID(cfg->responder, NID_id_pkix_OCSP_noCheck, -1) <
+	        0)
 		log_warn(
 		    "OCSP responder certificate has no id-pkix-ocsp-nocheck "
 		    "(RFC 6960 §4.2.2.2.1): clients may try to check it");
@@ -203,6 +213,76 @@ out:
 }
 
 /*
+ * RFC 6960 §4.4 (and RFC 5280 §4.2): an extension that is not understood
+ * is ignored only when it is not critical. A critical one we do not
+ * understand makes the request one we cannot answer as asked:
+ * malformedRequest (§4.2.1), never a silent answer that ignores it. We
+ * understand the nonce (§4.4.1) and acceptable responses (§4.4.3: we only
+ * ever answer id-pkix-ocsp-basic, which every client accepts).
+ */
+static enum status
+extensions_check(const STACK_OF(X509_EXTENSION) * exts, const char *where)
+{
+	X509_EXTENSION *ext;
+	char oid[80];
+	int i, nid;
+
+	for (i = 0; i < sk_X509_EXTENSION_num(exts); i++) {
+		ext = sk_X509_EXTENSION_value(exts, i);
+		if (!X509_EXTENSION_get_critical(ext))
+			continue;
+		nid = OBJ_obj2nid(X509_EXTENSION_get_object(ext));
+		if (nid == NID_id_pkix_OCSP_Nonce ||
+		    nid == NID_id_pkix_OCSP_acceptableResponses)
+			continue;
+		if (OBJ_obj2txt(oid, sizeof(oid),
+		        X509_EXTENSION_get_object(ext), 1) <= 0)
+			snprintf(oid, sizeof(oid), "?");
+		return status_fail(ST_MALFORMED,
+		    "critical %s extension %s is not understood (RFC 6960 "
+		    "§4.4)",
+		    where, oid);
+	}
+	return ST_OK;
+}
+
+/* requestExtensions and each singleRequestExtensions (§4.1.1). */
+static enum status
+request_extensions_check(OCSP_REQUEST *req, int n)
+{
+	STACK_OF(X509_EXTENSION) *exts = NULL;
+	X509_EXTENSION *ext;
+	OCSP_ONEREQ *one;
+	enum status st = ST_OK;
+	int i, j, count;
+
+	for (i = -1; i < n && st == ST_OK; i++) {
+		one = i < 0 ? NULL : OCSP_request_onereq_get0(req, i);
+		count = i < 0 ? OCSP_REQUEST_get_ext_count(req)
+		              : OCSP_ONEREQ_get_ext_count(one);
+		if (count <= 0)
+			continue;
+		if ((exts = sk_X509_EXTENSION_new_null()) == NULL)
+			return ST_NOMEM;
+		for (j = 0; j < count; j++) {
+			ext = i < 0 ? OCSP_REQUEST_get_ext(req, j)
+			            : OCSP_ONEREQ_get_ext(one, j);
+			if (ext != NULL && !sk_X509_EXTENSION_push(exts, ext)) {
+				st = ST_NOMEM;
+				break;
+			}
+		}
+		if (st == ST_OK)
+			st = extensions_check(
+			    exts, i < 0 ? "request" : "singleRequest");
+		/* The stack borrows the extensions. */
+		sk_X509_EXTENSION_free(exts);
+		exts = NULL;
+	}
+	return st;
+}
+
+/*
  * Decode exactly one DER OCSPRequest with 1..LIMIT_OCSP_CERTIDS CertIDs and
  * a valid nonce or none. The caller frees *out with OCSP_REQUEST_free.
  */
@@ -237,6 +317,8 @@ request_parse(
 		goto out;
 	}
 	if ((st = nonce_check(req, has_nonce)) != ST_OK)
+		goto out;
+	if ((st = request_extensions_check(req, n)) != ST_OK)
 		goto out;
 	*out = req;
 	req = NULL;

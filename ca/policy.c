@@ -1229,7 +1229,8 @@ parse_crl(const struct pctx *c, const char *path, json_t *v, struct policy *pol)
 	if ((st = check_keys(c, path, v, known)) != ST_OK ||
 	    (st = get_int(c, path, v, "validity_hours", 0, 1, 24 * 30, 24,
 	         &hours)) != ST_OK ||
-	    (st = get_int(c, path, v, "shards", 0, 1, 64, 1, &shards)) != ST_OK)
+	    (st = get_int(c, path, v, "shards", 0, 1, LIMIT_CRL_SHARDS, 1,
+	         &shards)) != ST_OK)
 		return st;
 	pol->crl.validity_seconds = hours * 3600;
 	pol->crl.shards = (int)shards;

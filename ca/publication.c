@@ -45,30 +45,107 @@ load_pem_cert(const struct authority *a, const char *rel, X509 **out)
 	return st;
 }
 
+/* Where the current responder key's URI is once it was replaced. */
+#define OCSP_KEY_URI_FILE "ca/ocsp-key.uri"
+/* A responder key's label: the original's, a dash and the time. */
+#define OCSP_KEY_LABEL "tessera-ocsp-responder"
+
+/*
+ * The responder key's URI into *out (free()): DIR/ca/ocsp-key.uri once the
+ * responder was replaced, tessera.json's keys.ocsp before.
+ */
+static enum status
+ocsp_key_uri(const struct authority *a, char **out)
+{
+	char *path = ca_config_path(a->cfg, OCSP_KEY_URI_FILE);
+	uint8_t *data = NULL;
+	size_t len = 0;
+	enum status st;
+
+	*out = NULL;
+	if (path == NULL)
+		return ST_NOMEM;
+	st = file_read(path, LIMIT_NAME_LEN, &data, &len);
+	free(path);
+	if (st == ST_NOTFOUND) {
+		*out = strdup(a->cfg->key_ocsp);
+		return *out != NULL ? ST_OK : ST_NOMEM;
+	}
+	if (st != ST_OK)
+		return st;
+	while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+		len--;
+	if ((*out = strndup((const char *)data, len)) == NULL)
+		st = ST_NOMEM;
+	free(data);
+	return st;
+}
+
 enum status
 publication_keys(struct authority *a)
 {
+	char *uri = NULL;
 	enum status st;
 
 	if ((st = hsm_key_find_uri(a->hsm, a->cfg->key_root, &a->root_key)) !=
 	        ST_OK ||
-	    (st = hsm_key_find_uri(a->hsm, a->cfg->key_ocsp, &a->ocsp_key)) !=
-	        ST_OK)
+	    (st = ocsp_key_uri(a, &uri)) != ST_OK)
+		return st;
+	st = hsm_key_find_uri(a->hsm, uri, &a->ocsp_key);
+	free(uri);
+	if (st != ST_OK)
 		return st;
 	if (a->ocsp != NULL)
 		ca_ocsp_set_key(a->ocsp, hsm_key_get0_pkey(a->ocsp_key));
+	if (a->root_ocsp != NULL)
+		ca_ocsp_set_key(a->root_ocsp, hsm_key_get0_pkey(a->root_key));
 	return ST_OK;
 }
 
 void
 publication_drop_keys(struct authority *a)
 {
-	/* The responder borrows its key: take it back first. */
+	/* The responders borrow their keys: take them back first. */
 	if (a->ocsp != NULL)
 		ca_ocsp_set_key(a->ocsp, NULL);
+	if (a->root_ocsp != NULL)
+		ca_ocsp_set_key(a->root_ocsp, NULL);
 	hsm_key_free(a->ocsp_key);
 	hsm_key_free(a->root_key);
 	a->ocsp_key = a->root_key = NULL;
+}
+
+/*
+ * The delegated responder from DIR/ca/ocsp.pem and a->ocsp_key, replacing
+ * the one in use only when the new one is whole.
+ */
+static enum status
+responder_load(struct authority *a)
+{
+	struct ca_ocsp_config oc;
+	struct ca_ocsp *ocsp = NULL;
+	X509 *cert = NULL;
+	char serial[41];
+	enum status st;
+
+	if ((st = load_pem_cert(a, "ca/ocsp.pem", &cert)) != ST_OK)
+		return st;
+	memset(&oc, 0, sizeof(oc));
+	oc.issuer = a->issuing;
+	oc.responder = cert;
+	oc.responder_key = hsm_key_get0_pkey(a->ocsp_key);
+	oc.validity_seconds = policy_ocsp(a->policy)->validity_seconds;
+	if ((st = ca_cert_serial_hex(cert, serial)) != ST_OK ||
+	    (st = ca_ocsp_new(&oc, &ocsp)) != ST_OK) {
+		X509_free(cert);
+		return st;
+	}
+	ca_ocsp_free(a->ocsp);
+	X509_free(a->ocsp_cert);
+	a->ocsp = ocsp;
+	a->ocsp_cert = cert;
+	memcpy(a->ocsp_serial, serial, sizeof(serial));
+	return ST_OK;
 }
 
 enum status
@@ -78,14 +155,18 @@ publication_open(struct authority *a)
 	enum status st;
 
 	a->crl_seq = -1;
-	if ((st = load_pem_cert(a, "ca/ocsp.pem", &a->ocsp_cert)) != ST_OK)
+	if ((st = ca_cert_serial_hex(a->issuing, a->issuing_serial)) != ST_OK ||
+	    (st = ca_cert_serial_hex(a->root, a->root_serial)) != ST_OK ||
+	    (st = responder_load(a)) != ST_OK)
 		return st;
+	/* RFC 6960 §4.2.2.2: the root signs the status of the CAs it
+	 * issued itself (no delegate; it is rarely asked). */
 	memset(&oc, 0, sizeof(oc));
-	oc.issuer = a->issuing;
-	oc.responder = a->ocsp_cert;
-	oc.responder_key = hsm_key_get0_pkey(a->ocsp_key);
+	oc.issuer = a->root;
+	oc.responder = a->root;
+	oc.responder_key = hsm_key_get0_pkey(a->root_key);
 	oc.validity_seconds = policy_ocsp(a->policy)->validity_seconds;
-	return ca_ocsp_new(&oc, &a->ocsp);
+	return ca_ocsp_new(&oc, &a->root_ocsp);
 }
 
 void
@@ -93,9 +174,165 @@ publication_close(struct authority *a)
 {
 	publication_drop_keys(a);
 	ca_ocsp_free(a->ocsp);
+	ca_ocsp_free(a->root_ocsp);
 	X509_free(a->ocsp_cert);
-	a->ocsp = NULL;
+	a->ocsp = a->root_ocsp = NULL;
 	a->ocsp_cert = NULL;
+}
+
+/* *revoked_at of serial from the store, -1 while it is valid. */
+static enum status
+revoked_when(
+    struct authority *a, const char *serial, int64_t *revoked_at, int *reason)
+{
+	struct store_cert *row = NULL;
+	enum status st;
+
+	*revoked_at = -1;
+	*reason = -1;
+	if ((st = store_cert_get(a->store, serial, &row)) != ST_OK)
+		return st;
+	if (row->status == STORE_CERT_REVOKED) {
+		*revoked_at = row->revoked_at;
+		*reason = row->reason;
+	}
+	store_cert_free(row);
+	return ST_OK;
+}
+
+/* The 503 of a revoked issuing CA, with what the operator does next. */
+static enum status
+issuing_revoked(const struct authority *a, int64_t when, int reason)
+{
+	return status_fail(ST_UNAVAILABLE,
+	    "the issuing CA (serial %s) was revoked at %lld (%s): nothing is "
+	    "issued under it; an operator sets up a new issuing CA (README: "
+	    "CA compromise)",
+	    a->issuing_serial, (long long)when, ca_reason_name(reason));
+}
+
+enum status
+issuing_ca_check(struct authority *a)
+{
+	int64_t when;
+	int reason;
+	enum status st;
+
+	if ((st = revoked_when(a, a->issuing_serial, &when, &reason)) ==
+	    ST_NOTFOUND)
+		return ST_OK; /* a data dir whose CA rows predate the store */
+	if (st != ST_OK)
+		return st;
+	return when < 0 ? ST_OK : issuing_revoked(a, when, reason);
+}
+
+enum status
+issuing_ca_check_in_txn(struct authority *a, struct store_txn *txn)
+{
+	int64_t when;
+	enum status st;
+
+	if ((st = store_txn_cert_revoked_at(txn, a->issuing_serial, &when)) !=
+	    ST_OK)
+		return st;
+	return when < 0 ? ST_OK : issuing_revoked(a, when, -1);
+}
+
+/*
+ * Before the delegated responder signs: when its certificate was revoked
+ * (by this process or another), take up the new one (publication_
+ * responder_replace wrote it), or sign nothing (tryLater) until it is
+ * there. The old key is never used again.
+ */
+static void
+responder_check(struct authority *a)
+{
+	int64_t when, new_when;
+	char *uri = NULL;
+	struct hsm_key *key = NULL, *old;
+	int reason;
+
+	if (revoked_when(a, a->ocsp_serial, &when, &reason) != ST_OK ||
+	    when < 0)
+		return;
+	ca_ocsp_set_key(a->ocsp, NULL);
+	if (ocsp_key_uri(a, &uri) != ST_OK ||
+	    hsm_key_find_uri(a->hsm, uri, &key) != ST_OK) {
+		free(uri);
+		log_warn("OCSP responder %s is revoked; its successor is not "
+		         "there yet: answering tryLater",
+		    a->ocsp_serial);
+		return;
+	}
+	free(uri);
+	old = a->ocsp_key;
+	a->ocsp_key = key;
+	if (responder_load(a) != ST_OK ||
+	    revoked_when(a, a->ocsp_serial, &new_when, &reason) != ST_OK ||
+	    new_when >= 0) {
+		log_warn("OCSP responder %s is revoked and no valid successor "
+		         "is written yet: answering tryLater",
+		    a->ocsp_serial);
+		ca_ocsp_set_key(a->ocsp, NULL);
+		a->ocsp_key = old;
+		hsm_key_free(key);
+		return;
+	}
+	hsm_key_free(old);
+	log_info("OCSP responder replaced: now %s", a->ocsp_serial);
+}
+
+enum status
+publication_responder_revoked_in_txn(struct store_txn *txn)
+{
+	return store_txn_ocsp_delete_all(txn);
+}
+
+enum status
+publication_responder_replace(struct authority *a)
+{
+	struct hsm_key *key = NULL, *old = NULL;
+	char label[LIMIT_LABEL_LEN + 1], uri[LIMIT_LABEL_LEN + 32], *path;
+	int renewed = 0;
+	enum status st;
+
+	/* Whatever happens next, the old key signs nothing more. */
+	ca_ocsp_set_key(a->ocsp, NULL);
+	if ((st = hsm_ready(a)) != ST_OK)
+		return st;
+	snprintf(label, sizeof(label), "%s-%lld", OCSP_KEY_LABEL,
+	    (long long)time(NULL));
+	snprintf(uri, sizeof(uri), "pkcs11:object=%s", label);
+	if ((st = hsm_key_generate(a->hsm, label, HSM_KEY_EC_P256, &key)) !=
+	    ST_OK)
+		return hsm_failed(a, st);
+	if ((st = authority_ocsp_certify(a, key, &renewed)) != ST_OK) {
+		hsm_key_free(key);
+		return st;
+	}
+	/* The URI after the certificate: a process that reads the pair in
+	 * between finds them apart and answers tryLater until both are. */
+	if ((path = ca_config_path(a->cfg, OCSP_KEY_URI_FILE)) == NULL) {
+		hsm_key_free(key);
+		return ST_NOMEM;
+	}
+	st = file_write_atomic(path, uri, strlen(uri), 0644);
+	free(path);
+	if (st != ST_OK) {
+		hsm_key_free(key);
+		return st;
+	}
+	old = a->ocsp_key;
+	a->ocsp_key = key;
+	if ((st = responder_load(a)) != ST_OK) {
+		a->ocsp_key = old;
+		hsm_key_free(key);
+		return st;
+	}
+	hsm_key_free(old);
+	log_info("OCSP responder replaced: new key %s, certificate %s", label,
+	    a->ocsp_serial);
+	return ST_OK;
 }
 
 char *
@@ -104,7 +341,7 @@ publication_crl_url(const struct authority *a, int shard)
 	size_t len;
 	char *s;
 
-	if (policy_crl(a->policy)->shards <= 1)
+	if (shard == STORE_CRL_SHARD_FULL)
 		return strdup(a->crl_url);
 	len = strlen(a->cfg->publish_url) + 40;
 	if ((s = malloc(len)) != NULL)
@@ -115,20 +352,23 @@ publication_crl_url(const struct authority *a, int shard)
 
 enum status
 publication_revoked_in_txn(struct authority *a, struct store_txn *txn,
-    const char *serial, int reason, int64_t revoked_at)
+    const char *serial, int shard, int reason, int64_t revoked_at)
 {
+	struct ca_ocsp *ocsp =
+	    shard == STORE_CRL_SHARD_ROOT ? a->root_ocsp : a->ocsp;
 	struct ca_ocsp_status cs;
 	uint8_t *der = NULL;
 	size_t len = 0;
 	int64_t now = (int64_t)time(NULL), next;
 	enum status st;
 
-	if (a->ocsp == NULL)
+	/* The responder's own revocation: it signs nothing about itself. */
+	if (ocsp == NULL || strcmp(serial, a->ocsp_serial) == 0)
 		return store_txn_ocsp_delete(txn, serial);
 	cs.status = CA_OCSP_REVOKED;
 	cs.revoked_at = revoked_at;
 	cs.reason = reason;
-	if (ca_ocsp_presign(a->ocsp, serial, &cs, now, &der, &len, &next) !=
+	if (ca_ocsp_presign(ocsp, serial, &cs, now, &der, &len, &next) !=
 	    ST_OK) {
 		/* Never leave a stale "good": the next query signs online. */
 		log_warn("OCSP pre-signing for %s failed (%s); answering it "
@@ -136,7 +376,9 @@ publication_revoked_in_txn(struct authority *a, struct store_txn *txn,
 		    serial, status_detail());
 		return store_txn_ocsp_delete(txn, serial);
 	}
-	st = store_txn_ocsp_put(txn, serial, der, len, now, next);
+	st = store_txn_ocsp_put(txn, serial, STORE_CERT_REVOKED,
+	    ocsp == a->root_ocsp ? a->root_serial : a->ocsp_serial, der, len,
+	    now, next);
 	OPENSSL_free(der);
 	return st;
 }
@@ -210,13 +452,13 @@ crl_commit(struct store_txn *txn, void *arg)
 	    job->next_update, job->der, job->len);
 }
 
-/* "root.crl", "issuing.crl" or "issuing-K.crl". */
+/* "root.crl", "issuing.crl" or "issuing-K.crl": a name per shard. */
 static void
-crl_file_name(const struct authority *a, int shard, char *out, size_t cap)
+crl_file_name(int shard, char *out, size_t cap)
 {
 	if (shard == STORE_CRL_SHARD_ROOT)
 		snprintf(out, cap, "root.crl");
-	else if (policy_crl(a->policy)->shards <= 1)
+	else if (shard == STORE_CRL_SHARD_FULL)
 		snprintf(out, cap, "issuing.crl");
 	else
 		snprintf(out, cap, "issuing-%d.crl", shard);
@@ -243,22 +485,21 @@ crl_publish_one(struct authority *a, int shard, int64_t now, int64_t next,
 	if (st != ST_OK && st != ST_NOTFOUND)
 		goto out;
 	p.number = prev != NULL ? prev->number + 1 : 1;
-	if (!is_root) {
-		if ((st = store_revoked_foreach(
-		         a->store, shard, now, crl_collect, &rows)) != ST_OK)
-			goto out;
-		if (rows.is_nomem) {
-			st = status_fail(ST_NOMEM,
-			    "CRL of shard %d: too many "
-			    "entries for memory",
-			    shard);
-			goto out;
-		}
-		if (policy_crl(a->policy)->shards > 1 &&
-		    (idp = publication_crl_url(a, shard)) == NULL) {
-			st = ST_NOMEM;
-			goto out;
-		}
+	/* The root's CRL lists the CAs it issued (RFC 5280 §6.3.3: a
+	 * relying party checks each CA of the chain on its issuer's CRL). */
+	if ((st = store_revoked_foreach(
+	         a->store, shard, now, crl_collect, &rows)) != ST_OK)
+		goto out;
+	if (rows.is_nomem) {
+		st = status_fail(ST_NOMEM,
+		    "CRL of shard %d: too many entries for memory", shard);
+		goto out;
+	}
+	/* A shard's scope is what names it (RFC 5280 §5.2.5); the full
+	 * CRL's is everything the issuing CA issued: no IDP. */
+	if (shard >= 0 && (idp = publication_crl_url(a, shard)) == NULL) {
+		st = ST_NOMEM;
+		goto out;
 	}
 	p.issuer = is_root ? a->root : a->issuing;
 	p.key = hsm_key_get0_pkey(is_root ? a->root_key : a->issuing_key);
@@ -276,7 +517,7 @@ crl_publish_one(struct authority *a, int shard, int64_t now, int64_t next,
 	job.len = len;
 	if ((st = store_write(a->store, crl_commit, &job)) != ST_OK)
 		goto out;
-	crl_file_name(a, shard, name, sizeof(name));
+	crl_file_name(shard, name, sizeof(name));
 	snprintf(rel, sizeof(rel), "crl/%s", name);
 	if ((path = ca_config_path(a->cfg, rel)) == NULL) {
 		st = ST_NOMEM;
@@ -299,12 +540,35 @@ out:
 	return st;
 }
 
+/*
+ * Whether the issuing CA's CRL for shard is published now: the policy's
+ * (issuing.crl unsharded, issuing-0..N-1.crl sharded), and every other
+ * one that a certificate not yet expired names in its distribution point,
+ * so that a change of the shard count never orphans a certificate's CDP.
+ */
+static enum status
+crl_is_live(struct authority *a, int shard, int64_t now, int *is_live)
+{
+	int shards = policy_crl(a->policy)->shards;
+	int64_t last = 0;
+	enum status st;
+
+	*is_live = shard == STORE_CRL_SHARD_FULL ? shards <= 1
+	                                         : shards > 1 && shard < shards;
+	if (*is_live)
+		return ST_OK;
+	if ((st = store_shard_last_expiry(a->store, shard, &last)) != ST_OK)
+		return st;
+	*is_live = last >= now;
+	return ST_OK;
+}
+
 enum status
 authority_crl_publish(struct authority *a)
 {
 	int64_t now = (int64_t)time(NULL), last = 0;
 	int64_t next = now + policy_crl(a->policy)->validity_seconds;
-	int shard, shards = policy_crl(a->policy)->shards;
+	int shard, is_live;
 	struct buf chain;
 	char *path = NULL;
 	enum status st;
@@ -313,10 +577,16 @@ authority_crl_publish(struct authority *a)
 	if ((st = store_revocations_last_seq(a->store, &last)) != ST_OK)
 		return st;
 	buf_init(&chain, (size_t)1 << 30);
-	for (shard = 0; shard < shards; shard++)
-		if ((st = crl_publish_one(a, shard, now, next, &chain)) !=
-		    ST_OK)
+	for (shard = STORE_CRL_SHARD_FULL; shard < LIMIT_CRL_SHARDS; shard++) {
+		if (shard == STORE_CRL_SHARD_ROOT)
+			continue;
+		if ((st = crl_is_live(a, shard, now, &is_live)) != ST_OK)
 			goto out;
+		if (is_live &&
+		    (st = crl_publish_one(a, shard, now, next, &chain)) !=
+		        ST_OK)
+			goto out;
+	}
 	/* nginx checks a CRL for every CA in the chain: the root's too. */
 	if ((st = crl_publish_one(
 	         a, STORE_CRL_SHARD_ROOT, now, next, &chain)) != ST_OK)
@@ -337,24 +607,41 @@ out:
 	return st;
 }
 
+/* The shard a CRL file name stands for; 0 when it names none. */
+static int
+crl_name_shard(const char *name, int *shard)
+{
+	char want[32];
+	int k;
+
+	for (k = STORE_CRL_SHARD_FULL; k < LIMIT_CRL_SHARDS; k++) {
+		crl_file_name(k, want, sizeof(want));
+		if (strcmp(name, want) == 0) {
+			*shard = k;
+			return 1;
+		}
+	}
+	return 0;
+}
+
 enum status
 authority_crl_get(struct authority *a, const char *name, uint8_t **der,
     size_t *len, int64_t *this_update, int64_t *next_update, int64_t *number)
 {
 	struct store_crl *crl = NULL;
-	char want[32];
-	int shard, shards = policy_crl(a->policy)->shards;
+	int shard, is_live;
 	enum status st;
 
 	*der = NULL;
 	*len = 0;
-	for (shard = STORE_CRL_SHARD_ROOT; shard < shards; shard++) {
-		crl_file_name(a, shard, want, sizeof(want));
-		if (strcmp(name, want) == 0)
-			break;
-	}
-	if (shard == shards)
+	if (!crl_name_shard(name, &shard))
 		return status_fail(ST_NOTFOUND, "no CRL named %.40s", name);
+	if (shard != STORE_CRL_SHARD_ROOT &&
+	    (st = crl_is_live(a, shard, (int64_t)time(NULL), &is_live)) ==
+	        ST_OK &&
+	    !is_live)
+		return status_fail(ST_NOTFOUND,
+		    "%s is not published: no certificate names it", name);
 	if ((st = store_crl_get(a->store, shard, &crl)) != ST_OK) {
 		if (st == ST_NOTFOUND)
 			st = status_fail(ST_UNAVAILABLE,
@@ -374,19 +661,28 @@ authority_crl_get(struct authority *a, const char *name, uint8_t **der,
 	return ST_OK;
 }
 
-/* The OCSP lookup: the store's record of a serial this CA issued. */
+/* One answer's lookups: which responder, and what the store said. */
+struct ocsp_lookup_ctx {
+	struct authority *a;
+	int by_root; /* the root answers: its CAs only */
+	int is_found; /* the last serial looked up is a certificate of ours */
+	enum store_cert_status status; /* its status then */
+};
+
+/* The OCSP lookup: the store's record of a serial this responder's CA
+ * issued (the root: the CAs; the issuing CA: all the rest). */
 static enum status
 ocsp_lookup(void *arg, const char *serial, struct ca_ocsp_status *out)
 {
-	struct authority *a = arg;
+	struct ocsp_lookup_ctx *c = arg;
 	struct store_cert *row = NULL;
 	enum status st;
 
-	if ((st = store_cert_get(a->store, serial, &row)) != ST_OK)
+	c->is_found = 0;
+	if ((st = store_cert_get(c->a->store, serial, &row)) != ST_OK)
 		return st;
-	/* The root issued the issuing CA: not a serial of this issuer. */
-	if (strcmp(row->profile, "root-ca") == 0 ||
-	    strcmp(row->profile, "issuing-ca") == 0) {
+	if ((row->shard == STORE_CRL_SHARD_ROOT) != c->by_root ||
+	    strcmp(row->profile, "root-ca") == 0) {
 		store_cert_free(row);
 		return ST_NOTFOUND;
 	}
@@ -394,12 +690,16 @@ ocsp_lookup(void *arg, const char *serial, struct ca_ocsp_status *out)
 	    row->status == STORE_CERT_REVOKED ? CA_OCSP_REVOKED : CA_OCSP_GOOD;
 	out->revoked_at = row->revoked_at;
 	out->reason = row->reason;
+	c->is_found = 1;
+	c->status = row->status;
 	store_cert_free(row);
 	return ST_OK;
 }
 
 struct ocsp_job {
 	const char *serial;
+	enum store_cert_status signed_for;
+	const char *signer;
 	const uint8_t *der;
 	size_t len;
 	int64_t this_update, next_update;
@@ -410,8 +710,39 @@ ocsp_commit(struct store_txn *txn, void *arg)
 {
 	const struct ocsp_job *job = arg;
 
-	return store_txn_ocsp_put(txn, job->serial, job->der, job->len,
-	    job->this_update, job->next_update);
+	return store_txn_ocsp_put(txn, job->serial, job->signed_for,
+	    job->signer, job->der, job->len, job->this_update,
+	    job->next_update);
+}
+
+/*
+ * Keep a signed answer for the next gateway that asks the same: only for
+ * a certificate of ours (never for a serial anyone made up), and only
+ * while it still has the status the answer was signed for (the store
+ * checks that in the writer's transaction: a revocation that committed
+ * since the lookup wins).
+ */
+static void
+ocsp_keep(struct authority *a, int by_root, const char *serial,
+    enum store_cert_status signed_for, const uint8_t *der, size_t len,
+    int64_t this_update, int64_t next_update)
+{
+	struct ocsp_job job;
+	enum status st;
+
+	job.signer = by_root ? a->root_serial : a->ocsp_serial;
+	job.serial = serial;
+	job.signed_for = signed_for;
+	job.der = der;
+	job.len = len;
+	job.this_update = this_update;
+	job.next_update = next_update;
+	if ((st = store_write(a->store, ocsp_commit, &job)) == ST_CONFLICT)
+		log_debug(
+		    "OCSP answer for %s not kept: %s", serial, status_detail());
+	else if (st != ST_OK)
+		log_warn("keeping the OCSP response for %s failed: %s", serial,
+		    status_detail());
 }
 
 enum status
@@ -419,7 +750,8 @@ authority_ocsp_answer(struct authority *a, const uint8_t *req, size_t len,
     struct authority_ocsp_answer *out)
 {
 	struct ca_ocsp_peek pk;
-	struct ocsp_job job;
+	struct ocsp_lookup_ctx lc;
+	struct ca_ocsp *ocsp = a->ocsp;
 	uint8_t *der = NULL;
 	size_t der_len = 0;
 	int64_t now = (int64_t)time(NULL), next = 0, this_update = 0;
@@ -427,8 +759,17 @@ authority_ocsp_answer(struct authority *a, const uint8_t *req, size_t len,
 	enum status st;
 
 	memset(out, 0, sizeof(*out));
-	is_peeked = ca_ocsp_request_peek(a->ocsp, req, len, &pk) == ST_OK &&
-	    pk.is_presigned_match;
+	memset(&lc, 0, sizeof(lc));
+	lc.a = a;
+	st = ca_ocsp_request_peek(a->ocsp, req, len, &pk);
+	/* A CertID of the issuing CA itself: the root answers. */
+	if (st == ST_DENIED && a->root_ocsp != NULL &&
+	    ca_ocsp_request_peek(a->root_ocsp, req, len, &pk) == ST_OK) {
+		ocsp = a->root_ocsp;
+		lc.by_root = 1;
+		st = ST_OK;
+	}
+	is_peeked = st == ST_OK && pk.is_presigned_match;
 	/* RFC 5019: the common case is served without signing anything. */
 	if (is_peeked &&
 	    store_ocsp_get(a->store, pk.serial_hex, &der, &der_len, &next) ==
@@ -449,20 +790,15 @@ authority_ocsp_answer(struct authority *a, const uint8_t *req, size_t len,
 	 * that is away gets tryLater from the responder). */
 	if (hsm_ready(a) != ST_OK)
 		log_debug("OCSP: signing online without the token");
-	if ((st = ca_ocsp_respond(a->ocsp, req, len, ocsp_lookup, a, now, &der,
-	         &der_len, &cacheable, &this_update, &next)) != ST_OK)
+	else if (!lc.by_root)
+		responder_check(a);
+	if ((st = ca_ocsp_respond(lc.by_root ? ocsp : a->ocsp, req, len,
+	         ocsp_lookup, &lc, now, &der, &der_len, &cacheable,
+	         &this_update, &next)) != ST_OK)
 		return st;
-	/* Keep it for the next gateway that asks the same. */
-	if (cacheable && is_peeked) {
-		job.serial = pk.serial_hex;
-		job.der = der;
-		job.len = der_len;
-		job.this_update = this_update;
-		job.next_update = next;
-		if (store_write(a->store, ocsp_commit, &job) != ST_OK)
-			log_warn("keeping the OCSP response for %s failed: %s",
-			    pk.serial_hex, status_detail());
-	}
+	if (cacheable && is_peeked && lc.is_found)
+		ocsp_keep(a, lc.by_root, pk.serial_hex, lc.status, der, der_len,
+		    this_update, next);
 	/* ca_ocsp_respond's memory is OpenSSL's; hand out malloc'd. */
 	if ((out->der = malloc(der_len)) == NULL) {
 		OPENSSL_free(der);
@@ -491,9 +827,10 @@ static void
 ocsp_refresh(struct authority *a, int64_t now)
 {
 	int64_t validity = policy_ocsp(a->policy)->validity_seconds;
+	struct ocsp_lookup_ctx lc;
 	struct ca_ocsp_status cs;
-	struct ocsp_job job;
 	struct buf serials;
+	const char *serial;
 	uint8_t *der;
 	size_t off, len, done = 0;
 	int64_t next;
@@ -504,19 +841,24 @@ ocsp_refresh(struct authority *a, int64_t now)
 		log_warn("OCSP refresh: %s", status_detail());
 		goto out;
 	}
-	for (off = 0; off < serials.len; off += strlen(job.serial) + 1) {
-		job.serial = (const char *)serials.data + off;
+	responder_check(a);
+	for (off = 0; off < serials.len; off += strlen(serial) + 1) {
+		serial = (const char *)serials.data + off;
 		der = NULL;
-		if (ocsp_lookup(a, job.serial, &cs) != ST_OK ||
-		    ca_ocsp_presign(a->ocsp, job.serial, &cs, now, &der, &len,
-		        &next) != ST_OK)
+		memset(&lc, 0, sizeof(lc));
+		lc.a = a;
+		memset(&cs, 0, sizeof(cs));
+		if (ocsp_lookup(&lc, serial, &cs) != ST_OK) {
+			lc.by_root = 1;
+			if (ocsp_lookup(&lc, serial, &cs) != ST_OK)
+				continue;
+		}
+		if (ca_ocsp_presign(lc.by_root ? a->root_ocsp : a->ocsp, serial,
+		        &cs, now, &der, &len, &next) != ST_OK)
 			continue;
-		job.der = der;
-		job.len = len;
-		job.this_update = now;
-		job.next_update = next;
-		if (store_write(a->store, ocsp_commit, &job) == ST_OK)
-			done++;
+		ocsp_keep(
+		    a, lc.by_root, serial, lc.status, der, len, now, next);
+		done++;
 		OPENSSL_free(der);
 	}
 	if (done > 0)

@@ -65,6 +65,38 @@ ca_reason_parse(const char *name, int *code)
 	    "cessationOfOperation, privilegeWithdrawn, aACompromise)");
 }
 
+int
+ca_profile_is_ca(const char *profile)
+{
+	return profile != NULL &&
+	    (strcmp(profile, "root-ca") == 0 ||
+	        strcmp(profile, "issuing-ca") == 0);
+}
+
+/*
+ * RFC 5280 §5.3.1: cACompromise and aACompromise speak of an authority's
+ * key, keyCompromise and privilegeWithdrawn of a subject's. A CA is
+ * revoked with cACompromise (its key), or affiliationChanged, superseded,
+ * cessationOfOperation; tessera's CAs are no attribute authorities.
+ */
+static enum status
+reason_fits(int code, int is_ca, const char *serial)
+{
+	if (!is_ca && (code == 2 || code == 10))
+		return status_fail(ST_MALFORMED,
+		    "%s is for a CA's key (RFC 5280 §5.3.1); certificate %s "
+		    "is an end-entity certificate: use keyCompromise",
+		    ca_reason_name(code), serial);
+	if (is_ca && (code == 1 || code == 9 || code == 10))
+		return status_fail(ST_MALFORMED,
+		    "%s is not a reason for a CA certificate (RFC 5280 "
+		    "§5.3.1); %s is a CA: use cACompromise, "
+		    "affiliationChanged, "
+		    "superseded or cessationOfOperation",
+		    ca_reason_name(code), serial);
+	return ST_OK;
+}
+
 const char *
 ca_reason_name(int code)
 {
@@ -75,33 +107,66 @@ ca_reason_name(int code)
 	return reason_names[code];
 }
 
-/* Copy serial (1..40 hex digits, any case) as uppercase into out. */
+/*
+ * Copy serial as the store keeps it (BN_bn2hex's form: uppercase, whole
+ * octets, no zero octet in front) into out: any case, with or without
+ * leading zeros, 1..LIMIT_SERIAL_INPUT hex digits, zero refused.
+ */
 static enum status
-serial_normalize(const char *serial, char out[STORE_SERIAL_HEX_CAP])
+serial_normalize_as(
+    const char *serial, int is_cursor, char out[STORE_SERIAL_HEX_CAP])
 {
-	size_t i, len;
+	size_t i, len, start, digits;
 	char c;
 
 	out[0] = '\0';
-	len = serial != NULL ? strlen(serial) : 0;
-	if (len == 0 || len >= STORE_SERIAL_HEX_CAP)
+	len = serial != NULL ? strnlen(serial, LIMIT_SERIAL_INPUT + 1) : 0;
+	if (len == 0 || len > LIMIT_SERIAL_INPUT)
 		return status_fail(ST_MALFORMED,
-		    "a serial is 1 to 40 hexadecimal digits, got %zu "
+		    "a serial is 1 to %d hexadecimal digits, got %zu "
 		    "characters",
-		    len);
+		    LIMIT_SERIAL_INPUT, len);
 	for (i = 0; i < len; i++) {
 		c = serial[i];
-		if (c >= 'a' && c <= 'f')
-			c = (char)(c - 'a' + 'A');
-		if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F')))
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+		        (c >= 'A' && c <= 'F')))
 			return status_fail(ST_MALFORMED,
 			    "a serial is hexadecimal digits only (character "
 			    "%zu is not)",
 			    i + 1);
-		out[i] = c;
 	}
-	out[len] = '\0';
+	for (start = 0; start < len && serial[start] == '0'; start++)
+		;
+	digits = len - start;
+	/* A list cursor of zero starts before every serial. */
+	if (digits == 0 && is_cursor) {
+		memcpy(out, "0", 2);
+		return ST_OK;
+	}
+	if (digits == 0)
+		return status_fail(ST_MALFORMED,
+		    "serial 0 is never issued (RFC 5280 §4.1.2.2: positive)");
+	/* RFC 5280 §4.1.2.2: at most 20 octets. */
+	if (digits > 2 * 20)
+		return status_fail(ST_MALFORMED,
+		    "a serial is at most 20 octets (RFC 5280 §4.1.2.2), got "
+		    "%zu hexadecimal digits",
+		    digits);
+	i = 0;
+	if (digits % 2 != 0)
+		out[i++] = '0';
+	for (; start < len; start++) {
+		c = serial[start];
+		out[i++] = c >= 'a' && c <= 'f' ? (char)(c - 'a' + 'A') : c;
+	}
+	out[i] = '\0';
 	return ST_OK;
+}
+
+static enum status
+serial_normalize(const char *serial, char out[STORE_SERIAL_HEX_CAP])
+{
+	return serial_normalize_as(serial, 0, out);
 }
 
 /* A device id as issuance accepts it: 1..64 printable ASCII bytes. */
@@ -144,6 +209,8 @@ admin_refuse(struct authority *a, const struct principal *who,
 struct revoke_job {
 	struct authority *a;
 	const char *serial; /* a certificate, or */
+	int shard; /* the certificate's (STORE_CRL_SHARD_ROOT: a CA) */
+	int is_responder; /* it is the OCSP responder's certificate */
 	const char *device_id; /* a device */
 	int reason;
 	int64_t now;
@@ -165,14 +232,50 @@ revoke_cert_commit(struct store_txn *txn, void *arg)
 	         &job->cert_device_id)) != ST_OK)
 		return st;
 	/* OCSP says revoked the moment this commits. */
-	if ((st = publication_revoked_in_txn(
-	         job->a, txn, job->serial, job->reason, job->now)) != ST_OK)
+	if ((st = publication_revoked_in_txn(job->a, txn, job->serial,
+	         job->shard, job->reason, job->now)) != ST_OK)
+		return st;
+	/* Nothing the revoked responder signed is served after this. */
+	if (job->is_responder &&
+	    (st = publication_responder_revoked_in_txn(txn)) != ST_OK)
 		return st;
 	snprintf(detail, sizeof(detail), "reason=%s device=%s",
 	    ca_reason_name(job->reason),
 	    job->cert_device_id != NULL ? job->cert_device_id : "-");
 	return audit_append(
 	    txn, job->now, job->actor, "revoke", job->serial, detail);
+}
+
+/*
+ * What kind of certificate serial is: *shard (STORE_CRL_SHARD_ROOT for a
+ * CA the root issued) and whether the reason fits it. The root itself is
+ * a trust anchor: no CRL of tessera's can revoke it.
+ */
+static enum status
+revoke_target(struct authority *a, const char *serial, int reason, int *shard)
+{
+	struct store_cert *row = NULL;
+	enum status st;
+
+	*shard = 0;
+	if ((st = store_cert_get(a->store, serial, &row)) != ST_OK) {
+		if (st == ST_NOTFOUND)
+			st = status_fail(ST_NOTFOUND,
+			    "no certificate with serial %s", serial);
+		return st;
+	}
+	if (strcmp(row->profile, "root-ca") == 0)
+		st = status_fail(ST_MALFORMED,
+		    "%s is the root CA, a trust anchor: no CRL can revoke it "
+		    "(RFC 5280 §6.1.1); take it out of the relying parties' "
+		    "trust stores instead",
+		    serial);
+	else
+		st =
+		    reason_fits(reason, ca_profile_is_ca(row->profile), serial);
+	*shard = row->shard;
+	store_cert_free(row);
+	return st;
 }
 
 enum status
@@ -191,13 +294,15 @@ authority_revoke_cert(struct authority *a, const struct principal *who,
 	if ((st = authorize_admin(a, who, "revoke")) != ST_OK)
 		return admin_refuse(a, who, "revoke", serial, st);
 	if ((st = serial_normalize(serial, hex)) != ST_OK ||
-	    (st = ca_reason_parse(reason, &code)) != ST_OK)
+	    (st = ca_reason_parse(reason, &code)) != ST_OK ||
+	    (st = revoke_target(a, hex, code, &job.shard)) != ST_OK)
 		return admin_refuse(a, who, "revoke", serial, st);
 	principal_describe(who, actor, sizeof(actor));
 	job.serial = hex;
 	job.reason = code;
 	job.now = (int64_t)time(NULL);
 	job.actor = actor;
+	job.is_responder = strcmp(hex, a->ocsp_serial) == 0;
 	/* Acknowledged only once durable (DESIGN.md). */
 	if ((st = store_write(a->store, revoke_cert_commit, &job)) != ST_OK) {
 		free(job.cert_device_id);
@@ -205,6 +310,10 @@ authority_revoke_cert(struct authority *a, const struct principal *who,
 	}
 	log_info(
 	    "revoked %s (reason %s) by %s", hex, ca_reason_name(code), actor);
+	if (strcmp(hex, a->issuing_serial) == 0)
+		log_error("the issuing CA %s is revoked: nothing is issued "
+		          "until a new issuing CA is set up",
+		    hex);
 	if (out != NULL) {
 		memcpy(out->serial, hex, sizeof(out->serial));
 		snprintf(out->device_id, sizeof(out->device_id), "%s",
@@ -213,6 +322,15 @@ authority_revoke_cert(struct authority *a, const struct principal *who,
 		out->time = job.now;
 	}
 	free(job.cert_device_id);
+	/* A revoked responder is replaced before the call returns; the
+	 * revocation stands even when that fails (OCSP says tryLater). */
+	if (job.is_responder &&
+	    (st = publication_responder_replace(a)) != ST_OK)
+		return status_fail(st,
+		    "certificate %s is revoked, but no new OCSP responder "
+		    "could be made (%s); OCSP answers tryLater until `tessera "
+		    "renew --data DIR ocsp` succeeds",
+		    hex, status_detail());
 	return ST_OK;
 }
 
@@ -221,8 +339,9 @@ revoke_device_each(struct store_txn *txn, const char *serial, void *arg)
 {
 	const struct revoke_job *job = arg;
 
+	/* A device's certificates are end-entity ones of the issuing CA. */
 	return publication_revoked_in_txn(
-	    job->a, txn, serial, job->reason, job->now);
+	    job->a, txn, serial, 0, job->reason, job->now);
 }
 
 static enum status
@@ -268,7 +387,8 @@ authority_revoke_device(struct authority *a, const struct principal *who,
 	job.a = a;
 	if ((st = authorize_admin(a, who, "revoke")) != ST_OK ||
 	    (st = device_id_check(device_id)) != ST_OK ||
-	    (st = ca_reason_parse(reason, &code)) != ST_OK)
+	    (st = ca_reason_parse(reason, &code)) != ST_OK ||
+	    (st = reason_fits(code, 0, device_id)) != ST_OK)
 		return admin_refuse(a, who, "revoke-device", device_id, st);
 	principal_describe(who, actor, sizeof(actor));
 	job.device_id = device_id;
@@ -373,7 +493,7 @@ authority_cert_list(struct authority *a, const struct principal *who,
 	enum status st;
 
 	if (f->cursor != NULL && f->cursor[0] != '\0') {
-		if ((st = serial_normalize(f->cursor, cursor)) != ST_OK)
+		if ((st = serial_normalize_as(f->cursor, 1, cursor)) != ST_OK)
 			return admin_refuse(a, who, "read", "certificates", st);
 		g.cursor = cursor;
 	}

@@ -142,6 +142,9 @@ ca_service_issue(struct store *store, const char *org, const char *actor,
 	    (st = ca_row_from_cert(cert, NULL, spec->profile, now, &row)) !=
 	        ST_OK)
 		goto out;
+	/* The root's CRL lists the CAs; every other certificate is in the
+	 * issuing CA's full CRL (store.h). */
+	row.shard = spec->is_ca ? STORE_CRL_SHARD_ROOT : STORE_CRL_SHARD_FULL;
 	snprintf(detail, sizeof(detail), "profile=%s subject=%s", spec->profile,
 	    row.subject);
 	job.row = &row;

@@ -22,7 +22,7 @@
 #include "common/log.h"
 #include "common/status.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 /* Other worker processes share the file; wait this long for their locks. */
 #define BUSY_TIMEOUT_MS 5000
 /* BEGIN/COMMIT still busy after a full busy timeout: tries in all. */
@@ -119,6 +119,23 @@ static const char *const migrations[] = {
     " jwk TEXT NOT NULL,"
     " created INTEGER NOT NULL,"
     " retired INTEGER);",
+    /*
+     * v3 -> v4: a certificate's shard names the CRL its distribution point
+     * names, whatever the policy says today: K >= 0 issuing-K.crl, -2 the
+     * full issuing.crl (and no CDP at all), -1 the root's CRL (the CAs
+     * the root issued). Rows of v3 in shard 0 name issuing-0.crl only when
+     * their DER says so. A stored full CRL (shard 0 without an IDP,
+     * 06 03 55 1D 1C) keeps its crlNumber as -2. The index answers "does
+     * a valid certificate still name this CRL" without a scan.
+     */
+    "UPDATE certificates SET shard = -1"
+    " WHERE profile IN ('root-ca', 'issuing-ca');"
+    "UPDATE certificates SET shard = -2 WHERE shard = 0"
+    " AND instr(der, CAST('/crl/issuing-0.crl' AS BLOB)) = 0;"
+    "UPDATE crls SET shard = -2 WHERE shard = 0"
+    " AND instr(der, X'0603551d1c') = 0;"
+    "CREATE INDEX certificates_shard_not_after"
+    " ON certificates(shard, not_after);",
 };
 
 /* The certificate columns in the order cert_row() reads them. */
@@ -157,10 +174,12 @@ enum wstmt {
 	W_DEVICE_SET,
 	W_OCSP_PUT,
 	W_OCSP_DELETE,
+	W_OCSP_DELETE_ALL,
 	W_TOKEN_KEY_ADD,
 	W_TOKEN_KEY_RETIRE,
 	W_CRL_PUT,
 	W_CRL_NEXT,
+	W_CERT_REVOKED_AT,
 	W_MAX
 };
 
@@ -208,8 +227,15 @@ static const char *const wsql[W_MAX] = {
     [W_TOKEN_KEY_RETIRE] = "UPDATE token_keys SET retired = ?"
                            " WHERE retired IS NULL AND label <> ?",
     [W_OCSP_DELETE] = "DELETE FROM ocsp_responses WHERE serial = ?",
+    [W_OCSP_DELETE_ALL] = "DELETE FROM ocsp_responses",
+    /* Only for the status it was signed for: an answer signed before a
+     * revocation never replaces the revoked one (monotonic). */
     [W_OCSP_PUT] = "INSERT OR REPLACE INTO ocsp_responses (serial, der,"
-                   " this_update, next_update) VALUES (?, ?, ?, ?)",
+                   " this_update, next_update) SELECT ?1, ?2, ?3, ?4"
+                   " WHERE EXISTS (SELECT 1 FROM certificates"
+                   " WHERE serial = ?1 AND status = ?5)"
+                   " AND NOT EXISTS (SELECT 1 FROM certificates"
+                   " WHERE serial = ?6 AND status = 'revoked')",
     /* Only a higher number replaces: crlNumber never goes back. */
     [W_CRL_PUT] = "INSERT INTO crls (shard, number, this_update,"
                   " next_update, der) VALUES (?, ?, ?, ?, ?)"
@@ -221,6 +247,8 @@ static const char *const wsql[W_MAX] = {
                   " WHERE excluded.number > crls.number",
     [W_CRL_NEXT] = "SELECT coalesce(max(number), 0) + 1 FROM crls"
                    " WHERE shard = ?",
+    [W_CERT_REVOKED_AT] = "SELECT revoked_at FROM certificates"
+                          " WHERE serial = ? AND status = 'revoked'",
 };
 
 /* Statements of the read connection. */
@@ -239,6 +267,7 @@ enum rstmt {
 	R_OCSP_GET,
 	R_OCSP_DUE,
 	R_CRL_GET,
+	R_SHARD_LAST,
 	R_MAX
 };
 
@@ -285,12 +314,18 @@ static const char *const rsql[R_MAX] = {
                    " WHERE next_update < ? ORDER BY next_update",
     [R_CRL_GET] = "SELECT number, this_update, next_update, der FROM crls"
                   " WHERE shard = ?",
+    [R_SHARD_LAST] = "SELECT coalesce(max(not_after), 0) FROM certificates"
+                     " WHERE shard = ?",
 };
 
 /* The CRL walk; run on a private connection (store_revoked_foreach). */
 static const char revoked_sql[] =
     "SELECT serial, revoked_at, reason FROM certificates"
     " WHERE status = 'revoked' AND shard = ? AND not_after >= ?";
+/* The full CRL: every shard of the issuing CA (not the root's, -1). */
+static const char revoked_full_sql[] =
+    "SELECT serial, revoked_at, reason FROM certificates"
+    " WHERE status = 'revoked' AND shard <> ? AND not_after >= ?";
 
 /* The writer's connection as handed to job functions. */
 struct store_txn {
@@ -534,7 +569,7 @@ store_txn_cert_insert(struct store_txn *txn, const struct store_cert *cert)
 	if ((unsigned)cert->status >= STORE_CERT_STATUS_MAX)
 		return status_fail(ST_INTERNAL, "certificate %s has status %d",
 		    cert->serial, cert->status);
-	if (cert->shard < 0)
+	if (cert->shard < STORE_CRL_SHARD_FULL)
 		return status_fail(ST_INTERNAL, "certificate %s has shard %d",
 		    cert->serial, cert->shard);
 	if ((stmt = wstmt(txn, W_CERT_INSERT)) == NULL)
@@ -1074,7 +1109,8 @@ check_der(const uint8_t *der, size_t len, const char *what)
 
 enum status
 store_txn_ocsp_put(struct store_txn *txn, const char *serial,
-    const uint8_t *der, size_t len, int64_t this_update, int64_t next_update)
+    enum store_cert_status signed_for, const char *signer, const uint8_t *der,
+    size_t len, int64_t this_update, int64_t next_update)
 {
 	sqlite3_stmt *stmt;
 	enum status st;
@@ -1082,6 +1118,9 @@ store_txn_ocsp_put(struct store_txn *txn, const char *serial,
 
 	if ((st = check_serial(serial)) != ST_OK)
 		return st;
+	if ((unsigned)signed_for >= STORE_CERT_STATUS_MAX)
+		return status_fail(
+		    ST_INTERNAL, "OCSP answer for status %d", signed_for);
 	if ((st = check_der(der, len, "OCSP response")) != ST_OK)
 		return st;
 	if ((stmt = wstmt(txn, W_OCSP_PUT)) == NULL)
@@ -1090,8 +1129,20 @@ store_txn_ocsp_put(struct store_txn *txn, const char *serial,
 	    sqlite3_bind_blob(stmt, 2, der, (int)len, SQLITE_STATIC) ==
 	        SQLITE_OK &&
 	    sqlite3_bind_int64(stmt, 3, this_update) == SQLITE_OK &&
-	    sqlite3_bind_int64(stmt, 4, next_update) == SQLITE_OK;
-	return stmt_run(txn->db, stmt, ok, "store OCSP response");
+	    sqlite3_bind_int64(stmt, 4, next_update) == SQLITE_OK &&
+	    bind_text(stmt, 5,
+	        signed_for == STORE_CERT_REVOKED ? "revoked" : "valid") ==
+	        SQLITE_OK &&
+	    bind_text(stmt, 6, signer) == SQLITE_OK;
+	if ((st = stmt_run(txn->db, stmt, ok, "store OCSP response")) != ST_OK)
+		return st;
+	if (sqlite3_changes(txn->db) == 0)
+		return status_fail(ST_CONFLICT,
+		    "certificate %s is not (or no longer) %s, or the responder "
+		    "is revoked: its OCSP answer is not kept",
+		    serial,
+		    signed_for == STORE_CERT_REVOKED ? "revoked" : "valid");
+	return ST_OK;
 }
 
 enum status
@@ -1106,6 +1157,16 @@ store_txn_ocsp_delete(struct store_txn *txn, const char *serial)
 }
 
 enum status
+store_txn_ocsp_delete_all(struct store_txn *txn)
+{
+	sqlite3_stmt *stmt;
+
+	if ((stmt = wstmt(txn, W_OCSP_DELETE_ALL)) == NULL)
+		return db_fail(txn->db, "prepare delete OCSP responses");
+	return stmt_run(txn->db, stmt, 1, "delete OCSP responses");
+}
+
+enum status
 store_txn_crl_put(struct store_txn *txn, int shard, int64_t number,
     int64_t this_update, int64_t next_update, const uint8_t *der, size_t len)
 {
@@ -1113,7 +1174,7 @@ store_txn_crl_put(struct store_txn *txn, int shard, int64_t number,
 	enum status st;
 	int ok;
 
-	if (shard < STORE_CRL_SHARD_ROOT)
+	if (shard < STORE_CRL_SHARD_FULL)
 		return status_fail(ST_MALFORMED, "CRL shard %d", shard);
 	if (number < 1)
 		return status_fail(ST_MALFORMED, "crlNumber %lld is below 1",
@@ -1838,8 +1899,12 @@ store_revoked_foreach(
 	 */
 	if ((st = db_open(store->path, SQLITE_OPEN_READONLY, &db)) != ST_OK)
 		return st;
-	if (sqlite3_prepare_v2(db, revoked_sql, -1, &stmt, NULL) != SQLITE_OK ||
-	    sqlite3_bind_int(stmt, 1, shard) != SQLITE_OK ||
+	if (sqlite3_prepare_v2(db,
+	        shard == STORE_CRL_SHARD_FULL ? revoked_full_sql : revoked_sql,
+	        -1, &stmt, NULL) != SQLITE_OK ||
+	    sqlite3_bind_int(stmt, 1,
+	        shard == STORE_CRL_SHARD_FULL ? STORE_CRL_SHARD_ROOT : shard) !=
+	        SQLITE_OK ||
 	    sqlite3_bind_int64(stmt, 2, now) != SQLITE_OK) {
 		st = db_fail(db, "select revoked certificates");
 		goto out;
@@ -2151,6 +2216,44 @@ out:
 	}
 	store_crl_free(crl);
 	return st;
+}
+
+enum status
+store_shard_last_expiry(struct store *store, int shard, int64_t *not_after)
+{
+	sqlite3_stmt *stmt;
+	enum status st = ST_OK;
+
+	*not_after = 0;
+	pthread_mutex_lock(&store->read_lock);
+	if ((stmt = rstmt(store, R_SHARD_LAST)) == NULL)
+		st = db_fail(store->rdb, "prepare shard expiry");
+	else if (sqlite3_bind_int(stmt, 1, shard) == SQLITE_OK &&
+	    sqlite3_step(stmt) == SQLITE_ROW)
+		*not_after = sqlite3_column_int64(stmt, 0);
+	else
+		st = db_fail(store->rdb, "shard expiry");
+	stmt_reset(stmt);
+	pthread_mutex_unlock(&store->read_lock);
+	return st;
+}
+
+enum status
+store_txn_cert_revoked_at(
+    struct store_txn *txn, const char *serial, int64_t *revoked_at)
+{
+	sqlite3_stmt *stmt;
+	enum status st;
+
+	*revoked_at = -1;
+	if ((stmt = wstmt(txn, W_CERT_REVOKED_AT)) == NULL)
+		return db_fail(txn->db, "prepare certificate status");
+	st = step_row(txn->db, stmt, bind_text(stmt, 1, serial) == SQLITE_OK,
+	    "certificate status");
+	if (st == ST_OK)
+		*revoked_at = sqlite3_column_int64(stmt, 0);
+	stmt_reset(stmt);
+	return st == ST_NOTFOUND ? ST_OK : st;
 }
 
 enum status

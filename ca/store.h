@@ -156,8 +156,15 @@ enum status store_integrity_check(struct store *store) MUST_CHECK;
 
 /* The most rows one list or feed call returns (cursor paging). */
 #define STORE_LIST_LIMIT_MAX 1000
-/* The root CA's CRL is kept as this shard of the crls table. */
+/*
+ * A certificate's shard names the CRL its distribution point names, fixed
+ * at issuance: K >= 0 the shard CRL issuing-K.crl; STORE_CRL_SHARD_FULL
+ * the full issuing.crl (also for certificates without a CDP);
+ * STORE_CRL_SHARD_ROOT the root's CRL (the CAs the root issued). The crls
+ * table keeps each CRL under the same number.
+ */
 #define STORE_CRL_SHARD_ROOT (-1)
+#define STORE_CRL_SHARD_FULL (-2)
 
 /* 1 if reason may be stored (-1, 1..6, 9, 10), else 0. */
 int store_reason_is_valid(int reason);
@@ -210,7 +217,9 @@ typedef int (*store_revoked_fn)(
 
 /*
  * Call fn for every revoked certificate of shard whose not_after >= now
- * (expired ones leave the CRL), in no particular order, until fn returns
+ * (expired ones leave the CRL); STORE_CRL_SHARD_FULL walks every shard
+ * but the root's (the full CRL's scope is all the issuing CA issued). In
+ * no particular order, until fn returns
  * non-zero. serial is valid only during the call. Runs on a private
  * read-only connection (one snapshot, one SELECT, no allocation per row),
  * so a long walk does not hold up the store's other readers; fn may call
@@ -218,6 +227,20 @@ typedef int (*store_revoked_fn)(
  */
 enum status store_revoked_foreach(struct store *store, int shard, int64_t now,
     store_revoked_fn fn, void *arg) MUST_CHECK;
+
+/*
+ * *not_after = the latest notAfter of the certificates in shard (revoked
+ * ones too), 0 when there are none: until then its CRL is published.
+ */
+enum status store_shard_last_expiry(
+    struct store *store, int shard, int64_t *not_after) MUST_CHECK;
+
+/*
+ * Inside a transaction: *revoked_at = when serial was revoked, or -1 when
+ * it is valid or unknown (what the issuance gate asks of its CA).
+ */
+enum status store_txn_cert_revoked_at(
+    struct store_txn *txn, const char *serial, int64_t *revoked_at) MUST_CHECK;
 
 /* One row of the revocations feed; strings valid only during the call. */
 struct store_revocation {
@@ -305,12 +328,21 @@ enum status store_device_get(struct store *store, const char *device_id,
     struct store_device *out) MUST_CHECK;
 
 /*
- * Insert or replace the pre-signed (nonce-less) OCSP response for serial.
- * der is copied. ST_MALFORMED for a bad serial or an empty response.
+ * Insert or replace the pre-signed (nonce-less) OCSP response for serial,
+ * signed for status signed_for by the responder whose certificate is
+ * signer: only while the certificate has that status and signer is not
+ * revoked in this transaction, so that an answer signed before a
+ * revocation never replaces the revoked one, nothing a revoked responder
+ * signed is kept, and a serial that is no certificate of ours gets no row.
+ * ST_CONFLICT (nothing written) otherwise. der is copied. ST_MALFORMED for
+ * a bad serial or an empty response.
  */
 enum status store_txn_ocsp_put(struct store_txn *txn, const char *serial,
-    const uint8_t *der, size_t len, int64_t this_update,
-    int64_t next_update) MUST_CHECK;
+    enum store_cert_status signed_for, const char *signer, const uint8_t *der,
+    size_t len, int64_t this_update, int64_t next_update) MUST_CHECK;
+
+/* Forget every pre-signed response (their responder was revoked). */
+enum status store_txn_ocsp_delete_all(struct store_txn *txn) MUST_CHECK;
 
 /* Forget serial's pre-signed response (none is fine). */
 enum status

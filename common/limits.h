@@ -51,5 +51,9 @@
 #define LIMIT_HTTP_REQUEST_SECONDS 30
 /* Certificates in a TLS client's chain (leaf, intermediates). */
 #define LIMIT_PEER_CHAIN 8
+/* CRL shards of the issuing CA (policy crl.shards, 1..this). */
+#define LIMIT_CRL_SHARDS 64
+/* A serial as an admin types it: 40 hex digits and leading zeros. */
+#define LIMIT_SERIAL_INPUT 64
 
 #endif

@@ -1198,6 +1198,102 @@ out:
 	hsm_close(hsm);
 }
 
+/* A request for leaf_good with one extra extension (oid, critical). */
+static uint8_t *
+req_with_ext(const char *oid, int critical, int in_single, size_t *len)
+{
+	static const uint8_t value[] = {0x05, 0x00};
+	struct want w = {EVP_sha1(), ca, leaf_good, NULL};
+	OCSP_REQUEST *req = req_build(&w, 1, 0);
+	ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
+	ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+	X509_EXTENSION *ext;
+	uint8_t *der;
+
+	if (obj == NULL || os == NULL ||
+	    !ASN1_OCTET_STRING_set(os, value, sizeof(value)) ||
+	    (ext = X509_EXTENSION_create_by_OBJ(NULL, obj, critical, os)) ==
+	        NULL)
+		abort();
+	if (in_single ? !OCSP_ONEREQ_add_ext(
+	                    OCSP_request_onereq_get0(req, 0), ext, -1)
+	              : !OCSP_REQUEST_add_ext(req, ext, -1))
+		abort();
+	der = req_der(req, len);
+	X509_EXTENSION_free(ext);
+	ASN1_OCTET_STRING_free(os);
+	ASN1_OBJECT_free(obj);
+	OCSP_REQUEST_free(req);
+	return der;
+}
+
+/*
+ * RFC 6960 §4.4: an unknown extension is ignored only when not critical;
+ * a critical one tessera does not understand is malformedRequest (in
+ * requestExtensions and in singleRequestExtensions); a critical nonce is
+ * understood.
+ */
+static void
+test_critical_ext(struct ca_ocsp *o, struct db *db)
+{
+	/* id-pkix-ocsp-pref-sig-algs (§4.4.7), which tessera does not do. */
+	static const char *const unknown = "1.3.6.1.5.5.7.48.1.8";
+	struct ca_ocsp_peek pk;
+	struct result r;
+	uint8_t *der;
+	size_t len;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		der = req_with_ext(unknown, 1, i, &len);
+		CHECK(answers_error(o, db, der, len, time(NULL),
+		    OCSP_RESPONSE_STATUS_MALFORMEDREQUEST));
+		CHECK_ST(ca_ocsp_request_peek(o, der, len, &pk), ST_MALFORMED);
+		CHECK_DETAIL("RFC 6960 §4.4");
+		OPENSSL_free(der);
+		der = req_with_ext(unknown, 0, i, &len);
+		respond(o, db, der, len, time(NULL), &r);
+		CHECK(r.st == ST_OK &&
+		    resp_status(r.der, r.len) ==
+		        OCSP_RESPONSE_STATUS_SUCCESSFUL);
+		OPENSSL_free(r.der);
+		OPENSSL_free(der);
+	}
+}
+
+/* The CA answering for itself (the root for the CAs it issued). */
+static void
+test_self_signer(struct db *db)
+{
+	struct ca_ocsp_config cfg = {ca, ca, ca_key, VALIDITY};
+	struct ca_ocsp *self = NULL;
+	OCSP_BASICRESP *bs = NULL;
+	struct result r;
+	uint8_t *der;
+	size_t len;
+	int64_t revtime;
+	int reason;
+
+	CHECK_ST(ca_ocsp_new(&cfg, &self), ST_OK);
+	if (self == NULL)
+		return;
+	der = req_one(EVP_sha1(), ca, leaf_revoked, 0, &len);
+	respond(self, db, der, len, time(NULL), &r);
+	CHECK(
+	    r.st == ST_OK && (bs = resp_verified(r.der, r.len, trust)) != NULL);
+	CHECK(bs != NULL &&
+	    find_status(bs, EVP_sha1(), leaf_revoked, &reason, &revtime) ==
+	        V_OCSP_CERTSTATUS_REVOKED);
+	OCSP_BASICRESP_free(bs);
+	OPENSSL_free(r.der);
+	OPENSSL_free(der);
+	ca_ocsp_free(self);
+	/* Anyone else still needs id-kp-OCSPSigning. */
+	cfg.responder = leaf_good;
+	cfg.responder_key = leaf_key;
+	CHECK_ST(ca_ocsp_new(&cfg, &self), ST_DENIED);
+}
+
 int
 main(void)
 {
@@ -1249,6 +1345,8 @@ main(void)
 		test_never_issued(o, &db);
 		test_sha256_and_multi(o, &db);
 		test_malformed(o, &db);
+		test_critical_ext(o, &db);
+		test_self_signer(&db);
 		test_failures(o, &db);
 		test_peek_presign(o, &db);
 		test_openssl_cli(o, &db, dir);

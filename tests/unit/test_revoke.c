@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "ca/audit.h"
@@ -310,6 +311,95 @@ test_revoke_device(void)
 	CHECK(row == NULL);
 }
 
+/* The serial of a PEM file of the data directory (ca/issuing.pem, ...). */
+static int
+pem_serial(const char *rel, char serial[41])
+{
+	char path[4300];
+	FILE *f;
+	X509 *x = NULL;
+	int ok;
+
+	snprintf(
+	    path, sizeof(path), "%s/%s", authority_config(a)->data_dir, rel);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	ok = x != NULL && ca_cert_serial_hex(x, serial) == ST_OK;
+	X509_free(x);
+	return ok;
+}
+
+/*
+ * RFC 5280 §5.3.1: CA reasons only for CAs, subject reasons only for end
+ * entities, the root never (a trust anchor); each refusal a 400 naming
+ * why, audited, and the certificate still valid. Serials are taken with
+ * leading zeros and in either case.
+ */
+static void
+test_reason_kinds(void)
+{
+	struct principal admin;
+	struct audit_count before, after;
+	struct store_cert *row = NULL;
+	char dev[41], issuing[41], root[41], typed[64];
+	size_t i, n;
+
+	cert_principal(&admin, "admin", "127.0.0.1");
+	CHECK_ST(issue("dev-kinds", dev), ST_OK);
+	CHECK(pem_serial("ca/issuing.pem", issuing));
+	CHECK(pem_serial("ca/root.pem", root));
+	audit_count(&before);
+	CHECK_ST(authority_revoke_cert(a, &admin, dev, "cACompromise", NULL),
+	    ST_MALFORMED);
+	CHECK_DETAIL("is an end-entity certificate: use keyCompromise");
+	CHECK_ST(authority_revoke_cert(a, &admin, dev, "aACompromise", NULL),
+	    ST_MALFORMED);
+	CHECK_ST(
+	    authority_revoke_device(a, &admin, "dev-kinds", "cACompromise", &n),
+	    ST_MALFORMED);
+	CHECK_ST(
+	    authority_revoke_cert(a, &admin, issuing, "keyCompromise", NULL),
+	    ST_MALFORMED);
+	CHECK_DETAIL("is a CA: use cACompromise");
+	CHECK_ST(authority_revoke_cert(
+	             a, &admin, issuing, "privilegeWithdrawn", NULL),
+	    ST_MALFORMED);
+	CHECK_ST(authority_revoke_cert(a, &admin, root, "cACompromise", NULL),
+	    ST_MALFORMED);
+	CHECK_DETAIL("trust anchor");
+	audit_count(&after);
+	CHECK(after.refusals == before.refusals + 6);
+	CHECK_ST(store_cert_get(authority_store(a), issuing, &row), ST_OK);
+	CHECK(row != NULL && row->status == STORE_CERT_VALID);
+	store_cert_free(row);
+	row = NULL;
+	/* Zero and over 20 octets are no serial of ours. */
+	CHECK_ST(
+	    authority_revoke_cert(a, &admin, "0000", NULL, NULL), ST_MALFORMED);
+	CHECK_ST(authority_revoke_cert(a, &admin,
+	             "0102030405060708090A0B0C0D0E0F101112131415", NULL, NULL),
+	    ST_MALFORMED);
+	/* Leading zeros and lower case: the same certificate. */
+	n = strlen(dev);
+	snprintf(typed, sizeof(typed), "000");
+	for (i = 0; i < n; i++)
+		typed[3 + i] =
+		    (char)(dev[i] >= 'A' && dev[i] <= 'F' ? dev[i] + 32
+		                                          : dev[i]);
+	typed[3 + n] = '\0';
+	CHECK_ST(authority_cert_get(a, &admin, typed, &row), ST_OK);
+	CHECK(row != NULL && strcmp(row->serial, dev) == 0);
+	store_cert_free(row);
+	row = NULL;
+	CHECK_ST(authority_revoke_cert(a, &admin, typed, "keyCompromise", NULL),
+	    ST_OK);
+	CHECK_ST(store_cert_get(authority_store(a), dev, &row), ST_OK);
+	CHECK(row != NULL && row->status == STORE_CERT_REVOKED);
+	store_cert_free(row);
+}
+
 struct collect {
 	size_t count;
 	int64_t last_seq;
@@ -499,6 +589,7 @@ main(void)
 		test_revoke_device();
 		test_reads();
 		test_secret_delegation();
+		test_reason_kinds();
 	}
 	authority_close(a);
 	testutil_rmtree(dir);

@@ -122,7 +122,7 @@ test_open_reopen(void)
 	CHECK(store != NULL);
 	if (store == NULL)
 		return;
-	CHECK(store_schema_version() == 3);
+	CHECK(store_schema_version() == 4);
 	CHECK_ST(insert_one(store, "0A1B", "CN=dev-1"), ST_OK);
 	CHECK(stat(db_path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
 	snprintf(side, sizeof(side), "%s-wal", db_path);
@@ -648,6 +648,8 @@ struct revoke_args {
 	size_t der_len;
 	int shard;
 	int64_t number, this_update, next_update;
+	enum store_cert_status signed_for;
+	const char *signer;
 };
 
 static enum status
@@ -698,8 +700,16 @@ job_ocsp_put(struct store_txn *txn, void *arg)
 {
 	struct revoke_args *r = arg;
 
-	return store_txn_ocsp_put(
-	    txn, r->serial, r->der, r->der_len, r->this_update, r->next_update);
+	return store_txn_ocsp_put(txn, r->serial, r->signed_for,
+	    r->signer != NULL ? r->signer : "00", r->der, r->der_len,
+	    r->this_update, r->next_update);
+}
+
+static enum status
+job_ocsp_delete_all(struct store_txn *txn, void *arg)
+{
+	(void)arg;
+	return store_txn_ocsp_delete_all(txn);
 }
 
 static enum status
@@ -754,14 +764,16 @@ test_migrate_v1(void)
 		CHECK(raw_int("SELECT version FROM schema_version") ==
 		    store_schema_version());
 		CHECK(raw_int("SELECT count(*) FROM schema_version") == 1);
-		CHECK(raw_int("SELECT shard FROM certificates"
-		              " WHERE serial = '0C01'") == 0);
+		/* v4: a v1 row named the full CRL (no issuing-0.crl). */
+		CHECK(
+		    raw_int("SELECT shard FROM certificates"
+		            " WHERE serial = '0C01'") == STORE_CRL_SHARD_FULL);
 		CHECK(
 		    raw_int("SELECT count(*) FROM sqlite_master"
 		            " WHERE name IN ('revocations', 'ocsp_responses',"
 		            " 'crls', 'certificates_status_not_after')") == 4);
 		CHECK_ST(store_cert_get(store, "0C01", &got), ST_OK);
-		CHECK(got != NULL && got->shard == 0 &&
+		CHECK(got != NULL && got->shard == STORE_CRL_SHARD_FULL &&
 		    got->status == STORE_CERT_VALID && got->reason == -1);
 		store_cert_free(got);
 		/* The migrated row revokes like a new one. */
@@ -1105,6 +1117,33 @@ test_ocsp_crl(void)
 	CHECK_ST(store_ocsp_get(store, "0A1B", &der, &len, &next), ST_NOTFOUND);
 	CHECK(der == NULL && len == 0);
 	memset(&r, 0, sizeof(r));
+	/* Only for a certificate of ours, in the status it was signed for,
+	 * by a responder that is not revoked. */
+	r.serial = "0A1D";
+	r.der = resp1;
+	r.der_len = sizeof(resp1);
+	CHECK_ST(store_write(store, job_ocsp_put, &r), ST_CONFLICT);
+	CHECK_ST(insert_one(store, "0A1D", "CN=dev-ocsp"), ST_OK);
+	CHECK_ST(insert_one(store, "0A1E", "CN=responder"), ST_OK);
+	CHECK_ST(revoke_one(store, "0A1D", 1, NULL), ST_OK);
+	CHECK_ST(store_write(store, job_ocsp_put, &r), ST_CONFLICT);
+	CHECK_ST(store_ocsp_get(store, "0A1D", &der, &len, NULL), ST_NOTFOUND);
+	r.signed_for = STORE_CERT_REVOKED;
+	CHECK_ST(store_write(store, job_ocsp_put, &r), ST_OK);
+	CHECK_ST(store_ocsp_get(store, "0A1D", &der, &len, NULL), ST_OK);
+	free(der);
+	der = NULL;
+	r.serial = "0A1B";
+	r.signed_for = STORE_CERT_VALID;
+	r.signer = "0A1E";
+	CHECK_ST(store_write(store, job_ocsp_put, &r), ST_OK);
+	CHECK_ST(revoke_one(store, "0A1E", 1, NULL), ST_OK);
+	CHECK_ST(store_write(store, job_ocsp_put, &r), ST_CONFLICT);
+	CHECK_ST(store_write(store, job_ocsp_delete_all, &r), ST_OK);
+	CHECK_ST(store_ocsp_get(store, "0A1B", &der, &len, NULL), ST_NOTFOUND);
+	CHECK_ST(store_ocsp_get(store, "0A1D", &der, &len, NULL), ST_NOTFOUND);
+	memset(&r, 0, sizeof(r));
+	CHECK_ST(insert_one(store, "0A1C", "CN=dev-2"), ST_OK);
 	r.serial = "0A1B";
 	r.der = resp1;
 	r.der_len = sizeof(resp1);
@@ -1181,7 +1220,11 @@ test_ocsp_crl(void)
 	r.shard = 3;
 	CHECK_ST(store_write(store, job_crl_next, &r), ST_OK);
 	CHECK(r.number == 1);
-	r.shard = -2;
+	/* The full CRL has its own row and numbers. */
+	r.shard = STORE_CRL_SHARD_FULL;
+	r.number = 1;
+	CHECK_ST(store_write(store, job_crl_put, &r), ST_OK);
+	r.shard = -3;
 	CHECK_ST(store_write(store, job_crl_put, &r), ST_MALFORMED);
 	store_close(store);
 }
