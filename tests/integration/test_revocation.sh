@@ -402,6 +402,8 @@ code=$(api pgall GET "certificates?device=rv-page&limit=2" "${ADM[@]}")
 expect pgall "GET certificates?device=rv-page&limit=2" 200 "$code"
 jis pgall "first page (limit=2)" 'len(j["certificates"])' 2
 echo '{"reason":"cessationOfOperation"}' >"$T/cess.json"
+# A secret minted before the block, to try after it.
+PRE_SECRET=$(mint rv-page)
 code=$(api drev POST "devices/rv-page/revoke" "${ADM[@]}" "${JS[@]}" \
 	--data-binary @"$T/cess.json")
 expect drev "admin revokes device rv-page" 200 "$code"
@@ -450,9 +452,14 @@ done
 code=$(api dinfo GET "devices/rv-page" "${ADM[@]}")
 jis dinfo "blocked device" '[j["status"], j["certificates"], j["valid"]]' '["blocked", 5, 0]'
 
-# Blocked: a new secret enrolls nothing.
+# Blocked: no new secret is minted, and one minted before enrolls nothing.
 before=$(ncerts)
-code=$(enroll blk rv-page)
+refuse "a secret for a blocked device" "is blocked" \
+	tessera secret --data "$D" --device rv-page
+csr blk "/CN=rv-page" -addext "subjectAltName=URI:urn:dev:rv-page"
+openssl req -in "$T/blk.csr" -outform DER 2>/dev/null | base64 -w0 >"$T/blk.b64"
+code=$("${CURL[@]}" -o "$T/blk.p7" -w '%{http_code}' "${CT[@]}" \
+	-u "rv-page:$PRE_SECRET" --data-binary @"$T/blk.b64" "$EST/simpleenroll")
 [ "$code" = 403 ] && pass || fail "simpleenroll for a blocked device: HTTP $code, want 403"
 [ "$(ncerts)" = "$before" ] && pass || fail "a blocked device's enrollment changed the store"
 # Reinstate (admin), then it enrolls again.
