@@ -72,6 +72,7 @@ no_rate_limits() {
 import json, sys
 p = sys.argv[1]
 j = json.load(open(p))
-j["rate_limits"] = {"enroll": {"per_second": 0}, "token": {"per_second": 0}}
+j["rate_limits"] = {"enroll": {"per_second": 0}, "token": {"per_second": 0},
+                    "ocsp": {"per_second": 0}}
 json.dump(j, open(p, "w"), indent=2)' "$1/policy.json"
 }

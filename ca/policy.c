@@ -1395,7 +1395,7 @@ parse_tokens(
 	return ST_OK;
 }
 
-/* $.rate_limits.enroll or .token: {"per_second": n, "burst": n}. */
+/* $.rate_limits.enroll, .token or .ocsp: {"per_second": n, "burst": n}. */
 static enum status
 parse_rate(const struct pctx *c, const char *path, json_t *v, const char *key,
     struct policy_rate *r)
@@ -1417,20 +1417,24 @@ parse_rate(const struct pctx *c, const char *path, json_t *v, const char *key,
 }
 
 /*
- * $.rate_limits: {"enroll": {...}, "token": {...}, "exempt": [CIDR...]}:
- * per client address, over every worker; per_second 0 turns one off.
+ * $.rate_limits: {"enroll": {...}, "token": {...}, "ocsp": {...},
+ * "exempt": [CIDR...]}: per client address, over every worker; per_second
+ * 0 turns one off.
  */
 static enum status
 parse_rates(
     const struct pctx *c, const char *path, json_t *v, struct policy *pol)
 {
-	static const char *const known[] = {"enroll", "token", "exempt", NULL};
+	static const char *const known[] = {
+	    "enroll", "token", "ocsp", "exempt", NULL};
 	enum status st;
 
 	if ((st = check_keys(c, path, v, known)) != ST_OK ||
 	    (st = parse_rate(c, path, v, "enroll", &pol->rates.enroll)) !=
 	        ST_OK ||
-	    (st = parse_rate(c, path, v, "token", &pol->rates.token)) != ST_OK)
+	    (st = parse_rate(c, path, v, "token", &pol->rates.token)) !=
+	        ST_OK ||
+	    (st = parse_rate(c, path, v, "ocsp", &pol->rates.ocsp)) != ST_OK)
 		return st;
 	return get_cidrs(c, path, v, "exempt", 0, pol->rates.exempt,
 	    &pol->rates.exempt_count);
@@ -1493,6 +1497,10 @@ parse_top(const struct pctx *c, json_t *root, struct policy *pol)
 	pol->rates.enroll.burst = 1000;
 	pol->rates.token.per_second = 100;
 	pol->rates.token.burst = 1000;
+	/* A gateway asks once per device and caches the answer (RFC 5019);
+	 * a flood of made-up serials costs a signature each. */
+	pol->rates.ocsp.per_second = 200;
+	pol->rates.ocsp.burst = 2000;
 	if ((st = get_member(
 	         c, "$", root, "rate_limits", JSON_OBJECT, 0, &v)) != ST_OK ||
 	    (v != NULL &&

@@ -116,10 +116,11 @@ struct policy_rate {
 	int64_t burst;
 };
 
-/* Rate limits on enrollment (EST) and tokens, per client address. */
+/* Rate limits on enrollment (EST), tokens and OCSP, per client address. */
 struct policy_rates {
 	struct policy_rate enroll;
 	struct policy_rate token;
+	struct policy_rate ocsp;
 	struct policy_cidr exempt[LIMIT_POLICY_ENTRIES]; /* never limited */
 	size_t exempt_count;
 };

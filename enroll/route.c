@@ -54,12 +54,18 @@ enroll_set_limits(struct enroll *e, struct ratelimit *limits)
 	e->limits = limits;
 }
 
-enum rate_kind { RATE_NONE, RATE_ENROLL, RATE_TOKEN };
+enum rate_kind { RATE_NONE, RATE_ENROLL, RATE_TOKEN, RATE_OCSP };
 
-/* Which limit a request counts against: EST POSTs and POST /token. */
+/*
+ * Which limit a request counts against: EST POSTs, POST /token, and every
+ * OCSP request (GET or POST; a signature each when not pre-signed).
+ */
 static enum rate_kind
 rate_kind(const struct http_request *req)
 {
+	if (strcmp(req->path, "/ocsp") == 0 ||
+	    strncmp(req->path, "/ocsp/", 6) == 0)
+		return RATE_OCSP;
 	if (strcmp(req->method, "POST") != 0)
 		return RATE_NONE;
 	if (has_prefix(req->path, EST_PREFIX))
@@ -87,8 +93,9 @@ over_limit(struct enroll *e, const struct http_request *req,
 	if (kind == RATE_NONE || req->peer_address == NULL ||
 	    policy_rate_exempt(pol, req->peer_address))
 		return 0;
-	r = kind == RATE_ENROLL ? &policy_rates(pol)->enroll
-	                        : &policy_rates(pol)->token;
+	r = kind == RATE_ENROLL  ? &policy_rates(pol)->enroll
+	    : kind == RATE_TOKEN ? &policy_rates(pol)->token
+	                         : &policy_rates(pol)->ocsp;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	wait = ratelimit_take(e->limits, kind, req->peer_address, r->per_second,
 	    r->burst, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
@@ -98,8 +105,11 @@ over_limit(struct enroll *e, const struct http_request *req,
 	http_response_error(resp, 429,
 	    "too many %s requests from %s: the policy allows %lld a second "
 	    "(bursts of %lld); retry after %lld s",
-	    kind == RATE_ENROLL ? "enrollment" : "token", req->peer_address,
-	    (long long)r->per_second, (long long)r->burst, (long long)secs);
+	    kind == RATE_ENROLL      ? "enrollment"
+	        : kind == RATE_TOKEN ? "token"
+	                             : "OCSP",
+	    req->peer_address, (long long)r->per_second, (long long)r->burst,
+	    (long long)secs);
 	if (http_response_header(
 	        resp, "Retry-After", "%lld", (long long)secs) != ST_OK)
 		resp->header_count = 0;
@@ -127,6 +137,9 @@ enroll_handle_publish(struct enroll *e, const struct http_request *req,
     struct http_response *resp)
 {
 	status_clear();
+	/* The plain listener serves /ocsp and /token too: the same limits. */
+	if (over_limit(e, req, resp))
+		return;
 	if (!token_handle(e, req, resp) && !publish_handle(e, req, resp))
 		http_response_error(
 		    resp, 404, "no such resource: %.200s", req->path);

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Per-address rate limits over two workers: EST enrollment and POST /token
-# each allow their burst, then answer 429 with Retry-After and a message
-# that says which limit; reads (cacerts, JWKS, CRL) are not limited; the
-# bucket refills; an exempt network is never limited; a 429 changes
-# nothing in the store, not even the audit.
+# Per-address rate limits over two workers: EST enrollment, POST /token
+# and OCSP (both listeners) each allow their burst, then answer 429 with
+# Retry-After and a message that says which limit; reads (cacerts, JWKS,
+# CRL) are not limited; the bucket refills; an exempt network is never
+# limited; a 429 changes nothing in the store, not even the audit.
 . "$(dirname "$0")/lib.sh"
 D=$T/var
 PY=/usr/bin/python3
@@ -27,6 +27,7 @@ p, eb, tb = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 j = json.load(open(p))
 j["rate_limits"] = {"enroll": {"per_second": 1, "burst": eb},
                     "token": {"per_second": 1, "burst": tb},
+                    "ocsp": {"per_second": 1, "burst": 3},
                     "exempt": sys.argv[4:]}
 json.dump(j, open(p, "w"), indent=2)' "$D/policy.json" "$@"
 }
@@ -70,6 +71,19 @@ codes=$(post 4 /token --cert "$T/dev.pem" --key "$T/dev.key" \
 	-d grant_type=client_credentials)
 check "tokens have their own bucket: 2, then 429 ($codes)" \
 	bash -c "[[ '$codes' == '200 200 '*429* ]]"
+# OCSP, on both listeners, GET and POST: one bucket, its own.
+openssl ocsp -issuer "$D/ca/issuing.pem" -cert "$T/dev.pem" -no_nonce \
+	-reqout "$T/ocsp.req" >/dev/null 2>&1
+codes=$(post 2 /ocsp -H 'Content-Type: application/ocsp-request' \
+	--data-binary @"$T/ocsp.req")
+codes="$codes $(for i in 1 2 3; do
+	curl -sS --max-time 20 -o "$T/last.body" -w '%{http_code} ' \
+		-H 'Content-Type: application/ocsp-request' \
+		--data-binary @"$T/ocsp.req" "http://127.0.0.1:$P2/ocsp"
+done)"
+check "OCSP: the burst of 3, then 429 ($codes)" \
+	bash -c "[[ '$codes' == '200 200 200'*429* ]]"
+check "the OCSP 429 says which limit" grep -q "too many OCSP requests" "$T/last.body"
 check "reads are not limited" test "$(for i in 1 2 3 4 5; do
 	"${CURL[@]}" -o /dev/null -w '%{http_code} ' "$URL/.well-known/est/cacerts"
 done)" = "200 200 200 200 200 "
