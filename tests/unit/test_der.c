@@ -23,6 +23,7 @@
 
 #include "ca/authority.h"
 #include "ca/setup.h"
+#include "common/file.h"
 #include "common/secret.h"
 #include "enroll/codec.h"
 #include "enroll/enroll.h"
@@ -33,23 +34,7 @@ static struct authority *a;
 static struct enroll *e;
 static char *data;
 
-/* ---- the strict TLV walk ---------------------------------------------- */
-
-static char why[160];
-
-static int
-bad(const char *what, size_t off)
-{
-	snprintf(why, sizeof(why), "%s at offset %zu", what, off);
-	return -1;
-}
-
-static int
-printable(uint8_t c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-	    (c >= '0' && c <= '9') || strchr(" '()+,-./:=?", c) != NULL;
-}
+/* ---- strict decoding ---------------------------------------------------- */
 
 /* Octet-string order with the shorter padded by zeros (X.690 §11.6). */
 static int
@@ -65,182 +50,22 @@ set_order(const uint8_t *a1, size_t l1, const uint8_t *a2, size_t l2)
 	return 0;
 }
 
-static int walk(const uint8_t *p, size_t len, size_t base, int strict);
-
-/* One primitive's contents by its universal tag. */
-static int
-primitive(uint8_t tag, const uint8_t *c, size_t n, size_t off)
+/* testutil_der_strict, saying what and why when it refuses. */
+static void
+der_check(const uint8_t *der, size_t len, const char *what)
 {
-	size_t i;
+	char why[160];
+	int ok = testutil_der_strict(der, len, why, sizeof(why));
 
-	switch (tag) {
-	case 0x01:
-		if (n != 1 || (c[0] != 0x00 && c[0] != 0xff))
-			return bad("BOOLEAN not 00 or FF (X.690 §11.1)", off);
-		break;
-	case 0x02:
-	case 0x0a:
-		if (n == 0 ||
-		    (n > 1 &&
-		        ((c[0] == 0x00 && !(c[1] & 0x80)) ||
-		            (c[0] == 0xff && (c[1] & 0x80)))))
-			return bad("INTEGER not minimal (X.690 §8.3.2)", off);
-		break;
-	case 0x03:
-		if (n == 0 || c[0] > 7 || (n == 1 && c[0] != 0) ||
-		    (n > 1 && (c[n - 1] & ((1u << c[0]) - 1)) != 0))
-			return bad("BIT STRING padding (X.690 §11.2)", off);
-		break;
-	case 0x05:
-		if (n != 0)
-			return bad("NULL with contents", off);
-		break;
-	case 0x13:
-		for (i = 0; i < n; i++)
-			if (!printable(c[i]))
-				return bad("PrintableString character", off);
-		break;
-	case 0x17:
-	case 0x18:
-		if (n != (tag == 0x17 ? 13u : 15u) || c[n - 1] != 'Z')
-			return bad("time not YYMMDDHHMMSSZ / YYYYMMDDHHMMSSZ "
-			           "(RFC 5280 §4.1.2.5)",
-			    off);
-		for (i = 0; i + 1 < n; i++)
-			if (c[i] < '0' || c[i] > '9')
-				return bad("time with a non-digit", off);
-		break;
-	}
-	return 0;
+	if (!ok)
+		fprintf(stderr, "%s: %s\n", what, why);
+	CHECK(ok);
 }
 
 /*
- * Walk the TLVs of p[0..len): each must fit exactly. When strict, also the
- * DER rules; an OCTET STRING or a BIT STRING whose contents are DER
- * themselves (an extnValue, responseBytes, a public key) is walked too.
- */
-static int
-walk(const uint8_t *p, size_t len, size_t base, int strict)
-{
-	size_t i = 0, hdr, n, k;
-
-	while (i < len) {
-		uint8_t tag = p[i];
-
-		if ((tag & 0x1f) == 0x1f)
-			return bad("high tag number", base + i);
-		if (i + 2 > len)
-			return bad("truncated", base + i);
-		n = p[i + 1];
-		hdr = 2;
-		if (n == 0x80)
-			return bad("indefinite length", base + i);
-		if (n > 0x80) {
-			k = n & 0x7f;
-			if (k > 4 || i + 2 + k > len)
-				return bad("length", base + i);
-			if (strict && p[i + 2] == 0)
-				return bad("length not minimal", base + i);
-			for (n = 0, hdr = 0; hdr < k; hdr++)
-				n = (n << 8) | p[i + 2 + hdr];
-			hdr = 2 + k;
-			if (strict && n < 0x80)
-				return bad(
-				    "long form for a short length", base + i);
-		}
-		if (n > len - i - hdr)
-			return bad("contents past the end", base + i);
-		if (tag & 0x20) {
-			if (walk(p + i + hdr, n, base + i + hdr, strict) != 0)
-				return -1;
-		} else if (strict) {
-			if (!(tag & 0xc0) &&
-			    primitive(tag, p + i + hdr, n, base + i) != 0)
-				return -1;
-			/* Contents that are DER: OCTET STRING, or BIT
-			 * STRING without unused bits. */
-			if (tag == 0x04 && n > 1 &&
-			    walk(p + i + hdr, n, 0, 0) == 0 &&
-			    walk(p + i + hdr, n, base + i + hdr, 1) != 0)
-				return -1;
-			if (tag == 0x03 && n > 2 && p[i + hdr] == 0 &&
-			    walk(p + i + hdr + 1, n - 1, 0, 0) == 0 &&
-			    walk(p + i + hdr + 1, n - 1, base + i + hdr + 1,
-			        1) != 0)
-				return -1;
-		}
-		i += hdr + n;
-	}
-	return 0;
-}
-
-/* SET OF order, checked at each universal SET of a walked (so
- * well-formed) encoding. */
-static int
-walk_sets(const uint8_t *p, size_t len, size_t base)
-{
-	size_t i = 0, hdr, n, k, j, pl = 0;
-	const uint8_t *pp;
-
-	while (i < len) {
-		n = p[i + 1];
-		hdr = 2;
-		if (n > 0x80) {
-			k = n & 0x7f;
-			for (n = 0, j = 0; j < k; j++)
-				n = (n << 8) | p[i + 2 + j];
-			hdr = 2 + k;
-		}
-		if (p[i] == 0x31) {
-			/* The elements of the SET, each against the one
-			 * before it. */
-			size_t q = 0, qh, qn;
-			const uint8_t *c = p + i + hdr;
-
-			pp = NULL;
-			while (q < n) {
-				qn = c[q + 1];
-				qh = 2;
-				if (qn > 0x80) {
-					k = qn & 0x7f;
-					for (qn = 0, j = 0; j < k; j++)
-						qn = (qn << 8) | c[q + 2 + j];
-					qh = 2 + k;
-				}
-				if (pp != NULL &&
-				    set_order(pp, pl, c + q, qh + qn) > 0)
-					return bad("SET OF not sorted (X.690 "
-					           "§11.6)",
-					    base + i);
-				pp = c + q;
-				pl = qh + qn;
-				q += qh + qn;
-			}
-		}
-		if (p[i] & 0x20) {
-			if (walk_sets(p + i + hdr, n, base + i + hdr) != 0)
-				return -1;
-		}
-		i += hdr + n;
-	}
-	return 0;
-}
-
-/* The whole check: one TLV that fills der, DER rules, sorted sets. */
-static int
-der_ok(const uint8_t *der, size_t len)
-{
-	why[0] = '\0';
-	if (walk(der, len, 0, 0) != 0)
-		return 0;
-	if (len < 2 || der[0] != 0x30)
-		return bad("not one SEQUENCE", 0) == 0;
-	return walk(der, len, 0, 1) == 0 && walk_sets(der, len, 0) == 0;
-}
-
-/*
- * d2i of item over all of der, re-encoded to the same bytes, and der_ok.
- * Returns the decoded value (the caller frees with ASN1_item_free) or NULL.
+ * d2i of item over all of der, re-encoded to the same bytes, and strict
+ * DER. Returns the decoded value (the caller frees with ASN1_item_free) or
+ * NULL.
  */
 static ASN1_VALUE *
 strict(const ASN1_ITEM *it, const uint8_t *der, size_t len, const char *what)
@@ -262,53 +87,37 @@ strict(const ASN1_ITEM *it, const uint8_t *der, size_t len, const char *what)
 	if (n != (int)len || memcmp(out, der, len) != 0)
 		fprintf(stderr, "%s: re-encodes to other bytes\n", what);
 	OPENSSL_free(out);
-	if (!der_ok(der, len)) {
-		fprintf(stderr, "%s: %s\n", what, why);
-		CHECK(0);
-	} else
-		CHECK(1);
+	der_check(der, len, what);
 	return v;
 }
 
-/* ---- the checker checks ----------------------------------------------- */
-
-/* Hand-made violations: each must be caught, or the walk proves nothing. */
+/* Each extnValue of exts is strict DER too (the walk does not enter
+ * OCTET STRINGs). */
 static void
-test_walk(void)
+check_ext_values(const STACK_OF(X509_EXTENSION) * exts, const char *what)
 {
-	static const struct {
-		const char *what;
-		uint8_t der[12];
-		size_t len;
-		int ok;
-	} cases[] = {
-	    {"BOOLEAN TRUE", {0x30, 0x03, 0x01, 0x01, 0xff}, 5, 1},
-	    {"BOOLEAN 0x01", {0x30, 0x03, 0x01, 0x01, 0x01}, 5, 0},
-	    {"long-form length", {0x30, 0x81, 0x03, 0x02, 0x01, 0x05}, 6, 0},
-	    {"indefinite length", {0x30, 0x80, 0x05, 0x00, 0x00, 0x00}, 6, 0},
-	    {"INTEGER 00 7f", {0x30, 0x04, 0x02, 0x02, 0x00, 0x7f}, 6, 0},
-	    {"INTEGER 00 80", {0x30, 0x04, 0x02, 0x02, 0x00, 0x80}, 6, 1},
-	    {"trailing byte", {0x30, 0x02, 0x05, 0x00, 0x00}, 5, 0},
-	    {"unsorted SET OF",
-	        {0x30, 0x08, 0x31, 0x06, 0x02, 0x01, 0x05, 0x02, 0x01, 0x03},
-	        10, 0},
-	    {"sorted SET OF",
-	        {0x30, 0x08, 0x31, 0x06, 0x02, 0x01, 0x03, 0x02, 0x01, 0x05},
-	        10, 1},
-	    {"BOOLEAN 0x01 in an OCTET STRING",
-	        {0x30, 0x07, 0x04, 0x05, 0x30, 0x03, 0x01, 0x01, 0x01}, 9, 0},
-	    {"PrintableString '*'", {0x30, 0x03, 0x13, 0x01, '*'}, 5, 0},
-	    {"BIT STRING padding", {0x30, 0x04, 0x03, 0x02, 0x07, 0x81}, 6, 0},
-	};
-	size_t i;
+	const ASN1_OCTET_STRING *v;
+	int i;
 
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int ok = der_ok(cases[i].der, cases[i].len);
-		if (ok != cases[i].ok)
-			fprintf(stderr, "walk: %s: %s\n", cases[i].what,
-			    ok ? "accepted" : why);
-		CHECK(ok == cases[i].ok);
+	for (i = 0; i < sk_X509_EXTENSION_num(exts); i++) {
+		v = X509_EXTENSION_get_data(sk_X509_EXTENSION_value(exts, i));
+		der_check(ASN1_STRING_get0_data(v),
+		    (size_t)ASN1_STRING_length(v), what);
 	}
+}
+
+/* Where the DER goes for Python's cryptography, and how many so far. */
+static char *outdir;
+static int written;
+
+/* Keep der as KIND-N.der in outdir for cryptography to read. */
+static void
+keep(const char *kind, const uint8_t *der, size_t len)
+{
+	char path[1024];
+
+	snprintf(path, sizeof(path), "%s/%s-%d.der", outdir, kind, written++);
+	CHECK(file_write_atomic(path, der, len, 0644) == ST_OK);
 }
 
 /* ---- certificates ----------------------------------------------------- */
@@ -380,8 +189,10 @@ check_cert(X509 *cert, int is_root, const char *what)
 		return;
 	again = (X509 *)strict(ASN1_ITEM_rptr(X509), der, (size_t)len, what);
 	X509_free(again);
+	keep("cert", der, (size_t)len);
 	OPENSSL_free(der);
 	check_extensions(cert, what);
+	check_ext_values(X509_get0_extensions(cert), what);
 	/* RFC 5280 §4.1.2.2: positive, at most 20 octets. */
 	CHECK(ASN1_STRING_type(serial) == V_ASN1_INTEGER);
 	CHECK(ASN1_STRING_length(serial) >= 1 &&
@@ -503,6 +314,7 @@ check_certs_only(const uint8_t *der, size_t len, int count, const char *what)
 	p7 = (PKCS7 *)strict(ASN1_ITEM_rptr(PKCS7), der, len, what);
 	if (p7 == NULL)
 		return NULL;
+	keep("p7", der, len);
 	CHECK(OBJ_obj2nid(p7->type) == NID_pkcs7_signed);
 	if (OBJ_obj2nid(p7->type) != NID_pkcs7_signed) {
 		PKCS7_free(p7);
@@ -709,7 +521,7 @@ ocsp_one(
 	unsigned char *der = NULL, *inner = NULL;
 	struct req q;
 	struct http_response resp;
-	int len, ilen;
+	int len, ilen, i;
 
 	CHECK(ocsp_req != NULL && id != NULL);
 	if (ocsp_req == NULL || id == NULL ||
@@ -739,6 +551,13 @@ ocsp_one(
 		    (OCSP_BASICRESP *)strict(ASN1_ITEM_rptr(OCSP_BASICRESP),
 		        inner, (size_t)(ilen > 0 ? ilen : 0), what));
 		CHECK(OCSP_resp_count(bs) == 1);
+		for (i = 0; i < OCSP_BASICRESP_get_ext_count(bs); i++)
+			der_check(ASN1_STRING_get0_data(X509_EXTENSION_get_data(
+			              OCSP_BASICRESP_get_ext(bs, i))),
+			    (size_t)ASN1_STRING_length(X509_EXTENSION_get_data(
+			        OCSP_BASICRESP_get_ext(bs, i))),
+			    what);
+		keep("ocsp", resp.body.data, resp.body.len);
 		CHECK(!nonce || OCSP_check_nonce(ocsp_req, bs) == 1);
 	} else
 		CHECK(0);
@@ -794,6 +613,55 @@ out:
 	X509_free(issuing);
 }
 
+/*
+ * Python's cryptography reads everything kept: its Rust DER parsers refuse
+ * what OpenSSL lets pass, extensions are parsed when read, and its PKCS#7
+ * reader warns when it falls back to BER. Each failure names the file.
+ */
+static void
+test_cryptography(void)
+{
+	char cmd[8192];
+
+	if (system("python3 -c 'import cryptography.x509.ocsp' "
+	           ">/dev/null 2>&1") != 0) {
+		fprintf(stderr, "python3-cryptography is missing\n");
+		CHECK(0);
+		return;
+	}
+	CHECK(written >= 10);
+	snprintf(cmd, sizeof(cmd),
+	    "python3 - '%s' <<'EOF'\n"
+	    "import glob, os, sys, warnings\n"
+	    "from cryptography import x509\n"
+	    "from cryptography.hazmat.primitives.serialization import pkcs7\n"
+	    "from cryptography.x509 import ocsp\n"
+	    "bad = 0\n"
+	    "for path in sorted(glob.glob(sys.argv[1] + '/*.der')):\n"
+	    "    der = open(path, 'rb').read()\n"
+	    "    kind = os.path.basename(path).split('-')[0]\n"
+	    "    try:\n"
+	    "        with warnings.catch_warnings():\n"
+	    "            warnings.simplefilter('error', UserWarning)\n"
+	    "            if kind == 'cert':\n"
+	    "                c = x509.load_der_x509_certificate(der)\n"
+	    "                [e.value for e in c.extensions]\n"
+	    "            elif kind == 'p7':\n"
+	    "                assert pkcs7.load_der_pkcs7_certificates(der)\n"
+	    "            else:\n"
+	    "                r = ocsp.load_der_ocsp_response(der)\n"
+	    "                [e.value for e in r.extensions]\n"
+	    "                [e.value for e in r.single_extensions]\n"
+	    "                [c.extensions for c in r.certificates]\n"
+	    "    except Exception as e:\n"
+	    "        bad += 1\n"
+	    "        print('%%s: %%s: %%s' %% (path, type(e).__name__, e))\n"
+	    "sys.exit(1 if bad else 0)\n"
+	    "EOF",
+	    outdir);
+	CHECK(system(cmd) == 0);
+}
+
 int
 main(void)
 {
@@ -802,7 +670,9 @@ main(void)
 
 	data = malloc(strlen(dir) + 8);
 	snprintf(data, strlen(dir) + 8, "%s/var", dir);
-	test_walk();
+	outdir = malloc(strlen(dir) + 8);
+	snprintf(outdir, strlen(dir) + 8, "%s/der", dir);
+	CHECK_ST(file_mkdir(outdir, 0700), ST_OK);
 	memset(&s, 0, sizeof(s));
 	s.data_dir = data;
 	CHECK_ST(ca_setup_run(&s), ST_OK);
@@ -814,10 +684,12 @@ main(void)
 		test_csrattrs();
 		test_enrolled();
 		test_ocsp();
+		test_cryptography();
 	}
 	enroll_free(e);
 	authority_close(a);
 	testutil_rmtree(dir);
+	free(outdir);
 	free(data);
 	free(dir);
 	TEST_END();
