@@ -760,6 +760,12 @@ def check_ocsp(m, c, certs, files):
     else:
         check(name, "no nonce when none was asked",
               lambda: nonce is None)
+    check(name, "ocsptool -i reads the request",
+          lambda: gnutls_ok(["ocsptool", "-i", "--infile",
+                             os.path.join(os.path.dirname(files[name]),
+                                          c["request"])],
+                            want="OCSP Request Information",
+                            refuse=("warning",)))
     check(name, "ocsptool -j reads it",
           lambda: gnutls_ok(["ocsptool", "-j", "--infile", files[name]],
                             want="Response Status: Successful",
