@@ -19,9 +19,11 @@
 #include <openssl/ocsp.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs7.h>
+#include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
 #include "ca/authority.h"
+#include "ca/issue.h"
 #include "ca/setup.h"
 #include "common/file.h"
 #include "common/secret.h"
@@ -243,6 +245,94 @@ test_service_certs(void)
 		check_cert(x, i == 0, files[i]);
 		X509_free(x);
 	}
+}
+
+/*
+ * The certificate template, fuzz-style: random validity (through 2049 and
+ * from 2050, up to 9999), key usages, EKUs, SANs, CA or not, signed by
+ * a software CA, each strict and checked as above. 200 rounds.
+ */
+static void
+test_random_certs(void)
+{
+	static const int ekus[] = {NID_server_auth, NID_client_auth,
+	    NID_OCSP_sign, NID_code_sign, NID_email_protect};
+	static const char *const keys[] = {"ec:P-256", "ec:P-384"};
+	EVP_PKEY *ca_key = testutil_key("ec:P-384"), *key[2];
+	X509_NAME *name = X509_NAME_new();
+	GENERAL_NAMES *san = NULL;
+	GENERAL_NAME *gn;
+	ASN1_IA5STRING *ia5;
+	struct ca_template t;
+	unsigned char r[16];
+	char serial[41], what[64], dns[32];
+	X509 *cert;
+	int i, j, nsan;
+
+	key[0] = testutil_key(keys[0]);
+	key[1] = testutil_key(keys[1]);
+	CHECK(ca_key != NULL && key[0] != NULL && key[1] != NULL && name);
+	if (ca_key == NULL || key[0] == NULL || key[1] == NULL || !name)
+		goto out;
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+	    (const unsigned char *)"random", -1, -1, 0);
+	for (i = 0; i < 200; i++) {
+		if (RAND_bytes(r, sizeof(r)) != 1)
+			break;
+		memset(&t, 0, sizeof(t));
+		t.subject = name;
+		t.pubkey = key[r[0] & 1];
+		/* From 1970 + a little to 9999-12-31, both sides of 2050. */
+		t.not_before = (int64_t)(r[1] | r[2] << 8) * 86400 / 4;
+		t.not_after = t.not_before + 1 +
+		    (int64_t)(r[3] | r[4] << 8 | (r[5] & 0x3f) << 16) * 3600;
+		if (t.not_after > 253402300799)
+			t.not_after = 253402300799;
+		t.is_ca = r[6] & 1;
+		t.pathlen = t.is_ca && (r[6] & 2) ? r[7] % 4 : -1;
+		/* What a policy or tessera's own profiles can ask for:
+		 * never encipherOnly or decipherOnly (RFC 5280 §4.2.1.3:
+		 * undefined without keyAgreement). */
+		t.key_usage = (unsigned)(r[8] & 0xfe);
+		if (t.key_usage == 0)
+			t.key_usage = X509v3_KU_DIGITAL_SIGNATURE;
+		t.eku_nids = ekus + r[10] % 3;
+		t.eku_count = (size_t)(r[11] % 3);
+		t.ocsp_nocheck = r[12] & 1;
+		t.crl_url =
+		    r[12] & 2 ? "http://127.0.0.1/crl/issuing.crl" : NULL;
+		t.ocsp_url = "http://127.0.0.1/ocsp";
+		t.ca_issuers_url =
+		    r[12] & 4 ? "http://127.0.0.1/ca/issuing.crt" : NULL;
+		t.md_nid = r[12] & 8 ? NID_sha384 : NID_sha256;
+		nsan = r[13] % 4;
+		san = nsan ? GENERAL_NAMES_new() : NULL;
+		for (j = 0; j < nsan && san != NULL; j++) {
+			snprintf(dns, sizeof(dns), "h%d-%u.example", j, r[14]);
+			gn = GENERAL_NAME_new();
+			ia5 = ASN1_IA5STRING_new();
+			ASN1_STRING_set(ia5, dns, -1);
+			GENERAL_NAME_set0_value(gn, GEN_DNS, ia5);
+			sk_GENERAL_NAME_push(san, gn);
+		}
+		t.san = san;
+		snprintf(what, sizeof(what), "random certificate %d", i);
+		cert = NULL;
+		CHECK_ST(ca_cert_sign(&t, NULL, ca_key, &cert, serial), ST_OK);
+		if (cert != NULL) {
+			check_cert(cert, 1, what);
+			CHECK(ca_time_unix(X509_get0_notAfter(cert)) ==
+			    t.not_after);
+		}
+		X509_free(cert);
+		GENERAL_NAMES_free(san);
+		san = NULL;
+	}
+out:
+	X509_NAME_free(name);
+	EVP_PKEY_free(key[0]);
+	EVP_PKEY_free(key[1]);
+	EVP_PKEY_free(ca_key);
 }
 
 /* ---- requests through the handlers ------------------------------------ */
@@ -680,6 +770,7 @@ main(void)
 	CHECK_ST(enroll_new(a, &e), ST_OK);
 	if (e != NULL) {
 		test_service_certs();
+		test_random_certs();
 		test_certs_only();
 		test_csrattrs();
 		test_enrolled();
