@@ -232,6 +232,17 @@ ocsp_post ocsp-nonce "${I[@]}" -sha256 -cert "$A/dev-p384.pem" -nonce
 ocsp_post ocsp-revoked "${I[@]}" -sha256 -cert "$A/dev-revoked.pem" -no_nonce
 ocsp_post ocsp-never "${I[@]}" -sha256 \
 	-serial 0x5EADBEEF0123456789ABCDEF00112233 -no_nonce
+# A CA tessera does not serve: unauthorized (RFC 6960 §2.3), unsigned.
+openssl req -x509 -new $(newkey ec:P-256) -nodes -keyout "$T/other.key" \
+	-subj "/CN=Another CA" -days 2 -out "$A/other-ca.pem" 2>/dev/null
+ocsp_post ocsp-other-ca -issuer "$A/other-ca.pem" -serial 0x1234 -no_nonce
+# Junk: malformedRequest (RFC 6960 §2.3), unsigned.
+printf '\x30\x03\x02\x01\x01' >"$A/ocsp-malformed.req"
+code=$("${CURL[@]}" -o "$A/ocsp-malformed.der" -w '%{http_code}' \
+	-H 'Content-Type: application/ocsp-request' \
+	--data-binary @"$A/ocsp-malformed.req" "$PUB/ocsp")
+[ "$code" = 200 ] || [ "$code" = 400 ] && pass ||
+	fail "OCSP junk: HTTP $code"
 # GET, as nginx asks: SHA-1, no nonce, base64 in the path (RFC 6960 App. A).
 openssl ocsp "${I[@]}" -cert "$A/gateway.pem" -no_nonce \
 	-reqout "$A/ocsp-get.req" >/dev/null 2>&1
@@ -354,7 +365,11 @@ ocsp = [resp("ocsp-good-sha1", "good", "sha1"),
         resp("ocsp-nonce", "good", "sha256"),
         resp("ocsp-revoked", "revoked", "sha256", reason="key_compromise"),
         resp("ocsp-never", "never-issued", "sha256"),
-        resp("ocsp-get", "good", "sha1")]
+        resp("ocsp-get", "good", "sha1"),
+        {"name": "ocsp-other-ca", "file": "ocsp-other-ca.der",
+         "status": "UNAUTHORIZED"},
+        {"name": "ocsp-malformed", "file": "ocsp-malformed.der",
+         "status": "MALFORMED_REQUEST"}]
 p7 = [{"name": "cacerts", "file": "cacerts.p7", "certs": ["issuing", "root"]},
       {"name": "enroll-answer", "file": "dev-p256.p7", "certs": ["dev-p256"]},
       {"name": "serverkeygen-answer", "file": "kg.p7", "certs": ["kg"]}]

@@ -653,8 +653,28 @@ def check_crl(m, c, certs, files):
 
 # ---- OCSP -------------------------------------------------------------------
 
+def check_ocsp_error(c, files):
+    """An OCSP refusal: responseStatus only, no responseBytes, unsigned
+    (RFC 6960 §4.2.1)."""
+    name = c["name"]
+    der = read(files[name])
+    check(name, "DER (X.690) throughout", lambda: der_walk(der))
+    check(name, "just an ENUMERATED responseStatus, no responseBytes",
+          lambda: len(children(one(der)[2])) == 1 and
+          children(one(der)[2])[0][0] == 0x0A)
+    check(name, "cryptography reads responseStatus %s" % c["status"],
+          lambda: ocsp.load_der_ocsp_response(der).response_status ==
+          getattr(ocsp.OCSPResponseStatus, c["status"]) or "%s" %
+          ocsp.load_der_ocsp_response(der).response_status)
+    check(name, "ocsptool -j reads it",
+          lambda: gnutls_ok(["ocsptool", "-j", "--infile", files[name]],
+                            refuse=("warning",)))
+
+
 def check_ocsp(m, c, certs, files):
     name = c["name"]
+    if "status" in c:
+        return check_ocsp_error(c, files)
     der = read(files[name])
     issuer = certs[c["issuer"]]
     responder = certs[c["responder"]]
