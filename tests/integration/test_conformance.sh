@@ -250,8 +250,27 @@ code=$("${CURL[@]}" -o "$A/ocsp-get.der" -w '%{http_code}' "$PUB/ocsp/$(
 	base64 -w0 "$A/ocsp-get.req" | sed 's/+/%2B/g; s,/,%2F,g; s/=/%3D/g')")
 [ "$code" = 200 ] && pass || fail "OCSP GET: HTTP $code"
 
+# A renewal over mutual TLS (RFC 7030 §4.2.2): same names, a new key.
+openssl req -new $(newkey ec:P-256) -nodes -keyout "$A/dev-renewed.key" \
+	-subj "/CN=conf-p256" -addext "subjectAltName=URI:urn:dev:conf-p256" \
+	-outform DER -out "$A/dev-renewed.csr" 2>/dev/null
+code=$(base64 -w0 "$A/dev-renewed.csr" | "${CURL[@]}" --cacert "$D/ca/chain.pem" \
+	--cert "$A/dev-p256.pem" --key "$A/dev-p256.key" -o "$A/dev-renewed.p7.b64" \
+	-w '%{http_code}' -H 'Content-Type: application/pkcs10' --data-binary @- \
+	"$EST/simplereenroll")
+[ "$code" = 200 ] && base64 -d "$A/dev-renewed.p7.b64" |
+	openssl pkcs7 -inform DER -print_certs 2>/dev/null |
+	openssl x509 -out "$A/dev-renewed.pem" 2>/dev/null && pass ||
+	fail "simplereenroll: HTTP $code"
+
 # --- the sharded service -------------------------------------------------------
 stop_server "$MAIN_PID"
+# tessera's own renewals, offline: the TLS and responder certificates.
+check "tessera renew" tessera renew --data "$D"
+openssl x509 -in "$D/tls/server.pem" -out "$A/tls-renewed.pem"
+cp "$D/ca/ocsp.pem" "$A/responder-renewed.pem"
+check "the TLS certificate was renewed" bash -c \
+	"! cmp -s '$A/tls.pem' '$A/tls-renewed.pem'"
 if ! start_server "$D2" "$Q1" "$Q2"; then
 	fail "the sharded server did not come up"
 	sed 's/^/    /' "$T/serve.err" >&2
@@ -325,6 +344,9 @@ certs = [cert("root", "root", "root"), cert("issuing", "issuing", "root"),
          cert("gateway", "gateway", "issuing", "ec:P-256"),
          cert("station", "station", "issuing", "ec:P-256"),
          cert("kg", "device", "issuing", "ec:P-256"),
+         cert("dev-renewed", "device", "issuing", "ec:P-256"),
+         cert("tls-renewed", "tls", "issuing"),
+         cert("responder-renewed", "responder", "issuing"),
          cert("s-root", "root", "s-root", publish=pub2),
          cert("s-issuing", "issuing", "s-root", publish=pub2)]
 shards = {}
