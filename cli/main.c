@@ -19,6 +19,8 @@ static const struct command {
     {"serve", cmd_serve, "run the EST, API and publication listeners"},
     {"secret", cmd_secret, "mint a one-time enrollment secret for a device"},
     {"issue", cmd_issue, "issue a certificate for a CSR, offline"},
+    {"revoke", cmd_revoke,
+        "revoke a certificate (a CA's too) or a device's, offline"},
     {"renew", cmd_renew,
         "renew tessera's own TLS and OCSP responder certificates"},
     {"token", cmd_token,
