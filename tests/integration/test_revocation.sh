@@ -7,8 +7,11 @@
 # paging, blocking and reinstating a device, the API's 400/404/409 answers,
 # the role matrix (no certificate, device, station, auditor, operator,
 # admin x every admin endpoint) and an IP allow-list that excludes
-# loopback. Refusals leave the store as it was but for audit rows; the
-# audit chain verifies at the end.
+# loopback. Then `tessera revoke` while serving: the OCSP responder (a new
+# one signs at once, the old one is reported revoked) and the issuing CA
+# (503 for EST, OCSP answered by the root, the root CRL lists it, verify
+# -crl_check_all refuses a device under it). Refusals leave the store as
+# it was but for audit rows; the audit chain verifies at the end.
 . "$(dirname "$0")/lib.sh"
 D=$T/var
 tessera() { "$TESSERA_BIN" "$@"; }
@@ -674,6 +677,61 @@ if start_server "$D" "$P1" "$P2"; then
 else
 	fail "server did not come back with the admin allow-list"
 	tail -5 "$T/serve.err" | sed 's/^/    /' >&2
+fi
+stop_server
+
+# --- the OCSP responder, then the issuing CA, revoked (tessera revoke) -------
+if start_server "$D" "$P1" "$P2"; then
+	pass
+	old=$(serial_of "$D/ca/ocsp.pem")
+	check "revoke the OCSP responder (CLI, while serving)" \
+		tessera revoke --data "$D" --serial "$old" --reason keyCompromise
+	new=$(serial_of "$D/ca/ocsp.pem")
+	[ -n "$new" ] && [ "$new" != "$old" ] && pass ||
+		fail "the responder certificate was not replaced ($old -> $new)"
+	ocsp rsp "$T/dev2.pem" -respout "$T/rsp.der"
+	ocsp_says rsp "OCSP after the responder's revocation" "$T/dev2.pem" good
+	check "signed by the new responder, not the revoked one" python3 -c '
+import sys
+from cryptography.x509 import ocsp
+r = ocsp.load_der_ocsp_response(open(sys.argv[1], "rb").read())
+assert "%X" % r.certificates[0].serial_number == sys.argv[2].lstrip("0"), r.certificates[0].serial_number' \
+		"$T/rsp.der" "$new"
+	openssl ocsp -issuer "$D/ca/issuing.pem" -serial "0x$old" -url "$PUB/ocsp" \
+		-CAfile "$D/ca/chain.pem" -timeout 10 >"$T/rsp2.ocsp" 2>&1
+	grep -q "0x$old: revoked" "$T/rsp2.ocsp" && pass ||
+		fail "the old responder is not reported revoked"
+
+	iss=$(serial_of "$D/ca/issuing.pem")
+	refuse "keyCompromise is no reason for a CA" "use cACompromise" \
+		tessera revoke --data "$D" --serial "$iss" --reason keyCompromise
+	check "revoke the issuing CA (cACompromise)" \
+		tessera revoke --data "$D" --serial "$iss" --reason cACompromise
+	c0=$(ncerts)
+	code=$(enroll cc1 rv-after-ca)
+	[ "$code" = 503 ] && grep -q "issuing CA (serial $iss) was revoked" "$T/cc1.p7" &&
+		pass || fail "EST under a revoked issuing CA: HTTP $code, want 503"
+	[ "$(ncerts)" = "$c0" ] && pass || fail "a certificate was issued under a revoked CA"
+	openssl ocsp -issuer "$D/ca/root.pem" -cert "$D/ca/issuing.pem" \
+		-url "$PUB/ocsp" -CAfile "$D/ca/root.pem" -timeout 10 \
+		>"$T/ca.ocsp" 2>&1
+	grep -q "issuing.pem: revoked" "$T/ca.ocsp" &&
+		grep -q "Response verify OK" "$T/ca.ocsp" && pass ||
+		fail "OCSP for the issuing CA, answered by the root"
+	n=300
+	while [ "$n" -gt 0 ]; do
+		curl -sf "$PUB/crl/root.crl" | openssl crl -inform DER -noout -text 2>/dev/null |
+			grep -q "Serial Number: $iss" && break
+		sleep 0.1
+		n=$((n - 1))
+	done
+	[ "$n" -gt 0 ] && pass || fail "the issuing CA is not on the root CRL within 30 s"
+	openssl verify -crl_check_all -CAfile "$D/ca/chain.pem" \
+		-CRLfile "$D/crl/crl-chain.pem" "$T/dev2.pem" >"$T/cc.verify" 2>&1
+	grep -q "certificate revoked" "$T/cc.verify" && pass ||
+		fail "a device under the revoked issuing CA still verifies"
+else
+	fail "server did not come back for the CA revocations"
 fi
 stop_server
 
