@@ -15,11 +15,13 @@
 #include <jansson.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
+#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
 #include "ca/policy.h"
-#include "common/log.h"
 #include "common/file.h"
+#include "common/hex.h"
+#include "common/log.h"
 
 /* Room for "$.profiles.<64 chars>.subject.cn_pattern" and indexes. */
 #define PATH_CAP 256
@@ -50,6 +52,7 @@ struct policy {
 	struct policy_ocsp ocsp;
 	struct policy_tokens tokens;
 	struct policy_rates rates;
+	char id[POLICY_ID_LEN + 1];
 };
 
 /* What every parsing function needs for its messages. */
@@ -1509,6 +1512,22 @@ parse_top(const struct pctx *c, json_t *root, struct policy *pol)
 	return ST_OK;
 }
 
+/* The id: the first POLICY_ID_LEN hex digits of the text's SHA-256. */
+static void
+policy_id_set(struct policy *pol, const char *json, size_t len)
+{
+	uint8_t md[SHA256_DIGEST_LENGTH];
+
+	SHA256((const uint8_t *)json, len, md);
+	hex_encode(md, POLICY_ID_LEN / 2, pol->id);
+}
+
+const char *
+policy_id(const struct policy *policy)
+{
+	return policy->id;
+}
+
 enum status
 policy_parse(
     const char *json, size_t len, const char *name, struct policy **out)
@@ -1536,6 +1555,7 @@ policy_parse(
 	}
 	if ((st = parse_top(&c, root, pol)) != ST_OK)
 		goto out;
+	policy_id_set(pol, json, len);
 	*out = pol;
 	pol = NULL;
 	st = ST_OK;

@@ -167,6 +167,14 @@ enum status policy_parse(const char *json, size_t len, const char *name,
 
 void policy_free(struct policy *policy);
 
+/*
+ * The policy's id: the first POLICY_ID_LEN hex digits of the SHA-256 of
+ * its JSON text as read (`sha256sum policy.json | cut -c1-16`), so that a
+ * log line can say which policy a process runs. Owned by policy.
+ */
+#define POLICY_ID_LEN 16
+const char *policy_id(const struct policy *policy);
+
 /* The profile called name, or NULL. Owned by policy. */
 const struct policy_profile *
 policy_profile_get(const struct policy *policy, const char *name);

@@ -1,13 +1,21 @@
 /*
  * The supervisor of `tessera serve`: reads tessera.json (and nothing
- * else: PKCS#11 state must not cross fork), binds both listeners, forks
- * the workers and keeps them running.
+ * else: PKCS#11 state must not cross fork), holds the data directory's
+ * lock, binds both listeners, forks the workers and keeps them running.
  *
  * Signals are taken synchronously from a signalfd, so there are no
  * handlers and no global state: SIGTERM/SIGINT stop everything, SIGHUP
- * replaces the workers one at a time (each replacement serves before its
- * predecessor is stopped), SIGCHLD reaps. Workers report READY or FAILED
- * (with the reason) on a pipe.
+ * reloads, SIGCHLD reaps. Workers report READY (with the id of the policy
+ * they loaded) or FAILED (with the reason) on a pipe.
+ *
+ * A reload starts a whole new generation of workers beside the serving
+ * one (one at a time); once every new worker serves, the old ones are told to drain (stop
+ * accepting, finish what is in flight, exit) and are killed if they take
+ * longer than SERVER_DRAIN_GRACE_MS. The reload is complete, and logged,
+ * when the last old worker is gone. A SIGHUP during a reload queues one
+ * more (the signals coalesce: the queued reload reads the files as they
+ * are when it starts). If a new worker cannot start, the reload fails, the
+ * old generation keeps serving, and the reload is tried again later.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -27,6 +36,7 @@
 #include <unistd.h>
 
 #include "ca/config.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "common/ratelimit.h"
 #include "enroll/server.h"
@@ -35,8 +45,11 @@
 /* --workers is the operator's; a cap keeps a typo from forking 10^6. */
 #define SERVER_WORKERS_MAX 64
 #define SERVER_BACKLOG 511
-/* After SIGTERM, how long workers get before SIGKILL. */
-#define SERVER_STOP_GRACE_MS 10000
+/*
+ * How long a worker told to stop (SIGTERM) gets before SIGKILL: its own
+ * drain (WORKER_DRAIN_MS, 5 s) and closing the authority, with room.
+ */
+#define SERVER_DRAIN_GRACE_MS 10000
 /* Restart delay after an unexpected exit: doubling from min to max. */
 #define SERVER_BACKOFF_MIN_MS 500
 #define SERVER_BACKOFF_MAX_MS 30000
@@ -44,15 +57,45 @@
 #define SERVER_FAILURES_MAX 5
 /* The longest wait in the loop; reaping never depends on it. */
 #define SERVER_TICK_MS 1000
+/* Held (flock) by the supervisor for its life: one serve per directory. */
+#define SERVER_LOCK_FILE "serve.lock"
+/* The ids of a generation's policies, as the log line shows them. */
+#define SERVER_POLICIES_CAP 128
+
+/* One worker process, and the id of the policy it reported. */
+struct worker_proc {
+	pid_t pid; /* 0: none */
+	int is_ready;
+	char policy[32];
+};
 
 struct slot {
-	pid_t pid; /* 0: none (restart at restart_at) */
-	pid_t old_pid; /* being replaced by a reload; 0: none */
-	int is_ready;
+	struct worker_proc cur; /* serving; pid 0: restart at restart_at */
+	struct worker_proc next; /* the reload's replacement; pid 0: none */
 	int failures;
 	int64_t restart_at; /* monotonic ms */
-	int64_t old_kill_at; /* SIGKILL old_pid after this */
 	char detail[512]; /* last start-up failure */
+};
+
+/* A worker told to stop, until it is reaped. */
+struct drain {
+	pid_t pid;
+	int64_t kill_at; /* SIGKILL after this; 0: sent */
+};
+
+enum reload_phase {
+	RELOAD_IDLE,
+	RELOAD_STARTING, /* the next generation is starting */
+	RELOAD_DRAINING /* it serves; the old one is draining */
+};
+
+struct reload {
+	enum reload_phase phase;
+	unsigned number; /* the reload running, or the last one */
+	int is_pending; /* a SIGHUP (or a failed try) awaits a reload */
+	int failures; /* tries of the pending reload that failed */
+	int64_t retry_at; /* monotonic ms; 0: at once */
+	char detail[512]; /* why a new worker did not start */
 };
 
 struct supervisor {
@@ -65,11 +108,13 @@ struct supervisor {
 	int sig_fd;
 	int report_rd;
 	int report_wr;
+	int lock_fd;
 	struct slot *slots;
 	int slot_count;
+	struct drain drains[2 * SERVER_WORKERS_MAX];
+	int drain_count;
+	struct reload reload;
 	int is_serving; /* the first generation all became ready */
-	int reload_next; /* slot being replaced; -1: no reload */
-	int reload_pending;
 	int is_child; /* this process is a forked worker */
 	int child_rc;
 	struct ratelimit *limits; /* shared with every worker */
@@ -175,6 +220,60 @@ out:
 	return st;
 }
 
+/*
+ * Take the data directory's lock (DIR/serve.lock, flock'd for the life of
+ * the supervisor, never by a worker). The kernel drops a flock with its
+ * holder, so the file a killed supervisor left behind blocks nothing.
+ */
+static enum status
+lock_take(struct supervisor *sv)
+{
+	char *path = NULL, line[32], holder[32] = "";
+	enum status st = ST_OK;
+	ssize_t n;
+	int fd = -1;
+
+	if ((path = file_join(sv->data_dir, SERVER_LOCK_FILE)) == NULL)
+		return status_fail(ST_NOMEM, "out of memory");
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		st = status_fail(ST_UNAVAILABLE, "cannot open %s: %s", path,
+		    strerror(errno));
+		goto out;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno != EWOULDBLOCK) {
+			st = status_fail(ST_UNAVAILABLE, "cannot lock %s: %s",
+			    path, strerror(errno));
+			goto out;
+		}
+		/* The holder wrote its pid; say it when it reads as one. */
+		n = pread(fd, line, sizeof(line) - 1, 0);
+		if (n > 0) {
+			line[n] = '\0';
+			line[strspn(line, "0123456789")] = '\0';
+			if (line[0] != '\0')
+				snprintf(holder, sizeof(holder), " (pid %.12s)",
+				    line);
+		}
+		st = status_fail(ST_CONFLICT,
+		    "%s is already served by another tessera serve%s; stop "
+		    "it first",
+		    sv->data_dir, holder);
+		goto out;
+	}
+	n = snprintf(line, sizeof(line), "%d\n", (int)sv->self);
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)n, 0) != n)
+		log_warn("%s: cannot write the pid: %s", path, strerror(errno));
+	sv->lock_fd = fd;
+	fd = -1;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return st;
+}
+
 static void
 supervisor_close(struct supervisor *sv)
 {
@@ -188,8 +287,11 @@ supervisor_close(struct supervisor *sv)
 		close(sv->report_rd);
 	if (sv->report_wr >= 0)
 		close(sv->report_wr);
+	/* Last: the lock is released once every worker is gone. */
+	if (sv->lock_fd >= 0)
+		close(sv->lock_fd);
 	sv->tls_fd = sv->publish_fd = sv->sig_fd = -1;
-	sv->report_rd = sv->report_wr = -1;
+	sv->report_rd = sv->report_wr = sv->lock_fd = -1;
 	free(sv->slots);
 	sv->slots = NULL;
 	ratelimit_free(sv->limits);
@@ -197,39 +299,38 @@ supervisor_close(struct supervisor *sv)
 }
 
 /*
- * Fork the worker for slot i. In the child this runs the worker and sets
- * sv->is_child; every caller then unwinds to server_run.
+ * Fork a worker for slot i into *w. In the child this runs the worker and
+ * sets sv->is_child; every caller then unwinds to server_run. Returns
+ * ST_OK in the parent once forked.
  */
-static void
-slot_spawn(struct supervisor *sv, int i)
+static enum status
+worker_fork(struct supervisor *sv, int i, struct worker_proc *w)
 {
 	struct server_worker_args args;
-	struct slot *s = &sv->slots[i];
 	sigset_t mask;
 	pid_t pid;
 
+	memset(w, 0, sizeof(*w));
 	fflush(NULL);
-	if ((pid = fork()) < 0) {
-		log_error("cannot fork a worker: %s", strerror(errno));
-		s->pid = 0;
-		s->failures++;
-		s->restart_at = now_ms() + SERVER_BACKOFF_MAX_MS;
-		return;
-	}
+	if ((pid = fork()) < 0)
+		return status_fail(ST_UNAVAILABLE, "cannot fork a worker: %s",
+		    strerror(errno));
 	if (pid > 0) {
-		s->pid = pid;
-		s->is_ready = 0;
-		return;
+		w->pid = pid;
+		return ST_OK;
 	}
 	/* The worker: die with the supervisor, never outlive it. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	sv->is_child = 1;
 	sv->child_rc = SERVER_EXIT_START;
 	if (getppid() != sv->self)
-		return;
+		return ST_OK;
+	/* The lock is the supervisor's alone: a worker left behind by a
+	 * killed supervisor must not keep a new one from starting. */
+	close(sv->lock_fd);
 	close(sv->sig_fd);
 	close(sv->report_rd);
-	sv->sig_fd = sv->report_rd = -1;
+	sv->lock_fd = sv->sig_fd = sv->report_rd = -1;
 	/* Stop signals stay blocked: the worker waits for them itself. */
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -246,109 +347,98 @@ slot_spawn(struct supervisor *sv, int i)
 	/* The worker's daemons own the listening sockets from here. */
 	sv->tls_fd = sv->publish_fd = -1;
 	sv->child_rc = server_worker_run(&args);
+	return ST_OK;
 }
 
-static struct slot *
-slot_find(struct supervisor *sv, pid_t pid, int *is_old)
+/* Start slot i's serving worker (at start, and to restart one). */
+static void
+slot_spawn(struct supervisor *sv, int i)
+{
+	struct slot *s = &sv->slots[i];
+
+	if (worker_fork(sv, i, &s->cur) != ST_OK) {
+		log_error("%s", status_detail());
+		s->failures++;
+		s->restart_at = now_ms() + SERVER_BACKOFF_MAX_MS;
+	}
+}
+
+/* Tell pid to stop (drain and exit); SIGKILL if it takes too long. */
+static void
+drain_add(struct supervisor *sv, pid_t pid)
+{
+	struct drain *d;
+
+	if (pid <= 0)
+		return;
+	if (sv->drain_count == (int)(sizeof(sv->drains) / sizeof(*d))) {
+		/* Never more than two generations stop at once. */
+		log_error(
+		    "worker %d: too many workers stopping; killed", (int)pid);
+		kill(pid, SIGKILL);
+		return;
+	}
+	d = &sv->drains[sv->drain_count++];
+	d->pid = pid;
+	d->kill_at = now_ms() + SERVER_DRAIN_GRACE_MS;
+	kill(pid, SIGTERM);
+}
+
+/* Forget a reaped pid that was draining; 1 if it was one. */
+static int
+drain_remove(struct supervisor *sv, pid_t pid)
+{
+	int i;
+
+	for (i = 0; i < sv->drain_count; i++) {
+		if (sv->drains[i].pid != pid)
+			continue;
+		sv->drains[i] = sv->drains[--sv->drain_count];
+		return 1;
+	}
+	return 0;
+}
+
+/* The serving or the next worker with pid; NULL: neither. */
+static struct worker_proc *
+worker_find(struct supervisor *sv, pid_t pid, struct slot **slot)
 {
 	int i;
 
 	for (i = 0; i < sv->slot_count; i++) {
-		if (sv->slots[i].pid == pid) {
-			*is_old = 0;
-			return &sv->slots[i];
-		}
-		if (sv->slots[i].old_pid == pid) {
-			*is_old = 1;
-			return &sv->slots[i];
-		}
+		*slot = &sv->slots[i];
+		if (sv->slots[i].cur.pid == pid)
+			return &sv->slots[i].cur;
+		if (sv->slots[i].next.pid == pid)
+			return &sv->slots[i].next;
 	}
+	*slot = NULL;
 	return NULL;
 }
 
-/* Replace the next slot in a reload; the reload ends after the last. */
-static void
-reload_step(struct supervisor *sv)
+/* The distinct policy ids the serving workers reported, comma-separated. */
+static const char *
+policies_describe(const struct supervisor *sv, char *out, size_t cap)
 {
-	struct slot *s;
+	const char *id;
+	size_t len = 0;
+	int i, j, is_seen;
 
-	while (sv->reload_next >= 0 && sv->reload_next < sv->slot_count) {
-		s = &sv->slots[sv->reload_next];
-		if (s->pid == 0 || s->old_pid != 0) {
-			/* A restart is pending: it starts afresh anyway. */
-			sv->reload_next++;
+	out[0] = '\0';
+	for (i = 0; i < sv->slot_count; i++) {
+		id = sv->slots[i].cur.policy;
+		for (j = is_seen = 0; j < i && !is_seen; j++)
+			is_seen = strcmp(sv->slots[j].cur.policy, id) == 0;
+		if (is_seen || id[0] == '\0')
 			continue;
-		}
-		s->old_pid = s->pid;
-		slot_spawn(sv, sv->reload_next);
-		return;
-	}
-	if (sv->reload_next < 0)
-		return;
-	sv->reload_next = -1;
-	log_info("workers reloaded");
-	if (sv->reload_pending) {
-		sv->reload_pending = 0;
-		sv->reload_next = 0;
-		reload_step(sv);
-	}
-}
-
-static void
-reload_start(struct supervisor *sv)
-{
-	if (sv->reload_next >= 0) {
-		sv->reload_pending = 1;
-		return;
-	}
-	log_info("SIGHUP: replacing workers one at a time");
-	sv->reload_next = 0;
-	reload_step(sv);
-}
-
-/* Read what workers reported. */
-static void
-reports_read(struct supervisor *sv)
-{
-	struct server_report r;
-	struct slot *s;
-	ssize_t n;
-	int i, is_old = 0, ready = 0;
-
-	for (;;) {
-		n = read(sv->report_rd, &r, sizeof(r));
-		if (n != (ssize_t)sizeof(r))
+		len += (size_t)snprintf(
+		    out + len, cap - len, "%s%s", len > 0 ? "," : "", id);
+		if (len >= cap)
 			break;
-		r.detail[sizeof(r.detail) - 1] = '\0';
-		if ((s = slot_find(sv, r.pid, &is_old)) == NULL || is_old)
-			continue;
-		if (r.kind == SERVER_REPORT_FAILED) {
-			snprintf(s->detail, sizeof(s->detail), "%s", r.detail);
-			continue;
-		}
-		s->is_ready = 1;
-		s->failures = 0;
-		if (s->old_pid != 0 && sv->reload_next >= 0 &&
-		    s == &sv->slots[sv->reload_next]) {
-			kill(s->old_pid, SIGTERM);
-			s->old_kill_at = now_ms() + SERVER_STOP_GRACE_MS;
-			sv->reload_next++;
-			reload_step(sv);
-			if (sv->is_child)
-				return;
-		}
 	}
-	if (sv->is_serving)
-		return;
-	for (i = 0; i < sv->slot_count; i++)
-		ready += sv->slots[i].is_ready;
-	if (ready == sv->slot_count) {
-		sv->is_serving = 1;
-		log_info("serving https://%s (EST, API) and http://%s (CRL, "
-		         "OCSP, CA certificates) with %d worker%s",
-		    sv->listen, sv->publish, sv->slot_count,
-		    sv->slot_count == 1 ? "" : "s");
-	}
+	if (out[0] == '\0')
+		snprintf(out, cap, "unknown");
+	return out;
 }
 
 static int64_t
@@ -362,34 +452,235 @@ backoff_ms(int failures)
 }
 
 /*
+ * The next generation did not come up: stop what of it started, keep the
+ * serving one, and try again after a back-off (at once on a new SIGHUP).
+ */
+static void
+reload_fail(struct supervisor *sv, const char *why)
+{
+	struct reload *r = &sv->reload;
+	char ids[SERVER_POLICIES_CAP];
+	int64_t wait;
+	int i;
+
+	for (i = 0; i < sv->slot_count; i++) {
+		drain_add(sv, sv->slots[i].next.pid);
+		memset(&sv->slots[i].next, 0, sizeof(sv->slots[i].next));
+	}
+	r->phase = RELOAD_IDLE;
+	r->is_pending = 1;
+	r->failures++;
+	wait = backoff_ms(r->failures + 1);
+	r->retry_at = now_ms() + wait;
+	log_error("reload %u failed: %s; %d workers keep serving policy %s; "
+	          "trying again in %lld ms (or at the next SIGHUP)",
+	    r->number, why, sv->slot_count,
+	    policies_describe(sv, ids, sizeof(ids)), (long long)wait);
+}
+
+/*
+ * Start the next generation's next worker. One at a time: each logs in to
+ * the token, and SoftHSMv2 serves others poorly while a login rewrites
+ * its files. Returns 1 once every slot has its new worker.
+ */
+static int
+reload_spawn_next(struct supervisor *sv)
+{
+	int i;
+
+	for (i = 0; i < sv->slot_count; i++) {
+		if (sv->slots[i].next.pid != 0)
+			continue;
+		if (worker_fork(sv, i, &sv->slots[i].next) != ST_OK)
+			reload_fail(sv, status_detail());
+		return 0;
+	}
+	return 1;
+}
+
+/* Start the pending reload if it is due and nothing else is under way. */
+static void
+reload_poll(struct supervisor *sv)
+{
+	struct reload *r = &sv->reload;
+
+	if (r->phase != RELOAD_IDLE || !r->is_pending || !sv->is_serving ||
+	    sv->drain_count > 0 || now_ms() < r->retry_at)
+		return;
+	r->is_pending = 0;
+	if (r->failures == 0)
+		r->number++;
+	r->detail[0] = '\0';
+	r->phase = RELOAD_STARTING;
+	log_info("reload %u: starting %d new worker%s", r->number,
+	    sv->slot_count, sv->slot_count == 1 ? "" : "s");
+	reload_spawn_next(sv);
+}
+
+/* A SIGHUP: reload now, or after the reload under way. */
+static void
+reload_request(struct supervisor *sv)
+{
+	struct reload *r = &sv->reload;
+
+	if (r->phase != RELOAD_IDLE)
+		log_info("SIGHUP: queued after reload %u", r->number);
+	else if (!sv->is_serving)
+		log_info("SIGHUP: queued until the workers serve");
+	r->is_pending = 1;
+	r->failures = 0;
+	r->retry_at = 0;
+	reload_poll(sv);
+}
+
+static void
+reload_complete(struct supervisor *sv)
+{
+	struct reload *r = &sv->reload;
+	char ids[SERVER_POLICIES_CAP];
+
+	r->phase = RELOAD_IDLE;
+	r->failures = 0;
+	log_info("reload %u complete: %d worker%s, policy %s%s", r->number,
+	    sv->slot_count, sv->slot_count == 1 ? "" : "s",
+	    policies_describe(sv, ids, sizeof(ids)),
+	    r->is_pending ? "; a queued SIGHUP reloads again" : "");
+	reload_poll(sv);
+}
+
+/* Every new worker serves: they take over, the old ones drain. */
+static void
+reload_commit(struct supervisor *sv)
+{
+	struct slot *s;
+	int i;
+
+	for (i = 0; i < sv->slot_count; i++) {
+		s = &sv->slots[i];
+		/* A serving worker that died meanwhile is not restarted. */
+		drain_add(sv, s->cur.pid);
+		s->cur = s->next;
+		memset(&s->next, 0, sizeof(s->next));
+		s->failures = 0;
+		s->restart_at = 0;
+	}
+	sv->reload.phase = RELOAD_DRAINING;
+	log_info("reload %u: the new workers serve; the old ones drain",
+	    sv->reload.number);
+	if (sv->drain_count == 0)
+		reload_complete(sv);
+}
+
+/* Read what workers reported. */
+static void
+reports_read(struct supervisor *sv)
+{
+	struct server_report r;
+	struct worker_proc *w;
+	struct slot *s;
+	char ids[SERVER_POLICIES_CAP];
+	ssize_t n;
+	int i, ready = 0;
+
+	for (;;) {
+		n = read(sv->report_rd, &r, sizeof(r));
+		if (n != (ssize_t)sizeof(r))
+			break;
+		r.detail[sizeof(r.detail) - 1] = '\0';
+		/* A worker stopping (drained) has nothing to say. */
+		if ((w = worker_find(sv, r.pid, &s)) == NULL)
+			continue;
+		if (r.kind == SERVER_REPORT_FAILED) {
+			snprintf(w == &s->next ? sv->reload.detail : s->detail,
+			    sizeof(s->detail), "%s", r.detail);
+			continue;
+		}
+		w->is_ready = 1;
+		snprintf(w->policy, sizeof(w->policy), "%.*s",
+		    (int)sizeof(w->policy) - 1, r.detail);
+		if (w == &s->cur)
+			s->failures = 0;
+	}
+	if (sv->reload.phase == RELOAD_STARTING) {
+		for (i = 0; i < sv->slot_count; i++)
+			ready += sv->slots[i].next.is_ready;
+		if (ready == sv->slot_count)
+			reload_commit(sv);
+		else if (sv->slots[ready].next.pid == 0)
+			reload_spawn_next(sv);
+		return;
+	}
+	if (sv->is_serving)
+		return;
+	for (i = 0; i < sv->slot_count; i++)
+		ready += sv->slots[i].cur.is_ready;
+	if (ready == sv->slot_count) {
+		sv->is_serving = 1;
+		log_info("serving https://%s (EST, API) and http://%s (CRL, "
+		         "OCSP, CA certificates) with %d worker%s, policy %s",
+		    sv->listen, sv->publish, sv->slot_count,
+		    sv->slot_count == 1 ? "" : "s",
+		    policies_describe(sv, ids, sizeof(ids)));
+		reload_poll(sv);
+	}
+}
+
+/* How a worker ended, for the log. */
+static void
+exit_describe(int status, char *out, size_t cap)
+{
+	if (WIFSIGNALED(status))
+		snprintf(out, cap, "killed by signal %d", WTERMSIG(status));
+	else if (WIFEXITED(status))
+		snprintf(
+		    out, cap, "exited with status %d", WEXITSTATUS(status));
+	else
+		snprintf(out, cap, "ended (wait status %d)", status);
+}
+
+/*
  * Reap exited workers. Returns 0 to go on, or the exit code when the
  * service cannot run (a worker keeps failing to start).
  */
 static int
 children_reap(struct supervisor *sv)
 {
+	struct worker_proc *w;
 	struct slot *s;
+	char how[64], why[700];
 	pid_t pid;
-	int status, is_old = 0, code;
+	int status, code;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		/* A worker reports before it exits: read that first. */
 		reports_read(sv);
 		if (sv->is_child)
 			return 0;
-		if ((s = slot_find(sv, pid, &is_old)) == NULL)
-			continue;
-		if (is_old) {
-			s->old_pid = 0;
+		exit_describe(status, how, sizeof(how));
+		if (drain_remove(sv, pid)) {
+			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+				log_warn(
+				    "worker %d (stopping) %s", (int)pid, how);
 			continue;
 		}
-		s->pid = 0;
+		if ((w = worker_find(sv, pid, &s)) == NULL)
+			continue;
+		if (w == &s->next) {
+			memset(w, 0, sizeof(*w));
+			snprintf(why, sizeof(why), "new worker %d %s%s%s",
+			    (int)pid, how, sv->reload.detail[0] ? ": " : "",
+			    sv->reload.detail);
+			reload_fail(sv, why);
+			if (sv->is_child)
+				return 0;
+			continue;
+		}
 		code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-		if (!s->is_ready)
+		if (!w->is_ready)
 			s->failures++;
 		else
 			s->failures = 1;
-		s->is_ready = 0;
+		memset(w, 0, sizeof(*w));
 		/* A first start that fails will fail again (a wrong PIN). */
 		if ((!sv->is_serving && code == SERVER_EXIT_START) ||
 		    s->failures >= SERVER_FAILURES_MAX) {
@@ -398,43 +689,60 @@ children_reap(struct supervisor *sv)
 			                 : "a worker keeps failing to start");
 			return 1;
 		}
-		if (WIFSIGNALED(status))
-			log_error("worker %d killed by signal %d", (int)pid,
-			    WTERMSIG(status));
-		else if (code == SERVER_EXIT_START)
+		if (code == SERVER_EXIT_START)
 			log_error("worker %d could not start: %s", (int)pid,
 			    s->detail[0] ? s->detail : "no reason given");
 		else
-			log_error(
-			    "worker %d exited with status %d", (int)pid, code);
+			log_error("worker %d %s", (int)pid, how);
 		s->restart_at = now_ms() + backoff_ms(s->failures);
 	}
+	if (sv->reload.phase == RELOAD_DRAINING && sv->drain_count == 0)
+		reload_complete(sv);
 	return 0;
 }
 
-/* Slots due a restart, and predecessors past their grace period. */
+/*
+ * Slots due a restart, workers past their drain, a reload due a retry.
+ * Returns how long the loop may wait (ms).
+ */
 static int
 timers_run(struct supervisor *sv)
 {
 	struct slot *s;
+	struct drain *d;
 	int64_t now = now_ms(), next = now + SERVER_TICK_MS;
 	int i;
 
 	for (i = 0; i < sv->slot_count; i++) {
 		s = &sv->slots[i];
-		if (s->pid == 0 && s->restart_at <= now) {
+		if (s->cur.pid != 0)
+			continue;
+		if (s->restart_at <= now) {
 			slot_spawn(sv, i);
 			if (sv->is_child)
 				return 0;
-		} else if (s->pid == 0 && s->restart_at < next)
+		} else if (s->restart_at < next)
 			next = s->restart_at;
-		if (s->old_pid != 0 && s->old_kill_at != 0 &&
-		    s->old_kill_at <= now)
-			kill(s->old_pid, SIGKILL);
-		else if (s->old_pid != 0 && s->old_kill_at != 0 &&
-		    s->old_kill_at < next)
-			next = s->old_kill_at;
 	}
+	for (i = 0; i < sv->drain_count; i++) {
+		d = &sv->drains[i];
+		if (d->kill_at == 0)
+			continue;
+		if (d->kill_at <= now) {
+			log_warn("worker %d still running %d s after it was "
+			         "told to stop: killing it",
+			    (int)d->pid, SERVER_DRAIN_GRACE_MS / 1000);
+			kill(d->pid, SIGKILL);
+			d->kill_at = 0;
+		} else if (d->kill_at < next)
+			next = d->kill_at;
+	}
+	reload_poll(sv);
+	if (sv->is_child)
+		return 0;
+	if (sv->reload.is_pending && sv->reload.phase == RELOAD_IDLE &&
+	    sv->reload.retry_at > now && sv->reload.retry_at < next)
+		next = sv->reload.retry_at;
 	return (int)(next > now ? next - now : 0);
 }
 
@@ -444,29 +752,31 @@ workers_stop(struct supervisor *sv)
 {
 	struct pollfd pfd;
 	struct signalfd_siginfo si;
-	int64_t deadline = now_ms() + SERVER_STOP_GRACE_MS, left;
-	pid_t pid;
-	int i, live, status, is_old;
+	struct worker_proc *w;
 	struct slot *s;
+	int64_t deadline = now_ms() + SERVER_DRAIN_GRACE_MS, left;
+	pid_t pid;
+	int i, live, status;
 
 	for (i = 0; i < sv->slot_count; i++) {
-		if (sv->slots[i].pid > 0)
-			kill(sv->slots[i].pid, SIGTERM);
-		if (sv->slots[i].old_pid > 0)
-			kill(sv->slots[i].old_pid, SIGTERM);
+		if (sv->slots[i].cur.pid > 0)
+			kill(sv->slots[i].cur.pid, SIGTERM);
+		if (sv->slots[i].next.pid > 0)
+			kill(sv->slots[i].next.pid, SIGTERM);
 	}
+	for (i = 0; i < sv->drain_count; i++)
+		if (sv->drains[i].kill_at != 0)
+			kill(sv->drains[i].pid, SIGTERM);
 	for (;;) {
 		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-			if ((s = slot_find(sv, pid, &is_old)) == NULL)
+			if (drain_remove(sv, pid))
 				continue;
-			if (is_old)
-				s->old_pid = 0;
-			else
-				s->pid = 0;
+			if ((w = worker_find(sv, pid, &s)) != NULL)
+				w->pid = 0;
 		}
-		for (i = live = 0; i < sv->slot_count; i++)
-			live +=
-			    (sv->slots[i].pid > 0) + (sv->slots[i].old_pid > 0);
+		for (i = 0, live = sv->drain_count; i < sv->slot_count; i++)
+			live += (sv->slots[i].cur.pid > 0) +
+			    (sv->slots[i].next.pid > 0);
 		if (live == 0)
 			return;
 		if ((left = deadline - now_ms()) <= 0)
@@ -480,17 +790,22 @@ workers_stop(struct supervisor *sv)
 				;
 	}
 	log_warn("workers still running after %d s: killing them",
-	    SERVER_STOP_GRACE_MS / 1000);
+	    SERVER_DRAIN_GRACE_MS / 1000);
 	for (i = 0; i < sv->slot_count; i++) {
-		if ((pid = sv->slots[i].pid) > 0) {
+		if ((pid = sv->slots[i].cur.pid) > 0) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
 		}
-		if ((pid = sv->slots[i].old_pid) > 0) {
+		if ((pid = sv->slots[i].next.pid) > 0) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
 		}
 	}
+	for (i = 0; i < sv->drain_count; i++) {
+		kill(sv->drains[i].pid, SIGKILL);
+		waitpid(sv->drains[i].pid, &status, 0);
+	}
+	sv->drain_count = 0;
 }
 
 /* The main loop; returns the exit code. */
@@ -522,9 +837,8 @@ supervise(struct supervisor *sv)
 		    read(sv->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 			if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
 				stop = 1;
-			else if (si.ssi_signo == SIGHUP && sv->is_serving &&
-			    !stop)
-				reload_start(sv);
+			else if (si.ssi_signo == SIGHUP && !stop)
+				reload_request(sv);
 			if (sv->is_child)
 				return 0;
 		}
@@ -560,8 +874,7 @@ server_run(const struct server_config *cfg)
 
 	memset(&sv, 0, sizeof(sv));
 	sv.tls_fd = sv.publish_fd = sv.sig_fd = -1;
-	sv.report_rd = sv.report_wr = -1;
-	sv.reload_next = -1;
+	sv.report_rd = sv.report_wr = sv.lock_fd = -1;
 	sv.self = getpid();
 	if ((st = ca_config_load(cfg->data_dir, &cc)) != ST_OK) {
 		fprintf(stderr, "tessera serve: %s\n",
@@ -587,6 +900,11 @@ server_run(const struct server_config *cfg)
 		fprintf(stderr,
 		    "tessera serve: no listen or publish address "
 		    "in tessera.json\n");
+		goto out;
+	}
+	/* Before the listeners: a second serve says why, not "in use". */
+	if ((st = lock_take(&sv)) != ST_OK) {
+		fprintf(stderr, "tessera serve: %s\n", status_detail());
 		goto out;
 	}
 	if ((sv.slots = calloc((size_t)sv.slot_count, sizeof(*sv.slots))) ==

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -29,6 +30,7 @@
 #include "common/file.h"
 #include "common/limits.h"
 #include "common/log.h"
+#include "ca/policy.h"
 #include "enroll/enroll.h"
 #include "enroll/server_internal.h"
 
@@ -100,6 +102,8 @@ struct worker {
 	struct listener publish_listener;
 	struct ticker scheduler;
 	int is_started; /* MHD messages go to debug from then on */
+	int is_draining; /* stopping: answers close their connection */
+	char pid_text[16]; /* Tessera-Worker, for peers on loopback */
 };
 
 /* One request being received (MHD's per-request closure). */
@@ -577,6 +581,47 @@ exchange_start(struct listener *l, struct MHD_Connection *conn, void **req_cls)
 	return MHD_YES;
 }
 
+/* Is the peer of conn on loopback (127/8, ::1)? */
+static int
+peer_is_loopback(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci;
+	const struct sockaddr_in6 *v6;
+	const struct sockaddr_in *v4;
+
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci == NULL || ci->client_addr == NULL)
+		return 0;
+	if (ci->client_addr->sa_family == AF_INET) {
+		v4 = (const struct sockaddr_in *)ci->client_addr;
+		return (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (ci->client_addr->sa_family == AF_INET6) {
+		v6 = (const struct sockaddr_in6 *)ci->client_addr;
+		return IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr);
+	}
+	return 0;
+}
+
+/*
+ * What the worker adds to every answer: Connection: close while it drains
+ * (a keep-alive client moves on to a new worker after this request), and
+ * to peers on loopback only, Tessera-Worker: the worker's pid, so that an
+ * operator or a test on the machine can tell which worker answered.
+ */
+static void
+worker_headers(
+    struct worker *w, struct MHD_Connection *conn, struct http_response *resp)
+{
+	if (__atomic_load_n(&w->is_draining, __ATOMIC_RELAXED) &&
+	    http_response_header(resp, "Connection", "close") != ST_OK)
+		log_debug("http: no room for Connection: close");
+	if (peer_is_loopback(conn) &&
+	    http_response_header(resp, "Tessera-Worker", "%s", w->pid_text) !=
+	        ST_OK)
+		log_debug("http: no room for Tessera-Worker");
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
@@ -643,6 +688,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		enroll_handle_publish(w->e, &req, &resp);
 	pthread_mutex_unlock(&w->auth_mu);
 send:
+	worker_headers(w, conn, &resp);
 	if (l->is_tls)
 		log_debug("https: %s %s %.200s -> %d (TLS 0x%04x, client "
 		          "certificates %d, channel binding %zu bytes)",
@@ -781,33 +827,64 @@ listener_start(struct worker *w, struct listener *l, int fd, int is_tls,
 		    is_tls ? " (check tls/server.pem and tls/server.key)" : "");
 	return ST_OK;
 }
-/*
- * Stop accepting (the socket stays open in the other workers), give the
- * requests in flight a moment, then stop.
- */
+/* Stop accepting; the socket stays open in the other workers. */
+static void
+listener_quiesce(struct listener *l)
+{
+	MHD_socket fd;
+
+	if (l->daemon != NULL &&
+	    (fd = MHD_quiesce_daemon(l->daemon)) != MHD_INVALID_SOCKET)
+		close(fd);
+}
+
+static unsigned int
+listener_connections(struct listener *l)
+{
+	const union MHD_DaemonInfo *info;
+
+	if (l->daemon == NULL)
+		return 0;
+	info =
+	    MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+	return info != NULL ? info->num_connections : 0;
+}
+
 static void
 listener_stop(struct listener *l)
 {
-	const union MHD_DaemonInfo *info;
-	struct timespec step = {0, WORKER_DRAIN_STEP_MS * 1000000L};
-	MHD_socket fd;
-	int waited;
-
 	if (l->daemon == NULL)
 		return;
-	if ((fd = MHD_quiesce_daemon(l->daemon)) != MHD_INVALID_SOCKET)
-		close(fd);
-	for (waited = 0; waited < WORKER_DRAIN_MS;
-	     waited += WORKER_DRAIN_STEP_MS) {
-		info = MHD_get_daemon_info(
-		    l->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-		if (info == NULL || info->num_connections == 0)
-			break;
-		nanosleep(&step, NULL);
-	}
 	MHD_stop_daemon(l->daemon);
 	l->daemon = NULL;
 	pthread_mutex_destroy(&l->conns_mu);
+}
+
+/*
+ * The drain: both listeners stop accepting at once (the new workers are
+ * already serving), the requests in flight get WORKER_DRAIN_MS in all
+ * (answers close their connections from now), then both stop. Under the
+ * supervisor's grace period, so a drain is never cut by SIGKILL.
+ */
+static void
+worker_drain(struct worker *w)
+{
+	struct timespec step = {0, WORKER_DRAIN_STEP_MS * 1000000L};
+	int waited;
+
+	__atomic_store_n(&w->is_draining, 1, __ATOMIC_RELAXED);
+	listener_quiesce(&w->tls_listener);
+	listener_quiesce(&w->publish_listener);
+	for (waited = 0; waited < WORKER_DRAIN_MS;
+	     waited += WORKER_DRAIN_STEP_MS) {
+		if (listener_connections(&w->tls_listener) +
+		        listener_connections(&w->publish_listener) ==
+		    0)
+			break;
+		nanosleep(&step, NULL);
+	}
+	listener_stop(&w->tls_listener);
+	listener_stop(&w->publish_listener);
 }
 
 static void
@@ -861,6 +938,7 @@ server_worker_run(const struct server_worker_args *args)
 
 	memset(&w, 0, sizeof(w));
 	w.args = args;
+	snprintf(w.pid_text, sizeof(w.pid_text), "%d", (int)getpid());
 	pthread_mutex_init(&w.auth_mu, NULL);
 	/* Stop signals are taken by sigwaitinfo below; threads inherit. */
 	sigemptyset(&stop_set);
@@ -896,7 +974,8 @@ server_worker_run(const struct server_worker_args *args)
 		goto out;
 	__atomic_store_n(&w.is_started, 1, __ATOMIC_RELAXED);
 	is_serving = 1;
-	report(args, SERVER_REPORT_READY, "");
+	/* The supervisor logs which policy each generation runs. */
+	report(args, SERVER_REPORT_READY, policy_id(authority_policy(w.a)));
 	log_debug("worker %d serving", (int)getpid());
 
 	for (;;) {
@@ -915,8 +994,7 @@ out:
 	ticker_stop(&w.scheduler);
 	/* Before the listeners: the sweeper reads their tables. */
 	ticker_stop(&w.sweeper);
-	listener_stop(&w.tls_listener);
-	listener_stop(&w.publish_listener);
+	worker_drain(&w);
 	enroll_free(w.e);
 	authority_close(w.a);
 	pthread_mutex_destroy(&w.auth_mu);

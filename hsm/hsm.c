@@ -45,6 +45,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -67,6 +68,8 @@
 #define PIN_MAC_LEN 32
 /* A module with more slots than this is not one we were built for. */
 #define MAX_SLOTS 1024
+/* A ping that met SoftHSMv2 rewriting its token file asks again after. */
+#define HSM_PING_RETRY_MS 20
 
 /* A token logged in by this process, and the HMAC of the PIN that did it. */
 struct hsm_login {
@@ -1063,6 +1066,7 @@ hsm_ping(struct hsm *hsm)
 	CK_FUNCTION_LIST_PTR p11 = hsm->mod->p11;
 	CK_SESSION_INFO info;
 	CK_TOKEN_INFO token;
+	struct timespec retry = {0, HSM_PING_RETRY_MS * 1000000L};
 	CK_RV rv;
 
 	/*
@@ -1075,6 +1079,18 @@ hsm_ping(struct hsm *hsm)
 	rv = p11->C_GetSessionInfo(hsm->session, &info);
 	if (rv == CKR_OK)
 		rv = p11->C_GetTokenInfo(hsm->slot_id, &token);
+	/*
+	 * SoftHSMv2 rewrites its token file when another process logs in
+	 * (a worker starting, a reload); a reader at that moment gets
+	 * CKR_GENERAL_ERROR. Asked again a moment later, a token that is
+	 * there answers; one that is gone fails again.
+	 */
+	if (rv == CKR_GENERAL_ERROR) {
+		nanosleep(&retry, NULL);
+		rv = p11->C_GetSessionInfo(hsm->session, &info);
+		if (rv == CKR_OK)
+			rv = p11->C_GetTokenInfo(hsm->slot_id, &token);
+	}
 	pthread_mutex_unlock(&hsm->lock);
 	if (rv != CKR_OK)
 		return status_fail(ST_UNAVAILABLE,

@@ -204,7 +204,7 @@ wait_until 15 healthy && pass || fail "no service after a worker was killed"
 grep -q "killed by signal 9" "$T/serve.err" && pass ||
 	fail "supervisor did not log the killed worker"
 
-# SIGHUP: every worker replaced, one at a time.
+# SIGHUP: every worker replaced (the reload logged complete).
 before=$(workers $SERVE)
 kill -HUP $SERVE
 replaced() {
@@ -212,7 +212,7 @@ replaced() {
 	w=$(workers $SERVE)
 	[ "$(echo "$w" | wc -l)" = 2 ] &&
 		[ -z "$(comm -12 <(echo "$before") <(echo "$w"))" ] &&
-		grep -q "workers reloaded" "$T/serve.err"
+		grep -q "reload 1 complete" "$T/serve.err"
 }
 wait_until 30 replaced && pass || fail "SIGHUP did not replace the workers"
 check "healthz after reload" healthy
