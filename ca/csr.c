@@ -3,33 +3,44 @@
  * the request is (well formed, within limits, signed by its own key: the
  * proof of possession); ca_csr_check decides whether a profile allows it.
  */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
+#include <openssl/rsa.h>
 
 #include "ca/csr.h"
+#include "ca/deviceid.h"
 #include "common/log.h"
 #include "common/limits.h"
 
 /* A value quoted in a message: enough to recognise it. */
 #define QUOTE_CAP 100
 
+struct csr_attr {
+	const ASN1_OBJECT *obj; /* borrowed from the request */
+	int nid;
+	char *value; /* UTF-8, no NUL, no control characters */
+	int is_ascii;
+};
+
 struct ca_csr {
 	X509_REQ *req;
 	EVP_PKEY *pkey; /* get0 from req */
 	GENERAL_NAMES *san; /* NULL when the CSR requests none */
 	char *challenge; /* challengePassword as UTF-8, or NULL */
-	/* The first CN and serialNumber, and how many there are. */
-	char *cn;
-	size_t cn_count;
-	char *serial;
-	size_t serial_count;
+	/* The subject, one attribute per RDN, no type twice, as UTF-8. */
+	struct csr_attr attrs[LIMIT_SUBJECT_ATTRS];
+	size_t attr_count;
+	const char *cn; /* borrowed from attrs, NULL when absent */
+	const char *serial;
 	int key_id; /* EVP_PKEY_EC, EVP_PKEY_RSA, ... */
 	int curve_nid; /* EC only; NID_undef for explicit curves */
 	int key_bits;
@@ -84,13 +95,107 @@ out:
 	return st;
 }
 
+/* X.680 PrintableString: letters, digits, space and '()+,-./:=? */
+static int
+is_printable(const unsigned char *d, size_t n)
+{
+	static const char set[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	                          "abcdefghijklmnopqrstuvwxyz"
+	                          "0123456789 '()+,-./:=?";
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (d[i] == '\0' || strchr(set, d[i]) == NULL)
+			return 0;
+	return 1;
+}
+
+/*
+ * The string types a subject value may come in, and how: those that name
+ * their character set exactly are decoded (and re-encoded on issue);
+ * TeletexString is refused, as OpenSSL reads it as Latin-1, which T.61 is
+ * not, so its text would be a guess (RFC 5280 4.1.2.6 deprecates it).
+ */
+static enum status
+check_string_type(const ASN1_STRING *s, const char *what)
+{
+	const unsigned char *d = ASN1_STRING_get0_data(s);
+	size_t i, n = (size_t)ASN1_STRING_length(s);
+
+	switch (ASN1_STRING_type(s)) {
+	case V_ASN1_UTF8STRING:
+	case V_ASN1_BMPSTRING:
+	case V_ASN1_UNIVERSALSTRING:
+		return ST_OK;
+	case V_ASN1_PRINTABLESTRING:
+		if (!is_printable(d, n))
+			return status_fail(ST_MALFORMED,
+			    "%s is a PrintableString with characters outside "
+			    "its set (X.680 41.4)",
+			    what);
+		return ST_OK;
+	case V_ASN1_IA5STRING:
+		for (i = 0; i < n; i++)
+			if (d[i] > 0x7f)
+				return status_fail(ST_MALFORMED,
+				    "%s is an IA5String with byte 0x%02x, "
+				    "which is not ASCII",
+				    what, d[i]);
+		return ST_OK;
+	case V_ASN1_T61STRING:
+		return status_fail(ST_MALFORMED,
+		    "%s is a TeletexString, whose character set tessera does "
+		    "not guess; send a UTF8String (RFC 5280 4.1.2.6)",
+		    what);
+	default:
+		return status_fail(ST_MALFORMED,
+		    "%s is an ASN.1 %s, not a DirectoryString (RFC 5280 "
+		    "4.1.2.4)",
+		    what, ASN1_tag2str(ASN1_STRING_type(s)));
+	}
+}
+
+/*
+ * Control characters (C0, DEL, C1) in UTF-8 text: a value that prints
+ * differently than it compares. ST_OK, or ST_MALFORMED naming the
+ * character; *is_ascii says whether every byte is ASCII.
+ */
+static enum status
+check_controls(const char *v, const char *what, int *is_ascii)
+{
+	const unsigned char *u = (const unsigned char *)v;
+	size_t i;
+
+	*is_ascii = 1;
+	for (i = 0; u[i] != '\0'; i++) {
+		if (u[i] < 0x20 || u[i] == 0x7f)
+			return status_fail(ST_MALFORMED,
+			    "%s contains control character U+%04X", what, u[i]);
+		if (u[i] == 0xc2 && u[i + 1] >= 0x80 && u[i + 1] <= 0x9f)
+			return status_fail(ST_MALFORMED,
+			    "%s contains control character U+%04X", what,
+			    u[i + 1]);
+		if (u[i] >= 0x80)
+			*is_ascii = 0;
+	}
+	return ST_OK;
+}
+
+/*
+ * The subject as a list of single attributes: a multi-valued RDN or an
+ * attribute type given twice is refused (which value would name the
+ * device?), and so are string types and characters that could make a
+ * value read as something else.
+ */
 static enum status
 parse_subject(struct ca_csr *csr)
 {
 	const X509_NAME *name = X509_REQ_get_subject_name(csr->req);
 	const X509_NAME_ENTRY *ne;
-	char *v = NULL, what[80], oid[64];
-	int i, count, nid;
+	struct csr_attr *a;
+	char what[80], oid[64], oid2[64];
+	int i, count, prev_set = -1;
+	size_t j;
 	enum status st = ST_MALFORMED;
 
 	count = name != NULL ? X509_NAME_entry_count(name) : 0;
@@ -103,26 +208,46 @@ parse_subject(struct ca_csr *csr)
 	}
 	for (i = 0; i < count; i++) {
 		ne = X509_NAME_get_entry(name, i);
-		nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(ne));
 		snprintf(what, sizeof(what), "subject attribute %s",
 		    obj_name(X509_NAME_ENTRY_get_object(ne), oid, sizeof(oid)));
-		if ((st = string_utf8(
-		         X509_NAME_ENTRY_get_data(ne), what, &v)) != ST_OK)
+		if (X509_NAME_ENTRY_set(ne) == prev_set) {
+			st = status_fail(ST_MALFORMED,
+			    "CSR subject has a multi-valued RDN (%s shares an "
+			    "RDN with %s); tessera takes one attribute per RDN",
+			    what + strlen("subject attribute "),
+			    obj_name(csr->attrs[csr->attr_count - 1].obj, oid2,
+			        sizeof(oid2)));
 			goto out;
-		if (nid == NID_commonName && csr->cn_count++ == 0) {
-			csr->cn = v;
-			v = NULL;
-		} else if (nid == NID_serialNumber &&
-		    csr->serial_count++ == 0) {
-			csr->serial = v;
-			v = NULL;
 		}
-		OPENSSL_free(v);
-		v = NULL;
+		prev_set = X509_NAME_ENTRY_set(ne);
+		for (j = 0; j < csr->attr_count; j++)
+			if (OBJ_cmp(csr->attrs[j].obj,
+			        X509_NAME_ENTRY_get_object(ne)) == 0) {
+				st = status_fail(ST_MALFORMED,
+				    "%s appears twice in the CSR subject",
+				    what);
+				goto out;
+			}
+		if ((st = check_string_type(
+		         X509_NAME_ENTRY_get_data(ne), what)) != ST_OK)
+			goto out;
+		a = &csr->attrs[csr->attr_count];
+		if ((st = string_utf8(X509_NAME_ENTRY_get_data(ne), what,
+		         &a->value)) != ST_OK)
+			goto out;
+		a->obj = X509_NAME_ENTRY_get_object(ne);
+		a->nid = OBJ_obj2nid(a->obj);
+		csr->attr_count++;
+		if ((st = check_controls(a->value, what, &a->is_ascii)) !=
+		    ST_OK)
+			goto out;
+		if (a->nid == NID_commonName)
+			csr->cn = a->value;
+		else if (a->nid == NID_serialNumber)
+			csr->serial = a->value;
 	}
 	st = ST_OK;
 out:
-	OPENSSL_free(v);
 	return st;
 }
 
@@ -380,6 +505,36 @@ describe_key(struct ca_csr *csr)
 	}
 }
 
+/*
+ * NIST SP 800-89 5.3.3 wants 2^16 < e < 2^256; tessera takes the one
+ * exponent every implementation uses, 65537, so that e = 3 (and its
+ * padding attacks) or a huge e never gets a certificate.
+ */
+static enum status
+check_rsa_exponent(const EVP_PKEY *pkey)
+{
+	BIGNUM *e = NULL;
+	char *dec = NULL;
+	enum status st = ST_OK;
+	int id = EVP_PKEY_get_base_id(pkey);
+
+	if (id != EVP_PKEY_RSA && id != EVP_PKEY_RSA_PSS)
+		return ST_OK;
+	if (EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &e) != 1)
+		return status_fail_ssl(
+		    ST_MALFORMED, "CSR's RSA key has no public exponent");
+	if (!BN_is_word(e, RSA_F4)) {
+		dec = BN_num_bits(e) <= 64 ? BN_bn2dec(e) : NULL;
+		st = status_fail(ST_MALFORMED,
+		    "CSR's RSA public exponent is %s; tessera accepts only "
+		    "65537 (NIST SP 800-89 5.3.3)",
+		    dec != NULL ? dec : "over 64 bits");
+	}
+	OPENSSL_free(dec);
+	BN_free(e);
+	return st;
+}
+
 enum status
 ca_csr_parse(const uint8_t *der, size_t der_len, struct ca_csr **out)
 {
@@ -443,6 +598,8 @@ ca_csr_parse(const uint8_t *der, size_t der_len, struct ca_csr **out)
 		    "verify (no proof of possession)");
 		goto out;
 	}
+	if ((st = check_rsa_exponent(csr->pkey)) != ST_OK)
+		goto out;
 	if ((st = parse_subject(csr)) != ST_OK)
 		goto out;
 	if ((st = parse_extensions(csr)) != ST_OK)
@@ -462,14 +619,16 @@ out:
 void
 ca_csr_free(struct ca_csr *csr)
 {
+	size_t i;
+
 	if (csr == NULL)
 		return;
 	X509_REQ_free(csr->req);
 	GENERAL_NAMES_free(csr->san);
 	if (csr->challenge != NULL)
 		OPENSSL_clear_free(csr->challenge, strlen(csr->challenge));
-	OPENSSL_free(csr->cn);
-	OPENSSL_free(csr->serial);
+	for (i = 0; i < csr->attr_count; i++)
+		OPENSSL_free(csr->attrs[i].value);
 	free(csr);
 }
 
@@ -492,74 +651,152 @@ key_allowed(const struct ca_csr *csr, const struct policy_profile *profile)
 	return 0;
 }
 
-static int
-nid_allowed(const struct policy_profile *profile, int nid)
+/* The CSR's attribute nid, or NULL. */
+static const struct csr_attr *
+attr_get(const struct ca_csr *csr, int nid)
 {
 	size_t i;
 
-	if (nid == NID_undef)
-		return 0;
-	for (i = 0; i < profile->subject_nid_count; i++)
-		if (profile->subject_nids[i] == nid)
-			return 1;
-	return 0;
+	for (i = 0; i < csr->attr_count; i++)
+		if (csr->attrs[i].nid == nid)
+			return &csr->attrs[i];
+	return NULL;
 }
 
+static int
+id_nid(const struct policy_profile *profile)
+{
+	return profile->device_id == POLICY_DEVICE_ID_SERIALNUMBER
+	    ? NID_serialNumber
+	    : NID_commonName;
+}
+
+/*
+ * The value the profile issues for rule r and device id (into out), or ""
+ * when a pattern rule finds nothing in the CSR. ST_MALFORMED when the
+ * value does not fit the attribute's string type.
+ */
+static enum status
+rule_value(const struct ca_csr *csr, const struct policy_profile *profile,
+    const struct policy_subject_rule *r, const char *id, char *out, size_t cap)
+{
+	const struct csr_attr *a;
+	size_t n;
+
+	out[0] = '\0';
+	switch (r->kind) {
+	case POLICY_ATTR_ID:
+		if (policy_template_expand(r->value, id, out, cap) != 0)
+			return status_fail(ST_LIMIT,
+			    "subject attribute %s of profile %s would be over "
+			    "%zu bytes",
+			    OBJ_nid2sn(r->nid), profile->name, cap - 1);
+		break;
+	case POLICY_ATTR_FIXED:
+		snprintf(out, cap, "%s", r->value);
+		break;
+	default:
+		if ((a = attr_get(csr, r->nid)) != NULL)
+			snprintf(out, cap, "%s", a->value);
+		break;
+	}
+	n = strlen(out);
+	/* RFC 5280 App. A: ub-common-name and friends are 64. */
+	if (n > 64)
+		return status_fail(ST_MALFORMED,
+		    "subject attribute %s is %zu characters, RFC 5280's upper "
+		    "bound is 64",
+		    OBJ_nid2sn(r->nid), n);
+	if ((r->nid == NID_serialNumber || r->nid == NID_countryName) &&
+	    !is_printable((const unsigned char *)out, n))
+		return status_fail(ST_MALFORMED,
+		    "subject attribute %s has characters outside "
+		    "PrintableString (RFC 5280 App. A)",
+		    OBJ_nid2sn(r->nid));
+	if (r->nid == NID_countryName && n != 0 &&
+	    (n != 2 || out[0] < 'A' || out[0] > 'Z' || out[1] < 'A' ||
+	        out[1] > 'Z'))
+		return status_fail(ST_MALFORMED,
+		    "subject attribute C must be two upper-case letters (ISO "
+		    "3166, RFC 5280 App. A)");
+	return ST_OK;
+}
+
+/*
+ * Every attribute of the CSR's subject has a rule in the profile and
+ * agrees with it; the device id is there and canonical. What the rule
+ * does not take from the CSR is never copied: it comes from the policy.
+ */
 static enum status
 check_subject(const struct ca_csr *csr, const struct policy_profile *profile)
 {
-	const X509_NAME *name = X509_REQ_get_subject_name(csr->req);
-	const X509_NAME_ENTRY *ne;
+	const struct policy_subject_rule *r;
+	const struct csr_attr *a;
 	const char *id;
-	char oid[64], q[QUOTE_CAP];
-	int i, count;
+	char oid[64], q[QUOTE_CAP], want[LIMIT_NAME_LEN + 1];
+	size_t i;
+	enum status st;
 
-	count = name != NULL ? X509_NAME_entry_count(name) : 0;
-	for (i = 0; i < count; i++) {
-		ne = X509_NAME_get_entry(name, i);
-		if (!nid_allowed(
-		        profile, OBJ_obj2nid(X509_NAME_ENTRY_get_object(ne))))
-			return status_fail(ST_DENIED,
-			    "subject attribute %s is "
-			    "not allowed by profile %s",
-			    obj_name(X509_NAME_ENTRY_get_object(ne), oid,
-			        sizeof(oid)),
-			    profile->name);
-	}
-	if (csr->cn_count > 1)
-		return status_fail(ST_DENIED,
-		    "CSR subject has %zu CNs; "
-		    "profile %s allows one",
-		    csr->cn_count, profile->name);
-	if (profile->cn_required && csr->cn_count == 0)
-		return status_fail(
-		    ST_DENIED, "profile %s requires a CN", profile->name);
-	if (csr->cn != NULL && profile->cn_pattern.is_set &&
-	    !policy_pattern_match(&profile->cn_pattern, csr->cn))
-		return status_fail(ST_DENIED,
-		    "CN %s does not match profile "
-		    "%s's pattern %s",
-		    log_quote(csr->cn, q, sizeof(q)), profile->name,
-		    profile->cn_pattern.source);
-	if (profile->device_id == POLICY_DEVICE_ID_SERIALNUMBER &&
-	    csr->serial_count > 1)
-		return status_fail(ST_DENIED,
-		    "CSR subject has %zu "
-		    "serialNumbers; profile %s takes the device id from one",
-		    csr->serial_count, profile->name);
 	if ((id = ca_csr_device_id(csr, profile)) == NULL)
 		return status_fail(ST_DENIED,
-		    "profile %s takes the device id "
-		    "from the subject's %s, which the CSR does not have",
-		    profile->name,
-		    profile->device_id == POLICY_DEVICE_ID_SERIALNUMBER
-		        ? "serialNumber"
-		        : "CN");
-	if (strlen(id) > LIMIT_DEVICE_ID_LEN)
-		return status_fail(ST_LIMIT,
-		    "device id is %zu bytes, limit is "
-		    "%d",
-		    strlen(id), LIMIT_DEVICE_ID_LEN);
+		    "profile %s takes the device id from the subject's %s, "
+		    "which the CSR does not have",
+		    profile->name, OBJ_nid2sn(id_nid(profile)));
+	if ((st = ca_device_id_check(id, profile)) != ST_OK)
+		return st;
+	for (i = 0; i < csr->attr_count; i++) {
+		a = &csr->attrs[i];
+		if ((r = policy_subject_rule(profile, a->nid)) == NULL)
+			return status_fail(ST_DENIED,
+			    "subject attribute %s is not allowed by profile %s "
+			    "(it has no rule for it)",
+			    obj_name(a->obj, oid, sizeof(oid)), profile->name);
+		if (!a->is_ascii && !profile->subject_utf8)
+			return status_fail(ST_MALFORMED,
+			    "subject attribute %s %s is not ASCII, and profile "
+			    "%s does not allow UTF-8 (look-alike characters)",
+			    OBJ_nid2sn(a->nid),
+			    log_quote(a->value, q, sizeof(q)), profile->name);
+		if (a->nid == id_nid(profile))
+			continue;
+		switch (r->kind) {
+		case POLICY_ATTR_PATTERN:
+			if (!policy_pattern_match(&r->pattern, a->value))
+				return status_fail(ST_DENIED,
+				    "subject attribute %s %s does not match "
+				    "profile %s's pattern %s",
+				    OBJ_nid2sn(a->nid),
+				    log_quote(a->value, q, sizeof(q)),
+				    profile->name, r->pattern.source);
+			break;
+		default:
+			/* Fixed or from the id: the CSR may only repeat it. */
+			if ((st = rule_value(csr, profile, r, id, want,
+			         sizeof(want))) != ST_OK)
+				return st;
+			if (strcmp(a->value, want) != 0 &&
+			    (r->kind != POLICY_ATTR_ID ||
+			        strcmp(a->value, id) != 0))
+				return status_fail(ST_DENIED,
+				    "subject attribute %s %s is not what "
+				    "profile %s issues (\"%s\")",
+				    OBJ_nid2sn(a->nid),
+				    log_quote(a->value, q, sizeof(q)),
+				    profile->name, want);
+			break;
+		}
+	}
+	for (i = 0; i < profile->subject_count; i++) {
+		r = &profile->subject[i];
+		if (r->kind == POLICY_ATTR_PATTERN && r->is_required &&
+		    attr_get(csr, r->nid) == NULL)
+			return status_fail(ST_DENIED,
+			    "profile %s requires subject attribute %s",
+			    profile->name, OBJ_nid2sn(r->nid));
+		if ((st = rule_value(
+		         csr, profile, r, id, want, sizeof(want))) != ST_OK)
+			return st;
+	}
 	return ST_OK;
 }
 
@@ -590,54 +827,177 @@ san_type_name(int type)
 	}
 }
 
+/* ASCII case-insensitive equality (DNS names, RFC 4343). */
+static int
+ascii_caseeq(const char *a, const char *b)
+{
+	for (; *a != '\0' && *b != '\0'; a++, b++)
+		if ((*a >= 'A' && *a <= 'Z' ? *a - 'A' + 'a' : *a) !=
+		    (*b >= 'A' && *b <= 'Z' ? *b - 'A' + 'a' : *b))
+			return 0;
+	return *a == *b;
+}
+
+/* A device id as one DNS label (LDH, RFC 1123 2.1), for DNS templates. */
+static int
+is_dns_label(const char *id)
+{
+	size_t n = strlen(id);
+
+	return n >= 1 && n <= 63 &&
+	    strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789-") == n &&
+	    id[0] != '-' && id[n - 1] != '-';
+}
+
+/*
+ * The i-th name of templates for id into out, or ST_MALFORMED when the id
+ * cannot form it (a DNS name takes the id as one label).
+ */
+static enum status
+template_name(const struct policy_profile *profile,
+    const struct policy_templates *tt, int is_dns, size_t i, const char *id,
+    char *out, size_t cap)
+{
+	if (is_dns && !is_dns_label(id))
+		return status_fail(ST_MALFORMED,
+		    "device id \"%s\" cannot form profile %s's DNS name %s: "
+		    "the id must be one DNS label (a-z 0-9 -, at most 63)",
+		    id, profile->name, tt->t[i]);
+	if (policy_template_expand(tt->t[i], id, out, cap) != 0)
+		return status_fail(ST_LIMIT,
+		    "profile %s's name %s for device \"%s\" is too long",
+		    profile->name, tt->t[i], id);
+	return ST_OK;
+}
+
+/* 1 if the requested name is one of the template names for id. */
+static enum status
+san_in_templates(const struct policy_profile *profile,
+    const struct policy_templates *tt, int is_dns, const char *id,
+    const char *value, int *found, char *first, size_t first_cap)
+{
+	char name[LIMIT_NAME_LEN + 1];
+	size_t i;
+	enum status st;
+
+	*found = 0;
+	first[0] = '\0';
+	for (i = 0; i < tt->count; i++) {
+		if ((st = template_name(profile, tt, is_dns, i, id, name,
+		         sizeof(name))) != ST_OK)
+			return st;
+		if (i == 0)
+			snprintf(first, first_cap, "%s", name);
+		if (is_dns ? ascii_caseeq(name, value)
+		           : strcmp(name, value) == 0)
+			*found = 1;
+	}
+	return ST_OK;
+}
+
+/* Loopback and unspecified addresses are never anyone's to hold. */
+static int
+ip_is_local(const ASN1_OCTET_STRING *ip)
+{
+	static const uint8_t v6_loop[16] = {[15] = 1}, v6_any[16] = {0};
+	static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
+	const uint8_t *d = ASN1_STRING_get0_data(ip);
+	int n = ASN1_STRING_length(ip);
+
+	if (n == 16 && memcmp(d, mapped, 12) == 0) {
+		d += 12;
+		n = 4;
+	}
+	if (n == 4)
+		return d[0] == 127 || (d[0] | d[1] | d[2] | d[3]) == 0;
+	return n == 16 &&
+	    (memcmp(d, v6_loop, 16) == 0 || memcmp(d, v6_any, 16) == 0);
+}
+
+/* Text of an IP SAN (4 or 16 bytes, as parsing checked) for messages. */
+static void
+ip_text(const ASN1_OCTET_STRING *ip, char *out, socklen_t cap)
+{
+	int n = ASN1_STRING_length(ip);
+
+	if (inet_ntop(n == 4 ? AF_INET : AF_INET6, ASN1_STRING_get0_data(ip),
+	        out, cap) == NULL)
+		snprintf(out, cap, "?");
+}
+
+/*
+ * Every SAN the CSR asks for is one the profile would issue to this
+ * device anyway (a template name), or an allowed IP address.
+ */
 static enum status
 check_san(const struct ca_csr *csr, const struct policy_profile *profile)
 {
 	const GENERAL_NAME *gn;
-	const struct policy_pattern *pat;
+	const struct policy_templates *tt;
 	const ASN1_IA5STRING *s;
-	char value[LIMIT_NAME_LEN + 1], q[QUOTE_CAP];
-	int i, n, allowed;
+	const char *id = ca_csr_device_id(csr, profile);
+	char value[LIMIT_NAME_LEN + 1], first[LIMIT_NAME_LEN + 1];
+	char q[QUOTE_CAP], ip[64];
+	int i, n, found, is_dns;
+	enum status st;
 
+	/* Every template name is issued: the id must form each one. */
+	for (i = 0; (size_t)i < profile->dns_templates.count; i++)
+		if ((st = template_name(profile, &profile->dns_templates, 1,
+		         (size_t)i, id, value, sizeof(value))) != ST_OK)
+			return st;
 	n = csr->san != NULL ? sk_GENERAL_NAME_num(csr->san) : 0;
+	if ((size_t)n > profile->san_max)
+		return status_fail(ST_DENIED,
+		    "CSR requests %d subject alternative names; profile %s "
+		    "allows at most %zu",
+		    n, profile->name, profile->san_max);
 	for (i = 0; i < n; i++) {
 		gn = sk_GENERAL_NAME_value(csr->san, i);
-		pat = NULL;
-		s = NULL;
-		if (gn->type == GEN_DNS) {
-			pat = &profile->dns_pattern;
-			s = gn->d.dNSName;
-		} else if (gn->type == GEN_URI) {
-			pat = &profile->uri_pattern;
-			s = gn->d.uniformResourceIdentifier;
-		}
-		allowed = pat != NULL
-		    ? pat->is_set
-		    : gn->type == GEN_IPADD && profile->allow_ip;
-		if (!allowed)
-			return status_fail(ST_DENIED,
-			    "SAN type %s is not "
-			    "allowed by profile %s",
-			    san_type_name(gn->type), profile->name);
-		if (pat == NULL)
+		if (gn->type == GEN_IPADD) {
+			ip_text(gn->d.iPAddress, ip, sizeof(ip));
+			if (!profile->allow_ip)
+				return status_fail(ST_DENIED,
+				    "subjectAltName IP %s: profile %s issues "
+				    "no IP addresses",
+				    ip, profile->name);
+			if (ip_is_local(gn->d.iPAddress))
+				return status_fail(ST_DENIED,
+				    "subjectAltName IP %s is a loopback or "
+				    "unspecified address, which tessera never "
+				    "issues",
+				    ip);
 			continue;
+		}
+		if (gn->type != GEN_DNS && gn->type != GEN_URI)
+			return status_fail(ST_DENIED,
+			    "subjectAltName %s is not allowed by profile %s",
+			    san_type_name(gn->type), profile->name);
+		is_dns = gn->type == GEN_DNS;
+		tt = is_dns ? &profile->dns_templates : &profile->uri_templates;
+		s = is_dns ? gn->d.dNSName : gn->d.uniformResourceIdentifier;
 		/* Parsing bounded it and refused NUL bytes. */
 		memcpy(value, ASN1_STRING_get0_data(s),
 		    (size_t)ASN1_STRING_length(s));
 		value[ASN1_STRING_length(s)] = '\0';
-		if (!policy_pattern_match(pat, value))
+		if (tt->count == 0)
 			return status_fail(ST_DENIED,
-			    "SAN %s:%s does not "
-			    "match profile %s's pattern %s",
+			    "subjectAltName %s %s: profile %s issues no %s "
+			    "names",
 			    san_type_name(gn->type),
 			    log_quote(value, q, sizeof(q)), profile->name,
-			    pat->source);
+			    san_type_name(gn->type));
+		if ((st = san_in_templates(profile, tt, is_dns, id, value,
+		         &found, first, sizeof(first))) != ST_OK)
+			return st;
+		if (!found)
+			return status_fail(ST_DENIED,
+			    "subjectAltName %s %s is not a name of device "
+			    "\"%s\": profile %s issues %s%s",
+			    san_type_name(gn->type),
+			    log_quote(value, q, sizeof(q)), id, profile->name,
+			    first, tt->count > 1 ? " and the like" : " only");
 	}
-	if ((size_t)n > profile->san_max)
-		return status_fail(ST_DENIED,
-		    "CSR requests %d subject "
-		    "alternative names; profile %s allows at most %zu",
-		    n, profile->name, profile->san_max);
 	return ST_OK;
 }
 
@@ -665,6 +1025,183 @@ ca_csr_check_names(
 	if ((st = check_subject(csr, profile)) != ST_OK)
 		return st;
 	return check_san(csr, profile);
+}
+
+/* Append one attribute, UTF8String or PrintableString as RFC 5280 says. */
+static int
+name_add(X509_NAME *name, int nid, const char *value)
+{
+	int type = nid == NID_serialNumber || nid == NID_countryName
+	    ? V_ASN1_PRINTABLESTRING
+	    : V_ASN1_UTF8STRING;
+
+	return X509_NAME_add_entry_by_NID(name, nid, type,
+	    (const unsigned char *)value, (int)strlen(value), -1, 0);
+}
+
+static enum status
+build_subject(const struct ca_csr *csr, const struct policy_profile *profile,
+    const char *id, X509_NAME **out)
+{
+	const struct policy_subject_rule *r;
+	X509_NAME *name = NULL;
+	char value[LIMIT_NAME_LEN + 1];
+	size_t i;
+	enum status st = ST_NOMEM;
+
+	*out = NULL;
+	if ((name = X509_NAME_new()) == NULL)
+		goto out;
+	for (i = 0; POLICY_SUBJECT_ORDER[i] != NID_undef; i++) {
+		if ((r = policy_subject_rule(
+		         profile, POLICY_SUBJECT_ORDER[i])) == NULL)
+			continue;
+		if ((st = rule_value(
+		         csr, profile, r, id, value, sizeof(value))) != ST_OK)
+			goto out;
+		if (value[0] == '\0')
+			continue;
+		if (!name_add(name, r->nid, value)) {
+			st = status_fail_ssl(ST_NOMEM, "subject attribute");
+			goto out;
+		}
+	}
+	*out = name;
+	name = NULL;
+	st = ST_OK;
+out:
+	X509_NAME_free(name);
+	return st;
+}
+
+static enum status
+san_push(GENERAL_NAMES *san, int type, const char *value)
+{
+	GENERAL_NAME *gn = GENERAL_NAME_new();
+	ASN1_IA5STRING *s = ASN1_IA5STRING_new();
+
+	if (gn == NULL || s == NULL ||
+	    !ASN1_STRING_set(s, value, (int)strlen(value))) {
+		GENERAL_NAME_free(gn);
+		ASN1_IA5STRING_free(s);
+		return status_fail(ST_NOMEM, "out of memory");
+	}
+	GENERAL_NAME_set0_value(gn, type, s);
+	if (!sk_GENERAL_NAME_push(san, gn)) {
+		GENERAL_NAME_free(gn);
+		return status_fail(ST_NOMEM, "out of memory");
+	}
+	return ST_OK;
+}
+
+static enum status
+build_san(const struct ca_csr *csr, const struct policy_profile *profile,
+    const char *id, GENERAL_NAMES **out)
+{
+	GENERAL_NAMES *san = NULL;
+	GENERAL_NAME *gn;
+	char name[LIMIT_NAME_LEN + 1];
+	size_t i;
+	int j, n;
+	enum status st = ST_NOMEM;
+
+	*out = NULL;
+	if ((san = GENERAL_NAMES_new()) == NULL)
+		goto out;
+	for (i = 0; i < profile->uri_templates.count; i++)
+		if ((st = template_name(profile, &profile->uri_templates, 0, i,
+		         id, name, sizeof(name))) != ST_OK ||
+		    (st = san_push(san, GEN_URI, name)) != ST_OK)
+			goto out;
+	for (i = 0; i < profile->dns_templates.count; i++)
+		if ((st = template_name(profile, &profile->dns_templates, 1, i,
+		         id, name, sizeof(name))) != ST_OK ||
+		    (st = san_push(san, GEN_DNS, name)) != ST_OK)
+			goto out;
+	n = csr->san != NULL && profile->allow_ip
+	    ? sk_GENERAL_NAME_num(csr->san)
+	    : 0;
+	for (j = 0; j < n; j++) {
+		gn = sk_GENERAL_NAME_value(csr->san, j);
+		if (gn->type != GEN_IPADD)
+			continue;
+		if ((gn = GENERAL_NAME_dup(gn)) == NULL ||
+		    !sk_GENERAL_NAME_push(san, gn)) {
+			GENERAL_NAME_free(gn);
+			st = status_fail(ST_NOMEM, "out of memory");
+			goto out;
+		}
+	}
+	*out = san;
+	san = NULL;
+	st = ST_OK;
+out:
+	GENERAL_NAMES_free(san);
+	return st;
+}
+
+/* RFC 9525 §6: a server is named by its SANs; a CN repeats one of them. */
+static enum status
+check_server_names(const struct policy_profile *profile,
+    const X509_NAME *subject, const GENERAL_NAMES *san)
+{
+	const GENERAL_NAME *gn;
+	const ASN1_STRING *cn;
+	int i, idx;
+
+	if (!profile->is_server_auth)
+		return ST_OK;
+	if (sk_GENERAL_NAME_num(san) == 0)
+		return status_fail(ST_DENIED,
+		    "profile %s issues serverAuth certificates, which need at "
+		    "least one subjectAltName (RFC 9525 §6)",
+		    profile->name);
+	if ((idx = X509_NAME_get_index_by_NID(subject, NID_commonName, -1)) < 0)
+		return ST_OK;
+	cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, idx));
+	for (i = 0; i < sk_GENERAL_NAME_num(san); i++) {
+		gn = sk_GENERAL_NAME_value(san, i);
+		if (gn->type == GEN_DNS &&
+		    ASN1_STRING_length(gn->d.dNSName) ==
+		        ASN1_STRING_length(cn) &&
+		    memcmp(ASN1_STRING_get0_data(gn->d.dNSName),
+		        ASN1_STRING_get0_data(cn),
+		        (size_t)ASN1_STRING_length(cn)) == 0)
+			return ST_OK;
+	}
+	return status_fail(ST_DENIED,
+	    "profile %s issues serverAuth certificates, whose CN must be one "
+	    "of their DNS subjectAltNames (RFC 9525 §6)",
+	    profile->name);
+}
+
+enum status
+ca_csr_names_build(const struct ca_csr *csr,
+    const struct policy_profile *profile, X509_NAME **subject,
+    GENERAL_NAMES **san)
+{
+	X509_NAME *name = NULL;
+	GENERAL_NAMES *names = NULL;
+	const char *id;
+	enum status st;
+
+	*subject = NULL;
+	*san = NULL;
+	if ((st = ca_csr_check_names(csr, profile)) != ST_OK)
+		return st;
+	id = ca_csr_device_id(csr, profile);
+	if ((st = build_subject(csr, profile, id, &name)) != ST_OK ||
+	    (st = build_san(csr, profile, id, &names)) != ST_OK ||
+	    (st = check_server_names(profile, name, names)) != ST_OK)
+		goto out;
+	*subject = name;
+	*san = names;
+	name = NULL;
+	names = NULL;
+out:
+	X509_NAME_free(name);
+	GENERAL_NAMES_free(names);
+	return st;
 }
 
 void
@@ -703,10 +1240,10 @@ ca_csr_get0_san(const struct ca_csr *csr)
 const char *
 ca_csr_device_id(const struct ca_csr *csr, const struct policy_profile *profile)
 {
-	/* Two values would make the identity ambiguous: none then. */
+	/* Parsing refused a second value of either. */
 	if (profile->device_id == POLICY_DEVICE_ID_SERIALNUMBER)
-		return csr->serial_count == 1 ? csr->serial : NULL;
-	return csr->cn_count == 1 ? csr->cn : NULL;
+		return csr->serial;
+	return csr->cn;
 }
 
 const char *

@@ -1,7 +1,8 @@
 /*
  * csr: a PKCS#10 request as received, and the checks a profile applies to
- * it. The certificate is later built from the profile: nothing but the
- * subject, the SANs and the public key is taken from the CSR.
+ * it. The certificate is built from the profile: its names come from the
+ * profile's rules and the device id (ca_csr_names_build), its key from
+ * the CSR; nothing else of the CSR is used.
  */
 #ifndef TESSERA_CA_CSR_H
 #define TESSERA_CA_CSR_H
@@ -28,17 +29,37 @@ enum status ca_csr_parse(
 void ca_csr_free(struct ca_csr *csr);
 
 /*
- * Check the CSR against profile: key type and size, subject attributes and
- * CN rule, SAN types, patterns and count. ST_DENIED with a detail such as
+ * Check the CSR against profile: key type and size, then the names
+ * (ca_csr_check_names). ST_DENIED with a detail such as
  * "CSR key is rsa:1024; profile device allows ec:P-256, ec:P-384, rsa:3072+".
  */
 enum status ca_csr_check(
     const struct ca_csr *csr, const struct policy_profile *profile) MUST_CHECK;
 
-/* Only the subject and SAN checks of ca_csr_check (for server keygen,
- * where the CSR's key is not the certificate's). */
+/*
+ * The names checks alone (server keygen, where the CSR's key is not the
+ * certificate's): the device id is there and canonical (ST_MALFORMED);
+ * every subject attribute has a rule of the profile and agrees with it,
+ * every requested SAN is a name the profile's templates give this device
+ * or an allowed IP (ST_DENIED, naming the attribute or "subjectAltName
+ * TYPE value"); non-ASCII values without the profile's utf8 are
+ * ST_MALFORMED.
+ */
 enum status ca_csr_check_names(
     const struct ca_csr *csr, const struct policy_profile *profile) MUST_CHECK;
+
+/*
+ * The names tessera issues for this CSR under profile, after
+ * ca_csr_check_names: the subject built from the profile's rules in
+ * POLICY_SUBJECT_ORDER (UTF8String; serialNumber and C PrintableString),
+ * whatever string types the CSR used; the SAN from the profile's templates
+ * for the device id, then the CSR's IP addresses when the profile allows
+ * them. A serverAuth profile's names obey RFC 9525 §6. The caller frees
+ * *subject with X509_NAME_free and *san with GENERAL_NAMES_free.
+ */
+enum status ca_csr_names_build(const struct ca_csr *csr,
+    const struct policy_profile *profile, X509_NAME **subject,
+    GENERAL_NAMES **san) MUST_CHECK;
 
 /*
  * The key to generate for RFC 7030 serverkeygen: the CSR key's type and

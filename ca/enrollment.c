@@ -18,6 +18,7 @@
 #include "ca/audit.h"
 #include "ca/authority_internal.h"
 #include "ca/csr.h"
+#include "ca/deviceid.h"
 #include "ca/issue.h"
 #include "ca/service.h"
 #include "common/log.h"
@@ -142,26 +143,28 @@ check_binding(
 	return ST_OK;
 }
 
-/* RFC 7030 §4.2.2: a renewal keeps the subject and SAN exactly. */
+/*
+ * RFC 7030 §4.2.2: a renewal keeps the subject and SAN exactly. The names
+ * compared are the ones tessera would issue now (built from the profile
+ * and the id), so a CSR in another string type renews the same names.
+ */
 static enum status
-check_same_names(X509 *current, const struct ca_csr *csr)
+check_same_names(
+    X509 *current, const X509_NAME *subject, const GENERAL_NAMES *san)
 {
-	const X509_NAME *want = X509_get_subject_name(current);
-	const X509_NAME *got = X509_REQ_get_subject_name(ca_csr_get0_req(csr));
 	GENERAL_NAMES *cur_san;
-	const GENERAL_NAMES *req_san = ca_csr_get0_san(csr);
 	unsigned char *a = NULL, *b = NULL;
 	int a_len = 0, b_len = 0, same;
 
-	if (X509_NAME_cmp(want, got) != 0)
+	if (X509_NAME_cmp(X509_get_subject_name(current), subject) != 0)
 		return status_fail(ST_DENIED,
 		    "the CSR's subject differs from the certificate being "
 		    "renewed (RFC 7030 §4.2.2)");
 	cur_san = X509_get_ext_d2i(current, NID_subject_alt_name, NULL, NULL);
 	if (cur_san != NULL)
 		a_len = i2d_GENERAL_NAMES(cur_san, &a);
-	if (req_san != NULL)
-		b_len = i2d_GENERAL_NAMES((GENERAL_NAMES *)req_san, &b);
+	if (san != NULL && sk_GENERAL_NAME_num(san) > 0)
+		b_len = i2d_GENERAL_NAMES((GENERAL_NAMES *)san, &b);
 	same =
 	    a_len == b_len && (a_len == 0 || memcmp(a, b, (size_t)a_len) == 0);
 	GENERAL_NAMES_free(cur_san);
@@ -193,19 +196,18 @@ generate_key(const struct policy_key_rule *rule, EVP_PKEY **out)
 	return ST_OK;
 }
 
+/* The names were built by ca_csr_names_build; nothing else of the CSR. */
 static void
 fill_template(const struct authority *a, const struct policy_profile *p,
-    const struct ca_csr *csr, EVP_PKEY *pubkey, int64_t now,
-    struct ca_template *t)
+    const X509_NAME *subject, const GENERAL_NAMES *san, EVP_PKEY *pubkey,
+    int64_t now, struct ca_template *t)
 {
-	const X509_NAME *subject =
-	    X509_REQ_get_subject_name(ca_csr_get0_req(csr));
 	int64_t ca_end = ca_time_unix(X509_get0_notAfter(a->issuing));
 
 	memset(t, 0, sizeof(*t));
 	t->subject = subject;
 	t->pubkey = pubkey;
-	t->san = ca_csr_get0_san(csr);
+	t->san = san;
 	/* RFC 5280 §4.2.1.6: an empty subject makes the SAN critical. */
 	t->san_critical = X509_NAME_entry_count(subject) == 0;
 	t->not_before = now - p->backdate_seconds;
@@ -319,6 +321,8 @@ authority_enroll(struct authority *a, const struct principal *who,
 	struct policy_key_rule rule;
 	struct ca_csr *csr = NULL;
 	struct ca_template t;
+	X509_NAME *subject = NULL;
+	GENERAL_NAMES *san = NULL;
 	EVP_PKEY *new_key = NULL;
 	X509 *cert = NULL;
 	char serial[41], *crl_url = NULL;
@@ -347,6 +351,9 @@ authority_enroll(struct authority *a, const struct principal *who,
 	 * and nobody without one gets the CSR parser to work for them.
 	 */
 	if (who->kind == PRINCIPAL_SECRET) {
+		/* Secrets are minted for canonical ids only. */
+		if ((st = ca_device_id_check(who->id, NULL)) != ST_OK)
+			goto refuse;
 		secret_hash(who->secret, hash);
 		st = store_secret_check(a->store, who->id, p->name, hash, now);
 		OPENSSL_cleanse(hash, sizeof(hash));
@@ -355,19 +362,28 @@ authority_enroll(struct authority *a, const struct principal *who,
 	}
 	if ((st = ca_csr_parse(req->csr, req->csr_len, &csr)) != ST_OK)
 		goto refuse;
-	/* May they at all, before what the CSR asks for is weighed. */
+	/*
+	 * One spelling per device: a non-canonical id is refused before
+	 * anything is decided about it, so that "Dev-1" never passes where
+	 * "dev-1" is blocked.
+	 */
 	device_id = ca_csr_device_id(csr, p);
+	if (device_id != NULL &&
+	    (st = ca_device_id_check(device_id, p)) != ST_OK)
+		goto refuse;
+	/* May they at all, before what the CSR asks for is weighed. */
 	if ((st = authorize_enroll(a, who, p, device_id, req->is_reenroll)) !=
 	    ST_OK)
 		goto refuse;
 	st = req->is_server_keygen ? ca_csr_check_names(csr, p)
 	                           : ca_csr_check(csr, p);
 	if (st != ST_OK ||
+	    (st = ca_csr_names_build(csr, p, &subject, &san)) != ST_OK ||
 	    (st = check_binding(csr, req->binding, req->binding_len,
 	         req->is_binding_unsafe)) != ST_OK)
 		goto refuse;
 	if (req->is_reenroll &&
-	    (st = check_same_names(who->cert, csr)) != ST_OK)
+	    (st = check_same_names(who->cert, subject, san)) != ST_OK)
 		goto refuse;
 	/* Nothing is signed under a revoked issuing CA: 503, saying so. */
 	if ((st = issuing_ca_check(a)) != ST_OK)
@@ -377,7 +393,7 @@ authority_enroll(struct authority *a, const struct principal *who,
 		if ((st = generate_key(&rule, &new_key)) != ST_OK)
 			goto out;
 	}
-	fill_template(a, p, csr,
+	fill_template(a, p, subject, san,
 	    new_key != NULL ? new_key : ca_csr_get0_pubkey(csr), now, &t);
 	/* The CRL shard is fixed here and named in the certificate. */
 	if ((st = pick_shard(a, &shard, &crl_url)) != ST_OK)
@@ -413,6 +429,8 @@ refuse:
 		    who->id);
 out:
 	free(crl_url);
+	X509_NAME_free(subject);
+	GENERAL_NAMES_free(san);
 	EVP_PKEY_free(new_key);
 	X509_free(cert);
 	ca_csr_free(csr);
@@ -460,30 +478,6 @@ secret_commit(struct store_txn *txn, void *arg)
 	    txn, job->now, job->actor, "secret-create", job->device_id, detail);
 }
 
-/* A device id a profile can put into a certificate (its CN rule). */
-static enum status
-check_device_id(const struct policy_profile *p, const char *device_id)
-{
-	size_t n = strlen(device_id), i;
-
-	if (n == 0 || n > LIMIT_DEVICE_ID_LEN)
-		return status_fail(ST_MALFORMED,
-		    "device id must be 1..%d characters", LIMIT_DEVICE_ID_LEN);
-	for (i = 0; i < n; i++)
-		if ((unsigned char)device_id[i] < 0x21 ||
-		    (unsigned char)device_id[i] > 0x7e)
-			return status_fail(ST_MALFORMED,
-			    "device id has a byte 0x%02x that is not "
-			    "printable ASCII",
-			    (unsigned char)device_id[i]);
-	if (p->device_id == POLICY_DEVICE_ID_CN && p->cn_pattern.is_set &&
-	    !policy_pattern_match(&p->cn_pattern, device_id))
-		return status_fail(ST_MALFORMED,
-		    "device id %s does not match profile %s's pattern %s",
-		    device_id, p->name, p->cn_pattern.source);
-	return ST_OK;
-}
-
 enum status
 authority_secret_create(struct authority *a, const struct principal *who,
     const char *device_id, const char *profile, int64_t ttl, char **secret,
@@ -507,7 +501,7 @@ authority_secret_create(struct authority *a, const struct principal *who,
 		    ST_NOTFOUND, "no profile named \"%s\"", profile);
 		goto refuse;
 	}
-	if ((st = check_device_id(p, device_id)) != ST_OK)
+	if ((st = ca_device_id_check(device_id, p)) != ST_OK)
 		goto refuse;
 	if (ttl == 0)
 		ttl = ps->default_ttl_seconds;

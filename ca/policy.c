@@ -577,56 +577,279 @@ has_nid(const int *nids, size_t count, int nid)
 	return 0;
 }
 
+const int POLICY_SUBJECT_ORDER[] = {NID_countryName, NID_stateOrProvinceName,
+    NID_localityName, NID_organizationName, NID_organizationalUnitName,
+    NID_serialNumber, NID_commonName, NID_undef};
+
+const struct policy_subject_rule *
+policy_subject_rule(const struct policy_profile *p, int nid)
+{
+	size_t i;
+
+	for (i = 0; i < p->subject_count; i++)
+		if (p->subject[i].nid == nid)
+			return &p->subject[i];
+	return NULL;
+}
+
+int
+policy_template_expand(const char *tmpl, const char *id, char *out, size_t cap)
+{
+	const char *at = strstr(tmpl, "{id}");
+	int n;
+
+	if (at == NULL)
+		n = snprintf(out, cap, "%s", tmpl);
+	else
+		n = snprintf(
+		    out, cap, "%.*s%s%s", (int)(at - tmpl), tmpl, id, at + 4);
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+/* One "{id}" and no other brace: the only place a name takes the id. */
+static int
+is_template(const char *s)
+{
+	const char *at = strstr(s, "{id}");
+
+	return at != NULL && strstr(at + 4, "{id}") == NULL &&
+	    strcspn(s, "{}") == (size_t)(at - s) &&
+	    strcspn(at + 4, "{}") == strlen(at + 4);
+}
+
+/*
+ * A subject value from the policy: no control characters, ASCII unless
+ * the profile allows UTF-8, PrintableString for serialNumber and C (RFC
+ * 5280 App. A), two upper-case letters for C (ISO 3166).
+ */
+static const char *
+subject_value_bad(int nid, const char *v, int utf8)
+{
+	static const char printable[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	                                "abcdefghijklmnopqrstuvwxyz"
+	                                "0123456789 '()+,-./:=?";
+	const unsigned char *u;
+
+	for (u = (const unsigned char *)v; *u != '\0'; u++) {
+		if (*u < 0x20 || *u == 0x7f)
+			return "has a control character";
+		if (*u >= 0x80 && !utf8)
+			return "is not ASCII (set \"utf8\": true to allow it)";
+	}
+	if ((nid == NID_serialNumber || nid == NID_countryName) &&
+	    strspn(v, printable) != strlen(v))
+		return "has characters outside PrintableString";
+	if (nid == NID_countryName &&
+	    (strlen(v) != 2 || v[0] < 'A' || v[0] > 'Z' || v[1] < 'A' ||
+	        v[1] > 'Z'))
+		return "is not two upper-case letters (ISO 3166)";
+	if (strlen(v) > 64)
+		return "is over 64 characters (RFC 5280 ub-name)";
+	return NULL;
+}
+
+static int
+subject_nid(const char *s)
+{
+	int nid = OBJ_txt2nid(s);
+	size_t i;
+
+	for (i = 0; POLICY_SUBJECT_ORDER[i] != NID_undef; i++)
+		if (POLICY_SUBJECT_ORDER[i] == nid &&
+		    strcmp(OBJ_nid2sn(nid), s) == 0)
+			return nid;
+	return NID_undef;
+}
+
+/* One rule: "{id}..." (a string), {"value": V} or {"pattern": P}. */
+static enum status
+parse_subject_rule(const struct pctx *c, const char *path, json_t *v,
+    struct policy_subject_rule *r, int utf8)
+{
+	static const char *const known[] = {
+	    "value", "pattern", "required", NULL};
+	const char *s, *why = NULL;
+	char q[QUOTE_CAP], sub[PATH_CAP];
+	json_t *req;
+	enum status st;
+
+	if (json_is_string(v)) {
+		s = json_string_value(v);
+		if (!is_template(s) || strlen(s) > LIMIT_NAME_LEN)
+			return perr(c, path,
+			    "%s is not a template with one {id} (use "
+			    "{\"value\": ...} for a fixed value)",
+			    log_quote(s, q, sizeof(q)));
+		r->kind = POLICY_ATTR_ID;
+		memcpy(r->value, s, strlen(s) + 1);
+		/* The id is canonical ASCII ("x" stands for it); the rest. */
+		if (policy_template_expand(s, "x", sub, sizeof(sub)) != 0 ||
+		    (why = subject_value_bad(r->nid, sub, utf8)) != NULL)
+			return perr(c, path, "the template %s %s",
+			    log_quote(s, q, sizeof(q)),
+			    why != NULL ? why : "is too long");
+		return ST_OK;
+	}
+	if ((st = check_keys(c, path, v, known)) != ST_OK)
+		return st;
+	if ((st = get_str(c, path, v, "value", 0, LIMIT_NAME_LEN, &s)) != ST_OK)
+		return st;
+	if (s != NULL) {
+		if (json_object_size(v) != 1)
+			return perr(c, path,
+			    "a fixed value takes no pattern or required");
+		path_key(sub, path, "value");
+		if ((why = subject_value_bad(r->nid, s, utf8)) != NULL)
+			return perr(
+			    c, sub, "%s %s", log_quote(s, q, sizeof(q)), why);
+		r->kind = POLICY_ATTR_FIXED;
+		memcpy(r->value, s, strlen(s) + 1);
+		return ST_OK;
+	}
+	if (json_object_get(v, "pattern") == NULL)
+		return perr(c, path,
+		    "a rule is a template with {id}, {\"value\": ...} or "
+		    "{\"pattern\": ...}");
+	if ((st = get_pattern(c, path, v, "pattern", &r->pattern)) != ST_OK)
+		return st;
+	if ((st = get_member(c, path, v, "required", JSON_TRUE, 0, &req)) !=
+	    ST_OK)
+		return st;
+	r->kind = POLICY_ATTR_PATTERN;
+	r->is_required = req != NULL && json_is_true(req);
+	return ST_OK;
+}
+
+/*
+ * $.profiles.P.subject: a rule for every attribute the profile issues,
+ * keyed by its short name; "utf8": true allows non-ASCII values.
+ */
 static enum status
 parse_subject(const struct pctx *c, const char *path, json_t *prof,
     struct policy_profile *p)
 {
-	static const char *const known[] = {
-	    "cn", "cn_pattern", "attributes", NULL};
-	static const char *const cn_rules[] = {"required", "optional", NULL};
-	json_t *subj, *arr;
-	const char *s;
-	char sub[PATH_CAP], attrs[PATH_CAP], elem[PATH_CAP], q[QUOTE_CAP];
-	size_t i;
-	int rule, nid;
+	json_t *subj, *v, *utf8;
+	const char *key;
+	char sub[PATH_CAP], elem[PATH_CAP], q[QUOTE_CAP];
+	struct policy_subject_rule *r;
+	int nid;
 	enum status st;
 
 	if ((st = get_member(
 	         c, path, prof, "subject", JSON_OBJECT, 1, &subj)) != ST_OK)
 		return st;
 	path_key(sub, path, "subject");
-	if ((st = check_keys(c, sub, subj, known)) != ST_OK)
-		return st;
-	if ((st = get_choice(c, sub, subj, "cn", 1, cn_rules, 0, &rule)) !=
+	if ((st = get_member(c, sub, subj, "utf8", JSON_TRUE, 0, &utf8)) !=
 	    ST_OK)
 		return st;
-	p->cn_required = rule == 0;
-	if ((st = get_pattern(c, sub, subj, "cn_pattern", &p->cn_pattern)) !=
-	    ST_OK)
-		return st;
-	if ((st = get_array(c, sub, subj, "attributes", 1, 1,
-	         LIMIT_SUBJECT_ATTRS, &arr)) != ST_OK)
-		return st;
-	path_key(attrs, sub, "attributes");
-	for (i = 0; i < json_array_size(arr); i++) {
-		if ((st = get_elem_str(c, attrs, arr, i, &s)) != ST_OK)
-			return st;
-		path_index(elem, attrs, i);
-		if ((nid = OBJ_txt2nid(s)) == NID_undef)
+	p->subject_utf8 = utf8 != NULL && json_is_true(utf8);
+	json_object_foreach(subj, key, v)
+	{
+		if (strcmp(key, "utf8") == 0)
+			continue;
+		path_key(elem, sub, key);
+		if ((nid = subject_nid(key)) == NID_undef)
+			return perr(c, sub,
+			    "unknown subject attribute %s (expected C, ST, L, "
+			    "O, OU, serialNumber or CN)",
+			    log_quote(key, q, sizeof(q)));
+		if (!json_is_string(v) && !json_is_object(v))
 			return perr(c, elem,
-			    "unknown subject attribute type "
-			    "%s",
-			    log_quote(s, q, sizeof(q)));
-		if (has_nid(p->subject_nids, p->subject_nid_count, nid))
-			return perr(c, elem, "duplicate subject attribute %s",
-			    log_quote(s, q, sizeof(q)));
-		p->subject_nids[p->subject_nid_count++] = nid;
+			    "expected a template string or an object, got %s",
+			    json_kind(v));
+		if (p->subject_count >= LIMIT_SUBJECT_ATTRS)
+			return perr(c, sub, "more than %d attributes",
+			    LIMIT_SUBJECT_ATTRS);
+		r = &p->subject[p->subject_count++];
+		r->nid = nid;
+		if ((st = parse_subject_rule(c, elem, v, r, p->subject_utf8)) !=
+		    ST_OK)
+			return st;
 	}
-	if (p->cn_required &&
-	    !has_nid(p->subject_nids, p->subject_nid_count, NID_commonName))
-		return perr(c, attrs,
-		    "the CN is required but CN is not an "
-		    "allowed attribute");
+	return ST_OK;
+}
+
+/* "{id}." and a lower-case DNS suffix: names only under the suffix. */
+static const char *
+dns_template_bad(const char *s)
+{
+	const char *label, *end;
+	size_t n;
+	int all_digits = 1;
+
+	if (strncmp(s, "{id}.", 5) != 0)
+		return "must be \"{id}.\" followed by a DNS suffix, so that a "
+		       "name is always the device's own and under the suffix";
+	if (strlen(s + 5) > 253 - 64)
+		return "has a suffix over 189 characters";
+	for (label = s + 5; *label != '\0'; label = *end ? end + 1 : end) {
+		end = label + strcspn(label, ".");
+		n = (size_t)(end - label);
+		if (n == 0 || n > 63)
+			return "has an empty or over-long label in its suffix";
+		if (label[0] == '-' || label[n - 1] == '-')
+			return "has a label that starts or ends with '-'";
+		all_digits = strspn(label, "0123456789") == n;
+		if (strspn(label, "abcdefghijklmnopqrstuvwxyz0123456789-") != n)
+			return "has a suffix that is not lower-case letters, "
+			       "digits, '-' and dots";
+	}
+	if (all_digits)
+		return "has a suffix whose last label is numeric (an IP "
+		       "address, not a domain)";
+	return NULL;
+}
+
+/* A URI template: a scheme, printable ASCII, no spaces. */
+static const char *
+uri_template_bad(const char *s)
+{
+	const unsigned char *u;
+	const char *colon = strchr(s, ':');
+
+	if (colon == NULL || colon == s || colon > strstr(s, "{id}"))
+		return "must start with a scheme (\"urn:...:\") before {id}";
+	for (u = (const unsigned char *)s; *u != '\0'; u++)
+		if (*u < 0x21 || *u > 0x7e)
+			return "has a byte that is not printable ASCII";
+	return NULL;
+}
+
+static enum status
+get_templates(const struct pctx *c, const char *path, json_t *obj,
+    const char *key, struct policy_templates *out)
+{
+	json_t *arr;
+	const char *s, *why;
+	char sub[PATH_CAP], elem[PATH_CAP], q[QUOTE_CAP];
+	size_t i, j;
+	enum status st;
+
+	if ((st = get_array(c, path, obj, key, 0, 1, POLICY_SAN_TEMPLATES,
+	         &arr)) != ST_OK ||
+	    arr == NULL)
+		return st;
+	path_key(sub, path, key);
+	for (i = 0; i < json_array_size(arr); i++) {
+		if ((st = get_elem_str(c, sub, arr, i, &s)) != ST_OK)
+			return st;
+		path_index(elem, sub, i);
+		if (!is_template(s) || strlen(s) > LIMIT_NAME_LEN - 64)
+			return perr(c, elem,
+			    "%s is not a template with one {id} (a name "
+			    "without the id would be every device's)",
+			    log_quote(s, q, sizeof(q)));
+		why = strcmp(key, "dns") == 0 ? dns_template_bad(s)
+		                              : uri_template_bad(s);
+		if (why != NULL)
+			return perr(
+			    c, elem, "%s %s", log_quote(s, q, sizeof(q)), why);
+		for (j = 0; j < out->count; j++)
+			if (strcmp(out->t[j], s) == 0)
+				return perr(c, elem, "duplicate template %s",
+				    log_quote(s, q, sizeof(q)));
+		memcpy(out->t[out->count++], s, strlen(s) + 1);
+	}
 	return ST_OK;
 }
 
@@ -634,8 +857,7 @@ static enum status
 parse_san(const struct pctx *c, const char *path, json_t *prof,
     struct policy_profile *p)
 {
-	static const char *const known[] = {
-	    "dns_pattern", "uri_pattern", "ip", "max", NULL};
+	static const char *const known[] = {"uri", "dns", "ip", "max", NULL};
 	json_t *san, *ip;
 	char sub[PATH_CAP];
 	int64_t max;
@@ -649,10 +871,10 @@ parse_san(const struct pctx *c, const char *path, json_t *prof,
 	path_key(sub, path, "san");
 	if ((st = check_keys(c, sub, san, known)) != ST_OK)
 		return st;
-	if ((st = get_pattern(c, sub, san, "dns_pattern", &p->dns_pattern)) !=
+	if ((st = get_templates(c, sub, san, "uri", &p->uri_templates)) !=
 	    ST_OK)
 		return st;
-	if ((st = get_pattern(c, sub, san, "uri_pattern", &p->uri_pattern)) !=
+	if ((st = get_templates(c, sub, san, "dns", &p->dns_templates)) !=
 	    ST_OK)
 		return st;
 	if ((st = get_member(c, sub, san, "ip", JSON_TRUE, 0, &ip)) != ST_OK)
@@ -663,6 +885,48 @@ parse_san(const struct pctx *c, const char *path, json_t *prof,
 		return st;
 	p->san_max = (size_t)max;
 	return ST_OK;
+}
+
+/*
+ * The names of a profile hang together: the device id attribute takes the
+ * id; a serverAuth profile always issues a DNS name and its CN, if any, is
+ * one of them (RFC 9525 §6).
+ */
+static enum status
+check_names(const struct pctx *c, const char *path, struct policy_profile *p)
+{
+	const struct policy_subject_rule *id_rule, *cn;
+	char sub[PATH_CAP];
+	size_t i;
+	int id_nid = p->device_id == POLICY_DEVICE_ID_CN ? NID_commonName
+	                                                 : NID_serialNumber;
+
+	id_rule = policy_subject_rule(p, id_nid);
+	if (id_rule == NULL || id_rule->kind != POLICY_ATTR_ID) {
+		path_key(sub, path, "subject");
+		return perr(c, sub,
+		    "%s holds the device id (device_id), so its rule must be "
+		    "a template with {id}",
+		    OBJ_nid2sn(id_nid));
+	}
+	if (!p->is_server_auth)
+		return ST_OK;
+	path_key(sub, path, "san");
+	if (p->dns_templates.count == 0)
+		return perr(c, sub,
+		    "profile has extended key usage serverAuth, so it needs "
+		    "a DNS template (RFC 9525 §6: a server is named by its "
+		    "subjectAltName)");
+	if ((cn = policy_subject_rule(p, NID_commonName)) == NULL)
+		return ST_OK;
+	for (i = 0; i < p->dns_templates.count; i++)
+		if (cn->kind == POLICY_ATTR_ID &&
+		    strcmp(cn->value, p->dns_templates.t[i]) == 0)
+			return ST_OK;
+	path_key(sub, path, "subject");
+	return perr(c, sub,
+	    "profile has extended key usage serverAuth, so its CN must be "
+	    "one of its DNS templates (RFC 9525 §6)");
 }
 
 static const struct {
@@ -863,12 +1127,11 @@ parse_profile(const struct pctx *c, const char *path, json_t *prof,
 {
 	static const char *const known[] = {"description", "validity_days",
 	    "backdate_seconds", "keys", "signature_hash", "subject",
-	    "device_id", "san", "key_usage", "extended_key_usage", "renewal",
-	    NULL};
+	    "device_id", "device_id_pattern", "san", "key_usage",
+	    "extended_key_usage", "renewal", NULL};
 	static const char *const hashes[] = {"sha256", "sha384", NULL};
 	static const char *const ids[] = {"cn", "serialNumber", NULL};
 	const char *desc;
-	char sub[PATH_CAP];
 	int64_t days;
 	int hash, id;
 	enum status st;
@@ -893,30 +1156,24 @@ parse_profile(const struct pctx *c, const char *path, json_t *prof,
 	         &hash)) != ST_OK)
 		return st;
 	p->sig_md_nid = hash == 0 ? NID_sha256 : NID_sha384;
-	if ((st = parse_subject(c, path, prof, p)) != ST_OK)
-		return st;
 	if ((st = get_choice(c, path, prof, "device_id", 0, ids, 0, &id)) !=
 	    ST_OK)
 		return st;
 	p->device_id =
 	    id == 0 ? POLICY_DEVICE_ID_CN : POLICY_DEVICE_ID_SERIALNUMBER;
-	if (p->device_id == POLICY_DEVICE_ID_SERIALNUMBER &&
-	    !has_nid(p->subject_nids, p->subject_nid_count, NID_serialNumber)) {
-		path_key(sub, path, "device_id");
-		return perr(c, sub,
-		    "serialNumber is not an allowed subject "
-		    "attribute");
-	}
-	if (p->device_id == POLICY_DEVICE_ID_CN &&
-	    !has_nid(p->subject_nids, p->subject_nid_count, NID_commonName)) {
-		path_key(sub, path, "device_id");
-		return perr(c, sub, "CN is not an allowed subject attribute");
-	}
+	if ((st = get_pattern(
+	         c, path, prof, "device_id_pattern", &p->id_pattern)) != ST_OK)
+		return st;
+	if ((st = parse_subject(c, path, prof, p)) != ST_OK)
+		return st;
 	if ((st = parse_san(c, path, prof, p)) != ST_OK)
 		return st;
 	if ((st = parse_key_usage(c, path, prof, p)) != ST_OK)
 		return st;
 	if ((st = parse_ext_key_usage(c, path, prof, p)) != ST_OK)
+		return st;
+	p->is_server_auth = has_nid(p->eku_nids, p->eku_count, NID_server_auth);
+	if ((st = check_names(c, path, p)) != ST_OK)
 		return st;
 	return parse_renewal(c, path, prof, p);
 }
@@ -1592,14 +1849,14 @@ pattern_free(struct policy_pattern *p)
 void
 policy_free(struct policy *policy)
 {
-	size_t i;
+	size_t i, j;
 
 	if (policy == NULL)
 		return;
 	for (i = 0; i < policy->profile_count; i++) {
-		pattern_free(&policy->profiles[i].cn_pattern);
-		pattern_free(&policy->profiles[i].dns_pattern);
-		pattern_free(&policy->profiles[i].uri_pattern);
+		pattern_free(&policy->profiles[i].id_pattern);
+		for (j = 0; j < policy->profiles[i].subject_count; j++)
+			pattern_free(&policy->profiles[i].subject[j].pattern);
 	}
 	for (i = 0; i < policy->role_count; i++)
 		pattern_free(&policy->roles[i].device_pattern);

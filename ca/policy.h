@@ -125,6 +125,29 @@ struct policy_rates {
 	size_t exempt_count;
 };
 
+/* SAN templates of one type: every one is issued, with {id} filled in. */
+#define POLICY_SAN_TEMPLATES 4
+struct policy_templates {
+	char t[POLICY_SAN_TEMPLATES][LIMIT_NAME_LEN + 1];
+	size_t count;
+};
+
+/* How one subject attribute of an issued certificate gets its value. */
+enum policy_attr_kind {
+	POLICY_ATTR_ID, /* a template holding {id}: "{id}", "{id}.example" */
+	POLICY_ATTR_FIXED, /* a value from the policy, e.g. O */
+	POLICY_ATTR_PATTERN, /* the CSR's value, if it matches the pattern */
+	POLICY_ATTR_KIND_MAX
+};
+
+struct policy_subject_rule {
+	int nid; /* NID_commonName, NID_organizationName, ... */
+	enum policy_attr_kind kind;
+	char value[LIMIT_NAME_LEN + 1]; /* ID: the template; FIXED: value */
+	struct policy_pattern pattern; /* PATTERN */
+	int is_required; /* PATTERN: the CSR must carry it */
+};
+
 struct policy_profile {
 	char name[LIMIT_LABEL_LEN + 1];
 	char description[LIMIT_NAME_LEN + 1]; /* "" when absent */
@@ -134,17 +157,23 @@ struct policy_profile {
 	int64_t validity_seconds;
 	int64_t backdate_seconds; /* notBefore = now - backdate */
 	int sig_md_nid; /* NID_sha256 or NID_sha384 */
-	/* Subject: CN required or not, its pattern, the attributes allowed. */
-	int cn_required;
-	struct policy_pattern cn_pattern;
-	int subject_nids[LIMIT_SUBJECT_ATTRS];
-	size_t subject_nid_count;
+	/*
+	 * Names, bound to the device id. The id comes from the CSR's
+	 * device_id attribute, in canonical form (ca/deviceid.h), matching
+	 * id_pattern when set. The issued subject is built from subject[]
+	 * alone, in POLICY_SUBJECT_ORDER; the SAN from the templates (and the
+	 * CSR's IP addresses when allow_ip).
+	 */
 	enum policy_device_id device_id;
-	/* SAN: a type is allowed when its pattern is set (or allow_ip). */
-	struct policy_pattern dns_pattern;
-	struct policy_pattern uri_pattern;
-	int allow_ip;
-	size_t san_max;
+	struct policy_pattern id_pattern; /* device_id_pattern */
+	struct policy_subject_rule subject[LIMIT_SUBJECT_ATTRS];
+	size_t subject_count;
+	int subject_utf8; /* non-ASCII allowed in subject values */
+	struct policy_templates uri_templates; /* each holds {id} once */
+	struct policy_templates dns_templates; /* each "{id}.<suffix>" */
+	int allow_ip; /* CSR IPs, never loopback or unspecified */
+	size_t san_max; /* SAN entries a CSR may request */
+	int is_server_auth; /* EKU serverAuth: RFC 9525 rules apply */
 	/* Extensions built from policy, never copied from the CSR. */
 	unsigned key_usage; /* X509v3_KU_* bits */
 	int eku_nids[LIMIT_POLICY_ENTRIES];
@@ -228,6 +257,26 @@ policy_role_allows_address(const struct policy_role *role, const char *address);
 
 /* 1 if s matches the pattern (an unset pattern matches nothing). */
 int policy_pattern_match(const struct policy_pattern *p, const char *s);
+
+/*
+ * The subject rule of profile for attribute nid, or NULL when the profile
+ * has none (the attribute is then never issued, and refused in a CSR).
+ */
+const struct policy_subject_rule *
+policy_subject_rule(const struct policy_profile *p, int nid);
+
+/*
+ * The attribute types a subject rule may name, most significant first:
+ * the order of the issued subject. NID_undef ends the list.
+ */
+extern const int POLICY_SUBJECT_ORDER[];
+
+/*
+ * A template with its one "{id}" replaced by id, into out (cap bytes).
+ * -1 when it does not fit.
+ */
+int
+policy_template_expand(const char *tmpl, const char *id, char *out, size_t cap);
 
 /*
  * Describe the key rules of a profile for messages, e.g.

@@ -12,6 +12,7 @@
 
 #include "ca/audit.h"
 #include "ca/authority_internal.h"
+#include "ca/deviceid.h"
 #include "ca/store.h"
 #include "common/log.h"
 
@@ -167,25 +168,6 @@ static enum status
 serial_normalize(const char *serial, char out[STORE_SERIAL_HEX_CAP])
 {
 	return serial_normalize_as(serial, 0, out);
-}
-
-/* A device id as issuance accepts it: 1..64 printable ASCII bytes. */
-static enum status
-device_id_check(const char *device_id)
-{
-	size_t i, n = device_id != NULL ? strlen(device_id) : 0;
-
-	if (n == 0 || n > LIMIT_DEVICE_ID_LEN)
-		return status_fail(ST_MALFORMED,
-		    "device id must be 1..%d characters", LIMIT_DEVICE_ID_LEN);
-	for (i = 0; i < n; i++)
-		if ((unsigned char)device_id[i] < 0x21 ||
-		    (unsigned char)device_id[i] > 0x7e)
-			return status_fail(ST_MALFORMED,
-			    "device id has a byte 0x%02x that is not "
-			    "printable ASCII",
-			    (unsigned char)device_id[i]);
-	return ST_OK;
 }
 
 /*
@@ -386,7 +368,7 @@ authority_revoke_device(struct authority *a, const struct principal *who,
 	memset(&job, 0, sizeof(job));
 	job.a = a;
 	if ((st = authorize_admin(a, who, "revoke")) != ST_OK ||
-	    (st = device_id_check(device_id)) != ST_OK ||
+	    (st = ca_device_id_check(device_id, NULL)) != ST_OK ||
 	    (st = ca_reason_parse(reason, &code)) != ST_OK ||
 	    (st = reason_fits(code, 0, device_id)) != ST_OK)
 		return admin_refuse(a, who, "revoke-device", device_id, st);
@@ -435,7 +417,7 @@ authority_reinstate_device(
 	memset(&job, 0, sizeof(job));
 	job.a = a;
 	if ((st = authorize_admin(a, who, "reinstate")) != ST_OK ||
-	    (st = device_id_check(device_id)) != ST_OK)
+	    (st = ca_device_id_check(device_id, NULL)) != ST_OK)
 		return admin_refuse(a, who, "reinstate", device_id, st);
 	principal_describe(who, actor, sizeof(actor));
 	job.device_id = device_id;
@@ -498,7 +480,7 @@ authority_cert_list(struct authority *a, const struct principal *who,
 		g.cursor = cursor;
 	}
 	if (f->device_id != NULL &&
-	    (st = device_id_check(f->device_id)) != ST_OK)
+	    (st = ca_device_id_check(f->device_id, NULL)) != ST_OK)
 		return admin_refuse(a, who, "read", "certificates", st);
 	snprintf(detail, sizeof(detail),
 	    "device=%s status=%s profile=%s expiring_before=%lld limit=%zu "
@@ -524,7 +506,7 @@ authority_device_get(struct authority *a, const struct principal *who,
 	enum status st;
 
 	memset(out, 0, sizeof(*out));
-	if ((st = device_id_check(device_id)) != ST_OK)
+	if ((st = ca_device_id_check(device_id, NULL)) != ST_OK)
 		return admin_refuse(a, who, "read", device_id, st);
 	snprintf(object, sizeof(object), "device %s", device_id);
 	if ((st = admin_read(a, who, "read", object, "")) != ST_OK)

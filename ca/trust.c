@@ -12,6 +12,7 @@
 #include <openssl/x509v3.h>
 
 #include "ca/authority_internal.h"
+#include "ca/deviceid.h"
 #include "ca/issue.h"
 #include "common/file.h"
 #include "common/log.h"
@@ -224,8 +225,10 @@ authority_authenticate_cert(struct authority *a, STACK_OF(X509) * chain,
 {
 	const struct policy_manufacturer *m;
 	X509 *leaf;
+	char raw[LIMIT_NAME_LEN + 1], why[LIMIT_NAME_LEN * 2];
 	size_t i;
 	int err, own_err;
+	enum status st;
 
 	memset(who, 0, sizeof(*who));
 	snprintf(
@@ -249,13 +252,24 @@ authority_authenticate_cert(struct authority *a, STACK_OF(X509) * chain,
 		if (!name_attr(X509_get_subject_name(leaf),
 		        m->device_id == POLICY_DEVICE_ID_CN ? NID_commonName
 		                                            : NID_serialNumber,
-		        who->id, LIMIT_DEVICE_ID_LEN + 1))
+		        raw, sizeof(raw)))
 			return status_fail(ST_UNAUTHENTICATED,
 			    "manufacturer certificate has no single %s "
 			    "attribute to name the device",
 			    m->device_id == POLICY_DEVICE_ID_CN
 			        ? "CN"
 			        : "serialNumber");
+		/*
+		 * The device cannot re-spell its IDevID: its id is folded to
+		 * lower case, and refused when that is not canonical either.
+		 */
+		if ((st = ca_device_id_fold(raw, who->id, sizeof(who->id))) !=
+		    ST_OK) {
+			snprintf(why, sizeof(why), "%s", status_detail());
+			memset(who->id, 0, sizeof(who->id));
+			return status_fail(st,
+			    "manufacturer %s's certificate: %s", m->name, why);
+		}
 		who->kind = PRINCIPAL_MANUFACTURER;
 		who->cert = leaf;
 		snprintf(who->authenticator, sizeof(who->authenticator), "%s",

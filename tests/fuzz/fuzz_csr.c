@@ -1,7 +1,8 @@
 /*
  * libFuzzer target: bytes as a DER PKCS#10, parsed, then checked against
- * the device profile of a policy like policies/default.json (embedded, so
- * the target needs no files).
+ * two profiles (embedded, so the target needs no files) and the names
+ * tessera would issue built (normalised string types, templates, RFC
+ * 9525 rules for the serverAuth one).
  *
  * Mutated bytes almost never carry a valid self-signature, so everything
  * after the proof-of-possession check would go unexplored: each input that
@@ -23,24 +24,59 @@ static const char policy_json[] =
     "{\"version\": 1, \"profiles\": {"
     "\"device\": {\"validity_days\": 30,"
     " \"keys\": [\"ec:P-256\", \"ec:P-384\", \"rsa:3072\"],"
-    " \"subject\": {\"cn\": \"required\","
-    "  \"cn_pattern\": \"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$\","
-    "  \"attributes\": [\"CN\", \"serialNumber\", \"O\", \"OU\"]},"
-    " \"san\": {\"uri_pattern\": \"^urn:dev:\", \"max\": 4},"
+    " \"subject\": {\"CN\": \"{id}\", \"O\": {\"value\": \"Acme\"},"
+    "  \"OU\": {\"pattern\": \"^[A-Za-z0-9 ._-]{1,64}$\"},"
+    "  \"serialNumber\": {\"pattern\": \"^[A-Z0-9-]{1,64}$\"}},"
+    " \"san\": {\"uri\": [\"urn:dev:{id}\"], \"max\": 4},"
     " \"key_usage\": [\"digitalSignature\"],"
     " \"extended_key_usage\": [\"clientAuth\"]},"
     "\"gateway\": {\"validity_days\": 90,"
     " \"keys\": [\"ec:P-256\", \"rsa:2048\"],"
-    " \"subject\": {\"cn\": \"optional\","
-    "  \"attributes\": [\"CN\", \"serialNumber\", \"emailAddress\"]},"
+    " \"subject\": {\"utf8\": true, \"serialNumber\": \"{id}\","
+    "  \"CN\": \"{id}.gw.example.net\", \"C\": {\"value\": \"DE\"},"
+    "  \"L\": {\"pattern\": \"^.{1,64}$\", \"required\": true}},"
     " \"device_id\": \"serialNumber\","
-    " \"san\": {\"dns_pattern\": \"^[a-z0-9.-]+$\", \"ip\": true,"
+    " \"san\": {\"dns\": [\"{id}.gw.example.net\"], \"ip\": true,"
     "  \"max\": 16},"
     " \"key_usage\": [\"digitalSignature\"],"
     " \"extended_key_usage\": [\"serverAuth\"]}}}";
 
 static struct policy *policy;
 static EVP_PKEY *fixed_key;
+
+/*
+ * The names tessera would issue: built only from checked input, and what
+ * is built obeys the rules (UTF8String or PrintableString, one attribute
+ * per RDN, never the CSR's string types).
+ */
+static void
+build(const struct ca_csr *csr, const struct policy_profile *p)
+{
+	X509_NAME *subject = NULL;
+	GENERAL_NAMES *san = NULL;
+	const ASN1_STRING *v;
+	int i, type;
+
+	if (ca_csr_names_build(csr, p, &subject, &san) != ST_OK) {
+		if (subject != NULL || san != NULL)
+			abort();
+		return;
+	}
+	if (ca_csr_check_names(csr, p) != ST_OK)
+		abort();
+	for (i = 0; i < X509_NAME_entry_count(subject); i++) {
+		v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i));
+		type = ASN1_STRING_type(v);
+		if (type != V_ASN1_UTF8STRING && type != V_ASN1_PRINTABLESTRING)
+			abort();
+		if (X509_NAME_ENTRY_set(X509_NAME_get_entry(subject, i)) != i)
+			abort();
+	}
+	if (p->is_server_auth && sk_GENERAL_NAME_num(san) == 0)
+		abort();
+	X509_NAME_free(subject);
+	GENERAL_NAMES_free(san);
+}
 
 /* Parse der; if it parses, check it against every profile. */
 static void
@@ -58,6 +94,7 @@ run(const uint8_t *der, size_t len)
 	for (i = 0; (p = policy_profile_at(policy, i)) != NULL; i++) {
 		(void)!ca_csr_check(csr, p);
 		(void)ca_csr_device_id(csr, p);
+		build(csr, p);
 	}
 	if (strlen(ca_csr_key_describe(csr)) == 0 ||
 	    ca_csr_get0_req(csr) == NULL || ca_csr_get0_pubkey(csr) == NULL)

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ca/policy.h"
 
@@ -15,8 +16,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct policy *pol = NULL;
 	const struct policy_profile *p;
-	char keys[512];
-	size_t i;
+	char keys[512], name[LIMIT_NAME_LEN + 1];
+	size_t i, j;
 
 	if (policy_parse((const char *)data, size, "fuzz", &pol) != ST_OK) {
 		if (pol != NULL)
@@ -27,9 +28,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (policy_profile_get(pol, p->name) != p || p->key_count == 0)
 			abort();
 		policy_profile_keys_describe(p, keys, sizeof(keys));
-		(void)policy_pattern_match(&p->cn_pattern, "dev-0001");
-		(void)policy_pattern_match(&p->dns_pattern, "a.example.com");
-		(void)policy_pattern_match(&p->uri_pattern, "urn:dev:x");
+		(void)policy_pattern_match(&p->id_pattern, "dev-0001");
+		for (j = 0; j < p->subject_count; j++) {
+			(void)policy_pattern_match(
+			    &p->subject[j].pattern, "Acme");
+			if (policy_subject_rule(p, p->subject[j].nid) == NULL)
+				abort();
+		}
+		for (j = 0; j < p->dns_templates.count; j++)
+			if (policy_template_expand(p->dns_templates.t[j],
+			        "dev-0001", name, sizeof(name)) != 0 &&
+			    strlen(p->dns_templates.t[j]) < sizeof(name) - 8)
+				abort();
 	}
 	policy_free(pol);
 	return 0;

@@ -522,17 +522,25 @@ stop_server
 if start_server "$D" "$P1" "$P2"; then
 	pass
 	IDV=(--cert "$T/idev1.pem" --key "$T/idev1.key")
-	csr sn1 /CN=SN0001 && der sn1
+	# The IDevID says SN0001; its device id is the canonical sn0001, and
+	# a CSR must spell it so.
+	csr snup /CN=SN0001 && der snup
+	refused snup "IDevID enrolling its serial number in upper case" 400 \
+		"$EST/simpleenroll" "$T/snup.b64" snup "${CT[@]}" "${IDV[@]}"
+	body_says snup "IDevID enrolling in upper case" 'use "sn0001"'
+	csr sn1 /CN=sn0001 && der sn1
 	code=$(post "$EST/simpleenroll" "$T/sn1.b64" sn1 "${CT[@]}" "${IDV[@]}")
 	expect sn1 "IDevID enrolling its own serial number" 200 "$code"
+	n=$(db "SELECT count(*) FROM certificates WHERE device_id = 'sn0001'")
+	[ "$n" = 1 ] && pass || fail "IDevID: $n certificates for sn0001, want 1"
 	csr snother /CN=other && der snother
 	refused snother "IDevID enrolling another device" 403 "$EST/simpleenroll" \
 		"$T/snother.b64" snother "${CT[@]}" "${IDV[@]}"
-	csr sn2 /CN=SN0002 && der sn2
+	csr sn2 /CN=sn0002 && der sn2
 	refused untrusted "IDevID from an untrusted CA" '40[13]' "$EST/simpleenroll" \
 		"$T/sn2.b64" untrusted "${CT[@]}" --cert "$T/idev2.pem" --key "$T/idev2.key"
-	n=$(db "SELECT count(*) FROM certificates WHERE device_id = 'SN0002'")
-	[ "$n" = 0 ] && pass || fail "untrusted IDevID: $n certificates for SN0002"
+	n=$(db "SELECT count(*) FROM certificates WHERE device_id = 'sn0002'")
+	[ "$n" = 0 ] && pass || fail "untrusted IDevID: $n certificates for sn0002"
 	check "healthz at the end" wait_healthz "$P2" 5
 else
 	fail "server did not come back with the manufacturer policy"

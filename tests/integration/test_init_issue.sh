@@ -114,7 +114,7 @@ openssl req -new -newkey rsa:1024 -nodes -keyout "$T/weak.key" \
 refuse "RSA-1024" "CSR key is rsa:1024; profile device allows" \
 	tessera issue --data "$D" --csr "$T/weak.csr" --profile device --out "$T/x.pem"
 csr bad "/CN=bad name with spaces"
-refuse "bad CN" "does not match" \
+refuse "bad CN" "is not canonical" \
 	tessera issue --data "$D" --csr "$T/bad.csr" --profile device --out "$T/x.pem"
 refuse "unknown profile" 'no profile named "nope"' \
 	tessera issue --data "$D" --csr "$T/dev1.csr" --profile nope --out "$T/x.pem"

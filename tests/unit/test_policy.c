@@ -55,25 +55,21 @@ test_default(void)
 		policy_profile_keys_describe(p, keys, sizeof(keys));
 		CHECK(strcmp(keys, "ec:P-256, ec:P-384, rsa:3072+") == 0);
 		CHECK(p->sig_md_nid == NID_sha256);
-		CHECK(p->cn_required == 1);
-		CHECK(p->cn_pattern.is_set);
-		CHECK(policy_pattern_match(&p->cn_pattern, "dev-0001"));
-		CHECK(policy_pattern_match(&p->cn_pattern, "AB:CD.ef_1"));
-		CHECK(!policy_pattern_match(&p->cn_pattern, "x y"));
-		CHECK(!policy_pattern_match(&p->cn_pattern, "-lead"));
-		CHECK(!policy_pattern_match(&p->cn_pattern, ""));
-		CHECK(p->subject_nid_count == 4);
-		CHECK(p->subject_nids[0] == NID_commonName);
-		CHECK(p->subject_nids[1] == NID_serialNumber);
-		CHECK(p->subject_nids[2] == NID_organizationName);
-		CHECK(p->subject_nids[3] == NID_organizationalUnitName);
+		/* Names: CN from the id, one URN, nothing else. */
 		CHECK(p->device_id == POLICY_DEVICE_ID_CN);
-		CHECK(!p->dns_pattern.is_set);
-		CHECK(p->uri_pattern.is_set);
-		CHECK(policy_pattern_match(&p->uri_pattern, "urn:dev:abc-1"));
-		CHECK(!policy_pattern_match(&p->uri_pattern, "urn:other:x"));
-		CHECK(!policy_pattern_match(&p->uri_pattern, "xurn:dev:x"));
+		CHECK(!p->id_pattern.is_set);
+		CHECK(p->subject_count == 1);
+		CHECK(p->subject[0].nid == NID_commonName &&
+		    p->subject[0].kind == POLICY_ATTR_ID &&
+		    strcmp(p->subject[0].value, "{id}") == 0);
+		CHECK(policy_subject_rule(p, NID_commonName) == &p->subject[0]);
+		CHECK(policy_subject_rule(p, NID_organizationName) == NULL);
+		CHECK(!p->subject_utf8);
+		CHECK(p->dns_templates.count == 0);
+		CHECK(p->uri_templates.count == 1 &&
+		    strcmp(p->uri_templates.t[0], "urn:dev:{id}") == 0);
 		CHECK(!p->allow_ip);
+		CHECK(!p->is_server_auth);
 		CHECK(p->san_max == 4);
 		CHECK(p->key_usage == X509v3_KU_DIGITAL_SIGNATURE);
 		CHECK(p->eku_count == 1 && p->eku_nids[0] == NID_client_auth);
@@ -84,16 +80,21 @@ test_default(void)
 	if (p != NULL) {
 		CHECK(p->validity_seconds == 90 * 86400);
 		CHECK(p->key_count == 3);
-		CHECK(p->cn_required);
-		CHECK(p->dns_pattern.is_set);
-		CHECK(policy_pattern_match(&p->dns_pattern, "gw1.example.com"));
-		CHECK(policy_pattern_match(&p->dns_pattern, "localhost"));
-		CHECK(!policy_pattern_match(&p->dns_pattern, "-bad.example"));
-		CHECK(!policy_pattern_match(&p->dns_pattern, "a..b"));
-		CHECK(!policy_pattern_match(&p->dns_pattern, "*.example.com"));
-		CHECK(!p->uri_pattern.is_set);
-		CHECK(p->allow_ip);
-		CHECK(p->san_max == 8);
+		/* The reported attack: never localhost, never an IP. */
+		CHECK(p->id_pattern.is_set);
+		CHECK(policy_pattern_match(&p->id_pattern, "gw-1"));
+		CHECK(!policy_pattern_match(&p->id_pattern, "gw.1"));
+		CHECK(!policy_pattern_match(&p->id_pattern, "gw_1"));
+		CHECK(p->subject_count == 1 &&
+		    strcmp(p->subject[0].value, "{id}.gw.tessera.invalid") ==
+		        0);
+		CHECK(p->dns_templates.count == 1 &&
+		    strcmp(p->dns_templates.t[0], "{id}.gw.tessera.invalid") ==
+		        0);
+		CHECK(p->uri_templates.count == 0);
+		CHECK(!p->allow_ip);
+		CHECK(p->is_server_auth);
+		CHECK(p->san_max == 4);
 		CHECK(p->eku_count == 2 && p->eku_nids[0] == NID_server_auth &&
 		    p->eku_nids[1] == NID_client_auth);
 	}
@@ -105,10 +106,11 @@ test_default(void)
 		CHECK(p->key_count == 2);
 		policy_profile_keys_describe(p, keys, sizeof(keys));
 		CHECK(strcmp(keys, "ec:P-256, ec:P-384") == 0);
-		CHECK(p->cn_required);
+		CHECK(p->subject_count == 1 &&
+		    p->subject[0].kind == POLICY_ATTR_ID);
 		CHECK(p->san_max == 0);
-		CHECK(!p->dns_pattern.is_set && !p->uri_pattern.is_set &&
-		    !p->allow_ip);
+		CHECK(p->dns_templates.count == 0 &&
+		    p->uri_templates.count == 0 && !p->allow_ip);
 		CHECK(p->eku_count == 1 && p->eku_nids[0] == NID_client_auth);
 	}
 	policy_free(pol);
@@ -126,8 +128,25 @@ test_factory(void)
 	p = policy_profile_get(pol, "device");
 	CHECK(p != NULL);
 	if (p != NULL) {
+		const struct policy_subject_rule *r;
+
 		CHECK(p->validity_seconds == 7 * 86400);
 		CHECK(p->device_id == POLICY_DEVICE_ID_SERIALNUMBER);
+		CHECK(p->subject_count == 4);
+		r = policy_subject_rule(p, NID_serialNumber);
+		CHECK(r != NULL && r->kind == POLICY_ATTR_ID);
+		r = policy_subject_rule(p, NID_organizationName);
+		CHECK(r != NULL && r->kind == POLICY_ATTR_FIXED &&
+		    strcmp(r->value, "Acme Widgets") == 0);
+		r = policy_subject_rule(p, NID_organizationalUnitName);
+		CHECK(r != NULL && r->kind == POLICY_ATTR_PATTERN &&
+		    !r->is_required &&
+		    policy_pattern_match(&r->pattern, "Line 3") &&
+		    !policy_pattern_match(&r->pattern, "Line\n3"));
+		r = policy_subject_rule(p, NID_commonName);
+		CHECK(r != NULL && r->kind == POLICY_ATTR_PATTERN);
+		CHECK(policy_pattern_match(&p->id_pattern, "acme-12345678"));
+		CHECK(!policy_pattern_match(&p->id_pattern, "ACME-12345678"));
 	}
 	policy_free(pol);
 }
@@ -151,17 +170,17 @@ static const struct {
         "$.profiles.device.keys[0]: RSA modulus below 2048 "
         "bits in key type \"rsa:1024\""},
     {"bad_regex.json",
-        "$.profiles.device.subject.cn_pattern: bad "
+        "$.profiles.device.device_id_pattern: bad "
         "regular expression"},
     {"regex_too_complex.json",
-        "$.profiles.device.subject.cn_pattern: "
+        "$.profiles.device.device_id_pattern: "
         "regular expression too complex"},
     /* Found by fuzz_policy: glibc reads "{,255}" as 0 to 255. */
     {"regex_comma_bound.json",
-        "$.profiles.device.subject.cn_pattern: "
+        "$.profiles.device.device_id_pattern: "
         "regular expression too complex"},
     {"regex_backreference.json",
-        "$.profiles.device.subject.cn_pattern: "
+        "$.profiles.device.device_id_pattern: "
         "regular expression has a back-reference"},
     {"duplicate_key.json", "duplicate_key.json:6:"},
     {"not_json.json", "not_json.json:1:"},
@@ -186,8 +205,60 @@ static const struct {
         "$.profiles.device.san: unknown key "
         "\"maxx\""},
     {"bad_subject_attribute.json",
-        "$.profiles.device.subject."
-        "attributes[1]: unknown subject attribute type \"noSuchAttr\""},
+        "$.profiles.device.subject: unknown subject attribute "
+        "\"noSuchAttr\" (expected C, ST, L, O, OU, serialNumber or CN)"},
+    /* Names: every attribute has a rule, every name takes the id. */
+    {"subject_rule_kind.json",
+        "$.profiles.device.subject.O: a rule is a template with {id}, "
+        "{\"value\": ...} or {\"pattern\": ...}"},
+    {"subject_template_no_id.json",
+        "$.profiles.device.subject.CN: \"fixed-name\" is not a template "
+        "with one {id}"},
+    {"subject_id_attr_fixed.json",
+        "$.profiles.device.subject: CN holds the device id (device_id), "
+        "so its rule must be a template with {id}"},
+    {"subject_country.json",
+        "$.profiles.device.subject.C.value: \"Germany\" is not two "
+        "upper-case letters (ISO 3166)"},
+    {"subject_value_control.json",
+        "$.profiles.device.subject.O.value: \"Acme\\x07\" has a control "
+        "character"},
+    {"subject_value_homoglyph.json",
+        "$.profiles.device.subject.O.value: \"\\xd0\\x90cme\" is not "
+        "ASCII (set \"utf8\": true to allow it)"},
+    {"subject_fixed_and_pattern.json",
+        "$.profiles.device.subject.O: a fixed value takes no pattern or "
+        "required"},
+    {"subject_bad_pattern.json",
+        "$.profiles.device.subject.OU.pattern: bad regular expression"},
+    {"subject_serial_printable.json",
+        "$.profiles.device.subject.serialNumber.value: \"SN_1\" has "
+        "characters outside PrintableString"},
+    {"san_dns_bare_id.json",
+        "$.profiles.device.san.dns[0]: \"{id}\" must be \"{id}.\" "
+        "followed by a DNS suffix"},
+    {"san_dns_no_id.json",
+        "$.profiles.device.san.dns[0]: \"localhost\" is not a template "
+        "with one {id}"},
+    {"san_dns_ip_suffix.json",
+        "$.profiles.device.san.dns[0]: \"{id}.127.0.0.1\" has a suffix "
+        "whose last label is numeric"},
+    {"san_dns_upper.json",
+        "$.profiles.device.san.dns[0]: \"{id}.GW.example\" has a suffix "
+        "that is not lower-case"},
+    {"san_uri_two_ids.json",
+        "$.profiles.device.san.uri[0]: \"urn:{id}:{id}\" is not a "
+        "template with one {id}"},
+    {"san_uri_no_scheme.json",
+        "$.profiles.device.san.uri[0]: \"{id}\" must start with a "
+        "scheme"},
+    {"serverauth_no_dns.json",
+        "$.profiles.device.san: profile has extended key usage "
+        "serverAuth, so it needs a DNS template (RFC 9525 §6"},
+    {"serverauth_cn_not_san.json",
+        "$.profiles.device.subject: profile has extended key usage "
+        "serverAuth, so its CN must be one of its DNS templates (RFC 9525 "
+        "§6)"},
     {"empty.json", "empty.json:1:"},
     {"role_unknown_key.json", "$.roles.station: unknown key \"alow\""},
     {"role_bad_cidr.json",
@@ -264,9 +335,9 @@ test_roles(void)
 		CHECK(r != NULL && policy_role_allows_address(r, "10.20.3.4"));
 		CHECK(r != NULL && !policy_role_allows_address(r, "10.21.3.4"));
 		CHECK(r != NULL &&
-		    policy_pattern_match(&r->device_pattern, "ACME-12345678"));
+		    policy_pattern_match(&r->device_pattern, "acme-12345678"));
 		CHECK(r != NULL &&
-		    !policy_pattern_match(&r->device_pattern, "ACME-1234"));
+		    !policy_pattern_match(&r->device_pattern, "acme-1234"));
 	}
 	policy_free(pol);
 }
@@ -303,16 +374,18 @@ test_parse_inline(void)
 	    "{\"version\":1,\"profiles\":{\"x\":{"
 	    "\"validity_days\":1,\"keys\":[\"rsa:4096\",\"ec:P-384\"],"
 	    "\"signature_hash\":\"sha384\",\"backdate_seconds\":0,"
-	    "\"subject\":{\"cn\":\"optional\",\"attributes\":[\"CN\","
-	    "\"serialNumber\"]},\"device_id\":\"serialNumber\","
-	    "\"san\":{\"dns_pattern\":\"^[a-z.]+$\",\"ip\":true,\"max\":2},"
+	    "\"subject\":{\"serialNumber\":\"{id}\",\"utf8\":true,"
+	    "\"CN\":\"{id}.example.net\",\"L\":{\"pattern\":\"^.+$\","
+	    "\"required\":true},\"C\":{\"value\":\"DE\"},"
+	    "\"O\":{\"value\":\"M\u00fcller\"}},\"device_id\":\"serialNumber\","
+	    "\"san\":{\"dns\":[\"{id}.example.net\"],\"ip\":true,\"max\":2},"
 	    "\"key_usage\":[\"digitalSignature\",\"keyAgreement\"],"
 	    "\"extended_key_usage\":[\"1.3.6.1.4.1.55555.1.2\","
 	    "\"serverAuth\"]}}}";
 	static const char bad_eku_dup[] =
 	    "{\"version\":1,\"profiles\":{\"x\":{"
 	    "\"validity_days\":1,\"keys\":[\"ec:P-256\"],"
-	    "\"subject\":{\"cn\":\"required\",\"attributes\":[\"CN\"]},"
+	    "\"subject\":{\"CN\":\"{id}\"},"
 	    "\"key_usage\":[\"digitalSignature\"],"
 	    "\"extended_key_usage\":[\"clientAuth\",\"1.3.6.1.5.5.7.3.2\"]}}}";
 	static const char bad_ctl[] = "{\"version\":1,\"profiles\":{\"x\":"
@@ -331,8 +404,19 @@ test_parse_inline(void)
 		CHECK(p->validity_seconds == 86400);
 		CHECK(p->backdate_seconds == 0);
 		CHECK(p->sig_md_nid == NID_sha384);
-		CHECK(!p->cn_required);
 		CHECK(p->device_id == POLICY_DEVICE_ID_SERIALNUMBER);
+		CHECK(p->subject_utf8 && p->subject_count == 5);
+		CHECK(p->is_server_auth);
+		CHECK(policy_subject_rule(p, NID_localityName) != NULL &&
+		    policy_subject_rule(p, NID_localityName)->is_required);
+		CHECK(policy_subject_rule(p, NID_organizationName) != NULL &&
+		    strcmp(policy_subject_rule(p, NID_organizationName)->value,
+		        "M\xc3\xbcller") == 0);
+		CHECK(policy_template_expand(p->dns_templates.t[0], "sn-1",
+		          keys, sizeof(keys)) == 0 &&
+		    strcmp(keys, "sn-1.example.net") == 0);
+		CHECK(policy_template_expand(
+		          p->dns_templates.t[0], "sn-1", keys, 10) == -1);
 		CHECK(p->allow_ip && p->san_max == 2);
 		CHECK(p->key_usage ==
 		    (X509v3_KU_DIGITAL_SIGNATURE | X509v3_KU_KEY_AGREEMENT));
