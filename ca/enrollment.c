@@ -143,37 +143,81 @@ check_binding(
 	return ST_OK;
 }
 
+/* The value of attribute nid in name as UTF-8 into out, "" if absent. */
+static void
+name_value(const X509_NAME *name, int nid, char *out, size_t cap)
+{
+	unsigned char *u = NULL;
+	int i = X509_NAME_get_index_by_NID(name, nid, -1), n = -1;
+
+	if (i >= 0)
+		n = ASN1_STRING_to_UTF8(
+		    &u, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)));
+	snprintf(out, cap, "%.*s", n > 0 ? n : 0, n > 0 ? (char *)u : "");
+	OPENSSL_free(u);
+}
+
+/* The IP addresses of san, DER of each, concatenated with lengths. */
+static size_t
+san_ips(const GENERAL_NAMES *san, unsigned char *out, size_t cap)
+{
+	const GENERAL_NAME *gn;
+	size_t used = 0, n;
+	int i;
+
+	for (i = 0; san != NULL && i < sk_GENERAL_NAME_num(san); i++) {
+		gn = sk_GENERAL_NAME_value(san, i);
+		if (gn->type != GEN_IPADD)
+			continue;
+		n = (size_t)ASN1_STRING_length(gn->d.iPAddress);
+		if (used + 1 + n > cap)
+			break;
+		out[used++] = (unsigned char)n;
+		memcpy(out + used, ASN1_STRING_get0_data(gn->d.iPAddress), n);
+		used += n;
+	}
+	return used;
+}
+
 /*
- * RFC 7030 §4.2.2: a renewal keeps the subject and SAN exactly. The names
- * compared are the ones tessera would issue now (built from the profile
- * and the id), so a CSR in another string type renews the same names.
+ * RFC 7030 §4.2.2: a renewal keeps the subject and SAN. The device id is
+ * the same (authorize_renewal); what the profile's rules take from the
+ * CSR (pattern attributes, IP addresses) must be what the certificate
+ * being renewed has. What the policy decides (fixed values, templates)
+ * follows the current policy, so that a policy change reaches devices as
+ * they renew and certificates from before it renew at all.
  */
 static enum status
-check_same_names(
-    X509 *current, const X509_NAME *subject, const GENERAL_NAMES *san)
+check_same_names(X509 *current, const struct policy_profile *p,
+    const X509_NAME *subject, const GENERAL_NAMES *san)
 {
+	const struct policy_subject_rule *r;
 	GENERAL_NAMES *cur_san;
-	unsigned char *a = NULL, *b = NULL;
-	int a_len = 0, b_len = 0, same;
+	unsigned char a[LIMIT_SAN_COUNT * 17], b[LIMIT_SAN_COUNT * 17];
+	char was[LIMIT_NAME_LEN + 1], now[LIMIT_NAME_LEN + 1];
+	size_t i, a_len, b_len;
 
-	if (X509_NAME_cmp(X509_get_subject_name(current), subject) != 0)
-		return status_fail(ST_DENIED,
-		    "the CSR's subject differs from the certificate being "
-		    "renewed (RFC 7030 §4.2.2)");
+	for (i = 0; i < p->subject_count; i++) {
+		r = &p->subject[i];
+		if (r->kind != POLICY_ATTR_PATTERN)
+			continue;
+		name_value(
+		    X509_get_subject_name(current), r->nid, was, sizeof(was));
+		name_value(subject, r->nid, now, sizeof(now));
+		if (strcmp(was, now) != 0)
+			return status_fail(ST_DENIED,
+			    "the CSR's subject attribute %s differs from the "
+			    "certificate being renewed (RFC 7030 §4.2.2)",
+			    OBJ_nid2sn(r->nid));
+	}
 	cur_san = X509_get_ext_d2i(current, NID_subject_alt_name, NULL, NULL);
-	if (cur_san != NULL)
-		a_len = i2d_GENERAL_NAMES(cur_san, &a);
-	if (san != NULL && sk_GENERAL_NAME_num(san) > 0)
-		b_len = i2d_GENERAL_NAMES((GENERAL_NAMES *)san, &b);
-	same =
-	    a_len == b_len && (a_len == 0 || memcmp(a, b, (size_t)a_len) == 0);
+	a_len = san_ips(cur_san, a, sizeof(a));
 	GENERAL_NAMES_free(cur_san);
-	OPENSSL_free(a);
-	OPENSSL_free(b);
-	if (!same)
+	b_len = san_ips(san, b, sizeof(b));
+	if (a_len != b_len || memcmp(a, b, a_len) != 0)
 		return status_fail(ST_DENIED,
-		    "the CSR's subjectAltName differs from the certificate "
-		    "being renewed (RFC 7030 §4.2.2)");
+		    "the CSR's subjectAltName IP addresses differ from the "
+		    "certificate being renewed (RFC 7030 §4.2.2)");
 	return ST_OK;
 }
 
@@ -383,7 +427,7 @@ authority_enroll(struct authority *a, const struct principal *who,
 	         req->is_binding_unsafe)) != ST_OK)
 		goto refuse;
 	if (req->is_reenroll &&
-	    (st = check_same_names(who->cert, subject, san)) != ST_OK)
+	    (st = check_same_names(who->cert, p, subject, san)) != ST_OK)
 		goto refuse;
 	/* Nothing is signed under a revoked issuing CA: 503, saying so. */
 	if ((st = issuing_ca_check(a)) != ST_OK)
