@@ -193,6 +193,7 @@ parse_subject(struct ca_csr *csr)
 	const X509_NAME *name = X509_REQ_get_subject_name(csr->req);
 	const X509_NAME_ENTRY *ne;
 	struct csr_attr *a;
+	const char *type;
 	char what[80], oid[64], oid2[64];
 	int i, count, prev_set = -1;
 	size_t j;
@@ -208,13 +209,14 @@ parse_subject(struct ca_csr *csr)
 	}
 	for (i = 0; i < count; i++) {
 		ne = X509_NAME_get_entry(name, i);
-		snprintf(what, sizeof(what), "subject attribute %s",
-		    obj_name(X509_NAME_ENTRY_get_object(ne), oid, sizeof(oid)));
+		type =
+		    obj_name(X509_NAME_ENTRY_get_object(ne), oid, sizeof(oid));
+		snprintf(what, sizeof(what), "subject attribute %s", type);
 		if (X509_NAME_ENTRY_set(ne) == prev_set) {
 			st = status_fail(ST_MALFORMED,
 			    "CSR subject has a multi-valued RDN (%s shares an "
 			    "RDN with %s); tessera takes one attribute per RDN",
-			    what + strlen("subject attribute "),
+			    type,
 			    obj_name(csr->attrs[csr->attr_count - 1].obj, oid2,
 			        sizeof(oid2)));
 			goto out;
@@ -681,7 +683,7 @@ rule_value(const struct ca_csr *csr, const struct policy_profile *profile,
     const struct policy_subject_rule *r, const char *id, char *out, size_t cap)
 {
 	const struct csr_attr *a;
-	size_t n;
+	size_t n, i, chars;
 
 	out[0] = '\0';
 	switch (r->kind) {
@@ -701,12 +703,14 @@ rule_value(const struct ca_csr *csr, const struct policy_profile *profile,
 		break;
 	}
 	n = strlen(out);
-	/* RFC 5280 App. A: ub-common-name and friends are 64. */
-	if (n > 64)
+	/* RFC 5280 App. A: ub-common-name and friends are 64 characters. */
+	for (i = 0, chars = 0; i < n; i++)
+		chars += ((unsigned char)out[i] & 0xc0) != 0x80;
+	if (chars > 64)
 		return status_fail(ST_MALFORMED,
 		    "subject attribute %s is %zu characters, RFC 5280's upper "
 		    "bound is 64",
-		    OBJ_nid2sn(r->nid), n);
+		    OBJ_nid2sn(r->nid), chars);
 	if ((r->nid == NID_serialNumber || r->nid == NID_countryName) &&
 	    !is_printable((const unsigned char *)out, n))
 		return status_fail(ST_MALFORMED,

@@ -23,7 +23,7 @@
 #include "common/hex.h"
 #include "common/log.h"
 
-/* Room for "$.profiles.<64 chars>.subject.cn_pattern" and indexes. */
+/* Room for "$.profiles.<64 chars>.subject.serialNumber.pattern" etc. */
 #define PATH_CAP 256
 /* A quoted value in a message: enough to recognise it, no more. */
 #define QUOTE_CAP 100

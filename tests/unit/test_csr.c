@@ -710,6 +710,13 @@ test_device_id(void)
 	CHECK_ST(key_check(p256, "gw.1", NULL, gateway), ST_MALFORMED);
 	CHECK_DETAIL("device id \"gw.1\" does not match profile gateway's "
 	             "device_id_pattern");
+	/* 49 + ".gw.tessera.invalid": over RFC 5280's 64 for a CN. */
+	CHECK_ST(
+	    key_check(p256, "gw-4567890123456789012345678901234567890123456789",
+	        NULL, gateway),
+	    ST_MALFORMED);
+	CHECK_DETAIL("subject attribute CN is 68 characters, RFC 5280's upper "
+	             "bound is 64");
 	/* A gateway that names its FQDN in the CSR: the id is the label. */
 	CHECK_ST(key_check(p256, "gw-1.gw.tessera.invalid",
 	             "DNS:gw-1.gw.tessera.invalid", gateway),

@@ -593,7 +593,7 @@ test_enrolled(void)
 	enroll_one(NULL, "ec:P-384", "der-p384", NULL);
 	enroll_one(NULL, "rsa:3072", "der-rsa", "URI:urn:dev:der-rsa");
 	enroll_one(
-	    "gateway", "ec:P-256", "gw.example", "DNS:gw.example,IP:192.0.2.1");
+	    "gateway", "ec:P-256", "gw-der", "DNS:gw-der.gw.tessera.invalid");
 }
 
 /* ---- OCSP --------------------------------------------------------------- */

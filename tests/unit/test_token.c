@@ -550,8 +550,7 @@ test_form(void)
 
 static const char *const policy_head =
     "{\"version\":1,\"profiles\":{\"device\":{\"validity_days\":30,"
-    "\"keys\":[\"ec:P-256\"],\"subject\":{\"cn\":\"required\",\"attributes\":["
-    "\"CN\"]},"
+    "\"keys\":[\"ec:P-256\"],\"subject\":{\"CN\":\"{id}\"},"
     "\"key_usage\":[\"digitalSignature\"],\"extended_key_usage\":"
     "[\"clientAuth\"]}},\"tokens\":";
 

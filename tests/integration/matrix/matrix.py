@@ -47,35 +47,6 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 # Cells waiting for a feature of issue 10 that has not landed on main yet:
 # id -> the feature (branch) it waits for. Emptied as the features land.
 PENDING = {
-    # names (§3): subject attributes by rule, SAN templates; 400 for
-    # multi-valued RDNs, repeated attributes, look-alikes, control bytes.
-    "sa.san-other-urn": "names",
-    "sa.san-extra-urn": "names",
-    "sa.san-case-urn": "names",
-    "sa.attr-O": "names",
-    "sa.attr-OU": "names",
-    "sa.attr-serial": "names",
-    "sa.multi-rdn": "names",
-    "sa.repeat-cn": "names",
-    "sa.lookalike": "names",
-    "sa.control": "names",
-    "st.san-other-urn": "names",
-    "st.attr-O": "names",
-    # names (§3): one canonical device id; a variant of an existing or
-    # blocked id is refused.
-    "ad.case-existing": "names",
-    "ad.blocked-case": "names",
-    "mt.admin-blocked-case": "names",
-    "mt.admin-case-existing": "names",
-    # names (§3): serverAuth SANs only inside the gateway template, never
-    # localhost or an address.
-    "sg.localhost": "names",
-    "sg.127": "names",
-    "sg.other-gw": "names",
-    "sg.foreign-dns": "names",
-    "ad.gw-localhost": "names",
-    "ad.gw-127": "names",
-    "ad.keygen-gw-localhost": "names",
     # names or delegation (§3): an id lives in one profile family.
     "op.enroll-family": "names/delegation",
     "ad.family-gateway": "names/delegation",
@@ -910,10 +881,11 @@ def run(m):
     deva = None
     for cid, op, label, names, want in SECRET_A:
         if cid == "sa.own":
-            # dev-a's secret under another spelling of dev-a.
+            # dev-a's secret under another spelling of dev-a (a user
+            # that is no canonical device id is 400).
             m.est("sa.case-user", Principal(
                 "secret(Dev-A)", basic=("Dev-A", secret_a.basic[1])),
-                "simpleenroll", None, own("Dev-A"), "401|403")
+                "simpleenroll", None, own("Dev-A"), "400|401|403")
         # A 403 for a name names the field it refuses (§3).
         says = (("SAN", "subjectAltName") if ".san-" in cid else
                 ("attribute", "subject") if ".attr-" in cid else None)
@@ -970,7 +942,8 @@ def run(m):
     m.est("da.keygen", deva, "serverkeygen", None, own(A), "403")
     m.est("da.renew-other-id", deva, "simplereenroll", None, own("dev-b"),
           "403")
-    m.est("da.renew-case", deva, "simplereenroll", None, own("Dev-A"), "403")
+    m.est("da.renew-case", deva, "simplereenroll", None, own("Dev-A"),
+          "400|403")
     m.est("da.renew-san-localhost", deva, "simplereenroll", None,
           Names(A, sans=[("uri", "urn:dev:" + A), ("dns", "localhost")]),
           "403")
@@ -1000,7 +973,7 @@ def run(m):
           "simpleenroll", None, own("dev-blk"), "401|403")
     m.est("bk.secret-case", Principal("secret(Dev-Blk)",
                                       basic=("Dev-Blk", sec_blk or "x")),
-          "simpleenroll", None, own("Dev-Blk"), "401|403")
+          "simpleenroll", None, own("Dev-Blk"), "400|401|403")
     m.est("bk.pre-secret", Principal("secret(dev-pre)",
                                      basic=("dev-pre", sec_pre or "x")),
           "simpleenroll", None, own("dev-pre"), "401|403")
