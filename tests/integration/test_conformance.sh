@@ -175,8 +175,9 @@ enroll "${EST_ARGS[@]}" dev-p256 conf-p256 ec:P-256 "" URI:urn:dev:conf-p256
 enroll "${EST_ARGS[@]}" dev-p384 conf-p384 ec:P-384 "" URI:urn:dev:conf-p384
 enroll "${EST_ARGS[@]}" dev-rsa conf-rsa rsa:3072
 enroll "${EST_ARGS[@]}" dev-revoked conf-revoked ec:P-256
-enroll "${EST_ARGS[@]}" gateway gw1.example ec:P-256 gateway \
-	"DNS:gw1.example,IP:127.0.0.1"
+# A gateway names its id; its names come from the policy's templates.
+enroll "${EST_ARGS[@]}" gateway gw1 ec:P-256 gateway \
+	"DNS:gw1.gw.tessera.invalid"
 openssl req -new $(newkey ec:P-256) -nodes -keyout "$A/station.key" \
 	-subj "/CN=conf-station" -out "$A/station.csr" 2>/dev/null
 check "issue the station certificate" tessera issue --data "$D" \
