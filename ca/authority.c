@@ -594,6 +594,10 @@ authority_tick(struct authority *a, unsigned *events)
 	 * keeps serving, and the token is tried again next time. */
 	if (hsm_ready(a) != ST_OK)
 		return ST_OK;
+	/* Renewed certificates whose overlap ended: revoked, and on the
+	 * CRL built just below. */
+	if ((st = supersede_tick(a, (int64_t)time(NULL))) != ST_OK)
+		log_warn("supersede: %s", status_detail());
 	/* Every call: CRLs follow revocations within a second. */
 	if ((st = publication_tick(a, (int64_t)time(NULL))) != ST_OK)
 		log_warn("publication: %s", status_detail());

@@ -70,6 +70,16 @@ enum status authority_enroll(struct authority *a, const struct principal *who,
     EVP_PKEY **key) MUST_CHECK;
 
 /*
+ * For a caller that serialises its calls into a with a lock: leave(arg)
+ * lets it go and enter(arg) takes it again. authority_enroll calls them
+ * around serverkeygen's key generation, which reads nothing of a's, so
+ * that other requests (/healthz, OCSP, CRLs) are answered meanwhile.
+ * NULL hooks (the default): nothing is let go.
+ */
+void authority_set_lock(struct authority *a, void (*leave)(void *),
+    void (*enter)(void *), void *arg);
+
+/*
  * Authenticate a TLS client's certificate chain (leaf first): verified
  * with OpenSSL against tessera's chain (and then tessera's own record of
  * it: unknown or revoked certificates are refused) or against a

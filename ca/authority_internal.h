@@ -58,6 +58,10 @@ struct authority {
 	/* Device tokens (mint.c): the signing key cached, by its label. */
 	struct hsm_key *token_key;
 	char token_kid[TOKEN_THUMBPRINT_LEN + 1];
+	/* The caller's lock, let go during serverkeygen (may be NULL). */
+	void (*lock_leave)(void *);
+	void (*lock_enter)(void *);
+	void *lock_arg;
 };
 
 /*
@@ -133,6 +137,13 @@ issuing_ca_check_in_txn(struct authority *a, struct store_txn *txn) MUST_CHECK;
  */
 enum status device_unblocked_in_txn(
     struct store_txn *txn, const char *device_id) MUST_CHECK;
+
+/*
+ * Scheduled: revoke (reason superseded, dated at their supersede_at) the
+ * renewed certificates whose overlap has ended; each with its feed row,
+ * OCSP answer and audit entry in one transaction.
+ */
+enum status supersede_tick(struct authority *a, int64_t now) MUST_CHECK;
 
 /* Scheduled publication work: CRLs when due, OCSP refresh. */
 enum status publication_tick(struct authority *a, int64_t now) MUST_CHECK;

@@ -647,7 +647,8 @@ key_allowed(const struct ca_csr *csr, const struct policy_profile *profile)
 		    csr->curve_nid == r->curve_nid)
 			return 1;
 		if (r->kind == POLICY_KEY_RSA && csr->key_id == EVP_PKEY_RSA &&
-		    csr->key_bits >= r->min_bits)
+		    csr->key_bits >= r->min_bits &&
+		    csr->key_bits <= profile->rsa_max_bits)
 			return 1;
 	}
 	return 0;
@@ -1212,15 +1213,34 @@ void
 ca_csr_keygen_rule(const struct ca_csr *csr,
     const struct policy_profile *profile, struct policy_key_rule *out)
 {
-	/* The CSR's own key type and size when the profile allows them. */
-	if (key_allowed(csr, profile)) {
-		out->kind =
-		    csr->key_id == EVP_PKEY_EC ? POLICY_KEY_EC : POLICY_KEY_RSA;
-		out->curve_nid = csr->curve_nid;
-		out->min_bits = csr->key_bits;
-		return;
-	}
+	const struct policy_key_rule *r, *best = NULL;
+	enum policy_key_kind want;
+	size_t i;
+
+	/*
+	 * The CSR's key family when the profile has it (some EST clients
+	 * take only RSA keys back). RSA at the profile's smallest size, never
+	 * the CSR's own, which could ask for a key that takes minutes to
+	 * make; EC on the CSR's curve when the profile allows it (any curve
+	 * is made in microseconds), else the profile's first EC curve.
+	 */
 	*out = profile->keys[0];
+	if (csr->key_id != EVP_PKEY_EC && csr->key_id != EVP_PKEY_RSA)
+		return;
+	want = csr->key_id == EVP_PKEY_EC ? POLICY_KEY_EC : POLICY_KEY_RSA;
+	for (i = 0; i < profile->key_count; i++) {
+		r = &profile->keys[i];
+		if (r->kind != want)
+			continue;
+		if (best == NULL ||
+		    (want == POLICY_KEY_RSA && r->min_bits < best->min_bits) ||
+		    (want == POLICY_KEY_EC &&
+		        best->curve_nid != csr->curve_nid &&
+		        r->curve_nid == csr->curve_nid))
+			best = r;
+	}
+	if (best != NULL)
+		*out = *best;
 }
 
 X509_REQ *

@@ -62,8 +62,10 @@ enum status ca_csr_names_build(const struct ca_csr *csr,
     GENERAL_NAMES **san) MUST_CHECK;
 
 /*
- * The key to generate for RFC 7030 serverkeygen: the CSR key's type and
- * size when the profile allows it, else the profile's first key type.
+ * The key to generate for RFC 7030 serverkeygen: of the CSR key's family
+ * (EC or RSA) when the profile has one: RSA at the profile's smallest
+ * rsa:N, EC on the CSR's curve if allowed, else the profile's first EC
+ * curve. Any other CSR key: the profile's first key type.
  */
 void ca_csr_keygen_rule(const struct ca_csr *csr,
     const struct policy_profile *profile, struct policy_key_rule *out);

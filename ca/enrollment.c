@@ -30,10 +30,14 @@
 struct issue_job {
 	struct authority *a;
 	const struct store_cert *row;
+	const struct policy_profile *p;
 	const char *actor;
-	const char *detail;
+	const char *action; /* enroll, reenroll, serverkeygen */
 	const char *secret_device; /* non-NULL: consume this secret */
 	const uint8_t *secret_hash;
+	int64_t secret_id; /* > 0: reserved already, record the serial */
+	const char *renewed; /* reenroll: the certificate it supersedes */
+	int is_station; /* a role enrolling another: reprovision rule */
 };
 
 enum status
@@ -52,10 +56,44 @@ device_unblocked_in_txn(struct store_txn *txn, const char *device_id)
 	return ST_OK;
 }
 
+/*
+ * A role certificate enrolling a device id that holds a valid certificate
+ * is a reprovisioning: refused unless the profile allows it, and then the
+ * certificates it holds are superseded like a renewal's.
+ */
+static enum status
+reprovision_check(
+    struct store_txn *txn, const struct issue_job *job, int *is_reprovision)
+{
+	char current[STORE_SERIAL_HEX_CAP];
+	size_t count = 0;
+	enum status st;
+
+	*is_reprovision = 0;
+	st = store_txn_device_current(
+	    txn, job->row->device_id, job->row->created, current);
+	if (st == ST_NOTFOUND)
+		return ST_OK;
+	if (st != ST_OK)
+		return st;
+	if (!job->p->allow_reprovision)
+		return status_fail(ST_CONFLICT,
+		    "device %s holds the valid certificate %s; profile %s "
+		    "does not let a station enroll it again (\"reprovision\": "
+		    "true), and the device renews with simplereenroll",
+		    job->row->device_id, current, job->p->name);
+	*is_reprovision = 1;
+	return store_txn_device_supersede(txn, job->row->device_id,
+	    job->row->created + job->p->supersede_after_seconds, &count);
+}
+
 static enum status
 issue_commit(struct store_txn *txn, void *arg)
 {
 	const struct issue_job *job = arg;
+	char detail[LIMIT_AUDIT_DETAIL], extra[96] = "";
+	int64_t secret_id = job->secret_id;
+	int is_reprovision = 0;
 	enum status st;
 
 	/* A CA revoked meanwhile issues nothing more, not even this. */
@@ -70,20 +108,52 @@ issue_commit(struct store_txn *txn, void *arg)
 		if ((st = device_unblocked_in_txn(txn, job->row->device_id)) !=
 		    ST_OK)
 			return st;
+		if (job->is_station &&
+		    (st = reprovision_check(txn, job, &is_reprovision)) !=
+		        ST_OK)
+			return st;
 		if ((st = store_txn_device_ensure(
 		         txn, job->row->device_id, job->row->created)) != ST_OK)
 			return st;
 	}
+	/* A certificate is renewed once: a second renewal finds it taken. */
+	if (job->renewed != NULL) {
+		st = store_txn_cert_supersede(txn, job->renewed,
+		    job->row->created + job->p->supersede_after_seconds);
+		if (st == ST_CONFLICT)
+			return status_fail(ST_DENIED,
+			    "certificate %s was renewed already or is revoked: "
+			    "renew with the newest certificate",
+			    job->renewed);
+		if (st != ST_OK)
+			return st;
+		snprintf(extra, sizeof(extra), " supersedes=%s at=%lld",
+		    job->renewed,
+		    (long long)(job->row->created +
+		        job->p->supersede_after_seconds));
+	}
 	/* The secret goes with the certificate, or neither happens. */
-	if (job->secret_device != NULL &&
-	    (st = store_txn_secret_consume(txn, job->secret_device,
-	         job->row->profile, job->secret_hash, job->row->created,
-	         job->row->serial)) != ST_OK)
+	if (secret_id > 0)
+		st = store_txn_secret_attach(txn, secret_id, job->row->serial);
+	else if (job->secret_device != NULL)
+		st = store_txn_secret_use(txn, job->secret_device,
+		    job->row->profile, job->secret_hash, job->row->created,
+		    job->row->serial, &secret_id);
+	else
+		st = ST_OK;
+	if (st != ST_OK)
 		return st;
+	if (secret_id > 0)
+		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra),
+		    " secret=%lld", (long long)secret_id);
 	if ((st = store_txn_cert_insert(txn, job->row)) != ST_OK)
 		return st;
+	snprintf(detail, sizeof(detail), "%s profile=%s device=%s%s subject=%s",
+	    is_reprovision ? "reprovision" : job->action, job->p->name,
+	    job->row->device_id ? job->row->device_id : "-", extra,
+	    job->row->subject);
 	return audit_append(txn, job->row->created, job->actor, "issue",
-	    job->row->serial, job->detail);
+	    job->row->serial, detail);
 }
 
 enum status
@@ -316,15 +386,19 @@ pick_shard(struct authority *a, int *shard, char **url)
 	return ST_OK;
 }
 
-/* Commit cert as issued to who under p; the secret is consumed with it. */
+/*
+ * Commit cert as issued to who under p; the secret is consumed with it
+ * (or, reserved before as secret_id, given its serial).
+ */
 static enum status
 commit_cert(struct authority *a, const struct principal *who,
     const struct policy_profile *p, const char *device_id, X509 *cert,
-    int shard, int64_t now, const char *action)
+    int shard, int64_t now, const char *action, int is_reenroll,
+    int64_t secret_id)
 {
 	struct store_cert row;
 	struct issue_job job;
-	char actor[AUTHORITY_ACTOR_CAP], detail[LIMIT_AUDIT_DETAIL];
+	char actor[AUTHORITY_ACTOR_CAP];
 	uint8_t hash[32];
 	enum status st;
 
@@ -334,18 +408,22 @@ commit_cert(struct authority *a, const struct principal *who,
 		return st;
 	row.shard = shard;
 	principal_describe(who, actor, sizeof(actor));
-	snprintf(detail, sizeof(detail), "%s profile=%s device=%s subject=%s",
-	    action, p->name, device_id ? device_id : "-", row.subject);
 	memset(&job, 0, sizeof(job));
 	job.a = a;
 	job.row = &row;
+	job.p = p;
 	job.actor = actor;
-	job.detail = detail;
-	if (who->kind == PRINCIPAL_SECRET) {
+	job.action = action;
+	job.secret_id = secret_id;
+	if (who->kind == PRINCIPAL_SECRET && secret_id == 0) {
 		secret_hash(who->secret, hash);
 		job.secret_device = who->id;
 		job.secret_hash = hash;
 	}
+	if (is_reenroll && who->kind == PRINCIPAL_CERT)
+		job.renewed = who->serial;
+	else if (who->kind == PRINCIPAL_CERT)
+		job.is_station = 1;
 	/* Durable before anyone sees the certificate. */
 	if ((st = store_write(a->store, issue_commit, &job)) != ST_OK)
 		goto out;
@@ -355,6 +433,90 @@ out:
 	OPENSSL_cleanse(hash, sizeof(hash));
 	ca_row_clear(&row);
 	return st;
+}
+
+struct reserve_job {
+	const char *device_id;
+	const char *profile;
+	const uint8_t *hash;
+	int64_t now;
+	const char *actor;
+	int64_t id; /* out */
+};
+
+static enum status
+reserve_commit(struct store_txn *txn, void *arg)
+{
+	struct reserve_job *job = arg;
+	char detail[64];
+	enum status st;
+
+	if ((st = device_unblocked_in_txn(txn, job->device_id)) != ST_OK ||
+	    (st = store_txn_secret_use(txn, job->device_id, job->profile,
+	         job->hash, job->now, NULL, &job->id)) != ST_OK)
+		return st;
+	snprintf(detail, sizeof(detail), "secret=%lld profile=%s",
+	    (long long)job->id, job->profile);
+	return audit_append(txn, job->now, job->actor, "secret-reserve",
+	    job->device_id, detail);
+}
+
+/*
+ * serverkeygen with a one-time secret: use the secret up before a key is
+ * made, so that one secret costs at most one key however many requests
+ * carry it at once. *id gets the secret's row.
+ */
+static enum status
+secret_reserve(struct authority *a, const struct principal *who,
+    const struct policy_profile *p, int64_t now, int64_t *id)
+{
+	struct reserve_job job;
+	char actor[AUTHORITY_ACTOR_CAP];
+	uint8_t hash[32];
+	enum status st;
+
+	*id = 0;
+	secret_hash(who->secret, hash);
+	principal_describe(who, actor, sizeof(actor));
+	memset(&job, 0, sizeof(job));
+	job.device_id = who->id;
+	job.profile = p->name;
+	job.hash = hash;
+	job.now = now;
+	job.actor = actor;
+	st = store_write(a->store, reserve_commit, &job);
+	OPENSSL_cleanse(hash, sizeof(hash));
+	if (st == ST_OK)
+		*id = job.id;
+	return st;
+}
+
+/*
+ * Make the serverkeygen key with the caller's lock let go (see
+ * authority_set_lock): it touches nothing of the authority's, and an
+ * RSA key can take seconds that /healthz, OCSP and CRLs must not wait.
+ */
+static enum status
+keygen_unlocked(
+    struct authority *a, const struct policy_key_rule *rule, EVP_PKEY **out)
+{
+	enum status st;
+
+	if (a->lock_leave != NULL)
+		a->lock_leave(a->lock_arg);
+	st = generate_key(rule, out);
+	if (a->lock_enter != NULL)
+		a->lock_enter(a->lock_arg);
+	return st;
+}
+
+void
+authority_set_lock(struct authority *a, void (*leave)(void *),
+    void (*enter)(void *), void *arg)
+{
+	a->lock_leave = leave;
+	a->lock_enter = enter;
+	a->lock_arg = arg;
 }
 
 enum status
@@ -371,6 +533,7 @@ authority_enroll(struct authority *a, const struct principal *who,
 	X509 *cert = NULL;
 	char serial[41], *crl_url = NULL;
 	int shard = STORE_CRL_SHARD_FULL;
+	int64_t secret_id = 0;
 	uint8_t hash[32];
 	const char *name, *device_id = NULL;
 	const char *action = req->is_server_keygen ? "serverkeygen"
@@ -433,8 +596,11 @@ authority_enroll(struct authority *a, const struct principal *who,
 	if ((st = issuing_ca_check(a)) != ST_OK)
 		goto refuse;
 	if (req->is_server_keygen) {
+		if (who->kind == PRINCIPAL_SECRET &&
+		    (st = secret_reserve(a, who, p, now, &secret_id)) != ST_OK)
+			goto refuse;
 		ca_csr_keygen_rule(csr, p, &rule);
-		if ((st = generate_key(&rule, &new_key)) != ST_OK)
+		if ((st = keygen_unlocked(a, &rule, &new_key)) != ST_OK)
 			goto out;
 	}
 	fill_template(a, p, subject, san,
@@ -445,7 +611,8 @@ authority_enroll(struct authority *a, const struct principal *who,
 	t.crl_url = crl_url;
 	if ((st = sign_unique(a, &t, &cert, serial)) != ST_OK)
 		goto out;
-	st = commit_cert(a, who, p, device_id, cert, shard, now, action);
+	st = commit_cert(a, who, p, device_id, cert, shard, now, action,
+	    req->is_reenroll, secret_id);
 	if (st == ST_UNAUTHENTICATED || st == ST_DENIED)
 		goto refuse; /* the secret was used meanwhile */
 	if (st != ST_OK)

@@ -555,6 +555,13 @@ parse_keys(const struct pctx *c, const char *path, json_t *prof,
 			    "%s %s (expected ec:P-256, "
 			    "ec:P-384 or rsa:N with N >= 2048)",
 			    why, log_quote(s, q, sizeof(q)));
+		/* serverkeygen makes keys of these sizes: bounded, so that
+		 * one request cannot hold a worker for minutes. */
+		if (r.kind == POLICY_KEY_RSA && r.min_bits > p->rsa_max_bits)
+			return perr(c, elem,
+			    "key type %s is above the profile's rsa_max_bits "
+			    "%d",
+			    log_quote(s, q, sizeof(q)), p->rsa_max_bits);
 		for (j = 0; j < p->key_count; j++)
 			if (p->keys[j].kind == r.kind &&
 			    p->keys[j].curve_nid == r.curve_nid &&
@@ -1075,19 +1082,23 @@ parse_ext_key_usage(const struct pctx *c, const char *path, json_t *prof,
 	return ST_OK;
 }
 
-/* $.profiles.X.renewal: {"reenroll": bool, "after_expiry_days": n}. */
+/*
+ * $.profiles.X.renewal: {"reenroll": bool, "after_expiry_days": n,
+ * "supersede_after_seconds": n}.
+ */
 static enum status
 parse_renewal(const struct pctx *c, const char *path, json_t *prof,
     struct policy_profile *p)
 {
 	static const char *const known[] = {
-	    "reenroll", "after_expiry_days", NULL};
+	    "reenroll", "after_expiry_days", "supersede_after_seconds", NULL};
 	json_t *r, *b;
 	char sub[PATH_CAP];
 	int64_t days;
 	enum status st;
 
 	p->allow_reenroll = 1;
+	p->supersede_after_seconds = POLICY_SUPERSEDE_DEFAULT;
 	if ((st = get_member(c, path, prof, "renewal", JSON_OBJECT, 0, &r)) !=
 	        ST_OK ||
 	    r == NULL)
@@ -1103,7 +1114,11 @@ parse_renewal(const struct pctx *c, const char *path, json_t *prof,
 	         c, sub, r, "after_expiry_days", 0, 0, 365, 0, &days)) != ST_OK)
 		return st;
 	p->renew_after_expiry_seconds = days * SECONDS_PER_DAY;
-	return ST_OK;
+	/* The overlap in which both the renewed and the new certificate
+	 * hold, so that a device can switch without a gap. */
+	return get_int(c, sub, r, "supersede_after_seconds", 0, 0,
+	    POLICY_SUPERSEDE_MAX, POLICY_SUPERSEDE_DEFAULT,
+	    &p->supersede_after_seconds);
 }
 
 /* Profile names appear in URLs and messages: [a-z0-9_-]{1,64}. */
@@ -1128,11 +1143,13 @@ parse_profile(const struct pctx *c, const char *path, json_t *prof,
 	static const char *const known[] = {"description", "validity_days",
 	    "backdate_seconds", "keys", "signature_hash", "subject",
 	    "device_id", "device_id_pattern", "san", "key_usage",
-	    "extended_key_usage", "renewal", NULL};
+	    "extended_key_usage", "renewal", "rsa_max_bits", "reprovision",
+	    NULL};
 	static const char *const hashes[] = {"sha256", "sha384", NULL};
 	static const char *const ids[] = {"cn", "serialNumber", NULL};
 	const char *desc;
-	int64_t days;
+	json_t *reprovision;
+	int64_t days, rsa_max;
 	int hash, id;
 	enum status st;
 
@@ -1150,8 +1167,17 @@ parse_profile(const struct pctx *c, const char *path, json_t *prof,
 	if ((st = get_int(c, path, prof, "backdate_seconds", 0, 0,
 	         SECONDS_PER_DAY, 300, &p->backdate_seconds)) != ST_OK)
 		return st;
+	/* Before the key rules, which must stay below it. */
+	if ((st = get_int(c, path, prof, "rsa_max_bits", 0, 2048, RSA_MAX_BITS,
+	         POLICY_RSA_MAX_BITS_DEFAULT, &rsa_max)) != ST_OK)
+		return st;
+	p->rsa_max_bits = (int)rsa_max;
 	if ((st = parse_keys(c, path, prof, p)) != ST_OK)
 		return st;
+	if ((st = get_member(c, path, prof, "reprovision", JSON_TRUE, 0,
+	         &reprovision)) != ST_OK)
+		return st;
+	p->allow_reprovision = reprovision != NULL && json_is_true(reprovision);
 	if ((st = get_choice(c, path, prof, "signature_hash", 0, hashes, 0,
 	         &hash)) != ST_OK)
 		return st;
@@ -1918,8 +1944,8 @@ policy_profile_keys_describe(
 			    i ? ", " : "",
 			    r->curve_nid == NID_secp384r1 ? "P-384" : "P-256");
 		else
-			n = snprintf(out + used, cap - used, "%srsa:%d+",
-			    i ? ", " : "", r->min_bits);
+			n = snprintf(out + used, cap - used, "%srsa:%d..%d",
+			    i ? ", " : "", r->min_bits, p->rsa_max_bits);
 		if (n < 0)
 			break;
 		used += (size_t)n;

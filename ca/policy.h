@@ -181,7 +181,19 @@ struct policy_profile {
 	/* Renewal (simplereenroll) with the current certificate. */
 	int allow_reenroll;
 	int64_t renew_after_expiry_seconds; /* grace for offline devices */
+	/* A renewed certificate is revoked (superseded) this long after. */
+	int64_t supersede_after_seconds;
+	/* The largest RSA modulus accepted in a CSR or generated. */
+	int rsa_max_bits;
+	/* A role may enroll a device id that holds a valid certificate. */
+	int allow_reprovision;
 };
+
+/* renewal.supersede_after_seconds: default one hour, at most 30 days. */
+#define POLICY_SUPERSEDE_DEFAULT 3600
+#define POLICY_SUPERSEDE_MAX (30 * 86400)
+/* rsa_max_bits: RSA-4096 keygen takes about a second; 8192 a minute. */
+#define POLICY_RSA_MAX_BITS_DEFAULT 4096
 
 /*
  * Load and validate the policy in path. On failure the detail reads

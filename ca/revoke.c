@@ -34,6 +34,8 @@ static const char *const reason_names[] = {
 };
 
 #define REASON_COUNT (sizeof(reason_names) / sizeof(reason_names[0]))
+/* RFC 5280 §5.3.1 superseded. */
+#define SUPERSEDED_REASON 4
 
 enum status
 ca_reason_parse(const char *name, int *code)
@@ -314,6 +316,87 @@ authority_revoke_cert(struct authority *a, const struct principal *who,
 		    "renew --data DIR ocsp` succeeds",
 		    hex, status_detail());
 	return ST_OK;
+}
+
+/* The superseded certificates one tick revokes at most. */
+#define SUPERSEDE_BATCH 100
+
+struct supersede_due {
+	struct serial_at {
+		char serial[STORE_SERIAL_HEX_CAP];
+		int64_t at;
+	} due[SUPERSEDE_BATCH];
+	size_t count;
+};
+
+static int
+supersede_collect(const char *serial, int64_t at, void *arg)
+{
+	struct supersede_due *d = arg;
+
+	snprintf(d->due[d->count].serial, STORE_SERIAL_HEX_CAP, "%s", serial);
+	d->due[d->count].at = at;
+	return ++d->count == SUPERSEDE_BATCH;
+}
+
+static enum status
+supersede_commit(struct store_txn *txn, void *arg)
+{
+	struct revoke_job *job = arg;
+	char detail[LIMIT_AUDIT_DETAIL];
+	enum status st;
+
+	free(job->cert_device_id);
+	job->cert_device_id = NULL;
+	if ((st = store_txn_cert_revoke(txn, job->serial, job->reason, job->now,
+	         &job->cert_device_id)) != ST_OK)
+		return st;
+	/* Superseded certificates are leaves: the issuing CA's OCSP. */
+	if ((st = publication_revoked_in_txn(
+	         job->a, txn, job->serial, 0, job->reason, job->now)) != ST_OK)
+		return st;
+	snprintf(detail, sizeof(detail), "reason=%s device=%s renewed",
+	    ca_reason_name(job->reason),
+	    job->cert_device_id != NULL ? job->cert_device_id : "-");
+	return audit_append(
+	    txn, job->now, "tessera", "revoke", job->serial, detail);
+}
+
+enum status
+supersede_tick(struct authority *a, int64_t now)
+{
+	struct supersede_due *d;
+	struct revoke_job job;
+	size_t i;
+	enum status st;
+
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return ST_NOMEM;
+	if ((st = store_superseded_due(a->store, now, SUPERSEDE_BATCH,
+	         supersede_collect, d)) != ST_OK)
+		goto out;
+	for (i = 0; i < d->count; i++) {
+		memset(&job, 0, sizeof(job));
+		job.a = a;
+		job.serial = d->due[i].serial;
+		job.reason = SUPERSEDED_REASON;
+		/* The revocation dates from the end of the overlap. */
+		job.now = d->due[i].at;
+		st = store_write(a->store, supersede_commit, &job);
+		free(job.cert_device_id);
+		/* Revoked meanwhile (its device was): nothing left to do. */
+		if (st == ST_CONFLICT) {
+			status_clear();
+			st = ST_OK;
+		}
+		if (st != ST_OK)
+			goto out;
+		log_info("revoked %s as superseded by its renewal",
+		    d->due[i].serial);
+	}
+out:
+	free(d);
+	return st;
 }
 
 static enum status

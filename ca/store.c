@@ -22,7 +22,7 @@
 #include "common/log.h"
 #include "common/status.h"
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 /* Other worker processes share the file; wait this long for their locks. */
 #define BUSY_TIMEOUT_MS 5000
 /* BEGIN/COMMIT still busy after a full busy timeout: tries in all. */
@@ -136,12 +136,21 @@ static const char *const migrations[] = {
     " AND instr(der, X'0603551d1c') = 0;"
     "CREATE INDEX certificates_shard_not_after"
     " ON certificates(shard, not_after);",
+    /*
+     * v4 -> v5: renewal supersedes. supersede_at is when a renewed (or
+     * reprovisioned) certificate is to be revoked as superseded; from the
+     * renewal on it authenticates nobody. The partial index holds only
+     * the ones still waiting, so the scheduled walk stays small.
+     */
+    "ALTER TABLE certificates ADD COLUMN supersede_at INTEGER;"
+    "CREATE INDEX certificates_supersede ON certificates(supersede_at)"
+    " WHERE supersede_at IS NOT NULL AND status = 'valid';",
 };
 
 /* The certificate columns in the order cert_row() reads them. */
 #define CERT_COLUMNS                                                           \
 	"serial, issuer, subject, device_id, profile, not_before, not_after,"  \
-	" status, revoked_at, reason, der, created, shard"
+	" status, revoked_at, reason, der, created, shard, supersede_at"
 
 /*
  * A device's enrollment-secret rows in the columns secret_find() reads;
@@ -180,6 +189,10 @@ enum wstmt {
 	W_CRL_PUT,
 	W_CRL_NEXT,
 	W_CERT_REVOKED_AT,
+	W_SECRET_ATTACH,
+	W_CERT_SUPERSEDE,
+	W_DEVICE_SUPERSEDE,
+	W_DEVICE_CURRENT,
 	W_MAX
 };
 
@@ -249,6 +262,19 @@ static const char *const wsql[W_MAX] = {
                    " WHERE shard = ?",
     [W_CERT_REVOKED_AT] = "SELECT revoked_at FROM certificates"
                           " WHERE serial = ? AND status = 'revoked'",
+    [W_SECRET_ATTACH] = "UPDATE enrollment_secrets SET consumed_serial = ?"
+                        " WHERE id = ? AND consumed_at IS NOT NULL"
+                        " AND consumed_serial IS NULL",
+    [W_CERT_SUPERSEDE] = "UPDATE certificates SET supersede_at = ?"
+                         " WHERE serial = ? AND status = 'valid'"
+                         " AND supersede_at IS NULL",
+    [W_DEVICE_SUPERSEDE] = "UPDATE certificates SET supersede_at = ?"
+                           " WHERE device_id = ? AND status = 'valid'"
+                           " AND supersede_at IS NULL",
+    [W_DEVICE_CURRENT] = "SELECT serial FROM certificates"
+                         " WHERE device_id = ? AND status = 'valid'"
+                         " AND supersede_at IS NULL AND not_after > ?"
+                         " ORDER BY serial LIMIT 1",
 };
 
 /* Statements of the read connection. */
@@ -268,6 +294,7 @@ enum rstmt {
 	R_OCSP_DUE,
 	R_CRL_GET,
 	R_SHARD_LAST,
+	R_SUPERSEDE_DUE,
 	R_MAX
 };
 
@@ -316,6 +343,10 @@ static const char *const rsql[R_MAX] = {
                   " WHERE shard = ?",
     [R_SHARD_LAST] = "SELECT coalesce(max(not_after), 0) FROM certificates"
                      " WHERE shard = ?",
+    [R_SUPERSEDE_DUE] = "SELECT serial, supersede_at FROM certificates"
+                        " WHERE supersede_at IS NOT NULL"
+                        " AND status = 'valid' AND supersede_at <= ?"
+                        " ORDER BY supersede_at LIMIT ?",
 };
 
 /* The CRL walk; run on a private connection (store_revoked_foreach). */
@@ -733,15 +764,16 @@ out:
 }
 
 enum status
-store_txn_secret_consume(struct store_txn *txn, const char *device_id,
+store_txn_secret_use(struct store_txn *txn, const char *device_id,
     const char *profile, const uint8_t hash[32], int64_t now,
-    const char *serial)
+    const char *serial, int64_t *id)
 {
 	sqlite3_stmt *sel, *upd;
 	int64_t best_id;
 	enum status st;
 	int ok;
 
+	*id = 0;
 	if ((sel = wstmt(txn, W_SECRET_SELECT)) == NULL ||
 	    (upd = wstmt(txn, W_SECRET_CONSUME)) == NULL)
 		return db_fail(txn->db, "prepare consume enrollment secret");
@@ -762,6 +794,42 @@ store_txn_secret_consume(struct store_txn *txn, const char *device_id,
 		return status_fail(ST_UNAUTHENTICATED,
 		    "enrollment secret for device %s was already used",
 		    device_id);
+	*id = best_id;
+	return ST_OK;
+}
+
+enum status
+store_txn_secret_consume(struct store_txn *txn, const char *device_id,
+    const char *profile, const uint8_t hash[32], int64_t now,
+    const char *serial)
+{
+	int64_t id;
+
+	return store_txn_secret_use(
+	    txn, device_id, profile, hash, now, serial, &id);
+}
+
+enum status
+store_txn_secret_attach(struct store_txn *txn, int64_t id, const char *serial)
+{
+	sqlite3_stmt *upd;
+	enum status st;
+	int ok;
+
+	if ((st = check_serial(serial)) != ST_OK)
+		return st;
+	if ((upd = wstmt(txn, W_SECRET_ATTACH)) == NULL)
+		return db_fail(txn->db, "prepare attach enrollment secret");
+	ok = bind_text(upd, 1, serial) == SQLITE_OK &&
+	    sqlite3_bind_int64(upd, 2, id) == SQLITE_OK;
+	if ((st = stmt_run(txn->db, upd, ok, "attach enrollment secret")) !=
+	    ST_OK)
+		return st;
+	if (sqlite3_changes(txn->db) != 1)
+		return status_fail(ST_CONFLICT,
+		    "enrollment secret %lld is not reserved for a "
+		    "certificate",
+		    (long long)id);
 	return ST_OK;
 }
 
@@ -1049,6 +1117,76 @@ device_status(struct store_txn *txn, const char *device_id, int *blocked)
 		status = sqlite3_column_text(sel, 0);
 		*blocked = status != NULL &&
 		    strcmp((const char *)status, "blocked") == 0;
+	}
+	stmt_reset(sel);
+	return st;
+}
+
+enum status
+store_txn_cert_supersede(struct store_txn *txn, const char *serial, int64_t at)
+{
+	sqlite3_stmt *upd;
+	enum status st;
+	int ok;
+
+	if ((st = check_serial(serial)) != ST_OK)
+		return st;
+	if ((upd = wstmt(txn, W_CERT_SUPERSEDE)) == NULL)
+		return db_fail(txn->db, "prepare supersede certificate");
+	ok = sqlite3_bind_int64(upd, 1, at) == SQLITE_OK &&
+	    bind_text(upd, 2, serial) == SQLITE_OK;
+	if ((st = stmt_run(txn->db, upd, ok, "supersede certificate")) != ST_OK)
+		return st;
+	if (sqlite3_changes(txn->db) != 1)
+		return status_fail(ST_CONFLICT,
+		    "certificate %s is revoked or was renewed already", serial);
+	return ST_OK;
+}
+
+enum status
+store_txn_device_supersede(
+    struct store_txn *txn, const char *device_id, int64_t at, size_t *count)
+{
+	sqlite3_stmt *upd;
+	enum status st;
+	int ok;
+
+	*count = 0;
+	if (device_id == NULL)
+		return status_fail(ST_MALFORMED, "no device id");
+	if ((upd = wstmt(txn, W_DEVICE_SUPERSEDE)) == NULL)
+		return db_fail(
+		    txn->db, "prepare supersede device certificates");
+	ok = sqlite3_bind_int64(upd, 1, at) == SQLITE_OK &&
+	    bind_text(upd, 2, device_id) == SQLITE_OK;
+	if ((st = stmt_run(
+	         txn->db, upd, ok, "supersede device certificates")) != ST_OK)
+		return st;
+	*count = (size_t)sqlite3_changes(txn->db);
+	return ST_OK;
+}
+
+enum status
+store_txn_device_current(struct store_txn *txn, const char *device_id,
+    int64_t now, char serial[STORE_SERIAL_HEX_CAP])
+{
+	sqlite3_stmt *sel;
+	const unsigned char *s;
+	enum status st;
+	int ok;
+
+	serial[0] = '\0';
+	if (device_id == NULL)
+		return ST_NOTFOUND;
+	if ((sel = wstmt(txn, W_DEVICE_CURRENT)) == NULL)
+		return db_fail(txn->db, "prepare select current certificate");
+	ok = bind_text(sel, 1, device_id) == SQLITE_OK &&
+	    sqlite3_bind_int64(sel, 2, now) == SQLITE_OK;
+	st = step_row(txn->db, sel, ok, "select current certificate");
+	if (st == ST_OK) {
+		s = sqlite3_column_text(sel, 0);
+		snprintf(serial, STORE_SERIAL_HEX_CAP, "%s",
+		    s != NULL ? (const char *)s : "");
 	}
 	stmt_reset(sel);
 	return st;
@@ -1701,6 +1839,7 @@ cert_row(sqlite3_stmt *stmt, struct store_cert *c)
 		c->der_len = 0;
 	c->created = sqlite3_column_int64(stmt, 11);
 	c->shard = sqlite3_column_int(stmt, 12);
+	c->supersede_at = sqlite3_column_int64(stmt, 13);
 }
 
 enum status
@@ -2166,6 +2305,42 @@ store_ocsp_due(
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		st = db_fail(store->rdb, "select due OCSP responses");
+out:
+	stmt_reset(stmt);
+	pthread_mutex_unlock(&store->read_lock);
+	return st;
+}
+
+enum status
+store_superseded_due(struct store *store, int64_t now, size_t limit,
+    int (*fn)(const char *serial, int64_t at, void *arg), void *arg)
+{
+	sqlite3_stmt *stmt;
+	const unsigned char *serial;
+	enum status st = ST_OK;
+	int rc;
+
+	if ((st = check_limit(limit)) != ST_OK)
+		return st;
+	pthread_mutex_lock(&store->read_lock);
+	if ((stmt = rstmt(store, R_SUPERSEDE_DUE)) == NULL) {
+		st = db_fail(store->rdb, "prepare select superseded");
+		goto out;
+	}
+	if (sqlite3_bind_int64(stmt, 1, now) != SQLITE_OK ||
+	    sqlite3_bind_int64(stmt, 2, (int64_t)limit) != SQLITE_OK) {
+		st = db_fail(store->rdb, "select superseded");
+		goto out;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if ((serial = sqlite3_column_text(stmt, 0)) == NULL)
+			continue;
+		if (fn((const char *)serial, sqlite3_column_int64(stmt, 1),
+		        arg) != 0)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		st = db_fail(store->rdb, "select superseded");
 out:
 	stmt_reset(stmt);
 	pthread_mutex_unlock(&store->read_lock);

@@ -45,6 +45,7 @@ struct store_cert {
 	size_t der_len;
 	int64_t created;
 	int shard; /* CRL shard, fixed at issuance (0 when unsharded) */
+	int64_t supersede_at; /* renewed: revoked as superseded then; 0 */
 };
 
 struct store_audit {
@@ -104,6 +105,19 @@ enum status store_txn_secret_insert(struct store_txn *txn,
 enum status store_txn_secret_consume(struct store_txn *txn,
     const char *device_id, const char *profile, const uint8_t hash[32],
     int64_t now, const char *serial) MUST_CHECK;
+
+/*
+ * store_txn_secret_consume that also gives the secret row's id (for the
+ * audit). serial may be NULL: the secret is then reserved, used up, and
+ * store_txn_secret_attach records the certificate later.
+ */
+enum status store_txn_secret_use(struct store_txn *txn, const char *device_id,
+    const char *profile, const uint8_t hash[32], int64_t now,
+    const char *serial, int64_t *id) MUST_CHECK;
+
+/* Record serial on the reserved secret id; ST_CONFLICT when it is not. */
+enum status store_txn_secret_attach(
+    struct store_txn *txn, int64_t id, const char *serial) MUST_CHECK;
 
 /*
  * The same check as store_txn_secret_consume, read-only, so that a wrong
@@ -195,6 +209,35 @@ enum status store_txn_device_certs_revoke_each(struct store_txn *txn,
 /* The same without a per-certificate call. */
 enum status store_txn_device_certs_revoke(struct store_txn *txn,
     const char *device_id, int reason, int64_t time, size_t *count) MUST_CHECK;
+
+/*
+ * Renewal: the valid certificate serial is to be revoked as superseded at
+ * at (store_superseded_due finds it then). ST_CONFLICT when it is revoked
+ * or scheduled already: a certificate is renewed once.
+ */
+enum status store_txn_cert_supersede(
+    struct store_txn *txn, const char *serial, int64_t at) MUST_CHECK;
+
+/* The same for every valid, unscheduled certificate of device_id. */
+enum status store_txn_device_supersede(struct store_txn *txn,
+    const char *device_id, int64_t at, size_t *count) MUST_CHECK;
+
+/*
+ * A certificate device_id holds now (valid, unexpired at now, not
+ * superseded) into serial; ST_NOTFOUND (no detail) when there is none.
+ */
+enum status
+store_txn_device_current(struct store_txn *txn, const char *device_id,
+    int64_t now, char serial[STORE_SERIAL_HEX_CAP]) MUST_CHECK;
+
+/*
+ * Call fn for at most limit (1..STORE_LIST_LIMIT_MAX) valid certificates
+ * whose supersede_at <= now, soonest first, until fn returns non-zero.
+ * serial is valid only during the call; fn must not call store read
+ * functions (it may call store_write).
+ */
+enum status store_superseded_due(struct store *store, int64_t now, size_t limit,
+    int (*fn)(const char *serial, int64_t at, void *arg), void *arg) MUST_CHECK;
 
 /*
  * Block (is_blocked 1) or unblock (0) device_id, recording time as its

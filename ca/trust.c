@@ -191,6 +191,15 @@ own_principal(
 		    ST_DENIED, "client certificate %s is revoked", who->serial);
 		goto out;
 	}
+	/* Renewed: its revocation is scheduled, and it speaks for nobody
+	 * from the renewal on (its successor does). */
+	if (row->supersede_at != 0) {
+		st = status_fail(ST_DENIED,
+		    "client certificate %s was renewed and is superseded "
+		    "(revoked from %lld): use the newest certificate",
+		    who->serial, (long long)row->supersede_at);
+		goto out;
+	}
 	if (is_expired) {
 		p = policy_profile_get(a->policy, row->profile);
 		grace = p != NULL ? p->renew_after_expiry_seconds : 0;

@@ -5,7 +5,9 @@
  * in exactly one worker a scheduler thread for authority_tick.
  *
  * The two daemon threads and the scheduler share the authority, which is
- * not thread-safe: every call into it holds auth_mu.
+ * not thread-safe: every call into it holds auth_mu. The authority lets
+ * it go while it makes a serverkeygen key (authority_set_lock), so that
+ * the publication listener keeps answering meanwhile.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -705,6 +707,22 @@ send:
 }
 
 static void
+auth_leave(void *arg)
+{
+	struct worker *w = arg;
+
+	pthread_mutex_unlock(&w->auth_mu);
+}
+
+static void
+auth_enter(void *arg)
+{
+	struct worker *w = arg;
+
+	pthread_mutex_lock(&w->auth_mu);
+}
+
+static void
 scheduler_tick(struct worker *w)
 {
 	unsigned events = 0;
@@ -951,6 +969,7 @@ server_worker_run(const struct server_worker_args *args)
 	status_clear();
 	if ((st = authority_open(args->data_dir, &w.a)) != ST_OK)
 		goto out;
+	authority_set_lock(w.a, auth_leave, auth_enter, &w);
 	if ((st = enroll_new(w.a, &w.e)) != ST_OK)
 		goto out;
 	enroll_set_limits(w.e, args->limits);

@@ -176,6 +176,18 @@ reenroll_loop() {
 					break
 				fi
 				sleep 0.1
+			elif [ "$code" = 403 ] && grep -q superseded "$C/$name.out"; then
+				# A renewal committed by a server killed before its answer
+				# was out: the certificate renewed is superseded. Go on
+				# with the newest one the store holds for the same key.
+				db "SELECT writefile('$C/$name.der', der) FROM certificates
+					WHERE device_id = 'c$name-0' AND status = 'valid'
+					AND supersede_at IS NULL ORDER BY created DESC LIMIT 1" \
+					>/dev/null &&
+					openssl x509 -inform DER -in "$C/$name.der" \
+						-out "$C/$name.pem" 2>/dev/null
+				echo x >>"$C/$name.superseded"
+				break
 			else
 				echo "HTTP $code $(head -c 200 "$C/$name.out")" >>"$C/$name.bad"
 				sleep 0.2

@@ -254,12 +254,19 @@ fi
 
 csr re2 /CN=dev-1/O=Elsewhere -addext "subjectAltName=URI:urn:dev:dev-1" && der re2
 refused re2 "simplereenroll with a changed subject" 403 "$EST/simplereenroll" \
-	"$T/re2.b64" re2 "${CT[@]}" --cert "$T/dev1.pem" --key "$T/dev1.key"
+	"$T/re2.b64" re2 "${CT[@]}" --cert "$T/re1.pem" --key "$T/re1.key"
 body_says re2 "simplereenroll with a changed subject" "subject"
 
+# dev1.pem was renewed: it is superseded and renews no more.
+refused re6 "simplereenroll with a certificate renewed already" 403 \
+	"$EST/simplereenroll" "$T/re1.b64" re6 "${CT[@]}" \
+	--cert "$T/dev1.pem" --key "$T/dev1.key"
+body_says re6 "simplereenroll with a certificate renewed already" "superseded"
+
 code=$(post "$EST/simplereenroll" "$T/re1.b64" re3 "${CT[@]}" \
-	--cert "$T/dev1.pem" --key "$T/dev1.key" -u ":")
+	--cert "$T/re1.pem" --key "$T/re1.key" -u ":")
 expect re3 "simplereenroll with a certificate and empty Basic credentials" 200 "$code"
+first_cert re3 2>/dev/null || fail "re3: no certificate"
 
 refused re4 "simplereenroll without a client certificate" 401 \
 	"$EST/simplereenroll" "$T/re1.b64" re4 "${CT[@]}"
@@ -267,13 +274,14 @@ has_header re4 'www-authenticate: basic' && pass ||
 	fail "401 for reenroll without a certificate lacks WWW-Authenticate"
 
 refused re5 "simplereenroll into label gateway" 403 "$EST/gateway/simplereenroll" \
-	"$T/re1.b64" re5 "${CT[@]}" --cert "$T/dev1.pem" --key "$T/dev1.key"
+	"$T/re1.b64" re5 "${CT[@]}" --cert "$T/re3.pem" --key "$T/re1.key"
+body_says re5 "simplereenroll into label gateway" "profile gateway"
 
 # A device certificate may not enroll other devices.
 csr dev9 /CN=dev-9 && der dev9
 refused devother "device certificate enrolling another device" 403 \
 	"$EST/simpleenroll" "$T/dev9.b64" devother "${CT[@]}" \
-	--cert "$T/dev1.pem" --key "$T/dev1.key"
+	--cert "$T/re3.pem" --key "$T/re1.key"
 
 # --- a station: 100 devices over one keep-alive connection -----------------
 csr station /CN=station-1
@@ -327,7 +335,7 @@ code=$(post "$EST/simpleenroll" "$T/devapi.b64" devapi "${CT[@]}" -u "dev-api:$S
 expect devapi "enrollment with a secret from the API" 200 "$code"
 
 code=$(post "$API/enrollment-secrets" "$T/api.json" apidev \
-	-H 'Content-Type: application/json' --cert "$T/dev1.pem" --key "$T/dev1.key")
+	-H 'Content-Type: application/json' --cert "$T/re3.pem" --key "$T/re1.key")
 expect apidev "device certificate calling the secrets API" 403 "$code"
 code=$(post "$API/enrollment-secrets" "$T/api.json" apinone \
 	-H 'Content-Type: application/json')

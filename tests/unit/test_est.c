@@ -272,7 +272,7 @@ test_secret_enroll(void)
 	size_t len, other_len;
 	char *secret = mint("dev-1", "device");
 	int64_t before;
-	X509 *cert;
+	X509 *cert, *renewed;
 
 	CHECK(secret != NULL);
 	testutil_csr(key, "dev-1", "URI:urn:dev:dev-1", &der, &len);
@@ -339,8 +339,21 @@ test_secret_enroll(void)
 	req_cert(&q, cert);
 	req_basic(&q, "", "");
 	CHECK(run_tls(&q, &resp) == 200);
+	renewed = response_cert(&resp);
+	CHECK(renewed != NULL);
 	http_response_free(&resp);
 	req_free(&q);
+	/* The renewed certificate is superseded: no second renewal. */
+	req_init(&q, "POST", "/.well-known/est/simplereenroll");
+	req_csr(&q, der, len);
+	req_cert(&q, cert);
+	CHECK(run_tls(&q, &resp) == 403);
+	CHECK(resp.body.data != NULL &&
+	    strstr((char *)resp.body.data, "superseded") != NULL);
+	http_response_free(&resp);
+	req_free(&q);
+	X509_free(cert);
+	cert = renewed;
 	req_init(&q, "POST", "/.well-known/est/simplereenroll");
 	req_csr(&q, other, other_len);
 	req_cert(&q, cert);
@@ -448,7 +461,11 @@ static void
 test_serverkeygen(void)
 {
 	static const char *const specs[] = {"ec:P-384", "rsa:3072", "rsa:1024"};
-	static const int want[] = {EVP_PKEY_EC, EVP_PKEY_RSA, EVP_PKEY_EC};
+	/* The CSR's family: its curve for EC, the profile's smallest size
+	 * for any RSA CSR (some clients take RSA only), never the CSR's own
+	 * RSA size. */
+	static const int want[] = {EVP_PKEY_EC, EVP_PKEY_RSA, EVP_PKEY_RSA};
+	static const int want_bits[] = {384, 3072, 3072};
 	struct req q;
 	struct http_response resp;
 	char device[32], *secret, *body;
@@ -471,8 +488,7 @@ test_serverkeygen(void)
 		CHECK(body != NULL && strstr(body, "smime-type=certs-only"));
 		CHECK(strncmp(header(&resp, "Content-Type"), "multipart/mixed",
 		          15) == 0);
-		/* The key part: PKCS#8 of the type the CSR asked for (an RSA-1024
-		 * CSR gets the profile's default, EC P-256). */
+		/* The key part: PKCS#8. */
 		if (body != NULL) {
 			char *start = strstr(body, "\r\n\r\n") + 4;
 			char *end = strstr(start, "--");
@@ -488,7 +504,8 @@ test_serverkeygen(void)
 				got = d2i_AutoPrivateKey(NULL, &p, (long)p8len);
 			}
 			CHECK(got != NULL &&
-			    EVP_PKEY_get_base_id(got) == want[i]);
+			    EVP_PKEY_get_base_id(got) == want[i] &&
+			    EVP_PKEY_get_bits(got) == want_bits[i]);
 			EVP_PKEY_free(got);
 			OPENSSL_cleanse(p8der, p8len);
 			free(p8der);

@@ -53,7 +53,10 @@ test_default(void)
 		CHECK(p->keys[2].kind == POLICY_KEY_RSA &&
 		    p->keys[2].min_bits == 3072);
 		policy_profile_keys_describe(p, keys, sizeof(keys));
-		CHECK(strcmp(keys, "ec:P-256, ec:P-384, rsa:3072+") == 0);
+		CHECK(strcmp(keys, "ec:P-256, ec:P-384, rsa:3072..4096") == 0);
+		CHECK(p->rsa_max_bits == 4096);
+		CHECK(p->supersede_after_seconds == 3600);
+		CHECK(!p->allow_reprovision);
 		CHECK(p->sig_md_nid == NID_sha256);
 		/* Names: CN from the id, one URN, nothing else. */
 		CHECK(p->device_id == POLICY_DEVICE_ID_CN);
@@ -169,6 +172,14 @@ static const struct {
     {"rsa_1024.json",
         "$.profiles.device.keys[0]: RSA modulus below 2048 "
         "bits in key type \"rsa:1024\""},
+    /* serverkeygen makes keys of the rules' sizes: bounded. */
+    {"rsa_above_max.json",
+        "$.profiles.device.keys[1]: key type \"rsa:8192\" is above the "
+        "profile's rsa_max_bits 4096"},
+    {"rsa_max_range.json", "$.profiles.device.rsa_max_bits"},
+    {"supersede_range.json",
+        "$.profiles.device.renewal.supersede_after_seconds"},
+    {"reprovision_type.json", "$.profiles.device.reprovision: expected"},
     {"bad_regex.json",
         "$.profiles.device.device_id_pattern: bad "
         "regular expression"},
@@ -424,7 +435,7 @@ test_parse_inline(void)
 		    p->eku_nids[1] == NID_server_auth);
 		CHECK(p->description[0] == '\0');
 		policy_profile_keys_describe(p, keys, sizeof(keys));
-		CHECK(strcmp(keys, "rsa:4096+, ec:P-384") == 0);
+		CHECK(strcmp(keys, "rsa:4096..4096, ec:P-384") == 0);
 		/* A short buffer is cut, never overrun. */
 		policy_profile_keys_describe(p, keys, 6);
 		CHECK(strcmp(keys, "rsa:4") == 0);

@@ -122,7 +122,7 @@ test_open_reopen(void)
 	CHECK(store != NULL);
 	if (store == NULL)
 		return;
-	CHECK(store_schema_version() == 4);
+	CHECK(store_schema_version() == 5);
 	CHECK_ST(insert_one(store, "0A1B", "CN=dev-1"), ST_OK);
 	CHECK(stat(db_path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
 	snprintf(side, sizeof(side), "%s-wal", db_path);
@@ -1396,6 +1396,159 @@ test_bad_path(void)
 	CHECK(store == NULL);
 }
 
+/* Renewal supersedes (schema v4). */
+
+struct supersede_args {
+	const char *serial;
+	const char *device;
+	int64_t at;
+	size_t count;
+	char current[STORE_SERIAL_HEX_CAP];
+	int64_t id;
+};
+
+static enum status
+job_supersede(struct store_txn *txn, void *arg)
+{
+	struct supersede_args *s = arg;
+
+	return store_txn_cert_supersede(txn, s->serial, s->at);
+}
+
+static enum status
+job_device_supersede(struct store_txn *txn, void *arg)
+{
+	struct supersede_args *s = arg;
+
+	return store_txn_device_supersede(txn, s->device, s->at, &s->count);
+}
+
+static enum status
+job_current(struct store_txn *txn, void *arg)
+{
+	struct supersede_args *s = arg;
+
+	return store_txn_device_current(txn, s->device, s->at, s->current);
+}
+
+static enum status
+job_reserve(struct store_txn *txn, void *arg)
+{
+	struct supersede_args *s = arg;
+	uint8_t hash[32];
+
+	sha256("reserve me", hash);
+	return store_txn_secret_use(
+	    txn, s->device, "device", hash, NOW, NULL, &s->id);
+}
+
+static enum status
+job_attach(struct store_txn *txn, void *arg)
+{
+	struct supersede_args *s = arg;
+
+	return store_txn_secret_attach(txn, s->id, s->serial);
+}
+
+static int
+supersede_row(const char *serial, int64_t at, void *arg)
+{
+	struct feed *f = arg;
+
+	if (f->count >= 16)
+		return 1;
+	snprintf(f->serial[f->count], STORE_SERIAL_HEX_CAP, "%s", serial);
+	f->seq[f->count++] = at;
+	return 0;
+}
+
+static void
+test_supersede(void)
+{
+	struct store *store = NULL;
+	struct store_cert *got = NULL;
+	struct supersede_args s;
+	struct feed f;
+	int64_t id;
+
+	CHECK_ST(store_open(db_path, &store), ST_OK);
+	if (store == NULL)
+		return;
+	CHECK_ST(insert_cert(store, "5A01", "dev-sup", "device", NOW + 9000, 0),
+	    ST_OK);
+	CHECK_ST(insert_cert(store, "5A02", "dev-sup", "device", NOW + 9000, 0),
+	    ST_OK);
+	CHECK_ST(insert_cert(store, "5A03", "dev-rep", "device", NOW + 9000, 0),
+	    ST_OK);
+	memset(&s, 0, sizeof(s));
+	s.device = "dev-sup";
+	s.at = NOW;
+	CHECK_ST(store_write(store, job_current, &s), ST_OK);
+	CHECK(strcmp(s.current, "5A01") == 0);
+	/* Renewed once: scheduled, and never twice. */
+	s.serial = "5A01";
+	s.at = NOW + 60;
+	CHECK_ST(store_write(store, job_supersede, &s), ST_OK);
+	s.at = NOW + 120;
+	CHECK_ST(store_write(store, job_supersede, &s), ST_CONFLICT);
+	CHECK_DETAIL("renewed already");
+	CHECK_ST(store_cert_get(store, "5A01", &got), ST_OK);
+	CHECK(got != NULL && got->supersede_at == NOW + 60 &&
+	    got->status == STORE_CERT_VALID);
+	store_cert_free(got);
+	/* The device's current certificate is now the other one. */
+	s.at = NOW;
+	CHECK_ST(store_write(store, job_current, &s), ST_OK);
+	CHECK(strcmp(s.current, "5A02") == 0);
+	/* Expired at now: not current. */
+	s.at = NOW + 9000;
+	CHECK_ST(store_write(store, job_current, &s), ST_NOTFOUND);
+	/* Due only once the overlap has ended. */
+	memset(&f, 0, sizeof(f));
+	CHECK_ST(store_superseded_due(store, NOW + 59, 10, supersede_row, &f),
+	    ST_OK);
+	CHECK(f.count == 0);
+	CHECK_ST(store_superseded_due(store, NOW + 60, 10, supersede_row, &f),
+	    ST_OK);
+	CHECK(f.count == 1 && strcmp(f.serial[0], "5A01") == 0 &&
+	    f.seq[0] == NOW + 60);
+	CHECK_ST(store_superseded_due(store, NOW, 0, supersede_row, &f),
+	    ST_MALFORMED);
+	/* Revoked: no longer due. */
+	CHECK_ST(revoke_one(store, "5A01", 4, NULL), ST_OK);
+	memset(&f, 0, sizeof(f));
+	CHECK_ST(store_superseded_due(store, NOW + 60, 10, supersede_row, &f),
+	    ST_OK);
+	CHECK(f.count == 0);
+	/* A reprovisioning supersedes every current certificate. */
+	s.device = "dev-rep";
+	s.at = NOW + 30;
+	CHECK_ST(store_write(store, job_device_supersede, &s), ST_OK);
+	CHECK(s.count == 1);
+	CHECK_ST(store_write(store, job_device_supersede, &s), ST_OK);
+	CHECK(s.count == 0);
+	/* A reserved secret is used up before any certificate exists. */
+	CHECK_ST(secret_add(store, "dev-res", "device", "reserve me", NOW + 60),
+	    ST_OK);
+	s.device = "dev-res";
+	CHECK_ST(store_write(store, job_reserve, &s), ST_OK);
+	CHECK(s.id > 0);
+	id = s.id;
+	CHECK_ST(store_write(store, job_reserve, &s), ST_UNAUTHENTICATED);
+	CHECK_DETAIL("already used");
+	CHECK(s.id == 0);
+	s.id = id;
+	s.serial = "5A09";
+	CHECK_ST(store_write(store, job_attach, &s), ST_OK);
+	CHECK(raw_int(
+	          "SELECT count(*) FROM enrollment_secrets WHERE"
+	          " device_id = 'dev-res' AND consumed_serial = '5A09'") == 1);
+	/* Attached once. */
+	s.serial = "5A0A";
+	CHECK_ST(store_write(store, job_attach, &s), ST_CONFLICT);
+	store_close(store);
+}
+
 int
 main(void)
 {
@@ -1422,6 +1575,7 @@ main(void)
 	test_ocsp_crl();
 	test_revoked_foreach();
 	test_revoked_timing();
+	test_supersede();
 	test_newer_schema();
 	testutil_rmtree(dir);
 	free(dir);
