@@ -481,21 +481,21 @@ reload_fail(struct supervisor *sv, const char *why)
 /*
  * Start the next generation's next worker. One at a time: each logs in to
  * the token, and SoftHSMv2 serves others poorly while a login rewrites
- * its files. Returns 1 once every slot has its new worker.
+ * its files. Slot 0 (the scheduler's) last, so that two schedulers run
+ * side by side only between its start and the commit.
  */
-static int
+static void
 reload_spawn_next(struct supervisor *sv)
 {
 	int i;
 
-	for (i = 0; i < sv->slot_count; i++) {
+	for (i = sv->slot_count - 1; i >= 0; i--) {
 		if (sv->slots[i].next.pid != 0)
 			continue;
 		if (worker_fork(sv, i, &sv->slots[i].next) != ST_OK)
 			reload_fail(sv, status_detail());
-		return 0;
+		return;
 	}
-	return 1;
 }
 
 /* Start the pending reload if it is due and nothing else is under way. */
@@ -580,7 +580,7 @@ reports_read(struct supervisor *sv)
 	struct slot *s;
 	char ids[SERVER_POLICIES_CAP];
 	ssize_t n;
-	int i, ready = 0;
+	int i, ready = 0, starting = 0;
 
 	for (;;) {
 		n = read(sv->report_rd, &r, sizeof(r));
@@ -602,11 +602,14 @@ reports_read(struct supervisor *sv)
 			s->failures = 0;
 	}
 	if (sv->reload.phase == RELOAD_STARTING) {
-		for (i = 0; i < sv->slot_count; i++)
+		for (i = 0; i < sv->slot_count; i++) {
 			ready += sv->slots[i].next.is_ready;
+			starting += sv->slots[i].next.pid != 0 &&
+			    !sv->slots[i].next.is_ready;
+		}
 		if (ready == sv->slot_count)
 			reload_commit(sv);
-		else if (sv->slots[ready].next.pid == 0)
+		else if (starting == 0)
 			reload_spawn_next(sv);
 		return;
 	}
