@@ -6,9 +6,12 @@
  * secret, stores the row and appends the audit entry. Only then is the
  * certificate returned.
  */
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <openssl/evp.h>
@@ -310,6 +313,99 @@ generate_key(const struct policy_key_rule *rule, EVP_PKEY **out)
 	return ST_OK;
 }
 
+/* The host of an http(s) URL (no port, no brackets) into out, or "". */
+static void
+url_host(const char *url, char *out, size_t cap)
+{
+	const char *h = url != NULL ? strstr(url, "://") : NULL;
+	size_t n;
+
+	out[0] = '\0';
+	if (h == NULL)
+		return;
+	h += 3;
+	if (*h == '[')
+		n = strcspn(++h, "]");
+	else
+		n = strcspn(h, ":/?#");
+	snprintf(out, cap, "%.*s", (int)n, h);
+}
+
+/* 1 if the SAN entry names host (DNS without case, or an IP literal). */
+static int
+san_is_host(const GENERAL_NAME *gn, const char *host)
+{
+	unsigned char ip[16];
+	const ASN1_STRING *s;
+	size_t i, n;
+
+	if (host[0] == '\0')
+		return 0;
+	if (gn->type == GEN_IPADD) {
+		s = gn->d.iPAddress;
+		if (inet_pton(AF_INET, host, ip) == 1)
+			return ASN1_STRING_length(s) == 4 &&
+			    memcmp(ASN1_STRING_get0_data(s), ip, 4) == 0;
+		if (inet_pton(AF_INET6, host, ip) == 1)
+			return ASN1_STRING_length(s) == 16 &&
+			    memcmp(ASN1_STRING_get0_data(s), ip, 16) == 0;
+		return 0;
+	}
+	if (gn->type != GEN_DNS)
+		return 0;
+	s = gn->d.dNSName;
+	n = strlen(host);
+	if ((size_t)ASN1_STRING_length(s) != n)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (tolower(ASN1_STRING_get0_data(s)[i]) !=
+		    tolower((unsigned char)host[i]))
+			return 0;
+	return 1;
+}
+
+/*
+ * Defence in depth behind the profile's templates: no certificate issued
+ * over EST names tessera's own server (localhost, the hosts of its URLs),
+ * whatever a policy's DNS suffix makes possible. This is the name a
+ * gateway secret once bought, and then impersonated tessera with.
+ */
+static enum status
+check_own_names(const struct authority *a, const X509_NAME *subject,
+    const GENERAL_NAMES *san)
+{
+	char hosts[3][LIMIT_NAME_LEN + 1], cn[LIMIT_NAME_LEN + 1];
+	const GENERAL_NAME *gn;
+	size_t h;
+	int i;
+
+	snprintf(hosts[0], sizeof(hosts[0]), "localhost");
+	url_host(
+	    a->cfg != NULL ? a->cfg->url : NULL, hosts[1], sizeof(hosts[1]));
+	url_host(a->cfg != NULL ? a->cfg->publish_url : NULL, hosts[2],
+	    sizeof(hosts[2]));
+	for (i = 0; san != NULL && i < sk_GENERAL_NAME_num(san); i++) {
+		gn = sk_GENERAL_NAME_value(san, i);
+		for (h = 0; h < 3; h++)
+			if (san_is_host(gn, hosts[h]))
+				return status_fail(ST_DENIED,
+				    "subjectAltName %s %s is tessera's own "
+				    "server name; no certificate it issues "
+				    "carries it",
+				    gn->type == GEN_DNS ? "DNS" : "IP",
+				    hosts[h]);
+	}
+	/* A client falling back to the CN (RFC 9525 §6.4.4 forbids it). */
+	name_value(subject, NID_commonName, cn, sizeof(cn));
+	for (h = 0; h < 3; h++)
+		if (hosts[h][0] != '\0' && strcasecmp(cn, hosts[h]) == 0)
+			return status_fail(ST_DENIED,
+			    "subject CN %s is tessera's own server name; no "
+			    "certificate it issues carries it",
+			    hosts[h]);
+	return ST_OK;
+}
+
 /* The names were built by ca_csr_names_build; nothing else of the CSR. */
 static void
 fill_template(const struct authority *a, const struct policy_profile *p,
@@ -586,6 +682,7 @@ authority_enroll(struct authority *a, const struct principal *who,
 	                           : ca_csr_check(csr, p);
 	if (st != ST_OK ||
 	    (st = ca_csr_names_build(csr, p, &subject, &san)) != ST_OK ||
+	    (st = check_own_names(a, subject, san)) != ST_OK ||
 	    (st = check_binding(csr, req->binding, req->binding_len,
 	         req->is_binding_unsafe)) != ST_OK)
 		goto refuse;

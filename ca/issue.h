@@ -1,8 +1,9 @@
 /*
  * issue: build an X.509 certificate from a template and sign it with a key
- * (in the token). Extensions come only from the template, which the caller
- * fills from the policy; nothing is copied from a CSR but the subject, the
- * SANs and the public key.
+ * (in the token). Everything comes from the template, which the caller
+ * fills from the policy: for an enrollment the subject and SANs are the
+ * ones ca_csr_names_build made from the profile's rules and the device
+ * id; of the CSR only the public key is used.
  */
 #ifndef TESSERA_CA_ISSUE_H
 #define TESSERA_CA_ISSUE_H

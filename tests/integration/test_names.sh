@@ -5,7 +5,8 @@
 #   for localhost and 127.0.0.1: 403 naming the field, nothing stored, the
 #   secret still unused; the certificate the gateway does get names only
 #   gw-1.gw.tessera.invalid, and a TLS server holding it cannot pass for
-#   localhost to curl (tessera's own server name);
+#   localhost to curl (tessera's own server name); a template name that
+#   is the host of tessera's own URL is refused too;
 # - one spelling per device id: Dev-X cannot be minted, enrolled, revoked
 #   or listed, so a block on dev-x cannot be dodged by case;
 # - what a CSR may not carry: another device's URN, an attribute without a
@@ -30,7 +31,10 @@ ADMIN=(--cert "$D/admin/admin.pem" --key "$D/admin/admin.key")
 CT=(-H 'Content-Type: application/pkcs10')
 JSON=(-H 'Content-Type: application/json')
 
-check "init" "$TESSERA_BIN" init --data "$D" --name "Names Test"
+# tessera's own URL names a host a gateway template could also make: the
+# template must not hand it out (defence in depth behind the suffix).
+check "init" "$TESSERA_BIN" init --data "$D" --name "Names Test" \
+	--url "https://gw-own.gw.tessera.invalid:$P1"
 if ! start_server "$D" "$P1" "$P2"; then
 	fail "server did not come up"
 	finish
@@ -97,6 +101,15 @@ n=$(db "SELECT count(*) FROM certificates WHERE profile = 'gateway'")
 [ "$n" = 0 ] && pass || fail "refused gateway CSRs stored $n certificates"
 n=$(db "SELECT count(*) FROM enrollment_secrets WHERE device_id = 'gw-1' AND consumed_at IS NULL")
 [ "$n" = 1 ] && pass || fail "the refusals used the gateway secret ($n unused)"
+
+# A gateway whose template name is tessera's own server name gets nothing.
+code=$(mint gw-own gateway)
+[ "$code" = 201 ] && pass || fail "minting for gw-own: HTTP $code"
+GO=$(secret_of)
+csr gwown /CN=gw-own
+refused gwown "gateway whose name is tessera's own" 403 \
+	"$EST/gateway/simpleenroll" gw-own "$GO" \
+	"subjectAltName DNS gw-own.gw.tessera.invalid is tessera's own server name"
 
 # The secret is still good for the gateway's own name.
 csr gw /CN=gw-1 -addext "subjectAltName=DNS:gw-1.gw.tessera.invalid"
