@@ -10,10 +10,15 @@
 #
 # Artifacts: the root, issuing CA, OCSP responder, TLS and admin
 # certificates; devices with P-256, P-384 and RSA-3072 keys, a gateway, a
-# station, a serverkeygen key and certificate; the issuing CRL empty and
-# with a revocation, the root CRL, the CRLs of a second service whose
-# policy has four shards; OCSP good (SHA-1, SHA-256, GET), revoked, never
-# issued, with a nonce; cacerts and csrattrs; both discovery documents.
+# station, a serverkeygen key and certificate, a renewal, tessera's own
+# renewed TLS and responder certificates, whatever is issued for CSRs with
+# IA5String, BMPString, TeletexString or PrintableString CNs, a UTF8String
+# serialNumber, an RSA exponent of 3 or gateway names that are not its own
+# (each of these refused with a 4xx instead is fine); the issuing CRL
+# empty and with a revocation, the root CRL, the CRLs of a second service
+# whose policy has four shards; OCSP good (SHA-1, SHA-256, GET), revoked,
+# never issued, with a nonce, for another CA, junk; cacerts and csrattrs;
+# both discovery documents.
 #
 # Then the CA-compromise scenario: the issuing CA is revoked, the root CRL
 # lists it (signed by the root, cACompromise), GnuTLS calls the chain
@@ -219,6 +224,77 @@ done
 fetch "$PUB/.well-known/oauth-authorization-server" "$A/oauth-metadata.json"
 fetch "$PUB/.well-known/openid-configuration" "$A/openid-metadata.json"
 
+# --- what comes from a CSR: normalised or refused --------------------------------
+# CSRs a strict relying party would choke on if copied (RFC 5280 §4.1.2.6
+# and App. A string types; NIST SP 800-89 exponent; RFC 9525 §6 names of
+# a serverAuth certificate). Each must be refused with a 4xx, or what is
+# issued must pass every rule above (then check.py checks it).
+"$PY" - "$A" <<'PYEOF' || fail "making the hostile CSRs"
+import sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.name import _ASN1Type
+from cryptography.x509.oid import NameOID
+a = sys.argv[1]
+
+
+def csr(name, attrs, key=None, san=None):
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    b = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(attrs))
+    if san:
+        b = b.add_extension(x509.SubjectAlternativeName(san), False)
+    with open("%s/%s.csr" % (a, name), "wb") as f:
+        f.write(b.sign(key, hashes.SHA256()).public_bytes(
+            serialization.Encoding.DER))
+    with open("%s/%s.key" % (a, name), "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM,
+                                  serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+
+
+def cn(v, t=_ASN1Type.UTF8String):
+    return x509.NameAttribute(NameOID.COMMON_NAME, v, _type=t)
+
+
+csr("h-ia5", [cn("h-ia5", _ASN1Type.IA5String)])
+csr("h-bmp", [cn("h-bmp", _ASN1Type.BMPString)])
+csr("h-t61", [cn("h-t61", _ASN1Type.T61String)])
+csr("h-printable", [cn("h-printable", _ASN1Type.PrintableString)])
+csr("h-sn", [cn("h-sn"), x509.NameAttribute(
+    NameOID.SERIAL_NUMBER, "1234", _type=_ASN1Type.UTF8String)])
+csr("h-e3", [cn("h-e3")], key=rsa.generate_private_key(3, 3072))
+csr("h-gwnosan", [cn("h-gwnosan")])
+csr("h-gwcn", [cn("h-gwcn")], san=[x509.DNSName("other.example")])
+PYEOF
+HOSTILE=
+# hostile NAME [LABEL]: enroll $A/NAME.csr as device NAME.
+hostile() {
+	local name=$1 label=${2:-} s code prof=()
+	[ -n "$label" ] && prof=(--profile "$label")
+	s=$(tessera secret --data "$D" --device "$name" "${prof[@]}" \
+		2>>"$T/secret.err" | tail -1)
+	code=$(base64 -w0 "$A/$name.csr" | "${CURL[@]}" --cacert "$D/ca/chain.pem" \
+		-o "$A/$name.out" -w '%{http_code}' -u "$name:$s" \
+		-H 'Content-Type: application/pkcs10' --data-binary @- \
+		"$EST/${label:+$label/}simpleenroll")
+	case $code in
+	200)
+		base64 -d "$A/$name.out" | openssl pkcs7 -inform DER -print_certs \
+			2>/dev/null | openssl x509 -out "$A/$name.pem" 2>/dev/null &&
+			pass || fail "$name: 200 without a certificate"
+		HOSTILE="$HOSTILE $name:${label:-device}"
+		echo "issued $name: its certificate goes through check.py" ;;
+	4??)
+		pass
+		echo "refused $name: $code $(head -c 160 "$A/$name.out")" ;;
+	*) fail "$name: HTTP $code $(head -c 200 "$A/$name.out")" ;;
+	esac
+}
+for h in h-ia5 h-bmp h-t61 h-printable h-sn h-e3; do hostile "$h"; done
+hostile h-gwnosan gateway
+hostile h-gwcn gateway
+
 # --- revocation: the full CRL and OCSP -----------------------------------------
 REVOKED=$(serial_of "$A/dev-revoked.pem")
 revoke "$D" "$API" "$A/dev-revoked.pem" keyCompromise
@@ -308,9 +384,9 @@ fetch "$PUB2/crl/root.crl" "$A/s-root.crl"
 stop_server "$SHARD_PID"
 
 # --- the manifest ----------------------------------------------------------------
-"$PY" - "$A" "$PUB" "$PUB2" <<'EOF' || fail "writing the manifest"
+"$PY" - "$A" "$PUB" "$PUB2" "$HOSTILE" <<'EOF' || fail "writing the manifest"
 import json, os, re, subprocess, sys
-a, pub, pub2 = sys.argv[1:4]
+a, pub, pub2, hostile = sys.argv[1:5]
 
 
 def serial(name):
@@ -350,6 +426,11 @@ certs = [cert("root", "root", "root"), cert("issuing", "issuing", "root"),
          cert("responder-renewed", "responder", "issuing"),
          cert("s-root", "root", "s-root", publish=pub2),
          cert("s-issuing", "issuing", "s-root", publish=pub2)]
+# The hostile CSRs that were issued: the certificates must conform.
+for h in hostile.split():
+    n, label = h.split(":")
+    certs.append(cert(n, label, "issuing",
+                      "rsa:3072" if n == "h-e3" else "ec:P-256"))
 shards = {}
 for i in range(1, 9):
     n = "s-dev%d" % i

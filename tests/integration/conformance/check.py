@@ -215,7 +215,8 @@ def time_rule(tag, c):
 
 def name_strings(name_der):
     """RFC 5280 §4.1.2.6 and App. A: DirectoryString values as
-    PrintableString or UTF8String; C, serialNumber, dnQualifier as
+    PrintableString or UTF8String, and tessera's rule (issue 11, item 4):
+    UTF8String whatever the CSR sent; C, serialNumber, dnQualifier as
     PrintableString; no empty RDN."""
     _, _, rdns = one(name_der)
     for _, _, rdn in children(rdns):
@@ -227,9 +228,8 @@ def name_strings(name_der):
             dotted = x509.ObjectIdentifier(decode_oid(oid)).dotted_string
             if dotted in PRINTABLE_ONLY and t2 != 0x13:
                 return "%s as tag %02x, not PrintableString" % (dotted, t2)
-            if t2 not in (0x13, 0x0C):
-                return "%s as tag %02x, not PrintableString/UTF8String" % (
-                    dotted, t2)
+            if dotted not in PRINTABLE_ONLY and t2 != 0x0C:
+                return "%s as tag %02x, not UTF8String" % (dotted, t2)
             if not val:
                 return "%s empty" % dotted
     return True
@@ -971,6 +971,9 @@ def self_test(files):
             lambda: time_rule(0x18, b"20491231235959Z"))
     refused("a CN as IA5String", lambda: name_strings(
         bytes.fromhex("300c310a300806035504031601 78".replace(" ", ""))))
+    refused("a CN as PrintableString (tessera re-encodes as UTF8String)",
+            lambda: name_strings(bytes.fromhex(
+                "300c310a300806035504031301 78".replace(" ", ""))))
     refused("a serialNumber as UTF8String", lambda: name_strings(
         bytes.fromhex("300c310a30080603550405 0c0131".replace(" ", ""))))
     p7 = read(files["cacerts"])
