@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Reloads always complete, and one tessera serve per data directory.
 #
-# Eleven SIGHUPs at different spacings (three back to back, 0.5 s apart, a
-# few seconds apart, once after more than ten seconds: the spacing at which
-# a second reload used to SIGKILL one old worker and hang), each changing
-# the device token's ttl_seconds in the policy. After each settles, the log
+# Thirteen SIGHUPs at different spacings (three back to back, 0.5 s
+# apart, one during a drain, a few seconds apart, once after more than ten
+# seconds: the spacing at which a second reload used to SIGKILL one old
+# worker and hang), each but one changing the device token's ttl_seconds
+# in the policy. After each settles, the log
 # says "reload N complete: 3 workers, policy ID" (ID: the policy file's
 # SHA-256, first 16 hex digits) and every worker (told apart by the
 # Tessera-Worker header, sent to loopback peers) mints tokens with the new
 # lifetime, and no old worker answers. Meanwhile a client that never stops
 # gets no refusal and no failed connection; a request in flight on an old
-# worker is answered while it drains. A policy that does not parse fails
+# worker is answered while it drains, and a SIGHUP meanwhile is queued
+# and followed. A policy that does not parse fails
 # its reload: the old workers keep serving, and the next good one
 # completes. A second serve on the same directory (also through another
 # path) is refused in one line while other commands run; the lock goes
@@ -177,11 +179,12 @@ sleep 0.5
 hup 105
 settle 105
 
-# 6: a request in flight on an old worker when its drain begins. One
+# 6-7: a request in flight on an old worker when its drain begins. One
 # keep-alive connection: a GET answered (by an old worker, which now holds
-# the connection), then a POST whose body stops half way; the reload
-# starts, and once the old workers drain, the rest of the body is sent.
-# The old worker answers it, and the answer closes the connection.
+# the connection), then a POST whose body stops half way; reload 6
+# starts, and while the old workers drain (one waits for that request), 7
+# comes and is queued. Then the rest of the body is sent: the old worker
+# answers it, and the answer closes the connection; 7 follows.
 cat >"$T/inflight.py" <<'EOF'
 import os, socket, sys, time
 port, ready, go = int(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -220,6 +223,9 @@ wait_until 30 test -e "$T/inflight.ready" && pass ||
 hup 106
 draining() { [ "$(grep -c 'the old ones drain' "$T/serve.err")" -gt "$drains" ]; }
 wait_until 60 draining && pass || fail "reload 6 did not reach its drain"
+hup 107
+queued() { tail -n +"$HUP_LINE" "$T/serve.err" | grep -q 'SIGHUP: queued after reload'; }
+wait_until 10 queued && pass || fail "a SIGHUP during a drain was not queued"
 touch "$T/inflight.go"
 wait $INFLIGHT
 read -r first second code conn <"$T/inflight.out"
@@ -227,10 +233,13 @@ read -r first second code conn <"$T/inflight.out"
 	pass || fail "a request in flight during the drain: $(cat "$T/inflight.out")"
 [ "$conn" = close ] && pass ||
 	fail "a draining worker's answer keeps the connection open: $conn"
-settle 106
+tail -n +"$HUP_LINE" "$T/serve.err" |
+	grep -qE 'complete: .*; a queued SIGHUP reloads again$' &&
+	pass || fail "reload 6 did not say a queued one follows"
+settle 107
 
-# 7-8: a few seconds apart.
-for ttl in 107 108; do
+# 8-9: a few seconds apart.
+for ttl in 108 109; do
 	sleep 3
 	hup "$ttl"
 	settle "$ttl"
@@ -255,24 +264,23 @@ alive() { for p in $before; do kill -0 "$p" 2>/dev/null || return 1; done; }
 check "the old workers live on" alive
 # The new workers of a retry never listen: only the old ones answer.
 workers() { echo "$before"; }
-check "the old workers serve the last good policy" every_worker_says 108
+check "the old workers serve the last good policy" every_worker_says 109
 workers() { pgrep -P "$SERVER_PID" | sort; }
 cp "$T/good.json" "$D/policy.json.new"
 mv "$D/policy.json.new" "$D/policy.json"
 HUP_LINE=$(($(wc -l <"$T/serve.err") + 1))
 kill -HUP "$SERVER_PID"
-settle 108
-
-# 9: more than ten seconds after the last good reload completed.
-sleep 11
-hup 109
 settle 109
-# 10-11: at once after it, then half a second later.
+
+# 10: more than ten seconds after the last good reload completed.
+sleep 11
 hup 110
 settle 110
+# 11-12: at once after it, then 12 half a second after 11 (not waiting).
 hup 111
 sleep 0.5
-settle 111
+hup 112
+settle 112
 
 touch "$T/load.stop"
 wait $LOAD
@@ -297,8 +305,8 @@ last=$(echo "$started" | tail -1)
 	fail "reload numbers skipped: $(echo $started)"
 [ "$(echo "$completed" | tail -1)" = "$last" ] && pass ||
 	fail "the last reload ($last) did not complete"
-[ "$(echo "$completed" | wc -w)" -ge 9 ] && pass ||
-	fail "only $(echo $completed | wc -w) reloads completed, want at least 9"
+[ "$(echo "$completed" | wc -w)" -ge 10 ] && pass ||
+	fail "only $(echo $completed | wc -w) reloads completed, want at least 10"
 grep -q 'still running .* after it was told to stop' "$T/serve.err" &&
 	fail "a worker had to be killed: it did not drain" || pass
 grep -q 'killed by signal' "$T/serve.err" && fail "a worker was killed" || pass
