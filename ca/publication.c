@@ -823,6 +823,32 @@ ocsp_due(const char *serial, int64_t next_update, void *arg)
 	return buf_append(serials, serial, strlen(serial) + 1) != ST_OK;
 }
 
+struct ocsp_forget_job {
+	const char *serial;
+};
+
+static enum status
+ocsp_forget_commit(struct store_txn *txn, void *arg)
+{
+	const struct ocsp_forget_job *job = arg;
+
+	return store_txn_ocsp_delete(txn, job->serial);
+}
+
+/*
+ * A stored answer for no certificate of ours (kept by versions before
+ * v4 for any serial anyone asked about): dropped, never re-signed.
+ */
+static void
+ocsp_forget(struct authority *a, const char *serial)
+{
+	struct ocsp_forget_job job = {serial};
+
+	if (store_write(a->store, ocsp_forget_commit, &job) != ST_OK)
+		log_warn("dropping the OCSP answer for %s: %s", serial,
+		    status_detail());
+}
+
 static void
 ocsp_refresh(struct authority *a, int64_t now)
 {
@@ -834,6 +860,7 @@ ocsp_refresh(struct authority *a, int64_t now)
 	uint8_t *der;
 	size_t off, len, done = 0;
 	int64_t next;
+	enum status st;
 
 	buf_init(&serials, 64 * 1024 * 1024);
 	if (store_ocsp_due(a->store, now + validity / OCSP_REFRESH_FRACTION,
@@ -850,7 +877,9 @@ ocsp_refresh(struct authority *a, int64_t now)
 		memset(&cs, 0, sizeof(cs));
 		if (ocsp_lookup(&lc, serial, &cs) != ST_OK) {
 			lc.by_root = 1;
-			if (ocsp_lookup(&lc, serial, &cs) != ST_OK)
+			if ((st = ocsp_lookup(&lc, serial, &cs)) == ST_NOTFOUND)
+				ocsp_forget(a, serial);
+			if (st != ST_OK)
 				continue;
 		}
 		if (ca_ocsp_presign(lc.by_root ? a->root_ocsp : a->ocsp, serial,

@@ -350,6 +350,35 @@ test_never_issued(void)
 	ASN1_INTEGER_free(serial);
 }
 
+/*
+ * A row an older version kept for a serial nobody issued is dropped by
+ * the scheduled refresh, not signed again every minute.
+ */
+static void
+test_stale_rows(const char *data)
+{
+	char cmd[4400];
+	uint8_t *stored = NULL;
+	size_t len = 0;
+	unsigned events = 0;
+
+	snprintf(cmd, sizeof(cmd),
+	    "sqlite3 -cmd '.timeout 5000' '%s/tessera.db' \"INSERT INTO "
+	    "ocsp_responses VALUES ('7B01', x'300301', 0, 1)\"",
+	    data);
+	CHECK(system(cmd) == 0);
+	CHECK_ST(
+	    store_ocsp_get(authority_store(a), "7B01", &stored, &len, NULL),
+	    ST_OK);
+	free(stored);
+	stored = NULL;
+	CHECK_ST(authority_tick(a, &events), ST_OK);
+	CHECK_ST(
+	    store_ocsp_get(authority_store(a), "7B01", &stored, &len, NULL),
+	    ST_NOTFOUND);
+	free(stored);
+}
+
 /* The serial of a PEM file of the data directory. */
 static int
 pem_serial(const char *data, const char *rel, char serial[41])
@@ -533,6 +562,7 @@ main(void)
 	CHECK(X509_CRL_verify(root, X509_get0_pubkey(authority_get0_root(a))) ==
 	    1);
 	test_never_issued();
+	test_stale_rows(data);
 	test_responder_revoked(data, certs[1]);
 	test_shard_changes(data, certs, revoked);
 	if (a != NULL)
