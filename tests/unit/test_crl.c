@@ -1098,7 +1098,8 @@ test_round_trip(X509 *ca, EVP_PKEY *key)
 			RAND_bytes(r, sizeof(r));
 			v[i].revoked_at = r[1] % 2
 			    ? spans[r[2] % 7]
-			    : (int64_t)(r[3] << 24 | r[4] << 16 | r[5] << 8);
+			    : (int64_t)((uint32_t)r[3] << 24 |
+			          (uint32_t)r[4] << 16 | (uint32_t)r[5] << 8);
 			v[i].reason = (int)(r[6] % 12) - 1;
 			if (v[i].reason == 7 || v[i].reason == 8)
 				v[i].reason = 1;
