@@ -25,8 +25,10 @@ usage(FILE *f)
 	    "                      (127.0.0.1:8080)\n"
 	    "  --workers N         worker processes; default one per core\n\n"
 	    "Write an IPv6 address as [::1]:8443. SIGTERM or SIGINT stops "
-	    "the service;\nSIGHUP replaces the workers one at a time (after "
-	    "the TLS certificate changed).\n");
+	    "the service.\nSIGHUP reloads: new workers read the policy, "
+	    "tessera.json and the TLS files,\nthen the old ones drain and "
+	    "exit (\"reload N complete\" in the log). One serve\nper data "
+	    "directory (DIR/serve.lock).\n");
 }
 
 int
