@@ -422,6 +422,49 @@ check_certs_only(const uint8_t *der, size_t len, int count, const char *what)
 	return p7;
 }
 
+/* One to all five of init's certificates, shuffled: strict, sorted,
+ * the same bytes whatever the order given. 20 rounds. */
+static void
+test_certs_only_shuffled(void)
+{
+	static const char *const files[] = {"ca/root.pem", "ca/issuing.pem",
+	    "ca/ocsp.pem", "tls/server.pem", "admin/admin.pem"};
+	X509 *all[5], *given[5], *tmp;
+	uint8_t *der, *again;
+	size_t len, again_len, i, n, k;
+	unsigned char r[8];
+	char what[48];
+	int round;
+
+	for (i = 0; i < 5; i++)
+		all[i] = load_pem(files[i]);
+	for (round = 0; round < 20; round++) {
+		if (RAND_bytes(r, sizeof(r)) != 1)
+			break;
+		n = 1 + r[0] % 5;
+		for (i = 0; i < n; i++)
+			given[i] = all[i];
+		der = again = NULL;
+		len = again_len = 0;
+		snprintf(what, sizeof(what), "certs-only of %zu", n);
+		CHECK_ST(codec_certs_only(given, n, &der, &len), ST_OK);
+		PKCS7_free(check_certs_only(der, len, (int)n, what));
+		/* Another order, the same bytes. */
+		for (i = n; i > 1; i--) {
+			k = r[1 + i % 7] % i;
+			tmp = given[i - 1];
+			given[i - 1] = given[k];
+			given[k] = tmp;
+		}
+		CHECK_ST(codec_certs_only(given, n, &again, &again_len), ST_OK);
+		CHECK(again_len == len && memcmp(again, der, len) == 0);
+		OPENSSL_free(again);
+		OPENSSL_free(der);
+	}
+	for (i = 0; i < 5; i++)
+		X509_free(all[i]);
+}
+
 static void
 test_certs_only(void)
 {
@@ -458,6 +501,7 @@ test_certs_only(void)
 	}
 	X509_free(certs[0]);
 	X509_free(certs[1]);
+	test_certs_only_shuffled();
 
 	/* /cacerts as served. */
 	req_init(&q, "GET", "/.well-known/est/cacerts");
