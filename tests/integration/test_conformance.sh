@@ -20,7 +20,8 @@
 # never issued, with a nonce, for another CA, junk; cacerts and csrattrs;
 # both discovery documents.
 #
-# Then the CA-compromise scenario: the issuing CA is revoked, the root CRL
+# Then a revoked OCSP responder (a new one answers, checked as above) and
+# the CA-compromise scenario: the issuing CA is revoked, the root CRL
 # lists it (signed by the root, cACompromise), GnuTLS calls the chain
 # revoked, nginx (ssl_crl with the CRL chain) refuses a device under it
 # after a reload, and enrollment under the revoked CA answers 503.
@@ -537,6 +538,44 @@ if ! start_server "$D" "$P1" "$P2"; then
 fi
 pass
 enroll "${EST_ARGS[@]}" dev-cc conf-cc ec:P-256
+
+# --- a revoked OCSP responder ---------------------------------------------------
+# Revoking the responder's certificate makes a new key and certificate
+# that answer from then on; the old certificate is on the issuing CRL.
+OLD_RESPONDER=$(serial_of "$A/responder.pem")
+revoke "$D" "$API" "$A/responder.pem" keyCompromise
+ok=0
+for _ in $(seq 1 100); do
+	cmp -s "$A/responder.pem" "$D/ca/ocsp.pem" || { ok=1; break; }
+	sleep 0.1
+done
+[ "$ok" = 1 ] && pass || fail "var/ca/ocsp.pem was not replaced within 10 s"
+cp "$D/ca/ocsp.pem" "$A/responder-new.pem"
+ocsp_post ocsp-new-responder "${I[@]}" -sha256 -cert "$A/dev-p384.pem" -nonce
+crl_lists "$PUB/crl/issuing.crl" "$OLD_RESPONDER" && pass ||
+	fail "the issuing CRL does not list the old responder $OLD_RESPONDER"
+fetch "$PUB/crl/issuing.crl" "$A/issuing-responder.crl"
+"$PY" - "$A" "$PUB" "$OLD_RESPONDER" <<'PYEOF' || fail "writing the responder manifest"
+import json, sys
+a, pub, old = sys.argv[1:4]
+certs = [{"name": "root", "file": "root.pem", "kind": "root",
+          "issuer": "root", "publish": pub},
+         {"name": "issuing", "file": "issuing.pem", "kind": "issuing",
+          "issuer": "root", "publish": pub},
+         {"name": "responder-new", "file": "responder-new.pem",
+          "kind": "responder", "issuer": "issuing", "publish": pub}]
+json.dump({"publish": pub, "certs": certs,
+           "crls": [{"name": "issuing-crl-responder",
+                     "file": "issuing-responder.crl", "issuer": "issuing",
+                     "revoked": [old]}],
+           "ocsp": [{"name": "ocsp-new-responder",
+                     "file": "ocsp-new-responder.der",
+                     "request": "ocsp-new-responder.req",
+                     "issuer": "issuing", "responder": "responder-new",
+                     "expect": "good", "hash": "sha256"}]},
+          open(a + "/manifest-responder.json", "w"), indent=1)
+PYEOF
+run_checks "$A/manifest-responder.json" 80
 # crl_chain_lists FILE SERIAL: one of the CRLs in the PEM FILE lists SERIAL.
 crl_chain_lists() {
 	local f=$1 s=$2 i=0 b
