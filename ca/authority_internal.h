@@ -117,6 +117,13 @@ publication_responder_revoked_in_txn(struct store_txn *txn) MUST_CHECK;
  */
 enum status publication_responder_replace(struct authority *a) MUST_CHECK;
 
+/*
+ * Before the delegated responder signs: when its certificate was revoked
+ * (here or by another process), take up its successor, or sign nothing
+ * (tryLater) until there is one. The revoked key is never used again.
+ */
+void publication_responder_check(struct authority *a);
+
 /* Certify key (in the token) as the OCSP responder now: ca/ocsp.pem. */
 enum status authority_ocsp_certify(
     struct authority *a, struct hsm_key *key, int *renewed) MUST_CHECK;

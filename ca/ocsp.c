@@ -546,7 +546,8 @@ basic_sign(struct ca_ocsp *ocsp, OCSP_BASICRESP *bs, int64_t now,
 	if (ocsp->key == NULL) {
 		st = status_fail(ST_UNAVAILABLE,
 		    "the OCSP responder's key is not available (the HSM is "
-		    "away)");
+		    "away, or the responder was revoked and its successor is "
+		    "not there yet)");
 		goto out;
 	}
 	if (!OCSP_basic_sign(bs, ocsp->responder, ocsp->key, EVP_sha256(), NULL,

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 
 #include "ca/authority_internal.h"
 #include "ca/crl.h"
@@ -244,8 +245,8 @@ issuing_ca_check_in_txn(struct authority *a, struct store_txn *txn)
  * responder_replace wrote it), or sign nothing (tryLater) until it is
  * there. The old key is never used again.
  */
-static void
-responder_check(struct authority *a)
+void
+publication_responder_check(struct authority *a)
 {
 	int64_t when, new_when;
 	char *uri = NULL;
@@ -293,6 +294,7 @@ publication_responder_replace(struct authority *a)
 {
 	struct hsm_key *key = NULL, *old = NULL;
 	char label[LIMIT_LABEL_LEN + 1], uri[LIMIT_LABEL_LEN + 32], *path;
+	unsigned char r[4];
 	int renewed = 0;
 	enum status st;
 
@@ -300,8 +302,11 @@ publication_responder_replace(struct authority *a)
 	ca_ocsp_set_key(a->ocsp, NULL);
 	if ((st = hsm_ready(a)) != ST_OK)
 		return st;
-	snprintf(label, sizeof(label), "%s-%lld", OCSP_KEY_LABEL,
-	    (long long)time(NULL));
+	/* Unique even for two replacements within a second. */
+	if (RAND_bytes(r, sizeof(r)) != 1)
+		return status_fail_ssl(ST_INTERNAL, "RAND_bytes");
+	snprintf(label, sizeof(label), "%s-%lld-%02x%02x%02x%02x",
+	    OCSP_KEY_LABEL, (long long)time(NULL), r[0], r[1], r[2], r[3]);
 	snprintf(uri, sizeof(uri), "pkcs11:object=%s", label);
 	if ((st = hsm_key_generate(a->hsm, label, HSM_KEY_EC_P256, &key)) !=
 	    ST_OK)
@@ -380,6 +385,10 @@ publication_revoked_in_txn(struct authority *a, struct store_txn *txn,
 	    ocsp == a->root_ocsp ? a->root_serial : a->ocsp_serial, der, len,
 	    now, next);
 	OPENSSL_free(der);
+	/* Signed by a responder revoked meanwhile (by another process):
+	 * not kept; the next query is signed online by its successor. */
+	if (st == ST_CONFLICT)
+		st = store_txn_ocsp_delete(txn, serial);
 	return st;
 }
 
@@ -791,7 +800,7 @@ authority_ocsp_answer(struct authority *a, const uint8_t *req, size_t len,
 	if (hsm_ready(a) != ST_OK)
 		log_debug("OCSP: signing online without the token");
 	else if (!lc.by_root)
-		responder_check(a);
+		publication_responder_check(a);
 	if ((st = ca_ocsp_respond(lc.by_root ? ocsp : a->ocsp, req, len,
 	         ocsp_lookup, &lc, now, &der, &der_len, &cacheable,
 	         &this_update, &next)) != ST_OK)
@@ -868,7 +877,7 @@ ocsp_refresh(struct authority *a, int64_t now)
 		log_warn("OCSP refresh: %s", status_detail());
 		goto out;
 	}
-	responder_check(a);
+	publication_responder_check(a);
 	for (off = 0; off < serials.len; off += strlen(serial) + 1) {
 		serial = (const char *)serials.data + off;
 		der = NULL;

@@ -268,6 +268,7 @@ authority_revoke_cert(struct authority *a, const struct principal *who,
 {
 	struct revoke_job job;
 	char hex[STORE_SERIAL_HEX_CAP], actor[AUTHORITY_ACTOR_CAP];
+	char why[LIMIT_AUDIT_DETAIL];
 	int code;
 	enum status st;
 
@@ -286,6 +287,8 @@ authority_revoke_cert(struct authority *a, const struct principal *who,
 	job.reason = code;
 	job.now = (int64_t)time(NULL);
 	job.actor = actor;
+	/* The revoked answer is signed by the current responder. */
+	publication_responder_check(a);
 	job.is_responder = strcmp(hex, a->ocsp_serial) == 0;
 	/* Acknowledged only once durable (DESIGN.md). */
 	if ((st = store_write(a->store, revoke_cert_commit, &job)) != ST_OK) {
@@ -309,12 +312,14 @@ authority_revoke_cert(struct authority *a, const struct principal *who,
 	/* A revoked responder is replaced before the call returns; the
 	 * revocation stands even when that fails (OCSP says tryLater). */
 	if (job.is_responder &&
-	    (st = publication_responder_replace(a)) != ST_OK)
+	    (st = publication_responder_replace(a)) != ST_OK) {
+		snprintf(why, sizeof(why), "%s", status_detail());
 		return status_fail(st,
 		    "certificate %s is revoked, but no new OCSP responder "
 		    "could be made (%s); OCSP answers tryLater until `tessera "
 		    "renew --data DIR ocsp` succeeds",
-		    hex, status_detail());
+		    hex, why);
+	}
 	return ST_OK;
 }
 
@@ -460,6 +465,7 @@ authority_revoke_device(struct authority *a, const struct principal *who,
 	job.reason = code;
 	job.now = (int64_t)time(NULL);
 	job.actor = actor;
+	publication_responder_check(a);
 	if ((st = store_write(a->store, revoke_device_commit, &job)) != ST_OK)
 		return admin_refuse(a, who, "revoke-device", device_id, st);
 	log_info("revoked device %s: %zu certificates (reason %s), blocked, "

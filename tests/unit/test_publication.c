@@ -473,6 +473,37 @@ test_ca_compromise(X509 *good)
 	X509_CRL_free(root);
 }
 
+/*
+ * Another process (a second authority on the same data directory) that
+ * still holds the responder revoked here: it revokes a certificate
+ * (OK, its revoked answer is not signed by the revoked key) and answers
+ * OCSP with the successor.
+ */
+static void
+test_stale_process(const char *data, X509 *cert)
+{
+	struct authority *other = NULL, *mine = a;
+	char old[41], now[41], signer[41], serial[41];
+	int cacheable = 0;
+
+	CHECK_ST(authority_open(data, &other), ST_OK);
+	if (other == NULL)
+		return;
+	CHECK(pem_serial(data, "ca/ocsp.pem", old));
+	CHECK_ST(authority_revoke_cert(a, &op, old, "superseded", NULL), ST_OK);
+	CHECK(pem_serial(data, "ca/ocsp.pem", now));
+	CHECK(strcmp(now, old) != 0);
+	a = other;
+	CHECK_ST(ca_cert_serial_hex(cert, serial), ST_OK);
+	CHECK_ST(
+	    authority_revoke_cert(a, &op, serial, "superseded", NULL), ST_OK);
+	CHECK(ocsp_query(cert, authority_get0_issuing(a), 0, &cacheable,
+	          signer) == V_OCSP_CERTSTATUS_REVOKED);
+	CHECK(strcmp(signer, now) == 0);
+	a = mine;
+	authority_close(other);
+}
+
 int
 main(void)
 {
@@ -564,6 +595,8 @@ main(void)
 	test_never_issued();
 	test_stale_rows(data);
 	test_responder_revoked(data, certs[1]);
+	test_stale_process(data, certs[3]);
+	revoked[3] = 1;
 	test_shard_changes(data, certs, revoked);
 	if (a != NULL)
 		test_ca_compromise(certs[1]);
