@@ -41,6 +41,8 @@ struct ca_csr {
 	size_t attr_count;
 	const char *cn; /* borrowed from attrs, NULL when absent */
 	const char *serial;
+	/* ca_csr_bind_id: the id its attribute spells in full, or "". */
+	char bound_id[LIMIT_DEVICE_ID_LEN + 1];
 	int key_id; /* EVP_PKEY_EC, EVP_PKEY_RSA, ... */
 	int curve_nid; /* EC only; NID_undef for explicit curves */
 	int key_bits;
@@ -156,8 +158,9 @@ check_string_type(const ASN1_STRING *s, const char *what)
 }
 
 /*
- * Control characters (C0, DEL, C1) in UTF-8 text: a value that prints
- * differently than it compares. ST_OK, or ST_MALFORMED naming the
+ * Control characters (C0, DEL, C1) and invisible or bidi format
+ * characters in UTF-8 text: a value that prints differently than it
+ * compares. ST_OK, or ST_MALFORMED naming the
  * character; *is_ascii says whether every byte is ASCII.
  */
 static enum status
@@ -175,6 +178,23 @@ check_controls(const char *v, const char *what, int *is_ascii)
 			return status_fail(ST_MALFORMED,
 			    "%s contains control character U+%04X", what,
 			    u[i + 1]);
+		/*
+		 * Format characters that reorder or hide text: zero-width
+		 * U+200B..U+200F, line and paragraph separators, the bidi
+		 * embeddings and isolates U+202A..U+202E and U+2066..U+2069,
+		 * and U+FEFF.
+		 */
+		if ((u[i] == 0xe2 && u[i + 1] == 0x80 &&
+		        ((u[i + 2] >= 0x8b && u[i + 2] <= 0x8f) ||
+		            (u[i + 2] >= 0xa8 && u[i + 2] <= 0xae))) ||
+		    (u[i] == 0xe2 && u[i + 1] == 0x81 && u[i + 2] >= 0xa6 &&
+		        u[i + 2] <= 0xa9) ||
+		    (u[i] == 0xef && u[i + 1] == 0xbb && u[i + 2] == 0xbf))
+			return status_fail(ST_MALFORMED,
+			    "%s contains an invisible or bidi format character "
+			    "(U+200B..200F, U+2028..202E, U+2066..2069, "
+			    "U+FEFF)",
+			    what);
 		if (u[i] >= 0x80)
 			*is_ascii = 0;
 	}
@@ -1264,10 +1284,32 @@ ca_csr_get0_san(const struct ca_csr *csr)
 const char *
 ca_csr_device_id(const struct ca_csr *csr, const struct policy_profile *profile)
 {
+	if (csr->bound_id[0] != '\0')
+		return csr->bound_id;
 	/* Parsing refused a second value of either. */
 	if (profile->device_id == POLICY_DEVICE_ID_SERIALNUMBER)
 		return csr->serial;
 	return csr->cn;
+}
+
+int
+ca_csr_bind_id(
+    struct ca_csr *csr, const struct policy_profile *profile, const char *id)
+{
+	const struct policy_subject_rule *r;
+	const char *have;
+	char full[LIMIT_NAME_LEN + 1];
+
+	if (id == NULL || strlen(id) >= sizeof(csr->bound_id) ||
+	    (have = ca_csr_device_id(csr, profile)) == NULL ||
+	    strcmp(have, id) == 0 ||
+	    (r = policy_subject_rule(profile, id_nid(profile))) == NULL ||
+	    r->kind != POLICY_ATTR_ID ||
+	    policy_template_expand(r->value, id, full, sizeof(full)) != 0 ||
+	    strcmp(have, full) != 0)
+		return 0;
+	memcpy(csr->bound_id, id, strlen(id) + 1);
+	return 1;
 }
 
 const char *

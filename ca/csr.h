@@ -86,6 +86,17 @@ const GENERAL_NAMES *ca_csr_get0_san(const struct ca_csr *csr);
 const char *ca_csr_device_id(
     const struct ca_csr *csr, const struct policy_profile *profile);
 
+/*
+ * For a principal whose device id is already known (the certificate being
+ * renewed, a secret's, an IDevID's): when the CSR's id attribute is the
+ * profile's template spelt out for id ("gw-1.gw.example" for a CN rule
+ * "{id}.gw.example", as RFC 7030 §4.2.2 has a renewing client copy its
+ * certificate's subject), the CSR names id from now on. 1 if so, else 0
+ * and nothing changes. Never for a CSR whose id nobody vouches for.
+ */
+int ca_csr_bind_id(
+    struct ca_csr *csr, const struct policy_profile *profile, const char *id);
+
 /* The challengePassword attribute as UTF-8, or NULL when absent. */
 const char *ca_csr_get0_challenge(const struct ca_csr *csr);
 

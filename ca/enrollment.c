@@ -670,6 +670,10 @@ authority_enroll(struct authority *a, const struct principal *who,
 	 * anything is decided about it, so that "Dev-1" never passes where
 	 * "dev-1" is blocked.
 	 */
+	if (who->kind == PRINCIPAL_SECRET ||
+	    who->kind == PRINCIPAL_MANUFACTURER ||
+	    (who->kind == PRINCIPAL_CERT && req->is_reenroll))
+		(void)ca_csr_bind_id(csr, p, who->id);
 	device_id = ca_csr_device_id(csr, p);
 	if (device_id != NULL &&
 	    (st = ca_device_id_check(device_id, p)) != ST_OK)

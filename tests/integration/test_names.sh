@@ -128,6 +128,29 @@ openssl x509 -in "$T/gw.pem" -noout -checkhost localhost | grep -q 'does NOT mat
 openssl x509 -in "$T/gw.pem" -noout -checkip 127.0.0.1 | grep -q 'does NOT match' &&
 	pass || fail "the gateway certificate matches 127.0.0.1"
 
+# RFC 7030 §4.2.2: a renewing gateway copies its certificate's subject
+# and SAN; the full name stands for its id there, and the names stay.
+csr gwre /CN=gw-1.gw.tessera.invalid \
+	-addext "subjectAltName=DNS:gw-1.gw.tessera.invalid"
+openssl req -in "$T/gwre.csr" -outform DER | base64 -w0 >"$T/gwre.b64"
+code=$("${C[@]}" -o "$T/gwre.out" -w '%{http_code}' "${CT[@]}" \
+	--cert "$T/gw.pem" --key "$T/gw.key" --data-binary @"$T/gwre.b64" \
+	"$EST/gateway/simplereenroll")
+[ "$code" = 200 ] && pass || fail "gateway renewing with its certificate's names: HTTP $code $(head -c 300 "$T/gwre.out")"
+if [ "$code" = 200 ]; then
+	first_cert gwre
+	[ "$(openssl x509 -in "$T/gwre.pem" -noout -subject -ext subjectAltName)" = \
+		"$(openssl x509 -in "$T/gw.pem" -noout -subject -ext subjectAltName)" ] &&
+		pass || fail "the renewal changed the gateway's names"
+	n=$(db "SELECT count(*) FROM certificates WHERE device_id = 'gw-1'")
+	[ "$n" = 2 ] && pass || fail "gw-1 has $n certificates after the renewal, want 2"
+fi
+# A full name that is not the principal's own stays an (invalid) id.
+csr gwfull /CN=gw-9.gw.tessera.invalid
+refused gwfull "a gateway CSR naming its full name with a secret for another id" \
+	400 "$EST/gateway/simpleenroll" gw-own "$GO" \
+	'device id "gw-9.gw.tessera.invalid" does not match profile gateway'"'"'s device_id_pattern'
+
 # End to end: the gateway's certificate as a TLS server on loopback; curl,
 # trusting tessera's chain, must refuse it as localhost and as 127.0.0.1.
 openssl s_server -quiet -accept "127.0.0.1:$P3" -cert "$T/gw.pem" \

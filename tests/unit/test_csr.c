@@ -638,6 +638,19 @@ test_hostile_names(void)
 	static const struct attr utf8_ctl[] = {
 	    {"serialNumber", "sn-1", -1, 0, 0},
 	    {"L", "Berlin\xc2\x9b", -1, 0, 0}};
+	/* "Berlin" with a right-to-left override, a zero-width space. */
+	static const struct attr utf8_bidi[] = {
+	    {"serialNumber", "sn-1", -1, 0, 0},
+	    {"L", "Ber\xe2\x80\xaelin", -1, 0, 0}};
+	static const struct attr utf8_zw[] = {
+	    {"serialNumber", "sn-1", -1, 0, 0},
+	    {"L", "Ber\xe2\x80\x8blin", -1, 0, 0}};
+	static const struct attr utf8_isolate[] = {
+	    {"serialNumber", "sn-1", -1, 0, 0},
+	    {"L",
+	        "\xe2\x81\xa6"
+	        "Berlin",
+	        -1, 0, 0}};
 
 	CHECK_ST(attrs_check(multi, 2, NULL, device), ST_MALFORMED);
 	CHECK_DETAIL("CSR subject has a multi-valued RDN (");
@@ -667,6 +680,13 @@ test_hostile_names(void)
 	    ST_OK);
 	CHECK_ST(attrs_check(utf8_ctl, 2, NULL, utf8p), ST_MALFORMED);
 	CHECK_DETAIL("subject attribute L contains control character U+009B");
+	CHECK_ST(attrs_check(utf8_bidi, 2, NULL, utf8p), ST_MALFORMED);
+	CHECK_DETAIL("subject attribute L contains an invisible or bidi format "
+	             "character");
+	CHECK_ST(attrs_check(utf8_zw, 2, NULL, utf8p), ST_MALFORMED);
+	CHECK_DETAIL("invisible or bidi format character");
+	CHECK_ST(attrs_check(utf8_isolate, 2, NULL, utf8p), ST_MALFORMED);
+	CHECK_DETAIL("invisible or bidi format character");
 }
 
 /* One spelling per device id (ca/deviceid.h). */
@@ -717,10 +737,54 @@ test_device_id(void)
 	    ST_MALFORMED);
 	CHECK_DETAIL("subject attribute CN is 68 characters, RFC 5280's upper "
 	             "bound is 64");
-	/* A gateway that names its FQDN in the CSR: the id is the label. */
+	/*
+	 * A gateway that names its full name in the CSR: no id of its own
+	 * (the id is the label), unless a principal vouches for "gw-1".
+	 */
 	CHECK_ST(key_check(p256, "gw-1.gw.tessera.invalid",
 	             "DNS:gw-1.gw.tessera.invalid", gateway),
 	    ST_MALFORMED);
+	CHECK_DETAIL("device id \"gw-1.gw.tessera.invalid\" does not match "
+	             "profile gateway's device_id_pattern");
+	csr = NULL;
+	der = NULL;
+	CHECK(testutil_csr(p256, "gw-1.gw.tessera.invalid",
+	          "DNS:gw-1.gw.tessera.invalid", &der, &len) == 0);
+	CHECK_ST(ca_csr_parse(der, len, &csr), ST_OK);
+	if (csr != NULL) {
+		X509_NAME *subject = NULL;
+		GENERAL_NAMES *san = NULL;
+
+		/* Another id, an id the CSR already names: nothing bound. */
+		CHECK(ca_csr_bind_id(csr, gateway, "gw-2") == 0);
+		CHECK(ca_csr_bind_id(csr, gateway, "gw-1.gw.tessera.invalid") ==
+		    0);
+		CHECK(ca_csr_bind_id(csr, gateway, NULL) == 0);
+		CHECK(strcmp(ca_csr_device_id(csr, gateway),
+		          "gw-1.gw.tessera.invalid") == 0);
+		CHECK(ca_csr_bind_id(csr, gateway, "gw-1") == 1);
+		CHECK(strcmp(ca_csr_device_id(csr, gateway), "gw-1") == 0);
+		CHECK_ST(
+		    ca_csr_names_build(csr, gateway, &subject, &san), ST_OK);
+		CHECK(subject != NULL && X509_NAME_entry_count(subject) == 1);
+		CHECK(san != NULL && sk_GENERAL_NAME_num(san) == 1);
+		X509_NAME_free(subject);
+		GENERAL_NAMES_free(san);
+	}
+	ca_csr_free(csr);
+	free(der);
+	csr = NULL;
+	der = NULL;
+	/* For a device, "{id}" spelt out is the id: nothing to bind. */
+	CHECK(testutil_csr(p256, "dev-1", NULL, &der, &len) == 0);
+	CHECK_ST(ca_csr_parse(der, len, &csr), ST_OK);
+	if (csr != NULL) {
+		CHECK(ca_csr_bind_id(csr, device, "dev-1") == 0);
+		CHECK(ca_csr_bind_id(csr, device, "dev-2") == 0);
+		CHECK(strcmp(ca_csr_device_id(csr, device), "dev-1") == 0);
+	}
+	ca_csr_free(csr);
+	free(der);
 
 	/* The one function itself. */
 	CHECK_ST(ca_device_id_check("dev-1", NULL), ST_OK);
