@@ -23,8 +23,10 @@
 # Then a revoked OCSP responder (a new one answers, checked as above) and
 # the CA-compromise scenario: the issuing CA is revoked, the root CRL
 # lists it (signed by the root, cACompromise), GnuTLS calls the chain
-# revoked, nginx (ssl_crl with the CRL chain) refuses a device under it
-# after a reload, and enrollment under the revoked CA answers 503.
+# revoked, nginx refuses a device under it (ssl_crl with the CRL chain
+# after a reload; ssl_ocsp on at once, the issuing CA's status asked at
+# the OCSP URL in its AIA), and enrollment under the revoked CA answers
+# 503.
 . "$(dirname "$0")/lib.sh"
 D=$T/var
 D2=$T/var-shards
@@ -50,12 +52,12 @@ if [ "$FAILED" != 0 ]; then
 	exit
 fi
 
-ports=$(pick_ports 5) || {
+ports=$(pick_ports 6) || {
 	fail "no free ports"
 	finish
 	exit
 }
-read -r P1 P2 Q1 Q2 G1 <<<"$ports"
+read -r P1 P2 Q1 Q2 G1 G2 <<<"$ports"
 EST=https://localhost:$P1/.well-known/est
 API=https://localhost:$P1/api/v1
 PUB=http://127.0.0.1:$P2
@@ -621,6 +623,21 @@ http {
 		default_type text/plain;
 		location / { return 200 "admitted\n"; }
 	}
+	# OCSP for every certificate of the chain, the issuing CA too, asked
+	# of the responder its AIA names; nothing cached, no reload.
+	server {
+		listen 127.0.0.1:$G2 ssl;
+		server_name localhost;
+		ssl_certificate $D/tls/server.pem;
+		ssl_certificate_key $D/tls/server.key;
+		ssl_verify_client on;
+		ssl_client_certificate $D/ca/chain.pem;
+		ssl_verify_depth 2;
+		ssl_ocsp on;
+		ssl_ocsp_cache off;
+		default_type text/plain;
+		location / { return 200 "admitted\n"; }
+	}
 }
 NGX
 NGX=("$NGINX" -p "$N" -c "$N/nginx.conf")
@@ -630,20 +647,27 @@ cleanup_hooks+=("kill -TERM $NGINX_PID 2>/dev/null; wait $NGINX_PID 2>/dev/null"
 ok=0
 for _ in $(seq 1 100); do
 	kill -0 "$NGINX_PID" 2>/dev/null || break
-	[ -n "$(ss -ltnH "sport = :$G1" 2>/dev/null)" ] && { ok=1; break; }
+	[ -n "$(ss -ltnH "sport = :$G1" 2>/dev/null)" ] &&
+		[ -n "$(ss -ltnH "sport = :$G2" 2>/dev/null)" ] && { ok=1; break; }
 	sleep 0.1
 done
 [ "$ok" = 1 ] && pass || {
 	fail "nginx did not start"
 	sed 's/^/    /' "$N/stderr" "$N/error.log" >&2 2>/dev/null
 }
+# gw NAME [PORT]: a request with NAME's certificate; prints the status.
 gw() {
 	"${CURL[@]}" --cacert "$D/ca/chain.pem" -o "$T/gw.out" -w '%{http_code}' \
-		--cert "$A/$1.pem" --key "$A/$1.key" "https://localhost:$G1/" \
+		--cert "$A/$1.pem" --key "$A/$1.key" "https://localhost:${2:-$G1}/" \
 		2>>"$T/gw.err"
 }
 code=$(gw dev-cc)
-[ "$code" = 200 ] && pass || fail "nginx: dev-cc before the compromise: HTTP $code, want 200"
+[ "$code" = 200 ] && pass || fail "nginx (CRL): dev-cc before the compromise: HTTP $code, want 200"
+code=$(gw dev-cc "$G2")
+[ "$code" = 200 ] && pass || {
+	fail "nginx (ssl_ocsp on): dev-cc before the compromise: HTTP $code, want 200"
+	tail -5 "$N/error.log" | sed 's/^/    /' >&2
+}
 
 ISSUING=$(serial_of "$A/issuing.pem")
 revoke "$D" "$API" "$A/issuing.pem" cACompromise
@@ -678,7 +702,12 @@ if crl_lists "$PUB/crl/root.crl" "$ISSUING" 10; then
 		sleep 0.1
 	done
 	[ "$code" = 400 ] && pass ||
-		fail "nginx: dev-cc under the revoked issuing CA: HTTP $code, want 400"
+		fail "nginx (CRL): dev-cc under the revoked issuing CA: HTTP $code, want 400"
+	# By OCSP: at once, no reload; the issuing CA's status comes from the
+	# root (the OCSP URL in the issuing CA's AIA).
+	code=$(gw dev-cc "$G2")
+	[ "$code" = 400 ] && pass ||
+		fail "nginx (ssl_ocsp on): dev-cc under the revoked issuing CA: HTTP $code, want 400"
 	grep -q 'certificate revoked' "$N/error.log" && pass ||
 		fail "nginx's error.log does not say 'certificate revoked'"
 	# Nothing more is issued under the revoked CA.
