@@ -712,6 +712,12 @@ assert "%X" % r.certificates[0].serial_number == sys.argv[2].lstrip("0"), r.cert
 	[ "$code" = 503 ] && grep -q "issuing CA (serial $iss) was revoked" "$T/cc1.p7" &&
 		pass || fail "EST under a revoked issuing CA: HTTP $code, want 503"
 	[ "$(ncerts)" = "$c0" ] && pass || fail "a certificate was issued under a revoked CA"
+	# Nor is a device token vouched for under it.
+	code=$("${CURL[@]}" -o "$T/cc-token.out" -w '%{http_code}' \
+		--cert "$T/dev2.pem" --key "$T/dev2.key" \
+		-d grant_type=client_credentials "https://localhost:$P1/token")
+	[ "$code" = 503 ] && grep -q "was revoked" "$T/cc-token.out" && pass ||
+		fail "a token under a revoked issuing CA: HTTP $code, want 503"
 	openssl ocsp -issuer "$D/ca/root.pem" -cert "$D/ca/issuing.pem" \
 		-url "$PUB/ocsp" -CAfile "$D/ca/root.pem" -timeout 10 \
 		>"$T/ca.ocsp" 2>&1
