@@ -76,6 +76,16 @@ PENDING = {
     "api.secrets.by-minter": "delegation",
     "api.cancel.operator": "delegation",
     "api.cancel.admin": "delegation",
+    "api.cancel-one.device(dev-a)": "delegation",
+    "api.cancel-one.gw-1": "delegation",
+    "api.cancel-one.superseded": "delegation",
+    "api.cancel-one.station-1": "delegation",
+    "api.cancel-one.auditor": "delegation",
+    "api.cancel-one.admin": "delegation",
+    "cx.find-one": "delegation",
+    "cx.station-secret": "delegation",
+    "cx.operator-secret": "delegation",
+    "cx.one-secret": "delegation",
     # lifecycle (§4, §5): renewal supersedes, reprovision, serverkeygen's
     # key bounds.
     "kg.rsa-over": "lifecycle",
@@ -1130,13 +1140,15 @@ def run(m):
         "device": ("GET", "devices/dev-b", None),
         "feed": ("GET", "revocations?since=0", None),
         "audit": ("GET", "audit?since=0&limit=5", None),
-        "secrets": ("GET", "secrets", None),
+        "secrets": ("GET", "enrollment-secrets", None),
         "revoke": ("POST", keep_cert, {"reason": "keyCompromise"}),
         "block": ("POST", "devices/dev-b/revoke",
                   {"reason": "keyCompromise"}),
         "reinstate": ("POST", "devices/dev-blk/reinstate", {}),
         "rotate": ("POST", "token-keys", {}),
-        "cancel": ("POST", "secrets/cancel", {"minter": "station-1"}),
+        "cancel": ("POST", "enrollment-secrets/cancel",
+                   {"minter": serial(station)}),
+        "cancel-one": ("POST", "enrollment-secrets/1/cancel", {}),
     }
     who_api = [none, secret_a, deva, gateway, superseded, revoked,
                blocked_cert, station, revoked_station, operator, auditor]
@@ -1158,6 +1170,7 @@ def run(m):
         "reinstate": ("401", "401", "403", "403", "403", "403", "403", "403", "403", "403", "403"),
         "rotate":    ("401", "401", "403", "403", "403", "403", "403", "403", "403", "403", "403"),
         "cancel":    ("401", "401", "403", "403", "403", "403", "403", "403", "403", None, "403"),
+        "cancel-one":("401", "401", "403", "403", "403", "403", "403", "403", "403", None, "403"),
     }
     for ep, (method, path, body) in ENDPOINTS.items():
         for who, want in zip(who_api, API[ep]):
@@ -1174,17 +1187,21 @@ def run(m):
           "200", headers=CROSS)
     # The secret list names the minter and never a secret.
     j = m.api("api.secrets.by-minter", admin, "GET",
-              "secrets?minter=station-1", "200")
+              "enrollment-secrets?status=any&minter=" + serial(station),
+              "200")
     if j is not None:
         text = json.dumps(j)
-        leak = [s for s in minted.values() if s and s in text]
-        if leak or "line-0100" not in text and "line-0" not in text:
+        items = j.get("secrets", [])
+        leak = [x for x in minted.values() if x and x in text]
+        devs = {x.get("device") for x in items}
+        minters = {(x.get("minter") or {}).get("serial") for x in items}
+        if leak or "line-0100" not in devs or minters != {serial(station)}:
             m.bad("api.secrets.by-minter.content",
-                  "the list lacks the station's secrets or shows one: %s"
-                  % text[:300])
+                  "want the station's secrets (line-0100 among them), its "
+                  "serial as minter and no secret: %s" % text[:300])
         else:
             m.ok("api.secrets.by-minter.content",
-                 "lists the station's secrets, no secret in it")
+                 "the station's %d secrets, no secret in them" % len(items))
 
     # --- origins: state-changing calls from a browser ---------------------
     # The admin's certificate in a browser; navigator.sendBeacon sends an
@@ -1232,8 +1249,10 @@ def run(m):
          CROSS, "403"),
         ("or.mint.json-same", "enrollment-secrets", {"device": "dev-x13"},
          m.same, "201"),
-        ("or.cancel.beacon", "secrets/cancel", None, CROSS, "403"),
-        ("or.cancel.json-cross", "secrets/cancel", {"minter": "station-1"},
+        ("or.cancel.beacon", "enrollment-secrets/cancel", None, CROSS,
+         "403"),
+        ("or.cancel.json-cross", "enrollment-secrets/cancel",
+         {"minter": serial(station)},
          CROSS, "403"),
     ]
     for cid, path, body, headers, want in ORIGIN:
@@ -1245,12 +1264,29 @@ def run(m):
           body={"reason": "keyCompromise"}, headers=m.same)
     m.api("api.block.operator", operator, "POST", "devices/dev-v6/revoke",
           "200", body={"reason": "keyCompromise"}, headers=m.same)
-    m.api("api.cancel.operator", operator, "POST", "secrets/cancel", "200",
-          body={"minter": "operator-1"}, headers=m.same)
-    m.api("api.cancel.admin", admin, "POST", "secrets/cancel", "200",
-          body={"minter": "station-1"}, headers=m.same)
-    # Cancelled: the station's outstanding secret no longer enrolls.
-    m.mint("mt.after-cancel.mint", station, "line-0105", "201")
+    # Cancelling: all a minter's outstanding secrets, or one by its id;
+    # a cancelled secret enrolls nothing (401, like a used one).
+    sec_c = m.mint("cx.station-mint", station, "line-0105", "201")
+    sec_o = m.mint("cx.operator-mint", operator, "op-dev-3", "201")
+    sec_1 = m.mint("cx.admin-mint", admin, "mx-new-3", "201")
+    m.api("api.cancel.operator", operator, "POST",
+          "enrollment-secrets/cancel", "200",
+          body={"minter": serial(operator)}, headers=m.same)
+    m.api("api.cancel.admin", admin, "POST", "enrollment-secrets/cancel",
+          "200", body={"minter": serial(station)}, headers=m.same)
+    j = m.api("cx.find-one", admin, "GET",
+              "enrollment-secrets?device=mx-new-3", "200")
+    sid = None
+    if j and j.get("secrets"):
+        sid = j["secrets"][0].get("id")
+    m.api("api.cancel-one.admin", admin, "POST",
+          "enrollment-secrets/%s/cancel" % sid, "200", body={},
+          headers=m.same)
+    for cid, ident, sec in (("cx.station-secret", "line-0105", sec_c),
+                            ("cx.operator-secret", "op-dev-3", sec_o),
+                            ("cx.one-secret", "mx-new-3", sec_1)):
+        m.est(cid, Principal("secret(%s)" % ident, basic=(ident, sec or "x")),
+              "simpleenroll", None, own(ident), "401")
 
     # --- last: device A renews with its own names (its old certificate is
     # superseded from now on) -------------------------------------------
