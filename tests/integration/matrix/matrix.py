@@ -306,12 +306,18 @@ class Matrix:
                 "SELECT serial FROM certificates WHERE status = 'revoked' "
                 "AND profile NOT IN ('root-ca', 'issuing-ca')")}
             listed = set()
-            for shard, der in self.q("SELECT shard, der FROM crls "
-                                     "WHERE shard >= 0"):
-                listed |= {e[0] for e in crl_content((shard, der))[2]}
+            issuer = self.issuing.subject.rfc4514_string()
+            for row in self.q("SELECT shard, der FROM crls"):
+                c = crl_content(row)
+                if c[1] == issuer:  # the issuing CA's CRLs, any shard
+                    listed |= {e[0] for e in c[2]}
             if revoked <= listed:
                 break
             time.sleep(0.1)
+        else:
+            self.bad("settle", "10 s after a revocation the issuing CA's "
+                     "CRLs still lack %s" % sorted(
+                         "%X" % x for x in revoked - listed))
         self.snap = self.snapshot()
 
     def diff(self, before, after):
@@ -341,6 +347,7 @@ class Matrix:
                 ("%s:%s" % who.basic).encode()).decode()
         h.update(headers or {})
         last = None
+        t0 = time.time()
         for _ in range(3):
             conn = http.client.HTTPSConnection(
                 "localhost", self.port, context=self.ctx(who), timeout=60)
@@ -348,6 +355,9 @@ class Matrix:
                 conn.request(method, path, body=body, headers=h)
                 r = conn.getresponse()
                 data = r.read()
+                if time.time() - t0 > 5:
+                    print("slow  %s %s %s took %.1f s" % (
+                        who.name, method, path, time.time() - t0))
                 return r.status, {k.lower(): v for k, v in
                                   r.getheaders()}, data
             except (ConnectionResetError, BrokenPipeError,
@@ -356,6 +366,8 @@ class Matrix:
                 # A closed connection before any answer: nothing was done
                 # (every change is committed before its answer is sent).
                 last = e
+                print("retry %s %s %s after %.1f s: %r" % (
+                    who.name, method, path, time.time() - t0, e))
                 time.sleep(0.2)
             finally:
                 conn.close()
