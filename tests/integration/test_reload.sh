@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Reloads always complete, and one tessera serve per data directory.
 #
-# Thirteen SIGHUPs at different spacings (three back to back, 0.5 s
+# Fourteen SIGHUPs at different spacings (three back to back, 0.5 s
 # apart, one during a drain, a few seconds apart, once after more than ten
 # seconds: the spacing at which a second reload used to SIGKILL one old
-# worker and hang), each but one changing the device token's ttl_seconds
-# in the policy. After each settles, the log
+# worker and hang); twelve bring a new device token ttl_seconds in the
+# policy, one a policy that does not parse, one the good policy back. After each settles, the log
 # says "reload N complete: 3 workers, policy ID" (ID: the policy file's
 # SHA-256, first 16 hex digits) and every worker (told apart by the
 # Tessera-Worker header, sent to loopback peers) mints tokens with the new
