@@ -384,6 +384,8 @@ for k in 0 1 2 3; do
 	fetch "$PUB2/crl/issuing-$k.crl" "$A/shard-$k.crl"
 done
 fetch "$PUB2/crl/root.crl" "$A/s-root.crl"
+# Beside the shards, issuing.crl is the whole list (no IDP).
+fetch "$PUB2/crl/issuing.crl" "$A/s-issuing-full.crl"
 stop_server "$SHARD_PID"
 
 # --- the manifest ----------------------------------------------------------------
@@ -447,7 +449,11 @@ crls = [{"name": "issuing-empty", "file": "issuing-empty.crl",
          "not_revoked": [serial("dev-p256"), serial("dev-rsa")]},
         {"name": "root-crl", "file": "root.crl", "issuer": "root",
          "not_revoked": [serial("issuing")]},
-        {"name": "s-root-crl", "file": "s-root.crl", "issuer": "s-root"}]
+        {"name": "s-root-crl", "file": "s-root.crl", "issuer": "s-root"},
+        {"name": "s-issuing-full", "file": "s-issuing-full.crl",
+         "issuer": "s-issuing",
+         "revoked": [serial("s-dev2"), serial("s-dev5")],
+         "not_revoked": [serial("s-dev%d" % i) for i in (1, 3, 4, 6, 7, 8)]}]
 for k in range(4):
     url = "%s/crl/issuing-%d.crl" % (pub2, k)
     mine = shards.get(url, [])
