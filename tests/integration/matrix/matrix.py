@@ -80,6 +80,8 @@ PENDING = {
     "cx.station-secret": "delegation",
     "cx.operator-secret": "delegation",
     "cx.one-secret": "delegation",
+    # lifecycle (§6): the profile in a certificatePolicies OID.
+    "cert.profile-oid": "lifecycle",
     # hardening (§9): a JSON body and no cross-site Origin or
     # Sec-Fetch-Site for every state-changing call.
     "api.reinstate.device(dev-a)": "hardening",
@@ -231,6 +233,7 @@ class Matrix:
         self.p = {}
         self.snap = None
         self.policy = None
+        self.issued = []  # (cell, profile, certificate) handed out
 
     # --- reporting ------------------------------------------------------
     def ok(self, cid, what):
@@ -542,6 +545,14 @@ class Matrix:
                     else "ec%d" % k.curve.key_size)
             if desc != rule["key"]:
                 errs.append("generated key %s, want %s" % (desc, rule["key"]))
+        # Issue 10 §6: the profile in a certificatePolicies OID under
+        # tessera's arc, the one source of the holder's role.
+        got_oids = profile_oids(cert)
+        want_oid = profile_oid(profile)
+        if got_oids and got_oids != [want_oid]:
+            errs.append("tessera profile OIDs %s, want %s (%s)" % (
+                got_oids, want_oid, profile))
+        self.issued.append((cid, profile, cert))
         serial = "%032X" % cert.serial_number
         rows = self.q("SELECT device_id, profile, status FROM certificates "
                       "WHERE upper(serial) = ? OR upper(serial) = ?",
@@ -664,6 +675,27 @@ class Matrix:
             raise SystemExit("tessera issue %s: %s" % (name, r.stderr))
         cert = x509.load_pem_x509_certificate(open(out, "rb").read())
         return self.keep(name, cert, key)
+
+
+# tessera's arc for profile OIDs: 2.25.<UUID as an integer>.1.<the
+# profile name's bytes as an integer> (ca/certpolicy.c).
+PROFILE_ARC = "2.25.%d.1" % int("0740d71a6022436ea16c8007f3612bcd", 16)
+
+
+def profile_oid(name):
+    return "%s.%d" % (PROFILE_ARC, int.from_bytes(name.encode(), "big"))
+
+
+def profile_oids(cert):
+    """The certificate's policy OIDs under tessera's profile arc."""
+    try:
+        cp = cert.extensions.get_extension_for_class(
+            x509.CertificatePolicies).value
+    except x509.ExtensionNotFound:
+        return []
+    return [p.policy_identifier.dotted_string for p in cp
+            if p.policy_identifier.dotted_string.startswith(
+                PROFILE_ARC + ".")]
 
 
 def crl_content(row):
@@ -1316,6 +1348,16 @@ def run(m):
         else:
             m.ok("au.actor", "audit actors %s and %s" % (adm[0][0],
                                                         dev[0][0]))
+    # Every certificate handed out names its profile in its policy OID.
+    if not m.pending("cert.profile-oid"):
+        bad = ["%s: %s" % (c, profile_oids(x)) for c, p, x in m.issued
+               if profile_oids(x) != [profile_oid(p)]]
+        if bad or not m.issued:
+            m.bad("cert.profile-oid", "certificates without their profile "
+                  "OID: %s" % bad[:5])
+        else:
+            m.ok("cert.profile-oid", "all %d certificates name their "
+                 "profile in certificatePolicies" % len(m.issued))
     unknown = sorted(set(PENDING) - m.seen)
     if unknown:
         m.bad("pending.unknown", "PENDING names cells that do not exist: %s"
