@@ -233,9 +233,13 @@ read -r first second code conn <"$T/inflight.out"
 	pass || fail "a request in flight during the drain: $(cat "$T/inflight.out")"
 [ "$conn" = close ] && pass ||
 	fail "a draining worker's answer keeps the connection open: $conn"
-tail -n +"$HUP_LINE" "$T/serve.err" |
-	grep -qE 'complete: .*; a queued SIGHUP reloads again$' &&
-	pass || fail "reload 6 did not say a queued one follows"
+# Logged once the old worker is gone, a moment after it answered.
+followed() {
+	tail -n +"$HUP_LINE" "$T/serve.err" |
+		grep -qE 'complete: .*; a queued SIGHUP reloads again$'
+}
+wait_until 30 followed && pass ||
+	fail "reload 6 did not say a queued one follows"
 settle 107
 
 # 8-9: a few seconds apart.
