@@ -520,9 +520,21 @@ out:
 }
 
 /*
+ * The signature's digest for key: SHA-384 for a key of 192-bit strength
+ * (P-384, the root's), SHA-256 below it (RFC 5480 §4 pairs each curve
+ * with its hash, as the root's certificates and CRLs already do).
+ */
+static const EVP_MD *
+sign_md(EVP_PKEY *key)
+{
+	return EVP_PKEY_get_security_bits(key) >= 192 ? EVP_sha384()
+	                                              : EVP_sha256();
+}
+
+/*
  * Sign bs at now: producedAt = now (OCSP_NOTIME keeps OpenSSL from
  * stamping its own clock), responderID byKey, the responder certificate
- * included once, ECDSA/RSA with SHA-256. The DER OCSPResponse goes to
+ * included once, ECDSA/RSA with the key's digest (sign_md). The DER OCSPResponse goes to
  * *resp (OPENSSL_free). ST_UNAVAILABLE when signing fails: the token is
  * the likely cause.
  */
@@ -550,8 +562,8 @@ basic_sign(struct ca_ocsp *ocsp, OCSP_BASICRESP *bs, int64_t now,
 		    "not there yet)");
 		goto out;
 	}
-	if (!OCSP_basic_sign(bs, ocsp->responder, ocsp->key, EVP_sha256(), NULL,
-	        OCSP_RESPID_KEY | OCSP_NOTIME)) {
+	if (!OCSP_basic_sign(bs, ocsp->responder, ocsp->key, sign_md(ocsp->key),
+	        NULL, OCSP_RESPID_KEY | OCSP_NOTIME)) {
 		st = status_fail_ssl(
 		    ST_UNAVAILABLE, "signing the OCSP response failed");
 		goto out;

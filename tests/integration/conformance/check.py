@@ -280,6 +280,16 @@ def verify_sig(pub, sig, data, hash_alg):
         raise InvalidSignature("unexpected key type %r" % type(pub))
 
 
+def md_pairs(pub, alg):
+    """RFC 5480 §4: an EC key signs with its curve's hash (P-256 with
+    SHA-256, P-384 with SHA-384); RSA with SHA-256 or stronger."""
+    if isinstance(pub, ec.EllipticCurvePublicKey):
+        want = {256: "sha256", 384: "sha384", 521: "sha512"}.get(
+            pub.curve.key_size)
+        return alg.name == want or "%s with %s" % (pub.curve.name, alg.name)
+    return alg.name in ("sha256", "sha384", "sha512") or alg.name
+
+
 def ext(obj, oid):
     try:
         return obj.extensions.get_extension_for_oid(oid)
@@ -394,6 +404,9 @@ def check_cert(m, c, certs, files):
               lambda: verify_sig(issuer.public_key(), cert.signature,
                                  cert.tbs_certificate_bytes,
                                  cert.signature_hash_algorithm))
+        check(name, "signature hash pairs with %s's key (RFC 5480 §4)" %
+              c["issuer"], lambda: md_pairs(issuer.public_key(),
+                                            cert.signature_hash_algorithm))
     nb, na = utc(cert, "not_valid_before"), utc(cert, "not_valid_after")
     now = datetime.datetime.now(datetime.timezone.utc)
     check(name, "valid now", lambda: nb <= now <= na or
@@ -715,6 +728,9 @@ def check_ocsp(m, c, certs, files):
           lambda: verify_sig(responder.public_key(), resp.signature,
                              resp.tbs_response_bytes,
                              resp.signature_hash_algorithm))
+    check(name, "signature hash pairs with the responder's key (RFC 5480 "
+          "§4)", lambda: md_pairs(responder.public_key(),
+                                  resp.signature_hash_algorithm))
     check(name, "responderID byKey is SHA-1 of its key (RFC 6960 "
           "§4.2.2.3)", lambda: resp.responder_key_hash ==
           hashlib.sha1(key_bits(responder)).digest() if
