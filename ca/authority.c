@@ -509,6 +509,8 @@ authority_tls_renew(struct authority *a, int force, int *renewed)
 {
 	static const int eku[] = {NID_server_auth};
 	struct renewal r;
+	char *san = NULL;
+	enum status st;
 
 	memset(&r, 0, sizeof(r));
 	r.what = "TLS server";
@@ -516,6 +518,14 @@ authority_tls_renew(struct authority *a, int force, int *renewed)
 	r.key_rel = "tls/server.key";
 	r.with_chain = 1;
 	r.spec.cn = "localhost";
+	/* The names tessera.json keeps (else the certificate's own). */
+	if (a->cfg->dns_count + a->cfg->ip_count > 0) {
+		if ((san = ca_config_san(a->cfg)) == NULL)
+			return ST_NOMEM;
+		r.spec.san = san;
+		r.spec.cn =
+		    a->cfg->dns_count > 0 ? a->cfg->dns[0] : a->cfg->ip[0];
+	}
 	r.spec.profile = "tls-server";
 	r.spec.days = 90;
 	r.spec.pathlen = -1;
@@ -523,7 +533,47 @@ authority_tls_renew(struct authority *a, int force, int *renewed)
 	r.spec.eku = eku;
 	r.spec.eku_count = 1;
 	r.spec.md_nid = NID_sha256;
-	return renew(a, &r, force, renewed);
+	st = renew(a, &r, force, renewed);
+	free(san);
+	return st;
+}
+
+enum status
+authority_tls_names_set(struct authority *a, const char *const *dns,
+    size_t dns_count, const char *const *ip, size_t ip_count, int *renewed)
+{
+	enum status st;
+
+	*renewed = 0;
+	if ((st = ca_config_names_set(a->cfg, dns, dns_count, ip, ip_count)) !=
+	    ST_OK)
+		return st;
+	/* The configuration first: a renewal that fails now is done with
+	 * the new names by the next scheduled one. */
+	if ((st = ca_config_update(a->cfg)) != ST_OK)
+		return st;
+	return authority_tls_renew(a, 1, renewed);
+}
+
+enum status
+authority_admin_renew(struct authority *a, int *renewed)
+{
+	static const int eku[] = {NID_client_auth};
+	struct renewal r;
+
+	memset(&r, 0, sizeof(r));
+	r.what = "admin";
+	r.cert_rel = "admin/admin.pem";
+	r.key_rel = "admin/admin.key";
+	r.spec.cn = "admin";
+	r.spec.profile = "admin";
+	r.spec.days = 365;
+	r.spec.pathlen = -1;
+	r.spec.key_usage = X509v3_KU_DIGITAL_SIGNATURE;
+	r.spec.eku = eku;
+	r.spec.eku_count = 1;
+	r.spec.md_nid = NID_sha256;
+	return renew(a, &r, 1, renewed);
 }
 
 /* Certify key as the OCSP responder (now when force, else when due). */

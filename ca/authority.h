@@ -145,6 +145,23 @@ enum status
 authority_tls_renew(struct authority *a, int force, int *renewed) MUST_CHECK;
 
 /*
+ * Set the TLS server certificate's names (ca_config_names_set: checked,
+ * the URL's host added), keep them in tessera.json, and renew the
+ * certificate with them now. ST_MALFORMED names a bad name and changes
+ * nothing.
+ */
+enum status authority_tls_names_set(struct authority *a, const char *const *dns,
+    size_t dns_count, const char *const *ip, size_t ip_count,
+    int *renewed) MUST_CHECK;
+
+/*
+ * Renew the first admin's certificate now (a new key, a year): rewrites
+ * DIR/admin/admin.key (0600) and DIR/admin/admin.pem atomically. The old
+ * certificate stays valid until it expires.
+ */
+enum status authority_admin_renew(struct authority *a, int *renewed) MUST_CHECK;
+
+/*
  * Build every CRL (the issuing CA's shards and the root's), store them
  * with increasing crlNumbers and write them to DIR/crl/ (DER, and all as
  * PEM in crl-chain.pem for nginx's ssl_crl). authority_tick does this when

@@ -1,3 +1,6 @@
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -6,13 +9,347 @@
 #include "ca/config.h"
 #include "common/file.h"
 #include "common/limits.h"
+#include "common/log.h"
 
 #define CONFIG_FILE "tessera.json"
+/* RFC 1035 §2.3.4 */
+#define DNS_NAME_MAX 253
+#define DNS_LABEL_MAX 63
 
 static char *
 dup_or_null(const char *s)
 {
 	return s == NULL ? NULL : strdup(s);
+}
+
+/*
+ * A DNS name tessera's server may carry: RFC 1123 §2.1 labels (letters,
+ * digits, hyphens; not starting or ending with a hyphen), no wildcard, not
+ * an IPv4 literal. Folded to lower case into out.
+ */
+static enum status
+dns_check(const char *name, char *out, size_t cap)
+{
+	unsigned char ip[16];
+	size_t i, n = strlen(name), label = 0;
+
+	if (n == 0 || n > DNS_NAME_MAX || n >= cap)
+		return status_fail(ST_MALFORMED,
+		    "DNS name \"%.64s\": 1 to %d characters (RFC 1035 "
+		    "§2.3.4)",
+		    name, DNS_NAME_MAX);
+	if (strchr(name, '*') != NULL)
+		return status_fail(ST_MALFORMED,
+		    "DNS name \"%.64s\": no wildcard names for tessera's "
+		    "server; give each name",
+		    name);
+	if (inet_pton(AF_INET, name, ip) == 1)
+		return status_fail(ST_MALFORMED,
+		    "DNS name \"%.64s\" is an IP address; give it with --ip",
+		    name);
+	for (i = 0; i <= n; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		if (c == '.' || c == '\0') {
+			if (label == 0 || label > DNS_LABEL_MAX)
+				return status_fail(ST_MALFORMED,
+				    "DNS name \"%.64s\": every label is 1 to "
+				    "%d characters (RFC 1035 §2.3.4)",
+				    name, DNS_LABEL_MAX);
+			if (name[i - 1] == '-')
+				return status_fail(ST_MALFORMED,
+				    "DNS name \"%.64s\": a label ends with "
+				    "'-' (RFC 1123 §2.1)",
+				    name);
+			label = 0;
+			out[i] = (char)c;
+			continue;
+		}
+		if (label == 0 && c == '-')
+			return status_fail(ST_MALFORMED,
+			    "DNS name \"%.64s\": a label starts with '-' (RFC "
+			    "1123 §2.1)",
+			    name);
+		if (!isalnum(c) && c != '-')
+			return status_fail(ST_MALFORMED,
+			    "DNS name \"%.64s\": character 0x%02x at %zu; "
+			    "letters, digits, '-' and '.' only (RFC 1123 "
+			    "§2.1)",
+			    name, c, i + 1);
+		label++;
+		out[i] = (char)tolower(c);
+	}
+	return ST_OK;
+}
+
+/* An IP address: IPv4 or IPv6, not unspecified; canonical into out. */
+static enum status
+ip_check(const char *addr, char *out, size_t cap)
+{
+	unsigned char ip[16];
+	static const unsigned char zero[16];
+	int af = AF_INET;
+
+	if (inet_pton(AF_INET, addr, ip) != 1) {
+		af = AF_INET6;
+		if (inet_pton(AF_INET6, addr, ip) != 1)
+			return status_fail(ST_MALFORMED,
+			    "IP address \"%.64s\" is neither IPv4 nor IPv6 "
+			    "(write IPv6 without brackets)",
+			    addr);
+	}
+	if (memcmp(ip, zero, af == AF_INET ? 4 : 16) == 0)
+		return status_fail(ST_MALFORMED,
+		    "IP address \"%.64s\" is unspecified; name the address "
+		    "clients connect to",
+		    addr);
+	if (inet_ntop(af, ip, out, (socklen_t)cap) == NULL)
+		return status_fail(ST_INTERNAL, "inet_ntop");
+	return ST_OK;
+}
+
+/* Add a checked copy of name to list unless it is there already. */
+static enum status
+name_add(char **list, size_t *count, const char *name, int is_ip)
+{
+	char canon[DNS_NAME_MAX + 1];
+	size_t i;
+	enum status st;
+
+	st = is_ip ? ip_check(name, canon, sizeof(canon))
+	           : dns_check(name, canon, sizeof(canon));
+	if (st != ST_OK)
+		return st;
+	for (i = 0; i < *count; i++)
+		if (strcmp(list[i], canon) == 0)
+			return ST_OK;
+	if (*count == LIMIT_SERVER_NAMES)
+		return status_fail(ST_LIMIT,
+		    "more than %d %s for tessera's server", LIMIT_SERVER_NAMES,
+		    is_ip ? "IP addresses" : "DNS names");
+	if ((list[*count] = strdup(canon)) == NULL)
+		return ST_NOMEM;
+	(*count)++;
+	return ST_OK;
+}
+
+void
+ca_config_names_clear(struct ca_config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->dns_count; i++)
+		free(cfg->dns[i]);
+	for (i = 0; i < cfg->ip_count; i++)
+		free(cfg->ip[i]);
+	cfg->dns_count = cfg->ip_count = 0;
+}
+
+enum status
+ca_config_names_set(struct ca_config *cfg, const char *const *dns,
+    size_t dns_count, const char *const *ip, size_t ip_count)
+{
+	static const char *const def_dns[] = {"localhost"};
+	static const char *const def_ip[] = {"127.0.0.1"};
+	struct ca_config next;
+	char host[DNS_NAME_MAX + 1], why[256];
+	unsigned char bin[16];
+	size_t i;
+	enum status st = ST_OK;
+
+	memset(&next, 0, sizeof(next));
+	if (dns_count == 0 && ip_count == 0) {
+		dns = def_dns;
+		dns_count = 1;
+		ip = def_ip;
+		ip_count = 1;
+	}
+	for (i = 0; st == ST_OK && i < dns_count; i++)
+		st = name_add(next.dns, &next.dns_count, dns[i], 0);
+	for (i = 0; st == ST_OK && i < ip_count; i++)
+		st = name_add(next.ip, &next.ip_count, ip[i], 1);
+	/* Clients reach tessera by its URL: the name must be served. */
+	ca_config_url_host(cfg->url, host, sizeof(host));
+	if (st == ST_OK && host[0] != '\0') {
+		int is_ip = inet_pton(AF_INET, host, bin) == 1 ||
+		    inet_pton(AF_INET6, host, bin) == 1;
+
+		if ((st = name_add(is_ip ? next.ip : next.dns,
+		         is_ip ? &next.ip_count : &next.dns_count, host,
+		         is_ip)) != ST_OK) {
+			snprintf(why, sizeof(why), "%s", status_detail());
+			st = status_fail(st, "the host of the URL %.100s: %s",
+			    cfg->url, why);
+		}
+	}
+	if (st != ST_OK) {
+		ca_config_names_clear(&next);
+		return st;
+	}
+	ca_config_names_clear(cfg);
+	memcpy(cfg->dns, next.dns, sizeof(cfg->dns));
+	memcpy(cfg->ip, next.ip, sizeof(cfg->ip));
+	cfg->dns_count = next.dns_count;
+	cfg->ip_count = next.ip_count;
+	return ST_OK;
+}
+
+char *
+ca_config_san(const struct ca_config *cfg)
+{
+	size_t i, len = 1, at = 0;
+	char *s;
+
+	if (cfg->dns_count + cfg->ip_count == 0)
+		return NULL;
+	for (i = 0; i < cfg->dns_count; i++)
+		len += strlen(cfg->dns[i]) + 5;
+	for (i = 0; i < cfg->ip_count; i++)
+		len += strlen(cfg->ip[i]) + 4;
+	if ((s = malloc(len)) == NULL)
+		return NULL;
+	s[0] = '\0';
+	for (i = 0; i < cfg->dns_count; i++)
+		at += (size_t)snprintf(s + at, len - at, "%sDNS:%s",
+		    at > 0 ? "," : "", cfg->dns[i]);
+	for (i = 0; i < cfg->ip_count; i++)
+		at += (size_t)snprintf(
+		    s + at, len - at, "%sIP:%s", at > 0 ? "," : "", cfg->ip[i]);
+	return s;
+}
+
+void
+ca_config_url_host(const char *url, char *out, size_t cap)
+{
+	const char *h = url != NULL ? strstr(url, "://") : NULL;
+	size_t n;
+
+	out[0] = '\0';
+	if (h == NULL)
+		return;
+	h += 3;
+	if (*h == '[')
+		n = strcspn(++h, "]");
+	else
+		n = strcspn(h, ":/?#");
+	snprintf(out, cap, "%.*s", (int)n, h);
+}
+
+/* The digits after the last ':' of s, up to end; 0 if none or bad. */
+static int
+port_parse(const char *s, size_t end)
+{
+	long port = 0;
+	size_t i;
+
+	if (end == 0 || !isdigit((unsigned char)s[0]) || end > 5)
+		return 0;
+	for (i = 0; i < end; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return 0;
+		port = port * 10 + (s[i] - '0');
+	}
+	return port > 0 && port <= 65535 ? (int)port : 0;
+}
+
+int
+ca_config_url_port(const char *url)
+{
+	const char *h = url != NULL ? strstr(url, "://") : NULL;
+	const char *p;
+	int is_https;
+
+	if (h == NULL)
+		return 0;
+	is_https = strncmp(url, "https://", 8) == 0;
+	h += 3;
+	if (*h == '[' && (h = strchr(h, ']')) == NULL)
+		return 0;
+	p = h + strcspn(h, ":/?#");
+	if (*p != ':')
+		return is_https ? 443 : 80;
+	p++;
+	return port_parse(p, strcspn(p, "/?#"));
+}
+
+/* The port of ADDR:PORT ([V6]:PORT); 0 if none. */
+static int
+listener_port(const char *listen)
+{
+	const char *c = listen != NULL ? strrchr(listen, ':') : NULL;
+
+	return c == NULL ? 0 : port_parse(c + 1, strlen(c + 1));
+}
+
+void
+ca_config_ports_check(
+    const struct ca_config *cfg, const char *listen, const char *publish)
+{
+	int want, have;
+
+	want = ca_config_url_port(cfg->url);
+	have = listener_port(listen);
+	if (want != have)
+		log_warn("the TLS listener %s is not on the port of the URL "
+		         "%s that clients are given (%d); fine only behind a "
+		         "proxy that forwards it",
+		    listen, cfg->url, want);
+	want = ca_config_url_port(cfg->publish_url);
+	have = listener_port(publish);
+	if (want != have)
+		log_warn("the publication listener %s is not on the port of "
+		         "the publish URL %s written into certificates for "
+		         "CRLs and OCSP (%d); fine only behind a proxy that "
+		         "forwards it",
+		    publish, cfg->publish_url, want);
+}
+
+/* "tls": {"dns": [...], "ip": [...]}, checked as when they were set. */
+static enum status
+names_load(struct ca_config *cfg, const char *path, json_t *tls)
+{
+	const char *dns[LIMIT_SERVER_NAMES], *ip[LIMIT_SERVER_NAMES];
+	const char *keys[] = {"dns", "ip"};
+	const char **lists[] = {dns, ip};
+	size_t counts[2] = {0, 0}, i, k;
+	json_t *arr, *v;
+	const char *key;
+	char why[256];
+
+	if (!json_is_object(tls))
+		return status_fail(
+		    ST_MALFORMED, "%s: $.tls: not an object", path);
+	json_object_foreach(tls, key, v)
+	{
+		if (strcmp(key, "dns") != 0 && strcmp(key, "ip") != 0)
+			return status_fail(ST_MALFORMED,
+			    "%s: $.tls.%.64s: unknown key", path, key);
+	}
+	for (k = 0; k < 2; k++) {
+		if ((arr = json_object_get(tls, keys[k])) == NULL)
+			continue;
+		if (!json_is_array(arr) ||
+		    json_array_size(arr) > LIMIT_SERVER_NAMES)
+			return status_fail(ST_MALFORMED,
+			    "%s: $.tls.%s: an array of at most %d strings",
+			    path, keys[k], LIMIT_SERVER_NAMES);
+		json_array_foreach(arr, i, v)
+		{
+			if (!json_is_string(v))
+				return status_fail(ST_MALFORMED,
+				    "%s: $.tls.%s[%zu]: not a string", path,
+				    keys[k], i);
+			lists[k][counts[k]++] = json_string_value(v);
+		}
+	}
+	if (counts[0] + counts[1] == 0)
+		return status_fail(
+		    ST_MALFORMED, "%s: $.tls: names no name", path);
+	if (ca_config_names_set(cfg, dns, counts[0], ip, counts[1]) != ST_OK) {
+		snprintf(why, sizeof(why), "%s", status_detail());
+		return status_fail(ST_MALFORMED, "%s: $.tls: %s", path, why);
+	}
+	return ST_OK;
 }
 
 enum status
@@ -22,7 +359,7 @@ ca_config_load(const char *data_dir, struct ca_config **out)
 	char *path = NULL;
 	uint8_t *data = NULL;
 	size_t len;
-	json_t *root = NULL;
+	json_t *root = NULL, *tls = NULL;
 	json_error_t err;
 	const char *name, *url, *publish_url, *listen, *publish, *module,
 	    *token, *pin_file = NULL, *softhsm = NULL, *k_root, *k_issuing,
@@ -54,13 +391,14 @@ ca_config_load(const char *data_dir, struct ca_config **out)
 	if (json_unpack_ex(root, &err, 0,
 	        "{s:i, s:s, s:s, s:s, s:s, s:s,"
 	        " s:{s:s, s:s, s?:s, s?:s !},"
-	        " s:{s:s, s:s, s:s, s:s, s?:s !}, s:s, s:s !}",
+	        " s:{s:s, s:s, s:s, s:s, s?:s !}, s:s, s:s, s?o !}",
 	        "version", &version, "name", &name, "url", &url, "publish_url",
 	        &publish_url, "listen", &listen, "publish", &publish, "hsm",
 	        "module", &module, "token", &token, "pin_file", &pin_file,
 	        "softhsm_conf", &softhsm, "keys", "root", &k_root, "issuing",
 	        &k_issuing, "ocsp", &k_ocsp, "token", &k_token, "audit",
-	        &k_audit, "policy", &policy, "database", &database) != 0) {
+	        &k_audit, "policy", &policy, "database", &database, "tls",
+	        &tls) != 0) {
 		st = status_fail(ST_MALFORMED, "%s: %s%s%s", path, err.text,
 		    err.source[0] ? " at " : "", err.source);
 		goto out;
@@ -101,6 +439,8 @@ ca_config_load(const char *data_dir, struct ca_config **out)
 		st = ST_NOMEM;
 		goto out;
 	}
+	if (tls != NULL && (st = names_load(cfg, path, tls)) != ST_OK)
+		goto out;
 	*out = cfg;
 	cfg = NULL;
 	st = ST_OK;
@@ -112,8 +452,32 @@ out:
 	return st;
 }
 
-enum status
-ca_config_save(const struct ca_config *cfg)
+/* The names as "tls": {"dns": [...], "ip": [...]}. */
+static json_t *
+names_json(const struct ca_config *cfg)
+{
+	json_t *o = json_object(), *dns = json_array(), *ip = json_array();
+	size_t i;
+	int bad = o == NULL || dns == NULL || ip == NULL;
+
+	for (i = 0; !bad && i < cfg->dns_count; i++)
+		bad = json_array_append_new(dns, json_string(cfg->dns[i])) != 0;
+	for (i = 0; !bad && i < cfg->ip_count; i++)
+		bad = json_array_append_new(ip, json_string(cfg->ip[i])) != 0;
+	if (!bad)
+		bad = json_object_set(o, "dns", dns) != 0 ||
+		    json_object_set(o, "ip", ip) != 0;
+	json_decref(dns);
+	json_decref(ip);
+	if (bad) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static enum status
+config_write(const struct ca_config *cfg, int is_new)
 {
 	json_t *root = NULL, *hsm = NULL, *keys = NULL;
 	char *text = NULL, *path = NULL;
@@ -147,12 +511,16 @@ ca_config_save(const struct ca_config *cfg)
 	    cfg->database);
 	if (root == NULL)
 		goto out;
+	if (cfg->dns_count + cfg->ip_count > 0 &&
+	    json_object_set_new(root, "tls", names_json(cfg)) != 0)
+		goto out;
 	if ((text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) ==
 	    NULL)
 		goto out;
 	if ((path = file_join(cfg->data_dir, CONFIG_FILE)) == NULL)
 		goto out;
-	st = file_write_new(path, text, strlen(text), 0600);
+	st = is_new ? file_write_new(path, text, strlen(text), 0600)
+	            : file_write_atomic(path, text, strlen(text), 0600);
 out:
 	json_decref(keys);
 	json_decref(hsm);
@@ -162,11 +530,24 @@ out:
 	return st;
 }
 
+enum status
+ca_config_save(const struct ca_config *cfg)
+{
+	return config_write(cfg, 1);
+}
+
+enum status
+ca_config_update(const struct ca_config *cfg)
+{
+	return config_write(cfg, 0);
+}
+
 void
 ca_config_free(struct ca_config *cfg)
 {
 	if (cfg == NULL)
 		return;
+	ca_config_names_clear(cfg);
 	free(cfg->data_dir);
 	free(cfg->name);
 	free(cfg->url);

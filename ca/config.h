@@ -7,6 +7,9 @@
 #ifndef TESSERA_CA_CONFIG_H
 #define TESSERA_CA_CONFIG_H
 
+#include <stddef.h>
+
+#include "common/limits.h"
 #include "common/status.h"
 
 struct ca_config {
@@ -28,6 +31,14 @@ struct ca_config {
 			  * made before it existed */
 	char *policy; /* relative to data_dir or absolute */
 	char *database;
+	/* The TLS server certificate's names (canonical: DNS lower case,
+	 * IP as inet_ntop writes it); the host of url is among them. Both
+	 * counts 0 in data directories made before: renewal then keeps the
+	 * certificate's names. */
+	char *dns[LIMIT_SERVER_NAMES];
+	size_t dns_count;
+	char *ip[LIMIT_SERVER_NAMES];
+	size_t ip_count;
 };
 
 /*
@@ -39,6 +50,41 @@ ca_config_load(const char *data_dir, struct ca_config **out) MUST_CHECK;
 
 /* Write cfg to DIR/tessera.json (mode 0600); ST_CONFLICT if it exists. */
 enum status ca_config_save(const struct ca_config *cfg) MUST_CHECK;
+
+/* Replace DIR/tessera.json with cfg, atomically (mode 0600). */
+enum status ca_config_update(const struct ca_config *cfg) MUST_CHECK;
+
+/*
+ * Set the TLS server names: each DNS name checked against RFC 1123 (no
+ * wildcard, no IP literal) and folded to lower case, each IP address parsed
+ * with inet_pton (not unspecified), duplicates dropped, and the host of
+ * cfg->url added when it is not among them. Counts 0 and 0: localhost and
+ * 127.0.0.1. ST_MALFORMED names the bad name and leaves cfg unchanged.
+ * The names are freed by ca_config_free or ca_config_names_clear.
+ */
+enum status ca_config_names_set(struct ca_config *cfg, const char *const *dns,
+    size_t dns_count, const char *const *ip, size_t ip_count) MUST_CHECK;
+
+void ca_config_names_clear(struct ca_config *cfg);
+
+/*
+ * The names as a subjectAltName in OpenSSL's syntax ("DNS:a,IP:b") into a
+ * new string the caller frees; NULL when cfg has none or on ENOMEM.
+ */
+char *ca_config_san(const struct ca_config *cfg);
+
+/* The host of an http(s) URL (no port, no brackets) into out, or "". */
+void ca_config_url_host(const char *url, char *out, size_t cap);
+
+/* The port of an http(s) URL (its scheme's default when none); 0 if bad. */
+int ca_config_url_port(const char *url);
+
+/*
+ * Log a warning when a listener (ADDR:PORT) is on another port than the
+ * URL clients are given for it (url for listen, publish_url for publish).
+ */
+void ca_config_ports_check(
+    const struct ca_config *cfg, const char *listen, const char *publish);
 
 void ca_config_free(struct ca_config *cfg);
 

@@ -313,24 +313,6 @@ generate_key(const struct policy_key_rule *rule, EVP_PKEY **out)
 	return ST_OK;
 }
 
-/* The host of an http(s) URL (no port, no brackets) into out, or "". */
-static void
-url_host(const char *url, char *out, size_t cap)
-{
-	const char *h = url != NULL ? strstr(url, "://") : NULL;
-	size_t n;
-
-	out[0] = '\0';
-	if (h == NULL)
-		return;
-	h += 3;
-	if (*h == '[')
-		n = strcspn(++h, "]");
-	else
-		n = strcspn(h, ":/?#");
-	snprintf(out, cap, "%.*s", (int)n, h);
-}
-
 /* 1 if the SAN entry names host (DNS without case, or an IP literal). */
 static int
 san_is_host(const GENERAL_NAME *gn, const char *host)
@@ -366,27 +348,35 @@ san_is_host(const GENERAL_NAME *gn, const char *host)
 
 /*
  * Defence in depth behind the profile's templates: no certificate issued
- * over EST names tessera's own server (localhost, the hosts of its URLs),
- * whatever a policy's DNS suffix makes possible. This is the name a
- * gateway secret once bought, and then impersonated tessera with.
+ * over EST names tessera's own server (localhost, the hosts of its URLs,
+ * the names of its TLS certificate), whatever a policy's DNS suffix makes
+ * possible. This is the name a gateway secret once bought, and then
+ * impersonated tessera with.
  */
 static enum status
 check_own_names(const struct authority *a, const X509_NAME *subject,
     const GENERAL_NAMES *san)
 {
-	char hosts[3][LIMIT_NAME_LEN + 1], cn[LIMIT_NAME_LEN + 1];
+	char url_hosts[2][LIMIT_NAME_LEN + 1], cn[LIMIT_NAME_LEN + 1];
+	const char *hosts[3 + 2 * LIMIT_SERVER_NAMES];
 	const GENERAL_NAME *gn;
-	size_t h;
+	size_t h, n = 0;
 	int i;
 
-	snprintf(hosts[0], sizeof(hosts[0]), "localhost");
-	url_host(
-	    a->cfg != NULL ? a->cfg->url : NULL, hosts[1], sizeof(hosts[1]));
-	url_host(a->cfg != NULL ? a->cfg->publish_url : NULL, hosts[2],
-	    sizeof(hosts[2]));
+	hosts[n++] = "localhost";
+	ca_config_url_host(a->cfg != NULL ? a->cfg->url : NULL, url_hosts[0],
+	    sizeof(url_hosts[0]));
+	ca_config_url_host(a->cfg != NULL ? a->cfg->publish_url : NULL,
+	    url_hosts[1], sizeof(url_hosts[1]));
+	hosts[n++] = url_hosts[0];
+	hosts[n++] = url_hosts[1];
+	for (h = 0; a->cfg != NULL && h < a->cfg->dns_count; h++)
+		hosts[n++] = a->cfg->dns[h];
+	for (h = 0; a->cfg != NULL && h < a->cfg->ip_count; h++)
+		hosts[n++] = a->cfg->ip[h];
 	for (i = 0; san != NULL && i < sk_GENERAL_NAME_num(san); i++) {
 		gn = sk_GENERAL_NAME_value(san, i);
-		for (h = 0; h < 3; h++)
+		for (h = 0; h < n; h++)
 			if (san_is_host(gn, hosts[h]))
 				return status_fail(ST_DENIED,
 				    "subjectAltName %s %s is tessera's own "
@@ -397,7 +387,7 @@ check_own_names(const struct authority *a, const X509_NAME *subject,
 	}
 	/* A client falling back to the CN (RFC 9525 §6.4.4 forbids it). */
 	name_value(subject, NID_commonName, cn, sizeof(cn));
-	for (h = 0; h < 3; h++)
+	for (h = 0; h < n; h++)
 		if (hosts[h][0] != '\0' && strcasecmp(cn, hosts[h]) == 0)
 			return status_fail(ST_DENIED,
 			    "subject CN %s is tessera's own server name; no "

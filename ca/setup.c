@@ -283,7 +283,7 @@ issue_all(struct init_state *is)
 	const char *dir = is->s->data_dir;
 	char cn[LIMIT_NAME_LEN];
 	char *root_crl = NULL, *root_crt = NULL, *crl = NULL, *crt = NULL,
-	     *ocsp_url = NULL;
+	     *ocsp_url = NULL, *san = NULL;
 	EVP_PKEY *tls_key = NULL, *admin_key = NULL;
 	X509 *root = NULL, *issuing = NULL, *ocsp = NULL, *tls = NULL,
 	     *admin = NULL;
@@ -298,8 +298,9 @@ issue_all(struct init_state *is)
 	ocsp_url = url_join(is->cfg.publish_url, "/ocsp");
 	tls_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 	admin_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	san = ca_config_san(&is->cfg);
 	if (!root_crl || !root_crt || !crl || !crt || !ocsp_url || !tls_key ||
-	    !admin_key)
+	    !admin_key || !san)
 		goto out;
 
 	memset(&spec, 0, sizeof(spec));
@@ -351,7 +352,9 @@ issue_all(struct init_state *is)
 	         &ocsp)) != ST_OK)
 		goto out;
 
-	spec = (struct ca_service_spec){.cn = "localhost",
+	/* The CN repeats the first name; clients match the SAN (RFC 9525). */
+	spec = (struct ca_service_spec){
+	    .cn = is->cfg.dns_count > 0 ? is->cfg.dns[0] : is->cfg.ip[0],
 	    .profile = "tls-server",
 	    .pubkey = tls_key,
 	    .days = 90,
@@ -359,7 +362,7 @@ issue_all(struct init_state *is)
 	    .key_usage = X509v3_KU_DIGITAL_SIGNATURE,
 	    .eku = eku_server,
 	    .eku_count = 1,
-	    .san = "DNS:localhost,IP:127.0.0.1",
+	    .san = san,
 	    .md_nid = NID_sha256};
 	if ((st = ca_service_issue(is->store, is->cfg.name,
 	         "operator id=\"init\"", is->now, &spec, issuing,
@@ -415,6 +418,7 @@ out:
 	free(crl);
 	free(ocsp_url);
 	free(crt);
+	free(san);
 	return st;
 }
 
@@ -488,11 +492,24 @@ out:
 	return st;
 }
 
+/* ADDR:PORT of a listener: 127.0.0.1 and the port of url. */
+static enum status
+listener_default(const char *url, char *out, size_t cap)
+{
+	int port = ca_config_url_port(url);
+
+	if (port == 0)
+		return status_fail(
+		    ST_MALFORMED, "%.100s: no valid port in the URL", url);
+	snprintf(out, cap, "127.0.0.1:%d", port);
+	return ST_OK;
+}
+
 enum status
 ca_setup_run(const struct ca_setup *s)
 {
 	struct init_state is;
-	char abs_dir[4096];
+	char abs_dir[4096], listen[64], publish[64];
 	int existed, i;
 	enum status st;
 
@@ -510,21 +527,34 @@ ca_setup_run(const struct ca_setup *s)
 	if (s->url != NULL && strncmp(s->url, "https://", 8) != 0)
 		return status_fail(ST_MALFORMED,
 		    "--url must be an https:// URL, not %.100s", s->url);
-	if ((st = check_fresh(s->data_dir)) != ST_OK)
-		return st;
-	existed = file_exists(s->data_dir);
-	if ((st = file_mkdir(s->data_dir, 0700)) != ST_OK)
-		return st;
-	if (realpath(s->data_dir, abs_dir) == NULL)
-		return status_fail(
-		    ST_UNAVAILABLE, "%s: %s", s->data_dir, strerror(errno));
-	is.cfg.data_dir = abs_dir;
-	is.cfg.name = (char *)(s->name ? s->name : "tessera");
 	is.cfg.url = (char *)(s->url ? s->url : "https://localhost:8443");
 	is.cfg.publish_url =
 	    (char *)(s->publish_url ? s->publish_url : "http://127.0.0.1:8080");
-	is.cfg.listen = "127.0.0.1:8443";
-	is.cfg.publish = "127.0.0.1:8080";
+	if ((st = listener_default(is.cfg.url, listen, sizeof(listen))) !=
+	        ST_OK ||
+	    (st = listener_default(
+	         is.cfg.publish_url, publish, sizeof(publish))) != ST_OK)
+		return st;
+	is.cfg.listen = (char *)(s->listen ? s->listen : listen);
+	is.cfg.publish = (char *)(s->publish ? s->publish : publish);
+	if ((st = check_fresh(s->data_dir)) != ST_OK)
+		return st;
+	/* Checked before anything is created. */
+	if ((st = ca_config_names_set(
+	         &is.cfg, s->dns, s->dns_count, s->ip, s->ip_count)) != ST_OK)
+		return st;
+	existed = file_exists(s->data_dir);
+	if ((st = file_mkdir(s->data_dir, 0700)) != ST_OK) {
+		ca_config_names_clear(&is.cfg);
+		return st;
+	}
+	if (realpath(s->data_dir, abs_dir) == NULL) {
+		ca_config_names_clear(&is.cfg);
+		return status_fail(
+		    ST_UNAVAILABLE, "%s: %s", s->data_dir, strerror(errno));
+	}
+	is.cfg.data_dir = abs_dir;
+	is.cfg.name = (char *)(s->name ? s->name : "tessera");
 	is.cfg.hsm_module =
 	    (char *)(s->hsm_module ? s->hsm_module : TESSERA_SOFTHSM_MODULE);
 	is.cfg.hsm_token =
@@ -535,6 +565,7 @@ ca_setup_run(const struct ca_setup *s)
 	is.cfg.policy = "policy.json";
 	is.cfg.database = "tessera.db";
 	st = run(&is);
+	ca_config_names_clear(&is.cfg);
 	store_close(is.store);
 	for (i = 0; i < KEY_MAX; i++)
 		hsm_key_free(is.keys[i]);

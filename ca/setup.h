@@ -8,6 +8,8 @@
 #ifndef TESSERA_CA_SETUP_H
 #define TESSERA_CA_SETUP_H
 
+#include <stddef.h>
+
 #include "common/status.h"
 
 struct ca_setup {
@@ -15,6 +17,15 @@ struct ca_setup {
 	const char *name; /* organisation; default "tessera" */
 	const char *url; /* default https://localhost:8443 */
 	const char *publish_url; /* default http://127.0.0.1:8080 */
+	/* The TLS certificate's names (ca_config_names_set: none given
+	 * means localhost and 127.0.0.1; the host of url is added). */
+	const char *const *dns;
+	size_t dns_count;
+	const char *const *ip;
+	size_t ip_count;
+	/* ADDR:PORT for serve; default 127.0.0.1 and the URL's port. */
+	const char *listen;
+	const char *publish;
 	/* A production HSM; all NULL for the embedded SoftHSMv2 default. */
 	const char *hsm_module;
 	const char *hsm_token;

@@ -6,6 +6,7 @@
 #ifndef TESSERA_CLI_CLI_H
 #define TESSERA_CLI_CLI_H
 
+#include "ca/config.h"
 #include "ca/principal.h"
 #include "common/status.h"
 
@@ -20,6 +21,9 @@ int cmd_revoke(int argc, char **argv);
 
 /* Print "tessera CMD: <detail>" for st and return the exit code for it. */
 int cli_fail(const char *cmd, enum status st);
+
+/* Print the TLS server names of cfg (a line; nothing when it has none). */
+void cli_names_print(const struct ca_config *cfg);
 
 /* Make *who the local operator, as whom the commands act and are audited. */
 void cli_operator(struct principal *who);

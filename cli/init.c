@@ -1,7 +1,9 @@
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "ca/config.h"
 #include "ca/setup.h"
 #include "cli/cli.h"
 
@@ -10,7 +12,10 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: tessera init --data DIR [--name ORG] [--url URL]\n"
-	    "                    [--publish-url URL]\n"
+	    "                    [--publish-url URL] [--dns NAME]... "
+	    "[--ip ADDR]...\n"
+	    "                    [--listen ADDR:PORT] [--publish "
+	    "ADDR:PORT]\n"
 	    "                    [--hsm-module PATH --hsm-token LABEL "
 	    "--hsm-pin-file FILE]\n\n"
 	    "Creates the data directory DIR. Inside the token: the root CA "
@@ -27,9 +32,48 @@ usage(FILE *f)
 	    "  --url URL          public https base (EST, token issuer); "
 	    "default https://localhost:8443\n"
 	    "  --publish-url URL  public http base for CRL, OCSP, CA "
-	    "certificates;\n"
-	    "                     default http://127.0.0.1:8080\n"
+	    "certificates, written\n"
+	    "                     into every certificate; default "
+	    "http://127.0.0.1:8080\n"
+	    "  --dns NAME         a DNS name of the TLS server certificate "
+	    "(RFC 1123, no\n"
+	    "                     wildcard); repeatable\n"
+	    "  --ip ADDR          an IPv4 or IPv6 address of it; "
+	    "repeatable. Neither given:\n"
+	    "                     localhost and 127.0.0.1. The host of "
+	    "--url is always added.\n"
+	    "  --listen ADDR:PORT TLS listener of serve; default 127.0.0.1 "
+	    "and the port of --url\n"
+	    "  --publish ADDR:PORT plain-HTTP listener; default 127.0.0.1 "
+	    "and the port of\n"
+	    "                     --publish-url\n"
 	    "Refuses an existing data directory and then changes nothing.\n");
+}
+
+/* What init wrote, for the person who ran it. */
+static void
+print_written(const char *dir)
+{
+	struct ca_config *cfg = NULL;
+
+	if (ca_config_load(dir, &cfg) != ST_OK) {
+		printf("initialised %s\n", dir);
+		return;
+	}
+	printf("initialised %s\n", dir);
+	cli_names_print(cfg);
+	printf("  URL:          %s (EST, API, token issuer)\n", cfg->url);
+	printf("  publish URL:  %s (CRL, OCSP and CA certificate URLs in "
+	       "certificates)\n",
+	    cfg->publish_url);
+	printf("  listeners:    https://%s and http://%s (tessera serve)\n",
+	    cfg->listen, cfg->publish);
+	printf("  chain:        %s/ca/chain.pem\n", dir);
+	printf("  TLS server:   %s/tls/server.pem, server.key (0600)\n", dir);
+	printf("  admin:        %s/admin/admin.pem, admin.key (0600)\n", dir);
+	printf("  policy:       %s/policy.json\n", dir);
+	printf("  config:       %s/tessera.json\n", dir);
+	ca_config_free(cfg);
 }
 
 int
@@ -40,6 +84,10 @@ cmd_init(int argc, char **argv)
 	    {"name", required_argument, NULL, 'n'},
 	    {"url", required_argument, NULL, 'u'},
 	    {"publish-url", required_argument, NULL, 'p'},
+	    {"dns", required_argument, NULL, 'D'},
+	    {"ip", required_argument, NULL, 'I'},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"publish", required_argument, NULL, 'P'},
 	    {"hsm-module", required_argument, NULL, 'm'},
 	    {"hsm-token", required_argument, NULL, 't'},
 	    {"hsm-pin-file", required_argument, NULL, 'f'},
@@ -47,10 +95,18 @@ cmd_init(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	struct ca_setup s;
+	const char **dns = NULL, **ip = NULL;
+	size_t dns_count = 0, ip_count = 0;
 	enum status st;
-	int c;
+	int c, rc = 2;
 
 	memset(&s, 0, sizeof(s));
+	dns = calloc((size_t)argc + 1, sizeof(*dns));
+	ip = calloc((size_t)argc + 1, sizeof(*ip));
+	if (dns == NULL || ip == NULL) {
+		rc = cli_fail("init", ST_NOMEM);
+		goto out;
+	}
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
@@ -65,6 +121,18 @@ cmd_init(int argc, char **argv)
 		case 'p':
 			s.publish_url = optarg;
 			break;
+		case 'D':
+			dns[dns_count++] = optarg;
+			break;
+		case 'I':
+			ip[ip_count++] = optarg;
+			break;
+		case 'l':
+			s.listen = optarg;
+			break;
+		case 'P':
+			s.publish = optarg;
+			break;
 		case 'm':
 			s.hsm_module = optarg;
 			break;
@@ -76,27 +144,36 @@ cmd_init(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
-			return 0;
+			rc = 0;
+			goto out;
 		default:
 			usage(stderr);
-			return 2;
+			goto out;
 		}
 	}
 	if (s.data_dir == NULL || optind != argc) {
 		fprintf(stderr, "tessera init: --data DIR is required\n");
 		usage(stderr);
-		return 2;
+		goto out;
 	}
 	if ((s.hsm_module != NULL) != (s.hsm_token != NULL)) {
 		fprintf(stderr,
 		    "tessera init: --hsm-module and --hsm-token go "
 		    "together\n");
-		return 2;
+		goto out;
 	}
-	if ((st = ca_setup_run(&s)) != ST_OK)
-		return cli_fail("init", st);
-	printf("initialised %s\n  chain: %s/ca/chain.pem\n  admin: "
-	       "%s/admin/admin.pem\n",
-	    s.data_dir, s.data_dir, s.data_dir);
-	return 0;
+	s.dns = dns;
+	s.dns_count = dns_count;
+	s.ip = ip;
+	s.ip_count = ip_count;
+	if ((st = ca_setup_run(&s)) != ST_OK) {
+		rc = cli_fail("init", st);
+		goto out;
+	}
+	print_written(s.data_dir);
+	rc = 0;
+out:
+	free(dns);
+	free(ip);
+	return rc;
 }

@@ -3,6 +3,7 @@
 
 #include <openssl/crypto.h>
 
+#include "ca/config.h"
 #include "cli/cli.h"
 #include "common/log.h"
 
@@ -77,6 +78,21 @@ cli_operator(struct principal *who)
 	memset(who, 0, sizeof(*who));
 	who->kind = PRINCIPAL_OPERATOR;
 	snprintf(who->id, sizeof(who->id), "local");
+}
+
+void
+cli_names_print(const struct ca_config *cfg)
+{
+	size_t i;
+
+	if (cfg->dns_count + cfg->ip_count == 0)
+		return;
+	printf("  TLS names:   ");
+	for (i = 0; i < cfg->dns_count; i++)
+		printf(" DNS:%s", cfg->dns[i]);
+	for (i = 0; i < cfg->ip_count; i++)
+		printf(" IP:%s", cfg->ip[i]);
+	printf("\n");
 }
 
 int

@@ -22,6 +22,8 @@
 #define LIMIT_SAN_COUNT 16
 /* One name (DNS, URI, attribute value) inside a certificate. */
 #define LIMIT_NAME_LEN 256
+/* Names in tessera's TLS server certificate (--dns and --ip, each). */
+#define LIMIT_SERVER_NAMES 16
 /* PKCS#11 object and token labels (CK_UTF8CHAR[32] for tokens). */
 #define LIMIT_LABEL_LEN 64
 /* A PKCS#11 URI in the configuration. */

@@ -905,6 +905,8 @@ server_run(const struct server_config *cfg)
 		    "in tessera.json\n");
 		goto out;
 	}
+	/* The URLs written into certificates name these ports. */
+	ca_config_ports_check(cc, sv.listen, sv.publish);
 	/* Before the listeners: a second serve says why, not "in use". */
 	if ((st = lock_take(&sv)) != ST_OK) {
 		fprintf(stderr, "tessera serve: %s\n", status_detail());
