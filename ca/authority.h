@@ -307,14 +307,47 @@ enum status authority_revoke_cert(struct authority *a,
     struct authority_revocation *out) MUST_CHECK;
 
 /*
- * Revoke every valid certificate of device_id and block the device (no
- * issuance or renewal until reinstated), in one transaction; *count gets
- * how many were revoked. ST_NOTFOUND for an unknown device, ST_CONFLICT
- * when it is blocked already and has nothing left to revoke.
+ * Revoke every valid certificate of device_id, cancel its outstanding
+ * secrets and those its certificates minted, and block the device (no
+ * issuance, renewal or secret until reinstated), in one transaction;
+ * *count gets how many certificates were revoked. An id that has not
+ * enrolled yet is blocked all the same. ST_CONFLICT when it is blocked
+ * already and has nothing left to revoke or cancel.
  */
 enum status
 authority_revoke_device(struct authority *a, const struct principal *who,
     const char *device_id, const char *reason, size_t *count) MUST_CHECK;
+
+struct store_secret;
+
+/*
+ * The one-time secrets (never a secret or its hash) that match the filter
+ * (minter: a certificate serial in any case, or "operator"; device;
+ * profile; each may be NULL), at most limit (1..1000) with ids above
+ * after_id, in id order; outstanding only when is_outstanding. Action
+ * "secrets" (admin, operator, auditor), audited as a read. fn as for
+ * store_secret_list.
+ */
+enum status authority_secret_list(struct authority *a,
+    const struct principal *who, const char *minter, const char *device_id,
+    const char *profile, int is_outstanding, int64_t after_id, size_t limit,
+    int (*fn)(const struct store_secret *s, void *arg), void *arg) MUST_CHECK;
+
+/*
+ * Cancel the secret id (action "cancel": admin, operator): it no longer
+ * enrolls anything. ST_NOTFOUND, ST_CONFLICT (used or cancelled already).
+ */
+enum status authority_secret_cancel(
+    struct authority *a, const struct principal *who, int64_t id) MUST_CHECK;
+
+/*
+ * Cancel every unused secret minted by minter (as for
+ * authority_secret_list) and/or for device_id (at least one); *count gets
+ * how many. Action "cancel".
+ */
+enum status
+authority_secrets_cancel(struct authority *a, const struct principal *who,
+    const char *minter, const char *device_id, size_t *count) MUST_CHECK;
 
 /*
  * Unblock device_id (admin only); its revoked certificates stay revoked.

@@ -142,6 +142,8 @@ issuing_ca_check_in_txn(struct authority *a, struct store_txn *txn) MUST_CHECK;
  * is blocked (revoked until an admin reinstates it), so that a revocation
  * committed meanwhile is seen.
  */
+struct store_device_binding;
+
 enum status device_unblocked_in_txn(
     struct store_txn *txn, const char *device_id) MUST_CHECK;
 
@@ -181,6 +183,24 @@ enum status authorize_enroll(const struct authority *a,
 enum status
 authorize_secret(const struct authority *a, const struct principal *who,
     const struct policy_profile *p, const char *device_id) MUST_CHECK;
+
+/*
+ * The authenticator a device id enrolled by who is bound to, as the
+ * devices table records it: "manufacturer:NAME", "role:ROLE", "secret",
+ * "operator".
+ */
+void
+principal_authenticator(const struct principal *who, char *out, size_t cap);
+
+/*
+ * A device id's bindings (inside the issuing or minting transaction): an
+ * id held by one profile family is refused to another (family is the
+ * profile's name), and an id bound to one manufacturer is refused to any
+ * other authenticator's IDevID. ST_OK or ST_DENIED with why.
+ */
+enum status
+authorize_binding(const struct principal *who, const char *device_id,
+    const struct store_device_binding *b, const char *family) MUST_CHECK;
 
 /*
  * The permission check for the admin API: may who do action ("revoke",

@@ -3,9 +3,11 @@
  * authority is made here, so that the EST front end, the API and the CLI
  * give the same principal the same answer.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "ca/authority_internal.h"
+#include "ca/store.h"
 
 static const char *
 dev(const char *device_id)
@@ -103,6 +105,12 @@ authorize_enroll(const struct authority *a, const struct principal *who,
 			    "the manufacturer certificate names device %s, "
 			    "the CSR %s",
 			    who->id, dev(device_id));
+		/* Each manufacturer has its own namespace of ids. */
+		if (!policy_pattern_match(&m->device_pattern, device_id))
+			return status_fail(ST_DENIED,
+			    "device id %s is outside manufacturer %s's "
+			    "device_pattern %s",
+			    device_id, m->name, m->device_pattern.source);
 		return ST_OK;
 	case PRINCIPAL_CERT:
 		if (who->is_expired)
@@ -161,6 +169,56 @@ authorize_secret(const struct authority *a, const struct principal *who,
 	return ST_OK;
 }
 
+void
+principal_authenticator(const struct principal *who, char *out, size_t cap)
+{
+	switch (who->kind) {
+	case PRINCIPAL_MANUFACTURER:
+		snprintf(out, cap, "manufacturer:%s", who->authenticator);
+		break;
+	case PRINCIPAL_CERT:
+		snprintf(out, cap, "role:%s", who->role);
+		break;
+	case PRINCIPAL_SECRET:
+		snprintf(out, cap, "secret");
+		break;
+	default:
+		snprintf(out, cap, "operator");
+		break;
+	}
+}
+
+enum status
+authorize_binding(const struct principal *who, const char *device_id,
+    const struct store_device_binding *b, const char *family)
+{
+	char mine[LIMIT_NAME_LEN + 1];
+
+	if (!b->is_known)
+		return ST_OK;
+	/*
+	 * One id, one family: a device may not take a station's or a
+	 * gateway's name, so that revoking the one never touches the other.
+	 */
+	if (b->family[0] != '\0' && strcmp(b->family, family) != 0)
+		return status_fail(ST_DENIED,
+		    "device id %s is held by profile %s; an id lives in one "
+		    "profile family and cannot be enrolled as %s",
+		    device_id, b->family, family);
+	/*
+	 * A manufacturer's namespace is its own: an id first enrolled by
+	 * another authenticator is never taken over by an IDevID.
+	 */
+	principal_authenticator(who, mine, sizeof(mine));
+	if (who->kind == PRINCIPAL_MANUFACTURER &&
+	    b->authenticator[0] != '\0' && strcmp(b->authenticator, mine) != 0)
+		return status_fail(ST_DENIED,
+		    "device id %s is bound to %s, which enrolled it first; "
+		    "an IDevID of %s cannot enroll it",
+		    device_id, b->authenticator, who->authenticator);
+	return ST_OK;
+}
+
 /*
  * The admin API's permissions: which roles may do what. Roles come from
  * the policy (a certificate profile gives the role, the role's allow-list
@@ -178,6 +236,13 @@ static const struct {
     {"feed", {"admin", "operator", "auditor", "device"}},
     {"audit", {"admin", "auditor"}},
     {"rotate", {"admin"}},
+    /*
+     * Secrets: a listing holds no secret material, so whoever reads the
+     * inventory may read it; cancelling only takes a delegation back, so
+     * whoever may revoke may cancel.
+     */
+    {"secrets", {"admin", "operator", "auditor"}},
+    {"cancel", {"admin", "operator"}},
 };
 
 enum status

@@ -34,6 +34,7 @@ struct issue_job {
 	struct authority *a;
 	const struct store_cert *row;
 	const struct policy_profile *p;
+	const struct principal *who;
 	const char *actor;
 	const char *action; /* enroll, reenroll, serverkeygen */
 	const char *secret_device; /* non-NULL: consume this secret */
@@ -41,7 +42,29 @@ struct issue_job {
 	int64_t secret_id; /* > 0: reserved already, record the serial */
 	const char *renewed; /* reenroll: the certificate it supersedes */
 	int is_station; /* a role enrolling another: reprovision rule */
+	int is_renewal; /* the id's first authenticator stays unknown */
 };
+
+/*
+ * In the transaction that stores a certificate or a secret for device_id
+ * under profile: not blocked, and the id's family and authenticator
+ * bindings admit who. The decision is authorize_binding's.
+ */
+static enum status
+device_admits_in_txn(struct store_txn *txn, const struct principal *who,
+    const char *device_id, const char *profile)
+{
+	struct store_device_binding b;
+	enum status st;
+
+	if ((st = store_txn_device_binding_get(txn, device_id, &b)) != ST_OK)
+		return st;
+	if (b.is_blocked)
+		return status_fail(ST_DENIED,
+		    "device %s is blocked; an admin must reinstate it",
+		    device_id);
+	return authorize_binding(who, device_id, &b, profile);
+}
 
 enum status
 device_unblocked_in_txn(struct store_txn *txn, const char *device_id)
@@ -108,15 +131,24 @@ issue_commit(struct store_txn *txn, void *arg)
 	 * revocation committed meanwhile is seen.
 	 */
 	if (job->row->device_id != NULL) {
-		if ((st = device_unblocked_in_txn(txn, job->row->device_id)) !=
-		    ST_OK)
+		char auth[LIMIT_NAME_LEN + 1];
+
+		if ((st = device_admits_in_txn(txn, job->who,
+		         job->row->device_id, job->row->profile)) != ST_OK)
 			return st;
 		if (job->is_station &&
 		    (st = reprovision_check(txn, job, &is_reprovision)) !=
 		        ST_OK)
 			return st;
-		if ((st = store_txn_device_ensure(
-		         txn, job->row->device_id, job->row->created)) != ST_OK)
+		principal_authenticator(job->who, auth, sizeof(auth));
+		/*
+		 * A renewal is by the id's own certificate: it says nothing
+		 * of who enrolled it first (a device of schema v3 keeps no
+		 * authenticator rather than "role:device").
+		 */
+		if ((st = store_txn_device_bind(txn, job->row->device_id,
+		         job->row->profile, job->is_renewal ? NULL : auth,
+		         job->row->created)) != ST_OK)
 			return st;
 	}
 	/* A certificate is renewed once: a second renewal finds it taken. */
@@ -498,6 +530,8 @@ commit_cert(struct authority *a, const struct principal *who,
 	job.a = a;
 	job.row = &row;
 	job.p = p;
+	job.who = who;
+	job.is_renewal = is_reenroll;
 	job.actor = actor;
 	job.action = action;
 	job.secret_id = secret_id;
@@ -753,6 +787,7 @@ authority_issue(struct authority *a, const struct principal *who,
 }
 
 struct secret_job {
+	const struct principal *who;
 	const char *device_id;
 	const char *profile;
 	const uint8_t *hash;
@@ -768,14 +803,27 @@ secret_commit(struct store_txn *txn, void *arg)
 	char detail[LIMIT_AUDIT_DETAIL];
 	enum status st;
 
-	/* In the transaction: a block committed meanwhile is seen. */
-	if ((st = device_unblocked_in_txn(txn, job->device_id)) != ST_OK)
+	struct store_minter minter;
+	int64_t id;
+
+	/*
+	 * In the transaction: a block committed meanwhile is seen, and a
+	 * secret for an id another family holds would only be refused at
+	 * enrollment; refuse it now.
+	 */
+	if ((st = device_admits_in_txn(
+	         txn, job->who, job->device_id, job->profile)) != ST_OK)
 		return st;
+	minter.kind = job->who->kind == PRINCIPAL_CERT ? "cert" : "operator";
+	minter.id = job->who->id[0] ? job->who->id : "local";
+	minter.serial =
+	    job->who->kind == PRINCIPAL_CERT ? job->who->serial : NULL;
 	if ((st = store_txn_secret_insert(txn, job->device_id, job->profile,
-	         job->hash, job->expires, job->now)) != ST_OK)
+	         job->hash, job->expires, job->now, &minter)) != ST_OK)
 		return st;
-	snprintf(detail, sizeof(detail), "profile=%s expires=%lld",
-	    job->profile, (long long)job->expires);
+	id = store_txn_last_id(txn);
+	snprintf(detail, sizeof(detail), "secret=%lld profile=%s expires=%lld",
+	    (long long)id, job->profile, (long long)job->expires);
 	return audit_append(
 	    txn, job->now, job->actor, "secret-create", job->device_id, detail);
 }
@@ -819,6 +867,7 @@ authority_secret_create(struct authority *a, const struct principal *who,
 		return st;
 	secret_hash(s, hash);
 	principal_describe(who, actor, sizeof(actor));
+	job.who = who;
 	job.device_id = device_id;
 	job.profile = p->name;
 	job.hash = hash;

@@ -1430,7 +1430,7 @@ parse_manufacturer(const struct pctx *c, const char *path, json_t *obj,
     const struct policy *pol, struct policy_manufacturer *m)
 {
 	static const char *const known[] = {
-	    "name", "trust", "device_id", "profiles", NULL};
+	    "name", "trust", "device_id", "device_pattern", "profiles", NULL};
 	static const char *const ids[] = {"cn", "serialNumber", NULL};
 	const char *name, *trust;
 	char q[QUOTE_CAP];
@@ -1445,8 +1445,15 @@ parse_manufacturer(const struct pctx *c, const char *path, json_t *obj,
 	    (st = get_choice(c, path, obj, "device_id", 0, ids, 1, &id)) !=
 	        ST_OK ||
 	    (st = get_names(
-	         c, path, obj, "profiles", 1, 1, pol, &m->profiles)) != ST_OK)
+	         c, path, obj, "profiles", 1, 1, pol, &m->profiles)) != ST_OK ||
+	    (st = get_pattern(
+	         c, path, obj, "device_pattern", &m->device_pattern)) != ST_OK)
 		return st;
+	/* No default: an IDevID must never claim an id outside its maker's. */
+	if (!m->device_pattern.is_set)
+		return perr(c, path,
+		    "device_pattern is required: the device ids this "
+		    "manufacturer's IDevIDs may hold");
 	if (!is_profile_name(name))
 		return perr(c, path, "bad authenticator name %s",
 		    log_quote(name, q, sizeof(q)));
@@ -1886,6 +1893,8 @@ policy_free(struct policy *policy)
 	}
 	for (i = 0; i < policy->role_count; i++)
 		pattern_free(&policy->roles[i].device_pattern);
+	for (i = 0; i < policy->manufacturer_count; i++)
+		pattern_free(&policy->manufacturers[i].device_pattern);
 	for (i = 0; i < policy->tokens.profile_count; i++)
 		json_decref(policy->tokens.profiles[i].claims);
 	free(policy);

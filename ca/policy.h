@@ -71,6 +71,7 @@ struct policy_manufacturer {
 	char name[LIMIT_LABEL_LEN + 1];
 	char trust[LIMIT_NAME_LEN + 1]; /* PEM file, relative to the policy */
 	enum policy_device_id device_id;
+	struct policy_pattern device_pattern; /* the ids its IDevIDs hold */
 	struct policy_names profiles;
 };
 

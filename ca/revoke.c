@@ -173,6 +173,34 @@ serial_normalize(const char *serial, char out[STORE_SERIAL_HEX_CAP])
 }
 
 /*
+ * An id that has not enrolled yet may be blocked only when the policy
+ * could ever issue it: a profile's device_id_pattern (or a profile that
+ * takes any canonical id) or a manufacturer's device_pattern admits it.
+ * Otherwise a block would be a row for a name that cannot exist.
+ */
+static enum status
+device_id_admissible(const struct policy *pol, const char *device_id)
+{
+	size_t i;
+
+	for (i = 0; i < policy_profile_count(pol); i++)
+		if (ca_device_id_check(device_id, policy_profile_at(pol, i)) ==
+		    ST_OK) {
+			status_clear();
+			return ST_OK;
+		}
+	for (i = 0; i < policy_manufacturer_count(pol); i++)
+		if (policy_pattern_match(
+		        &policy_manufacturer_at(pol, i)->device_pattern,
+		        device_id))
+			return ST_OK;
+	return status_fail(ST_MALFORMED,
+	    "device %s has not enrolled and no profile or manufacturer of "
+	    "the policy admits that id",
+	    device_id);
+}
+
+/*
  * Audit a refused or failed admin call as "refuse" with the object
  * "action target" and return st with its detail (authority_refuse).
  * target may be NULL when the input was too bad to name.
@@ -201,7 +229,29 @@ struct revoke_job {
 	const char *actor;
 	char *cert_device_id; /* out: the certificate's device (freed) */
 	size_t count; /* out: certificates revoked */
+	size_t secrets; /* out: secrets cancelled with them */
 };
+
+/*
+ * A revoked certificate's delegation ends with it: every secret it minted
+ * and nobody used yet is cancelled in the revoking transaction.
+ */
+static enum status
+cancel_minted_by(
+    struct store_txn *txn, struct revoke_job *job, const char *serial)
+{
+	struct store_secret_filter f;
+	size_t n = 0;
+	enum status st;
+
+	memset(&f, 0, sizeof(f));
+	f.minter_serial = serial;
+	if ((st = store_txn_secrets_cancel(
+	         txn, &f, job->now, job->actor, &n)) != ST_OK)
+		return st;
+	job->secrets += n;
+	return ST_OK;
+}
 
 static enum status
 revoke_cert_commit(struct store_txn *txn, void *arg)
@@ -212,8 +262,11 @@ revoke_cert_commit(struct store_txn *txn, void *arg)
 
 	free(job->cert_device_id);
 	job->cert_device_id = NULL;
+	job->secrets = 0;
 	if ((st = store_txn_cert_revoke(txn, job->serial, job->reason, job->now,
 	         &job->cert_device_id)) != ST_OK)
+		return st;
+	if ((st = cancel_minted_by(txn, job, job->serial)) != ST_OK)
 		return st;
 	/* OCSP says revoked the moment this commits. */
 	if ((st = publication_revoked_in_txn(job->a, txn, job->serial,
@@ -223,9 +276,11 @@ revoke_cert_commit(struct store_txn *txn, void *arg)
 	if (job->is_responder &&
 	    (st = publication_responder_revoked_in_txn(txn)) != ST_OK)
 		return st;
-	snprintf(detail, sizeof(detail), "reason=%s device=%s",
+	snprintf(detail, sizeof(detail),
+	    "reason=%s device=%s secrets_cancelled=%zu",
 	    ca_reason_name(job->reason),
-	    job->cert_device_id != NULL ? job->cert_device_id : "-");
+	    job->cert_device_id != NULL ? job->cert_device_id : "-",
+	    job->secrets);
 	return audit_append(
 	    txn, job->now, job->actor, "revoke", job->serial, detail);
 }
@@ -407,8 +462,11 @@ out:
 static enum status
 revoke_device_each(struct store_txn *txn, const char *serial, void *arg)
 {
-	const struct revoke_job *job = arg;
+	struct revoke_job *job = arg;
+	enum status st;
 
+	if ((st = cancel_minted_by(txn, job, serial)) != ST_OK)
+		return st;
 	/* A device's certificates are end-entity ones of the issuing CA. */
 	return publication_revoked_in_txn(
 	    job->a, txn, serial, 0, job->reason, job->now);
@@ -419,26 +477,45 @@ revoke_device_commit(struct store_txn *txn, void *arg)
 {
 	struct revoke_job *job = arg;
 	char detail[LIMIT_AUDIT_DETAIL];
-	int was_blocked = 0;
+	struct store_device_binding b;
+	struct store_secret_filter f;
+	size_t n = 0;
 	enum status st;
 
 	job->count = 0;
-	if ((st = store_txn_device_is_blocked(
-	         txn, job->device_id, &was_blocked)) != ST_OK)
+	job->secrets = 0;
+	if ((st = store_txn_device_binding_get(txn, job->device_id, &b)) !=
+	    ST_OK)
+		return st;
+	if (!b.is_known &&
+	    (st = device_id_admissible(job->a->policy, job->device_id)) !=
+	        ST_OK)
 		return st;
 	if ((st = store_txn_device_certs_revoke_each(txn, job->device_id,
 	         job->reason, job->now, revoke_device_each, job,
 	         &job->count)) != ST_OK)
 		return st;
-	/* ST_NOTFOUND for an unknown device rolls the job back. */
-	if ((st = store_txn_device_set_status(
-	         txn, job->device_id, 1, job->now)) != ST_OK)
+	/* Its outstanding secrets go with it: nobody enrolls it with one. */
+	memset(&f, 0, sizeof(f));
+	f.device_id = job->device_id;
+	if ((st = store_txn_secrets_cancel(
+	         txn, &f, job->now, job->actor, &n)) != ST_OK)
 		return st;
-	if (was_blocked && job->count == 0)
+	job->secrets += n;
+	/*
+	 * An id that never enrolled is blocked all the same (a row with no
+	 * family), so that a block can come before the enrollment.
+	 */
+	if ((st = store_txn_device_block(txn, job->device_id, job->now)) !=
+	    ST_OK)
+		return st;
+	if (b.is_blocked && job->count == 0 && job->secrets == 0)
 		return status_fail(ST_CONFLICT,
 		    "device %s is already revoked and blocked", job->device_id);
-	snprintf(detail, sizeof(detail), "reason=%s certificates=%zu blocked",
-	    ca_reason_name(job->reason), job->count);
+	snprintf(detail, sizeof(detail),
+	    "reason=%s certificates=%zu secrets_cancelled=%zu blocked%s",
+	    ca_reason_name(job->reason), job->count, job->secrets,
+	    b.is_known ? "" : " (not enrolled yet)");
 	return audit_append(
 	    txn, job->now, job->actor, "revoke-device", job->device_id, detail);
 }
@@ -669,4 +746,164 @@ authority_audit_since(struct authority *a, const struct principal *who,
 	w.fn = fn;
 	w.arg = arg;
 	return store_audit_foreach(a->store, since, audit_walk_entry, &w);
+}
+
+/*
+ * A minter filter as the API and CLI name it: "operator", or the serial
+ * of the minting certificate (any case) into serial.
+ */
+static enum status
+minter_parse(const char *minter, struct store_secret_filter *f,
+    char serial[STORE_SERIAL_HEX_CAP])
+{
+	enum status st;
+
+	if (minter == NULL)
+		return ST_OK;
+	if (strcmp(minter, "operator") == 0) {
+		f->minter_kind = "operator";
+		return ST_OK;
+	}
+	if ((st = serial_normalize(minter, serial)) != ST_OK)
+		return status_fail(ST_MALFORMED,
+		    "minter is \"operator\" or the serial of the minting "
+		    "certificate: %s",
+		    status_detail());
+	f->minter_kind = "cert";
+	f->minter_serial = serial;
+	return ST_OK;
+}
+
+enum status
+authority_secret_list(struct authority *a, const struct principal *who,
+    const char *minter, const char *device_id, const char *profile,
+    int is_outstanding, int64_t after_id, size_t limit,
+    int (*fn)(const struct store_secret *s, void *arg), void *arg)
+{
+	struct store_secret_filter f;
+	char serial[STORE_SERIAL_HEX_CAP], detail[LIMIT_AUDIT_DETAIL];
+	char q1[LIMIT_NAME_LEN + 8], q2[LIMIT_NAME_LEN + 8];
+	char q3[LIMIT_NAME_LEN + 8];
+	enum status st;
+
+	memset(&f, 0, sizeof(f));
+	if ((st = minter_parse(minter, &f, serial)) != ST_OK ||
+	    (device_id != NULL &&
+	        (st = ca_device_id_check(device_id, NULL)) != ST_OK))
+		return admin_refuse(a, who, "read", "secrets", st);
+	if (limit < 1 || limit > STORE_LIST_LIMIT_MAX || after_id < 0)
+		return admin_refuse(a, who, "read", "secrets",
+		    status_fail(ST_MALFORMED,
+		        "limit %zu is outside 1..%d or the cursor is negative",
+		        limit, STORE_LIST_LIMIT_MAX));
+	f.device_id = device_id;
+	f.profile = profile;
+	f.is_outstanding = is_outstanding;
+	f.now = (int64_t)time(NULL);
+	f.after_id = after_id;
+	f.limit = limit;
+	snprintf(detail, sizeof(detail),
+	    "minter=%s device=%s profile=%s status=%s cursor=%lld limit=%zu",
+	    minter != NULL ? log_quote(minter, q1, sizeof(q1)) : "-",
+	    device_id != NULL ? log_quote(device_id, q2, sizeof(q2)) : "-",
+	    profile != NULL ? log_quote(profile, q3, sizeof(q3)) : "-",
+	    is_outstanding ? "outstanding" : "any", (long long)after_id, limit);
+	if ((st = admin_read(a, who, "secrets", "secrets", detail)) != ST_OK)
+		return st;
+	return store_secret_list(a->store, &f, fn, arg);
+}
+
+struct cancel_job {
+	int64_t id; /* one secret, or */
+	struct store_secret_filter f; /* all that match */
+	int64_t now;
+	const char *actor;
+	const char *object;
+	size_t count; /* out */
+};
+
+static enum status
+cancel_commit(struct store_txn *txn, void *arg)
+{
+	struct cancel_job *job = arg;
+	char detail[64];
+	enum status st;
+
+	job->count = 0;
+	if (job->id > 0) {
+		if ((st = store_txn_secret_cancel(
+		         txn, job->id, job->now, job->actor)) != ST_OK)
+			return st;
+		job->count = 1;
+	} else if ((st = store_txn_secrets_cancel(txn, &job->f, job->now,
+	                job->actor, &job->count)) != ST_OK) {
+		return st;
+	}
+	snprintf(detail, sizeof(detail), "cancelled=%zu", job->count);
+	return audit_append(
+	    txn, job->now, job->actor, "secret-cancel", job->object, detail);
+}
+
+enum status
+authority_secret_cancel(
+    struct authority *a, const struct principal *who, int64_t id)
+{
+	struct cancel_job job;
+	char actor[AUTHORITY_ACTOR_CAP], object[OBJECT_CAP];
+	enum status st;
+
+	memset(&job, 0, sizeof(job));
+	snprintf(object, sizeof(object), "secret %lld", (long long)id);
+	if ((st = authorize_admin(a, who, "cancel")) != ST_OK)
+		return admin_refuse(a, who, "secret-cancel", object, st);
+	if (id < 1)
+		return admin_refuse(a, who, "secret-cancel", object,
+		    status_fail(
+		        ST_MALFORMED, "a secret id is a positive integer"));
+	principal_describe(who, actor, sizeof(actor));
+	job.id = id;
+	job.now = (int64_t)time(NULL);
+	job.actor = actor;
+	job.object = object;
+	if ((st = store_write(a->store, cancel_commit, &job)) != ST_OK)
+		return admin_refuse(a, who, "secret-cancel", object, st);
+	log_info("cancelled %s by %s", object, actor);
+	return ST_OK;
+}
+
+enum status
+authority_secrets_cancel(struct authority *a, const struct principal *who,
+    const char *minter, const char *device_id, size_t *count)
+{
+	struct cancel_job job;
+	char actor[AUTHORITY_ACTOR_CAP], object[OBJECT_CAP + LIMIT_NAME_LEN];
+	char serial[STORE_SERIAL_HEX_CAP];
+	enum status st;
+
+	*count = 0;
+	memset(&job, 0, sizeof(job));
+	if ((st = authorize_admin(a, who, "cancel")) != ST_OK)
+		return admin_refuse(a, who, "secret-cancel", "secrets", st);
+	if (minter == NULL && device_id == NULL)
+		return admin_refuse(a, who, "secret-cancel", "secrets",
+		    status_fail(
+		        ST_MALFORMED, "cancel needs a minter or a device"));
+	if ((st = minter_parse(minter, &job.f, serial)) != ST_OK ||
+	    (device_id != NULL &&
+	        (st = ca_device_id_check(device_id, NULL)) != ST_OK))
+		return admin_refuse(a, who, "secret-cancel", "secrets", st);
+	job.f.device_id = device_id;
+	snprintf(object, sizeof(object), "secrets minter=%s device=%s",
+	    minter != NULL ? (job.f.minter_serial != NULL ? serial : minter)
+	                   : "-",
+	    device_id != NULL ? device_id : "-");
+	principal_describe(who, actor, sizeof(actor));
+	job.now = (int64_t)time(NULL);
+	job.actor = actor;
+	job.object = object;
+	if ((st = store_write(a->store, cancel_commit, &job)) != ST_OK)
+		return admin_refuse(a, who, "secret-cancel", "secrets", st);
+	log_info("cancelled %zu %s by %s", job.count, object, actor);
+	*count = job.count;
+	return ST_OK;
 }

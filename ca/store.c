@@ -22,7 +22,7 @@
 #include "common/log.h"
 #include "common/status.h"
 
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 /* Other worker processes share the file; wait this long for their locks. */
 #define BUSY_TIMEOUT_MS 5000
 /* BEGIN/COMMIT still busy after a full busy timeout: tries in all. */
@@ -145,6 +145,25 @@ static const char *const migrations[] = {
     "ALTER TABLE certificates ADD COLUMN supersede_at INTEGER;"
     "CREATE INDEX certificates_supersede ON certificates(supersede_at)"
     " WHERE supersede_at IS NOT NULL AND status = 'valid';",
+    /*
+     * v5 -> v6: delegation and bindings. A secret records who minted it
+     * (kind, id, certificate serial) and whether it was cancelled; a
+     * device id records the profile family that holds it and the
+     * authenticator that first enrolled it. Devices of v5 take the
+     * family of their first certificate; their authenticator is unknown
+     * (NULL), and so are the minters of v5 secrets.
+     */
+    "ALTER TABLE enrollment_secrets ADD COLUMN minter_kind TEXT;"
+    "ALTER TABLE enrollment_secrets ADD COLUMN minter_id TEXT;"
+    "ALTER TABLE enrollment_secrets ADD COLUMN minter_serial TEXT;"
+    "ALTER TABLE enrollment_secrets ADD COLUMN cancelled_at INTEGER;"
+    "ALTER TABLE enrollment_secrets ADD COLUMN cancelled_by TEXT;"
+    "CREATE INDEX enrollment_secrets_minter_serial"
+    " ON enrollment_secrets(minter_serial);"
+    "ALTER TABLE devices ADD COLUMN family TEXT;"
+    "ALTER TABLE devices ADD COLUMN authenticator TEXT;"
+    "UPDATE devices SET family = (SELECT profile FROM certificates c"
+    " WHERE c.device_id = devices.id ORDER BY c.created, c.serial LIMIT 1);",
 };
 
 /* The certificate columns in the order cert_row() reads them. */
@@ -157,8 +176,20 @@ static const char *const migrations[] = {
  * the writer consumes with it, the read connection checks with it.
  */
 #define SECRET_SELECT_SQL                                                      \
-	"SELECT id, profile, hash, expires, consumed_at IS NOT NULL"           \
-	" FROM enrollment_secrets WHERE device_id = ?"
+	"SELECT id, profile, hash, expires, consumed_at IS NOT NULL,"          \
+	" cancelled_at IS NOT NULL FROM enrollment_secrets WHERE device_id = " \
+	"?"
+
+/*
+ * The secrets a filter names (store_secret_filter): ?1 minter_kind, ?2
+ * minter_serial, ?3 device_id, ?4 profile; for a listing ?5 outstanding
+ * only at ?6, ?7 after id, ?8 limit.
+ */
+#define SECRET_MATCH_SQL                                                       \
+	" (?1 IS NULL OR minter_kind = ?1)"                                    \
+	" AND (?2 IS NULL OR minter_serial = ?2)"                              \
+	" AND (?3 IS NULL OR device_id = ?3)"                                  \
+	" AND (?4 IS NULL OR profile = ?4)"
 
 /* Statements of the write connection, prepared once and kept. */
 enum wstmt {
@@ -193,6 +224,12 @@ enum wstmt {
 	W_CERT_SUPERSEDE,
 	W_DEVICE_SUPERSEDE,
 	W_DEVICE_CURRENT,
+	W_DEVICE_BINDING,
+	W_DEVICE_BIND,
+	W_DEVICE_BLOCK,
+	W_SECRET_CANCEL,
+	W_SECRET_SELECT_ID,
+	W_SECRETS_CANCEL,
 	W_MAX
 };
 
@@ -211,12 +248,14 @@ static const char *const wsql[W_MAX] = {
                         " VALUES (?, 'active', ?, ?)"
                         " ON CONFLICT (id) DO NOTHING",
     [W_SECRET_INSERT] = "INSERT INTO enrollment_secrets (device_id,"
-                        " profile, hash, created, expires)"
-                        " VALUES (?, ?, ?, ?, ?)",
+                        " profile, hash, created, expires, minter_kind,"
+                        " minter_id, minter_serial)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     [W_SECRET_SELECT] = SECRET_SELECT_SQL,
     [W_SECRET_CONSUME] = "UPDATE enrollment_secrets"
                          " SET consumed_at = ?, consumed_serial = ?"
-                         " WHERE id = ? AND consumed_at IS NULL",
+                         " WHERE id = ? AND consumed_at IS NULL"
+                         " AND cancelled_at IS NULL",
     [W_AUDIT_LAST] = "SELECT seq, hash FROM audit"
                      " ORDER BY seq DESC LIMIT 1",
     [W_AUDIT_INSERT] = "INSERT INTO audit (seq, time, actor, action,"
@@ -275,6 +314,29 @@ static const char *const wsql[W_MAX] = {
                          " WHERE device_id = ? AND status = 'valid'"
                          " AND supersede_at IS NULL AND not_after > ?"
                          " ORDER BY serial LIMIT 1",
+    [W_DEVICE_BINDING] = "SELECT status, family, authenticator FROM devices"
+                         " WHERE id = ?",
+    [W_DEVICE_BIND] = "INSERT INTO devices (id, status, created, updated,"
+                      " family, authenticator)"
+                      " VALUES (?1, 'active', ?2, ?2, ?3, ?4)"
+                      " ON CONFLICT (id) DO UPDATE SET"
+                      " family = coalesce(family, excluded.family),"
+                      " authenticator = coalesce(authenticator,"
+                      " excluded.authenticator)",
+    [W_DEVICE_BLOCK] = "INSERT INTO devices (id, status, created, updated)"
+                       " VALUES (?1, 'blocked', ?2, ?2)"
+                       " ON CONFLICT (id) DO UPDATE SET status = 'blocked',"
+                       " updated = excluded.updated",
+    [W_SECRET_CANCEL] = "UPDATE enrollment_secrets SET cancelled_at = ?1,"
+                        " cancelled_by = ?2 WHERE id = ?3"
+                        " AND consumed_at IS NULL AND cancelled_at IS NULL",
+    [W_SECRET_SELECT_ID] = "SELECT consumed_at IS NOT NULL,"
+                           " cancelled_at IS NOT NULL"
+                           " FROM enrollment_secrets WHERE id = ?",
+    [W_SECRETS_CANCEL] =
+        "UPDATE enrollment_secrets SET cancelled_at = ?6,"
+        " cancelled_by = ?7 WHERE" SECRET_MATCH_SQL " AND consumed_at IS NULL"
+        " AND cancelled_at IS NULL",
 };
 
 /* Statements of the read connection. */
@@ -295,6 +357,7 @@ enum rstmt {
 	R_CRL_GET,
 	R_SHARD_LAST,
 	R_SUPERSEDE_DUE,
+	R_SECRET_LIST,
 	R_MAX
 };
 
@@ -333,7 +396,8 @@ static const char *const rsql[R_MAX] = {
                      " (SELECT count(*) FROM certificates"
                      "  WHERE device_id = ?1),"
                      " (SELECT count(*) FROM certificates"
-                     "  WHERE device_id = ?1 AND status = 'valid')"
+                     "  WHERE device_id = ?1 AND status = 'valid'),"
+                     " family, authenticator"
                      " FROM devices WHERE id = ?1",
     [R_OCSP_GET] = "SELECT der, next_update FROM ocsp_responses"
                    " WHERE serial = ?",
@@ -347,6 +411,15 @@ static const char *const rsql[R_MAX] = {
                         " WHERE supersede_at IS NOT NULL"
                         " AND status = 'valid' AND supersede_at <= ?"
                         " ORDER BY supersede_at LIMIT ?",
+    /* Never the hash: a listing shows who, what and when only. */
+    [R_SECRET_LIST] =
+        "SELECT id, device_id, profile, minter_kind,"
+        " minter_id, minter_serial, created, expires,"
+        " consumed_at, consumed_serial, cancelled_at,"
+        " cancelled_by FROM enrollment_secrets"
+        " WHERE" SECRET_MATCH_SQL " AND (?5 = 0 OR (consumed_at IS NULL"
+        "  AND cancelled_at IS NULL AND expires > ?6))"
+        " AND id > ?7 ORDER BY id LIMIT ?8",
 };
 
 /* The CRL walk; run on a private connection (store_revoked_foreach). */
@@ -538,6 +611,15 @@ column_strdup(sqlite3_stmt *stmt, int i, int *is_oom)
 	return copy;
 }
 
+/* Copy text column i into out (cap bytes), "" for NULL. */
+static void
+column_copy(sqlite3_stmt *stmt, int i, char *out, size_t cap)
+{
+	const unsigned char *s = sqlite3_column_text(stmt, i);
+
+	snprintf(out, cap, "%s", s != NULL ? (const char *)s : "");
+}
+
 /* Done with stmt: reset it and drop its bindings. NULL accepted. */
 static void
 stmt_reset(sqlite3_stmt *stmt)
@@ -652,11 +734,16 @@ store_txn_device_ensure(
 
 enum status
 store_txn_secret_insert(struct store_txn *txn, const char *device_id,
-    const char *profile, const uint8_t hash[32], int64_t expires, int64_t now)
+    const char *profile, const uint8_t hash[32], int64_t expires, int64_t now,
+    const struct store_minter *minter)
 {
 	sqlite3_stmt *stmt;
 	int ok;
 
+	if (minter == NULL || minter->kind == NULL || minter->id == NULL)
+		return status_fail(ST_INTERNAL, "a secret needs its minter");
+	if (minter->serial != NULL && !serial_is_valid(minter->serial))
+		return check_serial(minter->serial);
 	if ((stmt = wstmt(txn, W_SECRET_INSERT)) == NULL)
 		return db_fail(txn->db, "prepare insert enrollment secret");
 	ok = bind_text(stmt, 1, device_id) == SQLITE_OK &&
@@ -664,12 +751,22 @@ store_txn_secret_insert(struct store_txn *txn, const char *device_id,
 	    sqlite3_bind_blob(stmt, 3, hash, HASH_LEN, SQLITE_STATIC) ==
 	        SQLITE_OK &&
 	    sqlite3_bind_int64(stmt, 4, now) == SQLITE_OK &&
-	    sqlite3_bind_int64(stmt, 5, expires) == SQLITE_OK;
+	    sqlite3_bind_int64(stmt, 5, expires) == SQLITE_OK &&
+	    bind_text(stmt, 6, minter->kind) == SQLITE_OK &&
+	    bind_text(stmt, 7, minter->id) == SQLITE_OK &&
+	    bind_text(stmt, 8, minter->serial) == SQLITE_OK;
 	return stmt_run(txn->db, stmt, ok, "insert enrollment secret");
 }
 
 /* How good a secret row whose hash matched is; the best one is used. */
-enum secret_fit { FIT_NONE, FIT_USED, FIT_EXPIRED, FIT_PROFILE, FIT_OK };
+enum secret_fit {
+	FIT_NONE,
+	FIT_CANCELLED,
+	FIT_USED,
+	FIT_EXPIRED,
+	FIT_PROFILE,
+	FIT_OK
+};
 
 /*
  * The enrollment-secret check, the one place it is made: run sel (the
@@ -711,7 +808,9 @@ secret_find(sqlite3 *db, sqlite3_stmt *sel, const char *device_id,
 		row_profile = (const char *)sqlite3_column_text(sel, 1);
 		if (row_profile == NULL)
 			row_profile = "";
-		if (sqlite3_column_int(sel, 4) != 0)
+		if (sqlite3_column_int(sel, 5) != 0)
+			fit = FIT_CANCELLED;
+		else if (sqlite3_column_int(sel, 4) != 0)
 			fit = FIT_USED;
 		else if (now >= sqlite3_column_int64(sel, 3))
 			fit = FIT_EXPIRED;
@@ -739,6 +838,10 @@ secret_find(sqlite3 *db, sqlite3_stmt *sel, const char *device_id,
 	case FIT_NONE:
 		st = status_fail(ST_UNAUTHENTICATED,
 		    "wrong enrollment secret for device %s", device_id);
+		goto out;
+	case FIT_CANCELLED:
+		st = status_fail(ST_UNAUTHENTICATED,
+		    "enrollment secret for device %s was cancelled", device_id);
 		goto out;
 	case FIT_USED:
 		st = status_fail(ST_UNAUTHENTICATED,
@@ -787,6 +890,7 @@ store_txn_secret_use(struct store_txn *txn, const char *device_id,
 	ok = sqlite3_bind_int64(upd, 1, now) == SQLITE_OK &&
 	    bind_text(upd, 2, serial) == SQLITE_OK &&
 	    sqlite3_bind_int64(upd, 3, best_id) == SQLITE_OK;
+	/* A cancellation committed meanwhile wins, as a use would. */
 	if ((st = stmt_run(txn->db, upd, ok, "consume enrollment secret")) !=
 	    ST_OK)
 		return st;
@@ -1232,6 +1336,147 @@ store_txn_device_is_blocked(
 	if (st != ST_OK)
 		return st;
 	*blocked = b;
+	return ST_OK;
+}
+
+enum status
+store_txn_device_binding_get(struct store_txn *txn, const char *device_id,
+    struct store_device_binding *out)
+{
+	sqlite3_stmt *sel;
+	const unsigned char *status;
+	enum status st;
+
+	memset(out, 0, sizeof(*out));
+	if (device_id == NULL)
+		return status_fail(ST_MALFORMED, "no device id");
+	if ((sel = wstmt(txn, W_DEVICE_BINDING)) == NULL)
+		return db_fail(txn->db, "prepare select device binding");
+	st = step_row(txn->db, sel, bind_text(sel, 1, device_id) == SQLITE_OK,
+	    "select device binding");
+	if (st == ST_OK) {
+		out->is_known = 1;
+		status = sqlite3_column_text(sel, 0);
+		out->is_blocked = status != NULL &&
+		    strcmp((const char *)status, "blocked") == 0;
+		column_copy(sel, 1, out->family, sizeof(out->family));
+		column_copy(
+		    sel, 2, out->authenticator, sizeof(out->authenticator));
+	} else if (st == ST_NOTFOUND) {
+		st = ST_OK;
+	}
+	stmt_reset(sel);
+	return st;
+}
+
+enum status
+store_txn_device_bind(struct store_txn *txn, const char *device_id,
+    const char *family, const char *authenticator, int64_t now)
+{
+	sqlite3_stmt *stmt;
+	int ok;
+
+	if (device_id == NULL || family == NULL)
+		return status_fail(ST_MALFORMED, "no device id or family");
+	if ((stmt = wstmt(txn, W_DEVICE_BIND)) == NULL)
+		return db_fail(txn->db, "prepare bind device");
+	ok = bind_text(stmt, 1, device_id) == SQLITE_OK &&
+	    sqlite3_bind_int64(stmt, 2, now) == SQLITE_OK &&
+	    bind_text(stmt, 3, family) == SQLITE_OK &&
+	    bind_text(stmt, 4, authenticator) == SQLITE_OK;
+	return stmt_run(txn->db, stmt, ok, "bind device");
+}
+
+enum status
+store_txn_device_block(
+    struct store_txn *txn, const char *device_id, int64_t now)
+{
+	sqlite3_stmt *stmt;
+	int ok;
+
+	if (device_id == NULL)
+		return status_fail(ST_MALFORMED, "no device id");
+	if ((stmt = wstmt(txn, W_DEVICE_BLOCK)) == NULL)
+		return db_fail(txn->db, "prepare block device");
+	ok = bind_text(stmt, 1, device_id) == SQLITE_OK &&
+	    sqlite3_bind_int64(stmt, 2, now) == SQLITE_OK;
+	return stmt_run(txn->db, stmt, ok, "block device");
+}
+
+int64_t
+store_txn_last_id(struct store_txn *txn)
+{
+	return (int64_t)sqlite3_last_insert_rowid(txn->db);
+}
+
+/* Bind a filter's four match parameters (?1..?4, SECRET_MATCH_SQL). */
+static int
+secret_match_bind(sqlite3_stmt *stmt, const struct store_secret_filter *f)
+{
+	return bind_text(stmt, 1, f->minter_kind) == SQLITE_OK &&
+	    bind_text(stmt, 2, f->minter_serial) == SQLITE_OK &&
+	    bind_text(stmt, 3, f->device_id) == SQLITE_OK &&
+	    bind_text(stmt, 4, f->profile) == SQLITE_OK;
+}
+
+enum status
+store_txn_secret_cancel(
+    struct store_txn *txn, int64_t id, int64_t now, const char *by)
+{
+	sqlite3_stmt *stmt;
+	enum status st;
+	int ok;
+
+	if ((stmt = wstmt(txn, W_SECRET_CANCEL)) == NULL)
+		return db_fail(txn->db, "prepare cancel enrollment secret");
+	ok = sqlite3_bind_int64(stmt, 1, now) == SQLITE_OK &&
+	    bind_text(stmt, 2, by) == SQLITE_OK &&
+	    sqlite3_bind_int64(stmt, 3, id) == SQLITE_OK;
+	if ((st = stmt_run(txn->db, stmt, ok, "cancel enrollment secret")) !=
+	    ST_OK)
+		return st;
+	if (sqlite3_changes(txn->db) == 1)
+		return ST_OK;
+	/* Why not: read inside this transaction, so the answer is exact. */
+	if ((stmt = wstmt(txn, W_SECRET_SELECT_ID)) == NULL)
+		return db_fail(txn->db, "prepare select enrollment secret");
+	st = step_row(txn->db, stmt,
+	    sqlite3_bind_int64(stmt, 1, id) == SQLITE_OK,
+	    "select enrollment secret");
+	if (st == ST_NOTFOUND)
+		st = status_fail(
+		    ST_NOTFOUND, "no enrollment secret %lld", (long long)id);
+	else if (st == ST_OK)
+		st = status_fail(ST_CONFLICT,
+		    "enrollment secret %lld was already %s", (long long)id,
+		    sqlite3_column_int(stmt, 1) ? "cancelled" : "used");
+	stmt_reset(stmt);
+	return st;
+}
+
+enum status
+store_txn_secrets_cancel(struct store_txn *txn,
+    const struct store_secret_filter *f, int64_t now, const char *by,
+    size_t *count)
+{
+	sqlite3_stmt *stmt;
+	enum status st;
+	int ok;
+
+	*count = 0;
+	if (f->minter_kind == NULL && f->minter_serial == NULL &&
+	    f->device_id == NULL)
+		return status_fail(ST_INTERNAL,
+		    "cancelling secrets needs a minter or a device");
+	if ((stmt = wstmt(txn, W_SECRETS_CANCEL)) == NULL)
+		return db_fail(txn->db, "prepare cancel enrollment secrets");
+	ok = secret_match_bind(stmt, f) &&
+	    sqlite3_bind_int64(stmt, 6, now) == SQLITE_OK &&
+	    bind_text(stmt, 7, by) == SQLITE_OK;
+	if ((st = stmt_run(txn->db, stmt, ok, "cancel enrollment secrets")) !=
+	    ST_OK)
+		return st;
+	*count = (size_t)sqlite3_changes(txn->db);
 	return ST_OK;
 }
 
@@ -2209,6 +2454,8 @@ store_device_get(
 	d.updated = sqlite3_column_int64(stmt, 2);
 	d.cert_count = sqlite3_column_int64(stmt, 3);
 	d.valid_count = sqlite3_column_int64(stmt, 4);
+	column_copy(stmt, 5, d.family, sizeof(d.family));
+	column_copy(stmt, 6, d.authenticator, sizeof(d.authenticator));
 out:
 	stmt_reset(stmt);
 	pthread_mutex_unlock(&store->read_lock);
@@ -2495,6 +2742,64 @@ store_token_keys(struct store *store, int64_t retired_after,
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		st = db_fail(store->rdb, "list token keys");
+out:
+	stmt_reset(stmt);
+	pthread_mutex_unlock(&store->read_lock);
+	return st;
+}
+
+enum status
+store_secret_list(struct store *store, const struct store_secret_filter *f,
+    store_secret_fn fn, void *arg)
+{
+	struct store_secret s;
+	sqlite3_stmt *stmt;
+	enum status st;
+	int rc, ok;
+
+	if ((st = check_limit(f->limit)) != ST_OK)
+		return st;
+	if (f->minter_serial != NULL && !serial_is_valid(f->minter_serial))
+		return check_serial(f->minter_serial);
+	pthread_mutex_lock(&store->read_lock);
+	if ((stmt = rstmt(store, R_SECRET_LIST)) == NULL) {
+		st = db_fail(store->rdb, "prepare list enrollment secrets");
+		goto out;
+	}
+	ok = secret_match_bind(stmt, f) &&
+	    sqlite3_bind_int(stmt, 5, f->is_outstanding != 0) == SQLITE_OK &&
+	    sqlite3_bind_int64(stmt, 6, f->now) == SQLITE_OK &&
+	    sqlite3_bind_int64(stmt, 7, f->after_id) == SQLITE_OK &&
+	    sqlite3_bind_int64(stmt, 8, (int64_t)f->limit) == SQLITE_OK;
+	if (!ok) {
+		st = db_fail(store->rdb, "list enrollment secrets");
+		goto out;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		memset(&s, 0, sizeof(s));
+		s.id = sqlite3_column_int64(stmt, 0);
+		s.device_id = (const char *)sqlite3_column_text(stmt, 1);
+		s.profile = (const char *)sqlite3_column_text(stmt, 2);
+		s.minter_kind = (const char *)sqlite3_column_text(stmt, 3);
+		s.minter_id = (const char *)sqlite3_column_text(stmt, 4);
+		s.minter_serial = (const char *)sqlite3_column_text(stmt, 5);
+		s.created = sqlite3_column_int64(stmt, 6);
+		s.expires = sqlite3_column_int64(stmt, 7);
+		s.consumed_at = sqlite3_column_int64(stmt, 8);
+		s.consumed_serial = (const char *)sqlite3_column_text(stmt, 9);
+		s.cancelled_at = sqlite3_column_int64(stmt, 10);
+		s.cancelled_by = (const char *)sqlite3_column_text(stmt, 11);
+		if (s.device_id == NULL || s.profile == NULL) {
+			st = status_fail(ST_STORE,
+			    "store: enrollment secret %lld has no device",
+			    (long long)s.id);
+			break;
+		}
+		if (fn(&s, arg) != 0)
+			break;
+	}
+	if (st == ST_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
+		st = db_fail(store->rdb, "list enrollment secrets");
 out:
 	stmt_reset(stmt);
 	pthread_mutex_unlock(&store->read_lock);

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/limits.h"
 #include "common/status.h"
 
 struct store;
@@ -91,10 +92,108 @@ enum status store_txn_cert_insert(
 enum status store_txn_device_ensure(
     struct store_txn *txn, const char *device_id, int64_t now) MUST_CHECK;
 
-/* Store a new enrollment secret (its SHA-256 only). */
+/*
+ * What a device id is bound to: the profile family that holds it and the
+ * authenticator that first enrolled it ("" when not recorded: a device of
+ * an earlier schema, or blocked before it enrolled).
+ */
+struct store_device_binding {
+	int is_known; /* 0: no row, the rest is zero */
+	int is_blocked;
+	char family[LIMIT_LABEL_LEN + 1];
+	char authenticator[LIMIT_NAME_LEN + 1];
+};
+
+/* Read device_id's binding (is_known 0 when there is no row). */
+enum status store_txn_device_binding_get(struct store_txn *txn,
+    const char *device_id, struct store_device_binding *out) MUST_CHECK;
+
+/*
+ * Insert device_id as active bound to family and authenticator (NULL:
+ * unknown), or fill those of an existing row where they are not recorded
+ * yet (a recorded binding is never changed here: the caller checks it
+ * first).
+ */
+enum status store_txn_device_bind(struct store_txn *txn, const char *device_id,
+    const char *family, const char *authenticator, int64_t now) MUST_CHECK;
+
+/*
+ * Block device_id, inserting it (with no family) when it has not enrolled
+ * yet, so that a block can precede the enrollment it forbids.
+ */
+enum status store_txn_device_block(
+    struct store_txn *txn, const char *device_id, int64_t now) MUST_CHECK;
+
+/* Who minted a secret: "operator" or "cert", the id, the serial or NULL. */
+struct store_minter {
+	const char *kind;
+	const char *id;
+	const char *serial; /* the minting certificate; NULL for operator */
+};
+
+/* Store a new enrollment secret (its SHA-256 only) and who minted it. */
 enum status store_txn_secret_insert(struct store_txn *txn,
     const char *device_id, const char *profile, const uint8_t hash[32],
-    int64_t expires, int64_t now) MUST_CHECK;
+    int64_t expires, int64_t now, const struct store_minter *minter) MUST_CHECK;
+
+/* The rowid the transaction's last INSERT gave (a new secret's id). */
+int64_t store_txn_last_id(struct store_txn *txn);
+
+/* A secret row as listed: never its hash. Strings borrow the row. */
+struct store_secret {
+	int64_t id;
+	const char *device_id;
+	const char *profile;
+	const char *minter_kind; /* NULL: minted before minters were kept */
+	const char *minter_id;
+	const char *minter_serial; /* NULL when not a certificate */
+	int64_t created;
+	int64_t expires;
+	int64_t consumed_at; /* 0: not used */
+	const char *consumed_serial; /* NULL: not used */
+	int64_t cancelled_at; /* 0: not cancelled */
+	const char *cancelled_by; /* the audit actor that cancelled it */
+};
+
+/* Which secrets: NULL fields match any. */
+struct store_secret_filter {
+	const char *minter_kind; /* "operator", "cert" */
+	const char *minter_serial; /* uppercase hex */
+	const char *device_id;
+	const char *profile;
+	int is_outstanding; /* only unused, uncancelled, unexpired at now */
+	int64_t now;
+	int64_t after_id; /* the cursor: ids above it */
+	size_t limit; /* 1..STORE_LIST_LIMIT_MAX (listing only) */
+};
+
+typedef int (*store_secret_fn)(const struct store_secret *s, void *arg);
+
+/*
+ * Call fn for at most f->limit secrets matching f, in id order after
+ * f->after_id. s is valid during the call only; fn must not call store
+ * read functions.
+ */
+enum status
+store_secret_list(struct store *store, const struct store_secret_filter *f,
+    store_secret_fn fn, void *arg) MUST_CHECK;
+
+/*
+ * Cancel secret id: ST_NOTFOUND when there is none, ST_CONFLICT when it
+ * was used or cancelled already. by is the audit actor recorded with it.
+ */
+enum status store_txn_secret_cancel(
+    struct store_txn *txn, int64_t id, int64_t now, const char *by) MUST_CHECK;
+
+/*
+ * Cancel every unused, uncancelled secret matching f's minter and device
+ * fields (f->limit, after_id and is_outstanding are ignored; at least one
+ * of minter_kind, minter_serial, device_id must be set); *count gets how
+ * many. Expired ones are cancelled too: their state then says so.
+ */
+enum status store_txn_secrets_cancel(struct store_txn *txn,
+    const struct store_secret_filter *f, int64_t now, const char *by,
+    size_t *count) MUST_CHECK;
 
 /*
  * Consume the unexpired, unused secret of device_id whose hash equals hash
@@ -360,6 +459,8 @@ enum status store_cert_list(struct store *store,
 
 struct store_device {
 	int is_blocked;
+	char family[LIMIT_LABEL_LEN + 1]; /* "" when none is recorded */
+	char authenticator[LIMIT_NAME_LEN + 1]; /* "" when none is recorded */
 	int64_t created;
 	int64_t updated;
 	int64_t cert_count; /* certificates ever issued to it */

@@ -18,7 +18,7 @@ static const struct command {
         "create a data directory: CA keys in the token, "
         "certificates, store, policy"},
     {"serve", cmd_serve, "run the EST, API and publication listeners"},
-    {"secret", cmd_secret, "mint a one-time enrollment secret for a device"},
+    {"secret", cmd_secret, "mint, list or cancel one-time enrollment secrets"},
     {"issue", cmd_issue, "issue a certificate for a CSR, offline"},
     {"revoke", cmd_revoke,
         "revoke a certificate (a CA's too) or a device's, offline"},

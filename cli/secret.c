@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "ca/authority.h"
+#include "ca/store.h"
 #include "cli/cli.h"
 #include "common/secret.h"
 
@@ -14,7 +15,12 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: tessera secret --data DIR --device ID [--profile NAME] "
-	    "[--ttl DURATION]\n\n"
+	    "[--ttl DURATION]\n"
+	    "       tessera secret list --data DIR [--minter M] [--device ID] "
+	    "[--profile NAME]\n"
+	    "                           [--all] [--limit N] [--cursor ID]\n"
+	    "       tessera secret cancel --data DIR (--id ID | --minter M "
+	    "| --device ID)\n\n"
 	    "Mints a one-time enrollment secret for device ID (the CSR's CN) "
 	    "under profile\nNAME (default device). The device enrolls once "
 	    "with HTTP Basic: user = ID,\npassword = the secret. Only a hash "
@@ -22,7 +28,168 @@ usage(FILE *f)
 	    "output and nowhere else.\n\n"
 	    "  --ttl DURATION  how long it is valid: 3600, 90s, 30m, 24h or "
 	    "7d\n"
-	    "                  (default and maximum from the policy)\n");
+	    "                  (default and maximum from the policy)\n\n"
+	    "list    the outstanding secrets (--all: used, cancelled and "
+	    "expired too),\n"
+	    "        one a line: id, device, profile, minter, status, "
+	    "expiry; never the\n"
+	    "        secret. M is \"operator\" or the serial of the minting "
+	    "certificate.\n"
+	    "cancel  one secret by id, or every unused one of a minter or a "
+	    "device.\n");
+}
+
+static void
+time_text(int64_t when, char out[32])
+{
+	time_t t = (time_t)when;
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+struct listing {
+	int64_t now;
+	int64_t last;
+	size_t count;
+};
+
+static int
+list_one(const struct store_secret *s, void *arg)
+{
+	struct listing *l = arg;
+	char expires[32];
+
+	time_text(s->expires, expires);
+	printf("%lld\t%s\t%s\t%s:%s%s%s\t%s\t%s\n", (long long)s->id,
+	    s->device_id, s->profile, s->minter_kind ? s->minter_kind : "-",
+	    s->minter_id ? s->minter_id : "-", s->minter_serial ? "/" : "",
+	    s->minter_serial ? s->minter_serial : "",
+	    s->cancelled_at            ? "cancelled"
+	        : s->consumed_at       ? "used"
+	        : s->expires <= l->now ? "expired"
+	                               : "outstanding",
+	    expires);
+	l->last = s->id;
+	l->count++;
+	return 0;
+}
+
+/* tessera secret list|cancel: as the operator, through the authority. */
+static int
+manage(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"data", required_argument, NULL, 'd'},
+	    {"minter", required_argument, NULL, 'm'},
+	    {"device", required_argument, NULL, 'i'},
+	    {"profile", required_argument, NULL, 'p'},
+	    {"id", required_argument, NULL, 'n'},
+	    {"limit", required_argument, NULL, 'l'},
+	    {"cursor", required_argument, NULL, 'c'},
+	    {"all", no_argument, NULL, 'a'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *verb = argv[1], *dir = NULL, *minter = NULL;
+	const char *device = NULL, *profile = NULL;
+	long long id = 0, limit = 100, cursor = 0, *num;
+	struct authority *a = NULL;
+	struct listing l;
+	struct principal who;
+	size_t count = 0;
+	char *end;
+	int c, is_all = 0, rc = 1;
+	enum status st;
+
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			dir = optarg;
+			break;
+		case 'm':
+			minter = optarg;
+			break;
+		case 'i':
+			device = optarg;
+			break;
+		case 'p':
+			profile = optarg;
+			break;
+		case 'a':
+			is_all = 1;
+			break;
+		case 'n':
+		case 'l':
+		case 'c':
+			num = c == 'n' ? &id : c == 'l' ? &limit : &cursor;
+			errno = 0;
+			*num = strtoll(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' ||
+			    *num < 0) {
+				fprintf(stderr,
+				    "tessera secret %s: --%s %s is not a "
+				    "number\n",
+				    verb,
+				    c == 'n'       ? "id"
+				        : c == 'l' ? "limit"
+				                   : "cursor",
+				    optarg);
+				return 2;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (dir == NULL || optind != argc ||
+	    (strcmp(verb, "cancel") == 0 &&
+	        (id != 0) == (minter != NULL || device != NULL))) {
+		fprintf(stderr, "tessera secret %s: --data is required%s\n",
+		    verb,
+		    strcmp(verb, "cancel") == 0
+		        ? ", and either --id or --minter/--device"
+		        : "");
+		usage(stderr);
+		return 2;
+	}
+	cli_operator(&who);
+	if ((st = authority_open(dir, &a)) != ST_OK)
+		goto fail;
+	if (strcmp(verb, "list") == 0) {
+		memset(&l, 0, sizeof(l));
+		l.now = (int64_t)time(NULL);
+		if ((st = authority_secret_list(a, &who, minter, device,
+		         profile, !is_all, (int64_t)cursor, (size_t)limit,
+		         list_one, &l)) != ST_OK)
+			goto fail;
+		if (l.count == (size_t)limit)
+			printf("# more: --cursor %lld\n", (long long)l.last);
+	} else if (id != 0) {
+		if ((st = authority_secret_cancel(a, &who, (int64_t)id)) !=
+		    ST_OK)
+			goto fail;
+		printf("cancelled secret %lld\n", id);
+	} else {
+		if ((st = authority_secrets_cancel(
+		         a, &who, minter, device, &count)) != ST_OK)
+			goto fail;
+		printf("cancelled %zu secrets\n", count);
+	}
+	rc = 0;
+	goto out;
+fail:
+	rc = cli_fail(
+	    strcmp(verb, "list") == 0 ? "secret list" : "secret cancel", st);
+out:
+	authority_close(a);
+	return rc;
 }
 
 /* "3600", "90s", "30m", "24h", "7d" -> seconds; -1 when malformed. */
@@ -83,6 +250,9 @@ cmd_secret(int argc, char **argv)
 	enum status st;
 	int c, rc = 1;
 
+	if (argc > 1 &&
+	    (strcmp(argv[1], "list") == 0 || strcmp(argv[1], "cancel") == 0))
+		return manage(argc, argv);
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':

@@ -207,6 +207,52 @@ json_str_or_null(const char *s)
 	return s != NULL && s[0] != '\0' ? json_string(s) : json_null();
 }
 
+/* One page of GET enrollment-secrets: who, what and when, never the
+ * secret or its hash (the store does not even read the hash). */
+struct secret_page {
+	json_t *array;
+	int64_t last;
+	size_t count;
+	int64_t now;
+};
+
+static int
+secret_one(const struct store_secret *s, void *arg)
+{
+	struct secret_page *l = arg;
+	const char *state = s->cancelled_at != 0 ? "cancelled"
+	    : s->consumed_at != 0                ? "used"
+	    : s->expires <= l->now               ? "expired"
+	                                         : "outstanding";
+	json_t *o, *minter;
+
+	minter = s->minter_kind == NULL
+	    ? json_null()
+	    : json_pack("{s:s, s:o, s:o}", "kind", s->minter_kind, "id",
+	          json_str_or_null(s->minter_id), "serial",
+	          json_str_or_null(s->minter_serial));
+	o = json_pack("{s:I, s:s, s:s, s:o, s:s, s:o, s:o}", "id",
+	    (json_int_t)s->id, "device", s->device_id, "profile", s->profile,
+	    "minter", minter, "status", state, "created", json_time(s->created),
+	    "expires", json_time(s->expires));
+	if (o != NULL && s->consumed_at != 0) {
+		json_object_set_new(o, "used_at", json_time(s->consumed_at));
+		json_object_set_new(
+		    o, "certificate", json_str_or_null(s->consumed_serial));
+	}
+	if (o != NULL && s->cancelled_at != 0) {
+		json_object_set_new(
+		    o, "cancelled_at", json_time(s->cancelled_at));
+		json_object_set_new(
+		    o, "cancelled_by", json_str_or_null(s->cancelled_by));
+	}
+	if (o == NULL || json_array_append_new(l->array, o) != 0)
+		return 1;
+	l->last = s->id;
+	l->count++;
+	return 0;
+}
+
 /* A stored reason code as the API names it; unknown codes unspecified. */
 static const char *
 reason_name(int code)
@@ -288,6 +334,118 @@ query_time(const struct http_request *req, const char *name, int64_t *out)
 		return ST_OK;
 	}
 	return query_int(req, name, 0, INT64_MAX, 0, out);
+}
+
+/* GET enrollment-secrets?minter=&device=&profile=&status=&limit=&cursor= */
+static void
+list_secrets(struct enroll *e, const struct principal *who,
+    const struct http_request *req, struct http_response *resp)
+{
+	struct secret_page l;
+	const char *status = query(req, "status");
+	int64_t limit, cursor;
+	int is_outstanding = 1;
+	enum status st;
+
+	memset(&l, 0, sizeof(l));
+	if (status != NULL) {
+		if (strcmp(status, "any") == 0)
+			is_outstanding = 0;
+		else if (strcmp(status, "outstanding") != 0) {
+			api_error(resp, 400, "malformed",
+			    "status must be outstanding or any");
+			return;
+		}
+	}
+	if ((st = query_int(req, "limit", 1, STORE_LIST_LIMIT_MAX, 100,
+	         &limit)) != ST_OK ||
+	    (st = query_int(req, "cursor", 0, INT64_MAX, 0, &cursor)) !=
+	        ST_OK) {
+		api_status(resp, st);
+		return;
+	}
+	l.now = (int64_t)time(NULL);
+	if ((l.array = json_array()) == NULL) {
+		api_error(resp, 500, "internal error", "internal error");
+		return;
+	}
+	if ((st = authority_secret_list(e->a, who, query(req, "minter"),
+	         query(req, "device"), query(req, "profile"), is_outstanding,
+	         cursor, (size_t)limit, secret_one, &l)) != ST_OK) {
+		json_decref(l.array);
+		api_status(resp, st);
+		return;
+	}
+	api_send(resp, 200,
+	    json_pack("{s:o, s:o}", "secrets", l.array, "next_cursor",
+	        l.count == (size_t)limit ? json_integer((json_int_t)l.last)
+	                                 : json_null()));
+}
+
+/* POST enrollment-secrets/{id}/cancel */
+static void
+cancel_secret(struct enroll *e, const struct principal *who,
+    const struct http_request *req, const char *id, struct http_response *resp)
+{
+	static const char *const known[] = {NULL};
+	json_t *body = NULL;
+	char *end;
+	long long n;
+	enum status st;
+
+	if (req->body_len > 0 &&
+	    (st = api_body_parse(req->body, req->body_len, known, &body)) !=
+	        ST_OK) {
+		api_status(resp, st);
+		return;
+	}
+	json_decref(body);
+	errno = 0;
+	n = strtoll(id, &end, 10);
+	if (errno != 0 || end == id || *end != '\0' || n < 1) {
+		api_error(resp, 400, status_name(ST_MALFORMED),
+		    "a secret id is a positive integer");
+		return;
+	}
+	if ((st = authority_secret_cancel(e->a, who, (int64_t)n)) != ST_OK) {
+		api_status(resp, st);
+		return;
+	}
+	api_send(resp, 200,
+	    json_pack(
+	        "{s:I, s:s}", "id", (json_int_t)n, "status", "cancelled"));
+}
+
+/* POST enrollment-secrets/cancel {"minter": M, "device": D} */
+static void
+cancel_secrets(struct enroll *e, const struct principal *who,
+    const struct http_request *req, struct http_response *resp)
+{
+	static const char *const known[] = {"minter", "device", NULL};
+	const char *minter = NULL, *device = NULL;
+	json_t *body = NULL;
+	json_error_t err;
+	size_t count = 0;
+	enum status st;
+
+	if ((st = api_body_parse(req->body, req->body_len, known, &body)) !=
+	    ST_OK) {
+		api_status(resp, st);
+		goto out;
+	}
+	if (json_unpack_ex(body, &err, 0, "{s?:s, s?:s}", "minter", &minter,
+	        "device", &device) != 0) {
+		api_error(resp, 400, "malformed", err.text);
+		goto out;
+	}
+	if ((st = authority_secrets_cancel(
+	         e->a, who, minter, device, &count)) != ST_OK) {
+		api_status(resp, st);
+		goto out;
+	}
+	api_send(resp, 200, json_pack("{s:I}", "cancelled", (json_int_t)count));
+out:
+	json_decref(body);
 }
 
 /* The "reason" of a revoke body (an empty body means unspecified). */
@@ -467,12 +625,14 @@ get_device(struct enroll *e, const struct principal *who, const char *id,
 		api_status(resp, st);
 		return;
 	}
+	/* family and authenticator: null until an enrollment records them. */
 	api_send(resp, 200,
-	    json_pack("{s:s, s:s, s:I, s:I, s:o, s:o}", "device", id, "status",
-	        d.is_blocked ? "blocked" : "active", "certificates",
+	    json_pack("{s:s, s:s, s:I, s:I, s:o, s:o, s:o, s:o}", "device", id,
+	        "status", d.is_blocked ? "blocked" : "active", "certificates",
 	        (json_int_t)d.cert_count, "valid", (json_int_t)d.valid_count,
 	        "created", json_time(d.created), "updated",
-	        json_time(d.updated)));
+	        json_time(d.updated), "family", json_str_or_null(d.family),
+	        "authenticator", json_str_or_null(d.authenticator)));
 }
 
 struct feed {
@@ -544,6 +704,9 @@ since_list(struct enroll *e, const struct principal *who,
 /* The routing table: method, first segment, action, handler. */
 enum api_route {
 	ROUTE_SECRETS,
+	ROUTE_SECRET_LIST,
+	ROUTE_SECRET_CANCEL,
+	ROUTE_SECRETS_CANCEL,
 	ROUTE_CERT_LIST,
 	ROUTE_CERT_GET,
 	ROUTE_CERT_REVOKE,
@@ -563,6 +726,8 @@ static const char *const no_queries[] = {NULL};
 static const char *const list_queries[] = {
     "device", "status", "profile", "expiring_before", "limit", "cursor", NULL};
 static const char *const since_queries[] = {"since", "limit", NULL};
+static const char *const secret_queries[] = {
+    "minter", "device", "profile", "status", "limit", "cursor", NULL};
 
 static const struct {
 	const char *method;
@@ -574,6 +739,12 @@ static const struct {
 } routes[ROUTE_MAX] = {
     [ROUTE_SECRETS] = {"POST", "enrollment-secrets", 0, NULL, BODY_JSON,
         no_queries},
+    [ROUTE_SECRET_LIST] = {"GET", "enrollment-secrets", 0, NULL, BODY_NONE,
+        secret_queries},
+    [ROUTE_SECRET_CANCEL] = {"POST", "enrollment-secrets", 1, "cancel",
+        BODY_JSON, no_queries},
+    [ROUTE_SECRETS_CANCEL] = {"POST", "enrollment-secrets", 0, "cancel",
+        BODY_JSON, no_queries},
     [ROUTE_CERT_LIST] = {"GET", "certificates", 0, NULL, BODY_NONE,
         list_queries},
     [ROUTE_CERT_GET] = {"GET", "certificates", 1, NULL, BODY_NONE, no_queries},
@@ -630,18 +801,18 @@ request_fits(enum api_route r, const struct http_request *req,
 /*
  * Split "collection[/id[/action]]" and find the route. *id points into
  * buf. ST_NOTFOUND for no such resource, ST_CONFLICT (405) for a known
- * resource with another method (*allow: the one it takes).
+ * resource with another method (allow: the ones it takes, "GET, POST").
  */
 static enum status
 api_route(const char *method, const char *path, char *buf, size_t cap,
-    enum api_route *out, const char **id, const char **allow)
+    enum api_route *out, const char **id, char *allow, size_t allow_cap)
 {
 	char *seg[3] = {NULL, NULL, NULL}, *p;
 	size_t n = strlen(path), count = 0, i;
 	int path_known = 0;
 
 	*id = NULL;
-	*allow = NULL;
+	allow[0] = '\0';
 	if (n == 0 || n >= cap)
 		return status_fail(ST_NOTFOUND, "no such API resource");
 	memcpy(buf, path, n + 1);
@@ -659,11 +830,15 @@ api_route(const char *method, const char *path, char *buf, size_t cap,
 		    (size_t)(1 + routes[i].has_id +
 		        (routes[i].action != NULL)) != count ||
 		    (routes[i].action != NULL &&
-		        strcmp(seg[2], routes[i].action) != 0))
+		        strcmp(seg[1 + routes[i].has_id], routes[i].action) !=
+		            0))
 			continue;
 		path_known = 1;
-		/* One method per resource: the one it allows. */
-		*allow = routes[i].method;
+		/* The methods the resource allows, for a 405's Allow. */
+		if (strstr(allow, routes[i].method) == NULL)
+			snprintf(allow + strlen(allow),
+			    allow_cap - strlen(allow), "%s%s",
+			    allow[0] ? ", " : "", routes[i].method);
 		if (strcmp(method, routes[i].method) == 0) {
 			*out = (enum api_route)i;
 			*id = seg[1];
@@ -682,7 +857,8 @@ api_handle(struct enroll *e, const struct http_request *req, const char *path,
 {
 	struct principal who;
 	enum api_route route = ROUTE_MAX;
-	const char *id = NULL, *allow = NULL;
+	const char *id = NULL;
+	char allow[32];
 	char *secret = NULL, buf[256], kid[TOKEN_THUMBPRINT_LEN + 1];
 	enum status st;
 
@@ -707,7 +883,7 @@ api_handle(struct enroll *e, const struct http_request *req, const char *path,
 		return;
 	}
 	if ((st = api_route(req->method, path, buf, sizeof(buf), &route, &id,
-	         &allow)) != ST_OK) {
+	         allow, sizeof(allow))) != ST_OK) {
 		if (st == ST_CONFLICT) {
 			api_error(
 			    resp, 405, "method not allowed", status_detail());
@@ -724,6 +900,15 @@ api_handle(struct enroll *e, const struct http_request *req, const char *path,
 	switch (route) {
 	case ROUTE_SECRETS:
 		secrets_create(e, &who, req, resp);
+		break;
+	case ROUTE_SECRET_LIST:
+		list_secrets(e, &who, req, resp);
+		break;
+	case ROUTE_SECRET_CANCEL:
+		cancel_secret(e, &who, req, id, resp);
+		break;
+	case ROUTE_SECRETS_CANCEL:
+		cancel_secrets(e, &who, req, resp);
 		break;
 	case ROUTE_CERT_LIST:
 		list_certs(e, &who, req, resp);

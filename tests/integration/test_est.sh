@@ -524,7 +524,7 @@ p = sys.argv[1]
 j = json.load(open(p))
 j["authenticators"]["manufacturers"].append({"name": "acme",
     "trust": "acme-ca.pem", "device_id": "serialNumber",
-    "profiles": ["device"]})
+    "device_pattern": "^sn[0-9]{4}$", "profiles": ["device"]})
 json.dump(j, open(p, "w"), indent=2)' "$D/policy.json"
 stop_server
 if start_server "$D" "$P1" "$P2"; then

@@ -69,7 +69,7 @@ p = sys.argv[1]
 j = json.load(open(p))
 j["authenticators"]["manufacturers"].append({"name": "acme",
     "trust": "acme-ca.pem", "device_id": "serialNumber",
-    "profiles": ["device"]})
+    "device_pattern": "^sn[0-9]{4}$", "profiles": ["device"]})
 json.dump(j, open(p, "w"), indent=2)' "$D/policy.json" && pass ||
 	fail "adding the manufacturer CA to the policy"
 if ! start_server "$D" "$P1" "$P2"; then
@@ -606,7 +606,7 @@ hx A33 401 none DELETE "$A/certificates"
 hx A34 401 none GET "$A/nosuch"
 hx A35 405 adm DELETE "$A/certificates"
 hx A36 405 adm PUT "$A/devices/hx-keep" -H "$CTJ" -d '{}'
-hx A37 405 adm GET "$A/enrollment-secrets"
+hx A37 405 adm DELETE "$A/enrollment-secrets"
 hx A38 405 adm GET "$A/certificates/$SER_KEEP/revoke"
 hx A39 404 adm GET "$A/"
 hx A40 404 adm GET "$A/nosuch"

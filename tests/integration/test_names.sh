@@ -191,6 +191,13 @@ grep -qF 'use \"dev-x\"' "$T/mint.out" || grep -qF 'use "dev-x"' "$T/mint.out" &
 code=$(mint dev-x device)
 [ "$code" = 201 ] && pass || fail "minting for dev-x: HTTP $code"
 DX=$(secret_of)
+# A CSR spelling the id otherwise is refused before anything else.
+csr devx /CN=Dev-X -addext "subjectAltName=URI:urn:dev:Dev-X"
+refused devx "CSR for Dev-X with dev-x's secret" 400 "$EST/simpleenroll" \
+	dev-x "$DX" 'device id "Dev-X" is not canonical'
+csr devxu /CN=Dev-X
+refused devxu "Basic user Dev-X" 400 "$EST/simpleenroll" Dev-X "$DX" \
+	'device id "Dev-X" is not canonical'
 code=$("${C[@]}" "${ADMIN[@]}" "${JSON[@]}" -o "$T/rev.out" -w '%{http_code}' \
 	-d '{"reason": "keyCompromise"}' "$API/devices/dev-x/revoke")
 [ "$code" = 200 ] || [ "$code" = 404 ] && pass || fail "revoking dev-x: HTTP $code"
@@ -202,13 +209,10 @@ grep -qF "is not canonical" "$T/revup.out" && pass ||
 code=$("${C[@]}" "${ADMIN[@]}" -o "$T/list.out" -w '%{http_code}' \
 	"$API/certificates?device=Dev-X")
 [ "$code" = 400 ] && pass || fail "listing device=Dev-X: HTTP $code, want 400"
-# A CSR spelling the id otherwise is refused before anything else.
-csr devx /CN=Dev-X -addext "subjectAltName=URI:urn:dev:Dev-X"
-refused devx "CSR for Dev-X with dev-x's secret" 400 "$EST/simpleenroll" \
-	dev-x "$DX" 'device id "Dev-X" is not canonical'
-csr devxu /CN=Dev-X
-refused devxu "Basic user Dev-X" 400 "$EST/simpleenroll" Dev-X "$DX" \
-	'device id "Dev-X" is not canonical'
+# The block cancelled dev-x's secret: no spelling enrolls with it now.
+csr devx2 /CN=Dev-X
+refused devx2 "CSR for Dev-X after the block" 401 "$EST/simpleenroll" \
+	dev-x "$DX" 'was not accepted'
 n=$(db "SELECT count(*) FROM certificates WHERE lower(device_id) = 'dev-x'")
 [ "$n" = 0 ] && pass || fail "$n certificates for a spelling of dev-x"
 

@@ -455,7 +455,8 @@ done
 code=$(api dinfo GET "devices/rv-page" "${ADM[@]}")
 jis dinfo "blocked device" '[j["status"], j["certificates"], j["valid"]]' '["blocked", 5, 0]'
 
-# Blocked: no new secret is minted, and one minted before enrolls nothing.
+# Blocked: no new secret is minted, and one minted before enrolls nothing:
+# the revocation cancelled it (401, as a used one).
 before=$(ncerts)
 refuse "a secret for a blocked device" "is blocked" \
 	tessera secret --data "$D" --device rv-page
@@ -463,7 +464,9 @@ csr blk "/CN=rv-page" -addext "subjectAltName=URI:urn:dev:rv-page"
 openssl req -in "$T/blk.csr" -outform DER 2>/dev/null | base64 -w0 >"$T/blk.b64"
 code=$("${CURL[@]}" -o "$T/blk.p7" -w '%{http_code}' "${CT[@]}" \
 	-u "rv-page:$PRE_SECRET" --data-binary @"$T/blk.b64" "$EST/simpleenroll")
-[ "$code" = 403 ] && pass || fail "simpleenroll for a blocked device: HTTP $code, want 403"
+[ "$code" = 401 ] && pass || fail "simpleenroll for a blocked device with a secret minted before: HTTP $code, want 401"
+n=$(db "SELECT count(*) FROM enrollment_secrets WHERE device_id = 'rv-page' AND cancelled_at IS NOT NULL")
+[ "${n:-0}" -ge 1 ] && pass || fail "revoking rv-page cancelled none of its secrets"
 [ "$(ncerts)" = "$before" ] && pass || fail "a blocked device's enrollment changed the store"
 # Reinstate (admin), then it enrolls again.
 code=$(api rein POST "devices/rv-page/reinstate" "${ADM[@]}")
@@ -509,7 +512,12 @@ refused e400c "revoke with malformed JSON" 400 POST "certificates/$S3/revoke" \
 refused e404b "GET an unknown certificate" 404 GET \
 	"certificates/0DEAD0000000000000000000000000BEEF" "${ADM[@]}"
 refused e404c "GET an unknown device" 404 GET "devices/no-such-device" "${ADM[@]}"
-refused e404d "revoke an unknown device" 404 POST "devices/no-such-device/revoke" "${ADM[@]}"
+# An id that never enrolled is blocked all the same (the block may come
+# first); a second time there is nothing left to do.
+code=$(api e200d POST "devices/no-such-device/revoke" "${ADM[@]}")
+expect e200d "revoke an id that never enrolled" 200 "$code"
+jis e200d "its answer" '[j["device"], j["revoked"], j["status"]]' '["no-such-device", 0, "blocked"]'
+refused e409d "revoke it again" 409 POST "devices/no-such-device/revoke" "${ADM[@]}"
 refused e400e "inventory with status=bogus" 400 GET "certificates?status=bogus" "${ADM[@]}"
 refused e400f "inventory with limit=-1" 400 GET "certificates?limit=-1" "${ADM[@]}"
 refused e400g "inventory with a forged cursor" 400 GET "certificates?cursor=%21%21nonsense" "${ADM[@]}"

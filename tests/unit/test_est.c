@@ -642,7 +642,26 @@ test_api(const char *dir)
 	CHECK(run_tls(&q, &resp) == 400);
 	CHECK(strstr((char *)resp.body.data, "tll") != NULL);
 	http_response_free(&resp);
+	/* The listing: who, what, when; never the secret or its hash. */
+	q.r.method = "GET";
+	q.r.body = NULL;
+	q.r.body_len = 0;
+	q.r.content_type = NULL;
+	CHECK(run_tls(&q, &resp) == 200);
+	CHECK(resp.body.data != NULL &&
+	    strstr((char *)resp.body.data, "\"api-1\"") != NULL &&
+	    strstr((char *)resp.body.data, "\"secret\"") == NULL &&
+	    strstr((char *)resp.body.data, "hash") == NULL);
+	http_response_free(&resp);
+	/* One resource, two methods: a 405 names both. */
+	q.r.method = "DELETE";
+	CHECK(run_tls(&q, &resp) == 405);
+	CHECK(header(&resp, "Allow") != NULL &&
+	    strcmp(header(&resp, "Allow"), "POST, GET") == 0);
+	http_response_free(&resp);
 	/* Not from loopback: the admin role's allow-list refuses. */
+	q.r.method = "POST";
+	q.r.content_type = "application/json";
 	q.r.peer_address = "192.0.2.7";
 	q.r.body = (const uint8_t *)good;
 	q.r.body_len = strlen(good);

@@ -288,6 +288,9 @@ static const struct {
         "range"},
     {"maker_missing_trust.json",
         "$.authenticators.manufacturers[0]: missing key \"trust\""},
+    {"maker_no_pattern.json",
+        "$.authenticators.manufacturers[0]: device_pattern is required: "
+        "the device ids this manufacturer's IDevIDs may hold"},
     {"renewal_bad_days.json",
         "$.profiles.device.renewal.after_expiry_days: 400 is out of range"},
 };

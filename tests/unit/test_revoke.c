@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <sqlite3.h>
 
 #include "ca/audit.h"
 #include "ca/authority.h"
@@ -22,6 +23,26 @@
 #include "tests/unit/testutil.h"
 
 static struct authority *a;
+static char db_file[4200];
+
+/* One count from the store file, with ?1 bound to arg (a raw read). */
+static long long
+raw_count(const char *sql, const char *arg)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *stmt = NULL;
+	long long n = -1;
+
+	if (sqlite3_open_v2(db_file, &db, SQLITE_OPEN_READONLY, NULL) ==
+	        SQLITE_OK &&
+	    sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) == SQLITE_OK &&
+	    sqlite3_bind_text(stmt, 1, arg, -1, SQLITE_STATIC) == SQLITE_OK &&
+	    sqlite3_step(stmt) == SQLITE_ROW)
+		n = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+	return n;
+}
 
 /*
  * The default policy plus the operator and auditor roles (held by
@@ -149,9 +170,9 @@ test_reasons(void)
 	    ca_reason_name(-2) == NULL);
 }
 
-/* Issue a device certificate for cn as the local operator. */
+/* Issue a certificate of profile for cn as the local operator. */
 static enum status
-issue(const char *cn, char serial[41])
+issue_as(const char *cn, const char *profile, char serial[41])
 {
 	struct principal op;
 	EVP_PKEY *key = testutil_key("ec:P-256");
@@ -164,13 +185,19 @@ issue(const char *cn, char serial[41])
 	memset(&op, 0, sizeof(op));
 	op.kind = PRINCIPAL_OPERATOR;
 	if (key != NULL && testutil_csr(key, cn, NULL, &der, &len) == 0)
-		st = authority_issue(a, &op, "device", der, len, &cert);
+		st = authority_issue(a, &op, profile, der, len, &cert);
 	if (st == ST_OK && ca_cert_serial_hex(cert, serial) != ST_OK)
 		st = ST_INTERNAL;
 	X509_free(cert);
 	free(der);
 	EVP_PKEY_free(key);
 	return st;
+}
+
+static enum status
+issue(const char *cn, char serial[41])
+{
+	return issue_as(cn, "device", serial);
 }
 
 struct audit_count {
@@ -249,8 +276,21 @@ test_revoke_device(void)
 	CHECK_ST(authority_revoke_device(a, &op, "dev-rv", NULL, &count),
 	    ST_CONFLICT);
 	CHECK_DETAIL("device dev-rv is already revoked and blocked");
+	/* An id that never enrolled: the block comes first, then none. */
 	CHECK_ST(authority_revoke_device(a, &op, "dev-unknown", NULL, &count),
-	    ST_NOTFOUND);
+	    ST_OK);
+	CHECK(count == 0);
+	audit_count(&after);
+	CHECK(strcmp(after.last_action, "revoke-device") == 0);
+	CHECK_ST(authority_revoke_device(a, &op, "dev-unknown", NULL, &count),
+	    ST_CONFLICT);
+	CHECK_ST(issue("dev-unknown", s3), ST_DENIED);
+	CHECK_DETAIL(
+	    "device dev-unknown is blocked; an admin must reinstate it");
+	/* No block for a name the policy could never issue. */
+	CHECK_ST(authority_revoke_device(a, &op, "dev%00", NULL, &count),
+	    ST_MALFORMED);
+	CHECK_DETAIL("dev%00");
 	CHECK_ST(authority_revoke_device(a, &op, "dev rv", NULL, &count),
 	    ST_MALFORMED);
 	CHECK_ST(authority_revoke_device(a, &op, "dev-rv", "bogus", &count),
@@ -553,6 +593,43 @@ test_secret_delegation(void)
 	CHECK_ST(authority_secret_create(
 	             a, &station, "bad id", "device", 0, &secret, &expires),
 	    ST_MALFORMED);
+	/*
+	 * Revoking the minting certificate cancels what it minted and
+	 * nobody used: the secret then authenticates no more.
+	 */
+	CHECK_ST(issue("st-cert-1", s1), ST_OK);
+	snprintf(station.serial, sizeof(station.serial), "%s", s1);
+	CHECK_ST(authority_secret_create(
+	             a, &station, "dev-del-1", "device", 0, &secret, &expires),
+	    ST_OK);
+	secret_free(secret);
+	secret = NULL;
+	CHECK_ST(authority_secret_create(
+	             a, &station, "dev-del-2", "device", 0, &secret, &expires),
+	    ST_OK);
+	secret_free(secret);
+	secret = NULL;
+	CHECK_ST(
+	    authority_revoke_cert(a, &op, s1, "keyCompromise", NULL), ST_OK);
+	audit_count(&after);
+	CHECK(strcmp(after.last_action, "revoke") == 0);
+	CHECK(raw_count(
+	          "SELECT count(*) FROM enrollment_secrets WHERE minter_serial"
+	          " = ?1 AND cancelled_at IS NOT NULL",
+	          s1) == 2);
+	/* Revoking a device cancels the secrets for it. */
+	CHECK_ST(authority_secret_create(
+	             a, &admin, "dev-del-3", "device", 0, &secret, &expires),
+	    ST_OK);
+	secret_free(secret);
+	secret = NULL;
+	CHECK_ST(
+	    authority_revoke_device(a, &op, "dev-del-3", NULL, &count), ST_OK);
+	CHECK(count == 0);
+	CHECK(raw_count("SELECT count(*) FROM enrollment_secrets WHERE"
+	                " device_id = ?1 AND cancelled_at IS NOT NULL",
+	          "dev-del-3") == 1);
+
 	/* A blocked device gets no secret, from anyone. */
 	CHECK_ST(issue("dev-blk-1", s1), ST_OK);
 	CHECK_ST(
@@ -566,6 +643,73 @@ test_secret_delegation(void)
 	audit_count(&after);
 	CHECK(after.refusals == before.refusals + 1 &&
 	    strcmp(after.last_object, "dev-blk-1") == 0);
+}
+
+/*
+ * One id, one family: a station's id is no device's, a device's no
+ * gateway's; revoking the one never touches another family's.
+ */
+static void
+test_families(void)
+{
+	struct principal admin;
+	struct store_device d;
+	char s1[41], s2[41], *secret = NULL;
+	int64_t expires = 0;
+
+	cert_principal(&admin, "admin", "127.0.0.1");
+	CHECK_ST(issue_as("fam-st-1", "station", s1), ST_OK);
+	CHECK_ST(issue("fam-st-1", s2), ST_DENIED);
+	CHECK_DETAIL("device id fam-st-1 is held by profile station; an id "
+	             "lives in one profile family and cannot be enrolled as "
+	             "device");
+	CHECK_ST(authority_secret_create(
+	             a, &admin, "fam-st-1", "device", 0, &secret, &expires),
+	    ST_DENIED);
+	CHECK(secret == NULL);
+	CHECK_ST(issue_as("fam-st-1", "station", s2), ST_OK);
+	CHECK_ST(store_device_get(authority_store(a), "fam-st-1", &d), ST_OK);
+	CHECK(strcmp(d.family, "station") == 0 &&
+	    strcmp(d.authenticator, "operator") == 0 && d.cert_count == 2);
+	CHECK_ST(issue("fam-dev-1", s1), ST_OK);
+	CHECK_ST(issue_as("fam-dev-1", "gateway", s2), ST_DENIED);
+}
+
+/* A manufacturer's namespace: the binding decision, case by case. */
+static void
+test_binding_rule(void)
+{
+	struct store_device_binding b;
+	struct principal m;
+	char auth[LIMIT_NAME_LEN + 1];
+
+	memset(&b, 0, sizeof(b));
+	memset(&m, 0, sizeof(m));
+	m.kind = PRINCIPAL_MANUFACTURER;
+	snprintf(m.authenticator, sizeof(m.authenticator), "bravo");
+	principal_authenticator(&m, auth, sizeof(auth));
+	CHECK(strcmp(auth, "manufacturer:bravo") == 0);
+	/* Unknown id: anyone. */
+	CHECK_ST(authorize_binding(&m, "SN1", &b, "device"), ST_OK);
+	b.is_known = 1;
+	snprintf(b.family, sizeof(b.family), "device");
+	snprintf(b.authenticator, sizeof(b.authenticator), "manufacturer:acme");
+	CHECK_ST(authorize_binding(&m, "SN1", &b, "device"), ST_DENIED);
+	CHECK_DETAIL("device id SN1 is bound to manufacturer:acme, which "
+	             "enrolled it first; an IDevID of bravo cannot enroll it");
+	snprintf(m.authenticator, sizeof(m.authenticator), "acme");
+	CHECK_ST(authorize_binding(&m, "SN1", &b, "device"), ST_OK);
+	CHECK_ST(authorize_binding(&m, "SN1", &b, "gateway"), ST_DENIED);
+	/* Bound to a station: no manufacturer takes it over. */
+	snprintf(b.authenticator, sizeof(b.authenticator), "role:station");
+	CHECK_ST(authorize_binding(&m, "SN1", &b, "device"), ST_DENIED);
+	/* Delegated principals are bound by their role's pattern instead. */
+	m.kind = PRINCIPAL_SECRET;
+	CHECK_ST(authorize_binding(&m, "SN1", &b, "device"), ST_OK);
+	/* A row of an earlier schema or a block: no authenticator yet. */
+	m.kind = PRINCIPAL_MANUFACTURER;
+	b.authenticator[0] = '\0';
+	CHECK_ST(authorize_binding(&m, "SN1", &b, "device"), ST_OK);
 }
 
 int
@@ -582,6 +726,7 @@ main(void)
 	s.data_dir = data;
 	CHECK_ST(ca_setup_run(&s), ST_OK);
 	CHECK(policy_add_roles(data) == 0);
+	snprintf(db_file, sizeof(db_file), "%s/tessera.db", data);
 	CHECK_ST(authority_open(data, &a), ST_OK);
 	if (a != NULL) {
 		test_matrix();
@@ -590,6 +735,8 @@ main(void)
 		test_reads();
 		test_secret_delegation();
 		test_reason_kinds();
+		test_families();
+		test_binding_rule();
 	}
 	authority_close(a);
 	testutil_rmtree(dir);

@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 
 #include "ca/store.h"
+#include "common/hex.h"
 #include "common/status.h"
 #include "tests/unit/test.h"
 #include "tests/unit/testutil.h"
@@ -122,7 +123,7 @@ test_open_reopen(void)
 	CHECK(store != NULL);
 	if (store == NULL)
 		return;
-	CHECK(store_schema_version() == 5);
+	CHECK(store_schema_version() == 6);
 	CHECK_ST(insert_one(store, "0A1B", "CN=dev-1"), ST_OK);
 	CHECK(stat(db_path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
 	snprintf(side, sizeof(side), "%s-wal", db_path);
@@ -440,15 +441,18 @@ struct secret_job {
 	int64_t expires;
 	int64_t now;
 	const char *serial;
+	const char *minter_serial; /* NULL: the operator minted it */
 };
 
 static enum status
 job_secret_insert(struct store_txn *txn, void *arg)
 {
 	struct secret_job *s = arg;
+	struct store_minter m = {s->minter_serial ? "cert" : "operator",
+	    s->minter_serial ? "station-1" : "local", s->minter_serial};
 
 	return store_txn_secret_insert(
-	    txn, s->device_id, s->profile, s->hash, s->expires, s->now);
+	    txn, s->device_id, s->profile, s->hash, s->expires, s->now, &m);
 }
 
 static enum status
@@ -464,7 +468,19 @@ static enum status
 secret_add(struct store *store, const char *device, const char *profile,
     const char *secret, int64_t expires)
 {
-	struct secret_job s = {device, profile, {0}, expires, NOW, NULL};
+	struct secret_job s = {device, profile, {0}, expires, NOW, NULL, NULL};
+
+	sha256(secret, s.hash);
+	return store_write(store, job_secret_insert, &s);
+}
+
+/* The same, minted by the certificate minter (a serial). */
+static enum status
+secret_add_by(struct store *store, const char *device, const char *profile,
+    const char *secret, const char *minter)
+{
+	struct secret_job s = {
+	    device, profile, {0}, NOW + 60, NOW, NULL, minter};
 
 	sha256(secret, s.hash);
 	return store_write(store, job_secret_insert, &s);
@@ -474,7 +490,7 @@ static enum status
 secret_use(struct store *store, const char *device, const char *profile,
     const char *secret, int64_t now, const char *serial)
 {
-	struct secret_job s = {device, profile, {0}, 0, now, serial};
+	struct secret_job s = {device, profile, {0}, 0, now, serial, NULL};
 
 	sha256(secret, s.hash);
 	return store_write(store, job_secret_consume, &s);
@@ -526,6 +542,200 @@ test_secrets(void)
 	    secret_use(store, "dev-p", "factory", "prof", NOW, "02"), ST_OK);
 	CHECK(raw_int("SELECT count(*) FROM enrollment_secrets"
 	              " WHERE consumed_at IS NOT NULL") == 2);
+	store_close(store);
+}
+
+/* Secret lifecycle: minters, listing without hashes, cancelling. */
+
+struct cancel_job {
+	int64_t id;
+	struct store_secret_filter f;
+	size_t count;
+};
+
+static enum status
+job_secret_cancel(struct store_txn *txn, void *arg)
+{
+	struct cancel_job *c = arg;
+
+	if (c->id > 0)
+		return store_txn_secret_cancel(txn, c->id, NOW, "test");
+	return store_txn_secrets_cancel(txn, &c->f, NOW, "test", &c->count);
+}
+
+struct secret_page {
+	int64_t id[16];
+	char minter[16][64];
+	int is_cancelled[16];
+	size_t count;
+};
+
+static int
+secret_row(const struct store_secret *s, void *arg)
+{
+	struct secret_page *p = arg;
+
+	if (p->count >= 16)
+		return 1;
+	p->id[p->count] = s->id;
+	snprintf(p->minter[p->count], sizeof(p->minter[0]), "%s/%s",
+	    s->minter_kind ? s->minter_kind : "-",
+	    s->minter_serial ? s->minter_serial : "-");
+	p->is_cancelled[p->count] = s->cancelled_at != 0 &&
+	    s->cancelled_by != NULL && strcmp(s->cancelled_by, "test") == 0;
+	p->count++;
+	return 0;
+}
+
+static size_t
+secret_list(struct store *store, const char *minter_serial, const char *device,
+    int is_outstanding, struct secret_page *p)
+{
+	struct store_secret_filter f;
+
+	memset(p, 0, sizeof(*p));
+	memset(&f, 0, sizeof(f));
+	f.minter_serial = minter_serial;
+	f.device_id = device;
+	f.is_outstanding = is_outstanding;
+	f.now = NOW;
+	f.limit = 16;
+	if (store_secret_list(store, &f, secret_row, p) != ST_OK)
+		return (size_t)-1;
+	return p->count;
+}
+
+static void
+test_secret_cancel(void)
+{
+	struct store *store = NULL;
+	struct secret_page p;
+	struct cancel_job c;
+	struct store_secret_filter f;
+	int64_t first;
+
+	CHECK_ST(store_open(db_path, &store), ST_OK);
+	if (store == NULL)
+		return;
+	CHECK_ST(secret_add_by(store, "dev-c1", "device", "c1", "5A01"), ST_OK);
+	CHECK_ST(secret_add_by(store, "dev-c2", "device", "c2", "5A01"), ST_OK);
+	CHECK_ST(secret_add_by(store, "dev-c3", "device", "c3", "5A02"), ST_OK);
+	CHECK_ST(secret_add(store, "dev-c4", "device", "c4", NOW + 60), ST_OK);
+	CHECK(secret_list(store, "5A01", NULL, 1, &p) == 2);
+	CHECK(strcmp(p.minter[0], "cert/5A01") == 0);
+	CHECK(secret_list(store, NULL, "dev-c4", 1, &p) == 1);
+	CHECK(strcmp(p.minter[0], "operator/-") == 0);
+	first = p.id[0];
+	/* A listing names no hash: the statement never selects it. */
+	memset(&f, 0, sizeof(f));
+	f.limit = 0;
+	CHECK_ST(store_secret_list(store, &f, secret_row, &p), ST_MALFORMED);
+	f.limit = 1;
+	f.minter_serial = "5a01";
+	CHECK_ST(store_secret_list(store, &f, secret_row, &p), ST_MALFORMED);
+
+	/* One by id: then it authenticates no more. */
+	memset(&c, 0, sizeof(c));
+	c.id = first;
+	CHECK_ST(store_write(store, job_secret_cancel, &c), ST_OK);
+	CHECK_ST(secret_use(store, "dev-c4", "device", "c4", NOW, "C4"),
+	    ST_UNAUTHENTICATED);
+	CHECK_DETAIL("enrollment secret for device dev-c4 was cancelled");
+	CHECK_ST(store_write(store, job_secret_cancel, &c), ST_CONFLICT);
+	CHECK_DETAIL("was already cancelled");
+	c.id = 999999;
+	CHECK_ST(store_write(store, job_secret_cancel, &c), ST_NOTFOUND);
+	CHECK(secret_list(store, NULL, "dev-c4", 0, &p) == 1 &&
+	    p.is_cancelled[0]);
+	CHECK(secret_list(store, NULL, "dev-c4", 1, &p) == 0);
+
+	/* All of one minter's, none of another's; a used one stays used. */
+	CHECK_ST(secret_use(store, "dev-c2", "device", "c2", NOW, "C2"), ST_OK);
+	memset(&c, 0, sizeof(c));
+	c.f.minter_serial = "5A01";
+	CHECK_ST(store_write(store, job_secret_cancel, &c), ST_OK);
+	CHECK(c.count == 1);
+	CHECK(raw_int("SELECT count(*) FROM enrollment_secrets WHERE"
+	              " device_id = 'dev-c2' AND cancelled_at IS NULL"
+	              " AND consumed_serial = 'C2'") == 1);
+	CHECK_ST(secret_use(store, "dev-c1", "device", "c1", NOW, "C1"),
+	    ST_UNAUTHENTICATED);
+	CHECK_ST(secret_use(store, "dev-c3", "device", "c3", NOW, "C3"), ST_OK);
+	/* A used secret cannot be cancelled; an empty filter is refused. */
+	memset(&c, 0, sizeof(c));
+	CHECK_ST(store_write(store, job_secret_cancel, &c), ST_INTERNAL);
+	store_close(store);
+}
+
+/* Device bindings: family, authenticator, blocks before enrollment. */
+
+struct bind_job {
+	const char *device_id;
+	const char *family;
+	const char *authenticator;
+	int is_block;
+	struct store_device_binding b;
+};
+
+static enum status
+job_bind(struct store_txn *txn, void *arg)
+{
+	struct bind_job *j = arg;
+
+	if (j->is_block)
+		return store_txn_device_block(txn, j->device_id, NOW);
+	if (j->family != NULL &&
+	    store_txn_device_bind(
+	        txn, j->device_id, j->family, j->authenticator, NOW) != ST_OK)
+		return ST_STORE;
+	return store_txn_device_binding_get(txn, j->device_id, &j->b);
+}
+
+static void
+test_bindings(void)
+{
+	struct store *store = NULL;
+	struct bind_job j;
+	struct store_device d;
+
+	CHECK_ST(store_open(db_path, &store), ST_OK);
+	if (store == NULL)
+		return;
+	memset(&j, 0, sizeof(j));
+	j.device_id = "dev-b1";
+	CHECK_ST(store_write(store, job_bind, &j), ST_OK);
+	CHECK(!j.b.is_known && !j.b.is_blocked && j.b.family[0] == '\0');
+	j.family = "device";
+	j.authenticator = "manufacturer:acme";
+	CHECK_ST(store_write(store, job_bind, &j), ST_OK);
+	CHECK(j.b.is_known && !j.b.is_blocked &&
+	    strcmp(j.b.family, "device") == 0 &&
+	    strcmp(j.b.authenticator, "manufacturer:acme") == 0);
+	/* A recorded binding is never overwritten. */
+	j.family = "gateway";
+	j.authenticator = "secret";
+	CHECK_ST(store_write(store, job_bind, &j), ST_OK);
+	CHECK(strcmp(j.b.family, "device") == 0 &&
+	    strcmp(j.b.authenticator, "manufacturer:acme") == 0);
+	CHECK_ST(store_device_get(store, "dev-b1", &d), ST_OK);
+	CHECK(strcmp(d.family, "device") == 0 &&
+	    strcmp(d.authenticator, "manufacturer:acme") == 0);
+
+	/* A block before any enrollment creates the row, blocked. */
+	memset(&j, 0, sizeof(j));
+	j.device_id = "dev-b2";
+	j.is_block = 1;
+	CHECK_ST(store_write(store, job_bind, &j), ST_OK);
+	j.is_block = 0;
+	CHECK_ST(store_write(store, job_bind, &j), ST_OK);
+	CHECK(j.b.is_known && j.b.is_blocked && j.b.family[0] == '\0');
+	CHECK_ST(store_device_get(store, "dev-b2", &d), ST_OK);
+	CHECK(d.is_blocked && d.cert_count == 0);
+	/* Blocking again keeps it blocked. */
+	j.is_block = 1;
+	CHECK_ST(store_write(store, job_bind, &j), ST_OK);
+	CHECK(raw_int("SELECT count(*) FROM devices WHERE id = 'dev-b2'"
+	              " AND status = 'blocked'") == 1);
 	store_close(store);
 }
 
@@ -788,6 +998,119 @@ test_migrate_v1(void)
 	CHECK_ST(store_open(v1_path, &store), ST_OK);
 	CHECK(raw_int("SELECT count(*) FROM revocations") == 1);
 	store_close(store);
+	snprintf(db_path, sizeof(db_path), "%s", saved);
+}
+
+/* The v1 -> v2 ... v4 -> v5 steps exactly as released. */
+static const char v2_step[] =
+    "ALTER TABLE certificates ADD COLUMN shard INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX certificates_status_not_after"
+    " ON certificates(status, not_after);"
+    "CREATE INDEX certificates_revoked"
+    " ON certificates(shard, not_after, serial, revoked_at, reason, status)"
+    " WHERE status = 'revoked';"
+    "CREATE TABLE revocations ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " serial TEXT NOT NULL,"
+    " device_id TEXT,"
+    " reason INTEGER NOT NULL,"
+    " time INTEGER NOT NULL);"
+    "CREATE TABLE ocsp_responses ("
+    " serial TEXT PRIMARY KEY,"
+    " der BLOB NOT NULL,"
+    " this_update INTEGER NOT NULL,"
+    " next_update INTEGER NOT NULL);"
+    "CREATE INDEX ocsp_responses_next_update"
+    " ON ocsp_responses(next_update);"
+    "CREATE TABLE crls ("
+    " shard INTEGER PRIMARY KEY,"
+    " number INTEGER NOT NULL,"
+    " this_update INTEGER NOT NULL,"
+    " next_update INTEGER NOT NULL,"
+    " der BLOB NOT NULL);"
+    "UPDATE schema_version SET version = 2;";
+static const char v3_step[] = "CREATE TABLE token_keys ("
+                              " label TEXT PRIMARY KEY,"
+                              " kid TEXT NOT NULL,"
+                              " jwk TEXT NOT NULL,"
+                              " created INTEGER NOT NULL,"
+                              " retired INTEGER);"
+                              "UPDATE schema_version SET version = 3;";
+static const char v4_step[] =
+    "UPDATE certificates SET shard = -1"
+    " WHERE profile IN ('root-ca', 'issuing-ca');"
+    "UPDATE certificates SET shard = -2 WHERE shard = 0"
+    " AND instr(der, CAST('/crl/issuing-0.crl' AS BLOB)) = 0;"
+    "UPDATE crls SET shard = -2 WHERE shard = 0"
+    " AND instr(der, X'0603551d1c') = 0;"
+    "CREATE INDEX certificates_shard_not_after"
+    " ON certificates(shard, not_after);"
+    "UPDATE schema_version SET version = 4;";
+static const char v5_step[] =
+    "ALTER TABLE certificates ADD COLUMN supersede_at INTEGER;"
+    "CREATE INDEX certificates_supersede ON certificates(supersede_at)"
+    " WHERE supersede_at IS NOT NULL AND status = 'valid';"
+    "UPDATE schema_version SET version = 5;";
+
+/*
+ * v6 from every earlier version: a database of version `from` with a
+ * device, its certificate and an unused secret of that version migrates;
+ * the device takes its certificate's profile as its family, the old
+ * secret has no minter, still authenticates, is listed and cancels.
+ */
+static void
+test_migrate_v6(int from)
+{
+	struct store *store = NULL;
+	struct secret_page p;
+	struct cancel_job c;
+	struct store_device d;
+	char path[sizeof(db_path)], saved[sizeof(db_path)];
+	uint8_t h[32];
+	char sql[600], hx[65];
+
+	snprintf(path, sizeof(path), "%s/v%d-6.db", dir, from);
+	snprintf(saved, sizeof(saved), "%s", db_path);
+	snprintf(db_path, sizeof(db_path), "%s", path);
+	CHECK(raw_exec(v1_schema) == 0);
+	if (from >= 2)
+		CHECK(raw_exec(v2_step) == 0);
+	if (from >= 3)
+		CHECK(raw_exec(v3_step) == 0);
+	if (from >= 4)
+		CHECK(raw_exec(v4_step) == 0);
+	if (from >= 5)
+		CHECK(raw_exec(v5_step) == 0);
+	sha256("old secret", h);
+	hex_encode(h, sizeof(h), hx);
+	snprintf(sql, sizeof(sql),
+	    "INSERT INTO enrollment_secrets (device_id, profile, hash,"
+	    " created, expires) VALUES ('dev-new', 'device', x'%s', %lld,"
+	    " %lld); INSERT INTO enrollment_secrets (device_id, profile,"
+	    " hash, created, expires) VALUES ('dev-new2', 'device', x'%s',"
+	    " %lld, %lld);",
+	    hx, (long long)NOW, (long long)NOW + 600, hx, (long long)NOW,
+	    (long long)NOW + 600);
+	CHECK(raw_exec(sql) == 0);
+	CHECK(raw_int("SELECT version FROM schema_version") == from);
+	CHECK_ST(store_open(path, &store), ST_OK);
+	if (store != NULL) {
+		CHECK(raw_int("SELECT version FROM schema_version") == 6);
+		CHECK_ST(store_device_get(store, "dev-old", &d), ST_OK);
+		CHECK(strcmp(d.family, "device") == 0 &&
+		    d.authenticator[0] == '\0');
+		CHECK(secret_list(store, NULL, "dev-new", 1, &p) == 1 &&
+		    strcmp(p.minter[0], "-/-") == 0);
+		CHECK_ST(secret_use(store, "dev-new", "device", "old secret",
+		             NOW, "AB01"),
+		    ST_OK);
+		memset(&c, 0, sizeof(c));
+		c.f.device_id = "dev-new2";
+		CHECK_ST(store_write(store, job_secret_cancel, &c), ST_OK);
+		CHECK(c.count == 1);
+		CHECK_ST(store_integrity_check(store), ST_OK);
+		store_close(store);
+	}
 	snprintf(db_path, sizeof(db_path), "%s", saved);
 }
 
@@ -1568,8 +1891,15 @@ main(void)
 	test_close_drains();
 	test_secrets();
 	test_secret_race();
+	test_secret_cancel();
+	test_bindings();
 	test_bad_path();
 	test_migrate_v1();
+	test_migrate_v6(1);
+	test_migrate_v6(2);
+	test_migrate_v6(3);
+	test_migrate_v6(4);
+	test_migrate_v6(5);
 	test_revoke();
 	test_list();
 	test_ocsp_crl();
