@@ -283,10 +283,11 @@ class Matrix:
             c.close()
 
     def settle(self):
-        """After a change: wait (10 s at most) until the CRLs list every
-        revoked certificate (rebuilt in the background after a
-        revocation), then take the store as the new reference."""
-        deadline = time.time() + 10
+        """After a change: wait (30 s at most, for a loaded machine)
+        until the CRLs list every revoked certificate (rebuilt in the
+        background after a revocation), then take the store as the new
+        reference."""
+        deadline = time.time() + 30
         while time.time() < deadline:
             revoked = {int(x, 16) for (x,) in self.q(
                 "SELECT serial FROM certificates WHERE status = 'revoked' "
@@ -301,7 +302,7 @@ class Matrix:
                 break
             time.sleep(0.1)
         else:
-            self.bad("settle", "10 s after a revocation the issuing CA's "
+            self.bad("settle", "30 s after a revocation the issuing CA's "
                      "CRLs still lack %s" % sorted(
                          "%X" % x for x in revoked - listed))
         self.snap = self.snapshot()
