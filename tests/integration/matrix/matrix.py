@@ -47,39 +47,6 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 # Cells waiting for a feature of issue 10 that has not landed on main yet:
 # id -> the feature (branch) it waits for. Emptied as the features land.
 PENDING = {
-    # delegation (§3): no secret for an id of another profile family.
-    "mt.admin-family-station": "delegation",
-    "mt.admin-family-gateway": "delegation",
-    # delegation (§1, §2, §10): minting within the minter's own rules, no
-    # secret for a blocked id, blocking before enrollment, secrets die
-    # with their minter, unambiguous audit actors.
-    "setup.block.dev-pre": "delegation",
-    "bk.pre-secret": "delegation",
-    "mt.admin-blocked-pre": "delegation",
-    "rs.minted-secret": "delegation",
-    # delegation (§2): listing and cancelling secrets.
-    "api.secrets.device(dev-a)": "delegation",
-    "api.secrets.gw-1": "delegation",
-    "api.secrets.station-1": "delegation",
-    "api.secrets.operator": "delegation",
-    "api.secrets.auditor": "delegation",
-    "api.cancel.device(dev-a)": "delegation",
-    "api.cancel.gw-1": "delegation",
-    "api.cancel.station-1": "delegation",
-    "api.cancel.auditor": "delegation",
-    "api.secrets.admin": "delegation",
-    "api.secrets.by-minter": "delegation",
-    "api.cancel.operator": "delegation",
-    "api.cancel.admin": "delegation",
-    "api.cancel-one.device(dev-a)": "delegation",
-    "api.cancel-one.gw-1": "delegation",
-    "api.cancel-one.station-1": "delegation",
-    "api.cancel-one.auditor": "delegation",
-    "api.cancel-one.admin": "delegation",
-    "cx.find-one": "delegation",
-    "cx.station-secret": "delegation",
-    "cx.operator-secret": "delegation",
-    "cx.one-secret": "delegation",
     # lifecycle (§6): the profile in a certificatePolicies OID.
     "cert.profile-oid": "lifecycle",
     # hardening (§9): a JSON body and no cross-site Origin or
