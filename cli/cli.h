@@ -18,6 +18,7 @@ int cmd_renew(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_revoke(int argc, char **argv);
+int cmd_admin(int argc, char **argv);
 
 /* Print "tessera CMD: <detail>" for st and return the exit code for it. */
 int cli_fail(const char *cmd, enum status st);

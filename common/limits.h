@@ -57,5 +57,13 @@
 #define LIMIT_CRL_SHARDS 64
 /* A serial as an admin types it: 40 hex digits and leading zeros. */
 #define LIMIT_SERIAL_INPUT 64
+/* Headers of an API answer tessera admin reads (a few hundred bytes). */
+#define LIMIT_HTTPS_HEADER (16 * 1024)
+/* An API answer's body: a page of 1000 certificates is about 400 KB. */
+#define LIMIT_HTTPS_BODY (8 * 1024 * 1024)
+/* The admin client configuration file (four paths and a URL). */
+#define LIMIT_ADMIN_CONFIG (64 * 1024)
+/* A CSV of devices for tessera admin secrets import, or a revoke list. */
+#define LIMIT_ADMIN_LIST (64 * 1024 * 1024)
 
 #endif

@@ -1,0 +1,702 @@
+/*
+ * tessera admin's bulk work: secrets import (a CSV of devices in, a 0600
+ * file of secrets out, resumable) and revoke --from (a list of serials or
+ * device ids). Every row is checked before the first call; a progress line
+ * (rate, ETA) is drawn when standard error is a terminal.
+ *
+ * Resuming an import: the output file is the journal. A row in it is done
+ * and skipped. A secret minted but never written (killed between the
+ * answer and the write) cannot be recovered, since the server keeps only
+ * its hash, so before minting for a device the import cancels every
+ * outstanding secret of that device (found in one paged listing of the
+ * outstanding secrets), then mints: each device of the CSV ends with
+ * exactly one valid secret, the one in the file.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "ca/deviceid.h"
+#include "cli/admin.h"
+#include "common/file.h"
+#include "common/limits.h"
+
+#define IMPORT_HEADER "device,profile,secret,expires\n"
+#define IMPORT_SYNC_EVERY 256
+#define IMPORT_PAGE "1000"
+
+struct row {
+	size_t line;
+	char *device; /* into the file's text */
+	char *profile; /* "" for the server's default */
+	char *ttl; /* "" for the server's default */
+	int is_done;
+	int has_outstanding;
+};
+
+struct rows {
+	struct row *v;
+	size_t count;
+	struct row **sorted; /* by device, for lookups */
+};
+
+struct progress {
+	int is_tty;
+	size_t total, done;
+	struct timespec start, last;
+	const char *what;
+};
+
+static double
+elapsed(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) +
+	    (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
+static void
+progress_start(struct progress *p, size_t total, const char *what)
+{
+	memset(p, 0, sizeof(*p));
+	p->is_tty = isatty(STDERR_FILENO);
+	p->total = total;
+	p->what = what;
+	clock_gettime(CLOCK_MONOTONIC, &p->start);
+}
+
+/* Redraw at most five times a second, and always when is_last. */
+static void
+progress_step(struct progress *p, int is_last)
+{
+	struct timespec now;
+	double secs, rate, eta;
+
+	if (!p->is_tty)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!is_last && elapsed(&p->last, &now) < 0.2)
+		return;
+	p->last = now;
+	secs = elapsed(&p->start, &now);
+	rate = secs > 0 ? (double)p->done / secs : 0;
+	eta = rate > 0 ? (double)(p->total - p->done) / rate : 0;
+	fprintf(stderr, "\r%zu/%zu %s  %.1f/s  ETA %02d:%02d:%02d  ", p->done,
+	    p->total, p->what, rate, (int)(eta / 3600),
+	    (int)(eta / 60) % 60, (int)eta % 60);
+	if (is_last)
+		fputc('\n', stderr);
+}
+
+static int
+row_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct row *const *)a)->device,
+	    (*(struct row *const *)b)->device);
+}
+
+static struct row *
+rows_find(const struct rows *r, const char *device)
+{
+	struct row key, *k = &key, **hit;
+
+	key.device = (char *)device;
+	hit = bsearch(&k, r->sorted, r->count, sizeof(*r->sorted), row_cmp);
+	return hit ? *hit : NULL;
+}
+
+static void
+rows_free(struct rows *r)
+{
+	free(r->v);
+	free(r->sorted);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Next line of text (NUL-terminated in place, CR LF accepted). */
+static char *
+line_next(char **p)
+{
+	char *s = *p, *nl;
+
+	if (s == NULL || *s == '\0')
+		return NULL;
+	if ((nl = strchr(s, '\n')) != NULL) {
+		*nl = '\0';
+		*p = nl + 1;
+	} else {
+		*p = NULL;
+	}
+	if (nl != NULL && nl > s && nl[-1] == '\r')
+		nl[-1] = '\0';
+	return s;
+}
+
+static char *
+trim(char *s)
+{
+	size_t n;
+
+	s += strspn(s, " \t");
+	n = strlen(s);
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		s[--n] = '\0';
+	return s;
+}
+
+static int
+is_profile_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n >= 1 && n <= 64 &&
+	    strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+}
+
+static int
+is_ttl(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n == 0 ||
+	    (n <= 10 && strspn(s, "0123456789") == n && strtoll(s, NULL, 10) > 0);
+}
+
+/* Sort for lookups and report every device given twice. */
+static int
+rows_index(struct rows *r, const char *file)
+{
+	size_t i;
+	int bad = 0;
+
+	if ((r->sorted = calloc(r->count + 1, sizeof(*r->sorted))) == NULL)
+		return -1;
+	for (i = 0; i < r->count; i++)
+		r->sorted[i] = &r->v[i];
+	qsort(r->sorted, r->count, sizeof(*r->sorted), row_cmp);
+	for (i = 1; i < r->count; i++)
+		if (strcmp(r->sorted[i - 1]->device, r->sorted[i]->device) ==
+		    0) {
+			fprintf(stderr,
+			    "%s:%zu: device %s is also on line %zu\n", file,
+			    r->sorted[i]->line, r->sorted[i]->device,
+			    r->sorted[i - 1]->line);
+			bad++;
+		}
+	return bad;
+}
+
+/*
+ * Parse the CSV (header "device,profile,ttl"; then one device a row) and
+ * check every row; each bad row is reported with its line number. The
+ * rows point into text.
+ */
+static int
+csv_parse(const char *file, char *text, struct rows *r)
+{
+	char *p = text, *line, *f[3], *q;
+	size_t lineno = 0, cap = 0, n;
+	struct row *grown;
+	int bad = 0, dup;
+
+	memset(r, 0, sizeof(*r));
+	while ((line = line_next(&p)) != NULL) {
+		lineno++;
+		if (lineno == 1) {
+			if (strcmp(trim(line), "device,profile,ttl") != 0) {
+				fprintf(stderr,
+				    "%s:1: the header must be "
+				    "device,profile,ttl\n",
+				    file);
+				bad++;
+			}
+			continue;
+		}
+		if (trim(line)[0] == '\0')
+			continue;
+		for (n = 0, q = line; n < 3 && q != NULL; n++) {
+			f[n] = q;
+			if ((q = strchr(q, ',')) != NULL)
+				*q++ = '\0';
+		}
+		if (n != 3 || q != NULL) {
+			fprintf(stderr,
+			    "%s:%zu: expected 3 fields (device,profile,ttl)\n",
+			    file, lineno);
+			bad++;
+			continue;
+		}
+		f[0] = trim(f[0]);
+		f[1] = trim(f[1]);
+		f[2] = trim(f[2]);
+		if (ca_device_id_check(f[0], NULL) != ST_OK) {
+			fprintf(stderr, "%s:%zu: %s\n", file, lineno,
+			    status_detail());
+			bad++;
+			continue;
+		}
+		if (f[1][0] != '\0' && !is_profile_name(f[1])) {
+			fprintf(stderr,
+			    "%s:%zu: profile \"%.64s\": a-z 0-9 _ -, at "
+			    "most 64\n",
+			    file, lineno, f[1]);
+			bad++;
+			continue;
+		}
+		if (!is_ttl(f[2])) {
+			fprintf(stderr,
+			    "%s:%zu: ttl \"%.32s\": a positive number of "
+			    "seconds (or empty)\n",
+			    file, lineno, f[2]);
+			bad++;
+			continue;
+		}
+		if (r->count == cap) {
+			cap = cap ? cap * 2 : 256;
+			if ((grown = realloc(r->v, cap * sizeof(*r->v))) ==
+			    NULL)
+				return -1;
+			r->v = grown;
+		}
+		memset(&r->v[r->count], 0, sizeof(r->v[0]));
+		r->v[r->count].line = lineno;
+		r->v[r->count].device = f[0];
+		r->v[r->count].profile = f[1];
+		r->v[r->count].ttl = f[2];
+		r->count++;
+	}
+	if (lineno == 0) {
+		fprintf(stderr, "%s: empty (expected a header line)\n", file);
+		bad++;
+	}
+	if ((dup = rows_index(r, file)) < 0)
+		return -1;
+	return bad + dup;
+}
+
+static int
+write_all(int fd, const void *p, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		if ((w = write(fd, p, n)) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p = (const char *)p + w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * Open the output for an import: a new file (O_EXCL, 0600, the header
+ * written) or, when it exists, the journal of an earlier run: it must be
+ * a 0600 regular file of ours with the header; its rows mark their
+ * devices done, and a torn last row is cut off. *resumed counts them.
+ */
+static int
+journal_open(const char *out, const char *csv, struct rows *r, int *fd_out,
+    size_t *resumed)
+{
+	uint8_t *text = NULL;
+	size_t len = 0, lineno = 1, keep;
+	char *p, *line, *comma;
+	struct row *hit;
+	struct stat sb;
+	int fd, rc = ADMIN_EXIT_LOCAL;
+
+	*fd_out = -1;
+	*resumed = 0;
+	fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		if (fchmod(fd, 0600) != 0 ||
+		    write_all(fd, IMPORT_HEADER, strlen(IMPORT_HEADER)) != 0 ||
+		    fsync(fd) != 0) {
+			fprintf(stderr, "tessera admin: %s: %s\n", out,
+			    strerror(errno));
+			close(fd);
+			return rc;
+		}
+		*fd_out = fd;
+		return ADMIN_EXIT_OK;
+	}
+	if (errno != EEXIST ||
+	    (fd = open(out, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+		fprintf(stderr, "tessera admin: %s: %s\n", out, strerror(errno));
+		return rc;
+	}
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
+	    sb.st_uid != geteuid() || (sb.st_mode & 07777) != 0600) {
+		fprintf(stderr,
+		    "tessera admin: %s exists and is not a 0600 regular file "
+		    "of this user; it cannot be the journal of an import\n",
+		    out);
+		goto out;
+	}
+	if (file_read(out, LIMIT_ADMIN_LIST, &text, &len) != ST_OK) {
+		fprintf(stderr, "tessera admin: %s\n", status_detail());
+		goto out;
+	}
+	if (len < strlen(IMPORT_HEADER) ||
+	    memcmp(text, IMPORT_HEADER, strlen(IMPORT_HEADER)) != 0) {
+		fprintf(stderr,
+		    "tessera admin: %s exists and does not start with the "
+		    "header %.*s; not an import's output\n",
+		    out, (int)strlen(IMPORT_HEADER) - 1, IMPORT_HEADER);
+		goto out;
+	}
+	/* Complete rows only: a row without its newline was torn. */
+	keep = len;
+	while (keep > 0 && text[keep - 1] != '\n')
+		keep--;
+	text[keep] = '\0';
+	p = (char *)text + strlen(IMPORT_HEADER);
+	while ((line = line_next(&p)) != NULL) {
+		lineno++;
+		if ((comma = strchr(line, ',')) == NULL) {
+			fprintf(stderr, "tessera admin: %s:%zu: not a row\n",
+			    out, lineno);
+			goto out;
+		}
+		*comma = '\0';
+		if ((hit = rows_find(r, line)) == NULL || hit->is_done) {
+			fprintf(stderr,
+			    "tessera admin: %s:%zu: device %.64s is %s %s; "
+			    "is this the output of another import?\n",
+			    out, lineno, line,
+			    hit ? "twice in" : "not in", hit ? out : csv);
+			goto out;
+		}
+		hit->is_done = 1;
+		(*resumed)++;
+	}
+	if (keep < len && ftruncate(fd, (off_t)keep) != 0) {
+		fprintf(stderr, "tessera admin: %s: %s\n", out, strerror(errno));
+		goto out;
+	}
+	*fd_out = fd;
+	fd = -1;
+	rc = ADMIN_EXIT_OK;
+out:
+	if (text != NULL)
+		OPENSSL_cleanse(text, len);
+	free(text);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* Mark the rows whose device has an outstanding secret (paged list). */
+static int
+outstanding_mark(struct admin *ad, struct rows *r, size_t *count)
+{
+	char path[128];
+	long long cursor = 0;
+	json_t *o = NULL, *v, *next;
+	struct row *hit;
+	size_t i;
+	int rc;
+
+	*count = 0;
+	for (;;) {
+		snprintf(path, sizeof(path),
+		    "/api/v1/enrollment-secrets?limit=" IMPORT_PAGE
+		    "&cursor=%lld",
+		    cursor);
+		if ((rc = admin_call(ad, "GET", path, NULL, &o, NULL)) !=
+		    ADMIN_EXIT_OK)
+			return rc;
+		json_array_foreach(json_object_get(o, "secrets"), i, v)
+		{
+			hit = rows_find(r, json_string_value(
+			                       json_object_get(v, "device")) ?: "");
+			if (hit != NULL && !hit->is_done &&
+			    !hit->has_outstanding) {
+				hit->has_outstanding = 1;
+				(*count)++;
+			}
+		}
+		next = json_object_get(o, "next_cursor");
+		cursor = json_is_integer(next) ? json_integer_value(next) : 0;
+		json_decref(o);
+		if (cursor == 0)
+			return ADMIN_EXIT_OK;
+	}
+}
+
+/* Cancel the device's outstanding secrets, then mint and write one. */
+static int
+import_row(struct admin *ad, const struct row *w, int fd, size_t *cancelled)
+{
+	char *body = NULL, *cbody = NULL;
+	const char *secret;
+	json_t *o = NULL;
+	struct buf line;
+	int rc;
+
+	buf_init(&line, 4096);
+	if (w->has_outstanding) {
+		o = json_pack("{s:s}", "device", w->device);
+		cbody = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		json_decref(o);
+		o = NULL;
+		if (cbody == NULL) {
+			rc = ADMIN_EXIT_LOCAL;
+			goto out;
+		}
+		if ((rc = admin_call(ad, "POST",
+		         "/api/v1/enrollment-secrets/cancel", cbody, &o,
+		         NULL)) != ADMIN_EXIT_OK)
+			goto out;
+		*cancelled += (size_t)json_integer_value(
+		    json_object_get(o, "cancelled"));
+		json_decref(o);
+		o = NULL;
+	}
+	if (admin_secret_body(w->device, w->profile, w->ttl, &body) != ST_OK) {
+		rc = ADMIN_EXIT_LOCAL;
+		goto out;
+	}
+	if ((rc = admin_call(ad, "POST", "/api/v1/enrollment-secrets", body,
+	         &o, NULL)) != ADMIN_EXIT_OK)
+		goto out;
+	secret = json_string_value(json_object_get(o, "secret"));
+	if (secret == NULL ||
+	    strcmp(json_string_value(json_object_get(o, "device")) ?: "",
+	        w->device) != 0) {
+		fprintf(stderr, "tessera admin: the answer for %s has no "
+		                "secret\n",
+		    w->device);
+		rc = ADMIN_EXIT_CONNECT;
+		goto out;
+	}
+	if (buf_printf(&line, "%s,%s,%s,%s\n", w->device,
+	        json_string_value(json_object_get(o, "profile")) ?: "",
+	        secret,
+	        json_string_value(json_object_get(o, "expires")) ?: "") !=
+	        ST_OK ||
+	    write_all(fd, line.data, line.len) != 0) {
+		fprintf(stderr, "tessera admin: writing the secret of %s: %s\n",
+		    w->device, strerror(errno));
+		rc = ADMIN_EXIT_LOCAL;
+		goto out;
+	}
+	rc = ADMIN_EXIT_OK;
+out:
+	admin_json_wipe(o, "secret");
+	json_decref(o);
+	buf_free(&line);
+	free(body);
+	free(cbody);
+	return rc;
+}
+
+int
+admin_secrets_import(struct admin *ad, const struct admin_args *a)
+{
+	const char *out = admin_opt(a, "--out"), *csv;
+	struct rows r;
+	struct progress pg;
+	uint8_t *text = NULL;
+	size_t len, i, resumed = 0, doubt = 0, cancelled = 0, minted = 0;
+	int fd = -1, rc = ADMIN_EXIT_LOCAL, bad, is_stdout;
+
+	memset(&r, 0, sizeof(r));
+	if (a->pos_count != 3 || out == NULL)
+		return admin_usage_error(
+		    "secrets import takes FILE.csv and --out FILE");
+	csv = a->pos[2];
+	if (file_read(csv, LIMIT_ADMIN_LIST, &text, &len) != ST_OK) {
+		fprintf(stderr, "tessera admin: %s\n", status_detail());
+		return ADMIN_EXIT_LOCAL;
+	}
+	if (memchr(text, '\0', len) != NULL) {
+		fprintf(stderr, "tessera admin: %s: holds a NUL byte\n", csv);
+		goto out;
+	}
+	if ((bad = csv_parse(csv, (char *)text, &r)) != 0) {
+		if (bad > 0)
+			fprintf(stderr,
+			    "tessera admin: %d bad row%s in %s; nothing "
+			    "minted\n",
+			    bad, bad == 1 ? "" : "s", csv);
+		goto out;
+	}
+	is_stdout = strcmp(out, "-") == 0;
+	if (is_stdout) {
+		fd = STDOUT_FILENO;
+		if (write_all(fd, IMPORT_HEADER, strlen(IMPORT_HEADER)) != 0)
+			goto out;
+	} else if ((rc = journal_open(out, csv, &r, &fd, &resumed)) !=
+	    ADMIN_EXIT_OK) {
+		goto out;
+	}
+	if ((rc = outstanding_mark(ad, &r, &doubt)) != ADMIN_EXIT_OK)
+		goto out;
+	progress_start(&pg, r.count, "devices");
+	pg.done = resumed;
+	for (i = 0; i < r.count; i++) {
+		if (r.v[i].is_done)
+			continue;
+		if ((rc = import_row(ad, &r.v[i], fd, &cancelled)) !=
+		    ADMIN_EXIT_OK) {
+			progress_step(&pg, 1);
+			fprintf(stderr,
+			    "tessera admin: stopped at %s:%zu (device %s); "
+			    "%zu of %zu done; the same command resumes\n",
+			    csv, r.v[i].line, r.v[i].device, pg.done, r.count);
+			goto out;
+		}
+		minted++;
+		pg.done++;
+		if (!is_stdout && minted % IMPORT_SYNC_EVERY == 0)
+			fdatasync(fd);
+		progress_step(&pg, 0);
+	}
+	progress_step(&pg, 1);
+	if (!is_stdout && fsync(fd) != 0) {
+		fprintf(stderr, "tessera admin: %s: %s\n", out, strerror(errno));
+		rc = ADMIN_EXIT_LOCAL;
+		goto out;
+	}
+	if (ad->is_json && !is_stdout)
+		printf("{\"minted\":%zu,\"skipped\":%zu,\"cancelled\":%zu}\n",
+		    minted, resumed, cancelled);
+	else
+		fprintf(stderr,
+		    "%zu secret%s minted, %zu already in %s, %zu outstanding "
+		    "secret%s cancelled first\n",
+		    minted, minted == 1 ? "" : "s", resumed, out, cancelled,
+		    cancelled == 1 ? "" : "s");
+	rc = ADMIN_EXIT_OK;
+out:
+	if (fd > STDERR_FILENO)
+		close(fd);
+	rows_free(&r);
+	free(text);
+	return rc;
+}
+
+/* A serial as the API takes it: hex digits, at most LIMIT_SERIAL_INPUT. */
+static int
+is_serial(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n >= 1 && n <= LIMIT_SERIAL_INPUT &&
+	    strspn(s, "0123456789abcdefABCDEF") == n;
+}
+
+int
+admin_bulk_revoke(struct admin *ad, const struct admin_args *a)
+{
+	const char *file = admin_opt(a, "--from");
+	int is_devices = admin_opt(a, "--devices") != NULL;
+	struct progress pg;
+	struct rows r;
+	uint8_t *text = NULL;
+	char *p, *line, *body = NULL, *grown_line;
+	size_t len, lineno = 0, cap = 0, i, revoked = 0, already = 0;
+	struct row *grown;
+	int bad = 0, rc = ADMIN_EXIT_LOCAL;
+
+	memset(&r, 0, sizeof(r));
+	if (a->pos_count != 1 || admin_opt(a, "--device") != NULL)
+		return admin_usage_error(
+		    "revoke --from FILE takes no other serial or device");
+	if (file_read(file, LIMIT_ADMIN_LIST, &text, &len) != ST_OK) {
+		fprintf(stderr, "tessera admin: %s\n", status_detail());
+		return ADMIN_EXIT_LOCAL;
+	}
+	p = (char *)text;
+	while ((line = line_next(&p)) != NULL) {
+		lineno++;
+		grown_line = trim(line);
+		if (grown_line[0] == '\0' || grown_line[0] == '#')
+			continue;
+		if (is_devices ? ca_device_id_check(grown_line, NULL) != ST_OK
+		               : !is_serial(grown_line)) {
+			fprintf(stderr, "%s:%zu: %s\n", file, lineno,
+			    is_devices ? status_detail()
+			               : "not a serial (hex digits)");
+			bad++;
+			continue;
+		}
+		if (r.count == cap) {
+			cap = cap ? cap * 2 : 256;
+			if ((grown = realloc(r.v, cap * sizeof(*r.v))) == NULL)
+				goto out;
+			r.v = grown;
+		}
+		memset(&r.v[r.count], 0, sizeof(r.v[0]));
+		r.v[r.count].line = lineno;
+		r.v[r.count].device = grown_line;
+		r.count++;
+	}
+	if (bad == 0 && (bad = rows_index(&r, file)) < 0)
+		goto out;
+	if (bad > 0) {
+		fprintf(stderr,
+		    "tessera admin: %d bad line%s in %s; nothing revoked\n",
+		    bad, bad == 1 ? "" : "s", file);
+		goto out;
+	}
+	if ((body = admin_reason_body(admin_opt(a, "--reason"))) == NULL)
+		goto out;
+	progress_start(&pg, r.count, is_devices ? "devices" : "certificates");
+	for (i = 0; i < r.count; i++) {
+		struct buf path;
+		json_t *o = NULL;
+
+		buf_init(&path, 1024);
+		if (buf_printf(&path, "/api/v1/%s/",
+		        is_devices ? "devices" : "certificates") != ST_OK ||
+		    admin_escape(&path, r.v[i].device) != ST_OK ||
+		    buf_printf(&path, "/revoke") != ST_OK ||
+		    buf_terminate(&path) != ST_OK) {
+			buf_free(&path);
+			goto out;
+		}
+		/* Already revoked (409) is done: rerunning resumes. */
+		ad->is_quiet_conflict = 1;
+		rc = admin_call(
+		    ad, "POST", (const char *)path.data, body, &o, NULL);
+		ad->is_quiet_conflict = 0;
+		buf_free(&path);
+		json_decref(o);
+		if (rc == ADMIN_EXIT_REFUSED && ad->last_code == 409) {
+			already++;
+		} else if (rc != ADMIN_EXIT_OK) {
+			progress_step(&pg, 1);
+			fprintf(stderr,
+			    "tessera admin: stopped at %s:%zu (%s); %zu of "
+			    "%zu done; the same command resumes\n",
+			    file, r.v[i].line, r.v[i].device, pg.done, r.count);
+			goto out;
+		} else {
+			revoked++;
+		}
+		pg.done++;
+		progress_step(&pg, 0);
+	}
+	progress_step(&pg, 1);
+	if (ad->is_json)
+		printf("{\"revoked\":%zu,\"already\":%zu}\n", revoked, already);
+	else
+		printf("%zu revoked, %zu already revoked\n", revoked, already);
+	rc = ADMIN_EXIT_OK;
+out:
+	free(body);
+	rows_free(&r);
+	free(text);
+	return rc;
+}
