@@ -35,8 +35,7 @@ static const char usage_text[] =
     "  --key FILE      its private key (PEM)     TESSERA_KEY\n"
     "  --cacert FILE   CA for the server (PEM)   TESSERA_CACERT\n"
     "  --config FILE   JSON {\"server\", \"cert\", \"key\", \"cacert\"}\n"
-    "                  (default ~/" ADMIN_CONFIG_DEFAULT
-    "; relative paths\n"
+    "                  (default ~/" ADMIN_CONFIG_DEFAULT "; relative paths\n"
     "                  in it are relative to its directory)\n"
     "  --json          print the API's JSON as is (one answer a line)\n"
     "\n"
@@ -71,12 +70,29 @@ static const struct {
 	const char *name;
 	int has_value;
 } option_table[] = {
-    {"--server", 1}, {"--cert", 1}, {"--key", 1}, {"--cacert", 1},
-    {"--config", 1}, {"--json", 0}, {"--device", 1}, {"--status", 1},
-    {"--profile", 1}, {"--expiring-before", 1}, {"--limit", 1},
-    {"--cursor", 1}, {"--all", 0}, {"--pem", 1}, {"--reason", 1},
-    {"--from", 1}, {"--devices", 0}, {"--ttl", 1}, {"--out", 1},
-    {"--minter", 1}, {"--any", 0}, {"--since", 1}, {"--follow", 0},
+    {"--server", 1},
+    {"--cert", 1},
+    {"--key", 1},
+    {"--cacert", 1},
+    {"--config", 1},
+    {"--json", 0},
+    {"--device", 1},
+    {"--status", 1},
+    {"--profile", 1},
+    {"--expiring-before", 1},
+    {"--limit", 1},
+    {"--cursor", 1},
+    {"--all", 0},
+    {"--pem", 1},
+    {"--reason", 1},
+    {"--from", 1},
+    {"--devices", 0},
+    {"--ttl", 1},
+    {"--out", 1},
+    {"--minter", 1},
+    {"--any", 0},
+    {"--since", 1},
+    {"--follow", 0},
     {"--interval", 1},
 };
 #define OPTION_COUNT (sizeof(option_table) / sizeof(option_table[0]))
@@ -165,7 +181,7 @@ args_allow(const struct admin_args *a, const char *cmd, const char *allowed)
 			ok |= strcmp(common[j], option_table[i].name) == 0;
 		n = strlen(option_table[i].name);
 		for (p = strstr(allowed, option_table[i].name); !ok && p;
-		    p = strstr(p + 1, option_table[i].name))
+		     p = strstr(p + 1, option_table[i].name))
 			ok = p[n] == '\0' || p[n] == ' ';
 		if (!ok) {
 			fprintf(stderr, "tessera admin: %s does not take %s\n",
@@ -217,8 +233,8 @@ connection_settings(
 			fprintf(stderr, "tessera admin: %s\n", status_detail());
 			goto out;
 		}
-		root = json_loadb((const char *)text, len,
-		    JSON_REJECT_DUPLICATES, &err);
+		root = json_loadb(
+		    (const char *)text, len, JSON_REJECT_DUPLICATES, &err);
 		if (root == NULL || !json_is_object(root)) {
 			fprintf(stderr,
 			    "tessera admin: %s: %s (line %d): expected a "
@@ -296,8 +312,8 @@ admin_escape(struct buf *b, const char *s)
 		    (ch >= '0' && ch <= '9') || strchr("-._~:", ch) != NULL)
 			st = buf_append(b, s, 1);
 		else
-			st = buf_printf(
-			    b, "%%%c%c", hex[ch >> 4], hex[ch & 15]);
+			st =
+			    buf_printf(b, "%%%c%c", hex[ch >> 4], hex[ch & 15]);
 	}
 	return st;
 }
@@ -316,8 +332,8 @@ print_refusal(int code, const struct buf *body)
 		fprintf(stderr, "tessera admin: refused (%d %s): %s\n", code,
 		    err ? err : "", detail);
 	else
-		fprintf(stderr, "tessera admin: refused (%d): %.*s\n", code,
-		    n, body->len ? (const char *)body->data : "");
+		fprintf(stderr, "tessera admin: refused (%d): %.*s\n", code, n,
+		    body->len ? (const char *)body->data : "");
 	json_decref(o);
 }
 
@@ -536,8 +552,9 @@ certs_show(struct admin *ad, const struct admin_args *a)
 	if (pem != NULL) {
 		text = json_string_value(json_object_get(o, "pem"));
 		if (text == NULL) {
-			fprintf(stderr, "tessera admin: the answer has no "
-			                "PEM\n");
+			fprintf(stderr,
+			    "tessera admin: the answer has no "
+			    "PEM\n");
 			rc = ADMIN_EXIT_CONNECT;
 		} else {
 			rc = output_write(pem, text, strlen(text), 0644);
@@ -551,8 +568,8 @@ certs_show(struct admin *ad, const struct admin_args *a)
 char *
 admin_reason_body(const char *reason)
 {
-	json_t *o = reason ? json_pack("{s:s}", "reason", reason)
-	                   : json_object();
+	json_t *o =
+	    reason ? json_pack("{s:s}", "reason", reason) : json_object();
 	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 
 	json_decref(o);
@@ -695,8 +712,8 @@ devices_cmd(struct admin *ad, const struct admin_args *a)
 }
 
 enum status
-admin_secret_body(const char *device, const char *profile, const char *ttl,
-    char **out)
+admin_secret_body(
+    const char *device, const char *profile, const char *ttl, char **out)
 {
 	json_t *o = json_pack("{s:s}", "device", device);
 	char *end;
@@ -713,8 +730,7 @@ admin_secret_body(const char *device, const char *profile, const char *ttl,
 		if (errno != 0 || end == ttl || *end != '\0' || n < 1) {
 			json_decref(o);
 			return status_fail(ST_MALFORMED,
-			    "ttl \"%.32s\": a positive number of seconds",
-			    ttl);
+			    "ttl \"%.32s\": a positive number of seconds", ttl);
 		}
 		json_object_set_new(o, "ttl", json_integer((json_int_t)n));
 	}
@@ -730,8 +746,8 @@ admin_json_wipe(json_t *o, const char *key)
 
 	/* jansson keeps the string; overwrite it before it is freed. */
 	if (json_is_string(v))
-		OPENSSL_cleanse((char *)json_string_value(v),
-		    json_string_length(v));
+		OPENSSL_cleanse(
+		    (char *)json_string_value(v), json_string_length(v));
 }
 
 static int
@@ -764,13 +780,13 @@ secrets_mint(struct admin *ad, const struct admin_args *a)
 	}
 	/* The secret goes to the requested output only: stdout or 0600. */
 	if (ad->is_json)
-		rc = output_write(out ? out : "-", (const char *)raw.data,
-		    raw.len, 0600);
+		rc = output_write(
+		    out ? out : "-", (const char *)raw.data, raw.len, 0600);
 	else if (buf_printf(&line, "%s\n", secret) != ST_OK)
 		rc = ADMIN_EXIT_LOCAL;
 	else
-		rc = output_write(out ? out : "-", (const char *)line.data,
-		    line.len, 0600);
+		rc = output_write(
+		    out ? out : "-", (const char *)line.data, line.len, 0600);
 	if (rc == ADMIN_EXIT_OK)
 		fprintf(stderr, "secret for %s (profile %s), expires %s%s%s\n",
 		    jstr(o, "device"), jstr(o, "profile"), jstr(o, "expires"),
@@ -912,8 +928,8 @@ since_cmd(struct admin *ad, const struct admin_args *a, int is_audit)
 	int rc;
 
 	if (a->pos_count != 1)
-		return admin_usage_error("%s takes no argument",
-		    is_audit ? "audit" : "revocations");
+		return admin_usage_error(
+		    "%s takes no argument", is_audit ? "audit" : "revocations");
 	if (since != NULL) {
 		errno = 0;
 		seq = strtoll(since, &end, 10);
@@ -933,8 +949,8 @@ since_cmd(struct admin *ad, const struct admin_args *a, int is_audit)
 		printf("%-8s %-20s %-22s %-30s %s\n", "SEQ", "TIME", "ACTION",
 		    "OBJECT", "ACTOR / DETAIL");
 	else if (!ad->is_json)
-		printf("%-8s %-40s %-24s %-20s %s\n", "SEQ", "SERIAL",
-		    "DEVICE", "REASON", "TIME");
+		printf("%-8s %-40s %-24s %-20s %s\n", "SEQ", "SERIAL", "DEVICE",
+		    "REASON", "TIME");
 	for (;;) {
 		buf_init(&p, 1024);
 		snprintf(num, sizeof(num), "%lld", seq);
@@ -1032,7 +1048,8 @@ cmd_admin(int argc, char **argv)
 	else if (strcmp(cmd, "certs") == 0 && strcmp(sub, "show") == 0)
 		rc = args_allow(&a, "certs show", "--pem");
 	else if (strcmp(cmd, "revoke") == 0)
-		rc = args_allow(&a, "revoke", "--device --reason --from --devices");
+		rc = args_allow(
+		    &a, "revoke", "--device --reason --from --devices");
 	else if (strcmp(cmd, "devices") == 0)
 		rc = args_allow(&a, "devices", "--reason");
 	else if (strcmp(cmd, "secrets") == 0 && strcmp(sub, "mint") == 0)
@@ -1086,8 +1103,7 @@ cmd_admin(int argc, char **argv)
 	else if (strcmp(cmd, "audit") == 0 || strcmp(cmd, "revocations") == 0)
 		rc = since_cmd(&ad, &a, strcmp(cmd, "audit") == 0);
 	else
-		rc = post_print(
-		    &ad, "/api/v1/token-keys", "", show_kid);
+		rc = post_print(&ad, "/api/v1/token-keys", "", show_kid);
 out:
 	https_client_free(ad.https);
 	for (i = 0; i < 4; i++)

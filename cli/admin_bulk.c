@@ -88,8 +88,8 @@ progress_step(struct progress *p, int is_last)
 	rate = secs > 0 ? (double)p->done / secs : 0;
 	eta = rate > 0 ? (double)(p->total - p->done) / rate : 0;
 	fprintf(stderr, "\r%zu/%zu %s  %.1f/s  ETA %02d:%02d:%02d  ", p->done,
-	    p->total, p->what, rate, (int)(eta / 3600),
-	    (int)(eta / 60) % 60, (int)eta % 60);
+	    p->total, p->what, rate, (int)(eta / 3600), (int)(eta / 60) % 60,
+	    (int)eta % 60);
 	if (is_last)
 		fputc('\n', stderr);
 }
@@ -165,7 +165,8 @@ is_ttl(const char *s)
 	size_t n = strlen(s);
 
 	return n == 0 ||
-	    (n <= 10 && strspn(s, "0123456789") == n && strtoll(s, NULL, 10) > 0);
+	    (n <= 10 && strspn(s, "0123456789") == n &&
+	        strtoll(s, NULL, 10) > 0);
 }
 
 /* Sort for lookups and report every device given twice. */
@@ -316,7 +317,8 @@ journal_open(const char *out, const char *csv, struct rows *r, int *fd_out,
 
 	*fd_out = -1;
 	*resumed = 0;
-	fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+	fd =
+	    open(out, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
 	if (fd >= 0) {
 		if (fchmod(fd, 0600) != 0 ||
 		    write_all(fd, IMPORT_HEADER, strlen(IMPORT_HEADER)) != 0 ||
@@ -331,7 +333,8 @@ journal_open(const char *out, const char *csv, struct rows *r, int *fd_out,
 	}
 	if (errno != EEXIST ||
 	    (fd = open(out, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW)) < 0) {
-		fprintf(stderr, "tessera admin: %s: %s\n", out, strerror(errno));
+		fprintf(
+		    stderr, "tessera admin: %s: %s\n", out, strerror(errno));
 		return rc;
 	}
 	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
@@ -372,15 +375,16 @@ journal_open(const char *out, const char *csv, struct rows *r, int *fd_out,
 			fprintf(stderr,
 			    "tessera admin: %s:%zu: device %.64s is %s %s; "
 			    "is this the output of another import?\n",
-			    out, lineno, line,
-			    hit ? "twice in" : "not in", hit ? out : csv);
+			    out, lineno, line, hit ? "twice in" : "not in",
+			    hit ? out : csv);
 			goto out;
 		}
 		hit->is_done = 1;
 		(*resumed)++;
 	}
 	if (keep < len && ftruncate(fd, (off_t)keep) != 0) {
-		fprintf(stderr, "tessera admin: %s: %s\n", out, strerror(errno));
+		fprintf(
+		    stderr, "tessera admin: %s: %s\n", out, strerror(errno));
 		goto out;
 	}
 	*fd_out = fd;
@@ -417,8 +421,9 @@ outstanding_mark(struct admin *ad, struct rows *r, size_t *count)
 			return rc;
 		json_array_foreach(json_object_get(o, "secrets"), i, v)
 		{
-			hit = rows_find(r, json_string_value(
-			                       json_object_get(v, "device")) ?: "");
+			hit = rows_find(r,
+			    json_string_value(json_object_get(v, "device"))
+			        ?: "");
 			if (hit != NULL && !hit->is_done &&
 			    !hit->has_outstanding) {
 				hit->has_outstanding = 1;
@@ -457,8 +462,8 @@ import_row(struct admin *ad, const struct row *w, int fd, size_t *cancelled)
 		         "/api/v1/enrollment-secrets/cancel", cbody, &o,
 		         NULL)) != ADMIN_EXIT_OK)
 			goto out;
-		*cancelled += (size_t)json_integer_value(
-		    json_object_get(o, "cancelled"));
+		*cancelled +=
+		    (size_t)json_integer_value(json_object_get(o, "cancelled"));
 		json_decref(o);
 		o = NULL;
 	}
@@ -466,22 +471,22 @@ import_row(struct admin *ad, const struct row *w, int fd, size_t *cancelled)
 		rc = ADMIN_EXIT_LOCAL;
 		goto out;
 	}
-	if ((rc = admin_call(ad, "POST", "/api/v1/enrollment-secrets", body,
-	         &o, NULL)) != ADMIN_EXIT_OK)
+	if ((rc = admin_call(ad, "POST", "/api/v1/enrollment-secrets", body, &o,
+	         NULL)) != ADMIN_EXIT_OK)
 		goto out;
 	secret = json_string_value(json_object_get(o, "secret"));
 	if (secret == NULL ||
 	    strcmp(json_string_value(json_object_get(o, "device")) ?: "",
 	        w->device) != 0) {
-		fprintf(stderr, "tessera admin: the answer for %s has no "
-		                "secret\n",
+		fprintf(stderr,
+		    "tessera admin: the answer for %s has no "
+		    "secret\n",
 		    w->device);
 		rc = ADMIN_EXIT_CONNECT;
 		goto out;
 	}
 	if (buf_printf(&line, "%s,%s,%s,%s\n", w->device,
-	        json_string_value(json_object_get(o, "profile")) ?: "",
-	        secret,
+	        json_string_value(json_object_get(o, "profile")) ?: "", secret,
 	        json_string_value(json_object_get(o, "expires")) ?: "") !=
 	        ST_OK ||
 	    write_all(fd, line.data, line.len) != 0) {
@@ -564,7 +569,8 @@ admin_secrets_import(struct admin *ad, const struct admin_args *a)
 	}
 	progress_step(&pg, 1);
 	if (!is_stdout && fsync(fd) != 0) {
-		fprintf(stderr, "tessera admin: %s: %s\n", out, strerror(errno));
+		fprintf(
+		    stderr, "tessera admin: %s: %s\n", out, strerror(errno));
 		rc = ADMIN_EXIT_LOCAL;
 		goto out;
 	}

@@ -53,18 +53,18 @@ url_parse(const char *url, struct https_client *c)
 	if (*p == '[') {
 		colon = memchr(p, ']', (size_t)(end - p));
 		if (colon == NULL)
-			return status_fail(ST_MALFORMED,
-			    "server URL %.200s: unclosed [", url);
+			return status_fail(
+			    ST_MALFORMED, "server URL %.200s: unclosed [", url);
 		n = (size_t)(colon - p - 1);
 		if (n == 0 || n >= sizeof(c->host))
-			return status_fail(ST_MALFORMED,
-			    "server URL %.200s: bad host", url);
+			return status_fail(
+			    ST_MALFORMED, "server URL %.200s: bad host", url);
 		memcpy(c->host, p + 1, n);
 		c->host[n] = '\0';
 		colon++;
 		if (colon != end && *colon != ':')
-			return status_fail(ST_MALFORMED,
-			    "server URL %.200s: bad host", url);
+			return status_fail(
+			    ST_MALFORMED, "server URL %.200s: bad host", url);
 		c->is_ip = 1;
 	} else {
 		colon = memchr(p, ':', (size_t)(end - p));
@@ -72,8 +72,8 @@ url_parse(const char *url, struct https_client *c)
 			colon = end;
 		n = (size_t)(colon - p);
 		if (n == 0 || n >= sizeof(c->host))
-			return status_fail(ST_MALFORMED,
-			    "server URL %.200s: bad host", url);
+			return status_fail(
+			    ST_MALFORMED, "server URL %.200s: bad host", url);
 		memcpy(c->host, p, n);
 		c->host[n] = '\0';
 		c->is_ip = strspn(c->host, "0123456789.") == n;
@@ -83,8 +83,8 @@ url_parse(const char *url, struct https_client *c)
 		if (n == 0 || n > 5 || strspn(colon + 1, "0123456789") < n ||
 		    strtol(colon + 1, NULL, 10) < 1 ||
 		    strtol(colon + 1, NULL, 10) > 65535)
-			return status_fail(ST_MALFORMED,
-			    "server URL %.200s: bad port", url);
+			return status_fail(
+			    ST_MALFORMED, "server URL %.200s: bad port", url);
 		memcpy(c->port, colon + 1, n);
 		c->port[n] = '\0';
 	} else {
@@ -175,8 +175,8 @@ conn_open(struct https_client *c)
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
 	if ((rc = getaddrinfo(c->host, c->port, &hints, &res)) != 0)
-		return status_fail(ST_UNAVAILABLE, "%.200s: %s", c->host,
-		    gai_strerror(rc));
+		return status_fail(
+		    ST_UNAVAILABLE, "%.200s: %s", c->host, gai_strerror(rc));
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		if ((c->fd = socket(ai->ai_family,
 		         ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol)) < 0)
@@ -250,8 +250,7 @@ conn_read(struct https_client *c, void *p, size_t cap, size_t *n)
 		return ST_OK;
 	err = SSL_get_error(c->ssl, 0);
 	if (err == SSL_ERROR_ZERO_RETURN ||
-	    (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 &&
-	        errno == 0)) {
+	    (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 && errno == 0)) {
 		ERR_clear_error();
 		return ST_OK;
 	}
@@ -261,8 +260,7 @@ conn_read(struct https_client *c, void *p, size_t cap, size_t *n)
 		ERR_clear_error();
 		return ST_OK;
 	}
-	return status_fail_ssl(
-	    ST_UNAVAILABLE, "reading from %s", c->authority);
+	return status_fail_ssl(ST_UNAVAILABLE, "reading from %s", c->authority);
 }
 
 /* A header's value in the block hdr (lines after the status line). */
@@ -313,8 +311,8 @@ response_read(struct https_client *c, int *code, struct buf *body, int *got)
 			    LIMIT_HTTPS_HEADER);
 			goto out;
 		}
-		if ((st = conn_read(c, hdr + len, LIMIT_HTTPS_HEADER - len,
-		         &n)) != ST_OK)
+		if ((st = conn_read(
+		         c, hdr + len, LIMIT_HTTPS_HEADER - len, &n)) != ST_OK)
 			goto out;
 		if (n == 0) {
 			st = status_fail(ST_UNAVAILABLE,
@@ -329,8 +327,8 @@ response_read(struct https_client *c, int *code, struct buf *body, int *got)
 	}
 	if (strncmp(hdr, "HTTP/1.", 7) != 0 || hdr[8] != ' ' ||
 	    strspn(hdr + 9, "0123456789") != 3) {
-		st = status_fail(
-		    ST_MALFORMED, "%s: the answer is not HTTP/1.x", c->authority);
+		st = status_fail(ST_MALFORMED, "%s: the answer is not HTTP/1.x",
+		    c->authority);
 		goto out;
 	}
 	*code = (int)strtol(hdr + 9, NULL, 10);
@@ -341,14 +339,14 @@ response_read(struct https_client *c, int *code, struct buf *body, int *got)
 		    c->authority);
 		goto out;
 	}
-	if ((v = header_find(hdr, "Connection", &vlen)) != NULL &&
-	    vlen == 5 && strncasecmp(v, "close", 5) == 0)
+	if ((v = header_find(hdr, "Connection", &vlen)) != NULL && vlen == 5 &&
+	    strncasecmp(v, "close", 5) == 0)
 		is_close = 1;
 	if ((v = header_find(hdr, "Content-Length", &vlen)) != NULL) {
 		if (vlen == 0 || vlen >= sizeof(num) ||
 		    strspn(v, "0123456789") < vlen) {
-			st = status_fail(ST_MALFORMED,
-			    "%s: bad Content-Length", c->authority);
+			st = status_fail(ST_MALFORMED, "%s: bad Content-Length",
+			    c->authority);
 			goto out;
 		}
 		memcpy(num, v, vlen);
@@ -376,8 +374,8 @@ response_read(struct https_client *c, int *code, struct buf *body, int *got)
 			break;
 		if ((st = conn_read(c, hdr,
 		         has_length ? (want - body->len < LIMIT_HTTPS_HEADER
-		                          ? want - body->len
-		                          : LIMIT_HTTPS_HEADER)
+		                              ? want - body->len
+		                              : LIMIT_HTTPS_HEADER)
 		                    : LIMIT_HTTPS_HEADER,
 		         &n)) != ST_OK)
 			goto out;

@@ -42,7 +42,6 @@ void https_client_free(struct https_client *c);
  * never is (it may have been carried out).
  */
 enum status https_request(struct https_client *c, const char *method,
-    const char *path, const char *json, int *code,
-    struct buf *body) MUST_CHECK;
+    const char *path, const char *json, int *code, struct buf *body) MUST_CHECK;
 
 #endif

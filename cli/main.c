@@ -26,8 +26,7 @@ static const struct command {
         "renew tessera's own TLS and OCSP responder certificates"},
     {"token", cmd_token,
         "rotate the device-token signing key; verify a device token"},
-    {"admin", cmd_admin,
-        "operate a running tessera over its HTTPS admin API"},
+    {"admin", cmd_admin, "operate a running tessera over its HTTPS admin API"},
     {"audit", cmd_audit,
         "verify the signed audit log, or sign a checkpoint of it"},
 };

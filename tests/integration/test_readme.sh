@@ -45,4 +45,8 @@ grep -q "Serial Number: $(openssl x509 -in device-next.pem -noout -serial | cut 
 	pass || fail "the CRL does not list the revoked certificate"
 grep -q '"revocations":\[{' block4.sh.out && pass || fail "the feed is empty"
 grep -q "^403$" block4.sh.out && pass || fail "a blocked device could renew"
+grep -q "^device device-0001 active$" block5.sh.out && pass || fail "tessera admin did not reinstate device-0001"
+grep -q "^2 secrets minted" block5.sh.out && pass || fail "tessera admin secrets import did not mint 2"
+mode_is fleet-secrets.csv 600 && mode_is device-0002.secret 600 && pass ||
+	fail "tessera admin wrote secrets to a file not 0600"
 finish
