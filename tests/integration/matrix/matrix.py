@@ -645,13 +645,13 @@ class Matrix:
         return self.keep(name, cert, key)
 
 
-# tessera's arc for profile OIDs: 2.25.<UUID as an integer>.1.<the
-# profile name's bytes as an integer> (ca/certpolicy.c).
-PROFILE_ARC = "2.25.%d.1" % int("0740d71a6022436ea16c8007f3612bcd", 16)
+# tessera's arc for profile OIDs, one arc per byte of the profile's name
+# ("device" is ...1.100.101.118.105.99.101; ca/certpolicy.h).
+PROFILE_ARC = "1.3.6.1.4.1.32473.1.1"
 
 
 def profile_oid(name):
-    return "%s.%d" % (PROFILE_ARC, int.from_bytes(name.encode(), "big"))
+    return ".".join([PROFILE_ARC] + [str(b) for b in name.encode()])
 
 
 def profile_oids(cert):
