@@ -23,29 +23,14 @@
 
 #include <openssl/crypto.h>
 
-#include "ca/deviceid.h"
 #include "cli/admin.h"
+#include "cli/admin_rows.h"
 #include "common/file.h"
 #include "common/limits.h"
 
 #define IMPORT_HEADER "device,profile,secret,expires\n"
 #define IMPORT_SYNC_EVERY 256
 #define IMPORT_PAGE "1000"
-
-struct row {
-	size_t line;
-	char *device; /* into the file's text */
-	char *profile; /* "" for the server's default */
-	char *ttl; /* "" for the server's default */
-	int is_done;
-	int has_outstanding;
-};
-
-struct rows {
-	struct row *v;
-	size_t count;
-	struct row **sorted; /* by device, for lookups */
-};
 
 struct progress {
 	int is_tty;
@@ -95,193 +80,6 @@ progress_step(struct progress *p, int is_last)
 }
 
 static int
-row_cmp(const void *a, const void *b)
-{
-	return strcmp((*(struct row *const *)a)->device,
-	    (*(struct row *const *)b)->device);
-}
-
-static struct row *
-rows_find(const struct rows *r, const char *device)
-{
-	struct row key, *k = &key, **hit;
-
-	key.device = (char *)device;
-	hit = bsearch(&k, r->sorted, r->count, sizeof(*r->sorted), row_cmp);
-	return hit ? *hit : NULL;
-}
-
-static void
-rows_free(struct rows *r)
-{
-	free(r->v);
-	free(r->sorted);
-	memset(r, 0, sizeof(*r));
-}
-
-/* Next line of text (NUL-terminated in place, CR LF accepted). */
-static char *
-line_next(char **p)
-{
-	char *s = *p, *nl;
-
-	if (s == NULL || *s == '\0')
-		return NULL;
-	if ((nl = strchr(s, '\n')) != NULL) {
-		*nl = '\0';
-		*p = nl + 1;
-	} else {
-		*p = NULL;
-	}
-	if (nl != NULL && nl > s && nl[-1] == '\r')
-		nl[-1] = '\0';
-	return s;
-}
-
-static char *
-trim(char *s)
-{
-	size_t n;
-
-	s += strspn(s, " \t");
-	n = strlen(s);
-	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-		s[--n] = '\0';
-	return s;
-}
-
-static int
-is_profile_name(const char *s)
-{
-	size_t n = strlen(s);
-
-	return n >= 1 && n <= 64 &&
-	    strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
-}
-
-static int
-is_ttl(const char *s)
-{
-	size_t n = strlen(s);
-
-	return n == 0 ||
-	    (n <= 10 && strspn(s, "0123456789") == n &&
-	        strtoll(s, NULL, 10) > 0);
-}
-
-/* Sort for lookups and report every device given twice. */
-static int
-rows_index(struct rows *r, const char *file)
-{
-	size_t i;
-	int bad = 0;
-
-	if ((r->sorted = calloc(r->count + 1, sizeof(*r->sorted))) == NULL)
-		return -1;
-	for (i = 0; i < r->count; i++)
-		r->sorted[i] = &r->v[i];
-	qsort(r->sorted, r->count, sizeof(*r->sorted), row_cmp);
-	for (i = 1; i < r->count; i++)
-		if (strcmp(r->sorted[i - 1]->device, r->sorted[i]->device) ==
-		    0) {
-			fprintf(stderr,
-			    "%s:%zu: device %s is also on line %zu\n", file,
-			    r->sorted[i]->line, r->sorted[i]->device,
-			    r->sorted[i - 1]->line);
-			bad++;
-		}
-	return bad;
-}
-
-/*
- * Parse the CSV (header "device,profile,ttl"; then one device a row) and
- * check every row; each bad row is reported with its line number. The
- * rows point into text.
- */
-static int
-csv_parse(const char *file, char *text, struct rows *r)
-{
-	char *p = text, *line, *f[3], *q;
-	size_t lineno = 0, cap = 0, n;
-	struct row *grown;
-	int bad = 0, dup;
-
-	memset(r, 0, sizeof(*r));
-	while ((line = line_next(&p)) != NULL) {
-		lineno++;
-		if (lineno == 1) {
-			if (strcmp(trim(line), "device,profile,ttl") != 0) {
-				fprintf(stderr,
-				    "%s:1: the header must be "
-				    "device,profile,ttl\n",
-				    file);
-				bad++;
-			}
-			continue;
-		}
-		if (trim(line)[0] == '\0')
-			continue;
-		for (n = 0, q = line; n < 3 && q != NULL; n++) {
-			f[n] = q;
-			if ((q = strchr(q, ',')) != NULL)
-				*q++ = '\0';
-		}
-		if (n != 3 || q != NULL) {
-			fprintf(stderr,
-			    "%s:%zu: expected 3 fields (device,profile,ttl)\n",
-			    file, lineno);
-			bad++;
-			continue;
-		}
-		f[0] = trim(f[0]);
-		f[1] = trim(f[1]);
-		f[2] = trim(f[2]);
-		if (ca_device_id_check(f[0], NULL) != ST_OK) {
-			fprintf(stderr, "%s:%zu: %s\n", file, lineno,
-			    status_detail());
-			bad++;
-			continue;
-		}
-		if (f[1][0] != '\0' && !is_profile_name(f[1])) {
-			fprintf(stderr,
-			    "%s:%zu: profile \"%.64s\": a-z 0-9 _ -, at "
-			    "most 64\n",
-			    file, lineno, f[1]);
-			bad++;
-			continue;
-		}
-		if (!is_ttl(f[2])) {
-			fprintf(stderr,
-			    "%s:%zu: ttl \"%.32s\": a positive number of "
-			    "seconds (or empty)\n",
-			    file, lineno, f[2]);
-			bad++;
-			continue;
-		}
-		if (r->count == cap) {
-			cap = cap ? cap * 2 : 256;
-			if ((grown = realloc(r->v, cap * sizeof(*r->v))) ==
-			    NULL)
-				return -1;
-			r->v = grown;
-		}
-		memset(&r->v[r->count], 0, sizeof(r->v[0]));
-		r->v[r->count].line = lineno;
-		r->v[r->count].device = f[0];
-		r->v[r->count].profile = f[1];
-		r->v[r->count].ttl = f[2];
-		r->count++;
-	}
-	if (lineno == 0) {
-		fprintf(stderr, "%s: empty (expected a header line)\n", file);
-		bad++;
-	}
-	if ((dup = rows_index(r, file)) < 0)
-		return -1;
-	return bad + dup;
-}
-
-static int
 write_all(int fd, const void *p, size_t n)
 {
 	ssize_t w;
@@ -305,13 +103,13 @@ write_all(int fd, const void *p, size_t n)
  * devices done, and a torn last row is cut off. *resumed counts them.
  */
 static int
-journal_open(const char *out, const char *csv, struct rows *r, int *fd_out,
-    size_t *resumed)
+journal_open(const char *out, const char *csv, struct admin_rows *r,
+    int *fd_out, size_t *resumed)
 {
 	uint8_t *text = NULL;
 	size_t len = 0, lineno = 1, keep;
 	char *p, *line, *comma;
-	struct row *hit;
+	struct admin_row *hit;
 	struct stat sb;
 	int fd, rc = ADMIN_EXIT_LOCAL;
 
@@ -363,7 +161,7 @@ journal_open(const char *out, const char *csv, struct rows *r, int *fd_out,
 		keep--;
 	text[keep] = '\0';
 	p = (char *)text + strlen(IMPORT_HEADER);
-	while ((line = line_next(&p)) != NULL) {
+	while ((line = admin_line_next(&p)) != NULL) {
 		lineno++;
 		if ((comma = strchr(line, ',')) == NULL) {
 			fprintf(stderr, "tessera admin: %s:%zu: not a row\n",
@@ -371,7 +169,7 @@ journal_open(const char *out, const char *csv, struct rows *r, int *fd_out,
 			goto out;
 		}
 		*comma = '\0';
-		if ((hit = rows_find(r, line)) == NULL || hit->is_done) {
+		if ((hit = admin_rows_find(r, line)) == NULL || hit->is_done) {
 			fprintf(stderr,
 			    "tessera admin: %s:%zu: device %.64s is %s %s; "
 			    "is this the output of another import?\n",
@@ -401,12 +199,12 @@ out:
 
 /* Mark the rows whose device has an outstanding secret (paged list). */
 static int
-outstanding_mark(struct admin *ad, struct rows *r, size_t *count)
+outstanding_mark(struct admin *ad, struct admin_rows *r, size_t *count)
 {
 	char path[128];
 	long long cursor = 0;
 	json_t *o = NULL, *v, *next;
-	struct row *hit;
+	struct admin_row *hit;
 	size_t i;
 	int rc;
 
@@ -421,7 +219,7 @@ outstanding_mark(struct admin *ad, struct rows *r, size_t *count)
 			return rc;
 		json_array_foreach(json_object_get(o, "secrets"), i, v)
 		{
-			hit = rows_find(r,
+			hit = admin_rows_find(r,
 			    json_string_value(json_object_get(v, "device"))
 			        ?: "");
 			if (hit != NULL && !hit->is_done &&
@@ -440,7 +238,8 @@ outstanding_mark(struct admin *ad, struct rows *r, size_t *count)
 
 /* Cancel the device's outstanding secrets, then mint and write one. */
 static int
-import_row(struct admin *ad, const struct row *w, int fd, size_t *cancelled)
+import_row(
+    struct admin *ad, const struct admin_row *w, int fd, size_t *cancelled)
 {
 	char *body = NULL, *cbody = NULL;
 	const char *secret;
@@ -509,7 +308,7 @@ int
 admin_secrets_import(struct admin *ad, const struct admin_args *a)
 {
 	const char *out = admin_opt(a, "--out"), *csv;
-	struct rows r;
+	struct admin_rows r;
 	struct progress pg;
 	uint8_t *text = NULL;
 	size_t len, i, resumed = 0, doubt = 0, cancelled = 0, minted = 0;
@@ -528,7 +327,7 @@ admin_secrets_import(struct admin *ad, const struct admin_args *a)
 		fprintf(stderr, "tessera admin: %s: holds a NUL byte\n", csv);
 		goto out;
 	}
-	if ((bad = csv_parse(csv, (char *)text, &r)) != 0) {
+	if ((bad = admin_csv_parse(csv, (char *)text, stderr, &r)) != 0) {
 		if (bad > 0)
 			fprintf(stderr,
 			    "tessera admin: %d bad row%s in %s; nothing "
@@ -587,19 +386,9 @@ admin_secrets_import(struct admin *ad, const struct admin_args *a)
 out:
 	if (fd > STDERR_FILENO)
 		close(fd);
-	rows_free(&r);
+	admin_rows_free(&r);
 	free(text);
 	return rc;
-}
-
-/* A serial as the API takes it: hex digits, at most LIMIT_SERIAL_INPUT. */
-static int
-is_serial(const char *s)
-{
-	size_t n = strlen(s);
-
-	return n >= 1 && n <= LIMIT_SERIAL_INPUT &&
-	    strspn(s, "0123456789abcdefABCDEF") == n;
 }
 
 int
@@ -608,12 +397,11 @@ admin_bulk_revoke(struct admin *ad, const struct admin_args *a)
 	const char *file = admin_opt(a, "--from");
 	int is_devices = admin_opt(a, "--devices") != NULL;
 	struct progress pg;
-	struct rows r;
+	struct admin_rows r;
 	uint8_t *text = NULL;
-	char *p, *line, *body = NULL, *grown_line;
-	size_t len, lineno = 0, cap = 0, i, revoked = 0, already = 0;
-	struct row *grown;
-	int bad = 0, rc = ADMIN_EXIT_LOCAL;
+	char *body = NULL;
+	size_t len, i, revoked = 0, already = 0;
+	int bad, rc = ADMIN_EXIT_LOCAL;
 
 	memset(&r, 0, sizeof(r));
 	if (a->pos_count != 1 || admin_opt(a, "--device") != NULL)
@@ -623,32 +411,8 @@ admin_bulk_revoke(struct admin *ad, const struct admin_args *a)
 		fprintf(stderr, "tessera admin: %s\n", status_detail());
 		return ADMIN_EXIT_LOCAL;
 	}
-	p = (char *)text;
-	while ((line = line_next(&p)) != NULL) {
-		lineno++;
-		grown_line = trim(line);
-		if (grown_line[0] == '\0' || grown_line[0] == '#')
-			continue;
-		if (is_devices ? ca_device_id_check(grown_line, NULL) != ST_OK
-		               : !is_serial(grown_line)) {
-			fprintf(stderr, "%s:%zu: %s\n", file, lineno,
-			    is_devices ? status_detail()
-			               : "not a serial (hex digits)");
-			bad++;
-			continue;
-		}
-		if (r.count == cap) {
-			cap = cap ? cap * 2 : 256;
-			if ((grown = realloc(r.v, cap * sizeof(*r.v))) == NULL)
-				goto out;
-			r.v = grown;
-		}
-		memset(&r.v[r.count], 0, sizeof(r.v[0]));
-		r.v[r.count].line = lineno;
-		r.v[r.count].device = grown_line;
-		r.count++;
-	}
-	if (bad == 0 && (bad = rows_index(&r, file)) < 0)
+	if ((bad = admin_list_parse(
+	         file, (char *)text, is_devices, stderr, &r)) < 0)
 		goto out;
 	if (bad > 0) {
 		fprintf(stderr,
@@ -702,7 +466,7 @@ admin_bulk_revoke(struct admin *ad, const struct admin_args *a)
 	rc = ADMIN_EXIT_OK;
 out:
 	free(body);
-	rows_free(&r);
+	admin_rows_free(&r);
 	free(text);
 	return rc;
 }

@@ -286,6 +286,43 @@ header_find(const char *hdr, const char *name, size_t *len)
 	return NULL;
 }
 
+enum status
+https_head_parse(const char *hdr, struct https_head *out)
+{
+	const char *v;
+	size_t vlen;
+	char num[24];
+
+	memset(out, 0, sizeof(*out));
+	if (strncmp(hdr, "HTTP/1.", 7) != 0 || hdr[7] == '\0' ||
+	    hdr[8] != ' ' || strspn(hdr + 9, "0123456789") != 3 ||
+	    (hdr[12] != ' ' && hdr[12] != '\r'))
+		return status_fail(ST_MALFORMED, "the answer is not HTTP/1.x");
+	out->code = (int)strtol(hdr + 9, NULL, 10);
+	if (out->code < 100)
+		return status_fail(ST_MALFORMED, "HTTP status %d", out->code);
+	if (header_find(hdr, "Transfer-Encoding", &vlen) != NULL)
+		return status_fail(ST_MALFORMED,
+		    "a Transfer-Encoding answer is not supported");
+	if ((v = header_find(hdr, "Connection", &vlen)) != NULL && vlen == 5 &&
+	    strncasecmp(v, "close", 5) == 0)
+		out->is_close = 1;
+	if ((v = header_find(hdr, "Content-Length", &vlen)) != NULL) {
+		if (vlen == 0 || vlen >= sizeof(num) ||
+		    strspn(v, "0123456789") < vlen)
+			return status_fail(ST_MALFORMED, "bad Content-Length");
+		memcpy(num, v, vlen);
+		num[vlen] = '\0';
+		if (vlen > 10 || strtoull(num, NULL, 10) > LIMIT_HTTPS_BODY)
+			return status_fail(ST_LIMIT,
+			    "an answer of %s bytes, over %d", num,
+			    LIMIT_HTTPS_BODY);
+		out->content_length = (size_t)strtoull(num, NULL, 10);
+		out->has_length = 1;
+	}
+	return ST_OK;
+}
+
 /*
  * Read one answer: headers up to LIMIT_HTTPS_HEADER, then exactly
  * Content-Length bytes of body (or up to the end of the stream when the
@@ -295,10 +332,9 @@ static enum status
 response_read(struct https_client *c, int *code, struct buf *body, int *got)
 {
 	char *hdr = NULL, *end = NULL;
-	const char *v;
-	size_t len = 0, n, vlen, want = 0;
+	struct https_head head;
+	size_t len = 0, n, want = 0;
 	int has_length = 0, is_close = 0;
-	char num[24], *stop;
 	enum status st;
 
 	*got = 0;
@@ -325,41 +361,15 @@ response_read(struct https_client *c, int *code, struct buf *body, int *got)
 		hdr[len] = '\0';
 		end = strstr(hdr, "\r\n\r\n");
 	}
-	if (strncmp(hdr, "HTTP/1.", 7) != 0 || hdr[8] != ' ' ||
-	    strspn(hdr + 9, "0123456789") != 3) {
-		st = status_fail(ST_MALFORMED, "%s: the answer is not HTTP/1.x",
-		    c->authority);
-		goto out;
-	}
-	*code = (int)strtol(hdr + 9, NULL, 10);
 	end[2] = '\0'; /* headers end with the last CRLF */
-	if ((v = header_find(hdr, "Transfer-Encoding", &vlen)) != NULL) {
-		st = status_fail(ST_MALFORMED,
-		    "%s: a Transfer-Encoding answer is not supported",
-		    c->authority);
+	if ((st = https_head_parse(hdr, &head)) != ST_OK) {
+		status_fail(st, "%s: %s", c->authority, status_detail());
 		goto out;
 	}
-	if ((v = header_find(hdr, "Connection", &vlen)) != NULL && vlen == 5 &&
-	    strncasecmp(v, "close", 5) == 0)
-		is_close = 1;
-	if ((v = header_find(hdr, "Content-Length", &vlen)) != NULL) {
-		if (vlen == 0 || vlen >= sizeof(num) ||
-		    strspn(v, "0123456789") < vlen) {
-			st = status_fail(ST_MALFORMED, "%s: bad Content-Length",
-			    c->authority);
-			goto out;
-		}
-		memcpy(num, v, vlen);
-		num[vlen] = '\0';
-		want = (size_t)strtoull(num, &stop, 10);
-		if (want > LIMIT_HTTPS_BODY) {
-			st = status_fail(ST_LIMIT,
-			    "%s: answer of %zu bytes, over %d", c->authority,
-			    want, LIMIT_HTTPS_BODY);
-			goto out;
-		}
-		has_length = 1;
-	}
+	*code = head.code;
+	has_length = head.has_length;
+	want = head.content_length;
+	is_close = head.is_close;
 	/* What came after the headers already belongs to the body. */
 	n = len - (size_t)(end + 4 - hdr);
 	if (has_length && n > want) {

@@ -44,4 +44,21 @@ void https_client_free(struct https_client *c);
 enum status https_request(struct https_client *c, const char *method,
     const char *path, const char *json, int *code, struct buf *body) MUST_CHECK;
 
+/* What tessera admin reads from an answer's head. */
+struct https_head {
+	int code; /* the status, 100..999 */
+	int has_length; /* Content-Length was given */
+	size_t content_length; /* at most LIMIT_HTTPS_BODY */
+	int is_close; /* Connection: close */
+};
+
+/*
+ * Parse a head: the status line and header lines, each ending in CRLF,
+ * NUL-terminated after the last one. ST_MALFORMED for what is not
+ * HTTP/1.x, a bad Content-Length or a Transfer-Encoding (tessera answers
+ * with Content-Length); ST_LIMIT for a body over LIMIT_HTTPS_BODY.
+ */
+enum status
+https_head_parse(const char *head, struct https_head *out) MUST_CHECK;
+
 #endif
