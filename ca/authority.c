@@ -47,6 +47,13 @@ out:
 	return st;
 }
 
+enum status
+authority_file_cert_load(
+    const struct ca_config *cfg, const char *rel, X509 **out)
+{
+	return load_cert(cfg, rel, out);
+}
+
 static char *
 url_join(const char *base, const char *path)
 {
@@ -663,6 +670,8 @@ authority_tick(struct authority *a, unsigned *events)
 		return st;
 	if (renewed)
 		*events |= AUTHORITY_TICK_RELOAD;
+	/* After the renewals: what is left expiring needs a person. */
+	expiry_tick(a, (int64_t)time(NULL));
 	return ST_OK;
 }
 

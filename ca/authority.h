@@ -162,6 +162,42 @@ enum status authority_tls_names_set(struct authority *a, const char *const *dns,
 enum status authority_admin_renew(struct authority *a, int *renewed) MUST_CHECK;
 
 /*
+ * Issue a client certificate to a person who holds a role: profile is
+ * one that a policy role's certificate_profiles names and that is no
+ * enrollment profile (admin, operator, auditor in the default policy),
+ * cn the holder's name (canonical like a device id), a new EC P-256 key,
+ * valid a year. Only the local operator may. Committed and audited before
+ * it returns; the caller frees *cert and *key.
+ */
+enum status authority_staff_issue(struct authority *a,
+    const struct principal *who, const char *profile, const char *cn,
+    X509 **cert, EVP_PKEY **key) MUST_CHECK;
+
+/* Warn this long before one of tessera's own certificates expires (or,
+ * for shorter-lived ones, once a third of their life is left). */
+#define AUTHORITY_EXPIRY_WARN (30 * 24 * 3600)
+#define AUTHORITY_EXPIRY_MAX 32
+
+/* One of tessera's own certificates that expires soon. */
+struct authority_expiry {
+	char what[LIMIT_LABEL_LEN + 1]; /* "root CA", "TLS server", "admin" */
+	char subject[LIMIT_NAME_LEN + 1];
+	char serial[41];
+	int64_t not_after;
+	char remedy[LIMIT_LABEL_LEN * 2]; /* what to do, one sentence */
+};
+
+/*
+ * tessera's own certificates within AUTHORITY_EXPIRY_WARN of expiry at
+ * now: the root and issuing CA, the OCSP responder, the TLS server, and
+ * the newest valid certificate of each holder of an admin, operator or
+ * auditor certificate. A borrowed view valid until the next call or
+ * authority_close; refreshed at most once a minute.
+ */
+enum status authority_expiring(struct authority *a, int64_t now,
+    const struct authority_expiry **out, size_t *count) MUST_CHECK;
+
+/*
  * Build every CRL (the issuing CA's shards and the root's), store them
  * with increasing crlNumbers and write them to DIR/crl/ (DER, and all as
  * PEM in crl-chain.pem for nginx's ssl_crl). authority_tick does this when

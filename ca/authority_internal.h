@@ -49,6 +49,12 @@ struct authority {
 	int64_t crl_built; /* when the CRLs were last built */
 	int64_t crl_next; /* their nextUpdate */
 	int64_t slow_tick; /* when the minute-scale work last ran */
+	/* tessera's own certificates close to expiry (staff.c): found at
+	 * most once a minute, logged at most once a day. */
+	struct authority_expiry expiry[AUTHORITY_EXPIRY_MAX];
+	size_t expiry_count;
+	int64_t expiry_at;
+	int64_t expiry_logged;
 	/* The token's health: down after a failed call whose ping failed
 	 * too; then reopened at most once a second (hsm_ready). */
 	char *pin; /* kept to log in again; wiped at close */
@@ -134,6 +140,13 @@ enum status authority_ocsp_certify(
  * transaction, so that a revocation committed meanwhile is seen.
  */
 enum status issuing_ca_check(struct authority *a) MUST_CHECK;
+
+/* DIR/rel as one PEM certificate; the caller frees *out. */
+enum status authority_file_cert_load(
+    const struct ca_config *cfg, const char *rel, X509 **out) MUST_CHECK;
+
+/* Log tessera's certificates close to expiry, at most once a day. */
+void expiry_tick(struct authority *a, int64_t now);
 enum status
 issuing_ca_check_in_txn(struct authority *a, struct store_txn *txn) MUST_CHECK;
 

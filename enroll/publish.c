@@ -7,6 +7,7 @@
 #include <openssl/sha.h>
 #include <openssl/pkcs7.h>
 
+#include "common/log.h"
 #include "enroll/codec.h"
 #include "enroll/handlers.h"
 
@@ -190,20 +191,59 @@ send_ocsp(struct enroll *e, const struct http_request *req,
 }
 
 /*
+ * tessera's certificates that expire within 30 days, as a JSON array
+ * (authority_expiring); NULL on ENOMEM. A failed look-up is an empty list
+ * and a log line: health is about the token.
+ */
+static json_t *
+health_expiring(struct enroll *e)
+{
+	const struct authority_expiry *x;
+	int64_t now = (int64_t)time(NULL);
+	size_t i, n = 0;
+	json_t *arr = json_array(), *o;
+
+	if (arr == NULL)
+		return NULL;
+	if (authority_expiring(e->a, now, &x, &n) != ST_OK) {
+		log_warn("/healthz: expiry: %s", status_detail());
+		n = 0;
+	}
+	for (i = 0; i < n; i++) {
+		o = json_pack("{s:s, s:s, s:s, s:I, s:I}", "certificate",
+		    x[i].what, "subject", x[i].subject, "serial", x[i].serial,
+		    "not_after", (json_int_t)x[i].not_after, "days_left",
+		    (json_int_t)((x[i].not_after - now) / (24 * 3600)));
+		if (o == NULL || json_array_append_new(arr, o) != 0) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}
+
+/*
  * /healthz: 200 when the token answers; 503 with the reason when it does
  * not (CA certificates, CRLs and stored OCSP answers are still served
- * then; issuance and tokens are not).
+ * then; issuance and tokens are not). "expiring" lists tessera's own
+ * certificates within 30 days of expiry, either way.
  */
 static void
 send_health(struct enroll *e, struct http_response *resp)
 {
 	enum status st = authority_health(e->a);
-	json_t *o;
+	json_t *o, *expiring = NULL;
 	char *text = NULL;
 
 	o = st == ST_OK ? json_pack("{s:s, s:s}", "status", "ok", "hsm", "ok")
 	                : json_pack("{s:s, s:s, s:s}", "status", "degraded",
 	                      "hsm", "unavailable", "detail", status_detail());
+	if (o != NULL &&
+	    ((expiring = health_expiring(e)) == NULL ||
+	        json_object_set_new(o, "expiring", expiring) != 0)) {
+		json_decref(o);
+		o = NULL;
+	}
 	if (o == NULL || (text = json_dumps(o, JSON_COMPACT)) == NULL ||
 	    buf_printf(&resp->body, "%s\n", text) != ST_OK) {
 		http_response_error(resp, 500, "internal error");
