@@ -2,7 +2,10 @@
 # The README's walkthroughs, run as written: every ```sh block between
 # <!-- walkthrough:begin --> and <!-- walkthrough:end --> runs in a fresh
 # directory holding var/ (tessera init), against a running tessera serve.
-# Only the ports and the path of the binary are substituted.
+# Only the ports and the path of the binary are substituted. The
+# production-HSM block (<!-- production:begin --> .. end) runs on its own,
+# as on a fresh machine, with /etc/tessera and /var/lib/tessera under this
+# test's directory.
 . "$(dirname "$0")/lib.sh"
 read -r P1 P2 < <(pick_ports 2)
 cd "$T" || exit 1
@@ -49,4 +52,32 @@ grep -q "^device device-0001 active$" block5.sh.out && pass || fail "tessera adm
 grep -q "^2 secrets minted" block5.sh.out && pass || fail "tessera admin secrets import did not mint 2"
 mode_is fleet-secrets.csv 600 && mode_is device-0002.secret 600 && pass ||
 	fail "tessera admin wrote secrets to a file not 0600"
+# The production-HSM block: SoftHSMv2 stands in for the vendor's module.
+awk '/<!-- production:begin -->/ {on=1; next}
+     /<!-- production:end -->/ {on=0}
+     on && /^```/ {next}
+     on {print > "production.sh"}' "$TESSERA_SOURCE/README.md"
+if [ -s production.sh ]; then pass; else fail "no production block in README.md"; fi
+sed -i -e "s|build/tessera|$TESSERA_BIN|g" -e "s|/etc/tessera|$T/etc/tessera|g" \
+	-e "s|/var/lib/tessera|$T/var/lib/tessera|g" production.sh
+grep -q "/etc/tessera\|/var/lib/tessera" <(grep -v "$T" production.sh) &&
+	fail "production block: a path was not moved under $T"
+if env -u TESSERA_HSM_PIN -u SOFTHSM2_CONF PATH=/usr/bin:$PATH \
+	bash -euo pipefail production.sh >production.out 2>&1; then pass; else
+	fail "README production block failed"; sed 's/^/    /' production.out >&2
+fi
+P=$T/var/lib/tessera
+grep -q "TLS names:    DNS:ca.acme.example$" production.out && pass ||
+	fail "production init did not print its names"
+[ "$(openssl x509 -in "$P/tls/server.pem" -noout -ext subjectAltName 2>/dev/null | tail -n +2 | tr -d ' ')" = \
+	"DNS:ca.acme.example" ] && pass || fail "production TLS certificate names"
+mode_is "$T/etc/tessera/hsm.pin" 600 && pass || fail "hsm.pin is not 0600"
+[ ! -e "$P/hsm/user.pin" ] && [ ! -e "$P/hsm/softhsm2.conf" ] && pass || fail "the production data directory has an embedded token"
+grep -q '"module": "/usr/lib/softhsm/libsofthsm2.so"' "$P/tessera.json" &&
+	grep -q '"listen": "0.0.0.0:' "$P/tessera.json" && pass ||
+	fail "production tessera.json: $(cat "$P/tessera.json")"
+# Logging in again with the PIN file: the token, its keys and the PIN work.
+check "production renew" env SOFTHSM2_CONF="$T/etc/tessera/softhsm2.conf" \
+	"$TESSERA_BIN" renew --data "$P" tls
+check "production audit verify" "$TESSERA_BIN" audit verify --data "$P"
 finish
