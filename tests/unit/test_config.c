@@ -1,0 +1,218 @@
+/*
+ * config: tessera's server names (RFC 1123 DNS names folded to lower case,
+ * IP addresses in inet_ntop's form, no wildcards or unspecified addresses,
+ * the URL's host added, duplicates dropped, a limit); a failed set leaves
+ * the names as they were; tessera.json keeps them and refuses a "tls"
+ * object that is malformed; the URLs' ports.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ca/config.h"
+#include "common/file.h"
+#include "tests/unit/test.h"
+
+static void
+test_names(void)
+{
+	struct ca_config cfg;
+	const char *dns[LIMIT_SERVER_NAMES + 1], *ip[2];
+	char names[LIMIT_SERVER_NAMES + 1][16];
+	char *san;
+	size_t i;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.url = "https://CA.Acme.Example:8443/";
+	/* None given: localhost and 127.0.0.1, and the URL's host. */
+	CHECK_ST(ca_config_names_set(&cfg, NULL, 0, NULL, 0), ST_OK);
+	san = ca_config_san(&cfg);
+	CHECK(san != NULL &&
+	    strcmp(san, "DNS:localhost,DNS:ca.acme.example,IP:127.0.0.1") == 0);
+	free(san);
+	dns[0] = "ca.acme.example";
+	dns[1] = "CA.ACME.EXAMPLE";
+	ip[0] = "2001:DB8:0:0::1";
+	CHECK_ST(ca_config_names_set(&cfg, dns, 2, ip, 1), ST_OK);
+	san = ca_config_san(&cfg);
+	CHECK(san != NULL &&
+	    strcmp(san, "DNS:ca.acme.example,IP:2001:db8::1") == 0);
+	free(san);
+
+	/* Each refusal names the rule and leaves the names alone. */
+	static const struct {
+		const char *name;
+		int is_ip;
+		const char *detail;
+	} bad[] = {
+	    {"", 0, "1 to 253 characters"},
+	    {"*.acme.example", 0, "no wildcard"},
+	    {"a*b.example", 0, "no wildcard"},
+	    {"under_score.example", 0, "character 0x5f at 6"},
+	    {"-lead.example", 0, "starts with '-'"},
+	    {"trail-.example", 0, "ends with '-'"},
+	    {"a..b", 0, "every label is 1 to 63"},
+	    {"trailing.dot.", 0, "every label is 1 to 63"},
+	    {"192.0.2.1", 0, "is an IP address"},
+	    {"caf\xc3\xa9.example", 0, "character 0xc3"},
+	    {"192.0.2", 1, "neither IPv4 nor IPv6"},
+	    {"[::1]", 1, "neither IPv4 nor IPv6"},
+	    {"ca.acme.example", 1, "neither IPv4 nor IPv6"},
+	    {"0.0.0.0", 1, "unspecified"},
+	    {"::", 1, "unspecified"},
+	};
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		dns[0] = bad[i].name;
+		CHECK_ST(ca_config_names_set(&cfg, bad[i].is_ip ? NULL : dns,
+		             bad[i].is_ip ? 0 : 1, bad[i].is_ip ? dns : NULL,
+		             bad[i].is_ip ? 1 : 0),
+		    ST_MALFORMED);
+		CHECK_DETAIL(bad[i].detail);
+		CHECK(cfg.dns_count == 1 && cfg.ip_count == 1 &&
+		    strcmp(cfg.ip[0], "2001:db8::1") == 0);
+	}
+	/* A label of 64 and a name of 254 characters. */
+	{
+		char long_name[300];
+
+		memset(long_name, 'a', 64);
+		snprintf(long_name + 64, sizeof(long_name) - 64, ".example");
+		dns[0] = long_name;
+		CHECK_ST(
+		    ca_config_names_set(&cfg, dns, 1, NULL, 0), ST_MALFORMED);
+		for (i = 0; i < 254; i++)
+			long_name[i] = i % 2 ? '.' : 'a';
+		long_name[254] = '\0';
+		CHECK_ST(
+		    ca_config_names_set(&cfg, dns, 1, NULL, 0), ST_MALFORMED);
+		CHECK_DETAIL("1 to 253 characters");
+	}
+	/* At most LIMIT_SERVER_NAMES of each (the URL's host counts). */
+	for (i = 0; i <= LIMIT_SERVER_NAMES; i++) {
+		snprintf(names[i], sizeof(names[i]), "n%zu.example", i);
+		dns[i] = names[i];
+	}
+	CHECK_ST(ca_config_names_set(&cfg, dns, LIMIT_SERVER_NAMES, NULL, 0),
+	    ST_LIMIT);
+	CHECK_ST(
+	    ca_config_names_set(&cfg, dns, LIMIT_SERVER_NAMES - 1, NULL, 0),
+	    ST_OK);
+	CHECK(cfg.dns_count == LIMIT_SERVER_NAMES && cfg.ip_count == 0);
+	/* An IP literal URL host goes among the addresses. */
+	cfg.url = "https://[2001:db8::2]:8443";
+	dns[0] = "ca.acme.example";
+	CHECK_ST(ca_config_names_set(&cfg, dns, 1, NULL, 0), ST_OK);
+	CHECK(cfg.ip_count == 1 && strcmp(cfg.ip[0], "2001:db8::2") == 0);
+	cfg.url = "https://bad_host:8443";
+	CHECK_ST(ca_config_names_set(&cfg, dns, 1, NULL, 0), ST_MALFORMED);
+	CHECK_DETAIL("the host of the URL https://bad_host:8443");
+	ca_config_names_clear(&cfg);
+	CHECK(ca_config_san(&cfg) == NULL);
+}
+
+static void
+test_ports(void)
+{
+	CHECK(ca_config_url_port("https://ca.example") == 443);
+	CHECK(ca_config_url_port("http://ca.example/x") == 80);
+	CHECK(ca_config_url_port("https://ca.example:8443/x") == 8443);
+	CHECK(ca_config_url_port("http://[::1]:8080") == 8080);
+	CHECK(ca_config_url_port("http://[::1]") == 80);
+	CHECK(ca_config_url_port("http://ca.example:0") == 0);
+	CHECK(ca_config_url_port("http://ca.example:65536") == 0);
+	CHECK(ca_config_url_port("http://ca.example:80x") == 0);
+	CHECK(ca_config_url_port("http://ca.example:") == 0);
+	CHECK(ca_config_url_port("ca.example:80") == 0);
+	CHECK(ca_config_url_port("http://[::1:80") == 0);
+}
+
+/* A data directory's tessera.json with TLS as the "tls" member. */
+static enum status
+load_with(const char *dir, const char *tls, struct ca_config **out)
+{
+	char text[2048], *path = file_join(dir, "tessera.json");
+	enum status st;
+
+	snprintf(text, sizeof(text),
+	    "{\"version\": 1, \"name\": \"t\", \"url\": "
+	    "\"https://ca.example:8443\", \"publish_url\": "
+	    "\"http://127.0.0.1:8080\", \"listen\": \"127.0.0.1:8443\", "
+	    "\"publish\": \"127.0.0.1:8080\", \"hsm\": {\"module\": \"m\", "
+	    "\"token\": \"t\"}, \"keys\": {\"root\": \"r\", \"issuing\": "
+	    "\"i\", \"ocsp\": \"o\", \"token\": \"t\"}, \"policy\": "
+	    "\"policy.json\", \"database\": \"tessera.db\"%s%s}",
+	    tls ? ", \"tls\": " : "", tls ? tls : "");
+	st = file_write_atomic(path, text, strlen(text), 0600);
+	free(path);
+	if (st != ST_OK)
+		return st;
+	return ca_config_load(dir, out);
+}
+
+static void
+test_file(void)
+{
+	char dir[] = "/tmp/tessera-config-XXXXXX";
+	struct ca_config *cfg = NULL, *again = NULL;
+	const char *dns[] = {"other.example"};
+	char *path;
+
+	if (mkdtemp(dir) == NULL) {
+		CHECK(0);
+		return;
+	}
+	/* Made before names were kept: none, and renewal keeps the cert's. */
+	CHECK_ST(load_with(dir, NULL, &cfg), ST_OK);
+	CHECK(cfg != NULL && cfg->dns_count == 0 && cfg->ip_count == 0);
+	if (cfg != NULL) {
+		CHECK_ST(ca_config_names_set(cfg, dns, 1, NULL, 0), ST_OK);
+		CHECK_ST(ca_config_update(cfg), ST_OK);
+		CHECK_ST(ca_config_save(cfg), ST_CONFLICT);
+		CHECK_ST(ca_config_load(dir, &again), ST_OK);
+		CHECK(again != NULL && again->dns_count == 2 &&
+		    strcmp(again->dns[0], "other.example") == 0 &&
+		    strcmp(again->dns[1], "ca.example") == 0 &&
+		    again->ip_count == 0);
+		ca_config_free(again);
+		again = NULL;
+	}
+	ca_config_free(cfg);
+	cfg = NULL;
+	CHECK_ST(load_with(dir,
+	             "{\"dns\": [\"ca.example\"], \"ip\": "
+	             "[\"10.0.0.1\"]}",
+	             &cfg),
+	    ST_OK);
+	CHECK(cfg != NULL && cfg->dns_count == 1 && cfg->ip_count == 1);
+	ca_config_free(cfg);
+	cfg = NULL;
+	/* Hand-edited mistakes: refused with the path and the reason. */
+	CHECK_ST(
+	    load_with(dir, "{\"dns\": [\"*.example\"]}", &cfg), ST_MALFORMED);
+	CHECK_DETAIL("$.tls: DNS name \"*.example\": no wildcard");
+	CHECK_ST(
+	    load_with(dir, "{\"dns\": \"ca.example\"}", &cfg), ST_MALFORMED);
+	CHECK_DETAIL("$.tls.dns: an array");
+	CHECK_ST(load_with(dir, "{\"dns\": [1]}", &cfg), ST_MALFORMED);
+	CHECK_DETAIL("$.tls.dns[0]: not a string");
+	CHECK_ST(load_with(dir, "{\"uri\": []}", &cfg), ST_MALFORMED);
+	CHECK_DETAIL("$.tls.uri: unknown key");
+	CHECK_ST(load_with(dir, "{}", &cfg), ST_MALFORMED);
+	CHECK_DETAIL("$.tls: names no name");
+	CHECK_ST(load_with(dir, "[]", &cfg), ST_MALFORMED);
+	CHECK(cfg == NULL);
+	path = file_join(dir, "tessera.json");
+	unlink(path);
+	free(path);
+	rmdir(dir);
+}
+
+int
+main(void)
+{
+	test_names();
+	test_ports();
+	test_file();
+	TEST_END();
+}
