@@ -31,9 +31,11 @@ check "init" "$TESSERA_BIN" init --data "$D" --name "Matrix Test" \
 	--url "https://localhost:$P1" \
 	--publish-url "http://127.0.0.1:$P2"
 # The test's policy: operator and auditor profiles (copied from the
-# station's) and roles; the operator enrolls and mints for devices only;
-# the station's devices match ^line-[0-9]{4}$; loopback is exempt from
-# rate limits (the matrix sends a few hundred requests from it).
+# station's) for `tessera issue`; the operator's role also enrolls and
+# mints for devices (only), so that an operator's delegation is tried
+# too (the default's operator only revokes and reads); the station's
+# devices match ^line-[0-9]{4}$; loopback is exempt from rate limits (the
+# matrix sends a few hundred requests from it).
 check "policy" "$PY" -c '
 import copy, json, sys
 p = sys.argv[1]
