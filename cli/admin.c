@@ -5,6 +5,7 @@
  * The bulk commands (secrets import, revoke --from) are in admin_bulk.c.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,7 +57,8 @@ static const char usage_text[] =
     "  secrets list [--device ID] [--minter M] [--profile P] [--any]\n"
     "               [--limit N] [--cursor C] [--all]\n"
     "  secrets cancel ID | --device ID [--minter M] | --minter M\n"
-    "  secrets import FILE.csv --out FILE|-   (CSV: device,profile,ttl)\n"
+    "  secrets import FILE.csv --out FILE|- [--parallel N]\n"
+    "                  CSV: device,profile,ttl; N connections (default 4)\n"
     "  audit [--since SEQ] [--limit N] [--follow] [--interval SECONDS]\n"
     "  revocations [--since SEQ] [--limit N]\n"
     "  token rotate                       a new device-token signing key\n"
@@ -94,6 +96,7 @@ static const struct {
     {"--since", 1},
     {"--follow", 0},
     {"--interval", 1},
+    {"--parallel", 1},
 };
 #define OPTION_COUNT (sizeof(option_table) / sizeof(option_table[0]))
 
@@ -1034,6 +1037,8 @@ cmd_admin(int argc, char **argv)
 			fputs(usage_text, stdout);
 			return ADMIN_EXIT_OK;
 		}
+	/* A server that closed a kept connection must not kill us (EPIPE). */
+	signal(SIGPIPE, SIG_IGN);
 	if ((rc = args_parse(argc, argv, &a)) != ADMIN_EXIT_OK)
 		return rc;
 	if (a.pos_count == 0)
@@ -1060,7 +1065,7 @@ cmd_admin(int argc, char **argv)
 	else if (strcmp(cmd, "secrets") == 0 && strcmp(sub, "cancel") == 0)
 		rc = args_allow(&a, "secrets cancel", "--device --minter");
 	else if (strcmp(cmd, "secrets") == 0 && strcmp(sub, "import") == 0)
-		rc = args_allow(&a, "secrets import", "--out");
+		rc = args_allow(&a, "secrets import", "--out --parallel");
 	else if (strcmp(cmd, "audit") == 0)
 		rc = args_allow(
 		    &a, "audit", "--since --limit --follow --interval");
@@ -1077,6 +1082,7 @@ cmd_admin(int argc, char **argv)
 	ad.is_json = admin_opt(&a, "--json") != NULL;
 	if ((rc = connection_settings(&a, &o, held)) != ADMIN_EXIT_OK)
 		goto out;
+	ad.opts = &o;
 	if (https_client_new(&o, &ad.https) != ST_OK) {
 		fprintf(stderr, "tessera admin: %s\n", status_detail());
 		rc = status_detail()[0] != '\0' &&

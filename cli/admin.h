@@ -19,6 +19,7 @@
 
 struct admin {
 	struct https_client *https;
+	const struct https_options *opts; /* for more connections */
 	int is_json;
 	int last_code; /* HTTP status of the last answer */
 	int is_quiet_conflict; /* a 409 is expected: do not print it */

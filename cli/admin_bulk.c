@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,9 @@
 #define IMPORT_HEADER "device,profile,secret,expires\n"
 #define IMPORT_SYNC_EVERY 256
 #define IMPORT_PAGE "1000"
+/* Connections minting side by side (the server groups their commits). */
+#define IMPORT_PARALLEL_DEFAULT 4
+#define IMPORT_PARALLEL_MAX 16
 
 struct progress {
 	int is_tty;
@@ -236,10 +240,40 @@ outstanding_mark(struct admin *ad, struct admin_rows *r, size_t *count)
 	}
 }
 
+/*
+ * One import, shared by its workers: each takes the next row not done,
+ * mints over its own connection and appends the row under the lock. The
+ * first failure stops them all; the journal holds what was written.
+ */
+struct import_job {
+	pthread_mutex_t mu;
+	struct admin_rows *r;
+	const struct https_options *opts;
+	int is_json;
+	size_t next; /* the next row to look at */
+	int fd, is_stdout;
+	size_t minted, cancelled;
+	int rc; /* the first failure */
+	const struct admin_row *failed;
+	struct progress pg;
+};
+
+/* Append one row to the output (a whole line, under the lock). */
+static int
+import_write(struct import_job *job, const struct buf *line)
+{
+	int rc;
+
+	pthread_mutex_lock(&job->mu);
+	rc = write_all(job->fd, line->data, line->len);
+	pthread_mutex_unlock(&job->mu);
+	return rc;
+}
+
 /* Cancel the device's outstanding secrets, then mint and write one. */
 static int
-import_row(
-    struct admin *ad, const struct admin_row *w, int fd, size_t *cancelled)
+import_row(struct admin *ad, const struct admin_row *w, struct import_job *job,
+    size_t *cancelled)
 {
 	char *body = NULL, *cbody = NULL;
 	const char *secret;
@@ -288,7 +322,7 @@ import_row(
 	        json_string_value(json_object_get(o, "profile")) ?: "", secret,
 	        json_string_value(json_object_get(o, "expires")) ?: "") !=
 	        ST_OK ||
-	    write_all(fd, line.data, line.len) != 0) {
+	    import_write(job, &line) != 0) {
 		fprintf(stderr, "tessera admin: writing the secret of %s: %s\n",
 		    w->device, strerror(errno));
 		rc = ADMIN_EXIT_LOCAL;
@@ -304,20 +338,83 @@ out:
 	return rc;
 }
 
+static void *
+import_worker(void *arg)
+{
+	struct import_job *job = arg;
+	struct admin ad;
+	size_t cancelled, i;
+	int rc = ADMIN_EXIT_OK;
+
+	memset(&ad, 0, sizeof(ad));
+	ad.is_json = job->is_json;
+	if (https_client_new(job->opts, &ad.https) != ST_OK) {
+		fprintf(stderr, "tessera admin: %s\n", status_detail());
+		rc = ADMIN_EXIT_CONNECT;
+	}
+	for (;;) {
+		pthread_mutex_lock(&job->mu);
+		if (rc != ADMIN_EXIT_OK && job->rc == ADMIN_EXIT_OK)
+			job->rc = rc;
+		while (
+		    job->next < job->r->count && job->r->v[job->next].is_done)
+			job->next++;
+		if (job->rc != ADMIN_EXIT_OK || job->next == job->r->count) {
+			pthread_mutex_unlock(&job->mu);
+			break;
+		}
+		i = job->next++;
+		pthread_mutex_unlock(&job->mu);
+		cancelled = 0;
+		rc = import_row(&ad, &job->r->v[i], job, &cancelled);
+		pthread_mutex_lock(&job->mu);
+		job->cancelled += cancelled;
+		if (rc != ADMIN_EXIT_OK) {
+			if (job->rc == ADMIN_EXIT_OK) {
+				job->rc = rc;
+				job->failed = &job->r->v[i];
+			}
+		} else {
+			job->minted++;
+			job->pg.done++;
+			if (!job->is_stdout &&
+			    job->minted % IMPORT_SYNC_EVERY == 0)
+				fdatasync(job->fd);
+			progress_step(&job->pg, 0);
+		}
+		pthread_mutex_unlock(&job->mu);
+	}
+	https_client_free(ad.https);
+	return NULL;
+}
+
 int
 admin_secrets_import(struct admin *ad, const struct admin_args *a)
 {
 	const char *out = admin_opt(a, "--out"), *csv;
+	const char *par = admin_opt(a, "--parallel");
 	struct admin_rows r;
-	struct progress pg;
+	struct import_job job;
+	pthread_t tids[IMPORT_PARALLEL_MAX];
 	uint8_t *text = NULL;
-	size_t len, i, resumed = 0, doubt = 0, cancelled = 0, minted = 0;
+	size_t len, i, started, resumed = 0, doubt = 0, cancelled = 0;
+	size_t minted = 0;
 	int fd = -1, rc = ADMIN_EXIT_LOCAL, bad, is_stdout;
+	long parallel = IMPORT_PARALLEL_DEFAULT;
+	char *end;
 
 	memset(&r, 0, sizeof(r));
+	memset(&job, 0, sizeof(job));
 	if (a->pos_count != 3 || out == NULL)
 		return admin_usage_error(
 		    "secrets import takes FILE.csv and --out FILE");
+	if (par != NULL &&
+	    ((parallel = strtol(par, &end, 10)) < 1 ||
+	        parallel > IMPORT_PARALLEL_MAX || *end != '\0' || end == par))
+		return admin_usage_error("--parallel %s: 1..%d connections",
+		    par, IMPORT_PARALLEL_MAX);
+	if (pthread_mutex_init(&job.mu, NULL) != 0)
+		return ADMIN_EXIT_LOCAL;
 	csv = a->pos[2];
 	if (file_read(csv, LIMIT_ADMIN_LIST, &text, &len) != ST_OK) {
 		fprintf(stderr, "tessera admin: %s\n", status_detail());
@@ -346,27 +443,34 @@ admin_secrets_import(struct admin *ad, const struct admin_args *a)
 	}
 	if ((rc = outstanding_mark(ad, &r, &doubt)) != ADMIN_EXIT_OK)
 		goto out;
-	progress_start(&pg, r.count, "devices");
-	pg.done = resumed;
-	for (i = 0; i < r.count; i++) {
-		if (r.v[i].is_done)
-			continue;
-		if ((rc = import_row(ad, &r.v[i], fd, &cancelled)) !=
-		    ADMIN_EXIT_OK) {
-			progress_step(&pg, 1);
+	/* Workers mint side by side: the server commits them in groups. */
+	job.r = &r;
+	job.opts = ad->opts;
+	job.is_json = ad->is_json;
+	job.fd = fd;
+	job.is_stdout = is_stdout;
+	progress_start(&job.pg, r.count, "devices");
+	job.pg.done = resumed;
+	for (i = 1; i < (size_t)parallel; i++)
+		if (pthread_create(&tids[i], NULL, import_worker, &job) != 0)
+			break;
+	started = i;
+	import_worker(&job);
+	for (i = 1; i < started; i++)
+		pthread_join(tids[i], NULL);
+	minted = job.minted;
+	cancelled = job.cancelled;
+	if ((rc = job.rc) != ADMIN_EXIT_OK) {
+		progress_step(&job.pg, 1);
+		if (job.failed != NULL)
 			fprintf(stderr,
 			    "tessera admin: stopped at %s:%zu (device %s); "
 			    "%zu of %zu done; the same command resumes\n",
-			    csv, r.v[i].line, r.v[i].device, pg.done, r.count);
-			goto out;
-		}
-		minted++;
-		pg.done++;
-		if (!is_stdout && minted % IMPORT_SYNC_EVERY == 0)
-			fdatasync(fd);
-		progress_step(&pg, 0);
+			    csv, job.failed->line, job.failed->device,
+			    job.pg.done, r.count);
+		goto out;
 	}
-	progress_step(&pg, 1);
+	progress_step(&job.pg, 1);
 	if (!is_stdout && fsync(fd) != 0) {
 		fprintf(
 		    stderr, "tessera admin: %s: %s\n", out, strerror(errno));
@@ -386,6 +490,7 @@ admin_secrets_import(struct admin *ad, const struct admin_args *a)
 out:
 	if (fd > STDERR_FILENO)
 		close(fd);
+	pthread_mutex_destroy(&job.mu);
 	admin_rows_free(&r);
 	free(text);
 	return rc;

@@ -192,7 +192,14 @@ echo "import of $N devices (killed at $before, resumed): $(echo "$end - $start" 
 # A third run has nothing to do.
 check "import again" admin secrets import "$T/fleet.csv" --out "$OUT"
 grep -q "^0 secrets minted, $N already" "$T/last.out" && pass || fail "rerun minted: $(cat "$T/last.out")"
+# On a terminal (script(1) gives one) the progress line has rate and ETA.
+head -21 "$T/fleet.csv" | sed 's/^fleet-/tty-/' >"$T/tty.csv"
+HOME=$T/home script -qefc "$TESSERA_BIN admin secrets import $T/tty.csv --out $T/tty.out" \
+	/dev/null >"$T/tty.log" 2>&1 </dev/null
+grep -q "20/20 devices .*/s  ETA" "$T/tty.log" && pass || fail "no progress line on a terminal: $(head -c 300 "$T/tty.log")"
 # The output must not be a file of another mode, nor another import's.
+rc 4 admin secrets import "$T/tty.csv" --out "$OUT"
+grep -q "another import" "$T/rc.out" && pass || fail "another import's output was taken as a journal"
 printf 'device,profile,secret,expires\n' >"$T/wide.out"; chmod 644 "$T/wide.out"
 rc 4 admin secrets import "$T/fleet.csv" --out "$T/wide.out"
 grep -q "0600" "$T/rc.out" && pass || fail "a 0644 output was accepted"
