@@ -99,6 +99,7 @@ struct reload {
 };
 
 struct supervisor {
+	const struct ca_config *cfg;
 	const char *data_dir;
 	const char *listen;
 	const char *publish;
@@ -624,6 +625,9 @@ reports_read(struct supervisor *sv)
 		    sv->listen, sv->publish, sv->slot_count,
 		    sv->slot_count == 1 ? "" : "s",
 		    policies_describe(sv, ids, sizeof(ids)));
+		/* The URLs written into certificates name these ports; said
+		 * once serving, so that a refusal to start stays one line. */
+		ca_config_ports_check(sv->cfg, sv->listen, sv->publish);
 		reload_poll(sv);
 	}
 }
@@ -884,6 +888,7 @@ server_run(const struct server_config *cfg)
 		    status_detail()[0] ? status_detail() : status_name(st));
 		goto out;
 	}
+	sv.cfg = cc;
 	sv.data_dir = cc->data_dir;
 	sv.listen = cfg->listen != NULL ? cfg->listen : cc->listen;
 	sv.publish = cfg->publish != NULL ? cfg->publish : cc->publish;
@@ -905,8 +910,6 @@ server_run(const struct server_config *cfg)
 		    "in tessera.json\n");
 		goto out;
 	}
-	/* The URLs written into certificates name these ports. */
-	ca_config_ports_check(cc, sv.listen, sv.publish);
 	/* Before the listeners: a second serve says why, not "in use". */
 	if ((st = lock_take(&sv)) != ST_OK) {
 		fprintf(stderr, "tessera serve: %s\n", status_detail());
