@@ -4,6 +4,7 @@
  * what a checkpoint signs, and whether a chain holds.
  */
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -629,4 +630,453 @@ audit_anchor_check(struct store *store, const char *anchor)
 		    "entries up to %lld were changed",
 		    seq, seq);
 	return ST_OK;
+}
+
+/*
+ * The store's state against the audit history. What the log says happened
+ * is collected first (per certificate, device and secret: the entry that
+ * says so), then every row is held against it. Only a row that is less
+ * restricted than its history (or has none) is a finding: that is what a
+ * write behind tessera's back looks like.
+ */
+
+struct cert_fact {
+	char serial[STORE_SERIAL_HEX_CAP];
+	char profile[LIMIT_LABEL_LEN + 1];
+	int64_t issued; /* seq of its issue entry */
+	int64_t revoked; /* seq of its revoke entry; 0: none */
+};
+
+struct device_fact {
+	char id[LIMIT_NAME_LEN + 1];
+	int64_t blocked; /* seq of the last revoke-device; 0: none */
+	int64_t unblocked; /* seq of the last reinstate; 0: none */
+};
+
+struct secret_fact {
+	int64_t id;
+	int64_t used; /* seq of the entry that used it */
+};
+
+struct facts {
+	struct cert_fact *certs;
+	size_t cert_count, cert_cap;
+	struct device_fact *devices;
+	size_t device_count, device_cap;
+	struct secret_fact *secrets;
+	size_t secret_count, secret_cap;
+	int is_oom;
+	/* The findings. */
+	audit_finding_fn fn;
+	void *arg;
+	size_t findings;
+};
+
+static void *
+facts_grow(void *arr, size_t *cap, size_t count, size_t size, int *is_oom)
+{
+	void *grown;
+
+	if (count < *cap)
+		return arr;
+	if ((grown = reallocarray(arr, *cap ? *cap * 2 : 64, size)) == NULL) {
+		*is_oom = 1;
+		return NULL;
+	}
+	*cap = *cap ? *cap * 2 : 64;
+	return grown;
+}
+
+/*
+ * The value of "key=" in a detail of space-separated words, before its
+ * "subject=", into out.
+ */
+static int
+detail_word(const char *detail, const char *key, char *out, size_t cap)
+{
+	size_t klen = strlen(key), n;
+	const char *p = detail;
+
+	while (p != NULL && *p != '\0') {
+		/* The subject comes last and may hold anything. */
+		if (strncmp(p, "subject=", 8) == 0)
+			return 0;
+		if (strncmp(p, key, klen) == 0) {
+			n = strcspn(p + klen, " ");
+			if (n == 0 || n >= cap)
+				return 0;
+			memcpy(out, p + klen, n);
+			out[n] = '\0';
+			return 1;
+		}
+		if ((p = strchr(p, ' ')) != NULL)
+			p++;
+	}
+	return 0;
+}
+
+static struct cert_fact *
+cert_fact_add(struct facts *f, const char *serial)
+{
+	struct cert_fact *c;
+
+	c = facts_grow(
+	    f->certs, &f->cert_cap, f->cert_count, sizeof(*c), &f->is_oom);
+	if (c == NULL)
+		return NULL;
+	f->certs = c;
+	c = &f->certs[f->cert_count++];
+	memset(c, 0, sizeof(*c));
+	snprintf(c->serial, sizeof(c->serial), "%s", serial);
+	return c;
+}
+
+static struct device_fact *
+device_fact_add(struct facts *f, const char *id)
+{
+	struct device_fact *d;
+
+	d = facts_grow(f->devices, &f->device_cap, f->device_count, sizeof(*d),
+	    &f->is_oom);
+	if (d == NULL)
+		return NULL;
+	f->devices = d;
+	d = &f->devices[f->device_count++];
+	memset(d, 0, sizeof(*d));
+	snprintf(d->id, sizeof(d->id), "%s", id);
+	return d;
+}
+
+static void
+secret_fact_add(struct facts *f, const char *detail, int64_t seq)
+{
+	struct secret_fact *s;
+	char word[24], *end;
+	long long id;
+
+	if (!detail_word(detail, "secret=", word, sizeof(word)))
+		return;
+	id = strtoll(word, &end, 10);
+	if (*end != '\0' || id <= 0)
+		return;
+	s = facts_grow(f->secrets, &f->secret_cap, f->secret_count, sizeof(*s),
+	    &f->is_oom);
+	if (s == NULL)
+		return;
+	f->secrets = s;
+	f->secrets[f->secret_count].id = (int64_t)id;
+	f->secrets[f->secret_count++].used = seq;
+}
+
+/* One audit entry: what it says about a row, as a fact. */
+static int
+fact_entry(const struct store_audit *e, void *arg)
+{
+	struct facts *f = arg;
+	struct cert_fact *c;
+	struct device_fact *d;
+
+	if (strcmp(e->action, "issue") == 0) {
+		if ((c = cert_fact_add(f, e->object)) == NULL)
+			return 1;
+		c->issued = e->seq;
+		if (!detail_word(
+		        e->detail, "profile=", c->profile, sizeof(c->profile)))
+			c->profile[0] = '\0';
+		secret_fact_add(f, e->detail, e->seq);
+	} else if (strcmp(e->action, "revoke") == 0) {
+		if ((c = cert_fact_add(f, e->object)) == NULL)
+			return 1;
+		c->revoked = e->seq;
+	} else if (strcmp(e->action, "secret-reserve") == 0) {
+		secret_fact_add(f, e->detail, e->seq);
+	} else if (strcmp(e->action, "revoke-device") == 0 ||
+	    strcmp(e->action, "reinstate") == 0) {
+		if ((d = device_fact_add(f, e->object)) == NULL)
+			return 1;
+		if (e->action[0] == 'r' && e->action[2] == 'v')
+			d->blocked = e->seq;
+		else
+			d->unblocked = e->seq;
+	}
+	return f->is_oom;
+}
+
+static int
+cert_fact_cmp(const void *x, const void *y)
+{
+	const struct cert_fact *a = x, *b = y;
+	int c = strcmp(a->serial, b->serial);
+
+	/* Entries of one serial stay in log order (seq of either kind). */
+	if (c != 0)
+		return c;
+	return (a->issued + a->revoked > b->issued + b->revoked) -
+	    (a->issued + a->revoked < b->issued + b->revoked);
+}
+
+static int
+device_fact_cmp(const void *x, const void *y)
+{
+	const struct device_fact *a = x, *b = y;
+	int c = strcmp(a->id, b->id);
+
+	if (c != 0)
+		return c;
+	return (a->blocked + a->unblocked > b->blocked + b->unblocked) -
+	    (a->blocked + a->unblocked < b->blocked + b->unblocked);
+}
+
+static int
+secret_fact_cmp(const void *x, const void *y)
+{
+	const struct secret_fact *a = x, *b = y;
+
+	return (a->id > b->id) - (a->id < b->id);
+}
+
+/*
+ * Fold the facts of one key into its first: the certificate's issue and
+ * revocation, the device's last block and last reinstatement.
+ */
+static void
+facts_fold(struct facts *f)
+{
+	size_t i, n = 0;
+
+	qsort(f->certs, f->cert_count, sizeof(f->certs[0]), cert_fact_cmp);
+	for (i = 0; i < f->cert_count; i++) {
+		if (n > 0 &&
+		    strcmp(f->certs[n - 1].serial, f->certs[i].serial) == 0) {
+			if (f->certs[i].issued != 0) {
+				f->certs[n - 1].issued = f->certs[i].issued;
+				memcpy(f->certs[n - 1].profile,
+				    f->certs[i].profile,
+				    sizeof(f->certs[i].profile));
+			}
+			if (f->certs[i].revoked != 0)
+				f->certs[n - 1].revoked = f->certs[i].revoked;
+			continue;
+		}
+		f->certs[n++] = f->certs[i];
+	}
+	f->cert_count = n;
+	qsort(f->devices, f->device_count, sizeof(f->devices[0]),
+	    device_fact_cmp);
+	for (i = 0, n = 0; i < f->device_count; i++) {
+		if (n > 0 &&
+		    strcmp(f->devices[n - 1].id, f->devices[i].id) == 0) {
+			if (f->devices[i].blocked != 0)
+				f->devices[n - 1].blocked =
+				    f->devices[i].blocked;
+			if (f->devices[i].unblocked != 0)
+				f->devices[n - 1].unblocked =
+				    f->devices[i].unblocked;
+			continue;
+		}
+		f->devices[n++] = f->devices[i];
+	}
+	f->device_count = n;
+	qsort(f->secrets, f->secret_count, sizeof(f->secrets[0]),
+	    secret_fact_cmp);
+}
+
+static void PRINTF_LIKE(2, 3) finding(struct facts *f, const char *fmt, ...)
+{
+	char line[VERIFY_DETAIL_CAP];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	f->findings++;
+	if (f->fn != NULL)
+		f->fn(line, f->arg);
+}
+
+static int
+serial_cmp(const void *x, const void *y)
+{
+	return strcmp(((const struct cert_fact *)x)->serial,
+	    ((const struct cert_fact *)y)->serial);
+}
+
+static int
+device_id_cmp(const void *x, const void *y)
+{
+	return strcmp(((const struct device_fact *)x)->id,
+	    ((const struct device_fact *)y)->id);
+}
+
+static const struct device_fact *
+device_fact_find(const struct facts *f, const char *id)
+{
+	struct device_fact key;
+
+	memset(&key, 0, sizeof(key));
+	snprintf(key.id, sizeof(key.id), "%s", id);
+	/* The folded array holds one entry per id: compare ids only. */
+	return bsearch(
+	    &key, f->devices, f->device_count, sizeof(key), device_id_cmp);
+}
+
+static int
+cert_row_check(const struct store_cert *row, void *arg)
+{
+	struct facts *f = arg;
+	const struct cert_fact *c;
+	const struct device_fact *d;
+	struct cert_fact key;
+	char q[LIMIT_NAME_LEN + 8];
+
+	memset(&key, 0, sizeof(key));
+	snprintf(key.serial, sizeof(key.serial), "%s", row->serial);
+	c = bsearch(&key, f->certs, f->cert_count, sizeof(key), serial_cmp);
+	if (c == NULL || c->issued == 0) {
+		finding(f,
+		    "certificate %s (profile %s): in the store, but the audit "
+		    "never issued it",
+		    row->serial, log_quote(row->profile, q, sizeof(q)));
+		return 0;
+	}
+	if (c->profile[0] != '\0' && strcmp(c->profile, row->profile) != 0)
+		finding(f,
+		    "certificate %s: issued as profile %s (audit entry %lld), "
+		    "the store says %s: changed outside tessera",
+		    row->serial, c->profile, (long long)c->issued,
+		    log_quote(row->profile, q, sizeof(q)));
+	if (row->status == STORE_CERT_VALID && c->revoked != 0)
+		finding(f,
+		    "certificate %s: revoked at audit entry %lld, valid in "
+		    "the store: the revocation was undone outside tessera",
+		    row->serial, (long long)c->revoked);
+	/* A device revocation revokes what was issued to it before. */
+	if (row->status == STORE_CERT_VALID && row->device_id != NULL &&
+	    (d = device_fact_find(f, row->device_id)) != NULL &&
+	    d->blocked > c->issued)
+		finding(f,
+		    "certificate %s: its device %s was revoked at audit entry "
+		    "%lld, after it was issued, but it is valid in the store",
+		    row->serial, log_quote(row->device_id, q, sizeof(q)),
+		    (long long)d->blocked);
+	return 0;
+}
+
+static int
+device_row_check(const char *id, int is_blocked, void *arg)
+{
+	struct facts *f = arg;
+	const struct device_fact *d = device_fact_find(f, id);
+	char q[LIMIT_NAME_LEN + 8];
+
+	if (!is_blocked && d != NULL && d->blocked > d->unblocked)
+		finding(f,
+		    "device %s: blocked at audit entry %lld and never "
+		    "reinstated, active in the store: the block was lifted "
+		    "outside tessera",
+		    log_quote(id, q, sizeof(q)), (long long)d->blocked);
+	return 0;
+}
+
+struct secret_page {
+	struct facts *f;
+	int64_t last;
+	size_t count;
+};
+
+static int
+secret_row_check(const struct store_secret *row, void *arg)
+{
+	struct secret_page *pg = arg;
+	struct facts *f = pg->f;
+	const struct secret_fact *s;
+	struct secret_fact key;
+	char q[LIMIT_NAME_LEN + 8];
+
+	pg->last = row->id;
+	pg->count++;
+	key.id = row->id;
+	key.used = 0;
+	s = bsearch(
+	    &key, f->secrets, f->secret_count, sizeof(key), secret_fact_cmp);
+	if (row->consumed_at == 0 && s != NULL)
+		finding(f,
+		    "enrollment secret %lld (device %s): used at audit entry "
+		    "%lld, unused in the store: it was reset outside tessera",
+		    (long long)row->id,
+		    log_quote(row->device_id != NULL ? row->device_id : "", q,
+		        sizeof(q)),
+		    (long long)s->used);
+	return 0;
+}
+
+struct cert_page {
+	struct facts *f;
+	char last[STORE_SERIAL_HEX_CAP];
+	size_t count;
+};
+
+static int
+cert_page_row(const struct store_cert *row, void *arg)
+{
+	struct cert_page *pg = arg;
+
+	memcpy(pg->last, row->serial, sizeof(pg->last));
+	pg->count++;
+	return cert_row_check(row, pg->f);
+}
+
+enum status
+audit_state_check(
+    struct store *store, audit_finding_fn fn, void *arg, size_t *findings)
+{
+	struct store_cert_filter filter;
+	struct store_secret_filter sf;
+	struct secret_page spg;
+	struct cert_page pg;
+	struct facts f;
+	enum status st;
+
+	*findings = 0;
+	memset(&f, 0, sizeof(f));
+	f.fn = fn;
+	f.arg = arg;
+	if ((st = store_audit_foreach(store, 0, fact_entry, &f)) != ST_OK)
+		goto out;
+	if (f.is_oom) {
+		st = status_fail(ST_NOMEM, "audit: out of memory");
+		goto out;
+	}
+	facts_fold(&f);
+	memset(&pg, 0, sizeof(pg));
+	pg.f = &f;
+	do {
+		memset(&filter, 0, sizeof(filter));
+		filter.status = -1;
+		filter.cursor = pg.last;
+		filter.limit = STORE_LIST_LIMIT_MAX;
+		pg.count = 0;
+		if ((st = store_cert_list(
+		         store, &filter, cert_page_row, &pg)) != ST_OK)
+			goto out;
+	} while (pg.count == STORE_LIST_LIMIT_MAX);
+	if ((st = store_devices_foreach(store, device_row_check, &f)) != ST_OK)
+		goto out;
+	memset(&spg, 0, sizeof(spg));
+	spg.f = &f;
+	do {
+		memset(&sf, 0, sizeof(sf));
+		sf.after_id = spg.last;
+		sf.limit = STORE_LIST_LIMIT_MAX;
+		spg.count = 0;
+		if ((st = store_secret_list(
+		         store, &sf, secret_row_check, &spg)) != ST_OK)
+			goto out;
+	} while (spg.count == STORE_LIST_LIMIT_MAX);
+	*findings = f.findings;
+out:
+	free(f.certs);
+	free(f.devices);
+	free(f.secrets);
+	return st;
 }

@@ -104,4 +104,20 @@ audit_anchor_format(const struct audit_report *r, char out[AUDIT_ANCHOR_CAP]);
 enum status
 audit_anchor_check(struct store *store, const char *anchor) MUST_CHECK;
 
+/* Called with each finding of audit_state_check, one line. */
+typedef void (*audit_finding_fn)(const char *line, void *arg);
+
+/*
+ * Hold every certificate, device and enrollment-secret row against the
+ * audit history and call fn (may be NULL) for each row that disagrees:
+ * a certificate the audit never issued, issued under another profile
+ * than its row says, revoked (or its device revoked after its issuance)
+ * but valid in the store; a device blocked and never reinstated but
+ * active; a secret used but unused. *findings gets how many. ST_OK even
+ * with findings (they are the result); another status when the walk
+ * itself failed.
+ */
+enum status audit_state_check(struct store *store, audit_finding_fn fn,
+    void *arg, size_t *findings) MUST_CHECK;
+
 #endif

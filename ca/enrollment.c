@@ -454,6 +454,7 @@ fill_template(const struct authority *a, const struct policy_profile *p,
 	t->ocsp_url = a->ocsp_url;
 	t->ca_issuers_url = a->ca_issuers_url;
 	t->md_nid = p->sig_md_nid;
+	t->profile = p->name;
 }
 
 /* Sign with a serial the store does not know yet. */

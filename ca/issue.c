@@ -4,6 +4,7 @@
 #include <openssl/bn.h>
 #include <openssl/rand.h>
 
+#include "ca/certpolicy.h"
 #include "ca/issue.h"
 #include "ca/service.h"
 
@@ -225,6 +226,9 @@ ca_cert_sign(const struct ca_template *t, X509 *issuer, EVP_PKEY *issuer_key,
 	        ST_OK)
 		goto out;
 	if ((st = add_urls(cert, &ctx, t)) != ST_OK)
+		goto out;
+	if (t->profile != NULL &&
+	    (st = ca_certpolicy_add(cert, t->profile)) != ST_OK)
 		goto out;
 	if (X509_sign(cert, issuer_key, md) <= 0) {
 		st = status_fail_ssl(

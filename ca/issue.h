@@ -33,6 +33,9 @@ struct ca_template {
 	const char *ocsp_url; /* NULL: no AIA OCSP */
 	const char *ca_issuers_url; /* NULL: no AIA caIssuers */
 	int md_nid; /* signature digest: NID_sha256, ... */
+	/* The profile, as a certificatePolicies OID (ca/certpolicy.h) that
+	 * authentication reads the holder's role from; NULL: none. */
+	const char *profile;
 };
 
 /*

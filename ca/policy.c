@@ -18,6 +18,7 @@
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
+#include "ca/certpolicy.h"
 #include "ca/policy.h"
 #include "common/file.h"
 #include "common/hex.h"
@@ -1246,6 +1247,12 @@ profile_entry(const struct pctx *c, const char *path, const char *name,
 	struct policy_profile *p = &pol->profiles[pol->profile_count++];
 
 	memcpy(p->name, name, strlen(name) + 1);
+	/* Every certificate names its profile in an OID of bounded size. */
+	if (strlen(name) > CA_POLICY_NAME_MAX)
+		return perr(c, path,
+		    "a profile name is at most %d characters (it is spelled "
+		    "out in each certificate's policy OID)",
+		    CA_POLICY_NAME_MAX);
 	return parse_profile(c, path, v, p);
 }
 

@@ -137,6 +137,8 @@ ca_service_issue(struct store *store, const char *org, const char *actor,
 	t.ocsp_url = ocsp_url;
 	t.ca_issuers_url = ca_issuers_url;
 	t.md_nid = spec->md_nid;
+	/* A leaf's role comes from this OID; CA certificates hold none. */
+	t.profile = spec->is_ca ? NULL : spec->profile;
 	if ((st = ca_cert_sign(&t, issuer, issuer_key, &cert, serial)) !=
 	        ST_OK ||
 	    (st = ca_row_from_cert(cert, NULL, spec->profile, now, &row)) !=

@@ -358,6 +358,7 @@ enum rstmt {
 	R_SHARD_LAST,
 	R_SUPERSEDE_DUE,
 	R_SECRET_LIST,
+	R_DEVICES,
 	R_MAX
 };
 
@@ -407,6 +408,7 @@ static const char *const rsql[R_MAX] = {
                   " WHERE shard = ?",
     [R_SHARD_LAST] = "SELECT coalesce(max(not_after), 0) FROM certificates"
                      " WHERE shard = ?",
+    [R_DEVICES] = "SELECT id, status FROM devices ORDER BY id",
     [R_SUPERSEDE_DUE] = "SELECT serial, supersede_at FROM certificates"
                         " WHERE supersede_at IS NOT NULL"
                         " AND status = 'valid' AND supersede_at <= ?"
@@ -2588,6 +2590,38 @@ store_superseded_due(struct store *store, int64_t now, size_t limit,
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		st = db_fail(store->rdb, "select superseded");
+out:
+	stmt_reset(stmt);
+	pthread_mutex_unlock(&store->read_lock);
+	return st;
+}
+
+enum status
+store_devices_foreach(struct store *store, store_device_state_fn fn, void *arg)
+{
+	sqlite3_stmt *stmt;
+	const unsigned char *id, *status;
+	enum status st = ST_OK;
+	int rc;
+
+	pthread_mutex_lock(&store->read_lock);
+	if ((stmt = rstmt(store, R_DEVICES)) == NULL) {
+		st = db_fail(store->rdb, "prepare select devices");
+		goto out;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		id = sqlite3_column_text(stmt, 0);
+		status = sqlite3_column_text(stmt, 1);
+		if (id == NULL)
+			continue;
+		if (fn((const char *)id,
+		        status != NULL &&
+		            strcmp((const char *)status, "blocked") == 0,
+		        arg) != 0)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		st = db_fail(store->rdb, "select devices");
 out:
 	stmt_reset(stmt);
 	pthread_mutex_unlock(&store->read_lock);

@@ -512,6 +512,22 @@ typedef int (*store_ocsp_due_fn)(
 enum status store_ocsp_due(struct store *store, int64_t before,
     store_ocsp_due_fn fn, void *arg) MUST_CHECK;
 
+/*
+ * For audit verification, every row as it stands: fn gets each device
+ * (id, blocked or not) or each enrollment secret (its id, device, whether
+ * it was used and for which serial, NULL when none), in key order, until
+ * it returns non-zero. The strings are valid during the call only; fn must
+ * not call store read functions.
+ */
+typedef int (*store_device_state_fn)(
+    const char *device_id, int is_blocked, void *arg);
+typedef int (*store_secret_state_fn)(int64_t id, const char *device_id,
+    int is_consumed, const char *consumed_serial, void *arg);
+enum status store_devices_foreach(
+    struct store *store, store_device_state_fn fn, void *arg) MUST_CHECK;
+enum status store_secrets_foreach(
+    struct store *store, store_secret_state_fn fn, void *arg) MUST_CHECK;
+
 /* A stored CRL (one per shard; the root CA's is STORE_CRL_SHARD_ROOT). */
 struct store_crl {
 	int shard;

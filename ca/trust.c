@@ -12,6 +12,7 @@
 #include <openssl/x509v3.h>
 
 #include "ca/authority_internal.h"
+#include "ca/certpolicy.h"
 #include "ca/deviceid.h"
 #include "ca/issue.h"
 #include "common/file.h"
@@ -164,6 +165,9 @@ own_principal(
 	const struct policy_profile *p;
 	struct store_cert *row = NULL;
 	unsigned char *der = NULL;
+	char profile[LIMIT_LABEL_LEN + 1], q[LIMIT_NAME_LEN + 8];
+	char why[256];
+	enum status pst;
 	int der_len;
 	int64_t grace;
 	enum status st;
@@ -200,8 +204,20 @@ own_principal(
 		    who->serial, (long long)row->supersede_at);
 		goto out;
 	}
+	/*
+	 * The role comes from the profile the certificate itself names (its
+	 * certificatePolicies OID), never from the row alone: anyone who
+	 * can write to the database could otherwise raise a device to admin.
+	 * An expiry beyond the grace (of that profile) is told first: the
+	 * client is not authenticated at all then.
+	 */
+	pst = ca_certpolicy_get(leaf, profile);
+	snprintf(why, sizeof(why), "%s", status_detail());
 	if (is_expired) {
-		p = policy_profile_get(a->policy, row->profile);
+		/* The grace only loosens expiry; a certificate without a
+		 * profile of its own is refused just below anyway. */
+		p = policy_profile_get(
+		    a->policy, pst == ST_OK ? profile : row->profile);
 		grace = p != NULL ? p->renew_after_expiry_seconds : 0;
 		if ((int64_t)time(NULL) > row->not_after + grace) {
 			st = status_fail(ST_UNAUTHENTICATED,
@@ -210,16 +226,40 @@ own_principal(
 			goto out;
 		}
 	}
+	if (pst == ST_NOTFOUND) {
+		st = status_fail(ST_DENIED,
+		    "client certificate %s names no tessera profile "
+		    "(certificatePolicies %s...): issued before tessera put "
+		    "one in every certificate; issue it again",
+		    who->serial, CA_POLICY_PROFILES_ARC);
+		goto out;
+	}
+	if (pst != ST_OK) {
+		st = status_fail(
+		    ST_DENIED, "client certificate %s: %s", who->serial, why);
+		goto out;
+	}
+	if (strcmp(profile, row->profile) != 0) {
+		log_error("certificate %s names profile %s, its row in the "
+		          "store %s: changed outside tessera? refused",
+		    who->serial, profile,
+		    log_quote(row->profile, q, sizeof(q)));
+		st = status_fail(ST_DENIED,
+		    "client certificate %s is of profile %s, but the store "
+		    "says otherwise: refused (see tessera audit verify)",
+		    who->serial, profile);
+		goto out;
+	}
 	who->kind = PRINCIPAL_CERT;
 	who->cert = leaf;
 	who->is_expired = is_expired;
-	snprintf(who->profile, sizeof(who->profile), "%s", row->profile);
+	snprintf(who->profile, sizeof(who->profile), "%s", profile);
 	if (row->device_id != NULL)
 		snprintf(who->id, sizeof(who->id), "%s", row->device_id);
 	else if (!name_attr(X509_get_subject_name(leaf), NID_commonName,
 	             who->id, sizeof(who->id)))
 		snprintf(who->id, sizeof(who->id), "%s", who->serial);
-	role = policy_role_for_profile(a->policy, row->profile);
+	role = policy_role_for_profile(a->policy, profile);
 	snprintf(who->role, sizeof(who->role), "%s", role ? role->name : "");
 	st = ST_OK;
 out:

@@ -164,6 +164,7 @@ csr c /CN=dev-a -addext "subjectAltName=URI:urn:dev:dev-a" && b64 c
 code=$(post "$EST/simplereenroll" "$T/c.b64" c "${CT[@]}" \
 	--cert "$T/b.pem" --key "$T/b.key")
 expect c "renew the successor" 200 "$code"
+cert_of c
 
 # --- a station re-enrolling an id that holds a valid certificate -----------
 csr station /CN=station-1
@@ -250,12 +251,15 @@ n=$(db "SELECT count(*) FROM audit WHERE action = 'secret-reserve' AND object = 
 # /healthz and OCSP keep answering while RSA-4096 keys are made: each
 # probe during the batch must take less than a quarter of the fastest
 # serverkeygen (a probe that waited for a key would take about as long).
+# Two, one per worker: a worker's TLS listener answers one request at a
+# time, so more would queue behind each other (and a loaded machine can
+# push a queued one past the 30 s request limit).
 openssl ocsp -issuer "$D/ca/issuing.pem" -cert "$T/b.pem" -no_nonce \
 	-reqout "$T/ocsp.req" >/dev/null 2>&1
 probe() {
 	curl -s -o /dev/null --max-time 30 -w '%{http_code} %{time_total}\n' "$@"
 }
-BATCH=4
+BATCH=2
 for i in $(seq 1 $BATCH); do
 	id=dev-batch-$i
 	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
@@ -295,4 +299,54 @@ awk -v p="$probe_max" -v k="$kg_min" 'BEGIN { exit !(p < k / 4) }' && pass ||
 	fail "a probe took ${probe_max}s during keygens that took ${kg_min}s or more"
 
 check "audit verify" tessera audit verify --data "$D"
+
+# --- the role comes from the certificate; tampering is found -------------
+SC=$(serial_of "$T/c.pem")
+# The device profile's policy OID: tessera's arc, then "device" byte by byte.
+openssl x509 -in "$T/c.pem" -noout -text | grep -A1 'Certificate Policies' |
+	grep -qF "Policy: 1.3.6.1.4.1.32473.1.1.100.101.118.105.99.101" &&
+	pass || fail "the device certificate lacks the device profile's policy OID"
+ADM=(--cert "$D/admin/admin.pem" --key "$D/admin/admin.key")
+api() {
+	"${CURL[@]}" -o "$T/$1.out" -w '%{http_code}' "${@:2}"
+}
+code=$(api blk "${ADM[@]}" -H 'Content-Type: application/json' \
+	-d '{"reason": "keyCompromise"}' \
+	"https://localhost:$P1/api/v1/devices/st-dev-1/revoke")
+expect blk "admin revokes st-dev-1" 200 "$code"
+code=$(api adm-before --cert "$T/c.pem" --key "$T/c.key" \
+	"https://localhost:$P1/api/v1/audit?since=0&limit=1")
+expect adm-before "the device reads the audit" 403 "$code"
+SECRET_ID=$(db "SELECT id FROM enrollment_secrets WHERE device_id = 'dev-a'")
+# Behind tessera's back: a revocation undone, a block lifted, a secret
+# reset, a certificate's profile raised to admin.
+db "UPDATE certificates SET status = 'valid', revoked_at = NULL, reason = NULL,
+	supersede_at = NULL WHERE serial = '$SA';
+UPDATE devices SET status = 'active' WHERE id = 'st-dev-1';
+UPDATE enrollment_secrets SET consumed_at = NULL, consumed_serial = NULL
+	WHERE id = $SECRET_ID;
+UPDATE certificates SET profile = 'admin' WHERE serial = '$SC';"
+tessera audit verify --data "$D" >"$T/verify.out" 2>&1
+rc=$?
+[ "$rc" != 0 ] && pass || fail "audit verify passed a tampered store"
+for what in "certificate $SA: revoked at audit entry" \
+	'device "st-dev-1": blocked at audit entry' \
+	"enrollment secret $SECRET_ID (device \"dev-a\"): used at audit entry" \
+	"certificate $SC: issued as profile device" 'the store says "admin"' \
+	"4 rows in the store disagree"; do
+	grep -qF -- "$what" "$T/verify.out" && pass ||
+		fail "audit verify does not say '$what'"
+done
+[ "$rc" != 0 ] || sed 's/^/    /' "$T/verify.out" >&2
+# The admin profile column raises nothing: the certificate says device.
+code=$(api adm-after --cert "$T/c.pem" --key "$T/c.key" \
+	"https://localhost:$P1/api/v1/audit?since=0&limit=1")
+expect adm-after "the device with an admin profile column reads the audit" 403 "$code"
+says adm-after "the device with an admin profile column" "store says otherwise"
+code=$(api rev-after --cert "$T/c.pem" --key "$T/c.key" \
+	-H 'Content-Type: application/json' -d '{"reason": "keyCompromise"}' \
+	"https://localhost:$P1/api/v1/devices/dev-x/revoke")
+expect rev-after "the device with an admin profile column revokes" 403 "$code"
+grep -q "changed outside tessera" "$T/serve.err" && pass ||
+	fail "the server did not log the disagreeing profile"
 finish

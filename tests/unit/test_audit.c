@@ -29,6 +29,8 @@
 #include "tests/unit/testutil.h"
 
 #define NOW 1700000000
+/* The longest line audit_state_check reports. */
+#define VERIFY_LINE_CAP 512
 
 static char db_path[4096];
 
@@ -913,6 +915,163 @@ test_authority(const char *dir)
 	authority_close(a);
 }
 
+/* The store's rows held against the audit (audit_state_check). */
+
+static uint8_t state_der[64];
+
+struct state_job {
+	const char *serial, *device, *profile, *action, *detail;
+	int is_secret;
+};
+
+static enum status
+job_state(struct store_txn *txn, void *arg)
+{
+	const struct state_job *j = arg;
+	const struct store_minter minter = {"operator", "test", NULL};
+	struct store_cert c;
+	uint8_t hash[32];
+	size_t n;
+	enum status st;
+
+	if (strcmp(j->action, "issue") == 0) {
+		memset(&c, 0, sizeof(c));
+		snprintf(c.serial, sizeof(c.serial), "%s", j->serial);
+		c.issuer = "CN=CA";
+		c.subject = "CN=x";
+		c.device_id = (char *)j->device;
+		c.profile = (char *)j->profile;
+		c.not_before = NOW;
+		c.not_after = NOW + 86400;
+		c.reason = -1;
+		c.der = state_der;
+		c.der_len = sizeof(state_der);
+		c.created = NOW;
+		if ((st = store_txn_cert_insert(txn, &c)) != ST_OK ||
+		    (st = store_txn_device_ensure(txn, j->device, NOW)) !=
+		        ST_OK)
+			return st;
+		if (j->is_secret) {
+			memset(hash, 7, sizeof(hash));
+			if ((st = store_txn_secret_insert(txn, j->device,
+			         j->profile, hash, NOW + 60, NOW, &minter)) !=
+			        ST_OK ||
+			    (st = store_txn_secret_consume(txn, j->device,
+			         j->profile, hash, NOW, j->serial)) != ST_OK)
+				return st;
+		}
+	} else if (strcmp(j->action, "revoke") == 0) {
+		if ((st = store_txn_cert_revoke(
+		         txn, j->serial, 1, NOW, NULL)) != ST_OK)
+			return st;
+	} else if (strcmp(j->action, "revoke-device") == 0) {
+		if ((st = store_txn_device_certs_revoke(
+		         txn, j->device, 1, NOW, &n)) != ST_OK ||
+		    (st = store_txn_device_set_status(
+		         txn, j->device, 1, NOW)) != ST_OK)
+			return st;
+	}
+	return audit_append(txn, NOW, "operator:test", j->action,
+	    j->serial != NULL ? j->serial : j->device, j->detail);
+}
+
+static enum status
+state_do(struct store *store, const char *action, const char *serial,
+    const char *device, const char *detail, int is_secret)
+{
+	struct state_job j = {
+	    serial, device, "device", action, detail, is_secret};
+
+	return store_write(store, job_state, &j);
+}
+
+struct state_lines {
+	char text[8][VERIFY_LINE_CAP];
+	size_t count;
+};
+
+static void
+state_line(const char *line, void *arg)
+{
+	struct state_lines *l = arg;
+
+	if (l->count < 8)
+		snprintf(l->text[l->count++], VERIFY_LINE_CAP, "%s", line);
+}
+
+static int
+state_says(const struct state_lines *l, const char *want)
+{
+	size_t i;
+
+	for (i = 0; i < l->count; i++)
+		if (strstr(l->text[i], want) != NULL)
+			return 1;
+	return 0;
+}
+
+static void
+test_state(void)
+{
+	struct store *store = NULL;
+	struct state_lines l;
+	size_t n = 99;
+
+	CHECK_ST(store_open(db_path, &store), ST_OK);
+	if (store == NULL)
+		return;
+	CHECK_ST(state_do(store, "issue", "0A01", "dev-1",
+	             "enroll profile=device device=dev-1 secret=1 "
+	             "subject=CN=dev-1 profile=admin",
+	             1),
+	    ST_OK);
+	CHECK_ST(state_do(store, "issue", "0A02", "dev-2",
+	             "enroll profile=device device=dev-2 subject=CN=dev-2", 0),
+	    ST_OK);
+	CHECK_ST(state_do(store, "revoke", "0A02", NULL, "reason=x", 0), ST_OK);
+	CHECK_ST(state_do(store, "issue", "0A03", "dev-3",
+	             "enroll profile=device device=dev-3 subject=CN=dev-3", 0),
+	    ST_OK);
+	CHECK_ST(state_do(store, "revoke-device", NULL, "dev-3", "blocked", 0),
+	    ST_OK);
+	/* As tessera left it: nothing to say. */
+	memset(&l, 0, sizeof(l));
+	CHECK_ST(audit_state_check(store, state_line, &l, &n), ST_OK);
+	CHECK(n == 0 && l.count == 0);
+
+	/* Behind tessera's back, one row of each kind. */
+	CHECK(raw_exec("UPDATE certificates SET status = 'valid',"
+	               " revoked_at = NULL, reason = NULL"
+	               " WHERE serial = '0A02'") == 0);
+	CHECK(raw_exec("UPDATE certificates SET profile = 'admin'"
+	               " WHERE serial = '0A01'") == 0);
+	CHECK(raw_exec("UPDATE devices SET status = 'active'"
+	               " WHERE id = 'dev-3'") == 0);
+	CHECK(raw_exec("UPDATE enrollment_secrets SET consumed_at = NULL,"
+	               " consumed_serial = NULL") == 0);
+	CHECK(raw_exec("INSERT INTO certificates SELECT '0A09', issuer,"
+	               " subject, device_id, profile, not_before, not_after,"
+	               " status, revoked_at, reason, der, created, shard, NULL"
+	               " FROM certificates WHERE serial = '0A01'") == 0);
+	memset(&l, 0, sizeof(l));
+	CHECK_ST(audit_state_check(store, state_line, &l, &n), ST_OK);
+	CHECK(n == 5 && l.count == 5);
+	CHECK(state_says(&l, "certificate 0A01: issued as profile device"));
+	CHECK(state_says(&l, "certificate 0A02: revoked at audit entry 3"));
+	CHECK(state_says(&l, "device \"dev-3\": blocked at audit entry 5"));
+	CHECK(state_says(&l, "enrollment secret 1 (device \"dev-1\")"));
+	CHECK(state_says(&l,
+	    "certificate 0A09 (profile \"admin\"): in the "
+	    "store, but the audit never issued it"));
+	/* Undoing the device's block also revived nothing: 0A03 stayed. */
+	CHECK(!state_says(&l, "0A03"));
+	CHECK(raw_exec("UPDATE certificates SET status = 'valid',"
+	               " revoked_at = NULL WHERE serial = '0A03'") == 0);
+	CHECK_ST(audit_state_check(store, NULL, NULL, &n), ST_OK);
+	CHECK(n == 6);
+	store_close(store);
+}
+
 int
 main(void)
 {
@@ -932,6 +1091,8 @@ main(void)
 	test_truncate();
 	snprintf(db_path, sizeof(db_path), "%s/two.db", dir);
 	test_two_writers();
+	snprintf(db_path, sizeof(db_path), "%s/state.db", dir);
+	test_state();
 
 	other_key = testutil_key("ec:P-256");
 	CHECK(other_key != NULL);

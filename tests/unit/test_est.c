@@ -13,6 +13,7 @@
 
 #include "ca/authority.h"
 #include "ca/authority_internal.h"
+#include "ca/certpolicy.h"
 #include "ca/issue.h"
 #include "ca/service.h"
 #include "ca/setup.h"
@@ -528,9 +529,14 @@ row_commit(struct store_txn *txn, void *arg)
 	return store_txn_cert_insert(txn, ((struct row_job *)arg)->row);
 }
 
-/* A device certificate that expired days_ago days ago, stored as issued. */
+/*
+ * A device certificate of cn valid from days_ago + 30 days ago to days_ago
+ * days ago (negative: still valid), naming cert_profile in its policy OID
+ * (NULL: none), stored with row_profile as its row's profile.
+ */
 static X509 *
-expired_cert(const char *cn, EVP_PKEY *key, int days_ago)
+stored_cert(const char *cn, EVP_PKEY *key, int days_ago,
+    const char *cert_profile, const char *row_profile)
 {
 	static const int eku[] = {NID_client_auth};
 	struct ca_template t;
@@ -553,9 +559,10 @@ expired_cert(const char *cn, EVP_PKEY *key, int days_ago)
 	t.eku_nids = eku;
 	t.eku_count = 1;
 	t.md_nid = NID_sha256;
+	t.profile = cert_profile;
 	if (ca_cert_sign(&t, a->issuing, hsm_key_get0_pkey(a->issuing_key),
 	        &cert, serial) != ST_OK ||
-	    ca_row_from_cert(cert, cn, "device", now, &row) != ST_OK)
+	    ca_row_from_cert(cert, cn, row_profile, now, &row) != ST_OK)
 		abort();
 	job.row = &row;
 	if (store_write(a->store, row_commit, &job) != ST_OK)
@@ -563,6 +570,114 @@ expired_cert(const char *cn, EVP_PKEY *key, int days_ago)
 	ca_row_clear(&row);
 	X509_NAME_free(name);
 	return cert;
+}
+
+/* A device certificate that expired days_ago days ago, stored as issued. */
+static X509 *
+expired_cert(const char *cn, EVP_PKEY *key, int days_ago)
+{
+	return stored_cert(cn, key, days_ago, "device", "device");
+}
+
+/*
+ * The role comes from the profile the certificate names (its policy
+ * OID), never from the row: a row raised to admin raises nothing, and a
+ * certificate naming no profile is refused.
+ */
+static void
+test_role_from_cert(void)
+{
+	static const struct {
+		const char *cn, *cert_profile, *row_profile, *path;
+		int want;
+		const char *says;
+	} cases[] = {
+	    {"role-ok", "device", "device", "/api/v1/revocations", 200, NULL},
+	    {"role-ok2", "device", "device", "/api/v1/audit", 403, "may not"},
+	    {"role-raised", "device", "admin", "/api/v1/audit", 403,
+	        "store says otherwise"},
+	    {"role-raised2", "device", "admin", "/api/v1/revocations", 403,
+	        "store says otherwise"},
+	    {"role-none", NULL, "admin", "/api/v1/audit", 403,
+	        "names no tessera profile"},
+	};
+	struct req q;
+	struct http_response resp;
+	EVP_PKEY *key = testutil_key("ec:P-256");
+	char profile[LIMIT_LABEL_LEN + 1];
+	X509 *cert;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cert = stored_cert(cases[i].cn, key, -10, cases[i].cert_profile,
+		    cases[i].row_profile);
+		if (cases[i].cert_profile != NULL) {
+			CHECK_ST(ca_certpolicy_get(cert, profile), ST_OK);
+			CHECK(strcmp(profile, cases[i].cert_profile) == 0);
+		} else
+			CHECK_ST(ca_certpolicy_get(cert, profile), ST_NOTFOUND);
+		req_init(&q, "GET", cases[i].path);
+		req_cert(&q, cert);
+		CHECK(run_tls(&q, &resp) == cases[i].want);
+		CHECK(cases[i].says == NULL ||
+		    (resp.body.data != NULL &&
+		        strstr((char *)resp.body.data, cases[i].says) != NULL));
+		http_response_free(&resp);
+		req_free(&q);
+		X509_free(cert);
+	}
+	EVP_PKEY_free(key);
+}
+
+/* certificatePolicies that name no profile, or two: refused. */
+static void
+test_certpolicy(void)
+{
+	char profile[LIMIT_LABEL_LEN + 1];
+	CERTIFICATEPOLICIES *cp;
+	POLICYINFO *pi;
+	X509 *x = X509_new();
+	int i;
+
+	CHECK_ST(ca_certpolicy_add(x, "Bad Name"), ST_MALFORMED);
+	CHECK_ST(ca_certpolicy_add(x, ""), ST_MALFORMED);
+	CHECK_ST(ca_certpolicy_get(x, profile), ST_NOTFOUND);
+	CHECK_ST(ca_certpolicy_add(x, "station"), ST_OK);
+	CHECK_ST(ca_certpolicy_get(x, profile), ST_OK);
+	CHECK(strcmp(profile, "station") == 0);
+	X509_free(x);
+	/* Two tessera profiles in one extension: which role? Refused. */
+	x = X509_new();
+	cp = sk_POLICYINFO_new_null();
+	for (i = 0; i < 2; i++) {
+		pi = POLICYINFO_new();
+		ASN1_OBJECT_free(pi->policyid);
+		pi->policyid = OBJ_txt2obj(i == 0
+		        ? CA_POLICY_PROFILES_ARC ".100.101.118.105.99.101"
+		        : CA_POLICY_PROFILES_ARC ".97.100.109.105.110",
+		    1);
+		sk_POLICYINFO_push(cp, pi);
+	}
+	CHECK(X509_add1_ext_i2d(
+	          x, NID_certificate_policies, cp, 0, X509V3_ADD_DEFAULT) == 1);
+	CERTIFICATEPOLICIES_free(cp);
+	CHECK_ST(ca_certpolicy_get(x, profile), ST_MALFORMED);
+	CHECK_DETAIL("more than one");
+	CHECK(profile[0] == '\0');
+	X509_free(x);
+	/* An arc in tessera's that is no profile name (upper case "A"):
+	 * refused, not ignored. */
+	x = X509_new();
+	cp = sk_POLICYINFO_new_null();
+	pi = POLICYINFO_new();
+	ASN1_OBJECT_free(pi->policyid);
+	pi->policyid = OBJ_txt2obj(CA_POLICY_PROFILES_ARC ".65", 1);
+	sk_POLICYINFO_push(cp, pi);
+	CHECK(X509_add1_ext_i2d(
+	          x, NID_certificate_policies, cp, 0, X509V3_ADD_DEFAULT) == 1);
+	CERTIFICATEPOLICIES_free(cp);
+	CHECK_ST(ca_certpolicy_get(x, profile), ST_MALFORMED);
+	X509_free(x);
 }
 
 /* The device profile renews up to 7 days after expiry, not later. */
@@ -691,6 +806,8 @@ main(void)
 		test_binding();
 		test_serverkeygen();
 		test_expired_renewal();
+		test_role_from_cert();
+		test_certpolicy();
 		test_api(data);
 	}
 	enroll_free(e);
