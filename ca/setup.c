@@ -159,15 +159,13 @@ audit_start(struct init_state *is)
 	    is->store, hsm_key_get0_pkey(is->keys[KEY_AUDIT]), is->now, NULL);
 }
 
-static enum status
-embedded_token(struct init_state *is, char **pin)
+enum status
+ca_setup_softhsm_conf(const char *dir)
 {
-	const char *dir = is->s->data_dir;
-	char *so = NULL, *conf = NULL, *tokens = NULL, *text = NULL;
+	char *conf = NULL, *tokens = NULL, *text = NULL;
 	size_t len;
 	enum status st = ST_NOMEM;
 
-	*pin = NULL;
 	if ((tokens = file_join(dir, "hsm/tokens")) == NULL ||
 	    (conf = file_join(dir, "hsm/softhsm2.conf")) == NULL)
 		goto out;
@@ -187,6 +185,23 @@ embedded_token(struct init_state *is, char **pin)
 	if ((st = file_write_new(conf, text, strlen(text), 0600)) != ST_OK)
 		goto out;
 	setenv("SOFTHSM2_CONF", conf, 1);
+out:
+	free(text);
+	free(conf);
+	free(tokens);
+	return st;
+}
+
+static enum status
+embedded_token(struct init_state *is, char **pin)
+{
+	const char *dir = is->s->data_dir;
+	char *so = NULL;
+	enum status st;
+
+	*pin = NULL;
+	if ((st = ca_setup_softhsm_conf(dir)) != ST_OK)
+		goto out;
 	if ((st = secret_random_hex(16, &so)) != ST_OK ||
 	    (st = secret_random_hex(16, pin)) != ST_OK)
 		goto out;
@@ -201,9 +216,6 @@ out:
 		*pin = NULL;
 	}
 	secret_free(so);
-	free(text);
-	free(conf);
-	free(tokens);
 	return st;
 }
 

@@ -40,4 +40,11 @@ struct ca_setup {
  */
 enum status ca_setup_run(const struct ca_setup *s) MUST_CHECK;
 
+/*
+ * The embedded SoftHSMv2's configuration: DIR/hsm/tokens (made, 0700) as
+ * its token directory, written to DIR/hsm/softhsm2.conf (new, 0600) and
+ * put in SOFTHSM2_CONF. DIR/hsm must exist. For init and restore.
+ */
+enum status ca_setup_softhsm_conf(const char *dir) MUST_CHECK;
+
 #endif

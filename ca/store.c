@@ -1784,14 +1784,188 @@ schema_get(sqlite3 *db, int *version)
 	return st;
 }
 
+static enum status db_open(const char *path, int flags, sqlite3 **out);
+
+/* How long a snapshot waits for a lock the others hold, in 10 ms steps. */
+#define BACKUP_BUSY_TRIES 1000
+
+/*
+ * Copy the main database of src into dest, a new file of mode 0600, in one
+ * backup step (one read transaction: a consistent snapshot). dest is
+ * fsynced, and removed on failure.
+ */
+static enum status
+db_copy(sqlite3 *src, const char *dest)
+{
+	sqlite3 *dst = NULL;
+	sqlite3_backup *b = NULL;
+	enum status st = ST_OK;
+	int fd, rc, tries = 0, is_created = 0;
+
+	fd = open(
+	    dest, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd == -1) {
+		st = status_fail(errno == EEXIST ? ST_CONFLICT : ST_STORE,
+		    "store: create %s: %s", dest, strerror(errno));
+		goto out;
+	}
+	is_created = 1;
+	close(fd);
+	if ((st = db_open(dest, SQLITE_OPEN_READWRITE, &dst)) != ST_OK)
+		goto out;
+	if ((b = sqlite3_backup_init(dst, "main", src, "main")) == NULL) {
+		st = db_fail(dst, "backup");
+		goto out;
+	}
+	/* -1: every page in one step, so the copy is one snapshot. */
+	while ((rc = sqlite3_backup_step(b, -1)) == SQLITE_BUSY ||
+	    rc == SQLITE_LOCKED) {
+		if (++tries > BACKUP_BUSY_TRIES)
+			break;
+		sqlite3_sleep(10);
+	}
+	if (rc != SQLITE_DONE) {
+		sqlite3_backup_finish(b);
+		b = NULL;
+		st = status_fail(ST_STORE, "store: backup to %s: %s", dest,
+		    sqlite3_errstr(rc));
+		goto out;
+	}
+	rc = sqlite3_backup_finish(b);
+	b = NULL;
+	if (rc != SQLITE_OK) {
+		st = db_fail(dst, "backup");
+		goto out;
+	}
+	/* Closing the last connection checkpoints: no -wal is left. */
+	if (sqlite3_close(dst) != SQLITE_OK) {
+		st = db_fail(dst, "close backup");
+		goto out;
+	}
+	dst = NULL;
+	if ((fd = open(dest, O_RDONLY | O_CLOEXEC)) == -1 || fsync(fd) == -1)
+		st = status_fail(
+		    ST_STORE, "store: fsync %s: %s", dest, strerror(errno));
+	if (fd != -1)
+		close(fd);
+out:
+	if (b != NULL)
+		sqlite3_backup_finish(b);
+	sqlite3_close_v2(dst);
+	if (st != ST_OK && is_created)
+		unlink(dest);
+	return st;
+}
+
+enum status
+store_backup(const char *path, const char *dest)
+{
+	sqlite3 *src = NULL;
+	enum status st;
+
+	if ((st = db_open(path, SQLITE_OPEN_READONLY, &src)) != ST_OK)
+		return st;
+	st = db_copy(src, dest);
+	sqlite3_close_v2(src);
+	return st;
+}
+
+enum status
+store_check(const char *path)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *stmt = NULL;
+	const unsigned char *res;
+	enum status st;
+	int version;
+
+	if ((st = db_open(path, SQLITE_OPEN_READONLY, &db)) != ST_OK)
+		goto out;
+	if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &stmt, NULL) !=
+	        SQLITE_OK ||
+	    sqlite3_step(stmt) != SQLITE_ROW) {
+		st = db_fail(db, "integrity check");
+		goto out;
+	}
+	res = sqlite3_column_text(stmt, 0);
+	if (res == NULL || strcmp((const char *)res, "ok") != 0) {
+		st = status_fail(ST_MALFORMED,
+		    "store: %s fails SQLite's integrity check: %s", path,
+		    res != NULL ? (const char *)res : "no answer");
+		goto out;
+	}
+	if ((st = schema_get(db, &version)) != ST_OK)
+		goto out;
+	if (version < 1 || version > SCHEMA_VERSION)
+		st = status_fail(ST_MALFORMED,
+		    "store: %s has schema version %d; this tessera reads 1 "
+		    "to %d",
+		    path, version, SCHEMA_VERSION);
+out:
+	sqlite3_finalize(stmt);
+	sqlite3_close_v2(db);
+	return st;
+}
+
+/*
+ * Before migrating a store of an older schema, keep a copy of it as it was
+ * (PATH.schema-vN-TIME-PID.bak, mode 0600), so that an upgrade can be
+ * undone with the older tessera and that file. Taken before the migrating
+ * transaction (SQLite copies nothing from a connection that is writing);
+ * *kept is the copy's name, "" when the store needs no migration.
+ */
+static enum status
+schema_keep_copy(sqlite3 *db, const char *path, char *kept, size_t kept_cap)
+{
+	sqlite3_stmt *stmt = NULL;
+	enum status st = ST_OK;
+	int version = 0, n;
+
+	kept[0] = '\0';
+	if (sqlite3_prepare_v2(db,
+	        "SELECT count(*) FROM sqlite_master"
+	        " WHERE type = 'table' AND name = 'schema_version'",
+	        -1, &stmt, NULL) != SQLITE_OK ||
+	    sqlite3_step(stmt) != SQLITE_ROW) {
+		st = db_fail(db, "read schema version");
+		goto out;
+	}
+	if (sqlite3_column_int(stmt, 0) == 0)
+		goto out; /* a new store */
+	if ((st = schema_get(db, &version)) != ST_OK)
+		goto out;
+	if (version <= 0 || version >= SCHEMA_VERSION)
+		goto out;
+	n = snprintf(kept, kept_cap, "%s.schema-v%d-%lld-%ld.bak", path,
+	    version, (long long)time(NULL), (long)getpid());
+	if (n < 0 || (size_t)n >= kept_cap) {
+		kept[0] = '\0';
+		st = status_fail(ST_LIMIT, "store path is too long");
+		goto out;
+	}
+	if ((st = db_copy(db, kept)) != ST_OK) {
+		kept[0] = '\0';
+		goto out;
+	}
+	log_warn("store: schema version %d is older than %d: kept a copy of "
+	         "the store as it was in %s before migrating",
+	    version, SCHEMA_VERSION, kept);
+out:
+	sqlite3_finalize(stmt);
+	return st;
+}
+
 /* Bring the schema up to SCHEMA_VERSION in one transaction. */
 static enum status
-schema_migrate(sqlite3 *db)
+schema_migrate(sqlite3 *db, const char *path)
 {
 	sqlite3_stmt *stmt = NULL;
 	enum status st;
+	char kept[4096];
 	int version, v;
 
+	if ((st = schema_keep_copy(db, path, kept, sizeof(kept))) != ST_OK)
+		return st;
 	if ((st = db_exec(db, "BEGIN IMMEDIATE", "begin migration")) != ST_OK)
 		return st;
 	st = db_exec(db,
@@ -1809,8 +1983,14 @@ schema_migrate(sqlite3 *db)
 		    version, SCHEMA_VERSION);
 		goto out;
 	}
-	if (version == SCHEMA_VERSION)
+	if (version == SCHEMA_VERSION) {
+		/* Another process migrated it meanwhile, and kept its copy. */
+		if (kept[0] != '\0' && unlink(kept) == 0)
+			log_info("store: removed %s: the store was migrated by "
+			         "another process, which kept its own copy",
+			    kept);
 		goto out;
+	}
 	for (v = version; v < SCHEMA_VERSION; v++) {
 		if ((st = db_exec(db, migrations[v], "migrate schema")) !=
 		    ST_OK)
@@ -1933,7 +2113,7 @@ writer_open(const char *path, sqlite3 **out)
 	if ((st = db_exec(
 	         db, "PRAGMA foreign_keys = ON", "foreign_keys = ON")) != ST_OK)
 		goto out;
-	if ((st = schema_migrate(db)) != ST_OK)
+	if ((st = schema_migrate(db, path)) != ST_OK)
 		goto out;
 	*out = db;
 	db = NULL;

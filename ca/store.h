@@ -73,6 +73,20 @@ void store_close(struct store *store);
 /* The schema version this build writes. */
 int store_schema_version(void);
 
+/*
+ * Copy the database at path into dest, a new file (ST_CONFLICT if it
+ * exists) of mode 0600, as one consistent snapshot: SQLite's online backup
+ * API in a single step, one read transaction, while writers (WAL) go on.
+ * dest is fsynced; on failure it is removed.
+ */
+enum status store_backup(const char *path, const char *dest) MUST_CHECK;
+
+/*
+ * Check that path is a tessera store SQLite can read whole (PRAGMA
+ * integrity_check) and of a schema this build can open. Opens it read-only.
+ */
+enum status store_check(const char *path) MUST_CHECK;
+
 typedef enum status (*store_txn_fn)(struct store_txn *txn, void *arg);
 
 /*

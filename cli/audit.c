@@ -19,9 +19,9 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: tessera audit verify --data DIR [--public-key FILE] "
+	    "usage: tessera audit verify [--data DIR] [--public-key FILE] "
 	    "[--anchor SEQ:HASH]\n"
-	    "       tessera audit checkpoint --data DIR\n\n"
+	    "       tessera audit checkpoint [--data DIR]\n\n"
 	    "verify walks the audit chain in the store: every entry must "
 	    "hold the hash of\nthe one before it and its own content, and "
 	    "every checkpoint must cover the\nentry before it with a "
@@ -301,11 +301,12 @@ cmd_audit(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (dir == NULL || optind != argc ||
+	if (optind != argc ||
 	    (!is_verify && (key_path != NULL || anchor != NULL))) {
 		usage(stderr);
 		return 2;
 	}
+	dir = cli_data_dir(dir);
 	return is_verify ? audit_verify_cmd(dir, key_path, anchor)
 	                 : audit_checkpoint_cmd(dir);
 }

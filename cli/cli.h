@@ -19,6 +19,17 @@ int cmd_audit(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_revoke(int argc, char **argv);
 int cmd_admin(int argc, char **argv);
+int cmd_backup(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
+
+/* Where a data directory is when --data is not given (and no TESSERA_DATA). */
+#define CLI_DATA_DEFAULT "/var/lib/tessera"
+
+/*
+ * The data directory of every command: given (--data) when not NULL, else
+ * $TESSERA_DATA when set and not empty, else CLI_DATA_DEFAULT.
+ */
+const char *cli_data_dir(const char *given);
 
 /* Print "tessera CMD: <detail>" for st and return the exit code for it. */
 int cli_fail(const char *cmd, enum status st);

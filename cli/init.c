@@ -11,7 +11,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: tessera init --data DIR [--name ORG] [--url URL]\n"
+	    "usage: tessera init [--data DIR] [--name ORG] [--url URL]\n"
 	    "                    [--publish-url URL] [--dns NAME]... "
 	    "[--ip ADDR]...\n"
 	    "                    [--listen ADDR:PORT] [--publish "
@@ -151,11 +151,11 @@ cmd_init(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (s.data_dir == NULL || optind != argc) {
-		fprintf(stderr, "tessera init: --data DIR is required\n");
+	if (optind != argc) {
 		usage(stderr);
 		goto out;
 	}
+	s.data_dir = cli_data_dir(s.data_dir);
 	if ((s.hsm_module != NULL) != (s.hsm_token != NULL)) {
 		fprintf(stderr,
 		    "tessera init: --hsm-module and --hsm-token go "

@@ -16,9 +16,9 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: tessera issue --data DIR --profile NAME --csr FILE "
+	    "usage: tessera issue [--data DIR] --profile NAME --csr FILE "
 	    "--out FILE\n"
-	    "       tessera issue --data DIR --profile ROLE --name HOLDER "
+	    "       tessera issue [--data DIR] --profile ROLE --name HOLDER "
 	    "--key FILE --out FILE\n\n"
 	    "Issues a certificate for the PKCS#10 request in FILE (PEM or "
 	    "DER) under the\npolicy profile NAME, offline, through the same "
@@ -170,15 +170,16 @@ cmd_issue(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!dir || !profile || !out_path || optind != argc ||
+	if (!profile || !out_path || optind != argc ||
 	    (csr_path != NULL) == (name != NULL || key_path != NULL) ||
 	    (name != NULL) != (key_path != NULL)) {
 		fprintf(stderr,
-		    "tessera issue: --data, --profile, --out and either "
-		    "--csr or --name and --key are required\n");
+		    "tessera issue: --profile, --out and either --csr or "
+		    "--name and --key are required\n");
 		usage(stderr);
 		return 2;
 	}
+	dir = cli_data_dir(dir);
 	cli_operator(&who);
 	if (csr_path == NULL)
 		return issue_staff(

@@ -1,4 +1,5 @@
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -29,6 +30,9 @@ static const struct command {
     {"admin", cmd_admin, "operate a running tessera over its HTTPS admin API"},
     {"audit", cmd_audit,
         "verify the signed audit log, or sign a checkpoint of it"},
+    {"backup", cmd_backup,
+        "archive a data directory while it serves (never the keys or PIN)"},
+    {"restore", cmd_restore, "make a new data directory from a backup"},
 };
 
 static void
@@ -45,8 +49,22 @@ usage(FILE *f)
 		    f, "  %-8s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f,
 	    "\n'tessera COMMAND --help' describes one command.\n"
-	    "Environment: TESSERA_HSM_PIN (the token's user PIN, when "
-	    "not in a file),\nTESSERA_LOG=debug|info|warn|error.\n");
+	    "Environment: TESSERA_DATA (the data directory when --data is "
+	    "not given;\n" CLI_DATA_DEFAULT " when neither is), "
+	    "TESSERA_HSM_PIN (the token's user PIN,\nwhen not in a file), "
+	    "TESSERA_LOG=debug|info|warn|error.\n");
+}
+
+const char *
+cli_data_dir(const char *given)
+{
+	const char *env;
+
+	if (given != NULL)
+		return given;
+	if ((env = getenv("TESSERA_DATA")) != NULL && env[0] != '\0')
+		return env;
+	return CLI_DATA_DEFAULT;
 }
 
 int

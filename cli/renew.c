@@ -10,7 +10,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: tessera renew --data DIR [tls [--dns NAME]... "
+	    "usage: tessera renew [--data DIR] [tls [--dns NAME]... "
 	    "[--ip ADDR]... | ocsp | admin]\n\n"
 	    "Renews tessera's own certificates now (TLS and OCSP when none "
 	    "is named):\n"
@@ -78,7 +78,7 @@ cmd_renew(int argc, char **argv)
 	}
 	if (optind < argc)
 		what = argv[optind++];
-	if (dir == NULL || optind != argc ||
+	if (optind != argc ||
 	    (what != NULL && strcmp(what, "tls") != 0 &&
 	        strcmp(what, "ocsp") != 0 && strcmp(what, "admin") != 0)) {
 		usage(stderr);
@@ -89,6 +89,7 @@ cmd_renew(int argc, char **argv)
 		    stderr, "tessera renew: --dns and --ip go with 'tls'\n");
 		goto done;
 	}
+	dir = cli_data_dir(dir);
 	if ((st = authority_open(dir, &a)) != ST_OK)
 		goto out;
 	if (what != NULL && strcmp(what, "admin") == 0) {

@@ -9,7 +9,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: tessera revoke --data DIR (--serial HEX | --device ID) "
+	    "usage: tessera revoke [--data DIR] (--serial HEX | --device ID) "
 	    "[--reason NAME]\n\n"
 	    "Revokes one certificate by serial (hex, any case, leading zeros "
 	    "allowed), or\nevery certificate of a device (and blocks it), as "
@@ -65,14 +65,14 @@ cmd_revoke(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (dir == NULL || (serial == NULL) == (device == NULL) ||
-	    optind != argc) {
+	if ((serial == NULL) == (device == NULL) || optind != argc) {
 		fprintf(stderr,
-		    "tessera revoke: --data and one of --serial or --device "
-		    "are required\n");
+		    "tessera revoke: one of --serial or --device is "
+		    "required\n");
 		usage(stderr);
 		return 2;
 	}
+	dir = cli_data_dir(dir);
 	cli_operator(&who);
 	if ((st = authority_open(dir, &a)) != ST_OK) {
 		rc = cli_fail("revoke", st);

@@ -14,12 +14,13 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: tessera secret --data DIR --device ID [--profile NAME] "
+	    "usage: tessera secret [--data DIR] --device ID [--profile NAME] "
 	    "[--ttl DURATION]\n"
-	    "       tessera secret list --data DIR [--minter M] [--device ID] "
+	    "       tessera secret list [--data DIR] [--minter M] [--device "
+	    "ID] "
 	    "[--profile NAME]\n"
 	    "                           [--all] [--limit N] [--cursor ID]\n"
-	    "       tessera secret cancel --data DIR (--id ID | --minter M "
+	    "       tessera secret cancel [--data DIR] (--id ID | --minter M "
 	    "| --device ID)\n\n"
 	    "Mints a one-time enrollment secret for device ID (the CSR's CN) "
 	    "under profile\nNAME (default device). The device enrolls once "
@@ -148,17 +149,17 @@ manage(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (dir == NULL || optind != argc ||
+	if (optind != argc ||
 	    (strcmp(verb, "cancel") == 0 &&
 	        (id != 0) == (minter != NULL || device != NULL))) {
-		fprintf(stderr, "tessera secret %s: --data is required%s\n",
-		    verb,
-		    strcmp(verb, "cancel") == 0
-		        ? ", and either --id or --minter/--device"
-		        : "");
+		if (strcmp(verb, "cancel") == 0)
+			fprintf(stderr,
+			    "tessera secret cancel: either --id or "
+			    "--minter/--device is required\n");
 		usage(stderr);
 		return 2;
 	}
+	dir = cli_data_dir(dir);
 	cli_operator(&who);
 	if ((st = authority_open(dir, &a)) != ST_OK)
 		goto fail;
@@ -282,13 +283,12 @@ cmd_secret(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (dir == NULL || device == NULL || optind != argc) {
-		fprintf(stderr,
-		    "tessera secret: --data and --device are "
-		    "required\n");
+	if (device == NULL || optind != argc) {
+		fprintf(stderr, "tessera secret: --device is required\n");
 		usage(stderr);
 		return 2;
 	}
+	dir = cli_data_dir(dir);
 	cli_operator(&who);
 	if ((st = authority_open(dir, &a)) != ST_OK ||
 	    (st = authority_secret_create(a, &who, device, profile,

@@ -11,13 +11,15 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: tessera serve --data DIR [--listen ADDR:PORT] "
+	    "usage: tessera serve [--data DIR] [--listen ADDR:PORT] "
 	    "[--publish ADDR:PORT]\n"
 	    "                     [--workers N]\n\n"
 	    "Runs the TLS listener (EST, admin API) and the plain-HTTP "
 	    "listener (CRL, OCSP,\nCA certificates, /healthz) in N worker "
 	    "processes under a small supervisor.\n\n"
-	    "  --data DIR          the data directory made by tessera init\n"
+	    "  --data DIR          the data directory made by tessera init "
+	    "(default:\n"
+	    "                      $TESSERA_DATA, else /var/lib/tessera)\n"
 	    "  --listen ADDR:PORT  TLS listener; default from tessera.json "
 	    "(127.0.0.1:8443)\n"
 	    "  --publish ADDR:PORT plain-HTTP listener; default from "
@@ -79,9 +81,10 @@ cmd_serve(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc || cfg.data_dir == NULL) {
+	if (optind != argc) {
 		usage(stderr);
 		return 2;
 	}
+	cfg.data_dir = cli_data_dir(cfg.data_dir);
 	return server_run(&cfg);
 }

@@ -15,7 +15,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: tessera token rotate --data DIR\n"
+	    "usage: tessera token rotate [--data DIR]\n"
 	    "       tessera token verify --jwks FILE --issuer URL "
 	    "--audience AUD\n"
 	    "                            [--cert PEM] [--leeway SECONDS] "
@@ -193,8 +193,8 @@ cmd_token(int argc, char **argv)
 		}
 	}
 	what = optind < argc ? argv[optind++] : "";
-	if (strcmp(what, "rotate") == 0 && dir != NULL && optind == argc)
-		return rotate(dir);
+	if (strcmp(what, "rotate") == 0 && optind == argc)
+		return rotate(cli_data_dir(dir));
 	if (strcmp(what, "verify") == 0 && optind + 1 == argc &&
 	    v.jwks != NULL && v.issuer != NULL && v.audience != NULL) {
 		v.token = argv[optind];
