@@ -155,29 +155,48 @@ check "restored TLS key is mode 0600" mode_is "$D2/tls/server.key" 600
 check "copy the token" bash -c "tar -C '$D1' -cf '$T/hsm.tar' hsm/tokens \
 	hsm/user.pin hsm/so.pin && tar -C '$D2' -xf '$T/hsm.tar'"
 
-# One schema older: serve must keep a copy before migrating.
-check "make the restored store schema 4" sqlite3 "$D2/tessera.db" \
-	"DROP INDEX certificates_supersede;
-	 ALTER TABLE certificates DROP COLUMN supersede_at;
-	 UPDATE schema_version SET version = 4;"
+# One schema older: serve must keep a copy before migrating. The step
+# back undoes the newest migration (v5 -> v6: delegation's columns); for a
+# newer schema the test says so and leaves the mechanism to
+# unit.test_store, which builds every older version from scratch.
+NOW=$(sqlite3 "$D2/tessera.db" 'SELECT version FROM schema_version')
+OLD=$((NOW - 1))
+case $NOW in
+6) check "make the restored store schema 5" sqlite3 "$D2/tessera.db" \
+	"DROP INDEX enrollment_secrets_minter_serial;
+	 ALTER TABLE enrollment_secrets DROP COLUMN minter_kind;
+	 ALTER TABLE enrollment_secrets DROP COLUMN minter_id;
+	 ALTER TABLE enrollment_secrets DROP COLUMN minter_serial;
+	 ALTER TABLE enrollment_secrets DROP COLUMN cancelled_at;
+	 ALTER TABLE enrollment_secrets DROP COLUMN cancelled_by;
+	 ALTER TABLE devices DROP COLUMN family;
+	 ALTER TABLE devices DROP COLUMN authenticator;
+	 UPDATE schema_version SET version = 5;" ;;
+*) echo "note: no step back known from schema v$NOW; the copy before" \
+	"migrating is checked by unit.test_store only" >&2 ;;
+esac
 if ! start_server "$D2" "$P3" "$P4" 2; then
 	fail "the restored server did not come up"
 	finish
 	exit
 fi
 pass
-kept=$(ls "$D2"/tessera.db.schema-v4-*.bak 2>/dev/null | head -1)
-check "serve kept the store before migrating" test -n "$kept"
-if [ -n "$kept" ]; then
-	check "the kept copy is mode 0600" mode_is "$kept" 600
-	check "the kept copy is schema 4" test "$(sqlite3 "$kept" \
-		'SELECT version FROM schema_version')" = 4
-	grep -q "kept a copy of the store" "$T/serve.err" && pass ||
-		fail "serve does not log the copy it kept"
+if [ "$NOW" = 6 ]; then
+	kept=$(ls "$D2"/tessera.db.schema-v$OLD-*.bak 2>/dev/null | head -1)
+	check "serve kept the store before migrating" test -n "$kept"
+	if [ -n "$kept" ]; then
+		check "the kept copy is mode 0600" mode_is "$kept" 600
+		check "the kept copy is schema $OLD" test "$(sqlite3 "$kept" \
+			'SELECT version FROM schema_version')" = "$OLD"
+		grep -q "kept a copy of the store" "$T/serve.err" && pass ||
+			fail "serve does not log the copy it kept"
+	fi
+	check "one copy, whatever the number of workers" test \
+		"$(ls "$D2"/tessera.db.schema-v*.bak | wc -l)" = 1
 fi
-check "the restored store is migrated to 5" test "$(sqlite3 \
+check "the restored store is migrated to $NOW" test "$(sqlite3 \
 	-cmd '.timeout 5000' "$D2/tessera.db" \
-	'SELECT version FROM schema_version')" = 5
+	'SELECT version FROM schema_version')" = "$NOW"
 
 check "audit verify on the restored directory" tessera audit verify \
 	--data "$D2"

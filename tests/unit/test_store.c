@@ -4,6 +4,7 @@
  * revocation state (schema v2): revocations, the feed, devices, the
  * inventory's cursor paging, OCSP responses and CRLs.
  */
+#include <glob.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -957,6 +958,37 @@ revoke_one(struct store *store, const char *serial, int reason, char **dev)
 	return st;
 }
 
+/*
+ * The copies PATH.schema-vVERSION-*.bak kept before migrating: how many,
+ * -1 when one is not mode 0600 or does not hold schema VERSION.
+ */
+static int
+kept_copies(const char *path, int version)
+{
+	char pattern[4200], saved[sizeof(db_path)];
+	glob_t g;
+	struct stat sb;
+	size_t i;
+	int n;
+
+	snprintf(
+	    pattern, sizeof(pattern), "%s.schema-v%d-*.bak", path, version);
+	if (glob(pattern, 0, NULL, &g) != 0)
+		return 0;
+	n = (int)g.gl_pathc;
+	snprintf(saved, sizeof(saved), "%s", db_path);
+	for (i = 0; i < g.gl_pathc; i++) {
+		snprintf(db_path, sizeof(db_path), "%s", g.gl_pathv[i]);
+		if (stat(g.gl_pathv[i], &sb) != 0 ||
+		    (sb.st_mode & 0777) != 0600 ||
+		    raw_int("SELECT version FROM schema_version") != version)
+			n = -1;
+	}
+	snprintf(db_path, sizeof(db_path), "%s", saved);
+	globfree(&g);
+	return n;
+}
+
 static void
 test_migrate_v1(void)
 {
@@ -994,10 +1026,13 @@ test_migrate_v1(void)
 		store_close(store);
 		store = NULL;
 	}
-	/* Opening again migrates nothing. */
+	/* The store as it was, kept before migrating it: v1, mode 0600. */
+	CHECK(kept_copies(v1_path, 1) == 1);
+	/* Opening again migrates nothing, and keeps no other copy. */
 	CHECK_ST(store_open(v1_path, &store), ST_OK);
 	CHECK(raw_int("SELECT count(*) FROM revocations") == 1);
 	store_close(store);
+	CHECK(kept_copies(v1_path, 1) == 1);
 	snprintf(db_path, sizeof(db_path), "%s", saved);
 }
 
