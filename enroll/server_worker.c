@@ -66,6 +66,7 @@ struct worker;
  */
 struct conn_rec {
 	int is_used;
+	int is_handling; /* in tessera's handler: its time, not the peer's */
 	int fd;
 	int64_t since_ms;
 };
@@ -199,9 +200,14 @@ now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Restart conn's clock: a request began, or one was answered. */
+/*
+ * Restart conn's clock: a request began, or one was answered; and say
+ * whether tessera's handler holds it now. A request being handled (a key
+ * being generated on a busy machine) is never cut: the limit is on the
+ * peer's time to send, not on ours to answer.
+ */
 static void
-conn_mark(struct listener *l, struct MHD_Connection *conn)
+conn_mark(struct listener *l, struct MHD_Connection *conn, int is_handling)
 {
 	const union MHD_ConnectionInfo *ci;
 	struct conn_rec *r;
@@ -211,6 +217,7 @@ conn_mark(struct listener *l, struct MHD_Connection *conn)
 		return;
 	pthread_mutex_lock(&l->conns_mu);
 	r->since_ms = now_ms();
+	r->is_handling = is_handling;
 	pthread_mutex_unlock(&l->conns_mu);
 }
 
@@ -233,6 +240,7 @@ on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 		for (i = 0; i < LIMIT_HTTP_CONNECTIONS; i++) {
 			if (!l->conns[i].is_used) {
 				l->conns[i].is_used = 1;
+				l->conns[i].is_handling = 0;
 				l->conns[i].fd = ci->connect_fd;
 				l->conns[i].since_ms = now_ms();
 				*socket_context = &l->conns[i];
@@ -253,7 +261,7 @@ sweep(struct listener *l, int64_t now)
 		return;
 	pthread_mutex_lock(&l->conns_mu);
 	for (i = 0; i < LIMIT_HTTP_CONNECTIONS; i++) {
-		if (!l->conns[i].is_used ||
+		if (!l->conns[i].is_used || l->conns[i].is_handling ||
 		    now - l->conns[i].since_ms <=
 		        LIMIT_HTTP_REQUEST_SECONDS * 1000)
 			continue;
@@ -476,7 +484,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     enum MHD_RequestTerminationCode code)
 {
 	(void)code;
-	conn_mark(cls, conn);
+	conn_mark(cls, conn, 0);
 	exchange_free(*req_cls);
 	*req_cls = NULL;
 }
@@ -556,7 +564,7 @@ exchange_start(struct listener *l, struct MHD_Connection *conn, void **req_cls)
 	buf_init(&x->body, HTTP_BODY_MAX);
 	*req_cls = x;
 	/* The headers are in: the body has its own time from now. */
-	conn_mark(l, conn);
+	conn_mark(l, conn, 0);
 	if ((bad = framing_error(conn)) != NULL) {
 		x->body_st = ST_MALFORMED;
 		return error_send(conn, 400, bad, 1);
@@ -683,12 +691,15 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		    "TLS client certificate: %s", status_detail());
 		goto send;
 	}
+	conn_mark(l, conn, 1);
 	pthread_mutex_lock(&w->auth_mu);
 	if (l->is_tls)
 		enroll_handle_tls(w->e, &req, &resp);
 	else
 		enroll_handle_publish(w->e, &req, &resp);
 	pthread_mutex_unlock(&w->auth_mu);
+	/* Sending the answer is the peer's time again. */
+	conn_mark(l, conn, 0);
 send:
 	worker_headers(w, conn, &resp);
 	if (l->is_tls)
