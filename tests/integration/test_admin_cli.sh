@@ -110,6 +110,15 @@ rc 2 admin --cert "$T/station.pem" --key "$T/station.key" revoke --device adm-1
 grep -q "refused (403" "$T/rc.out" && grep -qi "denied\|not allowed\|may not" "$T/rc.out" &&
 	pass || fail "station revoke: $(cat "$T/rc.out")"
 admin devices show adm-1 | grep -q "active" && pass || fail "the refused revoke changed adm-1"
+# An auditor reads the audit log but may not revoke or mint.
+check "issue an auditor certificate" "$TESSERA_BIN" issue --data "$D" \
+	--profile auditor --name adm-auditor --key "$T/auditor.key" --out "$T/auditor.pem"
+AU=(--cert "$T/auditor.pem" --key "$T/auditor.key")
+check "auditor reads the audit" admin "${AU[@]}" audit --limit 3
+rc 2 admin "${AU[@]}" revoke "$SERIAL"
+grep -q "refused (403" "$T/rc.out" && pass || fail "auditor revoke: $(cat "$T/rc.out")"
+rc 2 admin "${AU[@]}" secrets mint adm-9 --out "$T/s9"
+[ ! -e "$T/s9" ] && pass || fail "a refused mint left a file"
 rc 2 admin devices show no-such-device
 grep -q "refused (404" "$T/rc.out" && pass || fail "404 not printed: $(cat "$T/rc.out")"
 # A CA file that is not PEM, and one that does not sign the server: 3.
@@ -119,9 +128,33 @@ grep -q "CA file" "$T/rc.out" && pass || fail "bad CA file: $(cat "$T/rc.out")"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 	-keyout /dev/null -subj /CN=other -days 2 -out "$T/other-ca.pem" 2>/dev/null
 rc 3 admin --cacert "$T/other-ca.pem" devices show adm-1
-# The host name must match: 127.0.0.2 is not in the TLS certificate.
-rc 3 admin --server "https://127.0.0.2:$P1" devices show adm-1
+# An address works when the certificate names it (127.0.0.1 is in it).
+check "server by address" admin --server "https://127.0.0.1:$P1" devices show adm-1
 rc 3 admin --server "https://localhost:$P2" devices show adm-1
+rc 1 admin --server "http://localhost:$P1" devices show adm-1
+# A server whose chain verifies but whose certificate names another host:
+# openssl s_server with a certificate for other.example from a CA we trust.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	-keyout "$T/fake-ca.key" -subj /CN=fake-ca -days 2 -out "$T/fake-ca.pem" 2>/dev/null
+for name in other.example localhost; do
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$T/$name.key" -subj "/CN=$name" 2>/dev/null |
+		openssl x509 -req -CA "$T/fake-ca.pem" -CAkey "$T/fake-ca.key" \
+			-days 2 -extfile <(echo "subjectAltName=DNS:$name") \
+			-out "$T/$name.pem" 2>/dev/null
+	read -r P3 < <(pick_ports 1)
+	openssl s_server -quiet -accept "$P3" -cert "$T/$name.pem" -key "$T/$name.key" \
+		-www >/dev/null 2>&1 &
+	cleanup_hooks+=("kill $! 2>/dev/null")
+	for _ in $(seq 100); do ss -ltnH "sport = :$P3" | grep -q . && break; sleep 0.1; done
+	rc 3 admin --server "https://localhost:$P3" --cacert "$T/fake-ca.pem" devices show adm-1
+	if [ "$name" = other.example ]; then
+		grep -q "hostname mismatch" "$T/rc.out" && pass || fail "other.example: $(cat "$T/rc.out")"
+	else
+		# TLS is fine; the answer is s_server's page, not the API's JSON.
+		grep -q "not a JSON object" "$T/rc.out" && pass || fail "s_server page: $(cat "$T/rc.out")"
+	fi
+done
 
 # --- secrets import: killed, then resumed ---------------------------------
 python3 - "$T/bad.csv" <<'EOF'
