@@ -424,6 +424,44 @@ out:
 	return st;
 }
 
+enum status
+ca_backup_target_check(const char *data_dir, const char *path)
+{
+	char *dir = NULL, *copy = NULL, *parent = NULL, *slash;
+	enum status st = ST_OK;
+	size_t n;
+
+	if ((dir = realpath(data_dir, NULL)) == NULL)
+		goto out; /* no such directory: ca_backup_write says so */
+	if ((copy = strdup(path)) == NULL) {
+		st = ST_NOMEM;
+		goto out;
+	}
+	/* The directory the archive goes to, as the kernel resolves it. */
+	if ((slash = strrchr(copy, '/')) == NULL)
+		parent = realpath(".", NULL);
+	else if (slash == copy)
+		parent = realpath("/", NULL);
+	else {
+		*slash = '\0';
+		parent = realpath(copy, NULL);
+	}
+	if (parent == NULL)
+		goto out; /* the write will fail and say why */
+	n = strlen(dir);
+	if (strncmp(parent, dir, n) == 0 &&
+	    (parent[n] == '\0' || parent[n] == '/'))
+		st = status_fail(ST_CONFLICT,
+		    "backup: %s is inside the data directory %s; write the "
+		    "archive elsewhere",
+		    path, data_dir);
+out:
+	free(parent);
+	free(copy);
+	free(dir);
+	return st;
+}
+
 /* ---- reading ----------------------------------------------------------- */
 
 /* An octal field: digits 0-7, then only NULs or spaces. */

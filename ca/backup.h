@@ -36,6 +36,13 @@ enum status ca_backup_write(const char *data_dir, FILE *out,
     struct ca_backup_report *report) MUST_CHECK;
 
 /*
+ * ST_CONFLICT when the archive path would lie inside data_dir (it would
+ * be archived into itself, and into every later backup); else ST_OK.
+ */
+enum status
+ca_backup_target_check(const char *data_dir, const char *path) MUST_CHECK;
+
+/*
  * Read an archive from in without writing anything: every header, name,
  * size and the format mark are checked (ST_MALFORMED naming the entry).
  */

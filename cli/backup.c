@@ -24,9 +24,9 @@ backup_usage(FILE *f)
 	    "PIN.\n\n"
 	    "  --data DIR  the data directory (default: $TESSERA_DATA, else "
 	    "/var/lib/tessera)\n"
-	    "  --to FILE   the archive to write (replaced atomically), or - "
-	    "for standard\n"
-	    "              output\n");
+	    "  --to FILE   the archive to write (replaced atomically; not "
+	    "inside DIR), or -\n"
+	    "              for standard output\n");
 }
 
 static void
@@ -123,6 +123,9 @@ cmd_backup(int argc, char **argv)
 		return 2;
 	}
 	dir = cli_data_dir(dir);
+	if (strcmp(to, "-") != 0 &&
+	    (st = ca_backup_target_check(dir, to)) != ST_OK)
+		return cli_fail("backup", st);
 	if (strcmp(to, "-") == 0) {
 		if (isatty(STDOUT_FILENO)) {
 			fprintf(stderr,

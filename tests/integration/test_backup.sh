@@ -100,6 +100,10 @@ wait "$LOAD_PID"
 	fail "the load enrolled $(cat "$T/load.done" 2>/dev/null) of $LOAD"
 [ "$still" = yes ] && pass || fail "the load ended before the backup did"
 
+refuse "backup into the data directory" "inside the data directory" \
+	tessera backup --data "$D1" --to "$D1/crl/../self.tar"
+check "and nothing was left there" test ! -e "$D1/self.tar"
+
 # The archive: mode 0600, what it holds, never a PIN or the token.
 check "archive is mode 0600 (umask 022)" mode_is "$T/backup.tar" 600
 tar -tf "$T/backup.tar" >"$T/list" 2>&1
