@@ -47,8 +47,6 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 # Cells waiting for a feature of issue 10 that has not landed on main yet:
 # id -> the feature (branch) it waits for. Emptied as the features land.
 PENDING = {
-    # lifecycle (§6): the profile in a certificatePolicies OID.
-    "cert.profile-oid": "lifecycle",
     # hardening (§9): a JSON body and no cross-site Origin or
     # Sec-Fetch-Site for every state-changing call.
     "api.reinstate.device(dev-a)": "hardening",
