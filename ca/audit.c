@@ -643,6 +643,7 @@ audit_anchor_check(struct store *store, const char *anchor)
 struct cert_fact {
 	char serial[STORE_SERIAL_HEX_CAP];
 	char profile[LIMIT_LABEL_LEN + 1];
+	char device[LIMIT_NAME_LEN + 1]; /* "" when the entry names none */
 	int64_t issued; /* seq of its issue entry */
 	int64_t revoked; /* seq of its revoke entry; 0: none */
 };
@@ -783,6 +784,10 @@ fact_entry(const struct store_audit *e, void *arg)
 		if (!detail_word(
 		        e->detail, "profile=", c->profile, sizeof(c->profile)))
 			c->profile[0] = '\0';
+		if (!detail_word(
+		        e->detail, "device=", c->device, sizeof(c->device)) ||
+		    strcmp(c->device, "-") == 0)
+			c->device[0] = '\0';
 		secret_fact_add(f, e->detail, e->seq);
 	} else if (strcmp(e->action, "revoke") == 0) {
 		if ((c = cert_fact_add(f, e->object)) == NULL)
@@ -853,6 +858,9 @@ facts_fold(struct facts *f)
 				memcpy(f->certs[n - 1].profile,
 				    f->certs[i].profile,
 				    sizeof(f->certs[i].profile));
+				memcpy(f->certs[n - 1].device,
+				    f->certs[i].device,
+				    sizeof(f->certs[i].device));
 			}
 			if (f->certs[i].revoked != 0)
 				f->certs[n - 1].revoked = f->certs[i].revoked;
@@ -945,6 +953,15 @@ cert_row_check(const struct store_cert *row, void *arg)
 		    "the store says %s: changed outside tessera",
 		    row->serial, c->profile, (long long)c->issued,
 		    log_quote(row->profile, q, sizeof(q)));
+	/* The id a token's sub and the feed take from the row. */
+	if (c->device[0] != '\0' &&
+	    (row->device_id == NULL || strcmp(c->device, row->device_id) != 0))
+		finding(f,
+		    "certificate %s: issued to device %s (audit entry %lld), "
+		    "the store says %s: changed outside tessera",
+		    row->serial, c->device, (long long)c->issued,
+		    log_quote(row->device_id != NULL ? row->device_id : "", q,
+		        sizeof(q)));
 	if (row->status == STORE_CERT_VALID && c->revoked != 0)
 		finding(f,
 		    "certificate %s: revoked at audit entry %lld, valid in "

@@ -110,8 +110,8 @@ typedef void (*audit_finding_fn)(const char *line, void *arg);
 /*
  * Hold every certificate, device and enrollment-secret row against the
  * audit history and call fn (may be NULL) for each row that disagrees:
- * a certificate the audit never issued, issued under another profile
- * than its row says, revoked (or its device revoked after its issuance)
+ * a certificate the audit never issued, issued under another profile or
+ * to another device than its row says, revoked (or its device revoked after its issuance)
  * but valid in the store; a device blocked and never reinstated but
  * active; a secret used but unused. *findings gets how many. ST_OK even
  * with findings (they are the result); another status when the walk

@@ -1069,6 +1069,14 @@ test_state(void)
 	               " revoked_at = NULL WHERE serial = '0A03'") == 0);
 	CHECK_ST(audit_state_check(store, NULL, NULL, &n), ST_OK);
 	CHECK(n == 6);
+	/* The device column moved to another id (a token would name it):
+	 * named, though the moved row now escapes its device's revocation. */
+	CHECK(raw_exec("UPDATE certificates SET device_id = 'dev-9'"
+	               " WHERE serial = '0A03'") == 0);
+	memset(&l, 0, sizeof(l));
+	CHECK_ST(audit_state_check(store, state_line, &l, &n), ST_OK);
+	CHECK(n == 6);
+	CHECK(state_says(&l, "certificate 0A03: issued to device dev-3"));
 	store_close(store);
 }
 
