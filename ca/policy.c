@@ -1518,11 +1518,20 @@ parse_authenticators(
 	return ST_OK;
 }
 
-/* $.crl: {"validity_hours": n, "shards": n}. */
+/*
+ * How long an HTTP cache may serve a CRL or an OCSP answer: a revocation
+ * reaches a gateway behind a cache within this. A day at most; the serving
+ * side also never passes nextUpdate.
+ */
+#define CACHE_SECONDS_DEFAULT 300
+#define CACHE_SECONDS_MAX 86400
+
+/* $.crl: {"validity_hours": n, "shards": n, "cache_seconds": n}. */
 static enum status
 parse_crl(const struct pctx *c, const char *path, json_t *v, struct policy *pol)
 {
-	static const char *const known[] = {"validity_hours", "shards", NULL};
+	static const char *const known[] = {
+	    "validity_hours", "shards", "cache_seconds", NULL};
 	int64_t hours, shards;
 	enum status st;
 
@@ -1530,22 +1539,27 @@ parse_crl(const struct pctx *c, const char *path, json_t *v, struct policy *pol)
 	    (st = get_int(c, path, v, "validity_hours", 0, 1, 24 * 30, 24,
 	         &hours)) != ST_OK ||
 	    (st = get_int(c, path, v, "shards", 0, 1, LIMIT_CRL_SHARDS, 1,
-	         &shards)) != ST_OK)
+	         &shards)) != ST_OK ||
+	    (st = get_int(c, path, v, "cache_seconds", 0, 0, CACHE_SECONDS_MAX,
+	         CACHE_SECONDS_DEFAULT, &pol->crl.cache_seconds)) != ST_OK)
 		return st;
 	pol->crl.validity_seconds = hours * 3600;
 	pol->crl.shards = (int)shards;
 	return ST_OK;
 }
 
-/* $.ocsp: {"validity_seconds": n}. */
+/* $.ocsp: {"validity_seconds": n, "cache_seconds": n}. */
 static enum status
 parse_ocsp(
     const struct pctx *c, const char *path, json_t *v, struct policy *pol)
 {
-	static const char *const known[] = {"validity_seconds", NULL};
+	static const char *const known[] = {
+	    "validity_seconds", "cache_seconds", NULL};
 	enum status st;
 
-	if ((st = check_keys(c, path, v, known)) != ST_OK)
+	if ((st = check_keys(c, path, v, known)) != ST_OK ||
+	    (st = get_int(c, path, v, "cache_seconds", 0, 0, CACHE_SECONDS_MAX,
+	         CACHE_SECONDS_DEFAULT, &pol->ocsp.cache_seconds)) != ST_OK)
 		return st;
 	return get_int(c, path, v, "validity_seconds", 0, 60, 7 * 86400, 3600,
 	    &pol->ocsp.validity_seconds);
@@ -1780,6 +1794,8 @@ parse_top(const struct pctx *c, json_t *root, struct policy *pol)
 	pol->crl.validity_seconds = 24 * 3600;
 	pol->crl.shards = 1;
 	pol->ocsp.validity_seconds = 3600;
+	pol->crl.cache_seconds = CACHE_SECONDS_DEFAULT;
+	pol->ocsp.cache_seconds = CACHE_SECONDS_DEFAULT;
 	if ((st = get_member(c, "$", root, "crl", JSON_OBJECT, 0, &v)) !=
 	        ST_OK ||
 	    (v != NULL && (st = parse_crl(c, "$.crl", v, pol)) != ST_OK))

@@ -86,11 +86,15 @@ struct policy_secrets {
 struct policy_crl {
 	int64_t validity_seconds;
 	int shards; /* 1: one CRL for the issuing CA */
+	/* Cache-Control max-age of a served CRL (never past nextUpdate): how
+	 * long an HTTP cache may keep showing a revoked certificate valid. */
+	int64_t cache_seconds;
 };
 
 /* OCSP: lifetime of a response (thisUpdate to nextUpdate). */
 struct policy_ocsp {
 	int64_t validity_seconds;
+	int64_t cache_seconds; /* max-age of a served answer, as for CRLs */
 };
 
 /* Device tokens (POST /token) for holders of one certificate profile. */

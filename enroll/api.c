@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -448,7 +449,7 @@ out:
 	json_decref(body);
 }
 
-/* The "reason" of a revoke body (an empty body means unspecified). */
+/* The "reason" of a revoke body ({} means unspecified). */
 static enum status
 revoke_reason(
     const struct http_request *req, json_t **body, const char **reason)
@@ -753,28 +754,72 @@ static const struct {
     [ROUTE_DEVICE_GET] = {"GET", "devices", 1, NULL, BODY_NONE, no_queries},
     [ROUTE_DEVICE_REVOKE] = {"POST", "devices", 1, "revoke", BODY_JSON,
         no_queries},
-    [ROUTE_DEVICE_REINSTATE] = {"POST", "devices", 1, "reinstate", BODY_NONE,
+    [ROUTE_DEVICE_REINSTATE] = {"POST", "devices", 1, "reinstate", BODY_JSON,
         no_queries},
     [ROUTE_REVOCATIONS] = {"GET", "revocations", 0, NULL, BODY_NONE,
         since_queries},
     [ROUTE_AUDIT] = {"GET", "audit", 0, NULL, BODY_NONE, since_queries},
-    [ROUTE_TOKEN_KEY_NEW] = {"POST", "token-keys", 0, NULL, BODY_NONE,
+    [ROUTE_TOKEN_KEY_NEW] = {"POST", "token-keys", 0, NULL, BODY_JSON,
         no_queries},
 };
+
+/*
+ * "https://host:port" of an URL: the length of its scheme and authority,
+ * what a browser sends as Origin (RFC 6454 §6.1).
+ */
+static size_t
+url_origin_len(const char *url)
+{
+	const char *p = strstr(url, "://");
+
+	if (p == NULL)
+		return strlen(url);
+	p += 3;
+	return (size_t)(p - url) + strcspn(p, "/?#");
+}
+
+/*
+ * Why a write came from another site, or NULL. An admin's browser presents
+ * the admin's certificate to whatever page posts to tessera (a form,
+ * navigator.sendBeacon: no preflight), so a write is taken only when
+ * neither Sec-Fetch-Site nor Origin names another site. Only the service's
+ * own origin (tessera.json "url") is ours; "null" (a sandboxed page) is
+ * not. A request without both (curl, scripts) did not come from a page.
+ */
+static const char *
+request_cross_site(const struct enroll *e, const struct http_request *req)
+{
+	const char *url = authority_config(e->a)->url;
+	size_t n = url_origin_len(url);
+
+	if (req->sec_fetch_site != NULL &&
+	    strcasecmp(req->sec_fetch_site, "same-origin") != 0 &&
+	    strcasecmp(req->sec_fetch_site, "none") != 0)
+		return "Sec-Fetch-Site";
+	if (req->origin != NULL &&
+	    (strlen(req->origin) != n || strncasecmp(req->origin, url, n) != 0))
+		return "Origin";
+	return NULL;
+}
 
 /*
  * The request fits route r: no unknown query parameter, and no media type
  * but JSON. A POST with another Content-Type is refused even when empty:
  * a browser's cross-site form POST always sends one (text/plain,
  * urlencoded, multipart), so it can never act with an admin's
- * certificate. Writes the error into resp and returns 0 when not.
+ * certificate. Every write (any method but GET) also needs Content-Type
+ * application/json and a JSON body ("{}" when it has nothing to say): an
+ * empty POST without a type is what navigator.sendBeacon sends from any
+ * page. This is the one place every route goes through. Writes the error
+ * into resp and returns 0 when the request does not fit.
  */
 static int
-request_fits(enum api_route r, const struct http_request *req,
-    struct http_response *resp)
+request_fits(const struct enroll *e, enum api_route r,
+    const struct http_request *req, struct http_response *resp)
 {
-	const char *name;
-	char msg[200], q[96];
+	const char *name, *why;
+	char msg[300], q[96];
+	int is_write = strcmp(routes[r].method, "GET") != 0;
 
 	if (req->query_unknown != NULL &&
 	    (name = req->query_unknown(req, routes[r].queries)) != NULL) {
@@ -783,11 +828,30 @@ request_fits(enum api_route r, const struct http_request *req,
 		api_error(resp, 400, status_name(ST_MALFORMED), msg);
 		return 0;
 	}
+	if (is_write && (why = request_cross_site(e, req)) != NULL) {
+		snprintf(msg, sizeof(msg),
+		    "cross-site request refused: %s is %s, and a write is "
+		    "taken only from %.*s or from a client that is no browser "
+		    "page",
+		    why,
+		    log_quote(why[0] == 'O' ? req->origin : req->sec_fetch_site,
+		        q, sizeof(q)),
+		    (int)url_origin_len(authority_config(e->a)->url),
+		    authority_config(e->a)->url);
+		api_error(resp, 403, status_name(ST_DENIED), msg);
+		return 0;
+	}
 	if ((req->content_type != NULL &&
 	        !http_media_type_is(req->content_type, "application/json")) ||
-	    (req->content_type == NULL && req->body_len > 0)) {
+	    (req->content_type == NULL && (req->body_len > 0 || is_write))) {
 		api_error(resp, 415, "unsupported media type",
 		    "the API takes Content-Type application/json");
+		return 0;
+	}
+	if (is_write && req->body_len == 0) {
+		api_error(resp, 400, status_name(ST_MALFORMED),
+		    "a write needs a JSON object as its body ({} when it has "
+		    "nothing to say)");
 		return 0;
 	}
 	if (routes[r].body == BODY_NONE && req->body_len > 0) {
@@ -796,6 +860,19 @@ request_fits(enum api_route r, const struct http_request *req,
 		return 0;
 	}
 	return 1;
+}
+
+/* A write whose body carries nothing: exactly "{}" (any spacing). */
+static enum status
+body_empty_object(const struct http_request *req)
+{
+	static const char *const known[] = {NULL};
+	json_t *body = NULL;
+	enum status st;
+
+	st = api_body_parse(req->body, req->body_len, known, &body);
+	json_decref(body);
+	return st;
 }
 
 /*
@@ -895,7 +972,7 @@ api_handle(struct enroll *e, const struct http_request *req, const char *path,
 		}
 		return;
 	}
-	if (!request_fits(route, req, resp))
+	if (!request_fits(e, route, req, resp))
 		return;
 	switch (route) {
 	case ROUTE_SECRETS:
@@ -926,7 +1003,8 @@ api_handle(struct enroll *e, const struct http_request *req, const char *path,
 		revoke_device(e, &who, req, id, resp);
 		break;
 	case ROUTE_DEVICE_REINSTATE:
-		if ((st = authority_reinstate_device(e->a, &who, id)) != ST_OK)
+		if ((st = body_empty_object(req)) != ST_OK ||
+		    (st = authority_reinstate_device(e->a, &who, id)) != ST_OK)
 			api_status(resp, st);
 		else
 			api_send(resp, 200,
@@ -940,7 +1018,8 @@ api_handle(struct enroll *e, const struct http_request *req, const char *path,
 		since_list(e, &who, req, 1, resp);
 		break;
 	case ROUTE_TOKEN_KEY_NEW:
-		if ((st = authority_token_rotate(e->a, &who, kid)) != ST_OK)
+		if ((st = body_empty_object(req)) != ST_OK ||
+		    (st = authority_token_rotate(e->a, &who, kid)) != ST_OK)
 			api_status(resp, st);
 		else
 			api_send(resp, 201, json_pack("{s:s}", "kid", kid));

@@ -31,6 +31,11 @@ struct http_request {
 	const char *path; /* URL path without the query */
 	const char *content_type; /* NULL when absent */
 	const char *authorization; /* NULL when absent */
+	/* Where a browser says the request came from (Fetch metadata); the
+	 * API refuses cross-site writes with them. NULL when absent. */
+	const char *host; /* Host */
+	const char *origin; /* Origin */
+	const char *sec_fetch_site; /* Sec-Fetch-Site */
 	const uint8_t *body; /* NULL when empty */
 	size_t body_len;
 	const char *peer_address; /* "127.0.0.1", "::1" */

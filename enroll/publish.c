@@ -7,6 +7,7 @@
 #include <openssl/sha.h>
 #include <openssl/pkcs7.h>
 
+#include "ca/policy.h"
 #include "common/log.h"
 #include "enroll/codec.h"
 #include "enroll/handlers.h"
@@ -80,22 +81,29 @@ http_date(int64_t t, char *out, size_t cap)
 	strftime(out, cap, "%a, %d %b %Y %H:%M:%S GMT", &tm);
 }
 
-/* Caching headers for a signed object valid from this_update to next. */
+/*
+ * Caching headers for a signed object valid from this_update to next:
+ * max-age is the policy's cache_seconds, and never past nextUpdate (RFC
+ * 5019 §6.2). A cache in front of tessera shows a revocation within
+ * cache_seconds, not when the object expires; Expires says the same to an
+ * HTTP/1.0 cache.
+ */
 static enum status
 cache_headers(struct http_response *resp, const uint8_t *der, size_t len,
-    int64_t this_update, int64_t next_update)
+    int64_t this_update, int64_t next_update, int64_t cache_seconds)
 {
 	unsigned char md[SHA256_DIGEST_LENGTH];
 	char lm[64], ex[64];
 	int64_t now = (int64_t)time(NULL), age = next_update - now;
 	enum status st;
 
-	SHA256(der, len, md);
-	http_date(this_update, lm, sizeof(lm));
-	http_date(next_update, ex, sizeof(ex));
-	/* RFC 5019 §6.2: max-age below nextUpdate - now. */
+	if (age > cache_seconds)
+		age = cache_seconds;
 	if (age < 0)
 		age = 0;
+	SHA256(der, len, md);
+	http_date(this_update, lm, sizeof(lm));
+	http_date(now + age, ex, sizeof(ex));
 	if ((st = http_response_header(resp, "ETag",
 	         "\"%02x%02x%02x%02x%02x%02x%02x%02x\"", md[0], md[1], md[2],
 	         md[3], md[4], md[5], md[6], md[7])) != ST_OK ||
@@ -123,7 +131,8 @@ send_crl(struct enroll *e, const char *name, struct http_response *resp)
 		return;
 	}
 	if (buf_append(&resp->body, der, len) != ST_OK ||
-	    cache_headers(resp, der, len, this_update, next_update) != ST_OK) {
+	    cache_headers(resp, der, len, this_update, next_update,
+	        policy_crl(authority_policy(e->a))->cache_seconds) != ST_OK) {
 		http_response_error(resp, 500, "internal error");
 	} else {
 		resp->status = 200;
@@ -178,10 +187,12 @@ send_ocsp(struct enroll *e, const struct http_request *req,
 		return;
 	}
 	if (buf_append(&resp->body, ans.der, ans.len) != ST_OK ||
-	    (ans.is_cacheable ? cache_headers(resp, ans.der, ans.len,
-	                            ans.this_update, ans.next_update)
-	                      : http_response_header(resp, "Cache-Control",
-	                            "no-store")) != ST_OK) {
+	    (ans.is_cacheable
+	            ? cache_headers(resp, ans.der, ans.len, ans.this_update,
+	                  ans.next_update,
+	                  policy_ocsp(authority_policy(e->a))->cache_seconds)
+	            : http_response_header(
+	                  resp, "Cache-Control", "no-store")) != ST_OK) {
 		http_response_error(resp, 500, "internal error");
 	} else {
 		resp->status = 200;

@@ -673,6 +673,12 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 	req.authorization = MHD_lookup_connection_value(
 	    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	req.host = MHD_lookup_connection_value(
+	    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+	req.origin = MHD_lookup_connection_value(
+	    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ORIGIN);
+	req.sec_fetch_site = MHD_lookup_connection_value(
+	    conn, MHD_HEADER_KIND, "Sec-Fetch-Site");
 	if (x->body.len > 0) {
 		req.body = x->body.data;
 		req.body_len = x->body.len;

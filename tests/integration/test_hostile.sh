@@ -719,6 +719,21 @@ hx B42 415 adm POST "$A/enrollment-secrets" -H 'Content-Type:' --data-binary @"$
 hx B43 415 adm POST "$A/devices/hx-victim/revoke" -H "$CTF" --data-binary @"$B/empty"
 hx B44 415 adm POST "$A/certificates/$SER_VICTIM2/revoke" -H 'Content-Type: text/plain' --data-binary @"$B/kc.json"
 hx B45 400 adm POST "$A/enrollment-secrets" -H "$CTJ" --data-binary 'device=hx-n&ttl=600'
+# What navigator.sendBeacon sends from any page: a POST with no body and no
+# Content-Type (no preflight). Every write needs a JSON body.
+hx B46 415 adm POST "$A/devices/hx-victim/revoke"
+hx B47 415 adm POST "$A/devices/hx-blocked/reinstate"
+hx B48 415 adm POST "$A/token-keys"
+hx B49 400 adm POST "$A/token-keys" -H "$CTJ" --data-binary @"$B/empty"
+hx B50 400 adm POST "$A/certificates/$SER_VICTIM2/revoke" -H "$CTJ" --data-binary @"$B/empty"
+# A page of another site, even with a JSON body (a fetch that would be
+# preflighted, or a browser that sends the body anyway): 403 by Origin or
+# Sec-Fetch-Site.
+hx B51 403 adm POST "$A/devices/hx-victim/revoke" -H "$CTJ" -d '{}' -H 'Origin: https://evil.example'
+hx B52 403 adm POST "$A/devices/hx-blocked/reinstate" -H "$CTJ" -d '{}' -H 'Origin: null'
+hx B53 403 adm POST "$A/token-keys" -H "$CTJ" -d '{}' -H 'Sec-Fetch-Site: cross-site'
+hx B54 403 adm POST "$A/enrollment-secrets" -H "$CTJ" --data-binary @"$B/secret.json" -H 'Sec-Fetch-Site: same-site'
+hx B55 403 adm POST "$A/devices/hx-victim/revoke" -H "$CTJ" -d '{}' -H 'Origin: https://localhost:8443.evil.example'
 block "B (content types and bodies)"
 
 # --- C: HTTP framing, with the raw client where curl will not -------------
@@ -851,8 +866,8 @@ block "D (JSON)"
 # --- E: ids, serials, query strings, Basic credentials ----------------------
 hx E01 400 adm GET "$A/devices/$SQL"
 hx E02 4xx adm GET "$A/devices/x%27OR%271%27=%271"
-hx E03 400 adm POST "$A/devices/$SQL/revoke"
-hx E04 400 adm POST "$A/devices/$SQL/reinstate"
+hx E03 400 adm POST "$A/devices/$SQL/revoke" -H "$CTJ" -d '{}'
+hx E04 400 adm POST "$A/devices/$SQL/reinstate" -H "$CTJ" -d '{}'
 hx E05 400 adm GET "$A/certificates/$SQL"
 hx E06 400 adm POST "$A/certificates/$SQL/revoke" -H "$CTJ" --data-binary @"$B/kc.json"
 hx E07 4xx adm GET "$A/certificates/$(long 1000 A)"
@@ -972,7 +987,7 @@ hx G23 403 rev POST "$E/simpleenroll" -H "$CT10" --data-binary @"$W/good.b64"
 hx G24 403 grace POST "$E/simpleenroll" -H "$CT10" --data-binary @"$W/good.b64"
 hx G25 403 dev POST "$E/simpleenroll" -H "$CT10" --data-binary @"$W/good.b64"
 hx G26 403 dev POST "$E/station/simpleenroll" -H "$CT10" --data-binary @"$W/renew.b64"
-hx G27 403 dev POST "$A/devices/hx-keep/revoke"
+hx G27 403 dev POST "$A/devices/hx-keep/revoke" -H "$CTJ" -d '{}'
 hx G28 403 dev POST "$A/enrollment-secrets" -H "$CTJ" --data-binary @"$B/secret.json"
 hx G29 403 sta GET "$A/audit?since=0"
 hx G30 403 rev POST "$A/certificates/$SER_KEEP/revoke" -H "$CTJ" --data-binary @"$B/kc.json"

@@ -254,7 +254,8 @@ OLD=$(field "$T/old.json" access_token)
 K1=$(kid_of "$OLD")
 check "one key before rotation" test "$(kids)" = "$K1"
 check "rotate through the API" "${CURL[@]}" --fail-with-body -o "$T/rot.json" \
-	$(as admin) -X POST "$URL/api/v1/token-keys"
+	$(as admin) -H 'Content-Type: application/json' -d '{}' \
+	"$URL/api/v1/token-keys"
 K2=$(field "$T/rot.json" kid)
 check "the JWKS holds the old and the new key" test "$(kids)" = "$K1 $K2"
 token new $(as dev) "${G[@]}" >/dev/null
@@ -278,7 +279,8 @@ done
 check "every worker signs with the CLI's key" test "$ok" = 1
 check "non-admins may not rotate" bash -c "[ \"\$(curl -sS --max-time 20 \
 	--cacert '$D/ca/chain.pem' --cert '$T/dev.pem' --key '$T/dev.key' \
-	-o /dev/null -w '%{http_code}' -X POST '$URL/api/v1/token-keys')\" = 403 ]"
+	-o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+	-d '{}' '$URL/api/v1/token-keys')\" = 403 ]"
 sleep 12
 check "retired keys leave the JWKS once their tokens expired" \
 	test "$(kids)" = "$K3"

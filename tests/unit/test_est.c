@@ -774,9 +774,46 @@ test_api(const char *dir)
 	CHECK(header(&resp, "Allow") != NULL &&
 	    strcmp(header(&resp, "Allow"), "POST, GET") == 0);
 	http_response_free(&resp);
-	/* Not from loopback: the admin role's allow-list refuses. */
 	q.r.method = "POST";
 	q.r.content_type = "application/json";
+	/* Cross-site writes: refused before anything acts. */
+	q.r.body = (const uint8_t *)good;
+	q.r.body_len = strlen(good);
+	q.r.origin = "https://evil.example";
+	CHECK(run_tls(&q, &resp) == 403);
+	CHECK(strstr((char *)resp.body.data, "Origin") != NULL);
+	http_response_free(&resp);
+	q.r.origin = "null";
+	CHECK(run_tls(&q, &resp) == 403);
+	http_response_free(&resp);
+	q.r.origin = "https://localhost:8443";
+	q.r.sec_fetch_site = "same-site";
+	CHECK(run_tls(&q, &resp) == 403);
+	CHECK(strstr((char *)resp.body.data, "Sec-Fetch-Site") != NULL);
+	http_response_free(&resp);
+	q.r.sec_fetch_site = "same-origin";
+	CHECK(run_tls(&q, &resp) == 201);
+	http_response_free(&resp);
+	q.r.origin = q.r.sec_fetch_site = NULL;
+	/* What navigator.sendBeacon sends: no type, no body. */
+	req_free(&q);
+	req_init(&q, "POST", "/api/v1/token-keys");
+	req_cert(&q, admin);
+	CHECK(run_tls(&q, &resp) == 415);
+	http_response_free(&resp);
+	q.r.content_type = "application/json";
+	CHECK(run_tls(&q, &resp) == 400);
+	http_response_free(&resp);
+	q.r.body = (const uint8_t *)"{\"x\":1}";
+	q.r.body_len = 7;
+	CHECK(run_tls(&q, &resp) == 400);
+	http_response_free(&resp);
+	q.r.body = (const uint8_t *)"{}";
+	q.r.body_len = 2;
+	CHECK(run_tls(&q, &resp) == 201);
+	http_response_free(&resp);
+	/* Not from loopback: the admin role's allow-list refuses. */
+	q.r.path = "/api/v1/enrollment-secrets";
 	q.r.peer_address = "192.0.2.7";
 	q.r.body = (const uint8_t *)good;
 	q.r.body_len = strlen(good);

@@ -464,6 +464,41 @@ test_parse_inline(void)
 	CHECK(pol == NULL);
 }
 
+/* crl.cache_seconds, ocsp.cache_seconds: defaults, values, bounds. */
+static void
+test_cache_seconds(void)
+{
+	static const char set[] =
+	    "{\"version\":1,\"profiles\":{},\"crl\":{\"cache_seconds\":42},"
+	    "\"ocsp\":{\"cache_seconds\":0}}";
+	static const char none[] = "{\"version\":1,\"profiles\":{}}";
+	static const char over[] = "{\"version\":1,\"profiles\":{},"
+	                           "\"ocsp\":{\"cache_seconds\":86401}}";
+	static const char neg[] = "{\"version\":1,\"profiles\":{},"
+	                          "\"crl\":{\"cache_seconds\":-1}}";
+	struct policy *pol = NULL;
+
+	CHECK_ST(policy_parse(none, sizeof(none) - 1, "inline", &pol), ST_OK);
+	if (pol != NULL) {
+		CHECK(policy_crl(pol)->cache_seconds == 300);
+		CHECK(policy_ocsp(pol)->cache_seconds == 300);
+	}
+	policy_free(pol);
+	CHECK_ST(policy_parse(set, sizeof(set) - 1, "inline", &pol), ST_OK);
+	if (pol != NULL) {
+		CHECK(policy_crl(pol)->cache_seconds == 42);
+		CHECK(policy_ocsp(pol)->cache_seconds == 0);
+	}
+	policy_free(pol);
+	CHECK_ST(
+	    policy_parse(over, sizeof(over) - 1, "inline", &pol), ST_MALFORMED);
+	CHECK_DETAIL("$.ocsp.cache_seconds");
+	CHECK_ST(
+	    policy_parse(neg, sizeof(neg) - 1, "inline", &pol), ST_MALFORMED);
+	CHECK_DETAIL("$.crl.cache_seconds");
+	CHECK(pol == NULL);
+}
+
 /* Every proper prefix of the default policy fails, and leaks nothing. */
 static void
 test_truncated(void)
@@ -528,6 +563,7 @@ main(void)
 	test_broken();
 	test_roles();
 	test_parse_inline();
+	test_cache_seconds();
 	test_truncated();
 	test_over_limit();
 	TEST_END();
