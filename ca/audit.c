@@ -117,13 +117,40 @@ audit_entry_hash(const struct store_audit *e, uint8_t out[32])
 		memset(out, 0, HASH_LEN);
 }
 
+/*
+ * A field as it is stored: control characters as \xNN (log_escape), so
+ * that no value from outside (a device id, a name from a CSR, a header)
+ * reads as another entry wherever the audit is printed. *tmp holds the
+ * copy when one was needed (the caller frees it); *out is what to store.
+ */
+static enum status
+field_escape(const char *in, char **tmp, const char **out)
+{
+	const unsigned char *p = (const unsigned char *)in;
+	size_t n;
+
+	*tmp = NULL;
+	*out = in;
+	while (*p != '\0' && *p >= 0x20 && *p != 0x7f)
+		p++;
+	if (*p == '\0')
+		return ST_OK;
+	n = 4 * strlen(in) + 1;
+	if ((*tmp = malloc(n)) == NULL)
+		return ST_NOMEM;
+	log_escape(in, *tmp, n);
+	*out = *tmp;
+	return ST_OK;
+}
+
 enum status
 audit_append(struct store_txn *txn, int64_t now, const char *actor,
     const char *action, const char *object, const char *detail)
 {
 	struct store_audit e;
-	char cut[LIMIT_AUDIT_DETAIL + 1];
-	size_t n;
+	char cut[LIMIT_AUDIT_DETAIL + 1], *tmp[4] = {NULL, NULL, NULL, NULL};
+	const char *field[4];
+	size_t n, i;
 	enum status st;
 
 	memset(&e, 0, sizeof(e));
@@ -139,17 +166,28 @@ audit_append(struct store_txn *txn, int64_t now, const char *actor,
 		cut[n] = '\0';
 		detail = cut;
 	}
+	field[0] = actor != NULL ? actor : "";
+	field[1] = action != NULL ? action : "";
+	field[2] = object != NULL ? object : "";
+	field[3] = detail;
+	for (i = 0; i < 4; i++)
+		if ((st = field_escape(field[i], &tmp[i], &field[i])) != ST_OK)
+			goto out;
 	if ((st = store_txn_audit_last(txn, &e.seq, e.prev_hash)) != ST_OK)
-		return st;
+		goto out;
 	e.seq++;
 	e.time = now;
-	e.actor = (char *)(actor != NULL ? actor : "");
-	e.action = (char *)(action != NULL ? action : "");
-	e.object = (char *)(object != NULL ? object : "");
-	e.detail = (char *)detail;
+	e.actor = (char *)field[0];
+	e.action = (char *)field[1];
+	e.object = (char *)field[2];
+	e.detail = (char *)field[3];
 	if ((st = entry_hash(&e, e.hash)) != ST_OK)
-		return st;
-	return store_txn_audit_insert(txn, &e);
+		goto out;
+	st = store_txn_audit_insert(txn, &e);
+out:
+	for (i = 0; i < 4; i++)
+		free(tmp[i]);
+	return st;
 }
 
 struct record_job {

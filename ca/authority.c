@@ -262,6 +262,13 @@ audit_sign(struct authority *a)
 enum status
 authority_open(const char *data_dir, struct authority **out)
 {
+	return authority_open_pin(data_dir, NULL, out);
+}
+
+enum status
+authority_open_pin(
+    const char *data_dir, const char *pin, struct authority **out)
+{
 	struct authority *a = NULL;
 	char *path = NULL;
 	enum status st;
@@ -269,6 +276,9 @@ authority_open(const char *data_dir, struct authority **out)
 	*out = NULL;
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return ST_NOMEM;
+	if (pin != NULL &&
+	    (st = secret_dup(pin, LIMIT_PIN_LEN, &a->pin)) != ST_OK)
+		goto out;
 	if ((st = ca_config_load(data_dir, &a->cfg)) != ST_OK)
 		goto out;
 	if ((path = ca_config_path(a->cfg, a->cfg->policy)) == NULL) {

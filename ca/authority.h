@@ -30,6 +30,14 @@ struct policy;
 enum status
 authority_open(const char *data_dir, struct authority **out) MUST_CHECK;
 
+/*
+ * authority_open with the token's PIN given (a copy is kept, locked and
+ * wiped at close): `tessera serve` takes TESSERA_HSM_PIN once, before it
+ * forks, and hands it to each worker in memory. NULL: as authority_open.
+ */
+enum status authority_open_pin(
+    const char *data_dir, const char *pin, struct authority **out) MUST_CHECK;
+
 void authority_close(struct authority *a);
 
 /*

@@ -7,6 +7,7 @@
 #include "ca/config.h"
 #include "cli/cli.h"
 #include "common/log.h"
+#include "common/secret.h"
 
 #define TESSERA_VERSION "0.1.0"
 
@@ -121,6 +122,8 @@ main(int argc, char **argv)
 {
 	size_t i;
 
+	/* Any command may log in to the token: no core, no ptrace. */
+	secret_process_protect();
 	log_init_from_env();
 	if (argc < 2) {
 		usage(stderr);

@@ -36,10 +36,34 @@ log_init_from_env(void)
 			min_level = (enum log_level)i;
 }
 
+size_t
+log_escape(const char *s, char *out, size_t cap)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t o = 0;
+
+	if (cap == 0)
+		return 0;
+	for (; *p != '\0'; p++) {
+		if (*p >= 0x20 && *p != 0x7f) {
+			if (o + 1 >= cap)
+				break;
+			out[o++] = (char)*p;
+		} else {
+			if (o + 4 >= cap)
+				break;
+			snprintf(out + o, cap - o, "\\x%02x", *p);
+			o += 4;
+		}
+	}
+	out[o] = '\0';
+	return o;
+}
+
 static void
     PRINTF_LIKE(2, 0) vlog(enum log_level level, const char *fmt, va_list ap)
 {
-	char line[1024], stamp[32];
+	char line[1024], safe[4 * sizeof(line)], stamp[32];
 	struct timespec ts;
 	struct tm tm;
 	int n;
@@ -52,9 +76,15 @@ static void
 	n = vsnprintf(line, sizeof(line), fmt, ap);
 	if (n < 0)
 		return;
+	/*
+	 * Whatever a message carries from outside (a device id, a header, a
+	 * path, a name in a CSR), a control character in it never starts a
+	 * line of its own: this is the one place every line passes.
+	 */
+	log_escape(line, safe, sizeof(safe));
 	/* One write per line, so that lines of several processes never mix. */
 	dprintf(STDERR_FILENO, "%s tessera[%d] %s: %s\n", stamp, (int)getpid(),
-	    level_names[level], line);
+	    level_names[level], safe);
 }
 
 #define LOG_FN(name, level)                                                    \

@@ -34,4 +34,12 @@ void log_error(const char *fmt, ...) PRINTF_LIKE(1, 2);
  */
 const char *log_quote(const char *s, char *out, size_t cap);
 
+/*
+ * s with every control character (below 0x20, and DEL) as \xNN, so that
+ * it can never start a line of a log or a record of its own; cut to fit
+ * cap bytes with its NUL (4 * strlen(s) + 1 always fits). Returns the
+ * length written. Every log line goes through it; the audit's fields too.
+ */
+size_t log_escape(const char *s, char *out, size_t cap);
+
 #endif

@@ -1,7 +1,12 @@
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -10,7 +15,64 @@
 #include "common/buf.h"
 #include "common/file.h"
 #include "common/hex.h"
+#include "common/log.h"
 #include "common/secret.h"
+
+/*
+ * Keep the pages of [p, p + len) in RAM: a PIN is never written to swap.
+ * Locking is counted per page, not per call, so pages are never unlocked
+ * again (another secret may share them); a handful of PINs lock a page or
+ * two. A failure (RLIMIT_MEMLOCK) is logged, not fatal.
+ */
+static void
+secret_lock(const void *p, size_t len)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uintptr_t start, end;
+
+	if (page <= 0 || len == 0)
+		return;
+	start = (uintptr_t)p & ~((uintptr_t)page - 1);
+	end = (uintptr_t)p + len;
+	if (mlock((const void *)start, (size_t)(end - start)) != 0)
+		log_warn("cannot lock a secret in memory: %s", strerror(errno));
+}
+
+enum status
+secret_dup(const char *s, size_t max, char **out)
+{
+	size_t n = strlen(s);
+	char *d;
+
+	*out = NULL;
+	if (n == 0 || n > max)
+		return status_fail(
+		    ST_MALFORMED, "secret empty or longer than %zu", max);
+	if ((d = calloc(1, n + 1)) == NULL)
+		return ST_NOMEM;
+	secret_lock(d, n + 1);
+	memcpy(d, s, n + 1);
+	*out = d;
+	return ST_OK;
+}
+
+void
+secret_process_protect(void)
+{
+	struct rlimit none = {0, 0};
+
+	/*
+	 * Not dumpable: no core file, no ptrace by another process of the
+	 * same user, /proc/PID/environ and mem readable by root only. Kept
+	 * across fork (the workers), reset only by exec, which tessera does
+	 * not do. RLIMIT_CORE 0 as well, for a kernel that dumps anyway
+	 * (suid_dumpable 2 writes a root-owned core).
+	 */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+		log_warn("PR_SET_DUMPABLE: %s", strerror(errno));
+	if (setrlimit(RLIMIT_CORE, &none) != 0)
+		log_warn("RLIMIT_CORE: %s", strerror(errno));
+}
 
 enum status
 secret_read_file(const char *path, size_t max, char **out)
@@ -34,10 +96,11 @@ secret_read_file(const char *path, size_t max, char **out)
 		    ST_LIMIT, "%s: secret longer than %zu bytes", path, max);
 		goto out;
 	}
-	if ((s = malloc(n + 1)) == NULL) {
+	if ((s = calloc(1, n + 1)) == NULL) {
 		st = ST_NOMEM;
 		goto out;
 	}
+	secret_lock(s, n + 1);
 	memcpy(s, data, n);
 	s[n] = '\0';
 	*out = s;
@@ -53,21 +116,23 @@ out:
 enum status
 secret_read_env(const char *name, size_t max, char **out)
 {
-	const char *v = getenv(name);
-	size_t n;
+	char *v = getenv(name);
+	enum status st;
 
 	*out = NULL;
 	if (v == NULL)
 		return status_fail(ST_NOTFOUND, "%s is not set", name);
-	n = strlen(v);
-	if (n == 0 || n > max)
-		return status_fail(
-		    ST_MALFORMED, "%s: empty or longer than %zu", name, max);
-	if ((*out = strdup(v)) == NULL)
-		return ST_NOMEM;
-	/* Children must not inherit it. */
+	if ((st = secret_dup(v, max, out)) != ST_OK)
+		st = status_fail(st, "%s: empty or longer than %zu", name, max);
+	/*
+	 * Overwrite the value where it is, then drop the variable: unsetenv
+	 * alone only unlinks it, and /proc/PID/environ shows the bytes exec
+	 * put on the stack. Children must not inherit it either. Even when
+	 * it is refused: a wrong-sized PIN is still someone's PIN.
+	 */
+	OPENSSL_cleanse(v, strlen(v));
 	unsetenv(name);
-	return ST_OK;
+	return st;
 }
 
 enum status

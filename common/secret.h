@@ -12,18 +12,32 @@
 
 /*
  * Read a secret from path: the first line, without its line ending, at most
- * max bytes. ST_NOTFOUND if there is no file, ST_MALFORMED if it is empty.
+ * max bytes, into locked memory. ST_NOTFOUND if there is no file,
+ * ST_MALFORMED if it is empty.
  * The caller frees *out with secret_free.
  */
 enum status
 secret_read_file(const char *path, size_t max, char **out) MUST_CHECK;
 
 /*
- * Read a secret from the environment variable name and remove it from the
- * environment. ST_NOTFOUND when unset. The caller frees with secret_free.
+ * Read a secret from the environment variable name, overwrite its value in
+ * place (what /proc/PID/environ shows) and remove it from the environment.
+ * ST_NOTFOUND when unset. The caller frees with secret_free.
  */
 enum status
 secret_read_env(const char *name, size_t max, char **out) MUST_CHECK;
+
+/*
+ * A copy of the secret s (1 to max bytes) in locked memory. Both readers
+ * above return locked memory too. The caller frees with secret_free.
+ */
+enum status secret_dup(const char *s, size_t max, char **out) MUST_CHECK;
+
+/*
+ * Make this process (and the children it forks) hold secrets safely: not
+ * dumpable, no core files. Called first thing by every tessera command.
+ */
+void secret_process_protect(void);
 
 /* n random bytes from the CSPRNG as 2n lowercase hex characters. */
 enum status secret_random_hex(size_t n, char **out) MUST_CHECK;

@@ -38,7 +38,9 @@
 #include "ca/config.h"
 #include "common/file.h"
 #include "common/log.h"
+#include "common/limits.h"
 #include "common/ratelimit.h"
+#include "common/secret.h"
 #include "enroll/server.h"
 #include "enroll/server_internal.h"
 
@@ -119,6 +121,7 @@ struct supervisor {
 	int is_child; /* this process is a forked worker */
 	int child_rc;
 	struct ratelimit *limits; /* shared with every worker */
+	char *pin; /* TESSERA_HSM_PIN, out of the environment; or NULL */
 };
 
 static int64_t
@@ -297,6 +300,8 @@ supervisor_close(struct supervisor *sv)
 	sv->slots = NULL;
 	ratelimit_free(sv->limits);
 	sv->limits = NULL;
+	secret_free(sv->pin);
+	sv->pin = NULL;
 }
 
 /*
@@ -309,6 +314,7 @@ worker_fork(struct supervisor *sv, int i, struct worker_proc *w)
 {
 	struct server_worker_args args;
 	sigset_t mask;
+	char *pin = NULL;
 	pid_t pid;
 
 	memset(w, 0, sizeof(*w));
@@ -345,9 +351,23 @@ worker_fork(struct supervisor *sv, int i, struct worker_proc *w)
 	args.runs_scheduler = i == 0;
 	args.supervisor = sv->self;
 	args.limits = sv->limits;
+	/*
+	 * Memory locks do not cross fork: the worker takes a locked copy of
+	 * the PIN and wipes the page it inherited (its own copy from now).
+	 */
+	args.pin = NULL;
+	if (sv->pin != NULL &&
+	    secret_dup(sv->pin, LIMIT_PIN_LEN, &pin) != ST_OK) {
+		log_error("worker: no memory for the PIN");
+		return ST_OK; /* the child unwinds with SERVER_EXIT_START */
+	}
+	secret_free(sv->pin);
+	sv->pin = NULL;
+	args.pin = pin;
 	/* The worker's daemons own the listening sockets from here. */
 	sv->tls_fd = sv->publish_fd = -1;
 	sv->child_rc = server_worker_run(&args);
+	secret_free(pin);
 	return ST_OK;
 }
 
@@ -883,6 +903,16 @@ server_run(const struct server_config *cfg)
 	sv.tls_fd = sv.publish_fd = sv.sig_fd = -1;
 	sv.report_rd = sv.report_wr = sv.lock_fd = -1;
 	sv.self = getpid();
+	/*
+	 * The PIN leaves the environment before anything else runs: a worker
+	 * is forked, not exec'd, and gets it in memory; nothing it starts
+	 * inherits it, and /proc/PID/environ of no tessera process shows it.
+	 */
+	st = secret_read_env("TESSERA_HSM_PIN", LIMIT_PIN_LEN, &sv.pin);
+	if (st != ST_OK && st != ST_NOTFOUND) {
+		fprintf(stderr, "tessera serve: %s\n", status_detail());
+		goto out;
+	}
 	if ((st = ca_config_load(cfg->data_dir, &cc)) != ST_OK) {
 		fprintf(stderr, "tessera serve: %s\n",
 		    status_detail()[0] ? status_detail() : status_name(st));

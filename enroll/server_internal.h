@@ -32,6 +32,7 @@ struct server_worker_args {
 	int runs_scheduler; /* 1 in exactly one worker */
 	pid_t supervisor;
 	struct ratelimit *limits; /* per-address limits, shared */
+	const char *pin; /* TESSERA_HSM_PIN, taken by the supervisor; or NULL */
 };
 
 /*

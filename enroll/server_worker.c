@@ -984,7 +984,7 @@ server_worker_run(const struct server_worker_args *args)
 	signal(SIGPIPE, SIG_IGN);
 
 	status_clear();
-	if ((st = authority_open(args->data_dir, &w.a)) != ST_OK)
+	if ((st = authority_open_pin(args->data_dir, args->pin, &w.a)) != ST_OK)
 		goto out;
 	authority_set_lock(w.a, auth_leave, auth_enter, &w);
 	if ((st = enroll_new(w.a, &w.e)) != ST_OK)
