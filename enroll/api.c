@@ -782,9 +782,13 @@ url_origin_len(const char *url)
  * Why a write came from another site, or NULL. An admin's browser presents
  * the admin's certificate to whatever page posts to tessera (a form,
  * navigator.sendBeacon: no preflight), so a write is taken only when
- * neither Sec-Fetch-Site nor Origin names another site. Only the service's
- * own origin (tessera.json "url") is ours; "null" (a sandboxed page) is
- * not. A request without both (curl, scripts) did not come from a page.
+ * neither Sec-Fetch-Site nor Origin names another site. An Origin is ours
+ * when it is the service's (tessera.json "url") or https:// and the Host
+ * the browser sent this request to: the page and the target are then the
+ * same origin, and a page elsewhere cannot set its Origin (a host name
+ * that is not tessera's fails TLS before a request). "null" (a sandboxed
+ * page) is never ours. A request with neither header did not come from a
+ * page (curl, scripts).
  */
 static const char *
 request_cross_site(const struct enroll *e, const struct http_request *req)
@@ -796,10 +800,40 @@ request_cross_site(const struct enroll *e, const struct http_request *req)
 	    strcasecmp(req->sec_fetch_site, "same-origin") != 0 &&
 	    strcasecmp(req->sec_fetch_site, "none") != 0)
 		return "Sec-Fetch-Site";
-	if (req->origin != NULL &&
-	    (strlen(req->origin) != n || strncasecmp(req->origin, url, n) != 0))
-		return "Origin";
-	return NULL;
+	if (req->origin == NULL)
+		return NULL;
+	if (strlen(req->origin) == n && strncasecmp(req->origin, url, n) == 0)
+		return NULL;
+	if (req->host != NULL && strncasecmp(req->origin, "https://", 8) == 0 &&
+	    strcasecmp(req->origin + 8, req->host) == 0)
+		return NULL;
+	return "Origin";
+}
+
+/*
+ * 1 (and a 403 in resp) when req is a write (any method but GET) from a
+ * page of another site: refused before routing, whatever it names.
+ */
+static int
+request_cross_site_refused(const struct enroll *e,
+    const struct http_request *req, struct http_response *resp)
+{
+	const char *why;
+	char msg[300], q[96];
+
+	if (strcmp(req->method, "GET") == 0 ||
+	    (why = request_cross_site(e, req)) == NULL)
+		return 0;
+	snprintf(msg, sizeof(msg),
+	    "cross-site request refused: %s is %s, and a write is taken only "
+	    "from %.*s or from a client that is no browser page",
+	    why,
+	    log_quote(why[0] == 'O' ? req->origin : req->sec_fetch_site, q,
+	        sizeof(q)),
+	    (int)url_origin_len(authority_config(e->a)->url),
+	    authority_config(e->a)->url);
+	api_error(resp, 403, status_name(ST_DENIED), msg);
+	return 1;
 }
 
 /*
@@ -810,15 +844,16 @@ request_cross_site(const struct enroll *e, const struct http_request *req)
  * certificate. Every write (any method but GET) also needs Content-Type
  * application/json and a JSON body ("{}" when it has nothing to say): an
  * empty POST without a type is what navigator.sendBeacon sends from any
- * page. This is the one place every route goes through. Writes the error
- * into resp and returns 0 when the request does not fit.
+ * page. This is the one place every route goes through (cross-site writes
+ * are refused before it). Writes the error into resp and returns 0 when
+ * the request does not fit.
  */
 static int
-request_fits(const struct enroll *e, enum api_route r,
-    const struct http_request *req, struct http_response *resp)
+request_fits(enum api_route r, const struct http_request *req,
+    struct http_response *resp)
 {
-	const char *name, *why;
-	char msg[300], q[96];
+	const char *name;
+	char msg[200], q[96];
 	int is_write = strcmp(routes[r].method, "GET") != 0;
 
 	if (req->query_unknown != NULL &&
@@ -826,19 +861,6 @@ request_fits(const struct enroll *e, enum api_route r,
 		snprintf(msg, sizeof(msg), "unknown query parameter %s",
 		    log_quote(name, q, sizeof(q)));
 		api_error(resp, 400, status_name(ST_MALFORMED), msg);
-		return 0;
-	}
-	if (is_write && (why = request_cross_site(e, req)) != NULL) {
-		snprintf(msg, sizeof(msg),
-		    "cross-site request refused: %s is %s, and a write is "
-		    "taken only from %.*s or from a client that is no browser "
-		    "page",
-		    why,
-		    log_quote(why[0] == 'O' ? req->origin : req->sec_fetch_site,
-		        q, sizeof(q)),
-		    (int)url_origin_len(authority_config(e->a)->url),
-		    authority_config(e->a)->url);
-		api_error(resp, 403, status_name(ST_DENIED), msg);
 		return 0;
 	}
 	if ((req->content_type != NULL &&
@@ -959,6 +981,8 @@ api_handle(struct enroll *e, const struct http_request *req, const char *path,
 		api_status(resp, authority_refuse(e->a, &who, "api", st));
 		return;
 	}
+	if (request_cross_site_refused(e, req, resp))
+		return;
 	if ((st = api_route(req->method, path, buf, sizeof(buf), &route, &id,
 	         allow, sizeof(allow))) != ST_OK) {
 		if (st == ST_CONFLICT) {
@@ -972,7 +996,7 @@ api_handle(struct enroll *e, const struct http_request *req, const char *path,
 		}
 		return;
 	}
-	if (!request_fits(e, route, req, resp))
+	if (!request_fits(route, req, resp))
 		return;
 	switch (route) {
 	case ROUTE_SECRETS:

@@ -794,6 +794,15 @@ test_api(const char *dir)
 	q.r.sec_fetch_site = "same-origin";
 	CHECK(run_tls(&q, &resp) == 201);
 	http_response_free(&resp);
+	/* The origin the browser sent the request to is ours too. */
+	q.r.origin = "https://ca.example:9443";
+	q.r.host = "ca.example:9443";
+	CHECK(run_tls(&q, &resp) == 201);
+	http_response_free(&resp);
+	q.r.host = "other.example:9443";
+	CHECK(run_tls(&q, &resp) == 403);
+	http_response_free(&resp);
+	q.r.host = NULL;
 	q.r.origin = q.r.sec_fetch_site = NULL;
 	/* What navigator.sendBeacon sends: no type, no body. */
 	req_free(&q);

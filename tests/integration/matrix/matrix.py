@@ -47,38 +47,6 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 # Cells waiting for a feature of issue 10 that has not landed on main yet:
 # id -> the feature (branch) it waits for. Emptied as the features land.
 PENDING = {
-    # hardening (§9): a JSON body and no cross-site Origin or
-    # Sec-Fetch-Site for every state-changing call.
-    "api.reinstate.device(dev-a)": "hardening",
-    "api.reinstate.gw-1": "hardening",
-    "api.reinstate.station-1": "hardening",
-    "api.reinstate.operator": "hardening",
-    "api.reinstate.auditor": "hardening",
-    "api.rotate.device(dev-a)": "hardening",
-    "api.rotate.gw-1": "hardening",
-    "api.rotate.station-1": "hardening",
-    "api.rotate.operator": "hardening",
-    "api.rotate.auditor": "hardening",
-    "or.revoke.beacon": "hardening",
-    "or.revoke.nobody": "hardening",
-    "or.revoke.json-cross": "hardening",
-    "or.revoke.json-fetch-site": "hardening",
-    "or.revoke.json-origin": "hardening",
-    "or.block.beacon": "hardening",
-    "or.block.nobody": "hardening",
-    "or.block.json-cross": "hardening",
-    "or.reinstate.beacon": "hardening",
-    "or.reinstate.nobody": "hardening",
-    "or.reinstate.json-cross": "hardening",
-    "or.reinstate.json-same": "hardening",
-    "or.rotate.beacon": "hardening",
-    "or.rotate.nobody": "hardening",
-    "or.rotate.json-cross": "hardening",
-    "or.rotate.json-same": "hardening",
-    "or.mint.beacon": "hardening",
-    "or.mint.json-cross": "hardening",
-    "or.cancel.beacon": "hardening",
-    "or.cancel.json-cross": "hardening",
 }
 
 # ---------------------------------------------------------------------------
