@@ -329,7 +329,8 @@ authority_close(struct authority *a)
 {
 	if (a == NULL)
 		return;
-	/* Shutting down: leave no entry unsigned. */
+	/* Shutting down: every refusal in the audit, no entry unsigned. */
+	authority_flush_all(a);
 	audit_sign(a);
 	keys_drop(a);
 	publication_close(a);

@@ -116,6 +116,23 @@ enum status authority_secret_create(struct authority *a,
 enum status authority_refuse(struct authority *a, const struct principal *who,
     const char *object, enum status st);
 
+/*
+ * authority_refuse for a refused read (a GET, a request without
+ * credentials): the same answer and log line, but the audit entry is
+ * counted in memory and written with the others due by authority_flush,
+ * one entry per (actor, object, reason) and interval, so that a flood of
+ * refusals does not cost an fsync each.
+ */
+enum status authority_refuse_read(struct authority *a,
+    const struct principal *who, const char *object, enum status st);
+
+/*
+ * Write the tallied refusals that are due (the oldest a few seconds old,
+ * or the table full) in one transaction. Call about once a second in every
+ * process that serves; authority_close writes all that is left.
+ */
+void authority_flush(struct authority *a);
+
 /* Borrowed views; valid until authority_close. */
 const struct ca_config *authority_config(const struct authority *a);
 const struct policy *authority_policy(const struct authority *a);

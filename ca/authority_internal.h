@@ -16,6 +16,21 @@
 #include "common/limits.h"
 #include "hsm/hsm.h"
 
+/*
+ * Refused reads not yet in the audit (refusal.c): one entry per distinct
+ * (actor, object, reason), counted, written together every few seconds.
+ */
+#define REFUSAL_TALLY_CAP 64
+#define REFUSAL_OBJECT_CAP 192
+struct refusal_tally {
+	char actor[AUTHORITY_ACTOR_CAP];
+	char object[REFUSAL_OBJECT_CAP];
+	char detail[LIMIT_AUDIT_DETAIL];
+	int64_t count;
+	int64_t first; /* time of the first and the last refusal */
+	int64_t last;
+};
+
 struct authority {
 	struct ca_config *cfg;
 	struct policy *policy;
@@ -68,6 +83,9 @@ struct authority {
 	void (*lock_leave)(void *);
 	void (*lock_enter)(void *);
 	void *lock_arg;
+	/* Refused reads waiting for the audit (refusal.c). */
+	struct refusal_tally refusals[REFUSAL_TALLY_CAP];
+	size_t refusal_count;
 };
 
 /*
@@ -76,6 +94,9 @@ struct authority {
  * (a new session, login, every key found anew), at most once a second.
  */
 enum status hsm_ready(struct authority *a) MUST_CHECK;
+
+/* Write every tallied refused read now (refusal.c; at close). */
+void authority_flush_all(struct authority *a);
 
 /*
  * Call when work in the token failed with st, and return what it returns:

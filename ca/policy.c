@@ -1740,7 +1740,7 @@ parse_rates(
     const struct pctx *c, const char *path, json_t *v, struct policy *pol)
 {
 	static const char *const known[] = {
-	    "enroll", "token", "ocsp", "exempt", NULL};
+	    "enroll", "token", "ocsp", "refusals", "exempt", NULL};
 	enum status st;
 
 	if ((st = check_keys(c, path, v, known)) != ST_OK ||
@@ -1748,7 +1748,9 @@ parse_rates(
 	        ST_OK ||
 	    (st = parse_rate(c, path, v, "token", &pol->rates.token)) !=
 	        ST_OK ||
-	    (st = parse_rate(c, path, v, "ocsp", &pol->rates.ocsp)) != ST_OK)
+	    (st = parse_rate(c, path, v, "ocsp", &pol->rates.ocsp)) != ST_OK ||
+	    (st = parse_rate(c, path, v, "refusals", &pol->rates.refusals)) !=
+	        ST_OK)
 		return st;
 	return get_cidrs(c, path, v, "exempt", 0, pol->rates.exempt,
 	    &pol->rates.exempt_count);
@@ -1817,6 +1819,8 @@ parse_top(const struct pctx *c, json_t *root, struct policy *pol)
 	 * a flood of made-up serials costs a signature each. */
 	pol->rates.ocsp.per_second = 200;
 	pol->rates.ocsp.burst = 2000;
+	pol->rates.refusals.per_second = 10;
+	pol->rates.refusals.burst = 200;
 	if ((st = get_member(
 	         c, "$", root, "rate_limits", JSON_OBJECT, 0, &v)) != ST_OK ||
 	    (v != NULL &&

@@ -126,6 +126,9 @@ struct policy_rates {
 	struct policy_rate enroll;
 	struct policy_rate token;
 	struct policy_rate ocsp;
+	/* Answers 401 and 403 on any endpoint: a client that keeps being
+	 * refused (guessing secrets, scanning) gets 429 before any work. */
+	struct policy_rate refusals;
 	struct policy_cidr exempt[LIMIT_POLICY_ENTRIES]; /* never limited */
 	size_t exempt_count;
 };

@@ -215,6 +215,9 @@ admin_refuse(struct authority *a, const struct principal *who,
 	/* Unchecked input is quoted before it reaches the audit log. */
 	snprintf(object, sizeof(object), "%s %s", action,
 	    target != NULL ? log_quote(target, quoted, sizeof(quoted)) : "-");
+	/* A refused read changes nothing: audited in aggregate. */
+	if (strcmp(action, "read") == 0)
+		return authority_refuse_read(a, who, object, st);
 	return authority_refuse(a, who, object, st);
 }
 

@@ -45,10 +45,16 @@
 #define LIMIT_HTTP_CONNECTION_MEMORY (16 * 1024)
 /* Connections per listener per worker; two listeners stay under 1024 fds. */
 #define LIMIT_HTTP_CONNECTIONS 480
-/* Connections from one address per listener per worker (a factory NAT). */
-#define LIMIT_HTTP_CONNECTIONS_PER_IP 128
+/*
+ * Connections from one address per listener per worker: room for a
+ * factory NAT, yet eight addresses hold at most 256 of the 480 slots.
+ */
+#define LIMIT_HTTP_CONNECTIONS_PER_IP 32
 /* Seconds a connection may stay idle or trickle a request (slowloris). */
 #define LIMIT_HTTP_IDLE_SECONDS 30
+/* TLS handshake and the first request's headers (clients that send
+ * nothing, or half a handshake). */
+#define LIMIT_HTTP_FIRST_REQUEST_SECONDS 5
 /* A request, headers and body, must arrive within this (slow clients). */
 #define LIMIT_HTTP_REQUEST_SECONDS 30
 /* Certificates in a TLS client's chain (leaf, intermediates). */

@@ -97,9 +97,10 @@ find(struct ratelimit *rl, int kind, const char *key, int64_t now_ms,
 	return stalest;
 }
 
-int64_t
-ratelimit_take(struct ratelimit *rl, int kind, const char *address,
-    int64_t per_second, int64_t burst, int64_t now_ms)
+/* Refill the bucket; take one token when take (and there is one). */
+static int64_t
+bucket_use(struct ratelimit *rl, int kind, const char *address,
+    int64_t per_second, int64_t burst, int64_t now_ms, int take)
 {
 	char key[KEY_MAX + 1];
 	struct slot *s;
@@ -121,11 +122,25 @@ ratelimit_take(struct ratelimit *rl, int kind, const char *address,
 		t = (double)burst;
 	s->last_ms = now_ms > s->last_ms ? now_ms : s->last_ms;
 	if (t >= 1.0) {
-		s->tokens = t - 1.0;
+		s->tokens = take ? t - 1.0 : t;
 	} else {
 		s->tokens = t;
 		wait = (int64_t)((1.0 - t) * 1000.0 / (double)per_second) + 1;
 	}
 	pthread_mutex_unlock(&rl->mu);
 	return wait;
+}
+
+int64_t
+ratelimit_take(struct ratelimit *rl, int kind, const char *address,
+    int64_t per_second, int64_t burst, int64_t now_ms)
+{
+	return bucket_use(rl, kind, address, per_second, burst, now_ms, 1);
+}
+
+int64_t
+ratelimit_check(struct ratelimit *rl, int kind, const char *address,
+    int64_t per_second, int64_t burst, int64_t now_ms)
+{
+	return bucket_use(rl, kind, address, per_second, burst, now_ms, 0);
 }

@@ -30,4 +30,12 @@ void ratelimit_free(struct ratelimit *rl);
 int64_t ratelimit_take(struct ratelimit *rl, int kind, const char *address,
     int64_t per_second, int64_t burst, int64_t now_ms);
 
+/*
+ * As ratelimit_take, but only look: 0 when (kind, address) has a request
+ * left, else the milliseconds until it would. Takes nothing; for limits
+ * charged after the answer (refusals), checked before the work.
+ */
+int64_t ratelimit_check(struct ratelimit *rl, int kind, const char *address,
+    int64_t per_second, int64_t burst, int64_t now_ms);
+
 #endif

@@ -978,7 +978,11 @@ api_handle(struct enroll *e, const struct http_request *req, const char *path,
 		/* Refused before a principal exists: audited all the same. */
 		if (who.kind != PRINCIPAL_CERT)
 			auth_anonymous(req, &who);
-		api_status(resp, authority_refuse(e->a, &who, "api", st));
+		/* A refused read changes nothing: audited in aggregate. */
+		api_status(resp,
+		    strcmp(req->method, "GET") == 0
+		        ? authority_refuse_read(e->a, &who, "api", st)
+		        : authority_refuse(e->a, &who, "api", st));
 		return;
 	}
 	if (request_cross_site_refused(e, req, resp))

@@ -54,7 +54,7 @@ enroll_set_limits(struct enroll *e, struct ratelimit *limits)
 	e->limits = limits;
 }
 
-enum rate_kind { RATE_NONE, RATE_ENROLL, RATE_TOKEN, RATE_OCSP };
+enum rate_kind { RATE_NONE, RATE_ENROLL, RATE_TOKEN, RATE_OCSP, RATE_REFUSAL };
 
 /*
  * Which limit a request counts against: EST POSTs, POST /token, and every
@@ -75,45 +75,90 @@ rate_kind(const struct http_request *req)
 	return RATE_NONE;
 }
 
-/*
- * 1 (and a 429 with Retry-After in resp) when the client's address has
- * used up its bucket for this kind of request; counted before any work
- * (TLS client certificate checks aside) so that a flood costs little.
- */
-static int
-over_limit(struct enroll *e, const struct http_request *req,
-    struct http_response *resp)
+static int64_t
+now_ms(void)
 {
-	const struct policy *pol = authority_policy(e->a);
-	const struct policy_rate *r;
-	enum rate_kind kind = rate_kind(req);
 	struct timespec ts;
-	int64_t wait, secs;
 
-	if (kind == RATE_NONE || req->peer_address == NULL ||
-	    policy_rate_exempt(pol, req->peer_address))
-		return 0;
-	r = kind == RATE_ENROLL  ? &policy_rates(pol)->enroll
-	    : kind == RATE_TOKEN ? &policy_rates(pol)->token
-	                         : &policy_rates(pol)->ocsp;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	wait = ratelimit_take(e->limits, kind, req->peer_address, r->per_second,
-	    r->burst, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-	if (wait == 0)
-		return 0;
-	secs = (wait + 999) / 1000;
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The 429 for kind after wait milliseconds, with Retry-After. */
+static void
+too_many(struct http_response *resp, const char *what, const char *address,
+    const struct policy_rate *r, int64_t wait)
+{
+	int64_t secs = (wait + 999) / 1000;
+
 	http_response_error(resp, 429,
-	    "too many %s requests from %s: the policy allows %lld a second "
-	    "(bursts of %lld); retry after %lld s",
-	    kind == RATE_ENROLL      ? "enrollment"
-	        : kind == RATE_TOKEN ? "token"
-	                             : "OCSP",
-	    req->peer_address, (long long)r->per_second, (long long)r->burst,
+	    "too many %s from %s: the policy allows %lld a second (bursts of "
+	    "%lld); retry after %lld s",
+	    what, address, (long long)r->per_second, (long long)r->burst,
 	    (long long)secs);
 	if (http_response_header(
 	        resp, "Retry-After", "%lld", (long long)secs) != ST_OK)
 		resp->header_count = 0;
+}
+
+/*
+ * 1 (and a 429 with Retry-After in resp) when the client's address has
+ * used up its bucket for this kind of request, or (with_refusals) has
+ * been refused (401, 403) more often than the policy allows on any
+ * endpoint; counted before any work (TLS client certificate checks aside)
+ * so that a flood costs little.
+ */
+static int
+over_limit(struct enroll *e, const struct http_request *req, int with_refusals,
+    struct http_response *resp)
+{
+	const struct policy *pol = authority_policy(e->a);
+	const struct policy_rates *rates = policy_rates(pol);
+	const struct policy_rate *r;
+	enum rate_kind kind = rate_kind(req);
+	int64_t wait, now = now_ms();
+
+	if (req->peer_address == NULL ||
+	    policy_rate_exempt(pol, req->peer_address))
+		return 0;
+	if (with_refusals &&
+	    (wait = ratelimit_check(e->limits, RATE_REFUSAL, req->peer_address,
+	         rates->refusals.per_second, rates->refusals.burst, now)) > 0) {
+		too_many(resp, "refused requests", req->peer_address,
+		    &rates->refusals, wait);
+		return 1;
+	}
+	if (kind == RATE_NONE)
+		return 0;
+	r = kind == RATE_ENROLL  ? &rates->enroll
+	    : kind == RATE_TOKEN ? &rates->token
+	                         : &rates->ocsp;
+	wait = ratelimit_take(
+	    e->limits, kind, req->peer_address, r->per_second, r->burst, now);
+	if (wait == 0)
+		return 0;
+	too_many(resp,
+	    kind == RATE_ENROLL      ? "enrollment requests"
+	        : kind == RATE_TOKEN ? "token requests"
+	                             : "OCSP requests",
+	    req->peer_address, r, wait);
 	return 1;
+}
+
+/* Charge a refusal (401, 403) to the client's address. */
+static void
+refusal_count(struct enroll *e, const struct http_request *req,
+    const struct http_response *resp)
+{
+	const struct policy *pol = authority_policy(e->a);
+	const struct policy_rate *r = &policy_rates(pol)->refusals;
+
+	if ((resp->status != 401 && resp->status != 403) ||
+	    req->peer_address == NULL ||
+	    policy_rate_exempt(pol, req->peer_address))
+		return;
+	(void)ratelimit_take(e->limits, RATE_REFUSAL, req->peer_address,
+	    r->per_second, r->burst, now_ms());
 }
 
 void
@@ -121,7 +166,7 @@ enroll_handle_tls(struct enroll *e, const struct http_request *req,
     struct http_response *resp)
 {
 	status_clear();
-	if (over_limit(e, req, resp))
+	if (over_limit(e, req, 1, resp))
 		return;
 	if (has_prefix(req->path, EST_PREFIX))
 		est_handle(e, req, req->path + strlen(EST_PREFIX), resp);
@@ -130,15 +175,20 @@ enroll_handle_tls(struct enroll *e, const struct http_request *req,
 	else if (!token_handle(e, req, resp) && !publish_handle(e, req, resp))
 		http_response_error(
 		    resp, 404, "no such resource: %.200s", req->path);
+	refusal_count(e, req, resp);
 }
 
 void
 enroll_handle_publish(struct enroll *e, const struct http_request *req,
     struct http_response *resp)
 {
+	/*
+	 * The plain listener serves /ocsp and /token too: the same limits;
+	 * but it is publication's, so no refusal limit: a client refused on
+	 * the TLS listener still gets CRLs and OCSP.
+	 */
 	status_clear();
-	/* The plain listener serves /ocsp and /token too: the same limits. */
-	if (over_limit(e, req, resp))
+	if (over_limit(e, req, 0, resp))
 		return;
 	if (!token_handle(e, req, resp) && !publish_handle(e, req, resp))
 		http_response_error(

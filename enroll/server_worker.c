@@ -62,11 +62,15 @@ struct worker;
  * its current request (or waiting for one). MHD's timeout counts idle
  * time only, so a client that sends a byte every few seconds would hold
  * a connection for ever; the sweeper cuts any request, header or body,
- * that takes longer than LIMIT_HTTP_REQUEST_SECONDS.
+ * that takes longer than LIMIT_HTTP_REQUEST_SECONDS. A connection that
+ * has not sent the headers of its first request (TLS handshake included)
+ * gets LIMIT_HTTP_FIRST_REQUEST_SECONDS: holding a slot costs a client
+ * that sends nothing no more than a few seconds.
  */
 struct conn_rec {
 	int is_used;
 	int is_handling; /* in tessera's handler: its time, not the peer's */
+	int has_request; /* the headers of a first request arrived */
 	int fd;
 	int64_t since_ms;
 };
@@ -218,6 +222,7 @@ conn_mark(struct listener *l, struct MHD_Connection *conn, int is_handling)
 	pthread_mutex_lock(&l->conns_mu);
 	r->since_ms = now_ms();
 	r->is_handling = is_handling;
+	r->has_request = 1;
 	pthread_mutex_unlock(&l->conns_mu);
 }
 
@@ -241,6 +246,7 @@ on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 			if (!l->conns[i].is_used) {
 				l->conns[i].is_used = 1;
 				l->conns[i].is_handling = 0;
+				l->conns[i].has_request = 0;
 				l->conns[i].fd = ci->connect_fd;
 				l->conns[i].since_ms = now_ms();
 				*socket_context = &l->conns[i];
@@ -255,30 +261,39 @@ on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 static void
 sweep(struct listener *l, int64_t now)
 {
+	int64_t limit;
 	size_t i;
 
 	if (l->daemon == NULL)
 		return;
 	pthread_mutex_lock(&l->conns_mu);
 	for (i = 0; i < LIMIT_HTTP_CONNECTIONS; i++) {
+		limit = l->conns[i].has_request
+		    ? LIMIT_HTTP_REQUEST_SECONDS
+		    : LIMIT_HTTP_FIRST_REQUEST_SECONDS;
 		if (!l->conns[i].is_used || l->conns[i].is_handling ||
-		    now - l->conns[i].since_ms <=
-		        LIMIT_HTTP_REQUEST_SECONDS * 1000)
+		    now - l->conns[i].since_ms <= limit * 1000)
 			continue;
 		/* MHD sees the end of the stream and closes it itself. */
 		shutdown(l->conns[i].fd, SHUT_RDWR);
 		l->conns[i].since_ms = now;
-		log_debug("http: a request over %d s cut off",
-		    LIMIT_HTTP_REQUEST_SECONDS);
+		log_debug("http: %s over %lld s cut off",
+		    l->conns[i].has_request ? "a request"
+		                            : "a connection without a request",
+		    (long long)limit);
 	}
 	pthread_mutex_unlock(&l->conns_mu);
 }
 
+/* Every second in every worker: slow connections, tallied refusals. */
 static void
 sweep_all(struct worker *w)
 {
 	sweep(&w->tls_listener, now_ms());
 	sweep(&w->publish_listener, now_ms());
+	pthread_mutex_lock(&w->auth_mu);
+	authority_flush(w->a);
+	pthread_mutex_unlock(&w->auth_mu);
 }
 
 static void
