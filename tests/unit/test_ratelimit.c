@@ -41,6 +41,24 @@ test_bucket(struct ratelimit *rl)
 	CHECK(ratelimit_take(NULL, 1, "192.0.2.1", 1, 1, 0) == 0);
 }
 
+/* check looks without taking; take after it spends what check saw. */
+static void
+test_check(struct ratelimit *rl)
+{
+	int i;
+
+	for (i = 0; i < 10; i++)
+		CHECK(ratelimit_check(rl, 7, "192.0.2.9", 1, 2, 1000) == 0);
+	CHECK(ratelimit_take(rl, 7, "192.0.2.9", 1, 2, 1000) == 0);
+	CHECK(ratelimit_check(rl, 7, "192.0.2.9", 1, 2, 1000) == 0);
+	CHECK(ratelimit_take(rl, 7, "192.0.2.9", 1, 2, 1000) == 0);
+	CHECK(ratelimit_check(rl, 7, "192.0.2.9", 1, 2, 1000) == 1001);
+	CHECK(ratelimit_check(rl, 7, "192.0.2.9", 1, 2, 1999) > 0);
+	CHECK(ratelimit_check(rl, 7, "192.0.2.9", 1, 2, 2000) == 0);
+	CHECK(ratelimit_check(rl, 7, "192.0.2.9", 1, 2, 2000) == 0);
+	CHECK(ratelimit_check(NULL, 7, "192.0.2.9", 1, 2, 0) == 0);
+}
+
 static void
 test_shared(struct ratelimit *rl)
 {
@@ -88,6 +106,7 @@ main(void)
 	if (rl == NULL)
 		TEST_END();
 	test_bucket(rl);
+	test_check(rl);
 	test_shared(rl);
 	test_flood(rl);
 	ratelimit_free(rl);
