@@ -78,6 +78,12 @@ struct conn_rec {
 struct listener {
 	struct worker *w;
 	int is_tls;
+	/*
+	 * The listener's thread is in a handler (or waiting for the
+	 * authority): its other connections cannot progress, so their time
+	 * does not count (a serverkeygen takes seconds).
+	 */
+	int is_busy;
 	struct MHD_Daemon *daemon;
 	pthread_mutex_t conns_mu;
 	struct conn_rec conns[LIMIT_HTTP_CONNECTIONS];
@@ -263,11 +269,17 @@ sweep(struct listener *l, int64_t now)
 {
 	int64_t limit;
 	size_t i;
+	int is_busy = __atomic_load_n(&l->is_busy, __ATOMIC_RELAXED);
 
 	if (l->daemon == NULL)
 		return;
 	pthread_mutex_lock(&l->conns_mu);
 	for (i = 0; i < LIMIT_HTTP_CONNECTIONS; i++) {
+		/* Waiting for us is not slowness: the clocks start again. */
+		if (is_busy && l->conns[i].is_used) {
+			l->conns[i].since_ms = now;
+			continue;
+		}
 		limit = l->conns[i].has_request
 		    ? LIMIT_HTTP_REQUEST_SECONDS
 		    : LIMIT_HTTP_FIRST_REQUEST_SECONDS;
@@ -713,6 +725,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		goto send;
 	}
 	conn_mark(l, conn, 1);
+	__atomic_store_n(&l->is_busy, 1, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&w->auth_mu);
 	if (l->is_tls)
 		enroll_handle_tls(w->e, &req, &resp);
@@ -721,6 +734,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	pthread_mutex_unlock(&w->auth_mu);
 	/* Sending the answer is the peer's time again. */
 	conn_mark(l, conn, 0);
+	__atomic_store_n(&l->is_busy, 0, __ATOMIC_RELAXED);
 send:
 	worker_headers(w, conn, &resp);
 	if (l->is_tls)
