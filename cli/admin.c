@@ -687,7 +687,7 @@ devices_cmd(struct admin *ad, const struct admin_args *a)
 		return rc;
 	}
 	if (strcmp(verb, "reinstate") == 0)
-		return post_id(ad, "devices", a->pos[2], "reinstate", "",
+		return post_id(ad, "devices", a->pos[2], "reinstate", "{}",
 		    show_device_status);
 	if (strcmp(verb, "show") != 0)
 		return admin_usage_error("devices: no such command %s", verb);
@@ -1109,7 +1109,7 @@ cmd_admin(int argc, char **argv)
 	else if (strcmp(cmd, "audit") == 0 || strcmp(cmd, "revocations") == 0)
 		rc = since_cmd(&ad, &a, strcmp(cmd, "audit") == 0);
 	else
-		rc = post_print(&ad, "/api/v1/token-keys", "", show_kid);
+		rc = post_print(&ad, "/api/v1/token-keys", "{}", show_kid);
 out:
 	https_client_free(ad.https);
 	for (i = 0; i < 4; i++)
