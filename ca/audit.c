@@ -887,7 +887,10 @@ facts_fold(struct facts *f)
 {
 	size_t i, n = 0;
 
-	qsort(f->certs, f->cert_count, sizeof(f->certs[0]), cert_fact_cmp);
+	/* qsort's base must not be NULL, even for no elements (C11 7.22.5). */
+	if (f->cert_count > 0)
+		qsort(f->certs, f->cert_count, sizeof(f->certs[0]),
+		    cert_fact_cmp);
 	for (i = 0; i < f->cert_count; i++) {
 		if (n > 0 &&
 		    strcmp(f->certs[n - 1].serial, f->certs[i].serial) == 0) {
@@ -907,8 +910,9 @@ facts_fold(struct facts *f)
 		f->certs[n++] = f->certs[i];
 	}
 	f->cert_count = n;
-	qsort(f->devices, f->device_count, sizeof(f->devices[0]),
-	    device_fact_cmp);
+	if (f->device_count > 0)
+		qsort(f->devices, f->device_count, sizeof(f->devices[0]),
+		    device_fact_cmp);
 	for (i = 0, n = 0; i < f->device_count; i++) {
 		if (n > 0 &&
 		    strcmp(f->devices[n - 1].id, f->devices[i].id) == 0) {
@@ -923,8 +927,9 @@ facts_fold(struct facts *f)
 		f->devices[n++] = f->devices[i];
 	}
 	f->device_count = n;
-	qsort(f->secrets, f->secret_count, sizeof(f->secrets[0]),
-	    secret_fact_cmp);
+	if (f->secret_count > 0)
+		qsort(f->secrets, f->secret_count, sizeof(f->secrets[0]),
+		    secret_fact_cmp);
 }
 
 static void PRINTF_LIKE(2, 3) finding(struct facts *f, const char *fmt, ...)
@@ -962,6 +967,8 @@ device_fact_find(const struct facts *f, const char *id)
 	memset(&key, 0, sizeof(key));
 	snprintf(key.id, sizeof(key.id), "%s", id);
 	/* The folded array holds one entry per id: compare ids only. */
+	if (f->device_count == 0)
+		return NULL; /* bsearch's base must not be NULL */
 	return bsearch(
 	    &key, f->devices, f->device_count, sizeof(key), device_id_cmp);
 }
@@ -977,7 +984,9 @@ cert_row_check(const struct store_cert *row, void *arg)
 
 	memset(&key, 0, sizeof(key));
 	snprintf(key.serial, sizeof(key.serial), "%s", row->serial);
-	c = bsearch(&key, f->certs, f->cert_count, sizeof(key), serial_cmp);
+	c = f->cert_count == 0
+	    ? NULL
+	    : bsearch(&key, f->certs, f->cert_count, sizeof(key), serial_cmp);
 	if (c == NULL || c->issued == 0) {
 		finding(f,
 		    "certificate %s (profile %s): in the store, but the audit "
@@ -1052,8 +1061,9 @@ secret_row_check(const struct store_secret *row, void *arg)
 	pg->count++;
 	key.id = row->id;
 	key.used = 0;
-	s = bsearch(
-	    &key, f->secrets, f->secret_count, sizeof(key), secret_fact_cmp);
+	s = f->secret_count == 0 ? NULL
+	                         : bsearch(&key, f->secrets, f->secret_count,
+	                               sizeof(key), secret_fact_cmp);
 	if (row->consumed_at == 0 && s != NULL)
 		finding(f,
 		    "enrollment secret %lld (device %s): used at audit entry "
