@@ -44,7 +44,8 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 # ---------------------------------------------------------------------------
-# Cells waiting for a feature of issue 10 that has not landed on main yet:
+# Cells waiting for a feature that has not landed on main yet (issue 10's
+# have all landed):
 # id -> the feature (branch) it waits for. Emptied as the features land.
 PENDING = {
 }
