@@ -69,7 +69,6 @@ struct worker;
  */
 struct conn_rec {
 	int is_used;
-	int is_handling; /* in tessera's handler: its time, not the peer's */
 	int has_request; /* the headers of a first request arrived */
 	int fd;
 	int64_t since_ms;
@@ -210,14 +209,9 @@ now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/*
- * Restart conn's clock: a request began, or one was answered; and say
- * whether tessera's handler holds it now. A request being handled (a key
- * being generated on a busy machine) is never cut: the limit is on the
- * peer's time to send, not on ours to answer.
- */
+/* Restart conn's clock: a request began, or one was answered. */
 static void
-conn_mark(struct listener *l, struct MHD_Connection *conn, int is_handling)
+conn_mark(struct listener *l, struct MHD_Connection *conn)
 {
 	const union MHD_ConnectionInfo *ci;
 	struct conn_rec *r;
@@ -227,7 +221,6 @@ conn_mark(struct listener *l, struct MHD_Connection *conn, int is_handling)
 		return;
 	pthread_mutex_lock(&l->conns_mu);
 	r->since_ms = now_ms();
-	r->is_handling = is_handling;
 	r->has_request = 1;
 	pthread_mutex_unlock(&l->conns_mu);
 }
@@ -251,7 +244,6 @@ on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 		for (i = 0; i < LIMIT_HTTP_CONNECTIONS; i++) {
 			if (!l->conns[i].is_used) {
 				l->conns[i].is_used = 1;
-				l->conns[i].is_handling = 0;
 				l->conns[i].has_request = 0;
 				l->conns[i].fd = ci->connect_fd;
 				l->conns[i].since_ms = now_ms();
@@ -283,7 +275,7 @@ sweep(struct listener *l, int64_t now)
 		limit = l->conns[i].has_request
 		    ? LIMIT_HTTP_REQUEST_SECONDS
 		    : LIMIT_HTTP_FIRST_REQUEST_SECONDS;
-		if (!l->conns[i].is_used || l->conns[i].is_handling ||
+		if (!l->conns[i].is_used ||
 		    now - l->conns[i].since_ms <= limit * 1000)
 			continue;
 		/* MHD sees the end of the stream and closes it itself. */
@@ -511,7 +503,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     enum MHD_RequestTerminationCode code)
 {
 	(void)code;
-	conn_mark(cls, conn, 0);
+	conn_mark(cls, conn);
 	exchange_free(*req_cls);
 	*req_cls = NULL;
 }
@@ -591,7 +583,7 @@ exchange_start(struct listener *l, struct MHD_Connection *conn, void **req_cls)
 	buf_init(&x->body, HTTP_BODY_MAX);
 	*req_cls = x;
 	/* The headers are in: the body has its own time from now. */
-	conn_mark(l, conn, 0);
+	conn_mark(l, conn);
 	if ((bad = framing_error(conn)) != NULL) {
 		x->body_st = ST_MALFORMED;
 		return error_send(conn, 400, bad, 1);
@@ -724,7 +716,6 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		    "TLS client certificate: %s", status_detail());
 		goto send;
 	}
-	conn_mark(l, conn, 1);
 	__atomic_store_n(&l->is_busy, 1, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&w->auth_mu);
 	if (l->is_tls)
@@ -732,8 +723,6 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	else
 		enroll_handle_publish(w->e, &req, &resp);
 	pthread_mutex_unlock(&w->auth_mu);
-	/* Sending the answer is the peer's time again. */
-	conn_mark(l, conn, 0);
 	__atomic_store_n(&l->is_busy, 0, __ATOMIC_RELAXED);
 send:
 	worker_headers(w, conn, &resp);
