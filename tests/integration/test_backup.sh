@@ -77,7 +77,7 @@ check "revoke gone-2 (superseded)" tessera revoke --data "$D1" \
 	echo "$ok" >"$T/load.done"
 ) 2>"$T/load.err" &
 LOAD_PID=$!
-cleanup_hooks+=("kill $LOAD_PID")
+cleanup_hooks+=("kill $LOAD_PID 2>/dev/null")
 # Back up once the loop is under way, twice: to a file and to stdout.
 n=300
 while [ "$n" -gt 0 ] && [ ! -s "$T/load-3.pem" ]; do
