@@ -92,7 +92,7 @@ cp "$D/admin/admin.key" "$T/admin.key"
 
 # Operator: revokes, never reinstates, never reads the audit.
 expect "operator revokes dev-1" 200 "" alice POST devices/dev-1/revoke '{"reason": "keyCompromise"}'
-expect "operator reinstates dev-1" 403 "role operator may not reinstate" alice POST devices/dev-1/reinstate
+expect "operator reinstates dev-1" 403 "role operator may not reinstate" alice POST devices/dev-1/reinstate '{}'
 [ "$(db "SELECT status FROM devices WHERE id = 'dev-1'")" = blocked ] &&
 	pass || fail "the operator's refused reinstate unblocked dev-1"
 expect "operator reads the audit" 403 "role operator may not audit" alice GET 'audit?since=0'
@@ -105,10 +105,10 @@ expect "auditor revokes dev-2's certificate" 403 "role auditor may not revoke" \
 [ "$(db "SELECT status FROM certificates WHERE serial = '$S2'")" = "$(db "SELECT status FROM certificates WHERE serial = '$(openssl x509 -in "$T/alice.pem" -noout -serial | cut -d= -f2)'")" ] &&
 	pass || fail "the auditor's refused revoke changed dev-2's certificate"
 expect "auditor revokes a device" 403 "role auditor may not revoke" bob POST devices/dev-2/revoke '{"reason": "keyCompromise"}'
-expect "auditor reinstates" 403 "role auditor may not reinstate" bob POST devices/dev-1/reinstate
+expect "auditor reinstates" 403 "role auditor may not reinstate" bob POST devices/dev-1/reinstate '{}'
 
 # Admins: dana (issued), the renewed first admin and the one before it.
-expect "issued admin reinstates dev-1" 200 "" dana POST devices/dev-1/reinstate
+expect "issued admin reinstates dev-1" 200 "" dana POST devices/dev-1/reinstate '{}'
 [ "$(db "SELECT status FROM devices WHERE id = 'dev-1'")" = active ] && pass ||
 	fail "dev-1 is not active after the admin's reinstate"
 expect "renewed admin reads" 200 "" admin GET "certificates/$S2"
