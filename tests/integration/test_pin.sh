@@ -45,10 +45,16 @@ for p in $pids; do
 	no_core "$p" && pass || fail "process $p may dump core: $(grep -i core "/proc/$p/limits")"
 done
 # Workers hold the PIN (they log in to the token): its pages are locked.
-for p in $(ps -o pid= --ppid "$SERVER_PID"); do
-	locked "$p" && pass || fail "worker $p has no locked memory: $(grep VmLck "/proc/$p/status")"
-done
-locked "$SERVER_PID" && pass || fail "the supervisor holds the PIN unlocked"
+# AddressSanitizer turns mlock into a no-op (its interceptor returns 0),
+# so under the ASan build VmLck stays 0 whatever tessera does.
+if grep -q '^TESSERA_SANITIZE:BOOL=ON' "$TESSERA_BUILD/CMakeCache.txt" 2>/dev/null; then
+	echo "skipped: locked pages (mlock is a no-op under AddressSanitizer)"
+else
+	for p in $(ps -o pid= --ppid "$SERVER_PID"); do
+		locked "$p" && pass || fail "worker $p has no locked memory: $(grep VmLck "/proc/$p/status")"
+	done
+	locked "$SERVER_PID" && pass || fail "the supervisor holds the PIN unlocked"
+fi
 
 # Log forgery: a percent-encoded newline in a path reaches the debug log of
 # every request; a Basic user name with one reaches the audit of a refusal.
