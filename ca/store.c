@@ -2707,24 +2707,31 @@ out:
 	return ST_OK;
 }
 
-enum status
-store_ocsp_due(
-    struct store *store, int64_t before, store_ocsp_due_fn fn, void *arg)
+/*
+ * Run the read statement which, with binds (bind_count int64s), and call
+ * fn with each row's (serial, time) until it returns non-zero: the work
+ * lists of the OCSP refresh and of superseding. what names the query in
+ * errors.
+ */
+static enum status
+serial_times_walk(struct store *store, enum rstmt which, const int64_t *binds,
+    int bind_count, store_ocsp_due_fn fn, void *arg, const char *what)
 {
 	sqlite3_stmt *stmt;
 	const unsigned char *serial;
 	enum status st = ST_OK;
-	int rc;
+	int i, rc;
 
 	pthread_mutex_lock(&store->read_lock);
-	if ((stmt = rstmt(store, R_OCSP_DUE)) == NULL) {
-		st = db_fail(store->rdb, "prepare select due OCSP responses");
+	if ((stmt = rstmt(store, which)) == NULL) {
+		st = db_fail(store->rdb, what);
 		goto out;
 	}
-	if (sqlite3_bind_int64(stmt, 1, before) != SQLITE_OK) {
-		st = db_fail(store->rdb, "select due OCSP responses");
-		goto out;
-	}
+	for (i = 0; i < bind_count; i++)
+		if (sqlite3_bind_int64(stmt, i + 1, binds[i]) != SQLITE_OK) {
+			st = db_fail(store->rdb, what);
+			goto out;
+		}
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		if ((serial = sqlite3_column_text(stmt, 0)) == NULL)
 			continue;
@@ -2733,7 +2740,7 @@ store_ocsp_due(
 			break;
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		st = db_fail(store->rdb, "select due OCSP responses");
+		st = db_fail(store->rdb, what);
 out:
 	stmt_reset(stmt);
 	pthread_mutex_unlock(&store->read_lock);
@@ -2741,39 +2748,24 @@ out:
 }
 
 enum status
+store_ocsp_due(
+    struct store *store, int64_t before, store_ocsp_due_fn fn, void *arg)
+{
+	return serial_times_walk(store, R_OCSP_DUE, &before, 1, fn, arg,
+	    "select due OCSP responses");
+}
+
+enum status
 store_superseded_due(struct store *store, int64_t now, size_t limit,
     int (*fn)(const char *serial, int64_t at, void *arg), void *arg)
 {
-	sqlite3_stmt *stmt;
-	const unsigned char *serial;
-	enum status st = ST_OK;
-	int rc;
+	int64_t binds[2] = {now, (int64_t)limit};
+	enum status st;
 
 	if ((st = check_limit(limit)) != ST_OK)
 		return st;
-	pthread_mutex_lock(&store->read_lock);
-	if ((stmt = rstmt(store, R_SUPERSEDE_DUE)) == NULL) {
-		st = db_fail(store->rdb, "prepare select superseded");
-		goto out;
-	}
-	if (sqlite3_bind_int64(stmt, 1, now) != SQLITE_OK ||
-	    sqlite3_bind_int64(stmt, 2, (int64_t)limit) != SQLITE_OK) {
-		st = db_fail(store->rdb, "select superseded");
-		goto out;
-	}
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if ((serial = sqlite3_column_text(stmt, 0)) == NULL)
-			continue;
-		if (fn((const char *)serial, sqlite3_column_int64(stmt, 1),
-		        arg) != 0)
-			break;
-	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		st = db_fail(store->rdb, "select superseded");
-out:
-	stmt_reset(stmt);
-	pthread_mutex_unlock(&store->read_lock);
-	return st;
+	return serial_times_walk(
+	    store, R_SUPERSEDE_DUE, binds, 2, fn, arg, "select superseded");
 }
 
 enum status
