@@ -1,6 +1,6 @@
 /*
- * store: the authority's state in SQLite (WAL, synchronous=FULL). The only
- * file in tessera that includes sqlite3.h is store.c.
+ * store: the authority's state in SQLite (WAL, synchronous=FULL). Only the
+ * store's own files (ca/store*.c, ca/store_internal.h) include sqlite3.h.
  *
  * Writes go through one writer thread per struct store that folds the jobs
  * waiting for it into one transaction (group commit: many rows per fsync).

@@ -1,0 +1,177 @@
+/*
+ * The store's insides, shared by the files that make it up and by no one
+ * else (scripts/check-layers: only ca/store*.c include sqlite3.h):
+ *
+ *   store.c         the core: connections, the writer thread and its group
+ *                   commit, store_write, the statement helpers below
+ *   store_sql.c     the SQL text of every prepared statement (wsql, rsql)
+ *   store_schema.c  schema versions and migrations, check, backup
+ *   store_cert.c    certificates and devices
+ *   store_secret.c  enrollment secrets
+ *   store_revoke.c  revocations and publication: the feed, OCSP, CRLs
+ *   store_audit.c   the audit log
+ *   store_token.c   token-signing keys
+ */
+#ifndef TESSERA_CA_STORE_INTERNAL_H
+#define TESSERA_CA_STORE_INTERNAL_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "ca/store.h"
+#include "common/status.h"
+
+/* The same capacity as the thread-local detail line in common/status.c. */
+#define JOB_DETAIL_CAP 512
+#define HASH_LEN 32
+
+/* Statements of the write connection, prepared once and kept. */
+enum wstmt {
+	W_BEGIN,
+	W_COMMIT,
+	W_ROLLBACK,
+	W_SAVEPOINT,
+	W_RELEASE,
+	W_ROLLBACK_TO,
+	W_CERT_INSERT,
+	W_DEVICE_ENSURE,
+	W_SECRET_INSERT,
+	W_SECRET_SELECT,
+	W_SECRET_CONSUME,
+	W_AUDIT_LAST,
+	W_AUDIT_INSERT,
+	W_CERT_STATUS,
+	W_CERT_REVOKE,
+	W_FEED_INSERT,
+	W_DEVICE_VALID,
+	W_DEVICE_STATUS,
+	W_DEVICE_SET,
+	W_OCSP_PUT,
+	W_OCSP_DELETE,
+	W_OCSP_DELETE_ALL,
+	W_TOKEN_KEY_ADD,
+	W_TOKEN_KEY_RETIRE,
+	W_CRL_PUT,
+	W_CRL_NEXT,
+	W_CERT_REVOKED_AT,
+	W_SECRET_ATTACH,
+	W_CERT_SUPERSEDE,
+	W_DEVICE_SUPERSEDE,
+	W_DEVICE_CURRENT,
+	W_DEVICE_BINDING,
+	W_DEVICE_BIND,
+	W_DEVICE_BLOCK,
+	W_SECRET_CANCEL,
+	W_SECRET_SELECT_ID,
+	W_SECRETS_CANCEL,
+	W_MAX
+};
+
+/* The SQL of each write statement (store_sql.c). */
+extern const char *const wsql[W_MAX];
+
+/* Statements of the read connection. */
+enum rstmt {
+	R_CERT_EXISTS,
+	R_CERT_GET,
+	R_CERT_COUNT,
+	R_AUDIT,
+	R_SECRET_SELECT,
+	R_FEED_LAST,
+	R_TOKEN_KEYS,
+	R_FEED,
+	R_CERT_LIST,
+	R_CERT_LIST_DEVICE,
+	R_DEVICE_GET,
+	R_OCSP_GET,
+	R_OCSP_DUE,
+	R_CRL_GET,
+	R_SHARD_LAST,
+	R_SUPERSEDE_DUE,
+	R_SECRET_LIST,
+	R_DEVICES,
+	R_MAX
+};
+
+/* The SQL of each read statement (store_sql.c). */
+extern const char *const rsql[R_MAX];
+
+/* The writer's connection as handed to job functions. */
+struct store_txn {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[W_MAX];
+};
+
+/* One store_write call; lives on the caller's stack until done is set. */
+struct job {
+	store_txn_fn fn;
+	void *arg;
+	enum status st;
+	int is_done;
+	char detail[JOB_DETAIL_CAP];
+	struct job *next;
+};
+
+struct store {
+	struct store_txn txn; /* the writer thread's only */
+	char *path; /* for private read connections */
+
+	pthread_mutex_t read_lock; /* guards rdb and rstmt */
+	sqlite3 *rdb;
+	sqlite3_stmt *rstmt[R_MAX];
+
+	pthread_mutex_t lock; /* guards everything below */
+	pthread_cond_t wake; /* jobs queued, or closing */
+	pthread_cond_t done; /* a batch finished */
+	struct job *head, *tail;
+	int is_closing;
+	int waiters; /* threads inside store_write */
+	uint64_t commits, jobs;
+
+	pthread_t writer;
+	int has_writer;
+};
+
+/* Record a SQLite failure on db as ST_STORE "store: what: message". */
+enum status db_fail(sqlite3 *db, const char *what);
+/* Run SQL without results (pragmas, migrations). */
+enum status db_exec(sqlite3 *db, const char *sql, const char *what) MUST_CHECK;
+/* A connection to path (SQLITE_OPEN_* flags) with the busy timeout. */
+enum status db_open(const char *path, int flags, sqlite3 **out) MUST_CHECK;
+/* The writer's statement s, prepared on first use; NULL after a failure. */
+sqlite3_stmt *wstmt(struct store_txn *txn, enum wstmt s);
+/* The read connection's statement s; the caller holds read_lock. */
+sqlite3_stmt *rstmt(struct store *store, enum rstmt s);
+/* Run one of the writer's control statements (BEGIN, SAVEPOINT, ...). */
+enum status txn_control(struct store_txn *txn, enum wstmt s) MUST_CHECK;
+/* Serials are uppercase hex without separators, at most 40 digits. */
+int serial_is_valid(const char *serial);
+enum status check_serial(const char *serial) MUST_CHECK;
+/* 1..STORE_LIST_LIMIT_MAX rows per call. */
+enum status check_limit(size_t limit) MUST_CHECK;
+/* Bind text or NULL; the statement is reset before the string goes away. */
+int bind_text(sqlite3_stmt *stmt, int i, const char *s);
+/* A copy of a text column, NULL for SQL NULL; *is_oom on failure. */
+char *column_strdup(sqlite3_stmt *stmt, int i, int *is_oom);
+/* Done with stmt: reset it and drop its bindings. NULL accepted. */
+void stmt_reset(sqlite3_stmt *stmt);
+/* Run a bound statement without rows, then reset it. */
+enum status stmt_run(
+    sqlite3 *db, sqlite3_stmt *stmt, int is_bound, const char *what) MUST_CHECK;
+/* Step a bound lookup to its row: ST_OK, ST_NOTFOUND or ST_STORE. */
+enum status step_row(
+    sqlite3 *db, sqlite3_stmt *stmt, int is_bound, const char *what) MUST_CHECK;
+/* The one integer of read statement s, which takes no parameters. */
+enum status read_int64(struct store *store, enum rstmt s, const char *what,
+    int64_t *out) MUST_CHECK;
+/* Call fn with each (serial, time) row of read statement which. */
+enum status serial_times_walk(struct store *store, enum rstmt which,
+    const int64_t *binds, int bind_count, store_ocsp_due_fn fn, void *arg,
+    const char *what) MUST_CHECK;
+/* Bring the writer connection's schema up to date (store_schema.c). */
+enum status schema_migrate(sqlite3 *db, const char *path) MUST_CHECK;
+
+#endif

@@ -1,0 +1,412 @@
+/*
+ * store: the schema's versions and the migrations between them, the
+ * offline integrity check and the backup copy.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "ca/store.h"
+#include "ca/store_internal.h"
+#include "common/log.h"
+#include "common/status.h"
+
+#define SCHEMA_VERSION 6
+
+/*
+ * Schema migrations: migrations[v] takes the schema from version v to v + 1.
+ * They run in one transaction at open; never edit a released step, append.
+ */
+static const char *const migrations[] = {
+    /* v0 -> v1 */
+    "CREATE TABLE certificates ("
+    " serial TEXT PRIMARY KEY,"
+    " issuer TEXT NOT NULL,"
+    " subject TEXT NOT NULL,"
+    " device_id TEXT,"
+    " profile TEXT NOT NULL,"
+    " not_before INTEGER NOT NULL,"
+    " not_after INTEGER NOT NULL,"
+    " status TEXT NOT NULL CHECK (status IN ('valid', 'revoked')),"
+    " revoked_at INTEGER,"
+    " reason INTEGER,"
+    " der BLOB NOT NULL,"
+    " created INTEGER NOT NULL);"
+    "CREATE INDEX certificates_device_id ON certificates(device_id);"
+    "CREATE INDEX certificates_not_after ON certificates(not_after);"
+    "CREATE TABLE devices ("
+    " id TEXT PRIMARY KEY,"
+    " status TEXT NOT NULL CHECK (status IN ('active', 'blocked')),"
+    " created INTEGER,"
+    " updated INTEGER);"
+    "CREATE TABLE enrollment_secrets ("
+    " id INTEGER PRIMARY KEY,"
+    " device_id TEXT NOT NULL,"
+    " profile TEXT NOT NULL,"
+    " hash BLOB NOT NULL CHECK (length(hash) = 32),"
+    " created INTEGER,"
+    " expires INTEGER NOT NULL,"
+    " consumed_at INTEGER,"
+    " consumed_serial TEXT);"
+    "CREATE INDEX enrollment_secrets_device_id"
+    " ON enrollment_secrets(device_id);"
+    "CREATE TABLE audit ("
+    " seq INTEGER PRIMARY KEY,"
+    " time INTEGER NOT NULL,"
+    " actor TEXT NOT NULL,"
+    " action TEXT NOT NULL,"
+    " object TEXT NOT NULL,"
+    " detail TEXT NOT NULL,"
+    " prev_hash BLOB NOT NULL CHECK (length(prev_hash) = 32),"
+    " hash BLOB NOT NULL CHECK (length(hash) = 32));",
+    /*
+     * v1 -> v2: revocation. A certificate's CRL shard is fixed at issuance
+     * (rows of v1 are in shard 0); revocations is the gateways' incremental
+     * feed; ocsp_responses holds the pre-signed nonce-less responses every
+     * worker serves; crls the current CRL and crlNumber of each shard (the
+     * root CA's as shard -1). The partial index covers the CRL walk, so a
+     * CRL of 1M entries never touches the certificate rows themselves
+     * (status is in it because SQLite 3.40 counts a column of the index's
+     * WHERE as covered only when it is also an index column).
+     */
+    "ALTER TABLE certificates ADD COLUMN shard INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX certificates_status_not_after"
+    " ON certificates(status, not_after);"
+    "CREATE INDEX certificates_revoked"
+    " ON certificates(shard, not_after, serial, revoked_at, reason, status)"
+    " WHERE status = 'revoked';"
+    "CREATE TABLE revocations ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " serial TEXT NOT NULL,"
+    " device_id TEXT,"
+    " reason INTEGER NOT NULL,"
+    " time INTEGER NOT NULL);"
+    "CREATE TABLE ocsp_responses ("
+    " serial TEXT PRIMARY KEY,"
+    " der BLOB NOT NULL,"
+    " this_update INTEGER NOT NULL,"
+    " next_update INTEGER NOT NULL);"
+    "CREATE INDEX ocsp_responses_next_update"
+    " ON ocsp_responses(next_update);"
+    "CREATE TABLE crls ("
+    " shard INTEGER PRIMARY KEY,"
+    " number INTEGER NOT NULL,"
+    " this_update INTEGER NOT NULL,"
+    " next_update INTEGER NOT NULL,"
+    " der BLOB NOT NULL);",
+    /* v2 -> v3: the token-signing keys, for rotation and the JWKS. */
+    "CREATE TABLE token_keys ("
+    " label TEXT PRIMARY KEY,"
+    " kid TEXT NOT NULL,"
+    " jwk TEXT NOT NULL,"
+    " created INTEGER NOT NULL,"
+    " retired INTEGER);",
+    /*
+     * v3 -> v4: a certificate's shard names the CRL its distribution point
+     * names, whatever the policy says today: K >= 0 issuing-K.crl, -2 the
+     * full issuing.crl (and no CDP at all), -1 the root's CRL (the CAs
+     * the root issued). Rows of v3 in shard 0 name issuing-0.crl only when
+     * their DER says so. A stored full CRL (shard 0 without an IDP,
+     * 06 03 55 1D 1C) keeps its crlNumber as -2. The index answers "does
+     * a valid certificate still name this CRL" without a scan.
+     */
+    "UPDATE certificates SET shard = -1"
+    " WHERE profile IN ('root-ca', 'issuing-ca');"
+    "UPDATE certificates SET shard = -2 WHERE shard = 0"
+    " AND instr(der, CAST('/crl/issuing-0.crl' AS BLOB)) = 0;"
+    "UPDATE crls SET shard = -2 WHERE shard = 0"
+    " AND instr(der, X'0603551d1c') = 0;"
+    "CREATE INDEX certificates_shard_not_after"
+    " ON certificates(shard, not_after);",
+    /*
+     * v4 -> v5: renewal supersedes. supersede_at is when a renewed (or
+     * reprovisioned) certificate is to be revoked as superseded; from the
+     * renewal on it authenticates nobody. The partial index holds only
+     * the ones still waiting, so the scheduled walk stays small.
+     */
+    "ALTER TABLE certificates ADD COLUMN supersede_at INTEGER;"
+    "CREATE INDEX certificates_supersede ON certificates(supersede_at)"
+    " WHERE supersede_at IS NOT NULL AND status = 'valid';",
+    /*
+     * v5 -> v6: delegation and bindings. A secret records who minted it
+     * (kind, id, certificate serial) and whether it was cancelled; a
+     * device id records the profile family that holds it and the
+     * authenticator that first enrolled it. Devices of v5 take the
+     * family of their first certificate; their authenticator is unknown
+     * (NULL), and so are the minters of v5 secrets.
+     */
+    "ALTER TABLE enrollment_secrets ADD COLUMN minter_kind TEXT;"
+    "ALTER TABLE enrollment_secrets ADD COLUMN minter_id TEXT;"
+    "ALTER TABLE enrollment_secrets ADD COLUMN minter_serial TEXT;"
+    "ALTER TABLE enrollment_secrets ADD COLUMN cancelled_at INTEGER;"
+    "ALTER TABLE enrollment_secrets ADD COLUMN cancelled_by TEXT;"
+    "CREATE INDEX enrollment_secrets_minter_serial"
+    " ON enrollment_secrets(minter_serial);"
+    "ALTER TABLE devices ADD COLUMN family TEXT;"
+    "ALTER TABLE devices ADD COLUMN authenticator TEXT;"
+    "UPDATE devices SET family = (SELECT profile FROM certificates c"
+    " WHERE c.device_id = devices.id ORDER BY c.created, c.serial LIMIT 1);",
+};
+
+int
+store_schema_version(void)
+{
+	return SCHEMA_VERSION;
+}
+
+/* The version recorded in the database, 0 for a new one. */
+static enum status
+schema_get(sqlite3 *db, int *version)
+{
+	sqlite3_stmt *stmt = NULL;
+	enum status st = ST_OK;
+	int rc;
+
+	*version = 0;
+	if (sqlite3_prepare_v2(db, "SELECT max(version) FROM schema_version",
+	        -1, &stmt, NULL) != SQLITE_OK)
+		return db_fail(db, "read schema version");
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*version = sqlite3_column_int(stmt, 0);
+	else
+		st = db_fail(db, "read schema version");
+	sqlite3_finalize(stmt);
+	return st;
+}
+
+/* How long a snapshot waits for a lock the others hold, in 10 ms steps. */
+#define BACKUP_BUSY_TRIES 1000
+
+/*
+ * Copy the main database of src into dest, a new file of mode 0600, in one
+ * backup step (one read transaction: a consistent snapshot). dest is
+ * fsynced, and removed on failure.
+ */
+static enum status
+db_copy(sqlite3 *src, const char *dest)
+{
+	sqlite3 *dst = NULL;
+	sqlite3_backup *b = NULL;
+	enum status st = ST_OK;
+	int fd, rc, tries = 0, is_created = 0;
+
+	fd = open(
+	    dest, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd == -1) {
+		st = status_fail(errno == EEXIST ? ST_CONFLICT : ST_STORE,
+		    "store: create %s: %s", dest, strerror(errno));
+		goto out;
+	}
+	is_created = 1;
+	close(fd);
+	if ((st = db_open(dest, SQLITE_OPEN_READWRITE, &dst)) != ST_OK)
+		goto out;
+	if ((b = sqlite3_backup_init(dst, "main", src, "main")) == NULL) {
+		st = db_fail(dst, "backup");
+		goto out;
+	}
+	/* -1: every page in one step, so the copy is one snapshot. */
+	while ((rc = sqlite3_backup_step(b, -1)) == SQLITE_BUSY ||
+	    rc == SQLITE_LOCKED) {
+		if (++tries > BACKUP_BUSY_TRIES)
+			break;
+		sqlite3_sleep(10);
+	}
+	if (rc != SQLITE_DONE) {
+		sqlite3_backup_finish(b);
+		b = NULL;
+		st = status_fail(ST_STORE, "store: backup to %s: %s", dest,
+		    sqlite3_errstr(rc));
+		goto out;
+	}
+	rc = sqlite3_backup_finish(b);
+	b = NULL;
+	if (rc != SQLITE_OK) {
+		st = db_fail(dst, "backup");
+		goto out;
+	}
+	/* Closing the last connection checkpoints: no -wal is left. */
+	if (sqlite3_close(dst) != SQLITE_OK) {
+		st = db_fail(dst, "close backup");
+		goto out;
+	}
+	dst = NULL;
+	if ((fd = open(dest, O_RDONLY | O_CLOEXEC)) == -1 || fsync(fd) == -1)
+		st = status_fail(
+		    ST_STORE, "store: fsync %s: %s", dest, strerror(errno));
+	if (fd != -1)
+		close(fd);
+out:
+	if (b != NULL)
+		sqlite3_backup_finish(b);
+	sqlite3_close_v2(dst);
+	if (st != ST_OK && is_created)
+		unlink(dest);
+	return st;
+}
+
+enum status
+store_backup(const char *path, const char *dest)
+{
+	sqlite3 *src = NULL;
+	enum status st;
+
+	if ((st = db_open(path, SQLITE_OPEN_READONLY, &src)) != ST_OK)
+		return st;
+	st = db_copy(src, dest);
+	sqlite3_close_v2(src);
+	return st;
+}
+
+enum status
+store_check(const char *path)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *stmt = NULL;
+	const unsigned char *res;
+	enum status st;
+	int version;
+
+	if ((st = db_open(path, SQLITE_OPEN_READONLY, &db)) != ST_OK)
+		goto out;
+	if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &stmt, NULL) !=
+	        SQLITE_OK ||
+	    sqlite3_step(stmt) != SQLITE_ROW) {
+		st = db_fail(db, "integrity check");
+		goto out;
+	}
+	res = sqlite3_column_text(stmt, 0);
+	if (res == NULL || strcmp((const char *)res, "ok") != 0) {
+		st = status_fail(ST_MALFORMED,
+		    "store: %s fails SQLite's integrity check: %s", path,
+		    res != NULL ? (const char *)res : "no answer");
+		goto out;
+	}
+	if ((st = schema_get(db, &version)) != ST_OK)
+		goto out;
+	if (version < 1 || version > SCHEMA_VERSION)
+		st = status_fail(ST_MALFORMED,
+		    "store: %s has schema version %d; this tessera reads 1 "
+		    "to %d",
+		    path, version, SCHEMA_VERSION);
+out:
+	sqlite3_finalize(stmt);
+	sqlite3_close_v2(db);
+	return st;
+}
+
+/*
+ * Before migrating a store of an older schema, keep a copy of it as it was
+ * (PATH.schema-vN-TIME-PID.bak, mode 0600), so that an upgrade can be
+ * undone with the older tessera and that file. Taken before the migrating
+ * transaction (SQLite copies nothing from a connection that is writing);
+ * *kept is the copy's name, "" when the store needs no migration.
+ */
+static enum status
+schema_keep_copy(sqlite3 *db, const char *path, char *kept, size_t kept_cap)
+{
+	sqlite3_stmt *stmt = NULL;
+	enum status st = ST_OK;
+	int version = 0, n;
+
+	kept[0] = '\0';
+	if (sqlite3_prepare_v2(db,
+	        "SELECT count(*) FROM sqlite_master"
+	        " WHERE type = 'table' AND name = 'schema_version'",
+	        -1, &stmt, NULL) != SQLITE_OK ||
+	    sqlite3_step(stmt) != SQLITE_ROW) {
+		st = db_fail(db, "read schema version");
+		goto out;
+	}
+	if (sqlite3_column_int(stmt, 0) == 0)
+		goto out; /* a new store */
+	if ((st = schema_get(db, &version)) != ST_OK)
+		goto out;
+	if (version <= 0 || version >= SCHEMA_VERSION)
+		goto out;
+	n = snprintf(kept, kept_cap, "%s.schema-v%d-%lld-%ld.bak", path,
+	    version, (long long)time(NULL), (long)getpid());
+	if (n < 0 || (size_t)n >= kept_cap) {
+		kept[0] = '\0';
+		st = status_fail(ST_LIMIT, "store path is too long");
+		goto out;
+	}
+	if ((st = db_copy(db, kept)) != ST_OK) {
+		kept[0] = '\0';
+		goto out;
+	}
+	log_warn("store: schema version %d is older than %d: kept a copy of "
+	         "the store as it was in %s before migrating",
+	    version, SCHEMA_VERSION, kept);
+out:
+	sqlite3_finalize(stmt);
+	return st;
+}
+
+/* Bring the schema up to SCHEMA_VERSION in one transaction. */
+enum status
+schema_migrate(sqlite3 *db, const char *path)
+{
+	sqlite3_stmt *stmt = NULL;
+	enum status st;
+	char kept[4096];
+	int version, v;
+
+	if ((st = schema_keep_copy(db, path, kept, sizeof(kept))) != ST_OK)
+		return st;
+	if ((st = db_exec(db, "BEGIN IMMEDIATE", "begin migration")) != ST_OK)
+		return st;
+	st = db_exec(db,
+	    "CREATE TABLE IF NOT EXISTS schema_version"
+	    " (version INTEGER NOT NULL)",
+	    "create schema_version");
+	if (st != ST_OK)
+		goto out;
+	if ((st = schema_get(db, &version)) != ST_OK)
+		goto out;
+	if (version > SCHEMA_VERSION) {
+		st = status_fail(ST_STORE,
+		    "database schema version %d is newer than this tessera "
+		    "(%d)",
+		    version, SCHEMA_VERSION);
+		goto out;
+	}
+	if (version == SCHEMA_VERSION) {
+		/* Another process migrated it meanwhile, and kept its copy. */
+		if (kept[0] != '\0' && unlink(kept) == 0)
+			log_info("store: removed %s: the store was migrated by "
+			         "another process, which kept its own copy",
+			    kept);
+		goto out;
+	}
+	for (v = version; v < SCHEMA_VERSION; v++) {
+		if ((st = db_exec(db, migrations[v], "migrate schema")) !=
+		    ST_OK)
+			goto out;
+		log_info("store: schema migrated to version %d", v + 1);
+	}
+	if ((st = db_exec(db, "DELETE FROM schema_version",
+	         "write schema version")) != ST_OK)
+		goto out;
+	if (sqlite3_prepare_v2(db,
+	        "INSERT INTO schema_version (version) VALUES (?)", -1, &stmt,
+	        NULL) != SQLITE_OK ||
+	    sqlite3_bind_int(stmt, 1, SCHEMA_VERSION) != SQLITE_OK ||
+	    sqlite3_step(stmt) != SQLITE_DONE) {
+		st = db_fail(db, "write schema version");
+		goto out;
+	}
+out:
+	sqlite3_finalize(stmt);
+	if (st == ST_OK)
+		st = db_exec(db, "COMMIT", "commit migration");
+	if (st != ST_OK && !sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return st;
+}
