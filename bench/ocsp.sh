@@ -89,14 +89,17 @@ ossl_start() { # [openssl ocsp options...]
 }
 bench_stop() { ossl_stop; }
 ossl_stop() {
-	# With -multi the parent ignores SIGTERM and respawns its children:
-	# stop it first (SIGKILL), then its children, by their parent's pid.
+	# With -multi the parent ignores SIGTERM and respawns its children,
+	# and once it is gone they are no longer its children: openssl puts
+	# them in a process group of their own, so SIGKILL that group (the
+	# parent and every child at once); without -multi, just the process.
 	if [ -n "$OSSL" ]; then
-		{
-			kill -KILL "$OSSL"
-			pkill -TERM -P "$OSSL"
-			wait "$OSSL"
-		} 2>/dev/null || true
+		if [ "$(ps -o pgid= -p "$OSSL" | tr -d ' ')" = "$OSSL" ]; then
+			kill -KILL -- "-$OSSL" 2>/dev/null || true
+		else
+			kill -KILL "$OSSL" 2>/dev/null || true
+		fi
+		wait "$OSSL" 2>/dev/null || true
 	fi
 	OSSL=
 	for _ in $(seq 1 100); do
