@@ -363,7 +363,8 @@ ca_config_load(const char *data_dir, struct ca_config **out)
 	json_error_t err;
 	const char *name, *url, *publish_url, *listen, *publish, *module,
 	    *token, *pin_file = NULL, *softhsm = NULL, *k_root, *k_issuing,
-	            *k_ocsp, *k_token, *k_audit = NULL, *policy, *database;
+	            *k_ocsp, *k_token, *k_audit = NULL, *k_prefix = NULL,
+	            *policy, *database;
 	int version;
 	enum status st;
 
@@ -391,14 +392,14 @@ ca_config_load(const char *data_dir, struct ca_config **out)
 	if (json_unpack_ex(root, &err, 0,
 	        "{s:i, s:s, s:s, s:s, s:s, s:s,"
 	        " s:{s:s, s:s, s?:s, s?:s !},"
-	        " s:{s:s, s:s, s:s, s:s, s?:s !}, s:s, s:s, s?o !}",
+	        " s:{s?:s, s:s, s:s, s:s, s:s, s?:s !}, s:s, s:s, s?o !}",
 	        "version", &version, "name", &name, "url", &url, "publish_url",
 	        &publish_url, "listen", &listen, "publish", &publish, "hsm",
 	        "module", &module, "token", &token, "pin_file", &pin_file,
-	        "softhsm_conf", &softhsm, "keys", "root", &k_root, "issuing",
-	        &k_issuing, "ocsp", &k_ocsp, "token", &k_token, "audit",
-	        &k_audit, "policy", &policy, "database", &database, "tls",
-	        &tls) != 0) {
+	        "softhsm_conf", &softhsm, "keys", "prefix", &k_prefix, "root",
+	        &k_root, "issuing", &k_issuing, "ocsp", &k_ocsp, "token",
+	        &k_token, "audit", &k_audit, "policy", &policy, "database",
+	        &database, "tls", &tls) != 0) {
 		st = status_fail(ST_MALFORMED, "%s: %s%s%s", path, err.text,
 		    err.source[0] ? " at " : "", err.source);
 		goto out;
@@ -409,11 +410,21 @@ ca_config_load(const char *data_dir, struct ca_config **out)
 		    version);
 		goto out;
 	}
+	if (k_prefix != NULL && ca_config_key_prefix_check(k_prefix) != ST_OK) {
+		char why[160];
+
+		snprintf(why, sizeof(why), "%s", status_detail());
+		st = status_fail(
+		    ST_MALFORMED, "%s: $.keys.prefix: %s", path, why);
+		goto out;
+	}
 	if ((cfg = calloc(1, sizeof(*cfg))) == NULL) {
 		st = ST_NOMEM;
 		goto out;
 	}
 	cfg->data_dir = strdup(data_dir);
+	cfg->key_prefix =
+	    strdup(k_prefix != NULL ? k_prefix : CA_CONFIG_KEY_PREFIX);
 	cfg->name = strdup(name);
 	cfg->url = strdup(url);
 	cfg->publish_url = strdup(publish_url);
@@ -433,9 +444,10 @@ ca_config_load(const char *data_dir, struct ca_config **out)
 	if (!cfg->data_dir || !cfg->name || !cfg->url || !cfg->publish_url ||
 	    !cfg->listen || !cfg->publish || !cfg->hsm_module ||
 	    !cfg->hsm_token || (pin_file && !cfg->hsm_pin_file) ||
-	    (softhsm && !cfg->softhsm_conf) || !cfg->key_root ||
-	    !cfg->key_issuing || !cfg->key_ocsp || !cfg->key_token ||
-	    (k_audit && !cfg->key_audit) || !cfg->policy || !cfg->database) {
+	    (softhsm && !cfg->softhsm_conf) || !cfg->key_prefix ||
+	    !cfg->key_root || !cfg->key_issuing || !cfg->key_ocsp ||
+	    !cfg->key_token || (k_audit && !cfg->key_audit) || !cfg->policy ||
+	    !cfg->database) {
 		st = ST_NOMEM;
 		goto out;
 	}
@@ -487,6 +499,10 @@ config_write(const struct ca_config *cfg, int is_new)
 	    "issuing", cfg->key_issuing, "ocsp", cfg->key_ocsp, "token",
 	    cfg->key_token);
 	if (keys == NULL)
+		goto out;
+	if (cfg->key_prefix != NULL &&
+	    json_object_set_new(keys, "prefix", json_string(cfg->key_prefix)) !=
+	        0)
 		goto out;
 	if (cfg->key_audit != NULL &&
 	    json_object_set_new(keys, "audit", json_string(cfg->key_audit)) !=
@@ -558,6 +574,7 @@ ca_config_free(struct ca_config *cfg)
 	free(cfg->hsm_token);
 	free(cfg->hsm_pin_file);
 	free(cfg->softhsm_conf);
+	free(cfg->key_prefix);
 	free(cfg->key_root);
 	free(cfg->key_issuing);
 	free(cfg->key_ocsp);
@@ -574,4 +591,44 @@ ca_config_path(const struct ca_config *cfg, const char *path)
 	if (path[0] == '/')
 		return strdup(path);
 	return file_join(cfg->data_dir, path);
+}
+
+enum status
+ca_config_key_prefix_check(const char *prefix)
+{
+	size_t i, n = strlen(prefix);
+
+	if (n == 0 || n > CA_CONFIG_KEY_PREFIX_MAX)
+		return status_fail(ST_MALFORMED,
+		    "key prefix \"%.40s\": 1 to %d characters", prefix,
+		    CA_CONFIG_KEY_PREFIX_MAX);
+	if (!isalnum((unsigned char)prefix[0]))
+		return status_fail(ST_MALFORMED,
+		    "key prefix \"%.40s\": starts with a letter or a digit",
+		    prefix);
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)prefix[i];
+
+		if (!isalnum(c) && c != '.' && c != '_' && c != '-')
+			return status_fail(ST_MALFORMED,
+			    "key prefix \"%.40s\": only letters, digits, "
+			    "'.', '_' and '-' (character %zu)",
+			    prefix, i + 1);
+	}
+	return ST_OK;
+}
+
+enum status
+ca_config_key_label(
+    const struct ca_config *cfg, const char *role, char *out, size_t cap)
+{
+	const char *prefix =
+	    cfg->key_prefix != NULL ? cfg->key_prefix : CA_CONFIG_KEY_PREFIX;
+	int n = snprintf(out, cap, "%s-%s", prefix, role);
+
+	if (n < 0 || (size_t)n >= cap || (size_t)n > LIMIT_LABEL_LEN)
+		return status_fail(ST_LIMIT,
+		    "key label %s-%s: longer than %d characters", prefix, role,
+		    LIMIT_LABEL_LEN);
+	return ST_OK;
 }

@@ -23,6 +23,11 @@ struct ca_config {
 	char *hsm_token; /* token label */
 	char *hsm_pin_file; /* relative to data_dir or absolute; may be NULL */
 	char *softhsm_conf; /* embedded default only, else NULL */
+	/* Every key label tessera makes in the token starts with
+	 * "PREFIX-" (several instances can share one token); never NULL
+	 * once loaded: CA_CONFIG_KEY_PREFIX in data directories made
+	 * before it was configurable. */
+	char *key_prefix;
 	char *key_root; /* PKCS#11 URIs */
 	char *key_issuing;
 	char *key_ocsp;
@@ -87,6 +92,26 @@ void ca_config_ports_check(
     const struct ca_config *cfg, const char *listen, const char *publish);
 
 void ca_config_free(struct ca_config *cfg);
+
+/* The key label prefix of data directories that name none. */
+#define CA_CONFIG_KEY_PREFIX "tessera"
+/* Its longest: the longest label made from it fits LIMIT_LABEL_LEN. */
+#define CA_CONFIG_KEY_PREFIX_MAX 24
+
+/*
+ * Whether prefix may start key labels: 1 to CA_CONFIG_KEY_PREFIX_MAX
+ * letters, digits, '.', '_' or '-', starting with a letter or digit (so
+ * that it needs no percent-encoding in a PKCS#11 URI). ST_MALFORMED says
+ * what is wrong.
+ */
+enum status ca_config_key_prefix_check(const char *prefix) MUST_CHECK;
+
+/*
+ * The label of the key for role ("issuing-ca", "ocsp-responder", ...):
+ * "PREFIX-role" into out. ST_LIMIT when it does not fit cap.
+ */
+enum status ca_config_key_label(const struct ca_config *cfg, const char *role,
+    char *out, size_t cap) MUST_CHECK;
 
 /*
  * Resolve path against the data directory: an absolute path is copied, a

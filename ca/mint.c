@@ -18,8 +18,8 @@
 #include "common/log.h"
 #include "common/secret.h"
 
-/* Label prefix of keys made by rotation; the suffix is the time. */
-#define ROTATED_LABEL "tessera-token-signing-"
+/* Keys made by rotation: PREFIX-token-signing-TIME-RANDOM. */
+#define ROTATED_ROLE "token-signing"
 /* JWKS retention when tokens are off: the longest ttl and leeway. */
 #define RETENTION_DEFAULT (3600 + 600)
 
@@ -367,6 +367,8 @@ authority_token_rotate(struct authority *a, const struct principal *who,
 {
 	struct hsm_key *key = NULL;
 	char label[LIMIT_LABEL_LEN + 1], actor[AUTHORITY_ACTOR_CAP];
+	char base[LIMIT_LABEL_LEN + 1];
+	int n;
 	char *suffix = NULL;
 	struct tm tm;
 	time_t now = time(NULL);
@@ -375,15 +377,20 @@ authority_token_rotate(struct authority *a, const struct principal *who,
 	kid[0] = '\0';
 	if ((st = authorize_admin(a, who, "rotate")) != ST_OK)
 		return authority_refuse(a, who, "token-key", st);
+	if ((st = ca_config_key_label(
+	         a->cfg, ROTATED_ROLE, base, sizeof(base))) != ST_OK)
+		return st;
 	/* The time for people, a random tail so that two never collide. */
 	if ((st = secret_random_b64url(6, &suffix)) != ST_OK)
 		return st;
 	gmtime_r(&now, &tm);
-	snprintf(label, sizeof(label),
-	    ROTATED_LABEL "%04d%02d%02dT%02d%02d%02dZ-%s", tm.tm_year + 1900,
-	    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-	    suffix);
+	n = snprintf(label, sizeof(label), "%s-%04d%02d%02dT%02d%02d%02dZ-%s",
+	    base, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, suffix);
 	free(suffix);
+	if (n < 0 || (size_t)n >= sizeof(label))
+		return status_fail(
+		    ST_LIMIT, "key label %s-TIME: too long", base);
 	if ((st = hsm_ready(a)) != ST_OK)
 		return st;
 	if ((st = hsm_key_generate(a->hsm, label, HSM_KEY_EC_P256, &key)) !=

@@ -48,8 +48,9 @@ load_pem_cert(const struct authority *a, const char *rel, X509 **out)
 
 /* Where the current responder key's URI is once it was replaced. */
 #define OCSP_KEY_URI_FILE "ca/ocsp-key.uri"
-/* A responder key's label: the original's, a dash and the time. */
-#define OCSP_KEY_LABEL "tessera-ocsp-responder"
+/* A responder key's label: the original's (PREFIX-ocsp-responder), a
+ * dash and the time. */
+#define OCSP_KEY_ROLE "ocsp-responder"
 
 /*
  * The responder key's URI into *out (free()): DIR/ca/ocsp-key.uri once the
@@ -294,8 +295,9 @@ publication_responder_replace(struct authority *a)
 {
 	struct hsm_key *key = NULL, *old = NULL;
 	char label[LIMIT_LABEL_LEN + 1], uri[LIMIT_LABEL_LEN + 32], *path;
+	char base[LIMIT_LABEL_LEN + 1];
 	unsigned char r[4];
-	int renewed = 0;
+	int renewed = 0, n;
 	enum status st;
 
 	/* Whatever happens next, the old key signs nothing more. */
@@ -305,8 +307,14 @@ publication_responder_replace(struct authority *a)
 	/* Unique even for two replacements within a second. */
 	if (RAND_bytes(r, sizeof(r)) != 1)
 		return status_fail_ssl(ST_INTERNAL, "RAND_bytes");
-	snprintf(label, sizeof(label), "%s-%lld-%02x%02x%02x%02x",
-	    OCSP_KEY_LABEL, (long long)time(NULL), r[0], r[1], r[2], r[3]);
+	if ((st = ca_config_key_label(
+	         a->cfg, OCSP_KEY_ROLE, base, sizeof(base))) != ST_OK)
+		return st;
+	n = snprintf(label, sizeof(label), "%s-%lld-%02x%02x%02x%02x", base,
+	    (long long)time(NULL), r[0], r[1], r[2], r[3]);
+	if (n < 0 || (size_t)n >= sizeof(label))
+		return status_fail(
+		    ST_LIMIT, "key label %s-TIME: too long", base);
 	snprintf(uri, sizeof(uri), "pkcs11:object=%s", label);
 	if ((st = hsm_key_generate(a->hsm, label, HSM_KEY_EC_P256, &key)) !=
 	    ST_OK)

@@ -26,7 +26,8 @@ extern const size_t policy_default_json_len;
 
 #define EMBEDDED_TOKEN "tessera"
 
-/* The keys tessera keeps in the token, found again by label. */
+/* The keys tessera keeps in the token, found again by label: the
+ * configured prefix, a dash and the role. */
 enum init_key {
 	KEY_ROOT,
 	KEY_ISSUING,
@@ -37,14 +38,14 @@ enum init_key {
 };
 
 static const struct {
-	const char *label;
+	const char *role;
 	enum hsm_key_type type;
 } init_keys[KEY_MAX] = {
-    [KEY_ROOT] = {"tessera-root-ca", HSM_KEY_EC_P384},
-    [KEY_ISSUING] = {"tessera-issuing-ca", HSM_KEY_EC_P256},
-    [KEY_OCSP] = {"tessera-ocsp-responder", HSM_KEY_EC_P256},
-    [KEY_TOKEN] = {"tessera-token-signing", HSM_KEY_EC_P256},
-    [KEY_AUDIT] = {"tessera-audit-signing", HSM_KEY_EC_P256},
+    [KEY_ROOT] = {"root-ca", HSM_KEY_EC_P384},
+    [KEY_ISSUING] = {"issuing-ca", HSM_KEY_EC_P256},
+    [KEY_OCSP] = {"ocsp-responder", HSM_KEY_EC_P256},
+    [KEY_TOKEN] = {"token-signing", HSM_KEY_EC_P256},
+    [KEY_AUDIT] = {"audit-signing", HSM_KEY_EC_P256},
 };
 
 struct init_state {
@@ -434,13 +435,49 @@ out:
 	return st;
 }
 
+/*
+ * Before any key is made: none of init's labels may be in the token
+ * already (another instance with this prefix, or a failed init's keys),
+ * so that nothing of another instance is used or shadowed.
+ */
+static enum status
+labels_free(struct init_state *is, char labels[KEY_MAX][LIMIT_LABEL_LEN + 1])
+{
+	struct hsm_key *key = NULL;
+	int i;
+	enum status st;
+
+	for (i = 0; i < KEY_MAX; i++) {
+		st = hsm_key_find(is->hsm, labels[i], &key);
+		hsm_key_free(key);
+		key = NULL;
+		if (st == ST_OK)
+			return status_fail(ST_CONFLICT,
+			    "token %s already holds a key labelled %s: key "
+			    "prefix \"%s\" is taken (another tessera "
+			    "instance, or keys left by a failed init); give "
+			    "another --key-prefix, or remove those keys with "
+			    "the HSM's tools",
+			    is->cfg.hsm_token, labels[i], is->cfg.key_prefix);
+		if (st != ST_NOTFOUND)
+			return st;
+	}
+	return ST_OK;
+}
+
 static enum status
 run(struct init_state *is)
 {
 	const struct ca_setup *s = is->s;
 	char *pin = NULL, *db = NULL, *uris[KEY_MAX] = {NULL};
+	char labels[KEY_MAX][LIMIT_LABEL_LEN + 1];
 	int i;
 	enum status st;
+
+	for (i = 0; i < KEY_MAX; i++)
+		if ((st = ca_config_key_label(&is->cfg, init_keys[i].role,
+		         labels[i], sizeof(labels[i]))) != ST_OK)
+			return st;
 
 	if ((st = make_dirs(s->data_dir)) != ST_OK)
 		return st;
@@ -464,12 +501,13 @@ run(struct init_state *is)
 	pin = NULL;
 	if (st != ST_OK)
 		goto out;
+	if ((st = labels_free(is, labels)) != ST_OK)
+		goto out;
 	for (i = 0; i < KEY_MAX; i++) {
-		if ((st = hsm_key_generate(is->hsm, init_keys[i].label,
+		if ((st = hsm_key_generate(is->hsm, labels[i],
 		         init_keys[i].type, &is->keys[i])) != ST_OK)
 			goto out;
-		if ((uris[i] = key_uri(
-		         is->cfg.hsm_token, init_keys[i].label)) == NULL) {
+		if ((uris[i] = key_uri(is->cfg.hsm_token, labels[i])) == NULL) {
 			st = ST_NOMEM;
 			goto out;
 		}
@@ -522,7 +560,7 @@ ca_setup_run(const struct ca_setup *s)
 {
 	struct init_state is;
 	char abs_dir[4096], listen[64], publish[64];
-	int existed, i;
+	int existed, i, made = 0;
 	enum status st;
 
 	memset(&is, 0, sizeof(is));
@@ -550,6 +588,10 @@ ca_setup_run(const struct ca_setup *s)
 	is.cfg.listen = (char *)(s->listen ? s->listen : listen);
 	is.cfg.publish = (char *)(s->publish ? s->publish : publish);
 	if ((st = check_fresh(s->data_dir)) != ST_OK)
+		return st;
+	is.cfg.key_prefix =
+	    (char *)(s->key_prefix ? s->key_prefix : CA_CONFIG_KEY_PREFIX);
+	if ((st = ca_config_key_prefix_check(is.cfg.key_prefix)) != ST_OK)
 		return st;
 	/* Checked before anything is created. */
 	if ((st = ca_config_names_set(
@@ -579,8 +621,10 @@ ca_setup_run(const struct ca_setup *s)
 	st = run(&is);
 	ca_config_names_clear(&is.cfg);
 	store_close(is.store);
-	for (i = 0; i < KEY_MAX; i++)
+	for (i = 0; i < KEY_MAX; i++) {
+		made += is.keys[i] != NULL;
 		hsm_key_free(is.keys[i]);
+	}
 	hsm_close(is.hsm);
 	if (st != ST_OK) {
 		char detail[512];
@@ -588,7 +632,7 @@ ca_setup_run(const struct ca_setup *s)
 		/* Keep the reason across the clean-up. */
 		snprintf(detail, sizeof(detail), "%s", status_detail());
 		remove_created(abs_dir, existed);
-		if (s->hsm_module != NULL)
+		if (s->hsm_module != NULL && made > 0)
 			log_warn("keys generated in token %s before the "
 			         "failure stay there",
 			    is.cfg.hsm_token);

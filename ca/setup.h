@@ -30,11 +30,15 @@ struct ca_setup {
 	const char *hsm_module;
 	const char *hsm_token;
 	const char *hsm_pin_file;
+	/* Key labels start "PREFIX-" (CA_CONFIG_KEY_PREFIX when NULL), so
+	 * that several data directories can share one token. */
+	const char *key_prefix;
 };
 
 /*
- * Run the whole set-up. Refuses (ST_CONFLICT) an existing data directory
- * and then changes nothing; on a later failure removes what it created in
+ * Run the whole set-up. Refuses (ST_CONFLICT) an existing data directory,
+ * and a token that holds a key with one of the labels init would make
+ * (another instance's prefix), and then changes nothing; on a later failure removes what it created in
  * the directory (keys already generated in a production token stay there,
  * and the detail names them).
  */

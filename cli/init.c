@@ -17,7 +17,8 @@ usage(FILE *f)
 	    "                    [--listen ADDR:PORT] [--publish "
 	    "ADDR:PORT]\n"
 	    "                    [--hsm-module PATH --hsm-token LABEL "
-	    "--hsm-pin-file FILE]\n\n"
+	    "--hsm-pin-file FILE]\n"
+	    "                    [--key-prefix PREFIX]\n\n"
 	    "Creates the data directory DIR. Inside the token: the root CA "
 	    "key (EC P-384),\nthe issuing CA key, the OCSP responder key and "
 	    "the token-signing key (EC P-256).\nIn DIR: ca/root.pem, "
@@ -47,6 +48,13 @@ usage(FILE *f)
 	    "  --publish ADDR:PORT plain-HTTP listener; default 127.0.0.1 "
 	    "and the port of\n"
 	    "                     --publish-url\n"
+	    "  --key-prefix PREFIX the token's key labels start PREFIX- "
+	    "(letters, digits,\n"
+	    "                     '.', '_', '-'; at most 24); default "
+	    "tessera. Several instances\n"
+	    "                     share one token with a prefix each; a "
+	    "prefix whose keys\n"
+	    "                     are in the token already is refused\n"
 	    "Refuses an existing data directory and then changes nothing.\n");
 }
 
@@ -91,6 +99,7 @@ cmd_init(int argc, char **argv)
 	    {"hsm-module", required_argument, NULL, 'm'},
 	    {"hsm-token", required_argument, NULL, 't'},
 	    {"hsm-pin-file", required_argument, NULL, 'f'},
+	    {"key-prefix", required_argument, NULL, 'k'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -141,6 +150,9 @@ cmd_init(int argc, char **argv)
 			break;
 		case 'f':
 			s.hsm_pin_file = optarg;
+			break;
+		case 'k':
+			s.key_prefix = optarg;
 			break;
 		case 'h':
 			usage(stdout);

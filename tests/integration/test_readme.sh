@@ -80,4 +80,24 @@ grep -q '"module": "/usr/lib/softhsm/libsofthsm2.so"' "$P/tessera.json" &&
 check "production renew" env SOFTHSM2_CONF="$T/etc/tessera/softhsm2.conf" \
 	"$TESSERA_BIN" renew --data "$P" tls
 check "production audit verify" "$TESSERA_BIN" audit verify --data "$P"
+
+# The key ceremonies: each block in a fresh directory, with its own
+# SoftHSMv2 configuration and no server.
+awk '/<!-- ceremony:begin -->/ {on=1; n++; next}
+     /<!-- ceremony:end -->/ {on=0}
+     on && /^```/ {next}
+     on {print > ("ceremony" n ".sh")}' "$TESSERA_SOURCE/README.md"
+for b in ceremony*.sh; do
+	[ -s "$b" ] || { fail "no ceremony block in README.md"; continue; }
+	mkdir "$T/$b.d"
+	sed -i -e "s|build/tessera|$TESSERA_BIN|g" "$b"
+	if (cd "$T/$b.d" && env -u TESSERA_HSM_PIN -u SOFTHSM2_CONF \
+		PATH=/usr/bin:$PATH bash -euo pipefail "$T/$b") >"$b.out" 2>&1; then pass; else
+		fail "README block $b failed"; sed 's/^/    /' "$b.out" >&2
+	fi
+done
+grep -q "key prefix \"site-a\" is taken" ceremony1.sh.out && pass ||
+	fail "the shared-token block's collision was not refused as described"
+[ "$(grep -c '^object=site-b-' ceremony1.sh.out)" = 5 ] && pass ||
+	fail "site-b's tessera.json does not name five site-b keys"
 finish

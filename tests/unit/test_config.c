@@ -127,9 +127,11 @@ test_ports(void)
 	CHECK(ca_config_url_port("http://[::1:80") == 0);
 }
 
-/* A data directory's tessera.json with TLS as the "tls" member. */
+/* A data directory's tessera.json with KEYS first in "keys" and TLS as
+ * the "tls" member. */
 static enum status
-load_with(const char *dir, const char *tls, struct ca_config **out)
+load_full(
+    const char *dir, const char *keys, const char *tls, struct ca_config **out)
 {
 	char text[2048], *path = file_join(dir, "tessera.json");
 	enum status st;
@@ -139,15 +141,59 @@ load_with(const char *dir, const char *tls, struct ca_config **out)
 	    "\"https://ca.example:8443\", \"publish_url\": "
 	    "\"http://127.0.0.1:8080\", \"listen\": \"127.0.0.1:8443\", "
 	    "\"publish\": \"127.0.0.1:8080\", \"hsm\": {\"module\": \"m\", "
-	    "\"token\": \"t\"}, \"keys\": {\"root\": \"r\", \"issuing\": "
+	    "\"token\": \"t\"}, \"keys\": {%s\"root\": \"r\", \"issuing\": "
 	    "\"i\", \"ocsp\": \"o\", \"token\": \"t\"}, \"policy\": "
 	    "\"policy.json\", \"database\": \"tessera.db\"%s%s}",
-	    tls ? ", \"tls\": " : "", tls ? tls : "");
+	    keys, tls ? ", \"tls\": " : "", tls ? tls : "");
 	st = file_write_atomic(path, text, strlen(text), 0600);
 	free(path);
 	if (st != ST_OK)
 		return st;
 	return ca_config_load(dir, out);
+}
+
+static enum status
+load_with(const char *dir, const char *tls, struct ca_config **out)
+{
+	return load_full(dir, "", tls, out);
+}
+
+static enum status
+load_keys(const char *dir, const char *keys, struct ca_config **out)
+{
+	return load_full(dir, keys, NULL, out);
+}
+
+static void
+test_key_prefix(void)
+{
+	struct ca_config cfg;
+	char label[LIMIT_LABEL_LEN + 1], small[8];
+
+	CHECK_ST(ca_config_key_prefix_check("site-a"), ST_OK);
+	CHECK_ST(ca_config_key_prefix_check("A1.b_c"), ST_OK);
+	CHECK_ST(ca_config_key_prefix_check("abcdefghijklmnopqrstuvwx"), ST_OK);
+	CHECK_ST(ca_config_key_prefix_check("abcdefghijklmnopqrstuvwxy"),
+	    ST_MALFORMED);
+	CHECK_DETAIL("1 to 24 characters");
+	CHECK_ST(ca_config_key_prefix_check(""), ST_MALFORMED);
+	CHECK_ST(ca_config_key_prefix_check("-a"), ST_MALFORMED);
+	CHECK_DETAIL("starts with a letter or a digit");
+	/* Would need percent-encoding in a PKCS#11 URI, or split it. */
+	CHECK_ST(ca_config_key_prefix_check("a;object=x"), ST_MALFORMED);
+	CHECK_DETAIL("only letters, digits");
+	CHECK_ST(ca_config_key_prefix_check("a b"), ST_MALFORMED);
+	CHECK_ST(ca_config_key_prefix_check("a%20"), ST_MALFORMED);
+	memset(&cfg, 0, sizeof(cfg));
+	CHECK_ST(
+	    ca_config_key_label(&cfg, "root-ca", label, sizeof(label)), ST_OK);
+	CHECK(strcmp(label, "tessera-root-ca") == 0);
+	cfg.key_prefix = "site-b";
+	CHECK_ST(ca_config_key_label(&cfg, "issuing-ca", label, sizeof(label)),
+	    ST_OK);
+	CHECK(strcmp(label, "site-b-issuing-ca") == 0);
+	CHECK_ST(ca_config_key_label(&cfg, "issuing-ca", small, sizeof(small)),
+	    ST_LIMIT);
 }
 
 static void
@@ -165,11 +211,16 @@ test_file(void)
 	/* Made before names were kept: none, and renewal keeps the cert's. */
 	CHECK_ST(load_with(dir, NULL, &cfg), ST_OK);
 	CHECK(cfg != NULL && cfg->dns_count == 0 && cfg->ip_count == 0);
+	/* ... and before key prefixes: the labels they always had. */
+	CHECK(cfg != NULL && strcmp(cfg->key_prefix, "tessera") == 0);
 	if (cfg != NULL) {
 		CHECK_ST(ca_config_names_set(cfg, dns, 1, NULL, 0), ST_OK);
 		CHECK_ST(ca_config_update(cfg), ST_OK);
 		CHECK_ST(ca_config_save(cfg), ST_CONFLICT);
 		CHECK_ST(ca_config_load(dir, &again), ST_OK);
+		/* The prefix is written, and read back. */
+		CHECK(again != NULL &&
+		    strcmp(again->key_prefix, CA_CONFIG_KEY_PREFIX) == 0);
 		CHECK(again != NULL && again->dns_count == 2 &&
 		    strcmp(again->dns[0], "other.example") == 0 &&
 		    strcmp(again->dns[1], "ca.example") == 0 &&
@@ -200,6 +251,12 @@ test_file(void)
 	CHECK_DETAIL("$.tls.uri: unknown key");
 	CHECK_ST(load_with(dir, "{}", &cfg), ST_MALFORMED);
 	CHECK_DETAIL("$.tls: names no name");
+	CHECK_ST(load_keys(dir, "\"prefix\": \"a b\", ", &cfg), ST_MALFORMED);
+	CHECK_DETAIL("$.keys.prefix: key prefix \"a b\": only letters");
+	CHECK_ST(load_keys(dir, "\"prefix\": \"site-a\", ", &cfg), ST_OK);
+	CHECK(cfg != NULL && strcmp(cfg->key_prefix, "site-a") == 0);
+	ca_config_free(cfg);
+	cfg = NULL;
 	CHECK_ST(load_with(dir, "[]", &cfg), ST_MALFORMED);
 	CHECK(cfg == NULL);
 	path = file_join(dir, "tessera.json");
@@ -213,6 +270,7 @@ main(void)
 {
 	test_names();
 	test_ports();
+	test_key_prefix();
 	test_file();
 	TEST_END();
 }
