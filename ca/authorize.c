@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ca/authority_internal.h"
+#include "ca/pattern.h"
 #include "ca/store.h"
 
 static const char *
@@ -106,11 +107,12 @@ authorize_enroll(const struct authority *a, const struct principal *who,
 			    "the CSR %s",
 			    who->id, dev(device_id));
 		/* Each manufacturer has its own namespace of ids. */
-		if (!policy_pattern_match(&m->device_pattern, device_id))
+		if (!pattern_match(m->device_pattern, device_id))
 			return status_fail(ST_DENIED,
 			    "device id %s is outside manufacturer %s's "
 			    "device_pattern %s",
-			    device_id, m->name, m->device_pattern.source);
+			    device_id, m->name,
+			    pattern_source(m->device_pattern));
 		return ST_OK;
 	case PRINCIPAL_CERT:
 		if (who->is_expired)
@@ -122,7 +124,7 @@ authorize_enroll(const struct authority *a, const struct principal *who,
 			    "renews with simplereenroll)",
 			    role->name, p->name);
 		if (device_id == NULL ||
-		    !policy_pattern_match(&role->device_pattern, device_id))
+		    !pattern_match(role->device_pattern, device_id))
 			return status_fail(ST_DENIED,
 			    "role %s may not enroll device %s", role->name,
 			    dev(device_id));
@@ -162,7 +164,7 @@ authorize_secret(const struct authority *a, const struct principal *who,
 		    "role %s may not mint secrets for profile %s: it may "
 		    "not enroll that profile itself",
 		    role->name, p->name);
-	if (!policy_pattern_match(&role->device_pattern, device_id))
+	if (!pattern_match(role->device_pattern, device_id))
 		return status_fail(ST_DENIED,
 		    "role %s may not mint secrets for device %s", role->name,
 		    device_id);

@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "ca/config.h"
+#include "ca/jsonread.h"
 #include "common/file.h"
 #include "common/limits.h"
 #include "common/log.h"
@@ -15,6 +16,8 @@
 /* RFC 1035 §2.3.4 */
 #define DNS_NAME_MAX 253
 #define DNS_LABEL_MAX 63
+/* A path or a PKCS#11 URI (RFC 7512) in tessera.json. */
+#define CONFIG_VALUE_MAX 4096
 
 static char *
 dup_or_null(const char *s)
@@ -306,66 +309,67 @@ ca_config_ports_check(
 
 /* "tls": {"dns": [...], "ip": [...]}, checked as when they were set. */
 static enum status
-names_load(struct ca_config *cfg, const char *path, json_t *tls)
+names_load(struct ca_config *cfg, const struct jsonread *r, json_t *tls)
 {
+	static const char *const keys[] = {"dns", "ip", NULL};
 	const char *dns[LIMIT_SERVER_NAMES], *ip[LIMIT_SERVER_NAMES];
-	const char *keys[] = {"dns", "ip"};
 	const char **lists[] = {dns, ip};
 	size_t counts[2] = {0, 0}, i, k;
-	json_t *arr, *v;
-	const char *key;
-	char why[256];
+	char sub[JSONREAD_PATH_CAP], why[256];
+	json_t *arr;
+	enum status st;
 
-	if (!json_is_object(tls))
-		return status_fail(
-		    ST_MALFORMED, "%s: $.tls: not an object", path);
-	json_object_foreach(tls, key, v)
-	{
-		if (strcmp(key, "dns") != 0 && strcmp(key, "ip") != 0)
-			return status_fail(ST_MALFORMED,
-			    "%s: $.tls.%.64s: unknown key", path, key);
-	}
+	if ((st = jsonread_keys_check(r, "$.tls", tls, keys)) != ST_OK)
+		return st;
 	for (k = 0; k < 2; k++) {
-		if ((arr = json_object_get(tls, keys[k])) == NULL)
+		if ((st = jsonread_array(r, "$.tls", tls, keys[k], 0, 0,
+		         LIMIT_SERVER_NAMES, &arr)) != ST_OK)
+			return st;
+		if (arr == NULL)
 			continue;
-		if (!json_is_array(arr) ||
-		    json_array_size(arr) > LIMIT_SERVER_NAMES)
-			return status_fail(ST_MALFORMED,
-			    "%s: $.tls.%s: an array of at most %d strings",
-			    path, keys[k], LIMIT_SERVER_NAMES);
-		json_array_foreach(arr, i, v)
-		{
-			if (!json_is_string(v))
-				return status_fail(ST_MALFORMED,
-				    "%s: $.tls.%s[%zu]: not a string", path,
-				    keys[k], i);
-			lists[k][counts[k]++] = json_string_value(v);
-		}
+		jsonread_path_key(sub, "$.tls", keys[k]);
+		for (i = 0; i < json_array_size(arr); i++)
+			if ((st = jsonread_elem_str(r, sub, arr, i,
+			         &lists[k][counts[k]++])) != ST_OK)
+				return st;
 	}
 	if (counts[0] + counts[1] == 0)
-		return status_fail(
-		    ST_MALFORMED, "%s: $.tls: names no name", path);
+		return jsonread_fail(r, "$.tls", "names no name");
 	if (ca_config_names_set(cfg, dns, counts[0], ip, counts[1]) != ST_OK) {
 		snprintf(why, sizeof(why), "%s", status_detail());
-		return status_fail(ST_MALFORMED, "%s: $.tls: %s", path, why);
+		return jsonread_fail(r, "$.tls", "%s", why);
 	}
 	return ST_OK;
+}
+
+/* A required (or optional) string member, a path or a PKCS#11 URI. */
+static enum status
+config_str(const struct jsonread *r, const char *path, json_t *obj,
+    const char *key, int required, const char **out)
+{
+	return jsonread_str(r, path, obj, key, required, CONFIG_VALUE_MAX, out);
 }
 
 enum status
 ca_config_load(const char *data_dir, struct ca_config **out)
 {
+	static const char *const top_keys[] = {"version", "name", "url",
+	    "publish_url", "listen", "publish", "hsm", "keys", "policy",
+	    "database", "tls", NULL};
+	static const char *const hsm_keys[] = {
+	    "module", "token", "pin_file", "softhsm_conf", NULL};
+	static const char *const key_keys[] = {
+	    "prefix", "root", "issuing", "ocsp", "token", "audit", NULL};
 	struct ca_config *cfg = NULL;
+	struct jsonread *r = NULL;
 	char *path = NULL;
 	uint8_t *data = NULL;
 	size_t len;
-	json_t *root = NULL, *tls = NULL;
-	json_error_t err;
+	json_t *root, *hsm, *keys, *tls;
 	const char *name, *url, *publish_url, *listen, *publish, *module,
-	    *token, *pin_file = NULL, *softhsm = NULL, *k_root, *k_issuing,
-	            *k_ocsp, *k_token, *k_audit = NULL, *k_prefix = NULL,
-	            *policy, *database;
-	int version;
+	    *token, *pin_file, *softhsm, *k_prefix, *k_root, *k_issuing,
+	    *k_ocsp, *k_token, *k_audit, *policy, *database;
+	int64_t version;
 	enum status st;
 
 	*out = NULL;
@@ -381,41 +385,58 @@ ca_config_load(const char *data_dir, struct ca_config **out)
 	}
 	if (st != ST_OK)
 		goto out;
-	root =
-	    json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, &err);
-	if (root == NULL) {
-		st = status_fail(ST_MALFORMED, "%s:%d:%d: %s", path, err.line,
-		    err.column, err.text);
+	if ((st = jsonread_parse((const char *)data, len, LIMIT_CONFIG_JSON, 0,
+	         path, &r)) != ST_OK)
 		goto out;
-	}
-	/* '!' makes jansson refuse keys the format does not name. */
-	if (json_unpack_ex(root, &err, 0,
-	        "{s:i, s:s, s:s, s:s, s:s, s:s,"
-	        " s:{s:s, s:s, s?:s, s?:s !},"
-	        " s:{s?:s, s:s, s:s, s:s, s:s, s?:s !}, s:s, s:s, s?o !}",
-	        "version", &version, "name", &name, "url", &url, "publish_url",
-	        &publish_url, "listen", &listen, "publish", &publish, "hsm",
-	        "module", &module, "token", &token, "pin_file", &pin_file,
-	        "softhsm_conf", &softhsm, "keys", "prefix", &k_prefix, "root",
-	        &k_root, "issuing", &k_issuing, "ocsp", &k_ocsp, "token",
-	        &k_token, "audit", &k_audit, "policy", &policy, "database",
-	        &database, "tls", &tls) != 0) {
-		st = status_fail(ST_MALFORMED, "%s: %s%s%s", path, err.text,
-		    err.source[0] ? " at " : "", err.source);
+	root = jsonread_root(r);
+	if ((st = jsonread_keys_check(r, "$", root, top_keys)) != ST_OK ||
+	    (st = jsonread_int(r, "$", root, "version", 1, INT32_MIN, INT32_MAX,
+	         0, &version)) != ST_OK)
 		goto out;
-	}
 	if (version != 1) {
-		st = status_fail(ST_MALFORMED,
-		    "%s: $.version: %d is not supported (expected 1)", path,
-		    version);
+		st = jsonread_fail(r, "$.version",
+		    "%lld is not supported (expected 1)", (long long)version);
 		goto out;
 	}
+	if ((st = config_str(r, "$", root, "name", 1, &name)) != ST_OK ||
+	    (st = config_str(r, "$", root, "url", 1, &url)) != ST_OK ||
+	    (st = config_str(r, "$", root, "publish_url", 1, &publish_url)) !=
+	        ST_OK ||
+	    (st = config_str(r, "$", root, "listen", 1, &listen)) != ST_OK ||
+	    (st = config_str(r, "$", root, "publish", 1, &publish)) != ST_OK ||
+	    (st = jsonread_member(r, "$", root, "hsm", JSON_OBJECT, 1, &hsm)) !=
+	        ST_OK ||
+	    (st = jsonread_keys_check(r, "$.hsm", hsm, hsm_keys)) != ST_OK ||
+	    (st = config_str(r, "$.hsm", hsm, "module", 1, &module)) != ST_OK ||
+	    (st = config_str(r, "$.hsm", hsm, "token", 1, &token)) != ST_OK ||
+	    (st = config_str(r, "$.hsm", hsm, "pin_file", 0, &pin_file)) !=
+	        ST_OK ||
+	    (st = config_str(r, "$.hsm", hsm, "softhsm_conf", 0, &softhsm)) !=
+	        ST_OK ||
+	    (st = jsonread_member(
+	         r, "$", root, "keys", JSON_OBJECT, 1, &keys)) != ST_OK ||
+	    (st = jsonread_keys_check(r, "$.keys", keys, key_keys)) != ST_OK ||
+	    (st = config_str(r, "$.keys", keys, "prefix", 0, &k_prefix)) !=
+	        ST_OK ||
+	    (st = config_str(r, "$.keys", keys, "root", 1, &k_root)) != ST_OK ||
+	    (st = config_str(r, "$.keys", keys, "issuing", 1, &k_issuing)) !=
+	        ST_OK ||
+	    (st = config_str(r, "$.keys", keys, "ocsp", 1, &k_ocsp)) != ST_OK ||
+	    (st = config_str(r, "$.keys", keys, "token", 1, &k_token)) !=
+	        ST_OK ||
+	    (st = config_str(r, "$.keys", keys, "audit", 0, &k_audit)) !=
+	        ST_OK ||
+	    (st = config_str(r, "$", root, "policy", 1, &policy)) != ST_OK ||
+	    (st = config_str(r, "$", root, "database", 1, &database)) !=
+	        ST_OK ||
+	    (st = jsonread_member(r, "$", root, "tls", JSON_OBJECT, 0, &tls)) !=
+	        ST_OK)
+		goto out;
 	if (k_prefix != NULL && ca_config_key_prefix_check(k_prefix) != ST_OK) {
 		char why[160];
 
 		snprintf(why, sizeof(why), "%s", status_detail());
-		st = status_fail(
-		    ST_MALFORMED, "%s: $.keys.prefix: %s", path, why);
+		st = jsonread_fail(r, "$.keys.prefix", "%s", why);
 		goto out;
 	}
 	if ((cfg = calloc(1, sizeof(*cfg))) == NULL) {
@@ -451,14 +472,14 @@ ca_config_load(const char *data_dir, struct ca_config **out)
 		st = ST_NOMEM;
 		goto out;
 	}
-	if (tls != NULL && (st = names_load(cfg, path, tls)) != ST_OK)
+	if (tls != NULL && (st = names_load(cfg, r, tls)) != ST_OK)
 		goto out;
 	*out = cfg;
 	cfg = NULL;
 	st = ST_OK;
 out:
 	ca_config_free(cfg);
-	json_decref(root);
+	jsonread_free(r);
 	free(data);
 	free(path);
 	return st;

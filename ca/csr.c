@@ -18,6 +18,7 @@
 
 #include "ca/csr.h"
 #include "ca/deviceid.h"
+#include "ca/pattern.h"
 #include "common/log.h"
 #include "common/limits.h"
 
@@ -786,13 +787,13 @@ check_subject(const struct ca_csr *csr, const struct policy_profile *profile)
 			continue;
 		switch (r->kind) {
 		case POLICY_ATTR_PATTERN:
-			if (!policy_pattern_match(&r->pattern, a->value))
+			if (!pattern_match(r->pattern, a->value))
 				return status_fail(ST_DENIED,
 				    "subject attribute %s %s does not match "
 				    "profile %s's pattern %s",
 				    OBJ_nid2sn(a->nid),
 				    log_quote(a->value, q, sizeof(q)),
-				    profile->name, r->pattern.source);
+				    profile->name, pattern_source(r->pattern));
 			break;
 		default:
 			/* Fixed or from the id: the CSR may only repeat it. */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ca/deviceid.h"
+#include "ca/pattern.h"
 #include "common/log.h"
 #include "common/limits.h"
 
@@ -80,12 +81,12 @@ ca_device_id_check(const char *id, const struct policy_profile *profile)
 		    "): use \"%s\"",
 		    log_quote(id, q, sizeof(q)), low);
 	}
-	if (profile != NULL && profile->id_pattern.is_set &&
-	    !policy_pattern_match(&profile->id_pattern, id))
+	if (profile != NULL && profile->id_pattern != NULL &&
+	    !pattern_match(profile->id_pattern, id))
 		return status_fail(ST_MALFORMED,
 		    "device id \"%s\" does not match profile %s's "
 		    "device_id_pattern %s",
-		    id, profile->name, profile->id_pattern.source);
+		    id, profile->name, pattern_source(profile->id_pattern));
 	return ST_OK;
 }
 

@@ -9,7 +9,6 @@
 #ifndef TESSERA_CA_POLICY_H
 #define TESSERA_CA_POLICY_H
 
-#include <regex.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,23 +32,15 @@ enum policy_device_id {
 	POLICY_DEVICE_ID_MAX
 };
 
-struct policy_pattern {
-	int is_set;
-	regex_t re; /* POSIX extended, compiled with REG_NOSUB */
-	char source[LIMIT_PATTERN_LEN + 1];
-};
+/* A compiled regular expression (ca/pattern.h); NULL where none is set. */
+struct pattern;
+/* A list of IPv4 and IPv6 networks (ca/cidr.h). */
+struct cidr_list;
 
 /* A short list of names (profiles), as written in the policy. */
 struct policy_names {
 	char name[LIMIT_POLICY_NAMES][LIMIT_LABEL_LEN + 1];
 	size_t count;
-};
-
-/* An IPv4 or IPv6 network of an allow-list. */
-struct policy_cidr {
-	int family; /* AF_INET or AF_INET6 */
-	uint8_t addr[16];
-	int prefix;
 };
 
 /*
@@ -60,10 +51,9 @@ struct policy_role {
 	char name[LIMIT_LABEL_LEN + 1];
 	struct policy_names cert_profiles; /* who holds this role */
 	struct policy_names enroll_profiles; /* may enroll others into */
-	struct policy_pattern device_pattern; /* device ids it may enroll */
+	struct pattern *device_pattern; /* device ids it may enroll */
 	int may_mint_secrets;
-	struct policy_cidr allow[LIMIT_POLICY_ENTRIES];
-	size_t allow_count; /* 0: from anywhere */
+	struct cidr_list *allow; /* NULL: from anywhere */
 };
 
 /* An IEEE 802.1AR manufacturer CA whose IDevIDs may enroll. */
@@ -71,7 +61,7 @@ struct policy_manufacturer {
 	char name[LIMIT_LABEL_LEN + 1];
 	char trust[LIMIT_NAME_LEN + 1]; /* PEM file, relative to the policy */
 	enum policy_device_id device_id;
-	struct policy_pattern device_pattern; /* the ids its IDevIDs hold */
+	struct pattern *device_pattern; /* the ids its IDevIDs hold */
 	struct policy_names profiles;
 };
 
@@ -129,8 +119,7 @@ struct policy_rates {
 	/* Answers 401 and 403 on any endpoint: a client that keeps being
 	 * refused (guessing secrets, scanning) gets 429 before any work. */
 	struct policy_rate refusals;
-	struct policy_cidr exempt[LIMIT_POLICY_ENTRIES]; /* never limited */
-	size_t exempt_count;
+	struct cidr_list *exempt; /* never limited; NULL: none */
 };
 
 /* SAN templates of one type: every one is issued, with {id} filled in. */
@@ -152,7 +141,7 @@ struct policy_subject_rule {
 	int nid; /* NID_commonName, NID_organizationName, ... */
 	enum policy_attr_kind kind;
 	char value[LIMIT_NAME_LEN + 1]; /* ID: the template; FIXED: value */
-	struct policy_pattern pattern; /* PATTERN */
+	struct pattern *pattern; /* PATTERN */
 	int is_required; /* PATTERN: the CSR must carry it */
 };
 
@@ -173,7 +162,7 @@ struct policy_profile {
 	 * CSR's IP addresses when allow_ip).
 	 */
 	enum policy_device_id device_id;
-	struct policy_pattern id_pattern; /* device_id_pattern */
+	struct pattern *id_pattern; /* device_id_pattern; NULL: any */
 	struct policy_subject_rule subject[LIMIT_SUBJECT_ATTRS];
 	size_t subject_count;
 	int subject_utf8; /* non-ASCII allowed in subject values */
@@ -274,9 +263,6 @@ int policy_names_has(const struct policy_names *names, const char *name);
  */
 int
 policy_role_allows_address(const struct policy_role *role, const char *address);
-
-/* 1 if s matches the pattern (an unset pattern matches nothing). */
-int policy_pattern_match(const struct policy_pattern *p, const char *s);
 
 /*
  * The subject rule of profile for attribute nid, or NULL when the profile

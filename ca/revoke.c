@@ -13,6 +13,7 @@
 #include "ca/audit.h"
 #include "ca/authority_internal.h"
 #include "ca/deviceid.h"
+#include "ca/pattern.h"
 #include "ca/store.h"
 #include "common/log.h"
 
@@ -190,8 +191,8 @@ device_id_admissible(const struct policy *pol, const char *device_id)
 			return ST_OK;
 		}
 	for (i = 0; i < policy_manufacturer_count(pol); i++)
-		if (policy_pattern_match(
-		        &policy_manufacturer_at(pol, i)->device_pattern,
+		if (pattern_match(
+		        policy_manufacturer_at(pol, i)->device_pattern,
 		        device_id))
 			return ST_OK;
 	return status_fail(ST_MALFORMED,

@@ -16,6 +16,7 @@
 
 #include "ca/store.h"
 
+#include "ca/jsonread.h"
 #include "common/log.h"
 #include "common/secret.h"
 #include "enroll/api.h"
@@ -60,79 +61,37 @@ api_status(struct http_response *resp, enum status st)
 	    code == 500 ? "internal error" : status_detail());
 }
 
-static int
-depth_ok(json_t *v, int depth)
-{
-	const char *k;
-	json_t *x;
-	size_t i;
-
-	if (depth > API_DEPTH_MAX)
-		return 0;
-	if (json_is_object(v)) {
-		json_object_foreach(v, k, x)
-		{
-			if (!depth_ok(x, depth + 1))
-				return 0;
-		}
-	} else if (json_is_array(v)) {
-		json_array_foreach(v, i, x)
-		{
-			if (!depth_ok(x, depth + 1))
-				return 0;
-		}
-	}
-	return 1;
-}
-
 enum status
-api_body_parse(
-    const uint8_t *body, size_t len, const char *const *known, json_t **out)
+api_body_parse(const uint8_t *body, size_t len, const char *const *known,
+    struct jsonread **out)
 {
-	json_t *root = NULL;
-	json_error_t err;
-	const char *key;
-	json_t *v;
-	size_t i;
+	struct jsonread *r = NULL;
+	enum status st;
 
 	*out = NULL;
-	if (len > API_BODY_MAX)
-		return status_fail(ST_LIMIT, "body is %zu bytes, limit is %d",
-		    len, API_BODY_MAX);
 	if (len == 0)
 		return status_fail(ST_MALFORMED,
 		    "empty body; expected a JSON "
 		    "object");
-	/* jansson refuses invalid UTF-8 and, with this flag, duplicates. */
-	root =
-	    json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &err);
-	if (root == NULL)
-		return status_fail(ST_MALFORMED,
-		    "JSON: %s (line %d, column %d)", err.text, err.line,
-		    err.column);
-	if (!json_is_object(root)) {
-		json_decref(root);
-		return status_fail(ST_MALFORMED, "expected a JSON object");
+	if ((st = jsonread_parse((const char *)body, len, API_BODY_MAX,
+	         API_DEPTH_MAX, "body", &r)) != ST_OK)
+		return st;
+	if ((st = jsonread_keys_check(r, "$", jsonread_root(r), known)) !=
+	    ST_OK) {
+		jsonread_free(r);
+		return st;
 	}
-	if (!depth_ok(root, 0)) {
-		json_decref(root);
-		return status_fail(
-		    ST_MALFORMED, "JSON nested deeper than %d", API_DEPTH_MAX);
-	}
-	json_object_foreach(root, key, v)
-	{
-		for (i = 0; known[i] != NULL; i++)
-			if (strcmp(key, known[i]) == 0)
-				break;
-		if (known[i] == NULL) {
-			/* key lives in root: report before freeing it. */
-			status_fail(ST_MALFORMED, "unknown key \"%.64s\"", key);
-			json_decref(root);
-			return ST_MALFORMED;
-		}
-	}
-	*out = root;
+	*out = r;
 	return ST_OK;
+}
+
+/* A string member of a body's top object ("$.key"), borrowed from r. */
+static enum status
+body_str(
+    const struct jsonread *r, const char *key, int required, const char **out)
+{
+	return jsonread_str(
+	    r, "$", jsonread_root(r), key, required, API_BODY_MAX, out);
 }
 
 void
@@ -170,26 +129,23 @@ secrets_create(struct enroll *e, const struct principal *who,
     const struct http_request *req, struct http_response *resp)
 {
 	static const char *const known[] = {"device", "profile", "ttl", NULL};
-	json_t *body = NULL;
-	json_error_t err;
+	struct jsonread *body = NULL;
 	const char *device = NULL, *profile = NULL;
-	json_int_t ttl = 0;
+	int64_t ttl = 0, expires;
 	char *secret = NULL;
-	int64_t expires;
 	enum status st;
 
 	if ((st = api_body_parse(req->body, req->body_len, known, &body)) !=
-	    ST_OK) {
+	        ST_OK ||
+	    (st = body_str(body, "device", 1, &device)) != ST_OK ||
+	    (st = body_str(body, "profile", 0, &profile)) != ST_OK ||
+	    (st = jsonread_int(body, "$", jsonread_root(body), "ttl", 0,
+	         INT64_MIN, INT64_MAX, 0, &ttl)) != ST_OK) {
 		api_status(resp, st);
 		goto out;
 	}
-	if (json_unpack_ex(body, &err, 0, "{s:s, s?:s, s?:I}", "device",
-	        &device, "profile", &profile, "ttl", &ttl) != 0) {
-		api_error(resp, 400, "malformed", err.text);
-		goto out;
-	}
-	if ((st = authority_secret_create(e->a, who, device, profile,
-	         (int64_t)ttl, &secret, &expires)) != ST_OK) {
+	if ((st = authority_secret_create(e->a, who, device, profile, ttl,
+	         &secret, &expires)) != ST_OK) {
 		api_status(resp, st);
 		goto out;
 	}
@@ -198,7 +154,7 @@ secrets_create(struct enroll *e, const struct principal *who,
 	        profile ? profile : "device", "secret", secret, "expires",
 	        json_time(expires)));
 out:
-	json_decref(body);
+	jsonread_free(body);
 	secret_free(secret);
 }
 
@@ -389,7 +345,7 @@ cancel_secret(struct enroll *e, const struct principal *who,
     const struct http_request *req, const char *id, struct http_response *resp)
 {
 	static const char *const known[] = {NULL};
-	json_t *body = NULL;
+	struct jsonread *body = NULL;
 	char *end;
 	long long n;
 	enum status st;
@@ -400,7 +356,7 @@ cancel_secret(struct enroll *e, const struct principal *who,
 		api_status(resp, st);
 		return;
 	}
-	json_decref(body);
+	jsonread_free(body);
 	errno = 0;
 	n = strtoll(id, &end, 10);
 	if (errno != 0 || end == id || *end != '\0' || n < 1) {
@@ -424,19 +380,15 @@ cancel_secrets(struct enroll *e, const struct principal *who,
 {
 	static const char *const known[] = {"minter", "device", NULL};
 	const char *minter = NULL, *device = NULL;
-	json_t *body = NULL;
-	json_error_t err;
+	struct jsonread *body = NULL;
 	size_t count = 0;
 	enum status st;
 
 	if ((st = api_body_parse(req->body, req->body_len, known, &body)) !=
-	    ST_OK) {
+	        ST_OK ||
+	    (st = body_str(body, "minter", 0, &minter)) != ST_OK ||
+	    (st = body_str(body, "device", 0, &device)) != ST_OK) {
 		api_status(resp, st);
-		goto out;
-	}
-	if (json_unpack_ex(body, &err, 0, "{s?:s, s?:s}", "minter", &minter,
-	        "device", &device) != 0) {
-		api_error(resp, 400, "malformed", err.text);
 		goto out;
 	}
 	if ((st = authority_secrets_cancel(
@@ -446,16 +398,15 @@ cancel_secrets(struct enroll *e, const struct principal *who,
 	}
 	api_send(resp, 200, json_pack("{s:I}", "cancelled", (json_int_t)count));
 out:
-	json_decref(body);
+	jsonread_free(body);
 }
 
 /* The "reason" of a revoke body ({} means unspecified). */
 static enum status
 revoke_reason(
-    const struct http_request *req, json_t **body, const char **reason)
+    const struct http_request *req, struct jsonread **body, const char **reason)
 {
 	static const char *const known[] = {"reason", NULL};
-	json_error_t err;
 	enum status st;
 
 	*body = NULL;
@@ -465,9 +416,7 @@ revoke_reason(
 	if ((st = api_body_parse(req->body, req->body_len, known, body)) !=
 	    ST_OK)
 		return st;
-	if (json_unpack_ex(*body, &err, 0, "{s?:s}", "reason", reason) != 0)
-		return status_fail(ST_MALFORMED, "%s", err.text);
-	return ST_OK;
+	return body_str(*body, "reason", 0, reason);
 }
 
 static void
@@ -476,14 +425,14 @@ revoke_cert(struct enroll *e, const struct principal *who,
     struct http_response *resp)
 {
 	struct authority_revocation r;
-	json_t *body = NULL;
+	struct jsonread *body = NULL;
 	const char *reason;
 	enum status st;
 
 	/* reason points into body: released once the authority is done. */
 	if ((st = revoke_reason(req, &body, &reason)) == ST_OK)
 		st = authority_revoke_cert(e->a, who, serial, reason, &r);
-	json_decref(body);
+	jsonread_free(body);
 	if (st != ST_OK) {
 		api_status(resp, st);
 		return;
@@ -498,14 +447,14 @@ static void
 revoke_device(struct enroll *e, const struct principal *who,
     const struct http_request *req, const char *id, struct http_response *resp)
 {
-	json_t *body = NULL;
+	struct jsonread *body = NULL;
 	const char *reason;
 	size_t count = 0;
 	enum status st;
 
 	if ((st = revoke_reason(req, &body, &reason)) == ST_OK)
 		st = authority_revoke_device(e->a, who, id, reason, &count);
-	json_decref(body);
+	jsonread_free(body);
 	if (st != ST_OK) {
 		api_status(resp, st);
 		return;
@@ -889,11 +838,11 @@ static enum status
 body_empty_object(const struct http_request *req)
 {
 	static const char *const known[] = {NULL};
-	json_t *body = NULL;
+	struct jsonread *body = NULL;
 	enum status st;
 
 	st = api_body_parse(req->body, req->body_len, known, &body);
-	json_decref(body);
+	jsonread_free(body);
 	return st;
 }
 

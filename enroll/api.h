@@ -9,12 +9,15 @@
 #include "enroll/http.h"
 
 /*
- * Parse a JSON request body strictly: at most 16 KiB, an object, no
- * duplicate keys, nesting at most 8 deep, every key in known (NULL
- * terminated). The caller frees *out with json_decref.
+ * Parse a JSON request body strictly with the reader the policy and
+ * tessera.json use (ca/jsonread.h, messages "body: $.key: reason"): at
+ * most 16 KiB, an object, no duplicate keys, nesting at most 8 deep,
+ * every key in known (NULL terminated). The caller frees *out with
+ * jsonread_free.
  */
+struct jsonread;
 enum status api_body_parse(const uint8_t *body, size_t len,
-    const char *const *known, json_t **out) MUST_CHECK;
+    const char *const *known, struct jsonread **out) MUST_CHECK;
 
 /*
  * Make resp the error code with the JSON object o as its body (o is

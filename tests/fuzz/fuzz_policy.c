@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ca/pattern.h"
 #include "ca/policy.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -28,10 +29,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (policy_profile_get(pol, p->name) != p || p->key_count == 0)
 			abort();
 		policy_profile_keys_describe(p, keys, sizeof(keys));
-		(void)policy_pattern_match(&p->id_pattern, "dev-0001");
+		(void)pattern_match(p->id_pattern, "dev-0001");
 		for (j = 0; j < p->subject_count; j++) {
-			(void)policy_pattern_match(
-			    &p->subject[j].pattern, "Acme");
+			(void)pattern_match(p->subject[j].pattern, "Acme");
 			if (policy_subject_rule(p, p->subject[j].nid) == NULL)
 				abort();
 		}

@@ -244,11 +244,11 @@ test_file(void)
 	CHECK_DETAIL("$.tls: DNS name \"*.example\": no wildcard");
 	CHECK_ST(
 	    load_with(dir, "{\"dns\": \"ca.example\"}", &cfg), ST_MALFORMED);
-	CHECK_DETAIL("$.tls.dns: an array");
+	CHECK_DETAIL("$.tls.dns: expected an array, got a string");
 	CHECK_ST(load_with(dir, "{\"dns\": [1]}", &cfg), ST_MALFORMED);
-	CHECK_DETAIL("$.tls.dns[0]: not a string");
+	CHECK_DETAIL("$.tls.dns[0]: expected a string, got an integer");
 	CHECK_ST(load_with(dir, "{\"uri\": []}", &cfg), ST_MALFORMED);
-	CHECK_DETAIL("$.tls.uri: unknown key");
+	CHECK_DETAIL("$.tls: unknown key \"uri\"");
 	CHECK_ST(load_with(dir, "{}", &cfg), ST_MALFORMED);
 	CHECK_DETAIL("$.tls: names no name");
 	CHECK_ST(load_keys(dir, "\"prefix\": \"a b\", ", &cfg), ST_MALFORMED);
@@ -265,6 +265,57 @@ test_file(void)
 	rmdir(dir);
 }
 
+/* tessera.json as text, hand-edited: each mistake is refused naming the
+ * file, the JSON path and the reason (the reader the policy shares). */
+static void
+test_strict(void)
+{
+	static const struct {
+		const char *text, *detail;
+	} bad[] = {
+	    {"{\"version\": 1, \"nmae\": \"t\"}",
+	        "tessera.json: $: unknown key \"nmae\""},
+	    {"{\"version\": 2}",
+	        "tessera.json: $.version: 2 is not supported (expected 1)"},
+	    {"{\"version\": \"1\"}",
+	        "tessera.json: $.version: expected an integer, got a string"},
+	    {"{\"version\": 1, \"name\": \"t\", \"url\": \"u\", "
+	     "\"publish_url\": \"p\", \"listen\": \"l\", \"publish\": "
+	     "\"p\", \"hsm\": {\"module\": \"m\", \"tokn\": \"t\"}}",
+	        "tessera.json: $.hsm: unknown key \"tokn\""},
+	    {"{\"version\": 1, \"name\": \"t\", \"url\": \"u\", "
+	     "\"publish_url\": \"p\", \"listen\": \"l\", \"publish\": "
+	     "\"p\", \"hsm\": {\"module\": \"m\"}}",
+	        "tessera.json: $.hsm: missing key \"token\""},
+	    {"{\"version\": 1, \"name\": \"\"}",
+	        "tessera.json: $.name: must be 1..4096 characters long"},
+	    {"{\"version\": 1, \"version\": 1}", "duplicate object key"},
+	    {"{\"version\": 1,", "tessera.json:1:"},
+	};
+	char dir[] = "/tmp/tessera-config-XXXXXX";
+	struct ca_config *cfg = NULL;
+	char *path;
+	size_t i;
+
+	if (mkdtemp(dir) == NULL) {
+		CHECK(0);
+		return;
+	}
+	path = file_join(dir, "tessera.json");
+	for (i = 0; path != NULL && i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK_ST(file_write_atomic(
+		             path, bad[i].text, strlen(bad[i].text), 0600),
+		    ST_OK);
+		CHECK_ST(ca_config_load(dir, &cfg), ST_MALFORMED);
+		CHECK(cfg == NULL);
+		CHECK_DETAIL(bad[i].detail);
+	}
+	if (path != NULL)
+		unlink(path);
+	free(path);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -272,5 +323,6 @@ main(void)
 	test_ports();
 	test_key_prefix();
 	test_file();
+	test_strict();
 	TEST_END();
 }

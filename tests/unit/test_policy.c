@@ -10,6 +10,7 @@
 #include <openssl/objects.h>
 #include <openssl/x509v3.h>
 
+#include "ca/pattern.h"
 #include "ca/policy.h"
 #include "common/file.h"
 #include "tests/unit/test.h"
@@ -60,7 +61,7 @@ test_default(void)
 		CHECK(p->sig_md_nid == NID_sha256);
 		/* Names: CN from the id, one URN, nothing else. */
 		CHECK(p->device_id == POLICY_DEVICE_ID_CN);
-		CHECK(!p->id_pattern.is_set);
+		CHECK(p->id_pattern == NULL);
 		CHECK(p->subject_count == 1);
 		CHECK(p->subject[0].nid == NID_commonName &&
 		    p->subject[0].kind == POLICY_ATTR_ID &&
@@ -84,10 +85,10 @@ test_default(void)
 		CHECK(p->validity_seconds == 90 * 86400);
 		CHECK(p->key_count == 3);
 		/* The reported attack: never localhost, never an IP. */
-		CHECK(p->id_pattern.is_set);
-		CHECK(policy_pattern_match(&p->id_pattern, "gw-1"));
-		CHECK(!policy_pattern_match(&p->id_pattern, "gw.1"));
-		CHECK(!policy_pattern_match(&p->id_pattern, "gw_1"));
+		CHECK(p->id_pattern != NULL);
+		CHECK(pattern_match(p->id_pattern, "gw-1"));
+		CHECK(!pattern_match(p->id_pattern, "gw.1"));
+		CHECK(!pattern_match(p->id_pattern, "gw_1"));
 		CHECK(p->subject_count == 1 &&
 		    strcmp(p->subject[0].value, "{id}.gw.tessera.invalid") ==
 		        0);
@@ -143,13 +144,12 @@ test_factory(void)
 		    strcmp(r->value, "Acme Widgets") == 0);
 		r = policy_subject_rule(p, NID_organizationalUnitName);
 		CHECK(r != NULL && r->kind == POLICY_ATTR_PATTERN &&
-		    !r->is_required &&
-		    policy_pattern_match(&r->pattern, "Line 3") &&
-		    !policy_pattern_match(&r->pattern, "Line\n3"));
+		    !r->is_required && pattern_match(r->pattern, "Line 3") &&
+		    !pattern_match(r->pattern, "Line\n3"));
 		r = policy_subject_rule(p, NID_commonName);
 		CHECK(r != NULL && r->kind == POLICY_ATTR_PATTERN);
-		CHECK(policy_pattern_match(&p->id_pattern, "acme-12345678"));
-		CHECK(!policy_pattern_match(&p->id_pattern, "ACME-12345678"));
+		CHECK(pattern_match(p->id_pattern, "acme-12345678"));
+		CHECK(!pattern_match(p->id_pattern, "ACME-12345678"));
 	}
 	policy_free(pol);
 }
@@ -324,8 +324,8 @@ test_roles(void)
 	r = policy_role_get(pol, "station");
 	CHECK(r != NULL && policy_names_has(&r->enroll_profiles, "device"));
 	CHECK(r != NULL && !policy_names_has(&r->enroll_profiles, "station"));
-	CHECK(r != NULL && policy_pattern_match(&r->device_pattern, "dev-1"));
-	CHECK(r != NULL && !policy_pattern_match(&r->device_pattern, "a b"));
+	CHECK(r != NULL && pattern_match(r->device_pattern, "dev-1"));
+	CHECK(r != NULL && !pattern_match(r->device_pattern, "a b"));
 	CHECK(r != NULL && policy_role_allows_address(r, "203.0.113.9"));
 	CHECK(policy_role_for_profile(pol, "device") ==
 	    policy_role_get(pol, "device"));
@@ -349,9 +349,9 @@ test_roles(void)
 		CHECK(r != NULL && policy_role_allows_address(r, "10.20.3.4"));
 		CHECK(r != NULL && !policy_role_allows_address(r, "10.21.3.4"));
 		CHECK(r != NULL &&
-		    policy_pattern_match(&r->device_pattern, "acme-12345678"));
+		    pattern_match(r->device_pattern, "acme-12345678"));
 		CHECK(r != NULL &&
-		    !policy_pattern_match(&r->device_pattern, "acme-1234"));
+		    !pattern_match(r->device_pattern, "acme-1234"));
 	}
 	policy_free(pol);
 }
