@@ -51,8 +51,8 @@ cat "$log"
 echo
 echo "== perf: tessera serve processes $pids, self time by symbol"
 perf report -i "$data" --no-children --sort sym --stdio -g none 2>/dev/null |
-	grep -v '^#' | grep '%' | head -25
+	grep -v '^#' | grep '%' | head -25 || true
 echo
 echo "== perf: self time by shared object"
 perf report -i "$data" --no-children --sort dso --stdio -g none 2>/dev/null |
-	grep -v '^#' | grep '%' | head -12
+	grep -v '^#' | grep '%' | head -12 || true
