@@ -524,7 +524,15 @@ login_fail(const char *label, CK_RV rv)
 		    "failed: PIN has a bad length or characters (%s)",
 		    label, ckr_name(rv));
 	case CKR_USER_PIN_NOT_INITIALIZED:
-		return status_fail(ST_UNAUTHENTICATED,
+		/*
+		 * Unavailable, so the caller tries again: SoftHSMv2 answers
+		 * this too when its token file is read at the moment another
+		 * process (a sibling worker starting) reads it, as with the
+		 * transient general errors. No PIN was tried, so a retry
+		 * cannot lock anything; a token that really has no user PIN
+		 * still fails, with this message, once the tries are spent.
+		 */
+		return status_fail(ST_UNAVAILABLE,
 		    "token '%s': login "
 		    "failed: no user PIN set (%s)",
 		    label, ckr_name(rv));
