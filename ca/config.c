@@ -307,35 +307,42 @@ ca_config_ports_check(
 		    publish, cfg->publish_url, want);
 }
 
+/* The names of one list of "tls", as read. */
+struct names_list {
+	const char *name[LIMIT_SERVER_NAMES];
+	size_t count;
+};
+
+static enum status
+names_add(const struct jsonread *r, const char *at, const char *s, void *arg)
+{
+	struct names_list *l = arg;
+
+	(void)r;
+	(void)at;
+	l->name[l->count++] = s;
+	return ST_OK;
+}
+
 /* "tls": {"dns": [...], "ip": [...]}, checked as when they were set. */
 static enum status
 names_load(struct ca_config *cfg, const struct jsonread *r, json_t *tls)
 {
 	static const char *const keys[] = {"dns", "ip", NULL};
-	const char *dns[LIMIT_SERVER_NAMES], *ip[LIMIT_SERVER_NAMES];
-	const char **lists[] = {dns, ip};
-	size_t counts[2] = {0, 0}, i, k;
-	char sub[JSONREAD_PATH_CAP], why[256];
-	json_t *arr;
+	struct names_list dns = {{NULL}, 0}, ip = {{NULL}, 0};
+	char why[256];
 	enum status st;
 
-	if ((st = jsonread_keys_check(r, "$.tls", tls, keys)) != ST_OK)
+	if ((st = jsonread_keys_check(r, "$.tls", tls, keys)) != ST_OK ||
+	    (st = jsonread_strings(r, "$.tls", tls, "dns", 0, 0,
+	         LIMIT_SERVER_NAMES, names_add, &dns)) != ST_OK ||
+	    (st = jsonread_strings(r, "$.tls", tls, "ip", 0, 0,
+	         LIMIT_SERVER_NAMES, names_add, &ip)) != ST_OK)
 		return st;
-	for (k = 0; k < 2; k++) {
-		if ((st = jsonread_array(r, "$.tls", tls, keys[k], 0, 0,
-		         LIMIT_SERVER_NAMES, &arr)) != ST_OK)
-			return st;
-		if (arr == NULL)
-			continue;
-		jsonread_path_key(sub, "$.tls", keys[k]);
-		for (i = 0; i < json_array_size(arr); i++)
-			if ((st = jsonread_elem_str(r, sub, arr, i,
-			         &lists[k][counts[k]++])) != ST_OK)
-				return st;
-	}
-	if (counts[0] + counts[1] == 0)
+	if (dns.count + ip.count == 0)
 		return jsonread_fail(r, "$.tls", "names no name");
-	if (ca_config_names_set(cfg, dns, counts[0], ip, counts[1]) != ST_OK) {
+	if (ca_config_names_set(cfg, dns.name, dns.count, ip.name, ip.count) !=
+	    ST_OK) {
 		snprintf(why, sizeof(why), "%s", status_detail());
 		return jsonread_fail(r, "$.tls", "%s", why);
 	}

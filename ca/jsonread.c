@@ -341,20 +341,31 @@ jsonread_array(const struct jsonread *r, const char *path, json_t *obj,
 	return ST_OK;
 }
 
-/* Element i of an array, which must be a string. */
 enum status
-jsonread_elem_str(const struct jsonread *r, const char *path, json_t *arr,
-    size_t i, const char **out)
+jsonread_strings(const struct jsonread *r, const char *path, json_t *obj,
+    const char *key, int required, size_t min, size_t max,
+    enum status (*each)(
+        const struct jsonread *r, const char *at, const char *s, void *arg),
+    void *arg)
 {
-	json_t *v = json_array_get(arr, i);
-	char sub[JSONREAD_PATH_CAP];
+	json_t *arr, *v;
+	char sub[JSONREAD_PATH_CAP], at[JSONREAD_PATH_CAP];
+	size_t i;
+	enum status st;
 
-	*out = NULL;
-	if (!json_is_string(v)) {
-		jsonread_path_index(sub, path, i);
-		return jsonread_fail(
-		    r, sub, "expected a string, got %s", jsonread_kind(v));
+	if ((st = jsonread_array(
+	         r, path, obj, key, required, min, max, &arr)) != ST_OK ||
+	    arr == NULL)
+		return st;
+	jsonread_path_key(sub, path, key);
+	json_array_foreach(arr, i, v)
+	{
+		jsonread_path_index(at, sub, i);
+		if (!json_is_string(v))
+			return jsonread_fail(r, at, "expected a string, got %s",
+			    jsonread_kind(v));
+		if ((st = each(r, at, json_string_value(v), arg)) != ST_OK)
+			return st;
 	}
-	*out = json_string_value(v);
 	return ST_OK;
 }

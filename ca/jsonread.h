@@ -94,8 +94,15 @@ enum status jsonread_array(const struct jsonread *r, const char *path,
     json_t *obj, const char *key, int required, size_t min, size_t max,
     json_t **out) MUST_CHECK;
 
-/* Element i of the array arr at path, which must be a string. */
-enum status jsonread_elem_str(const struct jsonread *r, const char *path,
-    json_t *arr, size_t i, const char **out) MUST_CHECK;
+/*
+ * obj[key]: an array of min..max strings (absent and optional: each is
+ * never called). each gets the element's path ("$.a.b[2]") and its value,
+ * borrowed from obj; a status other than ST_OK ends the walk with it.
+ */
+enum status jsonread_strings(const struct jsonread *r, const char *path,
+    json_t *obj, const char *key, int required, size_t min, size_t max,
+    enum status (*each)(
+        const struct jsonread *r, const char *at, const char *s, void *arg),
+    void *arg) MUST_CHECK;
 
 #endif

@@ -77,6 +77,27 @@ policy_named_parse(const struct jsonread *c, const char *path, json_t *v,
 	return ST_OK;
 }
 
+/* Where policy_names_get puts what it reads. */
+struct names_ctx {
+	int must_exist;
+	const struct policy *pol;
+	struct policy_names *out;
+};
+
+static enum status
+names_add(const struct jsonread *c, const char *at, const char *s, void *arg)
+{
+	struct names_ctx *x = arg;
+	char q[JSONREAD_QUOTE_CAP];
+
+	if (strlen(s) > LIMIT_LABEL_LEN ||
+	    (x->must_exist && policy_profile_get(x->pol, s) == NULL))
+		return jsonread_fail(
+		    c, at, "no profile named %s", log_quote(s, q, sizeof(q)));
+	memcpy(x->out->name[x->out->count++], s, strlen(s) + 1);
+	return ST_OK;
+}
+
 /*
  * obj[key]: a list of profile names; each must name a profile when
  * must_exist (profiles are parsed before every other section).
@@ -86,31 +107,22 @@ policy_names_get(const struct jsonread *c, const char *path, json_t *obj,
     const char *key, int required, int must_exist, const struct policy *pol,
     struct policy_names *out)
 {
-	json_t *arr;
-	const char *s;
-	char sub[JSONREAD_PATH_CAP], q[JSONREAD_QUOTE_CAP];
-	size_t i;
-	enum status st;
+	struct names_ctx x = {must_exist, pol, out};
 
 	out->count = 0;
-	if ((st = jsonread_array(c, path, obj, key, required, 0,
-	         LIMIT_POLICY_NAMES, &arr)) != ST_OK ||
-	    arr == NULL)
-		return st;
-	jsonread_path_key(sub, path, key);
-	for (i = 0; i < json_array_size(arr); i++) {
-		if ((st = jsonread_elem_str(c, sub, arr, i, &s)) != ST_OK)
-			return st;
-		if (strlen(s) > LIMIT_LABEL_LEN ||
-		    (must_exist && policy_profile_get(pol, s) == NULL)) {
-			char at[JSONREAD_PATH_CAP];
+	return jsonread_strings(
+	    c, path, obj, key, required, 0, LIMIT_POLICY_NAMES, names_add, &x);
+}
 
-			jsonread_path_index(at, sub, i);
-			return jsonread_fail(c, at, "no profile named %s",
-			    log_quote(s, q, sizeof(q)));
-		}
-		memcpy(out->name[out->count++], s, strlen(s) + 1);
-	}
+static enum status
+cidr_add(const struct jsonread *c, const char *at, const char *s, void *arg)
+{
+	char q[JSONREAD_QUOTE_CAP];
+
+	if (cidr_list_add(arg, s) != ST_OK)
+		return jsonread_fail(c, at,
+		    "%s is not an address or CIDR network",
+		    log_quote(s, q, sizeof(q)));
 	return ST_OK;
 }
 
@@ -122,31 +134,12 @@ enum status
 policy_cidrs_get(const struct jsonread *c, const char *path, json_t *obj,
     const char *key, size_t min, struct cidr_list **out)
 {
-	json_t *arr;
-	const char *s;
-	char sub[JSONREAD_PATH_CAP], at[JSONREAD_PATH_CAP],
-	    q[JSONREAD_QUOTE_CAP];
-	size_t i;
-	enum status st;
-
-	if ((st = jsonread_array(c, path, obj, key, 0, min,
-	         LIMIT_POLICY_ENTRIES, &arr)) != ST_OK ||
-	    arr == NULL)
-		return st;
+	if (json_object_get(obj, key) == NULL)
+		return ST_OK;
 	if ((*out = cidr_list_new()) == NULL)
 		return ST_NOMEM;
-	jsonread_path_key(sub, path, key);
-	for (i = 0; i < json_array_size(arr); i++) {
-		if ((st = jsonread_elem_str(c, sub, arr, i, &s)) != ST_OK)
-			return st;
-		if (cidr_list_add(*out, s) != ST_OK) {
-			jsonread_path_index(at, sub, i);
-			return jsonread_fail(c, at,
-			    "%s is not an address or CIDR network",
-			    log_quote(s, q, sizeof(q)));
-		}
-	}
-	return ST_OK;
+	return jsonread_strings(
+	    c, path, obj, key, 0, min, LIMIT_POLICY_ENTRIES, cidr_add, *out);
 }
 
 /*
@@ -290,6 +283,21 @@ is_audience(const char *s)
 	return 1;
 }
 
+static enum status
+audience_add(const struct jsonread *c, const char *at, const char *s, void *arg)
+{
+	struct policy_tokens *t = arg;
+	char q[JSONREAD_QUOTE_CAP];
+
+	if (!is_audience(s))
+		return jsonread_fail(c, at,
+		    "bad audience %s (1..%d printable characters, no space, "
+		    "quote or backslash)",
+		    log_quote(s, q, sizeof(q)), LIMIT_NAME_LEN);
+	memcpy(t->audiences[t->audience_count++], s, strlen(s) + 1);
+	return ST_OK;
+}
+
 /*
  * $.tokens: {"audiences": [...], "ttl_seconds": n, "leeway_seconds": n,
  * "profiles": {"device": {...}}}.
@@ -301,10 +309,8 @@ parse_tokens(
 	static const char *const known[] = {
 	    "audiences", "ttl_seconds", "leeway_seconds", "profiles", NULL};
 	struct policy_tokens *t = &pol->tokens;
-	json_t *arr, *profiles;
-	const char *s;
-	char sub[JSONREAD_PATH_CAP], at[JSONREAD_PATH_CAP],
-	    q[JSONREAD_QUOTE_CAP];
+	json_t *profiles;
+	char sub[JSONREAD_PATH_CAP];
 	int64_t ttl;
 	size_t i;
 	enum status st;
@@ -314,22 +320,9 @@ parse_tokens(
 	         c, path, v, "ttl_seconds", 0, 5, 3600, 300, &ttl)) != ST_OK ||
 	    (st = jsonread_int(c, path, v, "leeway_seconds", 0, 0, 600, 60,
 	         &t->leeway_seconds)) != ST_OK ||
-	    (st = jsonread_array(c, path, v, "audiences", 1, 1,
-	         LIMIT_POLICY_NAMES, &arr)) != ST_OK)
+	    (st = jsonread_strings(c, path, v, "audiences", 1, 1,
+	         LIMIT_POLICY_NAMES, audience_add, t)) != ST_OK)
 		return st;
-	jsonread_path_key(sub, path, "audiences");
-	for (i = 0; i < json_array_size(arr); i++) {
-		if ((st = jsonread_elem_str(c, sub, arr, i, &s)) != ST_OK)
-			return st;
-		if (!is_audience(s)) {
-			jsonread_path_index(at, sub, i);
-			return jsonread_fail(c, at,
-			    "bad audience %s (1..%d printable characters, no "
-			    "space, quote or backslash)",
-			    log_quote(s, q, sizeof(q)), LIMIT_NAME_LEN);
-		}
-		memcpy(t->audiences[t->audience_count++], s, strlen(s) + 1);
-	}
 	/* The default each profile's ttl starts from. */
 	t->max_ttl_seconds = ttl;
 	if ((st = jsonread_member(

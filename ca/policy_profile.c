@@ -65,47 +65,41 @@ key_rule_parse(const char *s, struct policy_key_rule *r, const char **why)
 }
 
 static enum status
+key_rule_add(const struct jsonread *c, const char *at, const char *s, void *arg)
+{
+	struct policy_profile *p = arg;
+	struct policy_key_rule r;
+	const char *why;
+	char q[JSONREAD_QUOTE_CAP];
+	size_t j;
+
+	if (key_rule_parse(s, &r, &why) == -1)
+		return jsonread_fail(c, at,
+		    "%s %s (expected ec:P-256, ec:P-384 or rsa:N with N >= "
+		    "2048)",
+		    why, log_quote(s, q, sizeof(q)));
+	/* serverkeygen makes keys of these sizes: bounded, so that one
+	 * request cannot hold a worker for minutes. */
+	if (r.kind == POLICY_KEY_RSA && r.min_bits > p->rsa_max_bits)
+		return jsonread_fail(c, at,
+		    "key type %s is above the profile's rsa_max_bits %d",
+		    log_quote(s, q, sizeof(q)), p->rsa_max_bits);
+	for (j = 0; j < p->key_count; j++)
+		if (p->keys[j].kind == r.kind &&
+		    p->keys[j].curve_nid == r.curve_nid &&
+		    p->keys[j].min_bits == r.min_bits)
+			return jsonread_fail(c, at, "duplicate key type %s",
+			    log_quote(s, q, sizeof(q)));
+	p->keys[p->key_count++] = r;
+	return ST_OK;
+}
+
+static enum status
 parse_keys(const struct jsonread *c, const char *path, json_t *prof,
     struct policy_profile *p)
 {
-	json_t *arr;
-	const char *s, *why;
-	char sub[JSONREAD_PATH_CAP], elem[JSONREAD_PATH_CAP],
-	    q[JSONREAD_QUOTE_CAP];
-	struct policy_key_rule r;
-	size_t i, j;
-	enum status st;
-
-	if ((st = jsonread_array(c, path, prof, "keys", 1, 1,
-	         LIMIT_POLICY_ENTRIES, &arr)) != ST_OK)
-		return st;
-	jsonread_path_key(sub, path, "keys");
-	for (i = 0; i < json_array_size(arr); i++) {
-		if ((st = jsonread_elem_str(c, sub, arr, i, &s)) != ST_OK)
-			return st;
-		jsonread_path_index(elem, sub, i);
-		if (key_rule_parse(s, &r, &why) == -1)
-			return jsonread_fail(c, elem,
-			    "%s %s (expected ec:P-256, "
-			    "ec:P-384 or rsa:N with N >= 2048)",
-			    why, log_quote(s, q, sizeof(q)));
-		/* serverkeygen makes keys of these sizes: bounded, so that
-		 * one request cannot hold a worker for minutes. */
-		if (r.kind == POLICY_KEY_RSA && r.min_bits > p->rsa_max_bits)
-			return jsonread_fail(c, elem,
-			    "key type %s is above the profile's rsa_max_bits "
-			    "%d",
-			    log_quote(s, q, sizeof(q)), p->rsa_max_bits);
-		for (j = 0; j < p->key_count; j++)
-			if (p->keys[j].kind == r.kind &&
-			    p->keys[j].curve_nid == r.curve_nid &&
-			    p->keys[j].min_bits == r.min_bits)
-				return jsonread_fail(c, elem,
-				    "duplicate key type %s",
-				    log_quote(s, q, sizeof(q)));
-		p->keys[p->key_count++] = r;
-	}
-	return ST_OK;
+	return jsonread_strings(
+	    c, path, prof, "keys", 1, 1, LIMIT_POLICY_ENTRIES, key_rule_add, p);
 }
 
 static int
@@ -360,44 +354,46 @@ uri_template_bad(const char *s)
 	return NULL;
 }
 
+/* Where get_templates puts what it reads: "uri" or "dns" templates. */
+struct templates_ctx {
+	const char *key;
+	struct policy_templates *out;
+};
+
+static enum status
+template_add(const struct jsonread *c, const char *at, const char *s, void *arg)
+{
+	struct templates_ctx *x = arg;
+	const char *why;
+	char q[JSONREAD_QUOTE_CAP];
+	size_t j;
+
+	if (!is_template(s) || strlen(s) > LIMIT_NAME_LEN - 64)
+		return jsonread_fail(c, at,
+		    "%s is not a template with one {id} (a name without the id "
+		    "would be every device's)",
+		    log_quote(s, q, sizeof(q)));
+	why = strcmp(x->key, "dns") == 0 ? dns_template_bad(s)
+	                                 : uri_template_bad(s);
+	if (why != NULL)
+		return jsonread_fail(
+		    c, at, "%s %s", log_quote(s, q, sizeof(q)), why);
+	for (j = 0; j < x->out->count; j++)
+		if (strcmp(x->out->t[j], s) == 0)
+			return jsonread_fail(c, at, "duplicate template %s",
+			    log_quote(s, q, sizeof(q)));
+	memcpy(x->out->t[x->out->count++], s, strlen(s) + 1);
+	return ST_OK;
+}
+
 static enum status
 get_templates(const struct jsonread *c, const char *path, json_t *obj,
     const char *key, struct policy_templates *out)
 {
-	json_t *arr;
-	const char *s, *why;
-	char sub[JSONREAD_PATH_CAP], elem[JSONREAD_PATH_CAP],
-	    q[JSONREAD_QUOTE_CAP];
-	size_t i, j;
-	enum status st;
+	struct templates_ctx x = {key, out};
 
-	if ((st = jsonread_array(c, path, obj, key, 0, 1, POLICY_SAN_TEMPLATES,
-	         &arr)) != ST_OK ||
-	    arr == NULL)
-		return st;
-	jsonread_path_key(sub, path, key);
-	for (i = 0; i < json_array_size(arr); i++) {
-		if ((st = jsonread_elem_str(c, sub, arr, i, &s)) != ST_OK)
-			return st;
-		jsonread_path_index(elem, sub, i);
-		if (!is_template(s) || strlen(s) > LIMIT_NAME_LEN - 64)
-			return jsonread_fail(c, elem,
-			    "%s is not a template with one {id} (a name "
-			    "without the id would be every device's)",
-			    log_quote(s, q, sizeof(q)));
-		why = strcmp(key, "dns") == 0 ? dns_template_bad(s)
-		                              : uri_template_bad(s);
-		if (why != NULL)
-			return jsonread_fail(
-			    c, elem, "%s %s", log_quote(s, q, sizeof(q)), why);
-		for (j = 0; j < out->count; j++)
-			if (strcmp(out->t[j], s) == 0)
-				return jsonread_fail(c, elem,
-				    "duplicate template %s",
-				    log_quote(s, q, sizeof(q)));
-		memcpy(out->t[out->count++], s, strlen(s) + 1);
-	}
-	return ST_OK;
+	return jsonread_strings(
+	    c, path, obj, key, 0, 1, POLICY_SAN_TEMPLATES, template_add, &x);
 }
 
 static enum status
@@ -489,47 +485,41 @@ static const struct {
     {"keyAgreement", X509v3_KU_KEY_AGREEMENT},
 };
 
+#define KEY_USAGE_COUNT (sizeof(key_usages) / sizeof(key_usages[0]))
+
+static enum status
+key_usage_add(
+    const struct jsonread *c, const char *at, const char *s, void *arg)
+{
+	struct policy_profile *p = arg;
+	char q[JSONREAD_QUOTE_CAP];
+	size_t k;
+
+	/* A leaf that can sign certificates or CRLs is a CA. */
+	if (strcmp(s, "keyCertSign") == 0 || strcmp(s, "cRLSign") == 0)
+		return jsonread_fail(
+		    c, at, "%s is not allowed in a leaf profile", s);
+	for (k = 0; k < KEY_USAGE_COUNT; k++)
+		if (strcmp(s, key_usages[k].name) == 0)
+			break;
+	if (k == KEY_USAGE_COUNT)
+		return jsonread_fail(c, at,
+		    "unknown key usage %s (expected digitalSignature, "
+		    "nonRepudiation, keyEncipherment, dataEncipherment or "
+		    "keyAgreement)",
+		    log_quote(s, q, sizeof(q)));
+	if (p->key_usage & key_usages[k].bit)
+		return jsonread_fail(c, at, "duplicate key usage %s", s);
+	p->key_usage |= key_usages[k].bit;
+	return ST_OK;
+}
+
 static enum status
 parse_key_usage(const struct jsonread *c, const char *path, json_t *prof,
     struct policy_profile *p)
 {
-	json_t *arr;
-	const char *s;
-	char sub[JSONREAD_PATH_CAP], elem[JSONREAD_PATH_CAP],
-	    q[JSONREAD_QUOTE_CAP];
-	size_t i, k;
-	enum status st;
-
-	if ((st = jsonread_array(c, path, prof, "key_usage", 1, 1,
-	         sizeof(key_usages) / sizeof(key_usages[0]), &arr)) != ST_OK)
-		return st;
-	jsonread_path_key(sub, path, "key_usage");
-	for (i = 0; i < json_array_size(arr); i++) {
-		if ((st = jsonread_elem_str(c, sub, arr, i, &s)) != ST_OK)
-			return st;
-		jsonread_path_index(elem, sub, i);
-		/* A leaf that can sign certificates or CRLs is a CA. */
-		if (strcmp(s, "keyCertSign") == 0 || strcmp(s, "cRLSign") == 0)
-			return jsonread_fail(c, elem,
-			    "%s is not allowed in a leaf "
-			    "profile",
-			    s);
-		for (k = 0; k < sizeof(key_usages) / sizeof(key_usages[0]); k++)
-			if (strcmp(s, key_usages[k].name) == 0)
-				break;
-		if (k == sizeof(key_usages) / sizeof(key_usages[0]))
-			return jsonread_fail(c, elem,
-			    "unknown key usage %s (expected "
-			    "digitalSignature, nonRepudiation, "
-			    "keyEncipherment, dataEncipherment or "
-			    "keyAgreement)",
-			    log_quote(s, q, sizeof(q)));
-		if (p->key_usage & key_usages[k].bit)
-			return jsonread_fail(
-			    c, elem, "duplicate key usage %s", s);
-		p->key_usage |= key_usages[k].bit;
-	}
-	return ST_OK;
+	return jsonread_strings(c, path, prof, "key_usage", 1, 1,
+	    KEY_USAGE_COUNT, key_usage_add, p);
 }
 
 /* "1.3.6.1..." with at least two arcs, digits only. */
@@ -591,41 +581,33 @@ eku_nid(const char *s)
 }
 
 static enum status
+eku_add(const struct jsonread *c, const char *at, const char *s, void *arg)
+{
+	struct policy_profile *p = arg;
+	char q[JSONREAD_QUOTE_CAP];
+	int nid;
+
+	if ((nid = eku_nid(s)) == NID_undef) {
+		ERR_clear_error();
+		return jsonread_fail(c, at,
+		    "unknown extended key usage %s (expected clientAuth, "
+		    "serverAuth, codeSigning, emailProtection, timeStamping, "
+		    "OCSPSigning or a dotted OID)",
+		    log_quote(s, q, sizeof(q)));
+	}
+	if (has_nid(p->eku_nids, p->eku_count, nid))
+		return jsonread_fail(c, at, "duplicate extended key usage %s",
+		    log_quote(s, q, sizeof(q)));
+	p->eku_nids[p->eku_count++] = nid;
+	return ST_OK;
+}
+
+static enum status
 parse_ext_key_usage(const struct jsonread *c, const char *path, json_t *prof,
     struct policy_profile *p)
 {
-	json_t *arr;
-	const char *s;
-	char sub[JSONREAD_PATH_CAP], elem[JSONREAD_PATH_CAP],
-	    q[JSONREAD_QUOTE_CAP];
-	size_t i;
-	int nid;
-	enum status st;
-
-	if ((st = jsonread_array(c, path, prof, "extended_key_usage", 1, 1,
-	         LIMIT_POLICY_ENTRIES, &arr)) != ST_OK)
-		return st;
-	jsonread_path_key(sub, path, "extended_key_usage");
-	for (i = 0; i < json_array_size(arr); i++) {
-		if ((st = jsonread_elem_str(c, sub, arr, i, &s)) != ST_OK)
-			return st;
-		jsonread_path_index(elem, sub, i);
-		if ((nid = eku_nid(s)) == NID_undef) {
-			ERR_clear_error();
-			return jsonread_fail(c, elem,
-			    "unknown extended key usage %s "
-			    "(expected clientAuth, serverAuth, codeSigning, "
-			    "emailProtection, timeStamping, OCSPSigning or a "
-			    "dotted OID)",
-			    log_quote(s, q, sizeof(q)));
-		}
-		if (has_nid(p->eku_nids, p->eku_count, nid))
-			return jsonread_fail(c, elem,
-			    "duplicate extended key usage %s",
-			    log_quote(s, q, sizeof(q)));
-		p->eku_nids[p->eku_count++] = nid;
-	}
-	return ST_OK;
+	return jsonread_strings(c, path, prof, "extended_key_usage", 1, 1,
+	    LIMIT_POLICY_ENTRIES, eku_add, p);
 }
 
 /*
