@@ -87,6 +87,14 @@ enum status authority_enroll(struct authority *a, const struct principal *who,
 void authority_set_lock(struct authority *a, void (*leave)(void *),
     void (*enter)(void *), void *arg);
 
+struct metrics;
+
+/*
+ * Record enrollments, tokens, signatures and store commits in m (the
+ * service's shared pool, borrowed; NULL, the default: nothing recorded).
+ */
+void authority_set_metrics(struct authority *a, struct metrics *m);
+
 /*
  * Authenticate a TLS client's certificate chain (leaf first): verified
  * with OpenSSL against tessera's chain (and then tessera's own record of
@@ -238,6 +246,26 @@ enum status authority_crl_publish(struct authority *a) MUST_CHECK;
 enum status authority_crl_get(struct authority *a, const char *name,
     uint8_t **der, size_t *len, int64_t *this_update, int64_t *next_update,
     int64_t *number) MUST_CHECK;
+
+/* One published CRL as /metrics, /healthz and tessera status show it. */
+struct authority_crl_state {
+	char name[32]; /* "issuing.crl", "issuing-K.crl", "root.crl" */
+	int64_t number; /* crlNumber */
+	int64_t this_update;
+	int64_t next_update;
+	size_t der_len; /* bytes */
+	size_t entries; /* revoked certificates listed */
+};
+
+/* The issuing CA's shards, and the root. */
+#define AUTHORITY_CRLS_MAX (LIMIT_CRL_SHARDS + 2)
+
+/*
+ * The CRLs published now (the policy's issuing shards and the root's; one
+ * not built yet is left out) into out (cap entries), *count of them.
+ */
+enum status authority_crl_states(struct authority *a,
+    struct authority_crl_state *out, size_t cap, size_t *count) MUST_CHECK;
 
 /* An OCSP answer: DER (caller frees with free()) and its caching. */
 struct authority_ocsp_answer {

@@ -33,6 +33,7 @@ struct refusal_tally {
 
 struct authority {
 	struct ca_config *cfg;
+	struct metrics *metrics; /* the service's pool, borrowed; or NULL */
 	struct policy *policy;
 	struct hsm *hsm;
 	struct hsm_key *issuing_key;

@@ -15,6 +15,7 @@
 #include <openssl/x509v3.h>
 
 #include "ca/crl.h"
+#include "ca/issue.h"
 #include "common/limits.h"
 #include "common/status.h"
 
@@ -745,4 +746,109 @@ ca_crl_shard(const char *serial_hex, int shards)
 	if (shards <= 1)
 		return 0;
 	return (int)(low % (uint32_t)shards);
+}
+
+/*
+ * The next DER element at *p (before end): its tag, class and content
+ * length; *p moves to its content. -1 when it does not fit.
+ */
+static int
+der_next(const uint8_t **p, const uint8_t *end, int *tag, int *cls,
+    long *content_len)
+{
+	int rc;
+
+	if (*p >= end)
+		return -1;
+	rc = ASN1_get_object(p, content_len, tag, cls, (long)(end - *p));
+	if ((rc & 0x80) != 0 || (rc & 0x01) != 0 || *content_len > end - *p)
+		return -1;
+	return 0;
+}
+
+/* A UTCTime or GeneralizedTime element (tag, content at p) as time_t. */
+static int
+der_time(int tag, const uint8_t *p, long len, int64_t *out)
+{
+	ASN1_TIME *t = NULL;
+	int rc = -1;
+
+	if ((tag != V_ASN1_UTCTIME && tag != V_ASN1_GENERALIZEDTIME) ||
+	    len < 1 || len > 32)
+		return -1;
+	if ((t = ASN1_STRING_type_new(tag)) == NULL)
+		return -1;
+	if (ASN1_STRING_set(t, p, (int)len) == 1 && ASN1_TIME_check(t) == 1 &&
+	    (*out = ca_time_unix(t)) >= 0)
+		rc = 0;
+	ASN1_STRING_free(t);
+	return rc;
+}
+
+enum status
+ca_crl_describe(const uint8_t *der, size_t len, struct ca_crl_info *out)
+{
+	const uint8_t *p = der, *end = der + len, *tbs_end, *list_end;
+	long n;
+	int tag, cls;
+
+	memset(out, 0, sizeof(*out));
+	/* CertificateList ::= SEQUENCE { tbsCertList, ... } */
+	if (len == 0 || der_next(&p, end, &tag, &cls, &n) != 0 ||
+	    tag != V_ASN1_SEQUENCE || p + n != end ||
+	    der_next(&p, end, &tag, &cls, &n) != 0 || tag != V_ASN1_SEQUENCE)
+		goto bad;
+	tbs_end = p + n;
+	/* version INTEGER OPTIONAL, signature AlgorithmIdentifier */
+	if (der_next(&p, tbs_end, &tag, &cls, &n) != 0)
+		goto bad;
+	if (tag == V_ASN1_INTEGER) {
+		p += n;
+		if (der_next(&p, tbs_end, &tag, &cls, &n) != 0)
+			goto bad;
+	}
+	if (tag != V_ASN1_SEQUENCE)
+		goto bad;
+	p += n;
+	/* issuer Name */
+	if (der_next(&p, tbs_end, &tag, &cls, &n) != 0 ||
+	    tag != V_ASN1_SEQUENCE)
+		goto bad;
+	p += n;
+	/* thisUpdate Time */
+	if (der_next(&p, tbs_end, &tag, &cls, &n) != 0 ||
+	    der_time(tag, p, n, &out->this_update) != 0)
+		goto bad;
+	p += n;
+	if (p == tbs_end)
+		return ST_OK;
+	/* nextUpdate Time OPTIONAL */
+	if (der_next(&p, tbs_end, &tag, &cls, &n) != 0)
+		goto bad;
+	if (cls == V_ASN1_UNIVERSAL &&
+	    (tag == V_ASN1_UTCTIME || tag == V_ASN1_GENERALIZEDTIME)) {
+		if (der_time(tag, p, n, &out->next_update) != 0)
+			goto bad;
+		p += n;
+		if (p == tbs_end)
+			return ST_OK;
+		if (der_next(&p, tbs_end, &tag, &cls, &n) != 0)
+			goto bad;
+	}
+	/* revokedCertificates SEQUENCE OF SEQUENCE OPTIONAL */
+	if (cls != V_ASN1_UNIVERSAL || tag != V_ASN1_SEQUENCE)
+		return ST_OK; /* [0] crlExtensions: no entries */
+	list_end = p + n;
+	while (p < list_end) {
+		if (der_next(&p, list_end, &tag, &cls, &n) != 0 ||
+		    tag != V_ASN1_SEQUENCE)
+			goto bad;
+		p += n;
+		out->entries++;
+	}
+	return ST_OK;
+bad:
+	memset(out, 0, sizeof(*out));
+	return status_fail(
+	    ST_MALFORMED, "not a DER CertificateList (RFC 5280 5.1)");
 }

@@ -87,4 +87,19 @@ enum status ca_crl_pem(
  */
 int ca_crl_shard(const char *serial_hex, int shards);
 
+/* What an operator wants to know of a CRL without its entries. */
+struct ca_crl_info {
+	int64_t this_update; /* seconds since the epoch */
+	int64_t next_update; /* 0: none */
+	size_t entries; /* revoked certificates listed */
+};
+
+/*
+ * Read a DER CRL's times and count its entries by walking the DER (no
+ * entry is decoded, so a CRL of a million costs milliseconds).
+ * ST_MALFORMED when it is not one DER CertificateList (RFC 5280 §5.1).
+ */
+enum status ca_crl_describe(
+    const uint8_t *der, size_t len, struct ca_crl_info *out) MUST_CHECK;
+
 #endif

@@ -25,6 +25,7 @@
 #include "ca/issue.h"
 #include "ca/service.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/secret.h"
 
 /* Secrets are 256-bit random values; SHA-256 is enough to store them. */
@@ -463,16 +464,20 @@ sign_unique(struct authority *a, const struct ca_template *t, X509 **out,
     char serial[41])
 {
 	int tries, exists;
+	int64_t start;
 	enum status st;
 
 	*out = NULL;
 	if ((st = hsm_ready(a)) != ST_OK)
 		return st;
 	for (tries = 0; tries < 3; tries++) {
-		if ((st = ca_cert_sign(t, a->issuing,
-		         hsm_key_get0_pkey(a->issuing_key), out, serial)) !=
-		    ST_OK)
+		start = metrics_now_ns();
+		st = ca_cert_sign(t, a->issuing,
+		    hsm_key_get0_pkey(a->issuing_key), out, serial);
+		if (st != ST_OK)
 			return hsm_failed(a, st);
+		metrics_sign_observe(a->metrics, METRICS_SIGN_CERTIFICATE,
+		    metrics_now_ns() - start);
 		/* 2^127 serials: a clash means a broken RNG, not bad luck. */
 		if ((exists = store_cert_exists(a->store, serial)) == 0)
 			return ST_OK;
@@ -640,6 +645,13 @@ authority_set_lock(struct authority *a, void (*leave)(void *),
 	a->lock_arg = arg;
 }
 
+void
+authority_set_metrics(struct authority *a, struct metrics *m)
+{
+	a->metrics = m;
+	store_set_metrics(a->store, m);
+}
+
 enum status
 authority_enroll(struct authority *a, const struct principal *who,
     const struct authority_enroll_req *req, X509 **out, EVP_PKEY **key)
@@ -765,6 +777,8 @@ refuse:
 		    "profile)",
 		    who->id);
 out:
+	/* Profiles only from the policy: a made-up label is "other". */
+	metrics_enroll_count(a->metrics, p != NULL ? p->name : NULL, st);
 	free(crl_url);
 	X509_NAME_free(subject);
 	GENERAL_NAMES_free(san);

@@ -16,6 +16,7 @@
 #include "ca/authority_internal.h"
 #include "ca/issue.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/secret.h"
 
 /* Keys made by rotation: PREFIX-token-signing-TIME-RANDOM. */
@@ -251,7 +252,7 @@ authority_token_mint(struct authority *a, const struct principal *who,
 	const char *kid = NULL;
 	char actor[AUTHORITY_ACTOR_CAP], detail[LIMIT_AUDIT_DETAIL];
 	char x5t[TOKEN_THUMBPRINT_LEN + 1], *jti = NULL, *jwt = NULL;
-	int64_t now = (int64_t)time(NULL), exp, not_after;
+	int64_t now = (int64_t)time(NULL), exp, not_after, start;
 	enum status st;
 
 	memset(out, 0, sizeof(*out));
@@ -275,12 +276,18 @@ authority_token_mint(struct authority *a, const struct principal *who,
 	}
 	if ((st = hsm_ready(a)) != ST_OK)
 		goto out;
-	if ((st = signer(a, &key, &kid)) != ST_OK ||
-	    (st = token_sign(hsm_key_get0_pkey(key), kid, claims, &jwt)) !=
-	        ST_OK) {
+	if ((st = signer(a, &key, &kid)) != ST_OK) {
 		st = hsm_failed(a, st);
 		goto out;
 	}
+	start = metrics_now_ns();
+	if ((st = token_sign(hsm_key_get0_pkey(key), kid, claims, &jwt)) !=
+	    ST_OK) {
+		st = hsm_failed(a, st);
+		goto out;
+	}
+	metrics_sign_observe(
+	    a->metrics, METRICS_SIGN_TOKEN, metrics_now_ns() - start);
 	principal_describe(who, actor, sizeof(actor));
 	snprintf(detail, sizeof(detail), "jti=%s aud=%s kid=%s exp=%lld", jti,
 	    audience, kid, (long long)exp);
@@ -298,6 +305,7 @@ authority_token_mint(struct authority *a, const struct principal *who,
 	jwt = NULL;
 	out->expires_in = exp - now;
 	snprintf(out->audience, sizeof(out->audience), "%s", audience);
+	metrics_token_count(a->metrics);
 	st = ST_OK;
 out:
 	free(jwt);

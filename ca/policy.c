@@ -386,9 +386,36 @@ parse_rates(
 	return policy_cidrs_get(c, path, v, "exempt", 0, &pol->rates.exempt);
 }
 
+/*
+ * $.metrics: {"allow": [CIDR...]}: the client addresses that may read
+ * /metrics; absent, loopback only (127.0.0.0/8, ::1); [] turns it off.
+ */
+static enum status
+parse_metrics(
+    const struct jsonread *c, const char *path, json_t *v, struct policy *pol)
+{
+	static const char *const known[] = {"allow", NULL};
+	enum status st;
+
+	if ((st = jsonread_keys_check(c, path, v, known)) != ST_OK)
+		return st;
+	if (json_object_get(v, "allow") == NULL)
+		return ST_OK;
+	cidr_list_free(pol->metrics_allow);
+	pol->metrics_allow = NULL;
+	if ((st = policy_cidrs_get(
+	         c, path, v, "allow", 0, &pol->metrics_allow)) != ST_OK)
+		return st;
+	/* "allow": [] is nobody, not the default. */
+	if (pol->metrics_allow == NULL &&
+	    (pol->metrics_allow = cidr_list_new()) == NULL)
+		return ST_NOMEM;
+	return ST_OK;
+}
+
 /* Known top-level sections; each is parsed by one function below. */
 static const char *const top_keys[] = {"version", "profiles", "authenticators",
-    "roles", "crl", "ocsp", "tokens", "rate_limits", NULL};
+    "roles", "crl", "ocsp", "tokens", "rate_limits", "metrics", NULL};
 
 static enum status
 parse_top(const struct jsonread *c, json_t *root, struct policy *pol)
@@ -456,6 +483,17 @@ parse_top(const struct jsonread *c, json_t *root, struct policy *pol)
 	         c, "$", root, "rate_limits", JSON_OBJECT, 0, &v)) != ST_OK ||
 	    (v != NULL &&
 	        (st = parse_rates(c, "$.rate_limits", v, pol)) != ST_OK))
+		return st;
+	/* Metrics name no secret but tell much: loopback unless widened. */
+	if ((pol->metrics_allow = cidr_list_new()) == NULL)
+		return ST_NOMEM;
+	if ((st = cidr_list_add(pol->metrics_allow, "127.0.0.0/8")) != ST_OK ||
+	    (st = cidr_list_add(pol->metrics_allow, "::1")) != ST_OK)
+		return st;
+	if ((st = jsonread_member(
+	         c, "$", root, "metrics", JSON_OBJECT, 0, &v)) != ST_OK ||
+	    (v != NULL &&
+	        (st = parse_metrics(c, "$.metrics", v, pol)) != ST_OK))
 		return st;
 	return ST_OK;
 }
@@ -542,6 +580,7 @@ policy_free(struct policy *policy)
 	for (i = 0; i < policy->tokens.profile_count; i++)
 		json_decref(policy->tokens.profiles[i].claims);
 	cidr_list_free(policy->rates.exempt);
+	cidr_list_free(policy->metrics_allow);
 	free(policy);
 }
 
@@ -576,6 +615,12 @@ const struct policy_secrets *
 policy_secrets(const struct policy *policy)
 {
 	return &policy->secrets;
+}
+
+int
+policy_metrics_allows(const struct policy *policy, const char *address)
+{
+	return cidr_list_match(policy->metrics_allow, address);
 }
 
 int

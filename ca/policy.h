@@ -242,6 +242,9 @@ const struct policy_rates *policy_rates(const struct policy *policy);
 /* 1 if the textual address is in rate_limits.exempt. */
 int policy_rate_exempt(const struct policy *policy, const char *address);
 
+/* 1 if the textual address may read /metrics (metrics.allow). */
+int policy_metrics_allows(const struct policy *policy, const char *address);
+
 /* The role whose cert_profiles holds profile, or NULL. */
 const struct policy_role *
 policy_role_for_profile(const struct policy *policy, const char *profile);

@@ -25,6 +25,8 @@ struct policy {
 	struct policy_ocsp ocsp;
 	struct policy_tokens tokens;
 	struct policy_rates rates;
+	/* $.metrics.allow: who may read /metrics (default: loopback). */
+	struct cidr_list *metrics_allow;
 	char id[POLICY_ID_LEN + 1];
 };
 

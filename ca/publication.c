@@ -678,6 +678,55 @@ authority_crl_get(struct authority *a, const char *name, uint8_t **der,
 	return ST_OK;
 }
 
+enum status
+authority_crl_states(struct authority *a, struct authority_crl_state *out,
+    size_t cap, size_t *count)
+{
+	struct authority_crl_state *c;
+	struct store_crl *crl = NULL;
+	struct ca_crl_info info;
+	int shards = policy_crl(a->policy)->shards, shard, is_live, i;
+	int64_t now = (int64_t)time(NULL);
+	enum status st;
+
+	*count = 0;
+	/* The issuing CA's (unsharded: FULL; else 0..shards-1), the root. */
+	for (i = shards > 1 ? 0 : -1; i <= shards; i++) {
+		shard = i == -1   ? STORE_CRL_SHARD_FULL
+		    : i == shards ? STORE_CRL_SHARD_ROOT
+		                  : i;
+		if (i == -1 && shards > 1)
+			continue;
+		if (shards <= 1 && i >= 0 && i < shards)
+			continue;
+		if (shard != STORE_CRL_SHARD_ROOT &&
+		    ((st = crl_is_live(a, shard, now, &is_live)) != ST_OK ||
+		        !is_live))
+			continue;
+		st = store_crl_get(a->store, shard, &crl);
+		if (st == ST_NOTFOUND)
+			continue;
+		if (st != ST_OK)
+			return st;
+		if (*count == cap) {
+			store_crl_free(crl);
+			return status_fail(ST_LIMIT, "more than %zu CRLs", cap);
+		}
+		c = &out[(*count)++];
+		memset(c, 0, sizeof(*c));
+		crl_file_name(shard, c->name, sizeof(c->name));
+		c->number = crl->number;
+		c->this_update = crl->this_update;
+		c->next_update = crl->next_update;
+		c->der_len = crl->der_len;
+		if (ca_crl_describe(crl->der, crl->der_len, &info) == ST_OK)
+			c->entries = info.entries;
+		store_crl_free(crl);
+		crl = NULL;
+	}
+	return ST_OK;
+}
+
 /* One answer's lookups: which responder, and what the store said. */
 struct ocsp_lookup_ctx {
 	struct authority *a;

@@ -23,6 +23,7 @@
 #include "ca/store_internal.h"
 #include "common/limits.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/status.h"
 
 /* Other worker processes share the file; wait this long for their locks. */
@@ -292,6 +293,7 @@ writer_main(void *arg)
 {
 	struct store *store = arg;
 	struct job *batch, *last;
+	int64_t start;
 	size_t n;
 
 	pthread_mutex_lock(&store->lock);
@@ -309,7 +311,11 @@ writer_main(void *arg)
 		last->next = NULL;
 		pthread_mutex_unlock(&store->lock);
 
+		start = metrics_now_ns();
 		writer_batch(store, batch);
+		metrics_commit_observe(
+		    __atomic_load_n(&store->metrics, __ATOMIC_ACQUIRE),
+		    metrics_now_ns() - start, n);
 
 		pthread_mutex_lock(&store->lock);
 		store->commits++;
@@ -358,6 +364,13 @@ store_write(struct store *store, store_txn_fn fn, void *arg)
 	if (job.st != ST_OK)
 		return status_fail(job.st, "%s", job.detail);
 	return ST_OK;
+}
+
+void
+store_set_metrics(struct store *store, struct metrics *m)
+{
+	/* The writer thread reads it without the lock. */
+	__atomic_store_n(&store->metrics, m, __ATOMIC_RELEASE);
 }
 
 void

@@ -581,4 +581,12 @@ void store_crl_free(struct store_crl *crl);
  */
 void store_stats(struct store *store, uint64_t *commits, uint64_t *jobs);
 
+struct metrics;
+
+/*
+ * Record every transaction's commit time and group size in m (borrowed,
+ * the service's shared pool; NULL: none). Call before the first write.
+ */
+void store_set_metrics(struct store *store, struct metrics *m);
+
 #endif

@@ -130,6 +130,7 @@ struct store {
 	int is_closing;
 	int waiters; /* threads inside store_write */
 	uint64_t commits, jobs;
+	struct metrics *metrics; /* borrowed; NULL: none */
 
 	pthread_t writer;
 	int has_writer;

@@ -9,8 +9,6 @@
 #include "common/log.h"
 #include "common/secret.h"
 
-#define TESSERA_VERSION "0.1.0"
-
 static const struct command {
 	const char *name;
 	int (*fn)(int, char **);

@@ -7,9 +7,11 @@
 #define TESSERA_ENROLL_ENROLL_H
 
 #include "ca/authority.h"
+#include "common/metrics.h"
 #include "enroll/http.h"
 
 struct enroll;
+struct metrics;
 struct ratelimit;
 
 /*
@@ -26,6 +28,15 @@ void enroll_free(struct enroll *e);
  * none).
  */
 void enroll_set_limits(struct enroll *e, struct ratelimit *limits);
+
+/*
+ * Count requests refused by a rate limit and OCSP answers in m, and serve
+ * it on /metrics (borrowed, the service's shared pool; NULL: none).
+ */
+void enroll_set_metrics(struct enroll *e, struct metrics *m);
+
+/* The endpoint a request path counts under in the metrics. */
+enum metrics_endpoint enroll_endpoint(const char *path);
 
 /* One request on the TLS listener: EST, the admin API, tokens. */
 void enroll_handle_tls(struct enroll *e, const struct http_request *req,

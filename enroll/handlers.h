@@ -20,6 +20,7 @@ struct enroll {
 	char *cacerts_b64; /* EST cacerts: base64 certs-only PKCS#7 */
 	size_t cacerts_b64_len;
 	struct ratelimit *limits; /* borrowed; NULL: none */
+	struct metrics *metrics; /* borrowed; NULL: none */
 };
 
 /* EST (RFC 7030): path is what follows "/.well-known/est/". */
@@ -39,6 +40,14 @@ int publish_handle(struct enroll *e, const struct http_request *req,
  * documents under /.well-known/. 0 if not routed.
  */
 int token_handle(struct enroll *e, const struct http_request *req,
+    struct http_response *resp);
+
+/*
+ * GET /metrics on the plain listener: the service's counters in the
+ * Prometheus text format, for addresses the policy's metrics.allow lists
+ * (403 for others). 0 if not routed.
+ */
+int scrape_handle(struct enroll *e, const struct http_request *req,
     struct http_response *resp);
 
 /* Build e's cached publication bodies. */

@@ -5,10 +5,13 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <openssl/err.h>
+#include <openssl/ocsp.h>
 #include <openssl/pkcs7.h>
 
 #include "ca/policy.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "enroll/codec.h"
 #include "enroll/handlers.h"
 
@@ -142,6 +145,44 @@ send_crl(struct enroll *e, const char *name, struct http_response *resp)
 }
 
 /*
+ * What an OCSP answer tells (the first SingleResponse's certStatus), read
+ * back from the bytes sent, for the metrics: whichever path made it
+ * (stored, signed now, an error status), it counts as what it says.
+ */
+static enum metrics_ocsp
+ocsp_status_of(const uint8_t *der, size_t len)
+{
+	const unsigned char *p = der;
+	OCSP_RESPONSE *r = NULL;
+	OCSP_BASICRESP *b = NULL;
+	OCSP_SINGLERESP *one;
+	enum metrics_ocsp s = METRICS_OCSP_ERROR;
+	int reason;
+
+	if ((r = d2i_OCSP_RESPONSE(NULL, &p, (long)len)) == NULL ||
+	    OCSP_response_status(r) != OCSP_RESPONSE_STATUS_SUCCESSFUL ||
+	    (b = OCSP_response_get1_basic(r)) == NULL ||
+	    (one = OCSP_resp_get0(b, 0)) == NULL)
+		goto out;
+	switch (OCSP_single_get0_status(one, &reason, NULL, NULL, NULL)) {
+	case V_OCSP_CERTSTATUS_GOOD:
+		s = METRICS_OCSP_GOOD;
+		break;
+	case V_OCSP_CERTSTATUS_REVOKED:
+		s = METRICS_OCSP_REVOKED;
+		break;
+	case V_OCSP_CERTSTATUS_UNKNOWN:
+		s = METRICS_OCSP_UNKNOWN;
+		break;
+	}
+out:
+	OCSP_BASICRESP_free(b);
+	OCSP_RESPONSE_free(r);
+	ERR_clear_error();
+	return s;
+}
+
+/*
  * /ocsp: POST with the DER request, or GET /ocsp/<base64> (RFC 6960
  * App. A). Every answer, errors included, is an OCSPResponse with 200 and
  * exactly "application/ocsp-response" (nginx accepts nothing else).
@@ -197,6 +238,9 @@ send_ocsp(struct enroll *e, const struct http_request *req,
 	} else {
 		resp->status = 200;
 		resp->content_type = "application/ocsp-response";
+		if (e->metrics != NULL)
+			metrics_ocsp_count(
+			    e->metrics, ocsp_status_of(ans.der, ans.len));
 	}
 	free(ans.der);
 }

@@ -54,6 +54,55 @@ enroll_set_limits(struct enroll *e, struct ratelimit *limits)
 	e->limits = limits;
 }
 
+void
+enroll_set_metrics(struct enroll *e, struct metrics *m)
+{
+	e->metrics = m;
+}
+
+enum metrics_endpoint
+enroll_endpoint(const char *path)
+{
+	static const struct {
+		const char *op;
+		enum metrics_endpoint ep;
+	} est_ops[] = {
+	    {"cacerts", METRICS_EP_EST_CACERTS},
+	    {"csrattrs", METRICS_EP_EST_CSRATTRS},
+	    {"simpleenroll", METRICS_EP_EST_SIMPLEENROLL},
+	    {"simplereenroll", METRICS_EP_EST_SIMPLEREENROLL},
+	    {"serverkeygen", METRICS_EP_EST_SERVERKEYGEN},
+	};
+	const char *op;
+	size_t i;
+
+	if (has_prefix(path, EST_PREFIX)) {
+		/* The last segment; a label may stand before it. */
+		op = strrchr(path, '/') + 1;
+		for (i = 0; i < sizeof(est_ops) / sizeof(est_ops[0]); i++)
+			if (strcmp(op, est_ops[i].op) == 0)
+				return est_ops[i].ep;
+		return METRICS_EP_EST_OTHER;
+	}
+	if (has_prefix(path, API_PREFIX))
+		return METRICS_EP_API;
+	if (strcmp(path, "/token") == 0)
+		return METRICS_EP_TOKEN;
+	if (has_prefix(path, "/.well-known/"))
+		return METRICS_EP_WELL_KNOWN;
+	if (strcmp(path, "/ocsp") == 0 || has_prefix(path, "/ocsp/"))
+		return METRICS_EP_OCSP;
+	if (has_prefix(path, "/crl/"))
+		return METRICS_EP_CRL;
+	if (has_prefix(path, "/ca/"))
+		return METRICS_EP_CA_CERT;
+	if (strcmp(path, "/healthz") == 0)
+		return METRICS_EP_HEALTHZ;
+	if (strcmp(path, "/metrics") == 0)
+		return METRICS_EP_METRICS;
+	return METRICS_EP_OTHER;
+}
+
 enum rate_kind { RATE_NONE, RATE_ENROLL, RATE_TOKEN, RATE_OCSP, RATE_REFUSAL };
 
 /*
@@ -126,6 +175,7 @@ over_limit(struct enroll *e, const struct http_request *req, int with_refusals,
 	         rates->refusals.per_second, rates->refusals.burst, now)) > 0) {
 		too_many(resp, "refused requests", req->peer_address,
 		    &rates->refusals, wait);
+		metrics_rate_count(e->metrics, METRICS_RATE_REFUSALS);
 		return 1;
 	}
 	if (kind == RATE_NONE)
@@ -142,6 +192,10 @@ over_limit(struct enroll *e, const struct http_request *req, int with_refusals,
 	        : kind == RATE_TOKEN ? "token requests"
 	                             : "OCSP requests",
 	    req->peer_address, r, wait);
+	metrics_rate_count(e->metrics,
+	    kind == RATE_ENROLL      ? METRICS_RATE_ENROLL
+	        : kind == RATE_TOKEN ? METRICS_RATE_TOKEN
+	                             : METRICS_RATE_OCSP);
 	return 1;
 }
 
@@ -190,7 +244,8 @@ enroll_handle_publish(struct enroll *e, const struct http_request *req,
 	status_clear();
 	if (over_limit(e, req, 0, resp))
 		return;
-	if (!token_handle(e, req, resp) && !publish_handle(e, req, resp))
+	if (!token_handle(e, req, resp) && !publish_handle(e, req, resp) &&
+	    !scrape_handle(e, req, resp))
 		http_response_error(
 		    resp, 404, "no such resource: %.200s", req->path);
 }

@@ -39,6 +39,7 @@
 #include "common/file.h"
 #include "common/log.h"
 #include "common/limits.h"
+#include "common/metrics.h"
 #include "common/ratelimit.h"
 #include "common/secret.h"
 #include "enroll/server.h"
@@ -121,6 +122,7 @@ struct supervisor {
 	int is_child; /* this process is a forked worker */
 	int child_rc;
 	struct ratelimit *limits; /* shared with every worker */
+	struct metrics *metrics; /* the service's counters, shared too */
 	char *pin; /* TESSERA_HSM_PIN, out of the environment; or NULL */
 };
 
@@ -300,6 +302,8 @@ supervisor_close(struct supervisor *sv)
 	sv->slots = NULL;
 	ratelimit_free(sv->limits);
 	sv->limits = NULL;
+	metrics_free(sv->metrics);
+	sv->metrics = NULL;
 	secret_free(sv->pin);
 	sv->pin = NULL;
 }
@@ -351,6 +355,7 @@ worker_fork(struct supervisor *sv, int i, struct worker_proc *w)
 	args.runs_scheduler = i == 0;
 	args.supervisor = sv->self;
 	args.limits = sv->limits;
+	args.metrics = sv->metrics;
 	/*
 	 * Memory locks do not cross fork: the worker takes a locked copy of
 	 * the PIN and wipes the page it inherited (its own copy from now).
@@ -683,6 +688,8 @@ children_reap(struct supervisor *sv)
 		reports_read(sv);
 		if (sv->is_child)
 			return 0;
+		/* What it had in flight ended with it. */
+		metrics_proc_release(sv->metrics, pid);
 		exit_describe(status, how, sizeof(how));
 		if (drain_remove(sv, pid)) {
 			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
@@ -716,6 +723,7 @@ children_reap(struct supervisor *sv)
 			                 : "a worker keeps failing to start");
 			return 1;
 		}
+		metrics_restart_count(sv->metrics);
 		if (code == SERVER_EXIT_START)
 			log_error("worker %d could not start: %s", (int)pid,
 			    s->detail[0] ? s->detail : "no reason given");
@@ -955,8 +963,9 @@ server_run(const struct server_config *cfg)
 		fprintf(stderr, "tessera serve: %s\n", status_detail());
 		goto out;
 	}
-	/* Before the fork: every worker inherits the same table. */
-	if ((st = ratelimit_new(&sv.limits)) != ST_OK) {
+	/* Before the fork: every worker inherits the same tables. */
+	if ((st = ratelimit_new(&sv.limits)) != ST_OK ||
+	    (st = metrics_new(&sv.metrics)) != ST_OK) {
 		fprintf(stderr, "tessera serve: %s\n", status_detail());
 		goto out;
 	}

@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+struct metrics;
 struct ratelimit;
 
 /* A worker that could not start (its reason went on the report pipe). */
@@ -32,6 +33,7 @@ struct server_worker_args {
 	int runs_scheduler; /* 1 in exactly one worker */
 	pid_t supervisor;
 	struct ratelimit *limits; /* per-address limits, shared */
+	struct metrics *metrics; /* the service's counters, shared */
 	const char *pin; /* TESSERA_HSM_PIN, taken by the supervisor; or NULL */
 };
 

@@ -32,6 +32,7 @@
 #include "common/file.h"
 #include "common/limits.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "ca/policy.h"
 #include "enroll/enroll.h"
 #include "enroll/server_internal.h"
@@ -115,6 +116,7 @@ struct worker {
 	struct ticker scheduler;
 	int is_started; /* MHD messages go to debug from then on */
 	int is_draining; /* stopping: answers close their connection */
+	int metrics_slot; /* this process's in the pool (in flight) */
 	char pid_text[16]; /* Tessera-Worker, for peers on loopback */
 };
 
@@ -717,14 +719,18 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		goto send;
 	}
 	__atomic_store_n(&l->is_busy, 1, __ATOMIC_RELAXED);
+	metrics_inflight_add(w->args->metrics, w->metrics_slot, 1);
 	pthread_mutex_lock(&w->auth_mu);
 	if (l->is_tls)
 		enroll_handle_tls(w->e, &req, &resp);
 	else
 		enroll_handle_publish(w->e, &req, &resp);
 	pthread_mutex_unlock(&w->auth_mu);
+	metrics_inflight_add(w->args->metrics, w->metrics_slot, -1);
 	__atomic_store_n(&l->is_busy, 0, __ATOMIC_RELAXED);
 send:
+	metrics_request_count(
+	    w->args->metrics, enroll_endpoint(url), resp.status);
 	worker_headers(w, conn, &resp);
 	if (l->is_tls)
 		log_debug("https: %s %s %.200s -> %d (TLS 0x%04x, client "
@@ -1005,9 +1011,12 @@ server_worker_run(const struct server_worker_args *args)
 	if ((st = authority_open_pin(args->data_dir, args->pin, &w.a)) != ST_OK)
 		goto out;
 	authority_set_lock(w.a, auth_leave, auth_enter, &w);
+	authority_set_metrics(w.a, args->metrics);
 	if ((st = enroll_new(w.a, &w.e)) != ST_OK)
 		goto out;
 	enroll_set_limits(w.e, args->limits);
+	enroll_set_metrics(w.e, args->metrics);
+	w.metrics_slot = metrics_proc_claim(args->metrics, getpid());
 	if ((st = tls_file_read(args->data_dir, "tls/server.pem", &cert,
 	         &cert_len)) != ST_OK ||
 	    (st = tls_file_read(

@@ -1144,6 +1144,47 @@ test_round_trip(X509 *ca, EVP_PKEY *key)
 	CHECK(bad == 0);
 }
 
+/*
+ * ca_crl_describe: the times and the entry count of built CRLs, as
+ * OpenSSL reads them; empty, truncated, trailing-byte and wrong-type
+ * input refused.
+ */
+static void
+test_describe(X509 *ca, EVP_PKEY *key)
+{
+	struct ca_crl_params p = params(ca, key, NID_sha256);
+	struct ca_crl_entry e[3] = {
+	    {"01", 1700000000, 1}, {"0a0b", 1700000100, -1}, {"7f", 1, 0}};
+	struct ca_crl_info info;
+	uint8_t *der = NULL, *copy;
+	size_t len = 0, n;
+	static const uint8_t not_crl[] = {0x02, 0x01, 0x05};
+
+	CHECK_ST(build_list(&p, e, 3, &der, &len), ST_OK);
+	CHECK_ST(ca_crl_describe(der, len, &info), ST_OK);
+	CHECK(info.entries == 3);
+	CHECK(info.this_update == p.this_update);
+	CHECK(info.next_update == p.next_update);
+	if (der != NULL && (copy = malloc(len + 1)) != NULL) {
+		memcpy(copy, der, len);
+		copy[len] = 0;
+		CHECK_ST(ca_crl_describe(copy, len + 1, &info), ST_MALFORMED);
+		CHECK(info.entries == 0);
+		for (n = 0; n < len; n += 7)
+			CHECK_ST(ca_crl_describe(copy, n, &info), ST_MALFORMED);
+		free(copy);
+	}
+	free(der);
+	der = NULL;
+	CHECK_ST(build_list(&p, e, 0, &der, &len), ST_OK);
+	CHECK_ST(ca_crl_describe(der, len, &info), ST_OK);
+	CHECK(info.entries == 0 && info.this_update == p.this_update);
+	free(der);
+	CHECK_ST(
+	    ca_crl_describe(not_crl, sizeof(not_crl), &info), ST_MALFORMED);
+	CHECK_ST(ca_crl_describe(not_crl, 0, &info), ST_MALFORMED);
+}
+
 int
 main(void)
 {
@@ -1177,6 +1218,7 @@ main(void)
 	test_hsm(dir);
 	test_strict(dir, ca, key);
 	test_round_trip(ca, key);
+	test_describe(ca, key);
 	X509_free(no_ski);
 	X509_free(ca);
 	EVP_PKEY_free(other);
