@@ -499,6 +499,58 @@ test_cache_seconds(void)
 	CHECK(pol == NULL);
 }
 
+/*
+ * metrics.allow: loopback by default; a list replaces it; [] lets nobody
+ * read /metrics; a bad entry or an unknown key names its path.
+ */
+static void
+test_metrics_allow(void)
+{
+	static const char none[] = "{\"version\":1,\"profiles\":{}}";
+	static const char set[] = "{\"version\":1,\"profiles\":{},"
+	                          "\"metrics\":{\"allow\":[\"10.0.5.0/24\"]}}";
+	static const char empty[] = "{\"version\":1,\"profiles\":{},"
+	                            "\"metrics\":{\"allow\":[]}}";
+	static const char bad[] = "{\"version\":1,\"profiles\":{},"
+	                          "\"metrics\":{\"allow\":[\"10.0.0.0/33\"]}}";
+	static const char unknown[] = "{\"version\":1,\"profiles\":{},"
+	                              "\"metrics\":{\"deny\":[]}}";
+	struct policy *pol = NULL;
+
+	CHECK_ST(policy_parse(none, sizeof(none) - 1, "inline", &pol), ST_OK);
+	if (pol != NULL) {
+		CHECK(policy_metrics_allows(pol, "127.0.0.1"));
+		CHECK(policy_metrics_allows(pol, "127.9.8.7"));
+		CHECK(policy_metrics_allows(pol, "::1"));
+		CHECK(!policy_metrics_allows(pol, "10.0.5.1"));
+		CHECK(!policy_metrics_allows(pol, "::2"));
+		CHECK(!policy_metrics_allows(pol, ""));
+		CHECK(!policy_metrics_allows(pol, NULL));
+	}
+	policy_free(pol);
+	CHECK_ST(policy_parse(set, sizeof(set) - 1, "inline", &pol), ST_OK);
+	if (pol != NULL) {
+		CHECK(policy_metrics_allows(pol, "10.0.5.200"));
+		CHECK(!policy_metrics_allows(pol, "10.0.6.1"));
+		/* The list replaces the default: loopback is not in it. */
+		CHECK(!policy_metrics_allows(pol, "127.0.0.1"));
+	}
+	policy_free(pol);
+	CHECK_ST(policy_parse(empty, sizeof(empty) - 1, "inline", &pol), ST_OK);
+	if (pol != NULL) {
+		CHECK(!policy_metrics_allows(pol, "127.0.0.1"));
+		CHECK(!policy_metrics_allows(pol, "::1"));
+	}
+	policy_free(pol);
+	CHECK_ST(
+	    policy_parse(bad, sizeof(bad) - 1, "inline", &pol), ST_MALFORMED);
+	CHECK_DETAIL("$.metrics.allow[0]");
+	CHECK_ST(policy_parse(unknown, sizeof(unknown) - 1, "inline", &pol),
+	    ST_MALFORMED);
+	CHECK_DETAIL("deny");
+	CHECK(pol == NULL);
+}
+
 /* Every proper prefix of the default policy fails, and leaks nothing. */
 static void
 test_truncated(void)
@@ -564,6 +616,7 @@ main(void)
 	test_roles();
 	test_parse_inline();
 	test_cache_seconds();
+	test_metrics_allow();
 	test_truncated();
 	test_over_limit();
 	TEST_END();
