@@ -11,6 +11,8 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "ca/issue.h"
+
 /* A new empty directory under $TMPDIR; the caller frees the string. */
 char *testutil_tmpdir(void);
 
@@ -55,5 +57,15 @@ testutil_req_sign(X509_REQ *req, EVP_PKEY *key, uint8_t **der, size_t *der_len);
  */
 int
 testutil_der_strict(const uint8_t *der, size_t len, char *why, size_t why_cap);
+
+/*
+ * The certificate t describes, with serial (big-endian, serial_len
+ * octets), built and signed the way OpenSSL's X509 API does it (X509_set_*,
+ * X509V3_EXT_conf_nid for the key identifiers, X509_add1_ext_i2d, then
+ * X509_sign with t->md_nid, none for Ed25519): what ca/certder's output
+ * must equal byte for byte. issuer NULL: self-signed. NULL on failure.
+ */
+X509 *testutil_cert_x509(const struct ca_template *t, const uint8_t *serial,
+    size_t serial_len, X509 *issuer, EVP_PKEY *issuer_key);
 
 #endif
