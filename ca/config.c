@@ -425,7 +425,7 @@ ca_config_load(const char *data_dir, struct ca_config **out)
 	    (st = jsonread_keys_check(r, "$.keys", keys, key_keys)) != ST_OK ||
 	    (st = config_str(r, "$.keys", keys, "prefix", 0, &k_prefix)) !=
 	        ST_OK ||
-	    (st = config_str(r, "$.keys", keys, "root", 1, &k_root)) != ST_OK ||
+	    (st = config_str(r, "$.keys", keys, "root", 0, &k_root)) != ST_OK ||
 	    (st = config_str(r, "$.keys", keys, "issuing", 1, &k_issuing)) !=
 	        ST_OK ||
 	    (st = config_str(r, "$.keys", keys, "ocsp", 1, &k_ocsp)) != ST_OK ||
@@ -462,7 +462,7 @@ ca_config_load(const char *data_dir, struct ca_config **out)
 	cfg->hsm_token = strdup(token);
 	cfg->hsm_pin_file = dup_or_null(pin_file);
 	cfg->softhsm_conf = dup_or_null(softhsm);
-	cfg->key_root = strdup(k_root);
+	cfg->key_root = dup_or_null(k_root);
 	cfg->key_issuing = strdup(k_issuing);
 	cfg->key_ocsp = strdup(k_ocsp);
 	cfg->key_token = strdup(k_token);
@@ -473,7 +473,7 @@ ca_config_load(const char *data_dir, struct ca_config **out)
 	    !cfg->listen || !cfg->publish || !cfg->hsm_module ||
 	    !cfg->hsm_token || (pin_file && !cfg->hsm_pin_file) ||
 	    (softhsm && !cfg->softhsm_conf) || !cfg->key_prefix ||
-	    !cfg->key_root || !cfg->key_issuing || !cfg->key_ocsp ||
+	    (k_root && !cfg->key_root) || !cfg->key_issuing || !cfg->key_ocsp ||
 	    !cfg->key_token || (k_audit && !cfg->key_audit) || !cfg->policy ||
 	    !cfg->database) {
 		st = ST_NOMEM;
@@ -519,23 +519,24 @@ names_json(const struct ca_config *cfg)
 static enum status
 config_write(const struct ca_config *cfg, int is_new)
 {
+	static const char *const key_names[] = {
+	    "prefix", "root", "issuing", "ocsp", "token", "audit"};
+	const char *const key_values[] = {cfg->key_prefix, cfg->key_root,
+	    cfg->key_issuing, cfg->key_ocsp, cfg->key_token, cfg->key_audit};
 	json_t *root = NULL, *hsm = NULL, *keys = NULL;
+	size_t i;
 	char *text = NULL, *path = NULL;
 	enum status st = ST_NOMEM;
 
-	keys = json_pack("{s:s, s:s, s:s, s:s}", "root", cfg->key_root,
-	    "issuing", cfg->key_issuing, "ocsp", cfg->key_ocsp, "token",
-	    cfg->key_token);
-	if (keys == NULL)
+	/* In this order; a NULL one is left out (no prefix: made before
+	 * prefixes; no root: the root is offline; no audit: made before). */
+	if ((keys = json_object()) == NULL)
 		goto out;
-	if (cfg->key_prefix != NULL &&
-	    json_object_set_new(keys, "prefix", json_string(cfg->key_prefix)) !=
-	        0)
-		goto out;
-	if (cfg->key_audit != NULL &&
-	    json_object_set_new(keys, "audit", json_string(cfg->key_audit)) !=
-	        0)
-		goto out;
+	for (i = 0; i < sizeof(key_names) / sizeof(key_names[0]); i++)
+		if (key_values[i] != NULL &&
+		    json_object_set_new(
+		        keys, key_names[i], json_string(key_values[i])) != 0)
+			goto out;
 	hsm = json_pack(
 	    "{s:s, s:s}", "module", cfg->hsm_module, "token", cfg->hsm_token);
 	if (hsm == NULL)

@@ -28,7 +28,8 @@ struct ca_config {
 	 * once loaded: CA_CONFIG_KEY_PREFIX in data directories made
 	 * before it was configurable. */
 	char *key_prefix;
-	char *key_root; /* PKCS#11 URIs */
+	char *key_root; /* PKCS#11 URIs; key_root NULL: the root is offline
+			 * (init --offline-root), never in the token */
 	char *key_issuing;
 	char *key_ocsp;
 	char *key_token;

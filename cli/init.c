@@ -18,7 +18,7 @@ usage(FILE *f)
 	    "ADDR:PORT]\n"
 	    "                    [--hsm-module PATH --hsm-token LABEL "
 	    "--hsm-pin-file FILE]\n"
-	    "                    [--key-prefix PREFIX]\n\n"
+	    "                    [--key-prefix PREFIX] [--offline-root]\n\n"
 	    "Creates the data directory DIR. Inside the token: the root CA "
 	    "key (EC P-384),\nthe issuing CA key, the OCSP responder key and "
 	    "the token-signing key (EC P-256).\nIn DIR: ca/root.pem, "
@@ -100,6 +100,7 @@ cmd_init(int argc, char **argv)
 	    {"hsm-token", required_argument, NULL, 't'},
 	    {"hsm-pin-file", required_argument, NULL, 'f'},
 	    {"key-prefix", required_argument, NULL, 'k'},
+	    {"offline-root", no_argument, NULL, 'o'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -154,6 +155,9 @@ cmd_init(int argc, char **argv)
 		case 'k':
 			s.key_prefix = optarg;
 			break;
+		case 'o':
+			s.offline_root = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			rc = 0;
@@ -182,7 +186,18 @@ cmd_init(int argc, char **argv)
 		rc = cli_fail("init", st);
 		goto out;
 	}
-	print_written(s.data_dir);
+	if (s.offline_root)
+		printf("initialised %s, waiting for its issuing CA "
+		       "certificate:\n"
+		       "  request:      %s/ca/issuing.csr (the issuing key "
+		       "is in the token; no root key is)\n"
+		       "  next:         sign it with the offline root, then "
+		       "tessera ca import --data %s\n"
+		       "                --cert ISSUING.pem --chain ROOT.pem "
+		       "--crl ROOT.crl\n",
+		    s.data_dir, s.data_dir, s.data_dir);
+	else
+		print_written(s.data_dir);
 	rc = 0;
 out:
 	free(dns);
