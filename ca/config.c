@@ -8,6 +8,7 @@
 
 #include "ca/config.h"
 #include "ca/jsonread.h"
+#include "ca/store.h"
 #include "common/file.h"
 #include "common/limits.h"
 #include "common/log.h"
@@ -439,6 +440,15 @@ ca_config_load(const char *data_dir, struct ca_config **out)
 	    (st = jsonread_member(r, "$", root, "tls", JSON_OBJECT, 0, &tls)) !=
 	        ST_OK)
 		goto out;
+	/* A store's URL never holds its password (store_target_check). */
+	if (store_target_is_url(database) &&
+	    store_target_check(database) != ST_OK) {
+		char why[300];
+
+		snprintf(why, sizeof(why), "%s", status_detail());
+		st = jsonread_fail(r, "$.database", "%s", why);
+		goto out;
+	}
 	if (k_prefix != NULL && ca_config_key_prefix_check(k_prefix) != ST_OK) {
 		char why[160];
 
@@ -617,7 +627,7 @@ ca_config_free(struct ca_config *cfg)
 char *
 ca_config_path(const struct ca_config *cfg, const char *path)
 {
-	if (path[0] == '/')
+	if (path[0] == '/' || store_target_is_url(path))
 		return strdup(path);
 	return file_join(cfg->data_dir, path);
 }

@@ -115,8 +115,8 @@ enum status ca_config_key_label(const struct ca_config *cfg, const char *role,
     char *out, size_t cap) MUST_CHECK;
 
 /*
- * Resolve path against the data directory: an absolute path is copied, a
- * relative one joined to data_dir. The caller frees; NULL on ENOMEM.
+ * Resolve path against the data directory: an absolute path (or a store's
+ * postgresql:// URL) is copied, a relative one joined to data_dir. The caller frees; NULL on ENOMEM.
  */
 char *ca_config_path(const struct ca_config *cfg, const char *path);
 

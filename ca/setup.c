@@ -592,6 +592,36 @@ out:
 	return st;
 }
 
+/*
+ * The PostgreSQL store of --store: its URL holds no password, and its
+ * database no CA yet (init makes a new one; a second node copies the
+ * first node's data directory instead).
+ */
+static enum status
+remote_store_open(struct init_state *is)
+{
+	const char *url = is->s->store;
+	int64_t count = 0;
+	enum status st;
+
+	if (!store_target_is_url(url))
+		return status_fail(ST_MALFORMED,
+		    "--store takes a postgresql://USER@HOST/DB URL");
+	if ((st = store_target_check(url)) != ST_OK)
+		return st;
+	if ((st = store_open(url, &is->store)) != ST_OK)
+		return st;
+	if ((st = store_cert_count(is->store, &count)) != ST_OK)
+		return st;
+	if (count > 0)
+		return status_fail(ST_CONFLICT,
+		    "the store holds %lld certificates already: init needs an "
+		    "empty database (another node copies the data directory "
+		    "of the first one)",
+		    (long long)count);
+	return ST_OK;
+}
+
 static enum status
 run(struct init_state *is)
 {
@@ -607,6 +637,9 @@ run(struct init_state *is)
 			return st;
 
 	if ((st = make_dirs(s->data_dir)) != ST_OK)
+		return st;
+	/* A remote store first: refused before any key is made. */
+	if (s->store != NULL && (st = remote_store_open(is)) != ST_OK)
 		return st;
 	if (s->hsm_module == NULL) {
 		if ((st = embedded_token(is, &pin)) != ST_OK)
@@ -637,11 +670,12 @@ run(struct init_state *is)
 	is->cfg.key_ocsp = uris[KEY_OCSP];
 	is->cfg.key_token = uris[KEY_TOKEN];
 	is->cfg.key_audit = uris[KEY_AUDIT];
-	if ((db = file_join(s->data_dir, is->cfg.database)) == NULL) {
+	if (is->store == NULL &&
+	    (db = file_join(s->data_dir, is->cfg.database)) == NULL) {
 		st = ST_NOMEM;
 		goto out;
 	}
-	if ((st = store_open(db, &is->store)) != ST_OK)
+	if (is->store == NULL && (st = store_open(db, &is->store)) != ST_OK)
 		goto out;
 	if ((st = s->offline_root ? csr_write(is) : issue_all(is)) != ST_OK)
 		goto out;
@@ -737,7 +771,7 @@ ca_setup_run(const struct ca_setup *s)
 	    (char *)(s->hsm_module ? s->hsm_pin_file : "hsm/user.pin");
 	is.cfg.softhsm_conf = s->hsm_module ? NULL : "hsm/softhsm2.conf";
 	is.cfg.policy = "policy.json";
-	is.cfg.database = "tessera.db";
+	is.cfg.database = (char *)(s->store != NULL ? s->store : "tessera.db");
 	st = run(&is);
 	ca_config_names_clear(&is.cfg);
 	store_close(is.store);

@@ -36,6 +36,9 @@ struct ca_setup {
 	/* The root stays offline: no root key in the token; init stops
 	 * at DIR/ca/issuing.csr, and ca_setup_import completes it. */
 	int offline_root;
+	/* The store: NULL for DIR/tessera.db (SQLite), or a PostgreSQL URL
+	 * (no password in it) whose database holds no certificates yet. */
+	const char *store;
 };
 
 /*
