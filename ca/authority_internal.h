@@ -14,7 +14,7 @@
 #include "ca/store.h"
 #include "ca/token.h"
 #include "common/limits.h"
-#include "hsm/hsm.h"
+#include "signer/signer.h"
 
 /*
  * Refused reads not yet in the audit (refusal.c): one entry per distinct
@@ -35,9 +35,10 @@ struct authority {
 	struct ca_config *cfg;
 	struct metrics *metrics; /* the service's pool, borrowed; or NULL */
 	struct policy *policy;
-	struct hsm *hsm;
-	struct hsm_key *issuing_key;
-	struct hsm_key *audit_key; /* signs audit checkpoints; may be NULL */
+	/* Every signature goes through the signer: the keys are handles. */
+	struct signer *signer;
+	struct signer_key *issuing_key;
+	struct signer_key *audit_key; /* signs audit checkpoints; may be NULL */
 	struct store *store;
 	X509 *root;
 	X509 *issuing;
@@ -51,8 +52,8 @@ struct authority {
 	STACK_OF(X509) * maker_roots;
 	/* Revocation publication: the root key (root CRL), the delegated
 	 * OCSP responder and its key. */
-	struct hsm_key *root_key;
-	struct hsm_key *ocsp_key;
+	struct signer_key *root_key;
+	struct signer_key *ocsp_key;
 	X509 *ocsp_cert;
 	struct ca_ocsp *ocsp;
 	/* The root answers OCSP for the CAs it issued (its own key). */
@@ -71,14 +72,8 @@ struct authority {
 	size_t expiry_count;
 	int64_t expiry_at;
 	int64_t expiry_logged;
-	/* The token's health: down after a failed call whose ping failed
-	 * too; then reopened at most once a second (hsm_ready). */
-	char *pin; /* kept to log in again; wiped at close */
-	int hsm_down;
-	int64_t hsm_retry_at;
-	char hsm_why[256];
 	/* Device tokens (mint.c): the signing key cached, by its label. */
-	struct hsm_key *token_key;
+	struct signer_key *token_key;
 	char token_kid[TOKEN_THUMBPRINT_LEN + 1];
 	/* The caller's lock, let go during serverkeygen (may be NULL). */
 	void (*lock_leave)(void *);
@@ -89,23 +84,8 @@ struct authority {
 	size_t refusal_count;
 };
 
-/*
- * Call before work that signs in the token: ST_OK, or ST_UNAVAILABLE
- * (503) while the token is away. A token that was away is opened again
- * (a new session, login, every key found anew), at most once a second.
- */
-enum status hsm_ready(struct authority *a) MUST_CHECK;
-
 /* Write every tallied refused read now (refusal.c; at close). */
 void authority_flush_all(struct authority *a);
-
-/*
- * Call when work in the token failed with st, and return what it returns:
- * for ST_UNAVAILABLE a ping tells a failed operation (st, its detail
- * kept) from a token that went away (marked, so that hsm_ready opens it
- * again; the detail then says the HSM is unavailable).
- */
-enum status hsm_failed(struct authority *a, enum status st);
 
 /* Open the OCSP responder (its certificate; publication_keys first). */
 enum status publication_open(struct authority *a) MUST_CHECK;
@@ -154,7 +134,7 @@ void publication_responder_check(struct authority *a);
 
 /* Certify key (in the token) as the OCSP responder now: ca/ocsp.pem. */
 enum status authority_ocsp_certify(
-    struct authority *a, struct hsm_key *key, int *renewed) MUST_CHECK;
+    struct authority *a, const struct signer_key *key, int *renewed) MUST_CHECK;
 
 /*
  * The issuance gate: ST_UNAVAILABLE (503) with what to do when the

@@ -19,6 +19,7 @@
 #include "ca/issue.h"
 #include "common/limits.h"
 #include "common/status.h"
+#include "signer/signer.h"
 
 /* RFC 5280 §4.1.2.2: serial numbers of at most 20 octets. */
 #define SERIAL_MAX 20
@@ -377,7 +378,8 @@ params_check(const struct ca_crl_params *p)
 	if ((pub = X509_get0_pubkey(p->issuer)) == NULL)
 		return status_fail(
 		    ST_MALFORMED, "the CRL issuer has no usable public key");
-	if ((eq = EVP_PKEY_eq(pub, p->key)) == 0 || eq == -1)
+	if ((eq = EVP_PKEY_eq(pub, signer_key_get0_public(p->key))) == 0 ||
+	    eq == -1)
 		return status_fail(ST_MALFORMED,
 		    "the CRL key does not match the issuer certificate");
 	return ST_OK;
@@ -405,8 +407,9 @@ ca_crl_build(const struct ca_crl_params *p, ca_crl_next_fn next, void *arg,
 		return st;
 	if (next == NULL)
 		return status_fail(ST_MALFORMED, "CRL without an entry source");
-	if ((st = ca_der_sigalg(EVP_PKEY_get_base_id(p->key), p->md_nid, alg,
-	         sizeof(alg), &alg_len)) != ST_OK ||
+	if ((st = ca_der_sigalg(
+	         EVP_PKEY_get_base_id(signer_key_get0_public(p->key)),
+	         p->md_nid, alg, sizeof(alg), &alg_len)) != ST_OK ||
 	    (st = exts_der(p, &exts, &exts_len)) != ST_OK)
 		goto out;
 	if ((len = i2d_X509_NAME(X509_get_subject_name(p->issuer), &name)) <=
@@ -471,8 +474,8 @@ ca_crl_build(const struct ca_crl_params *p, ca_crl_next_fn next, void *arg,
 	recs = NULL;
 
 	/* The one operation on the key: in a token, one PKCS#11 C_Sign. */
-	if ((st = ca_der_tbs_sign(p->key, p->md_nid, buf + HEAD_ROOM, tbs_len,
-	         &sig, &sig_len)) != ST_OK)
+	if ((st = signer_sign(p->key, SIGNER_PURPOSE_CRL, p->md_nid,
+	         buf + HEAD_ROOM, tbs_len, &sig, &sig_len)) != ST_OK)
 		goto out;
 
 	/* CertificateList ::= SEQUENCE { tbsCertList, signatureAlgorithm,

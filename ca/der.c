@@ -180,43 +180,6 @@ out:
 }
 
 enum status
-ca_der_tbs_sign(EVP_PKEY *key, int md_nid, const uint8_t *tbs, size_t tbs_len,
-    uint8_t **sig, size_t *sig_len)
-{
-	EVP_MD_CTX *ctx = NULL;
-	const EVP_MD *md = NULL;
-	uint8_t *s = NULL;
-	size_t len = 0;
-	enum status st = ST_NOMEM;
-
-	*sig = NULL;
-	*sig_len = 0;
-	if (md_nid != NID_undef && (md = EVP_get_digestbynid(md_nid)) == NULL)
-		return status_fail(ST_MALFORMED, "no digest %d", md_nid);
-	if ((ctx = EVP_MD_CTX_new()) == NULL)
-		goto out;
-	if (EVP_DigestSignInit(ctx, NULL, md, NULL, key) != 1 ||
-	    EVP_DigestSign(ctx, NULL, &len, tbs, tbs_len) != 1) {
-		st = status_fail_ssl(ST_UNAVAILABLE, "signing setup");
-		goto out;
-	}
-	if ((s = OPENSSL_malloc(len)) == NULL)
-		goto out;
-	if (EVP_DigestSign(ctx, s, &len, tbs, tbs_len) != 1) {
-		st = status_fail_ssl(ST_UNAVAILABLE, "signature");
-		goto out;
-	}
-	*sig = s;
-	*sig_len = len;
-	s = NULL;
-	st = ST_OK;
-out:
-	OPENSSL_free(s);
-	EVP_MD_CTX_free(ctx);
-	return st;
-}
-
-enum status
 ca_der_signed(const uint8_t *tbs, size_t tbs_len, const uint8_t *alg,
     size_t alg_len, const uint8_t *sig, size_t sig_len, uint8_t **out,
     size_t *out_len)

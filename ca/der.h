@@ -175,15 +175,6 @@ enum status ca_der_sigalg(
 #define CA_DER_SIGALG_MAX 32
 
 /*
- * Sign to-be-signed DER with key and digest md_nid (NID_undef: the key's
- * own, as Ed25519 has): the one place where the CRL and certificate
- * builders meet a CA key, which may be a token handle. *sig is freed with
- * OPENSSL_free. ST_UNAVAILABLE when the key cannot sign.
- */
-enum status ca_der_tbs_sign(EVP_PKEY *key, int md_nid, const uint8_t *tbs,
-    size_t tbs_len, uint8_t **sig, size_t *sig_len) MUST_CHECK;
-
-/*
  * The signed object: SEQUENCE { tbs, sigalg, BIT STRING { 0 unused bits,
  * sig } } (RFC 5280 §4.1.1, §5.1.1), freshly allocated (free()).
  */

@@ -1,6 +1,6 @@
 /*
  * issue: certificates through the per-profile DER template (ca/certder.h)
- * and one signature over its TBSCertificate (ca_der_tbs_sign).
+ * and one signature over its TBSCertificate, by the signer.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +11,7 @@
 #include "ca/der.h"
 #include "ca/issue.h"
 #include "ca/service.h"
+#include "signer/signer.h"
 
 /* RFC 5280 §4.1.2.2: positive, at most 20 octets; 16 random bytes, top
  * bit cleared so the INTEGER needs no sign octet. */
@@ -43,8 +44,12 @@ random_serial(uint8_t serial[SERIAL_LEN], char hex[41])
 
 enum status
 ca_cert_issue(const struct ca_certder *tmpl, const struct ca_template *t,
-    EVP_PKEY *key, uint8_t **der, size_t *der_len, char serial_hex[41])
+    const struct signer_key *key, uint8_t **der, size_t *der_len,
+    char serial_hex[41])
 {
+	enum signer_purpose purpose = t->is_ca ? SIGNER_PURPOSE_CA_CERT
+	    : t->is_service                    ? SIGNER_PURPOSE_SERVICE_CERT
+	                                       : SIGNER_PURPOSE_DEVICE_CERT;
 	struct ca_certder_san san[CA_CERTDER_SAN_MAX];
 	struct ca_certder_req r;
 	uint8_t serial[SERIAL_LEN], *tbs = NULL, *sig = NULL;
@@ -82,8 +87,8 @@ ca_cert_issue(const struct ca_certder *tmpl, const struct ca_template *t,
 	r.san_critical = t->san_critical;
 	r.crl_url = t->crl_url;
 	if ((st = ca_certder_tbs(tmpl, &r, &tbs, &tbs_len)) != ST_OK ||
-	    (st = ca_der_tbs_sign(key, ca_certder_md_nid(tmpl), tbs, tbs_len,
-	         &sig, &sig_len)) != ST_OK ||
+	    (st = signer_sign(key, purpose, ca_certder_md_nid(tmpl), tbs,
+	         tbs_len, &sig, &sig_len)) != ST_OK ||
 	    (st = ca_certder_assemble(
 	         tmpl, tbs, tbs_len, sig, sig_len, der, der_len)) != ST_OK)
 		goto out;
@@ -137,8 +142,8 @@ ca_cert_profile_from_policy(const struct policy_profile *pp,
 }
 
 enum status
-ca_cert_sign(const struct ca_template *t, X509 *issuer, EVP_PKEY *issuer_key,
-    X509 **out, char serial_hex[41])
+ca_cert_sign(const struct ca_template *t, X509 *issuer,
+    const struct signer_key *issuer_key, X509 **out, char serial_hex[41])
 {
 	struct ca_certder_profile prof;
 	struct ca_certder *tmpl = NULL;
@@ -150,7 +155,7 @@ ca_cert_sign(const struct ca_template *t, X509 *issuer, EVP_PKEY *issuer_key,
 
 	*out = NULL;
 	serial_hex[0] = '\0';
-	ca_cert_profile_of(t, issuer_key, &prof);
+	ca_cert_profile_of(t, signer_key_get0_public(issuer_key), &prof);
 	if ((st = ca_certder_new(&prof, issuer, &tmpl)) != ST_OK ||
 	    (st = ca_cert_issue(
 	         tmpl, t, issuer_key, &der, &der_len, serial_hex)) != ST_OK)

@@ -89,20 +89,18 @@ publication_keys(struct authority *a)
 	char *uri = NULL;
 	enum status st;
 
-	/* An offline root (no keys.root) is never in the token. */
-	if ((a->cfg->key_root != NULL &&
-	        (st = hsm_key_find_uri(
-	             a->hsm, a->cfg->key_root, &a->root_key)) != ST_OK) ||
+	if ((st = signer_key_find(a->signer, a->cfg->key_root, &a->root_key)) !=
+	        ST_OK ||
 	    (st = ocsp_key_uri(a, &uri)) != ST_OK)
 		return st;
-	st = hsm_key_find_uri(a->hsm, uri, &a->ocsp_key);
+	st = signer_key_find(a->signer, uri, &a->ocsp_key);
 	free(uri);
 	if (st != ST_OK)
 		return st;
 	if (a->ocsp != NULL)
-		ca_ocsp_set_key(a->ocsp, hsm_key_get0_pkey(a->ocsp_key));
+		ca_ocsp_set_key(a->ocsp, a->ocsp_key);
 	if (a->root_ocsp != NULL)
-		ca_ocsp_set_key(a->root_ocsp, hsm_key_get0_pkey(a->root_key));
+		ca_ocsp_set_key(a->root_ocsp, a->root_key);
 	return ST_OK;
 }
 
@@ -114,8 +112,8 @@ publication_drop_keys(struct authority *a)
 		ca_ocsp_set_key(a->ocsp, NULL);
 	if (a->root_ocsp != NULL)
 		ca_ocsp_set_key(a->root_ocsp, NULL);
-	hsm_key_free(a->ocsp_key);
-	hsm_key_free(a->root_key);
+	signer_key_free(a->ocsp_key);
+	signer_key_free(a->root_key);
 	a->ocsp_key = a->root_key = NULL;
 }
 
@@ -137,7 +135,7 @@ responder_load(struct authority *a)
 	memset(&oc, 0, sizeof(oc));
 	oc.issuer = a->issuing;
 	oc.responder = cert;
-	oc.responder_key = hsm_key_get0_pkey(a->ocsp_key);
+	oc.responder_key = a->ocsp_key;
 	oc.validity_seconds = policy_ocsp(a->policy)->validity_seconds;
 	if ((st = ca_cert_serial_hex(cert, serial)) != ST_OK ||
 	    (st = ca_ocsp_new(&oc, &ocsp)) != ST_OK) {
@@ -163,17 +161,12 @@ publication_open(struct authority *a)
 	    (st = ca_cert_serial_hex(a->root, a->root_serial)) != ST_OK ||
 	    (st = responder_load(a)) != ST_OK)
 		return st;
-	/* An offline root answers no OCSP here: its CAs' status is on the
-	 * root CRL it signs (ca import --crl); such CertIDs get
-	 * unauthorized (RFC 6960 §2.3). */
-	if (a->cfg->key_root == NULL)
-		return ST_OK;
 	/* RFC 6960 §4.2.2.2: the root signs the status of the CAs it
 	 * issued itself (no delegate; it is rarely asked). */
 	memset(&oc, 0, sizeof(oc));
 	oc.issuer = a->root;
 	oc.responder = a->root;
-	oc.responder_key = hsm_key_get0_pkey(a->root_key);
+	oc.responder_key = a->root_key;
 	oc.validity_seconds = policy_ocsp(a->policy)->validity_seconds;
 	return ca_ocsp_new(&oc, &a->root_ocsp);
 }
@@ -258,7 +251,7 @@ publication_responder_check(struct authority *a)
 {
 	int64_t when, new_when;
 	char *uri = NULL;
-	struct hsm_key *key = NULL, *old;
+	struct signer_key *key = NULL, *old;
 	int reason;
 
 	if (revoked_when(a, a->ocsp_serial, &when, &reason) != ST_OK ||
@@ -266,7 +259,7 @@ publication_responder_check(struct authority *a)
 		return;
 	ca_ocsp_set_key(a->ocsp, NULL);
 	if (ocsp_key_uri(a, &uri) != ST_OK ||
-	    hsm_key_find_uri(a->hsm, uri, &key) != ST_OK) {
+	    signer_key_find(a->signer, uri, &key) != ST_OK) {
 		free(uri);
 		log_warn("OCSP responder %s is revoked; its successor is not "
 		         "there yet: answering tryLater",
@@ -284,10 +277,10 @@ publication_responder_check(struct authority *a)
 		    a->ocsp_serial);
 		ca_ocsp_set_key(a->ocsp, NULL);
 		a->ocsp_key = old;
-		hsm_key_free(key);
+		signer_key_free(key);
 		return;
 	}
-	hsm_key_free(old);
+	signer_key_free(old);
 	log_info("OCSP responder replaced: now %s", a->ocsp_serial);
 }
 
@@ -300,7 +293,7 @@ publication_responder_revoked_in_txn(struct store_txn *txn)
 enum status
 publication_responder_replace(struct authority *a)
 {
-	struct hsm_key *key = NULL, *old = NULL;
+	struct signer_key *key = NULL, *old = NULL;
 	char label[LIMIT_LABEL_LEN + 1], uri[LIMIT_LABEL_LEN + 32], *path;
 	char base[LIMIT_LABEL_LEN + 1];
 	unsigned char r[4];
@@ -309,8 +302,6 @@ publication_responder_replace(struct authority *a)
 
 	/* Whatever happens next, the old key signs nothing more. */
 	ca_ocsp_set_key(a->ocsp, NULL);
-	if ((st = hsm_ready(a)) != ST_OK)
-		return st;
 	/* Unique even for two replacements within a second. */
 	if (RAND_bytes(r, sizeof(r)) != 1)
 		return status_fail_ssl(ST_INTERNAL, "RAND_bytes");
@@ -323,33 +314,33 @@ publication_responder_replace(struct authority *a)
 		return status_fail(
 		    ST_LIMIT, "key label %s-TIME: too long", base);
 	snprintf(uri, sizeof(uri), "pkcs11:object=%s", label);
-	if ((st = hsm_key_generate(a->hsm, label, HSM_KEY_EC_P256, &key)) !=
-	    ST_OK)
-		return hsm_failed(a, st);
+	if ((st = signer_key_generate(
+	         a->signer, label, SIGNER_KEY_EC_P256, &key)) != ST_OK)
+		return st;
 	if ((st = authority_ocsp_certify(a, key, &renewed)) != ST_OK) {
-		hsm_key_free(key);
+		signer_key_free(key);
 		return st;
 	}
 	/* The URI after the certificate: a process that reads the pair in
 	 * between finds them apart and answers tryLater until both are. */
 	if ((path = ca_config_path(a->cfg, OCSP_KEY_URI_FILE)) == NULL) {
-		hsm_key_free(key);
+		signer_key_free(key);
 		return ST_NOMEM;
 	}
 	st = file_write_atomic(path, uri, strlen(uri), 0644);
 	free(path);
 	if (st != ST_OK) {
-		hsm_key_free(key);
+		signer_key_free(key);
 		return st;
 	}
 	old = a->ocsp_key;
 	a->ocsp_key = key;
 	if ((st = responder_load(a)) != ST_OK) {
 		a->ocsp_key = old;
-		hsm_key_free(key);
+		signer_key_free(key);
 		return st;
 	}
-	hsm_key_free(old);
+	signer_key_free(old);
 	log_info("OCSP responder replaced: new key %s, certificate %s", label,
 	    a->ocsp_serial);
 	return ST_OK;
@@ -526,7 +517,7 @@ crl_publish_one(struct authority *a, int shard, int64_t now, int64_t next,
 		goto out;
 	}
 	p.issuer = is_root ? a->root : a->issuing;
-	p.key = hsm_key_get0_pkey(is_root ? a->root_key : a->issuing_key);
+	p.key = is_root ? a->root_key : a->issuing_key;
 	p.this_update = now;
 	p.next_update = next;
 	p.idp_url = idp;
@@ -587,39 +578,6 @@ crl_is_live(struct authority *a, int shard, int64_t now, int *is_live)
 	return ST_OK;
 }
 
-/*
- * An offline root's CRL: the one ca import stored, appended to chain as
- * it is (never signed here). None yet: the chain lacks it, said once per
- * build.
- */
-static enum status
-crl_offline_root(struct authority *a, struct buf *chain)
-{
-	struct store_crl *crl = NULL;
-	char *pem = NULL;
-	size_t pem_len = 0;
-	enum status st;
-
-	st = store_crl_get(a->store, STORE_CRL_SHARD_ROOT, &crl);
-	if (st == ST_NOTFOUND) {
-		log_warn("no root CRL imported yet (tessera ca import --crl): "
-		         "crl/crl-chain.pem lacks it, and relying parties "
-		         "that check the whole chain refuse every certificate");
-		return ST_OK;
-	}
-	if (st != ST_OK)
-		return st;
-	if (crl->next_update <= (int64_t)time(NULL))
-		log_warn("the imported root CRL (number %lld) has expired: "
-		         "import a fresh one (tessera ca import --crl)",
-		    (long long)crl->number);
-	if ((st = ca_crl_pem(crl->der, crl->der_len, &pem, &pem_len)) == ST_OK)
-		st = buf_append(chain, pem, pem_len);
-	free(pem);
-	store_crl_free(crl);
-	return st;
-}
-
 enum status
 authority_crl_publish(struct authority *a)
 {
@@ -644,14 +602,9 @@ authority_crl_publish(struct authority *a)
 		        ST_OK)
 			goto out;
 	}
-	/* nginx checks a CRL for every CA in the chain: the root's too
-	 * (an offline root's as imported). */
-	if (a->cfg->key_root == NULL)
-		st = crl_offline_root(a, &chain);
-	else
-		st =
-		    crl_publish_one(a, STORE_CRL_SHARD_ROOT, now, next, &chain);
-	if (st != ST_OK)
+	/* nginx checks a CRL for every CA in the chain: the root's too. */
+	if ((st = crl_publish_one(
+	         a, STORE_CRL_SHARD_ROOT, now, next, &chain)) != ST_OK)
 		goto out;
 	if ((path = ca_config_path(a->cfg, "crl/crl-chain.pem")) == NULL) {
 		st = ST_NOMEM;
@@ -897,11 +850,9 @@ authority_ocsp_answer(struct authority *a, const uint8_t *req, size_t len,
 		free(der);
 		der = NULL;
 	}
-	/* Signed online: a token that came back is opened again first (one
-	 * that is away gets tryLater from the responder). */
-	if (hsm_ready(a) != ST_OK)
-		log_debug("OCSP: signing online without the token");
-	else if (!lc.by_root)
+	/* Signed online (a token or signer that is away gets tryLater from
+	 * the responder). */
+	if (!lc.by_root)
 		publication_responder_check(a);
 	if ((st = ca_ocsp_respond(lc.by_root ? ocsp : a->ocsp, req, len,
 	         ocsp_lookup, &lc, now, &der, &der_len, &cacheable,
@@ -993,8 +944,7 @@ ocsp_refresh(struct authority *a, int64_t now)
 			if (st != ST_OK)
 				continue;
 		}
-		if ((lc.by_root && a->root_ocsp == NULL) ||
-		    ca_ocsp_presign(lc.by_root ? a->root_ocsp : a->ocsp, serial,
+		if (ca_ocsp_presign(lc.by_root ? a->root_ocsp : a->ocsp, serial,
 		        &cs, now, &der, &len, &next) != ST_OK)
 			continue;
 		ocsp_keep(
@@ -1021,7 +971,7 @@ publication_tick(struct authority *a, int64_t now)
 	    (last > a->crl_seq && now - a->crl_built >= CRL_MIN_INTERVAL) ||
 	    now >= a->crl_built + (a->crl_next - a->crl_built) / 2;
 	if (is_due && (st = authority_crl_publish(a)) != ST_OK)
-		return hsm_failed(a, st);
+		return st;
 	if (now - a->slow_tick >= 60) {
 		a->slow_tick = now;
 		ocsp_refresh(a, now);

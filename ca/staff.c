@@ -70,9 +70,8 @@ authority_staff_issue(struct authority *a, const struct principal *who,
 	spec.md_nid = NID_sha256;
 	principal_describe(who, actor, sizeof(actor));
 	if ((st = ca_service_issue(a->store, a->cfg->name, actor,
-	         (int64_t)time(NULL), &spec, a->issuing,
-	         hsm_key_get0_pkey(a->issuing_key), a->crl_url, a->ocsp_url,
-	         a->ca_issuers_url, cert)) != ST_OK) {
+	         (int64_t)time(NULL), &spec, a->issuing, a->issuing_key,
+	         a->crl_url, a->ocsp_url, a->ca_issuers_url, cert)) != ST_OK) {
 		EVP_PKEY_free(k);
 		return st;
 	}

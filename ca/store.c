@@ -24,18 +24,10 @@
 /* BEGIN/COMMIT still busy after a full busy timeout: tries in all. */
 #define BUSY_TRIES 3
 
-/*
- * Record a failure on db as ST_STORE "store: what: message", or as
- * ST_UNAVAILABLE when the database cannot be reached (PostgreSQL down or
- * restarting): that passes, and a client may try again.
- */
+/* Record a SQLite failure on db as ST_STORE "store: what: message". */
 enum status
 db_fail(struct db *db, const char *what)
 {
-	if (db != NULL && db_is_disconnected(db))
-		return status_fail(ST_UNAVAILABLE,
-		    "store: %s: the database is unreachable: %s", what,
-		    db_errmsg(db));
 	return status_fail(ST_STORE, "store: %s: %s", what,
 	    db != NULL ? db_errmsg(db) : "out of memory");
 }
@@ -229,9 +221,9 @@ writer_batch(struct store *store, struct job *batch)
 	int is_broken = 0;
 
 	status_clear();
-	if ((st = txn_control(txn, W_BEGIN)) != ST_OK) {
+	if (txn_control(txn, W_BEGIN) != ST_OK) {
 		for (j = batch; j != NULL; j = j->next) {
-			j->st = st;
+			j->st = ST_STORE;
 			snprintf(j->detail, sizeof(j->detail), "%s",
 			    status_detail());
 		}

@@ -62,22 +62,10 @@ struct store_audit {
 
 /*
  * Open (creating if needed) the database at path, apply migrations, start
- * the writer. path is a SQLite file, created with mode 0600, or a
- * PostgreSQL URL (postgresql://USER@HOST/DB; see store_target_check). The
- * caller frees *out with store_close.
+ * the writer. The file is created with mode 0600. The caller frees *out
+ * with store_close.
  */
 enum status store_open(const char *path, struct store **out) MUST_CHECK;
-
-/* 1 when target is a PostgreSQL URL rather than a SQLite file. */
-int store_target_is_url(const char *target);
-
-/*
- * Whether target may name a store, without connecting: a PostgreSQL URL
- * must not hold a password (ST_MALFORMED), and the password file libpq
- * would read (the URL's passfile=, else PGPASSFILE) must be readable by
- * its owner only (ST_DENIED). A file path passes.
- */
-enum status store_target_check(const char *target) MUST_CHECK;
 
 /* Stop the writer after the jobs already queued, close. NULL accepted. */
 void store_close(struct store *store);

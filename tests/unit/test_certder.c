@@ -7,7 +7,7 @@
  * without each optional extension, under P-256, P-384, RSA and Ed25519
  * issuers. The whole certificate is compared with OpenSSL's signature put
  * into ours; deterministic signatures (RSA, Ed25519) are compared as made
- * by ca_der_tbs_sign too, and every one verifies. Then what the filler
+ * by the signer too, and every one verifies. Then what the filler
  * refuses, each with the field it names.
  */
 #include <arpa/inet.h>
@@ -229,8 +229,11 @@ compare(const struct ca_certder *tmpl, const struct ca_template *t,
 		CHECK(1);
 	/* With our own signature: it verifies, and where signatures are
 	 * deterministic it is OpenSSL's to the byte. */
-	CHECK_ST(ca_der_tbs_sign(is->key, ca_certder_md_nid(tmpl), tbs, tbs_len,
-	             &own, &own_len),
+	CHECK_ST(
+	    signer_sign(testutil_signer_key(is->key,
+	                    t->is_ca ? SIGNER_ROLE_ROOT : SIGNER_ROLE_ISSUING),
+	        t->is_ca ? SIGNER_PURPOSE_CA_CERT : SIGNER_PURPOSE_SERVICE_CERT,
+	        ca_certder_md_nid(tmpl), tbs, tbs_len, &own, &own_len),
 	    ST_OK);
 	CHECK_ST(ca_certder_assemble(
 	             tmpl, tbs, tbs_len, own, own_len, &own_der, &own_der_len),
@@ -667,7 +670,9 @@ test_cert_sign(void)
 		t.md_nid = issuers[i].md_nid;
 		t.ocsp_url = OCSP_URL;
 		t.profile = "device";
-		CHECK_ST(ca_cert_sign(&t, issuers[i].cert, issuers[i].key,
+		CHECK_ST(ca_cert_sign(&t, issuers[i].cert,
+		             testutil_signer_key(
+		                 issuers[i].key, SIGNER_ROLE_ISSUING),
 		             &cert, serial),
 		    ST_OK);
 		if (cert == NULL)

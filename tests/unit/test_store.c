@@ -2058,43 +2058,6 @@ test_pg_connect(void)
 	free(hostdir);
 }
 
-/*
- * PostgreSQL goes away under an open store (its backends terminated, as
- * a restart or a failover does): the write that meets the broken
- * connection fails with the reason, and the store reconnects by itself:
- * the next writes and reads succeed without reopening it.
- */
-static void
-test_pg_reconnect(void)
-{
-	struct store *store = NULL;
-	int64_t n = 0;
-	enum status st;
-	int i, is_back = 0;
-
-	CHECK_ST(store_open(pg_url, &store), ST_OK);
-	if (store == NULL)
-		return;
-	CHECK_ST(insert_one(store, "0B01", "CN=before"), ST_OK);
-	CHECK(pg_raw_exec("SELECT pg_terminate_backend(pid)"
-	                  " FROM pg_stat_activity"
-	                  " WHERE datname = current_database()"
-	                  " AND pid <> pg_backend_pid()") == 0);
-	st = insert_one(store, "0B02", "CN=during");
-	CHECK(st == ST_STORE || st == ST_OK);
-	if (st == ST_STORE)
-		CHECK_DETAIL("store: ");
-	/* At most one failure per connection, then it is back. */
-	for (i = 0; i < 3 && !is_back; i++)
-		is_back = insert_one(store, "0B03", "CN=after") == ST_OK;
-	CHECK(is_back);
-	CHECK(store_cert_exists(store, "0B03") == 1 ||
-	    store_cert_exists(store, "0B03") == 1);
-	CHECK_ST(store_cert_count(store, &n), ST_OK);
-	CHECK(n > 0);
-	store_close(store);
-}
-
 int
 main(void)
 {
@@ -2141,7 +2104,6 @@ main(void)
 		test_migrate_v6(5);
 	} else {
 		test_pg_connect();
-		test_pg_reconnect();
 	}
 	test_revoke();
 	test_list();

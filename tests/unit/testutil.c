@@ -11,6 +11,7 @@
 #include "ca/certpolicy.h"
 #include "common/file.h"
 #include "hsm/hsm.h"
+#include "signer/soft.h"
 #include "tests/unit/testutil.h"
 
 char *
@@ -520,4 +521,47 @@ testutil_cert_x509(const struct ca_template *t, const uint8_t *serial,
 		return NULL;
 	}
 	return cert;
+}
+
+/* The shared soft signer and every handle given out, freed at exit. */
+static struct signer *test_signer;
+static struct signer_key **test_keys;
+static size_t test_key_count;
+
+void
+testutil_signer_free(void)
+{
+	size_t i;
+
+	for (i = 0; i < test_key_count; i++)
+		signer_key_free(test_keys[i]);
+	free(test_keys);
+	signer_close(test_signer);
+	test_keys = NULL;
+	test_key_count = 0;
+	test_signer = NULL;
+}
+
+const struct signer_key *
+testutil_signer_key(EVP_PKEY *priv, enum signer_role role)
+{
+	struct signer_key *key = NULL, **more;
+	char label[64];
+
+	if (test_signer == NULL) {
+		if (signer_soft_open(NULL, NULL, 1, &test_signer) != ST_OK)
+			return NULL;
+		atexit(testutil_signer_free);
+	}
+	snprintf(label, sizeof(label), "test-%p-%d", (void *)priv, (int)role);
+	if (signer_soft_key_add(test_signer, label, role, priv, &key) != ST_OK)
+		return NULL;
+	if ((more = realloc(test_keys, (test_key_count + 1) * sizeof(*more))) ==
+	    NULL) {
+		signer_key_free(key);
+		return NULL;
+	}
+	test_keys = more;
+	test_keys[test_key_count++] = key;
+	return key;
 }

@@ -12,6 +12,7 @@
 #include <openssl/x509.h>
 
 #include "ca/issue.h"
+#include "signer/signer.h"
 
 /* A new empty directory under $TMPDIR; the caller frees the string. */
 char *testutil_tmpdir(void);
@@ -67,5 +68,17 @@ testutil_der_strict(const uint8_t *der, size_t len, char *why, size_t why_cap);
  */
 X509 *testutil_cert_x509(const struct ca_template *t, const uint8_t *serial,
     size_t serial_len, X509 *issuer, EVP_PKEY *issuer_key);
+
+/*
+ * A signer handle on priv (a software key, or a token's EVP_PKEY) with
+ * role, in a software signer shared by the test (set-up mode: CA
+ * certificates allowed, issuer names unchecked; the purpose checks run).
+ * Valid until the test exits.
+ */
+const struct signer_key *
+testutil_signer_key(EVP_PKEY *priv, enum signer_role role);
+
+/* Free that signer and its handles (before closing a token they use). */
+void testutil_signer_free(void);
 
 #endif
