@@ -193,7 +193,7 @@ run(const char *label, X509 *ca, EVP_PKEY *key, long n, const char *out)
 
 	memset(&p, 0, sizeof(p));
 	p.issuer = ca;
-	p.key = key;
+	p.key = testutil_signer_key(key, SIGNER_ROLE_ISSUING);
 	p.number = 7;
 	p.this_update = (int64_t)time(NULL);
 	p.next_update = p.this_update + 7 * 86400;

@@ -20,6 +20,7 @@
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "signer/signer.h"
 
 #define HASH_LEN 32
 #define HASH_HEX_LEN (2 * HASH_LEN)
@@ -280,36 +281,23 @@ checkpoint_message(
 
 /* Sign a checkpoint over (seq, hash) with key: its detail into out. */
 static enum status
-checkpoint_sign(EVP_PKEY *key, int64_t seq, const uint8_t hash[HASH_LEN],
-    char out[CHECKPOINT_DETAIL_CAP])
+checkpoint_sign(const struct signer_key *key, int64_t seq,
+    const uint8_t hash[HASH_LEN], char out[CHECKPOINT_DETAIL_CAP])
 {
-	EVP_MD_CTX *ctx = NULL;
 	uint8_t msg[CHECKPOINT_MSG_LEN], *sig = NULL;
 	char hex[HASH_HEX_LEN + 1], b64[B64_LEN(CHECKPOINT_SIG_MAX) + 1];
 	size_t sig_len = 0;
-	enum status st = ST_NOMEM;
+	enum status st;
 
 	out[0] = '\0';
 	checkpoint_message(seq, hash, msg);
-	if ((ctx = EVP_MD_CTX_new()) == NULL)
-		goto out;
-	if (EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key) != 1 ||
-	    EVP_DigestSign(ctx, NULL, &sig_len, msg, sizeof(msg)) != 1) {
-		st = status_fail_ssl(
-		    ST_UNAVAILABLE, "audit: cannot sign a checkpoint");
-		goto out;
-	}
+	if ((st = signer_sign(key, SIGNER_PURPOSE_AUDIT, NID_sha256, msg,
+	         sizeof(msg), &sig, &sig_len)) != ST_OK)
+		return st;
 	if (sig_len == 0 || sig_len > CHECKPOINT_SIG_MAX) {
 		st = status_fail(ST_INTERNAL,
 		    "audit: a %zu-byte signature does not fit a checkpoint",
 		    sig_len);
-		goto out;
-	}
-	if ((sig = OPENSSL_malloc(sig_len)) == NULL)
-		goto out;
-	if (EVP_DigestSign(ctx, sig, &sig_len, msg, sizeof(msg)) != 1) {
-		st = status_fail_ssl(
-		    ST_UNAVAILABLE, "audit: cannot sign a checkpoint");
 		goto out;
 	}
 	hex_encode(hash, HASH_LEN, hex);
@@ -319,12 +307,11 @@ checkpoint_sign(EVP_PKEY *key, int64_t seq, const uint8_t hash[HASH_LEN],
 	st = ST_OK;
 out:
 	OPENSSL_free(sig);
-	EVP_MD_CTX_free(ctx);
 	return st;
 }
 
 struct checkpoint_job {
-	EVP_PKEY *key;
+	const struct signer_key *key;
 	int64_t now;
 	/* Sign only while the newest entry is still this one (is_forced: sign
 	 * whatever is newest). expect_seq -1 matches nothing. */
@@ -390,7 +377,8 @@ newest_entry(const struct store_audit *e, void *arg)
 }
 
 enum status
-audit_checkpoint(struct store *store, EVP_PKEY *key, int64_t now, int *written)
+audit_checkpoint(struct store *store, const struct signer_key *key, int64_t now,
+    int *written)
 {
 	struct checkpoint_job j;
 	struct newest n;

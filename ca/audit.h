@@ -23,6 +23,8 @@
 #include "ca/store.h"
 #include "common/status.h"
 
+struct signer_key;
+
 /*
  * Append an entry inside the caller's store_write job, so that it commits
  * or rolls back with the action it records. NULL strings are stored as "";
@@ -52,8 +54,8 @@ void audit_entry_hash(const struct store_audit *e, uint8_t out[32]);
  * is written for an empty log or when the newest entry is a checkpoint
  * already. *written (may be NULL) says whether one was.
  */
-enum status audit_checkpoint(
-    struct store *store, EVP_PKEY *key, int64_t now, int *written) MUST_CHECK;
+enum status audit_checkpoint(struct store *store, const struct signer_key *key,
+    int64_t now, int *written) MUST_CHECK;
 
 /* What audit_verify_report found. */
 struct audit_report {

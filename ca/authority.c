@@ -1,4 +1,3 @@
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +15,7 @@
 #include "common/file.h"
 #include "common/log.h"
 #include "common/secret.h"
-#include "hsm/hsm.h"
+#include "signer/local.h"
 
 #define PIN_ENV "TESSERA_HSM_PIN"
 /* Attempts to open the token: 50, 100, 200, 400 ms apart. */
@@ -71,20 +70,19 @@ url_join(const char *base, const char *path)
 }
 
 /*
- * Log in to the configured token. The PIN comes from the configured file
- * or the environment, never argv; it is read once and kept (wiped at
- * close) so that a token that went away can be logged in to again.
+ * Open the signer on the configured token. The PIN comes from the given
+ * one, the environment or the configured file, never argv; the signer
+ * keeps a locked copy to log in again after a fault, and this copy is
+ * wiped at once.
  */
 static enum status
-open_token(struct authority *a, int max_tries)
+signer_start(struct authority *a, const char *given_pin, int tries)
 {
 	const struct ca_config *cfg = a->cfg;
-	char *path = NULL, *conf = NULL;
-	struct timespec delay;
-	int tries;
+	struct signer_local_config sc;
+	char *path = NULL, *conf = NULL, *pin = NULL;
 	enum status st = ST_OK;
 
-	a->hsm = NULL;
 	if (cfg->softhsm_conf != NULL) {
 		if ((conf = ca_config_path(cfg, cfg->softhsm_conf)) == NULL)
 			return ST_NOMEM;
@@ -92,12 +90,14 @@ open_token(struct authority *a, int max_tries)
 		setenv("SOFTHSM2_CONF", conf, 1);
 		free(conf);
 	}
-	if (a->pin == NULL)
-		st = secret_read_env(PIN_ENV, LIMIT_PIN_LEN, &a->pin);
+	if (given_pin != NULL)
+		st = secret_dup(given_pin, LIMIT_PIN_LEN, &pin);
+	else
+		st = secret_read_env(PIN_ENV, LIMIT_PIN_LEN, &pin);
 	if (st == ST_NOTFOUND && cfg->hsm_pin_file != NULL) {
 		if ((path = ca_config_path(cfg, cfg->hsm_pin_file)) == NULL)
 			return ST_NOMEM;
-		st = secret_read_file(path, LIMIT_PIN_LEN, &a->pin);
+		st = secret_read_file(path, LIMIT_PIN_LEN, &pin);
 		free(path);
 	} else if (st == ST_NOTFOUND) {
 		st = status_fail(ST_UNAUTHENTICATED,
@@ -107,237 +107,72 @@ open_token(struct authority *a, int max_tries)
 	}
 	if (st != ST_OK)
 		return st;
-	/*
-	 * SoftHSMv2 reads its token files without waiting for another process
-	 * that reads them at the same moment (two workers starting): a
-	 * transient "General Error" or a missing token. Try a few times; a
-	 * wrong PIN (ST_UNAUTHENTICATED) is never retried, it could lock the
-	 * token.
-	 */
-	for (tries = 0;; tries++) {
-		st = hsm_open(cfg->hsm_module, cfg->hsm_token, a->pin, &a->hsm);
-		if (st != ST_UNAVAILABLE || tries >= max_tries - 1)
-			break;
-		log_warn("token not ready (%s); trying again", status_detail());
-		delay.tv_sec = 0;
-		delay.tv_nsec = (50L << tries) * 1000000L;
-		nanosleep(&delay, NULL);
-	}
+	memset(&sc, 0, sizeof(sc));
+	sc.module = cfg->hsm_module;
+	sc.token = cfg->hsm_token;
+	sc.pin = pin;
+	sc.key_uri[SIGNER_ROLE_ROOT] = cfg->key_root;
+	sc.key_uri[SIGNER_ROLE_ISSUING] = cfg->key_issuing;
+	sc.key_uri[SIGNER_ROLE_OCSP] = cfg->key_ocsp;
+	sc.key_uri[SIGNER_ROLE_TOKEN] = cfg->key_token;
+	sc.key_uri[SIGNER_ROLE_AUDIT] = cfg->key_audit;
+	sc.root = a->root;
+	sc.issuing = a->issuing;
+	sc.open_tries = tries;
+	st = signer_local_open(&sc, &a->signer);
+	secret_free(pin);
 	return st;
 }
 
-/* Let go of the token: the key handles, the session, the module. */
+/* Let go of the key handles and the signer. */
 static void
 keys_drop(struct authority *a)
 {
 	mint_close(a);
 	publication_drop_keys(a);
-	hsm_key_free(a->issuing_key);
-	hsm_key_free(a->audit_key);
-	hsm_close(a->hsm);
+	signer_key_free(a->issuing_key);
+	signer_key_free(a->audit_key);
 	a->issuing_key = a->audit_key = NULL;
-	a->hsm = NULL;
+	signer_close(a->signer);
+	a->signer = NULL;
 }
 
 /*
- * Open the token (tries times) and find the keys tessera signs with: the
- * issuing and audit keys here, the root and OCSP responder keys for
- * publication.
+ * Find the keys tessera signs with: the issuing and audit keys here, the
+ * root and OCSP responder keys for publication. They are handles: the
+ * signer finds them again in the token after a fault.
  */
 static enum status
-keys_find(struct authority *a, int tries)
+keys_find(struct authority *a)
 {
 	enum status st;
 
-	if ((st = open_token(a, tries)) != ST_OK ||
-	    (st = hsm_key_find_uri(
-	         a->hsm, a->cfg->key_issuing, &a->issuing_key)) != ST_OK)
+	if ((st = signer_key_find(
+	         a->signer, a->cfg->key_issuing, &a->issuing_key)) != ST_OK)
 		return st;
 	if (X509_check_private_key(
-	        a->issuing, hsm_key_get0_public(a->issuing_key)) != 1)
+	        a->issuing, signer_key_get0_public(a->issuing_key)) != 1)
 		return status_fail(ST_CONFLICT,
 		    "the key %s does not match "
 		    "ca/issuing.pem",
 		    a->cfg->key_issuing);
 	if (a->cfg->key_audit != NULL &&
-	    (st = hsm_key_find_uri(a->hsm, a->cfg->key_audit, &a->audit_key)) !=
-	        ST_OK)
+	    (st = signer_key_find(
+	         a->signer, a->cfg->key_audit, &a->audit_key)) != ST_OK)
 		return st;
 	return publication_keys(a);
-}
-
-/* The 503 while the token is away. */
-static enum status
-hsm_unavailable(struct authority *a)
-{
-	char why[sizeof(a->hsm_why)];
-
-	pthread_mutex_lock(&a->mu);
-	memcpy(why, a->hsm_why, sizeof(why));
-	pthread_mutex_unlock(&a->mu);
-	return status_fail(ST_UNAVAILABLE,
-	    "the HSM is unavailable (%s); certificates and tokens cannot be "
-	    "signed until it is back",
-	    why);
-}
-
-static void retired_free(struct authority *a);
-
-static int
-is_concurrent(const struct authority *a)
-{
-	return a->lock_leave != NULL;
-}
-
-enum status
-hsm_failed(struct authority *a, enum status st)
-{
-	char saved[LIMIT_AUDIT_DETAIL];
-	int is_down;
-
-	if (st != ST_UNAVAILABLE)
-		return st;
-	pthread_mutex_lock(&a->mu);
-	is_down = a->hsm_down;
-	pthread_mutex_unlock(&a->mu);
-	if (!is_down) {
-		snprintf(saved, sizeof(saved), "%s", status_detail());
-		if (hsm_ping(a->hsm) == ST_OK)
-			return status_fail(st, "%s", saved);
-		pthread_mutex_lock(&a->mu);
-		if (!a->hsm_down) {
-			a->hsm_down = 1;
-			a->hsm_retry_at = 0;
-			snprintf(a->hsm_why, sizeof(a->hsm_why), "%s",
-			    status_detail());
-			log_error("the HSM is unavailable: %s", a->hsm_why);
-		}
-		pthread_mutex_unlock(&a->mu);
-		__atomic_store_n(&a->maintain_due, 1, __ATOMIC_RELEASE);
-	}
-	return hsm_unavailable(a);
-}
-
-/*
- * Open the token again, at most once a second: all anew, module
- * included (after a power cycle an HSM knows none of the old sessions,
- * libp11's pooled ones too). Until it answers, the handles stay NULL and
- * every caller stops at hsm_ready. Replaces every handle: only alone.
- */
-static enum status
-hsm_reopen(struct authority *a)
-{
-	int64_t now = (int64_t)time(NULL);
-	enum status st;
-
-	if (now < a->hsm_retry_at)
-		return hsm_unavailable(a);
-	a->hsm_retry_at = now + 1;
-	/* Retired handles belong to the token closed next. */
-	retired_free(a);
-	keys_drop(a);
-	if ((st = keys_find(a, 1)) == ST_OK &&
-	    (st = hsm_ping(a->hsm)) == ST_OK) {
-		pthread_mutex_lock(&a->mu);
-		a->hsm_down = 0;
-		pthread_mutex_unlock(&a->mu);
-		log_info("the HSM is back");
-		return ST_OK;
-	}
-	keys_drop(a);
-	pthread_mutex_lock(&a->mu);
-	snprintf(a->hsm_why, sizeof(a->hsm_why), "%s", status_detail());
-	pthread_mutex_unlock(&a->mu);
-	return hsm_unavailable(a);
-}
-
-enum status
-hsm_ready(struct authority *a)
-{
-	int is_down;
-
-	pthread_mutex_lock(&a->mu);
-	is_down = a->hsm_down;
-	pthread_mutex_unlock(&a->mu);
-	if (!is_down)
-		return ST_OK;
-	/* With threads, the reopen is authority_maintain's (alone). */
-	if (is_concurrent(a)) {
-		__atomic_store_n(&a->maintain_due, 1, __ATOMIC_RELEASE);
-		return hsm_unavailable(a);
-	}
-	return hsm_reopen(a);
-}
-
-enum status
-authority_key_retire(struct authority *a, struct hsm_key *key)
-{
-	struct hsm_key **grown;
-	size_t cap;
-
-	if (key == NULL)
-		return ST_OK;
-	if (a->retired_count == a->retired_cap) {
-		cap = a->retired_cap == 0 ? 4 : a->retired_cap * 2;
-		if ((grown = realloc(a->retired, cap * sizeof(*grown))) == NULL)
-			return ST_NOMEM;
-		a->retired = grown;
-		a->retired_cap = cap;
-	}
-	a->retired[a->retired_count++] = key;
-	__atomic_store_n(&a->maintain_due, 1, __ATOMIC_RELEASE);
-	return ST_OK;
-}
-
-/* Free the retired handles (alone, or at close). */
-static void
-retired_free(struct authority *a)
-{
-	size_t i;
-
-	pthread_mutex_lock(&a->mu);
-	for (i = 0; i < a->retired_count; i++)
-		hsm_key_free(a->retired[i]);
-	a->retired_count = 0;
-	pthread_mutex_unlock(&a->mu);
-}
-
-int
-authority_maintain_due(struct authority *a)
-{
-	return __atomic_load_n(&a->maintain_due, __ATOMIC_ACQUIRE);
-}
-
-void
-authority_maintain(struct authority *a)
-{
-	int is_down;
-
-	__atomic_store_n(&a->maintain_due, 0, __ATOMIC_RELEASE);
-	retired_free(a);
-	pthread_mutex_lock(&a->mu);
-	is_down = a->hsm_down;
-	pthread_mutex_unlock(&a->mu);
-	/* Still away: try again on the next call (once a second). */
-	if (is_down && hsm_reopen(a) != ST_OK)
-		__atomic_store_n(&a->maintain_due, 1, __ATOMIC_RELEASE);
 }
 
 enum status
 authority_audit_checkpoint(struct authority *a, int *written)
 {
-	enum status st;
-
 	*written = 0;
 	if (a->audit_key == NULL)
 		return status_fail(ST_NOTFOUND,
 		    "tessera.json names no audit key (keys.audit): this data "
 		    "directory cannot sign checkpoints");
-	if ((st = hsm_ready(a)) != ST_OK)
-		return st;
-	st = audit_checkpoint(a->store, hsm_key_get0_pkey(a->audit_key),
-	    (int64_t)time(NULL), written);
-	return hsm_failed(a, st);
+	return audit_checkpoint(
+	    a->store, a->audit_key, (int64_t)time(NULL), written);
 }
 
 /*
@@ -375,19 +210,6 @@ authority_open_pin(
 	*out = NULL;
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return ST_NOMEM;
-	if (pthread_mutex_init(&a->mu, NULL) != 0) {
-		free(a);
-		return ST_NOMEM;
-	}
-	if (pthread_rwlock_init(&a->responder_rw, NULL) != 0) {
-		pthread_mutex_destroy(&a->mu);
-		free(a);
-		return ST_NOMEM;
-	}
-	a->has_locks = 1;
-	if (pin != NULL &&
-	    (st = secret_dup(pin, LIMIT_PIN_LEN, &a->pin)) != ST_OK)
-		goto out;
 	if ((st = ca_config_load(data_dir, &a->cfg)) != ST_OK)
 		goto out;
 	if ((path = ca_config_path(a->cfg, a->cfg->policy)) == NULL) {
@@ -403,7 +225,8 @@ authority_open_pin(
 	*strrchr(path, '/') = '\0';
 	if ((st = trust_load(a, path)) != ST_OK)
 		goto out;
-	if ((st = keys_find(a, OPEN_TRIES)) != ST_OK)
+	if ((st = signer_start(a, pin, OPEN_TRIES)) != ST_OK ||
+	    (st = keys_find(a)) != ST_OK)
 		goto out;
 	if (a->cfg->key_audit == NULL)
 		log_warn("tessera.json names no audit key (keys.audit): the "
@@ -441,11 +264,8 @@ authority_close(struct authority *a)
 	/* Shutting down: every refusal in the audit, no entry unsigned. */
 	authority_flush_all(a);
 	audit_sign(a);
-	retired_free(a);
-	free(a->retired);
-	keys_drop(a);
 	publication_close(a);
-	secret_free(a->pin);
+	keys_drop(a);
 	store_close(a->store);
 	trust_free(a);
 	policy_free(a->policy);
@@ -455,10 +275,6 @@ authority_close(struct authority *a)
 	free(a->ocsp_url);
 	free(a->ca_issuers_url);
 	ca_config_free(a->cfg);
-	if (a->has_locks) {
-		pthread_rwlock_destroy(&a->responder_rw);
-		pthread_mutex_destroy(&a->mu);
-	}
 	free(a);
 }
 
@@ -554,7 +370,7 @@ struct renewal {
 	const char *what; /* for the log */
 	const char *cert_rel; /* the PEM it lives in */
 	const char *key_rel; /* a software key to replace, or NULL */
-	struct hsm_key *token_key; /* else: the key in the token stays */
+	const struct signer_key *token_key; /* else: the token's key stays */
 	int with_chain; /* append the issuing CA to the PEM */
 	struct ca_service_spec spec; /* cn, profile, days, usages */
 };
@@ -600,13 +416,13 @@ renew(struct authority *a, struct renewal *r, int force, int *renewed)
 	/* The same names as before: operators may have reissued it with
 	 * their own SANs. */
 	san = X509_get_ext_d2i(old, NID_subject_alt_name, NULL, NULL);
-	r->spec.pubkey = key != NULL ? key : hsm_key_get0_public(r->token_key);
+	r->spec.pubkey =
+	    key != NULL ? key : signer_key_get0_public(r->token_key);
 	r->spec.san_names = san;
 	if ((st = ca_service_issue(a->store, a->cfg->name,
 	         "tessera id=\"renew\"", now, &r->spec, a->issuing,
-	         hsm_key_get0_pkey(a->issuing_key),
-	         r->key_rel != NULL ? a->crl_url : NULL, a->ocsp_url,
-	         a->ca_issuers_url, &cert)) != ST_OK)
+	         a->issuing_key, r->key_rel != NULL ? a->crl_url : NULL,
+	         a->ocsp_url, a->ca_issuers_url, &cert)) != ST_OK)
 		goto out;
 	chain[0] = cert;
 	chain[1] = a->issuing;
@@ -711,7 +527,8 @@ authority_admin_renew(struct authority *a, int *renewed)
 
 /* Certify key as the OCSP responder (now when force, else when due). */
 static enum status
-ocsp_renewal(struct authority *a, struct hsm_key *key, int force, int *renewed)
+ocsp_renewal(
+    struct authority *a, const struct signer_key *key, int force, int *renewed)
 {
 	static const int eku[] = {NID_OCSP_sign};
 	char cn[LIMIT_NAME_LEN];
@@ -737,7 +554,8 @@ ocsp_renewal(struct authority *a, struct hsm_key *key, int force, int *renewed)
 }
 
 enum status
-authority_ocsp_certify(struct authority *a, struct hsm_key *key, int *renewed)
+authority_ocsp_certify(
+    struct authority *a, const struct signer_key *key, int *renewed)
 {
 	return ocsp_renewal(a, key, 1, renewed);
 }
@@ -746,16 +564,12 @@ enum status
 authority_ocsp_renew(struct authority *a, int force, int *renewed)
 {
 	struct store_cert *row = NULL;
-	char serial[sizeof(a->ocsp_serial)];
 	int is_revoked;
 	enum status st;
 
 	*renewed = 0;
-	pthread_rwlock_rdlock(&a->responder_rw);
-	memcpy(serial, a->ocsp_serial, sizeof(serial));
-	pthread_rwlock_unlock(&a->responder_rw);
 	/* A revoked responder's key is never certified again: a new one. */
-	if ((st = store_cert_get(a->store, serial, &row)) != ST_OK &&
+	if ((st = store_cert_get(a->store, a->ocsp_serial, &row)) != ST_OK &&
 	    st != ST_NOTFOUND)
 		return st;
 	is_revoked = row != NULL && row->status == STORE_CERT_REVOKED;
@@ -766,10 +580,7 @@ authority_ocsp_renew(struct authority *a, int force, int *renewed)
 		*renewed = 1;
 		return ST_OK;
 	}
-	pthread_rwlock_rdlock(&a->responder_rw);
-	st = ocsp_renewal(a, a->ocsp_key, force, renewed);
-	pthread_rwlock_unlock(&a->responder_rw);
-	return st;
+	return ocsp_renewal(a, a->ocsp_key, force, renewed);
 }
 
 enum status
@@ -782,7 +593,7 @@ authority_tick(struct authority *a, unsigned *events)
 	*events = 0;
 	/* Without the token there is nothing to sign: what was published
 	 * keeps serving, and the token is tried again next time. */
-	if (hsm_ready(a) != ST_OK)
+	if (signer_ping(a->signer) != ST_OK)
 		return ST_OK;
 	/* Renewed certificates whose overlap ended: revoked, and on the
 	 * CRL built just below. */
@@ -811,11 +622,5 @@ authority_tick(struct authority *a, unsigned *events)
 enum status
 authority_health(struct authority *a)
 {
-	enum status st;
-
-	if ((st = hsm_ready(a)) != ST_OK)
-		return st;
-	if ((st = hsm_ping(a->hsm)) != ST_OK)
-		st = hsm_failed(a, ST_UNAVAILABLE);
-	return st;
+	return signer_ping(a->signer);
 }

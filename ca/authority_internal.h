@@ -5,8 +5,6 @@
 #ifndef TESSERA_CA_AUTHORITY_INTERNAL_H
 #define TESSERA_CA_AUTHORITY_INTERNAL_H
 
-#include <pthread.h>
-
 #include <openssl/x509.h>
 
 #include "ca/authority.h"
@@ -16,7 +14,7 @@
 #include "ca/store.h"
 #include "ca/token.h"
 #include "common/limits.h"
-#include "hsm/hsm.h"
+#include "signer/signer.h"
 
 /*
  * Refused reads not yet in the audit (refusal.c): one entry per distinct
@@ -33,37 +31,14 @@ struct refusal_tally {
 	int64_t last;
 };
 
-/* tessera's certificates close to expiry, as found at one time. */
-struct expiry_list {
-	struct authority_expiry e[AUTHORITY_EXPIRY_MAX];
-	size_t count;
-};
-
-/*
- * Concurrent calls (authority_set_lock). What each field may do:
- * - fixed from open to close: cfg (but authority_tls_names_set, a
- *   command's, never a server's), policy, store, the CA certificates and
- *   URLs, the trust stores (OpenSSL locks an X509_STORE's own cache);
- * - [maint]: the token and its key handles. Replaced only by
- *   authority_maintain, which runs alone (or, with one thread, inline),
- *   so any call may use them unlocked;
- * - [mu]: small state behind the narrow mutex mu, never held across a
- *   signature, a commit, a file or the token;
- * - [responder]: the delegated OCSP responder, behind responder_rw:
- *   shared while signing with it (so signatures run in parallel),
- *   exclusive only to replace it after its revocation;
- * - [tick]: only the thread that runs authority_tick touches it.
- */
 struct authority {
-	pthread_mutex_t mu;
-	pthread_rwlock_t responder_rw;
-	int has_locks; /* mu and responder_rw were made */
 	struct ca_config *cfg;
 	struct metrics *metrics; /* the service's pool, borrowed; or NULL */
 	struct policy *policy;
-	struct hsm *hsm; /* [maint] */
-	struct hsm_key *issuing_key; /* [maint] */
-	struct hsm_key *audit_key; /* [maint] signs checkpoints; may be NULL */
+	/* Every signature goes through the signer: the keys are handles. */
+	struct signer *signer;
+	struct signer_key *issuing_key;
+	struct signer_key *audit_key; /* signs audit checkpoints; may be NULL */
 	struct store *store;
 	X509 *root;
 	X509 *issuing;
@@ -77,77 +52,40 @@ struct authority {
 	STACK_OF(X509) * maker_roots;
 	/* Revocation publication: the root key (root CRL), the delegated
 	 * OCSP responder and its key. */
-	struct hsm_key *root_key; /* [maint] */
-	struct hsm_key *ocsp_key; /* [responder], [maint] */
-	X509 *ocsp_cert; /* [responder] */
-	struct ca_ocsp *ocsp; /* [responder] */
+	struct signer_key *root_key;
+	struct signer_key *ocsp_key;
+	X509 *ocsp_cert;
+	struct ca_ocsp *ocsp;
 	/* The root answers OCSP for the CAs it issued (its own key). */
-	struct ca_ocsp *root_ocsp; /* its key [maint] */
-	char ocsp_serial[41]; /* [responder] the responder certificate's */
+	struct ca_ocsp *root_ocsp;
+	char ocsp_serial[41]; /* the responder certificate's */
 	char issuing_serial[41]; /* the issuing CA's, for the gate */
 	char root_serial[41];
-	/* [tick] Scheduled work, in the one process that runs it. */
+	/* Scheduled work, in the one process that runs authority_tick. */
 	int64_t crl_seq; /* last feed seq the CRLs include; -1: none */
 	int64_t crl_built; /* when the CRLs were last built */
 	int64_t crl_next; /* their nextUpdate */
 	int64_t slow_tick; /* when the minute-scale work last ran */
-	/* [mu] tessera's own certificates close to expiry (staff.c):
-	 * found at most once a minute; [tick] logged at most once a day. */
-	struct expiry_list expiry;
+	/* tessera's own certificates close to expiry (staff.c): found at
+	 * most once a minute, logged at most once a day. */
+	struct authority_expiry expiry[AUTHORITY_EXPIRY_MAX];
+	size_t expiry_count;
 	int64_t expiry_at;
 	int64_t expiry_logged;
-	/* [mu] The token's health: down after a failed call whose ping
-	 * failed too; then reopened at most once a second (hsm_ready, or
-	 * authority_maintain with threads). */
-	char *pin; /* kept to log in again; wiped at close */
-	int hsm_down;
-	int64_t hsm_retry_at;
-	char hsm_why[256];
-	/* [mu] Device tokens (mint.c): the signing key cached, by its
-	 * label; a replaced one is retired, not freed. */
-	struct hsm_key *token_key;
+	/* Device tokens (mint.c): the signing key cached, by its label. */
+	struct signer_key *token_key;
 	char token_kid[TOKEN_THUMBPRINT_LEN + 1];
-	/* [mu] Handles replaced while calls may still use them: freed by
-	 * authority_maintain or at close. */
-	struct hsm_key **retired;
-	size_t retired_count;
-	size_t retired_cap;
-	int maintain_due; /* atomic: authority_maintain has work */
-	/* The caller's lock, let go during serverkeygen (may be NULL);
-	 * set: calls run concurrently. */
+	/* The caller's lock, let go during serverkeygen (may be NULL). */
 	void (*lock_leave)(void *);
 	void (*lock_enter)(void *);
 	void *lock_arg;
-	/* [mu] Refused reads waiting for the audit (refusal.c). */
+	/* Refused reads waiting for the audit (refusal.c). */
 	struct refusal_tally refusals[REFUSAL_TALLY_CAP];
 	size_t refusal_count;
 };
 
-/*
- * Retire key (a [mu] handle just replaced; NULL: nothing): freed by
- * authority_maintain or at close, when no call can use it any more. The
- * caller holds a->mu. ST_NOMEM leaves key with the caller.
- */
-enum status
-authority_key_retire(struct authority *a, struct hsm_key *key) MUST_CHECK;
-
-/*
- * Call before work that signs in the token: ST_OK, or ST_UNAVAILABLE
- * (503) while the token is away. A token that was away is opened again
- * (a new session, login, every key found anew), at most once a second.
- */
-enum status hsm_ready(struct authority *a) MUST_CHECK;
-
 /* Write every tallied refused read now (refusal.c; at close). */
 void authority_flush_all(struct authority *a);
-
-/*
- * Call when work in the token failed with st, and return what it returns:
- * for ST_UNAVAILABLE a ping tells a failed operation (st, its detail
- * kept) from a token that went away (marked, so that hsm_ready opens it
- * again; the detail then says the HSM is unavailable).
- */
-enum status hsm_failed(struct authority *a, enum status st);
 
 /* Open the OCSP responder (its certificate; publication_keys first). */
 enum status publication_open(struct authority *a) MUST_CHECK;
@@ -196,7 +134,7 @@ void publication_responder_check(struct authority *a);
 
 /* Certify key (in the token) as the OCSP responder now: ca/ocsp.pem. */
 enum status authority_ocsp_certify(
-    struct authority *a, struct hsm_key *key, int *renewed) MUST_CHECK;
+    struct authority *a, const struct signer_key *key, int *renewed) MUST_CHECK;
 
 /*
  * The issuance gate: ST_UNAVAILABLE (503) with what to do when the

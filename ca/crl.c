@@ -15,9 +15,11 @@
 #include <openssl/x509v3.h>
 
 #include "ca/crl.h"
+#include "ca/der.h"
 #include "ca/issue.h"
 #include "common/limits.h"
 #include "common/status.h"
+#include "signer/signer.h"
 
 /* RFC 5280 §4.1.2.2: serial numbers of at most 20 octets. */
 #define SERIAL_MAX 20
@@ -25,12 +27,6 @@
 #define SERIAL_HEX_MAX 64
 /* Room before the TBSCertList for the outer SEQUENCE header (1 + 5). */
 #define HEAD_ROOM 8
-
-/* Time bounds, seconds since the epoch (RFC 5280 §5.1.2.4, §4.1.2.5). */
-#define T_1950 (-631152000LL) /* 1950-01-01: UTCTime from here */
-#define T_2050 2524608000LL /* 2050-01-01: GeneralizedTime */
-#define T_MIN (-62167219200LL) /* 0000-01-01 */
-#define T_MAX 253402300800LL /* 10000-01-01 */
 
 /*
  * One entry while sorting: the serial right-aligned big-endian and zero
@@ -49,35 +45,6 @@ struct crl_rec {
 static const uint8_t reason_ext[] = {0x30, 0x0c, 0x30, 0x0a, 0x06, 0x03, 0x55,
     0x1d, 0x15, 0x04, 0x03, 0x0a, 0x01};
 #define REASON_EXT_LEN (sizeof(reason_ext) + 1)
-
-static size_t
-der_len_size(size_t n)
-{
-	size_t k = 1;
-
-	if (n < 0x80)
-		return 1;
-	while (n > 0) {
-		k++;
-		n >>= 8;
-	}
-	return k;
-}
-
-static uint8_t *
-der_put_len(uint8_t *p, size_t n)
-{
-	size_t k = der_len_size(n) - 1, i;
-
-	if (k == 0) {
-		*p++ = (uint8_t)n;
-		return p;
-	}
-	*p++ = (uint8_t)(0x80 | k);
-	for (i = k; i > 0; i--)
-		*p++ = (uint8_t)(n >> (8 * (i - 1)));
-	return p;
-}
 
 static int
 hex_value(int c)
@@ -134,96 +101,37 @@ serial_int_len(const struct crl_rec *r)
 	return r->serial_len + (r->serial[SERIAL_MAX - r->serial_len] >> 7);
 }
 
-static int
-time_in_range(int64_t t)
-{
-	return t >= T_MIN && t < T_MAX;
-}
-
-/* Tag, length and content of t as a Time (RFC 5280 §5.1.2.4). */
-static size_t
-time_tlv_len(int64_t t)
-{
-	return t >= T_1950 && t < T_2050 ? 2 + 13 : 2 + 15;
-}
-
-static uint8_t *
-put2(uint8_t *p, int v)
-{
-	*p++ = (uint8_t)('0' + v / 10);
-	*p++ = (uint8_t)('0' + v % 10);
-	return p;
-}
-
-/* Write t (within time_in_range) as UTCTime or GeneralizedTime. */
-static uint8_t *
-time_put(uint8_t *p, int64_t t)
-{
-	int64_t days = t / 86400, rem = t % 86400, z, era, doe, yoe, doy, mp;
-	int year, month, day;
-
-	if (rem < 0) {
-		rem += 86400;
-		days--;
-	}
-	/* Days to civil date, proleptic Gregorian (H. Hinnant's method). */
-	z = days + 719468;
-	era = (z >= 0 ? z : z - 146096) / 146097;
-	doe = z - era * 146097;
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	day = (int)(doy - (153 * mp + 2) / 5 + 1);
-	month = (int)(mp < 10 ? mp + 3 : mp - 9);
-	year = (int)(yoe + era * 400 + (month <= 2));
-
-	if (t >= T_1950 && t < T_2050) {
-		*p++ = V_ASN1_UTCTIME;
-		*p++ = 13;
-		p = put2(p, year % 100);
-	} else {
-		*p++ = V_ASN1_GENERALIZEDTIME;
-		*p++ = 15;
-		p = put2(p, year / 100);
-		p = put2(p, year % 100);
-	}
-	p = put2(p, month);
-	p = put2(p, day);
-	p = put2(p, (int)(rem / 3600));
-	p = put2(p, (int)(rem / 60 % 60));
-	p = put2(p, (int)(rem % 60));
-	*p++ = 'Z';
-	return p;
-}
-
 /* Content length of one revokedCertificates element (always < 128). */
 static size_t
 rec_content_len(const struct crl_rec *r)
 {
-	return 2 + serial_int_len(r) + time_tlv_len(r->revoked_at) +
+	return 2 + serial_int_len(r) + ca_der_time_size(r->revoked_at) +
 	    (r->reason >= 1 ? REASON_EXT_LEN : 0);
 }
 
-static uint8_t *
-rec_put(uint8_t *p, const struct crl_rec *r)
+/* One revokedCertificates element; the room is taken once for all of it. */
+static void
+rec_put(struct ca_der_w *w, const struct crl_rec *r)
 {
-	size_t ilen = serial_int_len(r);
+	size_t ilen = serial_int_len(r), clen = rec_content_len(r);
+	uint8_t *p = ca_der_w_take(w, 2 + clen);
 
-	*p++ = V_ASN1_SEQUENCE | V_ASN1_CONSTRUCTED;
-	*p++ = (uint8_t)rec_content_len(r);
-	*p++ = V_ASN1_INTEGER;
+	if (p == NULL)
+		return;
+	*p++ = CA_DER_SEQUENCE;
+	*p++ = (uint8_t)clen;
+	*p++ = CA_DER_INTEGER;
 	*p++ = (uint8_t)ilen;
 	if (ilen > r->serial_len)
 		*p++ = 0;
 	memcpy(p, r->serial + SERIAL_MAX - r->serial_len, r->serial_len);
 	p += r->serial_len;
-	p = time_put(p, r->revoked_at);
+	p = ca_der_time_write(p, r->revoked_at);
 	if (r->reason >= 1) {
 		memcpy(p, reason_ext, sizeof(reason_ext));
 		p += sizeof(reason_ext);
-		*p++ = (uint8_t)r->reason;
+		*p = (uint8_t)r->reason;
 	}
-	return p;
 }
 
 static int
@@ -317,7 +225,7 @@ recs_collect(
 			    ST_MALFORMED, "CRL entry %zu: %s", n, why);
 			goto out;
 		}
-		if (!time_in_range(e.revoked_at)) {
+		if (!ca_der_time_ok(e.revoked_at)) {
 			st = status_fail(ST_MALFORMED,
 			    "CRL entry %zu: revocationDate %lld is out of "
 			    "range",
@@ -336,42 +244,6 @@ recs_collect(
 	st = ST_OK;
 out:
 	free(v);
-	return st;
-}
-
-/* AlgorithmIdentifier for md with key's type, DER (OPENSSL_free). */
-static enum status
-sigalg_der(EVP_PKEY *key, int md_nid, uint8_t **out, size_t *out_len)
-{
-	X509_ALGOR *alg = NULL;
-	int base = EVP_PKEY_get_base_id(key), sig_nid, ptype, len;
-	enum status st = ST_MALFORMED;
-
-	*out = NULL;
-	if (base == EVP_PKEY_EC)
-		ptype = V_ASN1_UNDEF; /* RFC 5758 §3.2: parameters absent */
-	else if (base == EVP_PKEY_RSA)
-		ptype = V_ASN1_NULL; /* RFC 4055 §5: NULL parameters */
-	else
-		return status_fail(ST_MALFORMED,
-		    "CRL key type %d is neither EC nor RSA", base);
-	if (!OBJ_find_sigid_by_algs(&sig_nid, md_nid, base))
-		return status_fail(ST_MALFORMED,
-		    "no signature algorithm for digest %d with key type %d",
-		    md_nid, base);
-	if ((alg = X509_ALGOR_new()) == NULL) {
-		st = ST_NOMEM;
-		goto out;
-	}
-	if (!X509_ALGOR_set0(alg, OBJ_nid2obj(sig_nid), ptype, NULL) ||
-	    (len = i2d_X509_ALGOR(alg, out)) <= 0) {
-		st = status_fail_ssl(ST_INTERNAL, "CRL signature algorithm");
-		goto out;
-	}
-	*out_len = (size_t)len;
-	st = ST_OK;
-out:
-	X509_ALGOR_free(alg);
 	return st;
 }
 
@@ -487,7 +359,7 @@ params_check(const struct ca_crl_params *p)
 		return status_fail(ST_MALFORMED,
 		    "cRLNumber %lld is negative (RFC 5280 §5.2.3)",
 		    (long long)p->number);
-	if (!time_in_range(p->this_update) || !time_in_range(p->next_update))
+	if (!ca_der_time_ok(p->this_update) || !ca_der_time_ok(p->next_update))
 		return status_fail(
 		    ST_MALFORMED, "CRL update time out of range");
 	if (p->next_update <= p->this_update)
@@ -506,54 +378,22 @@ params_check(const struct ca_crl_params *p)
 	if ((pub = X509_get0_pubkey(p->issuer)) == NULL)
 		return status_fail(
 		    ST_MALFORMED, "the CRL issuer has no usable public key");
-	if ((eq = EVP_PKEY_eq(pub, p->key)) == 0 || eq == -1)
+	if ((eq = EVP_PKEY_eq(pub, signer_key_get0_public(p->key))) == 0 ||
+	    eq == -1)
 		return status_fail(ST_MALFORMED,
 		    "the CRL key does not match the issuer certificate");
 	return ST_OK;
-}
-
-/* Sign tbs with p's key and digest; *sig is OPENSSL_free'd. */
-static enum status
-tbs_sign(const struct ca_crl_params *p, const uint8_t *tbs, size_t tbs_len,
-    uint8_t **sig, size_t *sig_len)
-{
-	EVP_MD_CTX *ctx = NULL;
-	uint8_t *s = NULL;
-	size_t len = 0;
-	enum status st = ST_NOMEM;
-
-	*sig = NULL;
-	if ((ctx = EVP_MD_CTX_new()) == NULL)
-		goto out;
-	if (EVP_DigestSignInit(
-	        ctx, NULL, EVP_get_digestbynid(p->md_nid), NULL, p->key) != 1 ||
-	    EVP_DigestSign(ctx, NULL, &len, tbs, tbs_len) != 1) {
-		st = status_fail_ssl(ST_UNAVAILABLE, "CRL signing setup");
-		goto out;
-	}
-	if ((s = OPENSSL_malloc(len)) == NULL)
-		goto out;
-	if (EVP_DigestSign(ctx, s, &len, tbs, tbs_len) != 1) {
-		st = status_fail_ssl(ST_UNAVAILABLE, "CRL signature");
-		goto out;
-	}
-	*sig = s;
-	*sig_len = len;
-	s = NULL;
-	st = ST_OK;
-out:
-	OPENSSL_free(s);
-	EVP_MD_CTX_free(ctx);
-	return st;
 }
 
 enum status
 ca_crl_build(const struct ca_crl_params *p, ca_crl_next_fn next, void *arg,
     uint8_t **der, size_t *der_len)
 {
+	static const uint8_t version_v2[] = {CA_DER_INTEGER, 1, 1};
 	struct crl_rec *recs = NULL;
-	uint8_t *alg = NULL, *name = NULL, *exts = NULL, *sig = NULL;
-	uint8_t *buf = NULL, *nbuf, *q;
+	struct ca_der_w w;
+	uint8_t alg[CA_DER_SIGALG_MAX];
+	uint8_t *name = NULL, *exts = NULL, *sig = NULL, *buf = NULL, *nbuf;
 	size_t count = 0, i, alg_len = 0, name_len, exts_len = 0, sig_len = 0;
 	size_t rev_len = 0, tbs_body, tbs_len, bits_len, outer, head;
 	char hex[2 * SERIAL_MAX + 2];
@@ -567,7 +407,9 @@ ca_crl_build(const struct ca_crl_params *p, ca_crl_next_fn next, void *arg,
 		return st;
 	if (next == NULL)
 		return status_fail(ST_MALFORMED, "CRL without an entry source");
-	if ((st = sigalg_der(p->key, p->md_nid, &alg, &alg_len)) != ST_OK ||
+	if ((st = ca_der_sigalg(
+	         EVP_PKEY_get_base_id(signer_key_get0_public(p->key)),
+	         p->md_nid, alg, sizeof(alg), &alg_len)) != ST_OK ||
 	    (st = exts_der(p, &exts, &exts_len)) != ST_OK)
 		goto out;
 	if ((len = i2d_X509_NAME(X509_get_subject_name(p->issuer), &name)) <=
@@ -597,11 +439,12 @@ ca_crl_build(const struct ca_crl_params *p, ca_crl_next_fn next, void *arg,
 	/* TBSCertList (§5.1.2): version v2(1), signature, issuer,
 	 * thisUpdate, nextUpdate, revokedCertificates (omitted when empty,
 	 * §5.1.2.6), [0] EXPLICIT crlExtensions. */
-	tbs_body = 3 + alg_len + name_len + time_tlv_len(p->this_update) +
-	    time_tlv_len(p->next_update) +
-	    (count > 0 ? 1 + der_len_size(rev_len) + rev_len : 0) + 1 +
-	    der_len_size(exts_len) + exts_len;
-	tbs_len = 1 + der_len_size(tbs_body) + tbs_body;
+	tbs_body = sizeof(version_v2) + alg_len + name_len +
+	    ca_der_time_size(p->this_update) +
+	    ca_der_time_size(p->next_update) +
+	    (count > 0 ? ca_der_tlv_size(rev_len) : 0) +
+	    ca_der_tlv_size(exts_len);
+	tbs_len = ca_der_tlv_size(tbs_body);
 	if (tbs_len > UINT32_MAX / 2) {
 		st = status_fail(ST_LIMIT, "CRL of %zu bytes", tbs_len);
 		goto out;
@@ -610,29 +453,20 @@ ca_crl_build(const struct ca_crl_params *p, ca_crl_next_fn next, void *arg,
 		st = ST_NOMEM;
 		goto out;
 	}
-	q = buf + HEAD_ROOM;
-	*q++ = V_ASN1_SEQUENCE | V_ASN1_CONSTRUCTED;
-	q = der_put_len(q, tbs_body);
-	*q++ = V_ASN1_INTEGER;
-	*q++ = 1;
-	*q++ = 1;
-	memcpy(q, alg, alg_len);
-	q += alg_len;
-	memcpy(q, name, name_len);
-	q += name_len;
-	q = time_put(q, p->this_update);
-	q = time_put(q, p->next_update);
+	ca_der_w_init(&w, buf + HEAD_ROOM, tbs_len);
+	ca_der_put_hdr(&w, CA_DER_SEQUENCE, tbs_body);
+	ca_der_put(&w, version_v2, sizeof(version_v2));
+	ca_der_put(&w, alg, alg_len);
+	ca_der_put(&w, name, name_len);
+	ca_der_put_time(&w, p->this_update);
+	ca_der_put_time(&w, p->next_update);
 	if (count > 0) {
-		*q++ = V_ASN1_SEQUENCE | V_ASN1_CONSTRUCTED;
-		q = der_put_len(q, rev_len);
+		ca_der_put_hdr(&w, CA_DER_SEQUENCE, rev_len);
 		for (i = 0; i < count; i++)
-			q = rec_put(q, &recs[i]);
+			rec_put(&w, &recs[i]);
 	}
-	*q++ = V_ASN1_CONSTRUCTED | V_ASN1_CONTEXT_SPECIFIC | 0;
-	q = der_put_len(q, exts_len);
-	memcpy(q, exts, exts_len);
-	q += exts_len;
-	if ((size_t)(q - buf) != HEAD_ROOM + tbs_len) {
+	ca_der_put_tlv(&w, CA_DER_CTX_CONS(0), exts, exts_len);
+	if (!ca_der_w_done(&w, buf + HEAD_ROOM + tbs_len)) {
 		st = status_fail(ST_INTERNAL, "CRL length mismatch");
 		goto out;
 	}
@@ -640,30 +474,32 @@ ca_crl_build(const struct ca_crl_params *p, ca_crl_next_fn next, void *arg,
 	recs = NULL;
 
 	/* The one operation on the key: in a token, one PKCS#11 C_Sign. */
-	if ((st = tbs_sign(p, buf + HEAD_ROOM, tbs_len, &sig, &sig_len)) !=
-	    ST_OK)
+	if ((st = signer_sign(p->key, SIGNER_PURPOSE_CRL, p->md_nid,
+	         buf + HEAD_ROOM, tbs_len, &sig, &sig_len)) != ST_OK)
 		goto out;
 
 	/* CertificateList ::= SEQUENCE { tbsCertList, signatureAlgorithm,
-	 * signatureValue BIT STRING } (§5.1.1). */
-	bits_len = 1 + der_len_size(1 + sig_len) + 1 + sig_len;
+	 * signatureValue BIT STRING } (§5.1.1), around the TBS in place: a
+	 * million entries are 50 MB not to copy. */
+	bits_len = ca_der_tlv_size(1 + sig_len);
 	outer = tbs_len + alg_len + bits_len;
-	head = 1 + der_len_size(outer);
+	head = 1 + ca_der_len_size(outer);
 	if ((nbuf = realloc(buf, HEAD_ROOM + outer)) == NULL) {
 		st = ST_NOMEM;
 		goto out;
 	}
 	buf = nbuf;
-	q = buf + HEAD_ROOM + tbs_len;
-	memcpy(q, alg, alg_len);
-	q += alg_len;
-	*q++ = V_ASN1_BIT_STRING;
-	q = der_put_len(q, 1 + sig_len);
-	*q++ = 0; /* no unused bits */
-	memcpy(q, sig, sig_len);
-	q = buf + HEAD_ROOM - head;
-	*q++ = V_ASN1_SEQUENCE | V_ASN1_CONSTRUCTED;
-	der_put_len(q, outer);
+	ca_der_w_init(&w, buf + HEAD_ROOM + tbs_len, alg_len + bits_len);
+	ca_der_put(&w, alg, alg_len);
+	ca_der_put_hdr(&w, CA_DER_BIT_STRING, 1 + sig_len);
+	ca_der_put_u8(&w, 0); /* no unused bits */
+	ca_der_put(&w, sig, sig_len);
+	if (!ca_der_w_done(&w, buf + HEAD_ROOM + outer)) {
+		st = status_fail(ST_INTERNAL, "CRL length mismatch");
+		goto out;
+	}
+	ca_der_w_init(&w, buf + HEAD_ROOM - head, head);
+	ca_der_put_hdr(&w, CA_DER_SEQUENCE, outer);
 	memmove(buf, buf + HEAD_ROOM - head, head + outer);
 	*der = buf;
 	*der_len = head + outer;
@@ -675,7 +511,6 @@ out:
 	OPENSSL_free(sig);
 	OPENSSL_free(exts);
 	OPENSSL_free(name);
-	OPENSSL_free(alg);
 	return st;
 }
 

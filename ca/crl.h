@@ -16,6 +16,8 @@
 
 #include "common/status.h"
 
+struct signer_key;
+
 /*
  * Entries in one CRL: the builder holds 32 bytes per entry while it sorts
  * them and ~50 bytes of DER each, so this caps it near 1.5 GB.
@@ -47,9 +49,9 @@ struct ca_crl_params {
 	/* The CA certificate: its subject is the CRL issuer, its SKI becomes
 	 * the AKI keyIdentifier (an issuer without an SKI is refused). */
 	X509 *issuer;
-	/* The CA key, in practice a token handle (hsm_key_get0_pkey); EC or
-	 * RSA (PKCS#1 v1.5). It must match the issuer's public key. */
-	EVP_PKEY *key;
+	/* The CA key, held by the signer (signer_key_find); EC or RSA
+	 * (PKCS#1 v1.5). It must match the issuer's public key. */
+	const struct signer_key *key;
 	int64_t number; /* cRLNumber, >= 0, monotonic (the caller's job) */
 	int64_t this_update, next_update; /* seconds; next > this */
 	/* NULL for a full CRL; for a shard, the URI that shard's certificates

@@ -468,14 +468,11 @@ sign_unique(struct authority *a, const struct ca_template *t, X509 **out,
 	enum status st;
 
 	*out = NULL;
-	if ((st = hsm_ready(a)) != ST_OK)
-		return st;
 	for (tries = 0; tries < 3; tries++) {
 		start = metrics_now_ns();
-		st = ca_cert_sign(t, a->issuing,
-		    hsm_key_get0_pkey(a->issuing_key), out, serial);
-		if (st != ST_OK)
-			return hsm_failed(a, st);
+		if ((st = ca_cert_sign(
+		         t, a->issuing, a->issuing_key, out, serial)) != ST_OK)
+			return st;
 		metrics_sign_observe(a->metrics, METRICS_SIGN_CERTIFICATE,
 		    metrics_now_ns() - start);
 		/* 2^127 serials: a clash means a broken RNG, not bad luck. */

@@ -1,247 +1,180 @@
+/*
+ * issue: certificates through the per-profile DER template (ca/certder.h)
+ * and one signature over its TBSCertificate, by the signer.
+ */
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/bn.h>
 #include <openssl/rand.h>
 
-#include "ca/certpolicy.h"
+#include "ca/der.h"
 #include "ca/issue.h"
 #include "ca/service.h"
+#include "signer/signer.h"
 
 /* RFC 5280 §4.1.2.2: positive, at most 20 octets; 16 random bytes, top
  * bit cleared so the INTEGER needs no sign octet. */
 #define SERIAL_LEN 16
 
 static enum status
-random_serial(X509 *cert)
+random_serial(uint8_t serial[SERIAL_LEN], char hex[41])
 {
-	unsigned char raw[SERIAL_LEN];
-	BIGNUM *bn = NULL;
-	enum status st = ST_INTERNAL;
+	static const char digits[] = "0123456789ABCDEF";
+	size_t i;
 	int tries;
 
 	for (tries = 0; tries < 4; tries++) {
-		if (RAND_bytes(raw, sizeof(raw)) != 1)
+		if (RAND_bytes(serial, SERIAL_LEN) != 1)
 			return status_fail_ssl(ST_INTERNAL, "RAND_bytes");
-		raw[0] &= 0x7f;
-		if ((bn = BN_bin2bn(raw, sizeof(raw), NULL)) == NULL)
-			return ST_NOMEM;
+		serial[0] &= 0x7f;
 		/* Short serials confuse some parsers; keep all 16 bytes. */
-		if (BN_num_bytes(bn) == SERIAL_LEN)
+		if (serial[0] != 0)
 			break;
-		BN_free(bn);
-		bn = NULL;
 	}
-	if (bn == NULL)
+	if (serial[0] == 0)
 		return status_fail(ST_INTERNAL, "no usable serial");
-	if (BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert)) == NULL)
-		st = status_fail_ssl(ST_INTERNAL, "set serial");
-	else
-		st = ST_OK;
-	BN_free(bn);
-	return st;
-}
-
-static enum status
-add_ext(X509 *cert, X509V3_CTX *ctx, int nid, const char *value)
-{
-	X509_EXTENSION *ext;
-	int ok;
-
-	ext = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
-	if (ext == NULL)
-		return status_fail_ssl(
-		    ST_INTERNAL, "extension %s = %s", OBJ_nid2sn(nid), value);
-	ok = X509_add_ext(cert, ext, -1);
-	X509_EXTENSION_free(ext);
-	return ok ? ST_OK : status_fail_ssl(ST_NOMEM, "add extension");
-}
-
-static enum status
-add_key_usage(X509 *cert, unsigned bits)
-{
-	ASN1_BIT_STRING *ku = NULL;
-	enum status st = ST_NOMEM;
-	int i;
-
-	if ((ku = ASN1_BIT_STRING_new()) == NULL)
-		goto out;
-	/* X509v3_KU_* bit b is DER bit (7 - b % 8) of octet b / 8. */
-	for (i = 0; i < 9; i++) {
-		unsigned flag = i < 8 ? 0x80u >> i : 0x8000u;
-		if ((bits & flag) && !ASN1_BIT_STRING_set_bit(ku, i, 1))
-			goto out;
+	for (i = 0; i < SERIAL_LEN; i++) {
+		hex[2 * i] = digits[serial[i] >> 4];
+		hex[2 * i + 1] = digits[serial[i] & 0xf];
 	}
-	if (X509_add1_ext_i2d(cert, NID_key_usage, ku, 1, X509V3_ADD_DEFAULT) !=
-	    1) {
-		st = status_fail_ssl(ST_INTERNAL, "keyUsage");
-		goto out;
-	}
-	st = ST_OK;
-out:
-	ASN1_BIT_STRING_free(ku);
-	return st;
-}
-
-static enum status
-add_eku(X509 *cert, const int *nids, size_t count)
-{
-	EXTENDED_KEY_USAGE *eku = NULL;
-	ASN1_OBJECT *obj;
-	enum status st = ST_NOMEM;
-	size_t i;
-
-	if (count == 0)
-		return ST_OK;
-	if ((eku = sk_ASN1_OBJECT_new_null()) == NULL)
-		goto out;
-	for (i = 0; i < count; i++) {
-		if ((obj = OBJ_nid2obj(nids[i])) == NULL ||
-		    !sk_ASN1_OBJECT_push(eku, obj))
-			goto out;
-	}
-	if (X509_add1_ext_i2d(
-	        cert, NID_ext_key_usage, eku, 0, X509V3_ADD_DEFAULT) != 1) {
-		st = status_fail_ssl(ST_INTERNAL, "extendedKeyUsage");
-		goto out;
-	}
-	st = ST_OK;
-out:
-	/* OBJ_nid2obj returns static objects: free the stack only. */
-	sk_ASN1_OBJECT_free(eku);
-	return st;
-}
-
-static enum status
-add_constraints(X509 *cert, const struct ca_template *t)
-{
-	BASIC_CONSTRAINTS *bc = NULL;
-	enum status st = ST_NOMEM;
-
-	if ((bc = BASIC_CONSTRAINTS_new()) == NULL)
-		goto out;
-	bc->ca = t->is_ca ? 0xff : 0;
-	if (t->is_ca && t->pathlen >= 0) {
-		if ((bc->pathlen = ASN1_INTEGER_new()) == NULL ||
-		    !ASN1_INTEGER_set(bc->pathlen, t->pathlen))
-			goto out;
-	}
-	if (X509_add1_ext_i2d(
-	        cert, NID_basic_constraints, bc, 1, X509V3_ADD_DEFAULT) != 1) {
-		st = status_fail_ssl(ST_INTERNAL, "basicConstraints");
-		goto out;
-	}
-	st = ST_OK;
-out:
-	BASIC_CONSTRAINTS_free(bc);
-	return st;
-}
-
-static enum status
-add_urls(X509 *cert, X509V3_CTX *ctx, const struct ca_template *t)
-{
-	char value[1200];
-	enum status st;
-	int n;
-
-	if (t->crl_url != NULL) {
-		n = snprintf(value, sizeof(value), "URI:%s", t->crl_url);
-		if (n < 0 || (size_t)n >= sizeof(value))
-			return status_fail(ST_LIMIT, "CRL URL too long");
-		if ((st = add_ext(cert, ctx, NID_crl_distribution_points,
-		         value)) != ST_OK)
-			return st;
-	}
-	if (t->ocsp_url == NULL && t->ca_issuers_url == NULL)
-		return ST_OK;
-	n = snprintf(value, sizeof(value), "%s%s%s%s%s",
-	    t->ocsp_url ? "OCSP;URI:" : "", t->ocsp_url ? t->ocsp_url : "",
-	    t->ocsp_url && t->ca_issuers_url ? "," : "",
-	    t->ca_issuers_url ? "caIssuers;URI:" : "",
-	    t->ca_issuers_url ? t->ca_issuers_url : "");
-	if (n < 0 || (size_t)n >= sizeof(value))
-		return status_fail(ST_LIMIT, "AIA URLs too long");
-	return add_ext(cert, ctx, NID_info_access, value);
-}
-
-static enum status
-set_validity(X509 *cert, int64_t not_before, int64_t not_after)
-{
-	/* ASN1_TIME_set picks UTCTime up to 2049, GeneralizedTime from 2050
-	 * (RFC 5280 §4.1.2.5). */
-	if (ASN1_TIME_set(X509_getm_notBefore(cert), (time_t)not_before) ==
-	        NULL ||
-	    ASN1_TIME_set(X509_getm_notAfter(cert), (time_t)not_after) == NULL)
-		return status_fail_ssl(ST_INTERNAL, "set validity");
+	hex[2 * SERIAL_LEN] = '\0';
 	return ST_OK;
 }
 
 enum status
-ca_cert_sign(const struct ca_template *t, X509 *issuer, EVP_PKEY *issuer_key,
-    X509 **out, char serial_hex[41])
+ca_cert_issue(const struct ca_certder *tmpl, const struct ca_template *t,
+    const struct signer_key *key, uint8_t **der, size_t *der_len,
+    char serial_hex[41])
 {
+	enum signer_purpose purpose = t->is_ca ? SIGNER_PURPOSE_CA_CERT
+	    : t->is_service                    ? SIGNER_PURPOSE_SERVICE_CERT
+	                                       : SIGNER_PURPOSE_DEVICE_CERT;
+	struct ca_certder_san san[CA_CERTDER_SAN_MAX];
+	struct ca_certder_req r;
+	uint8_t serial[SERIAL_LEN], *tbs = NULL, *sig = NULL;
+	unsigned char *subject = NULL, *spki = NULL;
+	size_t tbs_len = 0, sig_len = 0;
+	int n;
+	enum status st;
+
+	*der = NULL;
+	*der_len = 0;
+	serial_hex[0] = '\0';
+	memset(&r, 0, sizeof(r));
+	if ((st = ca_certder_san_from(
+	         t->san, san, CA_CERTDER_SAN_MAX, &r.san_count)) != ST_OK)
+		return st;
+	if ((n = i2d_X509_NAME(t->subject, &subject)) <= 0) {
+		st = status_fail_ssl(ST_INTERNAL, "subject name");
+		goto out;
+	}
+	r.subject = subject;
+	r.subject_len = (size_t)n;
+	if ((n = i2d_PUBKEY(t->pubkey, &spki)) <= 0) {
+		st = status_fail_ssl(ST_MALFORMED, "subject public key");
+		goto out;
+	}
+	r.spki = spki;
+	r.spki_len = (size_t)n;
+	if ((st = random_serial(serial, serial_hex)) != ST_OK)
+		goto out;
+	r.serial = serial;
+	r.serial_len = sizeof(serial);
+	r.not_before = t->not_before;
+	r.not_after = t->not_after;
+	r.san = san;
+	r.san_critical = t->san_critical;
+	r.crl_url = t->crl_url;
+	if ((st = ca_certder_tbs(tmpl, &r, &tbs, &tbs_len)) != ST_OK ||
+	    (st = signer_sign(key, purpose, ca_certder_md_nid(tmpl), tbs,
+	         tbs_len, &sig, &sig_len)) != ST_OK ||
+	    (st = ca_certder_assemble(
+	         tmpl, tbs, tbs_len, sig, sig_len, der, der_len)) != ST_OK)
+		goto out;
+	st = ST_OK;
+out:
+	if (st != ST_OK)
+		serial_hex[0] = '\0';
+	free(tbs);
+	OPENSSL_free(sig);
+	OPENSSL_free(spki);
+	OPENSSL_free(subject);
+	return st;
+}
+
+void
+ca_cert_profile_of(
+    const struct ca_template *t, EVP_PKEY *key, struct ca_certder_profile *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->is_ca = t->is_ca;
+	p->pathlen = t->pathlen;
+	p->key_usage = t->key_usage;
+	p->eku_nids = t->eku_nids;
+	p->eku_count = t->eku_count;
+	p->ocsp_nocheck = t->ocsp_nocheck;
+	p->ocsp_url = t->ocsp_url;
+	p->ca_issuers_url = t->ca_issuers_url;
+	p->profile = t->profile;
+	p->sig_key_type = EVP_PKEY_get_base_id(key);
+	/* Ed25519 hashes inside the signature: X509_sign takes no digest. */
+	p->md_nid = p->sig_key_type == EVP_PKEY_ED25519 ? NID_undef : t->md_nid;
+}
+
+void
+ca_cert_profile_from_policy(const struct policy_profile *pp,
+    const char *ocsp_url, const char *ca_issuers_url, int sig_key_type,
+    struct ca_certder_profile *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->pathlen = -1;
+	out->key_usage = pp->key_usage;
+	out->eku_nids = pp->eku_nids;
+	out->eku_count = pp->eku_count;
+	out->ocsp_url = ocsp_url;
+	out->ca_issuers_url = ca_issuers_url;
+	/* A leaf's role comes from this OID (ca/certpolicy.h). */
+	out->profile = pp->name;
+	out->sig_key_type = sig_key_type;
+	out->md_nid =
+	    sig_key_type == EVP_PKEY_ED25519 ? NID_undef : pp->sig_md_nid;
+}
+
+enum status
+ca_cert_sign(const struct ca_template *t, X509 *issuer,
+    const struct signer_key *issuer_key, X509 **out, char serial_hex[41])
+{
+	struct ca_certder_profile prof;
+	struct ca_certder *tmpl = NULL;
+	uint8_t *der = NULL;
+	const unsigned char *p;
+	size_t der_len = 0;
 	X509 *cert = NULL;
-	X509V3_CTX ctx;
-	const EVP_MD *md;
-	enum status st = ST_NOMEM;
+	enum status st;
 
 	*out = NULL;
 	serial_hex[0] = '\0';
-	if (t->not_after <= t->not_before)
-		return status_fail(ST_INTERNAL, "empty validity period");
-	if ((md = EVP_get_digestbynid(t->md_nid)) == NULL)
-		return status_fail(ST_INTERNAL, "no digest %d", t->md_nid);
-	if ((cert = X509_new()) == NULL)
+	ca_cert_profile_of(t, signer_key_get0_public(issuer_key), &prof);
+	if ((st = ca_certder_new(&prof, issuer, &tmpl)) != ST_OK ||
+	    (st = ca_cert_issue(
+	         tmpl, t, issuer_key, &der, &der_len, serial_hex)) != ST_OK)
 		goto out;
-	if (!X509_set_version(cert, X509_VERSION_3) ||
-	    !X509_set_subject_name(cert, t->subject) ||
-	    !X509_set_issuer_name(
-	        cert, issuer ? X509_get_subject_name(issuer) : t->subject) ||
-	    !X509_set_pubkey(cert, t->pubkey)) {
-		st = status_fail_ssl(ST_INTERNAL, "certificate fields");
+	p = der;
+	if ((cert = d2i_X509(NULL, &p, (long)der_len)) == NULL ||
+	    p != der + der_len) {
+		st = status_fail_ssl(ST_INTERNAL, "issued certificate");
 		goto out;
 	}
-	if ((st = random_serial(cert)) != ST_OK ||
-	    (st = set_validity(cert, t->not_before, t->not_after)) != ST_OK)
-		goto out;
-	X509V3_set_ctx(&ctx, issuer ? issuer : cert, cert, NULL, NULL, 0);
-	if ((st = add_constraints(cert, t)) != ST_OK ||
-	    (st = add_key_usage(cert, t->key_usage)) != ST_OK ||
-	    (st = add_eku(cert, t->eku_nids, t->eku_count)) != ST_OK ||
-	    (st = add_ext(cert, &ctx, NID_subject_key_identifier, "hash")) !=
-	        ST_OK)
-		goto out;
-	/* A self-signed root's AKI names its own SKI, set just above. */
-	if ((st = add_ext(cert, &ctx, NID_authority_key_identifier,
-	         "keyid:always")) != ST_OK)
-		goto out;
-	if (t->san != NULL && sk_GENERAL_NAME_num(t->san) > 0 &&
-	    X509_add1_ext_i2d(cert, NID_subject_alt_name, (void *)t->san,
-	        t->san_critical, X509V3_ADD_DEFAULT) != 1) {
-		st = status_fail_ssl(ST_INTERNAL, "subjectAltName");
-		goto out;
-	}
-	if (t->ocsp_nocheck &&
-	    (st = add_ext(cert, &ctx, NID_id_pkix_OCSP_noCheck, "ignored")) !=
-	        ST_OK)
-		goto out;
-	if ((st = add_urls(cert, &ctx, t)) != ST_OK)
-		goto out;
-	if (t->profile != NULL &&
-	    (st = ca_certpolicy_add(cert, t->profile)) != ST_OK)
-		goto out;
-	if (X509_sign(cert, issuer_key, md) <= 0) {
-		st = status_fail_ssl(
-		    ST_UNAVAILABLE, "signing the certificate failed");
-		goto out;
-	}
-	if ((st = ca_cert_serial_hex(cert, serial_hex)) != ST_OK)
-		goto out;
 	*out = cert;
 	cert = NULL;
 	st = ST_OK;
 out:
+	if (st != ST_OK)
+		serial_hex[0] = '\0';
 	X509_free(cert);
+	free(der);
+	ca_certder_free(tmpl);
 	return st;
 }
 

@@ -14,7 +14,11 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "ca/certder.h"
+#include "ca/policy.h"
 #include "common/status.h"
+
+struct signer_key;
 
 struct ca_template {
 	const X509_NAME *subject; /* borrowed */
@@ -23,7 +27,8 @@ struct ca_template {
 	int san_critical; /* RFC 5280: when the subject is empty */
 	int64_t not_before; /* Unix seconds */
 	int64_t not_after;
-	int is_ca;
+	int is_ca; /* signed as a CA certificate (offline only) */
+	int is_service; /* else: as tessera's own (TLS, OCSP, admin) */
 	int pathlen; /* -1: no pathLenConstraint */
 	unsigned key_usage; /* X509v3_KU_* bits, always critical */
 	const int *eku_nids; /* NULL/0: no EKU */
@@ -41,11 +46,43 @@ struct ca_template {
 /*
  * Build the certificate described by t with a fresh serial (16 CSPRNG
  * bytes, positive, non-zero), issued by issuer (NULL: self-signed) and
- * signed with issuer_key. The caller frees *out with X509_free; the serial
- * as uppercase hex goes to serial_hex.
+ * signed by the signer with issuer_key: a template made for this one
+ * certificate, then ca_cert_issue. The caller frees *out with X509_free;
+ * the serial as uppercase hex goes to serial_hex.
  */
 enum status ca_cert_sign(const struct ca_template *t, X509 *issuer,
-    EVP_PKEY *issuer_key, X509 **out, char serial_hex[41]) MUST_CHECK;
+    const struct signer_key *issuer_key, X509 **out,
+    char serial_hex[41]) MUST_CHECK;
+
+/*
+ * The template settings t fixes, for a signature by key (its type; the
+ * digest is t's, none for Ed25519): what ca_certder_new takes.
+ */
+void ca_cert_profile_of(
+    const struct ca_template *t, EVP_PKEY *key, struct ca_certder_profile *p);
+
+/*
+ * The template settings of policy profile pp (key usage, EKUs, digest, its
+ * certificatePolicies OID) for certificates signed by a key of type
+ * sig_key_type, naming the OCSP responder and the issuer's certificate by
+ * ocsp_url and ca_issuers_url (NULL: none). Strings are borrowed from pp.
+ */
+void ca_cert_profile_from_policy(const struct policy_profile *pp,
+    const char *ocsp_url, const char *ca_issuers_url, int sig_key_type,
+    struct ca_certder_profile *out);
+
+/*
+ * Issue under tmpl (made by ca_certder_new for this issuer and key) a
+ * certificate with a fresh serial and t's per-certificate fields: subject,
+ * pubkey, san, san_critical, not_before, not_after, crl_url (the others
+ * are tmpl's). The TBSCertificate goes to the signer with key, for the
+ * purpose t says (t->is_ca: a CA certificate, t->is_service: one of
+ * tessera's own, else a device's). DER to *der (the caller frees it with
+ * free()), the serial as uppercase hex to serial_hex.
+ */
+enum status ca_cert_issue(const struct ca_certder *tmpl,
+    const struct ca_template *t, const struct signer_key *key, uint8_t **der,
+    size_t *der_len, char serial_hex[41]) MUST_CHECK;
 
 /* The serial of cert as uppercase hex (at most 40 characters + NUL). */
 enum status

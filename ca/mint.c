@@ -79,16 +79,16 @@ key_add_commit(struct store_txn *txn, void *arg)
 
 /* Record key (labelled in the token) as the signing key from now. */
 static enum status
-key_record(struct authority *a, struct hsm_key *key, const char *actor,
+key_record(struct authority *a, const struct signer_key *key, const char *actor,
     char kid[TOKEN_THUMBPRINT_LEN + 1])
 {
 	struct key_add_job job;
 	char *jwk = NULL;
 	enum status st;
 
-	if ((st = token_jwk(hsm_key_get0_public(key), &jwk, kid)) != ST_OK)
+	if ((st = token_jwk(signer_key_get0_public(key), &jwk, kid)) != ST_OK)
 		return st;
-	job.label = hsm_key_label(key);
+	job.label = signer_key_label(key);
 	job.kid = kid;
 	job.jwk = jwk;
 	job.now = (int64_t)time(NULL);
@@ -101,7 +101,7 @@ key_record(struct authority *a, struct hsm_key *key, const char *actor,
 enum status
 mint_open(struct authority *a)
 {
-	struct hsm_key *key = NULL;
+	struct signer_key *key = NULL;
 	struct current c;
 	enum status st;
 
@@ -110,70 +110,58 @@ mint_open(struct authority *a)
 	if (a->cfg->key_token == NULL)
 		return status_fail(
 		    ST_NOTFOUND, "tessera.json names no token-signing key");
-	if ((st = hsm_key_find_uri(a->hsm, a->cfg->key_token, &key)) != ST_OK)
+	if ((st = signer_key_find(a->signer, a->cfg->key_token, &key)) != ST_OK)
 		return st;
 	st = key_record(a, key, NULL, a->token_kid);
 	if (st == ST_OK)
 		a->token_key = key;
 	else
-		hsm_key_free(key);
+		signer_key_free(key);
 	return st;
 }
 
 void
 mint_close(struct authority *a)
 {
-	hsm_key_free(a->token_key);
+	signer_key_free(a->token_key);
 	a->token_key = NULL;
 }
 
 /*
  * The key that signs now: the store says which (another process may have
- * rotated); the handle is cached until the label changes, and the one it
- * replaces retired (a concurrent mint may still sign with it). kid gets
- * the key's thumbprint.
+ * rotated); the handle is cached until the label changes.
  */
 static enum status
-signer(struct authority *a, struct hsm_key **key,
-    char kid[TOKEN_THUMBPRINT_LEN + 1])
+current_key(
+    struct authority *a, const struct signer_key **key, const char **kid)
 {
-	struct hsm_key *k = NULL;
+	struct signer_key *k = NULL;
 	struct current c;
-	int is_stale;
 	enum status st;
 
-	*key = NULL;
 	if ((st = current_get(a, &c)) != ST_OK)
 		return st;
 	if (!c.found)
 		return status_fail(ST_UNAVAILABLE, "no token-signing key");
-	pthread_mutex_lock(&a->mu);
-	is_stale = a->token_key == NULL ||
-	    strcmp(hsm_key_label(a->token_key), c.label) != 0;
-	pthread_mutex_unlock(&a->mu);
-	/* The look-up in the token runs unlocked: two may race, both win. */
-	if (is_stale && (st = hsm_key_find(a->hsm, c.label, &k)) != ST_OK)
-		return st == ST_NOTFOUND
-		    ? status_fail(ST_UNAVAILABLE,
-		          "the token-signing key %s is not in the token",
-		          c.label)
-		    : st;
-	pthread_mutex_lock(&a->mu);
-	if (k != NULL) {
-		if ((st = authority_key_retire(a, a->token_key)) != ST_OK) {
-			pthread_mutex_unlock(&a->mu);
-			hsm_key_free(k);
-			return st;
-		}
+	if (a->token_key == NULL ||
+	    strcmp(signer_key_label(a->token_key), c.label) != 0) {
+		if ((st = signer_key_find(a->signer, c.label, &k)) != ST_OK)
+			return st == ST_NOTFOUND
+			    ? status_fail(ST_UNAVAILABLE,
+			          "the token-signing key %s is not in the "
+			          "token",
+			          c.label)
+			    : st;
+		signer_key_free(a->token_key);
 		a->token_key = k;
 	}
 	snprintf(a->token_kid, sizeof(a->token_kid), "%s", c.kid);
 	*key = a->token_key;
-	snprintf(kid, TOKEN_THUMBPRINT_LEN + 1, "%s", a->token_kid);
-	pthread_mutex_unlock(&a->mu);
+	*kid = a->token_kid;
 	return ST_OK;
 }
 
+/* The claims of a token for who; NULL when out of memory. */
 static json_t *
 claims_build(const struct authority *a, const struct principal *who,
     const struct policy_token_profile *tp, const char *audience, int64_t now,
@@ -259,10 +247,10 @@ authority_token_mint(struct authority *a, const struct principal *who,
 {
 	const struct policy_tokens *t = policy_tokens(a->policy);
 	const struct policy_token_profile *tp;
-	struct hsm_key *key = NULL;
+	const struct signer_key *key = NULL;
 	struct mint_job job;
 	json_t *claims = NULL;
-	char kid[TOKEN_THUMBPRINT_LEN + 1] = "";
+	const char *kid = NULL;
 	char actor[AUTHORITY_ACTOR_CAP], detail[LIMIT_AUDIT_DETAIL];
 	char x5t[TOKEN_THUMBPRINT_LEN + 1], *jti = NULL, *jwt = NULL;
 	int64_t now = (int64_t)time(NULL), exp, not_after, start;
@@ -287,18 +275,11 @@ authority_token_mint(struct authority *a, const struct principal *who,
 		st = ST_NOMEM;
 		goto out;
 	}
-	if ((st = hsm_ready(a)) != ST_OK)
+	if ((st = current_key(a, &key, &kid)) != ST_OK)
 		goto out;
-	if ((st = signer(a, &key, kid)) != ST_OK) {
-		st = hsm_failed(a, st);
-		goto out;
-	}
 	start = metrics_now_ns();
-	if ((st = token_sign(hsm_key_get0_pkey(key), kid, claims, &jwt)) !=
-	    ST_OK) {
-		st = hsm_failed(a, st);
+	if ((st = token_sign(key, kid, claims, &jwt)) != ST_OK)
 		goto out;
-	}
 	metrics_sign_observe(
 	    a->metrics, METRICS_SIGN_TOKEN, metrics_now_ns() - start);
 	principal_describe(who, actor, sizeof(actor));
@@ -386,7 +367,7 @@ enum status
 authority_token_rotate(struct authority *a, const struct principal *who,
     char kid[TOKEN_THUMBPRINT_LEN + 1])
 {
-	struct hsm_key *key = NULL;
+	struct signer_key *key = NULL;
 	char label[LIMIT_LABEL_LEN + 1], actor[AUTHORITY_ACTOR_CAP];
 	char base[LIMIT_LABEL_LEN + 1];
 	int n;
@@ -412,26 +393,17 @@ authority_token_rotate(struct authority *a, const struct principal *who,
 	if (n < 0 || (size_t)n >= sizeof(label))
 		return status_fail(
 		    ST_LIMIT, "key label %s-TIME: too long", base);
-	if ((st = hsm_ready(a)) != ST_OK)
+	if ((st = signer_key_generate(
+	         a->signer, label, SIGNER_KEY_EC_P256, &key)) != ST_OK)
 		return st;
-	if ((st = hsm_key_generate(a->hsm, label, HSM_KEY_EC_P256, &key)) !=
-	    ST_OK)
-		return hsm_failed(a, st);
 	principal_describe(who, actor, sizeof(actor));
 	if ((st = key_record(a, key, actor, kid)) != ST_OK) {
-		hsm_key_free(key);
+		signer_key_free(key);
 		return st;
 	}
 	log_info("token-signing key rotated: %s (kid %s)", label, kid);
-	pthread_mutex_lock(&a->mu);
-	/* The store names the new key already: a failed retire only means
-	 * the next mint finds it by its label. */
-	if (authority_key_retire(a, a->token_key) == ST_OK) {
-		a->token_key = key;
-		key = NULL;
-		snprintf(a->token_kid, sizeof(a->token_kid), "%s", kid);
-	}
-	pthread_mutex_unlock(&a->mu);
-	hsm_key_free(key);
+	signer_key_free(a->token_key);
+	a->token_key = key;
+	snprintf(a->token_kid, sizeof(a->token_kid), "%s", kid);
 	return ST_OK;
 }

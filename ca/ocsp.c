@@ -32,8 +32,11 @@
 #include <openssl/x509v3.h>
 
 #include "ca/ocsp.h"
+#include "common/buf.h"
+#include "common/limits.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "signer/signer.h"
 
 /*
  * An OCSPRequest with one CertID and a 32-byte nonce is ~120 bytes; a
@@ -58,7 +61,7 @@ static const int digest_nids[] = {NID_sha1, NID_sha256, NID_sha384, NID_sha512};
 struct ca_ocsp {
 	X509 *issuer;
 	X509 *responder;
-	EVP_PKEY *key; /* borrowed */
+	const struct signer_key *key; /* borrowed */
 	int64_t validity;
 	/* Our issuer's CertID (empty serial) under each of digest_nids. */
 	OCSP_CERTID *issuer_ids[DIGEST_COUNT];
@@ -66,7 +69,7 @@ struct ca_ocsp {
 };
 
 void
-ca_ocsp_set_key(struct ca_ocsp *ocsp, EVP_PKEY *key)
+ca_ocsp_set_key(struct ca_ocsp *ocsp, const struct signer_key *key)
 {
 	ocsp->key = key;
 }
@@ -122,8 +125,8 @@ ca_ocsp_new(const struct ca_ocsp_config *cfg, struct ca_ocsp **out)
 		return status_fail(ST_DENIED,
 		    "OCSP responder certificate lacks id-kp-OCSPSigning "
 		    "(RFC 6960 §4.2.2.2)");
-	if (EVP_PKEY_eq(X509_get0_pubkey(cfg->responder), cfg->responder_key) !=
-	    1)
+	if (EVP_PKEY_eq(X509_get0_pubkey(cfg->responder),
+	        signer_key_get0_public(cfg->responder_key)) != 1)
 		return status_fail_ssl(ST_CONFLICT,
 		    "OCSP responder key does not match its certificate");
 	if (!is_self &&
@@ -532,29 +535,124 @@ sign_md(EVP_PKEY *key)
 }
 
 /*
- * Sign bs at now: producedAt = now (OCSP_NOTIME keeps OpenSSL from
- * stamping its own clock), responderID byKey, the responder certificate
- * included once, ECDSA/RSA with the key's digest (sign_md). The DER OCSPResponse goes to
- * *resp (OPENSSL_free). ST_UNAVAILABLE when signing fails: the token is
- * the likely cause.
+ * The DER ResponseData of bs (RFC 6960 §4.2.1): responderID byKey (RFC 5019
+ * §2.2.3), producedAt = now, bs's SingleResponses and responseExtensions,
+ * in the order OpenSSL's own encoder writes them.
+ */
+static enum status
+respdata_der(const struct ca_ocsp *ocsp, OCSP_BASICRESP *bs, int64_t now,
+    struct buf *out)
+{
+	struct buf items;
+	ASN1_GENERALIZEDTIME *produced = NULL;
+	unsigned char hash[EVP_MAX_MD_SIZE], *der = NULL;
+	unsigned int hash_len = 0;
+	int i, count, len;
+	size_t resp_len;
+	enum status st = ST_INTERNAL;
+
+	buf_init(&items, LIMIT_SIGNER_TBS);
+	if (!X509_pubkey_digest(ocsp->responder, EVP_sha1(), hash, &hash_len) ||
+	    (produced = ASN1_GENERALIZEDTIME_set(NULL, (time_t)now)) == NULL) {
+		st = status_fail_ssl(ST_INTERNAL, "responderID, producedAt");
+		goto out;
+	}
+	/* ResponderID byKey: [2] EXPLICIT KeyHash (OCTET STRING, SHA-1). */
+	if ((st = buf_der_head(&items, 0xa2, 2 + hash_len)) != ST_OK ||
+	    (st = buf_der_head(&items, 0x04, hash_len)) != ST_OK ||
+	    (st = buf_append(&items, hash, hash_len)) != ST_OK)
+		goto out;
+	if ((len = i2d_ASN1_GENERALIZEDTIME(produced, &der)) <= 0 ||
+	    (st = buf_append(&items, der, (size_t)len)) != ST_OK)
+		goto fail;
+	OPENSSL_free(der);
+	der = NULL;
+	/* responses: SEQUENCE OF SingleResponse; its length first. */
+	count = OCSP_resp_count(bs);
+	for (i = 0, resp_len = 0; i < count; i++) {
+		if ((len = i2d_OCSP_SINGLERESP(OCSP_resp_get0(bs, i), NULL)) <=
+		    0)
+			goto fail;
+		resp_len += (size_t)len;
+	}
+	if ((st = buf_der_head(&items, 0x30, resp_len)) != ST_OK)
+		goto out;
+	for (i = 0; i < count; i++) {
+		if ((len = i2d_OCSP_SINGLERESP(OCSP_resp_get0(bs, i), &der)) <=
+		        0 ||
+		    (st = buf_append(&items, der, (size_t)len)) != ST_OK)
+			goto fail;
+		OPENSSL_free(der);
+		der = NULL;
+	}
+	/* responseExtensions: [1] EXPLICIT Extensions, when there are any. */
+	if ((count = OCSP_BASICRESP_get_ext_count(bs)) > 0) {
+		struct buf exts;
+
+		buf_init(&exts, LIMIT_SIGNER_TBS);
+		for (i = 0, st = ST_OK; i < count && st == ST_OK; i++) {
+			if ((len = i2d_X509_EXTENSION(
+			         OCSP_BASICRESP_get_ext(bs, i), &der)) <= 0)
+				st = ST_INTERNAL;
+			else
+				st = buf_append(&exts, der, (size_t)len);
+			OPENSSL_free(der);
+			der = NULL;
+		}
+		if (st == ST_OK) {
+			struct buf seq;
+
+			buf_init(&seq, LIMIT_SIGNER_TBS);
+			if ((st = buf_der_head(&seq, 0x30, exts.len)) ==
+			        ST_OK &&
+			    (st = buf_append(&seq, exts.data, exts.len)) ==
+			        ST_OK &&
+			    (st = buf_der_head(&items, 0xa1, seq.len)) == ST_OK)
+				st = buf_append(&items, seq.data, seq.len);
+			buf_free(&seq);
+		}
+		buf_free(&exts);
+		if (st != ST_OK)
+			goto fail;
+	}
+	if ((st = buf_der_head(out, 0x30, items.len)) != ST_OK ||
+	    (st = buf_append(out, items.data, items.len)) != ST_OK)
+		goto out;
+	st = ST_OK;
+	goto out;
+fail:
+	if (st == ST_OK || st == ST_INTERNAL)
+		st = status_fail_ssl(ST_INTERNAL, "encoding ResponseData");
+out:
+	OPENSSL_free(der);
+	ASN1_GENERALIZEDTIME_free(produced);
+	buf_free(&items);
+	return st;
+}
+
+/*
+ * Sign bs at now: its ResponseData (respdata_der) goes to the signer
+ * (purpose OCSP, the key's digest: sign_md), and the BasicOCSPResponse
+ * is assembled with the responder certificate included once. The DER
+ * OCSPResponse goes to *resp (OPENSSL_free). ST_UNAVAILABLE when signing
+ * fails: the token or the signer is the likely cause.
  */
 static enum status
 basic_sign(struct ca_ocsp *ocsp, OCSP_BASICRESP *bs, int64_t now,
     uint8_t **resp, size_t *resp_len)
 {
 	OCSP_RESPONSE *r = NULL;
-	ASN1_GENERALIZEDTIME *produced;
+	OCSP_BASICRESP *signed_bs = NULL;
+	struct buf tbs, certs;
+	uint8_t *alg = NULL, *sig = NULL, *basic = NULL, *cert = NULL;
 	unsigned char *der = NULL;
-	enum status st = ST_INTERNAL;
-	int len;
+	const unsigned char *p;
+	size_t alg_len = 0, sig_len = 0, basic_len = 0;
+	int md_nid, len, cert_len;
+	enum status st;
 
-	/* A BasicOCSPResponse owns producedAt; the const is the getter's. */
-	produced = (ASN1_GENERALIZEDTIME *)OCSP_resp_get0_produced_at(bs);
-	if (produced == NULL ||
-	    ASN1_GENERALIZEDTIME_set(produced, (time_t)now) == NULL) {
-		st = status_fail_ssl(ST_INTERNAL, "producedAt");
-		goto out;
-	}
+	buf_init(&tbs, LIMIT_SIGNER_TBS);
+	buf_init(&certs, LIMIT_CERT_DER + 16);
 	if (ocsp->key == NULL) {
 		st = status_fail(ST_UNAVAILABLE,
 		    "the OCSP responder's key is not available (the HSM is "
@@ -562,14 +660,40 @@ basic_sign(struct ca_ocsp *ocsp, OCSP_BASICRESP *bs, int64_t now,
 		    "not there yet)");
 		goto out;
 	}
-	if (!OCSP_basic_sign(bs, ocsp->responder, ocsp->key, sign_md(ocsp->key),
-	        NULL, OCSP_RESPID_KEY | OCSP_NOTIME)) {
-		st = status_fail_ssl(
-		    ST_UNAVAILABLE, "signing the OCSP response failed");
+	md_nid = EVP_MD_get_type(sign_md(signer_key_get0_public(ocsp->key)));
+	if ((st = respdata_der(ocsp, bs, now, &tbs)) != ST_OK ||
+	    (st = signer_sigalg_der(ocsp->key, md_nid, &alg, &alg_len)) !=
+	        ST_OK ||
+	    (st = signer_sign(ocsp->key, SIGNER_PURPOSE_OCSP, md_nid, tbs.data,
+	         tbs.len, &sig, &sig_len)) != ST_OK)
+		goto out;
+	/* certs [0] EXPLICIT SEQUENCE OF Certificate: the responder's. */
+	if ((cert_len = i2d_X509(ocsp->responder, &cert)) <= 0) {
+		st = status_fail_ssl(ST_INTERNAL, "the responder certificate");
 		goto out;
 	}
-	if ((r = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, bs)) ==
+	if ((st = buf_der_head(&certs, 0x30, (size_t)cert_len)) != ST_OK ||
+	    (st = buf_append(&certs, cert, (size_t)cert_len)) != ST_OK)
+		goto out;
+	len = (int)certs.len;
+	certs.len = 0;
+	if ((st = buf_der_head(&certs, 0xa0, (size_t)len)) != ST_OK ||
+	    (st = buf_der_head(&certs, 0x30, (size_t)cert_len)) != ST_OK ||
+	    (st = buf_append(&certs, cert, (size_t)cert_len)) != ST_OK)
+		goto out;
+	if ((st = signer_signed_der(tbs.data, tbs.len, alg, alg_len, sig,
+	         sig_len, certs.data, certs.len, &basic, &basic_len)) != ST_OK)
+		goto out;
+	p = basic;
+	if ((signed_bs = d2i_OCSP_BASICRESP(NULL, &p, (long)basic_len)) ==
 	        NULL ||
+	    p != basic + basic_len) {
+		st = status_fail_ssl(
+		    ST_INTERNAL, "the signed BasicOCSPResponse");
+		goto out;
+	}
+	if ((r = OCSP_response_create(
+	         OCSP_RESPONSE_STATUS_SUCCESSFUL, signed_bs)) == NULL ||
 	    (len = i2d_OCSP_RESPONSE(r, &der)) <= 0) {
 		st = status_fail_ssl(ST_NOMEM, "encoding the OCSP response");
 		goto out;
@@ -581,6 +705,13 @@ basic_sign(struct ca_ocsp *ocsp, OCSP_BASICRESP *bs, int64_t now,
 out:
 	OPENSSL_free(der);
 	OCSP_RESPONSE_free(r);
+	OCSP_BASICRESP_free(signed_bs);
+	OPENSSL_free(basic);
+	OPENSSL_free(cert);
+	OPENSSL_free(sig);
+	OPENSSL_free(alg);
+	buf_free(&certs);
+	buf_free(&tbs);
 	return st;
 }
 

@@ -21,11 +21,13 @@
 #include "common/status.h"
 
 struct ca_ocsp;
+struct signer_key;
 
 struct ca_ocsp_config {
 	X509 *issuer; /* the CA whose certificates we answer for */
 	X509 *responder; /* delegated responder, issued by issuer */
-	EVP_PKEY *responder_key; /* its private key (a PKCS#11 handle) */
+	/* its key, held by the signer (borrowed: outlives the responder) */
+	const struct signer_key *responder_key;
 	int64_t validity_seconds; /* nextUpdate - thisUpdate, e.g. 3600 */
 };
 
@@ -64,7 +66,7 @@ typedef enum status (*ca_ocsp_lookup_fn)(
  * carries id-kp-OCSPSigning and matches cfg->responder_key, and that the
  * validity is 1 s .. 30 days. The certificates are up-referenced; the key
  * is borrowed and must outlive the responder (free the responder before
- * hsm_key_free). The caller frees *out with ca_ocsp_free.
+ * signer_key_free). The caller frees *out with ca_ocsp_free.
  */
 enum status
 ca_ocsp_new(const struct ca_ocsp_config *cfg, struct ca_ocsp **out) MUST_CHECK;
@@ -78,7 +80,7 @@ void ca_ocsp_free(struct ca_ocsp *ocsp);
  * ST_UNAVAILABLE (answered tryLater). Not thread-safe: call where no
  * answer is being made.
  */
-void ca_ocsp_set_key(struct ca_ocsp *ocsp, EVP_PKEY *key);
+void ca_ocsp_set_key(struct ca_ocsp *ocsp, const struct signer_key *key);
 
 /*
  * Answer one DER OCSPRequest of req_len bytes at time now (Unix seconds).

@@ -4,7 +4,6 @@
  * and kept there and in DIR/crl/; OCSP answers come pre-signed from the
  * store when they can, and are signed online (and stored) when not.
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,18 +89,18 @@ publication_keys(struct authority *a)
 	char *uri = NULL;
 	enum status st;
 
-	if ((st = hsm_key_find_uri(a->hsm, a->cfg->key_root, &a->root_key)) !=
+	if ((st = signer_key_find(a->signer, a->cfg->key_root, &a->root_key)) !=
 	        ST_OK ||
 	    (st = ocsp_key_uri(a, &uri)) != ST_OK)
 		return st;
-	st = hsm_key_find_uri(a->hsm, uri, &a->ocsp_key);
+	st = signer_key_find(a->signer, uri, &a->ocsp_key);
 	free(uri);
 	if (st != ST_OK)
 		return st;
 	if (a->ocsp != NULL)
-		ca_ocsp_set_key(a->ocsp, hsm_key_get0_pkey(a->ocsp_key));
+		ca_ocsp_set_key(a->ocsp, a->ocsp_key);
 	if (a->root_ocsp != NULL)
-		ca_ocsp_set_key(a->root_ocsp, hsm_key_get0_pkey(a->root_key));
+		ca_ocsp_set_key(a->root_ocsp, a->root_key);
 	return ST_OK;
 }
 
@@ -113,8 +112,8 @@ publication_drop_keys(struct authority *a)
 		ca_ocsp_set_key(a->ocsp, NULL);
 	if (a->root_ocsp != NULL)
 		ca_ocsp_set_key(a->root_ocsp, NULL);
-	hsm_key_free(a->ocsp_key);
-	hsm_key_free(a->root_key);
+	signer_key_free(a->ocsp_key);
+	signer_key_free(a->root_key);
 	a->ocsp_key = a->root_key = NULL;
 }
 
@@ -136,7 +135,7 @@ responder_load(struct authority *a)
 	memset(&oc, 0, sizeof(oc));
 	oc.issuer = a->issuing;
 	oc.responder = cert;
-	oc.responder_key = hsm_key_get0_pkey(a->ocsp_key);
+	oc.responder_key = a->ocsp_key;
 	oc.validity_seconds = policy_ocsp(a->policy)->validity_seconds;
 	if ((st = ca_cert_serial_hex(cert, serial)) != ST_OK ||
 	    (st = ca_ocsp_new(&oc, &ocsp)) != ST_OK) {
@@ -167,7 +166,7 @@ publication_open(struct authority *a)
 	memset(&oc, 0, sizeof(oc));
 	oc.issuer = a->root;
 	oc.responder = a->root;
-	oc.responder_key = hsm_key_get0_pkey(a->root_key);
+	oc.responder_key = a->root_key;
 	oc.validity_seconds = policy_ocsp(a->policy)->validity_seconds;
 	return ca_ocsp_new(&oc, &a->root_ocsp);
 }
@@ -250,29 +249,24 @@ issuing_ca_check_in_txn(struct authority *a, struct store_txn *txn)
 void
 publication_responder_check(struct authority *a)
 {
-	char serial[sizeof(a->ocsp_serial)];
 	int64_t when, new_when;
 	char *uri = NULL;
-	struct hsm_key *key = NULL, *old;
+	struct signer_key *key = NULL, *old;
 	int reason;
 
-	pthread_rwlock_rdlock(&a->responder_rw);
-	memcpy(serial, a->ocsp_serial, sizeof(serial));
-	pthread_rwlock_unlock(&a->responder_rw);
-	if (revoked_when(a, serial, &when, &reason) != ST_OK || when < 0)
+	if (revoked_when(a, a->ocsp_serial, &when, &reason) != ST_OK ||
+	    when < 0)
 		return;
-	/* Alone with the responder: no signature with it in flight. */
-	pthread_rwlock_wrlock(&a->responder_rw);
-	if (strcmp(serial, a->ocsp_serial) != 0)
-		goto out; /* another call took up the successor meanwhile */
 	ca_ocsp_set_key(a->ocsp, NULL);
 	if (ocsp_key_uri(a, &uri) != ST_OK ||
-	    hsm_key_find_uri(a->hsm, uri, &key) != ST_OK) {
+	    signer_key_find(a->signer, uri, &key) != ST_OK) {
+		free(uri);
 		log_warn("OCSP responder %s is revoked; its successor is not "
 		         "there yet: answering tryLater",
 		    a->ocsp_serial);
-		goto out;
+		return;
 	}
+	free(uri);
 	old = a->ocsp_key;
 	a->ocsp_key = key;
 	if (responder_load(a) != ST_OK ||
@@ -283,14 +277,11 @@ publication_responder_check(struct authority *a)
 		    a->ocsp_serial);
 		ca_ocsp_set_key(a->ocsp, NULL);
 		a->ocsp_key = old;
-		hsm_key_free(key);
-		goto out;
+		signer_key_free(key);
+		return;
 	}
-	hsm_key_free(old);
+	signer_key_free(old);
 	log_info("OCSP responder replaced: now %s", a->ocsp_serial);
-out:
-	pthread_rwlock_unlock(&a->responder_rw);
-	free(uri);
 }
 
 enum status
@@ -302,7 +293,7 @@ publication_responder_revoked_in_txn(struct store_txn *txn)
 enum status
 publication_responder_replace(struct authority *a)
 {
-	struct hsm_key *key = NULL, *old = NULL;
+	struct signer_key *key = NULL, *old = NULL;
 	char label[LIMIT_LABEL_LEN + 1], uri[LIMIT_LABEL_LEN + 32], *path;
 	char base[LIMIT_LABEL_LEN + 1];
 	unsigned char r[4];
@@ -310,11 +301,7 @@ publication_responder_replace(struct authority *a)
 	enum status st;
 
 	/* Whatever happens next, the old key signs nothing more. */
-	pthread_rwlock_wrlock(&a->responder_rw);
 	ca_ocsp_set_key(a->ocsp, NULL);
-	pthread_rwlock_unlock(&a->responder_rw);
-	if ((st = hsm_ready(a)) != ST_OK)
-		return st;
 	/* Unique even for two replacements within a second. */
 	if (RAND_bytes(r, sizeof(r)) != 1)
 		return status_fail_ssl(ST_INTERNAL, "RAND_bytes");
@@ -327,38 +314,35 @@ publication_responder_replace(struct authority *a)
 		return status_fail(
 		    ST_LIMIT, "key label %s-TIME: too long", base);
 	snprintf(uri, sizeof(uri), "pkcs11:object=%s", label);
-	if ((st = hsm_key_generate(a->hsm, label, HSM_KEY_EC_P256, &key)) !=
-	    ST_OK)
-		return hsm_failed(a, st);
+	if ((st = signer_key_generate(
+	         a->signer, label, SIGNER_KEY_EC_P256, &key)) != ST_OK)
+		return st;
 	if ((st = authority_ocsp_certify(a, key, &renewed)) != ST_OK) {
-		hsm_key_free(key);
+		signer_key_free(key);
 		return st;
 	}
 	/* The URI after the certificate: a process that reads the pair in
 	 * between finds them apart and answers tryLater until both are. */
 	if ((path = ca_config_path(a->cfg, OCSP_KEY_URI_FILE)) == NULL) {
-		hsm_key_free(key);
+		signer_key_free(key);
 		return ST_NOMEM;
 	}
 	st = file_write_atomic(path, uri, strlen(uri), 0644);
 	free(path);
 	if (st != ST_OK) {
-		hsm_key_free(key);
+		signer_key_free(key);
 		return st;
 	}
-	pthread_rwlock_wrlock(&a->responder_rw);
 	old = a->ocsp_key;
 	a->ocsp_key = key;
 	if ((st = responder_load(a)) != ST_OK) {
 		a->ocsp_key = old;
-		pthread_rwlock_unlock(&a->responder_rw);
-		hsm_key_free(key);
+		signer_key_free(key);
 		return st;
 	}
+	signer_key_free(old);
 	log_info("OCSP responder replaced: new key %s, certificate %s", label,
 	    a->ocsp_serial);
-	pthread_rwlock_unlock(&a->responder_rw);
-	hsm_key_free(old);
 	return ST_OK;
 }
 
@@ -381,40 +365,31 @@ enum status
 publication_revoked_in_txn(struct authority *a, struct store_txn *txn,
     const char *serial, int shard, int reason, int64_t revoked_at)
 {
-	struct ca_ocsp *ocsp;
+	struct ca_ocsp *ocsp =
+	    shard == STORE_CRL_SHARD_ROOT ? a->root_ocsp : a->ocsp;
 	struct ca_ocsp_status cs;
-	char signer[sizeof(a->ocsp_serial)];
 	uint8_t *der = NULL;
 	size_t len = 0;
 	int64_t now = (int64_t)time(NULL), next;
-	int is_self;
 	enum status st;
 
-	pthread_rwlock_rdlock(&a->responder_rw);
-	ocsp = shard == STORE_CRL_SHARD_ROOT ? a->root_ocsp : a->ocsp;
-	memcpy(signer, ocsp == a->root_ocsp ? a->root_serial : a->ocsp_serial,
-	    sizeof(signer));
 	/* The responder's own revocation: it signs nothing about itself. */
-	is_self = ocsp == NULL || strcmp(serial, a->ocsp_serial) == 0;
-	st = ST_INTERNAL;
-	if (!is_self) {
-		cs.status = CA_OCSP_REVOKED;
-		cs.revoked_at = revoked_at;
-		cs.reason = reason;
-		st = ca_ocsp_presign(ocsp, serial, &cs, now, &der, &len, &next);
-	}
-	pthread_rwlock_unlock(&a->responder_rw);
-	if (is_self)
+	if (ocsp == NULL || strcmp(serial, a->ocsp_serial) == 0)
 		return store_txn_ocsp_delete(txn, serial);
-	if (st != ST_OK) {
+	cs.status = CA_OCSP_REVOKED;
+	cs.revoked_at = revoked_at;
+	cs.reason = reason;
+	if (ca_ocsp_presign(ocsp, serial, &cs, now, &der, &len, &next) !=
+	    ST_OK) {
 		/* Never leave a stale "good": the next query signs online. */
 		log_warn("OCSP pre-signing for %s failed (%s); answering it "
 		         "online",
 		    serial, status_detail());
 		return store_txn_ocsp_delete(txn, serial);
 	}
-	st = store_txn_ocsp_put(
-	    txn, serial, STORE_CERT_REVOKED, signer, der, len, now, next);
+	st = store_txn_ocsp_put(txn, serial, STORE_CERT_REVOKED,
+	    ocsp == a->root_ocsp ? a->root_serial : a->ocsp_serial, der, len,
+	    now, next);
 	OPENSSL_free(der);
 	/* Signed by a responder revoked meanwhile (by another process):
 	 * not kept; the next query is signed online by its successor. */
@@ -542,7 +517,7 @@ crl_publish_one(struct authority *a, int shard, int64_t now, int64_t next,
 		goto out;
 	}
 	p.issuer = is_root ? a->root : a->issuing;
-	p.key = hsm_key_get0_pkey(is_root ? a->root_key : a->issuing_key);
+	p.key = is_root ? a->root_key : a->issuing_key;
 	p.this_update = now;
 	p.next_update = next;
 	p.idp_url = idp;
@@ -756,7 +731,6 @@ struct ocsp_lookup_ctx {
 	int by_root; /* the root answers: its CAs only */
 	int is_found; /* the last serial looked up is a certificate of ours */
 	enum store_cert_status status; /* its status then */
-	char signer[41]; /* the serial of the responder that signed */
 };
 
 /* The OCSP lookup: the store's record of a serial this responder's CA
@@ -813,14 +787,14 @@ ocsp_commit(struct store_txn *txn, void *arg)
  * since the lookup wins).
  */
 static void
-ocsp_keep(struct authority *a, const char *signer, const char *serial,
+ocsp_keep(struct authority *a, int by_root, const char *serial,
     enum store_cert_status signed_for, const uint8_t *der, size_t len,
     int64_t this_update, int64_t next_update)
 {
 	struct ocsp_job job;
 	enum status st;
 
-	job.signer = signer;
+	job.signer = by_root ? a->root_serial : a->ocsp_serial;
 	job.serial = serial;
 	job.signed_for = signed_for;
 	job.der = der;
@@ -841,7 +815,7 @@ authority_ocsp_answer(struct authority *a, const uint8_t *req, size_t len,
 {
 	struct ca_ocsp_peek pk;
 	struct ocsp_lookup_ctx lc;
-	struct ca_ocsp *ocsp;
+	struct ca_ocsp *ocsp = a->ocsp;
 	uint8_t *der = NULL;
 	size_t der_len = 0;
 	int64_t now = (int64_t)time(NULL), next = 0, this_update = 0;
@@ -851,13 +825,11 @@ authority_ocsp_answer(struct authority *a, const uint8_t *req, size_t len,
 	memset(out, 0, sizeof(*out));
 	memset(&lc, 0, sizeof(lc));
 	lc.a = a;
-	/* Both responders have the same issuer: either one peeks. */
-	pthread_rwlock_rdlock(&a->responder_rw);
 	st = ca_ocsp_request_peek(a->ocsp, req, len, &pk);
-	pthread_rwlock_unlock(&a->responder_rw);
 	/* A CertID of the issuing CA itself: the root answers. */
 	if (st == ST_DENIED && a->root_ocsp != NULL &&
 	    ca_ocsp_request_peek(a->root_ocsp, req, len, &pk) == ST_OK) {
+		ocsp = a->root_ocsp;
 		lc.by_root = 1;
 		st = ST_OK;
 	}
@@ -878,24 +850,16 @@ authority_ocsp_answer(struct authority *a, const uint8_t *req, size_t len,
 		free(der);
 		der = NULL;
 	}
-	/* Signed online: a token that came back is opened again first (one
-	 * that is away gets tryLater from the responder). */
-	if (hsm_ready(a) != ST_OK)
-		log_debug("OCSP: signing online without the token");
-	else if (!lc.by_root)
+	/* Signed online (a token or signer that is away gets tryLater from
+	 * the responder). */
+	if (!lc.by_root)
 		publication_responder_check(a);
-	/* Shared: signatures run side by side; only a replacement waits. */
-	pthread_rwlock_rdlock(&a->responder_rw);
-	ocsp = lc.by_root ? a->root_ocsp : a->ocsp;
-	st = ca_ocsp_respond(ocsp, req, len, ocsp_lookup, &lc, now, &der,
-	    &der_len, &cacheable, &this_update, &next);
-	memcpy(lc.signer, lc.by_root ? a->root_serial : a->ocsp_serial,
-	    sizeof(lc.signer));
-	pthread_rwlock_unlock(&a->responder_rw);
-	if (st != ST_OK)
+	if ((st = ca_ocsp_respond(lc.by_root ? ocsp : a->ocsp, req, len,
+	         ocsp_lookup, &lc, now, &der, &der_len, &cacheable,
+	         &this_update, &next)) != ST_OK)
 		return st;
 	if (cacheable && is_peeked && lc.is_found)
-		ocsp_keep(a, lc.signer, pk.serial_hex, lc.status, der, der_len,
+		ocsp_keep(a, lc.by_root, pk.serial_hex, lc.status, der, der_len,
 		    this_update, next);
 	/* ca_ocsp_respond's memory is OpenSSL's; hand out malloc'd. */
 	if ((out->der = malloc(der_len)) == NULL) {
@@ -980,15 +944,11 @@ ocsp_refresh(struct authority *a, int64_t now)
 			if (st != ST_OK)
 				continue;
 		}
-		pthread_rwlock_rdlock(&a->responder_rw);
-		st = ca_ocsp_presign(lc.by_root ? a->root_ocsp : a->ocsp,
-		    serial, &cs, now, &der, &len, &next);
-		memcpy(lc.signer, lc.by_root ? a->root_serial : a->ocsp_serial,
-		    sizeof(lc.signer));
-		pthread_rwlock_unlock(&a->responder_rw);
-		if (st != ST_OK)
+		if (ca_ocsp_presign(lc.by_root ? a->root_ocsp : a->ocsp, serial,
+		        &cs, now, &der, &len, &next) != ST_OK)
 			continue;
-		ocsp_keep(a, lc.signer, serial, lc.status, der, len, now, next);
+		ocsp_keep(
+		    a, lc.by_root, serial, lc.status, der, len, now, next);
 		done++;
 		OPENSSL_free(der);
 	}
@@ -1011,7 +971,7 @@ publication_tick(struct authority *a, int64_t now)
 	    (last > a->crl_seq && now - a->crl_built >= CRL_MIN_INTERVAL) ||
 	    now >= a->crl_built + (a->crl_next - a->crl_built) / 2;
 	if (is_due && (st = authority_crl_publish(a)) != ST_OK)
-		return hsm_failed(a, st);
+		return st;
 	if (now - a->slow_tick >= 60) {
 		a->slow_tick = now;
 		ocsp_refresh(a, now);

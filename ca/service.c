@@ -92,8 +92,8 @@ row_commit(struct store_txn *txn, void *arg)
 enum status
 ca_service_issue(struct store *store, const char *org, const char *actor,
     int64_t now, const struct ca_service_spec *spec, X509 *issuer,
-    EVP_PKEY *issuer_key, const char *crl_url, const char *ocsp_url,
-    const char *ca_issuers_url, X509 **out)
+    const struct signer_key *issuer_key, const char *crl_url,
+    const char *ocsp_url, const char *ca_issuers_url, X509 **out)
 {
 	struct ca_template t;
 	struct store_cert row;
@@ -128,6 +128,7 @@ ca_service_issue(struct store *store, const char *org, const char *actor,
 	t.not_before = now - BACKDATE;
 	t.not_after = now + spec->days * DAY;
 	t.is_ca = spec->is_ca;
+	t.is_service = 1;
 	t.pathlen = spec->pathlen;
 	t.key_usage = spec->key_usage;
 	t.eku_nids = spec->eku;

@@ -14,6 +14,8 @@
 #include "ca/store.h"
 #include "common/status.h"
 
+struct signer_key;
+
 struct ca_service_spec {
 	const char *cn;
 	const char *profile; /* the row's profile: "tls-server", ... */
@@ -49,7 +51,7 @@ void ca_row_clear(struct store_cert *row);
  */
 enum status ca_service_issue(struct store *store, const char *org,
     const char *actor, int64_t now, const struct ca_service_spec *spec,
-    X509 *issuer, EVP_PKEY *issuer_key, const char *crl_url,
+    X509 *issuer, const struct signer_key *issuer_key, const char *crl_url,
     const char *ocsp_url, const char *ca_issuers_url, X509 **out) MUST_CHECK;
 
 /*

@@ -19,7 +19,7 @@
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/secret.h"
-#include "hsm/hsm.h"
+#include "signer/local.h"
 
 extern const char policy_default_json[];
 extern const size_t policy_default_json_len;
@@ -39,20 +39,21 @@ enum init_key {
 
 static const struct {
 	const char *role;
-	enum hsm_key_type type;
+	enum signer_key_type type;
+	enum signer_role signs_as;
 } init_keys[KEY_MAX] = {
-    [KEY_ROOT] = {"root-ca", HSM_KEY_EC_P384},
-    [KEY_ISSUING] = {"issuing-ca", HSM_KEY_EC_P256},
-    [KEY_OCSP] = {"ocsp-responder", HSM_KEY_EC_P256},
-    [KEY_TOKEN] = {"token-signing", HSM_KEY_EC_P256},
-    [KEY_AUDIT] = {"audit-signing", HSM_KEY_EC_P256},
+    [KEY_ROOT] = {"root-ca", SIGNER_KEY_EC_P384, SIGNER_ROLE_ROOT},
+    [KEY_ISSUING] = {"issuing-ca", SIGNER_KEY_EC_P256, SIGNER_ROLE_ISSUING},
+    [KEY_OCSP] = {"ocsp-responder", SIGNER_KEY_EC_P256, SIGNER_ROLE_OCSP},
+    [KEY_TOKEN] = {"token-signing", SIGNER_KEY_EC_P256, SIGNER_ROLE_TOKEN},
+    [KEY_AUDIT] = {"audit-signing", SIGNER_KEY_EC_P256, SIGNER_ROLE_AUDIT},
 };
 
 struct init_state {
 	const struct ca_setup *s;
 	struct ca_config cfg;
-	struct hsm *hsm;
-	struct hsm_key *keys[KEY_MAX];
+	struct signer *signer; /* set-up mode: CA certificates, every key */
+	struct signer_key *keys[KEY_MAX];
 	struct store *store;
 	X509 *certs[5];
 	size_t cert_count;
@@ -154,10 +155,9 @@ audit_start(struct init_state *is)
 	enum status st;
 
 	if ((st = write_pubkey(is->s->data_dir, "ca/audit.pub.pem",
-	         hsm_key_get0_public(is->keys[KEY_AUDIT]))) != ST_OK)
+	         signer_key_get0_public(is->keys[KEY_AUDIT]))) != ST_OK)
 		return st;
-	return audit_checkpoint(
-	    is->store, hsm_key_get0_pkey(is->keys[KEY_AUDIT]), is->now, NULL);
+	return audit_checkpoint(is->store, is->keys[KEY_AUDIT], is->now, NULL);
 }
 
 enum status
@@ -210,7 +210,7 @@ embedded_token(struct init_state *is, char **pin)
 	    (st = write_in(dir, "hsm/user.pin", *pin, strlen(*pin), 0600)) !=
 	        ST_OK)
 		goto out;
-	st = hsm_token_init(is->cfg.hsm_module, is->cfg.hsm_token, so, *pin);
+	st = signer_token_init(is->cfg.hsm_module, is->cfg.hsm_token, so, *pin);
 out:
 	if (st != ST_OK) {
 		secret_free(*pin);
@@ -320,7 +320,7 @@ issue_all(struct init_state *is)
 	snprintf(cn, sizeof(cn), "%s Root CA", is->cfg.name);
 	spec = (struct ca_service_spec){.cn = cn,
 	    .profile = "root-ca",
-	    .pubkey = hsm_key_get0_public(is->keys[KEY_ROOT]),
+	    .pubkey = signer_key_get0_public(is->keys[KEY_ROOT]),
 	    .days = 3650,
 	    .is_ca = 1,
 	    .pathlen = -1,
@@ -328,14 +328,13 @@ issue_all(struct init_state *is)
 	    .md_nid = NID_sha384};
 	if ((st = ca_service_issue(is->store, is->cfg.name,
 	         "operator id=\"init\"", is->now, &spec, NULL,
-	         hsm_key_get0_pkey(is->keys[KEY_ROOT]), NULL, NULL, NULL,
-	         &root)) != ST_OK)
+	         is->keys[KEY_ROOT], NULL, NULL, NULL, &root)) != ST_OK)
 		goto out;
 
 	snprintf(cn, sizeof(cn), "%s Issuing CA", is->cfg.name);
 	spec = (struct ca_service_spec){.cn = cn,
 	    .profile = "issuing-ca",
-	    .pubkey = hsm_key_get0_public(is->keys[KEY_ISSUING]),
+	    .pubkey = signer_key_get0_public(is->keys[KEY_ISSUING]),
 	    .days = 5 * 365,
 	    .is_ca = 1,
 	    .pathlen = 0,
@@ -343,15 +342,15 @@ issue_all(struct init_state *is)
 	    .md_nid = NID_sha384};
 	if ((st = ca_service_issue(is->store, is->cfg.name,
 	         "operator id=\"init\"", is->now, &spec, root,
-	         hsm_key_get0_pkey(is->keys[KEY_ROOT]), root_crl, ocsp_url,
-	         root_crt, &issuing)) != ST_OK)
+	         is->keys[KEY_ROOT], root_crl, ocsp_url, root_crt, &issuing)) !=
+	    ST_OK)
 		goto out;
 
 	/* RFC 6960 §4.2.2.2: a delegated responder, short-lived. */
 	snprintf(cn, sizeof(cn), "%s OCSP Responder", is->cfg.name);
 	spec = (struct ca_service_spec){.cn = cn,
 	    .profile = "ocsp-responder",
-	    .pubkey = hsm_key_get0_public(is->keys[KEY_OCSP]),
+	    .pubkey = signer_key_get0_public(is->keys[KEY_OCSP]),
 	    .days = 30,
 	    .pathlen = -1,
 	    .key_usage = X509v3_KU_DIGITAL_SIGNATURE,
@@ -361,8 +360,7 @@ issue_all(struct init_state *is)
 	    .md_nid = NID_sha256};
 	if ((st = ca_service_issue(is->store, is->cfg.name,
 	         "operator id=\"init\"", is->now, &spec, issuing,
-	         hsm_key_get0_pkey(is->keys[KEY_ISSUING]), NULL, ocsp_url, crt,
-	         &ocsp)) != ST_OK)
+	         is->keys[KEY_ISSUING], NULL, ocsp_url, crt, &ocsp)) != ST_OK)
 		goto out;
 
 	/* The CN repeats the first name; clients match the SAN (RFC 9525). */
@@ -379,8 +377,7 @@ issue_all(struct init_state *is)
 	    .md_nid = NID_sha256};
 	if ((st = ca_service_issue(is->store, is->cfg.name,
 	         "operator id=\"init\"", is->now, &spec, issuing,
-	         hsm_key_get0_pkey(is->keys[KEY_ISSUING]), crl, ocsp_url, crt,
-	         &tls)) != ST_OK)
+	         is->keys[KEY_ISSUING], crl, ocsp_url, crt, &tls)) != ST_OK)
 		goto out;
 
 	spec = (struct ca_service_spec){.cn = "admin",
@@ -394,8 +391,7 @@ issue_all(struct init_state *is)
 	    .md_nid = NID_sha256};
 	if ((st = ca_service_issue(is->store, is->cfg.name,
 	         "operator id=\"init\"", is->now, &spec, issuing,
-	         hsm_key_get0_pkey(is->keys[KEY_ISSUING]), crl, ocsp_url, crt,
-	         &admin)) != ST_OK)
+	         is->keys[KEY_ISSUING], crl, ocsp_url, crt, &admin)) != ST_OK)
 		goto out;
 
 	/* Rows are committed; now the files. */
@@ -443,13 +439,13 @@ out:
 static enum status
 labels_free(struct init_state *is, char labels[KEY_MAX][LIMIT_LABEL_LEN + 1])
 {
-	struct hsm_key *key = NULL;
+	struct signer_key *key = NULL;
 	int i;
 	enum status st;
 
 	for (i = 0; i < KEY_MAX; i++) {
-		st = hsm_key_find(is->hsm, labels[i], &key);
-		hsm_key_free(key);
+		st = signer_key_find(is->signer, labels[i], &key);
+		signer_key_free(key);
 		key = NULL;
 		if (st == ST_OK)
 			return status_fail(ST_CONFLICT,
@@ -469,6 +465,7 @@ static enum status
 run(struct init_state *is)
 {
 	const struct ca_setup *s = is->s;
+	struct signer_local_config sc;
 	char *pin = NULL, *db = NULL, *uris[KEY_MAX] = {NULL};
 	char labels[KEY_MAX][LIMIT_LABEL_LEN + 1];
 	int i;
@@ -496,22 +493,32 @@ run(struct init_state *is)
 		if (st != ST_OK)
 			goto out;
 	}
-	st = hsm_open(is->cfg.hsm_module, is->cfg.hsm_token, pin, &is->hsm);
+	/* The signer in set-up mode: it signs the CA certificates and makes
+	 * every key; each key's role is the one its label names. */
+	memset(&sc, 0, sizeof(sc));
+	for (i = 0; i < KEY_MAX; i++) {
+		if ((uris[i] = key_uri(is->cfg.hsm_token, labels[i])) == NULL) {
+			st = ST_NOMEM;
+			goto out;
+		}
+		sc.key_uri[init_keys[i].signs_as] = uris[i];
+	}
+	sc.module = is->cfg.hsm_module;
+	sc.token = is->cfg.hsm_token;
+	sc.pin = pin;
+	sc.is_setup = 1;
+	sc.open_tries = 1;
+	st = signer_local_open(&sc, &is->signer);
 	secret_free(pin);
 	pin = NULL;
 	if (st != ST_OK)
 		goto out;
 	if ((st = labels_free(is, labels)) != ST_OK)
 		goto out;
-	for (i = 0; i < KEY_MAX; i++) {
-		if ((st = hsm_key_generate(is->hsm, labels[i],
+	for (i = 0; i < KEY_MAX; i++)
+		if ((st = signer_key_generate(is->signer, labels[i],
 		         init_keys[i].type, &is->keys[i])) != ST_OK)
 			goto out;
-		if ((uris[i] = key_uri(is->cfg.hsm_token, labels[i])) == NULL) {
-			st = ST_NOMEM;
-			goto out;
-		}
-	}
 	is->cfg.key_root = uris[KEY_ROOT];
 	is->cfg.key_issuing = uris[KEY_ISSUING];
 	is->cfg.key_ocsp = uris[KEY_OCSP];
@@ -623,9 +630,9 @@ ca_setup_run(const struct ca_setup *s)
 	store_close(is.store);
 	for (i = 0; i < KEY_MAX; i++) {
 		made += is.keys[i] != NULL;
-		hsm_key_free(is.keys[i]);
+		signer_key_free(is.keys[i]);
 	}
-	hsm_close(is.hsm);
+	signer_close(is.signer);
 	if (st != ST_OK) {
 		char detail[512];
 

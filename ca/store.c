@@ -8,66 +8,58 @@
  * the tables' operations live in the other store_*.c files, named in
  * store_internal.h.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <sqlite3.h>
 
 #include "ca/store.h"
+#include "ca/store_db.h"
 #include "ca/store_internal.h"
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/status.h"
 
-/* Other worker processes share the file; wait this long for their locks. */
-#define BUSY_TIMEOUT_MS 5000
 /* BEGIN/COMMIT still busy after a full busy timeout: tries in all. */
 #define BUSY_TRIES 3
 
 /* Record a SQLite failure on db as ST_STORE "store: what: message". */
 enum status
-db_fail(sqlite3 *db, const char *what)
+db_fail(struct db *db, const char *what)
 {
 	return status_fail(ST_STORE, "store: %s: %s", what,
-	    db != NULL ? sqlite3_errmsg(db) : "out of memory");
+	    db != NULL ? db_errmsg(db) : "out of memory");
 }
 
 /* Run SQL without results (pragmas, migrations). */
 enum status
-db_exec(sqlite3 *db, const char *sql, const char *what)
+db_exec(struct db *db, const char *sql, const char *what)
 {
-	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+	if (db_exec_sql(db, sql) != DB_OK)
 		return db_fail(db, what);
 	return ST_OK;
 }
 
 /* The writer's statement s, prepared on first use; NULL after a failure. */
-sqlite3_stmt *
+struct db_stmt *
 wstmt(struct store_txn *txn, enum wstmt s)
 {
 	if (txn->stmt[s] == NULL &&
-	    sqlite3_prepare_v3(txn->db, wsql[s], -1, SQLITE_PREPARE_PERSISTENT,
-	        &txn->stmt[s], NULL) != SQLITE_OK) {
+	    db_prepare(txn->db, store_wsql(txn->db, s), 1, &txn->stmt[s]) !=
+	        DB_OK) {
 		txn->stmt[s] = NULL;
 		return NULL;
 	}
 	return txn->stmt[s];
 }
 
-sqlite3_stmt *
+struct db_stmt *
 rstmt(struct store *store, enum rstmt s)
 {
 	if (store->rstmt[s] == NULL &&
-	    sqlite3_prepare_v3(store->rdb, rsql[s], -1,
-	        SQLITE_PREPARE_PERSISTENT, &store->rstmt[s],
-	        NULL) != SQLITE_OK) {
+	    db_prepare(store->rdb, store_rsql(store->rdb, s), 1,
+	        &store->rstmt[s]) != DB_OK) {
 		store->rstmt[s] = NULL;
 		return NULL;
 	}
@@ -76,21 +68,21 @@ rstmt(struct store *store, enum rstmt s)
 
 /*
  * Step a statement without rows (or whose rows are not wanted) once,
- * retrying SQLITE_BUSY for BEGIN and COMMIT beyond the busy handler, which
- * already waited BUSY_TIMEOUT_MS. Returns the SQLite result code; the
+ * retrying DB_BUSY for BEGIN and COMMIT beyond the busy handler, which
+ * already waited its timeout. Returns the db_rc; the
  * statement is reset.
  */
 static int
-step_done(sqlite3_stmt *stmt)
+step_done(struct db_stmt *stmt)
 {
 	int rc, tries = 0;
 
 	do {
-		rc = sqlite3_step(stmt);
-		sqlite3_reset(stmt);
-	} while (rc == SQLITE_BUSY && ++tries < BUSY_TRIES);
-	if (rc == SQLITE_ROW)
-		rc = SQLITE_DONE;
+		rc = db_step(stmt);
+		db_reset(stmt);
+	} while (rc == DB_BUSY && ++tries < BUSY_TRIES);
+	if (rc == DB_ROW)
+		rc = DB_DONE;
 	return rc;
 }
 
@@ -98,12 +90,12 @@ step_done(sqlite3_stmt *stmt)
 enum status
 txn_control(struct store_txn *txn, enum wstmt s)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 
 	if ((stmt = wstmt(txn, s)) == NULL)
-		return db_fail(txn->db, wsql[s]);
-	if (step_done(stmt) != SQLITE_DONE)
-		return db_fail(txn->db, wsql[s]);
+		return db_fail(txn->db, store_wsql(txn->db, s));
+	if (step_done(stmt) != DB_DONE)
+		return db_fail(txn->db, store_wsql(txn->db, s));
 	return ST_OK;
 }
 
@@ -136,22 +128,22 @@ check_serial(const char *serial)
 
 /* Bind text or NULL; the statement is reset before the string goes away. */
 int
-bind_text(sqlite3_stmt *stmt, int i, const char *s)
+bind_text(struct db_stmt *stmt, int i, const char *s)
 {
 	if (s == NULL)
-		return sqlite3_bind_null(stmt, i);
-	return sqlite3_bind_text(stmt, i, s, -1, SQLITE_STATIC);
+		return db_bind_null(stmt, i);
+	return db_bind_text(stmt, i, s);
 }
 
 /* A copy of a text column, NULL for SQL NULL; *is_oom on failure. */
 char *
-column_strdup(sqlite3_stmt *stmt, int i, int *is_oom)
+column_strdup(struct db_stmt *stmt, int i, int *is_oom)
 {
 	const unsigned char *s;
 	char *copy;
 
-	if ((s = sqlite3_column_text(stmt, i)) == NULL) {
-		if (sqlite3_column_type(stmt, i) != SQLITE_NULL)
+	if ((s = db_column_text(stmt, i)) == NULL) {
+		if (!db_column_is_null(stmt, i))
 			*is_oom = 1;
 		return NULL;
 	}
@@ -162,25 +154,24 @@ column_strdup(sqlite3_stmt *stmt, int i, int *is_oom)
 
 /* Done with stmt: reset it and drop its bindings. NULL accepted. */
 void
-stmt_reset(sqlite3_stmt *stmt)
+stmt_reset(struct db_stmt *stmt)
 {
 	if (stmt == NULL)
 		return;
-	sqlite3_reset(stmt);
-	sqlite3_clear_bindings(stmt);
+	db_reset(stmt);
 }
 
 /*
  * Run a statement without rows whose parameters were bound (is_bound), then
- * reset it. The detail is taken before the reset; sqlite3_changes() still
+ * reset it. The detail is taken before the reset; db_changes() still
  * counts the rows it changed.
  */
 enum status
-stmt_run(sqlite3 *db, sqlite3_stmt *stmt, int is_bound, const char *what)
+stmt_run(struct db *db, struct db_stmt *stmt, int is_bound, const char *what)
 {
 	enum status st = ST_OK;
 
-	if (!is_bound || sqlite3_step(stmt) != SQLITE_DONE)
+	if (!is_bound || db_step(stmt) != DB_DONE)
 		st = db_fail(db, what);
 	stmt_reset(stmt);
 	return st;
@@ -193,15 +184,15 @@ stmt_run(sqlite3 *db, sqlite3_stmt *stmt, int is_bound, const char *what)
  * The caller resets the statement.
  */
 enum status
-step_row(sqlite3 *db, sqlite3_stmt *stmt, int is_bound, const char *what)
+step_row(struct db *db, struct db_stmt *stmt, int is_bound, const char *what)
 {
 	int rc;
 
 	if (!is_bound)
 		return db_fail(db, what);
-	if ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+	if ((rc = db_step(stmt)) == DB_ROW)
 		return ST_OK;
-	if (rc == SQLITE_DONE)
+	if (rc == DB_DONE)
 		return ST_NOTFOUND;
 	return db_fail(db, what);
 }
@@ -209,7 +200,11 @@ step_row(sqlite3 *db, sqlite3_stmt *stmt, int is_bound, const char *what)
 int64_t
 store_txn_last_id(struct store_txn *txn)
 {
-	return (int64_t)sqlite3_last_insert_rowid(txn->db);
+	int64_t id = 0;
+
+	if (db_last_insert_id(txn->db, &id) != ST_OK)
+		return 0;
+	return id;
 }
 
 /*
@@ -260,7 +255,7 @@ writer_batch(struct store *store, struct job *batch)
 		 * An I/O error or a full disk inside fn makes SQLite roll the
 		 * whole transaction back on its own.
 		 */
-		if (sqlite3_get_autocommit(txn->db))
+		if (db_get_autocommit(txn->db))
 			is_broken = 1;
 		snprintf(j->detail, sizeof(j->detail), "%s", status_detail());
 	}
@@ -273,7 +268,7 @@ writer_batch(struct store *store, struct job *batch)
 		    "after a failure inside it");
 	snprintf(why, sizeof(why), "%s", status_detail());
 	log_error("%s", why);
-	if (!sqlite3_get_autocommit(txn->db) &&
+	if (!db_get_autocommit(txn->db) &&
 	    txn_control(txn, W_ROLLBACK) != ST_OK)
 		log_error("%s", status_detail());
 	/*
@@ -382,109 +377,22 @@ store_stats(struct store *store, uint64_t *commits, uint64_t *jobs)
 	pthread_mutex_unlock(&store->lock);
 }
 
-/* The -wal and -shm files hold the same data: same mode as the database. */
+/* The writer connection: durable commits, the schema up to date. */
 static enum status
-sidecars_chmod(const char *path)
+writer_open(const char *path, struct db **out)
 {
-	static const char *const suffixes[] = {"-wal", "-shm"};
-	char name[4096];
-	size_t i;
-	int n;
-
-	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-		n = snprintf(name, sizeof(name), "%s%s", path, suffixes[i]);
-		if (n < 0 || (size_t)n >= sizeof(name))
-			return status_fail(ST_LIMIT, "store path is too long");
-		if (chmod(name, 0600) == -1 && errno != ENOENT)
-			return status_fail(ST_STORE, "store: chmod %s: %s",
-			    name, strerror(errno));
-	}
-	return ST_OK;
-}
-
-/* Create the database file with mode 0600 before SQLite opens it. */
-static enum status
-file_create(const char *path)
-{
-	int fd;
-
-	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd == -1)
-		return status_fail(
-		    ST_STORE, "store: open %s: %s", path, strerror(errno));
-	/* A file that existed, or a loose umask, does not widen access. */
-	if (fchmod(fd, 0600) == -1) {
-		close(fd);
-		return status_fail(
-		    ST_STORE, "store: chmod %s: %s", path, strerror(errno));
-	}
-	close(fd);
-	return ST_OK;
-}
-
-enum status
-db_open(const char *path, int flags, sqlite3 **out)
-{
-	sqlite3 *db = NULL;
-	enum status st = ST_OK;
-
-	*out = NULL;
-	if (sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL) !=
-	    SQLITE_OK) {
-		st = db_fail(db, "open");
-		goto out;
-	}
-	sqlite3_extended_result_codes(db, 1);
-	if (sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS) != SQLITE_OK) {
-		st = db_fail(db, "busy timeout");
-		goto out;
-	}
-	*out = db;
-	db = NULL;
-out:
-	sqlite3_close_v2(db);
-	return st;
-}
-
-/* The writer connection: WAL, synchronous=FULL, foreign keys, schema. */
-static enum status
-writer_open(const char *path, sqlite3 **out)
-{
-	sqlite3 *db = NULL;
-	sqlite3_stmt *stmt = NULL;
-	const unsigned char *mode;
+	struct db *db = NULL;
 	enum status st;
 
 	*out = NULL;
-	if ((st = db_open(path, SQLITE_OPEN_READWRITE, &db)) != ST_OK)
-		goto out;
-	if (sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &stmt,
-	        NULL) != SQLITE_OK ||
-	    sqlite3_step(stmt) != SQLITE_ROW) {
-		st = db_fail(db, "journal_mode = WAL");
-		goto out;
-	}
-	mode = sqlite3_column_text(stmt, 0);
-	if (mode == NULL || strcmp((const char *)mode, "wal") != 0) {
-		st = status_fail(ST_STORE, "store: journal mode is %s, not wal",
-		    mode != NULL ? (const char *)mode : "unknown");
-		goto out;
-	}
-	sqlite3_finalize(stmt);
-	stmt = NULL;
-	if ((st = db_exec(db, "PRAGMA synchronous = FULL",
-	         "synchronous = FULL")) != ST_OK)
-		goto out;
-	if ((st = db_exec(
-	         db, "PRAGMA foreign_keys = ON", "foreign_keys = ON")) != ST_OK)
+	if ((st = db_open(path, DB_OPEN_WRITER, &db)) != ST_OK)
 		goto out;
 	if ((st = schema_migrate(db, path)) != ST_OK)
 		goto out;
 	*out = db;
 	db = NULL;
 out:
-	sqlite3_finalize(stmt);
-	sqlite3_close_v2(db);
+	db_close(db);
 	return st;
 }
 
@@ -506,13 +414,9 @@ store_open(const char *path, struct store **out)
 		st = status_fail(ST_NOMEM, "store: out of memory");
 		goto out;
 	}
-	if ((st = file_create(path)) != ST_OK)
-		goto out;
 	if ((st = writer_open(path, &store->txn.db)) != ST_OK)
 		goto out;
-	if ((st = sidecars_chmod(path)) != ST_OK)
-		goto out;
-	if ((st = db_open(path, SQLITE_OPEN_READONLY, &store->rdb)) != ST_OK)
+	if ((st = db_open(path, DB_OPEN_READONLY, &store->rdb)) != ST_OK)
 		goto out;
 	if (pthread_create(&store->writer, NULL, writer_main, store) != 0) {
 		st = status_fail(ST_INTERNAL, "store: cannot start the writer");
@@ -545,15 +449,11 @@ store_close(struct store *store)
 		pthread_mutex_unlock(&store->lock);
 	}
 	for (i = 0; i < W_MAX; i++)
-		sqlite3_finalize(store->txn.stmt[i]);
+		db_finalize(store->txn.stmt[i]);
 	for (i = 0; i < R_MAX; i++)
-		sqlite3_finalize(store->rstmt[i]);
-	if (sqlite3_close(store->rdb) != SQLITE_OK)
-		log_error("store: close read connection: %s",
-		    sqlite3_errmsg(store->rdb));
-	if (sqlite3_close(store->txn.db) != SQLITE_OK)
-		log_error("store: close write connection: %s",
-		    sqlite3_errmsg(store->txn.db));
+		db_finalize(store->rstmt[i]);
+	db_close(store->rdb);
+	db_close(store->txn.db);
 	pthread_cond_destroy(&store->done);
 	pthread_cond_destroy(&store->wake);
 	pthread_mutex_destroy(&store->read_lock);
@@ -566,16 +466,16 @@ store_close(struct store *store)
 enum status
 read_int64(struct store *store, enum rstmt s, const char *what, int64_t *out)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	enum status st = ST_OK;
 
 	*out = 0;
 	pthread_mutex_lock(&store->read_lock);
 	if ((stmt = rstmt(store, s)) == NULL)
 		st = status_fail(ST_STORE, "store: prepare %s: %s", what,
-		    sqlite3_errmsg(store->rdb));
-	else if (sqlite3_step(stmt) == SQLITE_ROW)
-		*out = sqlite3_column_int64(stmt, 0);
+		    db_errmsg(store->rdb));
+	else if (db_step(stmt) == DB_ROW)
+		*out = db_column_int64(stmt, 0);
 	else
 		st = db_fail(store->rdb, what);
 	stmt_reset(stmt);
@@ -586,30 +486,10 @@ read_int64(struct store *store, enum rstmt s, const char *what, int64_t *out)
 enum status
 store_integrity_check(struct store *store)
 {
-	sqlite3_stmt *stmt = NULL;
-	const unsigned char *msg;
-	enum status st = ST_OK;
-	int rc;
+	enum status st;
 
 	pthread_mutex_lock(&store->read_lock);
-	if (sqlite3_prepare_v2(store->rdb, "PRAGMA integrity_check", -1, &stmt,
-	        NULL) != SQLITE_OK) {
-		st = db_fail(store->rdb, "integrity_check");
-		goto out;
-	}
-	rc = sqlite3_step(stmt);
-	if (rc != SQLITE_ROW) {
-		st = db_fail(store->rdb, "integrity_check");
-		goto out;
-	}
-	msg = sqlite3_column_text(stmt, 0);
-	if (msg == NULL || strcmp((const char *)msg, "ok") != 0) {
-		st = status_fail(ST_STORE, "store: integrity_check: %s",
-		    msg != NULL ? (const char *)msg : "no answer");
-		goto out;
-	}
-out:
-	sqlite3_finalize(stmt);
+	st = db_integrity_check(store->rdb);
 	pthread_mutex_unlock(&store->read_lock);
 	return st;
 }
@@ -634,7 +514,7 @@ enum status
 serial_times_walk(struct store *store, enum rstmt which, const int64_t *binds,
     int bind_count, store_ocsp_due_fn fn, void *arg, const char *what)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	const unsigned char *serial;
 	enum status st = ST_OK;
 	int i, rc;
@@ -645,18 +525,18 @@ serial_times_walk(struct store *store, enum rstmt which, const int64_t *binds,
 		goto out;
 	}
 	for (i = 0; i < bind_count; i++)
-		if (sqlite3_bind_int64(stmt, i + 1, binds[i]) != SQLITE_OK) {
+		if (db_bind_int64(stmt, i + 1, binds[i]) != DB_OK) {
 			st = db_fail(store->rdb, what);
 			goto out;
 		}
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if ((serial = sqlite3_column_text(stmt, 0)) == NULL)
+	while ((rc = db_step(stmt)) == DB_ROW) {
+		if ((serial = db_column_text(stmt, 0)) == NULL)
 			continue;
-		if (fn((const char *)serial, sqlite3_column_int64(stmt, 1),
-		        arg) != 0)
+		if (fn((const char *)serial, db_column_int64(stmt, 1), arg) !=
+		    0)
 			break;
 	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	if (rc != DB_ROW && rc != DB_DONE)
 		st = db_fail(store->rdb, what);
 out:
 	stmt_reset(stmt);

@@ -1,7 +1,11 @@
 /*
  * The store's insides, shared by the files that make it up and by no one
- * else (scripts/check-layers: only ca/store*.c include sqlite3.h):
+ * else. Nothing here includes a database's own header: that is left to the
+ * backends behind ca/store_db.h.
  *
+ *   store_db.c      the calls to a connection, passed to its backend:
+ *   store_db_sqlite.c   SQLite
+ *   store_db_pg.c       PostgreSQL (libpq)
  *   store.c         the core: connections, the writer thread and its group
  *                   commit, store_write, the statement helpers below
  *   store_sql.c     the SQL text of every prepared statement (wsql, rsql)
@@ -19,9 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <sqlite3.h>
-
 #include "ca/store.h"
+#include "ca/store_db.h"
 #include "common/status.h"
 
 /* The same capacity as the thread-local detail line in common/status.c. */
@@ -70,8 +73,8 @@ enum wstmt {
 	W_MAX
 };
 
-/* The SQL of each write statement (store_sql.c). */
-extern const char *const wsql[W_MAX];
+/* The SQL of each write statement in db's dialect (store_sql.c). */
+const char *store_wsql(const struct db *db, enum wstmt s);
 
 /* Statements of the read connection. */
 enum rstmt {
@@ -96,13 +99,13 @@ enum rstmt {
 	R_MAX
 };
 
-/* The SQL of each read statement (store_sql.c). */
-extern const char *const rsql[R_MAX];
+/* The SQL of each read statement in db's dialect (store_sql.c). */
+const char *store_rsql(const struct db *db, enum rstmt s);
 
 /* The writer's connection as handed to job functions. */
 struct store_txn {
-	sqlite3 *db;
-	sqlite3_stmt *stmt[W_MAX];
+	struct db *db;
+	struct db_stmt *stmt[W_MAX];
 };
 
 /* One store_write call; lives on the caller's stack until done is set. */
@@ -120,8 +123,8 @@ struct store {
 	char *path; /* for private read connections */
 
 	pthread_mutex_t read_lock; /* guards rdb and rstmt */
-	sqlite3 *rdb;
-	sqlite3_stmt *rstmt[R_MAX];
+	struct db *rdb;
+	struct db_stmt *rstmt[R_MAX];
 
 	pthread_mutex_t lock; /* guards everything below */
 	pthread_cond_t wake; /* jobs queued, or closing */
@@ -137,15 +140,14 @@ struct store {
 };
 
 /* Record a SQLite failure on db as ST_STORE "store: what: message". */
-enum status db_fail(sqlite3 *db, const char *what);
+enum status db_fail(struct db *db, const char *what);
 /* Run SQL without results (pragmas, migrations). */
-enum status db_exec(sqlite3 *db, const char *sql, const char *what) MUST_CHECK;
-/* A connection to path (SQLITE_OPEN_* flags) with the busy timeout. */
-enum status db_open(const char *path, int flags, sqlite3 **out) MUST_CHECK;
+enum status
+db_exec(struct db *db, const char *sql, const char *what) MUST_CHECK;
 /* The writer's statement s, prepared on first use; NULL after a failure. */
-sqlite3_stmt *wstmt(struct store_txn *txn, enum wstmt s);
+struct db_stmt *wstmt(struct store_txn *txn, enum wstmt s);
 /* The read connection's statement s; the caller holds read_lock. */
-sqlite3_stmt *rstmt(struct store *store, enum rstmt s);
+struct db_stmt *rstmt(struct store *store, enum rstmt s);
 /* Run one of the writer's control statements (BEGIN, SAVEPOINT, ...). */
 enum status txn_control(struct store_txn *txn, enum wstmt s) MUST_CHECK;
 /* Serials are uppercase hex without separators, at most 40 digits. */
@@ -154,17 +156,17 @@ enum status check_serial(const char *serial) MUST_CHECK;
 /* 1..STORE_LIST_LIMIT_MAX rows per call. */
 enum status check_limit(size_t limit) MUST_CHECK;
 /* Bind text or NULL; the statement is reset before the string goes away. */
-int bind_text(sqlite3_stmt *stmt, int i, const char *s);
+int bind_text(struct db_stmt *stmt, int i, const char *s);
 /* A copy of a text column, NULL for SQL NULL; *is_oom on failure. */
-char *column_strdup(sqlite3_stmt *stmt, int i, int *is_oom);
+char *column_strdup(struct db_stmt *stmt, int i, int *is_oom);
 /* Done with stmt: reset it and drop its bindings. NULL accepted. */
-void stmt_reset(sqlite3_stmt *stmt);
+void stmt_reset(struct db_stmt *stmt);
 /* Run a bound statement without rows, then reset it. */
-enum status stmt_run(
-    sqlite3 *db, sqlite3_stmt *stmt, int is_bound, const char *what) MUST_CHECK;
+enum status stmt_run(struct db *db, struct db_stmt *stmt, int is_bound,
+    const char *what) MUST_CHECK;
 /* Step a bound lookup to its row: ST_OK, ST_NOTFOUND or ST_STORE. */
-enum status step_row(
-    sqlite3 *db, sqlite3_stmt *stmt, int is_bound, const char *what) MUST_CHECK;
+enum status step_row(struct db *db, struct db_stmt *stmt, int is_bound,
+    const char *what) MUST_CHECK;
 /* The one integer of read statement s, which takes no parameters. */
 enum status read_int64(struct store *store, enum rstmt s, const char *what,
     int64_t *out) MUST_CHECK;
@@ -173,6 +175,6 @@ enum status serial_times_walk(struct store *store, enum rstmt which,
     const int64_t *binds, int bind_count, store_ocsp_due_fn fn, void *arg,
     const char *what) MUST_CHECK;
 /* Bring the writer connection's schema up to date (store_schema.c). */
-enum status schema_migrate(sqlite3 *db, const char *path) MUST_CHECK;
+enum status schema_migrate(struct db *db, const char *path) MUST_CHECK;
 
 #endif

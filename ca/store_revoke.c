@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h>
-
 #include "ca/store.h"
 #include "ca/store_internal.h"
 #include "common/status.h"
@@ -43,7 +41,7 @@ check_reason(int reason)
 
 /* A copy of a text column of a writer statement, or NULL for SQL NULL. */
 static enum status
-column_dup_opt(sqlite3_stmt *stmt, int i, char **out)
+column_dup_opt(struct db_stmt *stmt, int i, char **out)
 {
 	int is_oom = 0;
 
@@ -57,7 +55,7 @@ enum status
 store_txn_cert_revoke(struct store_txn *txn, const char *serial, int reason,
     int64_t time, char **device_id_out)
 {
-	sqlite3_stmt *sel, *upd, *ins;
+	struct db_stmt *sel, *upd, *ins;
 	const unsigned char *status;
 	char *device_id = NULL;
 	enum status st = ST_OK;
@@ -73,14 +71,14 @@ store_txn_cert_revoke(struct store_txn *txn, const char *serial, int reason,
 	    (upd = wstmt(txn, W_CERT_REVOKE)) == NULL ||
 	    (ins = wstmt(txn, W_FEED_INSERT)) == NULL)
 		return db_fail(txn->db, "prepare revoke certificate");
-	st = step_row(txn->db, sel, bind_text(sel, 1, serial) == SQLITE_OK,
+	st = step_row(txn->db, sel, bind_text(sel, 1, serial) == DB_OK,
 	    "select certificate");
 	if (st == ST_NOTFOUND)
 		st = status_fail(
 		    ST_NOTFOUND, "no certificate with serial %s", serial);
 	if (st != ST_OK)
 		goto out;
-	status = sqlite3_column_text(sel, 0);
+	status = db_column_text(sel, 0);
 	if (status == NULL || strcmp((const char *)status, "valid") != 0) {
 		st = status_fail(
 		    ST_CONFLICT, "certificate %s is already revoked", serial);
@@ -90,20 +88,20 @@ store_txn_cert_revoke(struct store_txn *txn, const char *serial, int reason,
 		goto out;
 	stmt_reset(sel);
 	/* The stored reason is -1 for none, as in the feed. */
-	ok = sqlite3_bind_int64(upd, 1, time) == SQLITE_OK &&
-	    sqlite3_bind_int(upd, 2, reason) == SQLITE_OK &&
-	    bind_text(upd, 3, serial) == SQLITE_OK;
+	ok = db_bind_int64(upd, 1, time) == DB_OK &&
+	    db_bind_int(upd, 2, reason) == DB_OK &&
+	    bind_text(upd, 3, serial) == DB_OK;
 	if ((st = stmt_run(txn->db, upd, ok, "revoke certificate")) != ST_OK)
 		goto out;
-	if (sqlite3_changes(txn->db) != 1) {
+	if (db_changes(txn->db) != 1) {
 		st = status_fail(
 		    ST_CONFLICT, "certificate %s is already revoked", serial);
 		goto out;
 	}
-	ok = bind_text(ins, 1, serial) == SQLITE_OK &&
-	    bind_text(ins, 2, device_id) == SQLITE_OK &&
-	    sqlite3_bind_int(ins, 3, reason) == SQLITE_OK &&
-	    sqlite3_bind_int64(ins, 4, time) == SQLITE_OK;
+	ok = bind_text(ins, 1, serial) == DB_OK &&
+	    bind_text(ins, 2, device_id) == DB_OK &&
+	    db_bind_int(ins, 3, reason) == DB_OK &&
+	    db_bind_int64(ins, 4, time) == DB_OK;
 	if ((st = stmt_run(
 	         txn->db, ins, ok, "append to the revocations feed")) != ST_OK)
 		goto out;
@@ -127,7 +125,7 @@ device_valid_serials(struct store_txn *txn, const char *device_id,
     struct serial **out, size_t *count)
 {
 	struct serial *serials = NULL, *grown;
-	sqlite3_stmt *sel;
+	struct db_stmt *sel;
 	const unsigned char *serial;
 	size_t n = 0, cap = 0;
 	enum status st = ST_OK;
@@ -137,11 +135,11 @@ device_valid_serials(struct store_txn *txn, const char *device_id,
 	*count = 0;
 	if ((sel = wstmt(txn, W_DEVICE_VALID)) == NULL)
 		return db_fail(txn->db, "prepare select device certificates");
-	if (bind_text(sel, 1, device_id) != SQLITE_OK) {
+	if (bind_text(sel, 1, device_id) != DB_OK) {
 		st = db_fail(txn->db, "select device certificates");
 		goto out;
 	}
-	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+	while ((rc = db_step(sel)) == DB_ROW) {
 		if (n == cap) {
 			cap = cap == 0 ? 8 : cap * 2;
 			if ((grown = reallocarray(
@@ -152,11 +150,11 @@ device_valid_serials(struct store_txn *txn, const char *device_id,
 			}
 			serials = grown;
 		}
-		serial = sqlite3_column_text(sel, 0);
+		serial = db_column_text(sel, 0);
 		snprintf(serials[n++].hex, sizeof(serials[0].hex), "%s",
 		    serial != NULL ? (const char *)serial : "");
 	}
-	if (rc != SQLITE_DONE) {
+	if (rc != DB_DONE) {
 		st = db_fail(txn->db, "select device certificates");
 		goto out;
 	}
@@ -224,7 +222,7 @@ store_txn_ocsp_put(struct store_txn *txn, const char *serial,
     enum store_cert_status signed_for, const char *signer, const uint8_t *der,
     size_t len, int64_t this_update, int64_t next_update)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	enum status st;
 	int ok;
 
@@ -237,18 +235,17 @@ store_txn_ocsp_put(struct store_txn *txn, const char *serial,
 		return st;
 	if ((stmt = wstmt(txn, W_OCSP_PUT)) == NULL)
 		return db_fail(txn->db, "prepare store OCSP response");
-	ok = bind_text(stmt, 1, serial) == SQLITE_OK &&
-	    sqlite3_bind_blob(stmt, 2, der, (int)len, SQLITE_STATIC) ==
-	        SQLITE_OK &&
-	    sqlite3_bind_int64(stmt, 3, this_update) == SQLITE_OK &&
-	    sqlite3_bind_int64(stmt, 4, next_update) == SQLITE_OK &&
+	ok = bind_text(stmt, 1, serial) == DB_OK &&
+	    db_bind_blob(stmt, 2, der, len) == DB_OK &&
+	    db_bind_int64(stmt, 3, this_update) == DB_OK &&
+	    db_bind_int64(stmt, 4, next_update) == DB_OK &&
 	    bind_text(stmt, 5,
 	        signed_for == STORE_CERT_REVOKED ? "revoked" : "valid") ==
-	        SQLITE_OK &&
-	    bind_text(stmt, 6, signer) == SQLITE_OK;
+	        DB_OK &&
+	    bind_text(stmt, 6, signer) == DB_OK;
 	if ((st = stmt_run(txn->db, stmt, ok, "store OCSP response")) != ST_OK)
 		return st;
-	if (sqlite3_changes(txn->db) == 0)
+	if (db_changes(txn->db) == 0)
 		return status_fail(ST_CONFLICT,
 		    "certificate %s is not (or no longer) %s, or the responder "
 		    "is revoked: its OCSP answer is not kept",
@@ -260,18 +257,18 @@ store_txn_ocsp_put(struct store_txn *txn, const char *serial,
 enum status
 store_txn_ocsp_delete(struct store_txn *txn, const char *serial)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 
 	if ((stmt = wstmt(txn, W_OCSP_DELETE)) == NULL)
 		return db_fail(txn->db, "prepare delete OCSP response");
-	return stmt_run(txn->db, stmt, bind_text(stmt, 1, serial) == SQLITE_OK,
+	return stmt_run(txn->db, stmt, bind_text(stmt, 1, serial) == DB_OK,
 	    "delete OCSP response");
 }
 
 enum status
 store_txn_ocsp_delete_all(struct store_txn *txn)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 
 	if ((stmt = wstmt(txn, W_OCSP_DELETE_ALL)) == NULL)
 		return db_fail(txn->db, "prepare delete OCSP responses");
@@ -282,7 +279,7 @@ enum status
 store_txn_crl_put(struct store_txn *txn, int shard, int64_t number,
     int64_t this_update, int64_t next_update, const uint8_t *der, size_t len)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	enum status st;
 	int ok;
 
@@ -295,15 +292,14 @@ store_txn_crl_put(struct store_txn *txn, int shard, int64_t number,
 		return st;
 	if ((stmt = wstmt(txn, W_CRL_PUT)) == NULL)
 		return db_fail(txn->db, "prepare store CRL");
-	ok = sqlite3_bind_int(stmt, 1, shard) == SQLITE_OK &&
-	    sqlite3_bind_int64(stmt, 2, number) == SQLITE_OK &&
-	    sqlite3_bind_int64(stmt, 3, this_update) == SQLITE_OK &&
-	    sqlite3_bind_int64(stmt, 4, next_update) == SQLITE_OK &&
-	    sqlite3_bind_blob(stmt, 5, der, (int)len, SQLITE_STATIC) ==
-	        SQLITE_OK;
+	ok = db_bind_int(stmt, 1, shard) == DB_OK &&
+	    db_bind_int64(stmt, 2, number) == DB_OK &&
+	    db_bind_int64(stmt, 3, this_update) == DB_OK &&
+	    db_bind_int64(stmt, 4, next_update) == DB_OK &&
+	    db_bind_blob(stmt, 5, der, len) == DB_OK;
 	if ((st = stmt_run(txn->db, stmt, ok, "store CRL")) != ST_OK)
 		return st;
-	if (sqlite3_changes(txn->db) != 1)
+	if (db_changes(txn->db) != 1)
 		return status_fail(ST_CONFLICT,
 		    "CRL of shard %d: crlNumber %lld is not above the "
 		    "stored one (RFC 5280 §5.2.3)",
@@ -314,18 +310,17 @@ store_txn_crl_put(struct store_txn *txn, int shard, int64_t number,
 enum status
 store_txn_crl_next_number(struct store_txn *txn, int shard, int64_t *number)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	enum status st = ST_OK;
 	int64_t n = 0;
 
 	*number = 0;
 	if ((stmt = wstmt(txn, W_CRL_NEXT)) == NULL)
 		return db_fail(txn->db, "prepare select crlNumber");
-	if (sqlite3_bind_int(stmt, 1, shard) != SQLITE_OK ||
-	    sqlite3_step(stmt) != SQLITE_ROW)
+	if (db_bind_int(stmt, 1, shard) != DB_OK || db_step(stmt) != DB_ROW)
 		st = db_fail(txn->db, "select crlNumber");
 	else
-		n = sqlite3_column_int64(stmt, 0);
+		n = db_column_int64(stmt, 0);
 	stmt_reset(stmt);
 	if (st == ST_OK)
 		*number = n;
@@ -336,8 +331,8 @@ enum status
 store_revoked_foreach(
     struct store *store, int shard, int64_t now, store_revoked_fn fn, void *arg)
 {
-	sqlite3 *db = NULL;
-	sqlite3_stmt *stmt = NULL;
+	struct db *db = NULL;
+	struct db_stmt *stmt = NULL;
 	const unsigned char *serial;
 	enum status st;
 	int rc;
@@ -347,33 +342,32 @@ store_revoked_foreach(
 	 * and must not hold the read lock that OCSP and authentication
 	 * share.
 	 */
-	if ((st = db_open(store->path, SQLITE_OPEN_READONLY, &db)) != ST_OK)
+	if ((st = db_open(store->path, DB_OPEN_READONLY, &db)) != ST_OK)
 		return st;
-	if (sqlite3_prepare_v2(db,
+	if (db_prepare(db,
 	        shard == STORE_CRL_SHARD_FULL ? revoked_full_sql : revoked_sql,
-	        -1, &stmt, NULL) != SQLITE_OK ||
-	    sqlite3_bind_int(stmt, 1,
+	        0, &stmt) != DB_OK ||
+	    db_bind_int(stmt, 1,
 	        shard == STORE_CRL_SHARD_FULL ? STORE_CRL_SHARD_ROOT : shard) !=
-	        SQLITE_OK ||
-	    sqlite3_bind_int64(stmt, 2, now) != SQLITE_OK) {
+	        DB_OK ||
+	    db_bind_int64(stmt, 2, now) != DB_OK) {
 		st = db_fail(db, "select revoked certificates");
 		goto out;
 	}
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if ((serial = sqlite3_column_text(stmt, 0)) == NULL)
+	while ((rc = db_step(stmt)) == DB_ROW) {
+		if ((serial = db_column_text(stmt, 0)) == NULL)
 			continue;
-		if (fn((const char *)serial, sqlite3_column_int64(stmt, 1),
-		        sqlite3_column_type(stmt, 2) == SQLITE_NULL
-		            ? -1
-		            : sqlite3_column_int(stmt, 2),
+		if (fn((const char *)serial, db_column_int64(stmt, 1),
+		        db_column_is_null(stmt, 2) ? -1
+		                                   : db_column_int(stmt, 2),
 		        arg) != 0)
 			break;
 	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	if (rc != DB_ROW && rc != DB_DONE)
 		st = db_fail(db, "select revoked certificates");
 out:
-	sqlite3_finalize(stmt);
-	sqlite3_close_v2(db);
+	db_finalize(stmt);
+	db_close(db);
 	return st;
 }
 
@@ -382,7 +376,7 @@ store_revocations_since(struct store *store, int64_t since_seq, size_t limit,
     store_revocation_fn fn, void *arg)
 {
 	struct store_revocation r;
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	enum status st;
 	int rc;
 
@@ -393,18 +387,18 @@ store_revocations_since(struct store *store, int64_t since_seq, size_t limit,
 		st = db_fail(store->rdb, "prepare select revocations");
 		goto out;
 	}
-	if (sqlite3_bind_int64(stmt, 1, since_seq) != SQLITE_OK ||
-	    sqlite3_bind_int64(stmt, 2, (int64_t)limit) != SQLITE_OK) {
+	if (db_bind_int64(stmt, 1, since_seq) != DB_OK ||
+	    db_bind_int64(stmt, 2, (int64_t)limit) != DB_OK) {
 		st = db_fail(store->rdb, "select revocations");
 		goto out;
 	}
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+	while ((rc = db_step(stmt)) == DB_ROW) {
 		memset(&r, 0, sizeof(r));
-		r.seq = sqlite3_column_int64(stmt, 0);
-		r.serial = (const char *)sqlite3_column_text(stmt, 1);
-		r.device_id = (const char *)sqlite3_column_text(stmt, 2);
-		r.reason = sqlite3_column_int(stmt, 3);
-		r.time = sqlite3_column_int64(stmt, 4);
+		r.seq = db_column_int64(stmt, 0);
+		r.serial = (const char *)db_column_text(stmt, 1);
+		r.device_id = (const char *)db_column_text(stmt, 2);
+		r.reason = db_column_int(stmt, 3);
+		r.time = db_column_int64(stmt, 4);
 		if (r.serial == NULL) {
 			st = status_fail(ST_STORE,
 			    "store: revocation %lld has no serial",
@@ -414,7 +408,7 @@ store_revocations_since(struct store *store, int64_t since_seq, size_t limit,
 		if (fn(&r, arg) != 0)
 			break;
 	}
-	if (st == ST_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
+	if (st == ST_OK && rc != DB_ROW && rc != DB_DONE)
 		st = db_fail(store->rdb, "select revocations");
 out:
 	stmt_reset(stmt);
@@ -424,10 +418,10 @@ out:
 
 /* A malloc'ed copy of a blob column; ST_NOMEM, or ST_STORE when empty. */
 static enum status
-column_blob_dup(sqlite3_stmt *stmt, int i, uint8_t **out, size_t *len)
+column_blob_dup(struct db_stmt *stmt, int i, uint8_t **out, size_t *len)
 {
-	const void *blob = sqlite3_column_blob(stmt, i);
-	int n = sqlite3_column_bytes(stmt, i);
+	const void *blob = db_column_blob(stmt, i);
+	int n = db_column_bytes(stmt, i);
 
 	*out = NULL;
 	*len = 0;
@@ -444,7 +438,7 @@ enum status
 store_ocsp_get(struct store *store, const char *serial, uint8_t **der,
     size_t *len, int64_t *next_update)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	uint8_t *copy = NULL;
 	size_t copy_len = 0;
 	int64_t next = 0;
@@ -459,7 +453,7 @@ store_ocsp_get(struct store *store, const char *serial, uint8_t **der,
 		st = db_fail(store->rdb, "prepare select OCSP response");
 		goto out;
 	}
-	st = step_row(store->rdb, stmt, bind_text(stmt, 1, serial) == SQLITE_OK,
+	st = step_row(store->rdb, stmt, bind_text(stmt, 1, serial) == DB_OK,
 	    "select OCSP response");
 	if (st == ST_NOTFOUND)
 		st = status_fail(ST_NOTFOUND, "no OCSP response for serial %s",
@@ -468,7 +462,7 @@ store_ocsp_get(struct store *store, const char *serial, uint8_t **der,
 		goto out;
 	if ((st = column_blob_dup(stmt, 0, &copy, &copy_len)) != ST_OK)
 		goto out;
-	next = sqlite3_column_int64(stmt, 1);
+	next = db_column_int64(stmt, 1);
 out:
 	stmt_reset(stmt);
 	pthread_mutex_unlock(&store->read_lock);
@@ -504,7 +498,7 @@ enum status
 store_crl_get(struct store *store, int shard, struct store_crl **out)
 {
 	struct store_crl *crl = NULL;
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	enum status st = ST_OK;
 
 	*out = NULL;
@@ -515,16 +509,16 @@ store_crl_get(struct store *store, int shard, struct store_crl **out)
 		st = db_fail(store->rdb, "prepare select CRL");
 		goto out;
 	}
-	st = step_row(store->rdb, stmt,
-	    sqlite3_bind_int(stmt, 1, shard) == SQLITE_OK, "select CRL");
+	st = step_row(store->rdb, stmt, db_bind_int(stmt, 1, shard) == DB_OK,
+	    "select CRL");
 	if (st == ST_NOTFOUND)
 		st = status_fail(ST_NOTFOUND, "no CRL for shard %d", shard);
 	if (st != ST_OK)
 		goto out;
 	crl->shard = shard;
-	crl->number = sqlite3_column_int64(stmt, 0);
-	crl->this_update = sqlite3_column_int64(stmt, 1);
-	crl->next_update = sqlite3_column_int64(stmt, 2);
+	crl->number = db_column_int64(stmt, 0);
+	crl->this_update = db_column_int64(stmt, 1);
+	crl->next_update = db_column_int64(stmt, 2);
 	st = column_blob_dup(stmt, 3, &crl->der, &crl->der_len);
 out:
 	stmt_reset(stmt);
@@ -540,16 +534,16 @@ out:
 enum status
 store_shard_last_expiry(struct store *store, int shard, int64_t *not_after)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	enum status st = ST_OK;
 
 	*not_after = 0;
 	pthread_mutex_lock(&store->read_lock);
 	if ((stmt = rstmt(store, R_SHARD_LAST)) == NULL)
 		st = db_fail(store->rdb, "prepare shard expiry");
-	else if (sqlite3_bind_int(stmt, 1, shard) == SQLITE_OK &&
-	    sqlite3_step(stmt) == SQLITE_ROW)
-		*not_after = sqlite3_column_int64(stmt, 0);
+	else if (db_bind_int(stmt, 1, shard) == DB_OK &&
+	    db_step(stmt) == DB_ROW)
+		*not_after = db_column_int64(stmt, 0);
 	else
 		st = db_fail(store->rdb, "shard expiry");
 	stmt_reset(stmt);
@@ -561,16 +555,16 @@ enum status
 store_txn_cert_revoked_at(
     struct store_txn *txn, const char *serial, int64_t *revoked_at)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	enum status st;
 
 	*revoked_at = -1;
 	if ((stmt = wstmt(txn, W_CERT_REVOKED_AT)) == NULL)
 		return db_fail(txn->db, "prepare certificate status");
-	st = step_row(txn->db, stmt, bind_text(stmt, 1, serial) == SQLITE_OK,
+	st = step_row(txn->db, stmt, bind_text(stmt, 1, serial) == DB_OK,
 	    "certificate status");
 	if (st == ST_OK)
-		*revoked_at = sqlite3_column_int64(stmt, 0);
+		*revoked_at = db_column_int64(stmt, 0);
 	stmt_reset(stmt);
 	return st == ST_NOTFOUND ? ST_OK : st;
 }

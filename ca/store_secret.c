@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <sqlite3.h>
 
 #include "ca/store.h"
 #include "ca/store_internal.h"
@@ -17,7 +16,7 @@ store_txn_secret_insert(struct store_txn *txn, const char *device_id,
     const char *profile, const uint8_t hash[32], int64_t expires, int64_t now,
     const struct store_minter *minter)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int ok;
 
 	if (minter == NULL || minter->kind == NULL || minter->id == NULL)
@@ -26,15 +25,14 @@ store_txn_secret_insert(struct store_txn *txn, const char *device_id,
 		return check_serial(minter->serial);
 	if ((stmt = wstmt(txn, W_SECRET_INSERT)) == NULL)
 		return db_fail(txn->db, "prepare insert enrollment secret");
-	ok = bind_text(stmt, 1, device_id) == SQLITE_OK &&
-	    bind_text(stmt, 2, profile) == SQLITE_OK &&
-	    sqlite3_bind_blob(stmt, 3, hash, HASH_LEN, SQLITE_STATIC) ==
-	        SQLITE_OK &&
-	    sqlite3_bind_int64(stmt, 4, now) == SQLITE_OK &&
-	    sqlite3_bind_int64(stmt, 5, expires) == SQLITE_OK &&
-	    bind_text(stmt, 6, minter->kind) == SQLITE_OK &&
-	    bind_text(stmt, 7, minter->id) == SQLITE_OK &&
-	    bind_text(stmt, 8, minter->serial) == SQLITE_OK;
+	ok = bind_text(stmt, 1, device_id) == DB_OK &&
+	    bind_text(stmt, 2, profile) == DB_OK &&
+	    db_bind_blob(stmt, 3, hash, HASH_LEN) == DB_OK &&
+	    db_bind_int64(stmt, 4, now) == DB_OK &&
+	    db_bind_int64(stmt, 5, expires) == DB_OK &&
+	    bind_text(stmt, 6, minter->kind) == DB_OK &&
+	    bind_text(stmt, 7, minter->id) == DB_OK &&
+	    bind_text(stmt, 8, minter->serial) == DB_OK;
 	return stmt_run(txn->db, stmt, ok, "insert enrollment secret");
 }
 
@@ -54,7 +52,7 @@ enum secret_fit {
  * whose hash equals hash. Its id goes to *id. db is for error messages.
  */
 static enum status
-secret_find(sqlite3 *db, sqlite3_stmt *sel, const char *device_id,
+secret_find(struct db *db, struct db_stmt *sel, const char *device_id,
     const char *profile, const uint8_t hash[32], int64_t now, int64_t *id)
 {
 	const void *row_hash;
@@ -68,7 +66,7 @@ secret_find(sqlite3 *db, sqlite3_stmt *sel, const char *device_id,
 	*id = 0;
 	if (device_id == NULL)
 		return status_fail(ST_UNAUTHENTICATED, "no device id");
-	if (bind_text(sel, 1, device_id) != SQLITE_OK) {
+	if (bind_text(sel, 1, device_id) != DB_OK) {
 		st = db_fail(db, "select enrollment secret");
 		goto out;
 	}
@@ -77,22 +75,22 @@ secret_find(sqlite3 *db, sqlite3_stmt *sel, const char *device_id,
 	 * stop at the first match, so timing does not tell how many rows
 	 * precede the matching one.
 	 */
-	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+	while ((rc = db_step(sel)) == DB_ROW) {
 		rows++;
-		row_hash = sqlite3_column_blob(sel, 2);
+		row_hash = db_column_blob(sel, 2);
 		is_match = row_hash != NULL &&
-		    sqlite3_column_bytes(sel, 2) == HASH_LEN &&
+		    db_column_bytes(sel, 2) == HASH_LEN &&
 		    CRYPTO_memcmp(row_hash, hash, HASH_LEN) == 0;
 		if (!is_match)
 			continue;
-		row_profile = (const char *)sqlite3_column_text(sel, 1);
+		row_profile = (const char *)db_column_text(sel, 1);
 		if (row_profile == NULL)
 			row_profile = "";
-		if (sqlite3_column_int(sel, 5) != 0)
+		if (db_column_int(sel, 5) != 0)
 			fit = FIT_CANCELLED;
-		else if (sqlite3_column_int(sel, 4) != 0)
+		else if (db_column_int(sel, 4) != 0)
 			fit = FIT_USED;
-		else if (now >= sqlite3_column_int64(sel, 3))
+		else if (now >= db_column_int64(sel, 3))
 			fit = FIT_EXPIRED;
 		else if (profile == NULL || strcmp(row_profile, profile) != 0)
 			fit = FIT_PROFILE;
@@ -100,12 +98,12 @@ secret_find(sqlite3 *db, sqlite3_stmt *sel, const char *device_id,
 			fit = FIT_OK;
 		if (fit > best) {
 			best = fit;
-			best_id = sqlite3_column_int64(sel, 0);
+			best_id = db_column_int64(sel, 0);
 			snprintf(best_profile, sizeof(best_profile), "%s",
 			    row_profile);
 		}
 	}
-	if (rc != SQLITE_DONE) {
+	if (rc != DB_DONE) {
 		st = db_fail(db, "select enrollment secret");
 		goto out;
 	}
@@ -151,7 +149,7 @@ store_txn_secret_use(struct store_txn *txn, const char *device_id,
     const char *profile, const uint8_t hash[32], int64_t now,
     const char *serial, int64_t *id)
 {
-	sqlite3_stmt *sel, *upd;
+	struct db_stmt *sel, *upd;
 	int64_t best_id;
 	enum status st;
 	int ok;
@@ -167,14 +165,14 @@ store_txn_secret_use(struct store_txn *txn, const char *device_id,
 	 * Conditional on consumed_at IS NULL: of two jobs that both saw the
 	 * row unused, only one changes it.
 	 */
-	ok = sqlite3_bind_int64(upd, 1, now) == SQLITE_OK &&
-	    bind_text(upd, 2, serial) == SQLITE_OK &&
-	    sqlite3_bind_int64(upd, 3, best_id) == SQLITE_OK;
+	ok = db_bind_int64(upd, 1, now) == DB_OK &&
+	    bind_text(upd, 2, serial) == DB_OK &&
+	    db_bind_int64(upd, 3, best_id) == DB_OK;
 	/* A cancellation committed meanwhile wins, as a use would. */
 	if ((st = stmt_run(txn->db, upd, ok, "consume enrollment secret")) !=
 	    ST_OK)
 		return st;
-	if (sqlite3_changes(txn->db) != 1)
+	if (db_changes(txn->db) != 1)
 		return status_fail(ST_UNAUTHENTICATED,
 		    "enrollment secret for device %s was already used",
 		    device_id);
@@ -196,7 +194,7 @@ store_txn_secret_consume(struct store_txn *txn, const char *device_id,
 enum status
 store_txn_secret_attach(struct store_txn *txn, int64_t id, const char *serial)
 {
-	sqlite3_stmt *upd;
+	struct db_stmt *upd;
 	enum status st;
 	int ok;
 
@@ -204,12 +202,12 @@ store_txn_secret_attach(struct store_txn *txn, int64_t id, const char *serial)
 		return st;
 	if ((upd = wstmt(txn, W_SECRET_ATTACH)) == NULL)
 		return db_fail(txn->db, "prepare attach enrollment secret");
-	ok = bind_text(upd, 1, serial) == SQLITE_OK &&
-	    sqlite3_bind_int64(upd, 2, id) == SQLITE_OK;
+	ok = bind_text(upd, 1, serial) == DB_OK &&
+	    db_bind_int64(upd, 2, id) == DB_OK;
 	if ((st = stmt_run(txn->db, upd, ok, "attach enrollment secret")) !=
 	    ST_OK)
 		return st;
-	if (sqlite3_changes(txn->db) != 1)
+	if (db_changes(txn->db) != 1)
 		return status_fail(ST_CONFLICT,
 		    "enrollment secret %lld is not reserved for a "
 		    "certificate",
@@ -221,7 +219,7 @@ enum status
 store_secret_check(struct store *store, const char *device_id,
     const char *profile, const uint8_t hash[32], int64_t now)
 {
-	sqlite3_stmt *sel;
+	struct db_stmt *sel;
 	int64_t id;
 	enum status st;
 
@@ -237,37 +235,36 @@ store_secret_check(struct store *store, const char *device_id,
 
 /* Bind a filter's four match parameters (?1..?4, SECRET_MATCH_SQL). */
 static int
-secret_match_bind(sqlite3_stmt *stmt, const struct store_secret_filter *f)
+secret_match_bind(struct db_stmt *stmt, const struct store_secret_filter *f)
 {
-	return bind_text(stmt, 1, f->minter_kind) == SQLITE_OK &&
-	    bind_text(stmt, 2, f->minter_serial) == SQLITE_OK &&
-	    bind_text(stmt, 3, f->device_id) == SQLITE_OK &&
-	    bind_text(stmt, 4, f->profile) == SQLITE_OK;
+	return bind_text(stmt, 1, f->minter_kind) == DB_OK &&
+	    bind_text(stmt, 2, f->minter_serial) == DB_OK &&
+	    bind_text(stmt, 3, f->device_id) == DB_OK &&
+	    bind_text(stmt, 4, f->profile) == DB_OK;
 }
 
 enum status
 store_txn_secret_cancel(
     struct store_txn *txn, int64_t id, int64_t now, const char *by)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	enum status st;
 	int ok;
 
 	if ((stmt = wstmt(txn, W_SECRET_CANCEL)) == NULL)
 		return db_fail(txn->db, "prepare cancel enrollment secret");
-	ok = sqlite3_bind_int64(stmt, 1, now) == SQLITE_OK &&
-	    bind_text(stmt, 2, by) == SQLITE_OK &&
-	    sqlite3_bind_int64(stmt, 3, id) == SQLITE_OK;
+	ok = db_bind_int64(stmt, 1, now) == DB_OK &&
+	    bind_text(stmt, 2, by) == DB_OK &&
+	    db_bind_int64(stmt, 3, id) == DB_OK;
 	if ((st = stmt_run(txn->db, stmt, ok, "cancel enrollment secret")) !=
 	    ST_OK)
 		return st;
-	if (sqlite3_changes(txn->db) == 1)
+	if (db_changes(txn->db) == 1)
 		return ST_OK;
 	/* Why not: read inside this transaction, so the answer is exact. */
 	if ((stmt = wstmt(txn, W_SECRET_SELECT_ID)) == NULL)
 		return db_fail(txn->db, "prepare select enrollment secret");
-	st = step_row(txn->db, stmt,
-	    sqlite3_bind_int64(stmt, 1, id) == SQLITE_OK,
+	st = step_row(txn->db, stmt, db_bind_int64(stmt, 1, id) == DB_OK,
 	    "select enrollment secret");
 	if (st == ST_NOTFOUND)
 		st = status_fail(
@@ -275,7 +272,7 @@ store_txn_secret_cancel(
 	else if (st == ST_OK)
 		st = status_fail(ST_CONFLICT,
 		    "enrollment secret %lld was already %s", (long long)id,
-		    sqlite3_column_int(stmt, 1) ? "cancelled" : "used");
+		    db_column_int(stmt, 1) ? "cancelled" : "used");
 	stmt_reset(stmt);
 	return st;
 }
@@ -285,7 +282,7 @@ store_txn_secrets_cancel(struct store_txn *txn,
     const struct store_secret_filter *f, int64_t now, const char *by,
     size_t *count)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	enum status st;
 	int ok;
 
@@ -297,12 +294,12 @@ store_txn_secrets_cancel(struct store_txn *txn,
 	if ((stmt = wstmt(txn, W_SECRETS_CANCEL)) == NULL)
 		return db_fail(txn->db, "prepare cancel enrollment secrets");
 	ok = secret_match_bind(stmt, f) &&
-	    sqlite3_bind_int64(stmt, 6, now) == SQLITE_OK &&
-	    bind_text(stmt, 7, by) == SQLITE_OK;
+	    db_bind_int64(stmt, 6, now) == DB_OK &&
+	    bind_text(stmt, 7, by) == DB_OK;
 	if ((st = stmt_run(txn->db, stmt, ok, "cancel enrollment secrets")) !=
 	    ST_OK)
 		return st;
-	*count = (size_t)sqlite3_changes(txn->db);
+	*count = (size_t)db_changes(txn->db);
 	return ST_OK;
 }
 
@@ -311,7 +308,7 @@ store_secret_list(struct store *store, const struct store_secret_filter *f,
     store_secret_fn fn, void *arg)
 {
 	struct store_secret s;
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	enum status st;
 	int rc, ok;
 
@@ -325,28 +322,28 @@ store_secret_list(struct store *store, const struct store_secret_filter *f,
 		goto out;
 	}
 	ok = secret_match_bind(stmt, f) &&
-	    sqlite3_bind_int(stmt, 5, f->is_outstanding != 0) == SQLITE_OK &&
-	    sqlite3_bind_int64(stmt, 6, f->now) == SQLITE_OK &&
-	    sqlite3_bind_int64(stmt, 7, f->after_id) == SQLITE_OK &&
-	    sqlite3_bind_int64(stmt, 8, (int64_t)f->limit) == SQLITE_OK;
+	    db_bind_int(stmt, 5, f->is_outstanding != 0) == DB_OK &&
+	    db_bind_int64(stmt, 6, f->now) == DB_OK &&
+	    db_bind_int64(stmt, 7, f->after_id) == DB_OK &&
+	    db_bind_int64(stmt, 8, (int64_t)f->limit) == DB_OK;
 	if (!ok) {
 		st = db_fail(store->rdb, "list enrollment secrets");
 		goto out;
 	}
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+	while ((rc = db_step(stmt)) == DB_ROW) {
 		memset(&s, 0, sizeof(s));
-		s.id = sqlite3_column_int64(stmt, 0);
-		s.device_id = (const char *)sqlite3_column_text(stmt, 1);
-		s.profile = (const char *)sqlite3_column_text(stmt, 2);
-		s.minter_kind = (const char *)sqlite3_column_text(stmt, 3);
-		s.minter_id = (const char *)sqlite3_column_text(stmt, 4);
-		s.minter_serial = (const char *)sqlite3_column_text(stmt, 5);
-		s.created = sqlite3_column_int64(stmt, 6);
-		s.expires = sqlite3_column_int64(stmt, 7);
-		s.consumed_at = sqlite3_column_int64(stmt, 8);
-		s.consumed_serial = (const char *)sqlite3_column_text(stmt, 9);
-		s.cancelled_at = sqlite3_column_int64(stmt, 10);
-		s.cancelled_by = (const char *)sqlite3_column_text(stmt, 11);
+		s.id = db_column_int64(stmt, 0);
+		s.device_id = (const char *)db_column_text(stmt, 1);
+		s.profile = (const char *)db_column_text(stmt, 2);
+		s.minter_kind = (const char *)db_column_text(stmt, 3);
+		s.minter_id = (const char *)db_column_text(stmt, 4);
+		s.minter_serial = (const char *)db_column_text(stmt, 5);
+		s.created = db_column_int64(stmt, 6);
+		s.expires = db_column_int64(stmt, 7);
+		s.consumed_at = db_column_int64(stmt, 8);
+		s.consumed_serial = (const char *)db_column_text(stmt, 9);
+		s.cancelled_at = db_column_int64(stmt, 10);
+		s.cancelled_by = (const char *)db_column_text(stmt, 11);
 		if (s.device_id == NULL || s.profile == NULL) {
 			st = status_fail(ST_STORE,
 			    "store: enrollment secret %lld has no device",
@@ -356,7 +353,7 @@ store_secret_list(struct store *store, const struct store_secret_filter *f,
 		if (fn(&s, arg) != 0)
 			break;
 	}
-	if (st == ST_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
+	if (st == ST_OK && rc != DB_ROW && rc != DB_DONE)
 		st = db_fail(store->rdb, "list enrollment secrets");
 out:
 	stmt_reset(stmt);

@@ -1,7 +1,12 @@
 /*
  * store: the SQL of every statement the connections prepare, indexed by
- * enum wstmt (the writer's) and enum rstmt (the read connection's).
+ * enum wstmt (the writer's) and enum rstmt (the read connection's). The
+ * statements are written once, in what SQLite and PostgreSQL both speak;
+ * the few that differ have a PostgreSQL version in wsql_pg / rsql_pg.
  */
+#include <stddef.h>
+
+#include "ca/store_db.h"
 #include "ca/store_internal.h"
 
 /* The certificate columns in the order cert_row() reads them. */
@@ -29,7 +34,7 @@
 	" AND (?3 IS NULL OR device_id = ?3)"                                  \
 	" AND (?4 IS NULL OR profile = ?4)"
 
-const char *const wsql[W_MAX] = {
+static const char *const wsql[W_MAX] = {
     [W_BEGIN] = "BEGIN IMMEDIATE",
     [W_COMMIT] = "COMMIT",
     [W_ROLLBACK] = "ROLLBACK",
@@ -135,7 +140,7 @@ const char *const wsql[W_MAX] = {
         " AND cancelled_at IS NULL",
 };
 
-const char *const rsql[R_MAX] = {
+static const char *const rsql[R_MAX] = {
     [R_CERT_EXISTS] = "SELECT 1 FROM certificates WHERE serial = ?",
     [R_CERT_GET] = "SELECT " CERT_COLUMNS " FROM certificates"
                    " WHERE serial = ?",
@@ -196,3 +201,83 @@ const char *const rsql[R_MAX] = {
         "  AND cancelled_at IS NULL AND expires > ?6))"
         " AND id > ?7 ORDER BY id LIMIT ?8",
 };
+
+/* PostgreSQL infers no type for a parameter only tested IS NULL. */
+#define SECRET_MATCH_SQL_PG                                                    \
+	" (?1::text IS NULL OR minter_kind = ?1)"                              \
+	" AND (?2::text IS NULL OR minter_serial = ?2)"                        \
+	" AND (?3::text IS NULL OR device_id = ?3)"                            \
+	" AND (?4::text IS NULL OR profile = ?4)"
+#define CERT_LIST_MATCH_SQL_PG                                                 \
+	" AND (?3::text IS NULL OR status = ?3)"                               \
+	" AND (?4::text IS NULL OR profile = ?4)"                              \
+	" AND (?5::bigint IS NULL OR not_after < ?5)"                          \
+	" ORDER BY serial LIMIT ?6"
+
+/*
+ * PostgreSQL's versions, where SQLite's differ. The writer's transaction
+ * is PostgreSQL's default (READ COMMITTED): every conditional UPDATE
+ * re-reads the row it waited for, so of two nodes consuming one secret
+ * only one changes it. Parameters in a SELECT list carry their types,
+ * which PostgreSQL cannot infer there.
+ */
+static const char *const wsql_pg[W_MAX] = {
+    [W_BEGIN] = "BEGIN",
+    [W_OCSP_PUT] = "INSERT INTO ocsp_responses (serial, der,"
+                   " this_update, next_update)"
+                   " SELECT ?1::text, ?2::bytea, ?3::bigint, ?4::bigint"
+                   " WHERE EXISTS (SELECT 1 FROM certificates"
+                   " WHERE serial = ?1 AND status = ?5)"
+                   " AND NOT EXISTS (SELECT 1 FROM certificates"
+                   " WHERE serial = ?6 AND status = 'revoked')"
+                   " ON CONFLICT (serial) DO UPDATE SET der = excluded.der,"
+                   " this_update = excluded.this_update,"
+                   " next_update = excluded.next_update",
+    /* The existing row's columns, named by its table: not ambiguous. */
+    [W_DEVICE_BIND] = "INSERT INTO devices (id, status, created, updated,"
+                      " family, authenticator)"
+                      " VALUES (?1, 'active', ?2, ?2, ?3, ?4)"
+                      " ON CONFLICT (id) DO UPDATE SET"
+                      " family = coalesce(devices.family, excluded.family),"
+                      " authenticator = coalesce(devices.authenticator,"
+                      " excluded.authenticator)",
+    [W_SECRETS_CANCEL] = "UPDATE enrollment_secrets SET cancelled_at = ?6,"
+                         " cancelled_by = ?7 WHERE" SECRET_MATCH_SQL_PG
+                         " AND consumed_at IS NULL AND cancelled_at IS NULL"
+                         /* ?5 is the listing's only: here always NULL. */
+                         " AND ?5::bigint IS NULL",
+};
+
+static const char *const rsql_pg[R_MAX] = {
+    /* ?2 is the device's listing's only: here always NULL. */
+    [R_CERT_LIST] =
+        "SELECT " CERT_COLUMNS " FROM certificates"
+        " WHERE serial > ?1 AND ?2::text IS NULL" CERT_LIST_MATCH_SQL_PG,
+    [R_CERT_LIST_DEVICE] =
+        "SELECT " CERT_COLUMNS " FROM certificates"
+        " WHERE serial > ?1 AND device_id = ?2" CERT_LIST_MATCH_SQL_PG,
+    [R_SECRET_LIST] =
+        "SELECT id, device_id, profile, minter_kind,"
+        " minter_id, minter_serial, created, expires,"
+        " consumed_at, consumed_serial, cancelled_at,"
+        " cancelled_by FROM enrollment_secrets"
+        " WHERE" SECRET_MATCH_SQL_PG " AND (?5 = 0 OR (consumed_at IS NULL"
+        "  AND cancelled_at IS NULL AND expires > ?6))"
+        " AND id > ?7 ORDER BY id LIMIT ?8",
+};
+
+const char *
+store_wsql(const struct db *db, enum wstmt s)
+{
+	if (db_kind(db) == DB_PG && wsql_pg[s] != NULL)
+		return wsql_pg[s];
+	return wsql[s];
+}
+
+const char *
+store_rsql(const struct db *db, enum rstmt s)
+{
+	if (db_kind(db) == DB_PG && rsql_pg[s] != NULL)
+		return rsql_pg[s];
+	return rsql[s];
+}

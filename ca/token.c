@@ -12,6 +12,7 @@
 
 #include "ca/token.h"
 #include "common/b64url.h"
+#include "signer/signer.h"
 
 #define COORD_LEN 32 /* P-256 */
 #define SIG_LEN (2 * COORD_LEN)
@@ -163,10 +164,10 @@ json_b64url(const json_t *v, char **out)
 }
 
 enum status
-token_sign(EVP_PKEY *key, const char *kid, const json_t *claims, char **out)
+token_sign(const struct signer_key *key, const char *kid, const json_t *claims,
+    char **out)
 {
 	json_t *header = NULL;
-	EVP_MD_CTX *ctx = NULL;
 	char *h = NULL, *p = NULL, *input = NULL;
 	uint8_t *der = NULL, raw[SIG_LEN];
 	size_t hlen, plen, der_len = 0, off;
@@ -189,16 +190,9 @@ token_sign(EVP_PKEY *key, const char *kid, const json_t *claims, char **out)
 	input[hlen] = '.';
 	memcpy(input + hlen + 1, p, plen + 1);
 	off = hlen + 1 + plen;
-	if ((ctx = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key) != 1 ||
-	    EVP_DigestSign(ctx, NULL, &der_len, (const uint8_t *)input, off) !=
-	        1 ||
-	    (der = OPENSSL_malloc(der_len)) == NULL ||
-	    EVP_DigestSign(ctx, der, &der_len, (const uint8_t *)input, off) !=
-	        1) {
-		st = status_fail_ssl(ST_UNAVAILABLE, "token: signing failed");
+	if ((st = signer_sign(key, SIGNER_PURPOSE_TOKEN, NID_sha256,
+	         (const uint8_t *)input, off, &der, &der_len)) != ST_OK)
 		goto out;
-	}
 	if ((st = sig_der_to_raw(der, der_len, raw)) != ST_OK)
 		goto out;
 	input[off] = '.';
@@ -207,7 +201,6 @@ token_sign(EVP_PKEY *key, const char *kid, const json_t *claims, char **out)
 	input = NULL;
 out:
 	OPENSSL_free(der);
-	EVP_MD_CTX_free(ctx);
 	free(input);
 	free(h);
 	free(p);

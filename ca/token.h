@@ -16,6 +16,8 @@
 
 #include "common/status.h"
 
+struct signer_key;
+
 /* A SHA-256 in base64url: 43 characters and the NUL. */
 #define TOKEN_THUMBPRINT_LEN 43
 /* The longest token token_verify reads. */
@@ -42,8 +44,8 @@ enum status token_cert_thumbprint(
  * header {"alg":"ES256","typ":"at+jwt","kid":kid}, signature r||s. The
  * caller frees *out with free().
  */
-enum status token_sign(EVP_PKEY *key, const char *kid, const json_t *claims,
-    char **out) MUST_CHECK;
+enum status token_sign(const struct signer_key *key, const char *kid,
+    const json_t *claims, char **out) MUST_CHECK;
 
 /*
  * Check a compact JWS against a JWK Set (the JSON of

@@ -101,3 +101,22 @@ buf_free(struct buf *b)
 	b->data = NULL;
 	b->len = b->cap = 0;
 }
+
+enum status
+buf_der_head(struct buf *b, uint8_t tag, size_t len)
+{
+	uint8_t head[2 + sizeof(len)];
+	size_t n = 0, i;
+
+	head[n++] = tag;
+	if (len < 0x80) {
+		head[n++] = (uint8_t)len;
+		return buf_append(b, head, n);
+	}
+	for (i = sizeof(len); ((len >> (8 * (i - 1))) & 0xff) == 0; i--)
+		;
+	head[n++] = (uint8_t)(0x80 | i);
+	for (; i > 0; i--)
+		head[n++] = (uint8_t)(len >> (8 * (i - 1)));
+	return buf_append(b, head, n);
+}

@@ -27,6 +27,12 @@ enum status buf_append(struct buf *b, const void *p, size_t n) MUST_CHECK;
 enum status
 buf_printf(struct buf *b, const char *fmt, ...) MUST_CHECK PRINTF_LIKE(2, 3);
 
+/*
+ * Append a DER tag and the definite length len (X.690 §8.1.3, the
+ * shortest form); the len content bytes are the caller's to append next.
+ */
+enum status buf_der_head(struct buf *b, uint8_t tag, size_t len) MUST_CHECK;
+
 /* Keep a NUL after the last byte so data can be read as a C string. */
 enum status buf_terminate(struct buf *b) MUST_CHECK;
 

@@ -72,4 +72,9 @@
 /* A CSV of devices for tessera admin secrets import, or a revoke list. */
 #define LIMIT_ADMIN_LIST (64 * 1024 * 1024)
 
+/* Bytes one signature covers: a CRL of a few million entries. */
+#define LIMIT_SIGNER_TBS (256 * 1024 * 1024)
+/* A signed object (certificate, CRL, OCSP response) assembled around it. */
+#define LIMIT_SIGNED_DER (LIMIT_SIGNER_TBS + 64 * 1024)
+
 #endif

@@ -506,7 +506,10 @@ checkpoint(struct store *store, EVP_PKEY *key, int64_t now)
 {
 	int written = -1;
 
-	CHECK_ST(audit_checkpoint(store, key, now, &written), ST_OK);
+	CHECK_ST(
+	    audit_checkpoint(store, testutil_signer_key(key, SIGNER_ROLE_AUDIT),
+	        now, &written),
+	    ST_OK);
 	return written;
 }
 
@@ -1114,6 +1117,7 @@ main(void)
 		test_checkpoint_delete();
 		test_authority(dir);
 	}
+	testutil_signer_free();
 	hsm_key_free(token_key);
 	hsm_close(token_hsm);
 	EVP_PKEY_free(other_key);

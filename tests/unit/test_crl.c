@@ -214,7 +214,7 @@ params(X509 *ca, EVP_PKEY *key, int md_nid)
 
 	memset(&p, 0, sizeof(p));
 	p.issuer = ca;
-	p.key = key;
+	p.key = testutil_signer_key(key, SIGNER_ROLE_ISSUING);
 	p.number = 12;
 	p.this_update = now - 60;
 	p.next_update = now + 7 * 86400;
@@ -621,7 +621,7 @@ test_bad(X509 *ca, EVP_PKEY *key, X509 *no_ski, EVP_PKEY *other)
 	q.md_nid = NID_undef;
 	CHECK_ST(build_list(&q, NULL, 0, &der, &der_len), ST_MALFORMED);
 	q = p;
-	q.key = other;
+	q.key = testutil_signer_key(other, SIGNER_ROLE_ISSUING);
 	CHECK_ST(build_list(&q, NULL, 0, &der, &der_len), ST_MALFORMED);
 	CHECK_DETAIL("does not match");
 	q = p;
@@ -854,6 +854,7 @@ test_hsm(const char *dir)
 	}
 	X509_free(ca);
 	hsm_key_free(key);
+	testutil_signer_free();
 	hsm_close(hsm);
 }
 

@@ -318,7 +318,25 @@ test_random_certs(void)
 		t.san = san;
 		snprintf(what, sizeof(what), "random certificate %d", i);
 		cert = NULL;
-		CHECK_ST(ca_cert_sign(&t, NULL, ca_key, &cert, serial), ST_OK);
+		/* Any extension mix: signed as a service certificate, which
+		 * the signer refuses keyCertSign and cRLSign (RFC 5280
+		 * §4.2.1.3 keeps them for CAs). */
+		t.is_service = 1;
+		if (!t.is_ca) {
+			t.key_usage &= ~(unsigned)(X509v3_KU_KEY_CERT_SIGN |
+			    X509v3_KU_CRL_SIGN);
+			/* ... and pathLenConstraint (§4.2.1.9). */
+			t.pathlen = -1;
+			if (t.key_usage == 0)
+				t.key_usage = X509v3_KU_DIGITAL_SIGNATURE;
+		} else
+			t.key_usage |= X509v3_KU_KEY_CERT_SIGN;
+		CHECK_ST(
+		    ca_cert_sign(&t, NULL,
+		        testutil_signer_key(ca_key,
+		            t.is_ca ? SIGNER_ROLE_ROOT : SIGNER_ROLE_ISSUING),
+		        &cert, serial),
+		    ST_OK);
 		if (cert != NULL) {
 			check_cert(cert, 1, what);
 			CHECK(ca_time_unix(X509_get0_notAfter(cert)) ==

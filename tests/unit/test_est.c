@@ -560,8 +560,8 @@ stored_cert(const char *cn, EVP_PKEY *key, int days_ago,
 	t.eku_count = 1;
 	t.md_nid = NID_sha256;
 	t.profile = cert_profile;
-	if (ca_cert_sign(&t, a->issuing, hsm_key_get0_pkey(a->issuing_key),
-	        &cert, serial) != ST_OK ||
+	if (ca_cert_sign(&t, a->issuing, a->issuing_key, &cert, serial) !=
+	        ST_OK ||
 	    ca_row_from_cert(cert, cn, row_profile, now, &row) != ST_OK)
 		abort();
 	job.row = &row;

@@ -63,6 +63,7 @@ make_cert(const char *cn, enum cert_kind kind, EVP_PKEY *pub, X509 *issuer,
 		t.eku_nids = eku_ocsp;
 		t.eku_count = 1;
 		t.ocsp_nocheck = 1;
+		t.is_service = 1;
 		break;
 	case KIND_LEAF:
 		t.key_usage = X509v3_KU_DIGITAL_SIGNATURE;
@@ -71,7 +72,10 @@ make_cert(const char *cn, enum cert_kind kind, EVP_PKEY *pub, X509 *issuer,
 		t.ocsp_url = "http://127.0.0.1/ocsp";
 		break;
 	}
-	if (ca_cert_sign(&t, issuer, issuer_key, &cert, serial) != ST_OK)
+	if (ca_cert_sign(&t, issuer,
+	        testutil_signer_key(issuer_key,
+	            t.is_ca ? SIGNER_ROLE_ROOT : SIGNER_ROLE_ISSUING),
+	        &cert, serial) != ST_OK)
 		fprintf(stderr, "ca_cert_sign: %s\n", status_detail());
 out:
 	X509_NAME_free(name);
@@ -335,7 +339,8 @@ single_md(OCSP_BASICRESP *bs, int idx)
 static void
 test_new_errors(void)
 {
-	struct ca_ocsp_config cfg = {ca, responder, resp_key, VALIDITY};
+	struct ca_ocsp_config cfg = {ca, responder,
+	    testutil_signer_key(resp_key, SIGNER_ROLE_OCSP), VALIDITY};
 	struct ca_ocsp *o = (struct ca_ocsp *)&cfg;
 
 	cfg.validity_seconds = 0;
@@ -351,12 +356,12 @@ test_new_errors(void)
 	cfg.issuer = ca;
 	/* No id-kp-OCSPSigning. */
 	cfg.responder = leaf_good;
-	cfg.responder_key = leaf_key;
+	cfg.responder_key = testutil_signer_key(leaf_key, SIGNER_ROLE_OCSP);
 	CHECK_ST(ca_ocsp_new(&cfg, &o), ST_DENIED);
 	CHECK_DETAIL("OCSPSigning");
 	/* Someone else's key. */
 	cfg.responder = responder;
-	cfg.responder_key = other_key;
+	cfg.responder_key = testutil_signer_key(other_key, SIGNER_ROLE_OCSP);
 	CHECK_ST(ca_ocsp_new(&cfg, &o), ST_CONFLICT);
 	CHECK(o == NULL);
 	cfg.responder_key = NULL;
@@ -1166,8 +1171,9 @@ test_hsm(struct db *db, const char *dir)
 	cert = make_cert("tessera OCSP (token)", KIND_RESPONDER,
 	    hsm_key_get0_public(key), ca, ca_key);
 	CHECK(cert != NULL);
-	cfg =
-	    (struct ca_ocsp_config){ca, cert, hsm_key_get0_pkey(key), VALIDITY};
+	cfg = (struct ca_ocsp_config){ca, cert,
+	    testutil_signer_key(hsm_key_get0_pkey(key), SIGNER_ROLE_OCSP),
+	    VALIDITY};
 	CHECK_ST(ca_ocsp_new(&cfg, &o), ST_OK);
 	if (o == NULL)
 		goto out;
@@ -1195,6 +1201,7 @@ out:
 	ca_ocsp_free(o);
 	X509_free(cert);
 	hsm_key_free(key);
+	testutil_signer_free();
 	hsm_close(hsm);
 }
 
@@ -1265,7 +1272,8 @@ test_critical_ext(struct ca_ocsp *o, struct db *db)
 static void
 test_self_signer(struct db *db)
 {
-	struct ca_ocsp_config cfg = {ca, ca, ca_key, VALIDITY};
+	struct ca_ocsp_config cfg = {
+	    ca, ca, testutil_signer_key(ca_key, SIGNER_ROLE_ROOT), VALIDITY};
 	struct ca_ocsp *self = NULL;
 	OCSP_BASICRESP *bs = NULL;
 	struct result r;
@@ -1290,7 +1298,7 @@ test_self_signer(struct db *db)
 	ca_ocsp_free(self);
 	/* Anyone else still needs id-kp-OCSPSigning. */
 	cfg.responder = leaf_good;
-	cfg.responder_key = leaf_key;
+	cfg.responder_key = testutil_signer_key(leaf_key, SIGNER_ROLE_OCSP);
 	CHECK_ST(ca_ocsp_new(&cfg, &self), ST_DENIED);
 }
 
@@ -1337,7 +1345,8 @@ main(void)
 	db_add(&db, leaf_nohold, CA_OCSP_REVOKED, revoked_at - 60, -1);
 
 	test_new_errors();
-	cfg = (struct ca_ocsp_config){ca, responder, resp_key, VALIDITY};
+	cfg = (struct ca_ocsp_config){ca, responder,
+	    testutil_signer_key(resp_key, SIGNER_ROLE_OCSP), VALIDITY};
 	CHECK_ST(ca_ocsp_new(&cfg, &o), ST_OK);
 	if (o != NULL) {
 		test_good(o, &db);

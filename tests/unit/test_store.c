@@ -3,6 +3,11 @@
  * commit with per-job savepoints, enrollment secrets and their races, and
  * revocation state (schema v2): revocations, the feed, devices, the
  * inventory's cursor paging, OCSP responses and CRLs.
+ *
+ * Runs against SQLite, or against PostgreSQL when TESSERA_TEST_PG_URL names
+ * a database (the ctest fixture "pg" starts one: unit.test_store_pg); the
+ * SQLite file's own checks (modes, migrations from v1..v5, the bulk walk)
+ * run on SQLite only, PostgreSQL's connection faults on PostgreSQL only.
  */
 #include <glob.h>
 #include <pthread.h>
@@ -13,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
@@ -26,6 +32,48 @@
 
 static char *dir;
 static char db_path[4096];
+/* The PostgreSQL database under test, NULL for SQLite. */
+static const char *pg_url;
+
+/* pg_url's statements: 0, or -1 with the reason on stderr. */
+static int
+pg_raw_exec(const char *sql)
+{
+	PGconn *c = PQconnectdb(pg_url);
+	PGresult *r = NULL;
+	int rc = -1;
+
+	if (PQstatus(c) == CONNECTION_OK) {
+		r = PQexec(c, sql);
+		if (PQresultStatus(r) == PGRES_COMMAND_OK ||
+		    PQresultStatus(r) == PGRES_TUPLES_OK)
+			rc = 0;
+	}
+	if (rc != 0)
+		fprintf(
+		    stderr, "pg_raw_exec: %s: %s\n", sql, PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
+	return rc;
+}
+
+static long long
+pg_raw_int(const char *sql)
+{
+	PGconn *c = PQconnectdb(pg_url);
+	PGresult *r = NULL;
+	long long v = -1;
+
+	if (PQstatus(c) == CONNECTION_OK) {
+		r = PQexec(c, sql);
+		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 &&
+		    !PQgetisnull(r, 0, 0))
+			v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	}
+	PQclear(r);
+	PQfinish(c);
+	return v;
+}
 
 /* A raw connection for what the store must not offer (tampering). */
 static int
@@ -33,6 +81,9 @@ raw_exec(const char *sql)
 {
 	sqlite3 *db = NULL;
 	int rc;
+
+	if (pg_url != NULL)
+		return pg_raw_exec(sql);
 
 	if (sqlite3_open(db_path, &db) != SQLITE_OK) {
 		sqlite3_close(db);
@@ -54,6 +105,8 @@ raw_int(const char *sql)
 	sqlite3_stmt *stmt = NULL;
 	long long v = -1;
 
+	if (pg_url != NULL)
+		return pg_raw_int(sql);
 	if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) ==
 	        SQLITE_OK &&
 	    sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) == SQLITE_OK &&
@@ -126,11 +179,13 @@ test_open_reopen(void)
 		return;
 	CHECK(store_schema_version() == 6);
 	CHECK_ST(insert_one(store, "0A1B", "CN=dev-1"), ST_OK);
-	CHECK(stat(db_path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
-	snprintf(side, sizeof(side), "%s-wal", db_path);
-	CHECK(stat(side, &sb) == 0 && (sb.st_mode & 0777) == 0600);
-	snprintf(side, sizeof(side), "%s-shm", db_path);
-	CHECK(stat(side, &sb) == 0 && (sb.st_mode & 0777) == 0600);
+	if (pg_url == NULL) {
+		CHECK(stat(db_path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
+		snprintf(side, sizeof(side), "%s-wal", db_path);
+		CHECK(stat(side, &sb) == 0 && (sb.st_mode & 0777) == 0600);
+		snprintf(side, sizeof(side), "%s-shm", db_path);
+		CHECK(stat(side, &sb) == 0 && (sb.st_mode & 0777) == 0600);
+	}
 	store_close(store);
 	store = NULL;
 	store_close(NULL);
@@ -213,9 +268,12 @@ test_certs(void)
 	CHECK_ST(insert_one(store, "", "CN=x"), ST_MALFORMED);
 	CHECK_ST(insert_one(store, "0A'; DROP TABLE certificates; --", "CN=x"),
 	    ST_MALFORMED);
-	/* A NOT NULL column reports SQLite's message, and no blob. */
+	/* A NOT NULL column reports the database's message, and no blob. */
 	CHECK_ST(insert_one(store, "0A1D", NULL), ST_STORE);
-	CHECK_DETAIL("store: insert certificate: NOT NULL constraint failed");
+	CHECK_DETAIL(pg_url != NULL ? "store: insert certificate: null value"
+	                              " in column \"subject\""
+	                            : "store: insert certificate: NOT NULL "
+	                              "constraint failed");
 	CHECK_ST(store_cert_count(store, &n), ST_OK);
 	CHECK(n == 2);
 	CHECK_ST(store_integrity_check(store), ST_OK);
@@ -1907,6 +1965,99 @@ test_supersede(void)
 	store_close(store);
 }
 
+/*
+ * PostgreSQL's connection faults, each one clear line: no password in the
+ * URL, a password file anyone may read, a wrong password, a database that
+ * is not there, a role without grants on the tables. Then a password from
+ * a file of mode 0600 works.
+ */
+static char *
+pg_url_with(const char *user, const char *dbname, const char *extra)
+{
+	static char url[4200];
+	const char *host = strstr(pg_url, "?host=");
+
+	snprintf(url, sizeof(url), "postgresql://%s@/%s%s%s", user, dbname,
+	    host != NULL ? host : "?", extra);
+	return url;
+}
+
+static void
+test_pg_connect(void)
+{
+	struct store *store = NULL;
+	char passfile[4200], line[4300], *hostdir, *end;
+	const char *host = strstr(pg_url, "?host=");
+	FILE *f;
+
+	CHECK(host != NULL);
+	if (host == NULL)
+		return;
+	CHECK_ST(
+	    store_open(pg_url_with("tessera:secret", "tessera", ""), &store),
+	    ST_MALFORMED);
+	CHECK_DETAIL("has a password in it");
+	CHECK(store == NULL);
+
+	CHECK_ST(store_open(pg_url_with("tessera", "no_such_db", ""), &store),
+	    ST_STORE);
+	CHECK_DETAIL("cannot connect to PostgreSQL");
+	CHECK_DETAIL("no_such_db");
+
+	/* The role that has a password: first without one. */
+	CHECK_ST(store_open(pg_url_with("tessera_pw", "tessera", ""), &store),
+	    ST_STORE);
+	CHECK_DETAIL("cannot connect to PostgreSQL");
+
+	snprintf(passfile, sizeof(passfile), "%s/pgpass", dir);
+	hostdir = strdup(host + strlen("?host="));
+	CHECK(hostdir != NULL);
+	if (hostdir == NULL)
+		return;
+	if ((end = strchr(hostdir, '&')) != NULL)
+		*end = '\0';
+	f = fopen(passfile, "w");
+	CHECK(f != NULL);
+	if (f == NULL) {
+		free(hostdir);
+		return;
+	}
+	fprintf(f, "*:*:*:tessera_pw:wrong-password\n");
+	fclose(f);
+	CHECK(chmod(passfile, 0644) == 0);
+	snprintf(line, sizeof(line), "&passfile=%s", passfile);
+	CHECK_ST(store_open(pg_url_with("tessera_pw", "tessera", line), &store),
+	    ST_DENIED);
+	CHECK_DETAIL("must be 0600");
+	CHECK(chmod(passfile, 0600) == 0);
+	CHECK_ST(store_open(pg_url_with("tessera_pw", "tessera", line), &store),
+	    ST_STORE);
+	CHECK_DETAIL("password authentication failed");
+	CHECK(store == NULL);
+
+	f = fopen(passfile, "w");
+	CHECK(f != NULL);
+	if (f != NULL) {
+		fprintf(f, "*:*:*:tessera_pw:tessera-test-pw\n");
+		fclose(f);
+	}
+	/* Connected, but tessera_pw may not touch tessera's tables. */
+	CHECK_ST(store_open(pg_url_with("tessera_pw", "tessera", line), &store),
+	    ST_STORE);
+	CHECK_DETAIL("the role lacks a grant tessera needs: permission denied");
+	CHECK(store == NULL);
+	CHECK(pg_raw_exec("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES"
+	                  " IN SCHEMA public TO tessera_pw;"
+	                  " GRANT USAGE ON ALL SEQUENCES IN SCHEMA public"
+	                  " TO tessera_pw") == 0);
+	CHECK_ST(store_open(pg_url_with("tessera_pw", "tessera", line), &store),
+	    ST_OK);
+	if (store != NULL)
+		CHECK(store_cert_exists(store, "0A1B") == 1);
+	store_close(store);
+	free(hostdir);
+}
+
 int
 main(void)
 {
@@ -1918,7 +2069,22 @@ main(void)
 		fprintf(stderr, "no temporary directory\n");
 		return 1;
 	}
-	snprintf(db_path, sizeof(db_path), "%s/tessera.db", dir);
+	pg_url = getenv("TESSERA_TEST_PG_URL");
+	if (pg_url != NULL && pg_url[0] == '\0')
+		pg_url = NULL;
+	if (pg_url != NULL) {
+		snprintf(db_path, sizeof(db_path), "%s", pg_url);
+		/* A fresh database: what an earlier run left goes. */
+		if (pg_raw_exec(
+		        "DROP SCHEMA public CASCADE;"
+		        " CREATE SCHEMA public;"
+		        " GRANT USAGE ON SCHEMA public TO PUBLIC") != 0) {
+			fprintf(stderr, "cannot reset %s\n", pg_url);
+			return 1;
+		}
+	} else {
+		snprintf(db_path, sizeof(db_path), "%s/tessera.db", dir);
+	}
 	test_open_reopen();
 	test_certs();
 	test_group_commit();
@@ -1928,18 +2094,23 @@ main(void)
 	test_secret_race();
 	test_secret_cancel();
 	test_bindings();
-	test_bad_path();
-	test_migrate_v1();
-	test_migrate_v6(1);
-	test_migrate_v6(2);
-	test_migrate_v6(3);
-	test_migrate_v6(4);
-	test_migrate_v6(5);
+	if (pg_url == NULL) {
+		test_bad_path();
+		test_migrate_v1();
+		test_migrate_v6(1);
+		test_migrate_v6(2);
+		test_migrate_v6(3);
+		test_migrate_v6(4);
+		test_migrate_v6(5);
+	} else {
+		test_pg_connect();
+	}
 	test_revoke();
 	test_list();
 	test_ocsp_crl();
 	test_revoked_foreach();
-	test_revoked_timing();
+	if (pg_url == NULL)
+		test_revoked_timing();
 	test_supersede();
 	test_newer_schema();
 	testutil_rmtree(dir);

@@ -205,7 +205,8 @@ test_sign_verify(void)
 	CHECK_ST(token_jwk(k, &jwk, kid), ST_OK);
 	jwks = jwks_of(jwk);
 	for (i = 0; i < 600; i++) {
-		if (token_sign(k, kid, claims, &jwt) != ST_OK ||
+		if (token_sign(testutil_signer_key(k, SIGNER_ROLE_TOKEN), kid,
+		        claims, &jwt) != ST_OK ||
 		    sig_len_of(jwt) != 64 ||
 		    token_verify(jwt, strlen(jwt), jwks, &got) != ST_OK ||
 		    !json_equal(got, claims))
@@ -317,7 +318,9 @@ test_refusals(void)
 
 	CHECK_ST(token_jwk(k, &jwk, kid), ST_OK);
 	jwks = jwks_of(jwk);
-	CHECK_ST(token_sign(k, kid, claims, &good), ST_OK);
+	CHECK_ST(token_sign(testutil_signer_key(k, SIGNER_ROLE_TOKEN), kid,
+	             claims, &good),
+	    ST_OK);
 	if (good == NULL)
 		goto out;
 	snprintf(hdr, sizeof(hdr), "{\"alg\":\"ES256\",\"kid\":\"%s\"}", kid);
@@ -484,8 +487,9 @@ test_hsm(void)
 	CHECK_ST(token_jwk(hsm_key_get0_public(key), &jwk, kid), ST_OK);
 	jwks = jwks_of(jwk);
 	for (i = 0; i < 200; i++) {
-		if (token_sign(hsm_key_get0_pkey(key), kid, claims, &jwt) !=
-		        ST_OK ||
+		if (token_sign(testutil_signer_key(
+		                   hsm_key_get0_pkey(key), SIGNER_ROLE_TOKEN),
+		        kid, claims, &jwt) != ST_OK ||
 		    sig_len_of(jwt) != 64 ||
 		    token_verify(jwt, strlen(jwt), jwks, &got) != ST_OK)
 			bad++;
@@ -500,6 +504,7 @@ out:
 	json_decref(claims);
 	free(jwk);
 	hsm_key_free(key);
+	testutil_signer_free();
 	hsm_close(hsm);
 	testutil_rmtree(dir);
 	free(dir);

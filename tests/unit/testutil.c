@@ -3,12 +3,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/rsa.h>
 #include <openssl/x509v3.h>
 
+#include "ca/certpolicy.h"
 #include "common/file.h"
 #include "hsm/hsm.h"
+#include "signer/soft.h"
 #include "tests/unit/testutil.h"
 
 char *
@@ -322,4 +325,243 @@ testutil_der_strict(const uint8_t *der, size_t len, char *why, size_t why_cap)
 	}
 	return der_walk(der, len, 0, why, why_cap) &&
 	    der_sets_sorted(der, len, 0, why, why_cap);
+}
+
+/* ---- the X509 API reference for ca/certder ----------------------------- */
+
+static int
+ref_ext_conf(X509 *cert, X509V3_CTX *ctx, int nid, const char *value)
+{
+	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
+	int ok = ext != NULL && X509_add_ext(cert, ext, -1);
+
+	X509_EXTENSION_free(ext);
+	return ok;
+}
+
+static int
+ref_key_usage(X509 *cert, unsigned bits)
+{
+	ASN1_BIT_STRING *ku = ASN1_BIT_STRING_new();
+	int i, ok = ku != NULL;
+
+	for (i = 0; ok && i < 9; i++) {
+		unsigned flag = i < 8 ? 0x80u >> i : 0x8000u;
+		if ((bits & flag) && !ASN1_BIT_STRING_set_bit(ku, i, 1))
+			ok = 0;
+	}
+	ok = ok &&
+	    X509_add1_ext_i2d(cert, NID_key_usage, ku, 1, X509V3_ADD_DEFAULT) ==
+	        1;
+	ASN1_BIT_STRING_free(ku);
+	return ok;
+}
+
+static int
+ref_constraints(X509 *cert, const struct ca_template *t)
+{
+	BASIC_CONSTRAINTS *bc = BASIC_CONSTRAINTS_new();
+	int ok = bc != NULL;
+
+	if (ok) {
+		bc->ca = t->is_ca ? 0xff : 0;
+		if (t->is_ca && t->pathlen >= 0)
+			ok = (bc->pathlen = ASN1_INTEGER_new()) != NULL &&
+			    ASN1_INTEGER_set(bc->pathlen, t->pathlen);
+	}
+	ok = ok &&
+	    X509_add1_ext_i2d(
+	        cert, NID_basic_constraints, bc, 1, X509V3_ADD_DEFAULT) == 1;
+	BASIC_CONSTRAINTS_free(bc);
+	return ok;
+}
+
+static int
+ref_eku(X509 *cert, const int *nids, size_t count)
+{
+	EXTENDED_KEY_USAGE *eku;
+	size_t i;
+	int ok;
+
+	if (count == 0)
+		return 1;
+	if ((eku = sk_ASN1_OBJECT_new_null()) == NULL)
+		return 0;
+	for (i = 0, ok = 1; ok && i < count; i++)
+		ok = sk_ASN1_OBJECT_push(eku, OBJ_nid2obj(nids[i])) > 0;
+	ok = ok &&
+	    X509_add1_ext_i2d(
+	        cert, NID_ext_key_usage, eku, 0, X509V3_ADD_DEFAULT) == 1;
+	sk_ASN1_OBJECT_free(eku);
+	return ok;
+}
+
+static GENERAL_NAME *
+ref_uri(const char *url)
+{
+	GENERAL_NAME *gn = GENERAL_NAME_new();
+	ASN1_IA5STRING *uri = ASN1_IA5STRING_new();
+
+	if (gn == NULL || uri == NULL || !ASN1_STRING_set(uri, url, -1)) {
+		GENERAL_NAME_free(gn);
+		ASN1_IA5STRING_free(uri);
+		return NULL;
+	}
+	GENERAL_NAME_set0_value(gn, GEN_URI, uri);
+	return gn;
+}
+
+/* CRL distribution point with one fullName URI, as structures. */
+static int
+ref_crldp(X509 *cert, const char *url)
+{
+	CRL_DIST_POINTS *dps = sk_DIST_POINT_new_null();
+	DIST_POINT *dp = DIST_POINT_new();
+	GENERAL_NAME *gn = ref_uri(url);
+	int ok = 0;
+
+	if (dps == NULL || dp == NULL || gn == NULL ||
+	    (dp->distpoint = DIST_POINT_NAME_new()) == NULL ||
+	    (dp->distpoint->name.fullname = GENERAL_NAMES_new()) == NULL ||
+	    !sk_GENERAL_NAME_push(dp->distpoint->name.fullname, gn))
+		goto out;
+	gn = NULL;
+	dp->distpoint->type = 0;
+	if (!sk_DIST_POINT_push(dps, dp))
+		goto out;
+	dp = NULL;
+	ok = X509_add1_ext_i2d(cert, NID_crl_distribution_points, dps, 0,
+	         X509V3_ADD_DEFAULT) == 1;
+out:
+	GENERAL_NAME_free(gn);
+	DIST_POINT_free(dp);
+	sk_DIST_POINT_pop_free(dps, DIST_POINT_free);
+	return ok;
+}
+
+static int
+ref_aia(X509 *cert, const char *ocsp, const char *issuers)
+{
+	AUTHORITY_INFO_ACCESS *aia;
+	ACCESS_DESCRIPTION *ad;
+	const char *urls[2] = {ocsp, issuers};
+	const int methods[2] = {NID_ad_OCSP, NID_ad_ca_issuers};
+	int i, ok = 1;
+
+	if (ocsp == NULL && issuers == NULL)
+		return 1;
+	if ((aia = AUTHORITY_INFO_ACCESS_new()) == NULL)
+		return 0;
+	for (i = 0; ok && i < 2; i++) {
+		if (urls[i] == NULL)
+			continue;
+		if ((ad = ACCESS_DESCRIPTION_new()) == NULL)
+			ok = 0;
+		else {
+			ad->method = OBJ_nid2obj(methods[i]);
+			GENERAL_NAME_free(ad->location);
+			ok = (ad->location = ref_uri(urls[i])) != NULL &&
+			    sk_ACCESS_DESCRIPTION_push(aia, ad) > 0;
+			if (!ok)
+				ACCESS_DESCRIPTION_free(ad);
+		}
+	}
+	ok = ok &&
+	    X509_add1_ext_i2d(
+	        cert, NID_info_access, aia, 0, X509V3_ADD_DEFAULT) == 1;
+	AUTHORITY_INFO_ACCESS_free(aia);
+	return ok;
+}
+
+X509 *
+testutil_cert_x509(const struct ca_template *t, const uint8_t *serial,
+    size_t serial_len, X509 *issuer, EVP_PKEY *issuer_key)
+{
+	X509 *cert = X509_new();
+	BIGNUM *bn = NULL;
+	X509V3_CTX ctx;
+	const EVP_MD *md = NULL;
+	int ok;
+
+	if (cert == NULL)
+		return NULL;
+	if (EVP_PKEY_get_base_id(issuer_key) != EVP_PKEY_ED25519)
+		md = EVP_get_digestbynid(t->md_nid);
+	ok = X509_set_version(cert, X509_VERSION_3) &&
+	    X509_set_subject_name(cert, t->subject) &&
+	    X509_set_issuer_name(
+	        cert, issuer ? X509_get_subject_name(issuer) : t->subject) &&
+	    X509_set_pubkey(cert, t->pubkey) &&
+	    (bn = BN_bin2bn(serial, (int)serial_len, NULL)) != NULL &&
+	    BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert)) != NULL &&
+	    ASN1_TIME_set(X509_getm_notBefore(cert), (time_t)t->not_before) &&
+	    ASN1_TIME_set(X509_getm_notAfter(cert), (time_t)t->not_after);
+	BN_free(bn);
+	X509V3_set_ctx(&ctx, issuer ? issuer : cert, cert, NULL, NULL, 0);
+	ok = ok && ref_constraints(cert, t) &&
+	    ref_key_usage(cert, t->key_usage) &&
+	    ref_eku(cert, t->eku_nids, t->eku_count) &&
+	    ref_ext_conf(cert, &ctx, NID_subject_key_identifier, "hash") &&
+	    ref_ext_conf(
+	        cert, &ctx, NID_authority_key_identifier, "keyid:always");
+	if (ok && t->san != NULL && sk_GENERAL_NAME_num(t->san) > 0)
+		ok = X509_add1_ext_i2d(cert, NID_subject_alt_name,
+		         (void *)t->san, t->san_critical,
+		         X509V3_ADD_DEFAULT) == 1;
+	if (ok && t->ocsp_nocheck)
+		ok = ref_ext_conf(
+		    cert, &ctx, NID_id_pkix_OCSP_noCheck, "ignored");
+	if (ok && t->crl_url != NULL)
+		ok = ref_crldp(cert, t->crl_url);
+	ok = ok && ref_aia(cert, t->ocsp_url, t->ca_issuers_url);
+	if (ok && t->profile != NULL)
+		ok = ca_certpolicy_add(cert, t->profile) == ST_OK;
+	if (!ok || X509_sign(cert, issuer_key, md) <= 0) {
+		X509_free(cert);
+		return NULL;
+	}
+	return cert;
+}
+
+/* The shared soft signer and every handle given out, freed at exit. */
+static struct signer *test_signer;
+static struct signer_key **test_keys;
+static size_t test_key_count;
+
+void
+testutil_signer_free(void)
+{
+	size_t i;
+
+	for (i = 0; i < test_key_count; i++)
+		signer_key_free(test_keys[i]);
+	free(test_keys);
+	signer_close(test_signer);
+	test_keys = NULL;
+	test_key_count = 0;
+	test_signer = NULL;
+}
+
+const struct signer_key *
+testutil_signer_key(EVP_PKEY *priv, enum signer_role role)
+{
+	struct signer_key *key = NULL, **more;
+	char label[64];
+
+	if (test_signer == NULL) {
+		if (signer_soft_open(NULL, NULL, 1, &test_signer) != ST_OK)
+			return NULL;
+		atexit(testutil_signer_free);
+	}
+	snprintf(label, sizeof(label), "test-%p-%d", (void *)priv, (int)role);
+	if (signer_soft_key_add(test_signer, label, role, priv, &key) != ST_OK)
+		return NULL;
+	if ((more = realloc(test_keys, (test_key_count + 1) * sizeof(*more))) ==
+	    NULL) {
+		signer_key_free(key);
+		return NULL;
+	}
+	test_keys = more;
+	test_keys[test_key_count++] = key;
+	return key;
 }

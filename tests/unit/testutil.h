@@ -11,6 +11,9 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "ca/issue.h"
+#include "signer/signer.h"
+
 /* A new empty directory under $TMPDIR; the caller frees the string. */
 char *testutil_tmpdir(void);
 
@@ -55,5 +58,27 @@ testutil_req_sign(X509_REQ *req, EVP_PKEY *key, uint8_t **der, size_t *der_len);
  */
 int
 testutil_der_strict(const uint8_t *der, size_t len, char *why, size_t why_cap);
+
+/*
+ * The certificate t describes, with serial (big-endian, serial_len
+ * octets), built and signed the way OpenSSL's X509 API does it (X509_set_*,
+ * X509V3_EXT_conf_nid for the key identifiers, X509_add1_ext_i2d, then
+ * X509_sign with t->md_nid, none for Ed25519): what ca/certder's output
+ * must equal byte for byte. issuer NULL: self-signed. NULL on failure.
+ */
+X509 *testutil_cert_x509(const struct ca_template *t, const uint8_t *serial,
+    size_t serial_len, X509 *issuer, EVP_PKEY *issuer_key);
+
+/*
+ * A signer handle on priv (a software key, or a token's EVP_PKEY) with
+ * role, in a software signer shared by the test (set-up mode: CA
+ * certificates allowed, issuer names unchecked; the purpose checks run).
+ * Valid until the test exits.
+ */
+const struct signer_key *
+testutil_signer_key(EVP_PKEY *priv, enum signer_role role);
+
+/* Free that signer and its handles (before closing a token they use). */
+void testutil_signer_free(void);
 
 #endif

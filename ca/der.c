@@ -1,0 +1,215 @@
+/*
+ * DER writing shared by the CRL and certificate encoders (see der.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/asn1.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+
+#include "ca/der.h"
+
+uint8_t *
+ca_der_len_write(uint8_t *q, size_t n)
+{
+	size_t k = ca_der_len_size(n) - 1, i;
+
+	if (k == 0) {
+		*q++ = (uint8_t)n;
+		return q;
+	}
+	*q++ = (uint8_t)(0x80 | k);
+	for (i = k; i > 0; i--)
+		*q++ = (uint8_t)(n >> (8 * (i - 1)));
+	return q;
+}
+
+void
+ca_der_put_hdr(struct ca_der_w *w, uint8_t tag, size_t n)
+{
+	uint8_t *q = ca_der_w_take(w, 1 + ca_der_len_size(n));
+
+	if (q == NULL)
+		return;
+	*q++ = tag;
+	ca_der_len_write(q, n);
+}
+
+void
+ca_der_put_tlv(struct ca_der_w *w, uint8_t tag, const void *b, size_t n)
+{
+	ca_der_put_hdr(w, tag, n);
+	ca_der_put(w, b, n);
+}
+
+size_t
+ca_der_uint_len(const uint8_t *mag, size_t n)
+{
+	while (n > 0 && *mag == 0) {
+		mag++;
+		n--;
+	}
+	if (n == 0)
+		return 1;
+	return n + (*mag >> 7);
+}
+
+void
+ca_der_put_uint(struct ca_der_w *w, const uint8_t *mag, size_t n)
+{
+	size_t len;
+
+	while (n > 0 && *mag == 0) {
+		mag++;
+		n--;
+	}
+	len = ca_der_uint_len(mag, n);
+	ca_der_put_hdr(w, CA_DER_INTEGER, len);
+	/* Zero, or a set top bit: the 0x00 that keeps it positive. */
+	if (len > n)
+		ca_der_put_u8(w, 0);
+	ca_der_put(w, mag, n);
+}
+
+int
+ca_der_time_ok(int64_t t)
+{
+	return t >= CA_DER_T_MIN && t < CA_DER_T_MAX;
+}
+
+static uint8_t *
+put2(uint8_t *q, int v)
+{
+	*q++ = (uint8_t)('0' + v / 10);
+	*q++ = (uint8_t)('0' + v % 10);
+	return q;
+}
+
+uint8_t *
+ca_der_time_write(uint8_t *q, int64_t t)
+{
+	int64_t days = t / 86400, rem = t % 86400, z, era, doe, yoe, doy, mp;
+	int year, month, day;
+
+	if (rem < 0) {
+		rem += 86400;
+		days--;
+	}
+	/* Days to civil date, proleptic Gregorian (H. Hinnant's method). */
+	z = days + 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	day = (int)(doy - (153 * mp + 2) / 5 + 1);
+	month = (int)(mp < 10 ? mp + 3 : mp - 9);
+	year = (int)(yoe + era * 400 + (month <= 2));
+
+	if (t >= CA_DER_T_1950 && t < CA_DER_T_2050) {
+		*q++ = CA_DER_UTCTIME;
+		*q++ = 13;
+		q = put2(q, year % 100);
+	} else {
+		*q++ = CA_DER_GENTIME;
+		*q++ = 15;
+		q = put2(q, year / 100);
+		q = put2(q, year % 100);
+	}
+	q = put2(q, month);
+	q = put2(q, day);
+	q = put2(q, (int)(rem / 3600));
+	q = put2(q, (int)(rem / 60 % 60));
+	q = put2(q, (int)(rem % 60));
+	*q++ = 'Z';
+	return q;
+}
+
+void
+ca_der_put_time(struct ca_der_w *w, int64_t t)
+{
+	uint8_t *q = ca_der_w_take(w, ca_der_time_size(t));
+
+	if (q != NULL)
+		ca_der_time_write(q, t);
+}
+
+enum status
+ca_der_sigalg(int key_type, int md_nid, uint8_t *out, size_t cap, size_t *len)
+{
+	X509_ALGOR *alg = NULL;
+	unsigned char *p = out;
+	int sig_nid, ptype, n;
+	enum status st = ST_NOMEM;
+
+	*len = 0;
+	if (key_type == EVP_PKEY_EC || key_type == EVP_PKEY_ED25519)
+		ptype = V_ASN1_UNDEF; /* RFC 5758 §3.2, RFC 8410 §3 */
+	else if (key_type == EVP_PKEY_RSA)
+		ptype = V_ASN1_NULL; /* RFC 4055 §5 */
+	else
+		return status_fail(ST_MALFORMED,
+		    "signing key type %d is not EC, RSA or Ed25519", key_type);
+	if (key_type == EVP_PKEY_ED25519 ? md_nid != NID_undef
+	                                 : md_nid == NID_undef)
+		return status_fail(ST_MALFORMED,
+		    "digest %d does not go with signing key type %d", md_nid,
+		    key_type);
+	/* Ed25519 is its own signature algorithm (no digest to pair). */
+	if (key_type == EVP_PKEY_ED25519)
+		sig_nid = NID_ED25519;
+	else if (!OBJ_find_sigid_by_algs(&sig_nid, md_nid, key_type))
+		return status_fail(ST_MALFORMED,
+		    "no signature algorithm for digest %d with key type %d",
+		    md_nid, key_type);
+	if ((alg = X509_ALGOR_new()) == NULL)
+		goto out;
+	if (!X509_ALGOR_set0(alg, OBJ_nid2obj(sig_nid), ptype, NULL) ||
+	    (n = i2d_X509_ALGOR(alg, NULL)) <= 0 || (size_t)n > cap ||
+	    i2d_X509_ALGOR(alg, &p) != n) {
+		st = status_fail_ssl(ST_INTERNAL, "signature algorithm");
+		goto out;
+	}
+	*len = (size_t)n;
+	st = ST_OK;
+out:
+	X509_ALGOR_free(alg);
+	return st;
+}
+
+enum status
+ca_der_signed(const uint8_t *tbs, size_t tbs_len, const uint8_t *alg,
+    size_t alg_len, const uint8_t *sig, size_t sig_len, uint8_t **out,
+    size_t *out_len)
+{
+	struct ca_der_w w;
+	size_t bits, body, total;
+	uint8_t *buf;
+
+	*out = NULL;
+	*out_len = 0;
+	if (tbs_len > SIZE_MAX / 4 || sig_len > SIZE_MAX / 4 ||
+	    alg_len > SIZE_MAX / 4)
+		return status_fail(ST_LIMIT, "signed object too large");
+	bits = ca_der_tlv_size(1 + sig_len);
+	body = tbs_len + alg_len + bits;
+	total = ca_der_tlv_size(body);
+	if ((buf = malloc(total)) == NULL)
+		return ST_NOMEM;
+	ca_der_w_init(&w, buf, total);
+	ca_der_put_hdr(&w, CA_DER_SEQUENCE, body);
+	ca_der_put(&w, tbs, tbs_len);
+	ca_der_put(&w, alg, alg_len);
+	ca_der_put_hdr(&w, CA_DER_BIT_STRING, 1 + sig_len);
+	ca_der_put_u8(&w, 0); /* no unused bits */
+	ca_der_put(&w, sig, sig_len);
+	if (!ca_der_w_done(&w, buf + total)) {
+		free(buf);
+		return status_fail(ST_INTERNAL, "signed object length");
+	}
+	*out = buf;
+	*out_len = total;
+	return ST_OK;
+}

@@ -1,0 +1,512 @@
+/*
+ * The holder's decision: what each purpose may sign, with which key. This
+ * is the file of the signer allowed to parse X.509 (OpenSSL's X509, CRL
+ * and OCSP APIs); the key holder calls it before every signature, so a
+ * process that may ask for signatures (a network worker) cannot get a CA
+ * certificate, a certificate with an extension no profile has, a CRL or an
+ * OCSP response under another issuer's name, or a token signed with the
+ * audit key.
+ */
+#include <string.h>
+
+#include <jansson.h>
+#include <openssl/ocsp.h>
+#include <openssl/sha.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "common/b64url.h"
+#include "common/limits.h"
+#include "common/log.h"
+#include "signer/signer_internal.h"
+
+/* The audit checkpoint message (ca/audit.c): length, label, seq, hash. */
+#define CHECKPOINT_LABEL "tessera audit checkpoint v1"
+#define CHECKPOINT_LABEL_LEN (sizeof(CHECKPOINT_LABEL) - 1)
+#define CHECKPOINT_MSG_LEN (8 + CHECKPOINT_LABEL_LEN + 8 + 32)
+/* A token's JOSE header and claims, decoded. */
+#define TOKEN_PART_MAX (16 * 1024)
+
+/* The roles that may sign for each purpose (a bit per role). */
+#define ROLE(r) (1u << (r))
+static const unsigned purpose_roles[SIGNER_PURPOSE_MAX] = {
+    [SIGNER_PURPOSE_DEVICE_CERT] = ROLE(SIGNER_ROLE_ISSUING),
+    [SIGNER_PURPOSE_SERVICE_CERT] = ROLE(SIGNER_ROLE_ISSUING),
+    [SIGNER_PURPOSE_CA_CERT] = ROLE(SIGNER_ROLE_ROOT),
+    [SIGNER_PURPOSE_CRL] = ROLE(SIGNER_ROLE_ROOT) | ROLE(SIGNER_ROLE_ISSUING),
+    [SIGNER_PURPOSE_OCSP] = ROLE(SIGNER_ROLE_OCSP) | ROLE(SIGNER_ROLE_ROOT),
+    [SIGNER_PURPOSE_TOKEN] = ROLE(SIGNER_ROLE_TOKEN),
+    [SIGNER_PURPOSE_AUDIT] = ROLE(SIGNER_ROLE_AUDIT),
+};
+
+/*
+ * The extensions tessera's profiles put in an end-entity certificate
+ * (ca/issue.c); anything else is refused, critical or not.
+ */
+static const int device_exts[] = {NID_basic_constraints, NID_key_usage,
+    NID_ext_key_usage, NID_subject_key_identifier, NID_authority_key_identifier,
+    NID_subject_alt_name, NID_crl_distribution_points, NID_info_access,
+    NID_certificate_policies};
+/* A service certificate adds OCSP no-check (the responder's, RFC 6960
+ * §4.2.2.2.1). */
+static const int service_exts[] = {NID_id_pkix_OCSP_noCheck};
+
+/* The CA certificate whose name key role signs under; NULL: unknown. */
+static X509 *
+issuer_of(const struct signer_names *n, enum signer_role role)
+{
+	if (role == SIGNER_ROLE_ROOT)
+		return n->root;
+	if (role == SIGNER_ROLE_ISSUING)
+		return n->issuing;
+	return NULL;
+}
+
+/* Whether the DER AlgorithmIdentifier alg is the key's for md_nid. */
+static enum status
+sigalg_check(const X509_ALGOR *alg, const struct signer_key *key, int md_nid,
+    const char *what)
+{
+	uint8_t *want = NULL, *got = NULL;
+	size_t want_len = 0;
+	int got_len;
+	enum status st;
+
+	if ((st = signer_sigalg_der(key, md_nid, &want, &want_len)) != ST_OK)
+		return st;
+	got_len = i2d_X509_ALGOR(alg, &got);
+	if (got_len <= 0 || (size_t)got_len != want_len ||
+	    memcmp(got, want, want_len) != 0)
+		st = status_fail(ST_DENIED,
+		    "%s: its signature algorithm is not the key's with the "
+		    "digest asked for",
+		    what);
+	OPENSSL_free(want);
+	OPENSSL_free(got);
+	return st;
+}
+
+/* tbs wrapped as a signed object with an empty signature, to parse it. */
+static enum status
+wrap(const struct signer_key *key, int md_nid, const uint8_t *tbs,
+    size_t tbs_len, const uint8_t *tail, size_t tail_len, uint8_t **out,
+    size_t *out_len)
+{
+	uint8_t *alg = NULL;
+	size_t alg_len = 0;
+	enum status st;
+
+	if ((st = signer_sigalg_der(key, md_nid, &alg, &alg_len)) != ST_OK)
+		return st;
+	st = signer_signed_der(
+	    tbs, tbs_len, alg, alg_len, NULL, 0, tail, tail_len, out, out_len);
+	OPENSSL_free(alg);
+	return st;
+}
+
+static int
+nid_in(int nid, const int *set, size_t count)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		if (set[i] == nid)
+			return 1;
+	return 0;
+}
+
+static enum status
+cert_check(const struct signer_names *n, enum signer_purpose purpose,
+    const struct signer_key *key, int md_nid, const uint8_t *tbs,
+    size_t tbs_len)
+{
+	const char *what = signer_purpose_name(purpose);
+	const unsigned char *p;
+	uint8_t *der = NULL;
+	size_t der_len = 0;
+	X509 *cert = NULL, *issuer;
+	X509_EXTENSION *ext;
+	uint32_t flags;
+	char oid[80];
+	int i, nid, is_ca;
+	enum status st;
+
+	if ((st = wrap(key, md_nid, tbs, tbs_len, NULL, 0, &der, &der_len)) !=
+	    ST_OK)
+		return st;
+	p = der;
+	cert = d2i_X509(NULL, &p, (long)der_len);
+	if (cert == NULL || p != der + der_len) {
+		st = status_fail(ST_DENIED,
+		    "%s: not one DER TBSCertificate (RFC 5280 §4.1)", what);
+		goto out;
+	}
+	if (X509_get_version(cert) != X509_VERSION_3) {
+		st = status_fail(ST_DENIED, "%s: not a v3 certificate", what);
+		goto out;
+	}
+	if ((st = sigalg_check(
+	         X509_get0_tbs_sigalg(cert), key, md_nid, what)) != ST_OK)
+		goto out;
+	issuer = issuer_of(n, key->role);
+	if (issuer != NULL && purpose != SIGNER_PURPOSE_CA_CERT &&
+	    X509_NAME_cmp(X509_get_issuer_name(cert),
+	        X509_get_subject_name(issuer)) != 0) {
+		st = status_fail(ST_DENIED,
+		    "%s: the issuer is not the %s CA's subject", what,
+		    signer_role_name(key->role));
+		goto out;
+	}
+	flags = X509_get_extension_flags(cert);
+	if (flags & EXFLAG_INVALID) {
+		st = status_fail(ST_DENIED,
+		    "%s: an extension does not parse or is repeated (RFC 5280 "
+		    "§4.2)",
+		    what);
+		goto out;
+	}
+	is_ca = (flags & EXFLAG_CA) != 0;
+	if (purpose == SIGNER_PURPOSE_CA_CERT) {
+		if (!is_ca)
+			st = status_fail(ST_DENIED,
+			    "%s: basicConstraints cA is not TRUE", what);
+		goto out;
+	}
+	if (is_ca) {
+		st = status_fail(ST_DENIED,
+		    "%s: basicConstraints cA is TRUE; this purpose signs end "
+		    "entities only (RFC 5280 §4.2.1.9)",
+		    what);
+		goto out;
+	}
+	if ((flags & EXFLAG_KUSAGE) &&
+	    (X509_get_key_usage(cert) & (KU_KEY_CERT_SIGN | KU_CRL_SIGN))) {
+		st = status_fail(ST_DENIED,
+		    "%s: keyUsage has keyCertSign or cRLSign (RFC 5280 "
+		    "§4.2.1.3)",
+		    what);
+		goto out;
+	}
+	if (purpose == SIGNER_PURPOSE_DEVICE_CERT && (flags & EXFLAG_XKUSAGE) &&
+	    (X509_get_extended_key_usage(cert) & XKU_OCSP_SIGN)) {
+		st = status_fail(ST_DENIED,
+		    "%s: extendedKeyUsage has id-kp-OCSPSigning: a device "
+		    "would "
+		    "answer OCSP for the CA (RFC 6960 §4.2.2.2)",
+		    what);
+		goto out;
+	}
+	for (i = 0; i < X509_get_ext_count(cert); i++) {
+		ext = X509_get_ext(cert, i);
+		nid = OBJ_obj2nid(X509_EXTENSION_get_object(ext));
+		if (nid_in(nid, device_exts,
+		        sizeof(device_exts) / sizeof(*device_exts)))
+			continue;
+		if (purpose == SIGNER_PURPOSE_SERVICE_CERT &&
+		    nid_in(nid, service_exts,
+		        sizeof(service_exts) / sizeof(*service_exts)))
+			continue;
+		OBJ_obj2txt(
+		    oid, sizeof(oid), X509_EXTENSION_get_object(ext), 1);
+		st = status_fail(ST_DENIED,
+		    "%s: extension %s is in no %s profile", what, oid,
+		    purpose == SIGNER_PURPOSE_DEVICE_CERT ? "device"
+		                                          : "service");
+		goto out;
+	}
+	st = ST_OK;
+out:
+	X509_free(cert);
+	OPENSSL_free(der);
+	return st;
+}
+
+/*
+ * The signature AlgorithmIdentifier inside a TBSCertList (RFC 5280 §5.1:
+ * after the optional version) is the key's: OpenSSL has no getter for it,
+ * so the DER is walked (it parsed already).
+ */
+static enum status
+crl_sigalg_check(const struct signer_key *key, int md_nid, const uint8_t *tbs,
+    size_t tbs_len)
+{
+	const unsigned char *p = tbs, *alg;
+	uint8_t *want = NULL;
+	size_t want_len = 0;
+	long len;
+	int tag, xclass, ret;
+	enum status st;
+
+	ret = ASN1_get_object(&p, &len, &tag, &xclass, (long)tbs_len);
+	if ((ret & 0x80) || tag != V_ASN1_SEQUENCE)
+		return status_fail(ST_DENIED, "crl: not a TBSCertList");
+	alg = p;
+	ret = ASN1_get_object(
+	    &p, &len, &tag, &xclass, (long)(tbs_len - (size_t)(p - tbs)));
+	if (!(ret & 0x80) && tag == V_ASN1_INTEGER) {
+		p += len;
+		alg = p;
+		ret = ASN1_get_object(&p, &len, &tag, &xclass,
+		    (long)(tbs_len - (size_t)(p - tbs)));
+	}
+	if ((ret & 0x80) || tag != V_ASN1_SEQUENCE)
+		return status_fail(ST_DENIED, "crl: no signature algorithm");
+	if ((st = signer_sigalg_der(key, md_nid, &want, &want_len)) != ST_OK)
+		return st;
+	if ((size_t)(p + len - alg) != want_len ||
+	    memcmp(alg, want, want_len) != 0)
+		st = status_fail(ST_DENIED,
+		    "crl: its signature algorithm is not the key's with the "
+		    "digest asked for");
+	OPENSSL_free(want);
+	return st;
+}
+
+static enum status
+crl_check(const struct signer_names *n, const struct signer_key *key,
+    int md_nid, const uint8_t *tbs, size_t tbs_len)
+{
+	const unsigned char *p;
+	uint8_t *der = NULL;
+	size_t der_len = 0;
+	X509_CRL *crl = NULL;
+	X509 *issuer;
+	enum status st;
+
+	if ((st = wrap(key, md_nid, tbs, tbs_len, NULL, 0, &der, &der_len)) !=
+	    ST_OK)
+		return st;
+	p = der;
+	crl = d2i_X509_CRL(NULL, &p, (long)der_len);
+	if (crl == NULL || p != der + der_len) {
+		st = status_fail(
+		    ST_DENIED, "crl: not one DER TBSCertList (RFC 5280 §5.1)");
+		goto out;
+	}
+	if (X509_CRL_get_version(crl) != X509_CRL_VERSION_2) {
+		st = status_fail(
+		    ST_DENIED, "crl: not a v2 CRL (RFC 5280 §5.1.2.1)");
+		goto out;
+	}
+	if ((st = crl_sigalg_check(key, md_nid, tbs, tbs_len)) != ST_OK)
+		goto out;
+	issuer = issuer_of(n, key->role);
+	if (issuer != NULL &&
+	    X509_NAME_cmp(
+	        X509_CRL_get_issuer(crl), X509_get_subject_name(issuer)) != 0) {
+		st = status_fail(ST_DENIED,
+		    "crl: the issuer is not the %s CA's subject",
+		    signer_role_name(key->role));
+		goto out;
+	}
+	st = ST_OK;
+out:
+	X509_CRL_free(crl);
+	OPENSSL_free(der);
+	return st;
+}
+
+/* SHA-1 of the key's subjectPublicKey BIT STRING (RFC 6960 §4.2.1). */
+static enum status
+key_hash(EVP_PKEY *pub, uint8_t out[SHA_DIGEST_LENGTH])
+{
+	X509_PUBKEY *xpk = NULL;
+	const unsigned char *pk;
+	int pk_len;
+
+	if (!X509_PUBKEY_set(&xpk, pub) ||
+	    !X509_PUBKEY_get0_param(NULL, &pk, &pk_len, NULL, xpk)) {
+		X509_PUBKEY_free(xpk);
+		return status_fail_ssl(ST_INTERNAL, "the key's public bits");
+	}
+	SHA1(pk, (size_t)pk_len, out);
+	X509_PUBKEY_free(xpk);
+	return ST_OK;
+}
+
+static enum status
+ocsp_check(const struct signer_names *n, const struct signer_key *key,
+    int md_nid, const uint8_t *tbs, size_t tbs_len)
+{
+	const unsigned char *p;
+	const ASN1_OCTET_STRING *id = NULL;
+	const X509_NAME *name = NULL;
+	uint8_t *der = NULL, hash[SHA_DIGEST_LENGTH];
+	size_t der_len = 0;
+	OCSP_BASICRESP *bs = NULL;
+	enum status st;
+
+	if ((st = wrap(key, md_nid, tbs, tbs_len, NULL, 0, &der, &der_len)) !=
+	    ST_OK)
+		return st;
+	p = der;
+	bs = d2i_OCSP_BASICRESP(NULL, &p, (long)der_len);
+	if (bs == NULL || p != der + der_len) {
+		st = status_fail(ST_DENIED,
+		    "ocsp: not one DER ResponseData (RFC 6960 §4.2.1)");
+		goto out;
+	}
+	if (!OCSP_resp_get0_id(bs, &id, &name)) {
+		st = status_fail(ST_DENIED, "ocsp: no responderID");
+		goto out;
+	}
+	if (id != NULL) {
+		if ((st = key_hash(key->pub, hash)) != ST_OK)
+			goto out;
+		if (ASN1_STRING_length(id) != SHA_DIGEST_LENGTH ||
+		    memcmp(ASN1_STRING_get0_data(id), hash, sizeof(hash)) !=
+		        0) {
+			st = status_fail(ST_DENIED,
+			    "ocsp: responderID byKey is not the hash of key %s",
+			    key->label);
+			goto out;
+		}
+	} else if (name == NULL || key->role != SIGNER_ROLE_ROOT ||
+	    n->root == NULL ||
+	    X509_NAME_cmp(name, X509_get_subject_name(n->root)) != 0) {
+		st = status_fail(ST_DENIED,
+		    "ocsp: responderID byName does not name the key's "
+		    "certificate");
+		goto out;
+	}
+	st = ST_OK;
+out:
+	OCSP_BASICRESP_free(bs);
+	OPENSSL_free(der);
+	return st;
+}
+
+/* One base64url part of a JWS signing input, as a JSON object. */
+static enum status
+token_part(const uint8_t *s, size_t len, const char *what, json_t **out)
+{
+	uint8_t *raw = NULL;
+	size_t raw_len = 0;
+	json_error_t err;
+	enum status st;
+
+	*out = NULL;
+	if (len == 0 || len > B64URL_LEN(TOKEN_PART_MAX))
+		return status_fail(
+		    ST_DENIED, "token: the %s is %zu bytes", what, len);
+	if ((st = b64url_decode((const char *)s, len, &raw, &raw_len)) != ST_OK)
+		return status_fail(ST_DENIED,
+		    "token: the %s is not base64url (RFC 7515 §2)", what);
+	*out = json_loadb(
+	    (const char *)raw, raw_len, JSON_REJECT_DUPLICATES, &err);
+	free(raw);
+	if (*out == NULL || !json_is_object(*out)) {
+		json_decref(*out);
+		*out = NULL;
+		return status_fail(
+		    ST_DENIED, "token: the %s is not a JSON object", what);
+	}
+	return ST_OK;
+}
+
+static enum status
+token_check(int md_nid, const uint8_t *tbs, size_t tbs_len)
+{
+	const uint8_t *dot;
+	json_t *header = NULL, *claims = NULL;
+	const char *alg;
+	enum status st;
+
+	if (md_nid != NID_sha256)
+		return status_fail(
+		    ST_DENIED, "token: ES256 signs SHA-256 only");
+	dot = memchr(tbs, '.', tbs_len);
+	if (dot == NULL ||
+	    memchr(dot + 1, '.', tbs_len - (size_t)(dot - tbs) - 1))
+		return status_fail(ST_DENIED,
+		    "token: not a JWS signing input, header.payload (RFC 7515 "
+		    "§5.1)");
+	if ((st = token_part(tbs, (size_t)(dot - tbs), "header", &header)) !=
+	        ST_OK ||
+	    (st = token_part(dot + 1, tbs_len - (size_t)(dot - tbs) - 1,
+	         "payload", &claims)) != ST_OK)
+		goto out;
+	alg = json_string_value(json_object_get(header, "alg"));
+	if (alg == NULL || strcmp(alg, "ES256") != 0) {
+		st = status_fail(
+		    ST_DENIED, "token: the header's alg is not ES256");
+		goto out;
+	}
+	if (!json_is_string(json_object_get(header, "kid"))) {
+		st = status_fail(ST_DENIED, "token: the header names no kid");
+		goto out;
+	}
+	st = ST_OK;
+out:
+	json_decref(header);
+	json_decref(claims);
+	return st;
+}
+
+static enum status
+audit_check(int md_nid, const uint8_t *tbs, size_t tbs_len)
+{
+	static const uint8_t len_be[8] = {
+	    0, 0, 0, 0, 0, 0, 0, (uint8_t)CHECKPOINT_LABEL_LEN};
+
+	if (md_nid != NID_sha256 || tbs_len != CHECKPOINT_MSG_LEN ||
+	    memcmp(tbs, len_be, sizeof(len_be)) != 0 ||
+	    memcmp(tbs + 8, CHECKPOINT_LABEL, CHECKPOINT_LABEL_LEN) != 0)
+		return status_fail(ST_DENIED,
+		    "audit-checkpoint: not a checkpoint message (\"%s\", "
+		    "sequence, hash)",
+		    CHECKPOINT_LABEL);
+	return ST_OK;
+}
+
+enum status
+signer_purpose_check(const struct signer_names *n, enum signer_purpose purpose,
+    const struct signer_key *key, int md_nid, const uint8_t *tbs,
+    size_t tbs_len)
+{
+	char detail[LIMIT_AUDIT_DETAIL];
+	enum status st;
+
+	if ((unsigned)purpose >= SIGNER_PURPOSE_MAX)
+		st = status_fail(ST_DENIED, "unknown purpose %d", (int)purpose);
+	else if (!(purpose_roles[purpose] & ROLE(key->role)))
+		st = status_fail(ST_DENIED,
+		    "key %s is a %s key; a %s is not signed with it",
+		    key->label, signer_role_name(key->role),
+		    signer_purpose_name(purpose));
+	else if (purpose == SIGNER_PURPOSE_CA_CERT && !n->is_setup)
+		st = status_fail(ST_DENIED,
+		    "CA certificates are signed offline (tessera init), not by "
+		    "a serving signer");
+	else if (!signer_md_ok(key, md_nid))
+		st = status_fail(ST_DENIED, "digest %d", md_nid);
+	else
+		switch (purpose) {
+		case SIGNER_PURPOSE_DEVICE_CERT:
+		case SIGNER_PURPOSE_SERVICE_CERT:
+		case SIGNER_PURPOSE_CA_CERT:
+			st = cert_check(n, purpose, key, md_nid, tbs, tbs_len);
+			break;
+		case SIGNER_PURPOSE_CRL:
+			st = crl_check(n, key, md_nid, tbs, tbs_len);
+			break;
+		case SIGNER_PURPOSE_OCSP:
+			st = ocsp_check(n, key, md_nid, tbs, tbs_len);
+			break;
+		case SIGNER_PURPOSE_TOKEN:
+			st = token_check(md_nid, tbs, tbs_len);
+			break;
+		case SIGNER_PURPOSE_AUDIT:
+			st = audit_check(md_nid, tbs, tbs_len);
+			break;
+		default:
+			st = status_fail(ST_DENIED, "unknown purpose");
+		}
+	if (st == ST_OK)
+		return ST_OK;
+	snprintf(detail, sizeof(detail), "%s", status_detail());
+	log_warn("signer: refused to sign (purpose %s, key %s): %s",
+	    signer_purpose_name(purpose), key->label, detail);
+	return status_fail(
+	    st == ST_NOMEM ? st : ST_DENIED, "the signer refused: %s", detail);
+}
