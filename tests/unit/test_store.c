@@ -541,6 +541,22 @@ queued_wait(struct store *store, uint64_t want)
 	return 0;
 }
 
+/* Wait (bounded: 20 s) until store has run want jobs since it opened. */
+static int
+jobs_wait(struct store *store, uint64_t want)
+{
+	struct store_stats ss;
+	int i;
+
+	for (i = 0; i < 20000; i++) {
+		store_stats(store, &ss);
+		if (ss.jobs >= want)
+			return 1;
+		usleep(1000);
+	}
+	return 0;
+}
+
 /* Hold a writer in job_gate (run by a thread of d), until gate_open. */
 static void
 gate_enter(struct drain_thread *d, pthread_t *th)
@@ -571,7 +587,8 @@ gate_open(void)
  * The writers of two processes on one file (two stores: their writer locks
  * are two open files, so they exclude each other as two processes do).
  * While a holds its turn, every job for b queues; b takes them all once a
- * is done: one transaction, one fsync, for GROUP_JOBS writes.
+ * is done: one transaction, one fsync, for GROUP_JOBS writes. PostgreSQL
+ * has no turns: b's jobs commit while a's transaction is open.
  */
 static void
 test_group_turns(void)
@@ -598,9 +615,14 @@ test_group_turns(void)
 		d[i].serial = serial[i];
 		CHECK(pthread_create(&th[i], NULL, drain_main, &d[i]) == 0);
 	}
-	/* b's writer waits for a's turn with all of them in its queue. */
-	CHECK(queued_wait(b, GROUP_JOBS));
-	CHECK(store_cert_exists(b, serial[0]) == 0);
+	if (pg_url != NULL) {
+		/* PostgreSQL: no turns, b commits while a is held. */
+		CHECK(jobs_wait(b, s0.jobs + GROUP_JOBS));
+	} else {
+		/* b's writer waits for a's turn with all of them queued. */
+		CHECK(queued_wait(b, GROUP_JOBS));
+		CHECK(store_cert_exists(b, serial[0]) == 0);
+	}
 	gate_open();
 	pthread_join(gth, NULL);
 	CHECK(gate.st == ST_OK);
@@ -610,10 +632,12 @@ test_group_turns(void)
 	}
 	CHECK(ok == GROUP_JOBS);
 	store_stats(b, &s1);
-	CHECK(s1.commits - s0.commits == 1);
 	CHECK(s1.jobs - s0.jobs == GROUP_JOBS);
-	CHECK(s1.group_last == GROUP_JOBS);
-	CHECK(s1.lock_wait_us_total > s0.lock_wait_us_total);
+	if (pg_url == NULL) {
+		CHECK(s1.commits - s0.commits == 1);
+		CHECK(s1.group_last == GROUP_JOBS);
+		CHECK(s1.lock_wait_us_total > s0.lock_wait_us_total);
+	}
 	CHECK_ST(store_integrity_check(b), ST_OK);
 out:
 	store_close(a);
