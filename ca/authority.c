@@ -219,8 +219,17 @@ authority_open_pin(
 	if ((st = policy_load(path, &a->policy)) != ST_OK)
 		goto out;
 	if ((st = load_cert(a->cfg, "ca/root.pem", &a->root)) != ST_OK ||
-	    (st = load_cert(a->cfg, "ca/issuing.pem", &a->issuing)) != ST_OK)
+	    (st = load_cert(a->cfg, "ca/issuing.pem", &a->issuing)) != ST_OK) {
+		/* init --offline-root stops before the certificates. */
+		if (st == ST_NOTFOUND && a->cfg->key_root == NULL)
+			st = status_fail(ST_NOTFOUND,
+			    "%s waits for its issuing CA certificate: have "
+			    "the offline root sign ca/issuing.csr, then run "
+			    "tessera ca import --data %s --cert FILE --chain "
+			    "ROOT",
+			    data_dir, data_dir);
 		goto out;
+	}
 	/* Manufacturer trust files are named relative to the policy. */
 	*strrchr(path, '/') = '\0';
 	if ((st = trust_load(a, path)) != ST_OK)

@@ -8,6 +8,7 @@
 
 #include "ca/config.h"
 #include "ca/jsonread.h"
+#include "ca/store.h"
 #include "common/file.h"
 #include "common/limits.h"
 #include "common/log.h"
@@ -425,7 +426,7 @@ ca_config_load(const char *data_dir, struct ca_config **out)
 	    (st = jsonread_keys_check(r, "$.keys", keys, key_keys)) != ST_OK ||
 	    (st = config_str(r, "$.keys", keys, "prefix", 0, &k_prefix)) !=
 	        ST_OK ||
-	    (st = config_str(r, "$.keys", keys, "root", 1, &k_root)) != ST_OK ||
+	    (st = config_str(r, "$.keys", keys, "root", 0, &k_root)) != ST_OK ||
 	    (st = config_str(r, "$.keys", keys, "issuing", 1, &k_issuing)) !=
 	        ST_OK ||
 	    (st = config_str(r, "$.keys", keys, "ocsp", 1, &k_ocsp)) != ST_OK ||
@@ -439,6 +440,15 @@ ca_config_load(const char *data_dir, struct ca_config **out)
 	    (st = jsonread_member(r, "$", root, "tls", JSON_OBJECT, 0, &tls)) !=
 	        ST_OK)
 		goto out;
+	/* A store's URL never holds its password (store_target_check). */
+	if (store_target_is_url(database) &&
+	    store_target_check(database) != ST_OK) {
+		char why[300];
+
+		snprintf(why, sizeof(why), "%s", status_detail());
+		st = jsonread_fail(r, "$.database", "%s", why);
+		goto out;
+	}
 	if (k_prefix != NULL && ca_config_key_prefix_check(k_prefix) != ST_OK) {
 		char why[160];
 
@@ -462,7 +472,7 @@ ca_config_load(const char *data_dir, struct ca_config **out)
 	cfg->hsm_token = strdup(token);
 	cfg->hsm_pin_file = dup_or_null(pin_file);
 	cfg->softhsm_conf = dup_or_null(softhsm);
-	cfg->key_root = strdup(k_root);
+	cfg->key_root = dup_or_null(k_root);
 	cfg->key_issuing = strdup(k_issuing);
 	cfg->key_ocsp = strdup(k_ocsp);
 	cfg->key_token = strdup(k_token);
@@ -473,7 +483,7 @@ ca_config_load(const char *data_dir, struct ca_config **out)
 	    !cfg->listen || !cfg->publish || !cfg->hsm_module ||
 	    !cfg->hsm_token || (pin_file && !cfg->hsm_pin_file) ||
 	    (softhsm && !cfg->softhsm_conf) || !cfg->key_prefix ||
-	    !cfg->key_root || !cfg->key_issuing || !cfg->key_ocsp ||
+	    (k_root && !cfg->key_root) || !cfg->key_issuing || !cfg->key_ocsp ||
 	    !cfg->key_token || (k_audit && !cfg->key_audit) || !cfg->policy ||
 	    !cfg->database) {
 		st = ST_NOMEM;
@@ -519,23 +529,24 @@ names_json(const struct ca_config *cfg)
 static enum status
 config_write(const struct ca_config *cfg, int is_new)
 {
+	static const char *const key_names[] = {
+	    "prefix", "root", "issuing", "ocsp", "token", "audit"};
+	const char *const key_values[] = {cfg->key_prefix, cfg->key_root,
+	    cfg->key_issuing, cfg->key_ocsp, cfg->key_token, cfg->key_audit};
 	json_t *root = NULL, *hsm = NULL, *keys = NULL;
+	size_t i;
 	char *text = NULL, *path = NULL;
 	enum status st = ST_NOMEM;
 
-	keys = json_pack("{s:s, s:s, s:s, s:s}", "root", cfg->key_root,
-	    "issuing", cfg->key_issuing, "ocsp", cfg->key_ocsp, "token",
-	    cfg->key_token);
-	if (keys == NULL)
+	/* In this order; a NULL one is left out (no prefix: made before
+	 * prefixes; no root: the root is offline; no audit: made before). */
+	if ((keys = json_object()) == NULL)
 		goto out;
-	if (cfg->key_prefix != NULL &&
-	    json_object_set_new(keys, "prefix", json_string(cfg->key_prefix)) !=
-	        0)
-		goto out;
-	if (cfg->key_audit != NULL &&
-	    json_object_set_new(keys, "audit", json_string(cfg->key_audit)) !=
-	        0)
-		goto out;
+	for (i = 0; i < sizeof(key_names) / sizeof(key_names[0]); i++)
+		if (key_values[i] != NULL &&
+		    json_object_set_new(
+		        keys, key_names[i], json_string(key_values[i])) != 0)
+			goto out;
 	hsm = json_pack(
 	    "{s:s, s:s}", "module", cfg->hsm_module, "token", cfg->hsm_token);
 	if (hsm == NULL)
@@ -616,7 +627,7 @@ ca_config_free(struct ca_config *cfg)
 char *
 ca_config_path(const struct ca_config *cfg, const char *path)
 {
-	if (path[0] == '/')
+	if (path[0] == '/' || store_target_is_url(path))
 		return strdup(path);
 	return file_join(cfg->data_dir, path);
 }

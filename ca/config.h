@@ -28,7 +28,8 @@ struct ca_config {
 	 * once loaded: CA_CONFIG_KEY_PREFIX in data directories made
 	 * before it was configurable. */
 	char *key_prefix;
-	char *key_root; /* PKCS#11 URIs */
+	char *key_root; /* PKCS#11 URIs; key_root NULL: the root is offline
+			 * (init --offline-root), never in the token */
 	char *key_issuing;
 	char *key_ocsp;
 	char *key_token;
@@ -114,8 +115,8 @@ enum status ca_config_key_label(const struct ca_config *cfg, const char *role,
     char *out, size_t cap) MUST_CHECK;
 
 /*
- * Resolve path against the data directory: an absolute path is copied, a
- * relative one joined to data_dir. The caller frees; NULL on ENOMEM.
+ * Resolve path against the data directory: an absolute path (or a store's
+ * postgresql:// URL) is copied, a relative one joined to data_dir. The caller frees; NULL on ENOMEM.
  */
 char *ca_config_path(const struct ca_config *cfg, const char *path);
 

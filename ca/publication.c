@@ -89,8 +89,10 @@ publication_keys(struct authority *a)
 	char *uri = NULL;
 	enum status st;
 
-	if ((st = signer_key_find(a->signer, a->cfg->key_root, &a->root_key)) !=
-	        ST_OK ||
+	/* An offline root (no keys.root) is never in the token. */
+	if ((a->cfg->key_root != NULL &&
+	        (st = signer_key_find(
+	             a->signer, a->cfg->key_root, &a->root_key)) != ST_OK) ||
 	    (st = ocsp_key_uri(a, &uri)) != ST_OK)
 		return st;
 	st = signer_key_find(a->signer, uri, &a->ocsp_key);
@@ -161,6 +163,11 @@ publication_open(struct authority *a)
 	    (st = ca_cert_serial_hex(a->root, a->root_serial)) != ST_OK ||
 	    (st = responder_load(a)) != ST_OK)
 		return st;
+	/* An offline root answers no OCSP here: its CAs' status is on the
+	 * root CRL it signs (ca import --crl); such CertIDs get
+	 * unauthorized (RFC 6960 §2.3). */
+	if (a->cfg->key_root == NULL)
+		return ST_OK;
 	/* RFC 6960 §4.2.2.2: the root signs the status of the CAs it
 	 * issued itself (no delegate; it is rarely asked). */
 	memset(&oc, 0, sizeof(oc));
@@ -578,6 +585,39 @@ crl_is_live(struct authority *a, int shard, int64_t now, int *is_live)
 	return ST_OK;
 }
 
+/*
+ * An offline root's CRL: the one ca import stored, appended to chain as
+ * it is (never signed here). None yet: the chain lacks it, said once per
+ * build.
+ */
+static enum status
+crl_offline_root(struct authority *a, struct buf *chain)
+{
+	struct store_crl *crl = NULL;
+	char *pem = NULL;
+	size_t pem_len = 0;
+	enum status st;
+
+	st = store_crl_get(a->store, STORE_CRL_SHARD_ROOT, &crl);
+	if (st == ST_NOTFOUND) {
+		log_warn("no root CRL imported yet (tessera ca import --crl): "
+		         "crl/crl-chain.pem lacks it, and relying parties "
+		         "that check the whole chain refuse every certificate");
+		return ST_OK;
+	}
+	if (st != ST_OK)
+		return st;
+	if (crl->next_update <= (int64_t)time(NULL))
+		log_warn("the imported root CRL (number %lld) has expired: "
+		         "import a fresh one (tessera ca import --crl)",
+		    (long long)crl->number);
+	if ((st = ca_crl_pem(crl->der, crl->der_len, &pem, &pem_len)) == ST_OK)
+		st = buf_append(chain, pem, pem_len);
+	free(pem);
+	store_crl_free(crl);
+	return st;
+}
+
 enum status
 authority_crl_publish(struct authority *a)
 {
@@ -602,9 +642,14 @@ authority_crl_publish(struct authority *a)
 		        ST_OK)
 			goto out;
 	}
-	/* nginx checks a CRL for every CA in the chain: the root's too. */
-	if ((st = crl_publish_one(
-	         a, STORE_CRL_SHARD_ROOT, now, next, &chain)) != ST_OK)
+	/* nginx checks a CRL for every CA in the chain: the root's too
+	 * (an offline root's as imported). */
+	if (a->cfg->key_root == NULL)
+		st = crl_offline_root(a, &chain);
+	else
+		st =
+		    crl_publish_one(a, STORE_CRL_SHARD_ROOT, now, next, &chain);
+	if (st != ST_OK)
 		goto out;
 	if ((path = ca_config_path(a->cfg, "crl/crl-chain.pem")) == NULL) {
 		st = ST_NOMEM;
@@ -944,7 +989,8 @@ ocsp_refresh(struct authority *a, int64_t now)
 			if (st != ST_OK)
 				continue;
 		}
-		if (ca_ocsp_presign(lc.by_root ? a->root_ocsp : a->ocsp, serial,
+		if ((lc.by_root && a->root_ocsp == NULL) ||
+		    ca_ocsp_presign(lc.by_root ? a->root_ocsp : a->ocsp, serial,
 		        &cs, now, &der, &len, &next) != ST_OK)
 			continue;
 		ocsp_keep(

@@ -33,6 +33,12 @@ struct ca_setup {
 	/* Key labels start "PREFIX-" (CA_CONFIG_KEY_PREFIX when NULL), so
 	 * that several data directories can share one token. */
 	const char *key_prefix;
+	/* The root stays offline: no root key in the token; init stops
+	 * at DIR/ca/issuing.csr, and ca_setup_import completes it. */
+	int offline_root;
+	/* The store: NULL for DIR/tessera.db (SQLite), or a PostgreSQL URL
+	 * (no password in it) whose database holds no certificates yet. */
+	const char *store;
 };
 
 /*
@@ -43,6 +49,19 @@ struct ca_setup {
  * and the detail names them).
  */
 enum status ca_setup_run(const struct ca_setup *s) MUST_CHECK;
+
+/*
+ * Complete a data directory made with offline_root: the issuing CA's
+ * certificate (cert_path) signed by the offline root (chain_path, the
+ * self-signed root) is checked (ca/ceremony.h: the key in the token, the
+ * profile, the chain, validity), their rows committed and audited, and
+ * then what init does under the issuing CA: the OCSP responder, the TLS
+ * server, the first admin and the chain files. Refuses (ST_CONFLICT) a
+ * directory with its root in the token or its certificate already there;
+ * a refusal changes nothing.
+ */
+enum status ca_setup_import(const char *data_dir, const char *cert_path,
+    const char *chain_path) MUST_CHECK;
 
 /*
  * The embedded SoftHSMv2's configuration: DIR/hsm/tokens (made, 0700) as

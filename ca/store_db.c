@@ -4,6 +4,7 @@
  */
 #include <string.h>
 
+#include "ca/store.h"
 #include "ca/store_db.h"
 #include "ca/store_db_backend.h"
 #include "common/status.h"
@@ -14,6 +15,22 @@ db_target_is_pg(const char *target)
 	return target != NULL &&
 	    (strncmp(target, "postgresql://", 13) == 0 ||
 	        strncmp(target, "postgres://", 11) == 0);
+}
+
+int
+store_target_is_url(const char *target)
+{
+	return db_target_is_pg(target);
+}
+
+enum status
+store_target_check(const char *target)
+{
+	char where[512];
+
+	if (!db_target_is_pg(target))
+		return ST_OK;
+	return db_pg_url_check(target, where, sizeof(where));
 }
 
 enum status

@@ -48,5 +48,9 @@ struct db_stmt {
 enum status
 db_sqlite_open(const char *path, int flags, struct db **out) MUST_CHECK;
 enum status db_pg_open(const char *url, int flags, struct db **out) MUST_CHECK;
+/* Refuse a password in url or a loose password file; where names the
+ * server and database for messages. */
+enum status
+db_pg_url_check(const char *url, char *where, size_t where_cap) MUST_CHECK;
 
 #endif

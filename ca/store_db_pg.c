@@ -230,8 +230,8 @@ where_of(PQconninfoOption *opts, char *out, size_t cap)
  * anyone but its owner may read. libpq only warns about the latter and
  * goes on without it.
  */
-static enum status
-url_check(const char *url, char *where, size_t where_cap)
+enum status
+db_pg_url_check(const char *url, char *where, size_t where_cap)
 {
 	PQconninfoOption *opts, *o;
 	char *why = NULL, passfile[4096];
@@ -286,7 +286,7 @@ db_pg_open(const char *url, int flags, struct db **out)
 	PGresult *res = NULL;
 
 	*out = NULL;
-	if ((st = url_check(url, where, sizeof(where))) != ST_OK)
+	if ((st = db_pg_url_check(url, where, sizeof(where))) != ST_OK)
 		return st;
 	if ((db = calloc(1, sizeof(*db))) == NULL)
 		return status_fail(ST_NOMEM, "store: out of memory");
@@ -518,6 +518,20 @@ pg_bind_blob(struct db_stmt *stmt, int i, const void *p, size_t len)
 	return param_set(PGS(stmt), i, p != NULL ? p : "", len, 1);
 }
 
+/* Run s on its connection (reconnected and prepared again if need be). */
+static PGresult *
+stmt_exec(struct pg_stmt *s)
+{
+	struct pg_db *db = PG(s->base.db);
+
+	if (!conn_ready(db, s->is_begin))
+		return NULL;
+	if (s->generation != db->generation && stmt_server_prepare(s) != DB_OK)
+		return NULL;
+	return PQexecPrepared(db->conn, s->name, s->nparams,
+	    (const char *const *)s->values, s->lengths, s->formats, 1);
+}
+
 static enum db_rc
 pg_step(struct db_stmt *stmt)
 {
@@ -527,13 +541,18 @@ pg_step(struct db_stmt *stmt)
 	const char *tuples;
 
 	if (s->res == NULL) {
-		if (!conn_ready(db, s->is_begin))
-			return DB_ERROR;
-		if (s->generation != db->generation &&
-		    stmt_server_prepare(s) != DB_OK)
-			return DB_ERROR;
-		s->res = PQexecPrepared(db->conn, s->name, s->nparams,
-		    (const char *const *)s->values, s->lengths, s->formats, 1);
+		s->res = stmt_exec(s);
+		/*
+		 * A connection found broken by this statement: a reader, or
+		 * the writer's BEGIN, reconnects and tries once more, so a
+		 * restart the server is back from already costs nothing.
+		 */
+		if (PQresultStatus(s->res) == PGRES_FATAL_ERROR &&
+		    PQstatus(db->conn) != CONNECTION_OK &&
+		    (db->is_readonly || s->is_begin)) {
+			PQclear(s->res);
+			s->res = stmt_exec(s);
+		}
 		rs = PQresultStatus(s->res);
 		if (rs == PGRES_COMMAND_OK) {
 			tuples = PQcmdTuples(s->res);
@@ -544,7 +563,9 @@ pg_step(struct db_stmt *stmt)
 		} else if (rs == PGRES_TUPLES_OK) {
 			s->rows = PQntuples(s->res);
 		} else {
-			err_result(db, s->res);
+			/* NULL: conn_ready or the prepare said why. */
+			if (s->res != NULL)
+				err_result(db, s->res);
 			PQclear(s->res);
 			s->res = NULL;
 			return DB_ERROR;

@@ -5,6 +5,7 @@
 
 #include "ca/config.h"
 #include "ca/setup.h"
+#include "ca/store.h"
 #include "cli/cli.h"
 
 static void
@@ -18,7 +19,8 @@ usage(FILE *f)
 	    "ADDR:PORT]\n"
 	    "                    [--hsm-module PATH --hsm-token LABEL "
 	    "--hsm-pin-file FILE]\n"
-	    "                    [--key-prefix PREFIX]\n\n"
+	    "                    [--key-prefix PREFIX] [--offline-root] "
+	    "[--store URL]\n\n"
 	    "Creates the data directory DIR. Inside the token: the root CA "
 	    "key (EC P-384),\nthe issuing CA key, the OCSP responder key and "
 	    "the token-signing key (EC P-256).\nIn DIR: ca/root.pem, "
@@ -55,6 +57,12 @@ usage(FILE *f)
 	    "                     share one token with a prefix each; a "
 	    "prefix whose keys\n"
 	    "                     are in the token already is refused\n"
+	    "  --store URL        the store in PostgreSQL, "
+	    "postgresql://USER@HOST/DB, instead\n"
+	    "                     of DIR/tessera.db; its password comes "
+	    "from the URL's\n"
+	    "                     passfile=PATH or PGPASSFILE (mode 0600), "
+	    "never the URL\n"
 	    "Refuses an existing data directory and then changes nothing.\n");
 }
 
@@ -81,6 +89,8 @@ print_written(const char *dir)
 	printf("  admin:        %s/admin/admin.pem, admin.key (0600)\n", dir);
 	printf("  policy:       %s/policy.json\n", dir);
 	printf("  config:       %s/tessera.json\n", dir);
+	if (store_target_is_url(cfg->database))
+		printf("  store:        %s (PostgreSQL)\n", cfg->database);
 	ca_config_free(cfg);
 }
 
@@ -100,6 +110,8 @@ cmd_init(int argc, char **argv)
 	    {"hsm-token", required_argument, NULL, 't'},
 	    {"hsm-pin-file", required_argument, NULL, 'f'},
 	    {"key-prefix", required_argument, NULL, 'k'},
+	    {"offline-root", no_argument, NULL, 'o'},
+	    {"store", required_argument, NULL, 'S'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -145,6 +157,9 @@ cmd_init(int argc, char **argv)
 		case 'm':
 			s.hsm_module = optarg;
 			break;
+		case 'S':
+			s.store = optarg;
+			break;
 		case 't':
 			s.hsm_token = optarg;
 			break;
@@ -153,6 +168,9 @@ cmd_init(int argc, char **argv)
 			break;
 		case 'k':
 			s.key_prefix = optarg;
+			break;
+		case 'o':
+			s.offline_root = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -182,7 +200,18 @@ cmd_init(int argc, char **argv)
 		rc = cli_fail("init", st);
 		goto out;
 	}
-	print_written(s.data_dir);
+	if (s.offline_root)
+		printf("initialised %s, waiting for its issuing CA "
+		       "certificate:\n"
+		       "  request:      %s/ca/issuing.csr (the issuing key "
+		       "is in the token; no root key is)\n"
+		       "  next:         sign it with the offline root, then "
+		       "tessera ca import --data %s\n"
+		       "                --cert ISSUING.pem --chain ROOT.pem "
+		       "--crl ROOT.crl\n",
+		    s.data_dir, s.data_dir, s.data_dir);
+	else
+		print_written(s.data_dir);
 	rc = 0;
 out:
 	free(dns);

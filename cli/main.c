@@ -34,6 +34,9 @@ static const struct command {
     {"backup", cmd_backup,
         "archive a data directory while it serves (never the keys or PIN)"},
     {"restore", cmd_restore, "make a new data directory from a backup"},
+    {"ca", cmd_ca,
+        "key ceremonies: import what an offline root signed (issuing CA, "
+        "root CRL)"},
 };
 
 static void

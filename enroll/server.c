@@ -280,6 +280,50 @@ out:
 	return st;
 }
 
+enum status
+server_reload_signal(const char *data_dir, int *pid)
+{
+	char *path = NULL, line[32];
+	enum status st = ST_OK;
+	ssize_t n;
+	long v;
+	int fd;
+
+	*pid = 0;
+	if ((path = file_join(data_dir, SERVER_LOCK_FILE)) == NULL)
+		return ST_NOMEM;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		free(path);
+		return ST_OK; /* never served */
+	}
+	/* Free to take: no supervisor holds it, nothing to reload. */
+	if (flock(fd, LOCK_SH | LOCK_NB) == 0)
+		goto out;
+	n = pread(fd, line, sizeof(line) - 1, 0);
+	line[n > 0 ? n : 0] = '\0';
+	v = strtol(line, NULL, 10);
+	if (v <= 1 || v > INT32_MAX) {
+		st = status_fail(ST_UNAVAILABLE,
+		    "%s is served, but %s names no pid: send SIGHUP to "
+		    "tessera serve yourself",
+		    data_dir, path);
+		goto out;
+	}
+	if (kill((pid_t)v, SIGHUP) != 0) {
+		st = status_fail(ST_UNAVAILABLE,
+		    "cannot signal tessera serve (pid %ld): %s; send it "
+		    "SIGHUP yourself",
+		    v, strerror(errno));
+		goto out;
+	}
+	*pid = (int)v;
+out:
+	close(fd);
+	free(path);
+	return st;
+}
+
 static void
 supervisor_close(struct supervisor *sv)
 {

@@ -22,4 +22,13 @@ struct server_config {
  */
 int server_run(const struct server_config *cfg);
 
+/*
+ * Ask the tessera serve of data_dir, if one runs, to reload (SIGHUP: new
+ * workers read the CA files and tessera.json afresh, the old ones drain).
+ * *pid is the supervisor's pid when one was signalled, 0 when none serves
+ * data_dir (its serve.lock is not held). ST_UNAVAILABLE with a detail when
+ * one serves but cannot be signalled.
+ */
+enum status server_reload_signal(const char *data_dir, int *pid) MUST_CHECK;
+
 #endif

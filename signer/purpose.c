@@ -37,6 +37,7 @@ static const unsigned purpose_roles[SIGNER_PURPOSE_MAX] = {
     [SIGNER_PURPOSE_OCSP] = ROLE(SIGNER_ROLE_OCSP) | ROLE(SIGNER_ROLE_ROOT),
     [SIGNER_PURPOSE_TOKEN] = ROLE(SIGNER_ROLE_TOKEN),
     [SIGNER_PURPOSE_AUDIT] = ROLE(SIGNER_ROLE_AUDIT),
+    [SIGNER_PURPOSE_CA_CSR] = ROLE(SIGNER_ROLE_ISSUING),
 };
 
 /*
@@ -376,6 +377,36 @@ out:
 	return st;
 }
 
+/* A CertificationRequestInfo for the key itself (RFC 2986 §4.1). */
+static enum status
+csr_check(const struct signer_key *key, int md_nid, const uint8_t *tbs,
+    size_t tbs_len)
+{
+	const unsigned char *p;
+	uint8_t *der = NULL;
+	size_t der_len = 0;
+	X509_REQ *req = NULL;
+	EVP_PKEY *pub;
+	enum status st;
+
+	if ((st = wrap(key, md_nid, tbs, tbs_len, NULL, 0, &der, &der_len)) !=
+	    ST_OK)
+		return st;
+	p = der;
+	req = d2i_X509_REQ(NULL, &p, (long)der_len);
+	if (req == NULL || p != der + der_len)
+		st = status_fail(ST_DENIED,
+		    "ca-csr: not one DER CertificationRequestInfo (RFC 2986 "
+		    "§4.1)");
+	else if ((pub = X509_REQ_get0_pubkey(req)) == NULL ||
+	    EVP_PKEY_eq(pub, key->pub) != 1)
+		st = status_fail(ST_DENIED,
+		    "ca-csr: the request is not for key %s", key->label);
+	X509_REQ_free(req);
+	OPENSSL_free(der);
+	return st;
+}
+
 /* One base64url part of a JWS signing input, as a JSON object. */
 static enum status
 token_part(const uint8_t *s, size_t len, const char *what, json_t **out)
@@ -474,7 +505,9 @@ signer_purpose_check(const struct signer_names *n, enum signer_purpose purpose,
 		    "key %s is a %s key; a %s is not signed with it",
 		    key->label, signer_role_name(key->role),
 		    signer_purpose_name(purpose));
-	else if (purpose == SIGNER_PURPOSE_CA_CERT && !n->is_setup)
+	else if ((purpose == SIGNER_PURPOSE_CA_CERT ||
+	             purpose == SIGNER_PURPOSE_CA_CSR) &&
+	    !n->is_setup)
 		st = status_fail(ST_DENIED,
 		    "CA certificates are signed offline (tessera init), not by "
 		    "a serving signer");
@@ -498,6 +531,9 @@ signer_purpose_check(const struct signer_names *n, enum signer_purpose purpose,
 			break;
 		case SIGNER_PURPOSE_AUDIT:
 			st = audit_check(md_nid, tbs, tbs_len);
+			break;
+		case SIGNER_PURPOSE_CA_CSR:
+			st = csr_check(key, md_nid, tbs, tbs_len);
 			break;
 		default:
 			st = status_fail(ST_DENIED, "unknown purpose");

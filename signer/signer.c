@@ -21,6 +21,7 @@ static const char *const purpose_names[SIGNER_PURPOSE_MAX] = {
     [SIGNER_PURPOSE_OCSP] = "ocsp",
     [SIGNER_PURPOSE_TOKEN] = "token",
     [SIGNER_PURPOSE_AUDIT] = "audit-checkpoint",
+    [SIGNER_PURPOSE_CA_CSR] = "ca-csr",
 };
 
 static const char *const role_names[SIGNER_ROLE_MAX] = {

@@ -35,6 +35,7 @@ enum signer_purpose {
 	SIGNER_PURPOSE_OCSP, /* an OCSP ResponseData */
 	SIGNER_PURPOSE_TOKEN, /* a JWS signing input (header.payload) */
 	SIGNER_PURPOSE_AUDIT, /* an audit checkpoint message */
+	SIGNER_PURPOSE_CA_CSR, /* the issuing CA's request: offline only */
 	SIGNER_PURPOSE_MAX
 };
 

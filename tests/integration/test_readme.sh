@@ -100,4 +100,8 @@ grep -q "key prefix \"site-a\" is taken" ceremony1.sh.out && pass ||
 	fail "the shared-token block's collision was not refused as described"
 [ "$(grep -c '^object=site-b-' ceremony1.sh.out)" = 5 ] && pass ||
 	fail "site-b's tessera.json does not name five site-b keys"
+grep -q "imported the root CRL, number 1" ceremony2.sh.out && pass ||
+	fail "the offline-root block did not import the root CRL"
+grep -q "server.pem: OK" ceremony2.sh.out && pass ||
+	fail "the offline-root block's TLS certificate does not verify"
 finish
