@@ -116,7 +116,7 @@ run(const char *dir, int nthreads, int rows)
 	struct bench_thread t[16];
 	pthread_t th[16];
 	char path[4200];
-	uint64_t commits = 0, jobs = 0;
+	struct store_stats ss;
 	double t0, dt;
 	int i, failed = 0, done = 0;
 
@@ -141,11 +141,14 @@ run(const char *dir, int nthreads, int rows)
 		done += t[i].rows - t[i].failed;
 	}
 	dt = seconds() - t0;
-	store_stats(store, &commits, &jobs);
+	store_stats(store, &ss);
 	printf("%2d threads: %7d rows in %6.2f s = %8.0f rows/s,"
-	       " %6" PRIu64 " commits, %6.1f jobs/commit%s\n",
-	    nthreads, done, dt, (double)done / dt, commits,
-	    commits ? (double)jobs / (double)commits : 0.0,
+	       " %6" PRIu64 " commits, %6.1f jobs/commit,"
+	       " %6.2f ms/commit%s\n",
+	    nthreads, done, dt, (double)done / dt, ss.commits,
+	    ss.commits ? (double)ss.jobs / (double)ss.commits : 0.0,
+	    ss.commits ? (double)ss.commit_us_total / (double)ss.commits / 1e3
+	               : 0.0,
 	    failed ? " (FAILURES)" : "");
 	store_close(store);
 	remove_db(path);

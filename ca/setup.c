@@ -78,7 +78,7 @@ remove_created(const char *dir, int existed)
 {
 	static const char *const created[] = {"hsm", "ca", "tls", "admin",
 	    "crl", "tessera.db", "tessera.db-wal", "tessera.db-shm",
-	    "policy.json", "tessera.json"};
+	    "tessera.db-writer", "policy.json", "tessera.json"};
 	char *path;
 	size_t i;
 

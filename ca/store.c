@@ -4,14 +4,29 @@
  * transaction (group commit); each job runs in its own savepoint. Reads go
  * through a separate read-only connection behind a mutex.
  *
+ * Several processes (the workers of one tessera serve, an admin command)
+ * each have a store on the same SQLite file. Their writers take turns
+ * through a lock on a file beside the database (the writer lock), and a
+ * writer takes its batch off the queue only once it holds that lock:
+ * whatever queued while another process was committing goes into this one
+ * transaction. SQLite's own busy handler would instead poll with sleeps of
+ * 1 to 100 ms, and one process could take the lock again and again ahead
+ * of a sleeper. PostgreSQL needs no such lock: its writers run side by
+ * side and the server groups their WAL flushes.
+ *
  * This file is the core (connections, the writer, the statement helpers);
  * the tables' operations live in the other store_*.c files, named in
  * store_internal.h.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "ca/store.h"
 #include "ca/store_db.h"
@@ -291,12 +306,61 @@ writer_batch(struct store *store, struct job *batch)
 	}
 }
 
+/* Microseconds on the monotonic clock. */
+static uint64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/*
+ * Take (LOCK_EX) or give back (LOCK_UN) the writer lock. Without it the
+ * writers only lose their turns: BEGIN IMMEDIATE still keeps them apart.
+ */
+static void
+writer_lock(struct store *store, int op)
+{
+	if (store->lock_fd == -1)
+		return;
+	while (flock(store->lock_fd, op) == -1) {
+		if (errno != EINTR) {
+			log_warn("store: writer lock: %s", strerror(errno));
+			return;
+		}
+	}
+}
+
+/* Count one transaction of n jobs, queued..committed as measured. */
+static void
+stats_add(struct store *store, const struct job *batch, size_t n,
+    uint64_t asked, uint64_t locked, uint64_t committed)
+{
+	struct store_stats *s = &store->stats;
+	const struct job *j;
+
+	s->commits++;
+	s->jobs += n;
+	s->group_last = n;
+	if (n > s->group_max)
+		s->group_max = n;
+	s->lock_wait_us_total += locked - asked;
+	s->commit_us_last = committed - locked;
+	s->commit_us_total += committed - locked;
+	if (committed - locked > s->commit_us_max)
+		s->commit_us_max = committed - locked;
+	for (j = batch; j != NULL; j = j->next)
+		s->job_us_total += committed - j->queued_us;
+}
+
 static void *
 writer_main(void *arg)
 {
 	struct store *store = arg;
-	struct job *batch, *last;
-	int64_t start;
+	struct job *batch, *last, *async, **tail;
+	uint64_t asked, locked, committed;
 	size_t n;
 
 	pthread_mutex_lock(&store->lock);
@@ -305,40 +369,85 @@ writer_main(void *arg)
 			pthread_cond_wait(&store->wake, &store->lock);
 		if (store->head == NULL)
 			break;
+		/*
+		 * Wait for the other processes' writers with the queue open,
+		 * then take all that queued meanwhile: one fsync for them.
+		 * Only this thread takes jobs off, so head stays set.
+		 */
+		pthread_mutex_unlock(&store->lock);
+		asked = now_us();
+		writer_lock(store, LOCK_EX);
+		locked = now_us();
+		pthread_mutex_lock(&store->lock);
 		batch = last = store->head;
 		for (n = 1; n < LIMIT_GROUP_COMMIT && last->next != NULL; n++)
 			last = last->next;
 		store->head = last->next;
 		if (store->head == NULL)
 			store->tail = NULL;
+		store->queued -= n;
 		last->next = NULL;
 		pthread_mutex_unlock(&store->lock);
 
-		start = metrics_now_ns();
 		writer_batch(store, batch);
+		writer_lock(store, LOCK_UN);
+		committed = now_us();
 		metrics_commit_observe(
 		    __atomic_load_n(&store->metrics, __ATOMIC_ACQUIRE),
-		    metrics_now_ns() - start, n);
+		    (int64_t)(committed - locked) * 1000, n);
 
 		pthread_mutex_lock(&store->lock);
-		store->commits++;
-		store->jobs += n;
+		stats_add(store, batch, n, asked, locked, committed);
+		async = NULL;
+		tail = &async;
 		while (batch != NULL) {
-			/* The job may be gone once is_done is seen. */
+			/* A store_write job may be gone once is_done is seen. */
 			last = batch->next;
-			batch->is_done = 1;
+			if (batch->done != NULL) {
+				batch->next = NULL;
+				*tail = batch;
+				tail = &batch->next;
+			} else
+				batch->is_done = 1;
 			batch = last;
 		}
 		pthread_cond_broadcast(&store->done);
+		pthread_mutex_unlock(&store->lock);
+		/* The transaction is durable: the callbacks may hand out. */
+		while (async != NULL) {
+			last = async->next;
+			async->done(async->st, async->detail, async->done_arg);
+			free(async);
+			async = last;
+		}
+		pthread_mutex_lock(&store->lock);
 	}
 	pthread_mutex_unlock(&store->lock);
 	return NULL;
+}
+
+/* Queue job (its fn, arg, done set); store->lock is held. */
+static enum status
+job_queue(struct store *store, struct job *job)
+{
+	if (store->is_closing)
+		return status_fail(ST_STORE, "store: closing");
+	job->queued_us = now_us();
+	if (store->tail != NULL)
+		store->tail->next = job;
+	else
+		store->head = job;
+	store->tail = job;
+	store->queued++;
+	pthread_cond_signal(&store->wake);
+	return ST_OK;
 }
 
 enum status
 store_write(struct store *store, store_txn_fn fn, void *arg)
 {
 	struct job job;
+	enum status st;
 
 	memset(&job, 0, sizeof(job));
 	job.fn = fn;
@@ -347,17 +456,11 @@ store_write(struct store *store, store_txn_fn fn, void *arg)
 		return status_fail(
 		    ST_INTERNAL, "store_write called from inside a store job");
 	pthread_mutex_lock(&store->lock);
-	if (store->is_closing) {
+	if ((st = job_queue(store, &job)) != ST_OK) {
 		pthread_mutex_unlock(&store->lock);
-		return status_fail(ST_STORE, "store: closing");
+		return st;
 	}
-	if (store->tail != NULL)
-		store->tail->next = &job;
-	else
-		store->head = &job;
-	store->tail = &job;
 	store->waiters++;
-	pthread_cond_signal(&store->wake);
 	while (!job.is_done)
 		pthread_cond_wait(&store->done, &store->lock);
 	/* store_close waits for the last waiter before freeing the lock. */
@@ -369,6 +472,30 @@ store_write(struct store *store, store_txn_fn fn, void *arg)
 	return ST_OK;
 }
 
+enum status
+store_write_async(struct store *store, store_txn_fn fn, void *arg,
+    store_done_fn done, void *done_arg)
+{
+	struct job *job;
+	enum status st;
+
+	if (done == NULL)
+		return status_fail(
+		    ST_INTERNAL, "store_write_async without done");
+	if ((job = calloc(1, sizeof(*job))) == NULL)
+		return status_fail(ST_NOMEM, "store: out of memory");
+	job->fn = fn;
+	job->arg = arg;
+	job->done = done;
+	job->done_arg = done_arg;
+	pthread_mutex_lock(&store->lock);
+	st = job_queue(store, job);
+	pthread_mutex_unlock(&store->lock);
+	if (st != ST_OK)
+		free(job);
+	return st;
+}
+
 void
 store_set_metrics(struct store *store, struct metrics *m)
 {
@@ -377,12 +504,36 @@ store_set_metrics(struct store *store, struct metrics *m)
 }
 
 void
-store_stats(struct store *store, uint64_t *commits, uint64_t *jobs)
+store_stats(struct store *store, struct store_stats *out)
 {
 	pthread_mutex_lock(&store->lock);
-	*commits = store->commits;
-	*jobs = store->jobs;
+	*out = store->stats;
+	out->queued = store->queued;
 	pthread_mutex_unlock(&store->lock);
+}
+
+/*
+ * Open the writer lock of a SQLite store, path-writer (mode 0600, empty: only its flock
+ * counts); none for PostgreSQL. A file of its own, never the database: closing any descriptor
+ * of the database would drop SQLite's POSIX locks on it.
+ */
+static enum status
+writer_lock_open(const char *path, int *fd)
+{
+	char name[4096];
+	int n;
+
+	*fd = -1;
+	if (db_target_is_pg(path))
+		return ST_OK;
+	n = snprintf(name, sizeof(name), "%s-writer", path);
+	if (n < 0 || (size_t)n >= sizeof(name))
+		return status_fail(ST_LIMIT, "store path is too long");
+	*fd = open(name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (*fd == -1)
+		return status_fail(
+		    ST_STORE, "store: open %s: %s", name, strerror(errno));
+	return ST_OK;
 }
 
 /* The writer connection: durable commits, the schema up to date. */
@@ -418,11 +569,15 @@ store_open(const char *path, struct store **out)
 	store->read_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 	store->wake = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
 	store->done = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
+	store->lock_fd = -1;
 	if ((store->path = strdup(path)) == NULL) {
 		st = status_fail(ST_NOMEM, "store: out of memory");
 		goto out;
 	}
 	if ((st = writer_open(path, &store->txn.db)) != ST_OK)
+		goto out;
+	/* After the writer connection, which creates the file mode 0600. */
+	if ((st = writer_lock_open(path, &store->lock_fd)) != ST_OK)
 		goto out;
 	if ((st = db_open(path, DB_OPEN_READONLY, &store->rdb)) != ST_OK)
 		goto out;
@@ -462,6 +617,8 @@ store_close(struct store *store)
 		db_finalize(store->rstmt[i]);
 	db_close(store->rdb);
 	db_close(store->txn.db);
+	if (store->lock_fd != -1)
+		close(store->lock_fd);
 	pthread_cond_destroy(&store->done);
 	pthread_cond_destroy(&store->wake);
 	pthread_mutex_destroy(&store->read_lock);

@@ -7,6 +7,9 @@
  * Each job runs inside its own savepoint, so a job that fails is rolled back
  * alone. store_write returns only after the transaction holding the job is
  * durably committed: nothing is handed to a client before that.
+ * The writers of all processes on one file take turns through a lock on
+ * path-writer, and each takes its batch only once it has its turn, so the
+ * jobs that queued meanwhile share its one fsync.
  *
  * Reads go through a separate read connection.
  */
@@ -101,6 +104,9 @@ enum status store_check(const char *path) MUST_CHECK;
 
 typedef enum status (*store_txn_fn)(struct store_txn *txn, void *arg);
 
+/* What store_write_async calls once the job's transaction has ended. */
+typedef void (*store_done_fn)(enum status st, const char *detail, void *arg);
+
 /*
  * Run fn(txn, arg) in the writer's next transaction and wait until that
  * transaction is durably committed. fn's failure rolls back fn's changes
@@ -109,6 +115,18 @@ typedef enum status (*store_txn_fn)(struct store_txn *txn, void *arg);
  */
 enum status
 store_write(struct store *store, store_txn_fn fn, void *arg) MUST_CHECK;
+
+/*
+ * store_write without waiting: queue fn(txn, arg) and return. Once its
+ * transaction is durably committed (or has failed), done(st, detail,
+ * done_arg) runs on the writer thread: st and detail as store_write would
+ * return them. arg and done_arg stay the caller's and must live until
+ * done; done must be short and must not call store_write. When this
+ * returns an error, neither fn nor done will run. store_close runs every
+ * job queued before it.
+ */
+enum status store_write_async(struct store *store, store_txn_fn fn, void *arg,
+    store_done_fn done, void *done_arg) MUST_CHECK;
 
 /* Insert a certificate row; ST_CONFLICT if the serial exists. */
 enum status store_txn_cert_insert(
@@ -588,10 +606,26 @@ enum status store_crl_get(
 void store_crl_free(struct store_crl *crl);
 
 /*
- * Group-commit counters since store_open: transactions the writer ran and
- * jobs it ran in them (jobs / commits is the average batch size).
+ * Group-commit counters since store_open, for metrics. jobs / commits is
+ * the average group; commit_us_total / commits the average transaction
+ * (BEGIN to durable COMMIT); job_us_total / jobs what a write waits
+ * (queued to committed, the other processes' turns included).
  */
-void store_stats(struct store *store, uint64_t *commits, uint64_t *jobs);
+struct store_stats {
+	uint64_t commits; /* transactions the writer ran */
+	uint64_t jobs; /* store_write calls in them */
+	uint64_t group_last; /* jobs in the latest transaction */
+	uint64_t group_max; /* the most jobs in one transaction */
+	uint64_t commit_us_last; /* the latest transaction, microseconds */
+	uint64_t commit_us_max;
+	uint64_t commit_us_total;
+	uint64_t lock_wait_us_total; /* waiting for other processes' turns */
+	uint64_t job_us_total; /* queued to committed, over all jobs */
+	uint64_t queued; /* jobs waiting now */
+};
+
+/* Fill *out with the store's counters now. */
+void store_stats(struct store *store, struct store_stats *out);
 
 struct metrics;
 

@@ -108,12 +108,16 @@ struct store_txn {
 	struct db_stmt *stmt[W_MAX];
 };
 
-/* One store_write call; lives on the caller's stack until done is set. */
+/* One store_write call (on the caller's stack until is_done is set) or
+ * store_write_async call (allocated, freed after done). */
 struct job {
 	store_txn_fn fn;
 	void *arg;
 	enum status st;
 	int is_done;
+	uint64_t queued_us; /* when it was queued (CLOCK_MONOTONIC) */
+	store_done_fn done; /* store_write_async: called after the commit */
+	void *done_arg;
 	char detail[JOB_DETAIL_CAP];
 	struct job *next;
 };
@@ -132,8 +136,11 @@ struct store {
 	struct job *head, *tail;
 	int is_closing;
 	int waiters; /* threads inside store_write */
-	uint64_t commits, jobs;
 	struct metrics *metrics; /* borrowed; NULL: none */
+	size_t queued; /* jobs in head..tail */
+	struct store_stats stats;
+
+	int lock_fd; /* the SQLite writer lock (path-writer); -1: none */
 
 	pthread_t writer;
 	int has_writer;
