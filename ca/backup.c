@@ -370,6 +370,13 @@ ca_backup_write(
 	t.f = out;
 	t.root = data_dir;
 	t.report = report;
+	if (store_target_is_url(cfg->database)) {
+		st = status_fail(ST_CONFLICT,
+		    "backup: the store is in PostgreSQL: back it up with "
+		    "PostgreSQL's own tools (pg_dump, pg_basebackup); tessera "
+		    "backup copies SQLite stores only");
+		goto out;
+	}
 	if ((db = ca_config_path(cfg, cfg->database)) == NULL ||
 	    (snap = file_join(data_dir, ".backup-XXXXXX")) == NULL) {
 		st = ST_NOMEM;

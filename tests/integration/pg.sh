@@ -2,12 +2,14 @@
 # One PostgreSQL for the tests that need one, shared by all of them (a
 # ctest fixture: fixture.pg_start and fixture.pg_stop in tests/CMakeLists.txt).
 #
-#   pg.sh start DIR        a fresh cluster in DIR, listening only on the Unix
-#                          socket DIR/run (no TCP), started within seconds
+#   pg.sh start DIR        a fresh cluster in DIR, on the Unix socket DIR/run
+#                          (trust) and on loopback TCP (TLS only), started
+#                          within seconds; its URL in DIR/url
 #   pg.sh stop DIR         stop it and remove DIR
 #   pg.sh newdb DIR NAME   a fresh database NAME owned by role tessera;
 #                          prints its URL
 #   pg.sh psql DIR [ARGS]  psql as the superuser
+#   pg.sh tcp DIR          the loopback TCP port, where only TLS is let in
 #
 # Runs the server as an unprivileged user: the caller, or nobody when the
 # caller is root (PostgreSQL refuses to run as root). Roles: tessera
@@ -17,7 +19,8 @@ set -euo pipefail
 cmd=${1:?usage: pg.sh start|stop|newdb|psql DIR ...}
 dir=${2:?usage: pg.sh $cmd DIR}
 bin=${TESSERA_PG_BIN:-/usr/lib/postgresql/15/bin}
-port=5432
+# The port (the socket's name and the TCP listener) is picked at start.
+port=$(cat "$dir/tcp_port" 2>/dev/null || echo 5432)
 
 owner() {
 	if [ "$(id -u)" = 0 ]; then
@@ -49,10 +52,26 @@ start)
 	owner "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 \
 		--locale=C -N >"$dir/initdb.log" 2>&1 ||
 		{ cat "$dir/initdb.log" >&2; exit 1; }
+	# Loopback TCP takes TLS connections only (a TLS-required server).
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$dir/data/server.key" -out "$dir/data/server.crt" \
+		-subj /CN=127.0.0.1 -days 2 2>/dev/null
+	[ "$(id -u)" = 0 ] && chown nobody:nogroup "$dir/data/server.key" \
+		"$dir/data/server.crt"
+	chmod 600 "$dir/data/server.key"
+	tcp=
+	for _ in $(seq 1 200); do
+		p=$((33000 + RANDOM % 20000))
+		[ -z "$(ss -ltnH "sport = :$p" 2>/dev/null)" ] && { tcp=$p; break; }
+	done
+	[ -n "$tcp" ] || { echo "pg.sh: no free port" >&2; exit 1; }
+	echo "$tcp" >"$dir/tcp_port"
+	port=$tcp
 	cat >>"$dir/data/postgresql.conf" <<-CONF
-		listen_addresses = ''
+		listen_addresses = '127.0.0.1'
 		unix_socket_directories = '$dir/run'
-		port = $port
+		port = $tcp
+		ssl = on
 		fsync = off
 		full_page_writes = off
 		shared_buffers = 16MB
@@ -62,6 +81,7 @@ start)
 	cat >"$dir/data/pg_hba.conf" <<-HBA
 		local all tessera_pw scram-sha-256
 		local all all trust
+		hostssl all all 127.0.0.1/32 trust
 	HBA
 	owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
 		start >/dev/null ||
@@ -73,16 +93,21 @@ start)
 		CREATE ROLE tessera_nogrants LOGIN;
 		CREATE DATABASE tessera OWNER tessera;
 	SQL
-	echo "PostgreSQL up in $dir/run"
+	echo "postgresql://tessera@/tessera?host=$dir/run&port=$port" >"$dir/url"
+	echo "PostgreSQL up in $dir/run, port $port"
 	;;
 stop)
 	stop
 	;;
 newdb)
 	name=${3:?usage: pg.sh newdb DIR NAME}
-	su_psql -d postgres -c "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)"
+	PGOPTIONS='-c client_min_messages=warning' su_psql -d postgres \
+		-c "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)"
 	su_psql -d postgres -c "CREATE DATABASE \"$name\" OWNER tessera"
 	echo "postgresql://tessera@/$name?host=$dir/run&port=$port"
+	;;
+tcp)
+	echo "$port"
 	;;
 psql)
 	shift 2

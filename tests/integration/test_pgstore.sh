@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# The store in PostgreSQL (the fixture "pg", tests/integration/pg.sh):
+# tessera init --store URL, then serve: enroll, a one-time secret used
+# twice, a token, revoke, OCSP answers revoked, audit verify. The faults,
+# each one clear line: a password in the URL, a password file others may
+# read, a wrong password, a role without grants, a TLS-required server
+# reached without TLS, a database that already holds a CA, PostgreSQL
+# unreachable at start (non-zero exit), a store schema newer than the
+# binary; and PostgreSQL gone while serving: writes answer 503 with the
+# reason, then succeed again by themselves.
+. "$(dirname "$0")/lib.sh"
+: "${TESSERA_PG_DIR:?TESSERA_PG_DIR: run through ctest (fixture pg)}"
+PG() { bash "$TESSERA_SOURCE/tests/integration/pg.sh" "$@"; }
+tessera() { "$TESSERA_BIN" "$@"; }
+db=t_pgstore_$$
+URL=$(PG newdb "$TESSERA_PG_DIR" "$db") || {
+	fail "no database from the fixture"
+	finish
+	exit 1
+}
+cleanup_hooks+=("PG psql '$TESSERA_PG_DIR' -d postgres -c 'DROP DATABASE IF EXISTS $db WITH (FORCE)' >/dev/null 2>&1")
+sql() { PG psql "$TESSERA_PG_DIR" -d "$db" -tA -c "$1"; }
+host=${URL#*\?}
+read -r P1 P2 < <(pick_ports 2)
+D=$T/var
+C=(--cacert "$D/ca/chain.pem" -sS)
+EST=https://localhost:$P1/.well-known/est
+PUB=http://127.0.0.1:$P2
+
+# --- init's refusals, each before anything is made --------------------------
+refuse "a password in the URL" "has a password in it" \
+	tessera init --data "$T/r1" --store "postgresql://tessera:pw@/$db?$host"
+[ ! -e "$T/r1" ] && pass || fail "refused init left $T/r1"
+refuse "a file path as --store" "--store takes a postgresql://" \
+	tessera init --data "$T/r2" --store "$T/store.db"
+printf '*:*:*:tessera_pw:tessera-test-pw\n' >"$T/pgpass"
+chmod 644 "$T/pgpass"
+refuse "a password file of mode 0644" "must be 0600" \
+	tessera init --data "$T/r3" \
+	--store "postgresql://tessera_pw@/$db?$host&passfile=$T/pgpass"
+printf '*:*:*:tessera_pw:not-the-password\n' >"$T/pgpass"
+chmod 600 "$T/pgpass"
+refuse "a wrong password" "password authentication failed" \
+	tessera init --data "$T/r4" \
+	--store "postgresql://tessera_pw@/$db?$host&passfile=$T/pgpass"
+refuse "a role without grants" "the role lacks a grant tessera needs" \
+	tessera init --data "$T/r5" --store "postgresql://tessera_nogrants@/$db?$host"
+TCP=$(PG tcp "$TESSERA_PG_DIR")
+refuse "a TLS-required server without TLS" "no encryption" \
+	tessera init --data "$T/r6" \
+	--store "postgresql://tessera@127.0.0.1:$TCP/$db?sslmode=disable"
+for r in r3 r4 r5 r6; do
+	[ ! -e "$T/$r" ] && pass || fail "refused init ($r) left $T/$r"
+done
+# One line each: the reason, not a page of libpq's text.
+refuse "no such database" "cannot connect to PostgreSQL" \
+	tessera init --data "$T/r7" --store "postgresql://tessera@/no_such_db_$$?$host"
+[ "$(grep -c 'tessera init' "$T/last.out")" = 1 ] && pass ||
+	fail "the connection failure is not one line"
+
+# --- init and serve -------------------------------------------------------
+check "init --store" tessera init --data "$D" --store "$URL"
+grep -qF "\"database\": \"$URL\"" "$D/tessera.json" && pass ||
+	fail "tessera.json does not name the store's URL"
+[ ! -e "$D/tessera.db" ] && pass || fail "a SQLite file next to the PostgreSQL store"
+[ "$(sql 'SELECT version FROM schema_version')" = 6 ] && pass ||
+	fail "schema version in PostgreSQL"
+refuse "init on a database that holds a CA" "init needs an empty database" \
+	tessera init --data "$T/r8" --store "$URL"
+start_server "$D" "$P1" "$P2" 2 || {
+	fail "server did not start"
+	finish
+	exit 1
+}
+
+csr dev1 /CN=pg-dev-1
+openssl req -in "$T/dev1.csr" -outform DER 2>/dev/null | base64 -w0 >"$T/dev1.b64"
+S1=$(tessera secret --data "$D" --device pg-dev-1 2>>"$T/cli.err" | tail -1)
+enroll() { # NAME SECRET: prints the HTTP code; the certificate in $T/NAME.pem
+	local code
+	code=$(curl "${C[@]}" -o "$T/$1.p7" -w '%{http_code}' -u "pg-dev-1:$2" \
+		-H 'Content-Type: application/pkcs10' --data-binary @"$T/$1.b64" \
+		"$EST/simpleenroll")
+	[ "$code" = 200 ] && base64 -d "$T/$1.p7" |
+		openssl pkcs7 -inform DER -print_certs 2>/dev/null |
+		openssl x509 -out "$T/$1.pem" 2>/dev/null
+	echo "$code"
+}
+[ "$(enroll dev1 "$S1")" = 200 ] && [ -s "$T/dev1.pem" ] && pass ||
+	fail "enroll with a secret"
+[ "$(enroll dev1 "$S1")" = 401 ] && pass || fail "the secret worked twice"
+SERIAL=$(openssl x509 -in "$T/dev1.pem" -noout -serial | cut -d= -f2)
+[ "$(sql "SELECT count(*) FROM certificates WHERE serial = '$SERIAL'")" = 1 ] &&
+	pass || fail "the certificate is not in PostgreSQL"
+code=$(curl "${C[@]}" -o "$T/token.out" -w '%{http_code}' \
+	--cert "$T/dev1.pem" --key "$T/dev1.key" \
+	-d grant_type=client_credentials "https://localhost:$P1/token")
+[ "$code" = 200 ] && grep -q access_token "$T/token.out" && pass ||
+	fail "a token for the device: HTTP $code"
+
+ocsp_status() {
+	openssl ocsp -issuer "$D/ca/issuing.pem" -cert "$T/dev1.pem" \
+		-url "$PUB/ocsp" -CAfile "$D/ca/chain.pem" -timeout 10 2>&1 |
+		sed -n "s|^$T/dev1.pem: ||p"
+}
+[ "$(ocsp_status)" = good ] && pass || fail "OCSP before the revocation"
+check "revoke" tessera revoke --data "$D" --serial "$SERIAL" --reason keyCompromise
+n=100
+while [ "$n" -gt 0 ] && [ "$(ocsp_status)" != revoked ]; do
+	sleep 0.1
+	n=$((n - 1))
+done
+[ "$(ocsp_status)" = revoked ] && pass || fail "OCSP does not answer revoked"
+
+# --- PostgreSQL gone while serving, then back -------------------------------
+gone() {
+	PG psql "$TESSERA_PG_DIR" -d postgres -c \
+		"ALTER DATABASE $db ALLOW_CONNECTIONS false" >/dev/null
+	PG psql "$TESSERA_PG_DIR" -d postgres -tA -c "SELECT count(pg_terminate_backend(pid))
+		FROM pg_stat_activity WHERE datname = '$db'" >/dev/null
+}
+back() {
+	PG psql "$TESSERA_PG_DIR" -d postgres -c \
+		"ALTER DATABASE $db ALLOW_CONNECTIONS true" >/dev/null
+}
+new_secret() { # NAME: prints the HTTP code of an API secret creation
+	curl "${C[@]}" --cert "$D/admin/admin.pem" --key "$D/admin/admin.key" \
+		-H 'Content-Type: application/json' -d '{"device": "pg-dev-2"}' \
+		-o "$T/$1.out" -w '%{http_code}' \
+		"https://localhost:$P1/api/v1/enrollment-secrets"
+}
+gone
+code=$(new_secret down)
+[ "$code" = 503 ] && grep -q "unreachable" "$T/down.out" && pass ||
+	{ fail "a write while PostgreSQL is gone: HTTP $code, want 503 with the reason"; cat "$T/down.out" >&2; }
+back
+ok=0
+for _ in $(seq 1 50); do
+	[ "$(new_secret up)" = 201 ] && { ok=1; break; }
+	sleep 0.1
+done
+[ "$ok" = 1 ] && pass || fail "writes did not resume after PostgreSQL came back"
+kill -0 "$SERVER_PID" 2>/dev/null && pass || fail "serve died with PostgreSQL"
+stop_server
+
+check "audit verify" tessera audit verify --data "$D"
+refuse "tessera backup of a PostgreSQL store" "back it up with PostgreSQL's own tools" \
+	tessera backup --data "$D" --to "$T/backup.tar"
+
+# --- faults at start --------------------------------------------------------
+gone
+refuse "serve with PostgreSQL unreachable" "cannot connect to PostgreSQL" \
+	timeout 60 "$TESSERA_BIN" serve --data "$D" --listen "127.0.0.1:$P1" \
+	--publish "127.0.0.1:$P2"
+[ "$(grep -v -e ' info: ' -e ' warn: ' "$T/last.out" | grep -c .)" = 1 ] && pass ||
+	{ fail "unreachable at start is not one line"; cat "$T/last.out" >&2; }
+back
+sql "UPDATE schema_version SET version = 99" >/dev/null
+refuse "a store schema newer than the binary" \
+	"database schema version 99 is newer than this tessera" \
+	timeout 60 "$TESSERA_BIN" serve --data "$D" --listen "127.0.0.1:$P1" \
+	--publish "127.0.0.1:$P2"
+[ "$(sql 'SELECT version FROM schema_version')" = 99 ] && pass ||
+	fail "refusing touched the schema version"
+sql "UPDATE schema_version SET version = 6" >/dev/null
+finish
