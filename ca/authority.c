@@ -254,6 +254,8 @@ authority_open_pin(
 		st = ST_NOMEM;
 		goto out;
 	}
+	if ((st = authority_templates_build(a)) != ST_OK)
+		goto out;
 	if ((st = publication_open(a)) != ST_OK || (st = mint_open(a)) != ST_OK)
 		goto out;
 	*out = a;
@@ -283,6 +285,7 @@ authority_close(struct authority *a)
 	free(a->crl_url);
 	free(a->ocsp_url);
 	free(a->ca_issuers_url);
+	authority_templates_free(a);
 	ca_config_free(a->cfg);
 	free(a);
 }

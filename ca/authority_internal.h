@@ -8,6 +8,7 @@
 #include <openssl/x509.h>
 
 #include "ca/authority.h"
+#include "ca/certder.h"
 #include "ca/config.h"
 #include "ca/ocsp.h"
 #include "ca/policy.h"
@@ -45,6 +46,11 @@ struct authority {
 	char *crl_url;
 	char *ocsp_url;
 	char *ca_issuers_url;
+	/* The certificate template of each policy profile (policy order),
+	 * for the issuing CA and the URLs above: built at open, read-only
+	 * after (ca/certder.h). */
+	struct ca_certder **certder;
+	size_t certder_count;
 	/* Trust anchors for client certificates: tessera's own chain, and
 	 * one store per manufacturer authenticator (policy order). */
 	X509_STORE *own_trust;
@@ -171,6 +177,14 @@ enum status supersede_tick(struct authority *a, int64_t now) MUST_CHECK;
 
 /* Scheduled publication work: CRLs when due, OCSP refresh. */
 enum status publication_tick(struct authority *a, int64_t now) MUST_CHECK;
+
+/*
+ * Build a->certder, one template per profile of a->policy, for
+ * certificates the issuing CA signs (enrollment.c); freed with
+ * authority_templates_free.
+ */
+enum status authority_templates_build(struct authority *a) MUST_CHECK;
+void authority_templates_free(struct authority *a);
 
 /* The CRL URL of shard (STORE_CRL_SHARD_FULL: issuing.crl). */
 char *publication_crl_url(const struct authority *a, int shard);

@@ -694,6 +694,72 @@ ca_certder_assemble(const struct ca_certder *t, const uint8_t *tbs,
 }
 
 enum status
+ca_certder_spki(const X509_PUBKEY *key, uint8_t **out, size_t *out_len)
+{
+	static const uint8_t ec_oid[] = {0x06, 0x07, 0x2a, 0x86, 0x48, 0xce,
+	    0x3d, 0x02, 0x01}; /* id-ecPublicKey, RFC 5480 §2.1.1 */
+	struct ca_der_w w;
+	ASN1_OBJECT *alg_oid = NULL;
+	const ASN1_OBJECT *curve;
+	const void *pval;
+	const unsigned char *pk;
+	X509_ALGOR *alg = NULL;
+	uint8_t curve_der[32], *q = curve_der, *buf;
+	size_t alg_len, bits_len, content, total;
+	int pk_len, ptype, n;
+	unsigned char *der = NULL;
+
+	*out = NULL;
+	*out_len = 0;
+	if (key == NULL)
+		return status_fail(ST_MALFORMED, "no public key");
+	/* Only a key OpenSSL could decode (a CSR's has verified its
+	 * signature) is written from its parts. */
+	if (X509_PUBKEY_get0(key) == NULL)
+		return status_fail_ssl(
+		    ST_MALFORMED, "subject public key does not decode");
+	if (X509_PUBKEY_get0_param(&alg_oid, &pk, &pk_len, &alg, key) == 1 &&
+	    OBJ_obj2nid(alg_oid) == NID_X9_62_id_ecPublicKey && alg != NULL &&
+	    pk_len > 0 && pk_len < 256) {
+		X509_ALGOR_get0(NULL, &ptype, &pval, alg);
+		curve = pval;
+		if (ptype == V_ASN1_OBJECT && curve != NULL &&
+		    OBJ_obj2nid(curve) != NID_undef &&
+		    (n = i2d_ASN1_OBJECT(curve, NULL)) > 0 &&
+		    (size_t)n <= sizeof(curve_der) &&
+		    i2d_ASN1_OBJECT(curve, &q) == n) {
+			alg_len = sizeof(ec_oid) + (size_t)n;
+			bits_len = 1 + (size_t)pk_len;
+			content = ca_der_tlv_size(alg_len) +
+			    ca_der_tlv_size(bits_len);
+			total = ca_der_tlv_size(content);
+			if ((buf = OPENSSL_malloc(total)) == NULL)
+				return ST_NOMEM;
+			ca_der_w_init(&w, buf, total);
+			ca_der_put_hdr(&w, CA_DER_SEQUENCE, content);
+			ca_der_put_hdr(&w, CA_DER_SEQUENCE, alg_len);
+			ca_der_put(&w, ec_oid, sizeof(ec_oid));
+			ca_der_put(&w, curve_der, (size_t)n);
+			ca_der_put_hdr(&w, CA_DER_BIT_STRING, bits_len);
+			ca_der_put_u8(&w, 0);
+			ca_der_put(&w, pk, (size_t)pk_len);
+			if (!ca_der_w_done(&w, buf + total)) {
+				OPENSSL_free(buf);
+				return status_fail(ST_INTERNAL, "SPKI length");
+			}
+			*out = buf;
+			*out_len = total;
+			return ST_OK;
+		}
+	}
+	if ((n = i2d_PUBKEY(X509_PUBKEY_get0(key), &der)) <= 0)
+		return status_fail_ssl(ST_MALFORMED, "subject public key");
+	*out = der;
+	*out_len = (size_t)n;
+	return ST_OK;
+}
+
+enum status
 ca_certder_san_from(const GENERAL_NAMES *names, struct ca_certder_san *out,
     size_t cap, size_t *count)
 {

@@ -115,6 +115,16 @@ enum status ca_certder_assemble(const struct ca_certder *t, const uint8_t *tbs,
 int ca_certder_md_nid(const struct ca_certder *t);
 
 /*
+ * The DER SubjectPublicKeyInfo of key, byte for byte what i2d_PUBKEY
+ * writes for it: an EC key on a named curve (RFC 5480 §2.1.1) is written
+ * here from its algorithm and point (i2d_PUBKEY fetches an encoder each
+ * time, the larger part of an issuance's encoding), any other key goes
+ * through i2d_PUBKEY. *out is freed with OPENSSL_free.
+ */
+enum status ca_certder_spki(
+    const X509_PUBKEY *key, uint8_t **out, size_t *out_len) MUST_CHECK;
+
+/*
  * The SAN entries of names into out (cap entries), pointing into names
  * (borrowed from it): *count of them. ST_MALFORMED for a GeneralName type
  * the template does not write (otherName, directoryName, ...), ST_LIMIT

@@ -458,33 +458,101 @@ fill_template(const struct authority *a, const struct policy_profile *p,
 	t->profile = p->name;
 }
 
-/* Sign with a serial the store does not know yet. */
-static enum status
-sign_unique(struct authority *a, const struct ca_template *t, X509 **out,
-    char serial[41])
+enum status
+authority_templates_build(struct authority *a)
 {
+	struct ca_certder_profile prof;
+	const struct policy_profile *p;
+	EVP_PKEY *pub = X509_get0_pubkey(a->issuing);
+	size_t i, n = policy_profile_count(a->policy);
+	enum status st;
+
+	if (pub == NULL)
+		return status_fail(
+		    ST_MALFORMED, "the issuing CA has no usable public key");
+	if ((a->certder = calloc(n > 0 ? n : 1, sizeof(*a->certder))) == NULL)
+		return ST_NOMEM;
+	a->certder_count = n;
+	for (i = 0; i < n; i++) {
+		p = policy_profile_at(a->policy, i);
+		ca_cert_profile_from_policy(p, a->ocsp_url, a->ca_issuers_url,
+		    EVP_PKEY_get_base_id(pub), &prof);
+		if ((st = ca_certder_new(&prof, a->issuing, &a->certder[i])) !=
+		    ST_OK)
+			return status_fail(
+			    st, "profile %s: %s", p->name, status_detail());
+	}
+	return ST_OK;
+}
+
+void
+authority_templates_free(struct authority *a)
+{
+	size_t i;
+
+	for (i = 0; a->certder != NULL && i < a->certder_count; i++)
+		ca_certder_free(a->certder[i]);
+	free(a->certder);
+	a->certder = NULL;
+	a->certder_count = 0;
+}
+
+/* The template built for profile p at open. */
+static const struct ca_certder *
+profile_template(const struct authority *a, const struct policy_profile *p)
+{
+	size_t i;
+
+	for (i = 0; i < a->certder_count; i++)
+		if (policy_profile_at(a->policy, i) == p)
+			return a->certder[i];
+	return NULL;
+}
+
+/*
+ * Fill p's template from t and sign its TBS with the issuing key, with a
+ * serial the store does not know yet.
+ */
+static enum status
+sign_unique(struct authority *a, const struct policy_profile *p,
+    const struct ca_template *t, X509 **out, char serial[41])
+{
+	const struct ca_certder *tmpl = profile_template(a, p);
+	const unsigned char *q;
+	uint8_t *der = NULL;
+	size_t der_len = 0;
 	int tries, exists;
 	int64_t start;
 	enum status st;
 
 	*out = NULL;
+	if (tmpl == NULL)
+		return status_fail(ST_INTERNAL,
+		    "profile %s has no certificate template", p->name);
 	for (tries = 0; tries < 3; tries++) {
 		start = metrics_now_ns();
-		if ((st = ca_cert_sign(
-		         t, a->issuing, a->issuing_key, out, serial)) != ST_OK)
+		if ((st = ca_cert_issue(tmpl, t, a->issuing_key, &der, &der_len,
+		         serial)) != ST_OK)
 			return st;
 		metrics_sign_observe(a->metrics, METRICS_SIGN_CERTIFICATE,
 		    metrics_now_ns() - start);
 		/* 2^127 serials: a clash means a broken RNG, not bad luck. */
 		if ((exists = store_cert_exists(a->store, serial)) == 0)
-			return ST_OK;
-		X509_free(*out);
-		*out = NULL;
+			break;
+		free(der);
+		der = NULL;
 		if (exists < 0)
 			return ST_STORE;
 		log_error("serial %s exists already; drawing another", serial);
 	}
-	return status_fail(ST_INTERNAL, "no unique serial in 3 draws");
+	if (der == NULL)
+		return status_fail(ST_INTERNAL, "no unique serial in 3 draws");
+	q = der;
+	*out = d2i_X509(NULL, &q, (long)der_len);
+	free(der);
+	if (*out == NULL)
+		return status_fail_ssl(ST_INTERNAL, "issued certificate");
+	return ST_OK;
 }
 
 /* A CRL shard at random (so shards fill evenly) and its URL. */
@@ -740,11 +808,14 @@ authority_enroll(struct authority *a, const struct principal *who,
 	}
 	fill_template(a, p, subject, san,
 	    new_key != NULL ? new_key : ca_csr_get0_pubkey(csr), now, &t);
+	/* The key as the CSR sent it: its SPKI needs no encoder. */
+	if (new_key == NULL)
+		t.xpubkey = X509_REQ_get_X509_PUBKEY(ca_csr_get0_req(csr));
 	/* The CRL shard is fixed here and named in the certificate. */
 	if ((st = pick_shard(a, &shard, &crl_url)) != ST_OK)
 		goto out;
 	t.crl_url = crl_url;
-	if ((st = sign_unique(a, &t, &cert, serial)) != ST_OK)
+	if ((st = sign_unique(a, p, &t, &cert, serial)) != ST_OK)
 		goto out;
 	st = commit_cert(a, who, p, device_id, cert, shard, now, action,
 	    req->is_reenroll, secret_id);

@@ -53,7 +53,8 @@ ca_cert_issue(const struct ca_certder *tmpl, const struct ca_template *t,
 	struct ca_certder_san san[CA_CERTDER_SAN_MAX];
 	struct ca_certder_req r;
 	uint8_t serial[SERIAL_LEN], *tbs = NULL, *sig = NULL;
-	unsigned char *subject = NULL, *spki = NULL;
+	unsigned char *subject = NULL;
+	uint8_t *spki = NULL;
 	size_t tbs_len = 0, sig_len = 0;
 	int n;
 	enum status st;
@@ -71,12 +72,17 @@ ca_cert_issue(const struct ca_certder *tmpl, const struct ca_template *t,
 	}
 	r.subject = subject;
 	r.subject_len = (size_t)n;
-	if ((n = i2d_PUBKEY(t->pubkey, &spki)) <= 0) {
+	if (t->xpubkey != NULL) {
+		if ((st = ca_certder_spki(t->xpubkey, &spki, &r.spki_len)) !=
+		    ST_OK)
+			goto out;
+	} else if ((n = i2d_PUBKEY(t->pubkey, &spki)) > 0) {
+		r.spki_len = (size_t)n;
+	} else {
 		st = status_fail_ssl(ST_MALFORMED, "subject public key");
 		goto out;
 	}
 	r.spki = spki;
-	r.spki_len = (size_t)n;
 	if ((st = random_serial(serial, serial_hex)) != ST_OK)
 		goto out;
 	r.serial = serial;

@@ -23,6 +23,9 @@ struct signer_key;
 struct ca_template {
 	const X509_NAME *subject; /* borrowed */
 	EVP_PKEY *pubkey; /* borrowed */
+	/* The same key as received (a CSR's), borrowed; NULL: pubkey's.
+	 * Its SPKI is written without an OpenSSL encoder (ca_certder_spki). */
+	const X509_PUBKEY *xpubkey;
 	const GENERAL_NAMES *san; /* borrowed; NULL for none */
 	int san_critical; /* RFC 5280: when the subject is empty */
 	int64_t not_before; /* Unix seconds */

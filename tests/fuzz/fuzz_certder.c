@@ -9,7 +9,9 @@
  * once OpenSSL's signature is put in.
  *
  * Input: a sequence of fields, each taken from the front; a field that
- * runs past the end reads as zero/empty.
+ * runs past the end reads as zero/empty. An input starting with 'K' is a
+ * SubjectPublicKeyInfo instead: whatever d2i_X509_PUBKEY decodes,
+ * ca_certder_spki must write as i2d_PUBKEY does, or refuse.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -155,6 +157,30 @@ san_names(const struct ca_certder_san *san, size_t count)
 	return names;
 }
 
+/* A key as a CSR would carry it: written as i2d_PUBKEY writes it. */
+static void
+spki_one(const uint8_t *data, size_t size)
+{
+	const unsigned char *p = data;
+	X509_PUBKEY *xpk = d2i_X509_PUBKEY(NULL, &p, (long)size);
+	unsigned char *want = NULL;
+	uint8_t *got = NULL;
+	size_t got_len = 0;
+	int want_len;
+
+	if (xpk == NULL)
+		return;
+	if (ca_certder_spki(xpk, &got, &got_len) == ST_OK) {
+		want_len = i2d_PUBKEY(X509_PUBKEY_get0(xpk), &want);
+		if (want_len <= 0 || (size_t)want_len != got_len ||
+		    memcmp(want, got, got_len) != 0)
+			abort();
+	}
+	OPENSSL_free(want);
+	OPENSSL_free(got);
+	X509_PUBKEY_free(xpk);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -170,7 +196,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static uint8_t values[CA_CERTDER_SAN_MAX][64];
 	char crl[300], ocsp[300], issuers_url[300], profile[80], attr[80];
 	uint8_t serial[24], *tbs = NULL, *der = NULL;
-	unsigned char *subject_der = NULL, *spki = NULL, *again = NULL;
+	unsigned char *subject_der = NULL, *again = NULL;
+	uint8_t *spki = NULL;
+	X509_PUBKEY *xpk = NULL;
 	unsigned char *ref_der = NULL;
 	const unsigned char *p;
 	size_t tbs_len = 0, der_len = 0, i, count;
@@ -184,6 +212,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (setup() != 0)
 			abort();
 		ready = 1;
+	}
+	if (size > 0 && data[0] == 'K') {
+		spki_one(data + 1, size - 1);
+		return 0;
 	}
 	/* The template. */
 	is = &issuers[in_u8(&in) % ISSUERS];
@@ -232,8 +264,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    subject, nid, type, (const unsigned char *)attr, -1, -1, 0);
 	}
 	if ((n = i2d_X509_NAME(subject, &subject_der)) <= 0 ||
-	    (r.spki_len = (size_t)i2d_PUBKEY(is_self ? is->key : key, &spki)) ==
-	        0)
+	    X509_PUBKEY_set(&xpk, is_self ? is->key : key) != 1 ||
+	    ca_certder_spki(xpk, &spki, &r.spki_len) != ST_OK)
 		goto out;
 	r.subject = subject_der;
 	r.subject_len = (size_t)n;
@@ -307,6 +339,7 @@ out:
 	free(der);
 	free(tbs);
 	OPENSSL_free(spki);
+	X509_PUBKEY_free(xpk);
 	OPENSSL_free(subject_der);
 	X509_NAME_free(subject);
 	ca_certder_free(tmpl);

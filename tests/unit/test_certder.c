@@ -183,11 +183,13 @@ compare(const struct ca_certder *tmpl, const struct ca_template *t,
 	struct ca_certder_san san[CA_CERTDER_SAN_MAX];
 	struct ca_certder_req r;
 	const ASN1_BIT_STRING *sig = NULL;
-	unsigned char *subject = NULL, *spki = NULL, *ref_der = NULL;
-	uint8_t *tbs = NULL, *der = NULL, *own = NULL, *own_der = NULL;
+	unsigned char *subject = NULL, *ref_der = NULL;
+	uint8_t *spki = NULL, *tbs = NULL, *der = NULL, *own = NULL;
+	uint8_t *own_der = NULL;
 	size_t tbs_len = 0, der_len = 0, own_len = 0, own_der_len = 0;
 	const unsigned char *p;
 	X509 *ref, *back = NULL;
+	X509_PUBKEY *xpk = NULL;
 	int ref_len = -1, n;
 
 	ref = testutil_cert_x509(t, serial, serial_len, is->cert, is->key);
@@ -202,9 +204,10 @@ compare(const struct ca_certder *tmpl, const struct ca_template *t,
 	n = i2d_X509_NAME(t->subject, &subject);
 	r.subject = subject;
 	r.subject_len = n > 0 ? (size_t)n : 0;
-	n = i2d_PUBKEY(t->pubkey, &spki);
+	/* The key as a CSR carries it, written by ca_certder_spki. */
+	CHECK(X509_PUBKEY_set(&xpk, t->pubkey) == 1);
+	CHECK_ST(ca_certder_spki(xpk, &spki, &r.spki_len), ST_OK);
 	r.spki = spki;
-	r.spki_len = n > 0 ? (size_t)n : 0;
 	CHECK_ST(
 	    ca_certder_san_from(t->san, san, CA_CERTDER_SAN_MAX, &r.san_count),
 	    ST_OK);
@@ -254,6 +257,7 @@ out:
 	OPENSSL_free(ref_der);
 	OPENSSL_free(spki);
 	OPENSSL_free(subject);
+	X509_PUBKEY_free(xpk);
 	X509_free(ref);
 }
 
@@ -472,6 +476,55 @@ test_service_kinds(void)
 	}
 	GENERAL_NAMES_free(san);
 	X509_NAME_free(subject);
+}
+
+/*
+ * ca_certder_spki is i2d_PUBKEY to the byte: every key type, an EC point
+ * sent compressed (kept so, as OpenSSL keeps it), and keys as parsed from
+ * DER, the way a CSR's arrive.
+ */
+static void
+test_spki(void)
+{
+	EVP_PKEY *c = testutil_key("ec:P-256");
+	unsigned char *want = NULL, *der = NULL;
+	const unsigned char *p;
+	X509_PUBKEY *xpk;
+	uint8_t *got;
+	size_t i, got_len;
+	int n, want_len;
+
+	CHECK(c != NULL &&
+	    EVP_PKEY_set_utf8_string_param(c, "point-format", "compressed") ==
+	        1);
+	for (i = 0; i <= KEY_COUNT; i++) {
+		EVP_PKEY *k = i < KEY_COUNT ? keys[i] : c;
+
+		/* Through DER, as d2i_X509_REQ reads a CSR's key. */
+		n = i2d_PUBKEY(k, &der);
+		p = der;
+		xpk = n > 0 ? d2i_X509_PUBKEY(NULL, &p, n) : NULL;
+		CHECK(xpk != NULL);
+		got = NULL;
+		CHECK_ST(ca_certder_spki(xpk, &got, &got_len), ST_OK);
+		want = NULL;
+		want_len = xpk ? i2d_PUBKEY(X509_PUBKEY_get0(xpk), &want) : -1;
+		CHECK(want_len > 0 && got != NULL &&
+		    got_len == (size_t)want_len &&
+		    memcmp(got, want, got_len) == 0);
+		/* And the same bytes as the key's own encoding. */
+		CHECK(got != NULL && (size_t)n == got_len &&
+		    memcmp(got, der, got_len) == 0);
+		if (i == KEY_COUNT)
+			CHECK(got_len == 59); /* 33-octet compressed point */
+		OPENSSL_free(got);
+		OPENSSL_free(want);
+		OPENSSL_free(der);
+		der = NULL;
+		X509_PUBKEY_free(xpk);
+	}
+	CHECK_ST(ca_certder_spki(NULL, &got, &got_len), ST_MALFORMED);
+	EVP_PKEY_free(c);
 }
 
 /* ---- refusals ---------------------------------------------------------- */
@@ -743,6 +796,7 @@ main(void)
 	 * one the loader refuses, so none of them ever issues). */
 	CHECK(loaded >= 2);
 	test_service_kinds();
+	test_spki();
 	test_refusals();
 	test_san_from();
 	test_cert_sign();
