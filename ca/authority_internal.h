@@ -64,6 +64,8 @@ struct authority {
 	struct ca_ocsp *ocsp;
 	/* The root answers OCSP for the CAs it issued (its own key). */
 	struct ca_ocsp *root_ocsp;
+	/* The JWKS, CRLs and stored OCSP answers as served (ca/pubcache). */
+	struct pubcache *pubcache;
 	char ocsp_serial[41]; /* the responder certificate's */
 	char issuing_serial[41]; /* the issuing CA's, for the gate */
 	char root_serial[41];

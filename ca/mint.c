@@ -15,6 +15,7 @@
 #include "ca/audit.h"
 #include "ca/authority_internal.h"
 #include "ca/issue.h"
+#include "ca/pubcache.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/secret.h"
@@ -310,6 +311,8 @@ out:
 
 struct jwks_build {
 	json_t *keys;
+	int64_t retention;
+	int64_t until; /* the first retired key leaves the set then */
 	enum status st;
 };
 
@@ -319,6 +322,8 @@ jwks_row(const struct store_token_key *k, void *arg)
 	struct jwks_build *b = arg;
 	json_t *jwk;
 
+	if (k->retired > 0 && k->retired + b->retention < b->until)
+		b->until = k->retired + b->retention;
 	if ((jwk = json_loads(k->jwk, 0, NULL)) == NULL ||
 	    json_array_append_new(b->keys, jwk) != 0) {
 		b->st = status_fail(
@@ -337,18 +342,25 @@ authority_jwks(struct authority *a, char **json)
 	int64_t retention = t->profile_count > 0
 	    ? t->max_ttl_seconds + t->leeway_seconds
 	    : RETENTION_DEFAULT;
+	int64_t now = (int64_t)time(NULL);
+	uint64_t gen;
 	enum status st;
 
 	*json = NULL;
+	/* The same document until a key is added or retired, or leaves. */
+	pubcache_sync(a->pubcache, a->store, &gen);
+	if (pubcache_jwks_get(a->pubcache, now, json))
+		return ST_OK;
 	b.st = ST_OK;
+	b.retention = retention;
+	b.until = INT64_MAX;
 	if ((b.keys = json_array()) == NULL)
 		return ST_NOMEM;
 	/*
 	 * A retired key stays while a token it signed may be alive: the
 	 * longest ttl and the gateways' leeway after its retirement.
 	 */
-	st = store_token_keys(
-	    a->store, (int64_t)time(NULL) - retention, jwks_row, &b);
+	st = store_token_keys(a->store, now - retention, jwks_row, &b);
 	if (st == ST_OK)
 		st = b.st;
 	if (st != ST_OK)
@@ -357,6 +369,8 @@ authority_jwks(struct authority *a, char **json)
 	    (*json = json_dumps(set, JSON_COMPACT | JSON_PRESERVE_ORDER)) ==
 	        NULL)
 		st = ST_NOMEM;
+	else
+		pubcache_jwks_put(a->pubcache, gen, *json, b.until);
 out:
 	json_decref(set);
 	json_decref(b.keys);

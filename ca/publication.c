@@ -15,6 +15,7 @@
 #include "ca/authority_internal.h"
 #include "ca/crl.h"
 #include "ca/issue.h"
+#include "ca/pubcache.h"
 #include "common/buf.h"
 #include "common/file.h"
 #include "common/log.h"
@@ -159,7 +160,8 @@ publication_open(struct authority *a)
 	enum status st;
 
 	a->crl_seq = -1;
-	if ((st = ca_cert_serial_hex(a->issuing, a->issuing_serial)) != ST_OK ||
+	if ((st = pubcache_new(&a->pubcache)) != ST_OK ||
+	    (st = ca_cert_serial_hex(a->issuing, a->issuing_serial)) != ST_OK ||
 	    (st = ca_cert_serial_hex(a->root, a->root_serial)) != ST_OK ||
 	    (st = responder_load(a)) != ST_OK)
 		return st;
@@ -185,8 +187,10 @@ publication_close(struct authority *a)
 	ca_ocsp_free(a->ocsp);
 	ca_ocsp_free(a->root_ocsp);
 	X509_free(a->ocsp_cert);
+	pubcache_free(a->pubcache);
 	a->ocsp = a->root_ocsp = NULL;
 	a->ocsp_cert = NULL;
+	a->pubcache = NULL;
 }
 
 /* *revoked_at of serial from the store, -1 while it is valid. */
@@ -689,6 +693,7 @@ authority_crl_get(struct authority *a, const char *name, uint8_t **der,
     size_t *len, int64_t *this_update, int64_t *next_update, int64_t *number)
 {
 	struct store_crl *crl = NULL;
+	uint64_t gen;
 	int shard, is_live;
 	enum status st;
 
@@ -702,6 +707,11 @@ authority_crl_get(struct authority *a, const char *name, uint8_t **der,
 	    !is_live)
 		return status_fail(ST_NOTFOUND,
 		    "%s is not published: no certificate names it", name);
+	/* Served from memory until a CRL of a higher number is stored. */
+	pubcache_sync(a->pubcache, a->store, &gen);
+	if (pubcache_crl_get(
+	        a->pubcache, shard, der, len, this_update, next_update, number))
+		return ST_OK;
 	if ((st = store_crl_get(a->store, shard, &crl)) != ST_OK) {
 		if (st == ST_NOTFOUND)
 			st = status_fail(ST_UNAVAILABLE,
@@ -713,6 +723,8 @@ authority_crl_get(struct authority *a, const char *name, uint8_t **der,
 		return ST_NOMEM;
 	}
 	memcpy(*der, crl->der, crl->der_len);
+	pubcache_crl_put(a->pubcache, gen, shard, crl->der, crl->der_len,
+	    crl->this_update, crl->next_update, crl->number);
 	*len = crl->der_len;
 	*this_update = crl->this_update;
 	*next_update = crl->next_update;
@@ -854,6 +866,22 @@ ocsp_keep(struct authority *a, int by_root, const char *serial,
 		    status_detail());
 }
 
+/* The stored answer for serial: from the cache, or the store (then kept). */
+static enum status
+ocsp_stored_get(struct authority *a, const char *serial, uint8_t **der,
+    size_t *len, int64_t *next)
+{
+	uint64_t gen;
+	enum status st;
+
+	pubcache_sync(a->pubcache, a->store, &gen);
+	if (pubcache_ocsp_get(a->pubcache, serial, der, len, next))
+		return ST_OK;
+	if ((st = store_ocsp_get(a->store, serial, der, len, next)) == ST_OK)
+		pubcache_ocsp_put(a->pubcache, gen, serial, *der, *len, *next);
+	return st;
+}
+
 enum status
 authority_ocsp_answer(struct authority *a, const uint8_t *req, size_t len,
     struct authority_ocsp_answer *out)
@@ -879,10 +907,10 @@ authority_ocsp_answer(struct authority *a, const uint8_t *req, size_t len,
 		st = ST_OK;
 	}
 	is_peeked = st == ST_OK && pk.is_presigned_match;
-	/* RFC 5019: the common case is served without signing anything. */
+	/* RFC 5019: the common case is served without signing anything,
+	 * from memory until a revocation is committed. */
 	if (is_peeked &&
-	    store_ocsp_get(a->store, pk.serial_hex, &der, &der_len, &next) ==
-	        ST_OK) {
+	    ocsp_stored_get(a, pk.serial_hex, &der, &der_len, &next) == ST_OK) {
 		if (next > now + 60) {
 			out->der = der;
 			out->len = der_len;

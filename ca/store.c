@@ -648,6 +648,54 @@ read_int64(struct store *store, enum rstmt s, const char *what, int64_t *out)
 	return st;
 }
 
+int
+store_data_changed(struct store *store, uint64_t *seen)
+{
+	struct db_stmt *stmt;
+	uint64_t v = 0;
+	int ok = 0;
+
+	/* PostgreSQL has no such counter: the caller reads its version. */
+	if (db_kind(store->rdb) != DB_SQLITE)
+		return 1;
+	pthread_mutex_lock(&store->read_lock);
+	if ((stmt = rstmt(store, R_DATA_VERSION)) != NULL &&
+	    db_step(stmt) == DB_ROW) {
+		v = (uint64_t)db_column_int64(stmt, 0);
+		ok = 1;
+	}
+	stmt_reset(stmt);
+	pthread_mutex_unlock(&store->read_lock);
+	if (ok && v == *seen)
+		return 0;
+	*seen = ok ? v : 0;
+	return 1;
+}
+
+enum status
+store_pub_version(struct store *store, struct store_pub_version *out)
+{
+	struct db_stmt *stmt;
+	enum status st = ST_OK;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&store->read_lock);
+	if ((stmt = rstmt(store, R_PUB_VERSION)) == NULL)
+		st = db_fail(store->rdb, "prepare publication version");
+	else if (db_step(stmt) == DB_ROW) {
+		out->feed = db_column_int64(stmt, 0);
+		out->token_keys[0] = db_column_int64(stmt, 1);
+		out->token_keys[1] = db_column_int64(stmt, 2);
+		out->token_keys[2] = db_column_int64(stmt, 3);
+		out->crls[0] = db_column_int64(stmt, 4);
+		out->crls[1] = db_column_int64(stmt, 5);
+	} else
+		st = db_fail(store->rdb, "publication version");
+	stmt_reset(stmt);
+	pthread_mutex_unlock(&store->read_lock);
+	return st;
+}
+
 enum status
 store_integrity_check(struct store *store)
 {

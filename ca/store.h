@@ -624,6 +624,27 @@ struct store_stats {
 	uint64_t queued; /* jobs waiting now */
 };
 
+/*
+ * Whether anything may have been committed to the store, by any process,
+ * since *seen was filled (start with 0); updates *seen. A cheap read
+ * (SQLite's data_version); always 1 on PostgreSQL.
+ */
+int store_data_changed(struct store *store, uint64_t *seen);
+
+/*
+ * What the served publications are built from, compared by value: equal
+ * versions mean the same revocations (and so OCSP answers), token keys and
+ * CRLs.
+ */
+struct store_pub_version {
+	int64_t feed; /* the revocation feed's last seq */
+	int64_t token_keys[3]; /* count, latest created, latest retired */
+	int64_t crls[2]; /* count, sum of crlNumbers */
+};
+
+enum status store_pub_version(
+    struct store *store, struct store_pub_version *out) MUST_CHECK;
+
 /* Fill *out with the store's counters now. */
 void store_stats(struct store *store, struct store_stats *out);
 

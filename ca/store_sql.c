@@ -187,6 +187,22 @@ static const char *const rsql[R_MAX] = {
     [R_SHARD_LAST] = "SELECT coalesce(max(not_after), 0) FROM certificates"
                      " WHERE shard = ?",
     [R_DEVICES] = "SELECT id, status FROM devices ORDER BY id",
+    /* SQLite: changes when any connection, of any process, commits. */
+    [R_DATA_VERSION] = "PRAGMA data_version",
+    /*
+     * What the cached publications are built from: the feed (every
+     * revocation inserts into it, and so does the transaction that drops
+     * a revoked responder's answers), the token keys (added, retired) and
+     * the CRLs (a crlNumber only grows). Each part an index or rowid seek,
+     * or a table of a few rows.
+     */
+    [R_PUB_VERSION] =
+        "SELECT (SELECT coalesce(max(seq), 0) FROM revocations),"
+        " (SELECT count(*) FROM token_keys),"
+        " (SELECT coalesce(max(created), 0) FROM token_keys),"
+        " (SELECT coalesce(max(retired), 0) FROM token_keys),"
+        " (SELECT count(*) FROM crls),"
+        " (SELECT CAST(coalesce(sum(number), 0) AS bigint) FROM crls)",
     [R_SUPERSEDE_DUE] = "SELECT serial, supersede_at FROM certificates"
                         " WHERE supersede_at IS NOT NULL"
                         " AND status = 'valid' AND supersede_at <= ?"
