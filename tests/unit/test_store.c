@@ -1520,6 +1520,8 @@ test_revoke(void)
 	struct store_device d;
 	struct revoke_args r;
 	struct feed f;
+	struct store_pub_version v0, v1;
+	uint64_t seen;
 	char *dev = NULL;
 	int64_t base;
 
@@ -1540,10 +1542,21 @@ test_revoke(void)
 	CHECK_ST(store_write(store, job_device_ensure, &r), ST_OK);
 	base = raw_int("SELECT coalesce(max(seq), 0) FROM revocations");
 
+	/* What the published objects are built from moves with the feed. */
+	seen = 0;
+	CHECK(store_data_changed(store, &seen) == 1);
+	CHECK(store_data_changed(store, &seen) == (pg_url != NULL));
+	CHECK_ST(store_pub_version(store, &v0), ST_OK);
+	CHECK(v0.feed == base);
 	CHECK_ST(revoke_one(store, "AA01", 1, &dev), ST_OK);
 	CHECK(dev != NULL && strcmp(dev, "dev-r") == 0);
 	free(dev);
 	dev = NULL;
+	CHECK(store_data_changed(store, &seen) == 1);
+	CHECK_ST(store_pub_version(store, &v1), ST_OK);
+	CHECK(v1.feed > v0.feed);
+	CHECK(memcmp(v1.token_keys, v0.token_keys, sizeof(v0.token_keys)) == 0);
+	CHECK(memcmp(v1.crls, v0.crls, sizeof(v0.crls)) == 0);
 	CHECK_ST(store_cert_get(store, "AA01", &got), ST_OK);
 	CHECK(got != NULL && got->status == STORE_CERT_REVOKED &&
 	    got->revoked_at == NOW + 100 && got->reason == 1);
@@ -1791,6 +1804,7 @@ test_ocsp_crl(void)
 	struct store_crl *crl = NULL;
 	struct revoke_args r;
 	struct feed f;
+	struct store_pub_version v0, v1;
 	uint8_t *der = NULL;
 	size_t len = 0;
 	int64_t next = 0;
@@ -1879,7 +1893,11 @@ test_ocsp_crl(void)
 	CHECK(r.number == 2);
 	r.der = resp2;
 	r.der_len = sizeof(resp2);
+	CHECK_ST(store_pub_version(store, &v0), ST_OK);
 	CHECK_ST(store_write(store, job_crl_put, &r), ST_OK);
+	/* A new CRL changes the CRLs' version, and only it. */
+	CHECK_ST(store_pub_version(store, &v1), ST_OK);
+	CHECK(v1.crls[1] == v0.crls[1] + 1 && v1.feed == v0.feed);
 	CHECK_ST(store_write(store, job_crl_next, &r), ST_OK);
 	CHECK(r.number == 3);
 	r.number = 2;
