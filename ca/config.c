@@ -358,12 +358,78 @@ config_str(const struct jsonread *r, const char *path, json_t *obj,
 	return jsonread_str(r, path, obj, key, required, CONFIG_VALUE_MAX, out);
 }
 
+/*
+ * "log": {"format": "text"|"json", "access": "stderr"|PATH,
+ * "access_mode": "0600"|"0640"}.
+ */
+static enum status
+log_load(struct ca_config *cfg, const struct jsonread *r, json_t *logs)
+{
+	static const char *const keys[] = {
+	    "format", "access", "access_mode", NULL};
+	const char *format = NULL, *access = NULL, *mode = NULL;
+	enum log_format f = LOG_FORMAT_TEXT;
+	enum status st;
+
+	if ((st = jsonread_keys_check(r, "$.log", logs, keys)) != ST_OK ||
+	    (st = config_str(r, "$.log", logs, "format", 0, &format)) !=
+	        ST_OK ||
+	    (st = config_str(r, "$.log", logs, "access", 0, &access)) !=
+	        ST_OK ||
+	    (st = config_str(r, "$.log", logs, "access_mode", 0, &mode)) !=
+	        ST_OK)
+		return st;
+	if (format != NULL && log_format_parse(format, &f) != ST_OK)
+		return jsonread_fail(
+		    r, "$.log.format", "expected \"text\" or \"json\"");
+	cfg->log_format = (int)f;
+	if (mode != NULL) {
+		if (strcmp(mode, "0600") != 0 && strcmp(mode, "0640") != 0)
+			return jsonread_fail(r, "$.log.access_mode",
+			    "expected \"0600\" or \"0640\"");
+		cfg->access_log_mode = strcmp(mode, "0600") == 0 ? 0600 : 0640;
+	}
+	if (access != NULL) {
+		if (access[0] == '\0')
+			return jsonread_fail(r, "$.log.access",
+			    "\"stderr\" or a file; leave it out for none");
+		if ((cfg->access_log = strdup(access)) == NULL)
+			return ST_NOMEM;
+	}
+	return ST_OK;
+}
+
+/* The "log" object as loaded, or NULL when everything is the default. */
+static json_t *
+log_json(const struct ca_config *cfg)
+{
+	json_t *o;
+
+	if (cfg->log_format != LOG_FORMAT_JSON && cfg->access_log == NULL &&
+	    cfg->access_log_mode != 0640)
+		return NULL;
+	if ((o = json_object()) == NULL)
+		return NULL;
+	if ((cfg->log_format == LOG_FORMAT_JSON &&
+	        json_object_set_new(o, "format", json_string("json")) != 0) ||
+	    (cfg->access_log != NULL &&
+	        json_object_set_new(
+	            o, "access", json_string(cfg->access_log)) != 0) ||
+	    (cfg->access_log_mode == 0640 &&
+	        json_object_set_new(o, "access_mode", json_string("0640")) !=
+	            0)) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
 enum status
 ca_config_load(const char *data_dir, struct ca_config **out)
 {
 	static const char *const top_keys[] = {"version", "name", "url",
 	    "publish_url", "listen", "publish", "hsm", "keys", "policy",
-	    "database", "tls", NULL};
+	    "database", "tls", "log", NULL};
 	static const char *const hsm_keys[] = {
 	    "module", "token", "pin_file", "softhsm_conf", NULL};
 	static const char *const key_keys[] = {
@@ -373,7 +439,7 @@ ca_config_load(const char *data_dir, struct ca_config **out)
 	char *path = NULL;
 	uint8_t *data = NULL;
 	size_t len;
-	json_t *root, *hsm, *keys, *tls;
+	json_t *root, *hsm, *keys, *tls, *logs;
 	const char *name, *url, *publish_url, *listen, *publish, *module,
 	    *token, *pin_file, *softhsm, *k_prefix, *k_root, *k_issuing,
 	    *k_ocsp, *k_token, *k_audit, *policy, *database;
@@ -438,7 +504,9 @@ ca_config_load(const char *data_dir, struct ca_config **out)
 	    (st = config_str(r, "$", root, "database", 1, &database)) !=
 	        ST_OK ||
 	    (st = jsonread_member(r, "$", root, "tls", JSON_OBJECT, 0, &tls)) !=
-	        ST_OK)
+	        ST_OK ||
+	    (st = jsonread_member(
+	         r, "$", root, "log", JSON_OBJECT, 0, &logs)) != ST_OK)
 		goto out;
 	/* A store's URL never holds its password (store_target_check). */
 	if (store_target_is_url(database) &&
@@ -491,6 +559,9 @@ ca_config_load(const char *data_dir, struct ca_config **out)
 	}
 	if (tls != NULL && (st = names_load(cfg, r, tls)) != ST_OK)
 		goto out;
+	cfg->access_log_mode = 0600;
+	if (logs != NULL && (st = log_load(cfg, r, logs)) != ST_OK)
+		goto out;
 	*out = cfg;
 	cfg = NULL;
 	st = ST_OK;
@@ -533,7 +604,7 @@ config_write(const struct ca_config *cfg, int is_new)
 	    "prefix", "root", "issuing", "ocsp", "token", "audit"};
 	const char *const key_values[] = {cfg->key_prefix, cfg->key_root,
 	    cfg->key_issuing, cfg->key_ocsp, cfg->key_token, cfg->key_audit};
-	json_t *root = NULL, *hsm = NULL, *keys = NULL;
+	json_t *root = NULL, *hsm = NULL, *keys = NULL, *logs;
 	size_t i;
 	char *text = NULL, *path = NULL;
 	enum status st = ST_NOMEM;
@@ -569,6 +640,10 @@ config_write(const struct ca_config *cfg, int is_new)
 	if (cfg->dns_count + cfg->ip_count > 0 &&
 	    json_object_set_new(root, "tls", names_json(cfg)) != 0)
 		goto out;
+	/* Written back as read: a renewal must not drop the log settings. */
+	if ((logs = log_json(cfg)) != NULL &&
+	    json_object_set_new(root, "log", logs) != 0)
+		goto out;
 	if ((text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) ==
 	    NULL)
 		goto out;
@@ -603,6 +678,7 @@ ca_config_free(struct ca_config *cfg)
 	if (cfg == NULL)
 		return;
 	ca_config_names_clear(cfg);
+	free(cfg->access_log);
 	free(cfg->data_dir);
 	free(cfg->name);
 	free(cfg->url);

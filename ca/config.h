@@ -45,6 +45,13 @@ struct ca_config {
 	size_t dns_count;
 	char *ip[LIMIT_SERVER_NAMES];
 	size_t ip_count;
+	/* "log": how serve writes its log (enum log_format, text when
+	 * absent) and the access log: NULL (none), "stderr" or a file
+	 * (relative to data_dir or absolute) created with access_log_mode
+	 * (0600, or 0640 for a log group). */
+	int log_format;
+	char *access_log;
+	int access_log_mode;
 };
 
 /*

@@ -289,6 +289,8 @@ connection_settings(
 		if (held[i] == NULL)
 			goto out;
 	}
+	/* The admin API is HTTPS only: never a plain URL. */
+	memset(o, 0, sizeof(*o));
 	o->url = held[0];
 	o->cert = held[1];
 	o->key = held[2];

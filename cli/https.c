@@ -28,23 +28,32 @@ struct https_client {
 	SSL_CTX *ctx;
 	SSL *ssl;
 	int fd;
+	int is_plain; /* http://: no TLS (tessera status, /healthz) */
 	int is_ip; /* the host is an address literal: no SNI */
 	char host[HTTPS_HOST_MAX];
 	char port[8];
 	char authority[HTTPS_HOST_MAX + 16]; /* Host: header */
 };
 
-/* https://HOST[:PORT][/], HOST a name, an IPv4 or a [bracketed] IPv6. */
+/*
+ * https://HOST[:PORT][/], HOST a name, an IPv4 or a [bracketed] IPv6;
+ * http:// too when is_plain_ok.
+ */
 static enum status
-url_parse(const char *url, struct https_client *c)
+url_parse(const char *url, int is_plain_ok, struct https_client *c)
 {
 	const char *p, *end, *colon;
 	size_t n;
 
-	if (strncmp(url, "https://", 8) != 0)
+	if (is_plain_ok && strncmp(url, "http://", 7) == 0) {
+		c->is_plain = 1;
+		p = url + 7;
+	} else if (strncmp(url, "https://", 8) == 0) {
+		p = url + 8;
+	} else
 		return status_fail(ST_MALFORMED,
-		    "server URL %.200s: must start with https://", url);
-	p = url + 8;
+		    "server URL %.200s: must start with https://%s", url,
+		    is_plain_ok ? " or http://" : "");
 	end = p + strcspn(p, "/?#");
 	if (*end != '\0' && strcmp(end, "/") != 0)
 		return status_fail(ST_MALFORMED,
@@ -88,7 +97,7 @@ url_parse(const char *url, struct https_client *c)
 		memcpy(c->port, colon + 1, n);
 		c->port[n] = '\0';
 	} else {
-		snprintf(c->port, sizeof(c->port), "443");
+		snprintf(c->port, sizeof(c->port), c->is_plain ? "80" : "443");
 	}
 	snprintf(c->authority, sizeof(c->authority), "%s%s%s:%s",
 	    strchr(c->host, ':') ? "[" : "", c->host,
@@ -106,8 +115,13 @@ https_client_new(const struct https_options *o, struct https_client **out)
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return ST_NOMEM;
 	c->fd = -1;
-	if ((st = url_parse(o->url, c)) != ST_OK)
+	if ((st = url_parse(o->url, o->is_plain_ok, c)) != ST_OK)
 		goto out;
+	if (c->is_plain) {
+		/* Nothing to verify or show: plain HTTP reads public data. */
+		*out = c;
+		return ST_OK;
+	}
 	st = ST_UNAVAILABLE;
 	if ((c->ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
 	    !SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION)) {
@@ -194,6 +208,8 @@ conn_open(struct https_client *c)
 	if (c->fd < 0)
 		return status_fail(ST_UNAVAILABLE, "cannot connect to %s: %s",
 		    c->authority, strerror(err));
+	if (c->is_plain)
+		return ST_OK;
 	if ((c->ssl = SSL_new(c->ctx)) == NULL ||
 	    SSL_set_fd(c->ssl, c->fd) != 1 ||
 	    /* The server's certificate must name the host we asked for. */
@@ -221,14 +237,25 @@ conn_stale(struct https_client *c)
 {
 	struct pollfd p = {c->fd, POLLIN, 0};
 
-	return SSL_pending(c->ssl) > 0 || poll(&p, 1, 0) != 0;
+	return (c->ssl != NULL && SSL_pending(c->ssl) > 0) ||
+	    poll(&p, 1, 0) != 0;
 }
 
 static enum status
 conn_write(struct https_client *c, const void *p, size_t n)
 {
 	size_t done;
+	ssize_t w;
 
+	while (n > 0 && c->is_plain) {
+		if ((w = write(c->fd, p, n)) < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return status_fail(ST_UNAVAILABLE, "sending to %s: %s",
+			    c->authority, strerror(errno));
+		p = (const char *)p + w;
+		n -= (size_t)w;
+	}
 	while (n > 0) {
 		if (SSL_write_ex(c->ssl, p, n, &done) != 1)
 			return status_fail_ssl(
@@ -243,9 +270,21 @@ conn_write(struct https_client *c, const void *p, size_t n)
 static enum status
 conn_read(struct https_client *c, void *p, size_t cap, size_t *n)
 {
+	ssize_t r;
 	int err;
 
 	*n = 0;
+	if (c->is_plain) {
+		do
+			r = read(c->fd, p, cap);
+		while (r < 0 && errno == EINTR);
+		if (r < 0)
+			return status_fail(ST_UNAVAILABLE,
+			    "reading from %s: %s", c->authority,
+			    strerror(errno));
+		*n = (size_t)r;
+		return ST_OK;
+	}
 	if (SSL_read_ex(c->ssl, p, cap, n) == 1)
 		return ST_OK;
 	err = SSL_get_error(c->ssl, 0);

@@ -18,6 +18,9 @@ struct https_options {
 	const char *cert; /* client certificate (PEM, chain allowed) */
 	const char *key; /* its private key (PEM) */
 	const char *cacert; /* trust anchors for the server (PEM) */
+	/* Accept an http:// URL too (no TLS; cert, key and cacert unused):
+	 * for public resources only, such as /healthz. */
+	int is_plain_ok;
 };
 
 /*

@@ -37,6 +37,8 @@ static const struct command {
     {"ca", cmd_ca,
         "key ceremonies: import what an offline root signed (issuing CA, "
         "root CRL)"},
+    {"status", cmd_status,
+        "how a tessera is: serve, /healthz, CA expiry, CRL age"},
 };
 
 static void

@@ -13,7 +13,7 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: tessera serve [--data DIR] [--listen ADDR:PORT] "
 	    "[--publish ADDR:PORT]\n"
-	    "                     [--workers N]\n\n"
+	    "                     [--workers N] [--log-format text|json]\n\n"
 	    "Runs the TLS listener (EST, admin API) and the plain-HTTP "
 	    "listener (CRL, OCSP,\nCA certificates, /healthz) in N worker "
 	    "processes under a small supervisor.\n\n"
@@ -25,7 +25,10 @@ usage(FILE *f)
 	    "  --publish ADDR:PORT plain-HTTP listener; default from "
 	    "tessera.json\n"
 	    "                      (127.0.0.1:8080)\n"
-	    "  --workers N         worker processes; default one per core\n\n"
+	    "  --workers N         worker processes; default one per core\n"
+	    "  --log-format FMT    text (the default) or json: one object a "
+	    "line; default\n"
+	    "                      from tessera.json (log.format)\n\n"
 	    "Write an IPv6 address as [::1]:8443. SIGTERM or SIGINT stops "
 	    "the service.\nSIGHUP reloads: new workers read the policy, "
 	    "tessera.json and the TLS files,\nthen the old ones drain and "
@@ -41,6 +44,7 @@ cmd_serve(int argc, char **argv)
 	    {"listen", required_argument, NULL, 'l'},
 	    {"publish", required_argument, NULL, 'p'},
 	    {"workers", required_argument, NULL, 'w'},
+	    {"log-format", required_argument, NULL, 'f'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -72,6 +76,16 @@ cmd_serve(int argc, char **argv)
 				return 2;
 			}
 			cfg.workers = (int)n;
+			break;
+		case 'f':
+			if (strcmp(optarg, "text") != 0 &&
+			    strcmp(optarg, "json") != 0) {
+				fprintf(stderr,
+				    "tessera serve: --log-format is text "
+				    "or json\n");
+				return 2;
+			}
+			cfg.log_format = optarg;
 			break;
 		case 'h':
 			usage(stdout);

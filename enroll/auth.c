@@ -82,8 +82,8 @@ auth_anonymous(const struct http_request *req, struct principal *who)
 	    req->peer_address ? req->peer_address : "");
 }
 
-enum status
-auth_principal(struct authority *a, const struct http_request *req,
+static enum status
+principal_find(struct authority *a, const struct http_request *req,
     struct principal *who, char **secret)
 {
 	char *user = NULL, *password = NULL;
@@ -133,5 +133,22 @@ auth_principal(struct authority *a, const struct http_request *req,
 out:
 	secret_free(user);
 	secret_free(password);
+	return st;
+}
+
+enum status
+auth_principal(struct authority *a, const struct http_request *req,
+    struct principal *who, char **secret)
+{
+	static const char *const kinds[PRINCIPAL_KIND_MAX] = {
+	    "anonymous", "operator", "secret", "cert", "manufacturer"};
+	enum status st = principal_find(a, req, who, secret);
+
+	/* For the access log: who this request presented itself as (a
+	 * secret's claim is checked later; the status says how it went). */
+	if (st == ST_OK && req->principal != NULL &&
+	    (unsigned)who->kind < PRINCIPAL_KIND_MAX)
+		snprintf(req->principal, HTTP_PRINCIPAL_CAP, "%s:%s",
+		    kinds[who->kind], who->id);
 	return st;
 }

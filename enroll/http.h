@@ -13,6 +13,7 @@
 #include <openssl/x509.h>
 
 #include "common/buf.h"
+#include "common/limits.h"
 #include "common/status.h"
 
 /* Largest request body accepted (413 above); a CSR is ~1.5 KB base64. */
@@ -25,6 +26,8 @@
 #define HTTP_RESPONSE_MAX (4 * 1024 * 1024)
 #define HTTP_HEADERS_MAX 8
 #define HTTP_HEADER_VALUE_MAX 256
+/* "KIND:ID" of a request's principal in the access log. */
+#define HTTP_PRINCIPAL_CAP (LIMIT_NAME_LEN + 16)
 
 struct http_request {
 	const char *method; /* "GET", "POST", ... */
@@ -57,6 +60,10 @@ struct http_request {
 	/* TLS 1.2 without extended master secret (RFC 7627): tls-unique is
 	 * not unique to this connection, so there is no binding. */
 	int is_binding_unsafe;
+	/* Where auth_principal writes "KIND:ID" of who the request presents
+	 * itself as, for the access log (HTTP_PRINCIPAL_CAP bytes, the
+	 * glue's); NULL: nowhere. */
+	char *principal;
 };
 
 struct http_header {

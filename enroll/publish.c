@@ -9,6 +9,7 @@
 #include <openssl/ocsp.h>
 #include <openssl/pkcs7.h>
 
+#include "ca/issue.h"
 #include "ca/policy.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -278,10 +279,59 @@ health_expiring(struct enroll *e)
 }
 
 /*
+ * The CA certificates' expiry ("ca") and each published CRL's age and size
+ * ("crls") into o. A CRL look-up that fails is an empty list and a log
+ * line: health is about the token. 0, or -1 on ENOMEM.
+ */
+static int
+health_ca_crls(struct enroll *e, json_t *o)
+{
+	struct authority_crl_state crls[AUTHORITY_CRLS_MAX];
+	X509 *certs[2] = {
+	    authority_get0_root(e->a), authority_get0_issuing(e->a)};
+	const char *names[2] = {"root", "issuing"};
+	int64_t now = (int64_t)time(NULL), not_after;
+	json_t *ca = json_array(), *list = json_array(), *c;
+	size_t count = 0, i;
+	int bad = ca == NULL || list == NULL;
+
+	for (i = 0; !bad && i < 2; i++) {
+		not_after = ca_time_unix(X509_get0_notAfter(certs[i]));
+		c = json_pack("{s:s, s:I, s:I}", "certificate", names[i],
+		    "not_after", (json_int_t)not_after, "days_left",
+		    (json_int_t)((not_after - now) / (24 * 3600)));
+		bad = c == NULL || json_array_append_new(ca, c) != 0;
+	}
+	if (!bad &&
+	    authority_crl_states(e->a, crls, AUTHORITY_CRLS_MAX, &count) !=
+	        ST_OK) {
+		log_warn("/healthz: CRLs: %s", status_detail());
+		count = 0;
+	}
+	for (i = 0; !bad && i < count; i++) {
+		c = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "name",
+		    crls[i].name, "number", (json_int_t)crls[i].number,
+		    "this_update", (json_int_t)crls[i].this_update,
+		    "next_update", (json_int_t)crls[i].next_update,
+		    "age_seconds", (json_int_t)(now - crls[i].this_update),
+		    "entries", (json_int_t)crls[i].entries, "bytes",
+		    (json_int_t)crls[i].der_len);
+		bad = c == NULL || json_array_append_new(list, c) != 0;
+	}
+	if (!bad)
+		bad = json_object_set(o, "ca", ca) != 0 ||
+		    json_object_set(o, "crls", list) != 0;
+	json_decref(ca);
+	json_decref(list);
+	return bad ? -1 : 0;
+}
+
+/*
  * /healthz: 200 when the token answers; 503 with the reason when it does
  * not (CA certificates, CRLs and stored OCSP answers are still served
- * then; issuance and tokens are not). "expiring" lists tessera's own
- * certificates within 30 days of expiry, either way.
+ * then; issuance and tokens are not). Either way: "version", "expiring"
+ * (tessera's own certificates within 30 days of expiry), "ca" (the CA
+ * certificates' notAfter) and "crls" (each published CRL's age and size).
  */
 static void
 send_health(struct enroll *e, struct http_response *resp)
@@ -295,7 +345,10 @@ send_health(struct enroll *e, struct http_response *resp)
 	                      "hsm", "unavailable", "detail", status_detail());
 	if (o != NULL &&
 	    ((expiring = health_expiring(e)) == NULL ||
-	        json_object_set_new(o, "expiring", expiring) != 0)) {
+	        json_object_set_new(o, "expiring", expiring) != 0 ||
+	        json_object_set_new(
+	            o, "version", json_string(TESSERA_VERSION)) != 0 ||
+	        health_ca_crls(e, o) != 0)) {
 		json_decref(o);
 		o = NULL;
 	}

@@ -948,6 +948,7 @@ server_run(const struct server_config *cfg)
 	struct ca_config *cc = NULL;
 	sigset_t mask, old_mask;
 	int fds[2], rc = 1, has_mask = 0;
+	enum log_format format;
 	long cores;
 	enum status st;
 
@@ -955,16 +956,7 @@ server_run(const struct server_config *cfg)
 	sv.tls_fd = sv.publish_fd = sv.sig_fd = -1;
 	sv.report_rd = sv.report_wr = sv.lock_fd = -1;
 	sv.self = getpid();
-	/*
-	 * The PIN leaves the environment before anything else runs: a worker
-	 * is forked, not exec'd, and gets it in memory; nothing it starts
-	 * inherits it, and /proc/PID/environ of no tessera process shows it.
-	 */
-	st = secret_read_env("TESSERA_HSM_PIN", LIMIT_PIN_LEN, &sv.pin);
-	if (st != ST_OK && st != ST_NOTFOUND) {
-		fprintf(stderr, "tessera serve: %s\n", status_detail());
-		goto out;
-	}
+	/* The configuration first: it says how every line is written. */
 	if ((st = ca_config_load(cfg->data_dir, &cc)) != ST_OK) {
 		fprintf(stderr, "tessera serve: %s\n",
 		    status_detail()[0] ? status_detail() : status_name(st));
@@ -972,6 +964,25 @@ server_run(const struct server_config *cfg)
 	}
 	sv.cfg = cc;
 	sv.data_dir = cc->data_dir;
+	if (cfg->log_format != NULL) {
+		if (log_format_parse(cfg->log_format, &format) != ST_OK) {
+			fprintf(stderr, "tessera serve: %s\n", status_detail());
+			goto out;
+		}
+	} else
+		format = (enum log_format)cc->log_format;
+	log_set_format(format);
+	/*
+	 * The PIN leaves the environment before anything runs or is forked:
+	 * a worker is forked, not exec'd, and gets it in memory; nothing it
+	 * starts inherits it, and /proc/PID/environ of no tessera process
+	 * shows it.
+	 */
+	st = secret_read_env("TESSERA_HSM_PIN", LIMIT_PIN_LEN, &sv.pin);
+	if (st != ST_OK && st != ST_NOTFOUND) {
+		fprintf(stderr, "tessera serve: %s\n", status_detail());
+		goto out;
+	}
 	sv.listen = cfg->listen != NULL ? cfg->listen : cc->listen;
 	sv.publish = cfg->publish != NULL ? cfg->publish : cc->publish;
 	sv.slot_count = cfg->workers;

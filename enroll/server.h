@@ -14,6 +14,7 @@ struct server_config {
 	const char *listen; /* ADDR:PORT for TLS; NULL: from tessera.json */
 	const char *publish; /* ADDR:PORT for plain HTTP; NULL: config */
 	int workers; /* 0: one per core */
+	const char *log_format; /* "text", "json"; NULL: tessera.json's */
 };
 
 /*

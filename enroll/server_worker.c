@@ -117,11 +117,13 @@ struct worker {
 	int is_started; /* MHD messages go to debug from then on */
 	int is_draining; /* stopping: answers close their connection */
 	int metrics_slot; /* this process's in the pool (in flight) */
+	int access_fd; /* the access log; -1: none */
 	char pid_text[16]; /* Tessera-Worker, for peers on loopback */
 };
 
 /* One request being received (MHD's per-request closure). */
 struct exchange {
+	int64_t start_ns; /* when its headers were in (the access log) */
 	struct buf body;
 	enum status body_st; /* ST_OK, or why the body was refused */
 };
@@ -583,6 +585,7 @@ exchange_start(struct listener *l, struct MHD_Connection *conn, void **req_cls)
 	if ((x = calloc(1, sizeof(*x))) == NULL)
 		return MHD_NO;
 	buf_init(&x->body, HTTP_BODY_MAX);
+	x->start_ns = metrics_now_ns();
 	*req_cls = x;
 	/* The headers are in: the body has its own time from now. */
 	conn_mark(l, conn);
@@ -663,7 +666,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	struct exchange *x = *req_cls;
 	struct http_request req;
 	struct http_response resp;
-	char addr[NI_MAXHOST];
+	struct log_access_entry entry;
+	char addr[NI_MAXHOST], principal[HTTP_PRINCIPAL_CAP] = "";
 	enum MHD_Result ret;
 	enum status st;
 
@@ -707,6 +711,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	req.query = request_query;
 	req.query_unknown = request_query_unknown;
 	req.glue = conn;
+	req.principal = principal;
 	status_clear();
 	if ((st = peer_address(conn, addr, sizeof(addr))) != ST_OK) {
 		http_response_status(&resp, st);
@@ -731,6 +736,18 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 send:
 	metrics_request_count(
 	    w->args->metrics, enroll_endpoint(url), resp.status);
+	if (w->access_fd >= 0) {
+		/* url is the path: MHD keeps the query apart, so what a query
+		 * carries never reaches the log. */
+		entry.remote = addr[0] != '\0' ? addr : NULL;
+		entry.method = method;
+		entry.path = url;
+		entry.status = resp.status;
+		entry.bytes = resp.body.len;
+		entry.duration_ns = metrics_now_ns() - x->start_ns;
+		entry.principal = principal;
+		log_access_write(w->access_fd, &entry);
+	}
 	worker_headers(w, conn, &resp);
 	if (l->is_tls)
 		log_debug("https: %s %s %.200s -> %d (TLS 0x%04x, client "
@@ -984,6 +1001,29 @@ tls_file_free(uint8_t *p, size_t len)
 	free(p);
 }
 
+/*
+ * The access log tessera.json names, opened by each worker (so that a
+ * reload, SIGHUP, opens it afresh after a rotation); none when it names
+ * none.
+ */
+static enum status
+access_log_open(struct worker *w)
+{
+	const struct ca_config *cfg = authority_config(w->a);
+	char *path;
+	enum status st;
+
+	if (cfg->access_log == NULL)
+		return ST_OK;
+	if (strcmp(cfg->access_log, "stderr") == 0)
+		return log_access_open("stderr", 0600, &w->access_fd);
+	if ((path = ca_config_path(cfg, cfg->access_log)) == NULL)
+		return ST_NOMEM;
+	st = log_access_open(path, cfg->access_log_mode, &w->access_fd);
+	free(path);
+	return st;
+}
+
 int
 server_worker_run(const struct server_worker_args *args)
 {
@@ -997,6 +1037,7 @@ server_worker_run(const struct server_worker_args *args)
 
 	memset(&w, 0, sizeof(w));
 	w.args = args;
+	w.access_fd = -1;
 	snprintf(w.pid_text, sizeof(w.pid_text), "%d", (int)getpid());
 	pthread_mutex_init(&w.auth_mu, NULL);
 	/* Stop signals are taken by sigwaitinfo below; threads inherit. */
@@ -1017,6 +1058,8 @@ server_worker_run(const struct server_worker_args *args)
 	enroll_set_limits(w.e, args->limits);
 	enroll_set_metrics(w.e, args->metrics);
 	w.metrics_slot = metrics_proc_claim(args->metrics, getpid());
+	if ((st = access_log_open(&w)) != ST_OK)
+		goto out;
 	if ((st = tls_file_read(args->data_dir, "tls/server.pem", &cert,
 	         &cert_len)) != ST_OK ||
 	    (st = tls_file_read(
@@ -1061,6 +1104,7 @@ out:
 	enroll_free(w.e);
 	authority_close(w.a);
 	pthread_mutex_destroy(&w.auth_mu);
+	log_access_close(w.access_fd);
 	tls_file_free(cert, cert_len);
 	tls_file_free(key, key_len);
 	if (trust != NULL)

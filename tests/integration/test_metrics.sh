@@ -4,14 +4,17 @@
 # for a good and a revoked certificate, a revocation), promtool accepts it,
 # a real Prometheus started here scrapes it and reports the target up; the
 # allow-list refuses an address it does not list (403) and serves one it
-# does; the JSON log parses line by line; the access log has one line per
-# request; /healthz and tessera status say the version, the CA
-# certificates' expiry and the CRLs' age.
+# does; the JSON log parses line by line and keeps what a client sent
+# exactly; the access log has one line per request (with its principal,
+# never a query) and as many as the counters; /healthz and tessera status
+# say the version, the CA certificates' expiry and the CRLs' age.
 . "$(dirname "$0")/lib.sh"
 D=$T/var
 tessera() { "$TESSERA_BIN" "$@"; }
 PROMTOOL=$(command -v promtool || echo /usr/bin/promtool)
 PROMETHEUS=$(command -v prometheus || echo /usr/bin/prometheus)
+# Debian's python3 (a version manager's shim takes a second to start).
+python3() { if [ -x /usr/bin/python3 ]; then /usr/bin/python3 "$@"; else command python3 "$@"; fi; }
 
 read -r P1 P2 P3 <<<"$(pick_ports 3)"
 URL=https://localhost:$P1
@@ -42,18 +45,11 @@ scrape() {
 }
 # mval FILE SERIES: the value of one series as exposed (0 when absent).
 mval() {
-	python3 - "$@" <<'EOF'
-import sys
-want = sys.argv[2]
-for line in open(sys.argv[1]):
-    if line.startswith("#") or not line.strip():
-        continue
-    series, value = line.rstrip("\n").rsplit(" ", 1)
-    if series == want:
-        print(value)
-        sys.exit(0)
-print(0)
-EOF
+	awk -v want="$2" 'substr($0, 1, 1) != "#" {
+		i = length($0)
+		while (i > 0 && substr($0, i, 1) != " ") i--
+		if (substr($0, 1, i - 1) == want) { print substr($0, i + 1); found = 1; exit }
+	} END { if (!found) print 0 }' "$1"
 }
 # moved SERIES WANT: the series moved by exactly WANT between before.prom
 # and after.prom.
@@ -83,6 +79,15 @@ ocsp() {
 }
 
 check "init" tessera init --data "$D" --name "Metrics Test" --publish-url "$PUB"
+# JSON logs and an access log for a log group, from tessera.json; debug,
+# so that what a client sends reaches a log line (escaped).
+python3 - "$D/tessera.json" <<'EOF'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["log"] = {"format": "json", "access": "access.log", "access_mode": "0640"}
+json.dump(c, open(sys.argv[1], "w"), indent=2)
+EOF
+export TESSERA_LOG=debug
 if ! start_server "$D" "$P1" "$P2" 2; then
 	fail "tessera serve did not start"
 	finish
@@ -239,5 +244,121 @@ moved2() { # the refusal was counted as one
 		'tessera_http_requests_total{endpoint="metrics",code="403"}')" = 1 ]
 }
 check "the 403 is counted" moved2
+
+# --- logs ----------------------------------------------------------------------
+# A path with a quote, a backslash, a newline, a tab and a euro sign: the
+# debug line naming it carries it exactly, in one JSON line.
+code=$(curl -sS -o /dev/null -w '%{http_code}' \
+	"$PUB/crl/q%22b%5Cn%0At%09%E2%82%AC.crl")
+check "a CRL that does not exist ($code)" test "$code" = 404
+check "the access log is 0640" mode_is "$D/access.log" 640
+code=$(curl -sS -o /dev/null -w '%{http_code}' "$PUB/healthz?secret=hunter2")
+check "/healthz with a query ($code)" test "$code" = 200
+json_lines() { # every line of $1 is one JSON object with the keys $2...
+	python3 - "$@" <<'EOF'
+import json, sys
+lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
+assert lines, "no lines"
+for i, line in enumerate(lines):
+    o = json.loads(line)
+    for k in sys.argv[2:]:
+        assert k in o, "line %d lacks %s: %s" % (i + 1, k, line)
+EOF
+}
+check "every log line is a JSON object (time, level, worker, message)" \
+	json_lines "$T/serve.err" time level worker message
+has_message() { # a log line whose message holds $1 exactly
+	python3 - "$T/serve.err" "$1" <<'EOF'
+import json, sys
+want = sys.argv[2]
+for line in open(sys.argv[1], encoding="utf-8"):
+    if want in json.loads(line)["message"]:
+        sys.exit(0)
+sys.exit(1)
+EOF
+}
+check "a message keeps what the client sent, exactly" \
+	has_message 'q"b\n'$'\n''t'$'\t''€.crl'
+check "the workers log under their own pid" python3 -c '
+import json, sys
+pids = {json.loads(l)["worker"] for l in open(sys.argv[1])}
+sys.exit(0 if len(pids) >= 3 else 1)' "$T/serve.err"
+check "every access line is a JSON object" json_lines "$D/access.log" \
+	time remote method path status bytes duration principal
+access_has() { # an access line with these key=value pairs
+	python3 - "$D/access.log" "$@" <<'EOF'
+import json, sys
+want = dict(a.split("=", 1) for a in sys.argv[2:])
+for line in open(sys.argv[1]):
+    o = json.loads(line)
+    if all(str(o.get(k)) == v for k, v in want.items()):
+        sys.exit(0)
+sys.exit(1)
+EOF
+}
+check "access: the enrollment, with its principal" access_has method=POST \
+	path=/.well-known/est/simpleenroll status=200 \
+	principal=secret:metrics-dev1 remote=127.0.0.1
+check "access: the refused enrollment" access_has status=401 \
+	principal=secret:metrics-bad
+check "access: the token, by certificate" access_has path=/token \
+	status=200 principal=cert:metrics-dev1
+check "access: the revocation" access_has method=POST status=200 \
+	path="/api/v1/certificates/$S2/revoke"
+check "access: the 403 on /metrics, no principal" access_has \
+	path=/metrics status=403 principal=None
+check "access: /healthz without its query" access_has path=/healthz \
+	status=200
+check "no query reaches the access log" test -z \
+	"$(grep hunter2 "$D/access.log")"
+# Every answer of a handler is one access line and one count.
+code=$(scrape last --interface 127.0.0.2)
+sum=$(python3 -c '
+import sys
+n = 0
+for l in open(sys.argv[1]):
+    if l.startswith("tessera_http_requests_total{"):
+        n += int(l.split()[-1])
+print(n)' "$T/last.prom")
+lines=$(wc -l <"$D/access.log")
+check "access lines ($lines) = requests counted ($sum) + this scrape" \
+	test "$lines" = "$((sum + 1))"
+
+# --- /healthz and tessera status -------------------------------------------
+curl -sS "$PUB/healthz" >"$T/health.json"
+check "/healthz says the version, the CA expiry and each CRL's age" \
+	python3 - "$T/health.json" <<'EOF'
+import json, sys, time
+h = json.load(open(sys.argv[1]))
+assert h["status"] == "ok" and h["hsm"] == "ok", h
+assert h["version"].count(".") == 2, h
+assert [c["certificate"] for c in h["ca"]] == ["root", "issuing"], h
+assert all(c["not_after"] > time.time() + 86400 * 365 for c in h["ca"]), h
+crls = {c["name"]: c for c in h["crls"]}
+assert set(crls) == {"issuing.crl", "root.crl"}, h
+assert 0 <= crls["issuing.crl"]["age_seconds"] < 3600, h
+assert crls["issuing.crl"]["entries"] == 1, h
+assert h["expiring"] == [], h
+EOF
+tessera status --data "$D" --server "$PUB" >"$T/status.out" 2>&1
+rc=$?
+check "tessera status exits 0 while serving ($rc)" test $rc = 0
+check "  names the serve pid" grep -q "serve  *running, pid $SERVER_PID$" \
+	"$T/status.out"
+check "  says what /healthz said" grep -q "healthz: ok, version [0-9.]*, token ok" \
+	"$T/status.out"
+check "  the issuing CA's expiry" grep -q "^  issuing .*expires 20" "$T/status.out"
+check "  the CRL with its entry" grep -q \
+	"^  issuing.crl  age .*, 1 entry, [0-9]* bytes$" "$T/status.out"
+check "  nothing expiring" grep -q "^  none$" "$T/status.out"
+stop_server
+tessera status --data "$D" --server "$PUB" >"$T/status2.out" 2>&1
+rc=$?
+check "tessera status exits 1 once serve stopped ($rc)" test $rc = 1
+check "  saying it is not running" grep -q "serve  *not running" "$T/status2.out"
+check "  and that /healthz does not answer" grep -q "healthz: no answer" \
+	"$T/status2.out"
+refuse "tessera status on a directory that is not tessera's" \
+	"not a tessera data directory" tessera status --data "$T"
 
 finish

@@ -12,6 +12,7 @@
 
 #include "ca/config.h"
 #include "common/file.h"
+#include "common/log.h"
 #include "tests/unit/test.h"
 
 static void
@@ -316,6 +317,65 @@ test_strict(void)
 	rmdir(dir);
 }
 
+/* "log": the format, the access log and its mode; written back as read. */
+static void
+test_log(void)
+{
+	char dir[] = "/tmp/tessera-config-XXXXXX";
+	struct ca_config *cfg = NULL, *again = NULL;
+	char *path;
+
+#define TLS_AND "{\"dns\": [\"ca.example\"]}, \"log\": "
+	if (mkdtemp(dir) == NULL) {
+		CHECK(0);
+		return;
+	}
+	CHECK_ST(load_with(dir, NULL, &cfg), ST_OK);
+	CHECK(cfg != NULL && cfg->log_format == LOG_FORMAT_TEXT &&
+	    cfg->access_log == NULL && cfg->access_log_mode == 0600);
+	ca_config_free(cfg);
+	cfg = NULL;
+	CHECK_ST(load_with(dir,
+	             TLS_AND "{\"format\": \"json\", \"access\": "
+	                     "\"log/access.log\", \"access_mode\": \"0640\"}",
+	             &cfg),
+	    ST_OK);
+	CHECK(cfg != NULL && cfg->log_format == LOG_FORMAT_JSON &&
+	    cfg->access_log != NULL &&
+	    strcmp(cfg->access_log, "log/access.log") == 0 &&
+	    cfg->access_log_mode == 0640);
+	/* A renewal rewrites tessera.json: the log settings stay. */
+	if (cfg != NULL) {
+		CHECK_ST(ca_config_update(cfg), ST_OK);
+		CHECK_ST(ca_config_load(dir, &again), ST_OK);
+		CHECK(again != NULL && again->log_format == LOG_FORMAT_JSON &&
+		    again->access_log != NULL &&
+		    strcmp(again->access_log, "log/access.log") == 0 &&
+		    again->access_log_mode == 0640);
+		ca_config_free(again);
+	}
+	ca_config_free(cfg);
+	cfg = NULL;
+	CHECK_ST(load_with(dir, TLS_AND "{\"format\": \"xml\"}", &cfg),
+	    ST_MALFORMED);
+	CHECK_DETAIL("$.log.format: expected \"text\" or \"json\"");
+	CHECK_ST(load_with(dir, TLS_AND "{\"access_mode\": \"0644\"}", &cfg),
+	    ST_MALFORMED);
+	CHECK_DETAIL("$.log.access_mode");
+	CHECK_ST(
+	    load_with(dir, TLS_AND "{\"access\": \"\"}", &cfg), ST_MALFORMED);
+	CHECK_DETAIL("$.log.access");
+	CHECK_ST(load_with(dir, TLS_AND "{\"acess\": \"stderr\"}", &cfg),
+	    ST_MALFORMED);
+	CHECK_DETAIL("unknown key \"acess\"");
+	CHECK(cfg == NULL);
+#undef TLS_AND
+	path = file_join(dir, "tessera.json");
+	unlink(path);
+	free(path);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -324,5 +384,6 @@ main(void)
 	test_key_prefix();
 	test_file();
 	test_strict();
+	test_log();
 	TEST_END();
 }
