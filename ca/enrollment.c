@@ -522,7 +522,6 @@ sign_unique(struct authority *a, const struct policy_profile *p,
 	uint8_t *der = NULL;
 	size_t der_len = 0;
 	int tries, exists;
-	int64_t start;
 	enum status st;
 
 	*out = NULL;
@@ -530,12 +529,9 @@ sign_unique(struct authority *a, const struct policy_profile *p,
 		return status_fail(ST_INTERNAL,
 		    "profile %s has no certificate template", p->name);
 	for (tries = 0; tries < 3; tries++) {
-		start = metrics_now_ns();
 		if ((st = ca_cert_issue(tmpl, t, a->issuing_key, &der, &der_len,
 		         serial)) != ST_OK)
 			return st;
-		metrics_sign_observe(a->metrics, METRICS_SIGN_CERTIFICATE,
-		    metrics_now_ns() - start);
 		/* 2^127 serials: a clash means a broken RNG, not bad luck. */
 		if ((exists = store_cert_exists(a->store, serial)) == 0)
 			break;
@@ -715,6 +711,7 @@ authority_set_metrics(struct authority *a, struct metrics *m)
 {
 	a->metrics = m;
 	store_set_metrics(a->store, m);
+	signer_set_metrics(a->signer, m);
 }
 
 enum status

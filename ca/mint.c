@@ -254,7 +254,7 @@ authority_token_mint(struct authority *a, const struct principal *who,
 	const char *kid = NULL;
 	char actor[AUTHORITY_ACTOR_CAP], detail[LIMIT_AUDIT_DETAIL];
 	char x5t[TOKEN_THUMBPRINT_LEN + 1], *jti = NULL, *jwt = NULL;
-	int64_t now = (int64_t)time(NULL), exp, not_after, start;
+	int64_t now = (int64_t)time(NULL), exp, not_after;
 	enum status st;
 
 	memset(out, 0, sizeof(*out));
@@ -278,11 +278,8 @@ authority_token_mint(struct authority *a, const struct principal *who,
 	}
 	if ((st = current_key(a, &key, &kid)) != ST_OK)
 		goto out;
-	start = metrics_now_ns();
 	if ((st = token_sign(key, kid, claims, &jwt)) != ST_OK)
 		goto out;
-	metrics_sign_observe(
-	    a->metrics, METRICS_SIGN_TOKEN, metrics_now_ns() - start);
 	principal_describe(who, actor, sizeof(actor));
 	snprintf(detail, sizeof(detail), "jti=%s aud=%s kid=%s exp=%lld", jti,
 	    audience, kid, (long long)exp);

@@ -92,8 +92,8 @@ static const char *const ocsp_names[METRICS_OCSP_MAX] = {
 static const char *const rate_names[METRICS_RATE_MAX] = {
     "enroll", "token", "ocsp", "refusals"};
 
-static const char *const sign_names[METRICS_SIGN_MAX] = {
-    "certificate", "crl", "ocsp", "token", "audit", "other"};
+static const char *const sign_names[METRICS_SIGN_MAX] = {"device_cert",
+    "service_cert", "ca_cert", "crl", "ocsp", "token", "audit", "ca_csr"};
 
 /* Enrollment results: "issued", else why not, in one word each. */
 static const char *const result_names[ST_MAX] = {

@@ -62,14 +62,16 @@ enum metrics_rate {
 	METRICS_RATE_MAX
 };
 
-/* What a signature was for (the label "purpose"). */
+/* What a signature was for (the label "purpose"): the signer's purposes. */
 enum metrics_sign {
-	METRICS_SIGN_CERTIFICATE,
+	METRICS_SIGN_DEVICE_CERT,
+	METRICS_SIGN_SERVICE_CERT,
+	METRICS_SIGN_CA_CERT,
 	METRICS_SIGN_CRL,
 	METRICS_SIGN_OCSP,
 	METRICS_SIGN_TOKEN,
 	METRICS_SIGN_AUDIT,
-	METRICS_SIGN_OTHER,
+	METRICS_SIGN_CA_CSR,
 	METRICS_SIGN_MAX
 };
 

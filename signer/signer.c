@@ -11,6 +11,7 @@
 
 #include "common/buf.h"
 #include "common/limits.h"
+#include "common/metrics.h"
 #include "signer/signer_internal.h"
 
 static const char *const purpose_names[SIGNER_PURPOSE_MAX] = {
@@ -131,11 +132,26 @@ signer_md_ok(const struct signer_key *key, int md_nid)
 	    md_nid == NID_sha512;
 }
 
+/* The pool's label for each purpose. */
+static const enum metrics_sign metrics_purpose[SIGNER_PURPOSE_MAX] = {
+    [SIGNER_PURPOSE_DEVICE_CERT] = METRICS_SIGN_DEVICE_CERT,
+    [SIGNER_PURPOSE_SERVICE_CERT] = METRICS_SIGN_SERVICE_CERT,
+    [SIGNER_PURPOSE_CA_CERT] = METRICS_SIGN_CA_CERT,
+    [SIGNER_PURPOSE_CRL] = METRICS_SIGN_CRL,
+    [SIGNER_PURPOSE_OCSP] = METRICS_SIGN_OCSP,
+    [SIGNER_PURPOSE_TOKEN] = METRICS_SIGN_TOKEN,
+    [SIGNER_PURPOSE_AUDIT] = METRICS_SIGN_AUDIT,
+    [SIGNER_PURPOSE_CA_CSR] = METRICS_SIGN_CA_CSR,
+};
+
 enum status
 signer_sign(const struct signer_key *key, enum signer_purpose purpose,
     int md_nid, const uint8_t *tbs, size_t tbs_len, uint8_t **sig,
     size_t *sig_len)
 {
+	int64_t start;
+	enum status st;
+
 	*sig = NULL;
 	*sig_len = 0;
 	if ((unsigned)purpose >= SIGNER_PURPOSE_MAX)
@@ -146,8 +162,21 @@ signer_sign(const struct signer_key *key, enum signer_purpose purpose,
 	if (tbs_len == 0 || tbs_len > LIMIT_SIGNER_TBS)
 		return status_fail(ST_LIMIT, "%zu bytes to sign (at most %d)",
 		    tbs_len, LIMIT_SIGNER_TBS);
-	return key->s->ops->sign(
+	start = metrics_now_ns();
+	st = key->s->ops->sign(
 	    key->s, key, purpose, md_nid, tbs, tbs_len, sig, sig_len);
+	if (st == ST_OK)
+		metrics_sign_observe(
+		    __atomic_load_n(&key->s->metrics, __ATOMIC_RELAXED),
+		    metrics_purpose[purpose], metrics_now_ns() - start);
+	return st;
+}
+
+void
+signer_set_metrics(struct signer *s, struct metrics *m)
+{
+	if (s != NULL)
+		__atomic_store_n(&s->metrics, m, __ATOMIC_RELAXED);
 }
 
 enum status

@@ -104,6 +104,15 @@ enum status signer_sign(const struct signer_key *key,
     enum signer_purpose purpose, int md_nid, const uint8_t *tbs, size_t tbs_len,
     uint8_t **sig, size_t *sig_len) MUST_CHECK;
 
+struct metrics;
+
+/*
+ * Record the time of every signature s makes, by purpose, in m (the
+ * service's shared pool, borrowed; NULL: none). Measured where the caller
+ * waits, so a signer in another process is timed with its round trip.
+ */
+void signer_set_metrics(struct signer *s, struct metrics *m);
+
 /* Whether the holder and its token answer now (ST_OK, ST_UNAVAILABLE). */
 enum status signer_ping(struct signer *s) MUST_CHECK;
 

@@ -24,6 +24,7 @@ struct signer_ops {
 /* Each back end's struct starts with this. */
 struct signer {
 	const struct signer_ops *ops;
+	struct metrics *metrics; /* signature times; NULL: none (borrowed) */
 };
 
 struct signer_key {

@@ -135,7 +135,7 @@ moved 'tessera_tokens_minted_total' 1
 moved 'tessera_ocsp_responses_total{status="good"}' 1
 moved 'tessera_ocsp_responses_total{status="revoked"}' 1
 moved 'tessera_ocsp_responses_total{status="unknown"}' 0
-moved 'tessera_hsm_sign_duration_seconds_count{purpose="certificate"}' 3
+moved 'tessera_hsm_sign_duration_seconds_count{purpose="device_cert"}' 3
 moved 'tessera_hsm_sign_duration_seconds_count{purpose="token"}' 1
 moved 'tessera_rate_limited_total{limit="enroll"}' 0
 moved 'tessera_worker_restarts_total' 0
@@ -162,6 +162,13 @@ crl_lists_one() {
 }
 check "the CRL lists the revoked certificate (entries 1)" \
 	wait_until 20 crl_lists_one
+# The revocation's OCSP answer and the CRLs were signed (and timed).
+check "OCSP answers signed since the first scrape" test \
+	"$(mval "$T/crl.prom" 'tessera_hsm_sign_duration_seconds_count{purpose="ocsp"}')" \
+	-gt "$(mval "$T/before.prom" 'tessera_hsm_sign_duration_seconds_count{purpose="ocsp"}')"
+check "CRLs signed since the first scrape" test \
+	"$(mval "$T/crl.prom" 'tessera_hsm_sign_duration_seconds_count{purpose="crl"}')" \
+	-gt "$(mval "$T/before.prom" 'tessera_hsm_sign_duration_seconds_count{purpose="crl"}')"
 
 # Whichever worker answers reports the whole service: scrape until both
 # have answered (Tessera-Worker), the counters of the work above equal.

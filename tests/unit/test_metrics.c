@@ -58,7 +58,7 @@ thread_main(void *arg)
 	for (i = 0; i < PER; i++) {
 		metrics_request_count(m, METRICS_EP_OCSP, 200);
 		metrics_enroll_count(m, "device", ST_OK);
-		metrics_sign_observe(m, METRICS_SIGN_CERTIFICATE, 2000000);
+		metrics_sign_observe(m, METRICS_SIGN_DEVICE_CERT, 2000000);
 	}
 	return NULL;
 }
@@ -106,22 +106,22 @@ test_shared(void)
 		/* 2 ms: above the 0.001 bound, within 0.0025. */
 		CHECK(value_of(text,
 		          "tessera_hsm_sign_duration_seconds_bucket{purpose="
-		          "\"certificate\",le=\"0.001\"}") == 0);
+		          "\"device_cert\",le=\"0.001\"}") == 0);
 		CHECK(value_of(text,
 		          "tessera_hsm_sign_duration_seconds_bucket{purpose="
-		          "\"certificate\",le=\"0.0025\"}") ==
+		          "\"device_cert\",le=\"0.0025\"}") ==
 		    CHILDREN * THREADS * PER);
 		CHECK(value_of(text,
 		          "tessera_hsm_sign_duration_seconds_bucket{purpose="
-		          "\"certificate\",le=\"+Inf\"}") ==
+		          "\"device_cert\",le=\"+Inf\"}") ==
 		    CHILDREN * THREADS * PER);
 		CHECK(value_of(text,
 		          "tessera_hsm_sign_duration_seconds_count{purpose="
-		          "\"certificate\"}") == CHILDREN * THREADS * PER);
+		          "\"device_cert\"}") == CHILDREN * THREADS * PER);
 		/* 16000 * 2 ms = 32 s exactly. */
 		CHECK(value_of(text,
 		          "tessera_hsm_sign_duration_seconds_sum{purpose="
-		          "\"certificate\"}") == 32);
+		          "\"device_cert\"}") == 32);
 		/* Each family once, with its HELP and TYPE. */
 		CHECK(strstr(text,
 		          "# TYPE tessera_http_requests_total "
