@@ -16,6 +16,8 @@
 #include "ca/crl.h"
 #include "common/file.h"
 #include "hsm/hsm.h"
+#include "signer/signer.h"
+#include "signer/soft.h"
 #include "tests/unit/test.h"
 #include "tests/unit/testutil.h"
 
@@ -1186,6 +1188,254 @@ test_describe(X509 *ca, EVP_PKEY *key)
 	CHECK_ST(ca_crl_describe(not_crl, 0, &info), ST_MALFORMED);
 }
 
+/*
+ * A serial of 2 to 20 random octets ending in the 2 octets of i (so every
+ * one differs), in hex with up to 3 leading zeros, either case.
+ */
+static void
+sort_serial(char *out, size_t cap, int i)
+{
+	static const char up[] = "0123456789ABCDEF", low[] = "0123456789abcdef";
+	uint8_t r[24], b[20];
+	size_t len, k, n = 0, zeros;
+
+	RAND_bytes(r, sizeof(r));
+	len = 2 + r[0] % 19;
+	zeros = r[1] % 4;
+	memcpy(b, r + 4, len);
+	if (b[0] == 0)
+		b[0] = 1;
+	b[len - 2] = (uint8_t)(i >> 8);
+	b[len - 1] = (uint8_t)i;
+	for (k = 0; k < zeros && n + 1 < cap; k++)
+		out[n++] = '0';
+	for (k = 0; k < len && n + 2 < cap; k++) {
+		const char *d = r[2] & 1 ? up : low;
+		out[n++] = d[b[k] >> 4];
+		out[n++] = d[b[k] & 0xf];
+	}
+	out[n] = '\0';
+}
+
+/*
+ * The sort of a large CRL (the radix path, 64 entries and up) is OpenSSL's
+ * order (X509_CRL_sort: length, then bytes) for serials of every length,
+ * with leading zeros and either case, many sharing their first bytes (a
+ * run the radix leaves to qsort), and with a common prefix of four or more
+ * bytes (skipped): sorting the decoded CRL again changes no byte of its
+ * TBSCertList, and the same entries in another order build the same TBS.
+ */
+static void
+test_sort(X509 *ca, EVP_PKEY *key)
+{
+	enum { N = 3000 };
+	struct ca_crl_entry *v = calloc(N, sizeof(*v)), tmp;
+	char(*hex)[64] = calloc(N, sizeof(*hex));
+	struct ca_crl_params p = params(ca, key, NID_sha256);
+	const uint8_t *t1, *t2;
+	uint8_t *der = NULL, *again = NULL, r[4];
+	unsigned char *re = NULL;
+	size_t der_len = 0, again_len = 0, l1 = 0, l2 = 0;
+	X509_CRL *crl = NULL;
+	int i, j, form, re_len;
+
+	CHECK(v != NULL && hex != NULL);
+	if (v == NULL || hex == NULL)
+		goto out;
+	for (form = 0; form < 3; form++) {
+		for (i = 0; i < N; i++) {
+			if (form == 0)
+				sort_serial(hex[i], sizeof(hex[i]), i);
+			else if (form == 1) /* runs sharing 6 bytes */
+				snprintf(hex[i], sizeof(hex[i]),
+				    "7F3A0011%04X%08X", i % 17,
+				    i * 2654435761u);
+			else /* a long common prefix, short tails */
+				snprintf(hex[i], sizeof(hex[i]),
+				    "0000AABBCCDDEEFF0011223344%06x", i * 7);
+			v[i].serial_hex = hex[i];
+			v[i].revoked_at = 1700000000 + i % 5000;
+			v[i].reason = i % 4 == 0 ? 1 : -1;
+		}
+		CHECK_ST(build_list(&p, v, N, &der, &der_len), ST_OK);
+		/* Random serials may repeat: drawn again below if so. */
+		if (der == NULL)
+			continue;
+		CHECK((crl = parse(der, der_len)) != NULL);
+		if (crl == NULL)
+			goto out;
+		CHECK(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)) == N);
+		CHECK(X509_CRL_sort(crl) == 1);
+		re_len = i2d_re_X509_CRL_tbs(crl, &re);
+		CHECK(tbs_of(der, der_len, &t1, &l1) && re_len > 0 &&
+		    (size_t)re_len == l1 && memcmp(re, t1, l1) == 0);
+		/* Reversed and shuffled input: the same TBSCertList. */
+		for (i = 0; i < N / 2; i++) {
+			tmp = v[i];
+			v[i] = v[N - 1 - i];
+			v[N - 1 - i] = tmp;
+		}
+		for (i = 0; i < N; i++) {
+			RAND_bytes(r, sizeof(r));
+			j = (int)((uint32_t)(r[0] | r[1] << 8 | r[2] << 16) %
+			    N);
+			tmp = v[i];
+			v[i] = v[j];
+			v[j] = tmp;
+		}
+		CHECK_ST(build_list(&p, v, N, &again, &again_len), ST_OK);
+		CHECK(again != NULL && tbs_of(again, again_len, &t2, &l2) &&
+		    l1 == l2 && memcmp(t1, t2, l1) == 0);
+		OPENSSL_free(re);
+		re = NULL;
+		free(again);
+		again = NULL;
+		free(der);
+		der = NULL;
+		X509_CRL_free(crl);
+		crl = NULL;
+	}
+out:
+	OPENSSL_free(re);
+	free(again);
+	free(der);
+	X509_CRL_free(crl);
+	free(hex);
+	free(v);
+}
+
+/* The TBSCertList of a fresh CRL with one entry, serial 0ABCDE. */
+static int
+one_entry_tbs(X509 *ca, const struct signer_key *key, uint8_t **der,
+    const uint8_t **tbs, size_t *tbs_len)
+{
+	static const struct ca_crl_entry v[] = {{"0ABCDE", 1709208000, 1}};
+	struct ca_crl_params p;
+	size_t der_len = 0;
+
+	memset(&p, 0, sizeof(p));
+	p.issuer = ca;
+	p.key = key;
+	p.number = 3;
+	p.this_update = 1767225600;
+	p.next_update = p.this_update + 86400;
+	p.md_nid = NID_sha256;
+	*der = NULL;
+	if (build_list(&p, v, 1, der, &der_len) != ST_OK)
+		return 0;
+	return tbs_of(*der, der_len, tbs, tbs_len);
+}
+
+/*
+ * The signer's CRL check (a walk over the TBSCertList, no d2i): a key
+ * holder that knows the issuing CA signs its CRLs, and refuses, each with
+ * its reason, a CRL under another CA's name, a v1 CRL, another digest,
+ * a malformed entry, trailing bytes and a certificate's TBS.
+ */
+static void
+test_signer_check(X509 *ca, EVP_PKEY *key)
+{
+	EVP_PKEY *other_key = testutil_key("ec:P-256");
+	X509 *other = NULL;
+	struct signer *s = NULL;
+	struct signer_key *k = NULL;
+	const uint8_t *tbs = NULL, *other_tbs = NULL;
+	uint8_t *der = NULL, *other_der = NULL, *bad = NULL, *sig = NULL;
+	size_t tbs_len = 0, other_len = 0, sig_len = 0, i;
+
+	other = other_key ? make_cert("another CA", other_key, NULL, other_key,
+	                        EVP_sha256(), 1, 3, NULL)
+	                  : NULL;
+	CHECK(other != NULL);
+	CHECK_ST(signer_soft_open(NULL, ca, 0, &s), ST_OK);
+	if (s == NULL || other == NULL)
+		goto out;
+	CHECK_ST(
+	    signer_soft_key_add(s, "issuing", SIGNER_ROLE_ISSUING, key, &k),
+	    ST_OK);
+	if (k == NULL)
+		goto out;
+	/* Built and signed through the holder that checks the name. */
+	CHECK(one_entry_tbs(ca, k, &der, &tbs, &tbs_len));
+	/* The same bytes, made under another CA's name (set-up mode). */
+	CHECK(one_entry_tbs(other,
+	    testutil_signer_key(other_key, SIGNER_ROLE_ISSUING), &other_der,
+	    &other_tbs, &other_len));
+	if (der == NULL || other_der == NULL)
+		goto out;
+	CHECK_ST(signer_sign(k, SIGNER_PURPOSE_CRL, NID_sha256, other_tbs,
+	             other_len, &sig, &sig_len),
+	    ST_DENIED);
+	CHECK_DETAIL("issuer");
+	CHECK_ST(signer_sign(k, SIGNER_PURPOSE_CRL, NID_sha384, tbs, tbs_len,
+	             &sig, &sig_len),
+	    ST_DENIED);
+	CHECK_DETAIL("signature algorithm");
+	CHECK((bad = malloc(tbs_len + 1)) != NULL);
+	if (bad == NULL)
+		goto out;
+	/* v1: version 1 becomes 0 (30 LL 82 LL LL 02 01 01 ...). */
+	memcpy(bad, tbs, tbs_len);
+	for (i = 0; i + 2 < tbs_len; i++)
+		if (bad[i] == 0x02 && bad[i + 1] == 0x01 && bad[i + 2] == 0x01)
+			break;
+	CHECK(i + 2 < tbs_len);
+	bad[i + 2] = 0x00;
+	CHECK_ST(signer_sign(k, SIGNER_PURPOSE_CRL, NID_sha256, bad, tbs_len,
+	             &sig, &sig_len),
+	    ST_DENIED);
+	CHECK_DETAIL("v2");
+	/* The entry's serial as an OCTET STRING. */
+	memcpy(bad, tbs, tbs_len);
+	for (i = 0; i + 4 < tbs_len; i++)
+		if (bad[i] == 0x02 && bad[i + 1] == 0x03 &&
+		    bad[i + 2] == 0x0a && bad[i + 3] == 0xbc &&
+		    bad[i + 4] == 0xde)
+			break;
+	CHECK(i + 4 < tbs_len);
+	bad[i] = 0x04;
+	CHECK_ST(signer_sign(k, SIGNER_PURPOSE_CRL, NID_sha256, bad, tbs_len,
+	             &sig, &sig_len),
+	    ST_DENIED);
+	CHECK_DETAIL("revokedCertificates");
+	/* A byte after the TBSCertList; a TBS cut short. */
+	memcpy(bad, tbs, tbs_len);
+	bad[tbs_len] = 0;
+	CHECK_ST(signer_sign(k, SIGNER_PURPOSE_CRL, NID_sha256, bad,
+	             tbs_len + 1, &sig, &sig_len),
+	    ST_DENIED);
+	CHECK_ST(signer_sign(k, SIGNER_PURPOSE_CRL, NID_sha256, bad,
+	             tbs_len - 1, &sig, &sig_len),
+	    ST_DENIED);
+	CHECK_ST(signer_sign(
+	             k, SIGNER_PURPOSE_CRL, NID_sha256, bad, 0, &sig, &sig_len),
+	    ST_LIMIT);
+	/* A certificate's TBS presented as a CRL's. */
+	{
+		const uint8_t *ctbs;
+		size_t ctbs_len;
+		unsigned char *cder = NULL;
+		int n = i2d_X509(ca, &cder);
+
+		CHECK(n > 0 && tbs_of(cder, (size_t)n, &ctbs, &ctbs_len));
+		if (n > 0)
+			CHECK_ST(signer_sign(k, SIGNER_PURPOSE_CRL, NID_sha256,
+			             ctbs, ctbs_len, &sig, &sig_len),
+			    ST_DENIED);
+		OPENSSL_free(cder);
+	}
+	CHECK(sig == NULL);
+out:
+	OPENSSL_free(sig);
+	free(bad);
+	free(der);
+	free(other_der);
+	signer_key_free(k);
+	signer_close(s);
+	X509_free(other);
+	EVP_PKEY_free(other_key);
+}
+
 int
 main(void)
 {
@@ -1219,6 +1469,8 @@ main(void)
 	test_hsm(dir);
 	test_strict(dir, ca, key);
 	test_round_trip(ca, key);
+	test_sort(ca, key);
+	test_signer_check(ca, key);
 	test_describe(ca, key);
 	X509_free(no_ski);
 	X509_free(ca);
