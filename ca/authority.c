@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,6 +165,52 @@ keys_find(struct authority *a)
 }
 
 enum status
+authority_key_retire(struct authority *a, struct signer_key *key)
+{
+	struct signer_key **grown;
+	size_t cap;
+
+	if (key == NULL)
+		return ST_OK;
+	if (a->retired_count == a->retired_cap) {
+		cap = a->retired_cap == 0 ? 4 : a->retired_cap * 2;
+		if ((grown = realloc(a->retired, cap * sizeof(*grown))) == NULL)
+			return ST_NOMEM;
+		a->retired = grown;
+		a->retired_cap = cap;
+	}
+	a->retired[a->retired_count++] = key;
+	__atomic_store_n(&a->maintain_due, 1, __ATOMIC_RELEASE);
+	return ST_OK;
+}
+
+/* Free the retired handles (alone, or at close). */
+static void
+retired_free(struct authority *a)
+{
+	size_t i;
+
+	pthread_mutex_lock(&a->mu);
+	for (i = 0; i < a->retired_count; i++)
+		signer_key_free(a->retired[i]);
+	a->retired_count = 0;
+	pthread_mutex_unlock(&a->mu);
+}
+
+int
+authority_maintain_due(struct authority *a)
+{
+	return __atomic_load_n(&a->maintain_due, __ATOMIC_ACQUIRE);
+}
+
+void
+authority_maintain(struct authority *a)
+{
+	__atomic_store_n(&a->maintain_due, 0, __ATOMIC_RELEASE);
+	retired_free(a);
+}
+
+enum status
 authority_audit_checkpoint(struct authority *a, int *written)
 {
 	*written = 0;
@@ -210,6 +257,16 @@ authority_open_pin(
 	*out = NULL;
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return ST_NOMEM;
+	if (pthread_mutex_init(&a->mu, NULL) != 0) {
+		free(a);
+		return ST_NOMEM;
+	}
+	if (pthread_rwlock_init(&a->responder_rw, NULL) != 0) {
+		pthread_mutex_destroy(&a->mu);
+		free(a);
+		return ST_NOMEM;
+	}
+	a->has_locks = 1;
 	if ((st = ca_config_load(data_dir, &a->cfg)) != ST_OK)
 		goto out;
 	if ((path = ca_config_path(a->cfg, a->cfg->policy)) == NULL) {
@@ -275,6 +332,9 @@ authority_close(struct authority *a)
 	/* Shutting down: every refusal in the audit, no entry unsigned. */
 	authority_flush_all(a);
 	audit_sign(a);
+	/* Before the signer closes: the handles are its. */
+	retired_free(a);
+	free(a->retired);
 	publication_close(a);
 	keys_drop(a);
 	store_close(a->store);
@@ -287,6 +347,10 @@ authority_close(struct authority *a)
 	free(a->ca_issuers_url);
 	authority_templates_free(a);
 	ca_config_free(a->cfg);
+	if (a->has_locks) {
+		pthread_rwlock_destroy(&a->responder_rw);
+		pthread_mutex_destroy(&a->mu);
+	}
 	free(a);
 }
 
@@ -576,12 +640,16 @@ enum status
 authority_ocsp_renew(struct authority *a, int force, int *renewed)
 {
 	struct store_cert *row = NULL;
+	char serial[sizeof(a->ocsp_serial)];
 	int is_revoked;
 	enum status st;
 
 	*renewed = 0;
+	pthread_rwlock_rdlock(&a->responder_rw);
+	memcpy(serial, a->ocsp_serial, sizeof(serial));
+	pthread_rwlock_unlock(&a->responder_rw);
 	/* A revoked responder's key is never certified again: a new one. */
-	if ((st = store_cert_get(a->store, a->ocsp_serial, &row)) != ST_OK &&
+	if ((st = store_cert_get(a->store, serial, &row)) != ST_OK &&
 	    st != ST_NOTFOUND)
 		return st;
 	is_revoked = row != NULL && row->status == STORE_CERT_REVOKED;
@@ -592,7 +660,10 @@ authority_ocsp_renew(struct authority *a, int force, int *renewed)
 		*renewed = 1;
 		return ST_OK;
 	}
-	return ocsp_renewal(a, a->ocsp_key, force, renewed);
+	pthread_rwlock_rdlock(&a->responder_rw);
+	st = ocsp_renewal(a, a->ocsp_key, force, renewed);
+	pthread_rwlock_unlock(&a->responder_rw);
+	return st;
 }
 
 enum status

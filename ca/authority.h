@@ -78,14 +78,26 @@ enum status authority_enroll(struct authority *a, const struct principal *who,
     EVP_PKEY **key) MUST_CHECK;
 
 /*
- * For a caller that serialises its calls into a with a lock: leave(arg)
- * lets it go and enter(arg) takes it again. authority_enroll calls them
- * around serverkeygen's key generation, which reads nothing of a's, so
- * that other requests (/healthz, OCSP, CRLs) are answered meanwhile.
- * NULL hooks (the default): nothing is let go.
+ * Calls into a may run on several threads at once, with one exception:
+ * authority_maintain runs alone (no other call on a in flight). A caller
+ * with threads gives the hooks of the lock it keeps that rule with:
+ * leave(arg) lets its hold go and enter(arg) takes it again
+ * (authority_enroll calls them around serverkeygen's key generation, so
+ * that a maintenance due meanwhile is not held up for seconds). NULL
+ * hooks (the default): nothing is let go.
  */
 void authority_set_lock(struct authority *a, void (*leave)(void *),
     void (*enter)(void *), void *arg);
+
+/*
+ * Is there work for authority_maintain (key handles replaced, by a token
+ * key rotation, that concurrent calls may still have been signing with)?
+ * Cheap; any thread.
+ */
+int authority_maintain_due(struct authority *a);
+
+/* The maintenance: free the replaced handles. The caller runs it alone. */
+void authority_maintain(struct authority *a);
 
 struct metrics;
 
@@ -105,6 +117,25 @@ void authority_set_metrics(struct authority *a, struct metrics *m);
 enum status
 authority_authenticate_cert(struct authority *a, STACK_OF(X509) * chain,
     const char *address, struct principal *who) MUST_CHECK;
+
+/*
+ * What one connection's client chain proved: the chain and the verdict,
+ * until the chain's earliest notAfter. Owned by the connection (one
+ * thread at a time); authority_chain_memo_free(NULL) does nothing.
+ */
+struct authority_chain_memo;
+void authority_chain_memo_free(struct authority_chain_memo *m);
+
+/*
+ * authority_authenticate_cert for a connection: when *memo holds the same
+ * chain (certificate by certificate), its signatures are not verified
+ * again; the store is still asked on every call (unknown, revoked,
+ * superseded, the expiry grace). A chain verified anew replaces *memo.
+ * memo NULL: no memory between calls.
+ */
+enum status authority_authenticate_conn(struct authority *a,
+    STACK_OF(X509) * chain, const char *address,
+    struct authority_chain_memo **memo, struct principal *who) MUST_CHECK;
 
 /*
  * Mint a one-time enrollment secret for device_id under profile (NULL:
@@ -224,11 +255,12 @@ struct authority_expiry {
  * tessera's own certificates within AUTHORITY_EXPIRY_WARN of expiry at
  * now: the root and issuing CA, the OCSP responder, the TLS server, and
  * the newest valid certificate of each holder of an admin, operator or
- * auditor certificate. A borrowed view valid until the next call or
- * authority_close; refreshed at most once a minute.
+ * auditor certificate, copied into out (*count of them); looked up again
+ * at most once a minute.
  */
 enum status authority_expiring(struct authority *a, int64_t now,
-    const struct authority_expiry **out, size_t *count) MUST_CHECK;
+    struct authority_expiry out[AUTHORITY_EXPIRY_MAX],
+    size_t *count) MUST_CHECK;
 
 /*
  * Build every CRL (the issuing CA's shards and the root's), store them

@@ -5,6 +5,8 @@
 #ifndef TESSERA_CA_AUTHORITY_INTERNAL_H
 #define TESSERA_CA_AUTHORITY_INTERNAL_H
 
+#include <pthread.h>
+
 #include <openssl/x509.h>
 
 #include "ca/authority.h"
@@ -32,7 +34,30 @@ struct refusal_tally {
 	int64_t last;
 };
 
+/* tessera's certificates close to expiry, as found at one time. */
+struct expiry_list {
+	struct authority_expiry e[AUTHORITY_EXPIRY_MAX];
+	size_t count;
+};
+
+/*
+ * Concurrent calls (authority_set_lock). What each field may do:
+ * - fixed from open to close: cfg (but authority_tls_names_set, a
+ *   command's, never a server's), policy, the signer and its key handles
+ *   (the signer is safe from several threads and reconnects by itself),
+ *   store, the CA certificates and URLs, the trust stores (OpenSSL locks
+ *   an X509_STORE's own cache);
+ * - [mu]: small state behind the narrow mutex mu, never held across a
+ *   signature, a commit, a file or the token;
+ * - [responder]: the delegated OCSP responder, behind responder_rw:
+ *   shared while signing with it (so signatures run in parallel),
+ *   exclusive only to replace it after its revocation;
+ * - [tick]: only the thread that runs authority_tick touches it.
+ */
 struct authority {
+	pthread_mutex_t mu;
+	pthread_rwlock_t responder_rw;
+	int has_locks; /* mu and responder_rw were made */
 	struct ca_config *cfg;
 	struct metrics *metrics; /* the service's pool, borrowed; or NULL */
 	struct policy *policy;
@@ -59,38 +84,52 @@ struct authority {
 	/* Revocation publication: the root key (root CRL), the delegated
 	 * OCSP responder and its key. */
 	struct signer_key *root_key;
-	struct signer_key *ocsp_key;
-	X509 *ocsp_cert;
-	struct ca_ocsp *ocsp;
+	struct signer_key *ocsp_key; /* [responder] */
+	X509 *ocsp_cert; /* [responder] */
+	struct ca_ocsp *ocsp; /* [responder] */
 	/* The root answers OCSP for the CAs it issued (its own key). */
 	struct ca_ocsp *root_ocsp;
 	/* The JWKS, CRLs and stored OCSP answers as served (ca/pubcache). */
 	struct pubcache *pubcache;
-	char ocsp_serial[41]; /* the responder certificate's */
+	char ocsp_serial[41]; /* [responder] the responder certificate's */
 	char issuing_serial[41]; /* the issuing CA's, for the gate */
 	char root_serial[41];
-	/* Scheduled work, in the one process that runs authority_tick. */
+	/* [tick] Scheduled work, in the one process that runs it. */
 	int64_t crl_seq; /* last feed seq the CRLs include; -1: none */
 	int64_t crl_built; /* when the CRLs were last built */
 	int64_t crl_next; /* their nextUpdate */
 	int64_t slow_tick; /* when the minute-scale work last ran */
-	/* tessera's own certificates close to expiry (staff.c): found at
-	 * most once a minute, logged at most once a day. */
-	struct authority_expiry expiry[AUTHORITY_EXPIRY_MAX];
-	size_t expiry_count;
+	/* [mu] tessera's own certificates close to expiry (staff.c):
+	 * found at most once a minute; [tick] logged at most once a day. */
+	struct expiry_list expiry;
 	int64_t expiry_at;
 	int64_t expiry_logged;
-	/* Device tokens (mint.c): the signing key cached, by its label. */
+	/* [mu] Device tokens (mint.c): the signing key cached, by its
+	 * label; a replaced one is retired, not freed. */
 	struct signer_key *token_key;
 	char token_kid[TOKEN_THUMBPRINT_LEN + 1];
+	/* [mu] Key handles replaced while calls may still sign with them:
+	 * freed by authority_maintain or at close. */
+	struct signer_key **retired;
+	size_t retired_count;
+	size_t retired_cap;
+	int maintain_due; /* atomic: authority_maintain has work */
 	/* The caller's lock, let go during serverkeygen (may be NULL). */
 	void (*lock_leave)(void *);
 	void (*lock_enter)(void *);
 	void *lock_arg;
-	/* Refused reads waiting for the audit (refusal.c). */
+	/* [mu] Refused reads waiting for the audit (refusal.c). */
 	struct refusal_tally refusals[REFUSAL_TALLY_CAP];
 	size_t refusal_count;
 };
+
+/*
+ * Retire key (a [mu] handle just replaced; NULL: nothing): freed by
+ * authority_maintain or at close, when no call can use it any more. The
+ * caller holds a->mu. ST_NOMEM leaves key with the caller.
+ */
+enum status
+authority_key_retire(struct authority *a, struct signer_key *key) MUST_CHECK;
 
 /* Write every tallied refused read now (refusal.c; at close). */
 void authority_flush_all(struct authority *a);

@@ -5,6 +5,7 @@
  * made in the token (HSM) with the current token key; the JWKS lists the
  * keys whose tokens may still be alive.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,35 +131,48 @@ mint_close(struct authority *a)
 
 /*
  * The key that signs now: the store says which (another process may have
- * rotated); the handle is cached until the label changes.
+ * rotated); the handle is cached until the label changes, and the one it
+ * replaces retired (a concurrent mint may still sign with it). kid gets
+ * the key's thumbprint.
  */
 static enum status
-current_key(
-    struct authority *a, const struct signer_key **key, const char **kid)
+current_key(struct authority *a, const struct signer_key **key,
+    char kid[TOKEN_THUMBPRINT_LEN + 1])
 {
 	struct signer_key *k = NULL;
 	struct current c;
+	int is_stale;
 	enum status st;
 
+	*key = NULL;
 	if ((st = current_get(a, &c)) != ST_OK)
 		return st;
 	if (!c.found)
 		return status_fail(ST_UNAVAILABLE, "no token-signing key");
-	if (a->token_key == NULL ||
-	    strcmp(signer_key_label(a->token_key), c.label) != 0) {
-		if ((st = signer_key_find(a->signer, c.label, &k)) != ST_OK)
-			return st == ST_NOTFOUND
-			    ? status_fail(ST_UNAVAILABLE,
-			          "the token-signing key %s is not in the "
-			          "token",
-			          c.label)
-			    : st;
-		signer_key_free(a->token_key);
+	pthread_mutex_lock(&a->mu);
+	is_stale = a->token_key == NULL ||
+	    strcmp(signer_key_label(a->token_key), c.label) != 0;
+	pthread_mutex_unlock(&a->mu);
+	/* The look-up runs unlocked: two may race, and both win. */
+	if (is_stale && (st = signer_key_find(a->signer, c.label, &k)) != ST_OK)
+		return st == ST_NOTFOUND
+		    ? status_fail(ST_UNAVAILABLE,
+		          "the token-signing key %s is not in the token",
+		          c.label)
+		    : st;
+	pthread_mutex_lock(&a->mu);
+	if (k != NULL) {
+		if ((st = authority_key_retire(a, a->token_key)) != ST_OK) {
+			pthread_mutex_unlock(&a->mu);
+			signer_key_free(k);
+			return st;
+		}
 		a->token_key = k;
 	}
 	snprintf(a->token_kid, sizeof(a->token_kid), "%s", c.kid);
 	*key = a->token_key;
-	*kid = a->token_kid;
+	snprintf(kid, TOKEN_THUMBPRINT_LEN + 1, "%s", a->token_kid);
+	pthread_mutex_unlock(&a->mu);
 	return ST_OK;
 }
 
@@ -251,7 +265,7 @@ authority_token_mint(struct authority *a, const struct principal *who,
 	const struct signer_key *key = NULL;
 	struct mint_job job;
 	json_t *claims = NULL;
-	const char *kid = NULL;
+	char kid[TOKEN_THUMBPRINT_LEN + 1] = "";
 	char actor[AUTHORITY_ACTOR_CAP], detail[LIMIT_AUDIT_DETAIL];
 	char x5t[TOKEN_THUMBPRINT_LEN + 1], *jti = NULL, *jwt = NULL;
 	int64_t now = (int64_t)time(NULL), exp, not_after;
@@ -276,7 +290,7 @@ authority_token_mint(struct authority *a, const struct principal *who,
 		st = ST_NOMEM;
 		goto out;
 	}
-	if ((st = current_key(a, &key, &kid)) != ST_OK)
+	if ((st = current_key(a, &key, kid)) != ST_OK)
 		goto out;
 	if ((st = token_sign(key, kid, claims, &jwt)) != ST_OK)
 		goto out;
@@ -413,8 +427,15 @@ authority_token_rotate(struct authority *a, const struct principal *who,
 		return st;
 	}
 	log_info("token-signing key rotated: %s (kid %s)", label, kid);
-	signer_key_free(a->token_key);
-	a->token_key = key;
-	snprintf(a->token_kid, sizeof(a->token_kid), "%s", kid);
+	pthread_mutex_lock(&a->mu);
+	/* The store names the new key already: a failed retire only means
+	 * the next mint finds it by its label. */
+	if (authority_key_retire(a, a->token_key) == ST_OK) {
+		a->token_key = key;
+		key = NULL;
+		snprintf(a->token_kid, sizeof(a->token_kid), "%s", kid);
+	}
+	pthread_mutex_unlock(&a->mu);
+	signer_key_free(key);
 	return ST_OK;
 }

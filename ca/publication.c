@@ -4,6 +4,7 @@
  * and kept there and in DIR/crl/; OCSP answers come pre-signed from the
  * store when they can, and are signed online (and stored) when not.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -260,24 +261,29 @@ issuing_ca_check_in_txn(struct authority *a, struct store_txn *txn)
 void
 publication_responder_check(struct authority *a)
 {
+	char serial[sizeof(a->ocsp_serial)];
 	int64_t when, new_when;
 	char *uri = NULL;
 	struct signer_key *key = NULL, *old;
 	int reason;
 
-	if (revoked_when(a, a->ocsp_serial, &when, &reason) != ST_OK ||
-	    when < 0)
+	pthread_rwlock_rdlock(&a->responder_rw);
+	memcpy(serial, a->ocsp_serial, sizeof(serial));
+	pthread_rwlock_unlock(&a->responder_rw);
+	if (revoked_when(a, serial, &when, &reason) != ST_OK || when < 0)
 		return;
+	/* Alone with the responder: no signature with it in flight. */
+	pthread_rwlock_wrlock(&a->responder_rw);
+	if (strcmp(serial, a->ocsp_serial) != 0)
+		goto out; /* another call took up the successor meanwhile */
 	ca_ocsp_set_key(a->ocsp, NULL);
 	if (ocsp_key_uri(a, &uri) != ST_OK ||
 	    signer_key_find(a->signer, uri, &key) != ST_OK) {
-		free(uri);
 		log_warn("OCSP responder %s is revoked; its successor is not "
 		         "there yet: answering tryLater",
 		    a->ocsp_serial);
-		return;
+		goto out;
 	}
-	free(uri);
 	old = a->ocsp_key;
 	a->ocsp_key = key;
 	if (responder_load(a) != ST_OK ||
@@ -289,10 +295,13 @@ publication_responder_check(struct authority *a)
 		ca_ocsp_set_key(a->ocsp, NULL);
 		a->ocsp_key = old;
 		signer_key_free(key);
-		return;
+		goto out;
 	}
 	signer_key_free(old);
 	log_info("OCSP responder replaced: now %s", a->ocsp_serial);
+out:
+	pthread_rwlock_unlock(&a->responder_rw);
+	free(uri);
 }
 
 enum status
@@ -312,7 +321,9 @@ publication_responder_replace(struct authority *a)
 	enum status st;
 
 	/* Whatever happens next, the old key signs nothing more. */
+	pthread_rwlock_wrlock(&a->responder_rw);
 	ca_ocsp_set_key(a->ocsp, NULL);
+	pthread_rwlock_unlock(&a->responder_rw);
 	/* Unique even for two replacements within a second. */
 	if (RAND_bytes(r, sizeof(r)) != 1)
 		return status_fail_ssl(ST_INTERNAL, "RAND_bytes");
@@ -344,16 +355,19 @@ publication_responder_replace(struct authority *a)
 		signer_key_free(key);
 		return st;
 	}
+	pthread_rwlock_wrlock(&a->responder_rw);
 	old = a->ocsp_key;
 	a->ocsp_key = key;
 	if ((st = responder_load(a)) != ST_OK) {
 		a->ocsp_key = old;
+		pthread_rwlock_unlock(&a->responder_rw);
 		signer_key_free(key);
 		return st;
 	}
-	signer_key_free(old);
 	log_info("OCSP responder replaced: new key %s, certificate %s", label,
 	    a->ocsp_serial);
+	pthread_rwlock_unlock(&a->responder_rw);
+	signer_key_free(old);
 	return ST_OK;
 }
 
@@ -376,31 +390,39 @@ enum status
 publication_revoked_in_txn(struct authority *a, struct store_txn *txn,
     const char *serial, int shard, int reason, int64_t revoked_at)
 {
-	struct ca_ocsp *ocsp =
-	    shard == STORE_CRL_SHARD_ROOT ? a->root_ocsp : a->ocsp;
+	struct ca_ocsp *ocsp;
 	struct ca_ocsp_status cs;
+	char signer[sizeof(a->ocsp_serial)];
 	uint8_t *der = NULL;
 	size_t len = 0;
 	int64_t now = (int64_t)time(NULL), next;
-	enum status st;
+	int is_self;
+	enum status st = ST_INTERNAL;
 
+	pthread_rwlock_rdlock(&a->responder_rw);
+	ocsp = shard == STORE_CRL_SHARD_ROOT ? a->root_ocsp : a->ocsp;
+	memcpy(signer, ocsp == a->root_ocsp ? a->root_serial : a->ocsp_serial,
+	    sizeof(signer));
 	/* The responder's own revocation: it signs nothing about itself. */
-	if (ocsp == NULL || strcmp(serial, a->ocsp_serial) == 0)
+	is_self = ocsp == NULL || strcmp(serial, a->ocsp_serial) == 0;
+	if (!is_self) {
+		cs.status = CA_OCSP_REVOKED;
+		cs.revoked_at = revoked_at;
+		cs.reason = reason;
+		st = ca_ocsp_presign(ocsp, serial, &cs, now, &der, &len, &next);
+	}
+	pthread_rwlock_unlock(&a->responder_rw);
+	if (is_self)
 		return store_txn_ocsp_delete(txn, serial);
-	cs.status = CA_OCSP_REVOKED;
-	cs.revoked_at = revoked_at;
-	cs.reason = reason;
-	if (ca_ocsp_presign(ocsp, serial, &cs, now, &der, &len, &next) !=
-	    ST_OK) {
+	if (st != ST_OK) {
 		/* Never leave a stale "good": the next query signs online. */
 		log_warn("OCSP pre-signing for %s failed (%s); answering it "
 		         "online",
 		    serial, status_detail());
 		return store_txn_ocsp_delete(txn, serial);
 	}
-	st = store_txn_ocsp_put(txn, serial, STORE_CERT_REVOKED,
-	    ocsp == a->root_ocsp ? a->root_serial : a->ocsp_serial, der, len,
-	    now, next);
+	st = store_txn_ocsp_put(
+	    txn, serial, STORE_CERT_REVOKED, signer, der, len, now, next);
 	OPENSSL_free(der);
 	/* Signed by a responder revoked meanwhile (by another process):
 	 * not kept; the next query is signed online by its successor. */
@@ -788,6 +810,7 @@ struct ocsp_lookup_ctx {
 	int by_root; /* the root answers: its CAs only */
 	int is_found; /* the last serial looked up is a certificate of ours */
 	enum store_cert_status status; /* its status then */
+	char signer[41]; /* the serial of the responder that signed */
 };
 
 /* The OCSP lookup: the store's record of a serial this responder's CA
@@ -844,14 +867,14 @@ ocsp_commit(struct store_txn *txn, void *arg)
  * since the lookup wins).
  */
 static void
-ocsp_keep(struct authority *a, int by_root, const char *serial,
+ocsp_keep(struct authority *a, const char *signer, const char *serial,
     enum store_cert_status signed_for, const uint8_t *der, size_t len,
     int64_t this_update, int64_t next_update)
 {
 	struct ocsp_job job;
 	enum status st;
 
-	job.signer = by_root ? a->root_serial : a->ocsp_serial;
+	job.signer = signer;
 	job.serial = serial;
 	job.signed_for = signed_for;
 	job.der = der;
@@ -888,7 +911,7 @@ authority_ocsp_answer(struct authority *a, const uint8_t *req, size_t len,
 {
 	struct ca_ocsp_peek pk;
 	struct ocsp_lookup_ctx lc;
-	struct ca_ocsp *ocsp = a->ocsp;
+	struct ca_ocsp *ocsp;
 	uint8_t *der = NULL;
 	size_t der_len = 0;
 	int64_t now = (int64_t)time(NULL), next = 0, this_update = 0;
@@ -898,11 +921,12 @@ authority_ocsp_answer(struct authority *a, const uint8_t *req, size_t len,
 	memset(out, 0, sizeof(*out));
 	memset(&lc, 0, sizeof(lc));
 	lc.a = a;
+	pthread_rwlock_rdlock(&a->responder_rw);
 	st = ca_ocsp_request_peek(a->ocsp, req, len, &pk);
+	pthread_rwlock_unlock(&a->responder_rw);
 	/* A CertID of the issuing CA itself: the root answers. */
 	if (st == ST_DENIED && a->root_ocsp != NULL &&
 	    ca_ocsp_request_peek(a->root_ocsp, req, len, &pk) == ST_OK) {
-		ocsp = a->root_ocsp;
 		lc.by_root = 1;
 		st = ST_OK;
 	}
@@ -927,12 +951,18 @@ authority_ocsp_answer(struct authority *a, const uint8_t *req, size_t len,
 	 * the responder). */
 	if (!lc.by_root)
 		publication_responder_check(a);
-	if ((st = ca_ocsp_respond(lc.by_root ? ocsp : a->ocsp, req, len,
-	         ocsp_lookup, &lc, now, &der, &der_len, &cacheable,
-	         &this_update, &next)) != ST_OK)
+	/* Shared: signatures run side by side; only a replacement waits. */
+	pthread_rwlock_rdlock(&a->responder_rw);
+	ocsp = lc.by_root ? a->root_ocsp : a->ocsp;
+	st = ca_ocsp_respond(ocsp, req, len, ocsp_lookup, &lc, now, &der,
+	    &der_len, &cacheable, &this_update, &next);
+	memcpy(lc.signer, lc.by_root ? a->root_serial : a->ocsp_serial,
+	    sizeof(lc.signer));
+	pthread_rwlock_unlock(&a->responder_rw);
+	if (st != ST_OK)
 		return st;
 	if (cacheable && is_peeked && lc.is_found)
-		ocsp_keep(a, lc.by_root, pk.serial_hex, lc.status, der, der_len,
+		ocsp_keep(a, lc.signer, pk.serial_hex, lc.status, der, der_len,
 		    this_update, next);
 	/* ca_ocsp_respond's memory is OpenSSL's; hand out malloc'd. */
 	if ((out->der = malloc(der_len)) == NULL) {
@@ -1017,12 +1047,17 @@ ocsp_refresh(struct authority *a, int64_t now)
 			if (st != ST_OK)
 				continue;
 		}
-		if ((lc.by_root && a->root_ocsp == NULL) ||
-		    ca_ocsp_presign(lc.by_root ? a->root_ocsp : a->ocsp, serial,
-		        &cs, now, &der, &len, &next) != ST_OK)
+		pthread_rwlock_rdlock(&a->responder_rw);
+		st = lc.by_root && a->root_ocsp == NULL
+		    ? ST_NOTFOUND
+		    : ca_ocsp_presign(lc.by_root ? a->root_ocsp : a->ocsp,
+		          serial, &cs, now, &der, &len, &next);
+		memcpy(lc.signer, lc.by_root ? a->root_serial : a->ocsp_serial,
+		    sizeof(lc.signer));
+		pthread_rwlock_unlock(&a->responder_rw);
+		if (st != ST_OK)
 			continue;
-		ocsp_keep(
-		    a, lc.by_root, serial, lc.status, der, len, now, next);
+		ocsp_keep(a, lc.signer, serial, lc.status, der, len, now, next);
 		done++;
 		OPENSSL_free(der);
 	}

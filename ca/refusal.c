@@ -7,7 +7,9 @@
  * transaction. The actor names the peer's address, so the audit still
  * says who was refused what, how often, from when to when.
  */
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -19,7 +21,7 @@
 #define REFUSAL_FLUSH_SECONDS 5
 
 struct flush_job {
-	struct refusal_tally *due[REFUSAL_TALLY_CAP];
+	struct refusal_tally due[REFUSAL_TALLY_CAP]; /* copies */
 	size_t count;
 	int64_t now;
 };
@@ -34,7 +36,7 @@ flush_commit(struct store_txn *txn, void *arg)
 	size_t i;
 
 	for (i = 0; i < job->count; i++) {
-		t = job->due[i];
+		t = &job->due[i];
 		if (snprintf(detail, sizeof(detail), "%lld times in %lld s: %s",
 		        (long long)t->count, (long long)(t->last - t->first),
 		        t->detail) >= (int)sizeof(detail))
@@ -46,34 +48,65 @@ flush_commit(struct store_txn *txn, void *arg)
 	return ST_OK;
 }
 
-/* Write the entries first seen before cutoff (all: INT64_MAX). */
+/*
+ * Write the entries first seen before cutoff (all: INT64_MAX). They are
+ * taken out of the table under a->mu and written without it (a commit
+ * waits for an fsync); when the write fails they go back, as far as
+ * there is room.
+ */
 static void
 flush_before(struct authority *a, int64_t cutoff)
 {
-	struct flush_job job;
+	struct flush_job *job;
 	size_t i, kept = 0;
 
-	memset(&job, 0, sizeof(job));
-	job.now = (int64_t)time(NULL);
+	if (a->store == NULL || (job = calloc(1, sizeof(*job))) == NULL)
+		return;
+	job->now = (int64_t)time(NULL);
+	pthread_mutex_lock(&a->mu);
 	for (i = 0; i < a->refusal_count; i++)
 		if (a->refusals[i].first < cutoff)
-			job.due[job.count++] = &a->refusals[i];
-	if (job.count == 0 || a->store == NULL)
-		return;
-	if (store_write(a->store, flush_commit, &job) != ST_OK) {
-		/* Kept for the next try; a full table is written over. */
-		log_error("audit of %zu refused reads failed: %s", job.count,
-		    status_detail());
-		return;
-	}
-	for (i = 0; i < job.count; i++)
-		log_info("refused %s for %s %lld times: %s", job.due[i]->object,
-		    job.due[i]->actor, (long long)job.due[i]->count,
-		    job.due[i]->detail);
-	for (i = 0; i < a->refusal_count; i++)
-		if (a->refusals[i].first >= cutoff)
+			job->due[job->count++] = a->refusals[i];
+		else
 			a->refusals[kept++] = a->refusals[i];
 	a->refusal_count = kept;
+	pthread_mutex_unlock(&a->mu);
+	if (job->count == 0)
+		goto out;
+	if (store_write(a->store, flush_commit, job) != ST_OK) {
+		/* Kept for the next try; a full table is written over. */
+		log_error("audit of %zu refused reads failed: %s", job->count,
+		    status_detail());
+		pthread_mutex_lock(&a->mu);
+		for (i = 0;
+		     i < job->count && a->refusal_count < REFUSAL_TALLY_CAP;
+		     i++)
+			a->refusals[a->refusal_count++] = job->due[i];
+		pthread_mutex_unlock(&a->mu);
+		goto out;
+	}
+	for (i = 0; i < job->count; i++)
+		log_info("refused %s for %s %lld times: %s", job->due[i].object,
+		    job->due[i].actor, (long long)job->due[i].count,
+		    job->due[i].detail);
+out:
+	free(job);
+}
+
+/* The tally of (actor, object, detail), made when new; under a->mu. */
+static struct refusal_tally *
+tally_find(struct authority *a, const char *actor, const char *object,
+    const char *detail)
+{
+	size_t i;
+
+	for (i = 0; i < a->refusal_count; i++)
+		if (strcmp(a->refusals[i].actor, actor) == 0 &&
+		    strncmp(a->refusals[i].object, object,
+		        REFUSAL_OBJECT_CAP - 1) == 0 &&
+		    strcmp(a->refusals[i].detail, detail) == 0)
+			return &a->refusals[i];
+	return NULL;
 }
 
 enum status
@@ -82,24 +115,26 @@ authority_refuse_read(struct authority *a, const struct principal *who,
 {
 	char actor[AUTHORITY_ACTOR_CAP], detail[LIMIT_AUDIT_DETAIL];
 	char saved[LIMIT_AUDIT_DETAIL];
-	struct refusal_tally *t = NULL;
+	struct refusal_tally *t;
 	int64_t now = (int64_t)time(NULL);
-	size_t i;
+	int is_full;
 
 	snprintf(saved, sizeof(saved), "%s", status_detail());
 	principal_describe(who, actor, sizeof(actor));
 	if (snprintf(detail, sizeof(detail), "%s: %s", status_name(st),
 	        saved) >= (int)sizeof(detail))
 		detail[sizeof(detail) - 2] = '~'; /* cut: audit keeps 1 KiB */
-	for (i = 0; i < a->refusal_count && t == NULL; i++)
-		if (strcmp(a->refusals[i].actor, actor) == 0 &&
-		    strncmp(a->refusals[i].object, object,
-		        REFUSAL_OBJECT_CAP - 1) == 0 &&
-		    strcmp(a->refusals[i].detail, detail) == 0)
-			t = &a->refusals[i];
+	pthread_mutex_lock(&a->mu);
+	t = tally_find(a, actor, object, detail);
+	is_full = t == NULL && a->refusal_count == REFUSAL_TALLY_CAP;
+	pthread_mutex_unlock(&a->mu);
+	/* A full table is written now, without the lock. */
+	if (is_full)
+		flush_before(a, INT64_MAX);
+	pthread_mutex_lock(&a->mu);
+	if (is_full)
+		t = tally_find(a, actor, object, detail);
 	if (t == NULL) {
-		if (a->refusal_count == REFUSAL_TALLY_CAP)
-			flush_before(a, INT64_MAX);
 		if (a->refusal_count == REFUSAL_TALLY_CAP)
 			a->refusal_count--; /* the store failed: drop the last */
 		t = &a->refusals[a->refusal_count++];
@@ -111,6 +146,7 @@ authority_refuse_read(struct authority *a, const struct principal *who,
 	}
 	t->count++;
 	t->last = now;
+	pthread_mutex_unlock(&a->mu);
 	log_debug("refused %s for %s: %s", object, actor, saved);
 	return status_fail(st, "%s", saved);
 }
@@ -118,9 +154,16 @@ authority_refuse_read(struct authority *a, const struct principal *who,
 void
 authority_flush(struct authority *a)
 {
-	if (a == NULL || a->refusal_count == 0)
+	size_t count;
+
+	if (a == NULL)
 		return;
-	flush_before(a, (int64_t)time(NULL) - REFUSAL_FLUSH_SECONDS + 1);
+	pthread_mutex_lock(&a->mu);
+	count = a->refusal_count;
+	pthread_mutex_unlock(&a->mu);
+	if (count > 0)
+		flush_before(
+		    a, (int64_t)time(NULL) - REFUSAL_FLUSH_SECONDS + 1);
 }
 
 void

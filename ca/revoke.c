@@ -5,6 +5,7 @@
  * with the principal whatever the outcome. A change and its audit entry
  * commit in one transaction, before the call returns.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -348,7 +349,9 @@ authority_revoke_cert(struct authority *a, const struct principal *who,
 	job.actor = actor;
 	/* The revoked answer is signed by the current responder. */
 	publication_responder_check(a);
+	pthread_rwlock_rdlock(&a->responder_rw);
 	job.is_responder = strcmp(hex, a->ocsp_serial) == 0;
+	pthread_rwlock_unlock(&a->responder_rw);
 	/* Acknowledged only once durable (DESIGN.md). */
 	if ((st = store_write(a->store, revoke_cert_commit, &job)) != ST_OK) {
 		free(job.cert_device_id);

@@ -3,6 +3,7 @@
  * operator and auditor roles), and the watch over tessera's own
  * certificates' expiry.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,7 +77,9 @@ authority_staff_issue(struct authority *a, const struct principal *who,
 		return st;
 	}
 	/* A new holder of a role may be due: look again. */
+	pthread_mutex_lock(&a->mu);
 	a->expiry_at = 0;
+	pthread_mutex_unlock(&a->mu);
 	*key = k;
 	return ST_OK;
 }
@@ -92,20 +95,20 @@ warn_window(int64_t not_before, int64_t not_after)
 }
 
 static void
-expiry_add(struct authority *a, const char *what, X509 *cert,
+expiry_add(struct expiry_list *l, const char *what, X509 *cert,
     const char *remedy, int64_t now)
 {
 	struct authority_expiry *e;
 	int64_t nb, na;
 	char *subject;
 
-	if (cert == NULL || a->expiry_count == AUTHORITY_EXPIRY_MAX)
+	if (cert == NULL || l->count == AUTHORITY_EXPIRY_MAX)
 		return;
 	nb = ca_time_unix(X509_get0_notBefore(cert));
 	na = ca_time_unix(X509_get0_notAfter(cert));
 	if (na - now >= warn_window(nb, na))
 		return;
-	e = &a->expiry[a->expiry_count];
+	e = &l->e[l->count];
 	memset(e, 0, sizeof(*e));
 	snprintf(e->what, sizeof(e->what), "%s", what);
 	if ((subject = ca_name_string(X509_get_subject_name(cert))) != NULL)
@@ -115,7 +118,7 @@ expiry_add(struct authority *a, const char *what, X509 *cert,
 		e->serial[0] = '\0';
 	e->not_after = na;
 	snprintf(e->remedy, sizeof(e->remedy), "%s", remedy);
-	a->expiry_count++;
+	l->count++;
 }
 
 /* The newest valid certificate of each holder (subject) of a profile. */
@@ -156,7 +159,8 @@ staff_row(const struct store_cert *c, void *arg)
 }
 
 static enum status
-staff_expiring(struct authority *a, const char *profile, int64_t now)
+staff_expiring(struct authority *a, struct expiry_list *l, const char *profile,
+    int64_t now)
 {
 	struct store_cert_filter f;
 	struct staff_scan *s;
@@ -173,13 +177,12 @@ staff_expiring(struct authority *a, const char *profile, int64_t now)
 	f.limit = STAFF_LIST_LIMIT;
 	if ((st = store_cert_list(a->store, &f, staff_row, s)) != ST_OK)
 		goto out;
-	for (i = 0; i < s->count && a->expiry_count < AUTHORITY_EXPIRY_MAX;
-	     i++) {
+	for (i = 0; i < s->count && l->count < AUTHORITY_EXPIRY_MAX; i++) {
 		if (s->holders[i].not_after - now >=
 		    warn_window(
 		        s->holders[i].not_before, s->holders[i].not_after))
 			continue;
-		e = &a->expiry[a->expiry_count++];
+		e = &l->e[l->count++];
 		memset(e, 0, sizeof(*e));
 		snprintf(e->what, sizeof(e->what), "%s", profile);
 		snprintf(e->subject, sizeof(e->subject), "%s",
@@ -201,58 +204,73 @@ out:
 
 enum status
 authority_expiring(struct authority *a, int64_t now,
-    const struct authority_expiry **out, size_t *count)
+    struct authority_expiry out[AUTHORITY_EXPIRY_MAX], size_t *count)
 {
+	struct expiry_list *l = NULL;
 	X509 *tls = NULL, *ocsp = NULL;
 	size_t i;
 	enum status st = ST_OK;
 
-	*out = a->expiry;
 	*count = 0;
+	pthread_mutex_lock(&a->mu);
 	if (a->expiry_at != 0 && now - a->expiry_at < EXPIRY_REFRESH &&
 	    now >= a->expiry_at) {
-		*count = a->expiry_count;
+		memcpy(out, a->expiry.e,
+		    a->expiry.count * sizeof(struct authority_expiry));
+		*count = a->expiry.count;
+		pthread_mutex_unlock(&a->mu);
 		return ST_OK;
 	}
-	a->expiry_count = 0;
-	expiry_add(a, "root CA", a->root,
+	pthread_mutex_unlock(&a->mu);
+	/* Found without the lock (files, the store); kept with it. */
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return ST_NOMEM;
+	expiry_add(l, "root CA", a->root,
 	    "a new root, distributed to every trust store", now);
-	expiry_add(a, "issuing CA", a->issuing,
+	expiry_add(l, "issuing CA", a->issuing,
 	    "a new issuing CA (tessera init in a new data directory)", now);
 	/* The files, which renewals replace, not what this process holds. */
 	if (authority_file_cert_load(a->cfg, "ca/ocsp.pem", &ocsp) == ST_OK)
-		expiry_add(a, "OCSP responder", ocsp,
+		expiry_add(l, "OCSP responder", ocsp,
 		    "tessera renew ocsp; the automatic renewal is failing",
 		    now);
 	X509_free(ocsp);
 	if (authority_file_cert_load(a->cfg, "tls/server.pem", &tls) == ST_OK)
-		expiry_add(a, "TLS server", tls,
+		expiry_add(l, "TLS server", tls,
 		    "tessera renew tls; the automatic renewal is failing", now);
 	X509_free(tls);
 	for (i = 0; i < sizeof(staff_profiles) / sizeof(staff_profiles[0]); i++)
-		if ((st = staff_expiring(a, staff_profiles[i], now)) != ST_OK)
-			break;
-	if (st != ST_OK) {
-		a->expiry_count = 0;
-		return st;
-	}
+		if ((st = staff_expiring(a, l, staff_profiles[i], now)) !=
+		    ST_OK)
+			goto out;
+	pthread_mutex_lock(&a->mu);
+	a->expiry = *l;
 	a->expiry_at = now;
-	*count = a->expiry_count;
-	return ST_OK;
+	pthread_mutex_unlock(&a->mu);
+	memcpy(out, l->e, l->count * sizeof(struct authority_expiry));
+	*count = l->count;
+out:
+	free(l);
+	return st;
 }
 
 void
 expiry_tick(struct authority *a, int64_t now)
 {
-	const struct authority_expiry *e;
+	struct authority_expiry *e;
 	size_t i, n;
 
 	if (a->expiry_logged != 0 && now - a->expiry_logged < EXPIRY_LOG_EVERY)
 		return;
 	/* Just renewed (TLS, OCSP): look again rather than at the cache. */
+	pthread_mutex_lock(&a->mu);
 	a->expiry_at = 0;
-	if (authority_expiring(a, now, &e, &n) != ST_OK) {
+	pthread_mutex_unlock(&a->mu);
+	if ((e = calloc(AUTHORITY_EXPIRY_MAX, sizeof(*e))) == NULL)
+		return;
+	if (authority_expiring(a, now, e, &n) != ST_OK) {
 		log_warn("expiry check: %s", status_detail());
+		free(e);
 		return;
 	}
 	a->expiry_logged = now;
@@ -267,4 +285,5 @@ expiry_tick(struct authority *a, int64_t now)
 			log_warn("the %s certificate %s (serial %s) has "
 			         "expired; renew it: %s",
 			    e[i].what, e[i].subject, e[i].serial, e[i].remedy);
+	free(e);
 }

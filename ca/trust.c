@@ -1,6 +1,7 @@
 /*
  * trust: who a TLS client certificate proves the client to be. The one
- * function that decides is authority_authenticate_cert.
+ * function that decides is authority_authenticate_conn (and its form
+ * without a connection, authority_authenticate_cert).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,15 +105,20 @@ trust_free(struct authority *a)
 /*
  * Verify leaf (with the rest of chain as untrusted intermediates) against
  * xs for TLS client use. no_time: skip validity (for renewal after expiry).
+ * *until: the earliest notAfter of the chain it built (INT64_MAX when
+ * no_time), from which the verdict must be reached again.
  */
 static int
-verify_chain(X509_STORE *xs, STACK_OF(X509) * chain, int no_time, int *err)
+verify_chain(X509_STORE *xs, STACK_OF(X509) * chain, int no_time, int *err,
+    int64_t *until)
 {
 	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-	STACK_OF(X509) *rest = NULL;
+	STACK_OF(X509) *rest = NULL, *built;
+	int64_t na;
 	int i, ok = 0;
 
 	*err = X509_V_ERR_UNSPECIFIED;
+	*until = INT64_MAX;
 	if (ctx == NULL || (rest = sk_X509_new_null()) == NULL)
 		goto out;
 	for (i = 1; i < sk_X509_num(chain); i++)
@@ -125,6 +131,13 @@ verify_chain(X509_STORE *xs, STACK_OF(X509) * chain, int no_time, int *err)
 		X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_NO_CHECK_TIME);
 	ok = X509_verify_cert(ctx) == 1;
 	*err = X509_STORE_CTX_get_error(ctx);
+	if (ok && !no_time && (built = X509_STORE_CTX_get0_chain(ctx)) != NULL)
+		for (i = 0; i < sk_X509_num(built); i++) {
+			na = ca_time_unix(
+			    X509_get0_notAfter(sk_X509_value(built, i)));
+			if (na < *until)
+				*until = na < 0 ? 0 : na;
+		}
 out:
 	sk_X509_free(rest);
 	X509_STORE_CTX_free(ctx);
@@ -268,16 +281,143 @@ out:
 	return st;
 }
 
+/* What a verified chain proved, kept for its connection. */
+enum chain_verdict {
+	VERDICT_OWN, /* tessera's chain, in its validity */
+	VERDICT_OWN_EXPIRED, /* tessera's chain, the leaf expired */
+	VERDICT_MAKER /* manufacturer maker's anchors */
+};
+
+struct authority_chain_memo {
+	STACK_OF(X509) * chain; /* the chain as verified (references) */
+	enum chain_verdict verdict;
+	size_t maker;
+	int64_t until; /* verify again from then */
+};
+
+void
+authority_chain_memo_free(struct authority_chain_memo *m)
+{
+	if (m == NULL)
+		return;
+	sk_X509_pop_free(m->chain, X509_free);
+	free(m);
+}
+
+/* Is chain, certificate by certificate, the one m was verified for? */
+static int
+memo_matches(
+    const struct authority_chain_memo *m, STACK_OF(X509) * chain, int64_t now)
+{
+	int i;
+
+	if (m == NULL || now >= m->until ||
+	    sk_X509_num(m->chain) != sk_X509_num(chain))
+		return 0;
+	/* X509_cmp: the SHA-1 of each, then the DER itself. */
+	for (i = 0; i < sk_X509_num(chain); i++)
+		if (X509_cmp(sk_X509_value(m->chain, i),
+		        sk_X509_value(chain, i)) != 0)
+			return 0;
+	return 1;
+}
+
+/* Keep in *memo what chain proved (a failure to keep costs only time). */
+static void
+memo_keep(struct authority_chain_memo **memo, STACK_OF(X509) * chain,
+    enum chain_verdict verdict, size_t maker, int64_t until)
+{
+	struct authority_chain_memo *m;
+	int i;
+
+	if (memo == NULL)
+		return;
+	authority_chain_memo_free(*memo);
+	*memo = NULL;
+	if ((m = calloc(1, sizeof(*m))) == NULL ||
+	    (m->chain = sk_X509_new_null()) == NULL)
+		goto fail;
+	for (i = 0; i < sk_X509_num(chain); i++) {
+		if (!sk_X509_push(m->chain, sk_X509_value(chain, i)))
+			goto fail;
+		X509_up_ref(sk_X509_value(chain, i));
+	}
+	m->verdict = verdict;
+	m->maker = maker;
+	m->until = until;
+	*memo = m;
+	return;
+fail:
+	authority_chain_memo_free(m);
+}
+
+/* A device of manufacturer i, named by its certificate. */
+static enum status
+maker_principal(
+    struct authority *a, size_t i, X509 *leaf, struct principal *who)
+{
+	const struct policy_manufacturer *m =
+	    policy_manufacturer_at(a->policy, i);
+	char raw[LIMIT_NAME_LEN + 1], why[LIMIT_NAME_LEN * 2];
+	enum status st;
+
+	if (!name_attr(X509_get_subject_name(leaf),
+	        m->device_id == POLICY_DEVICE_ID_CN ? NID_commonName
+	                                            : NID_serialNumber,
+	        raw, sizeof(raw)))
+		return status_fail(ST_UNAUTHENTICATED,
+		    "manufacturer certificate has no single %s "
+		    "attribute to name the device",
+		    m->device_id == POLICY_DEVICE_ID_CN ? "CN"
+		                                        : "serialNumber");
+	/*
+	 * The device cannot re-spell its IDevID: its id is folded to lower
+	 * case, and refused when that is not canonical either.
+	 */
+	if ((st = ca_device_id_fold(raw, who->id, sizeof(who->id))) != ST_OK) {
+		snprintf(why, sizeof(why), "%s", status_detail());
+		memset(who->id, 0, sizeof(who->id));
+		return status_fail(
+		    st, "manufacturer %s's certificate: %s", m->name, why);
+	}
+	who->kind = PRINCIPAL_MANUFACTURER;
+	who->cert = leaf;
+	snprintf(who->authenticator, sizeof(who->authenticator), "%s", m->name);
+	return ST_OK;
+}
+
+/* Who the verdict on chain makes the client, checked now (revocation). */
+static enum status
+verdict_apply(struct authority *a, enum chain_verdict verdict, size_t maker,
+    X509 *leaf, struct principal *who)
+{
+	switch (verdict) {
+	case VERDICT_OWN:
+		return own_principal(a, leaf, 0, who);
+	case VERDICT_OWN_EXPIRED:
+		return own_principal(a, leaf, 1, who);
+	case VERDICT_MAKER:
+		return maker_principal(a, maker, leaf, who);
+	}
+	return status_fail(ST_INTERNAL, "unknown chain verdict");
+}
+
 enum status
 authority_authenticate_cert(struct authority *a, STACK_OF(X509) * chain,
     const char *address, struct principal *who)
 {
-	const struct policy_manufacturer *m;
+	return authority_authenticate_conn(a, chain, address, NULL, who);
+}
+
+enum status
+authority_authenticate_conn(struct authority *a, STACK_OF(X509) * chain,
+    const char *address, struct authority_chain_memo **memo,
+    struct principal *who)
+{
 	X509 *leaf;
-	char raw[LIMIT_NAME_LEN + 1], why[LIMIT_NAME_LEN * 2];
 	size_t i;
+	int64_t until, now = (int64_t)time(NULL);
 	int err, own_err;
-	enum status st;
 
 	memset(who, 0, sizeof(*who));
 	snprintf(
@@ -288,42 +428,30 @@ authority_authenticate_cert(struct authority *a, STACK_OF(X509) * chain,
 		return status_fail(ST_LIMIT, "client chain of %d certificates",
 		    sk_X509_num(chain));
 	leaf = sk_X509_value(chain, 0);
-	if (verify_chain(a->own_trust, chain, 0, &own_err))
+	/*
+	 * The same chain on the same connection: its signatures were
+	 * verified already (a P-384 verification costs more than the rest
+	 * of an enrollment). Whether the certificate is still known and
+	 * unrevoked is the store's to say, on every request.
+	 */
+	if (memo != NULL && memo_matches(*memo, chain, now))
+		return verdict_apply(
+		    a, (*memo)->verdict, (*memo)->maker, leaf, who);
+	if (verify_chain(a->own_trust, chain, 0, &own_err, &until)) {
+		memo_keep(memo, chain, VERDICT_OWN, 0, until);
 		return own_principal(a, leaf, 0, who);
+	}
 	/* Expired: still good for renewal within the profile's grace. */
 	if (own_err == X509_V_ERR_CERT_HAS_EXPIRED &&
-	    verify_chain(a->own_trust, chain, 1, &err))
+	    verify_chain(a->own_trust, chain, 1, &err, &until)) {
+		memo_keep(memo, chain, VERDICT_OWN_EXPIRED, 0, until);
 		return own_principal(a, leaf, 1, who);
+	}
 	for (i = 0; i < policy_manufacturer_count(a->policy); i++) {
-		m = policy_manufacturer_at(a->policy, i);
-		if (!verify_chain(a->maker_trust[i], chain, 0, &err))
+		if (!verify_chain(a->maker_trust[i], chain, 0, &err, &until))
 			continue;
-		if (!name_attr(X509_get_subject_name(leaf),
-		        m->device_id == POLICY_DEVICE_ID_CN ? NID_commonName
-		                                            : NID_serialNumber,
-		        raw, sizeof(raw)))
-			return status_fail(ST_UNAUTHENTICATED,
-			    "manufacturer certificate has no single %s "
-			    "attribute to name the device",
-			    m->device_id == POLICY_DEVICE_ID_CN
-			        ? "CN"
-			        : "serialNumber");
-		/*
-		 * The device cannot re-spell its IDevID: its id is folded to
-		 * lower case, and refused when that is not canonical either.
-		 */
-		if ((st = ca_device_id_fold(raw, who->id, sizeof(who->id))) !=
-		    ST_OK) {
-			snprintf(why, sizeof(why), "%s", status_detail());
-			memset(who->id, 0, sizeof(who->id));
-			return status_fail(st,
-			    "manufacturer %s's certificate: %s", m->name, why);
-		}
-		who->kind = PRINCIPAL_MANUFACTURER;
-		who->cert = leaf;
-		snprintf(who->authenticator, sizeof(who->authenticator), "%s",
-		    m->name);
-		return ST_OK;
+		memo_keep(memo, chain, VERDICT_MAKER, i, until);
+		return maker_principal(a, i, leaf, who);
 	}
 	return status_fail(ST_UNAUTHENTICATED,
 	    "client certificate not trusted: %s",

@@ -95,8 +95,8 @@ principal_find(struct authority *a, const struct http_request *req,
 	/* A valid client certificate is enough, whatever Basic says: some
 	 * clients always send (empty) Basic credentials. */
 	if (req->peer_chain != NULL) {
-		cert_st = authority_authenticate_cert(
-		    a, req->peer_chain, req->peer_address, who);
+		cert_st = authority_authenticate_conn(a, req->peer_chain,
+		    req->peer_address, req->chain_memo, who);
 		if (cert_st == ST_OK)
 			return ST_OK;
 		snprintf(

@@ -29,6 +29,8 @@
 /* "KIND:ID" of a request's principal in the access log. */
 #define HTTP_PRINCIPAL_CAP (LIMIT_NAME_LEN + 16)
 
+struct authority_chain_memo;
+
 struct http_request {
 	const char *method; /* "GET", "POST", ... */
 	const char *path; /* URL path without the query */
@@ -53,6 +55,9 @@ struct http_request {
 	int is_tls;
 	int tls_version; /* 0x0303 TLS 1.2, 0x0304 TLS 1.3 */
 	STACK_OF(X509) * peer_chain; /* leaf first; NULL: no certificate */
+	/* What the connection's chain proved before (verified once per
+	 * connection); the glue's, or NULL: verified on every request. */
+	struct authority_chain_memo **chain_memo;
 	/* RFC 7030 §3.5: tls-unique (TLS 1.2) or tls-exporter (TLS 1.3,
 	 * RFC 9266); length 0 when the session offers neither. */
 	uint8_t channel_binding[64];

@@ -254,14 +254,14 @@ send_ocsp(struct enroll *e, const struct http_request *req,
 static json_t *
 health_expiring(struct enroll *e)
 {
-	const struct authority_expiry *x;
+	struct authority_expiry x[AUTHORITY_EXPIRY_MAX];
 	int64_t now = (int64_t)time(NULL);
 	size_t i, n = 0;
 	json_t *arr = json_array(), *o;
 
 	if (arr == NULL)
 		return NULL;
-	if (authority_expiring(e->a, now, &x, &n) != ST_OK) {
+	if (authority_expiring(e->a, now, x, &n) != ST_OK) {
 		log_warn("/healthz: expiry: %s", status_detail());
 		n = 0;
 	}

@@ -6,17 +6,28 @@
  * HSM is back, but as after a power cycle: sessions opened before the
  * fault answer CKR_SESSION_HANDLE_INVALID, so the caller must open new
  * ones and log in again (a library that merely retries does not recover).
+ *
+ * A slow HSM, for the tests of requests in flight: while the file
+ * P11FAULT_HOLD exists, the first C_Sign to come holds (until the file is
+ * gone, or 60 s), after writing its thread id into P11FAULT_HOLD.held;
+ * every other signature goes through meanwhile.
  */
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <p11-kit/pkcs11.h>
 
 #define SESSIONS_MAX 4096
 #define DEFAULT_MODULE "/usr/lib/softhsm/libsofthsm2.so"
+/* A held signature waits at most this long (a test that failed). */
+#define HOLD_MAX_MS 60000
+#define HOLD_STEP_MS 10
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static void *real_dl;
@@ -29,6 +40,7 @@ static struct {
 	unsigned epoch;
 } sessions[SESSIONS_MAX];
 static size_t session_count;
+static int is_holding; /* a C_Sign is held now */
 
 CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR out);
 
@@ -142,10 +154,52 @@ ON_SESSION(GetAttributeValue,
     (h, o, t, n))
 ON_SESSION(SignInit,
     (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k), (h, m, k))
-ON_SESSION(Sign,
-    (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG n, CK_BYTE_PTR s,
-        CK_ULONG_PTR sn),
-    (h, d, n, s, sn))
+/* Hold this signature while P11FAULT_HOLD exists, if none is held. */
+static void
+hold(void)
+{
+	const char *file = getenv("P11FAULT_HOLD");
+	struct timespec step = {0, HOLD_STEP_MS * 1000000L};
+	char held[4096], tid[32];
+	int fd, n, waited, is_mine = 0;
+
+	if (file == NULL || access(file, F_OK) != 0)
+		return;
+	pthread_mutex_lock(&mu);
+	if (!is_holding)
+		is_holding = is_mine = 1;
+	pthread_mutex_unlock(&mu);
+	if (!is_mine)
+		return;
+	n = snprintf(held, sizeof(held), "%s.held", file);
+	if (n > 0 && (size_t)n < sizeof(held) &&
+	    (fd = open(held, O_WRONLY | O_CREAT | O_TRUNC, 0644)) >= 0) {
+		n = snprintf(tid, sizeof(tid), "%ld\n", (long)gettid());
+		if (write(fd, tid, (size_t)n) != n)
+			n = 0;
+		close(fd);
+	}
+	for (waited = 0; waited < HOLD_MAX_MS && access(file, F_OK) == 0;
+	     waited += HOLD_STEP_MS)
+		nanosleep(&step, NULL);
+	pthread_mutex_lock(&mu);
+	is_holding = 0;
+	pthread_mutex_unlock(&mu);
+}
+
+static CK_RV
+w_Sign(CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG n, CK_BYTE_PTR s,
+    CK_ULONG_PTR sn)
+{
+	CK_RV rv = gate(h);
+
+	if (rv != CKR_OK)
+		return rv;
+	/* libp11 asks for the length first (s NULL): only the real one. */
+	if (s != NULL)
+		hold();
+	return real->C_Sign(h, d, n, s, sn);
+}
 ON_SESSION(
     SignUpdate, (CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG n), (h, d, n))
 ON_SESSION(SignFinal, (CK_SESSION_HANDLE h, CK_BYTE_PTR s, CK_ULONG_PTR sn),

@@ -1,0 +1,547 @@
+/*
+ * worker_request: one request on a worker's listener, from MHD's calls to
+ * the answer: framing checks, the body within its limit, the TLS facts
+ * (client chain, channel binding), the dispatch to enroll_handle_* with
+ * the authority held shared, and the headers every answer gets.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gnutls/gnutls.h>
+#include <openssl/crypto.h>
+#include <openssl/x509.h>
+
+#include "common/buf.h"
+#include "common/limits.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "enroll/worker_internal.h"
+
+/* One request being received (MHD's per-request closure). */
+struct exchange {
+	int64_t start_ns; /* when its headers were in (the access log) */
+	struct buf body;
+	enum status body_st; /* ST_OK, or why the body was refused */
+};
+
+/* A response body handed to MHD, wiped when MHD is done with it. */
+struct wiped_body {
+	size_t len;
+	uint8_t data[];
+};
+
+static const char *
+request_query(const struct http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(
+	    req->glue, MHD_GET_ARGUMENT_KIND, name);
+}
+
+struct query_scan {
+	const char *const *known;
+	const char *unknown;
+};
+
+static enum MHD_Result
+query_scan_one(
+    void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct query_scan *q = cls;
+	size_t i;
+
+	(void)kind;
+	(void)value;
+	for (i = 0; q->known[i] != NULL; i++)
+		if (strcmp(key, q->known[i]) == 0)
+			return MHD_YES;
+	q->unknown = key;
+	return MHD_NO;
+}
+
+static const char *
+request_query_unknown(const struct http_request *req, const char *const *known)
+{
+	struct query_scan q = {known, NULL};
+
+	MHD_get_connection_values(
+	    req->glue, MHD_GET_ARGUMENT_KIND, query_scan_one, &q);
+	return q.unknown;
+}
+
+static void
+body_free(void *cls)
+{
+	struct wiped_body *b = cls;
+
+	OPENSSL_cleanse(b->data, b->len);
+	free(b);
+}
+
+/* Queue r on conn: Content-Length from the buffer, never chunked. */
+static enum MHD_Result
+response_send(struct MHD_Connection *conn, const struct http_response *r)
+{
+	struct MHD_Response *resp = NULL;
+	struct wiped_body *b;
+	enum MHD_Result ret = MHD_NO;
+	size_t i;
+
+	if ((b = malloc(sizeof(*b) + r->body.len)) == NULL)
+		goto out;
+	b->len = r->body.len;
+	if (r->body.len > 0)
+		memcpy(b->data, r->body.data, r->body.len);
+	resp = MHD_create_response_from_buffer_with_free_callback_cls(
+	    b->len, b->data, body_free, b);
+	if (resp == NULL) {
+		body_free(b);
+		goto out;
+	}
+	if (r->content_type != NULL &&
+	    MHD_add_response_header(
+	        resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type) != MHD_YES)
+		goto out;
+	for (i = 0; i < r->header_count && i < HTTP_HEADERS_MAX; i++) {
+		if (MHD_add_response_header(resp, r->headers[i].name,
+		        r->headers[i].value) != MHD_YES) {
+			log_warn("http: response header %s refused",
+			    r->headers[i].name);
+			goto out;
+		}
+	}
+	ret = MHD_queue_response(conn, (unsigned int)r->status, resp);
+out:
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/*
+ * An error the glue itself answers (413, 400, 500); with close, the
+ * connection is closed after it (a request whose framing cannot be
+ * trusted leaves nothing behind that could be read as the next one).
+ */
+static enum MHD_Result
+error_send(struct MHD_Connection *conn, int code, const char *msg, int close)
+{
+	struct http_response r;
+	enum MHD_Result ret;
+
+	http_response_init(&r);
+	http_response_error(&r, code, "%s", msg);
+	if (close && http_response_header(&r, "Connection", "close") != ST_OK)
+		r.header_count = 0;
+	ret = response_send(conn, &r);
+	http_response_free(&r);
+	return ret;
+}
+static enum status
+peer_address(struct MHD_Connection *conn, char *out, size_t cap)
+{
+	const union MHD_ConnectionInfo *ci;
+	const struct sockaddr *sa;
+	socklen_t len;
+
+	out[0] = '\0';
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci == NULL || (sa = ci->client_addr) == NULL)
+		return status_fail(ST_INTERNAL, "no peer address");
+	if (sa->sa_family == AF_INET)
+		len = sizeof(struct sockaddr_in);
+	else if (sa->sa_family == AF_INET6)
+		len = sizeof(struct sockaddr_in6);
+	else
+		return status_fail(
+		    ST_INTERNAL, "peer address family %d", (int)sa->sa_family);
+	if (getnameinfo(
+	        sa, len, out, (socklen_t)cap, NULL, 0, NI_NUMERICHOST) != 0)
+		return status_fail(ST_INTERNAL, "peer address unprintable");
+	return ST_OK;
+}
+
+/* The client's chain as DER from GnuTLS, leaf first; NULL: none sent. */
+static enum status
+peer_chain(gnutls_session_t s, STACK_OF(X509) * *out)
+{
+	STACK_OF(X509) *chain = NULL;
+	const gnutls_datum_t *der;
+	const unsigned char *p;
+	unsigned int count = 0, i;
+	X509 *x = NULL;
+	enum status st = ST_MALFORMED;
+
+	*out = NULL;
+	der = gnutls_certificate_get_peers(s, &count);
+	if (der == NULL || count == 0)
+		return ST_OK;
+	if (count > LIMIT_PEER_CHAIN)
+		return status_fail(ST_LIMIT,
+		    "client certificate chain has %u certificates", count);
+	if ((chain = sk_X509_new_null()) == NULL) {
+		st = ST_NOMEM;
+		goto out;
+	}
+	for (i = 0; i < count; i++) {
+		if (der[i].size == 0 || der[i].size > LIMIT_CERT_DER) {
+			st = status_fail(ST_LIMIT,
+			    "client certificate %u is %u bytes", i,
+			    der[i].size);
+			goto out;
+		}
+		p = der[i].data;
+		x = d2i_X509(NULL, &p, (long)der[i].size);
+		if (x == NULL || p != der[i].data + der[i].size) {
+			st = status_fail_ssl(ST_MALFORMED,
+			    "client certificate %u is not one DER X.509", i);
+			goto out;
+		}
+		if (!sk_X509_push(chain, x)) {
+			st = ST_NOMEM;
+			goto out;
+		}
+		x = NULL;
+	}
+	*out = chain;
+	chain = NULL;
+	st = ST_OK;
+out:
+	X509_free(x);
+	sk_X509_pop_free(chain, X509_free);
+	return st;
+}
+
+/* Fill the TLS part of req: version, client chain, channel binding. */
+static enum status
+request_tls(struct MHD_Connection *conn, struct http_request *req)
+{
+	const union MHD_ConnectionInfo *ci;
+	gnutls_session_t s;
+	gnutls_datum_t cb = {NULL, 0};
+	gnutls_channel_binding_t cb_type;
+
+	req->is_tls = 1;
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (ci == NULL || ci->tls_session == NULL)
+		return status_fail(ST_INTERNAL, "no TLS session");
+	s = ci->tls_session;
+	switch (gnutls_protocol_get_version(s)) {
+	case GNUTLS_TLS1_2:
+		req->tls_version = 0x0303;
+		cb_type = GNUTLS_CB_TLS_UNIQUE;
+		/*
+		 * RFC 9266 §3 (and RFC 7627 §1, the triple handshake): without
+		 * extended master secret, a man in the middle can bring two
+		 * sessions to one tls-unique. Such a session has no binding.
+		 */
+		if (gnutls_session_ext_master_secret_status(s) == 0) {
+			req->is_binding_unsafe = 1;
+			return peer_chain(s, &req->peer_chain);
+		}
+		break;
+	case GNUTLS_TLS1_3:
+		/* RFC 9266: TLS 1.3 has no tls-unique. */
+		req->tls_version = 0x0304;
+		cb_type = GNUTLS_CB_TLS_EXPORTER;
+		break;
+	default:
+		return status_fail(ST_INTERNAL, "TLS version below 1.2");
+	}
+	if (gnutls_session_channel_binding(s, cb_type, &cb) ==
+	        GNUTLS_E_SUCCESS &&
+	    cb.data != NULL) {
+		if (cb.size <= sizeof(req->channel_binding)) {
+			memcpy(req->channel_binding, cb.data, cb.size);
+			req->channel_binding_len = cb.size;
+		}
+		gnutls_free(cb.data);
+	}
+	return peer_chain(s, &req->peer_chain);
+}
+
+static void
+exchange_free(struct exchange *x)
+{
+	if (x == NULL)
+		return;
+	buf_free(&x->body);
+	free(x);
+}
+
+void
+worker_request_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+    enum MHD_RequestTerminationCode code)
+{
+	struct listener *l = cls;
+
+	(void)code;
+	worker_conn_mark(l, worker_conn_get(l, conn));
+	exchange_free(*req_cls);
+	*req_cls = NULL;
+}
+
+static enum MHD_Result
+body_too_large(struct MHD_Connection *conn)
+{
+	char msg[80];
+
+	snprintf(msg, sizeof(msg), "request body over the limit of %d bytes",
+	    HTTP_BODY_MAX);
+	return error_send(conn, 413, msg, 0);
+}
+
+/* The header fields whose number and values decide the framing. */
+struct framing {
+	int host, content_length, transfer_encoding, other_coding;
+};
+
+static enum MHD_Result
+framing_one(
+    void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct framing *f = cls;
+
+	(void)kind;
+	if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
+		f->host++;
+	else if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+		f->content_length++;
+	else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+		f->transfer_encoding++;
+		if (value == NULL || strcasecmp(value, "chunked") != 0)
+			f->other_coding = 1;
+	}
+	return MHD_YES;
+}
+
+/*
+ * RFC 9112 §3.2, §6.1, §6.3: one Host, one Content-Length, no
+ * Content-Length beside Transfer-Encoding, no coding but chunked. A
+ * request that breaks one is answered 400 and its connection closed:
+ * two parties could read its length differently (request smuggling).
+ */
+static const char *
+framing_error(struct MHD_Connection *conn)
+{
+	struct framing f;
+
+	memset(&f, 0, sizeof(f));
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, framing_one, &f);
+	if (f.host > 1)
+		return "more than one Host header field (RFC 9112 3.2)";
+	if (f.content_length > 1)
+		return "more than one Content-Length header field "
+		       "(RFC 9112 6.3)";
+	if (f.content_length > 0 && f.transfer_encoding > 0)
+		return "both Content-Length and Transfer-Encoding (RFC 9112 "
+		       "6.3)";
+	if (f.other_coding || f.transfer_encoding > 1)
+		return "a Transfer-Encoding other than chunked (RFC 9112 6.1)";
+	return NULL;
+}
+
+/* The first call for a request: refuse bad framing and a declared
+ * oversized body early. */
+static enum MHD_Result
+exchange_start(struct listener *l, struct MHD_Connection *conn, void **req_cls)
+{
+	struct exchange *x;
+	const char *cl, *bad;
+	char *end = NULL;
+	unsigned long long n;
+
+	if ((x = calloc(1, sizeof(*x))) == NULL)
+		return MHD_NO;
+	buf_init(&x->body, HTTP_BODY_MAX);
+	x->start_ns = metrics_now_ns();
+	*req_cls = x;
+	/* The headers are in: the body has its own time from now. */
+	worker_conn_mark(l, worker_conn_get(l, conn));
+	if ((bad = framing_error(conn)) != NULL) {
+		x->body_st = ST_MALFORMED;
+		return error_send(conn, 400, bad, 1);
+	}
+	cl = MHD_lookup_connection_value(
+	    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl != NULL) {
+		errno = 0;
+		n = strtoull(cl, &end, 10);
+		if (errno == 0 && end != cl && *end == '\0' &&
+		    n > HTTP_BODY_MAX) {
+			x->body_st = ST_LIMIT;
+			/*
+			 * Answering now makes MHD close with the body unread,
+			 * and the client, still sending, may get a reset that
+			 * eats the 413. Up to HTTP_DRAIN_MAX the body is read
+			 * and dropped first; beyond it (where clients send
+			 * Expect: 100-continue) the answer goes at once.
+			 */
+			if (n > HTTP_DRAIN_MAX)
+				return body_too_large(conn);
+		}
+	}
+	return MHD_YES;
+}
+
+/* Is the peer of conn on loopback (127/8, ::1)? */
+static int
+peer_is_loopback(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci;
+	const struct sockaddr_in6 *v6;
+	const struct sockaddr_in *v4;
+
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci == NULL || ci->client_addr == NULL)
+		return 0;
+	if (ci->client_addr->sa_family == AF_INET) {
+		v4 = (const struct sockaddr_in *)ci->client_addr;
+		return (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (ci->client_addr->sa_family == AF_INET6) {
+		v6 = (const struct sockaddr_in6 *)ci->client_addr;
+		return IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr);
+	}
+	return 0;
+}
+
+/*
+ * What the worker adds to every answer: Connection: close while it drains
+ * (a keep-alive client moves on to a new worker after this request), and
+ * to peers on loopback only, Tessera-Worker: the worker's pid, and
+ * Tessera-Thread: the thread that served the connection, so that an
+ * operator or a test on the machine can tell which worker answered.
+ */
+static void
+worker_headers(
+    struct worker *w, struct MHD_Connection *conn, struct http_response *resp)
+{
+	if (__atomic_load_n(&w->is_draining, __ATOMIC_RELAXED) &&
+	    http_response_header(resp, "Connection", "close") != ST_OK)
+		log_debug("http: no room for Connection: close");
+	if (!peer_is_loopback(conn))
+		return;
+	if (http_response_header(resp, "Tessera-Worker", "%s", w->pid_text) !=
+	    ST_OK)
+		log_debug("http: no room for Tessera-Worker");
+	if (http_response_header(
+	        resp, "Tessera-Thread", "%ld", (long)gettid()) != ST_OK)
+		log_debug("http: no room for Tessera-Thread");
+}
+
+enum MHD_Result
+worker_request_on(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_data_size, void **req_cls)
+{
+	struct listener *l = cls;
+	struct worker *w = l->w;
+	struct exchange *x = *req_cls;
+	struct conn_rec *r = NULL;
+	struct http_request req;
+	struct http_response resp;
+	struct log_access_entry entry;
+	char addr[NI_MAXHOST], principal[HTTP_PRINCIPAL_CAP] = "";
+	enum MHD_Result ret;
+	enum status st;
+
+	(void)version;
+	if (x == NULL)
+		return exchange_start(l, conn, req_cls);
+	if (*upload_data_size != 0) {
+		/* Past the limit the rest is read and dropped, not kept. */
+		if (x->body_st == ST_OK &&
+		    (x->body_st = buf_append(
+		         &x->body, upload_data, *upload_data_size)) != ST_OK)
+			buf_free(&x->body);
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (x->body_st == ST_LIMIT)
+		return body_too_large(conn);
+	if (x->body_st == ST_MALFORMED) /* answered in exchange_start */
+		return MHD_YES;
+	if (x->body_st != ST_OK)
+		return error_send(conn, 503, "out of memory", 0);
+
+	memset(&req, 0, sizeof(req));
+	http_response_init(&resp);
+	req.method = method;
+	req.path = url;
+	req.content_type = MHD_lookup_connection_value(
+	    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	req.authorization = MHD_lookup_connection_value(
+	    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	req.host = MHD_lookup_connection_value(
+	    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+	req.origin = MHD_lookup_connection_value(
+	    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ORIGIN);
+	req.sec_fetch_site = MHD_lookup_connection_value(
+	    conn, MHD_HEADER_KIND, "Sec-Fetch-Site");
+	if (x->body.len > 0) {
+		req.body = x->body.data;
+		req.body_len = x->body.len;
+	}
+	req.query = request_query;
+	req.query_unknown = request_query_unknown;
+	req.glue = conn;
+	req.principal = principal;
+	status_clear();
+	if ((st = peer_address(conn, addr, sizeof(addr))) != ST_OK) {
+		http_response_status(&resp, st);
+		goto send;
+	}
+	req.peer_address = addr;
+	if (l->is_tls && (st = request_tls(conn, &req)) != ST_OK) {
+		http_response_error(&resp, st == ST_INTERNAL ? 500 : 400,
+		    "TLS client certificate: %s", status_detail());
+		goto send;
+	}
+	/* The connection's verified chain: checked once per connection. */
+	if (l->is_tls && (r = worker_conn_get(l, conn)) != NULL)
+		req.chain_memo = &r->memo;
+	worker_conn_handling(l, r, 1);
+	metrics_inflight_add(w->args->metrics, w->metrics_slot, 1);
+	pthread_rwlock_rdlock(&w->auth_rw);
+	if (l->is_tls)
+		enroll_handle_tls(w->e, &req, &resp);
+	else
+		enroll_handle_publish(w->e, &req, &resp);
+	pthread_rwlock_unlock(&w->auth_rw);
+	metrics_inflight_add(w->args->metrics, w->metrics_slot, -1);
+	worker_conn_handling(l, r, 0);
+send:
+	metrics_request_count(
+	    w->args->metrics, enroll_endpoint(url), resp.status);
+	if (w->access_fd >= 0) {
+		/* url is the path: MHD keeps the query apart, so what a query
+		 * carries never reaches the log. */
+		entry.remote = addr[0] != '\0' ? addr : NULL;
+		entry.method = method;
+		entry.path = url;
+		entry.status = resp.status;
+		entry.bytes = resp.body.len;
+		entry.duration_ns = metrics_now_ns() - x->start_ns;
+		entry.principal = principal;
+		log_access_write(w->access_fd, &entry);
+	}
+	worker_headers(w, conn, &resp);
+	if (l->is_tls)
+		log_debug("https: %s %s %.200s -> %d (TLS 0x%04x, client "
+		          "certificates %d, channel binding %zu bytes)",
+		    addr, method, url, resp.status, req.tls_version,
+		    req.peer_chain != NULL ? sk_X509_num(req.peer_chain) : 0,
+		    req.channel_binding_len);
+	else
+		log_debug(
+		    "http: %s %s %.200s -> %d", addr, method, url, resp.status);
+	ret = response_send(conn, &resp);
+	http_response_free(&resp);
+	sk_X509_pop_free(req.peer_chain, X509_free);
+	return ret;
+}

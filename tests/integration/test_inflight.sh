@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# Requests in flight, seen from outside, on one worker (--workers 1):
+# - two keep-alive connections are served by two threads at once;
+# - a request whose signature is slow (p11fault holds one C_Sign while a
+#   file exists) holds up nobody else: cacerts, /healthz and another
+#   enrollment on the same worker are answered meanwhile, and the held
+#   enrollment completes once the HSM goes on;
+# - a keep-alive connection's client chain is verified once, but its
+#   revocation still counts on the next request of that connection.
+. "$(dirname "$0")/lib.sh"
+D=$T/var
+PY=/usr/bin/python3
+tessera() { "$TESSERA_BIN" "$@"; }
+: "${TESSERA_P11FAULT:?TESSERA_P11FAULT must point at libp11fault.so}"
+
+ports=$(pick_ports 2) || {
+	fail "no free ports"
+	finish
+	exit
+}
+read -r P1 P2 <<<"$ports"
+URL=https://localhost:$P1
+PUB=http://127.0.0.1:$P2
+CURL=(curl -sS --max-time 20 --cacert "$D/ca/chain.pem")
+check "init" tessera init --data "$D" --url "$URL" --publish-url "$PUB"
+
+# The token through p11fault, which forwards to the real module.
+export P11FAULT_MODULE=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["hsm"]["module"])' "$D/tessera.json")
+export P11FAULT_HOLD=$T/hold
+$PY -c '
+import json, sys
+p = sys.argv[1]
+j = json.load(open(p))
+j["hsm"]["module"] = sys.argv[2]
+json.dump(j, open(p, "w"), indent=2)' "$D/tessera.json" "$TESSERA_P11FAULT"
+if ! start_server "$D" "$P1" "$P2" 1; then
+	fail "server did not come up"
+	finish
+	exit
+fi
+pass
+
+# --- two keep-alive connections, two threads --------------------------------
+cat >"$T/two.py" <<'EOF'
+import http.client, ssl, sys
+port, ca = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=ca)
+conns = [http.client.HTTPSConnection("localhost", port, context=ctx,
+                                     timeout=20) for _ in range(2)]
+seen = []
+for c in conns:
+    c.connect()
+socks = [c.sock for c in conns]
+for _ in range(3):
+    for i, c in enumerate(conns):
+        c.request("GET", "/.well-known/est/cacerts")
+        r = c.getresponse()
+        r.read()
+        assert r.status == 200, r.status
+        seen.append((i, r.getheader("Tessera-Worker"),
+                     r.getheader("Tessera-Thread")))
+# Keep-alive held: the same sockets throughout.
+assert [c.sock for c in conns] == socks, "a connection was reopened"
+per = {i: {(w, t) for j, w, t in seen if j == i} for i in range(2)}
+assert all(len(v) == 1 for v in per.values()), per
+(a,), (b,) = per[0], per[1]
+assert None not in a and None not in b, (a, b)
+assert a[0] == b[0], ("two workers with --workers 1?", a, b)
+assert a[1] != b[1], ("both connections on one thread", a, b)
+print(a, b)
+EOF
+check "two keep-alive connections, each on its own thread" \
+	$PY "$T/two.py" "$P1" "$D/ca/chain.pem"
+
+# --- a held signature holds up nobody else ----------------------------------
+# enroll NAME ID SECRET: prints the HTTP code; headers in NAME.hdr.
+enroll() {
+	csr "$1" "/CN=$2" -addext "subjectAltName=URI:urn:dev:$2"
+	openssl req -in "$T/$1.csr" -outform DER 2>/dev/null | base64 -w0 |
+		"${CURL[@]}" -D "$T/$1.hdr" -o "$T/$1.p7" -w '%{http_code}' \
+			-u "$2:$3" -H 'Content-Type: application/pkcs10' \
+			--data-binary @- "$URL/.well-known/est/simpleenroll"
+	base64 -d "$T/$1.p7" 2>/dev/null | openssl pkcs7 -inform DER \
+		-print_certs 2>/dev/null | openssl x509 -out "$T/$1.pem" 2>/dev/null
+}
+secret() { tessera secret --data "$D" --device "$1" 2>/dev/null | tail -1; }
+header() { tr -d '\r' <"$1" | sed -n "s/^$2: //Ip" | tail -1; }
+# wait_for CMD...: until CMD succeeds, at most 20 s.
+wait_for() {
+	local n=200
+	while [ "$n" -gt 0 ]; do
+		"$@" && return 0
+		sleep 0.1
+		n=$((n - 1))
+	done
+	return 1
+}
+
+# The scheduler signs too (CRLs, audit checkpoints): when its signature
+# is the one held, the round says so and another is run.
+held_ok=0
+for round in 1 2 3; do
+	SA=$(secret "slow-$round")
+	SB=$(secret "fast-$round")
+	rm -f "$T/hold.held"
+	touch "$T/hold"
+	enroll "slow$round" "slow-$round" "$SA" >"$T/slow$round.code" &
+	A=$!
+	if ! wait_for test -s "$T/hold.held"; then
+		rm -f "$T/hold"
+		wait "$A"
+		fail "round $round: no signature was held"
+		break
+	fi
+	# While one signature is held: the same worker answers the others.
+	c1=$("${CURL[@]}" -o /dev/null -w '%{http_code}' --max-time 10 \
+		"$URL/.well-known/est/cacerts")
+	c2=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 "$PUB/healthz")
+	c3=$(enroll "fast$round" "fast-$round" "$SB")
+	kill -0 "$A" 2>/dev/null && a_waits=1 || a_waits=0
+	rm -f "$T/hold"
+	wait "$A"
+	ca=$(cat "$T/slow$round.code")
+	tid=$(tr -d '\n' <"$T/hold.held")
+	if [ "$(header "$T/slow$round.hdr" Tessera-Thread)" != "$tid" ]; then
+		# Not the enrollment's signature: only the answers count.
+		[ "$c1 $c2 $c3 $ca" = "200 200 200 200" ] ||
+			fail "round $round: $c1 $c2 $c3 $ca while another signature was held"
+		continue
+	fi
+	held_ok=1
+	check "cacerts while an enrollment's signature is held ($c1)" test "$c1" = 200
+	check "healthz meanwhile ($c2)" test "$c2" = 200
+	check "another enrollment meanwhile ($c3)" test "$c3" = 200
+	check "the held enrollment was still waiting then" test "$a_waits" = 1
+	check "the held enrollment completes when the HSM goes on ($ca)" \
+		test "$ca" = 200
+	check "both from the one worker" test \
+		"$(header "$T/slow$round.hdr" Tessera-Worker)" = \
+		"$(header "$T/fast$round.hdr" Tessera-Worker)"
+	check "the held certificate is whole" openssl verify \
+		-CAfile "$D/ca/chain.pem" "$T/slow$round.pem"
+	break
+done
+check "an enrollment's signature was held in one of three rounds" \
+	test "$held_ok" = 1
+
+# --- a keep-alive connection verifies its chain once, revocation counts ----
+SR=$(secret rev-1)
+check "enroll the device for the keep-alive test" \
+	test "$(enroll rev rev-1 "$SR")" = 200
+serial=$(openssl x509 -in "$T/rev.pem" -noout -serial | cut -d= -f2)
+cat >"$T/keep.py" <<'EOF'
+import http.client, os, ssl, sys, time
+port, ca, cert, key, go, done = sys.argv[1:7]
+ctx = ssl.create_default_context(cafile=ca)
+ctx.load_cert_chain(cert, key)
+c = http.client.HTTPSConnection("localhost", int(port), context=ctx,
+                                timeout=20)
+def token():
+    c.request("POST", "/token", body="grant_type=client_credentials",
+              headers={"Content-Type": "application/x-www-form-urlencoded"})
+    r = c.getresponse()
+    r.read()
+    return r.status
+c.connect()
+sock = c.sock
+first = [token(), token()]
+open(done, "w").write("ready")
+deadline = time.time() + 30
+while not os.path.exists(go) and time.time() < deadline:
+    time.sleep(0.05)
+after = token()
+assert c.sock is sock, "the connection was reopened"
+print(first[0], first[1], after)
+EOF
+$PY "$T/keep.py" "$P1" "$D/ca/chain.pem" "$T/rev.pem" "$T/rev.key" \
+	"$T/keep.go" "$T/keep.ready" >"$T/keep.out" 2>&1 &
+K=$!
+if wait_for test -s "$T/keep.ready"; then
+	check "revoke the device's certificate while its connection is open" \
+		tessera revoke --data "$D" --serial "$serial" --reason keyCompromise
+fi
+touch "$T/keep.go"
+wait "$K"
+read -r t1 t2 t3 <"$T/keep.out"
+check "two tokens on one keep-alive connection ($t1 $t2)" \
+	test "$t1 $t2" = "200 200"
+if [ -n "${t3:-}" ] && [ "$t3" != 200 ] && [ "$t3" -ge 400 ] 2>/dev/null; then
+	pass
+else
+	fail "the same connection after its certificate's revocation: want a 4xx, got '${t3:-}'"
+	sed 's/^/    /' "$T/keep.out" >&2
+fi
+finish
