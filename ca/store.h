@@ -82,6 +82,22 @@ int store_target_is_url(const char *target);
  */
 enum status store_target_check(const char *target) MUST_CHECK;
 
+struct store_copy_counts {
+	int64_t rows; /* of every table */
+	int64_t certs;
+	int64_t audit;
+};
+
+/*
+ * Copy the store at from (migrated to this binary's schema first) into
+ * the store at to, which must hold no certificate: every row of every
+ * table as it is (the audit chain, secrets' state, the revocation feed's
+ * seq), read in one snapshot and written in one transaction. Nothing may
+ * write to from meanwhile.
+ */
+enum status store_copy(const char *from, const char *to,
+    struct store_copy_counts *counts) MUST_CHECK;
+
 /* Stop the writer after the jobs already queued, close. NULL accepted. */
 void store_close(struct store *store);
 

@@ -162,6 +162,18 @@ db_column_is_null(struct db_stmt *stmt, int i)
 	return stmt->db->ops->column_is_null(stmt, i);
 }
 
+enum db_type
+db_column_type(struct db_stmt *stmt, int i)
+{
+	return stmt->db->ops->column_type(stmt, i);
+}
+
+int
+db_column_count(struct db_stmt *stmt)
+{
+	return stmt->db->ops->column_count(stmt);
+}
+
 int64_t
 db_changes(struct db *db)
 {

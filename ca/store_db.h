@@ -78,6 +78,11 @@ int db_column_int(struct db_stmt *stmt, int i);
 const void *db_column_blob(struct db_stmt *stmt, int i);
 int db_column_bytes(struct db_stmt *stmt, int i);
 int db_column_is_null(struct db_stmt *stmt, int i);
+/* What column i of the current row holds. */
+enum db_type { DB_TYPE_NULL, DB_TYPE_INT, DB_TYPE_TEXT, DB_TYPE_BLOB };
+enum db_type db_column_type(struct db_stmt *stmt, int i);
+/* The number of columns of stmt's rows. */
+int db_column_count(struct db_stmt *stmt);
 /* Rows changed by the last INSERT, UPDATE or DELETE on db. */
 int64_t db_changes(struct db *db);
 /* The id the last INSERT on db gave its row (rowid, or the sequence). */

@@ -27,6 +27,8 @@ struct db_ops {
 	const void *(*column_blob)(struct db_stmt *stmt, int i);
 	int (*column_bytes)(struct db_stmt *stmt, int i);
 	int (*column_is_null)(struct db_stmt *stmt, int i);
+	enum db_type (*column_type)(struct db_stmt *stmt, int i);
+	int (*column_count)(struct db_stmt *stmt);
 	int64_t (*changes)(struct db *db);
 	enum status (*last_insert_id)(struct db *db, int64_t *id);
 	int (*get_autocommit)(struct db *db);

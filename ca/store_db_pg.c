@@ -668,6 +668,37 @@ pg_column_is_null(struct db_stmt *stmt, int i)
 	return !has_value(PGS(stmt), i);
 }
 
+/* bytea's type oid. */
+#define OID_BYTEA 17
+
+static enum db_type
+pg_column_type(struct db_stmt *stmt, int i)
+{
+	struct pg_stmt *s = PGS(stmt);
+
+	if (!has_value(s, i))
+		return DB_TYPE_NULL;
+	switch (PQftype(s->res, i)) {
+	case OID_BOOL:
+	case OID_INT2:
+	case OID_INT4:
+	case OID_INT8:
+		return DB_TYPE_INT;
+	case OID_BYTEA:
+		return DB_TYPE_BLOB;
+	default:
+		return DB_TYPE_TEXT;
+	}
+}
+
+static int
+pg_column_count(struct db_stmt *stmt)
+{
+	struct pg_stmt *s = PGS(stmt);
+
+	return s->res != NULL ? PQnfields(s->res) : 0;
+}
+
 static int64_t
 pg_changes(struct db *db)
 {
@@ -742,6 +773,8 @@ static const struct db_ops pg_ops = {
     .column_blob = pg_column_blob,
     .column_bytes = pg_column_bytes,
     .column_is_null = pg_column_is_null,
+    .column_type = pg_column_type,
+    .column_count = pg_column_count,
     .changes = pg_changes,
     .last_insert_id = pg_last_insert_id,
     .get_autocommit = pg_get_autocommit,

@@ -303,6 +303,27 @@ sq_column_is_null(struct db_stmt *stmt, int i)
 	return sqlite3_column_type(SQS(stmt), i) == SQLITE_NULL;
 }
 
+static enum db_type
+sq_column_type(struct db_stmt *stmt, int i)
+{
+	switch (sqlite3_column_type(SQS(stmt), i)) {
+	case SQLITE_NULL:
+		return DB_TYPE_NULL;
+	case SQLITE_INTEGER:
+		return DB_TYPE_INT;
+	case SQLITE_BLOB:
+		return DB_TYPE_BLOB;
+	default:
+		return DB_TYPE_TEXT;
+	}
+}
+
+static int
+sq_column_count(struct db_stmt *stmt)
+{
+	return sqlite3_column_count(SQS(stmt));
+}
+
 static int64_t
 sq_changes(struct db *db)
 {
@@ -448,6 +469,8 @@ static const struct db_ops sq_ops = {
     .column_blob = sq_column_blob,
     .column_bytes = sq_column_bytes,
     .column_is_null = sq_column_is_null,
+    .column_type = sq_column_type,
+    .column_count = sq_column_count,
     .changes = sq_changes,
     .last_insert_id = sq_last_insert_id,
     .get_autocommit = sq_get_autocommit,

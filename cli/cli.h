@@ -23,6 +23,7 @@ int cmd_backup(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_ca(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_store(int argc, char **argv);
 
 /* Where a data directory is when --data is not given (and no TESSERA_DATA). */
 #define CLI_DATA_DEFAULT "/var/lib/tessera"

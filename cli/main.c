@@ -39,6 +39,8 @@ static const struct command {
         "root CRL)"},
     {"status", cmd_status,
         "how a tessera is: serve, /healthz, CA expiry, CRL age"},
+    {"store", cmd_store,
+        "migrate the store from its SQLite file into PostgreSQL"},
 };
 
 static void

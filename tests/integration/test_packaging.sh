@@ -54,6 +54,7 @@ for c in $commands; do
 	token | audit) first=$( [ "$c" = token ] && echo rotate || echo verify)
 		complete_opts "$c" "$first" >"$T/comp.$c.opts" ;;
 	ca) complete_opts "$c" import >"$T/comp.$c.opts" ;;
+	store) complete_opts "$c" migrate >"$T/comp.$c.opts" ;;
 	secret) complete_opts "$c" list >"$T/comp.$c.opts" ;;
 	*) complete_opts "$c" >"$T/comp.$c.opts" ;;
 	esac
