@@ -20,6 +20,11 @@ store_txn_audit_last(struct store_txn *txn, int64_t *seq, uint8_t hash[32])
 
 	*seq = 0;
 	memset(hash, 0, HASH_LEN);
+	/* PostgreSQL: appends from other processes and nodes wait for this
+	 * transaction (W_AUDIT_LOCK). */
+	if (db_kind(txn->db) == DB_PG &&
+	    (st = txn_control(txn, W_AUDIT_LOCK)) != ST_OK)
+		return st;
 	if ((stmt = wstmt(txn, W_AUDIT_LAST)) == NULL)
 		return db_fail(txn->db, "prepare select last audit entry");
 	rc = db_step(stmt);

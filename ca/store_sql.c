@@ -138,6 +138,7 @@ static const char *const wsql[W_MAX] = {
         "UPDATE enrollment_secrets SET cancelled_at = ?6,"
         " cancelled_by = ?7 WHERE" SECRET_MATCH_SQL " AND consumed_at IS NULL"
         " AND cancelled_at IS NULL",
+    [W_AUDIT_LOCK] = "SELECT 1",
 };
 
 static const char *const rsql[R_MAX] = {
@@ -239,6 +240,14 @@ static const char *const rsql[R_MAX] = {
  */
 static const char *const wsql_pg[W_MAX] = {
     [W_BEGIN] = "BEGIN",
+    /*
+     * The audit's order across processes and nodes: a transaction that
+     * reads the newest entry (to chain to it, or to sign a checkpoint
+     * over it) holds this lock until it ends, so no other append lands
+     * between its read and its own entry. SQLite's writers already take
+     * turns for the whole transaction.
+     */
+    [W_AUDIT_LOCK] = "SELECT pg_advisory_xact_lock(7390414512551282)",
     [W_OCSP_PUT] = "INSERT INTO ocsp_responses (serial, der,"
                    " this_update, next_update)"
                    " SELECT ?1::text, ?2::bytea, ?3::bigint, ?4::bigint"
