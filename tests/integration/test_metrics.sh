@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Observability: /metrics on the publication listener counts what was done
 # across every worker (a few enrollments, a refusal, a token, OCSP answers
-# for a good and a revoked certificate, a revocation), promtool accepts it,
+# for a good and a revoked certificate, a revocation, 429s from a rate
+# limit, a killed worker restarted), promtool accepts it,
 # a real Prometheus started here scrapes it and reports the target up; the
 # allow-list refuses an address it does not list (403) and serves one it
 # does; the JSON log parses line by line and keeps what a client sent
@@ -86,6 +87,13 @@ import json, sys
 c = json.load(open(sys.argv[1]))
 c["log"] = {"format": "json", "access": "access.log", "access_mode": "0640"}
 json.dump(c, open(sys.argv[1], "w"), indent=2)
+EOF
+# A tight OCSP limit, so that a burst below meets it (429).
+python3 - "$D/policy.json" <<'EOF'
+import json, sys
+p = json.load(open(sys.argv[1]))
+p["rate_limits"] = {"ocsp": {"per_second": 1, "burst": 3}}
+json.dump(p, open(sys.argv[1], "w"), indent=2)
 EOF
 export TESSERA_LOG=debug
 if ! start_server "$D" "$P1" "$P2" 2; then
@@ -189,6 +197,39 @@ for w in "${!seen[@]}"; do
 			"$(mval "$f" "$s")" = "$(mval "$T/after.prom" "$s")"
 	done
 done
+
+# --- rate-limit refusals and worker restarts ------------------------------
+scrape r0 >/dev/null
+n429=0
+for i in 1 2 3 4 5 6 7 8; do
+	code=$(curl -sS -o /dev/null -w '%{http_code}' "$PUB/ocsp/AAAA")
+	[ "$code" = 429 ] && n429=$((n429 + 1))
+done
+check "a burst of OCSP requests meets the limit ($n429 answered 429)" \
+	test "$n429" -ge 1
+# A worker dies; the supervisor starts another and counts it.
+victim=$(pgrep -P "$SERVER_PID" | head -1)
+kill -KILL "$victim"
+replaced() {
+	[ "$(pgrep -P "$SERVER_PID" | wc -l)" = 2 ] &&
+		! pgrep -P "$SERVER_PID" | grep -qx "$victim" &&
+		curl -sf --max-time 2 -o /dev/null "$PUB/healthz"
+}
+check "the killed worker is replaced" wait_until 30 replaced
+scrape r1 >/dev/null
+mv "$T/before.prom" "$T/before0.prom"
+mv "$T/after.prom" "$T/after0.prom"
+cp "$T/r0.prom" "$T/before.prom"
+cp "$T/r1.prom" "$T/after.prom"
+moved 'tessera_rate_limited_total{limit="ocsp"}' "$n429"
+moved 'tessera_http_requests_total{endpoint="ocsp",code="429"}' "$n429"
+moved 'tessera_worker_restarts_total' 1
+moved 'tessera_rate_limited_total{limit="enroll"}' 0
+# The counts survive the worker that made some of them.
+moved 'tessera_enrollments_total{profile="device",result="issued"}' 0
+check "in flight: only the scrape, the dead worker's count gone" test \
+	"$(mval "$T/r1.prom" tessera_http_requests_in_flight)" = 1
+cp "$T/after0.prom" "$T/after.prom"
 
 # --- promtool and a real Prometheus ----------------------------------------
 check "promtool check metrics accepts the exposition" \
