@@ -3,6 +3,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
@@ -13,6 +14,7 @@
 #include "ca/store.h"
 #include "common/file.h"
 #include "common/limits.h"
+#include "common/log.h"
 
 /* A PEM chain file or a root CRL: far below this. */
 #define CEREMONY_FILE_MAX (1024 * 1024)
@@ -31,25 +33,24 @@ read_all(const char *path, uint8_t **data, size_t *len)
 }
 
 enum status
-ca_ceremony_cert_read(const char *path, X509 **out)
+ca_ceremony_cert_parse(
+    const uint8_t *data, size_t len, const char *name, X509 **out)
 {
-	uint8_t *data = NULL;
 	const unsigned char *p;
-	size_t len = 0;
 	BIO *bio = NULL;
 	X509 *cert = NULL, *more = NULL;
-	enum status st;
+	enum status st = ST_MALFORMED;
 
 	*out = NULL;
-	if ((st = read_all(path, &data, &len)) != ST_OK)
-		return st;
-	st = ST_MALFORMED;
-	if (len > 0 && data[0] == 0x30) {
+	if (len == 0 || len > CEREMONY_FILE_MAX)
+		return status_fail(ST_MALFORMED, "%s: empty or over %d bytes",
+		    name, CEREMONY_FILE_MAX);
+	if (data[0] == 0x30) {
 		p = data;
 		cert = d2i_X509(NULL, &p, (long)len);
 		if (cert == NULL || p != data + len) {
 			status_fail_ssl(
-			    st, "%s: not exactly one DER certificate", path);
+			    st, "%s: not exactly one DER certificate", name);
 			goto out;
 		}
 	} else {
@@ -58,13 +59,13 @@ ca_ceremony_cert_read(const char *path, X509 **out)
 			goto out;
 		}
 		if ((cert = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL) {
-			status_fail_ssl(st, "%s: not a PEM certificate", path);
+			status_fail_ssl(st, "%s: not a PEM certificate", name);
 			goto out;
 		}
 		if ((more = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
 			status_fail(st,
 			    "%s: more than one certificate; give exactly one",
-			    path);
+			    name);
 			goto out;
 		}
 	}
@@ -72,33 +73,32 @@ ca_ceremony_cert_read(const char *path, X509 **out)
 	cert = NULL;
 	st = ST_OK;
 out:
+	ERR_clear_error();
 	X509_free(more);
 	X509_free(cert);
 	BIO_free(bio);
-	free(data);
 	return st;
 }
 
 enum status
-ca_ceremony_crl_read(const char *path, X509_CRL **out)
+ca_ceremony_crl_parse(
+    const uint8_t *data, size_t len, const char *name, X509_CRL **out)
 {
-	uint8_t *data = NULL;
 	const unsigned char *p;
-	size_t len = 0;
 	BIO *bio = NULL;
 	X509_CRL *crl = NULL;
-	enum status st;
+	enum status st = ST_MALFORMED;
 
 	*out = NULL;
-	if ((st = read_all(path, &data, &len)) != ST_OK)
-		return st;
-	st = ST_MALFORMED;
-	if (len > 0 && data[0] == 0x30) {
+	if (len == 0 || len > CEREMONY_FILE_MAX)
+		return status_fail(ST_MALFORMED, "%s: empty or over %d bytes",
+		    name, CEREMONY_FILE_MAX);
+	if (data[0] == 0x30) {
 		p = data;
 		crl = d2i_X509_CRL(NULL, &p, (long)len);
 		if (crl == NULL || p != data + len) {
 			status_fail_ssl(
-			    st, "%s: not exactly one DER CRL", path);
+			    st, "%s: not exactly one DER CRL", name);
 			goto out;
 		}
 	} else {
@@ -108,7 +108,7 @@ ca_ceremony_crl_read(const char *path, X509_CRL **out)
 		}
 		if ((crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL)) ==
 		    NULL) {
-			status_fail_ssl(st, "%s: not a PEM CRL", path);
+			status_fail_ssl(st, "%s: not a PEM CRL", name);
 			goto out;
 		}
 	}
@@ -116,8 +116,36 @@ ca_ceremony_crl_read(const char *path, X509_CRL **out)
 	crl = NULL;
 	st = ST_OK;
 out:
+	ERR_clear_error();
 	X509_CRL_free(crl);
 	BIO_free(bio);
+	return st;
+}
+
+enum status
+ca_ceremony_cert_read(const char *path, X509 **out)
+{
+	uint8_t *data = NULL;
+	size_t len = 0;
+	enum status st;
+
+	*out = NULL;
+	if ((st = read_all(path, &data, &len)) == ST_OK)
+		st = ca_ceremony_cert_parse(data, len, path, out);
+	free(data);
+	return st;
+}
+
+enum status
+ca_ceremony_crl_read(const char *path, X509_CRL **out)
+{
+	uint8_t *data = NULL;
+	size_t len = 0;
+	enum status st;
+
+	*out = NULL;
+	if ((st = read_all(path, &data, &len)) == ST_OK)
+		st = ca_ceremony_crl_parse(data, len, path, out);
 	free(data);
 	return st;
 }
@@ -142,6 +170,33 @@ time_text(int64_t t, char *out, size_t cap)
 	strftime(out, cap, "%Y-%m-%d %H:%M:%S UTC", &tm);
 }
 
+/*
+ * Whether t is a time as RFC 5280 §4.1.2.5 writes it (UTCTime
+ * YYMMDDHHMMSSZ, GeneralizedTime YYYYMMDDHHMMSSZ) and OpenSSL's path
+ * validation can compare (OpenSSL parses shorter forms that
+ * X509_cmp_time then refuses: relying parties would reject them).
+ */
+static int
+time_is_rfc5280(const ASN1_TIME *t)
+{
+	const unsigned char *d;
+	int i, len, want;
+
+	if (t == NULL || ASN1_TIME_check(t) != 1)
+		return 0;
+	want = ASN1_STRING_type(t) == V_ASN1_UTCTIME        ? 13
+	    : ASN1_STRING_type(t) == V_ASN1_GENERALIZEDTIME ? 15
+	                                                    : -1;
+	len = ASN1_STRING_length(t);
+	d = ASN1_STRING_get0_data(t);
+	if (len != want || d[len - 1] != 'Z')
+		return 0;
+	for (i = 0; i < len - 1; i++)
+		if (d[i] < '0' || d[i] > '9')
+			return 0;
+	return X509_cmp_time(t, NULL) != 0;
+}
+
 /* notBefore <= now < notAfter, or which one fails. */
 static enum status
 validity_check(X509 *cert, const char *what, int64_t now)
@@ -149,6 +204,13 @@ validity_check(X509 *cert, const char *what, int64_t now)
 	int64_t nb = ca_time_unix(X509_get0_notBefore(cert));
 	int64_t na = ca_time_unix(X509_get0_notAfter(cert));
 	char when[40];
+
+	if (!time_is_rfc5280(X509_get0_notBefore(cert)) ||
+	    !time_is_rfc5280(X509_get0_notAfter(cert)))
+		return status_fail(ST_MALFORMED,
+		    "%s: notBefore or notAfter is not a valid UTCTime or "
+		    "GeneralizedTime (RFC 5280 §4.1.2.5)",
+		    what);
 
 	if (na <= now) {
 		time_text(na, when, sizeof(when));
@@ -342,6 +404,16 @@ ca_ceremony_crl_check(X509_CRL *crl, X509 *root, int64_t now, int64_t *number)
 		    "§5.2.3: a non-negative integer; here at most 63 bits)");
 		goto out;
 	}
+	/* A time that does not parse (a GeneralizedTime of two-digit year,
+	 * say) is what relying parties refuse: so does import. */
+	if (!time_is_rfc5280(X509_CRL_get0_lastUpdate(crl)) ||
+	    ((next = X509_CRL_get0_nextUpdate(crl)) != NULL &&
+	        !time_is_rfc5280(next))) {
+		status_fail(st,
+		    "the CRL's thisUpdate or nextUpdate is not a valid "
+		    "UTCTime or GeneralizedTime (RFC 5280 §5.1.2.4)");
+		goto out;
+	}
 	t = ca_time_unix(X509_CRL_get0_lastUpdate(crl));
 	if (t > now + CEREMONY_SKEW) {
 		time_text(t, when, sizeof(when));
@@ -376,19 +448,72 @@ struct crl_import_job {
 	int64_t number, this_update, next_update, now;
 	const uint8_t *der;
 	size_t len;
+	/* The issuing CA when the CRL lists it: revoked here too. */
+	const char *issuing_serial;
+	int64_t issuing_revoked_at;
+	int issuing_reason;
+	int is_issuing_revoked; /* out: newly revoked by this import */
 };
+
+/*
+ * Whether crl lists issuing: its revocation date and reason (-1 when the
+ * entry has none tessera stores) into the job.
+ */
+static int
+crl_lists(X509_CRL *crl, X509 *issuing, struct crl_import_job *job)
+{
+	X509_REVOKED *rev = NULL;
+	ASN1_ENUMERATED *reason;
+	long r;
+
+	if (issuing == NULL ||
+	    X509_CRL_get0_by_serial(crl, &rev,
+	        (ASN1_INTEGER *)X509_get0_serialNumber(issuing)) != 1 ||
+	    rev == NULL)
+		return 0;
+	job->issuing_revoked_at =
+	    ca_time_unix(X509_REVOKED_get0_revocationDate(rev));
+	job->issuing_reason = -1;
+	if ((reason = X509_REVOKED_get_ext_d2i(
+	         rev, NID_crl_reason, NULL, NULL)) != NULL) {
+		r = ASN1_ENUMERATED_get(reason);
+		if (r >= 0 && r <= 10 && store_reason_is_valid((int)r))
+			job->issuing_reason = (int)r;
+		ASN1_ENUMERATED_free(reason);
+	}
+	return 1;
+}
 
 static enum status
 crl_import_commit(struct store_txn *txn, void *arg)
 {
-	const struct crl_import_job *job = arg;
+	struct crl_import_job *job = arg;
 	char object[32], detail[128];
 	enum status st;
 
+	job->is_issuing_revoked = 0;
 	if ((st = store_txn_crl_put(txn, STORE_CRL_SHARD_ROOT, job->number,
 	         job->this_update, job->next_update, job->der, job->len)) !=
 	    ST_OK)
 		return st;
+	/* The root revoked the issuing CA: nothing is issued under it from
+	 * this commit on (the issuance gate reads this row). */
+	if (job->issuing_serial != NULL) {
+		st = store_txn_cert_revoke(txn, job->issuing_serial,
+		    job->issuing_reason, job->issuing_revoked_at, NULL);
+		if (st == ST_OK) {
+			job->is_issuing_revoked = 1;
+			snprintf(detail, sizeof(detail),
+			    "by the offline root's CRL number %lld",
+			    (long long)job->number);
+			if ((st = audit_append(txn, job->now,
+			         "operator id=\"ca import\"", "revoke",
+			         job->issuing_serial, detail)) != ST_OK)
+				return st;
+		} else if (st != ST_CONFLICT && st != ST_NOTFOUND) {
+			return st;
+		}
+	}
 	snprintf(object, sizeof(object), "crl:root");
 	snprintf(detail, sizeof(detail),
 	    "crlNumber=%lld nextUpdate=%lld (signed by the offline root)",
@@ -406,8 +531,9 @@ ca_ceremony_crl_import(
 	struct store_crl *prev = NULL;
 	struct crl_import_job job;
 	X509_CRL *crl = NULL;
-	X509 *root = NULL;
+	X509 *root = NULL, *issuing = NULL;
 	char *root_path = NULL, *db = NULL, *out_path = NULL;
+	char *issuing_path = NULL, issuing_serial[41];
 	unsigned char *der = NULL;
 	int len;
 	enum status st;
@@ -424,7 +550,8 @@ ca_ceremony_crl_import(
 		    data_dir);
 		goto out;
 	}
-	if ((root_path = ca_config_path(cfg, "ca/root.pem")) == NULL ||
+	if ((issuing_path = ca_config_path(cfg, "ca/issuing.pem")) == NULL ||
+	    (root_path = ca_config_path(cfg, "ca/root.pem")) == NULL ||
 	    (db = ca_config_path(cfg, cfg->database)) == NULL ||
 	    (out_path = ca_config_path(cfg, "crl/root.crl")) == NULL) {
 		st = ST_NOMEM;
@@ -442,6 +569,13 @@ ca_ceremony_crl_import(
 	    (st = ca_ceremony_crl_check(crl, root, job.now, &job.number)) !=
 	        ST_OK)
 		goto out;
+	if ((st = ca_ceremony_cert_read(issuing_path, &issuing)) != ST_OK)
+		goto out;
+	if (crl_lists(crl, issuing, &job)) {
+		if ((st = ca_cert_serial_hex(issuing, issuing_serial)) != ST_OK)
+			goto out;
+		job.issuing_serial = issuing_serial;
+	}
 	if ((st = store_open(db, &store)) != ST_OK)
 		goto out;
 	st = store_crl_get(store, STORE_CRL_SHARD_ROOT, &prev);
@@ -468,7 +602,13 @@ ca_ceremony_crl_import(
 	if ((st = file_write_atomic(out_path, der, job.len, 0644)) != ST_OK)
 		goto out;
 	*number = job.number;
+	if (job.is_issuing_revoked)
+		log_warn("the root CRL revokes the issuing CA (serial %s): "
+		         "nothing is issued under it any more",
+		    issuing_serial);
 out:
+	X509_free(issuing);
+	free(issuing_path);
 	OPENSSL_free(der);
 	store_crl_free(prev);
 	store_close(store);

@@ -9,6 +9,7 @@
 #ifndef TESSERA_CA_CEREMONY_H
 #define TESSERA_CA_CEREMONY_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <openssl/x509.h>
@@ -24,6 +25,15 @@ enum status ca_ceremony_cert_read(const char *path, X509 **out) MUST_CHECK;
 
 /* The same for one CRL (PEM or DER). */
 enum status ca_ceremony_crl_read(const char *path, X509_CRL **out) MUST_CHECK;
+
+/*
+ * The parsers behind both, over len bytes at data (at most 1 MiB); name
+ * is for the messages.
+ */
+enum status ca_ceremony_cert_parse(
+    const uint8_t *data, size_t len, const char *name, X509 **out) MUST_CHECK;
+enum status ca_ceremony_crl_parse(const uint8_t *data, size_t len,
+    const char *name, X509_CRL **out) MUST_CHECK;
 
 /*
  * Whether root is a root CA tessera can chain to: self-signed (issuer is
@@ -57,7 +67,9 @@ enum status ca_ceremony_crl_check(
  * DIR/ca/root.pem, its crlNumber above the one served (a stale CRL is
  * refused, ST_CONFLICT), then stored and audited in one transaction (so
  * /crl/root.crl serves it at once) and written to DIR/crl/root.crl. The
- * crlNumber goes to *number.
+ * crlNumber goes to *number. A CRL that lists the issuing CA revokes its
+ * row in the same transaction (as of the entry's date, with its reason),
+ * so that nothing is issued under it from then on.
  */
 enum status ca_ceremony_crl_import(
     const char *data_dir, const char *crl_path, int64_t *number) MUST_CHECK;

@@ -34,10 +34,13 @@ usage(FILE *f)
 	    "root, a cRLNumber\n"
 	    "        above the one served, nextUpdate still to come; it is "
 	    "served at once as\n"
-	    "        /crl/root.crl and in crl/crl-chain.pem. A running "
-	    "tessera serve is sent\n"
-	    "        SIGHUP to reload. Any refusal says why and changes "
-	    "nothing.\n");
+	    "        /crl/root.crl and in crl/crl-chain.pem; one that "
+	    "lists the issuing CA\n"
+	    "        revokes it here too (nothing is issued under it "
+	    "then). A running\n"
+	    "        tessera serve is sent SIGHUP to reload. Any refusal "
+	    "says why and\n"
+	    "        changes nothing.\n");
 }
 
 /* A running serve takes up what import wrote. */

@@ -221,6 +221,25 @@ until revoked_seen || [ $n = 0 ]; do
 	n=$((n - 1))
 done
 [ $n -gt 0 ] && pass || fail "crl-chain.pem does not carry the new root CRL"
+
+# The root revokes the issuing CA: its CRL, imported, stops issuance at
+# once (the running server reads the revocation from the store).
+check "the root revokes the issuing CA" \
+	openssl ca -config "$R/ca.cnf" -revoke "$R/issuing.pem" -crl_reason cACompromise
+check "the root's CRL that lists it" openssl ca -config "$R/ca.cnf" -gencrl -out "$R/root-3.crl"
+check "ca import of that CRL" tessera ca import --data "$D" --crl "$R/root-3.crl"
+serial=$(openssl x509 -in "$D/ca/issuing.pem" -noout -serial | cut -d= -f2)
+[ "$(sqlite3 "$D/tessera.db" "select status || ' ' || reason from certificates where profile = 'issuing-ca'")" = \
+	"revoked 2" ] && pass || fail "the issuing CA's row is not revoked (cACompromise)"
+sqlite3 "$D/tessera.db" "select detail from audit where action = 'revoke'" |
+	grep -q "by the offline root's CRL number 4" && pass || fail "the revocation by the root CRL is not audited"
+SECRET=$(tessera secret --data "$D" --device dev-2 --ttl 1h | tail -1)
+csr dev2 "/CN=dev-2" -outform DER
+code=$(base64 "$T/dev2.csr" | curl -sS -o "$T/dev2.out" -w '%{http_code}' --cacert "$D/ca/chain.pem" \
+	-u "dev-2:$SECRET" -H "Content-Type: application/pkcs10" --data-binary @- \
+	"https://localhost:$P1/.well-known/est/simpleenroll")
+[ "$code" = 503 ] && grep -q "was revoked" "$T/dev2.out" && pass ||
+	fail "enrollment under the revoked issuing CA answered $code: $(cat "$T/dev2.out")"
 stop_server
 
 # Never online: nothing in the token is the root's key.
