@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Two nodes, one authority: two tessera serve on one PostgreSQL store (the
+# fixture "pg"), each with its own copy of the data directory (the same
+# configuration, TLS key and, here, the same SoftHSMv2 token). A one-time
+# secret raced by concurrent enrollments on both nodes: exactly one 200,
+# the rest 401, one certificate stored. A device revoked on node A is
+# answered revoked by OCSP on node B (time printed).
+. "$(dirname "$0")/lib.sh"
+: "${TESSERA_PG_DIR:?TESSERA_PG_DIR: run through ctest (fixture pg)}"
+PG() { bash "$TESSERA_SOURCE/tests/integration/pg.sh" "$@"; }
+tessera() { "$TESSERA_BIN" "$@"; }
+db=t_pgnodes_$$
+URL=$(PG newdb "$TESSERA_PG_DIR" "$db") || {
+	fail "no database from the fixture"
+	finish
+	exit 1
+}
+cleanup_hooks+=("PG psql '$TESSERA_PG_DIR' -d postgres -c 'DROP DATABASE IF EXISTS $db WITH (FORCE)' >/dev/null 2>&1")
+pg() { PG psql "$TESSERA_PG_DIR" -d "$db" -tA -c "$1"; }
+read -r A1 A2 B1 B2 < <(pick_ports 4)
+DA=$T/node-a
+DB=$T/node-b
+RACERS=${TESSERA_RACERS:-8}
+
+check "init node A on PostgreSQL" tessera init --data "$DA" --store "$URL"
+cp -a "$DA" "$DB" && rm -f "$DB/serve.lock" && pass || fail "copy node A's directory"
+start_server "$DA" "$A1" "$A2" 2 || { fail "node A did not start"; finish; exit 1; }
+PID_A=$SERVER_PID
+start_server "$DB" "$B1" "$B2" 2 || { fail "node B did not start"; finish; exit 1; }
+PID_B=$SERVER_PID
+
+C=(--cacert "$DA/ca/chain.pem" -sS --max-time 30)
+csr race /CN=race-dev
+openssl req -in "$T/race.csr" -outform DER 2>/dev/null | base64 -w0 >"$T/race.b64"
+S=$(tessera secret --data "$DA" --device race-dev 2>>"$T/cli.err" | tail -1)
+[ -n "$S" ] && pass || fail "no secret"
+c0=$(pg "SELECT count(*) FROM certificates")
+
+# The racers start together: each waits for the go file. curl's own
+# --max-time bounds each.
+racers=()
+for i in $(seq 1 "$RACERS"); do
+	if [ $((i % 2)) = 0 ]; then port=$A1; else port=$B1; fi
+	(
+		while [ ! -e "$T/go" ]; do sleep 0.01; done
+		code=$(curl "${C[@]}" -o "$T/race.$i.p7" -w '%{http_code}' \
+			-u "race-dev:$S" -H 'Content-Type: application/pkcs10' \
+			--data-binary @"$T/race.b64" \
+			"https://localhost:$port/.well-known/est/simpleenroll")
+		echo "$code" >"$T/race.$i.code"
+	) &
+	racers+=($!)
+done
+touch "$T/go"
+wait "${racers[@]}"
+ok=$(cat "$T"/race.*.code | grep -c '^200$')
+denied=$(cat "$T"/race.*.code | grep -c '^401$')
+[ "$ok" = 1 ] && pass || fail "secret raced on two nodes: $ok answers 200, want exactly 1"
+[ "$denied" = $((RACERS - 1)) ] && pass ||
+	fail "secret raced on two nodes: $denied answers 401, want $((RACERS - 1)) ($(cat "$T"/race.*.code | tr '\n' ' '))"
+[ "$(pg "SELECT count(*) FROM certificates")" = $((c0 + 1)) ] && pass ||
+	fail "the race stored other than one certificate"
+winner=$(grep -l '^200$' "$T"/race.*.code | head -1)
+winner=${winner%.code}
+base64 -d "$winner.p7" | openssl pkcs7 -inform DER -print_certs 2>/dev/null |
+	openssl x509 -out "$T/race.pem" 2>/dev/null
+[ -s "$T/race.pem" ] && pass || fail "the winner got no certificate"
+
+# Revoked through node A, answered revoked by node B.
+serial=$(openssl x509 -in "$T/race.pem" -noout -serial | cut -d= -f2)
+ocsp_b() {
+	openssl ocsp -issuer "$DB/ca/issuing.pem" -cert "$T/race.pem" \
+		-url "http://127.0.0.1:$B2/ocsp" -CAfile "$DB/ca/chain.pem" \
+		-timeout 10 2>&1 | sed -n "s|^$T/race.pem: ||p"
+}
+[ "$(ocsp_b)" = good ] && pass || fail "node B's OCSP before the revocation"
+code=$(curl "${C[@]}" --cert "$DA/admin/admin.pem" --key "$DA/admin/admin.key" \
+	-H 'Content-Type: application/json' -d '{"reason": "keyCompromise"}' \
+	-o "$T/revoke.out" -w '%{http_code}' \
+	"https://localhost:$A1/api/v1/certificates/$serial/revoke")
+[ "$code" = 200 ] && pass || { fail "revoke on node A: HTTP $code"; cat "$T/revoke.out" >&2; }
+t0=$(date +%s%N)
+n=200
+while [ "$n" -gt 0 ] && [ "$(ocsp_b)" != revoked ]; do
+	sleep 0.05
+	n=$((n - 1))
+done
+t1=$(date +%s%N)
+if [ "$(ocsp_b)" = revoked ]; then
+	pass
+	echo "node B answered revoked $(((t1 - t0) / 1000000)) ms after node A's 200"
+else
+	fail "node B's OCSP does not answer revoked within 10 s"
+fi
+kill -0 "$PID_A" && kill -0 "$PID_B" && pass || fail "a node died"
+check "audit verify" tessera audit verify --data "$DA"
+finish
