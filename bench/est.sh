@@ -11,6 +11,8 @@
 # minimal openssl.cnf, -batch -notext) issues the CSRs tessera enrolled in
 # the first-boot 1-thread run: once with one process per CSR, as operators
 # script it, and once as a single -infiles batch. Prints a table.
+# TESSERA_BENCH_STORE=postgresql://... puts the store in that (empty)
+# PostgreSQL database instead of DIR/tessera.db.
 secs=${1:-10}
 . "$(dirname "$0")/lib.sh"
 BENCH=$build/bench_est
@@ -19,7 +21,8 @@ P2=$(free_port "$P1")
 D=$W/var
 
 echo "== setup (data directory $D)"
-"$TESSERA" init --data "$D" --name "EST Bench" >/dev/null 2>&1
+"$TESSERA" init --data "$D" --name "EST Bench" \
+	${TESSERA_BENCH_STORE:+--store "$TESSERA_BENCH_STORE"} >/dev/null 2>&1
 no_rate_limits "$D"
 serve_start "$D" "$P1" "$P2" 2
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
