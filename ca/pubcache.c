@@ -108,6 +108,7 @@ pubcache_sync(struct pubcache *c, struct store *store, uint64_t *gen)
 	struct store_pub_version v;
 	uint64_t seen;
 	int is_dropped = 0, is_read;
+	enum status st;
 
 	int has_version;
 
@@ -132,8 +133,21 @@ pubcache_sync(struct pubcache *c, struct store *store, uint64_t *gen)
 	 * Read after data_version: v is at least as new as seen. Two threads
 	 * may apply theirs in either order; an older v only drops more.
 	 */
-	is_read = store_pub_version(store, &v) == ST_OK;
+	st = store_pub_version(store, &v);
+	is_read = st == ST_OK;
 	pthread_mutex_lock(&c->lock);
+	/*
+	 * The database cannot be reached (PostgreSQL restarting, failing
+	 * over): what this cache holds is the newest this node can know, and
+	 * each answer in it stays valid until its nextUpdate. Publication
+	 * goes on serving it from memory; the next sync that reads compares
+	 * and drops what changed meanwhile.
+	 */
+	if (st == ST_UNAVAILABLE && c->has_version) {
+		*gen = c->gen;
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
 	if (!is_read || !c->has_version || v.feed != c->v.feed) {
 		ocsp_drop(c);
 		is_dropped = 1;

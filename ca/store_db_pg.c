@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <libpq-fe.h>
 
@@ -40,6 +41,7 @@ struct pg_db {
 	unsigned next_name;
 	int64_t changes;
 	int is_unique; /* the last failure was SQLSTATE 23505 */
+	time_t reset_failed_at; /* the last failed reconnection, or 0 */
 	char err[PG_ERR_CAP];
 };
 
@@ -122,17 +124,26 @@ err_result(struct pg_db *db, const PGresult *res)
 static int
 conn_ready(struct pg_db *db, int may_reset)
 {
+	time_t now;
+
 	if (PQstatus(db->conn) == CONNECTION_OK)
 		return 1;
 	if (!may_reset && !db->is_readonly) {
 		err_set(db, "the connection to PostgreSQL was lost");
 		return 0;
 	}
+	/* At most one attempt a second: a server that is away must not cost
+	 * every request a connect timeout; meanwhile the last reason holds. */
+	now = time(NULL);
+	if (db->reset_failed_at != 0 && now - db->reset_failed_at < 1)
+		return 0;
 	PQreset(db->conn);
 	if (PQstatus(db->conn) != CONNECTION_OK) {
 		err_set(db, PQerrorMessage(db->conn));
+		db->reset_failed_at = now;
 		return 0;
 	}
+	db->reset_failed_at = 0;
 	db->generation++;
 	if (db->is_readonly) {
 		PGresult *res = PQexec(db->conn,

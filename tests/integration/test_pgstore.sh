@@ -129,10 +129,24 @@ new_secret() { # NAME: prints the HTTP code of an API secret creation
 		-o "$T/$1.out" -w '%{http_code}' \
 		"https://localhost:$P1/api/v1/enrollment-secrets"
 }
+# Publication's answers in memory before the outage.
+for i in 1 2 3 4; do
+	curl -sf -o "$T/crl.before" "$PUB/crl/issuing.crl" || true
+done
+openssl ocsp -issuer "$D/ca/issuing.pem" -cert "$D/tls/server.pem" -no_nonce \
+	-url "$PUB/ocsp" -CAfile "$D/ca/chain.pem" -timeout 10 >/dev/null 2>&1
 gone
 code=$(new_secret down)
 [ "$code" = 503 ] && grep -q "unreachable" "$T/down.out" && pass ||
 	{ fail "a write while PostgreSQL is gone: HTTP $code, want 503 with the reason"; cat "$T/down.out" >&2; }
+# Publication keeps serving from memory meanwhile (every worker that had
+# the CRL in memory: four tries cover both).
+n_ok=0
+for i in 1 2 3 4; do
+	curl -sf -o "$T/crl.during" "$PUB/crl/issuing.crl" &&
+		cmp -s "$T/crl.before" "$T/crl.during" && n_ok=$((n_ok + 1))
+done
+[ "$n_ok" -ge 1 ] && pass || fail "no CRL served from memory while PostgreSQL is gone"
 back
 ok=0
 for _ in $(seq 1 50); do
