@@ -1,14 +1,19 @@
 /*
- * bench_store [n]: certificate rows per second through store_write with 1,
- * 4 and 16 threads (each job: one ~600-byte certificate row and one audit
- * entry, as an issuance writes), and the average jobs per commit: the
- * evidence that group commit folds many rows into one fsync.
+ * bench_store [n [processes]]: certificate rows per second through
+ * store_write with 1, 4 and 16 threads (each job: one ~600-byte
+ * certificate row and one audit entry, as an issuance writes), and the
+ * average jobs per commit: the evidence that group commit folds many rows
+ * into one fsync. With processes > 1, that many processes (each its own
+ * store and writer on one file, as serve's workers) share the threads:
+ * 2 processes of 8 threads against 1 of 16 says what one writer for all
+ * processes would gain.
  */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -106,26 +111,31 @@ remove_db(const char *path)
 	unlink(name);
 	snprintf(name, sizeof(name), "%s-shm", path);
 	unlink(name);
+	snprintf(name, sizeof(name), "%s-writer", path);
+	unlink(name);
 }
 
-/* One run with nthreads threads writing rows rows in all. */
-static int
-run(const char *dir, int nthreads, int rows)
+/* What one process did: counts of its store, and its failures. */
+struct proc_result {
+	int done, failed;
+	struct store_stats ss;
+};
+
+/* In this process: nthreads threads write rows rows through one store. */
+static void
+run_one(const char *path, int nthreads, int rows, struct proc_result *out)
 {
 	struct store *store = NULL;
 	struct bench_thread t[16];
 	pthread_t th[16];
-	char path[4200];
-	struct store_stats ss;
-	double t0, dt;
-	int i, failed = 0, done = 0;
+	int i;
 
-	snprintf(path, sizeof(path), "%s/bench-%d.db", dir, nthreads);
+	memset(out, 0, sizeof(*out));
 	if (store_open(path, &store) != ST_OK) {
 		fprintf(stderr, "bench_store: %s\n", status_detail());
-		return -1;
+		out->failed = rows;
+		return;
 	}
-	t0 = seconds();
 	for (i = 0; i < nthreads; i++) {
 		t[i].store = store;
 		t[i].rows = rows / nthreads + (i < rows % nthreads ? 1 : 0);
@@ -137,22 +147,79 @@ run(const char *dir, int nthreads, int rows)
 	}
 	for (i = 0; i < nthreads; i++) {
 		pthread_join(th[i], NULL);
-		failed += t[i].failed;
-		done += t[i].rows - t[i].failed;
+		out->failed += t[i].failed;
+		out->done += t[i].rows - t[i].failed;
+	}
+	store_stats(store, &out->ss);
+	store_close(store);
+}
+
+/*
+ * One run: nprocs processes (forked, each its own store and writer on the
+ * same file, as the workers of tessera serve), each with nthreads threads,
+ * rows rows in all.
+ */
+static int
+run(const char *dir, int nprocs, int nthreads, int rows)
+{
+	struct proc_result r, sum;
+	char path[4200];
+	pid_t pid[16];
+	int fd[16][2], i, status;
+	double t0, dt;
+
+	snprintf(
+	    path, sizeof(path), "%s/bench-%d-%d.db", dir, nprocs, nthreads);
+	/* Create the schema first: the processes then only write rows. */
+	run_one(path, 1, 0, &r);
+	memset(&sum, 0, sizeof(sum));
+	t0 = seconds();
+	for (i = 0; i < nprocs; i++) {
+		if (pipe(fd[i]) != 0 || (pid[i] = fork()) < 0) {
+			perror("bench_store: fork");
+			abort();
+		}
+		if (pid[i] == 0) {
+			close(fd[i][0]);
+			run_one(path, nthreads,
+			    rows / nprocs + (i < rows % nprocs ? 1 : 0), &r);
+			if (write(fd[i][1], &r, sizeof(r)) !=
+			    (ssize_t)sizeof(r))
+				_exit(1);
+			_exit(0);
+		}
+		close(fd[i][1]);
+	}
+	for (i = 0; i < nprocs; i++) {
+		memset(&r, 0, sizeof(r));
+		if (read(fd[i][0], &r, sizeof(r)) != (ssize_t)sizeof(r))
+			r.failed = 1;
+		close(fd[i][0]);
+		waitpid(pid[i], &status, 0);
+		sum.done += r.done;
+		sum.failed += r.failed;
+		sum.ss.commits += r.ss.commits;
+		sum.ss.jobs += r.ss.jobs;
+		sum.ss.commit_us_total += r.ss.commit_us_total;
+		sum.ss.lock_wait_us_total += r.ss.lock_wait_us_total;
+		sum.ss.job_us_total += r.ss.job_us_total;
 	}
 	dt = seconds() - t0;
-	store_stats(store, &ss);
-	printf("%2d threads: %7d rows in %6.2f s = %8.0f rows/s,"
-	       " %6" PRIu64 " commits, %6.1f jobs/commit,"
-	       " %6.2f ms/commit%s\n",
-	    nthreads, done, dt, (double)done / dt, ss.commits,
-	    ss.commits ? (double)ss.jobs / (double)ss.commits : 0.0,
-	    ss.commits ? (double)ss.commit_us_total / (double)ss.commits / 1e3
-	               : 0.0,
-	    failed ? " (FAILURES)" : "");
-	store_close(store);
+	printf("%2d x %2d threads: %7d rows in %6.2f s = %8.0f rows/s,"
+	       " %6" PRIu64 " commits, %6.1f jobs/commit, %6.2f ms/commit,"
+	       " %6.2f ms/job%s\n",
+	    nprocs, nthreads, sum.done, dt, (double)sum.done / dt,
+	    sum.ss.commits,
+	    sum.ss.commits ? (double)sum.ss.jobs / (double)sum.ss.commits : 0.0,
+	    sum.ss.commits
+	        ? (double)sum.ss.commit_us_total / (double)sum.ss.commits / 1e3
+	        : 0.0,
+	    sum.ss.jobs
+	        ? (double)sum.ss.job_us_total / (double)sum.ss.jobs / 1e3
+	        : 0.0,
+	    sum.failed ? " (FAILURES)" : "");
 	remove_db(path);
-	return failed ? -1 : 0;
+	return sum.failed ? -1 : 0;
 }
 
 int
@@ -162,15 +229,22 @@ main(int argc, char **argv)
 	char dir[4096];
 	const char *base = getenv("TMPDIR");
 	char *end = NULL;
-	long rows = DEFAULT_ROWS;
+	long rows = DEFAULT_ROWS, procs = 1;
 	size_t i;
 	int rc = 0;
 
-	if (argc > 2) {
-		fprintf(stderr, "usage: bench_store [rows]\n");
+	if (argc > 3) {
+		fprintf(stderr, "usage: bench_store [rows [processes]]\n");
 		return 2;
 	}
-	if (argc == 2) {
+	if (argc == 3) {
+		procs = strtol(argv[2], &end, 10);
+		if (end == argv[2] || *end != '\0' || procs < 1 || procs > 16) {
+			fprintf(stderr, "bench_store: processes: 1 to 16\n");
+			return 2;
+		}
+	}
+	if (argc >= 2) {
 		rows = strtol(argv[1], &end, 10);
 		if (end == argv[1] || *end != '\0' || rows < 16 ||
 		    rows > MAX_ROWS) {
@@ -189,7 +263,7 @@ main(int argc, char **argv)
 	       "per job), WAL, synchronous=FULL, in %s\n",
 	    rows, dir);
 	for (i = 0; i < sizeof(threads) / sizeof(threads[0]); i++)
-		if (run(dir, threads[i], (int)rows) != 0)
+		if (run(dir, (int)procs, threads[i], (int)rows) != 0)
 			rc = 1;
 	rmdir(dir);
 	return rc;
