@@ -15,6 +15,7 @@
 
 #include "ca/audit.h"
 #include "ca/store.h"
+#include "common/digest.h"
 #include "common/b64url.h"
 #include "common/hex.h"
 #include "common/limits.h"
@@ -95,7 +96,7 @@ entry_hash(const struct store_audit *e, uint8_t out[HASH_LEN])
 	}
 	be64(num, (uint64_t)e->seq);
 	be64(num + 8, (uint64_t)e->time);
-	if (!EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ||
+	if (!EVP_DigestInit_ex(ctx, digest_md(DIGEST_SHA256), NULL) ||
 	    !EVP_DigestUpdate(ctx, e->prev_hash, HASH_LEN) ||
 	    !EVP_DigestUpdate(ctx, num, sizeof(num)) ||
 	    !hash_field(ctx, e->actor) || !hash_field(ctx, e->action) ||

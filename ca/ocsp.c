@@ -32,6 +32,7 @@
 #include <openssl/x509v3.h>
 
 #include "ca/ocsp.h"
+#include "common/digest.h"
 #include "common/buf.h"
 #include "common/limits.h"
 #include "common/log.h"
@@ -530,8 +531,9 @@ out:
 static const EVP_MD *
 sign_md(EVP_PKEY *key)
 {
-	return EVP_PKEY_get_security_bits(key) >= 192 ? EVP_sha384()
-	                                              : EVP_sha256();
+	return EVP_PKEY_get_security_bits(key) >= 192
+	    ? digest_md(DIGEST_SHA384)
+	    : digest_md(DIGEST_SHA256);
 }
 
 /*
@@ -883,7 +885,8 @@ out:
 static OCSP_CERTID *
 presign_certid(const struct ca_ocsp *ocsp, const ASN1_INTEGER *serial)
 {
-	return OCSP_cert_id_new(EVP_sha1(), X509_get_subject_name(ocsp->issuer),
+	return OCSP_cert_id_new(digest_md(DIGEST_SHA1),
+	    X509_get_subject_name(ocsp->issuer),
 	    X509_get0_pubkey_bitstr(ocsp->issuer), serial);
 }
 

@@ -11,6 +11,7 @@
 #include <openssl/sha.h>
 
 #include "ca/token.h"
+#include "common/digest.h"
 #include "common/b64url.h"
 #include "signer/signer.h"
 
@@ -24,8 +25,8 @@ sha256_b64url(const void *data, size_t len, char out[TOKEN_THUMBPRINT_LEN + 1])
 {
 	uint8_t md[SHA256_DIGEST_LENGTH];
 
-	if (SHA256(data, len, md) == NULL)
-		return status_fail_ssl(ST_INTERNAL, "SHA-256 failed");
+	if (digest_buf(DIGEST_SHA256, data, len, md, NULL) != ST_OK)
+		return ST_INTERNAL;
 	b64url_encode_into(md, sizeof(md), out);
 	return ST_OK;
 }
@@ -97,7 +98,8 @@ token_cert_thumbprint(X509 *cert, char out[TOKEN_THUMBPRINT_LEN + 1])
 	unsigned int len = 0;
 
 	out[0] = '\0';
-	if (!X509_digest(cert, EVP_sha256(), md, &len) || len != sizeof(md))
+	if (!X509_digest(cert, digest_md(DIGEST_SHA256), md, &len) ||
+	    len != sizeof(md))
 		return status_fail_ssl(ST_INTERNAL, "certificate thumbprint");
 	b64url_encode_into(md, sizeof(md), out);
 	return ST_OK;
