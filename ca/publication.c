@@ -889,6 +889,9 @@ ocsp_keep(struct authority *a, const char *signer, const char *serial,
 		    status_detail());
 }
 
+/* A stored answer closer to its nextUpdate than this is signed again. */
+#define OCSP_STORED_MARGIN 60
+
 /* The stored answer for serial: from the cache, or the store (then kept). */
 static enum status
 ocsp_stored_get(struct authority *a, const char *serial, uint8_t **der,
@@ -898,8 +901,13 @@ ocsp_stored_get(struct authority *a, const char *serial, uint8_t **der,
 	enum status st;
 
 	pubcache_sync(a->pubcache, a->store, &gen);
-	if (pubcache_ocsp_get(a->pubcache, serial, der, len, next))
-		return ST_OK;
+	if (pubcache_ocsp_get(a->pubcache, serial, der, len, next)) {
+		/* Near its nextUpdate: the store may hold its successor. */
+		if (*next > (int64_t)time(NULL) + OCSP_STORED_MARGIN)
+			return ST_OK;
+		free(*der);
+		*der = NULL;
+	}
 	if ((st = store_ocsp_get(a->store, serial, der, len, next)) == ST_OK)
 		pubcache_ocsp_put(a->pubcache, gen, serial, *der, *len, *next);
 	return st;
@@ -935,7 +943,7 @@ authority_ocsp_answer(struct authority *a, const uint8_t *req, size_t len,
 	 * from memory until a revocation is committed. */
 	if (is_peeked &&
 	    ocsp_stored_get(a, pk.serial_hex, &der, &der_len, &next) == ST_OK) {
-		if (next > now + 60) {
+		if (next > now + OCSP_STORED_MARGIN) {
 			out->der = der;
 			out->len = der_len;
 			out->is_cacheable = 1;
