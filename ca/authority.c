@@ -17,10 +17,13 @@
 #include "common/log.h"
 #include "common/secret.h"
 #include "signer/local.h"
+#include "signer/remote.h"
 
 #define PIN_ENV "TESSERA_HSM_PIN"
 /* Attempts to open the token: 50, 100, 200, 400 ms apart. */
 #define OPEN_TRIES 5
+/* A signer process starting or restarting: 100 ms apart, 15 s in all. */
+#define SIGNER_WAIT_TRIES 150
 
 static enum status
 load_cert(const struct ca_config *cfg, const char *rel, X509 **out)
@@ -70,20 +73,15 @@ url_join(const char *base, const char *path)
 	return s;
 }
 
-/*
- * Open the signer on the configured token. The PIN comes from the given
- * one, the environment or the configured file, never argv; the signer
- * keeps a locked copy to log in again after a fault, and this copy is
- * wiped at once.
- */
-static enum status
-signer_start(struct authority *a, const char *given_pin, int tries)
+enum status
+authority_signer_local_open(const struct ca_config *cfg, X509 *root,
+    X509 *issuing, const char *given_pin, int tries, struct signer **out)
 {
-	const struct ca_config *cfg = a->cfg;
 	struct signer_local_config sc;
 	char *path = NULL, *conf = NULL, *pin = NULL;
 	enum status st = ST_OK;
 
+	*out = NULL;
 	if (cfg->softhsm_conf != NULL) {
 		if ((conf = ca_config_path(cfg, cfg->softhsm_conf)) == NULL)
 			return ST_NOMEM;
@@ -117,23 +115,30 @@ signer_start(struct authority *a, const char *given_pin, int tries)
 	sc.key_uri[SIGNER_ROLE_OCSP] = cfg->key_ocsp;
 	sc.key_uri[SIGNER_ROLE_TOKEN] = cfg->key_token;
 	sc.key_uri[SIGNER_ROLE_AUDIT] = cfg->key_audit;
-	sc.root = a->root;
-	sc.issuing = a->issuing;
+	sc.root = root;
+	sc.issuing = issuing;
 	sc.open_tries = tries;
-	st = signer_local_open(&sc, &a->signer);
+	st = signer_local_open(&sc, out);
 	secret_free(pin);
 	return st;
 }
 
-/* Let go of the key handles and the signer. */
+/* Let go of the key handles. */
 static void
-keys_drop(struct authority *a)
+keys_release(struct authority *a)
 {
 	mint_close(a);
 	publication_drop_keys(a);
 	signer_key_free(a->issuing_key);
 	signer_key_free(a->audit_key);
 	a->issuing_key = a->audit_key = NULL;
+}
+
+/* Let go of the key handles and the signer. */
+static void
+keys_drop(struct authority *a)
+{
+	keys_release(a);
 	signer_close(a->signer);
 	a->signer = NULL;
 }
@@ -240,17 +245,18 @@ audit_sign(struct authority *a)
 		log_debug("audit checkpoint signed");
 }
 
-enum status
-authority_open(const char *data_dir, struct authority **out)
+/*
+ * Open the authority; its signer is the local one on the token (pin, or
+ * the environment's or the configured file's) or, with socket_path, the
+ * signer process's.
+ */
+static enum status
+open_with(const char *data_dir, const char *pin, const char *socket_path,
+    struct authority **out)
 {
-	return authority_open_pin(data_dir, NULL, out);
-}
-
-enum status
-authority_open_pin(
-    const char *data_dir, const char *pin, struct authority **out)
-{
+	struct timespec pause = {0, 100 * 1000000L};
 	struct authority *a = NULL;
+	int tries;
 	char *path = NULL;
 	enum status st;
 
@@ -291,8 +297,21 @@ authority_open_pin(
 	*strrchr(path, '/') = '\0';
 	if ((st = trust_load(a, path)) != ST_OK)
 		goto out;
-	if ((st = signer_start(a, pin, OPEN_TRIES)) != ST_OK ||
-	    (st = keys_find(a)) != ST_OK)
+	if (socket_path == NULL)
+		st = authority_signer_local_open(
+		    a->cfg, a->root, a->issuing, pin, OPEN_TRIES, &a->signer);
+	else
+		st = signer_remote_open(socket_path, &a->signer);
+	if (st != ST_OK)
+		goto out;
+	/* A signer process that is restarting is waited for (bounded). */
+	for (tries = 0; (st = keys_find(a)) == ST_UNAVAILABLE &&
+	     socket_path != NULL && tries < SIGNER_WAIT_TRIES;
+	     tries++) {
+		keys_release(a);
+		nanosleep(&pause, NULL);
+	}
+	if (st != ST_OK)
 		goto out;
 	if (a->cfg->key_audit == NULL)
 		log_warn("tessera.json names no audit key (keys.audit): the "
@@ -322,6 +341,26 @@ out:
 	free(path);
 	authority_close(a);
 	return st;
+}
+
+enum status
+authority_open(const char *data_dir, struct authority **out)
+{
+	return open_with(data_dir, NULL, NULL, out);
+}
+
+enum status
+authority_open_pin(
+    const char *data_dir, const char *pin, struct authority **out)
+{
+	return open_with(data_dir, pin, NULL, out);
+}
+
+enum status
+authority_open_signer(
+    const char *data_dir, const char *socket_path, struct authority **out)
+{
+	return open_with(data_dir, NULL, socket_path, out);
 }
 
 void

@@ -131,6 +131,16 @@ struct authority {
 enum status
 authority_key_retire(struct authority *a, struct signer_key *key) MUST_CHECK;
 
+/*
+ * The signer that holds cfg's token in this process: PIN given, or from
+ * the environment, or the configured file (a locked copy is kept by the
+ * signer, this one wiped); root and issuing are the CA names its keys
+ * sign under. tries: logins tried while the token is busy.
+ */
+enum status authority_signer_local_open(const struct ca_config *cfg, X509 *root,
+    X509 *issuing, const char *given_pin, int tries,
+    struct signer **out) MUST_CHECK;
+
 /* Write every tallied refused read now (refusal.c; at close). */
 void authority_flush_all(struct authority *a);
 

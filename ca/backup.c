@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ca/authority.h"
 #include "ca/backup.h"
 #include "ca/config.h"
 #include "ca/setup.h"
@@ -192,7 +193,8 @@ is_excluded(const struct tar_out *t, const char *rel)
 	size_t n = strlen(t->store);
 
 	/* The token, its configuration and its PINs: the HSM's own backup. */
-	if (strcmp(rel, "hsm") == 0 || strcmp(rel, "serve.lock") == 0)
+	if (strcmp(rel, "hsm") == 0 || strcmp(rel, "serve.lock") == 0 ||
+	    strcmp(rel, AUTHORITY_SIGNER_SOCKET) == 0)
 		return 1;
 	if (t->pin != NULL && strcmp(rel, t->pin) == 0)
 		return 1;

@@ -120,3 +120,11 @@ buf_der_head(struct buf *b, uint8_t tag, size_t len)
 		head[n++] = (uint8_t)(len >> (8 * (i - 1)));
 	return buf_append(b, head, n);
 }
+
+enum status
+buf_reserve(struct buf *b, size_t n)
+{
+	if (n > b->max || b->len > b->max - n)
+		return status_fail(ST_LIMIT, "more than %zu bytes", b->max);
+	return reserve(b, b->len + n + 1);
+}

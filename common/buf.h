@@ -28,6 +28,12 @@ enum status
 buf_printf(struct buf *b, const char *fmt, ...) MUST_CHECK PRINTF_LIKE(2, 3);
 
 /*
+ * Make room for n more bytes (for a reader that writes into data + len
+ * itself); ST_LIMIT past max, ST_NOMEM.
+ */
+enum status buf_reserve(struct buf *b, size_t n) MUST_CHECK;
+
+/*
  * Append a DER tag and the definite length len (X.690 §8.1.3, the
  * shortest form); the len content bytes are the caller's to append next.
  */

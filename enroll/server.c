@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ca/authority.h"
 #include "ca/config.h"
 #include "common/file.h"
 #include "common/log.h"
@@ -58,6 +59,8 @@
 #define SERVER_BACKOFF_MAX_MS 30000
 /* Consecutive failures (exits before serving) of one worker slot. */
 #define SERVER_FAILURES_MAX 5
+/* How long the signer may take to log in to the token at start. */
+#define SERVER_SIGNER_START_MS 60000
 /* The longest wait in the loop; reaping never depends on it. */
 #define SERVER_TICK_MS 1000
 /* Held (flock) by the supervisor for its life: one serve per directory. */
@@ -124,6 +127,11 @@ struct supervisor {
 	struct ratelimit *limits; /* shared with every worker */
 	struct metrics *metrics; /* the service's counters, shared too */
 	char *pin; /* TESSERA_HSM_PIN, out of the environment; or NULL */
+	/* The signer process: the only one with the token and the PIN. */
+	char *signer_path; /* its socket */
+	pid_t signer_pid; /* 0: none (restart at signer_restart_at) */
+	int64_t signer_restart_at; /* monotonic ms */
+	int signer_failures; /* exits in a row, for the back-off */
 };
 
 static int64_t
@@ -350,6 +358,8 @@ supervisor_close(struct supervisor *sv)
 	sv->metrics = NULL;
 	secret_free(sv->pin);
 	sv->pin = NULL;
+	free(sv->signer_path);
+	sv->signer_path = NULL;
 }
 
 /*
@@ -362,7 +372,6 @@ worker_fork(struct supervisor *sv, int i, struct worker_proc *w)
 {
 	struct server_worker_args args;
 	sigset_t mask;
-	char *pin = NULL;
 	pid_t pid;
 
 	memset(w, 0, sizeof(*w));
@@ -400,24 +409,162 @@ worker_fork(struct supervisor *sv, int i, struct worker_proc *w)
 	args.supervisor = sv->self;
 	args.limits = sv->limits;
 	args.metrics = sv->metrics;
-	/*
-	 * Memory locks do not cross fork: the worker takes a locked copy of
-	 * the PIN and wipes the page it inherited (its own copy from now).
-	 */
-	args.pin = NULL;
-	if (sv->pin != NULL &&
-	    secret_dup(sv->pin, LIMIT_PIN_LEN, &pin) != ST_OK) {
-		log_error("worker: no memory for the PIN");
-		return ST_OK; /* the child unwinds with SERVER_EXIT_START */
-	}
+	/* The PIN is the signer's alone: the copy this fork inherited is
+	 * wiped before the worker runs anything. */
 	secret_free(sv->pin);
 	sv->pin = NULL;
-	args.pin = pin;
+	args.signer_path = sv->signer_path;
 	/* The worker's daemons own the listening sockets from here. */
 	sv->tls_fd = sv->publish_fd = -1;
 	sv->child_rc = server_worker_run(&args);
-	secret_free(pin);
 	return ST_OK;
+}
+
+/* A report on the pipe, from this process (a child of the supervisor). */
+static void
+child_report(struct supervisor *sv, int kind, const char *detail)
+{
+	struct server_report r;
+
+	memset(&r, 0, sizeof(r));
+	r.kind = kind;
+	r.pid = getpid();
+	snprintf(r.detail, sizeof(r.detail), "%s", detail);
+	if (write(sv->report_wr, &r, sizeof(r)) != (ssize_t)sizeof(r))
+		log_error("signer: cannot report to the supervisor");
+}
+
+/*
+ * Fork the signer process. In the child: log in to the token with the
+ * PIN, report READY (or FAILED with the reason) and serve the workers on
+ * the signer socket until SIGTERM; sets sv->is_child. Returns ST_OK in
+ * the parent once forked.
+ */
+static enum status
+signer_fork(struct supervisor *sv)
+{
+	struct authority_signerd *d = NULL;
+	sigset_t mask;
+	pid_t pid;
+	int stop_fd;
+	enum status st;
+
+	fflush(NULL);
+	if ((pid = fork()) < 0)
+		return status_fail(ST_UNAVAILABLE, "cannot fork the signer: %s",
+		    strerror(errno));
+	if (pid > 0) {
+		sv->signer_pid = pid;
+		return ST_OK;
+	}
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	/* Told apart from the workers in ps and /proc (comm). */
+	prctl(PR_SET_NAME, "tessera-signer");
+	sv->is_child = 1;
+	sv->child_rc = SERVER_EXIT_START;
+	if (getppid() != sv->self)
+		return ST_OK;
+	/* No listener, no lock: the signer talks to the workers only. */
+	close(sv->lock_fd);
+	close(sv->sig_fd);
+	close(sv->report_rd);
+	close(sv->tls_fd);
+	close(sv->publish_fd);
+	sv->lock_fd = sv->sig_fd = sv->report_rd = -1;
+	sv->tls_fd = sv->publish_fd = -1;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_SETMASK, &mask, NULL);
+	sigdelset(&mask, SIGHUP);
+	st = authority_signerd_open(sv->data_dir, sv->pin, &d);
+	/* The signer holds its own locked copy now. */
+	secret_free(sv->pin);
+	sv->pin = NULL;
+	if (st != ST_OK) {
+		child_report(sv, SERVER_REPORT_FAILED, status_detail());
+		return ST_OK;
+	}
+	if ((stop_fd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0) {
+		child_report(sv, SERVER_REPORT_FAILED, "signalfd failed");
+		authority_signerd_close(d);
+		return ST_OK;
+	}
+	child_report(sv, SERVER_REPORT_READY, "signer");
+	sv->child_rc = authority_signerd_serve(d, stop_fd) == ST_OK ? 0 : 1;
+	authority_signerd_close(d);
+	close(stop_fd);
+	return ST_OK;
+}
+
+/*
+ * At start: the signer first, and its word before any worker starts
+ * (bounded). 0 when it serves; else the reason is printed, and 1.
+ */
+static int
+signer_start(struct supervisor *sv)
+{
+	struct server_report r;
+	struct pollfd pfd;
+	int64_t deadline = now_ms() + SERVER_SIGNER_START_MS;
+	int status;
+
+	if (signer_fork(sv) != ST_OK) {
+		fprintf(stderr, "tessera serve: %s\n", status_detail());
+		return 1;
+	}
+	if (sv->is_child)
+		return 0;
+	while (now_ms() < deadline) {
+		pfd.fd = sv->report_rd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, SERVER_TICK_MS) <= 0)
+			continue;
+		if (read(sv->report_rd, &r, sizeof(r)) != (ssize_t)sizeof(r) ||
+		    r.pid != sv->signer_pid)
+			continue;
+		r.detail[sizeof(r.detail) - 1] = '\0';
+		if (r.kind == SERVER_REPORT_READY)
+			return 0;
+		fprintf(stderr, "tessera serve: %s\n", r.detail);
+		waitpid(sv->signer_pid, &status, 0);
+		sv->signer_pid = 0;
+		return 1;
+	}
+	fprintf(stderr, "tessera serve: the signer did not start within %d s\n",
+	    SERVER_SIGNER_START_MS / 1000);
+	kill(sv->signer_pid, SIGKILL);
+	waitpid(sv->signer_pid, &status, 0);
+	sv->signer_pid = 0;
+	return 1;
+}
+
+/* Stop the signer (after the workers): SIGTERM, SIGKILL past the grace. */
+static void
+signer_stop(struct supervisor *sv)
+{
+	struct timespec pause = {0, 20 * 1000000L};
+	int64_t deadline = now_ms() + SERVER_DRAIN_GRACE_MS;
+	int status;
+
+	if (sv->signer_pid <= 0)
+		return;
+	kill(sv->signer_pid, SIGTERM);
+	while (now_ms() < deadline) {
+		if (waitpid(sv->signer_pid, &status, WNOHANG) ==
+		    sv->signer_pid) {
+			sv->signer_pid = 0;
+			return;
+		}
+		nanosleep(&pause, NULL);
+	}
+	log_warn("the signer still runs %d s after it was told to stop: "
+	         "killing it",
+	    SERVER_DRAIN_GRACE_MS / 1000);
+	kill(sv->signer_pid, SIGKILL);
+	waitpid(sv->signer_pid, &status, 0);
+	sv->signer_pid = 0;
 }
 
 /* Start slot i's serving worker (at start, and to restart one). */
@@ -657,6 +804,16 @@ reports_read(struct supervisor *sv)
 		if (n != (ssize_t)sizeof(r))
 			break;
 		r.detail[sizeof(r.detail) - 1] = '\0';
+		if (r.pid == sv->signer_pid) {
+			if (r.kind == SERVER_REPORT_FAILED)
+				log_error(
+				    "the signer could not start: %s", r.detail);
+			else {
+				log_info("the signer serves again");
+				sv->signer_failures = 0;
+			}
+			continue;
+		}
 		/* A worker stopping (drained) has nothing to say. */
 		if ((w = worker_find(sv, r.pid, &s)) == NULL)
 			continue;
@@ -735,6 +892,17 @@ children_reap(struct supervisor *sv)
 		/* What it had in flight ended with it. */
 		metrics_proc_release(sv->metrics, pid);
 		exit_describe(status, how, sizeof(how));
+		if (pid == sv->signer_pid) {
+			/* Signing answers 503 meanwhile; what is published
+			 * keeps being served by the workers. */
+			sv->signer_pid = 0;
+			sv->signer_failures++;
+			sv->signer_restart_at =
+			    now_ms() + backoff_ms(sv->signer_failures);
+			log_error(
+			    "the signer (%d) %s: restarting it", (int)pid, how);
+			continue;
+		}
 		if (drain_remove(sv, pid)) {
 			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 				log_warn(
@@ -792,6 +960,18 @@ timers_run(struct supervisor *sv)
 	int64_t now = now_ms(), next = now + SERVER_TICK_MS;
 	int i;
 
+	if (sv->signer_pid == 0) {
+		if (sv->signer_restart_at <= now) {
+			if (signer_fork(sv) != ST_OK) {
+				log_error("%s", status_detail());
+				sv->signer_restart_at =
+				    now + SERVER_BACKOFF_MAX_MS;
+			}
+			if (sv->is_child)
+				return 0;
+		} else if (sv->signer_restart_at < next)
+			next = sv->signer_restart_at;
+	}
 	for (i = 0; i < sv->slot_count; i++) {
 		s = &sv->slots[i];
 		if (s->cur.pid != 0)
@@ -848,6 +1028,10 @@ workers_stop(struct supervisor *sv)
 			kill(sv->drains[i].pid, SIGTERM);
 	for (;;) {
 		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+			if (pid == sv->signer_pid) {
+				sv->signer_pid = 0;
+				continue;
+			}
 			if (drain_remove(sv, pid))
 				continue;
 			if ((w = worker_find(sv, pid, &s)) != NULL)
@@ -895,6 +1079,8 @@ supervise(struct supervisor *sv)
 	struct signalfd_siginfo si;
 	int i, rc, timeout, stop = 0;
 
+	if ((rc = signer_start(sv)) != 0 || sv->is_child)
+		return rc;
 	for (i = 0; i < sv->slot_count; i++) {
 		slot_spawn(sv, i);
 		if (sv->is_child)
@@ -926,6 +1112,7 @@ supervise(struct supervisor *sv)
 			 * them too) are not restarted. */
 			log_info("stopping");
 			workers_stop(sv);
+			signer_stop(sv);
 			return 0;
 		}
 		reports_read(sv);
@@ -936,6 +1123,7 @@ supervise(struct supervisor *sv)
 			return 0;
 		if (rc != 0) {
 			workers_stop(sv);
+			signer_stop(sv);
 			return rc;
 		}
 	}
@@ -974,13 +1162,18 @@ server_run(const struct server_config *cfg)
 	log_set_format(format);
 	/*
 	 * The PIN leaves the environment before anything runs or is forked:
-	 * a worker is forked, not exec'd, and gets it in memory; nothing it
-	 * starts inherits it, and /proc/PID/environ of no tessera process
-	 * shows it.
+	 * the signer is forked, not exec'd, and gets it in memory (workers
+	 * never do); nothing they start inherits it, and /proc/PID/environ of
+	 * no tessera process shows it.
 	 */
 	st = secret_read_env("TESSERA_HSM_PIN", LIMIT_PIN_LEN, &sv.pin);
 	if (st != ST_OK && st != ST_NOTFOUND) {
 		fprintf(stderr, "tessera serve: %s\n", status_detail());
+		goto out;
+	}
+	if ((sv.signer_path = ca_config_path(cc, AUTHORITY_SIGNER_SOCKET)) ==
+	    NULL) {
+		fprintf(stderr, "tessera serve: out of memory\n");
 		goto out;
 	}
 	sv.listen = cfg->listen != NULL ? cfg->listen : cc->listen;

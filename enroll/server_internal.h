@@ -34,7 +34,9 @@ struct server_worker_args {
 	pid_t supervisor;
 	struct ratelimit *limits; /* per-address limits, shared */
 	struct metrics *metrics; /* the service's counters, shared */
-	const char *pin; /* TESSERA_HSM_PIN, taken by the supervisor; or NULL */
+	/* The signer process's socket: a worker signs only through it, and
+	 * never loads the PKCS#11 module or sees the PIN. */
+	const char *signer_path;
 };
 
 /*

@@ -154,7 +154,8 @@ server_worker_run(const struct server_worker_args *args)
 	signal(SIGPIPE, SIG_IGN);
 
 	status_clear();
-	if ((st = authority_open_pin(args->data_dir, args->pin, &w.a)) != ST_OK)
+	if ((st = authority_open_signer(
+	         args->data_dir, args->signer_path, &w.a)) != ST_OK)
 		goto out;
 	authority_set_lock(w.a, worker_auth_leave, worker_auth_enter, &w);
 	authority_set_metrics(w.a, args->metrics);

@@ -188,7 +188,7 @@ if start_server "$D" "$P1" "$P2" 1; then
 	t=$(tail_count)
 	[ "${t:-0}" -ge 1 ] && pass || fail "the admin read left no unsigned entry ($t)"
 	c0=$(ncheckpoints)
-	worker=$(pgrep -P "$SERVER_PID" | head -1)
+	worker=$(pgrep -x tessera -P "$SERVER_PID" | head -1)
 	[ -n "$worker" ] && kill -KILL "$worker"
 	if wait_signed 20; then pass; else
 		fail "the restarted worker's tick did not sign the unsigned entries"; fi

@@ -70,7 +70,7 @@ if ! start_server "$D" "$P1" "$P2" 2; then
 	exit
 fi
 pass
-workers() { pgrep -P "$SERVER_PID" | sort | tr '\n' ' '; }
+workers() { pgrep -P "$SERVER_PID" | sort | tr '\n' ' '; } # and the signer
 W0=$(workers)
 
 # enroll NAME ID SECRET: prints the HTTP code; the certificate in NAME.pem.

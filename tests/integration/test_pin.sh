@@ -15,7 +15,7 @@ PIN=$(cat "$D/hsm/user.pin")
 jq 'del(.hsm.pin_file)' "$D/tessera.json" >"$T/cfg" && cat "$T/cfg" >"$D/tessera.json"
 rm -f "$D/hsm/user.pin"
 
-# tessera_pids: the supervisor and its workers.
+# tessera_pids: the supervisor, its workers and the signer.
 tessera_pids() { echo "$SERVER_PID" $(ps -o pid= --ppid "$SERVER_PID"); }
 # no_pin_in PID: neither environ nor cmdline hold the PIN (root reads both).
 # (The variable may stay, emptied: its bytes were overwritten in place.)
@@ -39,19 +39,20 @@ TESSERA_HSM_PIN=$PIN TESSERA_LOG=debug start_server "$D" "$P1" "$P2" 2 || {
 }
 pids=$(tessera_pids)
 n=$(echo $pids | wc -w)
-[ "$n" = 3 ] && pass || fail "want a supervisor and 2 workers, found: $pids"
+[ "$n" = 4 ] && pass || fail "want a supervisor, 2 workers and the signer, found: $pids"
 for p in $pids; do
 	no_pin_in "$p" && pass || fail "process $p shows the PIN in environ or cmdline"
 	no_core "$p" && pass || fail "process $p may dump core: $(grep -i core "/proc/$p/limits")"
 done
-# Workers hold the PIN (they log in to the token): its pages are locked.
+# The signer holds the PIN (it logs in to the token): its pages are
+# locked. Workers never get it.
 # AddressSanitizer turns mlock into a no-op (its interceptor returns 0),
 # so under the ASan build VmLck stays 0 whatever tessera does.
 if grep -q '^TESSERA_SANITIZE:BOOL=ON' "$TESSERA_BUILD/CMakeCache.txt" 2>/dev/null; then
 	echo "skipped: locked pages (mlock is a no-op under AddressSanitizer)"
 else
-	for p in $(ps -o pid= --ppid "$SERVER_PID"); do
-		locked "$p" && pass || fail "worker $p has no locked memory: $(grep VmLck "/proc/$p/status")"
+	for p in $(pgrep -x tessera-signer -P "$SERVER_PID"); do
+		locked "$p" && pass || fail "the signer $p has no locked memory: $(grep VmLck "/proc/$p/status")"
 	done
 	locked "$SERVER_PID" && pass || fail "the supervisor holds the PIN unlocked"
 fi

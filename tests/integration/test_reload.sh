@@ -79,7 +79,7 @@ grep -qF "with $WORKERS workers, policy $(policy_id)" "$T/serve.err" &&
 	pass || fail "the 'serving' line does not name the policy"
 
 # The workers of the server, one pid a line.
-workers() { pgrep -P "$SERVER_PID" | sort; }
+workers() { pgrep -x tessera -P "$SERVER_PID" | sort; }
 
 # mint I: one token on a new connection; "PID EXPIRES_IN" into $T/m.I.
 mint() {
@@ -269,7 +269,7 @@ check "the old workers live on" alive
 # The new workers of a retry never listen: only the old ones answer.
 workers() { echo "$before"; }
 check "the old workers serve the last good policy" every_worker_says 109
-workers() { pgrep -P "$SERVER_PID" | sort; }
+workers() { pgrep -x tessera -P "$SERVER_PID" | sort; }
 cp "$T/good.json" "$D/policy.json.new"
 mv "$D/policy.json.new" "$D/policy.json"
 HUP_LINE=$(($(wc -l <"$T/serve.err") + 1))

@@ -33,7 +33,8 @@ PUB=http://127.0.0.1:$P2
 CURL=(curl -sS --max-time 20 --cacert "$D/ca/chain.pem")
 
 # Workers of supervisor pid $1, one per line.
-workers() { pgrep -P "$1" | sort; }
+# The workers (comm "tessera"; the signer is "tessera-signer").
+workers() { pgrep -x tessera -P "$1" | sort; }
 
 # wait_until SECONDS command...: poll (every 0.2 s) until the command works.
 wait_until() {

@@ -1,0 +1,314 @@
+/*
+ * signer/remote.c: the signer interface over the signer process's socket
+ * (signer/wire.h). The purpose checks run there, in the key holder; this
+ * side only carries requests.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <openssl/x509.h>
+
+#include "common/buf.h"
+#include "signer/remote.h"
+#include "signer/signer_internal.h"
+#include "signer/wire.h"
+
+struct remote {
+	struct signer base;
+	char *path;
+	pthread_mutex_t lock;
+	pthread_cond_t freed;
+	int idle[SIGNER_REMOTE_CONNECTIONS];
+	size_t idle_count;
+	size_t open_count; /* idle and in use */
+	uint32_t next_id;
+};
+
+static enum status
+unavailable(const char *why)
+{
+	return status_fail(ST_UNAVAILABLE,
+	    "the signer is unavailable (%s); certificates and tokens cannot "
+	    "be signed until it is back",
+	    why);
+}
+
+static enum status
+conn_open(struct remote *r, int *out)
+{
+	struct sockaddr_un sa;
+	struct timeval tv = {SIGNER_REMOTE_TIMEOUT_S, 0};
+	char why[160];
+	int fd;
+
+	*out = -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (strlen(r->path) >= sizeof(sa.sun_path))
+		return status_fail(ST_INTERNAL, "signer socket path too long");
+	memcpy(sa.sun_path, r->path, strlen(r->path) + 1);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return unavailable(strerror(errno));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		snprintf(why, sizeof(why), "%s: %s",
+		    errno == ECONNREFUSED || errno == ENOENT ? "not running"
+		                                             : "connect",
+		    strerror(errno));
+		close(fd);
+		return unavailable(why);
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	*out = fd;
+	return ST_OK;
+}
+
+/* A connection: an idle one, a new one, or wait for one. */
+static enum status
+conn_get(struct remote *r, int *fd, int *is_reused)
+{
+	enum status st;
+
+	pthread_mutex_lock(&r->lock);
+	while (r->idle_count == 0 && r->open_count >= SIGNER_REMOTE_CONNECTIONS)
+		pthread_cond_wait(&r->freed, &r->lock);
+	if (r->idle_count > 0) {
+		*fd = r->idle[--r->idle_count];
+		*is_reused = 1;
+		pthread_mutex_unlock(&r->lock);
+		return ST_OK;
+	}
+	r->open_count++;
+	pthread_mutex_unlock(&r->lock);
+	*is_reused = 0;
+	if ((st = conn_open(r, fd)) != ST_OK) {
+		pthread_mutex_lock(&r->lock);
+		r->open_count--;
+		pthread_cond_signal(&r->freed);
+		pthread_mutex_unlock(&r->lock);
+	}
+	return st;
+}
+
+/* Give fd back (is_broken: close it instead). */
+static void
+conn_put(struct remote *r, int fd, int is_broken)
+{
+	pthread_mutex_lock(&r->lock);
+	if (is_broken) {
+		close(fd);
+		r->open_count--;
+	} else
+		r->idle[r->idle_count++] = fd;
+	pthread_cond_signal(&r->freed);
+	pthread_mutex_unlock(&r->lock);
+}
+
+/*
+ * One request and its answer (the frame into answer, parsed into *resp).
+ * A connection left from before a restart of the signer fails at once:
+ * an idempotent request is then sent once more on a new one.
+ */
+static enum status
+call(struct remote *r, struct signer_wire_request *req, struct buf *answer,
+    struct signer_wire_response *resp)
+{
+	struct buf out;
+	char why[256];
+	int fd, is_reused, tries;
+	enum status st;
+
+	pthread_mutex_lock(&r->lock);
+	req->id = ++r->next_id;
+	pthread_mutex_unlock(&r->lock);
+	buf_init(&out, SIGNER_WIRE_FRAME_MAX + 4);
+	if ((st = signer_wire_request_encode(req, &out)) != ST_OK)
+		goto out;
+	for (tries = 0;; tries++) {
+		if ((st = conn_get(r, &fd, &is_reused)) != ST_OK)
+			goto out;
+		if ((st = signer_wire_write(fd, out.data, out.len)) == ST_OK &&
+		    (st = signer_wire_frame_read(fd, answer)) == ST_OK)
+			break;
+		snprintf(why, sizeof(why), "%s", status_detail());
+		conn_put(r, fd, 1);
+		if (is_reused && tries == 0 && req->op != SIGNER_OP_GENERATE)
+			continue;
+		st = unavailable(why);
+		goto out;
+	}
+	if ((st = signer_wire_response_parse(
+	         answer->data, answer->len, req->op, resp)) != ST_OK ||
+	    resp->id != req->id) {
+		conn_put(r, fd, 1);
+		st = status_fail(ST_INTERNAL, "signer: an answer out of turn");
+		goto out;
+	}
+	conn_put(r, fd, 0);
+	if (resp->status != ST_OK)
+		st = status_fail((enum status)resp->status, "%.*s",
+		    (int)resp->detail_len, resp->detail);
+out:
+	buf_free(&out);
+	return st;
+}
+
+/* A handle from a FIND or GENERATE answer. */
+static enum status
+key_from(struct remote *r, const struct signer_wire_response *resp,
+    struct signer_key **out)
+{
+	const unsigned char *p = resp->blob;
+	EVP_PKEY *pub;
+	char label[SIGNER_WIRE_STR_MAX + 1];
+
+	if (resp->role >= SIGNER_ROLE_MAX)
+		return status_fail(ST_INTERNAL, "signer: role %u", resp->role);
+	if ((pub = d2i_PUBKEY(NULL, &p, (long)resp->blob_len)) == NULL ||
+	    p != resp->blob + resp->blob_len) {
+		EVP_PKEY_free(pub);
+		return status_fail_ssl(ST_INTERNAL, "signer: the public key");
+	}
+	memcpy(label, resp->label, resp->label_len);
+	label[resp->label_len] = '\0';
+	*out =
+	    signer_key_new(&r->base, label, (enum signer_role)resp->role, pub);
+	return *out != NULL ? ST_OK : ST_NOMEM;
+}
+
+static enum status
+remote_key_find(struct signer *s, const char *uri, struct signer_key **out)
+{
+	struct remote *r = (struct remote *)s;
+	struct signer_wire_request req;
+	struct signer_wire_response resp;
+	struct buf answer;
+	enum status st;
+
+	memset(&req, 0, sizeof(req));
+	req.op = SIGNER_OP_FIND;
+	req.str = uri;
+	req.str_len = strlen(uri);
+	buf_init(&answer, SIGNER_WIRE_FRAME_MAX);
+	if ((st = call(r, &req, &answer, &resp)) == ST_OK)
+		st = key_from(r, &resp, out);
+	buf_free(&answer);
+	return st;
+}
+
+static enum status
+remote_key_generate(struct signer *s, const char *label,
+    enum signer_key_type type, struct signer_key **out)
+{
+	struct remote *r = (struct remote *)s;
+	struct signer_wire_request req;
+	struct signer_wire_response resp;
+	struct buf answer;
+	enum status st;
+
+	memset(&req, 0, sizeof(req));
+	req.op = SIGNER_OP_GENERATE;
+	req.key_type = (unsigned)type;
+	req.str = label;
+	req.str_len = strlen(label);
+	buf_init(&answer, SIGNER_WIRE_FRAME_MAX);
+	if ((st = call(r, &req, &answer, &resp)) == ST_OK)
+		st = key_from(r, &resp, out);
+	buf_free(&answer);
+	return st;
+}
+
+static enum status
+remote_sign(struct signer *s, const struct signer_key *key,
+    enum signer_purpose purpose, int md_nid, const uint8_t *tbs, size_t tbs_len,
+    uint8_t **sig, size_t *sig_len)
+{
+	struct remote *r = (struct remote *)s;
+	struct signer_wire_request req;
+	struct signer_wire_response resp;
+	struct buf answer;
+	enum status st;
+
+	memset(&req, 0, sizeof(req));
+	req.op = SIGNER_OP_SIGN;
+	req.purpose = (unsigned)purpose;
+	req.md_nid = (uint32_t)md_nid;
+	req.str = key->label;
+	req.str_len = strlen(key->label);
+	req.tbs = tbs;
+	req.tbs_len = tbs_len;
+	buf_init(&answer, SIGNER_WIRE_FRAME_MAX);
+	if ((st = call(r, &req, &answer, &resp)) == ST_OK) {
+		if (resp.blob_len == 0 ||
+		    (*sig = OPENSSL_memdup(resp.blob, resp.blob_len)) == NULL)
+			st = resp.blob_len == 0
+			    ? status_fail(ST_INTERNAL, "signer: no signature")
+			    : ST_NOMEM;
+		else
+			*sig_len = resp.blob_len;
+	}
+	buf_free(&answer);
+	return st;
+}
+
+static enum status
+remote_ping(struct signer *s)
+{
+	struct remote *r = (struct remote *)s;
+	struct signer_wire_request req;
+	struct signer_wire_response resp;
+	struct buf answer;
+	enum status st;
+
+	memset(&req, 0, sizeof(req));
+	req.op = SIGNER_OP_PING;
+	buf_init(&answer, SIGNER_WIRE_FRAME_MAX);
+	st = call(r, &req, &answer, &resp);
+	buf_free(&answer);
+	return st;
+}
+
+static void
+remote_close(struct signer *s)
+{
+	struct remote *r = (struct remote *)s;
+
+	while (r->idle_count > 0)
+		close(r->idle[--r->idle_count]);
+	pthread_mutex_destroy(&r->lock);
+	pthread_cond_destroy(&r->freed);
+	free(r->path);
+	free(r);
+}
+
+static const struct signer_ops remote_ops = {
+    .key_find = remote_key_find,
+    .key_generate = remote_key_generate,
+    .sign = remote_sign,
+    .ping = remote_ping,
+    .close = remote_close,
+};
+
+enum status
+signer_remote_open(const char *socket_path, struct signer **out)
+{
+	struct remote *r;
+
+	*out = NULL;
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return ST_NOMEM;
+	if ((r->path = strdup(socket_path)) == NULL) {
+		free(r);
+		return ST_NOMEM;
+	}
+	r->base.ops = &remote_ops;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->freed, NULL);
+	*out = &r->base;
+	return ST_OK;
+}

@@ -1,0 +1,119 @@
+# The signer process under `tessera serve`: the only process with the
+# token and the PIN. Its workers load no PKCS#11 module and hold no PIN;
+# killed with SIGKILL, signing answers 503 naming the signer while what is
+# already signed keeps being served (cacerts, CRL, stored OCSP, JWKS); the
+# supervisor restarts it and signing works again.
+. "$(dirname "$0")/lib.sh"
+D=$T/var
+tessera() { "$TESSERA_BIN" "$@"; }
+
+ports=$(pick_ports 2) || {
+	fail "no free ports"
+	finish
+	exit
+}
+read -r P1 P2 <<<"$ports"
+URL=https://localhost:$P1
+PUB=http://127.0.0.1:$P2
+CURL=(curl -sS --max-time 20 --cacert "$D/ca/chain.pem")
+
+check "init" tessera init --data "$D" --url "$URL" --publish-url "$PUB"
+# The PIN from the environment, as production gives it: then it must be
+# found in no process but the signer.
+PIN=$(cat "$D/hsm/user.pin")
+export TESSERA_HSM_PIN=$PIN
+if ! start_server "$D" "$P1" "$P2" 2; then
+	fail "server did not come up"
+	finish
+	exit
+fi
+unset TESSERA_HSM_PIN
+pass
+
+workers() { pgrep -x tessera -P "$SERVER_PID" | sort; }
+signer() { pgrep -x tessera-signer -P "$SERVER_PID"; }
+
+enroll() { # NAME DEVICE: prints the HTTP code; body in $T/NAME.p7
+	local s
+	csr "$1" "/CN=$2" -addext "subjectAltName=URI:urn:dev:$2"
+	s=$(tessera secret --data "$D" --device "$2" 2>/dev/null | tail -1)
+	openssl req -in "$T/$1.csr" -outform DER 2>/dev/null | base64 -w0 |
+		"${CURL[@]}" -o "$T/$1.p7" -w '%{http_code}' -u "$2:$s" \
+			-H 'Content-Type: application/pkcs10' --data-binary @- \
+			"$URL/.well-known/est/simpleenroll"
+	base64 -d "$T/$1.p7" 2>/dev/null | openssl pkcs7 -inform DER \
+		-print_certs 2>/dev/null | openssl x509 -out "$T/$1.pem" 2>/dev/null
+}
+token() { # NAME: prints the HTTP code; body in $T/NAME.json
+	"${CURL[@]}" -o "$T/$1.json" -w '%{http_code}' --cert "$T/dev.pem" \
+		--key "$T/dev.key" -d grant_type=client_credentials "$URL/token"
+}
+ocsp_good() {
+	openssl ocsp -issuer "$D/ca/issuing.pem" -cert "$T/dev.pem" \
+		-url "$PUB/ocsp" -CAfile "$D/ca/chain.pem" -no_nonce 2>&1 |
+		grep -q 'dev.pem: good'
+}
+
+W=$(workers)
+S0=$(signer)
+check "two workers and one signer ($W / $S0)" test "$(echo "$W" | wc -l)" = 2 -a -n "$S0"
+check "enroll" test "$(enroll dev device-0001)" = 200
+check "a token" test "$(token tok0)" = 200
+check "OCSP answers good (now stored)" ocsp_good
+
+# Only the signer loads the PKCS#11 module and holds the PIN.
+softhsm=/usr/lib/softhsm/libsofthsm2.so
+check "the signer maps the PKCS#11 module" grep -qF libsofthsm2 "/proc/$S0/maps"
+for w in $W; do
+	check "worker $w maps no PKCS#11 module" \
+		bash -c "! grep -qF libsofthsm2 /proc/$w/maps"
+	check "worker $w has no PIN in its environment" \
+		bash -c "! tr '\\0' '\\n' </proc/$w/environ | grep -qF -- '$PIN'"
+	check "worker $w has no open file in the token directory" \
+		bash -c "! ls -l /proc/$w/fd 2>/dev/null | grep -qF '$D/hsm/'"
+done
+check "the supervisor has no PIN in its environment" \
+	bash -c "! tr '\\0' '\\n' </proc/$SERVER_PID/environ | grep -qF -- '$PIN'"
+check "the signer socket is the user's alone (0600)" mode_is "$D/signer.sock" 600
+
+# The supervisor is held (SIGSTOP) so that it restarts nothing while the
+# outage is looked at; the workers go on serving.
+kill -STOP "$SERVER_PID"
+kill -KILL "$S0"
+for i in $(seq 1 100); do kill -0 "$S0" 2>/dev/null || break; sleep 0.05; done
+code=$(enroll dev2 device-0002)
+check "enroll answers 503 without the signer ($code)" test "$code" = 503
+check "the enrollment's 503 names the signer" grep -q 'signer is unavailable' "$T/dev2.p7"
+code=$(token tok1)
+check "a token answers 503 without the signer ($code)" test "$code" = 503
+check "the token's 503 names the signer" grep -q 'signer is unavailable' "$T/tok1.json"
+check "cacerts still served" "${CURL[@]}" -f -o /dev/null "$URL/.well-known/est/cacerts"
+check "the CRL still served" bash -c "curl -sSf '$PUB/crl/issuing.crl' | openssl crl -inform DER -noout"
+check "stored OCSP still served" ocsp_good
+check "the JWKS still served" bash -c "curl -sSf '$PUB/.well-known/jwks.json' | grep -q '\"kty\":\"EC\"'"
+code=$(curl -sS -o "$T/health.json" -w '%{http_code}' "$PUB/healthz")
+check "healthz says the signer is away ($code)" test "$code" = 503
+check "the same workers served the outage" test "$(workers)" = "$W"
+
+# Let the supervisor go: it reaps the signer and starts another.
+kill -CONT "$SERVER_PID"
+S1=
+for i in $(seq 1 300); do
+	S1=$(signer)
+	[ -n "$S1" ] && [ "$S1" != "$S0" ] && break
+	sleep 0.1
+done
+check "the supervisor restarted the signer ($S0 -> $S1)" test -n "$S1" -a "$S1" != "$S0"
+code=
+for i in $(seq 1 100); do
+	code=$(enroll dev3 device-0003)
+	[ "$code" = 200 ] && break
+	sleep 0.2
+done
+check "enroll succeeds again ($code)" test "$code" = 200
+check "the new certificate verifies" openssl verify -CAfile "$D/ca/chain.pem" "$T/dev3.pem"
+check "tokens again" test "$(token tok2)" = 200
+check "the log names the signer's death and restart" \
+	grep -qE "the signer \\($S0\\) killed by signal 9: restarting it" "$T/serve.err"
+check "no worker was restarted" test "$(workers)" = "$W"
+finish
