@@ -1,0 +1,624 @@
+/*
+ * The signer from the attacker's side: a worker (any process that may
+ * reach the signer socket) asks the key holder, through the protocol, to
+ * sign what its purpose does not allow. Real SoftHSMv2 keys: a CA:TRUE
+ * certificate, a certificate with an extension no profile has, an OCSP
+ * ResponseData under the device-certificate purpose, a token with the
+ * audit key, a CRL of another issuer, a key generated under a CA's label.
+ * Each is refused (ST_DENIED) and the refusal logged; the same requests
+ * done right are signed and verify. Then the protocol parser on the
+ * empty, truncated, trailing-byte, over-limit and wrong-type frames.
+ */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/ocsp.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "common/b64url.h"
+#include "common/buf.h"
+#include "signer/local.h"
+#include "signer/server.h"
+#include "signer/wire.h"
+#include "tests/unit/test.h"
+#include "tests/unit/testutil.h"
+
+#define TOKEN "signer"
+#define PIN "1234"
+#define URI(label) "pkcs11:token=" TOKEN ";object=" label
+
+static const char *const key_uris[SIGNER_ROLE_MAX] = {
+    [SIGNER_ROLE_ROOT] = URI("t-root-ca"),
+    [SIGNER_ROLE_ISSUING] = URI("t-issuing-ca"),
+    [SIGNER_ROLE_OCSP] = URI("t-ocsp-responder"),
+    [SIGNER_ROLE_TOKEN] = URI("t-token-signing"),
+    [SIGNER_ROLE_AUDIT] = URI("t-audit-signing"),
+};
+static const char *const labels[SIGNER_ROLE_MAX] = {
+    [SIGNER_ROLE_ROOT] = "t-root-ca",
+    [SIGNER_ROLE_ISSUING] = "t-issuing-ca",
+    [SIGNER_ROLE_OCSP] = "t-ocsp-responder",
+    [SIGNER_ROLE_TOKEN] = "t-token-signing",
+    [SIGNER_ROLE_AUDIT] = "t-audit-signing",
+};
+
+/* The serving signer (not set-up) and the CA certificates it knows. */
+static struct signer *holder;
+static X509 *root_cert, *issuing_cert;
+static EVP_PKEY *pub[SIGNER_ROLE_MAX];
+
+/* stderr into a file while fn's refusals are logged; 1 if needle was. */
+static int log_fd = -1, saved_stderr = -1;
+static char log_path[4096];
+
+static void
+log_capture(void)
+{
+	fflush(stderr);
+	saved_stderr = dup(2);
+	log_fd = open(log_path, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+	dup2(log_fd, 2);
+}
+
+static int
+log_release_has(const char *needle)
+{
+	char text[8192];
+	ssize_t n;
+	int fd;
+
+	fflush(stderr);
+	dup2(saved_stderr, 2);
+	close(saved_stderr);
+	close(log_fd);
+	if ((fd = open(log_path, O_RDONLY)) < 0)
+		return 0;
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	text[n > 0 ? n : 0] = '\0';
+	return strstr(text, needle) != NULL;
+}
+
+/*
+ * Ask the holder as a worker would: a SIGN request frame through the
+ * server's request handling; the answer's status, and the signature into
+ * *sig (OPENSSL_free) on ST_OK.
+ */
+static enum status
+ask(enum signer_role role, unsigned purpose, int md_nid, const uint8_t *tbs,
+    size_t tbs_len, uint8_t **sig, size_t *sig_len)
+{
+	struct signer_wire_request req;
+	struct signer_wire_response resp;
+	struct buf in, out;
+	enum status st;
+
+	*sig = NULL;
+	*sig_len = 0;
+	memset(&req, 0, sizeof(req));
+	req.id = 7;
+	req.op = SIGNER_OP_SIGN;
+	req.purpose = purpose;
+	req.md_nid = (uint32_t)md_nid;
+	req.str = labels[role];
+	req.str_len = strlen(labels[role]);
+	req.tbs = tbs;
+	req.tbs_len = tbs_len;
+	buf_init(&in, SIGNER_WIRE_FRAME_MAX + 4);
+	buf_init(&out, SIGNER_WIRE_FRAME_MAX + 4);
+	if ((st = signer_wire_request_encode(&req, &in)) != ST_OK ||
+	    (st = signer_serve_frame(holder, in.data + 4, in.len - 4, &out)) !=
+	        ST_OK ||
+	    (st = signer_wire_response_parse(
+	         out.data + 4, out.len - 4, SIGNER_OP_SIGN, &resp)) != ST_OK)
+		goto out;
+	CHECK(resp.id == 7);
+	st = (enum status)resp.status;
+	if (st != ST_OK)
+		status_fail(st, "%.*s", (int)resp.detail_len, resp.detail);
+	else if ((*sig = OPENSSL_memdup(resp.blob, resp.blob_len)) != NULL)
+		*sig_len = resp.blob_len;
+out:
+	buf_free(&in);
+	buf_free(&out);
+	return st;
+}
+
+/* Whether sig is role's key's signature over tbs with md_nid. */
+static int
+verifies(enum signer_role role, int md_nid, const uint8_t *tbs, size_t len,
+    const uint8_t *sig, size_t sig_len)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int ok = ctx != NULL &&
+	    EVP_DigestVerifyInit(
+	        ctx, NULL, EVP_get_digestbynid(md_nid), NULL, pub[role]) == 1 &&
+	    EVP_DigestVerify(ctx, sig, sig_len, tbs, len) == 1;
+
+	EVP_MD_CTX_free(ctx);
+	return ok;
+}
+
+/* The TBSCertificate of x with the signature algorithm ECDSA-SHA256. */
+static uint8_t *
+cert_tbs(X509 *x, size_t *len)
+{
+	X509_ALGOR *alg = (X509_ALGOR *)X509_get0_tbs_sigalg(x);
+	uint8_t *der = NULL;
+	int n;
+
+	X509_ALGOR_set0(
+	    alg, OBJ_nid2obj(NID_ecdsa_with_SHA256), V_ASN1_UNDEF, NULL);
+	n = i2d_re_X509_tbs(x, &der);
+	*len = n > 0 ? (size_t)n : 0;
+	return n > 0 ? der : NULL;
+}
+
+static X509_EXTENSION *
+ext(int nid, const char *value)
+{
+	return X509V3_EXT_conf_nid(NULL, NULL, nid, value);
+}
+
+/*
+ * A device certificate under the issuing CA: basicConstraints as given
+ * (NULL: none), keyUsage digitalSignature, EKU eku, and one more
+ * extension when extra is set.
+ */
+static uint8_t *
+device_tbs(const char *bc, X509_EXTENSION *extra, const char *eku, size_t *len)
+{
+	X509 *x = X509_new();
+	X509_NAME *subject = X509_NAME_new();
+	X509_EXTENSION *e;
+	uint8_t *tbs = NULL;
+
+	X509_set_version(x, X509_VERSION_3);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 4242);
+	X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_UTF8,
+	    (const unsigned char *)"device-0001", -1, -1, 0);
+	X509_set_subject_name(x, subject);
+	X509_set_issuer_name(x, X509_get_subject_name(issuing_cert));
+	X509_gmtime_adj(X509_getm_notBefore(x), 0);
+	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+	X509_set_pubkey(x, pub[SIGNER_ROLE_TOKEN]);
+	if (bc != NULL && (e = ext(NID_basic_constraints, bc)) != NULL) {
+		X509_add_ext(x, e, -1);
+		X509_EXTENSION_free(e);
+	}
+	if ((e = ext(NID_key_usage, "critical,digitalSignature")) != NULL) {
+		X509_add_ext(x, e, -1);
+		X509_EXTENSION_free(e);
+	}
+	if ((e = ext(NID_ext_key_usage, eku)) != NULL) {
+		X509_add_ext(x, e, -1);
+		X509_EXTENSION_free(e);
+	}
+	if (extra != NULL)
+		X509_add_ext(x, extra, -1);
+	tbs = cert_tbs(x, len);
+	X509_NAME_free(subject);
+	X509_free(x);
+	return tbs;
+}
+
+static void
+test_certificates(void)
+{
+	ASN1_OBJECT *oid = OBJ_txt2obj("1.3.6.1.4.1.55555.1", 1);
+	ASN1_OCTET_STRING *value = ASN1_OCTET_STRING_new();
+	X509_EXTENSION *odd = NULL;
+	uint8_t *tbs, *sig = NULL;
+	size_t len = 0, sig_len = 0;
+
+	/* The intended request: signed, and it verifies. */
+	tbs = device_tbs("critical,CA:FALSE", NULL, "clientAuth", &len);
+	CHECK(tbs != NULL);
+	CHECK_ST(ask(SIGNER_ROLE_ISSUING, SIGNER_PURPOSE_DEVICE_CERT,
+	             NID_sha256, tbs, len, &sig, &sig_len),
+	    ST_OK);
+	CHECK(sig != NULL &&
+	    verifies(SIGNER_ROLE_ISSUING, NID_sha256, tbs, len, sig, sig_len));
+	OPENSSL_free(sig);
+	OPENSSL_free(tbs);
+
+	/* A CA certificate under the device purpose. */
+	tbs = device_tbs("critical,CA:TRUE", NULL, "clientAuth", &len);
+	log_capture();
+	CHECK_ST(ask(SIGNER_ROLE_ISSUING, SIGNER_PURPOSE_DEVICE_CERT,
+	             NID_sha256, tbs, len, &sig, &sig_len),
+	    ST_DENIED);
+	CHECK_DETAIL("cA is TRUE");
+	CHECK(log_release_has("signer: refused to sign (purpose device-cert"));
+	CHECK(sig == NULL);
+	/* ... nor as a service certificate, nor as a CA one once serving. */
+	CHECK_ST(ask(SIGNER_ROLE_ISSUING, SIGNER_PURPOSE_SERVICE_CERT,
+	             NID_sha256, tbs, len, &sig, &sig_len),
+	    ST_DENIED);
+	CHECK_ST(ask(SIGNER_ROLE_ROOT, SIGNER_PURPOSE_CA_CERT, NID_sha256, tbs,
+	             len, &sig, &sig_len),
+	    ST_DENIED);
+	CHECK_DETAIL("offline");
+	OPENSSL_free(tbs);
+
+	/* An extension no profile has. */
+	CHECK(oid != NULL && value != NULL &&
+	    ASN1_OCTET_STRING_set(value, (const unsigned char *)"\x05\x00", 2));
+	odd = X509_EXTENSION_create_by_OBJ(NULL, oid, 0, value);
+	tbs = device_tbs("critical,CA:FALSE", odd, "clientAuth", &len);
+	log_capture();
+	CHECK_ST(ask(SIGNER_ROLE_ISSUING, SIGNER_PURPOSE_DEVICE_CERT,
+	             NID_sha256, tbs, len, &sig, &sig_len),
+	    ST_DENIED);
+	CHECK_DETAIL("1.3.6.1.4.1.55555.1");
+	CHECK(log_release_has("is in no device profile"));
+	OPENSSL_free(tbs);
+	X509_EXTENSION_free(odd);
+
+	/* id-kp-OCSPSigning: a device that would answer for the CA. */
+	tbs = device_tbs(NULL, NULL, "clientAuth,OCSPSigning", &len);
+	CHECK_ST(ask(SIGNER_ROLE_ISSUING, SIGNER_PURPOSE_DEVICE_CERT,
+	             NID_sha256, tbs, len, &sig, &sig_len),
+	    ST_DENIED);
+	CHECK_DETAIL("id-kp-OCSPSigning");
+	OPENSSL_free(tbs);
+
+	/* A device certificate signed with the token or the audit key. */
+	tbs = device_tbs(NULL, NULL, "clientAuth", &len);
+	CHECK_ST(ask(SIGNER_ROLE_TOKEN, SIGNER_PURPOSE_DEVICE_CERT, NID_sha256,
+	             tbs, len, &sig, &sig_len),
+	    ST_DENIED);
+	CHECK_DETAIL("is a token key");
+	/* Garbage after a good TBS, and a truncated one. */
+	CHECK_ST(ask(SIGNER_ROLE_ISSUING, SIGNER_PURPOSE_DEVICE_CERT,
+	             NID_sha256, tbs, len - 1, &sig, &sig_len),
+	    ST_DENIED);
+	OPENSSL_free(tbs);
+	ASN1_OBJECT_free(oid);
+	ASN1_OCTET_STRING_free(value);
+}
+
+/* An OCSP ResponseData (as a worker could make one with any key). */
+static uint8_t *
+ocsp_tbs(size_t *len)
+{
+	OCSP_BASICRESP *bs = OCSP_BASICRESP_new();
+	OCSP_CERTID *id = OCSP_cert_to_id(NULL, root_cert, issuing_cert);
+	EVP_PKEY *k = testutil_key("ec:P-256");
+	X509 *self = X509_new();
+	ASN1_TIME *now = X509_gmtime_adj(NULL, 0);
+	uint8_t *der = NULL;
+	int n = -1;
+
+	/* A throwaway responder, only to have OpenSSL fill ResponseData. */
+	X509_set_pubkey(self, k);
+	X509_sign(self, k, EVP_sha256());
+	if (bs != NULL && id != NULL &&
+	    OCSP_basic_add1_status(
+	        bs, id, V_OCSP_CERTSTATUS_GOOD, 0, NULL, now, NULL) != NULL &&
+	    OCSP_basic_sign(bs, self, k, EVP_sha256(), NULL, OCSP_RESPID_KEY))
+		n = i2d_OCSP_RESPDATA(
+		    (OCSP_RESPDATA *)OCSP_resp_get0_respdata(bs), &der);
+	*len = n > 0 ? (size_t)n : 0;
+	ASN1_TIME_free(now);
+	X509_free(self);
+	EVP_PKEY_free(k);
+	OCSP_CERTID_free(id);
+	OCSP_BASICRESP_free(bs);
+	return n > 0 ? der : NULL;
+}
+
+static void
+test_ocsp(void)
+{
+	uint8_t *tbs, *sig = NULL;
+	size_t len = 0, sig_len = 0;
+
+	tbs = ocsp_tbs(&len);
+	CHECK(tbs != NULL);
+	log_capture();
+	CHECK_ST(ask(SIGNER_ROLE_ISSUING, SIGNER_PURPOSE_DEVICE_CERT,
+	             NID_sha256, tbs, len, &sig, &sig_len),
+	    ST_DENIED);
+	CHECK_DETAIL("not one DER TBSCertificate");
+	CHECK(log_release_has("signer: refused to sign"));
+	/* As OCSP with the responder key: its responderID names another
+	 * key (the throwaway one). */
+	CHECK_ST(ask(SIGNER_ROLE_OCSP, SIGNER_PURPOSE_OCSP, NID_sha256, tbs,
+	             len, &sig, &sig_len),
+	    ST_DENIED);
+	CHECK_DETAIL("responderID");
+	OPENSSL_free(tbs);
+}
+
+/* A JWS signing input "header.payload" for header and payload JSON. */
+static char *
+jws_input(const char *header, const char *payload)
+{
+	char *h = NULL, *p = NULL, *out = NULL;
+
+	if (b64url_encode((const uint8_t *)header, strlen(header), &h) ==
+	        ST_OK &&
+	    b64url_encode((const uint8_t *)payload, strlen(payload), &p) ==
+	        ST_OK &&
+	    (out = malloc(strlen(h) + strlen(p) + 2)) != NULL) {
+		memcpy(out, h, strlen(h));
+		out[strlen(h)] = '.';
+		memcpy(out + strlen(h) + 1, p, strlen(p) + 1);
+	}
+	free(h);
+	free(p);
+	return out;
+}
+
+static void
+test_tokens(void)
+{
+	char *in =
+	    jws_input("{\"alg\":\"ES256\",\"typ\":\"at+jwt\",\"kid\":\"k\"}",
+	        "{\"sub\":\"device-0001\"}");
+	uint8_t msg[8 + 27 + 8 + 32], *sig = NULL;
+	size_t sig_len = 0;
+
+	CHECK(in != NULL);
+	if (in == NULL)
+		return;
+	CHECK_ST(ask(SIGNER_ROLE_TOKEN, SIGNER_PURPOSE_TOKEN, NID_sha256,
+	             (const uint8_t *)in, strlen(in), &sig, &sig_len),
+	    ST_OK);
+	CHECK(sig != NULL &&
+	    verifies(SIGNER_ROLE_TOKEN, NID_sha256, (const uint8_t *)in,
+	        strlen(in), sig, sig_len));
+	OPENSSL_free(sig);
+	/* The same token with the audit key, the issuing key, the root. */
+	log_capture();
+	CHECK_ST(ask(SIGNER_ROLE_AUDIT, SIGNER_PURPOSE_TOKEN, NID_sha256,
+	             (const uint8_t *)in, strlen(in), &sig, &sig_len),
+	    ST_DENIED);
+	CHECK_DETAIL("is a audit key");
+	CHECK(log_release_has("purpose token, key t-audit-signing"));
+	CHECK_ST(ask(SIGNER_ROLE_ISSUING, SIGNER_PURPOSE_TOKEN, NID_sha256,
+	             (const uint8_t *)in, strlen(in), &sig, &sig_len),
+	    ST_DENIED);
+	/* ... and with the audit key under the audit purpose: not one. */
+	CHECK_ST(ask(SIGNER_ROLE_AUDIT, SIGNER_PURPOSE_AUDIT, NID_sha256,
+	             (const uint8_t *)in, strlen(in), &sig, &sig_len),
+	    ST_DENIED);
+	free(in);
+	/* alg none, and something that is no JWS at all. */
+	in = jws_input("{\"alg\":\"none\",\"kid\":\"k\"}", "{}");
+	CHECK_ST(ask(SIGNER_ROLE_TOKEN, SIGNER_PURPOSE_TOKEN, NID_sha256,
+	             (const uint8_t *)in, strlen(in), &sig, &sig_len),
+	    ST_DENIED);
+	free(in);
+	memset(msg, 0, sizeof(msg));
+	msg[7] = 27;
+	memcpy(msg + 8, "tessera audit checkpoint v1", 27);
+	CHECK_ST(ask(SIGNER_ROLE_TOKEN, SIGNER_PURPOSE_TOKEN, NID_sha256, msg,
+	             sizeof(msg), &sig, &sig_len),
+	    ST_DENIED);
+	/* The checkpoint is the audit key's to sign. */
+	CHECK_ST(ask(SIGNER_ROLE_AUDIT, SIGNER_PURPOSE_AUDIT, NID_sha256, msg,
+	             sizeof(msg), &sig, &sig_len),
+	    ST_OK);
+	CHECK(sig != NULL &&
+	    verifies(
+	        SIGNER_ROLE_AUDIT, NID_sha256, msg, sizeof(msg), sig, sig_len));
+	OPENSSL_free(sig);
+}
+
+/* A TBSCertList v2 under issuer's name, signature ECDSA-SHA256. */
+static uint8_t *
+crl_tbs(const X509_NAME *issuer, size_t *len)
+{
+	X509_CRL *crl = X509_CRL_new();
+	ASN1_TIME *now = X509_gmtime_adj(NULL, 0);
+	uint8_t *der = NULL;
+	int n = -1;
+
+	if (crl != NULL && now != NULL && X509_CRL_set_version(crl, 1) &&
+	    X509_CRL_set_issuer_name(crl, issuer) &&
+	    X509_CRL_set1_lastUpdate(crl, now)) {
+		/* The inner signature algorithm is set by signing: a soft
+		 * key gives the same AlgorithmIdentifier as the token's. */
+		EVP_PKEY *k = testutil_key("ec:P-256");
+
+		X509_CRL_sign(crl, k, EVP_sha256());
+		EVP_PKEY_free(k);
+		n = i2d_re_X509_CRL_tbs(crl, &der);
+	}
+	*len = n > 0 ? (size_t)n : 0;
+	ASN1_TIME_free(now);
+	X509_CRL_free(crl);
+	return n > 0 ? der : NULL;
+}
+
+static void
+test_crls(void)
+{
+	X509_NAME *other = X509_NAME_new();
+	uint8_t *tbs, *sig = NULL;
+	size_t len = 0, sig_len = 0;
+
+	tbs = crl_tbs(X509_get_subject_name(issuing_cert), &len);
+	CHECK_ST(ask(SIGNER_ROLE_ISSUING, SIGNER_PURPOSE_CRL, NID_sha256, tbs,
+	             len, &sig, &sig_len),
+	    ST_OK);
+	OPENSSL_free(sig);
+	/* The issuing CA's CRL with the root's key: another issuer. */
+	log_capture();
+	CHECK_ST(ask(SIGNER_ROLE_ROOT, SIGNER_PURPOSE_CRL, NID_sha256, tbs, len,
+	             &sig, &sig_len),
+	    ST_DENIED);
+	CHECK(log_release_has("the issuer is not the root CA's subject"));
+	OPENSSL_free(tbs);
+	X509_NAME_add_entry_by_txt(other, "CN", MBSTRING_UTF8,
+	    (const unsigned char *)"Someone Else CA", -1, -1, 0);
+	tbs = crl_tbs(other, &len);
+	CHECK_ST(ask(SIGNER_ROLE_ISSUING, SIGNER_PURPOSE_CRL, NID_sha256, tbs,
+	             len, &sig, &sig_len),
+	    ST_DENIED);
+	CHECK_DETAIL("issuer");
+	OPENSSL_free(tbs);
+	X509_NAME_free(other);
+}
+
+static void
+test_generate(void)
+{
+	struct signer_key *k = NULL;
+
+	log_capture();
+	CHECK_ST(signer_key_generate(
+	             holder, "t-issuing-ca-2", SIGNER_KEY_EC_P256, &k),
+	    ST_DENIED);
+	CHECK(log_release_has("refused to generate"));
+	CHECK(k == NULL);
+	/* A rotated token key is allowed, and is a token key. */
+	CHECK_ST(signer_key_generate(
+	             holder, "t-token-signing-2", SIGNER_KEY_EC_P256, &k),
+	    ST_OK);
+	CHECK(k != NULL && signer_key_role(k) == SIGNER_ROLE_TOKEN);
+	signer_key_free(k);
+}
+
+/* The request parser on what a hostile peer can send. */
+static void
+test_wire(void)
+{
+	struct signer_wire_request r;
+	struct buf b;
+	static const uint8_t ping[] = {0, 0, 0, 1, SIGNER_OP_PING};
+	uint8_t big[5 + 4];
+
+	CHECK_ST(signer_wire_request_parse(NULL, 0, &r), ST_MALFORMED);
+	CHECK_ST(signer_wire_request_parse(ping, sizeof(ping), &r), ST_OK);
+	CHECK(r.id == 1 && r.op == SIGNER_OP_PING);
+	CHECK_ST(signer_wire_request_parse(ping, 4, &r), ST_MALFORMED);
+	memcpy(big, ping, sizeof(ping));
+	big[5] = 0;
+	CHECK_ST(signer_wire_request_parse(big, 6, &r), ST_MALFORMED);
+	CHECK_DETAIL("after the request");
+	big[4] = 99;
+	CHECK_ST(signer_wire_request_parse(big, 5, &r), ST_MALFORMED);
+	CHECK_DETAIL("unknown op");
+	/* A FIND whose uri claims more than the limit, and than the frame. */
+	big[4] = SIGNER_OP_FIND;
+	big[5] = 0x7f;
+	big[6] = big[7] = big[8] = 0xff;
+	CHECK_ST(signer_wire_request_parse(big, 9, &r), ST_LIMIT);
+	big[5] = big[6] = 0;
+	big[7] = 0;
+	big[8] = 10;
+	CHECK_ST(signer_wire_request_parse(big, 9, &r), ST_MALFORMED);
+	CHECK(r.op == 0 && r.str == NULL);
+	/* A label with a control character. */
+	memset(&r, 0, sizeof(r));
+	r.op = SIGNER_OP_FIND;
+	r.str = "a\nb";
+	r.str_len = 3;
+	buf_init(&b, 1024);
+	CHECK_ST(signer_wire_request_encode(&r, &b), ST_OK);
+	CHECK_ST(
+	    signer_wire_request_parse(b.data + 4, b.len - 4, &r), ST_MALFORMED);
+	CHECK_DETAIL("control character");
+	buf_free(&b);
+}
+
+int
+main(void)
+{
+	struct signer_local_config sc;
+	struct signer *setup = NULL;
+	struct signer_key *keys[SIGNER_ROLE_MAX] = {NULL};
+	struct ca_template t;
+	X509_NAME *name = NULL;
+	char serial[41], *dir = testutil_tmpdir();
+	int r;
+
+	CHECK(dir != NULL);
+	if (dir == NULL)
+		TEST_END();
+	snprintf(log_path, sizeof(log_path), "%s/log", dir);
+	CHECK(testutil_softhsm(dir, TOKEN, PIN) == 0);
+	test_wire();
+	/* Set-up: every key, and the CA certificates, as tessera init. */
+	memset(&sc, 0, sizeof(sc));
+	sc.module = testutil_softhsm_module();
+	sc.token = TOKEN;
+	sc.pin = PIN;
+	for (r = SIGNER_ROLE_ROOT; r < SIGNER_ROLE_MAX; r++)
+		sc.key_uri[r] = key_uris[r];
+	sc.is_setup = 1;
+	sc.open_tries = 1;
+	CHECK_ST(signer_local_open(&sc, &setup), ST_OK);
+	if (setup == NULL)
+		TEST_END();
+	for (r = SIGNER_ROLE_ROOT; r < SIGNER_ROLE_MAX; r++) {
+		CHECK_ST(signer_key_generate(setup, labels[r],
+		             r == SIGNER_ROLE_ROOT ? SIGNER_KEY_EC_P256
+		                                   : SIGNER_KEY_EC_P256,
+		             &keys[r]),
+		    ST_OK);
+		if (keys[r] != NULL) {
+			pub[r] = signer_key_get0_public(keys[r]);
+			EVP_PKEY_up_ref(pub[r]);
+		}
+	}
+	name = X509_NAME_new();
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+	    (const unsigned char *)"Test Root CA", -1, -1, 0);
+	memset(&t, 0, sizeof(t));
+	t.subject = name;
+	t.pubkey = pub[SIGNER_ROLE_ROOT];
+	t.not_before = (int64_t)time(NULL) - 60;
+	t.not_after = t.not_before + 86400;
+	t.is_ca = 1;
+	t.pathlen = -1;
+	t.key_usage = X509v3_KU_KEY_CERT_SIGN | X509v3_KU_CRL_SIGN;
+	t.md_nid = NID_sha256;
+	CHECK_ST(
+	    ca_cert_sign(&t, NULL, keys[SIGNER_ROLE_ROOT], &root_cert, serial),
+	    ST_OK);
+	X509_NAME_free(name);
+	name = X509_NAME_new();
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+	    (const unsigned char *)"Test Issuing CA", -1, -1, 0);
+	t.subject = name;
+	t.pubkey = pub[SIGNER_ROLE_ISSUING];
+	t.pathlen = 0;
+	CHECK_ST(ca_cert_sign(&t, root_cert, keys[SIGNER_ROLE_ROOT],
+	             &issuing_cert, serial),
+	    ST_OK);
+	X509_NAME_free(name);
+	for (r = SIGNER_ROLE_ROOT; r < SIGNER_ROLE_MAX; r++)
+		signer_key_free(keys[r]);
+	signer_close(setup);
+	if (root_cert == NULL || issuing_cert == NULL)
+		TEST_END();
+
+	/* Serving: what a worker can reach. */
+	sc.is_setup = 0;
+	sc.root = root_cert;
+	sc.issuing = issuing_cert;
+	CHECK_ST(signer_local_open(&sc, &holder), ST_OK);
+	if (holder != NULL) {
+		test_certificates();
+		test_ocsp();
+		test_tokens();
+		test_crls();
+		test_generate();
+		signer_close(holder);
+	}
+	for (r = 0; r < SIGNER_ROLE_MAX; r++)
+		EVP_PKEY_free(pub[r]);
+	X509_free(root_cert);
+	X509_free(issuing_cert);
+	testutil_rmtree(dir);
+	free(dir);
+	TEST_END();
+}
