@@ -52,6 +52,26 @@ out:
 }
 
 enum status
+authority_ca_certs_load(
+    const struct ca_config *cfg, X509 **root, X509 **issuing)
+{
+	enum status st;
+
+	if ((st = load_cert(cfg, "ca/root.pem", root)) != ST_OK ||
+	    (st = load_cert(cfg, "ca/issuing.pem", issuing)) != ST_OK) {
+		/* init --offline-root stops before the certificates. */
+		if (st == ST_NOTFOUND && cfg->key_root == NULL)
+			st = status_fail(ST_NOTFOUND,
+			    "%s waits for its issuing CA certificate: have "
+			    "the offline root sign ca/issuing.csr, then run "
+			    "tessera ca import --data %s --cert FILE --chain "
+			    "ROOT",
+			    cfg->data_dir, cfg->data_dir);
+	}
+	return st;
+}
+
+enum status
 authority_file_cert_load(
     const struct ca_config *cfg, const char *rel, X509 **out)
 {
@@ -281,18 +301,9 @@ open_with(const char *data_dir, const char *pin, const char *socket_path,
 	}
 	if ((st = policy_load(path, &a->policy)) != ST_OK)
 		goto out;
-	if ((st = load_cert(a->cfg, "ca/root.pem", &a->root)) != ST_OK ||
-	    (st = load_cert(a->cfg, "ca/issuing.pem", &a->issuing)) != ST_OK) {
-		/* init --offline-root stops before the certificates. */
-		if (st == ST_NOTFOUND && a->cfg->key_root == NULL)
-			st = status_fail(ST_NOTFOUND,
-			    "%s waits for its issuing CA certificate: have "
-			    "the offline root sign ca/issuing.csr, then run "
-			    "tessera ca import --data %s --cert FILE --chain "
-			    "ROOT",
-			    data_dir, data_dir);
+	if ((st = authority_ca_certs_load(a->cfg, &a->root, &a->issuing)) !=
+	    ST_OK)
 		goto out;
-	}
 	/* Manufacturer trust files are named relative to the policy. */
 	*strrchr(path, '/') = '\0';
 	if ((st = trust_load(a, path)) != ST_OK)

@@ -132,6 +132,14 @@ enum status
 authority_key_retire(struct authority *a, struct signer_key *key) MUST_CHECK;
 
 /*
+ * The CA certificates of cfg's data directory (ca/root.pem,
+ * ca/issuing.pem), or why not: one made with init --offline-root waits
+ * for its import. The caller frees both (also on failure).
+ */
+enum status authority_ca_certs_load(
+    const struct ca_config *cfg, X509 **root, X509 **issuing) MUST_CHECK;
+
+/*
  * The signer that holds cfg's token in this process: PIN given, or from
  * the environment, or the configured file (a locked copy is kept by the
  * signer, this one wiped); root and issuing are the CA names its keys

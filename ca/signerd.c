@@ -36,10 +36,8 @@ authority_signerd_open(
 		return ST_NOMEM;
 	d->listen_fd = -1;
 	if ((st = ca_config_load(data_dir, &d->cfg)) != ST_OK ||
-	    (st = authority_file_cert_load(d->cfg, "ca/root.pem", &d->root)) !=
-	        ST_OK ||
-	    (st = authority_file_cert_load(
-	         d->cfg, "ca/issuing.pem", &d->issuing)) != ST_OK)
+	    (st = authority_ca_certs_load(d->cfg, &d->root, &d->issuing)) !=
+	        ST_OK)
 		goto out;
 	if ((st = authority_signer_local_open(d->cfg, d->root, d->issuing, pin,
 	         SIGNERD_OPEN_TRIES, &d->holder)) != ST_OK)
