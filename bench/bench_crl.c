@@ -11,6 +11,10 @@
  *           entries) and DIR/tessera.crl (DER), for bench/crl.sh
  *   -H      also build with a P-256 key in a fresh SoftHSMv2 token
  *   -q      build only: no PEM and no check (for `perf record`)
+ *   -S      also from a store: N revoked certificate rows in a fresh
+ *           SQLite store, read back with store_revoked_foreach into rows
+ *           as publication.c collects them, then built; prints the fill,
+ *           the read and the build apart
  *
  * Without -d the CA is a P-256 key made in memory.
  */
@@ -27,6 +31,7 @@
 #include <openssl/x509v3.h>
 
 #include "ca/crl.h"
+#include "ca/store.h"
 #include "common/file.h"
 #include "common/status.h"
 #include "hsm/hsm.h"
@@ -317,10 +322,161 @@ out:
 	return ok;
 }
 
+/* N revoked rows, written in transactions of FILL_BATCH. */
+#define FILL_BATCH 20000
+struct fill {
+	struct source *src;
+	long count;
+};
+
+static enum status
+fill_commit(struct store_txn *txn, void *arg)
+{
+	static const uint8_t der[] = {0x30, 0x00};
+	struct fill *f = arg;
+	struct ca_crl_entry e;
+	struct store_cert row;
+	enum status st;
+	long i;
+
+	for (i = 0; i < f->count && source_next(f->src, &e) == 1; i++) {
+		memset(&row, 0, sizeof(row));
+		snprintf(row.serial, sizeof(row.serial), "%s", e.serial_hex);
+		row.issuer = "CN=bench CRL CA";
+		row.subject = "CN=x";
+		row.profile = "device";
+		row.not_before = REVOKED_BASE - 86400;
+		row.not_after = REVOKED_BASE + 10 * REVOKED_SPAN;
+		row.status = STORE_CERT_REVOKED;
+		row.revoked_at = e.revoked_at;
+		row.reason = e.reason;
+		row.der = (uint8_t *)der;
+		row.der_len = sizeof(der);
+		row.created = row.not_before;
+		row.shard = STORE_CRL_SHARD_FULL;
+		if ((st = store_txn_cert_insert(txn, &row)) != ST_OK)
+			return st;
+	}
+	return ST_OK;
+}
+
+/* What publication.c keeps of each row while it builds. */
+struct row {
+	char serial[STORE_SERIAL_HEX_CAP];
+	int64_t revoked_at;
+	int reason;
+};
+struct rows {
+	struct row *v;
+	size_t count, cap, next;
+};
+
+static int
+rows_collect(const char *serial, int64_t revoked_at, int reason, void *arg)
+{
+	struct rows *r = arg;
+	struct row *grown;
+
+	if (r->count == r->cap) {
+		r->cap = r->cap ? r->cap * 2 : 1024;
+		if ((grown = realloc(r->v, r->cap * sizeof(*grown))) == NULL)
+			return 1;
+		r->v = grown;
+	}
+	snprintf(
+	    r->v[r->count].serial, sizeof(r->v[r->count].serial), "%s", serial);
+	r->v[r->count].revoked_at = revoked_at;
+	r->v[r->count].reason = reason;
+	r->count++;
+	return 0;
+}
+
+static int
+rows_next(void *arg, struct ca_crl_entry *e)
+{
+	struct rows *r = arg;
+
+	if (r->next == r->count)
+		return 0;
+	e->serial_hex = r->v[r->next].serial;
+	e->revoked_at = r->v[r->next].revoked_at;
+	e->reason = r->v[r->next].reason;
+	r->next++;
+	return 1;
+}
+
+/* The CRL of n rows read from a fresh store, each phase timed. */
+static int
+run_store(X509 *ca, EVP_PKEY *key, long n)
+{
+	struct ca_crl_params p;
+	struct store *store = NULL;
+	struct source s;
+	struct fill f;
+	struct rows rows;
+	uint8_t *der = NULL;
+	size_t der_len = 0;
+	char *dir, path[4200];
+	double t0, c0, t_fill, t_read, c_read, t_build, c_build;
+	long done;
+	int ok = 0;
+
+	memset(&rows, 0, sizeof(rows));
+	if ((dir = testutil_tmpdir()) == NULL)
+		return 0;
+	snprintf(path, sizeof(path), "%s/store.db", dir);
+	if (store_open(path, &store) != ST_OK)
+		goto out;
+	source_reset(&s, n);
+	f.src = &s;
+	t0 = now();
+	for (done = 0; done < n; done += FILL_BATCH) {
+		f.count = n - done < FILL_BATCH ? n - done : FILL_BATCH;
+		if (store_write(store, fill_commit, &f) != ST_OK)
+			goto out;
+	}
+	t_fill = now() - t0;
+	t0 = now();
+	c0 = cpu_now();
+	if (store_revoked_foreach(store, STORE_CRL_SHARD_FULL, REVOKED_BASE,
+	        rows_collect, &rows) != ST_OK ||
+	    rows.count != (size_t)n)
+		goto out;
+	c_read = cpu_now() - c0;
+	t_read = now() - t0;
+	memset(&p, 0, sizeof(p));
+	p.issuer = ca;
+	p.key = testutil_signer_key(key, SIGNER_ROLE_ISSUING);
+	p.number = 7;
+	p.this_update = (int64_t)time(NULL);
+	p.next_update = p.this_update + 7 * 86400;
+	p.md_nid = NID_sha256;
+	t0 = now();
+	c0 = cpu_now();
+	if (ca_crl_build(&p, rows_next, &rows, &der, &der_len) != ST_OK)
+		goto out;
+	c_build = cpu_now() - c0;
+	t_build = now() - t0;
+	printf("tessera store    n=%ld fill=%.1f s read=%.3f s cpu=%.3f s "
+	       "build=%.3f s cpu=%.3f s der=%.1f MB\n",
+	    n, t_fill, t_read, c_read, t_build, c_build, (double)der_len / 1e6);
+	ok = 1;
+out:
+	if (!ok)
+		fprintf(stderr, "bench_crl: store: %s\n", status_detail());
+	free(der);
+	free(rows.v);
+	store_close(store);
+	testutil_rmtree(dir);
+	free(dir);
+	return ok;
+}
+
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: bench_crl [-n entries] [-d dir] [-H] [-q]\n");
+	fprintf(
+	    stderr, "usage: bench_crl [-n entries] [-d dir] [-H] [-q] [-S]\n");
 	exit(2);
 }
 
@@ -333,9 +489,9 @@ main(int argc, char **argv)
 	X509 *ca = NULL;
 	FILE *f;
 	long n = 100000;
-	int c, with_hsm = 0, rc = 1;
+	int c, with_hsm = 0, with_store = 0, rc = 1;
 
-	while ((c = getopt(argc, argv, "n:d:Hq")) != -1) {
+	while ((c = getopt(argc, argv, "n:d:HqS")) != -1) {
 		switch (c) {
 		case 'n':
 			n = strtol(optarg, &end, 10);
@@ -350,6 +506,9 @@ main(int argc, char **argv)
 			break;
 		case 'q':
 			build_only = 1;
+			break;
+		case 'S':
+			with_store = 1;
 			break;
 		default:
 			usage();
@@ -387,6 +546,8 @@ main(int argc, char **argv)
 	if (!run("software", ca, key, n, dir != NULL ? path : NULL))
 		goto out;
 	if (with_hsm && !run_hsm(n))
+		goto out;
+	if (with_store && !run_store(ca, key, n))
 		goto out;
 	rc = 0;
 out:
