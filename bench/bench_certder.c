@@ -14,7 +14,10 @@
  *              signature's share
  *   raw sign   EVP_DigestSign over the same TBS: what X509_sign spends
  *              on the signature itself
- *   fill only  ca_certder_tbs: the encoding's share
+ *   fill only  ca_certder_tbs: the TBS alone
+ *   encode     what ca_cert_issue does but sign: serial, subject and SAN
+ *              taken from the OpenSSL objects, the SPKI, the TBS, the
+ *              Certificate around a 72-byte signature
  * Prints microseconds of process CPU per certificate for each.
  */
 #include <stdio.h>
@@ -23,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
 #include "ca/certder.h"
@@ -67,7 +71,7 @@ main(int argc, char **argv)
 	X509 *ca, *cert;
 	X509_PUBKEY *xpk = NULL;
 	const struct signer_key *skey = NULL;
-	double t0, x509_us, tmpl_us, call_us, sign_us, raw_us, fill_us;
+	double t0, x509_us, tmpl_us, call_us, sign_us, raw_us, fill_us, enc_us;
 	long n = 2000, i;
 	int c, len;
 
@@ -184,6 +188,38 @@ main(int argc, char **argv)
 
 	t0 = cpu_us();
 	for (i = 0; i < n; i++) {
+		static const uint8_t fake_sig[72];
+		struct ca_certder_san sv[CA_CERTDER_SAN_MAX];
+		struct ca_certder_req q = r;
+		unsigned char *nm = NULL;
+		uint8_t *pk = NULL, *tb = NULL, *out = NULL;
+		size_t tb_len = 0, out_len = 0;
+
+		if (RAND_bytes(serial, sizeof(serial)) != 1 ||
+		    ca_certder_san_from(
+		        san, sv, CA_CERTDER_SAN_MAX, &q.san_count) != ST_OK ||
+		    (len = i2d_X509_NAME(name, &nm)) <= 0 ||
+		    ca_certder_spki(xpk, &pk, &q.spki_len) != ST_OK)
+			return 1;
+		serial[0] &= 0x7f;
+		serial[0] |= 1;
+		q.san = sv;
+		q.subject = nm;
+		q.subject_len = (size_t)len;
+		q.spki = pk;
+		if (ca_certder_tbs(tmpl, &q, &tb, &tb_len) != ST_OK ||
+		    ca_certder_assemble(tmpl, tb, tb_len, fake_sig,
+		        sizeof(fake_sig), &out, &out_len) != ST_OK)
+			return 1;
+		free(out);
+		free(tb);
+		OPENSSL_free(pk);
+		OPENSSL_free(nm);
+	}
+	enc_us = (cpu_us() - t0) / (double)n;
+
+	t0 = cpu_us();
+	for (i = 0; i < n; i++) {
 		EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 		uint8_t raw[160];
 		size_t raw_len = sizeof(raw);
@@ -208,9 +244,9 @@ main(int argc, char **argv)
 	printf("%-34s %8.1f us\n", "sign only (signer_sign)", sign_us);
 	printf("%-34s %8.1f us\n", "raw sign (EVP_DigestSign)", raw_us);
 	printf("%-34s %8.1f us\n", "fill only (ca_certder_tbs)", fill_us);
-	printf("%-34s %8.1f us vs %.1f us (%.1fx less)\n",
-	    "encoding: template vs x509", tmpl_us - sign_us, x509_us - raw_us,
-	    (x509_us - raw_us) / (tmpl_us - sign_us));
+	printf("%-34s %8.1f us vs %.1f us (x509 less raw sign): %.1fx less\n",
+	    "encode (ca_cert_issue but sign)", enc_us, x509_us - raw_us,
+	    (x509_us - raw_us) / enc_us);
 	free(tbs);
 	OPENSSL_free(spki);
 	OPENSSL_free(subject);
