@@ -67,6 +67,9 @@
 #define LIMIT_HTTPS_HEADER (16 * 1024)
 /* An API answer's body: a page of 1000 certificates is about 400 KB. */
 #define LIMIT_HTTPS_BODY (8 * 1024 * 1024)
+/* A path segment a route captures: device ids (64), serials (40), profiles
+ * (64); longer ones name nothing, and are a 404 before any look-up. */
+#define LIMIT_ROUTE_PARAM_LEN 128
 /* The admin client configuration file (four paths and a URL). */
 #define LIMIT_ADMIN_CONFIG (64 * 1024)
 /* A CSV of devices for tessera admin secrets import, or a revoke list. */

@@ -652,25 +652,6 @@ since_list(struct enroll *e, const struct principal *who,
 }
 
 /* The routing table: method, first segment, action, handler. */
-enum api_route {
-	ROUTE_SECRETS,
-	ROUTE_SECRET_LIST,
-	ROUTE_SECRET_CANCEL,
-	ROUTE_SECRETS_CANCEL,
-	ROUTE_CERT_LIST,
-	ROUTE_CERT_GET,
-	ROUTE_CERT_REVOKE,
-	ROUTE_DEVICE_GET,
-	ROUTE_DEVICE_REVOKE,
-	ROUTE_DEVICE_REINSTATE,
-	ROUTE_REVOCATIONS,
-	ROUTE_AUDIT,
-	ROUTE_TOKEN_KEY_NEW,
-	ROUTE_MAX
-};
-
-/* What a route's request may carry besides the path. */
-enum api_body { BODY_NONE, BODY_JSON };
 
 static const char *const no_queries[] = {NULL};
 static const char *const list_queries[] = {
@@ -679,37 +660,21 @@ static const char *const since_queries[] = {"since", "limit", NULL};
 static const char *const secret_queries[] = {
     "minter", "device", "profile", "status", "limit", "cursor", NULL};
 
-static const struct {
-	const char *method;
-	const char *collection;
-	int has_id;
-	const char *action;
-	enum api_body body;
-	const char *const *queries;
-} routes[ROUTE_MAX] = {
-    [ROUTE_SECRETS] = {"POST", "enrollment-secrets", 0, NULL, BODY_JSON,
-        no_queries},
-    [ROUTE_SECRET_LIST] = {"GET", "enrollment-secrets", 0, NULL, BODY_NONE,
-        secret_queries},
-    [ROUTE_SECRET_CANCEL] = {"POST", "enrollment-secrets", 1, "cancel",
-        BODY_JSON, no_queries},
-    [ROUTE_SECRETS_CANCEL] = {"POST", "enrollment-secrets", 0, "cancel",
-        BODY_JSON, no_queries},
-    [ROUTE_CERT_LIST] = {"GET", "certificates", 0, NULL, BODY_NONE,
-        list_queries},
-    [ROUTE_CERT_GET] = {"GET", "certificates", 1, NULL, BODY_NONE, no_queries},
-    [ROUTE_CERT_REVOKE] = {"POST", "certificates", 1, "revoke", BODY_JSON,
-        no_queries},
-    [ROUTE_DEVICE_GET] = {"GET", "devices", 1, NULL, BODY_NONE, no_queries},
-    [ROUTE_DEVICE_REVOKE] = {"POST", "devices", 1, "revoke", BODY_JSON,
-        no_queries},
-    [ROUTE_DEVICE_REINSTATE] = {"POST", "devices", 1, "reinstate", BODY_JSON,
-        no_queries},
-    [ROUTE_REVOCATIONS] = {"GET", "revocations", 0, NULL, BODY_NONE,
-        since_queries},
-    [ROUTE_AUDIT] = {"GET", "audit", 0, NULL, BODY_NONE, since_queries},
-    [ROUTE_TOKEN_KEY_NEW] = {"POST", "token-keys", 0, NULL, BODY_JSON,
-        no_queries},
+/* The query parameters each resource knows (route.c has the rest). */
+static const char *const *const route_queries[API_ROUTE_MAX] = {
+    [API_SECRETS] = no_queries,
+    [API_SECRET_LIST] = secret_queries,
+    [API_SECRET_CANCEL] = no_queries,
+    [API_SECRETS_CANCEL] = no_queries,
+    [API_CERT_LIST] = list_queries,
+    [API_CERT_GET] = no_queries,
+    [API_CERT_REVOKE] = no_queries,
+    [API_DEVICE_GET] = no_queries,
+    [API_DEVICE_REVOKE] = no_queries,
+    [API_DEVICE_REINSTATE] = no_queries,
+    [API_REVOCATIONS] = since_queries,
+    [API_AUDIT] = since_queries,
+    [API_TOKEN_KEY_NEW] = no_queries,
 };
 
 /*
@@ -771,6 +736,7 @@ request_cross_site_refused(const struct enroll *e,
 	char msg[300], q[96];
 
 	if (strcmp(req->method, "GET") == 0 ||
+	    strcmp(req->method, "HEAD") == 0 ||
 	    (why = request_cross_site(e, req)) == NULL)
 		return 0;
 	snprintf(msg, sizeof(msg),
@@ -798,15 +764,16 @@ request_cross_site_refused(const struct enroll *e,
  * the request does not fit.
  */
 static int
-request_fits(enum api_route r, const struct http_request *req,
+request_fits(const struct route_match *m, const struct http_request *req,
     struct http_response *resp)
 {
 	const char *name;
 	char msg[200], q[96];
-	int is_write = strcmp(routes[r].method, "GET") != 0;
+	int is_write = strcmp(m->route->method, "GET") != 0;
 
 	if (req->query_unknown != NULL &&
-	    (name = req->query_unknown(req, routes[r].queries)) != NULL) {
+	    (name = req->query_unknown(req, route_queries[m->route->op])) !=
+	        NULL) {
 		snprintf(msg, sizeof(msg), "unknown query parameter %s",
 		    log_quote(name, q, sizeof(q)));
 		api_error(resp, 400, status_name(ST_MALFORMED), msg);
@@ -825,7 +792,7 @@ request_fits(enum api_route r, const struct http_request *req,
 		    "nothing to say)");
 		return 0;
 	}
-	if (routes[r].body == BODY_NONE && req->body_len > 0) {
+	if (!is_write && req->body_len > 0) {
 		api_error(resp, 400, status_name(ST_MALFORMED),
 		    "this resource takes no request body");
 		return 0;
@@ -846,157 +813,87 @@ body_empty_object(const struct http_request *req)
 	return st;
 }
 
-/*
- * Split "collection[/id[/action]]" and find the route. *id points into
- * buf. ST_NOTFOUND for no such resource, ST_CONFLICT (405) for a known
- * resource with another method (allow: the ones it takes, "GET, POST").
- */
-static enum status
-api_route(const char *method, const char *path, char *buf, size_t cap,
-    enum api_route *out, const char **id, char *allow, size_t allow_cap)
+int
+api_guard(struct enroll *e, const struct http_request *req,
+    struct principal *who, struct http_response *resp)
 {
-	char *seg[3] = {NULL, NULL, NULL}, *p;
-	size_t n = strlen(path), count = 0, i;
-	int path_known = 0;
+	char *secret = NULL;
+	enum status st;
 
-	*id = NULL;
-	allow[0] = '\0';
-	if (n == 0 || n >= cap)
-		return status_fail(ST_NOTFOUND, "no such API resource");
-	memcpy(buf, path, n + 1);
-	for (p = buf; count < 3; count++) {
-		seg[count] = p;
-		if ((p = strchr(p, '/')) == NULL)
-			break;
-		*p++ = '\0';
+	/* The API is for holders of certificates tessera issued: no Basic
+	 * secrets, no IDevIDs (every API route accepts only those). */
+	st = auth_principal(e->a, req, ROUTE_CERT, who, &secret);
+	secret_free(secret);
+	if (st != ST_OK) {
+		/* Refused before a principal exists: audited all the same.
+		 * A refused read changes nothing: audited in aggregate. */
+		api_status(resp,
+		    strcmp(req->method, "GET") == 0 ||
+		            strcmp(req->method, "HEAD") == 0
+		        ? authority_refuse_read(e->a, who, "api", st)
+		        : authority_refuse(e->a, who, "api", st));
+		return 0;
 	}
-	if (p != NULL || count == 3 || (seg[1] != NULL && seg[1][0] == '\0'))
-		return status_fail(ST_NOTFOUND, "no such API resource");
-	count = seg[1] == NULL ? 1 : seg[2] == NULL ? 2 : 3;
-	for (i = 0; i < ROUTE_MAX; i++) {
-		if (strcmp(seg[0], routes[i].collection) != 0 ||
-		    (size_t)(1 + routes[i].has_id +
-		        (routes[i].action != NULL)) != count ||
-		    (routes[i].action != NULL &&
-		        strcmp(seg[1 + routes[i].has_id], routes[i].action) !=
-		            0))
-			continue;
-		path_known = 1;
-		/* The methods the resource allows, for a 405's Allow. */
-		if (strstr(allow, routes[i].method) == NULL)
-			snprintf(allow + strlen(allow),
-			    allow_cap - strlen(allow), "%s%s",
-			    allow[0] ? ", " : "", routes[i].method);
-		if (strcmp(method, routes[i].method) == 0) {
-			*out = (enum api_route)i;
-			*id = seg[1];
-			return ST_OK;
-		}
-	}
-	if (path_known)
-		return status_fail(
-		    ST_CONFLICT, "method %.16s not allowed here", method);
-	return status_fail(ST_NOTFOUND, "no such API resource");
+	return !request_cross_site_refused(e, req, resp);
 }
 
 void
-api_handle(struct enroll *e, const struct http_request *req, const char *path,
-    struct http_response *resp)
+api_handle(struct enroll *e, const struct http_request *req,
+    const struct route_match *m, struct http_response *resp)
 {
-	struct principal who;
-	enum api_route route = ROUTE_MAX;
-	const char *id = NULL;
-	char allow[32];
-	char *secret = NULL, buf[256], kid[TOKEN_THUMBPRINT_LEN + 1];
+	const struct principal *who = &m->who;
+	const char *id = m->param;
+	char kid[TOKEN_THUMBPRINT_LEN + 1];
 	enum status st;
 
-	/* The API is for certificate holders only: no Basic secrets. */
-	memset(&who, 0, sizeof(who));
-	if (req->peer_chain == NULL) {
-		st = status_fail(
-		    ST_UNAUTHENTICATED, "the API needs a client certificate");
-	} else {
-		st = auth_principal(e->a, req, &who, &secret);
-		secret_free(secret);
-		if (st == ST_OK && who.kind != PRINCIPAL_CERT)
-			st = status_fail(ST_UNAUTHENTICATED,
-			    "the API needs a tessera-issued client "
-			    "certificate");
-	}
-	if (st != ST_OK) {
-		/* Refused before a principal exists: audited all the same. */
-		if (who.kind != PRINCIPAL_CERT)
-			auth_anonymous(req, &who);
-		/* A refused read changes nothing: audited in aggregate. */
-		api_status(resp,
-		    strcmp(req->method, "GET") == 0
-		        ? authority_refuse_read(e->a, &who, "api", st)
-		        : authority_refuse(e->a, &who, "api", st));
+	if (!request_fits(m, req, resp))
 		return;
-	}
-	if (request_cross_site_refused(e, req, resp))
-		return;
-	if ((st = api_route(req->method, path, buf, sizeof(buf), &route, &id,
-	         allow, sizeof(allow))) != ST_OK) {
-		if (st == ST_CONFLICT) {
-			api_error(
-			    resp, 405, "method not allowed", status_detail());
-			if (http_response_header(resp, "Allow", "%s", allow) !=
-			    ST_OK)
-				resp->header_count = 0;
-		} else {
-			api_status(resp, st);
-		}
-		return;
-	}
-	if (!request_fits(route, req, resp))
-		return;
-	switch (route) {
-	case ROUTE_SECRETS:
-		secrets_create(e, &who, req, resp);
+	switch ((enum api_route)m->route->op) {
+	case API_SECRETS:
+		secrets_create(e, who, req, resp);
 		break;
-	case ROUTE_SECRET_LIST:
-		list_secrets(e, &who, req, resp);
+	case API_SECRET_LIST:
+		list_secrets(e, who, req, resp);
 		break;
-	case ROUTE_SECRET_CANCEL:
-		cancel_secret(e, &who, req, id, resp);
+	case API_SECRET_CANCEL:
+		cancel_secret(e, who, req, id, resp);
 		break;
-	case ROUTE_SECRETS_CANCEL:
-		cancel_secrets(e, &who, req, resp);
+	case API_SECRETS_CANCEL:
+		cancel_secrets(e, who, req, resp);
 		break;
-	case ROUTE_CERT_LIST:
-		list_certs(e, &who, req, resp);
+	case API_CERT_LIST:
+		list_certs(e, who, req, resp);
 		break;
-	case ROUTE_CERT_GET:
-		get_cert(e, &who, id, resp);
+	case API_CERT_GET:
+		get_cert(e, who, id, resp);
 		break;
-	case ROUTE_CERT_REVOKE:
-		revoke_cert(e, &who, req, id, resp);
+	case API_CERT_REVOKE:
+		revoke_cert(e, who, req, id, resp);
 		break;
-	case ROUTE_DEVICE_GET:
-		get_device(e, &who, id, resp);
+	case API_DEVICE_GET:
+		get_device(e, who, id, resp);
 		break;
-	case ROUTE_DEVICE_REVOKE:
-		revoke_device(e, &who, req, id, resp);
+	case API_DEVICE_REVOKE:
+		revoke_device(e, who, req, id, resp);
 		break;
-	case ROUTE_DEVICE_REINSTATE:
+	case API_DEVICE_REINSTATE:
 		if ((st = body_empty_object(req)) != ST_OK ||
-		    (st = authority_reinstate_device(e->a, &who, id)) != ST_OK)
+		    (st = authority_reinstate_device(e->a, who, id)) != ST_OK)
 			api_status(resp, st);
 		else
 			api_send(resp, 200,
 			    json_pack("{s:s, s:s}", "device", id, "status",
 			        "active"));
 		break;
-	case ROUTE_REVOCATIONS:
-		since_list(e, &who, req, 0, resp);
+	case API_REVOCATIONS:
+		since_list(e, who, req, 0, resp);
 		break;
-	case ROUTE_AUDIT:
-		since_list(e, &who, req, 1, resp);
+	case API_AUDIT:
+		since_list(e, who, req, 1, resp);
 		break;
-	case ROUTE_TOKEN_KEY_NEW:
+	case API_TOKEN_KEY_NEW:
 		if ((st = body_empty_object(req)) != ST_OK ||
-		    (st = authority_token_rotate(e->a, &who, kid)) != ST_OK)
+		    (st = authority_token_rotate(e->a, who, kid)) != ST_OK)
 			api_status(resp, st);
 		else
 			api_send(resp, 201, json_pack("{s:s}", "kid", kid));

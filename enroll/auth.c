@@ -84,11 +84,12 @@ auth_anonymous(const struct http_request *req, struct principal *who)
 
 static enum status
 principal_find(struct authority *a, const struct http_request *req,
-    struct principal *who, char **secret)
+    unsigned allowed, struct principal *who, char **secret)
 {
 	char *user = NULL, *password = NULL;
 	enum status cert_st = ST_UNAUTHENTICATED, st;
 	char cert_detail[256] = "";
+	int may_secret = (allowed & (1u << PRINCIPAL_SECRET)) != 0;
 
 	*secret = NULL;
 	memset(who, 0, sizeof(*who));
@@ -97,12 +98,24 @@ principal_find(struct authority *a, const struct http_request *req,
 	if (req->peer_chain != NULL) {
 		cert_st = authority_authenticate_conn(a, req->peer_chain,
 		    req->peer_address, req->chain_memo, who);
+		if (cert_st == ST_OK && (allowed & (1u << who->kind)) == 0)
+			cert_st = status_fail(ST_UNAUTHENTICATED,
+			    "%.100s needs a tessera-issued client certificate",
+			    req->path);
 		if (cert_st == ST_OK)
 			return ST_OK;
 		snprintf(
 		    cert_detail, sizeof(cert_detail), "%s", status_detail());
 	}
 	auth_anonymous(req, who);
+	if (!may_secret) {
+		st = status_fail(cert_st, "%s",
+		    req->peer_chain != NULL ? cert_detail
+		                            : "no credentials: present a "
+		                              "tessera-issued client "
+		                              "certificate");
+		goto out;
+	}
 	if (req->authorization != NULL) {
 		st = auth_basic_parse(req->authorization, &user, &password);
 		if (st == ST_OK && password[0] != '\0') {
@@ -138,11 +151,11 @@ out:
 
 enum status
 auth_principal(struct authority *a, const struct http_request *req,
-    struct principal *who, char **secret)
+    unsigned allowed, struct principal *who, char **secret)
 {
 	static const char *const kinds[PRINCIPAL_KIND_MAX] = {
 	    "anonymous", "operator", "secret", "cert", "manufacturer"};
-	enum status st = principal_find(a, req, who, secret);
+	enum status st = principal_find(a, req, allowed, who, secret);
 
 	/* For the access log: who this request presented itself as (a
 	 * secret's claim is checked later; the status says how it went). */

@@ -21,12 +21,15 @@ enum status
 auth_basic_parse(const char *header, char **user, char **password) MUST_CHECK;
 
 /*
- * Authenticate req into *who. *secret receives the decoded Basic password
- * when who is a PRINCIPAL_SECRET (who->secret points at it); the caller
- * frees it with secret_free after the request.
+ * Authenticate req into *who with the authenticators allowed (the route's:
+ * 1u << enum principal_kind each); a credential of another kind is
+ * ST_UNAUTHENTICATED, and Basic is not even read when secrets are not
+ * allowed. *secret receives the decoded Basic password when who is a
+ * PRINCIPAL_SECRET (who->secret points at it); the caller frees it with
+ * secret_free after the request.
  */
 enum status auth_principal(struct authority *a, const struct http_request *req,
-    struct principal *who, char **secret) MUST_CHECK;
+    unsigned allowed, struct principal *who, char **secret) MUST_CHECK;
 
 /*
  * Make *who the peer of req as nothing but its address: the principal a

@@ -25,26 +25,14 @@
 #define CT_PKCS10 "application/pkcs10"
 #define REALM "Basic realm=\"tessera EST\", charset=\"UTF-8\""
 
-enum est_op {
-	EST_CACERTS,
-	EST_SIMPLEENROLL,
-	EST_SIMPLEREENROLL,
-	EST_CSRATTRS,
-	EST_SERVERKEYGEN,
-	EST_FULLCMC,
-	EST_OP_MAX
-};
-
-static const struct {
-	const char *name;
-	const char *method;
-} ops[EST_OP_MAX] = {
-    [EST_CACERTS] = {"cacerts", "GET"},
-    [EST_SIMPLEENROLL] = {"simpleenroll", "POST"},
-    [EST_SIMPLEREENROLL] = {"simplereenroll", "POST"},
-    [EST_CSRATTRS] = {"csrattrs", "GET"},
-    [EST_SERVERKEYGEN] = {"serverkeygen", "POST"},
-    [EST_FULLCMC] = {"fullcmc", "POST"},
+/* The operations' names, for messages and the audit. */
+static const char *const op_names[EST_OP_MAX] = {
+    [EST_CACERTS] = "cacerts",
+    [EST_SIMPLEENROLL] = "simpleenroll",
+    [EST_SIMPLEREENROLL] = "simplereenroll",
+    [EST_CSRATTRS] = "csrattrs",
+    [EST_SERVERKEYGEN] = "serverkeygen",
+    [EST_FULLCMC] = "fullcmc",
 };
 
 /* RFC 8951 §3: base64 always; say so for clients that look. */
@@ -60,40 +48,6 @@ send_b64(struct http_response *resp, const char *type, const uint8_t *der,
 	}
 	resp->status = 200;
 	resp->content_type = type;
-}
-
-/* Split "[label/]op"; a label must name a profile. */
-static enum status
-parse_path(const struct authority *a, const char *path, char *label,
-    size_t label_cap, enum est_op *op)
-{
-	const char *slash = strchr(path, '/'), *name = path;
-	size_t n;
-	int i;
-
-	label[0] = '\0';
-	if (slash != NULL) {
-		n = (size_t)(slash - path);
-		if (n == 0 || n >= label_cap || strchr(slash + 1, '/') != NULL)
-			return status_fail(ST_NOTFOUND,
-			    "no such EST resource (expected "
-			    "/.well-known/est/[label/]operation)");
-		memcpy(label, path, n);
-		label[n] = '\0';
-		name = slash + 1;
-		if (policy_profile_get(authority_policy(a), label) == NULL)
-			return status_fail(ST_NOTFOUND,
-			    "unknown EST label \"%.64s\": labels name policy "
-			    "profiles",
-			    label);
-	}
-	for (i = 0; i < EST_OP_MAX; i++)
-		if (strcmp(name, ops[i].name) == 0) {
-			*op = (enum est_op)i;
-			return ST_OK;
-		}
-	return status_fail(
-	    ST_NOTFOUND, "unknown EST operation \"%.32s\"", name);
 }
 
 /*
@@ -236,7 +190,7 @@ out:
 
 static void
 enroll_op(struct enroll *e, const struct http_request *req, const char *label,
-    enum est_op op, struct http_response *resp)
+    enum est_op op, unsigned allowed, struct http_response *resp)
 {
 	struct authority_enroll_req er;
 	struct principal who;
@@ -248,12 +202,12 @@ enroll_op(struct enroll *e, const struct http_request *req, const char *label,
 	enum status st;
 
 	/* Who first: an unauthenticated client learns nothing more. */
-	if ((st = auth_principal(e->a, req, &who, &secret)) != ST_OK)
+	if ((st = auth_principal(e->a, req, allowed, &who, &secret)) != ST_OK)
 		goto refused;
 	if (!http_media_type_is(req->content_type, CT_PKCS10)) {
 		st = status_fail(ST_MALFORMED,
 		    "%s takes Content-Type %s (RFC 7030 §4.2.1), not %.64s",
-		    ops[op].name, CT_PKCS10,
+		    op_names[op], CT_PKCS10,
 		    req->content_type ? req->content_type : "(none)");
 		goto refused;
 	}
@@ -287,7 +241,7 @@ enroll_op(struct enroll *e, const struct http_request *req, const char *label,
 	goto out;
 refused:
 	/* Refused before the authority saw it: audited all the same. */
-	refuse(resp, authority_refuse(e->a, &who, ops[op].name, st));
+	refuse(resp, authority_refuse(e->a, &who, op_names[op], st));
 out:
 	OPENSSL_free(p7);
 	EVP_PKEY_free(key);
@@ -297,30 +251,16 @@ out:
 }
 
 void
-est_handle(struct enroll *e, const struct http_request *req, const char *path,
-    struct http_response *resp)
+est_handle(struct enroll *e, const struct http_request *req,
+    const struct route_match *m, struct http_response *resp)
 {
 	const struct policy_profile *p;
-	char label[LIMIT_LABEL_LEN + 1];
+	const char *label = m->param;
 	uint8_t *der = NULL;
 	size_t der_len;
-	enum est_op op = EST_CACERTS;
+	enum est_op op = (enum est_op)m->route->op;
 	enum status st;
 
-	if ((st = parse_path(e->a, path, label, sizeof(label), &op)) != ST_OK) {
-		http_response_status(resp, st);
-		return;
-	}
-	if (strcmp(req->method, ops[op].method) != 0 &&
-	    !(strcmp(req->method, "HEAD") == 0 &&
-	        strcmp(ops[op].method, "GET") == 0)) {
-		http_response_error(resp, 405, "%s takes %s, not %.16s",
-		    ops[op].name, ops[op].method, req->method);
-		if (http_response_header(resp, "Allow", "%s", ops[op].method) !=
-		    ST_OK)
-			resp->header_count = 0;
-		return;
-	}
 	switch (op) {
 	case EST_CACERTS:
 		if (buf_append(&resp->body, e->cacerts_b64,
@@ -353,7 +293,7 @@ est_handle(struct enroll *e, const struct http_request *req, const char *path,
 		    "simplereenroll or serverkeygen");
 		return;
 	default:
-		enroll_op(e, req, label, op, resp);
+		enroll_op(e, req, label, op, m->route->authenticators, resp);
 		return;
 	}
 }

@@ -128,7 +128,7 @@ send_crl(struct enroll *e, const char *name, struct http_response *resp)
 	uint8_t *der = NULL;
 	size_t len = 0;
 	int64_t this_update, next_update, number;
-	char tag[96];
+	char tag[LIMIT_ROUTE_PARAM_LEN + 64]; /* name, crlNumber, thisUpdate */
 	enum status st;
 
 	if ((st = authority_crl_get(e->a, name, &der, &len, &this_update,
@@ -198,14 +198,13 @@ out:
  * exactly "application/ocsp-response" (nginx accepts nothing else).
  */
 static void
-send_ocsp(struct enroll *e, const struct http_request *req,
+send_ocsp(struct enroll *e, const struct http_request *req, const char *b64,
     struct http_response *resp)
 {
 	struct authority_ocsp_answer ans;
 	const uint8_t *der = NULL;
 	uint8_t *decoded = NULL;
 	size_t len = 0;
-	const char *b64;
 	enum status st;
 
 	if (strcmp(req->method, "POST") == 0) {
@@ -221,7 +220,6 @@ send_ocsp(struct enroll *e, const struct http_request *req,
 	} else {
 		/* The path is percent-decoded already; '+' is base64's. An
 		 * undecodable one is answered malformedRequest below. */
-		b64 = req->path + strlen("/ocsp");
 		while (*b64 == '/')
 			b64++;
 		if (codec_b64_decode((const uint8_t *)b64, strlen(b64),
@@ -372,47 +370,40 @@ send_health(struct enroll *e, struct http_response *resp)
 	json_decref(o);
 }
 
-static int
-has_prefix(const char *s, const char *prefix)
+void
+publish_handle_cert(struct enroll *e, const struct http_request *req,
+    const struct route_match *m, struct http_response *resp)
 {
-	return strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
-int
-publish_handle(struct enroll *e, const struct http_request *req,
-    struct http_response *resp)
-{
-	const char *p = req->path;
-	int is_get =
-	    strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
-	int is_ocsp = strcmp(p, "/ocsp") == 0 || has_prefix(p, "/ocsp/");
-
-	if (strcmp(p, "/ca/root.crt") != 0 &&
-	    strcmp(p, "/ca/issuing.crt") != 0 && strcmp(p, "/healthz") != 0 &&
-	    !has_prefix(p, "/crl/") && !is_ocsp)
-		return 0;
-	if (is_ocsp && (is_get || strcmp(req->method, "POST") == 0)) {
-		send_ocsp(e, req, resp);
-		return 1;
-	}
-	if (!is_get) {
-		http_response_error(resp, 405, "%.64s takes %s, not %.16s", p,
-		    is_ocsp ? "GET or POST" : "GET", req->method);
-		if (http_response_header(resp, "Allow",
-		        is_ocsp ? "GET, HEAD, POST" : "GET, HEAD") != ST_OK)
-			resp->header_count = 0;
-		return 1;
-	}
+	(void)req;
 	/* RFC 2585: a DER certificate as application/pkix-cert. */
-	if (strcmp(p, "/ca/root.crt") == 0)
+	if (m->route->op == PUBLISH_CERT_ROOT)
 		send_der(resp, e->root_der, e->root_der_len,
 		    "application/pkix-cert");
-	else if (strcmp(p, "/ca/issuing.crt") == 0)
+	else
 		send_der(resp, e->issuing_der, e->issuing_der_len,
 		    "application/pkix-cert");
-	else if (has_prefix(p, "/crl/"))
-		send_crl(e, p + strlen("/crl/"), resp);
-	else
-		send_health(e, resp);
-	return 1;
+}
+
+void
+publish_handle_crl(struct enroll *e, const struct http_request *req,
+    const struct route_match *m, struct http_response *resp)
+{
+	(void)req;
+	send_crl(e, m->param, resp);
+}
+
+void
+publish_handle_ocsp(struct enroll *e, const struct http_request *req,
+    const struct route_match *m, struct http_response *resp)
+{
+	send_ocsp(e, req, m->rest != NULL ? m->rest : "", resp);
+}
+
+void
+publish_handle_health(struct enroll *e, const struct http_request *req,
+    const struct route_match *m, struct http_response *resp)
+{
+	(void)req;
+	(void)m;
+	send_health(e, resp);
 }

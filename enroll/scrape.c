@@ -105,23 +105,14 @@ crls_render(struct enroll *e, struct buf *out)
 	return ST_OK;
 }
 
-int
+void
 scrape_handle(struct enroll *e, const struct http_request *req,
-    struct http_response *resp)
+    const struct route_match *m, struct http_response *resp)
 {
 	char q[80];
 	enum status st;
 
-	if (strcmp(req->path, "/metrics") != 0)
-		return 0;
-	if (strcmp(req->method, "GET") != 0 &&
-	    strcmp(req->method, "HEAD") != 0) {
-		http_response_error(
-		    resp, 405, "/metrics takes GET, not %.16s", req->method);
-		if (http_response_header(resp, "Allow", "GET, HEAD") != ST_OK)
-			resp->header_count = 0;
-		return 1;
-	}
+	(void)m;
 	/*
 	 * The counters tell an outsider how busy the CA is and how its
 	 * enrollments fare: the policy says who may read them.
@@ -132,22 +123,21 @@ scrape_handle(struct enroll *e, const struct http_request *req,
 		    "does not list it",
 		    log_quote(req->peer_address ? req->peer_address : "", q,
 		        sizeof(q)));
-		return 1;
+		return;
 	}
 	if (e->metrics == NULL) {
 		http_response_error(resp, 404,
 		    "no metrics in this process (only tessera serve has them)");
-		return 1;
+		return;
 	}
 	if ((st = metrics_render(e->metrics, &resp->body)) != ST_OK ||
 	    (st = service_render(e, &resp->body)) != ST_OK ||
 	    (st = crls_render(e, &resp->body)) != ST_OK) {
 		http_response_error(resp, 500, "/metrics: %s", status_name(st));
-		return 1;
+		return;
 	}
 	resp->status = 200;
 	resp->content_type = SCRAPE_CONTENT_TYPE;
 	if (http_response_header(resp, "Cache-Control", "no-store") != ST_OK)
 		resp->header_count = 0;
-	return 1;
 }

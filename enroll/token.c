@@ -19,9 +19,8 @@
 #define FORM_TYPE "application/x-www-form-urlencoded"
 #define JWKS_PATH "/.well-known/jwks.json"
 
-/* An RFC 6749 §5.2 error: {"error": code, "error_description": why}. */
-static void
-oauth_error(struct http_response *resp, int status, const char *error,
+void
+token_oauth_error(struct http_response *resp, int status, const char *error,
     const char *description)
 {
 	api_json_error(resp, status,
@@ -40,25 +39,25 @@ oauth_status(struct http_response *resp, enum status st)
 
 	switch (st) {
 	case ST_UNAUTHENTICATED:
-		oauth_error(resp, 401, "invalid_client", why);
+		token_oauth_error(resp, 401, "invalid_client", why);
 		break;
 	case ST_DENIED:
-		oauth_error(resp, 400, "unauthorized_client", why);
+		token_oauth_error(resp, 400, "unauthorized_client", why);
 		break;
 	case ST_NOTFOUND:
-		oauth_error(resp, 400, "invalid_target", why);
+		token_oauth_error(resp, 400, "invalid_target", why);
 		break;
 	case ST_MALFORMED:
 	case ST_LIMIT:
-		oauth_error(resp, 400, "invalid_request", why);
+		token_oauth_error(resp, 400, "invalid_request", why);
 		break;
 	case ST_UNAVAILABLE:
-		oauth_error(resp, 503, "temporarily_unavailable", why);
+		token_oauth_error(resp, 503, "temporarily_unavailable", why);
 		if (http_response_header(resp, "Retry-After", "5") != ST_OK)
 			resp->header_count = 0;
 		break;
 	default:
-		oauth_error(resp, 500, "server_error", "internal error");
+		token_oauth_error(resp, 500, "server_error", "internal error");
 	}
 }
 
@@ -89,14 +88,14 @@ request_refuse(struct enroll *e, const struct http_request *req,
 	auth_anonymous(req, &anon);
 	st = authority_refuse(e->a, &anon, "token", st);
 	snprintf(why, sizeof(why), "%s", status_detail());
-	oauth_error(resp, st == ST_NOMEM ? 500 : 400,
+	token_oauth_error(resp, st == ST_NOMEM ? 500 : 400,
 	    st == ST_NOMEM ? "server_error" : error, why);
 }
 
 /* POST /token: grant_type=client_credentials[&audience=...]. */
-static void
-token_post(struct enroll *e, const struct http_request *req,
-    struct http_response *resp)
+void
+token_handle_post(struct enroll *e, const struct http_request *req,
+    const struct route_match *m, struct http_response *resp)
 {
 	char grant[64], audience[LIMIT_NAME_LEN + 1],
 	    client[LIMIT_NAME_LEN + 1];
@@ -111,6 +110,14 @@ token_post(struct enroll *e, const struct http_request *req,
 	enum status st;
 
 	memset(&who, 0, sizeof(who));
+	/* Routed on the plain listener too, so that a device that tries it
+	 * there learns why it cannot work rather than a 404. */
+	if (!req->is_tls) {
+		token_oauth_error(resp, 400, "invalid_request",
+		    "POST /token is served on the TLS listener only: the "
+		    "device authenticates with its certificate");
+		return;
+	}
 	if (!http_media_type_is(req->content_type, FORM_TYPE)) {
 		request_refuse(e, req, resp, "invalid_request",
 		    status_fail(ST_MALFORMED,
@@ -137,7 +144,7 @@ token_post(struct enroll *e, const struct http_request *req,
 		        "certificate"));
 		return;
 	}
-	st = auth_principal(e->a, req, &who, &secret);
+	st = auth_principal(e->a, req, m->route->authenticators, &who, &secret);
 	secret_free(secret);
 	if (st == ST_OK && f[2].is_set && strcmp(client, who.id) != 0)
 		st = status_fail(ST_UNAUTHENTICATED,
@@ -224,40 +231,13 @@ metadata_get(struct enroll *e, int is_openid, struct http_response *resp)
 	send_json(resp, doc, "application/json", "public, max-age=3600");
 }
 
-int
-token_handle(struct enroll *e, const struct http_request *req,
-    struct http_response *resp)
+void
+token_handle_doc(struct enroll *e, const struct http_request *req,
+    const struct route_match *m, struct http_response *resp)
 {
-	const char *p = req->path;
-	int is_token = strcmp(p, "/token") == 0;
-	int is_get =
-	    strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
-
-	if (!is_token && strcmp(p, JWKS_PATH) != 0 &&
-	    strcmp(p, "/.well-known/openid-configuration") != 0 &&
-	    strcmp(p, "/.well-known/oauth-authorization-server") != 0)
-		return 0;
-	if (is_token && !req->is_tls) {
-		oauth_error(resp, 400, "invalid_request",
-		    "POST /token is served on the TLS listener only: the "
-		    "device authenticates with its certificate");
-	} else if (is_token && strcmp(req->method, "POST") != 0) {
-		oauth_error(resp, 405, "invalid_request",
-		    "/token takes POST (RFC 6749 §3.2)");
-		if (http_response_header(resp, "Allow", "POST") != ST_OK)
-			resp->header_count = 0;
-	} else if (is_token) {
-		token_post(e, req, resp);
-	} else if (!is_get) {
-		http_response_error(
-		    resp, 405, "%.64s takes GET, not %.16s", p, req->method);
-		if (http_response_header(resp, "Allow", "GET, HEAD") != ST_OK)
-			resp->header_count = 0;
-	} else if (strcmp(p, JWKS_PATH) == 0) {
+	(void)req;
+	if (m->route->op == TOKEN_DOC_JWKS)
 		jwks_get(e, resp);
-	} else {
-		metadata_get(e,
-		    strcmp(p, "/.well-known/openid-configuration") == 0, resp);
-	}
-	return 1;
+	else
+		metadata_get(e, m->route->op == TOKEN_DOC_OPENID, resp);
 }

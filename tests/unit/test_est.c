@@ -768,11 +768,11 @@ test_api(const char *dir)
 	    strstr((char *)resp.body.data, "\"secret\"") == NULL &&
 	    strstr((char *)resp.body.data, "hash") == NULL);
 	http_response_free(&resp);
-	/* One resource, two methods: a 405 names both. */
+	/* One resource, two methods: a 405 names both (GET takes HEAD). */
 	q.r.method = "DELETE";
 	CHECK(run_tls(&q, &resp) == 405);
 	CHECK(header(&resp, "Allow") != NULL &&
-	    strcmp(header(&resp, "Allow"), "POST, GET") == 0);
+	    strcmp(header(&resp, "Allow"), "POST, GET, HEAD") == 0);
 	http_response_free(&resp);
 	q.r.method = "POST";
 	q.r.content_type = "application/json";
