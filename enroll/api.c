@@ -651,7 +651,7 @@ since_list(struct enroll *e, const struct principal *who,
 	        f.array, "last_seq", (json_int_t)f.last));
 }
 
-/* The routing table: method, first segment, action, handler. */
+/* What each API resource takes besides its path (route.c routes it). */
 
 static const char *const no_queries[] = {NULL};
 static const char *const list_queries[] = {

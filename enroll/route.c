@@ -86,22 +86,25 @@ static const struct route routes[] = {
     {"GET", API "enrollment-secrets", ROUTE_TLS, ROUTE_CERT, ROUTE_RATE_NONE,
         ROUTE_ERR_API, api_handle, API_SECRET_LIST, METRICS_EP_API},
     {"POST", API "enrollment-secrets/{id}/cancel", ROUTE_TLS, ROUTE_CERT,
-        ROUTE_RATE_NONE, ROUTE_ERR_API, api_handle, API_SECRET_CANCEL},
+        ROUTE_RATE_NONE, ROUTE_ERR_API, api_handle, API_SECRET_CANCEL,
+        METRICS_EP_API},
     {"POST", API "enrollment-secrets/cancel", ROUTE_TLS, ROUTE_CERT,
         ROUTE_RATE_NONE, ROUTE_ERR_API, api_handle, API_SECRETS_CANCEL,
         METRICS_EP_API},
     {"GET", API "certificates", ROUTE_TLS, ROUTE_CERT, ROUTE_RATE_NONE,
         ROUTE_ERR_API, api_handle, API_CERT_LIST, METRICS_EP_API},
     {"GET", API "certificates/{id}", ROUTE_TLS, ROUTE_CERT, ROUTE_RATE_NONE,
-        ROUTE_ERR_API, api_handle, API_CERT_GET},
+        ROUTE_ERR_API, api_handle, API_CERT_GET, METRICS_EP_API},
     {"POST", API "certificates/{id}/revoke", ROUTE_TLS, ROUTE_CERT,
-        ROUTE_RATE_NONE, ROUTE_ERR_API, api_handle, API_CERT_REVOKE},
+        ROUTE_RATE_NONE, ROUTE_ERR_API, api_handle, API_CERT_REVOKE,
+        METRICS_EP_API},
     {"GET", API "devices/{id}", ROUTE_TLS, ROUTE_CERT, ROUTE_RATE_NONE,
-        ROUTE_ERR_API, api_handle, API_DEVICE_GET},
+        ROUTE_ERR_API, api_handle, API_DEVICE_GET, METRICS_EP_API},
     {"POST", API "devices/{id}/revoke", ROUTE_TLS, ROUTE_CERT, ROUTE_RATE_NONE,
-        ROUTE_ERR_API, api_handle, API_DEVICE_REVOKE},
+        ROUTE_ERR_API, api_handle, API_DEVICE_REVOKE, METRICS_EP_API},
     {"POST", API "devices/{id}/reinstate", ROUTE_TLS, ROUTE_CERT,
-        ROUTE_RATE_NONE, ROUTE_ERR_API, api_handle, API_DEVICE_REINSTATE},
+        ROUTE_RATE_NONE, ROUTE_ERR_API, api_handle, API_DEVICE_REINSTATE,
+        METRICS_EP_API},
     {"GET", API "revocations", ROUTE_TLS, ROUTE_CERT, ROUTE_RATE_NONE,
         ROUTE_ERR_API, api_handle, API_REVOCATIONS, METRICS_EP_API},
     {"GET", API "audit", ROUTE_TLS, ROUTE_CERT, ROUTE_RATE_NONE, ROUTE_ERR_API,
@@ -125,7 +128,7 @@ static const struct route routes[] = {
         ROUTE_ERR_TEXT, publish_handle_cert, PUBLISH_CERT_ISSUING,
         METRICS_EP_CA_CERT},
     {"GET", "/crl/{id}", BOTH, ROUTE_ANYONE, ROUTE_RATE_NONE, ROUTE_ERR_TEXT,
-        publish_handle_crl, 0},
+        publish_handle_crl, 0, METRICS_EP_CRL},
     /* RFC 6960 App. A: POST to the responder URL, or GET with the
      * request in the path; both answered at either (a path of "/"s
      * and base64, which may hold "/" too). */
@@ -134,9 +137,9 @@ static const struct route routes[] = {
     {"GET", "/ocsp", BOTH, ROUTE_ANYONE, ROUTE_RATE_OCSP, ROUTE_ERR_TEXT,
         publish_handle_ocsp, 0, METRICS_EP_OCSP},
     {"POST", "/ocsp/{*}", BOTH, ROUTE_ANYONE, ROUTE_RATE_OCSP, ROUTE_ERR_TEXT,
-        publish_handle_ocsp, 0},
+        publish_handle_ocsp, 0, METRICS_EP_OCSP},
     {"GET", "/ocsp/{*}", BOTH, ROUTE_ANYONE, ROUTE_RATE_OCSP, ROUTE_ERR_TEXT,
-        publish_handle_ocsp, 0},
+        publish_handle_ocsp, 0, METRICS_EP_OCSP},
     /* The counters: on the plain listener only, for metrics.allow. */
     {"GET", "/metrics", ROUTE_PLAIN, ROUTE_ANYONE, ROUTE_RATE_NONE,
         ROUTE_ERR_TEXT, scrape_handle, 0, METRICS_EP_METRICS},
@@ -174,29 +177,10 @@ param_set(struct route_match *m, const char *s, size_t n)
 	m->param[n] = '\0';
 }
 
-enum metrics_endpoint
-enroll_endpoint(const char *path)
-{
-	struct route_match m;
-	size_t i;
-
-	for (i = 0; i < ROUTE_COUNT; i++) {
-		m.param[0] = '\0';
-		m.rest = NULL;
-		if (match_from(NULL, routes[i].pattern, path, &m))
-			return routes[i].endpoint;
-	}
-	/* Refused there, but counted with the protocol it tried. */
-	if (strncmp(path, "/.well-known/est/", 17) == 0)
-		return METRICS_EP_EST_OTHER;
-	if (strncmp(path, API_PREFIX, strlen(API_PREFIX)) == 0)
-		return METRICS_EP_API;
-	return METRICS_EP_OTHER;
-}
-
 /*
  * 1 if path matches pat from here (both at a '/' or their end), with the
  * captures in m. A literal segment matches itself only (case and all).
+ * Without e, a label is not looked up: any segment may be one.
  */
 static int
 match_from(
@@ -220,8 +204,10 @@ match_from(
 			/* With the segment, which must name a profile ... */
 			if (seg_ok(ss, sn) && sn <= LIMIT_LABEL_LEN) {
 				param_set(m, ss, sn);
-				if (policy_profile_get(authority_policy(e->a),
-				        m->param) != NULL &&
+				if ((e == NULL ||
+				        policy_profile_get(
+				            authority_policy(e->a), m->param) !=
+				            NULL) &&
 				    match_from(e, ps + pn, ss + sn, m))
 					return 1;
 			}
@@ -293,6 +279,26 @@ route_find(struct enroll *e, const char *method, const char *path,
 		return status_fail(ST_CONFLICT, "%.100s takes %s, not %.16s",
 		    path, allow, method);
 	return status_fail(ST_NOTFOUND, "no such resource: %.200s", path);
+}
+
+enum metrics_endpoint
+enroll_endpoint(const char *path)
+{
+	struct route_match m;
+	size_t i;
+
+	for (i = 0; i < ROUTE_COUNT; i++) {
+		m.param[0] = '\0';
+		m.rest = NULL;
+		if (match_from(NULL, routes[i].pattern, path, &m))
+			return routes[i].endpoint;
+	}
+	/* Refused there, but counted with the protocol it tried. */
+	if (strncmp(path, "/.well-known/est/", 17) == 0)
+		return METRICS_EP_EST_OTHER;
+	if (strncmp(path, API_PREFIX, strlen(API_PREFIX)) == 0)
+		return METRICS_EP_API;
+	return METRICS_EP_OTHER;
 }
 
 /*

@@ -351,6 +351,46 @@ test_unknown_and_hostile(void)
 	http_response_free(&resp);
 }
 
+/* What the metrics count a request as: the table's column, by path. */
+static void
+test_endpoints(void)
+{
+	static const struct {
+		const char *path;
+		enum metrics_endpoint ep;
+	} cases[] = {
+	    {"/.well-known/est/cacerts", METRICS_EP_EST_CACERTS},
+	    {"/.well-known/est/any-label/simpleenroll",
+	        METRICS_EP_EST_SIMPLEENROLL},
+	    {"/.well-known/est/simplereenroll", METRICS_EP_EST_SIMPLEREENROLL},
+	    {"/.well-known/est/serverkeygen", METRICS_EP_EST_SERVERKEYGEN},
+	    {"/.well-known/est/csrattrs", METRICS_EP_EST_CSRATTRS},
+	    {"/.well-known/est/fullcmc", METRICS_EP_EST_OTHER},
+	    {"/.well-known/est/nosuchop", METRICS_EP_EST_OTHER},
+	    {"/api/v1/certificates", METRICS_EP_API},
+	    {"/api/v1/nosuch", METRICS_EP_API},
+	    {"/token", METRICS_EP_TOKEN},
+	    {"/.well-known/jwks.json", METRICS_EP_WELL_KNOWN},
+	    {"/ocsp/MAMGAQ==", METRICS_EP_OCSP},
+	    {"/ocsp", METRICS_EP_OCSP},
+	    {"/crl/issuing.crl", METRICS_EP_CRL},
+	    {"/ca/root.crt", METRICS_EP_CA_CERT},
+	    {"/healthz", METRICS_EP_HEALTHZ},
+	    {"/metrics", METRICS_EP_METRICS},
+	    {"/nosuch", METRICS_EP_OTHER},
+	    {"/", METRICS_EP_OTHER},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (enroll_endpoint(cases[i].path) != cases[i].ep)
+			fprintf(stderr, "%s: endpoint %d, want %d\n",
+			    cases[i].path, (int)enroll_endpoint(cases[i].path),
+			    (int)cases[i].ep);
+		CHECK(enroll_endpoint(cases[i].path) == cases[i].ep);
+	}
+}
+
 int
 main(void)
 {
@@ -376,6 +416,7 @@ main(void)
 	if (e != NULL && admin != NULL) {
 		test_every_route();
 		test_unknown_and_hostile();
+		test_endpoints();
 	}
 	X509_free(admin);
 	enroll_free(e);
