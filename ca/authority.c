@@ -720,7 +720,7 @@ enum status
 authority_tick(struct authority *a, unsigned *events)
 {
 	int64_t slow_tick = a->slow_tick;
-	int renewed;
+	int renewed, is_leader;
 	enum status st;
 
 	*events = 0;
@@ -728,15 +728,18 @@ authority_tick(struct authority *a, unsigned *events)
 	 * keeps serving, and the token is tried again next time. */
 	if (signer_ping(a->signer) != ST_OK)
 		return ST_OK;
+	/* The store-wide work runs on one node of a shared store. */
+	is_leader = store_leader_check(a->store);
 	/* Renewed certificates whose overlap ended: revoked, and on the
 	 * CRL built just below. */
-	if ((st = supersede_tick(a, (int64_t)time(NULL))) != ST_OK)
+	if (is_leader && (st = supersede_tick(a, (int64_t)time(NULL))) != ST_OK)
 		log_warn("supersede: %s", status_detail());
 	/* Every call: CRLs follow revocations within a second. */
-	if ((st = publication_tick(a, (int64_t)time(NULL))) != ST_OK)
+	if (is_leader &&
+	    (st = publication_tick(a, (int64_t)time(NULL))) != ST_OK)
 		log_warn("publication: %s", status_detail());
 	/* With the minute-scale work: a checkpoint, when there is news. */
-	if (a->slow_tick != slow_tick)
+	if (is_leader && a->slow_tick != slow_tick)
 		audit_sign(a);
 	if ((st = authority_tls_renew(a, 0, &renewed)) != ST_OK)
 		return st;

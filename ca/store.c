@@ -567,6 +567,7 @@ store_open(const char *path, struct store **out)
 	/* Static initialisers: nothing to fail, nothing to undo half-way. */
 	store->lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 	store->read_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+	store->leader_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 	store->wake = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
 	store->done = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
 	store->lock_fd = -1;
@@ -621,6 +622,8 @@ store_close(struct store *store)
 		close(store->lock_fd);
 	pthread_cond_destroy(&store->done);
 	pthread_cond_destroy(&store->wake);
+	db_close(store->leader_db);
+	pthread_mutex_destroy(&store->leader_lock);
 	pthread_mutex_destroy(&store->read_lock);
 	pthread_mutex_destroy(&store->lock);
 	free(store->path);

@@ -82,6 +82,17 @@ int store_target_is_url(const char *target);
  */
 enum status store_target_check(const char *target) MUST_CHECK;
 
+/*
+ * Whether this process runs the scheduled work that must run once for the
+ * whole store (CRL builds, OCSP refresh, superseding, audit checkpoints).
+ * SQLite: always (one machine; its caller already runs one scheduler).
+ * PostgreSQL: the one session that holds an advisory lock on the store's
+ * database; the lock goes with its session, so when that node dies or is
+ * cut off another one takes it at its next call (once a second). Logs
+ * when this process gains or loses it.
+ */
+int store_leader_check(struct store *store);
+
 struct store_copy_counts {
 	int64_t rows; /* of every table */
 	int64_t certs;

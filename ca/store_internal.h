@@ -145,6 +145,12 @@ struct store {
 
 	int lock_fd; /* the SQLite writer lock (path-writer); -1: none */
 
+	/* PostgreSQL: the session that holds the scheduler's advisory lock
+	 * (store_leader.c), guarded by leader_lock. */
+	pthread_mutex_t leader_lock;
+	struct db *leader_db;
+	int is_leader;
+
 	pthread_t writer;
 	int has_writer;
 };

@@ -4,7 +4,10 @@
 # configuration, TLS key and, here, the same SoftHSMv2 token). A one-time
 # secret raced by concurrent enrollments on both nodes: exactly one 200,
 # the rest 401, one certificate stored. A device revoked on node A is
-# answered revoked by OCSP on node B (time printed).
+# answered revoked by OCSP on node B (time printed). The scheduled work
+# (CRLs, OCSP refresh, checkpoints) runs on one node only; after kill -9
+# of that node the other takes it over (time printed) and its CRL carries
+# a revocation made after the takeover.
 . "$(dirname "$0")/lib.sh"
 : "${TESSERA_PG_DIR:?TESSERA_PG_DIR: run through ctest (fixture pg)}"
 PG() { bash "$TESSERA_SOURCE/tests/integration/pg.sh" "$@"; }
@@ -93,5 +96,60 @@ else
 	fail "node B's OCSP does not answer revoked within 10 s"
 fi
 kill -0 "$PID_A" && kill -0 "$PID_B" && pass || fail "a node died"
+
+# --- the scheduler: one node elected; another takes over after kill -9 ---
+elected() { grep -a "scheduler: this node runs" "$T/serve.err" | wc -l; }
+[ "$(elected)" = 1 ] && pass ||
+	fail "$(elected) nodes say they run the scheduled work, want 1"
+# The elected worker's supervisor is the node to kill.
+wpid=$(grep -a "scheduler: this node runs" "$T/serve.err" | head -1 |
+	sed -n 's/.*tessera\[\([0-9]*\)\].*/\1/p')
+leader=$(ps -o ppid= -p "$wpid" 2>/dev/null | tr -d ' ')
+if [ "$leader" = "$PID_A" ]; then survivor=B; else survivor=A; fi
+[ "$leader" = "$PID_A" ] || [ "$leader" = "$PID_B" ] && pass ||
+	fail "the elected worker $wpid belongs to neither node"
+children=$(ps -o pid= --ppid "$leader" 2>/dev/null | tr -d ' ')
+t0=$(date +%s%N)
+kill -9 "$leader" $children 2>/dev/null
+wait "$leader" 2>/dev/null
+n=300
+while [ "$n" -gt 0 ] && [ "$(elected)" -lt 2 ]; do
+	sleep 0.05
+	n=$((n - 1))
+done
+t1=$(date +%s%N)
+if [ "$(elected)" = 2 ]; then
+	pass
+	echo "node $survivor took the scheduled work over $(((t1 - t0) / 1000000)) ms after kill -9"
+else
+	fail "no node took the scheduled work over within 15 s of kill -9"
+fi
+# The survivor publishes: a revocation there is on its CRL.
+if [ "$survivor" = A ]; then SP1=$A1 SP2=$A2 SD=$DA; else SP1=$B1 SP2=$B2 SD=$DB; fi
+S5=$(tessera secret --data "$SD" --device after-dev 2>>"$T/cli.err" | tail -1)
+csr after /CN=after-dev
+openssl req -in "$T/after.csr" -outform DER 2>/dev/null | base64 -w0 >"$T/after.b64"
+code=$(curl "${C[@]}" -o "$T/after.p7" -w '%{http_code}' -u "after-dev:$S5" \
+	-H 'Content-Type: application/pkcs10' --data-binary @"$T/after.b64" \
+	"https://localhost:$SP1/.well-known/est/simpleenroll")
+[ "$code" = 200 ] && pass || fail "enroll on the survivor: HTTP $code"
+base64 -d "$T/after.p7" | openssl pkcs7 -inform DER -print_certs 2>/dev/null |
+	openssl x509 -out "$T/after.pem" 2>/dev/null
+aserial=$(openssl x509 -in "$T/after.pem" -noout -serial | cut -d= -f2)
+code=$(curl "${C[@]}" --cert "$DA/admin/admin.pem" --key "$DA/admin/admin.key" \
+	-H 'Content-Type: application/json' -d '{"reason": "keyCompromise"}' \
+	-o /dev/null -w '%{http_code}' \
+	"https://localhost:$SP1/api/v1/certificates/$aserial/revoke")
+[ "$code" = 200 ] && pass || fail "revoke on the survivor: HTTP $code"
+n=200
+on_crl=0
+while [ "$n" -gt 0 ]; do
+	curl -sf -o "$T/after.crl" "http://127.0.0.1:$SP2/crl/issuing.crl" &&
+		openssl crl -inform DER -in "$T/after.crl" -noout -text 2>/dev/null |
+		grep -qi "Serial Number: *$aserial\$" && { on_crl=1; break; }
+	sleep 0.05
+	n=$((n - 1))
+done
+[ "$on_crl" = 1 ] && pass || fail "the survivor's CRL lacks a revocation made after the takeover"
 check "audit verify" tessera audit verify --data "$DA"
 finish
