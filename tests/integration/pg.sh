@@ -43,8 +43,9 @@ stop() {
 	rm -rf "$dir"
 }
 
-case $cmd in
-start)
+# One try at a fresh cluster (a port taken meanwhile, a slow start on a
+# loaded machine: the caller tries again).
+start_once() {
 	stop
 	mkdir -p "$dir/run"
 	[ "$(id -u)" = 0 ] && chown -R nobody:nogroup "$dir"
@@ -61,7 +62,9 @@ start)
 	chmod 600 "$dir/data/server.key"
 	tcp=
 	for _ in $(seq 1 200); do
-		p=$((33000 + RANDOM % 20000))
+		# Below the kernel's ephemeral range (and below the ports the
+		# integration tests pick, 20000-32767).
+		p=$((10000 + RANDOM % 10000))
 		[ -z "$(ss -ltnH "sport = :$p" 2>/dev/null)" ] && { tcp=$p; break; }
 	done
 	[ -n "$tcp" ] || { echo "pg.sh: no free port" >&2; exit 1; }
@@ -95,6 +98,18 @@ start)
 	SQL
 	echo "postgresql://tessera@/tessera?host=$dir/run&port=$port" >"$dir/url"
 	echo "PostgreSQL up in $dir/run, port $port"
+}
+
+case $cmd in
+start)
+	for try in 1 2 3; do
+		if (start_once); then
+			exit 0
+		fi
+		echo "pg.sh: start failed (try $try), trying again" >&2
+		[ -f "$dir/server.log" ] && tail -5 "$dir/server.log" >&2
+	done
+	exit 1
 	;;
 stop)
 	stop
