@@ -109,6 +109,19 @@ conn_put(struct remote *r, int fd, int is_broken)
 	pthread_mutex_unlock(&r->lock);
 }
 
+/* Close every idle connection (their signer went away). */
+static void
+pool_flush(struct remote *r)
+{
+	pthread_mutex_lock(&r->lock);
+	while (r->idle_count > 0) {
+		close(r->idle[--r->idle_count]);
+		r->open_count--;
+	}
+	pthread_cond_broadcast(&r->freed);
+	pthread_mutex_unlock(&r->lock);
+}
+
 /*
  * One request and its answer (the frame into answer, parsed into *resp).
  * A connection left from before a restart of the signer fails at once:
@@ -137,6 +150,8 @@ call(struct remote *r, struct signer_wire_request *req, struct buf *answer,
 			break;
 		snprintf(why, sizeof(why), "%s", status_detail());
 		conn_put(r, fd, 1);
+		/* The others were to the same signer: gone too. */
+		pool_flush(r);
 		if (is_reused && tries == 0 && req->op != SIGNER_OP_GENERATE)
 			continue;
 		st = unavailable(why);

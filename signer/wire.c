@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "signer/wire.h"
@@ -323,7 +324,8 @@ signer_wire_write(int fd, const uint8_t *p, size_t len)
 	ssize_t n;
 
 	while (len > 0) {
-		n = write(fd, p, len);
+		/* A peer that went away is an error, never a SIGPIPE. */
+		n = send(fd, p, len, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)

@@ -90,7 +90,7 @@ enum status signer_wire_response_encode(enum signer_wire_op op,
  */
 enum status signer_wire_frame_read(int fd, struct buf *b) MUST_CHECK;
 
-/* Write len bytes to fd (all of them); ST_UNAVAILABLE on failure. */
+/* Send len bytes on socket fd (all of them); ST_UNAVAILABLE on failure. */
 enum status signer_wire_write(int fd, const uint8_t *p, size_t len) MUST_CHECK;
 
 #endif

@@ -10,7 +10,9 @@
  * empty, truncated, trailing-byte, over-limit and wrong-type frames.
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -22,6 +24,7 @@
 #include "common/b64url.h"
 #include "common/buf.h"
 #include "signer/local.h"
+#include "signer/remote.h"
 #include "signer/server.h"
 #include "signer/wire.h"
 #include "tests/unit/test.h"
@@ -529,6 +532,125 @@ test_wire(void)
 	buf_free(&b);
 }
 
+/*
+ * The worker's side: many threads signing at once through one remote
+ * signer (its pool of connections) to the signer's server on a real
+ * socket; every signature verifies. Then the server stops: calls answer
+ * ST_UNAVAILABLE naming the signer, and a new server is found again.
+ */
+#define REMOTE_THREADS 8
+#define REMOTE_SIGNS 40
+
+struct serve_arg {
+	int listen_fd;
+	int stop_fd;
+};
+
+static void *
+serve_run(void *arg)
+{
+	struct serve_arg *sa = arg;
+
+	if (signer_serve(holder, sa->listen_fd, sa->stop_fd) != ST_OK)
+		fprintf(stderr, "signer_serve failed\n");
+	return NULL;
+}
+
+static struct signer_key *remote_key;
+static int remote_good;
+static pthread_mutex_t remote_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *
+sign_run(void *arg)
+{
+	char msg[64];
+	uint8_t *sig = NULL;
+	size_t sig_len = 0;
+	int i, good = 0;
+	char *in;
+
+	(void)arg;
+	for (i = 0; i < REMOTE_SIGNS; i++) {
+		snprintf(
+		    msg, sizeof(msg), "{\"sub\":\"d-%p-%d\"}", (void *)&i, i);
+		in = jws_input("{\"alg\":\"ES256\",\"kid\":\"k\"}", msg);
+		if (in != NULL &&
+		    signer_sign(remote_key, SIGNER_PURPOSE_TOKEN, NID_sha256,
+		        (const uint8_t *)in, strlen(in), &sig,
+		        &sig_len) == ST_OK &&
+		    verifies(SIGNER_ROLE_TOKEN, NID_sha256, (const uint8_t *)in,
+		        strlen(in), sig, sig_len))
+			good++;
+		OPENSSL_free(sig);
+		sig = NULL;
+		free(in);
+	}
+	pthread_mutex_lock(&remote_lock);
+	remote_good += good;
+	pthread_mutex_unlock(&remote_lock);
+	return NULL;
+}
+
+static void
+test_remote(const char *dir)
+{
+	struct serve_arg sa;
+	struct signer *remote = NULL;
+	pthread_t server, threads[REMOTE_THREADS];
+	char path[4096];
+	uint64_t one = 1;
+	uint8_t *sig = NULL;
+	size_t sig_len = 0;
+	int i;
+
+	snprintf(path, sizeof(path), "%s/signer.sock", dir);
+	CHECK_ST(signer_remote_open(path, &remote), ST_OK);
+	/* Not running yet: refused at once, naming the signer. */
+	CHECK_ST(signer_ping(remote), ST_UNAVAILABLE);
+	CHECK_DETAIL("the signer is unavailable");
+	CHECK_ST(signer_listen(path, &sa.listen_fd), ST_OK);
+	sa.stop_fd = eventfd(0, EFD_CLOEXEC);
+	CHECK(pthread_create(&server, NULL, serve_run, &sa) == 0);
+	CHECK_ST(signer_ping(remote), ST_OK);
+	CHECK_ST(
+	    signer_key_find(remote, labels[SIGNER_ROLE_TOKEN], &remote_key),
+	    ST_OK);
+	if (remote_key != NULL) {
+		CHECK(signer_key_role(remote_key) == SIGNER_ROLE_TOKEN);
+		CHECK(EVP_PKEY_eq(signer_key_get0_public(remote_key),
+		          pub[SIGNER_ROLE_TOKEN]) == 1);
+		for (i = 0; i < REMOTE_THREADS; i++)
+			CHECK(pthread_create(
+			          &threads[i], NULL, sign_run, NULL) == 0);
+		for (i = 0; i < REMOTE_THREADS; i++)
+			pthread_join(threads[i], NULL);
+		CHECK(remote_good == REMOTE_THREADS * REMOTE_SIGNS);
+		/* Refused over the socket as in the holder: the audit key. */
+		CHECK_ST(
+		    signer_sign(remote_key, SIGNER_PURPOSE_AUDIT, NID_sha256,
+		        (const uint8_t *)"x", 1, &sig, &sig_len),
+		    ST_DENIED);
+		CHECK_DETAIL("the signer refused");
+	}
+	/* The signer stops: the pooled connections find it gone. */
+	CHECK(write(sa.stop_fd, &one, sizeof(one)) == sizeof(one));
+	pthread_join(server, NULL);
+	unlink(path);
+	CHECK_ST(signer_ping(remote), ST_UNAVAILABLE);
+	CHECK_DETAIL("the signer is unavailable");
+	/* ... and back: the next call connects to the new one. */
+	CHECK_ST(signer_listen(path, &sa.listen_fd), ST_OK);
+	close(sa.stop_fd);
+	sa.stop_fd = eventfd(0, EFD_CLOEXEC);
+	CHECK(pthread_create(&server, NULL, serve_run, &sa) == 0);
+	CHECK_ST(signer_ping(remote), ST_OK);
+	CHECK(write(sa.stop_fd, &one, sizeof(one)) == sizeof(one));
+	pthread_join(server, NULL);
+	close(sa.stop_fd);
+	signer_key_free(remote_key);
+	signer_close(remote);
+}
+
 int
 main(void)
 {
@@ -612,6 +734,7 @@ main(void)
 		test_tokens();
 		test_crls();
 		test_generate();
+		test_remote(dir);
 		signer_close(holder);
 	}
 	for (r = 0; r < SIGNER_ROLE_MAX; r++)
