@@ -503,7 +503,7 @@ worker_request_on(void *cls, struct MHD_Connection *conn, const char *url,
 		goto send;
 	}
 	/* The connection's verified chain: checked once per connection. */
-	if (l->is_tls && (r = worker_conn_get(l, conn)) != NULL)
+	if ((r = worker_conn_get(l, conn)) != NULL && l->is_tls)
 		req.chain_memo = &r->memo;
 	worker_conn_handling(l, r, 1);
 	metrics_inflight_add(w->args->metrics, w->metrics_slot, 1);
