@@ -415,11 +415,150 @@ void principal_describe(const struct principal *who, char *out, size_t cap);
  * data is read), a change in the transaction that makes it.
  */
 
-struct store_cert;
-struct store_cert_filter;
-struct store_device;
-struct store_revocation;
-struct store_audit;
+/*
+ * Read-only views for the network face (enroll/), which never sees the
+ * store's rows or the policy's structs: copies it owns, or const views
+ * lent to a callback for one call (their strings too).
+ */
+
+/* The most rows one page of a listing holds. */
+#define AUTHORITY_LIST_LIMIT_MAX 1000
+/* A serial as uppercase hex, NUL included. */
+#define AUTHORITY_SERIAL_CAP 41
+
+/*
+ * A profile as EST's csrattrs states it (a copy): its default key type
+ * (the first of its keys, what serverkeygen makes) and signature hash.
+ */
+struct authority_profile {
+	int is_ec; /* else RSA */
+	int curve_nid; /* EC */
+	int rsa_bits; /* RSA: the smallest modulus allowed */
+	int sig_md_nid; /* NID_sha256 or NID_sha384 */
+};
+
+/* The profile called name into *out; ST_NOTFOUND. */
+enum status authority_profile_get(const struct authority *a, const char *name,
+    struct authority_profile *out) MUST_CHECK;
+
+/* 1 if the policy has a profile called name. */
+int authority_profile_exists(const struct authority *a, const char *name);
+
+/* A per-address token bucket of the policy's rate_limits. */
+struct authority_rate {
+	int64_t per_second; /* 0: no limit */
+	int64_t burst;
+};
+
+struct authority_rates {
+	struct authority_rate enroll;
+	struct authority_rate token;
+	struct authority_rate ocsp;
+	struct authority_rate refusals; /* 401 and 403 answers */
+};
+
+/* The policy's rate limits, copied into *out. */
+void
+authority_rates_get(const struct authority *a, struct authority_rates *out);
+
+/* 1 if the textual address is in the policy's rate_limits.exempt. */
+int authority_rate_exempt(const struct authority *a, const char *address);
+
+/* 1 if the textual address may read /metrics (the policy's metrics.allow). */
+int authority_metrics_allows(const struct authority *a, const char *address);
+
+/* How long an HTTP cache may keep a served CRL, or OCSP answer (seconds). */
+int64_t authority_crl_cache_seconds(const struct authority *a);
+int64_t authority_ocsp_cache_seconds(const struct authority *a);
+
+/* The id of the policy a runs (policy_id), owned by a. */
+const char *authority_policy_id(const struct authority *a);
+
+/* The notAfter of the CA certificates, Unix seconds. */
+void authority_ca_not_after(
+    const struct authority *a, int64_t *root, int64_t *issuing);
+
+/*
+ * A certificate's row as an admin sees it: from authority_cert_get a copy
+ * (authority_cert_free), to authority_cert_list's fn a view for the call.
+ */
+struct authority_cert {
+	char serial[AUTHORITY_SERIAL_CAP];
+	const char *subject; /* RFC 2253 */
+	const char *device_id; /* NULL for CA and service certificates */
+	const char *profile;
+	int is_revoked;
+	int64_t not_before; /* Unix seconds */
+	int64_t not_after;
+	int64_t revoked_at; /* 0 when valid */
+	int reason; /* RFC 5280 CRLReason, -1 when none */
+	const uint8_t *der;
+	size_t der_len;
+};
+
+void authority_cert_free(struct authority_cert *cert);
+
+enum authority_cert_status {
+	AUTHORITY_CERT_ANY,
+	AUTHORITY_CERT_VALID,
+	AUTHORITY_CERT_REVOKED
+};
+
+/* Which certificates authority_cert_list walks; NULL strings: any. */
+struct authority_cert_filter {
+	const char *device_id;
+	enum authority_cert_status status;
+	const char *profile;
+	int64_t expiring_before; /* 0: any; else not_after < this */
+	const char *cursor; /* NULL or "": first page; else serial > cursor */
+	size_t limit; /* 1..AUTHORITY_LIST_LIMIT_MAX */
+};
+
+/* A device's row and certificate counts (a copy). */
+struct authority_device {
+	int is_blocked;
+	char family[LIMIT_LABEL_LEN + 1]; /* "" when none is recorded */
+	char authenticator[LIMIT_NAME_LEN + 1]; /* "" when none is recorded */
+	int64_t created;
+	int64_t updated;
+	int64_t cert_count; /* certificates ever issued to it */
+	int64_t valid_count; /* of those, not revoked (expired included) */
+};
+
+/* A row of the revocations feed (a view). */
+struct authority_feed_entry {
+	int64_t seq; /* increasing, never reused */
+	const char *serial;
+	const char *device_id; /* NULL when the certificate has none */
+	int reason; /* -1 when none */
+	int64_t time;
+};
+
+/* An audit entry (a view); its hashes stay with tessera audit verify. */
+struct authority_audit_entry {
+	int64_t seq;
+	int64_t time;
+	const char *actor;
+	const char *action;
+	const char *object;
+	const char *detail;
+};
+
+/* A one-time secret's row, never the secret or its hash (a view). */
+struct authority_secret {
+	int64_t id;
+	const char *device_id;
+	const char *profile;
+	const char *minter_kind; /* NULL: minted before minters were kept */
+	const char *minter_id;
+	const char *minter_serial; /* NULL when not a certificate */
+	int64_t created;
+	int64_t expires;
+	int64_t consumed_at; /* 0: not used */
+	const char *consumed_serial; /* NULL: not used */
+	int64_t cancelled_at; /* 0: not cancelled */
+	const char *cancelled_by; /* the audit actor that cancelled it */
+};
 
 /*
  * Parse an RFC 5280 §5.3.1 CRLReason name ("keyCompromise", ...) into
@@ -464,20 +603,19 @@ enum status
 authority_revoke_device(struct authority *a, const struct principal *who,
     const char *device_id, const char *reason, size_t *count) MUST_CHECK;
 
-struct store_secret;
-
 /*
  * The one-time secrets (never a secret or its hash) that match the filter
  * (minter: a certificate serial in any case, or "operator"; device;
- * profile; each may be NULL), at most limit (1..1000) with ids above
- * after_id, in id order; outstanding only when is_outstanding. Action
- * "secrets" (admin, operator, auditor), audited as a read. fn as for
- * store_secret_list.
+ * profile; each may be NULL), at most limit (1..AUTHORITY_LIST_LIMIT_MAX)
+ * with ids above after_id, in id order; outstanding only when
+ * is_outstanding. Action "secrets" (admin, operator, auditor), audited as
+ * a read. fn gets a view valid for the call; non-zero stops the walk.
  */
 enum status authority_secret_list(struct authority *a,
     const struct principal *who, const char *minter, const char *device_id,
     const char *profile, int is_outstanding, int64_t after_id, size_t limit,
-    int (*fn)(const struct store_secret *s, void *arg), void *arg) MUST_CHECK;
+    int (*fn)(const struct authority_secret *s, void *arg),
+    void *arg) MUST_CHECK;
 
 /*
  * Cancel the secret id (action "cancel": admin, operator): it no longer
@@ -504,42 +642,46 @@ enum status authority_reinstate_device(struct authority *a,
 
 /*
  * One certificate (serial: hex, any case); ST_NOTFOUND. The caller frees
- * *out with store_cert_free.
+ * *out, a copy, with authority_cert_free.
  */
 enum status authority_cert_get(struct authority *a, const struct principal *who,
-    const char *serial, struct store_cert **out) MUST_CHECK;
+    const char *serial, struct authority_cert **out) MUST_CHECK;
 
 /*
- * The inventory: store_cert_list under who's permission (the cursor may be
- * any case). fn gets borrowed rows and must not call the store's or the
- * authority's read functions.
+ * The inventory under who's permission: at most f->limit certificates
+ * matching f, by serial after f->cursor (any case). fn gets a view valid
+ * for the call and must not call the authority's read functions; non-zero
+ * stops the walk.
  */
 enum status authority_cert_list(struct authority *a,
-    const struct principal *who, const struct store_cert_filter *f,
-    int (*fn)(const struct store_cert *cert, void *arg), void *arg) MUST_CHECK;
+    const struct principal *who, const struct authority_cert_filter *f,
+    int (*fn)(const struct authority_cert *cert, void *arg),
+    void *arg) MUST_CHECK;
 
-/* A device's state and certificate counts; ST_NOTFOUND. */
+/* A device's state and certificate counts (a copy); ST_NOTFOUND. */
 enum status
 authority_device_get(struct authority *a, const struct principal *who,
-    const char *device_id, struct store_device *out) MUST_CHECK;
+    const char *device_id, struct authority_device *out) MUST_CHECK;
 
 /*
- * The revocations feed after seq since, at most limit rows (1..1000), in
- * order (action "feed": admin, operator, auditor, and device-role
- * certificates, which gateways hold). fn as for store_revocations_since.
+ * The revocations feed after seq since, at most limit rows
+ * (1..AUTHORITY_LIST_LIMIT_MAX), in order (action "feed": admin, operator,
+ * auditor, and device-role certificates, which gateways hold). fn as for
+ * authority_cert_list.
  */
 enum status authority_revocations_since(struct authority *a,
     const struct principal *who, int64_t since, size_t limit,
-    int (*fn)(const struct store_revocation *r, void *arg),
+    int (*fn)(const struct authority_feed_entry *r, void *arg),
     void *arg) MUST_CHECK;
 
 /*
- * Audit entries with seq > since, at most limit (1..1000), in order (admin,
- * auditor). fn gets borrowed entries and must not call read functions.
+ * Audit entries with seq > since, at most limit
+ * (1..AUTHORITY_LIST_LIMIT_MAX), in order (admin, auditor). fn as for
+ * authority_cert_list.
  */
 enum status authority_audit_since(struct authority *a,
     const struct principal *who, int64_t since, size_t limit,
-    int (*fn)(const struct store_audit *entry, void *arg),
+    int (*fn)(const struct authority_audit_entry *entry, void *arg),
     void *arg) MUST_CHECK;
 
 #endif

@@ -621,11 +621,80 @@ admin_read(struct authority *a, const struct principal *who, const char *action,
 	    a->store, (int64_t)time(NULL), actor, "read", object, detail);
 }
 
+_Static_assert(AUTHORITY_LIST_LIMIT_MAX == STORE_LIST_LIMIT_MAX,
+    "a page of the authority's listings is a page of the store's");
+_Static_assert(
+    AUTHORITY_SERIAL_CAP == STORE_SERIAL_HEX_CAP, "serials are the store's");
+
+/* The view of a certificate row; its pointers borrow from c. */
+static void
+cert_view(const struct store_cert *c, struct authority_cert *v)
+{
+	memcpy(v->serial, c->serial, sizeof(v->serial));
+	v->subject = c->subject;
+	v->device_id = c->device_id;
+	v->profile = c->profile;
+	v->is_revoked = c->status == STORE_CERT_REVOKED;
+	v->not_before = c->not_before;
+	v->not_after = c->not_after;
+	v->revoked_at = c->revoked_at;
+	v->reason = c->reason;
+	v->der = c->der;
+	v->der_len = c->der_len;
+}
+
+/* A string of the copy: appended at *at inside the block, or NULL. */
+static const char *
+copy_str(char **at, const char *s)
+{
+	size_t n;
+	char *p = *at;
+
+	if (s == NULL)
+		return NULL;
+	n = strlen(s) + 1;
+	memcpy(p, s, n);
+	*at += n;
+	return p;
+}
+
+/* A copy of the view of c in one allocation (free with free()). */
+static struct authority_cert *
+cert_copy(const struct store_cert *c)
+{
+	struct authority_cert v, *out;
+	size_t len = sizeof(*out) + c->der_len;
+	char *at;
+
+	cert_view(c, &v);
+	len += (v.subject ? strlen(v.subject) + 1 : 0) +
+	    (v.device_id ? strlen(v.device_id) + 1 : 0) +
+	    (v.profile ? strlen(v.profile) + 1 : 0);
+	if ((out = malloc(len)) == NULL)
+		return NULL;
+	*out = v;
+	at = (char *)(out + 1);
+	memcpy(at, c->der, c->der_len);
+	out->der = (const uint8_t *)at;
+	at += c->der_len;
+	out->subject = copy_str(&at, v.subject);
+	out->device_id = copy_str(&at, v.device_id);
+	out->profile = copy_str(&at, v.profile);
+	return out;
+}
+
+void
+authority_cert_free(struct authority_cert *cert)
+{
+	free(cert);
+}
+
 enum status
 authority_cert_get(struct authority *a, const struct principal *who,
-    const char *serial, struct store_cert **out)
+    const char *serial, struct authority_cert **out)
 {
 	char hex[STORE_SERIAL_HEX_CAP], object[OBJECT_CAP];
+	struct store_cert *row = NULL;
 	enum status st;
 
 	*out = NULL;
@@ -634,19 +703,54 @@ authority_cert_get(struct authority *a, const struct principal *who,
 	snprintf(object, sizeof(object), "certificate %s", hex);
 	if ((st = admin_read(a, who, "read", object, "")) != ST_OK)
 		return st;
-	return store_cert_get(a->store, hex, out);
+	if ((st = store_cert_get(a->store, hex, &row)) != ST_OK)
+		return st;
+	if ((*out = cert_copy(row)) == NULL)
+		st = ST_NOMEM;
+	store_cert_free(row);
+	return st;
+}
+
+/* A caller's function over views, behind the store's over rows. */
+struct view_walk {
+	int (*cert)(const struct authority_cert *c, void *arg);
+	int (*feed)(const struct authority_feed_entry *r, void *arg);
+	int (*audit)(const struct authority_audit_entry *e, void *arg);
+	int (*secret)(const struct authority_secret *s, void *arg);
+	void *arg;
+	size_t left; /* audit: entries still wanted */
+};
+
+static int
+cert_walk(const struct store_cert *c, void *arg)
+{
+	struct view_walk *w = arg;
+	struct authority_cert v;
+
+	cert_view(c, &v);
+	return w->cert(&v, w->arg);
 }
 
 enum status
 authority_cert_list(struct authority *a, const struct principal *who,
-    const struct store_cert_filter *f,
-    int (*fn)(const struct store_cert *cert, void *arg), void *arg)
+    const struct authority_cert_filter *f,
+    int (*fn)(const struct authority_cert *cert, void *arg), void *arg)
 {
-	struct store_cert_filter g = *f;
+	struct view_walk w = {.cert = fn, .arg = arg};
+	struct store_cert_filter g;
 	char cursor[STORE_SERIAL_HEX_CAP], detail[LIMIT_AUDIT_DETAIL];
 	char q1[LIMIT_NAME_LEN + 8], q2[LIMIT_NAME_LEN + 8];
 	enum status st;
 
+	memset(&g, 0, sizeof(g));
+	g.device_id = f->device_id;
+	g.status = f->status == AUTHORITY_CERT_VALID ? STORE_CERT_VALID
+	    : f->status == AUTHORITY_CERT_REVOKED    ? STORE_CERT_REVOKED
+	                                             : -1;
+	g.profile = f->profile;
+	g.expiring_before = f->expiring_before;
+	g.cursor = f->cursor;
+	g.limit = f->limit;
 	if (f->cursor != NULL && f->cursor[0] != '\0') {
 		if ((st = serial_normalize_as(f->cursor, 1, cursor)) != ST_OK)
 			return admin_refuse(a, who, "read", "certificates", st);
@@ -660,21 +764,22 @@ authority_cert_list(struct authority *a, const struct principal *who,
 	    "cursor=%s",
 	    f->device_id != NULL ? log_quote(f->device_id, q1, sizeof(q1))
 	                         : "-",
-	    f->status == STORE_CERT_VALID         ? "valid"
-	        : f->status == STORE_CERT_REVOKED ? "revoked"
-	                                          : "any",
+	    f->status == AUTHORITY_CERT_VALID         ? "valid"
+	        : f->status == AUTHORITY_CERT_REVOKED ? "revoked"
+	                                              : "any",
 	    f->profile != NULL ? log_quote(f->profile, q2, sizeof(q2)) : "-",
 	    (long long)f->expiring_before, f->limit,
 	    g.cursor != NULL && g.cursor[0] != '\0' ? g.cursor : "-");
 	if ((st = admin_read(a, who, "read", "certificates", detail)) != ST_OK)
 		return st;
-	return store_cert_list(a->store, &g, fn, arg);
+	return store_cert_list(a->store, &g, cert_walk, &w);
 }
 
 enum status
 authority_device_get(struct authority *a, const struct principal *who,
-    const char *device_id, struct store_device *out)
+    const char *device_id, struct authority_device *out)
 {
+	struct store_device d;
 	char object[OBJECT_CAP];
 	enum status st;
 
@@ -684,7 +789,19 @@ authority_device_get(struct authority *a, const struct principal *who,
 	snprintf(object, sizeof(object), "device %s", device_id);
 	if ((st = admin_read(a, who, "read", object, "")) != ST_OK)
 		return st;
-	return store_device_get(a->store, device_id, out);
+	if ((st = store_device_get(a->store, device_id, &d)) != ST_OK)
+		return st;
+	_Static_assert(sizeof(out->family) == sizeof(d.family) &&
+	        sizeof(out->authenticator) == sizeof(d.authenticator),
+	    "a device's view holds its row's names");
+	out->is_blocked = d.is_blocked;
+	memcpy(out->family, d.family, sizeof(out->family));
+	memcpy(out->authenticator, d.authenticator, sizeof(out->authenticator));
+	out->created = d.created;
+	out->updated = d.updated;
+	out->cert_count = d.cert_count;
+	out->valid_count = d.valid_count;
+	return ST_OK;
 }
 
 /*
@@ -706,34 +823,41 @@ admin_read_page(struct authority *a, const struct principal *who,
 	return admin_read(a, who, action, object, detail);
 }
 
+static int
+feed_walk(const struct store_revocation *r, void *arg)
+{
+	struct view_walk *w = arg;
+	struct authority_feed_entry v = {
+	    r->seq, r->serial, r->device_id, r->reason, r->time};
+
+	return w->feed(&v, w->arg);
+}
+
 enum status
 authority_revocations_since(struct authority *a, const struct principal *who,
     int64_t since, size_t limit,
-    int (*fn)(const struct store_revocation *r, void *arg), void *arg)
+    int (*fn)(const struct authority_feed_entry *r, void *arg), void *arg)
 {
+	struct view_walk w = {.feed = fn, .arg = arg};
 	enum status st;
 
 	if ((st = admin_read_page(
 	         a, who, "feed", "revocations", since, limit)) != ST_OK)
 		return st;
-	return store_revocations_since(a->store, since, limit, fn, arg);
+	return store_revocations_since(a->store, since, limit, feed_walk, &w);
 }
 
-struct audit_walk {
-	size_t left;
-	int (*fn)(const struct store_audit *entry, void *arg);
-	void *arg;
-};
-
 static int
-audit_walk_entry(const struct store_audit *entry, void *arg)
+audit_walk(const struct store_audit *entry, void *arg)
 {
-	struct audit_walk *w = arg;
+	struct view_walk *w = arg;
+	struct authority_audit_entry v = {entry->seq, entry->time, entry->actor,
+	    entry->action, entry->object, entry->detail};
 
 	if (w->left == 0)
 		return 1;
 	w->left--;
-	if (w->fn(entry, w->arg) != 0)
+	if (w->audit(&v, w->arg) != 0)
 		return 1;
 	return w->left == 0;
 }
@@ -741,18 +865,27 @@ audit_walk_entry(const struct store_audit *entry, void *arg)
 enum status
 authority_audit_since(struct authority *a, const struct principal *who,
     int64_t since, size_t limit,
-    int (*fn)(const struct store_audit *entry, void *arg), void *arg)
+    int (*fn)(const struct authority_audit_entry *entry, void *arg), void *arg)
 {
-	struct audit_walk w;
+	struct view_walk w = {.audit = fn, .arg = arg, .left = limit};
 	enum status st;
 
 	if ((st = admin_read_page(a, who, "audit", "audit", since, limit)) !=
 	    ST_OK)
 		return st;
-	w.left = limit;
-	w.fn = fn;
-	w.arg = arg;
-	return store_audit_foreach(a->store, since, audit_walk_entry, &w);
+	return store_audit_foreach(a->store, since, audit_walk, &w);
+}
+
+static int
+secret_walk(const struct store_secret *s, void *arg)
+{
+	struct view_walk *w = arg;
+	struct authority_secret v = {s->id, s->device_id, s->profile,
+	    s->minter_kind, s->minter_id, s->minter_serial, s->created,
+	    s->expires, s->consumed_at, s->consumed_serial, s->cancelled_at,
+	    s->cancelled_by};
+
+	return w->secret(&v, w->arg);
 }
 
 /*
@@ -785,8 +918,9 @@ enum status
 authority_secret_list(struct authority *a, const struct principal *who,
     const char *minter, const char *device_id, const char *profile,
     int is_outstanding, int64_t after_id, size_t limit,
-    int (*fn)(const struct store_secret *s, void *arg), void *arg)
+    int (*fn)(const struct authority_secret *s, void *arg), void *arg)
 {
+	struct view_walk w = {.secret = fn, .arg = arg};
 	struct store_secret_filter f;
 	char serial[STORE_SERIAL_HEX_CAP], detail[LIMIT_AUDIT_DETAIL];
 	char q1[LIMIT_NAME_LEN + 8], q2[LIMIT_NAME_LEN + 8];
@@ -817,7 +951,7 @@ authority_secret_list(struct authority *a, const struct principal *who,
 	    is_outstanding ? "outstanding" : "any", (long long)after_id, limit);
 	if ((st = admin_read(a, who, "secrets", "secrets", detail)) != ST_OK)
 		return st;
-	return store_secret_list(a->store, &f, fn, arg);
+	return store_secret_list(a->store, &f, secret_walk, &w);
 }
 
 struct cancel_job {

@@ -57,7 +57,7 @@ struct listing {
 };
 
 static int
-list_one(const struct store_secret *s, void *arg)
+list_one(const struct authority_secret *s, void *arg)
 {
 	struct listing *l = arg;
 	char expires[32];

@@ -14,8 +14,6 @@
 #include <jansson.h>
 #include <openssl/pem.h>
 
-#include "ca/store.h"
-
 #include "ca/jsonread.h"
 #include "common/log.h"
 #include "common/secret.h"
@@ -174,7 +172,7 @@ struct secret_page {
 };
 
 static int
-secret_one(const struct store_secret *s, void *arg)
+secret_one(const struct authority_secret *s, void *arg)
 {
 	struct secret_page *l = arg;
 	const char *state = s->cancelled_at != 0 ? "cancelled"
@@ -220,16 +218,16 @@ reason_name(int code)
 }
 
 static json_t *
-cert_json(const struct store_cert *c)
+cert_json(const struct authority_cert *c)
 {
 	json_t *o;
 
 	o = json_pack("{s:s, s:o, s:s, s:s, s:s, s:o, s:o}", "serial",
 	    c->serial, "device", json_str_or_null(c->device_id), "profile",
 	    c->profile, "subject", c->subject, "status",
-	    c->status == STORE_CERT_REVOKED ? "revoked" : "valid", "not_before",
+	    c->is_revoked ? "revoked" : "valid", "not_before",
 	    json_time(c->not_before), "not_after", json_time(c->not_after));
-	if (o != NULL && c->status == STORE_CERT_REVOKED) {
+	if (o != NULL && c->is_revoked) {
 		json_object_set_new(o, "revoked_at", json_time(c->revoked_at));
 		json_object_set_new(
 		    o, "reason", json_string(reason_name(c->reason)));
@@ -314,7 +312,7 @@ list_secrets(struct enroll *e, const struct principal *who,
 			return;
 		}
 	}
-	if ((st = query_int(req, "limit", 1, STORE_LIST_LIMIT_MAX, 100,
+	if ((st = query_int(req, "limit", 1, AUTHORITY_LIST_LIMIT_MAX, 100,
 	         &limit)) != ST_OK ||
 	    (st = query_int(req, "cursor", 0, INT64_MAX, 0, &cursor)) !=
 	        ST_OK) {
@@ -467,12 +465,12 @@ revoke_device(struct enroll *e, const struct principal *who,
 /* One page of GET certificates, filled by list_one. */
 struct cert_page {
 	json_t *array;
-	char last[STORE_SERIAL_HEX_CAP]; /* the serial to resume after */
+	char last[AUTHORITY_SERIAL_CAP]; /* the serial to resume after */
 	size_t count;
 };
 
 static int
-list_one(const struct store_cert *c, void *arg)
+list_one(const struct authority_cert *c, void *arg)
 {
 	struct cert_page *l = arg;
 
@@ -487,7 +485,7 @@ static void
 list_certs(struct enroll *e, const struct principal *who,
     const struct http_request *req, struct http_response *resp)
 {
-	struct store_cert_filter f;
+	struct authority_cert_filter f;
 	struct cert_page l;
 	const char *status = query(req, "status");
 	int64_t limit, before;
@@ -498,19 +496,19 @@ list_certs(struct enroll *e, const struct principal *who,
 	f.device_id = query(req, "device");
 	f.profile = query(req, "profile");
 	f.cursor = query(req, "cursor");
-	f.status = -1;
+	f.status = AUTHORITY_CERT_ANY;
 	if (status != NULL) {
 		if (strcmp(status, "valid") == 0)
-			f.status = STORE_CERT_VALID;
+			f.status = AUTHORITY_CERT_VALID;
 		else if (strcmp(status, "revoked") == 0)
-			f.status = STORE_CERT_REVOKED;
+			f.status = AUTHORITY_CERT_REVOKED;
 		else {
 			api_error(resp, 400, "malformed",
 			    "status must be valid or revoked");
 			return;
 		}
 	}
-	if ((st = query_int(req, "limit", 1, STORE_LIST_LIMIT_MAX, 100,
+	if ((st = query_int(req, "limit", 1, AUTHORITY_LIST_LIMIT_MAX, 100,
 	         &limit)) != ST_OK ||
 	    (st = query_time(req, "expiring_before", &before)) != ST_OK) {
 		api_status(resp, st);
@@ -537,7 +535,7 @@ static void
 get_cert(struct enroll *e, const struct principal *who, const char *serial,
     struct http_response *resp)
 {
-	struct store_cert *c = NULL;
+	struct authority_cert *c = NULL;
 	const unsigned char *p;
 	X509 *x = NULL;
 	BIO *bio = NULL;
@@ -560,7 +558,7 @@ get_cert(struct enroll *e, const struct principal *who, const char *serial,
 		    o, "pem", json_stringn(pem, (size_t)pem_len));
 	BIO_free(bio);
 	X509_free(x);
-	store_cert_free(c);
+	authority_cert_free(c);
 	api_send(resp, 200, o);
 }
 
@@ -568,7 +566,7 @@ static void
 get_device(struct enroll *e, const struct principal *who, const char *id,
     struct http_response *resp)
 {
-	struct store_device d;
+	struct authority_device d;
 	enum status st;
 
 	if ((st = authority_device_get(e->a, who, id, &d)) != ST_OK) {
@@ -591,7 +589,7 @@ struct feed {
 };
 
 static int
-feed_one(const struct store_revocation *r, void *arg)
+feed_one(const struct authority_feed_entry *r, void *arg)
 {
 	struct feed *f = arg;
 
@@ -605,7 +603,7 @@ feed_one(const struct store_revocation *r, void *arg)
 }
 
 static int
-audit_one(const struct store_audit *a, void *arg)
+audit_one(const struct authority_audit_entry *a, void *arg)
 {
 	struct feed *f = arg;
 
@@ -627,7 +625,7 @@ since_list(struct enroll *e, const struct principal *who,
 	enum status st;
 
 	if ((st = query_int(req, "since", 0, INT64_MAX, 0, &since)) != ST_OK ||
-	    (st = query_int(req, "limit", 1, STORE_LIST_LIMIT_MAX, 100,
+	    (st = query_int(req, "limit", 1, AUTHORITY_LIST_LIMIT_MAX, 100,
 	         &limit)) != ST_OK) {
 		api_status(resp, st);
 		return;

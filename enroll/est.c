@@ -12,7 +12,6 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
-#include "ca/policy.h"
 #include "common/limits.h"
 #include "common/secret.h"
 #include "enroll/auth.h"
@@ -56,14 +55,13 @@ send_b64(struct http_response *resp, const char *type, const uint8_t *der,
  * the signature algorithm as a bare OID.
  */
 static enum status
-csrattrs_der(const struct policy_profile *p, uint8_t **der, size_t *der_len)
+csrattrs_der(const struct authority_profile *p, uint8_t **der, size_t *der_len)
 {
 	STACK_OF(ASN1_TYPE) *seq = NULL;
 	X509_ATTRIBUTE *attr = NULL;
 	ASN1_TYPE *t = NULL;
 	ASN1_OBJECT *curve;
 	unsigned char *out = NULL, *pp;
-	const struct policy_key_rule *k = &p->keys[0];
 	int sig_nid, n, i;
 	enum status st = ST_NOMEM;
 
@@ -71,8 +69,8 @@ csrattrs_der(const struct policy_profile *p, uint8_t **der, size_t *der_len)
 	*der_len = 0;
 	if ((seq = sk_ASN1_TYPE_new_null()) == NULL)
 		goto out;
-	if (k->kind == POLICY_KEY_EC) {
-		curve = OBJ_nid2obj(k->curve_nid);
+	if (p->is_ec) {
+		curve = OBJ_nid2obj(p->curve_nid);
 		attr = X509_ATTRIBUTE_create(
 		    NID_X9_62_id_ecPublicKey, V_ASN1_OBJECT, curve);
 		if (attr == NULL)
@@ -254,7 +252,7 @@ void
 est_handle(struct enroll *e, const struct http_request *req,
     const struct route_match *m, struct http_response *resp)
 {
-	const struct policy_profile *p;
+	struct authority_profile p;
 	const char *label = m->param;
 	uint8_t *der = NULL;
 	size_t der_len;
@@ -274,13 +272,9 @@ est_handle(struct enroll *e, const struct http_request *req,
 		resp->content_type = CT_PKCS7;
 		return;
 	case EST_CSRATTRS:
-		p = policy_profile_get(
-		    authority_policy(e->a), label[0] ? label : "device");
-		if (p == NULL) {
-			http_response_error(resp, 404, "no profile \"device\"");
-			return;
-		}
-		if ((st = csrattrs_der(p, &der, &der_len)) != ST_OK) {
+		if ((st = authority_profile_get(
+		         e->a, label[0] ? label : "device", &p)) != ST_OK ||
+		    (st = csrattrs_der(&p, &der, &der_len)) != ST_OK) {
 			http_response_status(resp, st);
 			return;
 		}

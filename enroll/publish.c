@@ -8,8 +8,6 @@
 #include <openssl/ocsp.h>
 #include <openssl/pkcs7.h>
 
-#include "ca/issue.h"
-#include "ca/policy.h"
 #include "common/digest.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -145,7 +143,7 @@ send_crl(struct enroll *e, const char *name, struct http_response *resp)
 	    (long long)this_update);
 	if (buf_append(&resp->body, der, len) != ST_OK ||
 	    cache_headers(resp, tag, strlen(tag), this_update, next_update,
-	        policy_crl(authority_policy(e->a))->cache_seconds) != ST_OK) {
+	        authority_crl_cache_seconds(e->a)) != ST_OK) {
 		http_response_error(resp, 500, "internal error");
 	} else {
 		resp->status = 200;
@@ -293,8 +291,7 @@ send_ocsp(struct enroll *e, const struct http_request *req, const char *b64,
 	if (buf_append(&resp->body, ans.der, ans.len) != ST_OK ||
 	    (ans.is_cacheable
 	            ? cache_headers(resp, ans.der, ans.len, ans.this_update,
-	                  ans.next_update,
-	                  policy_ocsp(authority_policy(e->a))->cache_seconds)
+	                  ans.next_update, authority_ocsp_cache_seconds(e->a))
 	            : http_response_header(
 	                  resp, "Cache-Control", "no-store")) != ST_OK) {
 		http_response_error(resp, 500, "internal error");
@@ -349,16 +346,15 @@ static int
 health_ca_crls(struct enroll *e, json_t *o)
 {
 	struct authority_crl_state crls[AUTHORITY_CRLS_MAX];
-	X509 *certs[2] = {
-	    authority_get0_root(e->a), authority_get0_issuing(e->a)};
 	const char *names[2] = {"root", "issuing"};
-	int64_t now = (int64_t)time(NULL), not_after;
+	int64_t now = (int64_t)time(NULL), ends[2], not_after;
 	json_t *ca = json_array(), *list = json_array(), *c;
 	size_t count = 0, i;
 	int bad = ca == NULL || list == NULL;
 
+	authority_ca_not_after(e->a, &ends[0], &ends[1]);
 	for (i = 0; !bad && i < 2; i++) {
-		not_after = ca_time_unix(X509_get0_notAfter(certs[i]));
+		not_after = ends[i];
 		c = json_pack("{s:s, s:I, s:I}", "certificate", names[i],
 		    "not_after", (json_int_t)not_after, "days_left",
 		    (json_int_t)((not_after - now) / (24 * 3600)));

@@ -4,7 +4,6 @@
 
 #include <openssl/crypto.h>
 
-#include "ca/policy.h"
 #include "common/ratelimit.h"
 
 #include "enroll/enroll.h"
@@ -205,9 +204,8 @@ match_from(
 			if (seg_ok(ss, sn) && sn <= LIMIT_LABEL_LEN) {
 				param_set(m, ss, sn);
 				if ((e == NULL ||
-				        policy_profile_get(
-				            authority_policy(e->a), m->param) !=
-				            NULL) &&
+				        authority_profile_exists(
+				            e->a, m->param)) &&
 				    match_from(e, ps + pn, ss + sn, m))
 					return 1;
 			}
@@ -337,7 +335,7 @@ now_ms(void)
 /* The 429 for kind after wait milliseconds, with Retry-After. */
 static void
 too_many(struct http_response *resp, const char *what, const char *address,
-    const struct policy_rate *r, int64_t wait)
+    const struct authority_rate *r, int64_t wait)
 {
 	int64_t secs = (wait + 999) / 1000;
 
@@ -362,28 +360,28 @@ static int
 over_limit(struct enroll *e, const struct http_request *req,
     enum route_rate kind, int with_refusals, struct http_response *resp)
 {
-	const struct policy *pol = authority_policy(e->a);
-	const struct policy_rates *rates = policy_rates(pol);
-	const struct policy_rate *r;
+	struct authority_rates rates;
+	const struct authority_rate *r;
 	int64_t wait, now = now_ms();
 
 	if (req->peer_address == NULL ||
-	    policy_rate_exempt(pol, req->peer_address))
+	    authority_rate_exempt(e->a, req->peer_address))
 		return 0;
+	authority_rates_get(e->a, &rates);
 	if (with_refusals &&
 	    (wait = ratelimit_check(e->limits, ROUTE_RATE_REFUSAL,
-	         req->peer_address, rates->refusals.per_second,
-	         rates->refusals.burst, now)) > 0) {
+	         req->peer_address, rates.refusals.per_second,
+	         rates.refusals.burst, now)) > 0) {
 		too_many(resp, "refused requests", req->peer_address,
-		    &rates->refusals, wait);
+		    &rates.refusals, wait);
 		metrics_rate_count(e->metrics, METRICS_RATE_REFUSALS);
 		return 1;
 	}
 	if (kind == ROUTE_RATE_NONE)
 		return 0;
-	r = kind == ROUTE_RATE_ENROLL  ? &rates->enroll
-	    : kind == ROUTE_RATE_TOKEN ? &rates->token
-	                               : &rates->ocsp;
+	r = kind == ROUTE_RATE_ENROLL  ? &rates.enroll
+	    : kind == ROUTE_RATE_TOKEN ? &rates.token
+	                               : &rates.ocsp;
 	wait = ratelimit_take(
 	    e->limits, kind, req->peer_address, r->per_second, r->burst, now);
 	if (wait == 0)
@@ -405,15 +403,15 @@ static void
 refusal_count(struct enroll *e, const struct http_request *req,
     const struct http_response *resp)
 {
-	const struct policy *pol = authority_policy(e->a);
-	const struct policy_rate *r = &policy_rates(pol)->refusals;
+	struct authority_rates rates;
 
 	if ((resp->status != 401 && resp->status != 403) ||
 	    req->peer_address == NULL ||
-	    policy_rate_exempt(pol, req->peer_address))
+	    authority_rate_exempt(e->a, req->peer_address))
 		return;
+	authority_rates_get(e->a, &rates);
 	(void)ratelimit_take(e->limits, ROUTE_RATE_REFUSAL, req->peer_address,
-	    r->per_second, r->burst, now_ms());
+	    rates.refusals.per_second, rates.refusals.burst, now_ms());
 }
 
 /*

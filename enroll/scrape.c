@@ -10,8 +10,6 @@
 
 #include <openssl/x509.h>
 
-#include "ca/issue.h"
-#include "ca/policy.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "enroll/handlers.h"
@@ -25,7 +23,7 @@ service_render(struct enroll *e, struct buf *out)
 {
 	const char *version[] = {"version", TESSERA_VERSION, NULL};
 	const char *ca[] = {"ca", NULL, NULL};
-	X509 *certs[2];
+	int64_t not_after[2];
 	int is_up = authority_health(e->a) == ST_OK;
 	enum status st;
 	int i;
@@ -45,14 +43,12 @@ service_render(struct enroll *e, struct buf *out)
 	         "When a CA certificate of tessera's expires (notAfter, Unix "
 	         "time).")) != ST_OK)
 		return st;
-	certs[0] = authority_get0_root(e->a);
-	certs[1] = authority_get0_issuing(e->a);
+	authority_ca_not_after(e->a, &not_after[0], &not_after[1]);
 	for (i = 0; i < 2; i++) {
 		ca[1] = i == 0 ? "root" : "issuing";
 		if ((st = metrics_sample(out,
 		         "tessera_ca_cert_expiry_timestamp_seconds", ca,
-		         (double)ca_time_unix(X509_get0_notAfter(certs[i])))) !=
-		    ST_OK)
+		         (double)not_after[i])) != ST_OK)
 			return st;
 	}
 	return ST_OK;
@@ -117,7 +113,7 @@ scrape_handle(struct enroll *e, const struct http_request *req,
 	 * The counters tell an outsider how busy the CA is and how its
 	 * enrollments fare: the policy says who may read them.
 	 */
-	if (!policy_metrics_allows(authority_policy(e->a), req->peer_address)) {
+	if (!authority_metrics_allows(e->a, req->peer_address)) {
 		http_response_error(resp, 403,
 		    "/metrics is not served to %s: the policy's metrics.allow "
 		    "does not list it",

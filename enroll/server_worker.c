@@ -21,7 +21,6 @@
 
 #include <openssl/crypto.h>
 
-#include "ca/policy.h"
 #include "common/file.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -187,7 +186,7 @@ server_worker_run(const struct server_worker_args *args)
 	__atomic_store_n(&w.is_started, 1, __ATOMIC_RELAXED);
 	is_serving = 1;
 	/* The supervisor logs which policy each generation runs. */
-	report(args, SERVER_REPORT_READY, policy_id(authority_policy(w.a)));
+	report(args, SERVER_REPORT_READY, authority_policy_id(w.a));
 	log_debug("worker %d serving", (int)getpid());
 
 	for (;;) {

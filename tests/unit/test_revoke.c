@@ -234,7 +234,9 @@ test_revoke_device(void)
 	struct authority_revocation rv;
 	struct audit_count before, after;
 	struct store_cert *row = NULL;
+	struct authority_cert *view = NULL;
 	struct store_device d;
+	struct authority_device view_d;
 	char s1[41], s2[41], s3[41], lower[41];
 	size_t count = 99, i;
 
@@ -311,8 +313,9 @@ test_revoke_device(void)
 	CHECK_ST(
 	    authority_reinstate_device(a, &admin, "dev-nope"), ST_NOTFOUND);
 	CHECK_ST(issue("dev-rv", s3), ST_OK);
-	CHECK_ST(authority_device_get(a, &auditor, "dev-rv", &d), ST_OK);
-	CHECK(!d.is_blocked && d.cert_count == 3 && d.valid_count == 1);
+	CHECK_ST(authority_device_get(a, &auditor, "dev-rv", &view_d), ST_OK);
+	CHECK(!view_d.is_blocked && view_d.cert_count == 3 &&
+	    view_d.valid_count == 1);
 	/* Revoked certificates stay revoked. */
 	CHECK_ST(store_cert_get(authority_store(a), s2, &row), ST_OK);
 	CHECK(row != NULL && row->status == STORE_CERT_REVOKED);
@@ -342,12 +345,13 @@ test_revoke_device(void)
 	    ST_MALFORMED);
 	/* A certificate revoked alone does not block its device. */
 	CHECK_ST(issue("dev-rv", s3), ST_OK);
-	CHECK_ST(authority_cert_get(a, &auditor, s3, &row), ST_OK);
-	CHECK(row != NULL && row->status == STORE_CERT_VALID &&
-	    row->device_id != NULL && strcmp(row->device_id, "dev-rv") == 0);
-	store_cert_free(row);
-	row = NULL;
-	CHECK_ST(authority_cert_get(a, &dev, s3, &row), ST_DENIED);
+	CHECK_ST(authority_cert_get(a, &auditor, s3, &view), ST_OK);
+	CHECK(view != NULL && !view->is_revoked && view->der_len > 0 &&
+	    view->device_id != NULL && strcmp(view->device_id, "dev-rv") == 0);
+	authority_cert_free(view);
+	view = NULL;
+	CHECK_ST(authority_cert_get(a, &dev, s3, &view), ST_DENIED);
+	CHECK(view == NULL);
 	CHECK(row == NULL);
 }
 
@@ -383,6 +387,7 @@ test_reason_kinds(void)
 	struct principal admin;
 	struct audit_count before, after;
 	struct store_cert *row = NULL;
+	struct authority_cert *view = NULL;
 	char dev[41], issuing[41], root[41], typed[64];
 	size_t i, n;
 
@@ -429,10 +434,10 @@ test_reason_kinds(void)
 		    (char)(dev[i] >= 'A' && dev[i] <= 'F' ? dev[i] + 32
 		                                          : dev[i]);
 	typed[3 + n] = '\0';
-	CHECK_ST(authority_cert_get(a, &admin, typed, &row), ST_OK);
-	CHECK(row != NULL && strcmp(row->serial, dev) == 0);
-	store_cert_free(row);
-	row = NULL;
+	CHECK_ST(authority_cert_get(a, &admin, typed, &view), ST_OK);
+	CHECK(view != NULL && strcmp(view->serial, dev) == 0);
+	authority_cert_free(view);
+	view = NULL;
 	CHECK_ST(authority_revoke_cert(a, &admin, typed, "keyCompromise", NULL),
 	    ST_OK);
 	CHECK_ST(store_cert_get(authority_store(a), dev, &row), ST_OK);
@@ -447,7 +452,7 @@ struct collect {
 };
 
 static int
-collect_cert(const struct store_cert *c, void *arg)
+collect_cert(const struct authority_cert *c, void *arg)
 {
 	(void)c;
 	((struct collect *)arg)->count++;
@@ -455,7 +460,7 @@ collect_cert(const struct store_cert *c, void *arg)
 }
 
 static int
-collect_rev(const struct store_revocation *r, void *arg)
+collect_rev(const struct authority_feed_entry *r, void *arg)
 {
 	struct collect *c = arg;
 
@@ -467,7 +472,7 @@ collect_rev(const struct store_revocation *r, void *arg)
 }
 
 static int
-collect_audit(const struct store_audit *e, void *arg)
+collect_audit(const struct authority_audit_entry *e, void *arg)
 {
 	struct collect *c = arg;
 
@@ -482,10 +487,10 @@ static void
 test_reads(void)
 {
 	struct principal auditor, op, dev, station;
-	struct store_cert_filter f;
+	struct authority_cert_filter f;
 	struct collect c;
 	struct audit_count before, after;
-	struct store_device d;
+	struct authority_device d;
 	int64_t n = 0, bad = -1;
 
 	cert_principal(&auditor, "auditor", "198.51.100.4");
@@ -495,7 +500,7 @@ test_reads(void)
 
 	memset(&f, 0, sizeof(f));
 	f.device_id = "dev-rv";
-	f.status = -1;
+	f.status = AUTHORITY_CERT_ANY;
 	f.limit = 2;
 	memset(&c, 0, sizeof(c));
 	audit_count(&before);
@@ -505,7 +510,7 @@ test_reads(void)
 	CHECK(after.reads == before.reads + 1 &&
 	    strcmp(after.last_object, "certificates") == 0);
 	f.limit = 100;
-	f.status = STORE_CERT_REVOKED;
+	f.status = AUTHORITY_CERT_REVOKED;
 	f.cursor = "0"; /* below every serial */
 	memset(&c, 0, sizeof(c));
 	CHECK_ST(authority_cert_list(a, &auditor, &f, collect_cert, &c), ST_OK);
