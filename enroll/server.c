@@ -132,6 +132,7 @@ struct supervisor {
 	pid_t signer_pid; /* 0: none (restart at signer_restart_at) */
 	int64_t signer_restart_at; /* monotonic ms */
 	int signer_failures; /* exits in a row, for the back-off */
+	pid_t signer_old; /* replaced at a reload: stops once the new serves */
 };
 
 static int64_t
@@ -747,6 +748,21 @@ reload_request(struct supervisor *sv)
 	r->is_pending = 1;
 	r->failures = 0;
 	r->retry_at = 0;
+	/*
+	 * A new signer too (the CA certificates or keys may have changed):
+	 * it binds the socket anew, so new connections reach it, while the
+	 * old one answers what it has until the new one serves.
+	 */
+	if (sv->signer_pid > 0 && sv->signer_old == 0) {
+		pid_t old = sv->signer_pid;
+
+		if (signer_fork(sv) != ST_OK)
+			log_error("%s", status_detail());
+		else if (!sv->is_child)
+			sv->signer_old = old;
+		if (sv->is_child)
+			return;
+	}
 	reload_poll(sv);
 }
 
@@ -805,12 +821,23 @@ reports_read(struct supervisor *sv)
 			break;
 		r.detail[sizeof(r.detail) - 1] = '\0';
 		if (r.pid == sv->signer_pid) {
-			if (r.kind == SERVER_REPORT_FAILED)
+			if (r.kind == SERVER_REPORT_FAILED) {
 				log_error(
 				    "the signer could not start: %s", r.detail);
-			else {
-				log_info("the signer serves again");
+				/* At a reload: the one that serves stays. */
+				if (sv->signer_old > 0) {
+					sv->signer_pid = sv->signer_old;
+					sv->signer_old = 0;
+				}
+			} else {
+				log_info("the signer serves%s",
+				    sv->signer_old > 0 ? " (reloaded)"
+				                       : " again");
 				sv->signer_failures = 0;
+				/* The one it replaced: drained, then gone. */
+				if (sv->signer_old > 0)
+					drain_add(sv, sv->signer_old);
+				sv->signer_old = 0;
 			}
 			continue;
 		}

@@ -116,4 +116,23 @@ check "tokens again" test "$(token tok2)" = 200
 check "the log names the signer's death and restart" \
 	grep -qE "the signer \\($S0\\) killed by signal 9: restarting it" "$T/serve.err"
 check "no worker was restarted" test "$(workers)" = "$W"
+
+# A reload starts a new signer beside the serving one (the CA
+# certificates may have changed); the old one stops once the new serves.
+kill -HUP "$SERVER_PID"
+S2=
+for i in $(seq 1 300); do
+	S2=$(signer)
+	[ -n "$S2" ] && [ "$S2" != "$S1" ] && [ "$(echo "$S2" | wc -l)" = 1 ] && break
+	sleep 0.1
+done
+check "a reload replaced the signer ($S1 -> $S2)" test -n "$S2" -a "$S2" != "$S1" -a "$(echo "$S2" | wc -l)" = 1
+check "the log says the new signer serves" grep -q 'the signer serves (reloaded)' "$T/serve.err"
+code=
+for i in $(seq 1 100); do
+	code=$(enroll dev4 device-0004)
+	[ "$code" = 200 ] && break
+	sleep 0.2
+done
+check "enroll after the reload ($code)" test "$code" = 200
 finish
