@@ -41,6 +41,17 @@ http_response_header(
 	return ST_OK;
 }
 
+const char *
+http_response_header_get(const struct http_response *r, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < r->header_count; i++)
+		if (strcmp(r->headers[i].name, name) == 0)
+			return r->headers[i].value;
+	return NULL;
+}
+
 static void PRINTF_LIKE(3, 0)
     verror(struct http_response *r, int code, const char *fmt, va_list ap)
 {

@@ -91,6 +91,10 @@ void http_response_init(struct http_response *r);
 void http_response_free(struct http_response *r);
 
 /* Add a header (name must be a static string). ST_LIMIT when full. */
+/* The value of the response header name (case as added), or NULL. */
+const char *
+http_response_header_get(const struct http_response *r, const char *name);
+
 enum status http_response_header(struct http_response *r, const char *name,
     const char *fmt, ...) MUST_CHECK PRINTF_LIKE(3, 4);
 

@@ -91,17 +91,6 @@ run_tls(struct req *q, struct http_response *resp)
 	return resp->status;
 }
 
-static const char *
-header(const struct http_response *resp, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < resp->header_count; i++)
-		if (strcmp(resp->headers[i].name, name) == 0)
-			return resp->headers[i].value;
-	return NULL;
-}
-
 static char *
 mint(const char *device, const char *profile)
 {
@@ -258,7 +247,8 @@ test_routes(void)
 	req_init(&q, "GET", "/.well-known/est/cacerts");
 	CHECK(run_tls(&q, &resp) == 200);
 	CHECK(strcmp(resp.content_type, "application/pkcs7-mime") == 0);
-	CHECK(header(&resp, "Content-Transfer-Encoding") != NULL);
+	CHECK(http_response_header_get(&resp, "Content-Transfer-Encoding") !=
+	    NULL);
 	http_response_free(&resp);
 	req_free(&q);
 }
@@ -283,7 +273,7 @@ test_secret_enroll(void)
 	req_init(&q, "POST", "/.well-known/est/simpleenroll");
 	req_csr(&q, der, len);
 	CHECK(run_tls(&q, &resp) == 401);
-	CHECK(header(&resp, "WWW-Authenticate") != NULL);
+	CHECK(http_response_header_get(&resp, "WWW-Authenticate") != NULL);
 	http_response_free(&resp);
 	req_free(&q);
 
@@ -487,8 +477,8 @@ test_serverkeygen(void)
 		CHECK(
 		    body != NULL && strstr(body, "application/pkcs8") != NULL);
 		CHECK(body != NULL && strstr(body, "smime-type=certs-only"));
-		CHECK(strncmp(header(&resp, "Content-Type"), "multipart/mixed",
-		          15) == 0);
+		CHECK(strncmp(http_response_header_get(&resp, "Content-Type"),
+		          "multipart/mixed", 15) == 0);
 		/* The key part: PKCS#8. */
 		if (body != NULL) {
 			char *start = strstr(body, "\r\n\r\n") + 4;
@@ -771,8 +761,9 @@ test_api(const char *dir)
 	/* One resource, two methods: a 405 names both (GET takes HEAD). */
 	q.r.method = "DELETE";
 	CHECK(run_tls(&q, &resp) == 405);
-	CHECK(header(&resp, "Allow") != NULL &&
-	    strcmp(header(&resp, "Allow"), "POST, GET, HEAD") == 0);
+	CHECK(http_response_header_get(&resp, "Allow") != NULL &&
+	    strcmp(http_response_header_get(&resp, "Allow"),
+	        "POST, GET, HEAD") == 0);
 	http_response_free(&resp);
 	q.r.method = "POST";
 	q.r.content_type = "application/json";

@@ -89,17 +89,6 @@ run(unsigned listener, const char *method, const char *path, int with_admin,
 	return resp->status;
 }
 
-static const char *
-header(const struct http_response *resp, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < resp->header_count; i++)
-		if (strcmp(resp->headers[i].name, name) == 0)
-			return resp->headers[i].value;
-	return NULL;
-}
-
 /* The Allow a path of pattern has on listener, as route.c writes it. */
 static void
 expected_allow(const struct route *t, size_t count, const char *pattern,
@@ -210,8 +199,10 @@ test_every_route(void)
 						fprintf(stderr, "%s %s: %d\n",
 						    methods[k], path, code);
 					CHECK(code == 405);
-					CHECK(header(&resp, "Allow") != NULL &&
-					    strcmp(header(&resp, "Allow"),
+					CHECK(http_response_header_get(
+					          &resp, "Allow") != NULL &&
+					    strcmp(http_response_header_get(
+					               &resp, "Allow"),
 					        want) == 0);
 					CHECK(resp.body.len > 1 &&
 					    resp.body.data[resp.body.len - 1] ==
@@ -299,7 +290,7 @@ test_unknown_and_hostile(void)
 				fprintf(stderr, "%s %s: %d\n", methods[k],
 				    tls_paths[i], code);
 			CHECK(code == 404);
-			CHECK(header(&resp, "Allow") == NULL);
+			CHECK(http_response_header_get(&resp, "Allow") == NULL);
 			CHECK(resp.body.data != NULL &&
 			    strstr((char *)resp.body.data,
 			        "no such resource") != NULL);
