@@ -29,7 +29,7 @@
  *   not serialised, and 400 concurrent signs in the unit test all verify
  *   under ASan, so there is no signing mutex: it would cap us at 1x.
  * - What libp11 does not protect and we do: its slot and key lists (an
- *   enumeration reallocs them), so enumeration runs under registry_lock;
+ *   enumeration reallocs them), so enumeration runs under hsm_registry_lock;
  *   and our own raw session, which PKCS#11 forbids using from two threads
  *   at once, under hsm->lock.
  *
@@ -40,6 +40,10 @@
  * are refcounted in a process-wide registry, and a token that is already
  * logged in checks a later PIN against an HMAC of the one that logged in
  * (PKCS#11 login state is per application, so C_Login would not).
+ *
+ * This file: modules, tokens, login, sessions and the liveness check;
+ * hsm/key.c: key pairs (generation, lookup, signing, attributes); their
+ * shared structures in hsm/hsm_internal.h.
  */
 #include <dlfcn.h>
 #include <pthread.h>
@@ -59,70 +63,16 @@
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/status.h"
-#include "hsm/hsm.h"
-
-/* PKCS#11 token labels are CK_UTF8CHAR[32], blank padded. */
-#define TOKEN_LABEL_LEN 32
-/* CKA_ID shared by the two halves of a key pair. */
-#define KEY_ID_LEN 16
-#define PIN_MAC_LEN 32
-/* A module with more slots than this is not one we were built for. */
-#define MAX_SLOTS 1024
-/* A ping that met SoftHSMv2 rewriting its token file asks again after. */
-#define HSM_PING_RETRY_MS 20
-
-/* A token logged in by this process, and the HMAC of the PIN that did it. */
-struct hsm_login {
-	struct hsm_login *next;
-	CK_SLOT_ID slot_id;
-	uint8_t pin_mac[PIN_MAC_LEN];
-	int refs;
-};
-
-/* One loaded module, shared by every struct hsm opened on it. */
-struct hsm_module {
-	struct hsm_module *next;
-	char *path;
-	void *dl;
-	CK_FUNCTION_LIST_PTR p11;
-	PKCS11_CTX *ctx;
-	PKCS11_SLOT *slots;
-	unsigned int slot_count;
-	struct hsm_login *logins;
-	int refs;
-};
-
-struct hsm {
-	struct hsm_module *mod;
-	struct hsm_login *login;
-	PKCS11_SLOT *slot;
-	CK_SLOT_ID slot_id;
-	CK_SESSION_HANDLE session;
-	int has_session;
-	pthread_mutex_t lock;
-	char label[TOKEN_LABEL_LEN + 1];
-};
-
-struct hsm_key {
-	struct hsm *hsm;
-	char *label;
-	EVP_PKEY *priv;
-	EVP_PKEY *pub;
-};
+#include "hsm/hsm_internal.h"
 
 /* Guards modules, each module's libp11 slot and key lists and logins. */
-static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+pthread_mutex_t hsm_registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct hsm_module *modules;
 static uint8_t pin_mac_key[32];
 static int has_pin_mac_key;
 
-/* DER of the named-curve OIDs (RFC 5480 §2.1.1.1) for CKA_EC_PARAMS. */
-static const CK_BYTE oid_p256[] = {
-    0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
-static const CK_BYTE oid_p384[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
-
-static const char *
-ckr_name(CK_RV rv)
+const char *
+hsm_ckr_name(CK_RV rv)
 {
 	static _Thread_local char buf[32];
 
@@ -235,7 +185,7 @@ module_free(struct hsm_module *mod)
 
 /*
  * Find or load the module at path and take a reference. Call with
- * registry_lock held.
+ * hsm_registry_lock held.
  */
 static enum status
 module_acquire(const char *path, struct hsm_module **out)
@@ -294,7 +244,7 @@ module_acquire(const char *path, struct hsm_module **out)
 		status_fail(ST_UNAVAILABLE,
 		    "PKCS#11 module %s: cannot load: "
 		    "C_Initialize: %s",
-		    path, ckr_name(rv));
+		    path, hsm_ckr_name(rv));
 		goto out;
 	}
 	if (PKCS11_enumerate_slots(mod->ctx, &mod->slots, &mod->slot_count) !=
@@ -314,7 +264,7 @@ out:
 	return st;
 }
 
-/* Drop a reference; unload on the last. Call with registry_lock held. */
+/* Drop a reference; unload on the last. Call with hsm_registry_lock held. */
 static void
 module_release(struct hsm_module *mod)
 {
@@ -350,7 +300,7 @@ token_find(struct hsm_module *mod, const char *label, CK_SLOT_ID *out)
 	if ((rv = mod->p11->C_GetSlotList(CK_TRUE, ids, &count)) != CKR_OK) {
 		status_fail(ST_UNAVAILABLE,
 		    "PKCS#11 module %s: C_GetSlotList: %s", mod->path,
-		    ckr_name(rv));
+		    hsm_ckr_name(rv));
 		return -1;
 	}
 	for (i = 0; i < count; i++) {
@@ -385,7 +335,7 @@ token_set_user_pin(struct hsm_module *mod, CK_SLOT_ID id, const char *label,
 	    id, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s);
 	if (rv != CKR_OK) {
 		status_fail(ST_UNAVAILABLE, "token '%s': C_OpenSession: %s",
-		    label, ckr_name(rv));
+		    label, hsm_ckr_name(rv));
 		goto out;
 	}
 	rv = mod->p11->C_Login(
@@ -394,7 +344,7 @@ token_set_user_pin(struct hsm_module *mod, CK_SLOT_ID id, const char *label,
 		status_fail(ST_UNAUTHENTICATED,
 		    "token '%s': SO login failed "
 		    "(%s)",
-		    label, ckr_name(rv));
+		    label, hsm_ckr_name(rv));
 		goto out;
 	}
 	logged_in = 1;
@@ -405,7 +355,7 @@ token_set_user_pin(struct hsm_module *mod, CK_SLOT_ID id, const char *label,
 		    rv == CKR_PIN_LEN_RANGE ? ST_MALFORMED : ST_UNAVAILABLE,
 		    "token '%s': setting the user PIN failed "
 		    "(%s)",
-		    label, ckr_name(rv));
+		    label, hsm_ckr_name(rv));
 		goto out;
 	}
 	st = ST_OK;
@@ -440,7 +390,7 @@ hsm_token_init(const char *module, const char *token_label, const char *so_pin,
 	if (strlen(so_pin) > LIMIT_PIN_LEN || strlen(user_pin) > LIMIT_PIN_LEN)
 		return status_fail(
 		    ST_LIMIT, "PIN is over %d bytes", LIMIT_PIN_LEN);
-	pthread_mutex_lock(&registry_lock);
+	pthread_mutex_lock(&hsm_registry_lock);
 	if ((st = module_acquire(module, &mod)) != ST_OK)
 		goto out;
 	st = ST_UNAVAILABLE;
@@ -465,7 +415,7 @@ hsm_token_init(const char *module, const char *token_label, const char *so_pin,
 	    id, (CK_UTF8CHAR_PTR)so_pin, strlen(so_pin), padded);
 	if (rv != CKR_OK) {
 		status_fail(ST_UNAVAILABLE, "token '%s': C_InitToken: %s",
-		    token_label, ckr_name(rv));
+		    token_label, hsm_ckr_name(rv));
 		goto out;
 	}
 	/* SoftHSM gives the new token a new slot id: look it up again. */
@@ -484,7 +434,7 @@ hsm_token_init(const char *module, const char *token_label, const char *so_pin,
 	st = ST_OK;
 out:
 	module_release(mod);
-	pthread_mutex_unlock(&registry_lock);
+	pthread_mutex_unlock(&hsm_registry_lock);
 	return st;
 }
 
@@ -511,18 +461,18 @@ login_fail(const char *label, CK_RV rv)
 		return status_fail(ST_UNAUTHENTICATED,
 		    "token '%s': login "
 		    "failed: wrong PIN (%s)",
-		    label, ckr_name(rv));
+		    label, hsm_ckr_name(rv));
 	case CKR_PIN_LOCKED:
 		return status_fail(ST_UNAUTHENTICATED,
 		    "token '%s': login "
 		    "failed: PIN locked (%s)",
-		    label, ckr_name(rv));
+		    label, hsm_ckr_name(rv));
 	case CKR_PIN_LEN_RANGE:
 	case CKR_PIN_INVALID:
 		return status_fail(ST_UNAUTHENTICATED,
 		    "token '%s': login "
 		    "failed: PIN has a bad length or characters (%s)",
-		    label, ckr_name(rv));
+		    label, hsm_ckr_name(rv));
 	case CKR_USER_PIN_NOT_INITIALIZED:
 		/*
 		 * Unavailable, so the caller tries again: SoftHSMv2 answers
@@ -535,12 +485,12 @@ login_fail(const char *label, CK_RV rv)
 		return status_fail(ST_UNAVAILABLE,
 		    "token '%s': login "
 		    "failed: no user PIN set (%s)",
-		    label, ckr_name(rv));
+		    label, hsm_ckr_name(rv));
 	default:
 		return status_fail(ST_UNAVAILABLE,
 		    "token '%s': login failed "
 		    "(%s)",
-		    label, ckr_name(rv));
+		    label, hsm_ckr_name(rv));
 	}
 }
 
@@ -657,7 +607,7 @@ hsm_open(const char *module, const char *token_label, const char *pin,
 		return ST_NOMEM;
 	}
 	memcpy(hsm->label, token_label, strlen(token_label) + 1);
-	pthread_mutex_lock(&registry_lock);
+	pthread_mutex_lock(&hsm_registry_lock);
 	if ((st = module_acquire(module, &hsm->mod)) != ST_OK)
 		goto out;
 	st = ST_UNAVAILABLE;
@@ -680,7 +630,7 @@ hsm_open(const char *module, const char *token_label, const char *pin,
 	    CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &hsm->session);
 	if (rv != CKR_OK) {
 		status_fail(ST_UNAVAILABLE, "token '%s': C_OpenSession: %s",
-		    token_label, ckr_name(rv));
+		    token_label, hsm_ckr_name(rv));
 		goto out;
 	}
 	hsm->has_session = 1;
@@ -696,7 +646,7 @@ hsm_open(const char *module, const char *token_label, const char *pin,
 	hsm = NULL;
 	st = ST_OK;
 out:
-	pthread_mutex_unlock(&registry_lock);
+	pthread_mutex_unlock(&hsm_registry_lock);
 	hsm_close(hsm);
 	return st;
 }
@@ -706,14 +656,14 @@ hsm_close(struct hsm *hsm)
 {
 	if (hsm == NULL)
 		return;
-	pthread_mutex_lock(&registry_lock);
+	pthread_mutex_lock(&hsm_registry_lock);
 	if (hsm->mod != NULL) {
 		hsm_logout(hsm);
 		if (hsm->has_session)
 			hsm->mod->p11->C_CloseSession(hsm->session);
 		module_release(hsm->mod);
 	}
-	pthread_mutex_unlock(&registry_lock);
+	pthread_mutex_unlock(&hsm_registry_lock);
 	pthread_mutex_destroy(&hsm->lock);
 	free(hsm);
 }
@@ -722,350 +672,6 @@ const char *
 hsm_token_label(const struct hsm *hsm)
 {
 	return hsm->label;
-}
-
-static enum status
-label_check(const char *label)
-{
-	size_t len;
-
-	if (label == NULL)
-		return status_fail(ST_MALFORMED, "key label missing");
-	len = strnlen(label, LIMIT_LABEL_LEN + 1);
-	if (len == 0)
-		return status_fail(ST_MALFORMED, "key label is empty");
-	if (len > LIMIT_LABEL_LEN)
-		return status_fail(
-		    ST_LIMIT, "key label is over %d bytes", LIMIT_LABEL_LEN);
-	return ST_OK;
-}
-
-/*
- * Whether an object of class (or any class, when class is -1) labelled
- * label exists, through hsm's session: 1 yes, 0 no, -1 error (detail set).
- * On yes, *obj is its handle. hsm->lock held.
- */
-static int
-object_find(
-    struct hsm *hsm, const char *label, long class, CK_OBJECT_HANDLE *obj)
-{
-	CK_FUNCTION_LIST_PTR p11 = hsm->mod->p11;
-	CK_OBJECT_CLASS cls = (CK_OBJECT_CLASS) class;
-	CK_ATTRIBUTE tmpl[] = {
-	    {CKA_LABEL, (void *)label, strlen(label)},
-	    {CKA_CLASS, &cls, sizeof(cls)},
-	};
-	CK_ULONG n = 0;
-	CK_RV rv;
-
-	rv = p11->C_FindObjectsInit(hsm->session, tmpl, class < 0 ? 1 : 2);
-	if (rv != CKR_OK) {
-		status_fail(ST_UNAVAILABLE, "token '%s': C_FindObjectsInit: %s",
-		    hsm->label, ckr_name(rv));
-		return -1;
-	}
-	rv = p11->C_FindObjects(hsm->session, obj, 1, &n);
-	p11->C_FindObjectsFinal(hsm->session);
-	if (rv != CKR_OK) {
-		status_fail(ST_UNAVAILABLE, "token '%s': C_FindObjects: %s",
-		    hsm->label, ckr_name(rv));
-		return -1;
-	}
-	return n > 0;
-}
-
-/* Generate the pair in the token through hsm's raw session. */
-static enum status
-keypair_generate(struct hsm *hsm, const char *label, enum hsm_key_type type)
-{
-	CK_FUNCTION_LIST_PTR p11 = hsm->mod->p11;
-	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-	CK_BYTE id[KEY_ID_LEN];
-	CK_ULONG bits = 3072;
-	CK_BYTE exponent[] = {0x01, 0x00, 0x01};
-	CK_MECHANISM mech = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
-	CK_OBJECT_HANDLE pub_obj, priv_obj;
-	CK_ULONG label_len = strlen(label);
-	CK_ATTRIBUTE pub[6] = {
-	    {CKA_TOKEN, &yes, sizeof(yes)},
-	    {CKA_VERIFY, &yes, sizeof(yes)},
-	    {CKA_LABEL, (void *)label, label_len},
-	    {CKA_ID, id, sizeof(id)},
-	};
-	CK_ATTRIBUTE priv[] = {
-	    {CKA_TOKEN, &yes, sizeof(yes)},
-	    {CKA_PRIVATE, &yes, sizeof(yes)},
-	    {CKA_SENSITIVE, &yes, sizeof(yes)},
-	    {CKA_EXTRACTABLE, &no, sizeof(no)},
-	    {CKA_SIGN, &yes, sizeof(yes)},
-	    {CKA_LABEL, (void *)label, label_len},
-	    {CKA_ID, id, sizeof(id)},
-	};
-	CK_ULONG pub_count = 4;
-	CK_RV rv;
-
-	if (RAND_bytes(id, sizeof(id)) != 1)
-		return status_fail_ssl(ST_INTERNAL, "no random key id");
-	switch (type) {
-	case HSM_KEY_EC_P256:
-		pub[pub_count++] = (CK_ATTRIBUTE){
-		    CKA_EC_PARAMS, (void *)oid_p256, sizeof(oid_p256)};
-		break;
-	case HSM_KEY_EC_P384:
-		pub[pub_count++] = (CK_ATTRIBUTE){
-		    CKA_EC_PARAMS, (void *)oid_p384, sizeof(oid_p384)};
-		break;
-	case HSM_KEY_RSA_3072:
-		mech.mechanism = CKM_RSA_PKCS_KEY_PAIR_GEN;
-		pub[pub_count++] =
-		    (CK_ATTRIBUTE){CKA_MODULUS_BITS, &bits, sizeof(bits)};
-		pub[pub_count++] = (CK_ATTRIBUTE){
-		    CKA_PUBLIC_EXPONENT, exponent, sizeof(exponent)};
-		break;
-	default:
-		return status_fail(
-		    ST_MALFORMED, "unknown key type %d", (int)type);
-	}
-	rv = p11->C_GenerateKeyPair(hsm->session, &mech, pub, pub_count, priv,
-	    sizeof(priv) / sizeof(priv[0]), &pub_obj, &priv_obj);
-	if (rv != CKR_OK)
-		return status_fail(ST_UNAVAILABLE,
-		    "token '%s': generating key "
-		    "'%s': %s",
-		    hsm->label, label, ckr_name(rv));
-	return ST_OK;
-}
-
-static const char *
-key_type_name(enum hsm_key_type type)
-{
-	switch (type) {
-	case HSM_KEY_EC_P256:
-		return "EC P-256";
-	case HSM_KEY_EC_P384:
-		return "EC P-384";
-	case HSM_KEY_RSA_3072:
-		return "RSA-3072";
-	default:
-		return "unknown";
-	}
-}
-
-enum status
-hsm_key_generate(struct hsm *hsm, const char *label, enum hsm_key_type type,
-    struct hsm_key **out)
-{
-	CK_OBJECT_HANDLE obj;
-	int found;
-	enum status st;
-
-	*out = NULL;
-	if ((st = label_check(label)) != ST_OK)
-		return st;
-	if ((unsigned int)type >= HSM_KEY_TYPE_MAX)
-		return status_fail(
-		    ST_MALFORMED, "unknown key type %d", (int)type);
-	pthread_mutex_lock(&hsm->lock);
-	if ((found = object_find(hsm, label, -1, &obj)) != 0) {
-		st = found < 0
-		    ? ST_UNAVAILABLE
-		    : status_fail(ST_CONFLICT,
-		          "token '%s': a key labelled '%s' exists already",
-		          hsm->label, label);
-		pthread_mutex_unlock(&hsm->lock);
-		return st;
-	}
-	st = keypair_generate(hsm, label, type);
-	pthread_mutex_unlock(&hsm->lock);
-	if (st != ST_OK)
-		return st;
-	log_info("hsm: generated %s key '%s' in token '%s'",
-	    key_type_name(type), label, hsm->label);
-	return hsm_key_find(hsm, label, out);
-}
-
-/* An ordinary (provider) EVP_PKEY holding only the public half of pkey. */
-static EVP_PKEY *
-public_copy(EVP_PKEY *pkey)
-{
-	unsigned char *der = NULL;
-	const unsigned char *p;
-	EVP_PKEY *pub = NULL;
-	int len;
-
-	if ((len = i2d_PUBKEY(pkey, &der)) <= 0)
-		return NULL;
-	p = der;
-	pub = d2i_PUBKEY(NULL, &p, len);
-	OPENSSL_free(der);
-	return pub;
-}
-
-enum status
-hsm_key_find(struct hsm *hsm, const char *label, struct hsm_key **out)
-{
-	struct hsm_key *key = NULL;
-	PKCS11_KEY *keys, *found = NULL;
-	unsigned int count, i;
-	enum status st;
-
-	*out = NULL;
-	if ((st = label_check(label)) != ST_OK)
-		return st;
-	if ((key = calloc(1, sizeof(*key))) == NULL ||
-	    (key->label = strdup(label)) == NULL) {
-		st = ST_NOMEM;
-		goto out;
-	}
-	key->hsm = hsm;
-	/*
-	 * libp11 reallocs its key array when an enumeration finds new keys,
-	 * so PKCS11_KEY pointers are used only under the lock; the EVP_PKEYs
-	 * hold their own reference on the key object.
-	 */
-	pthread_mutex_lock(&registry_lock);
-	if (PKCS11_enumerate_keys(hsm->slot->token, &keys, &count) != 0) {
-		pthread_mutex_unlock(&registry_lock);
-		st = status_fail_ssl(ST_UNAVAILABLE,
-		    "token '%s': cannot list "
-		    "keys",
-		    hsm->label);
-		goto out;
-	}
-	for (i = 0; i < count && found == NULL; i++)
-		if (keys[i].isPrivate && keys[i].label != NULL &&
-		    strcmp(keys[i].label, label) == 0)
-			found = &keys[i];
-	if (found != NULL)
-		key->priv = PKCS11_get_private_key(found);
-	pthread_mutex_unlock(&registry_lock);
-	if (found == NULL) {
-		st = status_fail(ST_NOTFOUND,
-		    "token '%s': no private key "
-		    "labelled '%s'",
-		    hsm->label, label);
-		goto out;
-	}
-	if (key->priv == NULL) {
-		st = status_fail_ssl(ST_UNAVAILABLE,
-		    "token '%s': key '%s': "
-		    "no signing handle",
-		    hsm->label, label);
-		goto out;
-	}
-	/*
-	 * libp11 fills the private handle's n, e or Q from the token, so the
-	 * public key comes from it (PKCS11_get_public_key leaks a key object
-	 * on every call in libp11 0.4.12 under OpenSSL 3).
-	 */
-	key->pub = public_copy(key->priv);
-	if (key->pub == NULL) {
-		st = status_fail_ssl(ST_UNAVAILABLE,
-		    "token '%s': key '%s': "
-		    "no public key",
-		    hsm->label, label);
-		goto out;
-	}
-	*out = key;
-	key = NULL;
-	st = ST_OK;
-out:
-	hsm_key_free(key);
-	return st;
-}
-
-enum status
-hsm_key_find_uri(struct hsm *hsm, const char *uri, struct hsm_key **out)
-{
-	char *token = NULL, *object = NULL;
-	enum status st;
-
-	*out = NULL;
-	if ((st = hsm_uri_parse(uri, &token, &object)) != ST_OK)
-		return st;
-	if (token != NULL && strcmp(token, hsm->label) != 0) {
-		st = status_fail(ST_NOTFOUND,
-		    "PKCS#11 URI names token '%s', "
-		    "but the open token is '%s'",
-		    token, hsm->label);
-		goto out;
-	}
-	st = hsm_key_find(hsm, object, out);
-out:
-	free(token);
-	free(object);
-	return st;
-}
-
-void
-hsm_key_free(struct hsm_key *key)
-{
-	if (key == NULL)
-		return;
-	EVP_PKEY_free(key->priv);
-	EVP_PKEY_free(key->pub);
-	free(key->label);
-	free(key);
-}
-
-EVP_PKEY *
-hsm_key_get0_pkey(struct hsm_key *key)
-{
-	return key->priv;
-}
-
-EVP_PKEY *
-hsm_key_get0_public(struct hsm_key *key)
-{
-	return key->pub;
-}
-
-const char *
-hsm_key_label(const struct hsm_key *key)
-{
-	return key->label;
-}
-
-enum status
-hsm_key_sign(struct hsm_key *key, const EVP_MD *md, const uint8_t *data,
-    size_t len, uint8_t **sig, size_t *sig_len)
-{
-	EVP_MD_CTX *ctx = NULL;
-	uint8_t *buf = NULL;
-	size_t buf_len = 0;
-	enum status st = ST_UNAVAILABLE;
-
-	*sig = NULL;
-	*sig_len = 0;
-	if ((ctx = EVP_MD_CTX_new()) == NULL)
-		return ST_NOMEM;
-	if (EVP_DigestSignInit(ctx, NULL, md, NULL, key->priv) != 1 ||
-	    EVP_DigestSign(ctx, NULL, &buf_len, data, len) != 1) {
-		status_fail_ssl(ST_UNAVAILABLE,
-		    "token '%s': key '%s': cannot "
-		    "start signing",
-		    key->hsm->label, key->label);
-		goto out;
-	}
-	if ((buf = OPENSSL_malloc(buf_len)) == NULL) {
-		st = ST_NOMEM;
-		goto out;
-	}
-	if (EVP_DigestSign(ctx, buf, &buf_len, data, len) != 1) {
-		status_fail_ssl(ST_UNAVAILABLE,
-		    "token '%s': key '%s': signing "
-		    "failed",
-		    key->hsm->label, key->label);
-		goto out;
-	}
-	*sig = buf;
-	*sig_len = buf_len;
-	buf = NULL;
-	st = ST_OK;
-out:
-	OPENSSL_free(buf);
-	EVP_MD_CTX_free(ctx);
-	return st;
 }
 
 enum status
@@ -1104,7 +710,7 @@ hsm_ping(struct hsm *hsm)
 		return status_fail(ST_UNAVAILABLE,
 		    "token '%s' does not answer "
 		    "(%s)",
-		    hsm->label, ckr_name(rv));
+		    hsm->label, hsm_ckr_name(rv));
 	if (info.state != CKS_RW_USER_FUNCTIONS &&
 	    info.state != CKS_RO_USER_FUNCTIONS)
 		return status_fail(ST_UNAVAILABLE,
@@ -1112,28 +718,4 @@ hsm_ping(struct hsm *hsm)
 		    "logged in",
 		    hsm->label);
 	return ST_OK;
-}
-
-int
-hsm_key_is_sensitive(struct hsm_key *key)
-{
-	struct hsm *hsm = key->hsm;
-	CK_OBJECT_HANDLE obj;
-	CK_BBOOL sensitive = CK_FALSE, extractable = CK_TRUE;
-	CK_BBOOL always = CK_FALSE, never = CK_FALSE;
-	CK_ATTRIBUTE attrs[] = {
-	    {CKA_SENSITIVE, &sensitive, sizeof(sensitive)},
-	    {CKA_EXTRACTABLE, &extractable, sizeof(extractable)},
-	    {CKA_ALWAYS_SENSITIVE, &always, sizeof(always)},
-	    {CKA_NEVER_EXTRACTABLE, &never, sizeof(never)},
-	};
-	CK_RV rv = CKR_GENERAL_ERROR;
-
-	pthread_mutex_lock(&hsm->lock);
-	if (object_find(hsm, key->label, CKO_PRIVATE_KEY, &obj) == 1)
-		rv = hsm->mod->p11->C_GetAttributeValue(
-		    hsm->session, obj, attrs, sizeof(attrs) / sizeof(attrs[0]));
-	pthread_mutex_unlock(&hsm->lock);
-	return rv == CKR_OK && sensitive == CK_TRUE &&
-	    extractable == CK_FALSE && always == CK_TRUE && never == CK_TRUE;
 }
