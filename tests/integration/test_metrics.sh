@@ -208,11 +208,12 @@ done
 check "a burst of OCSP requests meets the limit ($n429 answered 429)" \
 	test "$n429" -ge 1
 # A worker dies; the supervisor starts another and counts it.
-victim=$(pgrep -P "$SERVER_PID" | head -1)
+# (Workers are "tessera" in comm; the signer is "tessera-signer".)
+victim=$(pgrep -x tessera -P "$SERVER_PID" | head -1)
 kill -KILL "$victim"
 replaced() {
-	[ "$(pgrep -P "$SERVER_PID" | wc -l)" = 2 ] &&
-		! pgrep -P "$SERVER_PID" | grep -qx "$victim" &&
+	[ "$(pgrep -x tessera -P "$SERVER_PID" | wc -l)" = 2 ] &&
+		! pgrep -x tessera -P "$SERVER_PID" | grep -qx "$victim" &&
 		curl -sf --max-time 2 -o /dev/null "$PUB/healthz"
 }
 check "the killed worker is replaced" wait_until 30 replaced
