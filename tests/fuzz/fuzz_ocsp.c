@@ -18,6 +18,7 @@
 #include <openssl/pem.h>
 
 #include "ca/ocsp.h"
+#include "signer/soft.h"
 
 /* A fixed "now" (2026-01-01) inside the embedded certificates' validity. */
 #define FUZZ_NOW INT64_C(1767225600)
@@ -106,21 +107,29 @@ static void
 setup(void)
 {
 	struct ca_ocsp_config cfg;
+	struct signer *holder = NULL;
+	struct signer_key *key = NULL;
 	BIO *b = BIO_new_mem_buf(responder_key_pem, -1);
+	EVP_PKEY *priv = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
 
+	BIO_free(b);
 	cfg.issuer = pem_cert(ca_pem);
 	cfg.responder = pem_cert(responder_pem);
-	cfg.responder_key =
-	    b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
 	cfg.validity_seconds = 3600;
-	BIO_free(b);
-	if (cfg.issuer == NULL || cfg.responder == NULL ||
-	    cfg.responder_key == NULL || ca_ocsp_new(&cfg, &ocsp) != ST_OK)
+	/* The responder key is held by a software signer, as the key holder
+	 * holds it in tessera serve; both live as long as the process. */
+	if (priv == NULL || cfg.issuer == NULL || cfg.responder == NULL ||
+	    signer_soft_open(NULL, NULL, 0, &holder) != ST_OK ||
+	    signer_soft_key_add(holder, "fuzz-ocsp", SIGNER_ROLE_OCSP, priv,
+	        &key) != ST_OK)
 		abort();
-	/* ocsp holds its own references to the certificates; the key is
-	 * borrowed and lives as long as the process. */
+	cfg.responder_key = key;
+	if (ca_ocsp_new(&cfg, &ocsp) != ST_OK)
+		abort();
+	/* ocsp holds its own references to the certificates. */
 	X509_free(cfg.issuer);
 	X509_free(cfg.responder);
+	EVP_PKEY_free(priv);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
