@@ -110,7 +110,8 @@ setup(void)
 	struct signer *holder = NULL;
 	struct signer_key *key = NULL;
 	BIO *b = BIO_new_mem_buf(responder_key_pem, -1);
-	EVP_PKEY *priv = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+	EVP_PKEY *priv =
+	    b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
 
 	BIO_free(b);
 	cfg.issuer = pem_cert(ca_pem);
@@ -120,8 +121,8 @@ setup(void)
 	 * holds it in tessera serve; both live as long as the process. */
 	if (priv == NULL || cfg.issuer == NULL || cfg.responder == NULL ||
 	    signer_soft_open(NULL, NULL, 0, &holder) != ST_OK ||
-	    signer_soft_key_add(holder, "fuzz-ocsp", SIGNER_ROLE_OCSP, priv,
-	        &key) != ST_OK)
+	    signer_soft_key_add(
+	        holder, "fuzz-ocsp", SIGNER_ROLE_OCSP, priv, &key) != ST_OK)
 		abort();
 	cfg.responder_key = key;
 	if (ca_ocsp_new(&cfg, &ocsp) != ST_OK)
