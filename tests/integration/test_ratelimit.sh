@@ -134,8 +134,20 @@ codes=$(burst 20 /api/v1/certificates)
 check "refusals: the burst of 5, then 429 ($codes)" \
 	test "$(count 401 "$codes")" -ge 5 -a "$(count 429 "$codes")" -ge 1
 check "the 429 says refused requests" grep -q "too many refused requests" "$T/last.body"
-check "a refused address gets 429 on any endpoint" test "$("${CURL[@]}" -o /dev/null \
-	-w '%{http_code}' "$URL/.well-known/est/cacerts")" = 429
+# The bucket gets one refusal back a second, which a loaded machine can
+# spend between the burst and the next request: refuse again until a
+# cacerts follows the refusals while the bucket is still empty (bounded).
+refused_then() { # PATH: its status code right after a burst of refusals
+	local i code
+	for i in $(seq 1 10); do
+		burst 8 /api/v1/certificates >/dev/null
+		code=$("${CURL[@]}" -o /dev/null -w '%{http_code}' "$URL$1")
+		[ "$code" = 429 ] && break
+	done
+	echo "$code"
+}
+code=$(refused_then /.well-known/est/cacerts)
+check "a refused address gets 429 on any endpoint ($code)" test "$code" = 429
 check "another address is served" test "$("${CURL[@]}" -o /dev/null -w '%{http_code}' \
 	--interface 127.0.0.2 --resolve "localhost:$P1:127.0.0.1" \
 	"$URL/.well-known/est/cacerts")" = 200
