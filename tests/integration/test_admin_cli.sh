@@ -69,8 +69,8 @@ admin audit --limit 1000 | grep -q "secret" && pass || fail "audit table"
 [ "$(admin --json audit --since 1 --limit 5 | json 'len(d["entries"])')" = 5 ] && pass || fail "audit --json"
 admin token rotate | grep -q "new token-signing key" && pass || fail "token rotate"
 KID=$(admin --json token rotate | json 'd["kid"]')
-curl -sS "http://127.0.0.1:$P2/jwks.json" 2>/dev/null | grep -qF "$KID" ||
-	curl -sS --cacert "$D/ca/chain.pem" "https://localhost:$P1/.well-known/jwks.json" | grep -qF "$KID" &&
+curl -sS "http://127.0.0.1:$P2/jwks.json" 2>/dev/null | grep -qF -e "$KID" ||
+	curl -sS --cacert "$D/ca/chain.pem" "https://localhost:$P1/.well-known/jwks.json" | grep -qF -e "$KID" &&
 	pass || fail "rotated kid $KID not published"
 admin revoke "$SERIAL" --reason keyCompromise | grep -q "revoked $SERIAL" && pass || fail "revoke SERIAL"
 admin --json revocations | json '[r["serial"] for r in d["revocations"]]' | grep -q "$SERIAL" && pass || fail "revocations --json"
@@ -255,6 +255,6 @@ head -1 "$T/serials.txt" >"$T/serial1.txt"
 
 # No secret reached the server's logs.
 for f in "$T/s1" "$T/s3"; do
-	grep -qF "$(cat "$f")" "$T/serve.err" "$T/serve.out" && fail "a secret is in the log" || pass
+	grep -qF -e "$(cat "$f")" "$T/serve.err" "$T/serve.out" && fail "a secret is in the log" || pass
 done
 finish

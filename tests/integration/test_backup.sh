@@ -119,7 +119,7 @@ if grep -E '(^|/)(hsm/|.*\.pin$|serve\.lock|tessera\.db-)' "$T/list"; then
 	fail "the archive holds the token, a PIN or a live store file"
 else pass; fi
 for pin in "$D1/hsm/user.pin" "$D1/hsm/so.pin"; do
-	if grep -qaF "$(cat "$pin")" "$T/backup.tar" "$T/stdout.tar"; then
+	if grep -qaF -e "$(cat "$pin")" "$T/backup.tar" "$T/stdout.tar"; then
 		fail "an archive holds the PIN of $pin"
 	else pass; fi
 done
