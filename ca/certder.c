@@ -15,6 +15,7 @@
 #include "ca/certder.h"
 #include "ca/certpolicy.h"
 #include "ca/der.h"
+#include "common/digest.h"
 #include "common/limits.h"
 
 /* RFC 5280 §4.1.2.2: at most 20 content octets. */
@@ -42,7 +43,7 @@ struct ca_certder {
 	int is_self; /* issuer = subject, AKI = own SKI */
 	int md_nid;
 	EVP_MD *sha1; /* fetched once, for the SKI */
-	uint8_t sigalg[CA_DER_SIGALG_MAX];
+	uint8_t sigalg[DIGEST_SIGALG_DER_MAX];
 	size_t sigalg_len;
 	uint8_t *issuer; /* DER Name; NULL when self-signed */
 	size_t issuer_len;
@@ -274,7 +275,7 @@ ca_certder_new(
 		return ST_NOMEM;
 	t->is_self = issuer == NULL;
 	t->md_nid = p->md_nid;
-	if ((st = ca_der_sigalg(p->sig_key_type, p->md_nid, t->sigalg,
+	if ((st = digest_sigalg_der(p->sig_key_type, p->md_nid, t->sigalg,
 	         sizeof(t->sigalg), &t->sigalg_len)) != ST_OK)
 		goto out;
 	st = ST_NOMEM;

@@ -16,6 +16,7 @@
 
 #include "ca/crl.h"
 #include "ca/der.h"
+#include "common/digest.h"
 #include "ca/issue.h"
 #include "common/limits.h"
 #include "common/status.h"
@@ -505,7 +506,7 @@ ca_crl_build(const struct ca_crl_params *p, ca_crl_next_fn next, void *arg,
 	static const uint8_t version_v2[] = {CA_DER_INTEGER, 1, 1};
 	struct crl_rec *recs = NULL;
 	struct ca_der_w w;
-	uint8_t alg[CA_DER_SIGALG_MAX];
+	uint8_t alg[DIGEST_SIGALG_DER_MAX];
 	uint8_t *name = NULL, *exts = NULL, *sig = NULL, *buf = NULL, *nbuf;
 	size_t count = 0, i, alg_len = 0, name_len, exts_len = 0, sig_len = 0;
 	size_t rev_len = 0, tbs_body, tbs_len, bits_len, outer, head;
@@ -520,7 +521,7 @@ ca_crl_build(const struct ca_crl_params *p, ca_crl_next_fn next, void *arg,
 		return st;
 	if (next == NULL)
 		return status_fail(ST_MALFORMED, "CRL without an entry source");
-	if ((st = ca_der_sigalg(
+	if ((st = digest_sigalg_der(
 	         EVP_PKEY_get_base_id(signer_key_get0_public(p->key)),
 	         p->md_nid, alg, sizeof(alg), &alg_len)) != ST_OK ||
 	    (st = exts_der(p, &exts, &exts_len)) != ST_OK)

@@ -137,49 +137,6 @@ ca_der_put_time(struct ca_der_w *w, int64_t t)
 }
 
 enum status
-ca_der_sigalg(int key_type, int md_nid, uint8_t *out, size_t cap, size_t *len)
-{
-	X509_ALGOR *alg = NULL;
-	unsigned char *p = out;
-	int sig_nid, ptype, n;
-	enum status st = ST_NOMEM;
-
-	*len = 0;
-	if (key_type == EVP_PKEY_EC || key_type == EVP_PKEY_ED25519)
-		ptype = V_ASN1_UNDEF; /* RFC 5758 §3.2, RFC 8410 §3 */
-	else if (key_type == EVP_PKEY_RSA)
-		ptype = V_ASN1_NULL; /* RFC 4055 §5 */
-	else
-		return status_fail(ST_MALFORMED,
-		    "signing key type %d is not EC, RSA or Ed25519", key_type);
-	if (key_type == EVP_PKEY_ED25519 ? md_nid != NID_undef
-	                                 : md_nid == NID_undef)
-		return status_fail(ST_MALFORMED,
-		    "digest %d does not go with signing key type %d", md_nid,
-		    key_type);
-	/* Ed25519 is its own signature algorithm (no digest to pair). */
-	if (key_type == EVP_PKEY_ED25519)
-		sig_nid = NID_ED25519;
-	else if (!OBJ_find_sigid_by_algs(&sig_nid, md_nid, key_type))
-		return status_fail(ST_MALFORMED,
-		    "no signature algorithm for digest %d with key type %d",
-		    md_nid, key_type);
-	if ((alg = X509_ALGOR_new()) == NULL)
-		goto out;
-	if (!X509_ALGOR_set0(alg, OBJ_nid2obj(sig_nid), ptype, NULL) ||
-	    (n = i2d_X509_ALGOR(alg, NULL)) <= 0 || (size_t)n > cap ||
-	    i2d_X509_ALGOR(alg, &p) != n) {
-		st = status_fail_ssl(ST_INTERNAL, "signature algorithm");
-		goto out;
-	}
-	*len = (size_t)n;
-	st = ST_OK;
-out:
-	X509_ALGOR_free(alg);
-	return st;
-}
-
-enum status
 ca_der_signed(const uint8_t *tbs, size_t tbs_len, const uint8_t *alg,
     size_t alg_len, const uint8_t *sig, size_t sig_len, uint8_t **out,
     size_t *out_len)

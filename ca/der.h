@@ -160,21 +160,6 @@ uint8_t *ca_der_time_write(uint8_t *q, int64_t t);
 void ca_der_put_time(struct ca_der_w *w, int64_t t);
 
 /*
- * The AlgorithmIdentifier X509_sign and X509_CRL_sign write for a key of
- * OpenSSL type key_type (EVP_PKEY_EC, EVP_PKEY_RSA, EVP_PKEY_ED25519)
- * with digest md_nid (NID_undef for Ed25519): ecdsa-with-SHA256/384 with
- * parameters absent (RFC 5758 §3.2), sha256/384WithRSAEncryption with
- * NULL (RFC 4055 §5), id-Ed25519 absent (RFC 8410 §3). DER into out (cap
- * octets), its length to *len. ST_MALFORMED for a pair OpenSSL has no
- * signature algorithm for, naming what.
- */
-enum status ca_der_sigalg(
-    int key_type, int md_nid, uint8_t *out, size_t cap, size_t *len) MUST_CHECK;
-
-/* Room for any AlgorithmIdentifier ca_der_sigalg writes. */
-#define CA_DER_SIGALG_MAX 32
-
-/*
  * The signed object: SEQUENCE { tbs, sigalg, BIT STRING { 0 unused bits,
  * sig } } (RFC 5280 §4.1.1, §5.1.1), freshly allocated (free()).
  */

@@ -31,4 +31,20 @@ const EVP_MD *digest_md(enum digest_alg alg);
 enum status digest_buf(enum digest_alg alg, const void *data, size_t len,
     uint8_t *out, unsigned int *out_len) MUST_CHECK;
 
+/*
+ * The AlgorithmIdentifier X509_sign and X509_CRL_sign write for a key of
+ * OpenSSL type key_type (EVP_PKEY_EC, EVP_PKEY_RSA, EVP_PKEY_ED25519)
+ * with digest md_nid (NID_undef for Ed25519): ecdsa-with-SHA256/384 with
+ * parameters absent (RFC 5758 §3.2), sha256/384WithRSAEncryption with
+ * NULL (RFC 4055 §5), id-Ed25519 absent (RFC 8410 §3). DER into out (cap
+ * octets), its length to *len. ST_MALFORMED for a pair OpenSSL has no
+ * signature algorithm for, naming what. The certificate and CRL builders
+ * and the signer's checks all take it from here.
+ */
+enum status digest_sigalg_der(
+    int key_type, int md_nid, uint8_t *out, size_t cap, size_t *len) MUST_CHECK;
+
+/* Room for any AlgorithmIdentifier digest_sigalg_der writes. */
+#define DIGEST_SIGALG_DER_MAX 32
+
 #endif

@@ -10,6 +10,7 @@
 #include <openssl/x509.h>
 
 #include "common/buf.h"
+#include "common/digest.h"
 #include "common/limits.h"
 #include "common/metrics.h"
 #include "signer/signer_internal.h"
@@ -189,38 +190,25 @@ enum status
 signer_sigalg_der(
     const struct signer_key *key, int md_nid, uint8_t **der, size_t *der_len)
 {
-	X509_ALGOR *alg = NULL;
-	int base = EVP_PKEY_get_base_id(key->pub), sig_nid, ptype, len;
-	enum status st = ST_INTERNAL;
+	uint8_t alg[DIGEST_SIGALG_DER_MAX];
+	char why[256];
+	int base = EVP_PKEY_get_base_id(key->pub);
+	enum status st;
 
 	*der = NULL;
 	*der_len = 0;
-	if (base == EVP_PKEY_EC || base == EVP_PKEY_ED25519)
-		ptype = V_ASN1_UNDEF; /* RFC 5758 §3.2, RFC 8410 §3: absent */
-	else if (base == EVP_PKEY_RSA)
-		ptype = V_ASN1_NULL; /* RFC 4055 §5: NULL parameters */
-	else
-		return status_fail(ST_MALFORMED,
-		    "key %s: type %d is not EC, RSA or Ed25519", key->label,
-		    base);
-	if (base == EVP_PKEY_ED25519)
-		sig_nid = NID_ED25519;
-	else if (!OBJ_find_sigid_by_algs(&sig_nid, md_nid, base))
-		return status_fail(ST_MALFORMED,
-		    "no signature algorithm for digest %d with key type %d",
-		    md_nid, base);
-	if ((alg = X509_ALGOR_new()) == NULL)
-		return ST_NOMEM;
-	if (!X509_ALGOR_set0(alg, OBJ_nid2obj(sig_nid), ptype, NULL) ||
-	    (len = i2d_X509_ALGOR(alg, der)) <= 0) {
-		st = status_fail_ssl(ST_INTERNAL, "signature algorithm");
-		goto out;
+	/* Ed25519 is its own signature algorithm: no digest goes with it. */
+	if ((st = digest_sigalg_der(base,
+	         base == EVP_PKEY_ED25519 ? NID_undef : md_nid, alg,
+	         sizeof(alg), der_len)) != ST_OK) {
+		snprintf(why, sizeof(why), "%s", status_detail());
+		return status_fail(st, "key %s: %s", key->label, why);
 	}
-	*der_len = (size_t)len;
-	st = ST_OK;
-out:
-	X509_ALGOR_free(alg);
-	return st;
+	if ((*der = OPENSSL_memdup(alg, *der_len)) == NULL) {
+		*der_len = 0;
+		return ST_NOMEM;
+	}
+	return ST_OK;
 }
 
 enum status
