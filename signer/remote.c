@@ -196,46 +196,46 @@ key_from(struct remote *r, const struct signer_wire_response *resp,
 	return *out != NULL ? ST_OK : ST_NOMEM;
 }
 
+/* Send a FIND or GENERATE request; the handle its answer names. */
 static enum status
-remote_key_find(struct signer *s, const char *uri, struct signer_key **out)
+key_call(
+    struct remote *r, struct signer_wire_request *req, struct signer_key **out)
 {
-	struct remote *r = (struct remote *)s;
-	struct signer_wire_request req;
 	struct signer_wire_response resp;
 	struct buf answer;
 	enum status st;
 
-	memset(&req, 0, sizeof(req));
-	req.op = SIGNER_OP_FIND;
-	req.str = uri;
-	req.str_len = strlen(uri);
 	buf_init(&answer, SIGNER_WIRE_FRAME_MAX);
-	if ((st = call(r, &req, &answer, &resp)) == ST_OK)
+	if ((st = call(r, req, &answer, &resp)) == ST_OK)
 		st = key_from(r, &resp, out);
 	buf_free(&answer);
 	return st;
 }
 
 static enum status
+remote_key_find(struct signer *s, const char *uri, struct signer_key **out)
+{
+	struct signer_wire_request req;
+
+	memset(&req, 0, sizeof(req));
+	req.op = SIGNER_OP_FIND;
+	req.str = uri;
+	req.str_len = strlen(uri);
+	return key_call((struct remote *)s, &req, out);
+}
+
+static enum status
 remote_key_generate(struct signer *s, const char *label,
     enum signer_key_type type, struct signer_key **out)
 {
-	struct remote *r = (struct remote *)s;
 	struct signer_wire_request req;
-	struct signer_wire_response resp;
-	struct buf answer;
-	enum status st;
 
 	memset(&req, 0, sizeof(req));
 	req.op = SIGNER_OP_GENERATE;
 	req.key_type = (unsigned)type;
 	req.str = label;
 	req.str_len = strlen(label);
-	buf_init(&answer, SIGNER_WIRE_FRAME_MAX);
-	if ((st = call(r, &req, &answer, &resp)) == ST_OK)
-		st = key_from(r, &resp, out);
-	buf_free(&answer);
-	return st;
+	return key_call((struct remote *)s, &req, out);
 }
 
 static enum status
