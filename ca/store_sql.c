@@ -241,11 +241,13 @@ static const char *const rsql[R_MAX] = {
 static const char *const wsql_pg[W_MAX] = {
     [W_BEGIN] = "BEGIN",
     /*
-     * The audit's order across processes and nodes: a transaction that
-     * reads the newest entry (to chain to it, or to sign a checkpoint
-     * over it) holds this lock until it ends, so no other append lands
-     * between its read and its own entry. SQLite's writers already take
-     * turns for the whole transaction.
+     * The order lock. The audit's order across processes and nodes: a
+     * transaction that reads the newest entry (to chain to it, or to
+     * sign a checkpoint over it) holds this lock until it ends, so no
+     * other append lands between its read and its own entry. The feed's
+     * order: a revocation takes it before its feed row draws a seq, so
+     * feed rows commit in seq order (store_txn_cert_revoke). SQLite's
+     * writers already take turns for the whole transaction.
      */
     [W_AUDIT_LOCK] = "SELECT pg_advisory_xact_lock(7390414512551282)",
     [W_OCSP_PUT] = "INSERT INTO ocsp_responses (serial, der,"

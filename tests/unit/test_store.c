@@ -1991,6 +1991,176 @@ test_revoked_foreach(void)
 	store_close(store);
 }
 
+/*
+ * The feed's order is its commit order (PostgreSQL, two stores as two
+ * nodes): a revocation whose transaction stays open between its feed row
+ * and its COMMIT, and another node's revocation meanwhile. A gateway that
+ * reads "since the last seq it saw" while the first is still open, and
+ * again after both committed, must have seen both rows. When the seq is
+ * drawn at the insert, the second node's row commits first with the
+ * higher seq, the reader moves past it, and the late lower seq is never
+ * read.
+ */
+struct held {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int inside, release, done_a, done_b;
+	enum status st_a, st_b;
+	char *dev;
+};
+
+static enum status
+job_revoke_held(struct store_txn *txn, void *arg)
+{
+	struct held *h = arg;
+	enum status st;
+
+	st = store_txn_cert_revoke(txn, "FE01", 1, NOW, &h->dev);
+	pthread_mutex_lock(&h->mu);
+	h->inside = 1;
+	pthread_cond_broadcast(&h->cv);
+	while (!h->release)
+		pthread_cond_wait(&h->cv, &h->mu);
+	pthread_mutex_unlock(&h->mu);
+	return st;
+}
+
+static enum status
+job_revoke_fe02(struct store_txn *txn, void *arg)
+{
+	(void)arg;
+	return store_txn_cert_revoke(txn, "FE02", 1, NOW, NULL);
+}
+
+static void
+held_done_a(enum status st, const char *detail, void *arg)
+{
+	struct held *h = arg;
+
+	(void)detail;
+	pthread_mutex_lock(&h->mu);
+	h->st_a = st;
+	h->done_a = 1;
+	pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->mu);
+}
+
+static void
+held_done_b(enum status st, const char *detail, void *arg)
+{
+	struct held *h = arg;
+
+	(void)detail;
+	pthread_mutex_lock(&h->mu);
+	h->st_b = st;
+	h->done_b = 1;
+	pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->mu);
+}
+
+/* Wait (at most 20 s) until *flag is set; 1 if it is. */
+static int
+held_wait(struct held *h, const int *flag)
+{
+	struct timespec until;
+	int set;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 20;
+	pthread_mutex_lock(&h->mu);
+	while (!*flag && pthread_cond_timedwait(&h->cv, &h->mu, &until) == 0)
+		;
+	set = *flag;
+	pthread_mutex_unlock(&h->mu);
+	return set;
+}
+
+/* Whether node B's revocation ended or waits on a lock (at most 20 s). */
+static int
+second_finished_or_waits(struct held *h)
+{
+	int i, done;
+
+	for (i = 0; i < 2000; i++) {
+		pthread_mutex_lock(&h->mu);
+		done = h->done_b;
+		pthread_mutex_unlock(&h->mu);
+		if (done ||
+		    pg_raw_int("SELECT count(*) FROM pg_locks"
+		               " WHERE NOT granted") > 0)
+			return 1;
+		usleep(10000);
+	}
+	return 0;
+}
+
+static void
+test_feed_commit_order(void)
+{
+	struct store *a = NULL, *b = NULL;
+	struct held h;
+	struct feed seen;
+	int64_t since;
+	size_t i, first;
+	int has1 = 0, has2 = 0;
+
+	CHECK_ST(store_open(db_path, &a), ST_OK);
+	CHECK_ST(store_open(db_path, &b), ST_OK);
+	if (a == NULL || b == NULL)
+		goto out;
+	CHECK_ST(
+	    insert_cert(a, "FE01", "dev-fe", "device", NOW + 86400, 0), ST_OK);
+	CHECK_ST(
+	    insert_cert(a, "FE02", "dev-fe", "device", NOW + 86400, 0), ST_OK);
+	CHECK_ST(store_revocations_last_seq(b, &since), ST_OK);
+	memset(&h, 0, sizeof(h));
+	pthread_mutex_init(&h.mu, NULL);
+	pthread_cond_init(&h.cv, NULL);
+	memset(&seen, 0, sizeof(seen));
+
+	/* Node A: its feed row written, its transaction held open. */
+	CHECK_ST(
+	    store_write_async(a, job_revoke_held, &h, held_done_a, &h), ST_OK);
+	CHECK(held_wait(&h, &h.inside));
+	/* Node B revokes another certificate meanwhile. */
+	CHECK_ST(store_write_async(b, job_revoke_fe02, NULL, held_done_b, &h),
+	    ST_OK);
+	CHECK(second_finished_or_waits(&h));
+	/* A gateway reads the feed while A is still open... */
+	CHECK_ST(store_revocations_since(b, since, 16, feed_row, &seen), ST_OK);
+	if (seen.count > 0)
+		since = seen.seq[seen.count - 1];
+	first = seen.count;
+	/* ...and again once both committed. */
+	pthread_mutex_lock(&h.mu);
+	h.release = 1;
+	pthread_cond_broadcast(&h.cv);
+	pthread_mutex_unlock(&h.mu);
+	CHECK(held_wait(&h, &h.done_a));
+	CHECK(held_wait(&h, &h.done_b));
+	CHECK_ST(h.st_a, ST_OK);
+	CHECK_ST(h.st_b, ST_OK);
+	CHECK_ST(store_revocations_since(b, since, 16, feed_row, &seen), ST_OK);
+	for (i = 0; i < seen.count; i++) {
+		has1 |= strcmp(seen.serial[i], "FE01") == 0;
+		has2 |= strcmp(seen.serial[i], "FE02") == 0;
+	}
+	if (!has1 || !has2)
+		fprintf(stderr,
+		    "feed: the reader saw %zu row(s) while A was open, %zu in"
+		    " all; FE01 %s, FE02 %s\n",
+		    first, seen.count, has1 ? "seen" : "MISSED",
+		    has2 ? "seen" : "MISSED");
+	CHECK(has1 && has2);
+	CHECK(seen.count == 2);
+	pthread_cond_destroy(&h.cv);
+	pthread_mutex_destroy(&h.mu);
+	free(h.dev);
+out:
+	store_close(b);
+	store_close(a);
+}
+
 /* Rows for the timing: revoked, in shard 0, one transaction. */
 struct bulk {
 	int rows;
@@ -2435,6 +2605,8 @@ main(void)
 	test_list();
 	test_ocsp_crl();
 	test_revoked_foreach();
+	if (pg_url != NULL)
+		test_feed_commit_order();
 	if (pg_url == NULL)
 		test_revoked_timing();
 	test_supersede();
