@@ -142,7 +142,7 @@ main(int argc, char **argv)
 	for (i = 0; i < n; i++) {
 		if (ca_cert_issue(tmpl, &t, skey, &der, &der_len, hex) != ST_OK)
 			return 1;
-		free(der);
+		OPENSSL_free(der);
 	}
 	tmpl_us = (cpu_us() - t0) / (double)n;
 
@@ -211,7 +211,7 @@ main(int argc, char **argv)
 		    ca_certder_assemble(tmpl, tb, tb_len, fake_sig,
 		        sizeof(fake_sig), &out, &out_len) != ST_OK)
 			return 1;
-		free(out);
+		OPENSSL_free(out);
 		free(tb);
 		OPENSSL_free(pk);
 		OPENSSL_free(nm);

@@ -17,6 +17,7 @@
 #include "ca/der.h"
 #include "common/digest.h"
 #include "common/limits.h"
+#include "signer/signer.h"
 
 /* RFC 5280 §4.1.2.2: at most 20 content octets. */
 #define SERIAL_MAX 20
@@ -690,8 +691,8 @@ ca_certder_assemble(const struct ca_certder *t, const uint8_t *tbs,
     size_t tbs_len, const uint8_t *sig, size_t sig_len, uint8_t **der,
     size_t *der_len)
 {
-	return ca_der_signed(
-	    tbs, tbs_len, t->sigalg, t->sigalg_len, sig, sig_len, der, der_len);
+	return signer_signed_der(tbs, tbs_len, t->sigalg, t->sigalg_len, sig,
+	    sig_len, NULL, 0, der, der_len);
 }
 
 enum status

@@ -105,7 +105,7 @@ enum status ca_certder_tbs(const struct ca_certder *t,
 
 /*
  * The Certificate: SEQUENCE { tbs, t's signatureAlgorithm, BIT STRING sig
- * } (RFC 5280 §4.1.1), freshly allocated (free()).
+ * } (RFC 5280 §4.1.1), as signer_signed_der makes it (OPENSSL_free).
  */
 enum status ca_certder_assemble(const struct ca_certder *t, const uint8_t *tbs,
     size_t tbs_len, const uint8_t *sig, size_t sig_len, uint8_t **der,

@@ -135,38 +135,3 @@ ca_der_put_time(struct ca_der_w *w, int64_t t)
 	if (q != NULL)
 		ca_der_time_write(q, t);
 }
-
-enum status
-ca_der_signed(const uint8_t *tbs, size_t tbs_len, const uint8_t *alg,
-    size_t alg_len, const uint8_t *sig, size_t sig_len, uint8_t **out,
-    size_t *out_len)
-{
-	struct ca_der_w w;
-	size_t bits, body, total;
-	uint8_t *buf;
-
-	*out = NULL;
-	*out_len = 0;
-	if (tbs_len > SIZE_MAX / 4 || sig_len > SIZE_MAX / 4 ||
-	    alg_len > SIZE_MAX / 4)
-		return status_fail(ST_LIMIT, "signed object too large");
-	bits = ca_der_tlv_size(1 + sig_len);
-	body = tbs_len + alg_len + bits;
-	total = ca_der_tlv_size(body);
-	if ((buf = malloc(total)) == NULL)
-		return ST_NOMEM;
-	ca_der_w_init(&w, buf, total);
-	ca_der_put_hdr(&w, CA_DER_SEQUENCE, body);
-	ca_der_put(&w, tbs, tbs_len);
-	ca_der_put(&w, alg, alg_len);
-	ca_der_put_hdr(&w, CA_DER_BIT_STRING, 1 + sig_len);
-	ca_der_put_u8(&w, 0); /* no unused bits */
-	ca_der_put(&w, sig, sig_len);
-	if (!ca_der_w_done(&w, buf + total)) {
-		free(buf);
-		return status_fail(ST_INTERNAL, "signed object length");
-	}
-	*out = buf;
-	*out_len = total;
-	return ST_OK;
-}

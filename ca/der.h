@@ -159,12 +159,4 @@ uint8_t *ca_der_time_write(uint8_t *q, int64_t t);
 
 void ca_der_put_time(struct ca_der_w *w, int64_t t);
 
-/*
- * The signed object: SEQUENCE { tbs, sigalg, BIT STRING { 0 unused bits,
- * sig } } (RFC 5280 §4.1.1, §5.1.1), freshly allocated (free()).
- */
-enum status ca_der_signed(const uint8_t *tbs, size_t tbs_len,
-    const uint8_t *alg, size_t alg_len, const uint8_t *sig, size_t sig_len,
-    uint8_t **out, size_t *out_len) MUST_CHECK;
-
 #endif

@@ -539,7 +539,7 @@ sign_unique(struct authority *a, const struct policy_profile *p,
 		/* 2^127 serials: a clash means a broken RNG, not bad luck. */
 		if ((exists = store_cert_exists(a->store, serial)) == 0)
 			break;
-		free(der);
+		OPENSSL_free(der);
 		der = NULL;
 		if (exists < 0)
 			return ST_STORE;
@@ -549,7 +549,7 @@ sign_unique(struct authority *a, const struct policy_profile *p,
 		return status_fail(ST_INTERNAL, "no unique serial in 3 draws");
 	q = der;
 	*out = d2i_X509(NULL, &q, (long)der_len);
-	free(der);
+	OPENSSL_free(der);
 	if (*out == NULL)
 		return status_fail_ssl(ST_INTERNAL, "issued certificate");
 	return ST_OK;

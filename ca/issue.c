@@ -179,7 +179,7 @@ out:
 	if (st != ST_OK)
 		serial_hex[0] = '\0';
 	X509_free(cert);
-	free(der);
+	OPENSSL_free(der);
 	ca_certder_free(tmpl);
 	return st;
 }

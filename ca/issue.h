@@ -81,7 +81,7 @@ void ca_cert_profile_from_policy(const struct policy_profile *pp,
  * are tmpl's). The TBSCertificate goes to the signer with key, for the
  * purpose t says (t->is_ca: a CA certificate, t->is_service: one of
  * tessera's own, else a device's). DER to *der (the caller frees it with
- * free()), the serial as uppercase hex to serial_hex.
+ * OPENSSL_free), the serial as uppercase hex to serial_hex.
  */
 enum status ca_cert_issue(const struct ca_certder *tmpl,
     const struct ca_template *t, const struct signer_key *key, uint8_t **der,

@@ -336,7 +336,7 @@ out:
 	X509_free(cert);
 	X509_free(ref);
 	GENERAL_NAMES_free(names);
-	free(der);
+	OPENSSL_free(der);
 	free(tbs);
 	OPENSSL_free(spki);
 	X509_PUBKEY_free(xpk);

@@ -250,9 +250,9 @@ compare(const struct ca_certder *tmpl, const struct ca_template *t,
 		    memcmp(own_der, ref_der, own_der_len) == 0);
 out:
 	X509_free(back);
-	free(own_der);
+	OPENSSL_free(own_der);
 	OPENSSL_free(own);
-	free(der);
+	OPENSSL_free(der);
 	free(tbs);
 	OPENSSL_free(ref_der);
 	OPENSSL_free(spki);
