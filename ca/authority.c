@@ -276,6 +276,7 @@ open_with(const char *data_dir, const char *pin, const char *socket_path,
 {
 	struct timespec pause = {0, 100 * 1000000L};
 	struct authority *a = NULL;
+	X509 *own[2];
 	int tries;
 	char *path = NULL;
 	enum status st;
@@ -306,7 +307,9 @@ open_with(const char *data_dir, const char *pin, const char *socket_path,
 		goto out;
 	/* Manufacturer trust files are named relative to the policy. */
 	*strrchr(path, '/') = '\0';
-	if ((st = trust_load(a, path)) != ST_OK)
+	own[0] = a->root;
+	own[1] = a->issuing;
+	if ((st = trust_open(own, 2, a->policy, path, &a->trust)) != ST_OK)
 		goto out;
 	if (socket_path == NULL)
 		st = authority_signer_local_open(
@@ -388,7 +391,7 @@ authority_close(struct authority *a)
 	publication_close(a);
 	keys_drop(a);
 	store_close(a->store);
-	trust_free(a);
+	trust_free(a->trust);
 	policy_free(a->policy);
 	X509_free(a->root);
 	X509_free(a->issuing);
@@ -468,16 +471,17 @@ authority_get0_root(const struct authority *a)
 enum status
 authority_client_ca_pem(const struct authority *a, char **pem, size_t *pem_len)
 {
+	STACK_OF(X509) *roots = trust_maker_roots(a->trust);
 	X509 *certs[2 + LIMIT_POLICY_ROLES * 4];
 	size_t n = 0;
 	int i;
 
 	certs[n++] = a->issuing;
 	certs[n++] = a->root;
-	for (i = 0; i < sk_X509_num(a->maker_roots) &&
-	     n < sizeof(certs) / sizeof(certs[0]);
+	for (i = 0;
+	     i < sk_X509_num(roots) && n < sizeof(certs) / sizeof(certs[0]);
 	     i++)
-		certs[n++] = sk_X509_value(a->maker_roots, i);
+		certs[n++] = sk_X509_value(roots, i);
 	return ca_pem_encode(certs, n, NULL, pem, pem_len);
 }
 

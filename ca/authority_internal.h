@@ -16,6 +16,7 @@
 #include "ca/policy.h"
 #include "ca/store.h"
 #include "ca/token.h"
+#include "ca/trust.h"
 #include "common/limits.h"
 #include "signer/signer.h"
 
@@ -45,8 +46,7 @@ struct expiry_list {
  * - fixed from open to close: cfg (but authority_tls_names_set, a
  *   command's, never a server's), policy, the signer and its key handles
  *   (the signer is safe from several threads and reconnects by itself),
- *   store, the CA certificates and URLs, the trust stores (OpenSSL locks
- *   an X509_STORE's own cache);
+ *   store, the CA certificates and URLs, the trust part (ca/trust.h);
  * - [mu]: small state behind the narrow mutex mu, never held across a
  *   signature, a commit, a file or the token;
  * - [responder]: the delegated OCSP responder, behind responder_rw:
@@ -76,11 +76,8 @@ struct authority {
 	 * after (ca/certder.h). */
 	struct ca_certder **certder;
 	size_t certder_count;
-	/* Trust anchors for client certificates: tessera's own chain, and
-	 * one store per manufacturer authenticator (policy order). */
-	X509_STORE *own_trust;
-	X509_STORE *maker_trust[LIMIT_POLICY_ROLES];
-	STACK_OF(X509) * maker_roots;
+	/* The parts (each header says what it owns and its locks). */
+	struct trust *trust; /* client-certificate anchors (ca/trust.h) */
 	/* Revocation publication: the root key (root CRL), the delegated
 	 * OCSP responder and its key. */
 	struct signer_key *root_key;
@@ -254,10 +251,6 @@ char *publication_crl_url(const struct authority *a, int shard);
  */
 enum status mint_open(struct authority *a) MUST_CHECK;
 void mint_close(struct authority *a);
-
-/* Load the trust stores from the chain and the policy's manufacturers. */
-enum status trust_load(struct authority *a, const char *policy_dir) MUST_CHECK;
-void trust_free(struct authority *a);
 
 /*
  * The permission check for issuance: may who have profile p for

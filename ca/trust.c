@@ -1,7 +1,9 @@
 /*
  * trust: who a TLS client certificate proves the client to be. The one
  * function that decides is authority_authenticate_conn (and its form
- * without a connection, authority_authenticate_cert).
+ * without a connection, authority_authenticate_cert); the anchors it
+ * verifies against are the authority's trust part (struct trust, ca/
+ * trust.h), whose body only this file sees.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 #include "ca/certpolicy.h"
 #include "ca/deviceid.h"
 #include "ca/issue.h"
+#include "ca/trust.h"
 #include "common/file.h"
 #include "common/log.h"
 
@@ -59,47 +62,81 @@ out:
 	return st;
 }
 
+/*
+ * The part's fields: every store and root is fixed from trust_open to
+ * trust_free (see ca/trust.h).
+ */
+struct trust {
+	X509_STORE *own; /* tessera's root and issuing CA */
+	X509_STORE *maker[LIMIT_POLICY_ROLES]; /* per manufacturer */
+	size_t maker_count;
+	STACK_OF(X509) * maker_roots; /* the manufacturers' certificates */
+};
+
 enum status
-trust_load(struct authority *a, const char *policy_dir)
+trust_open(X509 *const *own, size_t own_count, const struct policy *policy,
+    const char *policy_dir, struct trust **out)
 {
 	const struct policy_manufacturer *m;
+	struct trust *t = NULL;
 	char *path = NULL;
 	size_t i;
-	enum status st;
+	enum status st = ST_NOMEM;
 
-	if ((a->own_trust = store_new()) == NULL ||
-	    (a->maker_roots = sk_X509_new_null()) == NULL)
-		return ST_NOMEM;
-	if (!X509_STORE_add_cert(a->own_trust, a->root) ||
-	    !X509_STORE_add_cert(a->own_trust, a->issuing))
-		return status_fail_ssl(ST_INTERNAL, "trust store");
-	for (i = 0; i < policy_manufacturer_count(a->policy); i++) {
-		m = policy_manufacturer_at(a->policy, i);
-		if ((a->maker_trust[i] = store_new()) == NULL)
-			return ST_NOMEM;
+	*out = NULL;
+	if ((t = calloc(1, sizeof(*t))) == NULL ||
+	    (t->own = store_new()) == NULL ||
+	    (t->maker_roots = sk_X509_new_null()) == NULL)
+		goto out;
+	for (i = 0; i < own_count; i++)
+		if (!X509_STORE_add_cert(t->own, own[i])) {
+			st = status_fail_ssl(ST_INTERNAL, "trust store");
+			goto out;
+		}
+	for (i = 0; i < policy_manufacturer_count(policy); i++) {
+		m = policy_manufacturer_at(policy, i);
+		st = ST_NOMEM;
+		if ((t->maker[i] = store_new()) == NULL)
+			goto out;
+		t->maker_count = i + 1;
 		path = m->trust[0] == '/' ? strdup(m->trust)
 		                          : file_join(policy_dir, m->trust);
 		if (path == NULL)
-			return ST_NOMEM;
-		st = load_pem_file(path, a->maker_trust[i], a->maker_roots);
+			goto out;
+		st = load_pem_file(path, t->maker[i], t->maker_roots);
 		free(path);
-		if (st != ST_OK)
-			return status_fail(st,
-			    "manufacturer authenticator %s: %s", m->name,
-			    status_detail());
+		if (st != ST_OK) {
+			st =
+			    status_fail(st, "manufacturer authenticator %s: %s",
+			        m->name, status_detail());
+			goto out;
+		}
 	}
-	return ST_OK;
+	*out = t;
+	t = NULL;
+	st = ST_OK;
+out:
+	trust_free(t);
+	return st;
 }
 
 void
-trust_free(struct authority *a)
+trust_free(struct trust *t)
 {
 	size_t i;
 
-	X509_STORE_free(a->own_trust);
-	for (i = 0; i < LIMIT_POLICY_ROLES; i++)
-		X509_STORE_free(a->maker_trust[i]);
-	sk_X509_pop_free(a->maker_roots, X509_free);
+	if (t == NULL)
+		return;
+	X509_STORE_free(t->own);
+	for (i = 0; i < t->maker_count; i++)
+		X509_STORE_free(t->maker[i]);
+	sk_X509_pop_free(t->maker_roots, X509_free);
+	free(t);
+}
+
+STACK_OF(X509) * trust_maker_roots(const struct trust *t)
+{
+	return t->maker_roots;
 }
 
 /*
@@ -437,18 +474,18 @@ authority_authenticate_conn(struct authority *a, STACK_OF(X509) * chain,
 	if (memo != NULL && memo_matches(*memo, chain, now))
 		return verdict_apply(
 		    a, (*memo)->verdict, (*memo)->maker, leaf, who);
-	if (verify_chain(a->own_trust, chain, 0, &own_err, &until)) {
+	if (verify_chain(a->trust->own, chain, 0, &own_err, &until)) {
 		memo_keep(memo, chain, VERDICT_OWN, 0, until);
 		return own_principal(a, leaf, 0, who);
 	}
 	/* Expired: still good for renewal within the profile's grace. */
 	if (own_err == X509_V_ERR_CERT_HAS_EXPIRED &&
-	    verify_chain(a->own_trust, chain, 1, &err, &until)) {
+	    verify_chain(a->trust->own, chain, 1, &err, &until)) {
 		memo_keep(memo, chain, VERDICT_OWN_EXPIRED, 0, until);
 		return own_principal(a, leaf, 1, who);
 	}
-	for (i = 0; i < policy_manufacturer_count(a->policy); i++) {
-		if (!verify_chain(a->maker_trust[i], chain, 0, &err, &until))
+	for (i = 0; i < a->trust->maker_count; i++) {
+		if (!verify_chain(a->trust->maker[i], chain, 0, &err, &until))
 			continue;
 		memo_keep(memo, chain, VERDICT_MAKER, i, until);
 		return maker_principal(a, i, leaf, who);
