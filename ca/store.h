@@ -349,6 +349,20 @@ enum status store_integrity_check(struct store *store) MUST_CHECK;
  */
 #define STORE_CRL_SHARD_ROOT (-1)
 #define STORE_CRL_SHARD_FULL (-2)
+/*
+ * The issuing CA of generation G >= 1 (after G rollovers; the issuers
+ * table) has the shards G * STORE_SHARD_GEN_STRIDE + K for its CRL K and
+ * G * STORE_SHARD_GEN_STRIDE + STORE_SHARD_GEN_STRIDE - 1 for its full
+ * CRL; generation 0 keeps the numbers above, so rows written before
+ * rollovers existed need no change. store_shard_make and store_shard_split
+ * convert: "index" is K >= 0, STORE_CRL_SHARD_FULL or (generation -1)
+ * STORE_CRL_SHARD_ROOT.
+ */
+#define STORE_SHARD_GEN_STRIDE 1000
+#define STORE_ISSUER_GEN_MAX 1000000
+
+int store_shard_make(int gen, int index);
+void store_shard_split(int shard, int *gen, int *index);
 
 /* 1 if reason may be stored (-1, 1..6, 9, 10), else 0. */
 int store_reason_is_valid(int reason);
@@ -430,8 +444,9 @@ typedef int (*store_revoked_fn)(
 
 /*
  * Call fn for every revoked certificate of shard whose not_after >= now
- * (expired ones leave the CRL); STORE_CRL_SHARD_FULL walks every shard
- * but the root's (the full CRL's scope is all the issuing CA issued). In
+ * (expired ones leave the CRL); a full CRL's shard (store_shard_make(G,
+ * STORE_CRL_SHARD_FULL)) walks every shard of generation G (the full
+ * CRL's scope is all that issuing CA issued). In
  * no particular order, until fn returns
  * non-zero. serial is valid only during the call. Runs on a private
  * read-only connection (one snapshot, one SELECT, no allocation per row),
@@ -447,6 +462,41 @@ enum status store_revoked_foreach(struct store *store, int shard, int64_t now,
  */
 enum status store_shard_last_expiry(
     struct store *store, int shard, int64_t *not_after) MUST_CHECK;
+
+/*
+ * *not_after = the latest notAfter of every certificate the issuing CA
+ * of generation gen issued (every shard of it, revoked ones too), 0 when
+ * there are none: until then it signs their CRLs and OCSP answers.
+ */
+enum status store_gen_last_expiry(
+    struct store *store, int gen, int64_t *not_after) MUST_CHECK;
+
+/* An issuing CA as the issuers table records it (schema v7). */
+struct store_issuer {
+	int gen;
+	char serial[STORE_SERIAL_HEX_CAP];
+	char key_uri[512];
+	int64_t not_after;
+	int64_t created;
+	int64_t retired; /* 0 while it signs */
+};
+
+/* Record issuer (its gen unused so far: ST_CONFLICT otherwise). */
+enum status store_txn_issuer_add(
+    struct store_txn *txn, const struct store_issuer *issuer) MUST_CHECK;
+
+/* *gen = the highest generation recorded, -1 when there is none. */
+enum status
+store_txn_issuer_max_gen(struct store_txn *txn, int *gen) MUST_CHECK;
+
+/* Mark generation gen retired at when (ST_NOTFOUND: no such row or
+ * retired already). */
+enum status store_txn_issuer_retire(
+    struct store_txn *txn, int gen, int64_t when) MUST_CHECK;
+
+/* The issuer whose certificate has serial; ST_NOTFOUND when none. */
+enum status store_issuer_find(struct store *store, const char *serial,
+    struct store_issuer *out) MUST_CHECK;
 
 /*
  * Inside a transaction: *revoked_at = when serial was revoked, or -1 when

@@ -39,6 +39,7 @@ static const struct {
     {"ocsp_responses", "serial, der, this_update, next_update", 4, NULL},
     {"crls", "shard, number, this_update, next_update, der", 5, NULL},
     {"token_keys", "label, kid, jwk, created, retired", 5, NULL},
+    {"issuers", "gen, serial, key_uri, not_after, created, retired", 6, NULL},
 };
 
 #define TABLE_COUNT (sizeof(tables) / sizeof(tables[0]))

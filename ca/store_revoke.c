@@ -15,10 +15,48 @@
 static const char revoked_sql[] =
     "SELECT serial, revoked_at, reason FROM certificates"
     " WHERE status = 'revoked' AND shard = ? AND not_after >= ?";
-/* The full CRL: every shard of the issuing CA (not the root's, -1). */
+/* The full CRL: every shard of one issuing CA's generation, [?1, ?2]
+ * (generation 0's range holds the root's, -1, which is left out). */
 static const char revoked_full_sql[] =
     "SELECT serial, revoked_at, reason FROM certificates"
-    " WHERE status = 'revoked' AND shard <> ? AND not_after >= ?";
+    " WHERE status = 'revoked' AND shard BETWEEN ?1 AND ?2 AND shard <> -1"
+    " AND not_after >= ?3";
+/* The same range's latest notAfter, revoked or not. */
+static const char gen_last_sql[] =
+    "SELECT coalesce(max(not_after), 0) FROM certificates"
+    " WHERE shard BETWEEN ?1 AND ?2 AND shard <> -1";
+
+int
+store_shard_make(int gen, int index)
+{
+	if (gen <= 0 || index == STORE_CRL_SHARD_ROOT)
+		return index;
+	if (index == STORE_CRL_SHARD_FULL)
+		index = STORE_SHARD_GEN_STRIDE - 1;
+	return gen * STORE_SHARD_GEN_STRIDE + index;
+}
+
+void
+store_shard_split(int shard, int *gen, int *index)
+{
+	if (shard < STORE_SHARD_GEN_STRIDE) {
+		*gen = shard == STORE_CRL_SHARD_ROOT ? -1 : 0;
+		*index = shard;
+		return;
+	}
+	*gen = shard / STORE_SHARD_GEN_STRIDE;
+	*index = shard % STORE_SHARD_GEN_STRIDE;
+	if (*index == STORE_SHARD_GEN_STRIDE - 1)
+		*index = STORE_CRL_SHARD_FULL;
+}
+
+/* The shards of generation gen: [*lo, *hi]. */
+static void
+gen_range(int gen, int *lo, int *hi)
+{
+	*lo = gen == 0 ? STORE_CRL_SHARD_FULL : gen * STORE_SHARD_GEN_STRIDE;
+	*hi = gen * STORE_SHARD_GEN_STRIDE + STORE_SHARD_GEN_STRIDE - 1;
+}
 
 int
 store_reason_is_valid(int reason)
@@ -347,7 +385,7 @@ store_revoked_foreach(
 	struct db_stmt *stmt = NULL;
 	const unsigned char *serial;
 	enum status st;
-	int rc;
+	int rc, gen, index, lo, hi, ok;
 
 	/*
 	 * A private connection: a walk over a million rows takes a while
@@ -356,13 +394,18 @@ store_revoked_foreach(
 	 */
 	if ((st = db_open(store->path, DB_OPEN_READONLY, &db)) != ST_OK)
 		return st;
-	if (db_prepare(db,
-	        shard == STORE_CRL_SHARD_FULL ? revoked_full_sql : revoked_sql,
-	        0, &stmt) != DB_OK ||
-	    db_bind_int(stmt, 1,
-	        shard == STORE_CRL_SHARD_FULL ? STORE_CRL_SHARD_ROOT : shard) !=
-	        DB_OK ||
-	    db_bind_int64(stmt, 2, now) != DB_OK) {
+	store_shard_split(shard, &gen, &index);
+	gen_range(gen, &lo, &hi);
+	if (index == STORE_CRL_SHARD_FULL)
+		ok = db_prepare(db, revoked_full_sql, 0, &stmt) == DB_OK &&
+		    db_bind_int(stmt, 1, lo) == DB_OK &&
+		    db_bind_int(stmt, 2, hi) == DB_OK &&
+		    db_bind_int64(stmt, 3, now) == DB_OK;
+	else
+		ok = db_prepare(db, revoked_sql, 0, &stmt) == DB_OK &&
+		    db_bind_int(stmt, 1, shard) == DB_OK &&
+		    db_bind_int64(stmt, 2, now) == DB_OK;
+	if (!ok) {
 		st = db_fail(db, "select revoked certificates");
 		goto out;
 	}
@@ -559,6 +602,27 @@ store_shard_last_expiry(struct store *store, int shard, int64_t *not_after)
 	else
 		st = db_fail(store->rdb, "shard expiry");
 	stmt_reset(stmt);
+	pthread_mutex_unlock(&store->read_lock);
+	return st;
+}
+
+enum status
+store_gen_last_expiry(struct store *store, int gen, int64_t *not_after)
+{
+	struct db_stmt *stmt = NULL;
+	enum status st = ST_OK;
+	int lo, hi;
+
+	*not_after = 0;
+	gen_range(gen, &lo, &hi);
+	pthread_mutex_lock(&store->read_lock);
+	if (db_prepare(store->rdb, gen_last_sql, 0, &stmt) == DB_OK &&
+	    db_bind_int(stmt, 1, lo) == DB_OK &&
+	    db_bind_int(stmt, 2, hi) == DB_OK && db_step(stmt) == DB_ROW)
+		*not_after = db_column_int64(stmt, 0);
+	else
+		st = db_fail(store->rdb, "issuer's last expiry");
+	db_finalize(stmt);
 	pthread_mutex_unlock(&store->read_lock);
 	return st;
 }

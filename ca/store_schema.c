@@ -15,7 +15,7 @@
 #include "common/log.h"
 #include "common/status.h"
 
-#define SCHEMA_VERSION 6
+#define SCHEMA_VERSION 7
 
 /*
  * Schema migrations: migrations[v] takes the schema from version v to v + 1.
@@ -150,6 +150,22 @@ static const char *const migrations[] = {
     "ALTER TABLE devices ADD COLUMN authenticator TEXT;"
     "UPDATE devices SET family = (SELECT profile FROM certificates c"
     " WHERE c.device_id = devices.id ORDER BY c.created, c.serial LIMIT 1);",
+    /*
+     * v6 -> v7: issuing-CA rollover. Each issuing CA tessera signed with,
+     * by generation (0: the one init made; a rollover adds the next):
+     * its certificate's serial, its key's URI, its notAfter, when it
+     * came and when it was retired (its last certificate expired). A
+     * data directory that never rolled over has no row: its issuing CA
+     * is generation 0. A certificate's generation is in its shard
+     * (store.h), so the rows of v6 need nothing.
+     */
+    "CREATE TABLE issuers ("
+    " gen INTEGER PRIMARY KEY,"
+    " serial TEXT NOT NULL UNIQUE,"
+    " key_uri TEXT NOT NULL,"
+    " not_after INTEGER NOT NULL,"
+    " created INTEGER NOT NULL,"
+    " retired INTEGER);",
 };
 
 /*
@@ -249,8 +265,17 @@ static const char pg_schema_v6[] =
     " retired BIGINT);";
 
 /* PostgreSQL's steps after PG_SCHEMA_FIRST: pg_migrations[v] takes v to
- * v + 1 (none yet). */
-static const char *const pg_migrations[SCHEMA_VERSION + 1] = {NULL};
+ * v + 1 (the same steps as SQLite's, in PostgreSQL's types). */
+static const char *const pg_migrations[SCHEMA_VERSION + 1] = {
+    /* v6 -> v7: the issuing CAs by generation (see migrations[6]). */
+    [6] = "CREATE TABLE issuers ("
+          " gen INTEGER PRIMARY KEY,"
+          " serial TEXT NOT NULL UNIQUE,"
+          " key_uri TEXT NOT NULL,"
+          " not_after BIGINT NOT NULL,"
+          " created BIGINT NOT NULL,"
+          " retired BIGINT);",
+};
 
 /* Bring a PostgreSQL store from version to SCHEMA_VERSION (inside the
  * migrating transaction). */

@@ -177,7 +177,7 @@ test_open_reopen(void)
 	CHECK(store != NULL);
 	if (store == NULL)
 		return;
-	CHECK(store_schema_version() == 6);
+	CHECK(store_schema_version() == 7);
 	CHECK_ST(insert_one(store, "0A1B", "CN=dev-1"), ST_OK);
 	if (pg_url == NULL) {
 		CHECK(stat(db_path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
@@ -1413,8 +1413,22 @@ static const char v5_step[] =
     " WHERE supersede_at IS NOT NULL AND status = 'valid';"
     "UPDATE schema_version SET version = 5;";
 
+static const char v6_step[] =
+    "ALTER TABLE enrollment_secrets ADD COLUMN minter_kind TEXT;"
+    "ALTER TABLE enrollment_secrets ADD COLUMN minter_id TEXT;"
+    "ALTER TABLE enrollment_secrets ADD COLUMN minter_serial TEXT;"
+    "ALTER TABLE enrollment_secrets ADD COLUMN cancelled_at INTEGER;"
+    "ALTER TABLE enrollment_secrets ADD COLUMN cancelled_by TEXT;"
+    "CREATE INDEX enrollment_secrets_minter_serial"
+    " ON enrollment_secrets(minter_serial);"
+    "ALTER TABLE devices ADD COLUMN family TEXT;"
+    "ALTER TABLE devices ADD COLUMN authenticator TEXT;"
+    "UPDATE devices SET family = (SELECT profile FROM certificates c"
+    " WHERE c.device_id = devices.id ORDER BY c.created, c.serial LIMIT 1);"
+    "UPDATE schema_version SET version = 6;";
+
 /*
- * v6 from every earlier version: a database of version `from` with a
+ * The current version from every earlier one: a database of version `from` with a
  * device, its certificate and an unused secret of that version migrates;
  * the device takes its certificate's profile as its family, the old
  * secret has no minter, still authenticates, is listed and cancels.
@@ -1442,6 +1456,8 @@ test_migrate_v6(int from)
 		CHECK(raw_exec(v4_step) == 0);
 	if (from >= 5)
 		CHECK(raw_exec(v5_step) == 0);
+	if (from >= 6)
+		CHECK(raw_exec(v6_step) == 0);
 	sha256("old secret", h);
 	hex_encode(h, sizeof(h), hx);
 	snprintf(sql, sizeof(sql),
@@ -1456,10 +1472,13 @@ test_migrate_v6(int from)
 	CHECK(raw_int("SELECT version FROM schema_version") == from);
 	CHECK_ST(store_open(path, &store), ST_OK);
 	if (store != NULL) {
-		CHECK(raw_int("SELECT version FROM schema_version") == 6);
+		CHECK(raw_int("SELECT version FROM schema_version") ==
+		    store_schema_version());
+		/* v7: no issuer recorded (the issuing CA is generation 0). */
+		CHECK(raw_int("SELECT count(*) FROM issuers") == 0);
 		CHECK_ST(store_device_get(store, "dev-old", &d), ST_OK);
 		CHECK(strcmp(d.family, "device") == 0 &&
-		    d.authenticator[0] == '\0');
+		    (from == 6 || d.authenticator[0] == '\0'));
 		CHECK(secret_list(store, NULL, "dev-new", 1, &p) == 1 &&
 		    strcmp(p.minter[0], "-/-") == 0);
 		CHECK_ST(secret_use(store, "dev-new", "device", "old secret",
@@ -1935,6 +1954,7 @@ struct revoked_walk {
 	size_t count;
 	int has_expired, has_other, has_valid;
 	int64_t reason_sum;
+	size_t count_a7; /* test_issuers' rows: serials A70x */
 };
 
 static int
@@ -1951,6 +1971,8 @@ revoked_row(const char *serial, int64_t revoked_at, int reason, void *arg)
 		w->has_other = 1;
 	if (strcmp(serial, "E004") == 0)
 		w->has_valid = 1;
+	if (strncmp(serial, "A70", 3) == 0)
+		w->count_a7++;
 	return 0;
 }
 
@@ -2159,6 +2181,136 @@ test_feed_commit_order(void)
 out:
 	store_close(b);
 	store_close(a);
+}
+
+struct issuer_job {
+	struct store_issuer add;
+	int max_gen;
+	int retire_gen;
+};
+
+static enum status
+job_issuer_add(struct store_txn *txn, void *arg)
+{
+	struct issuer_job *j = arg;
+	enum status st;
+
+	if ((st = store_txn_issuer_add(txn, &j->add)) != ST_OK)
+		return st;
+	return store_txn_issuer_max_gen(txn, &j->max_gen);
+}
+
+static enum status
+job_issuer_retire(struct store_txn *txn, void *arg)
+{
+	struct issuer_job *j = arg;
+
+	return store_txn_issuer_retire(txn, j->retire_gen, NOW);
+}
+
+/*
+ * Issuing-CA generations (schema v7): the shard numbers of a generation,
+ * its full CRL walking only its own shards, its last expiry, and the
+ * issuers table (a generation or serial recorded once, retired once).
+ */
+static void
+test_issuers(void)
+{
+	struct store *store = NULL;
+	struct store_issuer got;
+	struct issuer_job j;
+	struct revoked_walk w;
+	int64_t last = 0;
+	int gen, index;
+
+	CHECK(store_shard_make(0, 3) == 3);
+	CHECK(
+	    store_shard_make(0, STORE_CRL_SHARD_FULL) == STORE_CRL_SHARD_FULL);
+	CHECK(
+	    store_shard_make(2, STORE_CRL_SHARD_ROOT) == STORE_CRL_SHARD_ROOT);
+	store_shard_split(store_shard_make(2, 5), &gen, &index);
+	CHECK(gen == 2 && index == 5);
+	store_shard_split(
+	    store_shard_make(1, STORE_CRL_SHARD_FULL), &gen, &index);
+	CHECK(gen == 1 && index == STORE_CRL_SHARD_FULL);
+	store_shard_split(STORE_CRL_SHARD_ROOT, &gen, &index);
+	CHECK(gen == -1 && index == STORE_CRL_SHARD_ROOT);
+	store_shard_split(STORE_CRL_SHARD_FULL, &gen, &index);
+	CHECK(gen == 0 && index == STORE_CRL_SHARD_FULL);
+
+	CHECK_ST(store_open(db_path, &store), ST_OK);
+	if (store == NULL)
+		return;
+	/* Generation 0 full and shard 3, generation 1 full and shard 3,
+	 * a CA under the root: each revoked. */
+	CHECK_ST(insert_cert(store, "A701", "dev-g", "device", NOW + 50,
+	             STORE_CRL_SHARD_FULL),
+	    ST_OK);
+	CHECK_ST(
+	    insert_cert(store, "A702", "dev-g", "device", NOW + 60, 3), ST_OK);
+	CHECK_ST(insert_cert(store, "A703", "dev-g", "device", NOW + 70,
+	             store_shard_make(1, STORE_CRL_SHARD_FULL)),
+	    ST_OK);
+	CHECK_ST(insert_cert(store, "A704", "dev-g", "device", NOW + 80,
+	             store_shard_make(1, 3)),
+	    ST_OK);
+	CHECK_ST(insert_cert(store, "A705", NULL, "issuing-ca", NOW + 900,
+	             STORE_CRL_SHARD_ROOT),
+	    ST_OK);
+	CHECK_ST(revoke_one(store, "A701", 1, NULL), ST_OK);
+	CHECK_ST(revoke_one(store, "A702", 1, NULL), ST_OK);
+	CHECK_ST(revoke_one(store, "A703", 1, NULL), ST_OK);
+	CHECK_ST(revoke_one(store, "A704", 1, NULL), ST_OK);
+	CHECK_ST(revoke_one(store, "A705", 1, NULL), ST_OK);
+	memset(&w, 0, sizeof(w));
+	CHECK_ST(store_revoked_foreach(
+	             store, STORE_CRL_SHARD_FULL, NOW, revoked_row, &w),
+	    ST_OK);
+	CHECK(w.count >= 2 && w.count_a7 == 2);
+	memset(&w, 0, sizeof(w));
+	CHECK_ST(store_revoked_foreach(store,
+	             store_shard_make(1, STORE_CRL_SHARD_FULL), NOW,
+	             revoked_row, &w),
+	    ST_OK);
+	CHECK(w.count == 2 && w.count_a7 == 2);
+	memset(&w, 0, sizeof(w));
+	CHECK_ST(store_revoked_foreach(
+	             store, store_shard_make(1, 3), NOW, revoked_row, &w),
+	    ST_OK);
+	CHECK(w.count == 1 && w.count_a7 == 1);
+	CHECK_ST(store_gen_last_expiry(store, 1, &last), ST_OK);
+	CHECK(last == NOW + 80);
+	CHECK_ST(store_gen_last_expiry(store, 2, &last), ST_OK);
+	CHECK(last == 0);
+	CHECK_ST(store_gen_last_expiry(store, 0, &last), ST_OK);
+	CHECK(last >= NOW + 60);
+
+	memset(&j, 0, sizeof(j));
+	j.add.gen = 1;
+	snprintf(j.add.serial, sizeof(j.add.serial), "A7A1");
+	snprintf(j.add.key_uri, sizeof(j.add.key_uri), "pkcs11:object=x-1");
+	j.add.not_after = NOW + 1000;
+	j.add.created = NOW;
+	CHECK_ST(store_write(store, job_issuer_add, &j), ST_OK);
+	CHECK(j.max_gen == 1);
+	/* The same generation, or the same serial, again: refused. */
+	snprintf(j.add.serial, sizeof(j.add.serial), "A7A2");
+	CHECK_ST(store_write(store, job_issuer_add, &j), ST_CONFLICT);
+	j.add.gen = 2;
+	snprintf(j.add.serial, sizeof(j.add.serial), "A7A1");
+	CHECK_ST(store_write(store, job_issuer_add, &j), ST_CONFLICT);
+	j.add.gen = -1;
+	CHECK_ST(store_write(store, job_issuer_add, &j), ST_MALFORMED);
+	CHECK_ST(store_issuer_find(store, "A7A1", &got), ST_OK);
+	CHECK(got.gen == 1 && strcmp(got.key_uri, "pkcs11:object=x-1") == 0 &&
+	    got.not_after == NOW + 1000 && got.retired == 0);
+	CHECK_ST(store_issuer_find(store, "A7A9", &got), ST_NOTFOUND);
+	j.retire_gen = 1;
+	CHECK_ST(store_write(store, job_issuer_retire, &j), ST_OK);
+	CHECK_ST(store_write(store, job_issuer_retire, &j), ST_NOTFOUND);
+	CHECK_ST(store_issuer_find(store, "A7A1", &got), ST_OK);
+	CHECK(got.retired == NOW);
+	store_close(store);
 }
 
 /* Rows for the timing: revoked, in shard 0, one transaction. */
@@ -2597,6 +2749,7 @@ main(void)
 		test_migrate_v6(3);
 		test_migrate_v6(4);
 		test_migrate_v6(5);
+		test_migrate_v6(6);
 	} else {
 		test_pg_connect();
 		test_pg_reconnect();
@@ -2607,6 +2760,7 @@ main(void)
 	test_revoked_foreach();
 	if (pg_url != NULL)
 		test_feed_commit_order();
+	test_issuers();
 	if (pg_url == NULL)
 		test_revoked_timing();
 	test_supersede();
