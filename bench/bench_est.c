@@ -19,12 +19,16 @@
  * CSRs (and secrets) are made before timing; a thread stops when its time
  * is up or its pool (--pool) is used up (token and jwks use no pool).
  * --save DIR writes each enrolled CSR as DIR/<device id>.csr (PEM), for a
- * comparison with other CAs.
+ * comparison with other CAs. --wait FILE: once the CSRs and secrets are
+ * made, print "bench_est: ready" on stderr and start the clock only when
+ * FILE exists (several load generators started together, e.g. one per
+ * node, time the same window).
  *
  * usage: bench_est --connect HOST:PORT --cafile F
  *            --mode station|firstboot|token|jwks
  *            --cert F --key F --prefix ID-PREFIX [--name SNI]
  *            [--threads N] [--seconds S] [--pool N] [--save DIR]
+ *            [--wait FILE]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -34,6 +38,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -439,7 +444,7 @@ usage(void)
 	    "--mode station|firstboot|token|jwks\n"
 	    "           --cert F --key F --prefix ID-PREFIX [--name SNI]\n"
 	    "           [--threads N] [--seconds S] [--pool N] "
-	    "[--save DIR]\n");
+	    "[--save DIR] [--wait FILE]\n");
 	exit(2);
 }
 
@@ -458,11 +463,13 @@ main(int argc, char **argv)
 	    {"pool", required_argument, NULL, 'p'},
 	    {"prefix", required_argument, NULL, 'P'},
 	    {"save", required_argument, NULL, 'S'},
+	    {"wait", required_argument, NULL, 'W'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct worker w[THREADS_MAX];
 	size_t ok = 0, failed = 0, connects = 0, i;
 	double last = 0, elapsed, t0;
+	const char *wait_file = NULL;
 	int c, t;
 
 	cfg.name = "localhost";
@@ -492,6 +499,9 @@ main(int argc, char **argv)
 			break;
 		case 'S':
 			cfg.save = optarg;
+			break;
+		case 'W':
+			wait_file = optarg;
 			break;
 		case 'm':
 			for (i = 0; mode_names[i] != NULL; i++)
@@ -551,6 +561,11 @@ main(int argc, char **argv)
 		ctx = client_ctx(NULL, NULL);
 	}
 
+	if (wait_file != NULL) {
+		fprintf(stderr, "bench_est: ready\n");
+		while (access(wait_file, F_OK) != 0)
+			usleep(1000);
+	}
 	if (pthread_barrier_init(
 	        &start_line, NULL, (unsigned)cfg.threads + 1) != 0)
 		die("barrier");
