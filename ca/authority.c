@@ -10,6 +10,7 @@
 #include "ca/authority_internal.h"
 #include "ca/csr.h"
 #include "ca/issue.h"
+#include "ca/mint.h"
 #include "ca/service.h"
 #include "ca/policy.h"
 #include "ca/store.h"
@@ -147,7 +148,6 @@ authority_signer_local_open(const struct ca_config *cfg, X509 *root,
 static void
 keys_release(struct authority *a)
 {
-	mint_close(a);
 	publication_drop_keys(a);
 	signer_key_free(a->issuing_key);
 	signer_key_free(a->audit_key);
@@ -189,50 +189,16 @@ keys_find(struct authority *a)
 	return publication_keys(a);
 }
 
-enum status
-authority_key_retire(struct authority *a, struct signer_key *key)
-{
-	struct signer_key **grown;
-	size_t cap;
-
-	if (key == NULL)
-		return ST_OK;
-	if (a->retired_count == a->retired_cap) {
-		cap = a->retired_cap == 0 ? 4 : a->retired_cap * 2;
-		if ((grown = realloc(a->retired, cap * sizeof(*grown))) == NULL)
-			return ST_NOMEM;
-		a->retired = grown;
-		a->retired_cap = cap;
-	}
-	a->retired[a->retired_count++] = key;
-	__atomic_store_n(&a->maintain_due, 1, __ATOMIC_RELEASE);
-	return ST_OK;
-}
-
-/* Free the retired handles (alone, or at close). */
-static void
-retired_free(struct authority *a)
-{
-	size_t i;
-
-	pthread_mutex_lock(&a->mu);
-	for (i = 0; i < a->retired_count; i++)
-		signer_key_free(a->retired[i]);
-	a->retired_count = 0;
-	pthread_mutex_unlock(&a->mu);
-}
-
 int
 authority_maintain_due(struct authority *a)
 {
-	return __atomic_load_n(&a->maintain_due, __ATOMIC_ACQUIRE);
+	return minter_maintain_due(a->minter);
 }
 
 void
 authority_maintain(struct authority *a)
 {
-	__atomic_store_n(&a->maintain_due, 0, __ATOMIC_RELEASE);
-	retired_free(a);
+	minter_maintain(a->minter);
 }
 
 enum status
@@ -346,7 +312,8 @@ open_with(const char *data_dir, const char *pin, const char *socket_path,
 	}
 	if ((st = authority_templates_build(a)) != ST_OK)
 		goto out;
-	if ((st = publication_open(a)) != ST_OK || (st = mint_open(a)) != ST_OK)
+	if ((st = publication_open(a)) != ST_OK ||
+	    (st = minter_open(a, &a->minter)) != ST_OK)
 		goto out;
 	*out = a;
 	a = NULL;
@@ -386,8 +353,7 @@ authority_close(struct authority *a)
 	authority_flush_all(a);
 	audit_sign(a);
 	/* Before the signer closes: the handles are its. */
-	retired_free(a);
-	free(a->retired);
+	minter_free(a->minter);
 	publication_close(a);
 	keys_drop(a);
 	store_close(a->store);

@@ -46,7 +46,8 @@ struct expiry_list {
  * - fixed from open to close: cfg (but authority_tls_names_set, a
  *   command's, never a server's), policy, the signer and its key handles
  *   (the signer is safe from several threads and reconnects by itself),
- *   store, the CA certificates and URLs, the trust part (ca/trust.h);
+ *   store, the CA certificates and URLs, the parts' pointers (each
+ *   part's header says how it is locked);
  * - [mu]: small state behind the narrow mutex mu, never held across a
  *   signature, a commit, a file or the token;
  * - [responder]: the delegated OCSP responder, behind responder_rw:
@@ -78,6 +79,7 @@ struct authority {
 	size_t certder_count;
 	/* The parts (each header says what it owns and its locks). */
 	struct trust *trust; /* client-certificate anchors (ca/trust.h) */
+	struct minter *minter; /* the token-signing key (ca/mint.h) */
 	/* Revocation publication: the root key (root CRL), the delegated
 	 * OCSP responder and its key. */
 	struct signer_key *root_key;
@@ -101,16 +103,6 @@ struct authority {
 	struct expiry_list expiry;
 	int64_t expiry_at;
 	int64_t expiry_logged;
-	/* [mu] Device tokens (mint.c): the signing key cached, by its
-	 * label; a replaced one is retired, not freed. */
-	struct signer_key *token_key;
-	char token_kid[TOKEN_THUMBPRINT_LEN + 1];
-	/* [mu] Key handles replaced while calls may still sign with them:
-	 * freed by authority_maintain or at close. */
-	struct signer_key **retired;
-	size_t retired_count;
-	size_t retired_cap;
-	int maintain_due; /* atomic: authority_maintain has work */
 	/* The caller's lock, let go during serverkeygen (may be NULL). */
 	void (*lock_leave)(void *);
 	void (*lock_enter)(void *);
@@ -119,14 +111,6 @@ struct authority {
 	struct refusal_tally refusals[REFUSAL_TALLY_CAP];
 	size_t refusal_count;
 };
-
-/*
- * Retire key (a [mu] handle just replaced; NULL: nothing): freed by
- * authority_maintain or at close, when no call can use it any more. The
- * caller holds a->mu. ST_NOMEM leaves key with the caller.
- */
-enum status
-authority_key_retire(struct authority *a, struct signer_key *key) MUST_CHECK;
 
 /*
  * The CA certificates of cfg's data directory (ca/root.pem,
@@ -244,13 +228,6 @@ void authority_templates_free(struct authority *a);
 
 /* The CRL URL of shard (STORE_CRL_SHARD_FULL: issuing.crl). */
 char *publication_crl_url(const struct authority *a, int shard);
-
-/*
- * Device tokens: record the configured token key as the signing key when
- * the store knows none (a data dir from init), and release the cache.
- */
-enum status mint_open(struct authority *a) MUST_CHECK;
-void mint_close(struct authority *a);
 
 /*
  * The permission check for issuance: may who have profile p for

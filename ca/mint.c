@@ -3,7 +3,8 @@
  * with RFC 8705 mutual-TLS client authentication). Who may have one and
  * what it says come from the policy's "tokens" section; the signature is
  * made in the token (HSM) with the current token key; the JWKS lists the
- * keys whose tokens may still be alive.
+ * keys whose tokens may still be alive. The key's handle is the minter
+ * part's (struct minter, ca/mint.h), whose body only this file sees.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include "ca/audit.h"
 #include "ca/authority_internal.h"
 #include "ca/issue.h"
+#include "ca/mint.h"
 #include "ca/pubcache.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -25,6 +27,66 @@
 #define ROTATED_ROLE "token-signing"
 /* JWKS retention when tokens are off: the longest ttl and leeway. */
 #define RETENTION_DEFAULT (3600 + 600)
+
+/* The part's fields (ca/mint.h). */
+struct minter {
+	pthread_mutex_t mu;
+	int has_mu;
+	/* [mu] The signing key's handle, cached by its label, and kid. */
+	struct signer_key *key;
+	char kid[TOKEN_THUMBPRINT_LEN + 1];
+	/* [mu] Handles replaced while mints may still sign with them. */
+	struct signer_key **retired;
+	size_t retired_count;
+	size_t retired_cap;
+	int maintain_due; /* atomic: retired handles wait */
+};
+
+/*
+ * Retire key (a handle just replaced; NULL: nothing): freed by
+ * minter_maintain or at close, when no mint can use it any more. The
+ * caller holds m->mu. ST_NOMEM leaves key with the caller.
+ */
+static enum status
+key_retire(struct minter *m, struct signer_key *key)
+{
+	struct signer_key **grown;
+	size_t cap;
+
+	if (key == NULL)
+		return ST_OK;
+	if (m->retired_count == m->retired_cap) {
+		cap = m->retired_cap == 0 ? 4 : m->retired_cap * 2;
+		if ((grown = realloc(m->retired, cap * sizeof(*grown))) == NULL)
+			return ST_NOMEM;
+		m->retired = grown;
+		m->retired_cap = cap;
+	}
+	m->retired[m->retired_count++] = key;
+	__atomic_store_n(&m->maintain_due, 1, __ATOMIC_RELEASE);
+	return ST_OK;
+}
+
+int
+minter_maintain_due(struct minter *m)
+{
+	return m != NULL && __atomic_load_n(&m->maintain_due, __ATOMIC_ACQUIRE);
+}
+
+void
+minter_maintain(struct minter *m)
+{
+	size_t i;
+
+	if (m == NULL)
+		return;
+	__atomic_store_n(&m->maintain_due, 0, __ATOMIC_RELEASE);
+	pthread_mutex_lock(&m->mu);
+	for (i = 0; i < m->retired_count; i++)
+		signer_key_free(m->retired[i]);
+	m->retired_count = 0;
+	pthread_mutex_unlock(&m->mu);
+}
 
 /* The current key's label and kid, from the store. */
 struct current {
@@ -101,32 +163,57 @@ key_record(struct authority *a, const struct signer_key *key, const char *actor,
 }
 
 enum status
-mint_open(struct authority *a)
+minter_open(struct authority *a, struct minter **out)
 {
 	struct signer_key *key = NULL;
+	struct minter *m = NULL;
 	struct current c;
 	enum status st;
 
-	if ((st = current_get(a, &c)) != ST_OK || c.found)
-		return st;
-	if (a->cfg->key_token == NULL)
-		return status_fail(
-		    ST_NOTFOUND, "tessera.json names no token-signing key");
-	if ((st = signer_key_find(a->signer, a->cfg->key_token, &key)) != ST_OK)
-		return st;
-	st = key_record(a, key, NULL, a->token_kid);
-	if (st == ST_OK)
-		a->token_key = key;
-	else
-		signer_key_free(key);
+	*out = NULL;
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		return ST_NOMEM;
+	if (pthread_mutex_init(&m->mu, NULL) != 0) {
+		free(m);
+		return ST_NOMEM;
+	}
+	m->has_mu = 1;
+	if ((st = current_get(a, &c)) != ST_OK)
+		goto out;
+	if (!c.found) {
+		if (a->cfg->key_token == NULL) {
+			st = status_fail(ST_NOTFOUND,
+			    "tessera.json names no token-signing key");
+			goto out;
+		}
+		if ((st = signer_key_find(
+		         a->signer, a->cfg->key_token, &key)) != ST_OK)
+			goto out;
+		if ((st = key_record(a, key, NULL, m->kid)) != ST_OK) {
+			signer_key_free(key);
+			goto out;
+		}
+		m->key = key;
+	}
+	*out = m;
+	m = NULL;
+	st = ST_OK;
+out:
+	minter_free(m);
 	return st;
 }
 
 void
-mint_close(struct authority *a)
+minter_free(struct minter *m)
 {
-	signer_key_free(a->token_key);
-	a->token_key = NULL;
+	if (m == NULL)
+		return;
+	minter_maintain(m);
+	free(m->retired);
+	signer_key_free(m->key);
+	if (m->has_mu)
+		pthread_mutex_destroy(&m->mu);
+	free(m);
 }
 
 /*
@@ -139,6 +226,7 @@ static enum status
 current_key(struct authority *a, const struct signer_key **key,
     char kid[TOKEN_THUMBPRINT_LEN + 1])
 {
+	struct minter *m = a->minter;
 	struct signer_key *k = NULL;
 	struct current c;
 	int is_stale;
@@ -149,10 +237,10 @@ current_key(struct authority *a, const struct signer_key **key,
 		return st;
 	if (!c.found)
 		return status_fail(ST_UNAVAILABLE, "no token-signing key");
-	pthread_mutex_lock(&a->mu);
-	is_stale = a->token_key == NULL ||
-	    strcmp(signer_key_label(a->token_key), c.label) != 0;
-	pthread_mutex_unlock(&a->mu);
+	pthread_mutex_lock(&m->mu);
+	is_stale =
+	    m->key == NULL || strcmp(signer_key_label(m->key), c.label) != 0;
+	pthread_mutex_unlock(&m->mu);
 	/* The look-up runs unlocked: two may race, and both win. */
 	if (is_stale && (st = signer_key_find(a->signer, c.label, &k)) != ST_OK)
 		return st == ST_NOTFOUND
@@ -160,19 +248,19 @@ current_key(struct authority *a, const struct signer_key **key,
 		          "the token-signing key %s is not in the token",
 		          c.label)
 		    : st;
-	pthread_mutex_lock(&a->mu);
+	pthread_mutex_lock(&m->mu);
 	if (k != NULL) {
-		if ((st = authority_key_retire(a, a->token_key)) != ST_OK) {
-			pthread_mutex_unlock(&a->mu);
+		if ((st = key_retire(m, m->key)) != ST_OK) {
+			pthread_mutex_unlock(&m->mu);
 			signer_key_free(k);
 			return st;
 		}
-		a->token_key = k;
+		m->key = k;
 	}
-	snprintf(a->token_kid, sizeof(a->token_kid), "%s", c.kid);
-	*key = a->token_key;
-	snprintf(kid, TOKEN_THUMBPRINT_LEN + 1, "%s", a->token_kid);
-	pthread_mutex_unlock(&a->mu);
+	snprintf(m->kid, sizeof(m->kid), "%s", c.kid);
+	*key = m->key;
+	snprintf(kid, TOKEN_THUMBPRINT_LEN + 1, "%s", m->kid);
+	pthread_mutex_unlock(&m->mu);
 	return ST_OK;
 }
 
@@ -427,15 +515,15 @@ authority_token_rotate(struct authority *a, const struct principal *who,
 		return st;
 	}
 	log_info("token-signing key rotated: %s (kid %s)", label, kid);
-	pthread_mutex_lock(&a->mu);
+	pthread_mutex_lock(&a->minter->mu);
 	/* The store names the new key already: a failed retire only means
 	 * the next mint finds it by its label. */
-	if (authority_key_retire(a, a->token_key) == ST_OK) {
-		a->token_key = key;
+	if (key_retire(a->minter, a->minter->key) == ST_OK) {
+		a->minter->key = key;
 		key = NULL;
-		snprintf(a->token_kid, sizeof(a->token_kid), "%s", kid);
+		snprintf(a->minter->kid, sizeof(a->minter->kid), "%s", kid);
 	}
-	pthread_mutex_unlock(&a->mu);
+	pthread_mutex_unlock(&a->minter->mu);
 	signer_key_free(key);
 	return ST_OK;
 }
