@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include <microhttpd.h>
+#include <openssl/x509.h>
 
 #include "ca/authority.h"
 #include "common/limits.h"
@@ -46,9 +47,26 @@ struct worker;
  * request is in a handler is waiting for us, not slow: its clock stops.
  *
  * memo is what the connection's TLS client chain proved (verified once
- * per connection, authority_authenticate_conn); only the connection's own
- * thread touches it.
+ * per connection, authority_authenticate_conn), and peer the chain itself
+ * as parsed at the first request that carried it: decoding a certificate
+ * (its key through OpenSSL's decoders) costs more than serving a JWKS,
+ * so a keep-alive connection parses its chain once and each request only
+ * compares the DER GnuTLS holds with the bytes it was parsed from; the
+ * channel binding is likewise derived once per connection. Only
+ * the connection's own thread touches memo and peer.
  */
+struct conn_peer {
+	STACK_OF(X509) * chain; /* NULL: none parsed yet */
+	uint8_t *der; /* the chain's DER, one after the other */
+	size_t der_len;
+	unsigned int count;
+	unsigned int lens[LIMIT_PEER_CHAIN];
+	/* The session's channel binding (RFC 9266), derived once. */
+	uint8_t binding[64];
+	size_t binding_len;
+	int has_binding;
+};
+
 struct conn_rec {
 	int is_used;
 	int has_request; /* the headers of a first request arrived */
@@ -56,7 +74,11 @@ struct conn_rec {
 	int fd;
 	int64_t since_ms;
 	struct authority_chain_memo *memo;
+	struct conn_peer peer;
 };
+
+/* Let go of what p holds (the chain and its DER). */
+void worker_conn_peer_clear(struct conn_peer *p);
 
 struct listener {
 	struct worker *w;

@@ -5,6 +5,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -96,6 +97,14 @@ worker_conn_handling(struct listener *l, struct conn_rec *r, int is_in)
 	pthread_mutex_unlock(&l->conns_mu);
 }
 
+void
+worker_conn_peer_clear(struct conn_peer *p)
+{
+	sk_X509_pop_free(p->chain, X509_free);
+	free(p->der);
+	memset(p, 0, sizeof(*p));
+}
+
 static void
 on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
     enum MHD_ConnectionNotificationCode toe)
@@ -104,14 +113,18 @@ on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 	const union MHD_ConnectionInfo *ci;
 	struct conn_rec *r = *socket_context;
 	struct authority_chain_memo *memo = NULL;
+	struct conn_peer peer;
 	size_t i;
 
+	memset(&peer, 0, sizeof(peer));
 	pthread_mutex_lock(&l->conns_mu);
 	if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
 		if (r != NULL) {
 			r->is_used = 0;
 			memo = r->memo;
 			r->memo = NULL;
+			peer = r->peer;
+			memset(&r->peer, 0, sizeof(r->peer));
 		}
 		*socket_context = NULL;
 	} else if ((ci = MHD_get_connection_info(
@@ -124,6 +137,8 @@ on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 				l->conns[i].fd = ci->connect_fd;
 				l->conns[i].since_ms = worker_now_ms();
 				l->conns[i].memo = NULL;
+				memset(&l->conns[i].peer, 0,
+				    sizeof(l->conns[i].peer));
 				*socket_context = &l->conns[i];
 				break;
 			}
@@ -131,6 +146,7 @@ on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 	}
 	pthread_mutex_unlock(&l->conns_mu);
 	authority_chain_memo_free(memo);
+	worker_conn_peer_clear(&peer);
 }
 
 void
@@ -254,6 +270,7 @@ worker_listener_stop(struct listener *l)
 	for (i = 0; i < LIMIT_HTTP_CONNECTIONS; i++) {
 		authority_chain_memo_free(l->conns[i].memo);
 		l->conns[i].memo = NULL;
+		worker_conn_peer_clear(&l->conns[i].peer);
 	}
 	pthread_mutex_destroy(&l->conns_mu);
 }

@@ -165,9 +165,64 @@ peer_address(struct MHD_Connection *conn, char *out, size_t cap)
 	return ST_OK;
 }
 
-/* The client's chain as DER from GnuTLS, leaf first; NULL: none sent. */
+/* Is der[0..count) the chain p was parsed from? */
+static int
+peer_is_kept(
+    const struct conn_peer *p, const gnutls_datum_t *der, unsigned int count)
+{
+	size_t off = 0;
+	unsigned int i;
+
+	if (p == NULL || p->chain == NULL || p->count != count)
+		return 0;
+	for (i = 0; i < count; i++) {
+		if (p->lens[i] != der[i].size ||
+		    memcmp(p->der + off, der[i].data, der[i].size) != 0)
+			return 0;
+		off += der[i].size;
+	}
+	return 1;
+}
+
+/* Keep chain in p with the DER it was parsed from (a failure to keep
+ * costs only time: the next request parses again). */
+static void
+peer_keep(struct conn_peer *p, STACK_OF(X509) * chain,
+    const gnutls_datum_t *der, unsigned int count)
+{
+	size_t total = 0, off = 0;
+	unsigned int i;
+
+	sk_X509_pop_free(p->chain, X509_free);
+	free(p->der);
+	p->chain = NULL;
+	p->der = NULL;
+	p->der_len = 0;
+	p->count = 0;
+	for (i = 0; i < count; i++)
+		total += der[i].size;
+	if ((p->der = malloc(total)) == NULL)
+		return;
+	for (i = 0; i < count; i++) {
+		memcpy(p->der + off, der[i].data, der[i].size);
+		off += der[i].size;
+		p->lens[i] = der[i].size;
+	}
+	p->der_len = total;
+	p->count = count;
+	p->chain = chain;
+}
+
+/*
+ * The client's chain as DER from GnuTLS, leaf first; NULL: none sent.
+ * With kept (the connection's record), the chain parsed at an earlier
+ * request of the connection is lent when GnuTLS still holds the same DER,
+ * and a chain parsed now is kept there (*is_lent: the caller must not
+ * free *out).
+ */
 static enum status
-peer_chain(gnutls_session_t s, STACK_OF(X509) * *out)
+peer_chain(gnutls_session_t s, struct conn_peer *kept, STACK_OF(X509) * *out,
+    int *is_lent)
 {
 	STACK_OF(X509) *chain = NULL;
 	const gnutls_datum_t *der;
@@ -177,12 +232,18 @@ peer_chain(gnutls_session_t s, STACK_OF(X509) * *out)
 	enum status st = ST_MALFORMED;
 
 	*out = NULL;
+	*is_lent = 0;
 	der = gnutls_certificate_get_peers(s, &count);
 	if (der == NULL || count == 0)
 		return ST_OK;
 	if (count > LIMIT_PEER_CHAIN)
 		return status_fail(ST_LIMIT,
 		    "client certificate chain has %u certificates", count);
+	if (peer_is_kept(kept, der, count)) {
+		*out = kept->chain;
+		*is_lent = 1;
+		return ST_OK;
+	}
 	if ((chain = sk_X509_new_null()) == NULL) {
 		st = ST_NOMEM;
 		goto out;
@@ -207,18 +268,28 @@ peer_chain(gnutls_session_t s, STACK_OF(X509) * *out)
 		}
 		x = NULL;
 	}
+	if (kept != NULL) {
+		peer_keep(kept, chain, der, count);
+		if (kept->chain == chain)
+			*is_lent = 1;
+	}
 	*out = chain;
 	chain = NULL;
 	st = ST_OK;
 out:
 	X509_free(x);
-	sk_X509_pop_free(chain, X509_free);
+	if (chain != NULL)
+		sk_X509_pop_free(chain, X509_free);
 	return st;
 }
 
-/* Fill the TLS part of req: version, client chain, channel binding. */
+/*
+ * Fill the TLS part of req: version, client chain (lent from kept when it
+ * is the connection's; *is_lent then), channel binding.
+ */
 static enum status
-request_tls(struct MHD_Connection *conn, struct http_request *req)
+request_tls(struct MHD_Connection *conn, struct conn_peer *kept,
+    struct http_request *req, int *is_lent)
 {
 	const union MHD_ConnectionInfo *ci;
 	gnutls_session_t s;
@@ -241,7 +312,7 @@ request_tls(struct MHD_Connection *conn, struct http_request *req)
 		 */
 		if (gnutls_session_ext_master_secret_status(s) == 0) {
 			req->is_binding_unsafe = 1;
-			return peer_chain(s, &req->peer_chain);
+			return peer_chain(s, kept, &req->peer_chain, is_lent);
 		}
 		break;
 	case GNUTLS_TLS1_3:
@@ -252,7 +323,12 @@ request_tls(struct MHD_Connection *conn, struct http_request *req)
 	default:
 		return status_fail(ST_INTERNAL, "TLS version below 1.2");
 	}
-	if (gnutls_session_channel_binding(s, cb_type, &cb) ==
+	/* The session's binding, derived once per connection (tessera never
+	 * renegotiates, so it cannot change). */
+	if (kept != NULL && kept->has_binding) {
+		memcpy(req->channel_binding, kept->binding, kept->binding_len);
+		req->channel_binding_len = kept->binding_len;
+	} else if (gnutls_session_channel_binding(s, cb_type, &cb) ==
 	        GNUTLS_E_SUCCESS &&
 	    cb.data != NULL) {
 		if (cb.size <= sizeof(req->channel_binding)) {
@@ -261,7 +337,14 @@ request_tls(struct MHD_Connection *conn, struct http_request *req)
 		}
 		gnutls_free(cb.data);
 	}
-	return peer_chain(s, &req->peer_chain);
+	if (kept != NULL && !kept->has_binding &&
+	    req->channel_binding_len <= sizeof(kept->binding)) {
+		memcpy(kept->binding, req->channel_binding,
+		    req->channel_binding_len);
+		kept->binding_len = req->channel_binding_len;
+		kept->has_binding = 1;
+	}
+	return peer_chain(s, kept, &req->peer_chain, is_lent);
 }
 
 static void
@@ -449,6 +532,7 @@ worker_request_on(void *cls, struct MHD_Connection *conn, const char *url,
 	char addr[NI_MAXHOST], principal[HTTP_PRINCIPAL_CAP] = "";
 	enum MHD_Result ret;
 	enum status st;
+	int is_lent = 0;
 
 	(void)version;
 	if (x == NULL)
@@ -497,13 +581,16 @@ worker_request_on(void *cls, struct MHD_Connection *conn, const char *url,
 		goto send;
 	}
 	req.peer_address = addr;
-	if (l->is_tls && (st = request_tls(conn, &req)) != ST_OK) {
+	r = worker_conn_get(l, conn);
+	if (l->is_tls &&
+	    (st = request_tls(
+	         conn, r != NULL ? &r->peer : NULL, &req, &is_lent)) != ST_OK) {
 		http_response_error(&resp, st == ST_INTERNAL ? 500 : 400,
 		    "TLS client certificate: %s", status_detail());
 		goto send;
 	}
 	/* The connection's verified chain: checked once per connection. */
-	if ((r = worker_conn_get(l, conn)) != NULL && l->is_tls)
+	if (r != NULL && l->is_tls)
 		req.chain_memo = &r->memo;
 	worker_conn_handling(l, r, 1);
 	metrics_inflight_add(w->args->metrics, w->metrics_slot, 1);
@@ -542,6 +629,7 @@ send:
 		    "http: %s %s %.200s -> %d", addr, method, url, resp.status);
 	ret = response_send(conn, &resp);
 	http_response_free(&resp);
-	sk_X509_pop_free(req.peer_chain, X509_free);
+	if (!is_lent)
+		sk_X509_pop_free(req.peer_chain, X509_free);
 	return ret;
 }
