@@ -5,7 +5,9 @@
 # Only the ports and the path of the binary are substituted. The
 # production-HSM block (<!-- production:begin --> .. end) runs on its own,
 # as on a fresh machine, with /etc/tessera and /var/lib/tessera under this
-# test's directory.
+# test's directory. The "Several nodes" block (<!-- nodes:begin --> ..
+# end) runs in a directory of its own on a database of the PostgreSQL
+# fixture, its four ports and the store's URL substituted.
 . "$(dirname "$0")/lib.sh"
 read -r P1 P2 < <(pick_ports 2)
 cd "$T" || exit 1
@@ -80,6 +82,45 @@ grep -q '"module": "/usr/lib/softhsm/libsofthsm2.so"' "$P/tessera.json" &&
 check "production renew" env SOFTHSM2_CONF="$T/etc/tessera/softhsm2.conf" \
 	"$TESSERA_BIN" renew --data "$P" tls
 check "production audit verify" "$TESSERA_BIN" audit verify --data "$P"
+
+# Several nodes: two serve on loopback, one PostgreSQL (the fixture's).
+awk '/<!-- nodes:begin -->/ {on=1; next}
+     /<!-- nodes:end -->/ {on=0}
+     on && /^```/ {next}
+     on {print > "nodes.sh"}' "$TESSERA_SOURCE/README.md"
+if [ -s nodes.sh ]; then pass; else fail "no nodes block in README.md"; fi
+if [ -n "${TESSERA_PG_DIR:-}" ] && [ -s "$TESSERA_PG_DIR/url" ]; then
+	ndb=t_readme_nodes_$$
+	NURL=$(bash "$TESSERA_SOURCE/tests/integration/pg.sh" newdb "$TESSERA_PG_DIR" "$ndb")
+	cleanup_hooks+=("bash '$TESSERA_SOURCE/tests/integration/pg.sh' psql '$TESSERA_PG_DIR' -d postgres -c 'DROP DATABASE IF EXISTS $ndb WITH (FORCE)' >/dev/null 2>&1")
+	read -r N1 N2 N3 N4 < <(pick_ports 4)
+	grep -q "^STORE=" nodes.sh && pass || fail "the nodes block sets no STORE"
+	# Its nodes are stopped whatever happens to the block.
+	{
+		echo "trap 'kill \$(jobs -p) 2>/dev/null || true; wait || true' EXIT"
+		sed -e "s|^STORE=.*|STORE='${NURL//&/\\&}'|" -e "s|build/tessera|$TESSERA_BIN|g" \
+			-e "s|:8444|:$N1|g" -e "s|:8081|:$N2|g" -e "s|:8445|:$N3|g" \
+			-e "s|:8082|:$N4|g" nodes.sh
+	} >nodes.run.sh
+	mkdir "$T/nodes.d"
+	if (cd "$T/nodes.d" && env -u TESSERA_HSM_PIN PATH=/usr/bin:$PATH \
+		bash -euo pipefail "$T/nodes.run.sh") >nodes.out 2>&1; then pass; else
+		fail "README nodes block failed"; sed 's/^/    /' nodes.out >&2
+		sed 's/^/    node-a: /' nodes.d/node-a.log 2>/dev/null | grep -v ' info: ' >&2
+	fi
+	grep -q "^401$" nodes.out && pass || fail "nodes: the secret's second use (other node) was not refused"
+	grep -q "sensor.pem: revoked" nodes.out && pass || fail "nodes: node B's OCSP did not say revoked"
+	nserial=$(openssl x509 -in nodes.d/sensor.pem -noout -serial 2>/dev/null | cut -d= -f2)
+	[ -n "$nserial" ] && grep -q "Serial Number: $nserial" nodes.out && pass ||
+		fail "nodes: node B's CRL does not list the revocation"
+	grep -q "^crlNumber=0x" nodes.out && pass || fail "nodes: no crlNumber printed"
+	grep -q "scheduler: this node runs" nodes.d/node-b.log && pass ||
+		fail "nodes: node B never ran the scheduled work"
+	[ "$(cat nodes.d/node-a.log nodes.d/node-b.log 2>/dev/null |
+		grep -c "scheduler: this node runs")" -ge 1 ] && pass || fail "nodes: no node was elected"
+else
+	fail "no PostgreSQL fixture (run through ctest: fixture pg)"
+fi
 
 # The key ceremonies: each block in a fresh directory, with its own
 # SoftHSMv2 configuration and no server.
