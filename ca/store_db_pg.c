@@ -85,6 +85,44 @@ err_set(struct pg_db *db, const char *msg)
 		db->err[--n] = '\0';
 }
 
+/*
+ * Keep a failed connection attempt's reason: libpq writes one line per
+ * host it tried ("connection to server ... failed: ..."), each perhaps
+ * followed by an indented hint. With several hosts (a primary and its
+ * standbys) each host's line counts: a dead primary and a standby that is
+ * still read-only are the reason together. They are kept joined by "; ",
+ * the hints dropped.
+ */
+static void
+err_set_conn(struct pg_db *db, const char *msg)
+{
+	char out[PG_ERR_CAP];
+	size_t o = 0, n;
+	const char *line, *end;
+
+	out[0] = '\0';
+	for (line = msg; line != NULL && *line != '\0'; line = end) {
+		end = line + strcspn(line, "\n");
+		n = (size_t)(end - line);
+		if (*end == '\n')
+			end++;
+		if (n == 0 || line[0] == ' ' || line[0] == '\t')
+			continue;
+		while (n > 0 && line[n - 1] == ' ')
+			n--;
+		if (o > 0 && o + 2 < sizeof(out)) {
+			memcpy(out + o, "; ", 2);
+			o += 2;
+		}
+		if (n > sizeof(out) - 1 - o)
+			n = sizeof(out) - 1 - o;
+		memcpy(out + o, line, n);
+		o += n;
+		out[o] = '\0';
+	}
+	err_set(db, out);
+}
+
 /* Record a failed result's reason. */
 static void
 err_result(struct pg_db *db, const PGresult *res)
@@ -139,7 +177,7 @@ conn_ready(struct pg_db *db, int may_reset)
 		return 0;
 	PQreset(db->conn);
 	if (PQstatus(db->conn) != CONNECTION_OK) {
-		err_set(db, PQerrorMessage(db->conn));
+		err_set_conn(db, PQerrorMessage(db->conn));
 		db->reset_failed_at = now;
 		return 0;
 	}
@@ -309,7 +347,7 @@ db_pg_open(const char *url, int flags, struct db **out)
 		goto out;
 	}
 	if (PQstatus(db->conn) != CONNECTION_OK) {
-		err_set(db, PQerrorMessage(db->conn));
+		err_set_conn(db, PQerrorMessage(db->conn));
 		st = status_fail(ST_STORE,
 		    "store: cannot connect to PostgreSQL %s: %s", where,
 		    db->err);

@@ -88,7 +88,7 @@ principal_find(struct authority *a, const struct http_request *req,
 {
 	char *user = NULL, *password = NULL;
 	enum status cert_st = ST_UNAUTHENTICATED, st;
-	char cert_detail[256] = "";
+	char cert_detail[512] = ""; /* status_detail()'s size */
 	int may_secret = (allowed & (1u << PRINCIPAL_SECRET)) != 0;
 
 	*secret = NULL;

@@ -1,0 +1,420 @@
+#!/usr/bin/env bash
+# Failover on PostgreSQL's own terms: a primary and a synchronous streaming
+# standby of its own (Unix sockets only, run as nobody when root, stopped
+# at the end), tessera's store URL naming both hosts with
+# target_session_attrs=read-write. Under a steady stream of enrollments
+# and revocations (each client records what was acknowledged), the primary
+# is killed with SIGKILL (its postmaster and every backend): writes answer
+# 503 with the reason, OCSP keeps answering from memory; the standby is
+# promoted and writes succeed again by themselves, with the same serve
+# and the same workers (no restart), each connection skipping the dead
+# first host. Then every certificate received is in the store (same DER),
+# every acknowledged revocation is, OCSP on the serve answers each as
+# acknowledged, and `tessera audit verify` passes.
+#
+# Prints the failover timing: kill to the first write answered 200 (a
+# request sent after the kill), and promote to that write.
+. "$(dirname "$0")/lib.sh"
+bin=${TESSERA_PG_BIN:-/usr/lib/postgresql/15/bin}
+tessera() { "$TESSERA_BIN" "$@"; }
+now_ns() { date +%s%N; }
+C=$T/fo
+mkdir -p "$C"
+phase() { echo "[${SECONDS}s] $*"; }
+
+# --- a primary and a synchronous standby ----------------------------------
+# Outside $T (mode 0700): PostgreSQL refuses to run as root, so it runs as
+# nobody then, and needs to reach its directory.
+PGD=$(mktemp -d /tmp/tessera-pgfo-XXXXXX)
+chmod 755 "$PGD"
+owner() {
+	if [ "$(id -u)" = 0 ]; then
+		runuser -u nobody -- "$@"
+	else
+		"$@"
+	fi
+}
+pg_stop_all() {
+	local n pid
+	for n in p s; do
+		[ -f "$PGD/$n/data/postmaster.pid" ] || continue
+		owner "$bin/pg_ctl" -D "$PGD/$n/data" -m immediate -w -t 30 \
+			stop >/dev/null 2>&1 || true
+	done
+	for pid in ${KILLED_PG:-}; do kill -KILL "$pid" 2>/dev/null; done
+	rm -rf "$PGD"
+}
+cleanup_hooks+=(pg_stop_all)
+read -r PP PS < <(pick_ports 2)
+psql_on() { # p|s SQL...
+	local n=$1 port
+	[ "$n" = p ] && port=$PP || port=$PS
+	shift
+	"$bin/psql" -X -q -tA -v ON_ERROR_STOP=1 -h "$PGD/$n/run" -p "$port" \
+		-U postgres -d "${PSQL_DB:-postgres}" "$@"
+}
+mkdir -p "$PGD/p/run" "$PGD/s/run"
+[ "$(id -u)" = 0 ] && chown -R nobody:nogroup "$PGD"
+if ! owner "$bin/initdb" -D "$PGD/p/data" -U postgres -A trust -E UTF8 \
+	--locale=C -N >"$C/initdb.log" 2>&1; then
+	fail "initdb"
+	cat "$C/initdb.log" >&2
+	finish
+	exit 1
+fi
+cat >>"$PGD/p/data/postgresql.conf" <<CONF
+listen_addresses = ''
+unix_socket_directories = '$PGD/p/run'
+port = $PP
+fsync = off
+shared_buffers = 16MB
+max_connections = 40
+max_wal_senders = 4
+CONF
+cat >"$PGD/p/data/pg_hba.conf" <<HBA
+local all all trust
+local replication all trust
+HBA
+owner "$bin/pg_ctl" -D "$PGD/p/data" -l "$PGD/p.log" -w -t 60 start \
+	>/dev/null || { fail "the primary did not start"; cat "$PGD/p.log" >&2; finish; exit 1; }
+# The standby: a base backup of the primary, following it (-R).
+owner "$bin/pg_basebackup" -D "$PGD/s/data" -R -X stream -c fast \
+	-h "$PGD/p/run" -p "$PP" -U postgres >"$C/basebackup.log" 2>&1 ||
+	{ fail "pg_basebackup"; cat "$C/basebackup.log" >&2; finish; exit 1; }
+cat >>"$PGD/s/data/postgresql.conf" <<CONF
+unix_socket_directories = '$PGD/s/run'
+port = $PS
+synchronous_standby_names = ''
+CONF
+owner "$bin/pg_ctl" -D "$PGD/s/data" -l "$PGD/s.log" -w -t 60 start \
+	>/dev/null || { fail "the standby did not start"; cat "$PGD/s.log" >&2; finish; exit 1; }
+# Commits on the primary wait for the standby's flush from now on.
+psql_on p -c "ALTER SYSTEM SET synchronous_standby_names = '*'" -c "SELECT pg_reload_conf()" >/dev/null
+n=300
+while [ "$n" -gt 0 ] &&
+	[ "$(psql_on p -c "SELECT sync_state FROM pg_stat_replication" 2>/dev/null)" != sync ]; do
+	sleep 0.1
+	n=$((n - 1))
+done
+[ "$n" -gt 0 ] && pass || { fail "the standby is not a synchronous standby within 30 s"; finish; exit 1; }
+psql_on p -c "CREATE ROLE tessera LOGIN" -c "CREATE DATABASE tessera OWNER tessera" >/dev/null
+[ "$(psql_on s -c 'SELECT pg_is_in_recovery()')" = t ] && pass || fail "the standby is not in recovery"
+URL="postgresql://tessera@/tessera?host=$PGD/p/run,$PGD/s/run&port=$PP,$PS&target_session_attrs=read-write"
+
+phase "tessera"
+# --- tessera on both hosts --------------------------------------------------
+D=$T/var
+read -r P1 P2 < <(pick_ports 2)
+EST=https://localhost:$P1/.well-known/est
+API=https://localhost:$P1/api/v1
+PUB=http://127.0.0.1:$P2
+CURL=(curl -sS --connect-timeout 3 --max-time 30 --cacert "$D/ca/chain.pem")
+CT=(-H 'Content-Type: application/pkcs10')
+JS=(-H 'Content-Type: application/json')
+ADM=(--cert "$D/admin/admin.pem" --key "$D/admin/admin.key")
+check "init on a two-host URL" tessera init --data "$D" --store "$URL" --publish-url "$PUB"
+start_server "$D" "$P1" "$P2" 2 || { fail "serve did not start"; finish; exit 1; }
+workers_before=$(pgrep -P "$SERVER_PID" | sort | tr '\n' ' ')
+
+# post OUT URL [curl args...]: prints "RC CODE START_NS END_NS".
+post() {
+	local out=$1 url=$2 code rc t0
+	shift 2
+	t0=$(now_ns)
+	code=$("${CURL[@]}" -o "$out" -w '%{http_code}' "$@" "$url" 2>/dev/null)
+	rc=$?
+	echo "$rc ${code:-000} $t0 $(now_ns)"
+}
+# cert_line P7: "SERIAL SHA256 CN" of the certificate in a base64 PKCS#7.
+cert_line() {
+	local info serial fp cn
+	info=$(base64 -d "$1" 2>/dev/null | openssl pkcs7 -inform DER \
+		-print_certs 2>/dev/null | openssl x509 -noout -serial -fingerprint \
+		-sha256 -subject -nameopt RFC2253 2>/dev/null) || return 1
+	serial=$(sed -n 's/^serial=//p' <<<"$info")
+	fp=$(sed -n 's/^sha256 Fingerprint=//Ip' <<<"$info" | tr -d ':')
+	cn=$(sed -n 's/^subject=CN=\([^,]*\).*/\1/p' <<<"$info")
+	[ -n "$serial" ] && [ -n "$fp" ] && [ -n "$cn" ] || return 1
+	echo "$serial ${fp,,} $cn"
+}
+# Secrets minted through the admin API before the kill, 100 per connection.
+mint() { # PREFIX COUNT
+	local args=() i
+	for i in $(seq -f '%04g' 1 "$2"); do
+		[ ${#args[@]} = 0 ] || args+=(--next)
+		args+=("${CURL[@]:1}" "${ADM[@]}" "${JS[@]}" -w '\n'
+			-d "{\"device\": \"$1-$i\", \"ttl\": 3600}" "$API/enrollment-secrets")
+	done
+	curl "${args[@]}" 2>/dev/null | python3 -c '
+import json, sys
+for l in sys.stdin:
+    if l.strip():
+        j = json.loads(l)
+        print(j["device"], j["secret"])'
+}
+NSECRETS=${TESSERA_FAILOVER_SECRETS:-100}
+for e in e1 e2; do
+	mint "fo$e" "$NSECRETS" >"$C/$e.secrets"
+	[ "$(wc -l <"$C/$e.secrets")" = "$NSECRETS" ] && pass ||
+		fail "minted $(wc -l <"$C/$e.secrets") secrets for $e, want $NSECRETS"
+	openssl ecparam -name prime256v1 -genkey -noout -out "$C/$e.key" 2>/dev/null
+done
+
+phase "clients"
+# --- clients ------------------------------------------------------------------
+# Each writes NAME.log ("START_NS END_NS CODE" per answer) and records only
+# what was acknowledged: NAME.recv (enrollments: SERIAL SHA256 CN),
+# NAME.acked (revocations: SERIAL). A 503 (or no answer) is retried with
+# the same request every 0.1 s; a 401 or 409 on such a retry means the
+# cut-off request had committed (NAME.cut). Any other answer: NAME.bad;
+# the first 503's body is kept as NAME.503.
+is_stopping() { [ -e "$C/stop" ]; }
+note() { # NAME CODE START END
+	echo "$3 $4 $2" >>"$C/$1.log"
+	if [ "$2" = 503 ] && [ ! -e "$C/$1.503" ]; then cp "$C/$1.out" "$C/$1.503"; fi
+}
+enroll_loop() {
+	local name=$1 dev sec r rc code t0 t1 tries
+	while read -r dev sec; do
+		is_stopping && break
+		openssl req -new -key "$C/$name.key" -subj "/CN=$dev" -outform DER \
+			2>/dev/null | base64 -w0 >"$C/$name.csr"
+		tries=0
+		while ! is_stopping; do
+			read -r rc code t0 t1 < <(post "$C/$name.out" "$EST/simpleenroll" \
+				"${CT[@]}" -u "$dev:$sec" --data-binary @"$C/$name.csr")
+			note "$name" "$code" "$t0" "$t1"
+			if [ "$rc" = 0 ] && [ "$code" = 200 ]; then
+				if r=$(cert_line "$C/$name.out"); then
+					echo "$r" >>"$C/$name.recv"
+				else
+					echo "$dev: 200 without a certificate" >>"$C/$name.bad"
+				fi
+				break
+			elif [ "$code" = 000 ] || [ "$code" = 503 ] || [ "$rc" != 0 ]; then
+				tries=$((tries + 1))
+				sleep 0.1
+			elif [ "$code" = 401 ] && [ "$tries" -gt 0 ]; then
+				echo "$dev" >>"$C/$name.cut"
+				break
+			else
+				echo "$dev: HTTP $code $(head -c 200 "$C/$name.out")" >>"$C/$name.bad"
+				break
+			fi
+		done
+	done <"$C/$name.secrets"
+}
+# revoke_loop NAME SOURCE: revokes every other certificate SOURCE received;
+# holds while $C/pause exists.
+revoke_loop() {
+	local name=$1 src=$2 seen=0 serial fp cn rc code t0 t1 tries
+	while ! is_stopping; do
+		[ -f "$C/$src.recv" ] || { sleep 0.1; continue; }
+		n=0
+		while read -r serial fp cn; do
+			seen=$((seen + 1))
+			[ $((seen % 2)) = 0 ] || continue
+			# Held while the main script fills the OCSP cache (a
+			# revocation drops the cached answers).
+			while [ -e "$C/pause" ] && ! is_stopping; do
+				touch "$C/paused"
+				sleep 0.05
+			done
+			n=$((n + 1))
+			echo "$serial" >>"$C/$name.tried"
+			tries=0
+			while ! is_stopping; do
+				read -r rc code t0 t1 < <(post "$C/$name.out" \
+					"$API/certificates/$serial/revoke" "${ADM[@]}" "${JS[@]}" \
+					-d '{"reason": "keyCompromise"}')
+				note "$name" "$code" "$t0" "$t1"
+				if [ "$rc" = 0 ] && [ "$code" = 200 ]; then
+					echo "$serial" >>"$C/$name.acked"
+					break
+				elif [ "$code" = 000 ] || [ "$code" = 503 ] || [ "$rc" != 0 ]; then
+					tries=$((tries + 1))
+					sleep 0.1
+				elif [ "$code" = 409 ] && [ "$tries" -gt 0 ]; then
+					echo "$serial" >>"$C/$name.cut"
+					break
+				else
+					echo "$serial: HTTP $code $(head -c 200 "$C/$name.out")" >>"$C/$name.bad"
+					break
+				fi
+			done
+		done < <(tail -n +"$((seen + 1))" "$C/$src.recv")
+		[ "$n" = 0 ] && sleep 0.1
+	done
+}
+CLIENTS=()
+enroll_loop e1 &
+CLIENTS+=($!)
+enroll_loop e2 &
+CLIENTS+=($!)
+revoke_loop v1 e1 &
+CLIENTS+=($!)
+stop_clients() {
+	local p
+	touch "$C/stop"
+	for p in "${CLIENTS[@]}"; do kill "$p" 2>/dev/null; done
+}
+cleanup_hooks+=(stop_clients)
+count() { cat "$@" 2>/dev/null | wc -l; }
+# wait_for SECONDS 'CONDITION': poll every 0.1 s until CONDITION (a
+# shell expression, evaluated each time) holds.
+wait_for() {
+	local _left=$(($1 * 10))
+	while [ "$_left" -gt 0 ]; do
+		eval "$2" && return 0
+		sleep 0.1
+		_left=$((_left - 1))
+	done
+	return 1
+}
+
+# Load before the kill; an OCSP answer put in memory (asked of both
+# workers), with revocations held meanwhile: each drops the cached answers.
+wait_for 60 '[ "$(count "$C"/e1.recv "$C"/e2.recv)" -ge 6 ]' ||
+	fail "fewer than 6 enrollments in a minute before the kill"
+wait_for 30 '[ "$(count "$C"/v1.acked)" -ge 1 ]' || fail "no revocation before the kill"
+touch "$C/pause"
+wait_for 30 '[ -e "$C/paused" ]' || fail "the revoking client did not hold"
+read -r OSERIAL _ < <(head -1 "$C/e1.recv")
+# ocsp SERIAL: good, revoked or the error's first line. Without a nonce,
+# as gateways ask (RFC 5019): the answer may come pre-signed from memory.
+ocsp() {
+	openssl ocsp -issuer "$D/ca/issuing.pem" -serial "0x$1" -url "$PUB/ocsp" \
+		-no_nonce -CAfile "$D/ca/chain.pem" -timeout 10 2>&1 |
+		sed -n "s|^0x$1: ||p;/rror/{p;q}" | head -1
+}
+for _ in 1 2 3 4 5 6; do ocsp "$OSERIAL" >/dev/null; done
+before_want=$(ocsp "$OSERIAL")
+[ "$before_want" = good ] || [ "$before_want" = revoked ] && pass ||
+	fail "OCSP before the kill: $before_want"
+acked_before=$(count "$C"/e1.recv "$C"/e2.recv "$C"/v1.acked)
+
+phase "kill"
+# --- kill -9 the primary: its postmaster and every backend --------------------
+pm=$(head -1 "$PGD/p/data/postmaster.pid")
+kill -STOP "$pm"
+KILLED_PG="$pm $(pgrep -P "$pm" | tr '\n' ' ')"
+T_KILL=$(now_ns)
+# shellcheck disable=SC2086
+kill -KILL $KILLED_PG
+echo "killed the primary (postmaster $pm and $(($(wc -w <<<"$KILLED_PG") - 1)) children)"
+rm -f "$C/pause"
+
+# Writes answer 503 with the reason, and go on doing so.
+saw_503() { cat "$C"/*.503 >/dev/null 2>&1 && [ -n "$(cat "$C"/*.503 2>/dev/null)" ]; }
+wait_for 20 saw_503 && pass || fail "no write answered 503 within 20 s of the kill"
+# The reason names each host: the first refused, the standby still
+# read-only (asked a few times: a connection tries again once a second).
+probe() {
+	"${CURL[@]}" "${ADM[@]}" "${JS[@]}" -d '{"device": "fo-probe"}' \
+		-o "$C/probe.out" -w '%{http_code}' "$API/enrollment-secrets"
+}
+reason=0
+for _ in $(seq 1 30); do
+	code=$(probe)
+	[ "$code" = 503 ] || break
+	grep -q "unreachable.*$PGD/p/run.*$PGD/s/run.*read-only" "$C/probe.out" &&
+		{ reason=1; break; }
+	sleep 0.1
+done
+if [ "$code" = 503 ] && [ "$reason" = 1 ]; then
+	pass
+	echo "503 during the gap: $(head -c 600 "$C/probe.out")"
+else
+	fail "a write during the gap: HTTP $code, want 503 with the reason of each host"
+	head -c 600 "$C/probe.out" >&2
+fi
+# Reads keep answering from memory (one of the workers that has it).
+n_ok=0
+for _ in 1 2 3 4 5 6; do
+	got=$(ocsp "$OSERIAL")
+	[ "$got" = "$before_want" ] && n_ok=$((n_ok + 1))
+done
+[ "$n_ok" -ge 1 ] && pass ||
+	fail "no OCSP answer from memory while the primary is gone (the last: $got)"
+echo "OCSP during the gap: $n_ok of 6 answered from memory"
+n_during=$(count "$C"/e1.recv "$C"/e2.recv "$C"/v1.acked)
+
+phase "promote"
+# --- promote the standby; writes resume by themselves -------------------------
+T_PROMOTE=$(now_ns)
+owner "$bin/pg_ctl" -D "$PGD/s/data" -w -t 60 promote >/dev/null ||
+	fail "pg_ctl promote"
+T_PROMOTED=$(now_ns)
+first_200() { # the start of the first request sent after the kill that got 200
+	cat "$C"/*.log 2>/dev/null |
+		awk -v k="$T_KILL" '$1 > k && $3 == 200 { print $1, $2 }' | sort -n | head -1
+}
+wait_for 30 '[ -n "$(first_200)" ]' && pass ||
+	fail "no write succeeded within 30 s of the promotion"
+read -r F0 _ < <(first_200)
+# Some more load on the new primary, then the clients finish.
+n_after=$(count "$C"/e1.recv "$C"/e2.recv "$C"/v1.acked)
+r_after=$(count "$C"/v1.acked)
+wait_for 30 '[ "$(count "$C"/e1.recv "$C"/e2.recv "$C"/v1.acked)" -ge $((n_after + 6)) ]' ||
+	fail "fewer than 6 writes acknowledged after the failover"
+wait_for 30 '[ "$(count "$C"/v1.acked)" -gt "$r_after" ]' ||
+	fail "no revocation acknowledged after the failover"
+# The clients stop between requests (each bounded by curl's --max-time).
+touch "$C/stop"
+for p in "${CLIENTS[@]}"; do wait "$p" 2>/dev/null; done
+kill -0 "$SERVER_PID" 2>/dev/null && pass || fail "serve died in the failover"
+workers_after=$(pgrep -P "$SERVER_PID" | sort | tr '\n' ' ')
+[ "$workers_before" = "$workers_after" ] && pass ||
+	fail "the workers changed (restarted?): $workers_before -> $workers_after"
+
+phase "checks"
+# --- nothing acknowledged is missing ----------------------------------------
+if cat "$C"/*.bad 2>/dev/null | grep -q .; then
+	fail "clients got answers they should not have:"
+	cat "$C"/*.bad | head -5 | sed 's/^/    /' >&2
+else pass; fi
+PSQL_DB=tessera psql_on s -c "SELECT serial, encode(sha256(der), 'hex') FROM certificates" |
+	tr '|' ' ' | sort >"$C/stored"
+cat "$C"/e1.recv "$C"/e2.recv | awk '{ print $1, $2 }' | sort >"$C/received"
+lost=$(comm -23 "$C/received" "$C/stored" | wc -l)
+[ "$lost" = 0 ] && pass || {
+	fail "$lost certificates clients received are not in the store (or differ):"
+	comm -23 "$C/received" "$C/stored" | head -5 | sed 's/^/    /' >&2
+}
+PSQL_DB=tessera psql_on s -c "SELECT serial FROM certificates WHERE status = 'revoked'" |
+	sort >"$C/revoked"
+sort -u "$C/v1.acked" >"$C/want.revoked"
+unrevoked=$(comm -23 "$C/want.revoked" "$C/revoked" | wc -l)
+[ "$unrevoked" = 0 ] && pass || fail "$unrevoked acknowledged revocations are not in the store"
+# OCSP answers each as acknowledged: revoked, or good when no revocation
+# was asked for (one the stop left unanswered may have gone either way).
+cat "$C"/v1.acked "$C"/v1.cut 2>/dev/null | sort -u >"$C/revoked.any"
+wrong=0
+while read -r serial _; do
+	if grep -qx "$serial" "$C/revoked.any"; then
+		want=revoked
+	elif grep -qx "$serial" "$C/v1.tried"; then
+		continue
+	else
+		want=good
+	fi
+	got=$(ocsp "$serial")
+	[ "$got" = "$want" ] || {
+		wrong=$((wrong + 1))
+		[ "$wrong" -le 3 ] && echo "OCSP for $serial: $got, want $want" >&2
+	}
+done <"$C/received"
+[ "$wrong" = 0 ] && pass || fail "$wrong certificates answered otherwise than acknowledged by OCSP"
+check "audit verify after the failover" tessera audit verify --data "$D"
+stop_server
+
+gap_ms=$(((F0 - T_KILL) / 1000000))
+promote_ms=$(((F0 - T_PROMOTE) / 1000000))
+promoted_ms=$(((T_PROMOTED - T_PROMOTE) / 1000000))
+echo "failover: $(wc -l <"$C/received") certificates received and" \
+	"$(count "$C"/v1.acked) revocations acknowledged ($acked_before of these writes" \
+	"before the kill, $((n_during - acked_before)) answered just after it)," \
+	"$(count "$C"/*.cut) cut off and found committed on retry; kill -9 to the first write answered 200: $gap_ms ms," \
+	"pg_ctl promote (${promoted_ms} ms until it returned) to it: $promote_ms ms; lost: $lost certificates, $unrevoked revocations" \
+	"(load $(cut -d' ' -f1-3 /proc/loadavg))"
+finish
