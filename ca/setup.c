@@ -57,6 +57,7 @@ struct init_state {
 	struct signer *signer; /* set-up mode: CA certificates, every key */
 	struct signer_key *keys[KEY_MAX];
 	struct store *store;
+	int store_was_empty; /* --store: the database held no CA */
 	X509 *certs[5];
 	size_t cert_count;
 	int64_t now;
@@ -651,6 +652,7 @@ remote_store_open(struct init_state *is)
 		    "empty database (another node copies the data directory "
 		    "of the first one)",
 		    (long long)count);
+	is->store_was_empty = 1;
 	return ST_OK;
 }
 
@@ -822,6 +824,18 @@ ca_setup_run(const struct ca_setup *s)
 	is.cfg.database = (char *)(s->store != NULL ? s->store : "tessera.db");
 	st = run(&is);
 	ca_config_names_clear(&is.cfg);
+	/* A database init found empty is left empty: a failed init's rows
+	 * would make the next one refuse it. The reason is kept. */
+	if (st != ST_OK && is.store_was_empty) {
+		char detail[512];
+
+		snprintf(detail, sizeof(detail), "%s", status_detail());
+		if (store_empty(is.store) != ST_OK)
+			log_warn("the rows init wrote before the failure stay "
+			         "in the store: %s",
+			    status_detail());
+		status_fail(st, "%s", detail);
+	}
 	store_close(is.store);
 	for (i = 0; i < KEY_MAX; i++) {
 		made += is.keys[i] != NULL;

@@ -109,6 +109,13 @@ struct store_copy_counts {
 enum status store_copy(const char *from, const char *to,
     struct store_copy_counts *counts) MUST_CHECK;
 
+/*
+ * Delete every row of every table that store_copy copies (the schema
+ * stays), in one transaction: what a failed `init` wrote into the
+ * database it found empty. Never for a store in use.
+ */
+enum status store_empty(struct store *store) MUST_CHECK;
+
 /* Stop the writer after the jobs already queued, close. NULL accepted. */
 void store_close(struct store *store);
 

@@ -196,3 +196,26 @@ out:
 	store_close(s);
 	return st;
 }
+
+/* store_empty's job: every table's rows, the last copied first. */
+static enum status
+empty_job(struct store_txn *txn, void *arg)
+{
+	char sql[SQL_CAP];
+	size_t t;
+	enum status st;
+
+	(void)arg;
+	for (t = TABLE_COUNT; t-- > 0;) {
+		snprintf(sql, sizeof(sql), "DELETE FROM %s", tables[t].table);
+		if ((st = db_exec(txn->db, sql, tables[t].table)) != ST_OK)
+			return st;
+	}
+	return ST_OK;
+}
+
+enum status
+store_empty(struct store *store)
+{
+	return store_write(store, empty_job, NULL);
+}
