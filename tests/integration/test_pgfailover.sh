@@ -353,7 +353,9 @@ wait_for 30 '[ -n "$(first_200)" ]' && pass ||
 	fail "no write succeeded within 30 s of the promotion"
 read -r F0 _ < <(first_200)
 # Some more load on the new primary, then the clients finish.
+# shellcheck disable=SC2034 # read by wait_for's conditions
 n_after=$(count "$C"/e1.recv "$C"/e2.recv "$C"/v1.acked)
+# shellcheck disable=SC2034
 r_after=$(count "$C"/v1.acked)
 wait_for 30 '[ "$(count "$C"/e1.recv "$C"/e2.recv "$C"/v1.acked)" -ge $((n_after + 6)) ]' ||
 	fail "fewer than 6 writes acknowledged after the failover"

@@ -1,0 +1,322 @@
+#!/usr/bin/env bash
+# A node killed under load: two tessera serve on one PostgreSQL store (the
+# fixture "pg"; each node a copy of the data directory, one SoftHSMv2
+# token), enrollments to both and revocations through either, then SIGKILL
+# of one node's whole process tree (supervisor, workers, signer) at once,
+# mid-load: the node running the scheduled work, so the other must take
+# it over. A client of the dead node retries on the survivor, as a load
+# balancer would send it there. A client records a certificate only once
+# the whole answer is in, and a revocation once its 200 is. Then: every
+# certificate any client received, from either node, is in the store with
+# the same DER and answers through the survivor's OCSP (good, or revoked
+# as acknowledged); every acknowledged revocation is in the store; no
+# serial twice; every consumed secret names its stored certificate; the
+# survivor kept serving, took the scheduler over, and `tessera audit
+# verify` passes. The last line sums it up (lost must be 0).
+. "$(dirname "$0")/lib.sh"
+: "${TESSERA_PG_DIR:?TESSERA_PG_DIR: run through ctest (fixture pg)}"
+PG() { bash "$TESSERA_SOURCE/tests/integration/pg.sh" "$@"; }
+tessera() { "$TESSERA_BIN" "$@"; }
+db=t_pgnodecrash_$$
+URL=$(PG newdb "$TESSERA_PG_DIR" "$db") || {
+	fail "no database from the fixture"
+	finish
+	exit 1
+}
+cleanup_hooks+=("PG psql '$TESSERA_PG_DIR' -d postgres -c 'DROP DATABASE IF EXISTS $db WITH (FORCE)' >/dev/null 2>&1")
+pg() { PG psql "$TESSERA_PG_DIR" -d "$db" -tA -c "$1"; }
+read -r A1 A2 B1 B2 < <(pick_ports 4)
+DA=$T/node-a
+DB=$T/node-b
+C=$T/nc
+mkdir -p "$C"
+CURL=(curl -sS --connect-timeout 3 --max-time 30 --cacert "$DA/ca/chain.pem")
+CT=(-H 'Content-Type: application/pkcs10')
+JS=(-H 'Content-Type: application/json')
+ADM=(--cert "$DA/admin/admin.pem" --key "$DA/admin/admin.key")
+
+check "init node A on PostgreSQL" tessera init --data "$DA" --store "$URL"
+cp -a "$DA" "$DB" && rm -f "$DB/serve.lock" && pass || fail "copy node A's directory"
+start_server "$DA" "$A1" "$A2" 2 || { fail "node A did not start"; finish; exit 1; }
+PID_A=$SERVER_PID
+start_server "$DB" "$B1" "$B2" 2 || { fail "node B did not start"; finish; exit 1; }
+PID_B=$SERVER_PID
+
+# post OUT URL [curl args...]: prints "RC CODE".
+post() {
+	local out=$1 url=$2 code rc
+	shift 2
+	code=$("${CURL[@]}" -o "$out" -w '%{http_code}' "$@" "$url" 2>/dev/null)
+	rc=$?
+	echo "$rc ${code:-000}"
+}
+# cert_line P7: "SERIAL SHA256 CN" of the certificate in a base64 PKCS#7.
+cert_line() {
+	local info serial fp cn
+	info=$(base64 -d "$1" 2>/dev/null | openssl pkcs7 -inform DER \
+		-print_certs 2>/dev/null | openssl x509 -noout -serial -fingerprint \
+		-sha256 -subject -nameopt RFC2253 2>/dev/null) || return 1
+	serial=$(sed -n 's/^serial=//p' <<<"$info")
+	fp=$(sed -n 's/^sha256 Fingerprint=//Ip' <<<"$info" | tr -d ':')
+	cn=$(sed -n 's/^subject=CN=\([^,]*\).*/\1/p' <<<"$info")
+	[ -n "$serial" ] && [ -n "$fp" ] && [ -n "$cn" ] || return 1
+	echo "$serial ${fp,,} $cn"
+}
+# Secrets minted through node A's admin API, 100 per connection.
+mint() { # PREFIX COUNT
+	local args=() i
+	for i in $(seq -f '%04g' 1 "$2"); do
+		[ ${#args[@]} = 0 ] || args+=(--next)
+		args+=("${CURL[@]:1}" "${ADM[@]}" "${JS[@]}" -w '\n'
+			-d "{\"device\": \"$1-$i\", \"ttl\": 3600}"
+			"https://localhost:$A1/api/v1/enrollment-secrets")
+	done
+	curl "${args[@]}" 2>/dev/null | python3 -c '
+import json, sys
+for l in sys.stdin:
+    if l.strip():
+        j = json.loads(l)
+        print(j["device"], j["secret"])'
+}
+NSECRETS=${TESSERA_NODECRASH_SECRETS:-100}
+for e in a1 a2 b1 b2; do
+	mint "nc$e" "$NSECRETS" >"$C/$e.secrets"
+	[ "$(wc -l <"$C/$e.secrets")" = "$NSECRETS" ] && pass ||
+		fail "minted $(wc -l <"$C/$e.secrets") secrets for $e, want $NSECRETS"
+	openssl ecparam -name prime256v1 -genkey -noout -out "$C/$e.key" 2>/dev/null
+done
+
+# --- clients ------------------------------------------------------------------
+# Each appends only what it fully received: NAME.recv (SERIAL SHA256 CN
+# NODE), NAME.acked (revoked serials). A request without an answer (the
+# node died under it) is retried every 0.1 s on the other node; a 401 (or
+# 409) there means the cut-off request had committed (NAME.cut). Any
+# other answer: NAME.bad; a minute of retries without one: NAME.gaveup.
+is_stopping() { [ -e "$C/stop" ]; }
+other() { [ "$1" = "$A1" ] && echo "$B1" || echo "$A1"; }
+enroll_loop() { # NAME PORT
+	local name=$1 port=$2 dev sec r rc code tries
+	while read -r dev sec; do
+		is_stopping && break
+		openssl req -new -key "$C/$name.key" -subj "/CN=$dev" -outform DER \
+			2>/dev/null | base64 -w0 >"$C/$name.csr"
+		tries=0
+		while :; do
+			read -r rc code < <(post "$C/$name.out" \
+				"https://localhost:$port/.well-known/est/simpleenroll" \
+				"${CT[@]}" -u "$dev:$sec" --data-binary @"$C/$name.csr")
+			if [ "$rc" = 0 ] && [ "$code" = 200 ]; then
+				if r=$(cert_line "$C/$name.out"); then
+					echo "$r $port" >>"$C/$name.recv"
+				else
+					echo "$dev: 200 without a certificate" >>"$C/$name.bad"
+				fi
+				break
+			elif [ "$code" = 000 ] || [ "$rc" != 0 ] || [ "$code" = 503 ]; then
+				tries=$((tries + 1))
+				if [ "$tries" -ge 600 ]; then
+					echo "$dev" >>"$C/$name.gaveup"
+					break
+				fi
+				port=$(other "$port")
+				sleep 0.1
+			elif [ "$code" = 401 ] && [ "$tries" -gt 0 ]; then
+				echo "$dev" >>"$C/$name.cut"
+				break
+			else
+				echo "$dev: HTTP $code $(head -c 200 "$C/$name.out")" >>"$C/$name.bad"
+				break
+			fi
+		done
+	done <"$C/$name.secrets"
+}
+# revoke_loop NAME SOURCE PORT: revokes every third certificate SOURCE
+# received (NAME.tried lists each asked for).
+revoke_loop() {
+	local name=$1 src=$2 port=$3 seen=0 serial rc code tries n
+	while ! is_stopping; do
+		n=0
+		[ -f "$C/$src.recv" ] || { sleep 0.1; continue; }
+		while read -r serial _ _ _; do
+			seen=$((seen + 1))
+			[ $((seen % 3)) = 0 ] || continue
+			is_stopping && break
+			n=$((n + 1))
+			echo "$serial" >>"$C/$name.tried"
+			tries=0
+			while :; do
+				read -r rc code < <(post "$C/$name.out" \
+					"https://localhost:$port/api/v1/certificates/$serial/revoke" \
+					"${ADM[@]}" "${JS[@]}" -d '{"reason": "keyCompromise"}')
+				if [ "$rc" = 0 ] && [ "$code" = 200 ]; then
+					echo "$serial" >>"$C/$name.acked"
+					break
+				elif [ "$code" = 000 ] || [ "$rc" != 0 ] || [ "$code" = 503 ]; then
+					tries=$((tries + 1))
+					if [ "$tries" -ge 600 ]; then
+						echo "$serial" >>"$C/$name.gaveup"
+						break
+					fi
+					port=$(other "$port")
+					sleep 0.1
+				elif [ "$code" = 409 ] && [ "$tries" -gt 0 ]; then
+					echo "$serial" >>"$C/$name.cut"
+					break
+				else
+					echo "$serial: HTTP $code $(head -c 200 "$C/$name.out")" >>"$C/$name.bad"
+					break
+				fi
+			done
+		done < <(tail -n +"$((seen + 1))" "$C/$src.recv")
+		[ "$n" = 0 ] && sleep 0.1
+	done
+}
+CLIENTS=()
+enroll_loop a1 "$A1" &
+CLIENTS+=($!)
+enroll_loop a2 "$A1" &
+CLIENTS+=($!)
+enroll_loop b1 "$B1" &
+CLIENTS+=($!)
+enroll_loop b2 "$B1" &
+CLIENTS+=($!)
+revoke_loop va a1 "$A1" &
+CLIENTS+=($!)
+revoke_loop vb b1 "$B1" &
+CLIENTS+=($!)
+stop_clients() {
+	local p
+	touch "$C/stop"
+	for p in "${CLIENTS[@]}"; do kill "$p" 2>/dev/null; done
+}
+cleanup_hooks+=(stop_clients)
+count() { cat "$@" 2>/dev/null | wc -l; }
+# wait_for SECONDS 'CONDITION': poll every 0.1 s until CONDITION (a
+# shell expression, evaluated each time) holds.
+wait_for() {
+	local _left=$(($1 * 10))
+	while [ "$_left" -gt 0 ]; do
+		eval "$2" && return 0
+		sleep 0.1
+		_left=$((_left - 1))
+	done
+	return 1
+}
+# Received from node PORT so far.
+from() { cat "$C"/*.recv 2>/dev/null | awk -v p="$1" '$4 == p' | wc -l; }
+
+# --- load on both, then the elected node killed -------------------------------
+wait_for 60 '[ "$(from "$A1")" -ge 4 ] && [ "$(from "$B1")" -ge 4 ]' && pass ||
+	fail "fewer than 4 enrollments on each node within a minute"
+wait_for 30 '[ "$(count "$C"/va.acked "$C"/vb.acked)" -ge 1 ]' ||
+	fail "no revocation before the kill"
+elected() { grep -a "scheduler: this node runs" "$T/serve.err" | wc -l; }
+[ "$(elected)" = 1 ] && pass || fail "$(elected) nodes say they run the scheduled work, want 1"
+wpid=$(grep -a "scheduler: this node runs" "$T/serve.err" | head -1 |
+	sed -n 's/.*tessera\[\([0-9]*\)\].*/\1/p')
+victim=$(ps -o ppid= -p "$wpid" 2>/dev/null | tr -d ' ')
+if [ "$victim" = "$PID_A" ]; then
+	VNAME=A SURV=$PID_B SP1=$B1 SP2=$B2 SD=$DB
+elif [ "$victim" = "$PID_B" ]; then
+	VNAME=B SURV=$PID_A SP1=$A1 SP2=$A2 SD=$DA
+else
+	fail "the elected worker $wpid belongs to neither node"
+	finish
+	exit 1
+fi
+# The whole tree at once: the supervisor stopped first (it forks nothing
+# more), then it, its workers and its signer.
+kill -STOP "$victim"
+kids=$(pgrep -P "$victim" | tr '\n' ' ')
+# shellcheck disable=SC2086
+kill -KILL "$victim" $kids
+wait "$victim" 2>/dev/null
+n_kill=$(count "$C"/*.recv)
+gone() {
+	local k s
+	for k in $kids; do
+		s=$(awk '{ print $3 }' "/proc/$k/stat" 2>/dev/null)
+		[ -z "$s" ] || [ "$s" = Z ] || return 1
+	done
+}
+wait_for 10 gone && pass || fail "node $VNAME's processes outlived SIGKILL"
+[ "$(wc -w <<<"$kids")" = 3 ] && pass ||
+	fail "killed $(wc -w <<<"$kids") children of node $VNAME, want 2 workers and the signer"
+echo "killed node $VNAME (supervisor $victim, children $kids) after $n_kill certificates received"
+
+# The survivor serves the load (the dead node's clients come to it) and
+# takes the scheduled work over.
+wait_for 30 '[ "$(elected)" -ge 2 ]' && pass ||
+	fail "the surviving node did not take the scheduled work over within 30 s"
+# shellcheck disable=SC2034 # read by wait_for's condition
+n_kill_surv=$(from "$SP1")
+wait_for 60 '[ "$(from "$SP1")" -ge $((n_kill_surv + 8)) ]' && pass ||
+	fail "the survivor answered fewer than 8 enrollments within a minute of the kill"
+touch "$C/stop"
+for p in "${CLIENTS[@]}"; do wait "$p" 2>/dev/null; done
+kill -0 "$SURV" 2>/dev/null && pass || fail "the surviving node died"
+
+# --- nothing received is lost ---------------------------------------------------
+if cat "$C"/*.bad 2>/dev/null | grep -q .; then
+	fail "clients got answers they should not have:"
+	cat "$C"/*.bad | head -5 | sed 's/^/    /' >&2
+else pass; fi
+n=$(count "$C"/*.gaveup)
+[ "$n" = 0 ] && pass || fail "$n requests unanswered after a minute of retries"
+pg "SELECT serial, encode(sha256(der), 'hex') FROM certificates" | tr '|' ' ' |
+	sort >"$C/stored"
+cat "$C"/*.recv | awk '{ print $1, $2 }' | sort >"$C/received"
+lost=$(comm -23 "$C/received" "$C/stored" | wc -l)
+[ "$lost" = 0 ] && pass || {
+	fail "$lost certificates clients received are not in the store (or differ):"
+	comm -23 "$C/received" "$C/stored" | head -5 | sed 's/^/    /' >&2
+}
+dup=$(awk '{ print $1 }' "$C/received" | sort | uniq -d | head -3)
+[ -z "$dup" ] && pass || fail "one serial handed out twice: $dup"
+cat "$C"/va.acked "$C"/vb.acked 2>/dev/null | sort -u >"$C/acked"
+pg "SELECT serial FROM certificates WHERE status = 'revoked'" | sort >"$C/revoked"
+unrevoked=$(comm -23 "$C/acked" "$C/revoked" | wc -l)
+[ "$unrevoked" = 0 ] && pass || fail "$unrevoked acknowledged revocations are not in the store"
+n=$(pg "SELECT count(*) FROM enrollment_secrets s WHERE s.consumed_at IS NOT NULL
+	AND NOT EXISTS (SELECT 1 FROM certificates c WHERE c.serial = s.consumed_serial
+	AND c.device_id = s.device_id)")
+[ "$n" = 0 ] && pass || fail "$n consumed secrets without their certificate in the store"
+# Each received certificate through the survivor's OCSP: revoked when its
+# revocation was acknowledged (or found committed on retry), good when none
+# was asked for; one the stop left unanswered may be either.
+cat "$C"/va.acked "$C"/vb.acked "$C"/va.cut "$C"/vb.cut 2>/dev/null |
+	sort -u >"$C/revoked.any"
+cat "$C"/va.tried "$C"/vb.tried 2>/dev/null | sort -u >"$C/tried"
+ocsp() { # SERIAL
+	openssl ocsp -issuer "$SD/ca/issuing.pem" -serial "0x$1" \
+		-url "http://127.0.0.1:$SP2/ocsp" -CAfile "$SD/ca/chain.pem" \
+		-timeout 10 2>&1 | sed -n "s|^0x$1: ||p;/rror/{p;q}" | head -1
+}
+wrong=0
+asked=0
+while read -r serial _; do
+	if grep -qx "$serial" "$C/revoked.any"; then
+		want=revoked
+	elif grep -qx "$serial" "$C/tried"; then
+		continue
+	else
+		want=good
+	fi
+	asked=$((asked + 1))
+	got=$(ocsp "$serial")
+	[ "$got" = "$want" ] || {
+		wrong=$((wrong + 1))
+		[ "$wrong" -le 3 ] && echo "OCSP on the survivor for $serial: $got, want $want" >&2
+	}
+done <"$C/received"
+[ "$wrong" = 0 ] && pass || fail "$wrong of $asked certificates answered otherwise by the survivor's OCSP"
+check "audit verify" tessera audit verify --data "$SD"
+
+echo "node crash: killed node $VNAME (the elected one) under load;" \
+	"received $(wc -l <"$C/received") certificates ($(from "$A1") from A," \
+	"$(from "$B1") from B; $n_kill when it was killed)," \
+	"$(count "$C"/va.acked "$C"/vb.acked) revocations acknowledged," \
+	"$(count "$C"/*.cut) requests cut off by the kill and found committed on the survivor;" \
+	"$((asked - wrong)) of $asked answered by the survivor's OCSP as acknowledged;" \
+	"lost: $lost certificates, $unrevoked revocations"
+finish
