@@ -254,12 +254,10 @@ open_with(const char *data_dir, const char *pin, const char *socket_path,
 		free(a);
 		return ST_NOMEM;
 	}
-	if (pthread_rwlock_init(&a->responder_rw, NULL) != 0) {
-		pthread_mutex_destroy(&a->mu);
-		free(a);
-		return ST_NOMEM;
-	}
 	a->has_locks = 1;
+	/* Before the keys: they are found into it. */
+	if ((st = publisher_new(&a->pub)) != ST_OK)
+		goto out;
 	if ((st = ca_config_load(data_dir, &a->cfg)) != ST_OK)
 		goto out;
 	if ((path = ca_config_path(a->cfg, a->cfg->policy)) == NULL) {
@@ -354,7 +352,8 @@ authority_close(struct authority *a)
 	audit_sign(a);
 	/* Before the signer closes: the handles are its. */
 	minter_free(a->minter);
-	publication_close(a);
+	publisher_free(a->pub);
+	a->pub = NULL;
 	keys_drop(a);
 	store_close(a->store);
 	trust_free(a->trust);
@@ -366,10 +365,8 @@ authority_close(struct authority *a)
 	free(a->ca_issuers_url);
 	authority_templates_free(a);
 	ca_config_free(a->cfg);
-	if (a->has_locks) {
-		pthread_rwlock_destroy(&a->responder_rw);
+	if (a->has_locks)
 		pthread_mutex_destroy(&a->mu);
-	}
 	free(a);
 }
 
@@ -651,46 +648,15 @@ ocsp_renewal(
 
 enum status
 authority_ocsp_certify(
-    struct authority *a, const struct signer_key *key, int *renewed)
+    struct authority *a, const struct signer_key *key, int force, int *renewed)
 {
-	return ocsp_renewal(a, key, 1, renewed);
-}
-
-enum status
-authority_ocsp_renew(struct authority *a, int force, int *renewed)
-{
-	struct store_cert *row = NULL;
-	char serial[sizeof(a->ocsp_serial)];
-	int is_revoked;
-	enum status st;
-
-	*renewed = 0;
-	pthread_rwlock_rdlock(&a->responder_rw);
-	memcpy(serial, a->ocsp_serial, sizeof(serial));
-	pthread_rwlock_unlock(&a->responder_rw);
-	/* A revoked responder's key is never certified again: a new one. */
-	if ((st = store_cert_get(a->store, serial, &row)) != ST_OK &&
-	    st != ST_NOTFOUND)
-		return st;
-	is_revoked = row != NULL && row->status == STORE_CERT_REVOKED;
-	store_cert_free(row);
-	if (is_revoked) {
-		if ((st = publication_responder_replace(a)) != ST_OK)
-			return st;
-		*renewed = 1;
-		return ST_OK;
-	}
-	pthread_rwlock_rdlock(&a->responder_rw);
-	st = ocsp_renewal(a, a->ocsp_key, force, renewed);
-	pthread_rwlock_unlock(&a->responder_rw);
-	return st;
+	return ocsp_renewal(a, key, force, renewed);
 }
 
 enum status
 authority_tick(struct authority *a, unsigned *events)
 {
-	int64_t slow_tick = a->slow_tick;
-	int renewed, is_leader;
+	int renewed, is_leader, is_slow = 0;
 	enum status st;
 
 	*events = 0;
@@ -706,10 +672,10 @@ authority_tick(struct authority *a, unsigned *events)
 		log_warn("supersede: %s", status_detail());
 	/* Every call: CRLs follow revocations within a second. */
 	if (is_leader &&
-	    (st = publication_tick(a, (int64_t)time(NULL))) != ST_OK)
+	    (st = publication_tick(a, (int64_t)time(NULL), &is_slow)) != ST_OK)
 		log_warn("publication: %s", status_detail());
 	/* With the minute-scale work: a checkpoint, when there is news. */
-	if (is_leader && a->slow_tick != slow_tick)
+	if (is_leader && is_slow)
 		audit_sign(a);
 	if ((st = authority_tls_renew(a, 0, &renewed)) != ST_OK)
 		return st;

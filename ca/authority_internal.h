@@ -12,9 +12,9 @@
 #include "ca/authority.h"
 #include "ca/certder.h"
 #include "ca/config.h"
-#include "ca/ocsp.h"
 #include "ca/policy.h"
 #include "ca/store.h"
+#include "ca/publication.h"
 #include "ca/token.h"
 #include "ca/trust.h"
 #include "common/limits.h"
@@ -50,15 +50,11 @@ struct expiry_list {
  *   part's header says how it is locked);
  * - [mu]: small state behind the narrow mutex mu, never held across a
  *   signature, a commit, a file or the token;
- * - [responder]: the delegated OCSP responder, behind responder_rw:
- *   shared while signing with it (so signatures run in parallel),
- *   exclusive only to replace it after its revocation;
  * - [tick]: only the thread that runs authority_tick touches it.
  */
 struct authority {
 	pthread_mutex_t mu;
-	pthread_rwlock_t responder_rw;
-	int has_locks; /* mu and responder_rw were made */
+	int has_locks; /* mu was made */
 	struct ca_config *cfg;
 	struct metrics *metrics; /* the service's pool, borrowed; or NULL */
 	struct policy *policy;
@@ -80,24 +76,9 @@ struct authority {
 	/* The parts (each header says what it owns and its locks). */
 	struct trust *trust; /* client-certificate anchors (ca/trust.h) */
 	struct minter *minter; /* the token-signing key (ca/mint.h) */
-	/* Revocation publication: the root key (root CRL), the delegated
-	 * OCSP responder and its key. */
-	struct signer_key *root_key;
-	struct signer_key *ocsp_key; /* [responder] */
-	X509 *ocsp_cert; /* [responder] */
-	struct ca_ocsp *ocsp; /* [responder] */
-	/* The root answers OCSP for the CAs it issued (its own key). */
-	struct ca_ocsp *root_ocsp;
-	/* The JWKS, CRLs and stored OCSP answers as served (ca/pubcache). */
-	struct pubcache *pubcache;
-	char ocsp_serial[41]; /* [responder] the responder certificate's */
+	/* CRLs, OCSP and their schedule (ca/publication.h). */
+	struct publisher *pub;
 	char issuing_serial[41]; /* the issuing CA's, for the gate */
-	char root_serial[41];
-	/* [tick] Scheduled work, in the one process that runs it. */
-	int64_t crl_seq; /* last feed seq the CRLs include; -1: none */
-	int64_t crl_built; /* when the CRLs were last built */
-	int64_t crl_next; /* their nextUpdate */
-	int64_t slow_tick; /* when the minute-scale work last ran */
 	/* [mu] tessera's own certificates close to expiry (staff.c):
 	 * found at most once a minute; [tick] logged at most once a day. */
 	struct expiry_list expiry;
@@ -133,54 +114,12 @@ enum status authority_signer_local_open(const struct ca_config *cfg, X509 *root,
 /* Write every tallied refused read now (refusal.c; at close). */
 void authority_flush_all(struct authority *a);
 
-/* Open the OCSP responder (its certificate; publication_keys first). */
-enum status publication_open(struct authority *a) MUST_CHECK;
-void publication_close(struct authority *a);
-
 /*
- * Find the root and OCSP responder keys in the (newly opened) token, or
- * let go of them (the responder keeps its certificate and answers from
- * the store; it cannot sign until the keys are back).
+ * Certify key (in the token) as the OCSP responder, now when force, else
+ * when a third of ca/ocsp.pem's life is left: ca/ocsp.pem.
  */
-enum status publication_keys(struct authority *a) MUST_CHECK;
-void publication_drop_keys(struct authority *a);
-
-/*
- * Inside a revocation's transaction: replace serial's pre-signed OCSP
- * response by a revoked one, so that OCSP says revoked as soon as the
- * revocation is acknowledged (or drop it when signing fails, so that the
- * next query is signed online from the store).
- */
-enum status
-publication_revoked_in_txn(struct authority *a, struct store_txn *txn,
-    const char *serial, int shard, int reason, int64_t revoked_at) MUST_CHECK;
-
-/*
- * Inside the transaction that revokes the OCSP responder's certificate:
- * forget every stored answer (all signed with its key), so that nothing
- * it signed is served once the revocation is acknowledged.
- */
-enum status
-publication_responder_revoked_in_txn(struct store_txn *txn) MUST_CHECK;
-
-/*
- * After the responder's certificate was revoked: generate a new responder
- * key in the token, certify it, write DIR/ca/ocsp.pem and DIR/ca/
- * ocsp-key.uri, and answer with it from now on. Other processes see the
- * revocation in the store before they sign and load the new pair.
- */
-enum status publication_responder_replace(struct authority *a) MUST_CHECK;
-
-/*
- * Before the delegated responder signs: when its certificate was revoked
- * (here or by another process), take up its successor, or sign nothing
- * (tryLater) until there is one. The revoked key is never used again.
- */
-void publication_responder_check(struct authority *a);
-
-/* Certify key (in the token) as the OCSP responder now: ca/ocsp.pem. */
-enum status authority_ocsp_certify(
-    struct authority *a, const struct signer_key *key, int *renewed) MUST_CHECK;
+enum status authority_ocsp_certify(struct authority *a,
+    const struct signer_key *key, int force, int *renewed) MUST_CHECK;
 
 /*
  * The issuance gate: ST_UNAVAILABLE (503) with what to do when the
@@ -215,9 +154,6 @@ enum status device_unblocked_in_txn(
  */
 enum status supersede_tick(struct authority *a, int64_t now) MUST_CHECK;
 
-/* Scheduled publication work: CRLs when due, OCSP refresh. */
-enum status publication_tick(struct authority *a, int64_t now) MUST_CHECK;
-
 /*
  * Build a->certder, one template per profile of a->policy, for
  * certificates the issuing CA signs (enrollment.c); freed with
@@ -225,9 +161,6 @@ enum status publication_tick(struct authority *a, int64_t now) MUST_CHECK;
  */
 enum status authority_templates_build(struct authority *a) MUST_CHECK;
 void authority_templates_free(struct authority *a);
-
-/* The CRL URL of shard (STORE_CRL_SHARD_FULL: issuing.crl). */
-char *publication_crl_url(const struct authority *a, int shard);
 
 /*
  * The permission check for issuance: may who have profile p for

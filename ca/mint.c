@@ -447,8 +447,8 @@ authority_jwks(struct authority *a, char **json)
 
 	*json = NULL;
 	/* The same document until a key is added or retired, or leaves. */
-	pubcache_sync(a->pubcache, a->store, &gen);
-	if (pubcache_jwks_get(a->pubcache, now, json))
+	pubcache_sync(publication_cache(a), a->store, &gen);
+	if (pubcache_jwks_get(publication_cache(a), now, json))
 		return ST_OK;
 	b.st = ST_OK;
 	b.retention = retention;
@@ -469,7 +469,7 @@ authority_jwks(struct authority *a, char **json)
 	        NULL)
 		st = ST_NOMEM;
 	else
-		pubcache_jwks_put(a->pubcache, gen, *json, b.until);
+		pubcache_jwks_put(publication_cache(a), gen, *json, b.until);
 out:
 	json_decref(set);
 	json_decref(b.keys);

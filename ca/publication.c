@@ -2,7 +2,9 @@
  * publication: what gateways fetch to learn about revocations. CRLs are
  * built from the store (by the one process that runs the scheduled work)
  * and kept there and in DIR/crl/; OCSP answers come pre-signed from the
- * store when they can, and are signed online (and stored) when not.
+ * store when they can, and are signed online (and stored) when not. The
+ * state is the publisher part's (struct publisher, ca/publication.h),
+ * whose body only this file sees.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -16,6 +18,8 @@
 #include "ca/authority_internal.h"
 #include "ca/crl.h"
 #include "ca/issue.h"
+#include "ca/ocsp.h"
+#include "ca/publication.h"
 #include "ca/pubcache.h"
 #include "common/buf.h"
 #include "common/file.h"
@@ -26,6 +30,91 @@
 #define CRL_MIN_INTERVAL 1
 /* Re-sign pre-signed OCSP responses this long before their nextUpdate. */
 #define OCSP_REFRESH_FRACTION 2
+
+/*
+ * The part's fields (ca/publication.h says who may call and why):
+ * - [responder]: behind responder_rw, shared to sign, exclusive to
+ *   replace;
+ * - [keys]: set by publication_keys, dropped by publication_drop_keys
+ *   (at open and close, alone); the root responder made at open;
+ * - [tick]: only the thread that runs authority_tick.
+ */
+struct publisher {
+	pthread_rwlock_t responder_rw;
+	int has_rw;
+	struct signer_key *ocsp_key; /* [responder] */
+	X509 *ocsp_cert; /* [responder] */
+	struct ca_ocsp *ocsp; /* [responder] */
+	char ocsp_serial[41]; /* [responder] the responder certificate's */
+	/* The root answers OCSP for the CAs it issued (its own key), and
+	 * signs the root CRL. */
+	struct signer_key *root_key; /* [keys] */
+	struct ca_ocsp *root_ocsp;
+	char root_serial[41];
+	/* The JWKS, CRLs and stored OCSP answers as served (own lock). */
+	struct pubcache *pubcache;
+	int64_t crl_seq; /* [tick] last feed seq the CRLs include; -1: none */
+	int64_t crl_built; /* [tick] when the CRLs were last built */
+	int64_t crl_next; /* [tick] their nextUpdate */
+	int64_t slow_tick; /* [tick] when the minute-scale work last ran */
+};
+
+enum status
+publisher_new(struct publisher **out)
+{
+	struct publisher *p = NULL;
+	enum status st = ST_NOMEM;
+
+	*out = NULL;
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return ST_NOMEM;
+	if (pthread_rwlock_init(&p->responder_rw, NULL) != 0)
+		goto out;
+	p->has_rw = 1;
+	p->crl_seq = -1;
+	if ((st = pubcache_new(&p->pubcache)) != ST_OK)
+		goto out;
+	*out = p;
+	p = NULL;
+	st = ST_OK;
+out:
+	publisher_free(p);
+	return st;
+}
+
+void
+publisher_free(struct publisher *p)
+{
+	if (p == NULL)
+		return;
+	/* The responders borrow their keys: freed first. */
+	ca_ocsp_free(p->ocsp);
+	ca_ocsp_free(p->root_ocsp);
+	signer_key_free(p->ocsp_key);
+	signer_key_free(p->root_key);
+	X509_free(p->ocsp_cert);
+	pubcache_free(p->pubcache);
+	if (p->has_rw)
+		pthread_rwlock_destroy(&p->responder_rw);
+	free(p);
+}
+
+struct pubcache *
+publication_cache(struct authority *a)
+{
+	return a->pub->pubcache;
+}
+
+int
+publication_is_responder(struct authority *a, const char *serial)
+{
+	int is_responder;
+
+	pthread_rwlock_rdlock(&a->pub->responder_rw);
+	is_responder = strcmp(serial, a->pub->ocsp_serial) == 0;
+	pthread_rwlock_unlock(&a->pub->responder_rw);
+	return is_responder;
+}
 
 static enum status
 load_pem_cert(const struct authority *a, const char *rel, X509 **out)
@@ -93,36 +182,38 @@ publication_keys(struct authority *a)
 
 	/* An offline root (no keys.root) is never in the token. */
 	if ((a->cfg->key_root != NULL &&
-	        (st = signer_key_find(
-	             a->signer, a->cfg->key_root, &a->root_key)) != ST_OK) ||
+	        (st = signer_key_find(a->signer, a->cfg->key_root,
+	             &a->pub->root_key)) != ST_OK) ||
 	    (st = ocsp_key_uri(a, &uri)) != ST_OK)
 		return st;
-	st = signer_key_find(a->signer, uri, &a->ocsp_key);
+	st = signer_key_find(a->signer, uri, &a->pub->ocsp_key);
 	free(uri);
 	if (st != ST_OK)
 		return st;
-	if (a->ocsp != NULL)
-		ca_ocsp_set_key(a->ocsp, a->ocsp_key);
-	if (a->root_ocsp != NULL)
-		ca_ocsp_set_key(a->root_ocsp, a->root_key);
+	if (a->pub->ocsp != NULL)
+		ca_ocsp_set_key(a->pub->ocsp, a->pub->ocsp_key);
+	if (a->pub->root_ocsp != NULL)
+		ca_ocsp_set_key(a->pub->root_ocsp, a->pub->root_key);
 	return ST_OK;
 }
 
 void
 publication_drop_keys(struct authority *a)
 {
+	if (a->pub == NULL)
+		return;
 	/* The responders borrow their keys: take them back first. */
-	if (a->ocsp != NULL)
-		ca_ocsp_set_key(a->ocsp, NULL);
-	if (a->root_ocsp != NULL)
-		ca_ocsp_set_key(a->root_ocsp, NULL);
-	signer_key_free(a->ocsp_key);
-	signer_key_free(a->root_key);
-	a->ocsp_key = a->root_key = NULL;
+	if (a->pub->ocsp != NULL)
+		ca_ocsp_set_key(a->pub->ocsp, NULL);
+	if (a->pub->root_ocsp != NULL)
+		ca_ocsp_set_key(a->pub->root_ocsp, NULL);
+	signer_key_free(a->pub->ocsp_key);
+	signer_key_free(a->pub->root_key);
+	a->pub->ocsp_key = a->pub->root_key = NULL;
 }
 
 /*
- * The delegated responder from DIR/ca/ocsp.pem and a->ocsp_key, replacing
+ * The delegated responder from DIR/ca/ocsp.pem and a->pub->ocsp_key, replacing
  * the one in use only when the new one is whole.
  */
 static enum status
@@ -139,18 +230,18 @@ responder_load(struct authority *a)
 	memset(&oc, 0, sizeof(oc));
 	oc.issuer = a->issuing;
 	oc.responder = cert;
-	oc.responder_key = a->ocsp_key;
+	oc.responder_key = a->pub->ocsp_key;
 	oc.validity_seconds = policy_ocsp(a->policy)->validity_seconds;
 	if ((st = ca_cert_serial_hex(cert, serial)) != ST_OK ||
 	    (st = ca_ocsp_new(&oc, &ocsp)) != ST_OK) {
 		X509_free(cert);
 		return st;
 	}
-	ca_ocsp_free(a->ocsp);
-	X509_free(a->ocsp_cert);
-	a->ocsp = ocsp;
-	a->ocsp_cert = cert;
-	memcpy(a->ocsp_serial, serial, sizeof(serial));
+	ca_ocsp_free(a->pub->ocsp);
+	X509_free(a->pub->ocsp_cert);
+	a->pub->ocsp = ocsp;
+	a->pub->ocsp_cert = cert;
+	memcpy(a->pub->ocsp_serial, serial, sizeof(serial));
 	return ST_OK;
 }
 
@@ -160,10 +251,8 @@ publication_open(struct authority *a)
 	struct ca_ocsp_config oc;
 	enum status st;
 
-	a->crl_seq = -1;
-	if ((st = pubcache_new(&a->pubcache)) != ST_OK ||
-	    (st = ca_cert_serial_hex(a->issuing, a->issuing_serial)) != ST_OK ||
-	    (st = ca_cert_serial_hex(a->root, a->root_serial)) != ST_OK ||
+	if ((st = ca_cert_serial_hex(a->issuing, a->issuing_serial)) != ST_OK ||
+	    (st = ca_cert_serial_hex(a->root, a->pub->root_serial)) != ST_OK ||
 	    (st = responder_load(a)) != ST_OK)
 		return st;
 	/* An offline root answers no OCSP here: its CAs' status is on the
@@ -176,22 +265,9 @@ publication_open(struct authority *a)
 	memset(&oc, 0, sizeof(oc));
 	oc.issuer = a->root;
 	oc.responder = a->root;
-	oc.responder_key = a->root_key;
+	oc.responder_key = a->pub->root_key;
 	oc.validity_seconds = policy_ocsp(a->policy)->validity_seconds;
-	return ca_ocsp_new(&oc, &a->root_ocsp);
-}
-
-void
-publication_close(struct authority *a)
-{
-	publication_drop_keys(a);
-	ca_ocsp_free(a->ocsp);
-	ca_ocsp_free(a->root_ocsp);
-	X509_free(a->ocsp_cert);
-	pubcache_free(a->pubcache);
-	a->ocsp = a->root_ocsp = NULL;
-	a->ocsp_cert = NULL;
-	a->pubcache = NULL;
+	return ca_ocsp_new(&oc, &a->pub->root_ocsp);
 }
 
 /* *revoked_at of serial from the store, -1 while it is valid. */
@@ -261,46 +337,46 @@ issuing_ca_check_in_txn(struct authority *a, struct store_txn *txn)
 void
 publication_responder_check(struct authority *a)
 {
-	char serial[sizeof(a->ocsp_serial)];
+	char serial[sizeof(a->pub->ocsp_serial)];
 	int64_t when, new_when;
 	char *uri = NULL;
 	struct signer_key *key = NULL, *old;
 	int reason;
 
-	pthread_rwlock_rdlock(&a->responder_rw);
-	memcpy(serial, a->ocsp_serial, sizeof(serial));
-	pthread_rwlock_unlock(&a->responder_rw);
+	pthread_rwlock_rdlock(&a->pub->responder_rw);
+	memcpy(serial, a->pub->ocsp_serial, sizeof(serial));
+	pthread_rwlock_unlock(&a->pub->responder_rw);
 	if (revoked_when(a, serial, &when, &reason) != ST_OK || when < 0)
 		return;
 	/* Alone with the responder: no signature with it in flight. */
-	pthread_rwlock_wrlock(&a->responder_rw);
-	if (strcmp(serial, a->ocsp_serial) != 0)
+	pthread_rwlock_wrlock(&a->pub->responder_rw);
+	if (strcmp(serial, a->pub->ocsp_serial) != 0)
 		goto out; /* another call took up the successor meanwhile */
-	ca_ocsp_set_key(a->ocsp, NULL);
+	ca_ocsp_set_key(a->pub->ocsp, NULL);
 	if (ocsp_key_uri(a, &uri) != ST_OK ||
 	    signer_key_find(a->signer, uri, &key) != ST_OK) {
 		log_warn("OCSP responder %s is revoked; its successor is not "
 		         "there yet: answering tryLater",
-		    a->ocsp_serial);
+		    a->pub->ocsp_serial);
 		goto out;
 	}
-	old = a->ocsp_key;
-	a->ocsp_key = key;
+	old = a->pub->ocsp_key;
+	a->pub->ocsp_key = key;
 	if (responder_load(a) != ST_OK ||
-	    revoked_when(a, a->ocsp_serial, &new_when, &reason) != ST_OK ||
+	    revoked_when(a, a->pub->ocsp_serial, &new_when, &reason) != ST_OK ||
 	    new_when >= 0) {
 		log_warn("OCSP responder %s is revoked and no valid successor "
 		         "is written yet: answering tryLater",
-		    a->ocsp_serial);
-		ca_ocsp_set_key(a->ocsp, NULL);
-		a->ocsp_key = old;
+		    a->pub->ocsp_serial);
+		ca_ocsp_set_key(a->pub->ocsp, NULL);
+		a->pub->ocsp_key = old;
 		signer_key_free(key);
 		goto out;
 	}
 	signer_key_free(old);
-	log_info("OCSP responder replaced: now %s", a->ocsp_serial);
+	log_info("OCSP responder replaced: now %s", a->pub->ocsp_serial);
 out:
-	pthread_rwlock_unlock(&a->responder_rw);
+	pthread_rwlock_unlock(&a->pub->responder_rw);
 	free(uri);
 }
 
@@ -321,9 +397,9 @@ publication_responder_replace(struct authority *a)
 	enum status st;
 
 	/* Whatever happens next, the old key signs nothing more. */
-	pthread_rwlock_wrlock(&a->responder_rw);
-	ca_ocsp_set_key(a->ocsp, NULL);
-	pthread_rwlock_unlock(&a->responder_rw);
+	pthread_rwlock_wrlock(&a->pub->responder_rw);
+	ca_ocsp_set_key(a->pub->ocsp, NULL);
+	pthread_rwlock_unlock(&a->pub->responder_rw);
 	/* Unique even for two replacements within a second. */
 	if (RAND_bytes(r, sizeof(r)) != 1)
 		return status_fail_ssl(ST_INTERNAL, "RAND_bytes");
@@ -339,7 +415,7 @@ publication_responder_replace(struct authority *a)
 	if ((st = signer_key_generate(
 	         a->signer, label, SIGNER_KEY_EC_P256, &key)) != ST_OK)
 		return st;
-	if ((st = authority_ocsp_certify(a, key, &renewed)) != ST_OK) {
+	if ((st = authority_ocsp_certify(a, key, 1, &renewed)) != ST_OK) {
 		signer_key_free(key);
 		return st;
 	}
@@ -355,20 +431,52 @@ publication_responder_replace(struct authority *a)
 		signer_key_free(key);
 		return st;
 	}
-	pthread_rwlock_wrlock(&a->responder_rw);
-	old = a->ocsp_key;
-	a->ocsp_key = key;
+	pthread_rwlock_wrlock(&a->pub->responder_rw);
+	old = a->pub->ocsp_key;
+	a->pub->ocsp_key = key;
 	if ((st = responder_load(a)) != ST_OK) {
-		a->ocsp_key = old;
-		pthread_rwlock_unlock(&a->responder_rw);
+		a->pub->ocsp_key = old;
+		pthread_rwlock_unlock(&a->pub->responder_rw);
 		signer_key_free(key);
 		return st;
 	}
 	log_info("OCSP responder replaced: new key %s, certificate %s", label,
-	    a->ocsp_serial);
-	pthread_rwlock_unlock(&a->responder_rw);
+	    a->pub->ocsp_serial);
+	pthread_rwlock_unlock(&a->pub->responder_rw);
 	signer_key_free(old);
 	return ST_OK;
+}
+
+/* The responder renewed when due (ca/authority.h), or replaced when
+ * revoked. */
+enum status
+authority_ocsp_renew(struct authority *a, int force, int *renewed)
+{
+	struct store_cert *row = NULL;
+	char serial[sizeof(a->pub->ocsp_serial)];
+	int is_revoked;
+	enum status st;
+
+	*renewed = 0;
+	pthread_rwlock_rdlock(&a->pub->responder_rw);
+	memcpy(serial, a->pub->ocsp_serial, sizeof(serial));
+	pthread_rwlock_unlock(&a->pub->responder_rw);
+	/* A revoked responder's key is never certified again: a new one. */
+	if ((st = store_cert_get(a->store, serial, &row)) != ST_OK &&
+	    st != ST_NOTFOUND)
+		return st;
+	is_revoked = row != NULL && row->status == STORE_CERT_REVOKED;
+	store_cert_free(row);
+	if (is_revoked) {
+		if ((st = publication_responder_replace(a)) != ST_OK)
+			return st;
+		*renewed = 1;
+		return ST_OK;
+	}
+	pthread_rwlock_rdlock(&a->pub->responder_rw);
+	st = authority_ocsp_certify(a, a->pub->ocsp_key, force, renewed);
+	pthread_rwlock_unlock(&a->pub->responder_rw);
+	return st;
 }
 
 char *
@@ -392,26 +500,28 @@ publication_revoked_in_txn(struct authority *a, struct store_txn *txn,
 {
 	struct ca_ocsp *ocsp;
 	struct ca_ocsp_status cs;
-	char signer[sizeof(a->ocsp_serial)];
+	char signer[sizeof(a->pub->ocsp_serial)];
 	uint8_t *der = NULL;
 	size_t len = 0;
 	int64_t now = (int64_t)time(NULL), next;
 	int is_self;
 	enum status st = ST_INTERNAL;
 
-	pthread_rwlock_rdlock(&a->responder_rw);
-	ocsp = shard == STORE_CRL_SHARD_ROOT ? a->root_ocsp : a->ocsp;
-	memcpy(signer, ocsp == a->root_ocsp ? a->root_serial : a->ocsp_serial,
+	pthread_rwlock_rdlock(&a->pub->responder_rw);
+	ocsp = shard == STORE_CRL_SHARD_ROOT ? a->pub->root_ocsp : a->pub->ocsp;
+	memcpy(signer,
+	    ocsp == a->pub->root_ocsp ? a->pub->root_serial
+	                              : a->pub->ocsp_serial,
 	    sizeof(signer));
 	/* The responder's own revocation: it signs nothing about itself. */
-	is_self = ocsp == NULL || strcmp(serial, a->ocsp_serial) == 0;
+	is_self = ocsp == NULL || strcmp(serial, a->pub->ocsp_serial) == 0;
 	if (!is_self) {
 		cs.status = CA_OCSP_REVOKED;
 		cs.revoked_at = revoked_at;
 		cs.reason = reason;
 		st = ca_ocsp_presign(ocsp, serial, &cs, now, &der, &len, &next);
 	}
-	pthread_rwlock_unlock(&a->responder_rw);
+	pthread_rwlock_unlock(&a->pub->responder_rw);
 	if (is_self)
 		return store_txn_ocsp_delete(txn, serial);
 	if (st != ST_OK) {
@@ -550,7 +660,7 @@ crl_publish_one(struct authority *a, int shard, int64_t now, int64_t next,
 		goto out;
 	}
 	p.issuer = is_root ? a->root : a->issuing;
-	p.key = is_root ? a->root_key : a->issuing_key;
+	p.key = is_root ? a->pub->root_key : a->issuing_key;
 	p.this_update = now;
 	p.next_update = next;
 	p.idp_url = idp;
@@ -684,9 +794,9 @@ authority_crl_publish(struct authority *a)
 	if ((st = file_write_atomic(path, chain.data, chain.len, 0644)) !=
 	    ST_OK)
 		goto out;
-	a->crl_seq = last;
-	a->crl_built = now;
-	a->crl_next = next;
+	a->pub->crl_seq = last;
+	a->pub->crl_built = now;
+	a->pub->crl_next = next;
 out:
 	free(path);
 	buf_free(&chain);
@@ -730,9 +840,9 @@ authority_crl_get(struct authority *a, const char *name, uint8_t **der,
 		return status_fail(ST_NOTFOUND,
 		    "%s is not published: no certificate names it", name);
 	/* Served from memory until a CRL of a higher number is stored. */
-	pubcache_sync(a->pubcache, a->store, &gen);
-	if (pubcache_crl_get(
-	        a->pubcache, shard, der, len, this_update, next_update, number))
+	pubcache_sync(a->pub->pubcache, a->store, &gen);
+	if (pubcache_crl_get(a->pub->pubcache, shard, der, len, this_update,
+	        next_update, number))
 		return ST_OK;
 	if ((st = store_crl_get(a->store, shard, &crl)) != ST_OK) {
 		if (st == ST_NOTFOUND)
@@ -745,7 +855,7 @@ authority_crl_get(struct authority *a, const char *name, uint8_t **der,
 		return ST_NOMEM;
 	}
 	memcpy(*der, crl->der, crl->der_len);
-	pubcache_crl_put(a->pubcache, gen, shard, crl->der, crl->der_len,
+	pubcache_crl_put(a->pub->pubcache, gen, shard, crl->der, crl->der_len,
 	    crl->this_update, crl->next_update, crl->number);
 	*len = crl->der_len;
 	*this_update = crl->this_update;
@@ -900,8 +1010,8 @@ ocsp_stored_get(struct authority *a, const char *serial, uint8_t **der,
 	uint64_t gen;
 	enum status st;
 
-	pubcache_sync(a->pubcache, a->store, &gen);
-	if (pubcache_ocsp_get(a->pubcache, serial, der, len, next)) {
+	pubcache_sync(a->pub->pubcache, a->store, &gen);
+	if (pubcache_ocsp_get(a->pub->pubcache, serial, der, len, next)) {
 		/* Near its nextUpdate: the store may hold its successor. */
 		if (*next > (int64_t)time(NULL) + OCSP_STORED_MARGIN)
 			return ST_OK;
@@ -909,7 +1019,8 @@ ocsp_stored_get(struct authority *a, const char *serial, uint8_t **der,
 		*der = NULL;
 	}
 	if ((st = store_ocsp_get(a->store, serial, der, len, next)) == ST_OK)
-		pubcache_ocsp_put(a->pubcache, gen, serial, *der, *len, *next);
+		pubcache_ocsp_put(
+		    a->pub->pubcache, gen, serial, *der, *len, *next);
 	return st;
 }
 
@@ -929,12 +1040,12 @@ authority_ocsp_answer(struct authority *a, const uint8_t *req, size_t len,
 	memset(out, 0, sizeof(*out));
 	memset(&lc, 0, sizeof(lc));
 	lc.a = a;
-	pthread_rwlock_rdlock(&a->responder_rw);
-	st = ca_ocsp_request_peek(a->ocsp, req, len, &pk);
-	pthread_rwlock_unlock(&a->responder_rw);
+	pthread_rwlock_rdlock(&a->pub->responder_rw);
+	st = ca_ocsp_request_peek(a->pub->ocsp, req, len, &pk);
+	pthread_rwlock_unlock(&a->pub->responder_rw);
 	/* A CertID of the issuing CA itself: the root answers. */
-	if (st == ST_DENIED && a->root_ocsp != NULL &&
-	    ca_ocsp_request_peek(a->root_ocsp, req, len, &pk) == ST_OK) {
+	if (st == ST_DENIED && a->pub->root_ocsp != NULL &&
+	    ca_ocsp_request_peek(a->pub->root_ocsp, req, len, &pk) == ST_OK) {
 		lc.by_root = 1;
 		st = ST_OK;
 	}
@@ -960,13 +1071,14 @@ authority_ocsp_answer(struct authority *a, const uint8_t *req, size_t len,
 	if (!lc.by_root)
 		publication_responder_check(a);
 	/* Shared: signatures run side by side; only a replacement waits. */
-	pthread_rwlock_rdlock(&a->responder_rw);
-	ocsp = lc.by_root ? a->root_ocsp : a->ocsp;
+	pthread_rwlock_rdlock(&a->pub->responder_rw);
+	ocsp = lc.by_root ? a->pub->root_ocsp : a->pub->ocsp;
 	st = ca_ocsp_respond(ocsp, req, len, ocsp_lookup, &lc, now, &der,
 	    &der_len, &cacheable, &this_update, &next);
-	memcpy(lc.signer, lc.by_root ? a->root_serial : a->ocsp_serial,
+	memcpy(lc.signer,
+	    lc.by_root ? a->pub->root_serial : a->pub->ocsp_serial,
 	    sizeof(lc.signer));
-	pthread_rwlock_unlock(&a->responder_rw);
+	pthread_rwlock_unlock(&a->pub->responder_rw);
 	if (st != ST_OK)
 		return st;
 	if (cacheable && is_peeked && lc.is_found)
@@ -1055,14 +1167,16 @@ ocsp_refresh(struct authority *a, int64_t now)
 			if (st != ST_OK)
 				continue;
 		}
-		pthread_rwlock_rdlock(&a->responder_rw);
-		st = lc.by_root && a->root_ocsp == NULL
+		pthread_rwlock_rdlock(&a->pub->responder_rw);
+		st = lc.by_root && a->pub->root_ocsp == NULL
 		    ? ST_NOTFOUND
-		    : ca_ocsp_presign(lc.by_root ? a->root_ocsp : a->ocsp,
-		          serial, &cs, now, &der, &len, &next);
-		memcpy(lc.signer, lc.by_root ? a->root_serial : a->ocsp_serial,
+		    : ca_ocsp_presign(
+		          lc.by_root ? a->pub->root_ocsp : a->pub->ocsp, serial,
+		          &cs, now, &der, &len, &next);
+		memcpy(lc.signer,
+		    lc.by_root ? a->pub->root_serial : a->pub->ocsp_serial,
 		    sizeof(lc.signer));
-		pthread_rwlock_unlock(&a->responder_rw);
+		pthread_rwlock_unlock(&a->pub->responder_rw);
 		if (st != ST_OK)
 			continue;
 		ocsp_keep(a, lc.signer, serial, lc.status, der, len, now, next);
@@ -1076,21 +1190,25 @@ out:
 }
 
 enum status
-publication_tick(struct authority *a, int64_t now)
+publication_tick(struct authority *a, int64_t now, int *is_slow)
 {
 	int64_t last = 0;
 	enum status st;
 	int is_due;
 
+	*is_slow = 0;
 	if ((st = store_revocations_last_seq(a->store, &last)) != ST_OK)
 		return st;
-	is_due = a->crl_seq < 0 ||
-	    (last > a->crl_seq && now - a->crl_built >= CRL_MIN_INTERVAL) ||
-	    now >= a->crl_built + (a->crl_next - a->crl_built) / 2;
+	is_due = a->pub->crl_seq < 0 ||
+	    (last > a->pub->crl_seq &&
+	        now - a->pub->crl_built >= CRL_MIN_INTERVAL) ||
+	    now >=
+	        a->pub->crl_built + (a->pub->crl_next - a->pub->crl_built) / 2;
 	if (is_due && (st = authority_crl_publish(a)) != ST_OK)
 		return st;
-	if (now - a->slow_tick >= 60) {
-		a->slow_tick = now;
+	if (now - a->pub->slow_tick >= 60) {
+		a->pub->slow_tick = now;
+		*is_slow = 1;
 		ocsp_refresh(a, now);
 	}
 	return ST_OK;

@@ -349,9 +349,7 @@ authority_revoke_cert(struct authority *a, const struct principal *who,
 	job.actor = actor;
 	/* The revoked answer is signed by the current responder. */
 	publication_responder_check(a);
-	pthread_rwlock_rdlock(&a->responder_rw);
-	job.is_responder = strcmp(hex, a->ocsp_serial) == 0;
-	pthread_rwlock_unlock(&a->responder_rw);
+	job.is_responder = publication_is_responder(a, hex);
 	/* Acknowledged only once durable (DESIGN.md). */
 	if ((st = store_write(a->store, revoke_cert_commit, &job)) != ST_OK) {
 		free(job.cert_device_id);
