@@ -37,6 +37,9 @@ enum db_rc {
 #define DB_OPEN_READONLY 0x1 /* a reader */
 #define DB_OPEN_WRITER 0x2 /* the writer: durable commits, the schema */
 #define DB_OPEN_EXISTING 0x4 /* SQLite: the file must exist already */
+/* PostgreSQL: rows come one at a time (single-row mode), never all in
+ * one result: a walk over very many rows. SQLite steps so anyway. */
+#define DB_OPEN_STREAM 0x8
 
 /* 1 when target names a PostgreSQL store (postgresql:// or postgres://). */
 int db_target_is_pg(const char *target);

@@ -37,6 +37,7 @@ struct pg_db {
 	struct db base;
 	PGconn *conn;
 	int is_readonly;
+	int is_stream; /* DB_OPEN_STREAM: statements in single-row mode */
 	unsigned generation; /* bumped by each reset: statements re-prepare */
 	unsigned next_name;
 	int64_t changes;
@@ -57,12 +58,15 @@ struct pg_stmt {
 	PGresult *res;
 	int row, rows;
 	int is_begin; /* starts a transaction: may reset the connection */
+	int streaming; /* single-row mode: 1 rows to come, 2 all read */
 };
 
 static const struct db_ops pg_ops;
 
 #define PG(db) ((struct pg_db *)(db))
 #define PGS(stmt) ((struct pg_stmt *)(stmt))
+
+static void stream_end(struct pg_stmt *s, int is_done);
 
 static void
 notice_drop(void *arg, const char *message)
@@ -341,6 +345,7 @@ db_pg_open(const char *url, int flags, struct db **out)
 		return status_fail(ST_NOMEM, "store: out of memory");
 	db->base.ops = &pg_ops;
 	db->is_readonly = (flags & DB_OPEN_READONLY) != 0;
+	db->is_stream = (flags & DB_OPEN_STREAM) != 0;
 	db->conn = PQconnectdbParams(keys, values, 1);
 	if (db->conn == NULL) {
 		st = status_fail(ST_NOMEM, "store: out of memory");
@@ -503,6 +508,7 @@ pg_finalize(struct db_stmt *stmt)
 	char sql[64];
 	PGresult *res;
 
+	stream_end(s, 0);
 	PQclear(s->res);
 	if (s->name[0] != '\0' && s->generation == db->generation &&
 	    PQstatus(db->conn) == CONNECTION_OK) {
@@ -581,6 +587,81 @@ stmt_exec(struct pg_stmt *s)
 	    (const char *const *)s->values, s->lengths, s->formats, 1);
 }
 
+/*
+ * A streamed statement that is done (is_done: its last result read) or
+ * stopped before (the rest of its rows cancelled): what is left is read
+ * off, so the connection takes a command again.
+ */
+static void
+stream_end(struct pg_stmt *s, int is_done)
+{
+	struct pg_db *db = PG(s->base.db);
+	PGcancel *cancel;
+	PGresult *res;
+	char err[256];
+
+	if (s->streaming == 1 && !is_done &&
+	    (cancel = PQgetCancel(db->conn)) != NULL) {
+		(void)PQcancel(cancel, err, sizeof(err));
+		PQfreeCancel(cancel);
+	}
+	if (s->streaming == 1)
+		while ((res = PQgetResult(db->conn)) != NULL)
+			PQclear(res);
+	s->streaming = 0;
+}
+
+/* pg_step in single-row mode: each row its own result. */
+static enum db_rc
+stream_step(struct pg_stmt *s)
+{
+	struct pg_db *db = PG(s->base.db);
+	ExecStatusType rs;
+
+	if (s->streaming == 0) {
+		if (!conn_ready(db, s->is_begin) ||
+		    (s->generation != db->generation &&
+		        stmt_server_prepare(s) != DB_OK))
+			return DB_ERROR;
+		if (!PQsendQueryPrepared(db->conn, s->name, s->nparams,
+		        (const char *const *)s->values, s->lengths, s->formats,
+		        1) ||
+		    !PQsetSingleRowMode(db->conn)) {
+			err_set_conn(db, PQerrorMessage(db->conn));
+			s->streaming = 1;
+			stream_end(s, 1);
+			return DB_ERROR;
+		}
+		s->streaming = 1;
+	}
+	PQclear(s->res);
+	s->res = NULL;
+	s->row = -1;
+	s->rows = 0;
+	if (s->streaming == 2)
+		return DB_DONE;
+	s->res = PQgetResult(db->conn);
+	rs = PQresultStatus(s->res);
+	if (rs == PGRES_SINGLE_TUPLE) {
+		s->row = 0;
+		s->rows = 1;
+		return DB_ROW;
+	}
+	if (rs == PGRES_TUPLES_OK || rs == PGRES_COMMAND_OK) {
+		stream_end(s, 1);
+		s->streaming = 2;
+		return DB_DONE;
+	}
+	if (s->res != NULL)
+		err_result(db, s->res);
+	else
+		err_set_conn(db, PQerrorMessage(db->conn));
+	PQclear(s->res);
+	s->res = NULL;
+	stream_end(s, 1);
+	return DB_ERROR;
+}
+
 static enum db_rc
 pg_step(struct db_stmt *stmt)
 {
@@ -589,6 +670,8 @@ pg_step(struct db_stmt *stmt)
 	ExecStatusType rs;
 	const char *tuples;
 
+	if (db->is_stream)
+		return stream_step(s);
 	if (s->res == NULL) {
 		s->res = stmt_exec(s);
 		/*
@@ -634,6 +717,7 @@ pg_reset(struct db_stmt *stmt)
 {
 	struct pg_stmt *s = PGS(stmt);
 
+	stream_end(s, 0);
 	PQclear(s->res);
 	s->res = NULL;
 	s->row = -1;

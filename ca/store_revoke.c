@@ -392,7 +392,8 @@ store_revoked_foreach(
 	 * and must not hold the read lock that OCSP and authentication
 	 * share.
 	 */
-	if ((st = db_open(store->path, DB_OPEN_READONLY, &db)) != ST_OK)
+	if ((st = db_open(
+	         store->path, DB_OPEN_READONLY | DB_OPEN_STREAM, &db)) != ST_OK)
 		return st;
 	store_shard_split(shard, &gen, &index);
 	gen_range(gen, &lo, &hi);

@@ -2395,6 +2395,78 @@ test_revoked_timing(void)
 	store_close(store);
 }
 
+/*
+ * PostgreSQL: the CRL walk streams its rows (single-row mode) instead of
+ * holding them all in one result: when fn sees the first row of a walk
+ * far larger than the socket's buffers, the server is still sending it
+ * (its query is active). With one result for all the rows, the query has
+ * ended before fn runs. A walk that fn stops early ends cleanly, and the
+ * next walk sees every row.
+ */
+struct stream_walk {
+	size_t n, stop_after;
+	long long active_at_first;
+};
+
+static int
+stream_row(const char *serial, int64_t revoked_at, int reason, void *arg)
+{
+	struct stream_walk *w = arg;
+
+	(void)serial;
+	(void)revoked_at;
+	(void)reason;
+	if (w->n == 0)
+		w->active_at_first =
+		    pg_raw_int("SELECT count(*) FROM pg_stat_activity"
+		               " WHERE state = 'active' AND query LIKE"
+		               " 'SELECT serial, revoked_at, reason FROM%'");
+	w->n++;
+	return w->stop_after > 0 && w->n >= w->stop_after;
+}
+
+static void
+test_revoked_stream(void)
+{
+	struct store *store = NULL;
+	struct stream_walk w;
+	const int rows = 100000;
+	double t0;
+
+	CHECK_ST(store_open(db_path, &store), ST_OK);
+	if (store == NULL)
+		return;
+	CHECK(
+	    raw_exec("INSERT INTO certificates (serial, issuer, subject,"
+	             " device_id, profile, not_before, not_after, status,"
+	             " revoked_at, reason, der, created, shard)"
+	             " SELECT '5E' || lpad(to_hex(g), 30, '0'), 'CN=CA',"
+	             " 'CN=stream', NULL, 'device', 1700000000, 1800000000,"
+	             " 'revoked', 1700000100, 1, '\\x3000'::bytea,"
+	             " 1700000000, 77 FROM generate_series(1, 100000) g") == 0);
+	memset(&w, 0, sizeof(w));
+	t0 = seconds();
+	CHECK_ST(store_revoked_foreach(store, 77, NOW, stream_row, &w), ST_OK);
+	printf("revoked_foreach (PostgreSQL, streamed): %zu rows in %.3f s\n",
+	    w.n, seconds() - t0);
+	CHECK(w.n == (size_t)rows);
+	if (w.active_at_first < 1)
+		fprintf(stderr,
+		    "revoked walk: the query had ended (%lld active) when the "
+		    "first of %d rows was read: one result for all of them\n",
+		    w.active_at_first, rows);
+	CHECK(w.active_at_first >= 1);
+	memset(&w, 0, sizeof(w));
+	w.stop_after = 10;
+	CHECK_ST(store_revoked_foreach(store, 77, NOW, stream_row, &w), ST_OK);
+	CHECK(w.n == 10);
+	memset(&w, 0, sizeof(w));
+	CHECK_ST(store_revoked_foreach(store, 77, NOW, stream_row, &w), ST_OK);
+	CHECK(w.n == (size_t)rows);
+	CHECK(raw_exec("DELETE FROM certificates WHERE shard = 77") == 0);
+	store_close(store);
+}
+
 static void
 test_newer_schema(void)
 {
@@ -2763,6 +2835,8 @@ main(void)
 	test_issuers();
 	if (pg_url == NULL)
 		test_revoked_timing();
+	else
+		test_revoked_stream();
 	test_supersede();
 	test_newer_schema();
 	testutil_rmtree(dir);
