@@ -35,13 +35,12 @@ owner() {
 	fi
 }
 pg_stop_all() {
-	local n pid
+	local n
 	for n in p s; do
 		[ -f "$PGD/$n/data/postmaster.pid" ] || continue
 		owner "$bin/pg_ctl" -D "$PGD/$n/data" -m immediate -w -t 30 \
 			stop >/dev/null 2>&1 || true
 	done
-	for pid in ${KILLED_PG:-}; do kill -KILL "$pid" 2>/dev/null; done
 	rm -rf "$PGD"
 }
 cleanup_hooks+=(pg_stop_all)
@@ -301,6 +300,19 @@ KILLED_PG="$pm $(pgrep -P "$pm" | tr '\n' ' ')"
 T_KILL=$(now_ns)
 # shellcheck disable=SC2086
 kill -KILL $KILLED_PG
+# Writes are counted from when every process of the primary is gone (a
+# request sent while one still ran may have committed there).
+pg_gone() {
+	local v s
+	for v in $KILLED_PG; do
+		s=$(awk '{ print $3 }' "/proc/$v/stat" 2>/dev/null)
+		[ -z "$s" ] || [ "$s" = Z ] || return 1
+	done
+}
+wait_for 10 pg_gone || fail "the primary's processes outlived SIGKILL"
+T_DEAD=$(now_ns)
+# pg_ctl stop at the end must not signal whatever gets that pid next.
+rm -f "$PGD/p/data/postmaster.pid"
 echo "killed the primary (postmaster $pm and $(($(wc -w <<<"$KILLED_PG") - 1)) children)"
 rm -f "$C/pause"
 
@@ -345,9 +357,9 @@ T_PROMOTE=$(now_ns)
 owner "$bin/pg_ctl" -D "$PGD/s/data" -w -t 60 promote >/dev/null ||
 	fail "pg_ctl promote"
 T_PROMOTED=$(now_ns)
-first_200() { # the start of the first request sent after the kill that got 200
+first_200() { # the first request sent after the primary died that got 200
 	cat "$C"/*.log 2>/dev/null |
-		awk -v k="$T_KILL" '$1 > k && $3 == 200 { print $1, $2 }' | sort -n | head -1
+		awk -v k="$T_DEAD" '$1 > k && $3 == 200 { print $1, $2 }' | sort -n | head -1
 }
 wait_for 30 '[ -n "$(first_200)" ]' && pass ||
 	fail "no write succeeded within 30 s of the promotion"
