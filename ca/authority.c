@@ -256,7 +256,8 @@ open_with(const char *data_dir, const char *pin, const char *socket_path,
 	}
 	a->has_locks = 1;
 	/* Before the keys: they are found into it. */
-	if ((st = publisher_new(&a->pub)) != ST_OK)
+	if ((st = publisher_new(&a->pub)) != ST_OK ||
+	    (st = refusals_new(&a->refusals)) != ST_OK)
 		goto out;
 	if ((st = ca_config_load(data_dir, &a->cfg)) != ST_OK)
 		goto out;
@@ -357,6 +358,7 @@ authority_close(struct authority *a)
 	keys_drop(a);
 	store_close(a->store);
 	trust_free(a->trust);
+	refusals_free(a->refusals);
 	policy_free(a->policy);
 	X509_free(a->root);
 	X509_free(a->issuing);

@@ -15,25 +15,11 @@
 #include "ca/policy.h"
 #include "ca/store.h"
 #include "ca/publication.h"
+#include "ca/refusal.h"
 #include "ca/token.h"
 #include "ca/trust.h"
 #include "common/limits.h"
 #include "signer/signer.h"
-
-/*
- * Refused reads not yet in the audit (refusal.c): one entry per distinct
- * (actor, object, reason), counted, written together every few seconds.
- */
-#define REFUSAL_TALLY_CAP 64
-#define REFUSAL_OBJECT_CAP 192
-struct refusal_tally {
-	char actor[AUTHORITY_ACTOR_CAP];
-	char object[REFUSAL_OBJECT_CAP];
-	char detail[LIMIT_AUDIT_DETAIL];
-	int64_t count;
-	int64_t first; /* time of the first and the last refusal */
-	int64_t last;
-};
 
 /* tessera's certificates close to expiry, as found at one time. */
 struct expiry_list {
@@ -76,6 +62,7 @@ struct authority {
 	/* The parts (each header says what it owns and its locks). */
 	struct trust *trust; /* client-certificate anchors (ca/trust.h) */
 	struct minter *minter; /* the token-signing key (ca/mint.h) */
+	struct refusals *refusals; /* refused reads (ca/refusal.h) */
 	/* CRLs, OCSP and their schedule (ca/publication.h). */
 	struct publisher *pub;
 	char issuing_serial[41]; /* the issuing CA's, for the gate */
@@ -88,9 +75,6 @@ struct authority {
 	void (*lock_leave)(void *);
 	void (*lock_enter)(void *);
 	void *lock_arg;
-	/* [mu] Refused reads waiting for the audit (refusal.c). */
-	struct refusal_tally refusals[REFUSAL_TALLY_CAP];
-	size_t refusal_count;
 };
 
 /*
