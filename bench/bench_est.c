@@ -22,7 +22,8 @@
  * comparison with other CAs. --wait FILE: once the CSRs and secrets are
  * made, print "bench_est: ready" on stderr and start the clock only when
  * FILE exists (several load generators started together, e.g. one per
- * node, time the same window).
+ * node, time the same window). The line printed ends with cpu=, the CPU
+ * seconds this process used while timed.
  *
  * usage: bench_est --connect HOST:PORT --cafile F
  *            --mode station|firstboot|token|jwks
@@ -37,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -436,6 +438,18 @@ number(const char *s, long lo, long hi, const char *what)
 	return v;
 }
 
+/* This process's CPU time so far (user and system), in seconds. */
+static double
+cpu_seconds(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 static void
 usage(void)
 {
@@ -468,7 +482,7 @@ main(int argc, char **argv)
 	};
 	struct worker w[THREADS_MAX];
 	size_t ok = 0, failed = 0, connects = 0, i;
-	double last = 0, elapsed, t0;
+	double last = 0, elapsed, t0, cpu0;
 	const char *wait_file = NULL;
 	int c, t;
 
@@ -576,6 +590,7 @@ main(int argc, char **argv)
 	t_end = t_start + cfg.seconds;
 	pthread_barrier_wait(&start_line);
 	t_start = now();
+	cpu0 = cpu_seconds();
 	for (t = 0; t < cfg.threads; t++) {
 		pthread_join(w[t].thread, NULL);
 		ok += w[t].ok;
@@ -586,9 +601,9 @@ main(int argc, char **argv)
 	}
 	elapsed = last - t_start;
 	printf("mode=%s threads=%d ok=%zu failed=%zu "
-	       "connections=%zu seconds=%.2f rate=%.1f\n",
+	       "connections=%zu seconds=%.2f rate=%.1f cpu=%.2f\n",
 	    mode_names[cfg.mode], cfg.threads, ok, failed, connects, elapsed,
-	    elapsed > 0 ? (double)ok / elapsed : 0.0);
+	    elapsed > 0 ? (double)ok / elapsed : 0.0, cpu_seconds() - cpu0);
 	if (cfg.save != NULL)
 		save(w, cfg.threads);
 	for (t = 0; t < cfg.threads; t++) {

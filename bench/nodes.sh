@@ -66,32 +66,62 @@ setup() {
 		--profile station --out "$W/$1.station.pem" >/dev/null 2>&1
 }
 
+# cpu_ticks PID...: the CPU time (user + system, in clock ticks) of these
+# processes and their children, alive now.
+cpu_ticks() {
+	local p all=()
+	for p in "$@"; do
+		all+=("$p")
+		all+=($(pgrep -P "$p" || true))
+	done
+	for p in "${all[@]}"; do
+		awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || true
+	done | awk '{ s += $1 } END { print s + 0 }'
+}
+
 # probe PUBPORT...: the nodes' store and signer counters summed (from
 # /metrics: transactions, their time BEGIN to durable COMMIT, jobs, and
-# signatures with their time) and the machine's idle CPU ticks.
+# signatures with their time), the machine's idle and busy CPU ticks, and
+# the CPU ticks of the nodes' processes and of PostgreSQL's.
 probe() {
 	local p
 	for p in "$@"; do curl -s --max-time 10 "http://127.0.0.1:$p/metrics"; done |
-		awk -v idle="$(awk '/^cpu / { print $5 + $6; exit }' /proc/stat)" '
+		awk -v idle="$(awk '/^cpu / { print $5 + $6; exit }' /proc/stat)" \
+			-v busy="$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat)" \
+			-v tes="$(cpu_ticks "${NODES[@]}")" \
+			-v pg="$(cpu_ticks "$(head -1 "$PGD/data/postmaster.pid")")" '
 		{ split($1, k, "{") }
 		k[1] == "tessera_store_commit_duration_seconds_count" { c += $2 }
 		k[1] == "tessera_store_commit_duration_seconds_sum" { cs += $2 }
 		k[1] == "tessera_store_commit_group_size_sum" { j += $2 }
 		k[1] == "tessera_hsm_sign_duration_seconds_count" { sc += $2 }
 		k[1] == "tessera_hsm_sign_duration_seconds_sum" { ss += $2 }
-		END { printf "%d %.6f %d %d %.6f %d\n", c, cs, j, sc, ss, idle }'
+		END { printf "%d %.6f %d %d %.6f %d %d %d %d\n", c, cs, j, sc, ss,
+			idle, busy, tes, pg }'
 }
-# explain BEFORE AFTER SECONDS: what the counters moved by in the window.
+# explain BEFORE AFTER SECONDS ENROLLMENTS GENCPU: what the counters moved by in
+# the window: the store's transactions and the signatures (how many at
+# once, on average), and the CPU each enrollment took in the nodes, in
+# PostgreSQL (when the store is there) and in everything else on the
+# machine (the load generators, the other users of the machine).
 explain() {
-	awk -v s="$3" -v hz="$(getconf CLK_TCK)" -v n="$(nproc)" \
+	awk -v s="$3" -v e="$4" -v g="$5" -v hz="$(getconf CLK_TCK)" -v n="$(nproc)" \
 		'BEGIN { split(ARGV[1], a, " "); split(ARGV[2], b, " "); ARGC = 1
 		c = b[1] - a[1]; cs = b[2] - a[2]; j = b[3] - a[3]
 		sc = b[4] - a[4]; ss = b[5] - a[5]; idle = (b[6] - a[6]) / hz
+		busy = (b[7] - a[7]) / hz; tes = (b[8] - a[8]) / hz
+		pg = (b[9] - a[9]) / hz; gen = g
 		printf "   store: %d transactions, %.2f jobs each, %.1f ms each" \
-			" (BEGIN to durable COMMIT), %.2f in flight on average;" \
-			" signatures %.1f ms each, %.2f in flight; CPU idle %.0f%%\n",
+			" (BEGIN to durable COMMIT), %.2f at once on average;" \
+			" signatures %.1f ms each, %.2f at once\n",
 			c, c ? j / c : 0, c ? cs / c * 1000 : 0, cs / s,
-			sc ? ss / sc * 1000 : 0, ss / s, 100 * idle / (s * n) }' \
+			sc ? ss / sc * 1000 : 0, ss / s
+		printf "   CPU: idle %.0f%%; per enrollment: nodes %.2f ms," \
+			" PostgreSQL %.2f ms, load generators %.2f ms, the rest of" \
+			" the machine %.2f ms\n",
+			100 * idle / (s * n), e ? tes / e * 1000 : 0,
+			e ? pg / e * 1000 : 0, e ? gen / e * 1000 : 0,
+			e ? (busy - tes - pg - gen) / e * 1000 : 0 }' \
 		"$1" "$2"
 }
 
@@ -146,7 +176,9 @@ load() {
 	done
 	rate[$name]=$sum
 	echo "== $name: $sum enrollments/s"
-	explain "$before" "$after" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
+	explain "$before" "$after" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" \
+		"$(cat "$W/$name".*.out | sed -n 's/.* ok=\([0-9]*\).*/\1/p' | awk '{ s += $1 } END { print s + 0 }')" \
+		"$(cat "$W/$name".*.out | sed -n 's/.* cpu=\([0-9.]*\).*/\1/p' | awk '{ s += $1 } END { print s + 0 }')"
 }
 
 echo "== PostgreSQL in $PGD, fsync on"
