@@ -632,6 +632,58 @@ out:
 	return st;
 }
 
+/* The DER size of a TLV whose value is len bytes. */
+static size_t
+tlv_size(size_t len)
+{
+	size_t n = 2, v;
+
+	if (len >= 0x80)
+		for (v = len; v > 0; v >>= 8)
+			n++;
+	return n + len;
+}
+
+/*
+ * OCSPResponse { successful, responseBytes { id-pkix-ocsp-basic, basic } }
+ * (RFC 6960 §4.2.1) around the signed BasicOCSPResponse, written as DER
+ * (OPENSSL_malloc): the basic response is tessera's own bytes, and parsing
+ * it back to let OpenSSL wrap it would decode the responder's certificate
+ * and key on every online answer.
+ */
+static enum status
+response_wrap(
+    const uint8_t *basic, size_t basic_len, uint8_t **out, size_t *out_len)
+{
+	static const uint8_t status_ok[] = {0x0a, 0x01, 0x00};
+	static const uint8_t basic_oid[] = {
+	    0x06, 0x09, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x01};
+	size_t bytes_in = sizeof(basic_oid) + tlv_size(basic_len);
+	size_t outer_in = sizeof(status_ok) + tlv_size(tlv_size(bytes_in));
+	struct buf b;
+	enum status st;
+
+	*out = NULL;
+	*out_len = 0;
+	buf_init(&b, tlv_size(outer_in));
+	if ((st = buf_der_head(&b, 0x30, outer_in)) != ST_OK ||
+	    (st = buf_append(&b, status_ok, sizeof(status_ok))) != ST_OK ||
+	    (st = buf_der_head(&b, 0xa0, tlv_size(bytes_in))) != ST_OK ||
+	    (st = buf_der_head(&b, 0x30, bytes_in)) != ST_OK ||
+	    (st = buf_append(&b, basic_oid, sizeof(basic_oid))) != ST_OK ||
+	    (st = buf_der_head(&b, 0x04, basic_len)) != ST_OK ||
+	    (st = buf_append(&b, basic, basic_len)) != ST_OK)
+		goto out;
+	if ((*out = OPENSSL_memdup(b.data, b.len)) == NULL) {
+		st = status_fail(ST_NOMEM, "encoding the OCSP response");
+		goto out;
+	}
+	*out_len = b.len;
+out:
+	buf_free(&b);
+	return st;
+}
+
 /*
  * Sign bs at now: its ResponseData (respdata_der) goes to the signer
  * (purpose OCSP, the key's digest: sign_md), and the BasicOCSPResponse
@@ -643,14 +695,11 @@ static enum status
 basic_sign(struct ca_ocsp *ocsp, OCSP_BASICRESP *bs, int64_t now,
     uint8_t **resp, size_t *resp_len)
 {
-	OCSP_RESPONSE *r = NULL;
-	OCSP_BASICRESP *signed_bs = NULL;
 	struct buf tbs, certs;
 	uint8_t *alg = NULL, *sig = NULL, *basic = NULL, *cert = NULL;
-	unsigned char *der = NULL;
-	const unsigned char *p;
-	size_t alg_len = 0, sig_len = 0, basic_len = 0;
-	int md_nid, len, cert_len;
+	uint8_t *der = NULL;
+	size_t alg_len = 0, sig_len = 0, basic_len = 0, len = 0;
+	int md_nid, cert_len, n;
 	enum status st;
 
 	buf_init(&tbs, LIMIT_SIGNER_TBS);
@@ -677,37 +726,23 @@ basic_sign(struct ca_ocsp *ocsp, OCSP_BASICRESP *bs, int64_t now,
 	if ((st = buf_der_head(&certs, 0x30, (size_t)cert_len)) != ST_OK ||
 	    (st = buf_append(&certs, cert, (size_t)cert_len)) != ST_OK)
 		goto out;
-	len = (int)certs.len;
+	n = (int)certs.len;
 	certs.len = 0;
-	if ((st = buf_der_head(&certs, 0xa0, (size_t)len)) != ST_OK ||
+	if ((st = buf_der_head(&certs, 0xa0, (size_t)n)) != ST_OK ||
 	    (st = buf_der_head(&certs, 0x30, (size_t)cert_len)) != ST_OK ||
 	    (st = buf_append(&certs, cert, (size_t)cert_len)) != ST_OK)
 		goto out;
 	if ((st = signer_signed_der(tbs.data, tbs.len, alg, alg_len, sig,
-	         sig_len, certs.data, certs.len, &basic, &basic_len)) != ST_OK)
+	         sig_len, certs.data, certs.len, &basic, &basic_len)) !=
+	        ST_OK ||
+	    (st = response_wrap(basic, basic_len, &der, &len)) != ST_OK)
 		goto out;
-	p = basic;
-	if ((signed_bs = d2i_OCSP_BASICRESP(NULL, &p, (long)basic_len)) ==
-	        NULL ||
-	    p != basic + basic_len) {
-		st = status_fail_ssl(
-		    ST_INTERNAL, "the signed BasicOCSPResponse");
-		goto out;
-	}
-	if ((r = OCSP_response_create(
-	         OCSP_RESPONSE_STATUS_SUCCESSFUL, signed_bs)) == NULL ||
-	    (len = i2d_OCSP_RESPONSE(r, &der)) <= 0) {
-		st = status_fail_ssl(ST_NOMEM, "encoding the OCSP response");
-		goto out;
-	}
 	*resp = der;
-	*resp_len = (size_t)len;
+	*resp_len = len;
 	der = NULL;
 	st = ST_OK;
 out:
 	OPENSSL_free(der);
-	OCSP_RESPONSE_free(r);
-	OCSP_BASICRESP_free(signed_bs);
 	OPENSSL_free(basic);
 	OPENSSL_free(cert);
 	OPENSSL_free(sig);

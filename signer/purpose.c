@@ -448,7 +448,11 @@ ocsp_check(const struct signer_names *n, const struct signer_key *key,
 		goto out;
 	}
 	if (id != NULL) {
-		if ((st = key_hash(key->pub, hash)) != ST_OK)
+		/* Made with the key handle; only a key that could not be
+		 * encoded then is hashed here. */
+		if (key->has_pub_sha1)
+			memcpy(hash, key->pub_sha1, sizeof(hash));
+		else if ((st = key_hash(key->pub, hash)) != ST_OK)
 			goto out;
 		if (ASN1_STRING_length(id) != SHA_DIGEST_LENGTH ||
 		    memcmp(ASN1_STRING_get0_data(id), hash, sizeof(hash)) !=

@@ -77,6 +77,27 @@ signer_key_generate(struct signer *s, const char *label,
 	return s->ops->key_generate(s, label, type, out);
 }
 
+/* SHA-1 of pub's subjectPublicKey BIT STRING. */
+static enum status
+pub_sha1(EVP_PKEY *pub, uint8_t out[20])
+{
+	X509_PUBKEY *xpk = NULL;
+	const unsigned char *pk;
+	int pk_len;
+	enum status st;
+
+	if (pub == NULL)
+		return ST_INTERNAL;
+	if (!X509_PUBKEY_set(&xpk, pub) ||
+	    !X509_PUBKEY_get0_param(NULL, &pk, &pk_len, NULL, xpk)) {
+		X509_PUBKEY_free(xpk);
+		return status_fail_ssl(ST_INTERNAL, "the key's public bits");
+	}
+	st = digest_buf(DIGEST_SHA1, pk, (size_t)pk_len, out, NULL);
+	X509_PUBKEY_free(xpk);
+	return st;
+}
+
 struct signer_key *
 signer_key_new(
     struct signer *s, const char *label, enum signer_role role, EVP_PKEY *pub)
@@ -92,6 +113,7 @@ signer_key_new(
 	k->s = s;
 	k->role = role;
 	k->pub = pub;
+	k->has_pub_sha1 = pub_sha1(pub, k->pub_sha1) == ST_OK;
 	return k;
 }
 

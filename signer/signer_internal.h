@@ -32,6 +32,11 @@ struct signer_key {
 	char *label;
 	enum signer_role role;
 	EVP_PKEY *pub;
+	/* SHA-1 of pub's subjectPublicKey BIT STRING (an OCSP responderID
+	 * byKey, RFC 6960 §4.2.1), made once: encoding a key goes through
+	 * OpenSSL's encoder look-ups, which cost more than a signature. */
+	uint8_t pub_sha1[20];
+	int has_pub_sha1;
 };
 
 /*
