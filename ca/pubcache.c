@@ -106,7 +106,7 @@ void
 pubcache_sync(struct pubcache *c, struct store *store, uint64_t *gen)
 {
 	struct store_pub_version v;
-	uint64_t seen;
+	uint64_t seen, fast_gen;
 	int is_dropped = 0, is_read;
 	enum status st;
 
@@ -118,15 +118,15 @@ pubcache_sync(struct pubcache *c, struct store *store, uint64_t *gen)
 	pthread_mutex_lock(&c->lock);
 	seen = c->data_version;
 	has_version = c->has_version;
+	fast_gen = c->gen;
 	pthread_mutex_unlock(&c->lock);
 	/*
 	 * Nothing committed since the version this cache reflected: what it
-	 * holds now is that or newer (another thread's sync only drops).
+	 * holds now is that or newer (another thread's sync only drops, and
+	 * a put with the generation read before such a drop is refused).
 	 */
 	if (!store_data_changed(store, &seen) && has_version) {
-		pthread_mutex_lock(&c->lock);
-		*gen = c->gen;
-		pthread_mutex_unlock(&c->lock);
+		*gen = fast_gen;
 		return;
 	}
 	/*

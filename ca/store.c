@@ -25,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -390,6 +392,10 @@ writer_main(void *arg)
 		pthread_mutex_unlock(&store->lock);
 
 		writer_batch(store, batch);
+		/* Before any job of the batch returns: a reader that starts
+		 * after it sees the count moved (store_data_changed). */
+		if (store->commits != NULL)
+			__atomic_add_fetch(store->commits, 1, __ATOMIC_RELEASE);
 		writer_lock(store, LOCK_UN);
 		committed = now_us();
 		metrics_commit_observe(
@@ -513,17 +519,22 @@ store_stats(struct store *store, struct store_stats *out)
 }
 
 /*
- * Open the writer lock of a SQLite store, path-writer (mode 0600, empty: only its flock
- * counts); none for PostgreSQL. A file of its own, never the database: closing any descriptor
- * of the database would drop SQLite's POSIX locks on it.
+ * Open the writer lock of a SQLite store, path-writer (mode 0600; its
+ * flock is the writers' turn, its first 8 bytes the count of their
+ * commits, mapped shared into *commits); none for PostgreSQL. A file of
+ * its own, never the database: closing any descriptor of the database
+ * would drop SQLite's POSIX locks on it.
  */
 static enum status
-writer_lock_open(const char *path, int *fd)
+writer_lock_open(const char *path, int *fd, uint64_t **commits)
 {
 	char name[4096];
+	struct stat sb;
+	void *m;
 	int n;
 
 	*fd = -1;
+	*commits = NULL;
 	if (db_target_is_pg(path))
 		return ST_OK;
 	n = snprintf(name, sizeof(name), "%s-writer", path);
@@ -533,6 +544,19 @@ writer_lock_open(const char *path, int *fd)
 	if (*fd == -1)
 		return status_fail(
 		    ST_STORE, "store: open %s: %s", name, strerror(errno));
+	/* Only ever grown (a file older tessera made is empty), never cut:
+	 * another process may have it mapped. */
+	if (fstat(*fd, &sb) != 0 ||
+	    (sb.st_size < (off_t)sizeof(uint64_t) &&
+	        ftruncate(*fd, sizeof(uint64_t)) != 0))
+		return status_fail(
+		    ST_STORE, "store: size %s: %s", name, strerror(errno));
+	m = mmap(
+	    NULL, sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+	if (m == MAP_FAILED)
+		return status_fail(
+		    ST_STORE, "store: map %s: %s", name, strerror(errno));
+	*commits = m;
 	return ST_OK;
 }
 
@@ -578,7 +602,8 @@ store_open(const char *path, struct store **out)
 	if ((st = writer_open(path, &store->txn.db)) != ST_OK)
 		goto out;
 	/* After the writer connection, which creates the file mode 0600. */
-	if ((st = writer_lock_open(path, &store->lock_fd)) != ST_OK)
+	if ((st = writer_lock_open(path, &store->lock_fd, &store->commits)) !=
+	    ST_OK)
 		goto out;
 	if ((st = db_open(path, DB_OPEN_READONLY, &store->rdb)) != ST_OK)
 		goto out;
@@ -618,6 +643,8 @@ store_close(struct store *store)
 		db_finalize(store->rstmt[i]);
 	db_close(store->rdb);
 	db_close(store->txn.db);
+	if (store->commits != NULL)
+		munmap(store->commits, sizeof(uint64_t));
 	if (store->lock_fd != -1)
 		close(store->lock_fd);
 	pthread_cond_destroy(&store->done);
@@ -651,27 +678,76 @@ read_int64(struct store *store, enum rstmt s, const char *what, int64_t *out)
 	return st;
 }
 
-int
-store_data_changed(struct store *store, uint64_t *seen)
+/* CLOCK_MONOTONIC in milliseconds. */
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The read connection's data_version; 0 when it cannot be read. */
+static uint64_t
+data_version(struct store *store)
 {
 	struct db_stmt *stmt;
 	uint64_t v = 0;
-	int ok = 0;
+
+	pthread_mutex_lock(&store->read_lock);
+	if ((stmt = rstmt(store, R_DATA_VERSION)) != NULL &&
+	    db_step(stmt) == DB_ROW)
+		v = (uint64_t)db_column_int64(stmt, 0);
+	stmt_reset(stmt);
+	pthread_mutex_unlock(&store->read_lock);
+	return v;
+}
+
+/*
+ * Once a second at most: has data_version moved since the last look?
+ * Then dv_moves counts it, so that a commit made by a program that does
+ * not count its commits (sqlite3 by hand) is seen within a second.
+ */
+static uint64_t
+data_version_moves(struct store *store)
+{
+	int64_t now = now_ms(),
+	        next = __atomic_load_n(&store->dv_next_ms, __ATOMIC_RELAXED);
+	uint64_t v;
+
+	if (now >= next &&
+	    __atomic_compare_exchange_n(&store->dv_next_ms, &next, now + 1000,
+	        0, __ATOMIC_RELAXED, __ATOMIC_RELAXED) &&
+	    (v = data_version(store)) != 0) {
+		pthread_mutex_lock(&store->read_lock);
+		if (v != store->dv_seen) {
+			store->dv_seen = v;
+			__atomic_add_fetch(
+			    &store->dv_moves, 1, __ATOMIC_RELEASE);
+		}
+		pthread_mutex_unlock(&store->read_lock);
+	}
+	return __atomic_load_n(&store->dv_moves, __ATOMIC_ACQUIRE);
+}
+
+int
+store_data_changed(struct store *store, uint64_t *seen)
+{
+	uint64_t v;
 
 	/* PostgreSQL has no such counter: the caller reads its version. */
 	if (db_kind(store->rdb) != DB_SQLITE)
 		return 1;
-	pthread_mutex_lock(&store->read_lock);
-	if ((stmt = rstmt(store, R_DATA_VERSION)) != NULL &&
-	    db_step(stmt) == DB_ROW) {
-		v = (uint64_t)db_column_int64(stmt, 0);
-		ok = 1;
-	}
-	stmt_reset(stmt);
-	pthread_mutex_unlock(&store->read_lock);
-	if (ok && v == *seen)
+	if (store->commits != NULL)
+		/* Both only grow: their sum moves when either does. */
+		v = __atomic_load_n(store->commits, __ATOMIC_ACQUIRE) +
+		    data_version_moves(store);
+	else
+		v = data_version(store);
+	if (v != 0 && v == *seen)
 		return 0;
-	*seen = ok ? v : 0;
+	*seen = v;
 	return 1;
 }
 

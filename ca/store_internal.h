@@ -144,6 +144,18 @@ struct store {
 	struct store_stats stats;
 
 	int lock_fd; /* the SQLite writer lock (path-writer); -1: none */
+	/*
+	 * SQLite: the count of commits of every process that writes this
+	 * store, the first 8 bytes of path-writer mapped shared; each writer
+	 * adds one after its transaction, before any of its jobs returns.
+	 * NULL: none (PostgreSQL). store_data_changed reads it with one
+	 * atomic load; the read connection's data_version is asked only
+	 * once a second beside it (a program that is not tessera writing).
+	 */
+	uint64_t *commits;
+	uint64_t dv_seen; /* data_version at the last look (read_lock) */
+	uint64_t dv_moves; /* times it moved (atomic) */
+	int64_t dv_next_ms; /* when to look again (atomic) */
 
 	/* PostgreSQL: the session that holds the scheduler's advisory lock
 	 * (store_leader.c), guarded by leader_lock. */

@@ -2775,6 +2775,58 @@ test_pg_reconnect(void)
 	store_close(store);
 }
 
+/*
+ * store_data_changed across handles: a commit through another store (what
+ * another worker or the CLI does) is seen by the very next call, through
+ * the commit count in path-writer; a commit by a program that does not
+ * count its commits (sqlite3 by hand) within about a second, through
+ * data_version. Nothing committed: nothing changed.
+ */
+static int
+data_settles(struct store *store, uint64_t *seen)
+{
+	int i;
+
+	for (i = 0; i < 300; i++) {
+		if (store_data_changed(store, seen) == 0)
+			return 1;
+		usleep(10000);
+	}
+	return 0;
+}
+
+static void
+test_data_changed_shared(void)
+{
+	struct store *a = NULL, *b = NULL;
+	uint64_t seen = 0;
+	int i, is_seen = 0;
+
+	CHECK_ST(store_open(db_path, &a), ST_OK);
+	CHECK_ST(store_open(db_path, &b), ST_OK);
+	if (a == NULL || b == NULL)
+		goto out;
+	CHECK(store_data_changed(a, &seen) == 1);
+	CHECK(store_data_changed(a, &seen) == 0);
+	CHECK_ST(insert_cert(b, "DC01", NULL, "device", NOW + 86400, 0), ST_OK);
+	CHECK(store_data_changed(a, &seen) == 1);
+	/* Once data_version has caught up too, nothing moves. */
+	CHECK(data_settles(a, &seen));
+	CHECK(raw_exec("UPDATE certificates SET profile = 'device' WHERE "
+	               "serial = 'DC01'") == 0);
+	/* Bounded: 3 s for what the store looks at once a second. */
+	for (i = 0; i < 300 && !is_seen; i++) {
+		is_seen = store_data_changed(a, &seen);
+		if (!is_seen)
+			usleep(10000);
+	}
+	CHECK(is_seen);
+	CHECK(data_settles(a, &seen));
+out:
+	store_close(b);
+	store_close(a);
+}
+
 int
 main(void)
 {
@@ -2827,6 +2879,8 @@ main(void)
 		test_pg_reconnect();
 	}
 	test_revoke();
+	if (pg_url == NULL)
+		test_data_changed_shared();
 	test_list();
 	test_ocsp_crl();
 	test_revoked_foreach();
