@@ -250,14 +250,10 @@ open_with(const char *data_dir, const char *pin, const char *socket_path,
 	*out = NULL;
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return ST_NOMEM;
-	if (pthread_mutex_init(&a->mu, NULL) != 0) {
-		free(a);
-		return ST_NOMEM;
-	}
-	a->has_locks = 1;
-	/* Before the keys: they are found into it. */
+	/* The publisher before the keys: they are found into it. */
 	if ((st = publisher_new(&a->pub)) != ST_OK ||
-	    (st = refusals_new(&a->refusals)) != ST_OK)
+	    (st = refusals_new(&a->refusals)) != ST_OK ||
+	    (st = expiry_watch_new(&a->expiry)) != ST_OK)
 		goto out;
 	if ((st = ca_config_load(data_dir, &a->cfg)) != ST_OK)
 		goto out;
@@ -359,6 +355,7 @@ authority_close(struct authority *a)
 	store_close(a->store);
 	trust_free(a->trust);
 	refusals_free(a->refusals);
+	expiry_watch_free(a->expiry);
 	policy_free(a->policy);
 	X509_free(a->root);
 	X509_free(a->issuing);
@@ -367,8 +364,6 @@ authority_close(struct authority *a)
 	free(a->ca_issuers_url);
 	authority_templates_free(a);
 	ca_config_free(a->cfg);
-	if (a->has_locks)
-		pthread_mutex_destroy(&a->mu);
 	free(a);
 }
 

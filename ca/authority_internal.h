@@ -1,46 +1,40 @@
 /*
  * The authority's insides, shared by the files of ca/ that make it up
- * (authority.c, trust.c, authorize.c, enrollment.c) and by ca/'s tests.
+ * (authority.c and the files of its parts: trust.c, publication.c,
+ * mint.c, refusal.c, staff.c; authorize.c, enrollment.c, revoke.c, ...)
+ * and by ca/'s tests.
  */
 #ifndef TESSERA_CA_AUTHORITY_INTERNAL_H
 #define TESSERA_CA_AUTHORITY_INTERNAL_H
-
-#include <pthread.h>
 
 #include <openssl/x509.h>
 
 #include "ca/authority.h"
 #include "ca/certder.h"
 #include "ca/config.h"
+#include "ca/mint.h"
 #include "ca/policy.h"
-#include "ca/store.h"
 #include "ca/publication.h"
 #include "ca/refusal.h"
+#include "ca/staff.h"
+#include "ca/store.h"
 #include "ca/token.h"
 #include "ca/trust.h"
 #include "common/limits.h"
 #include "signer/signer.h"
 
-/* tessera's certificates close to expiry, as found at one time. */
-struct expiry_list {
-	struct authority_expiry e[AUTHORITY_EXPIRY_MAX];
-	size_t count;
-};
-
 /*
- * Concurrent calls (authority_set_lock). What each field may do:
- * - fixed from open to close: cfg (but authority_tls_names_set, a
- *   command's, never a server's), policy, the signer and its key handles
- *   (the signer is safe from several threads and reconnects by itself),
- *   store, the CA certificates and URLs, the parts' pointers (each
- *   part's header says how it is locked);
- * - [mu]: small state behind the narrow mutex mu, never held across a
- *   signature, a commit, a file or the token;
- * - [tick]: only the thread that runs authority_tick touches it.
+ * The authority wires its parts; it holds no lock of its own. Concurrent
+ * calls (authority_set_lock): every field here is fixed from open to
+ * close — cfg (but authority_tls_names_set, a command's, never a
+ * server's), policy, the signer and its key handles (the signer is safe
+ * from several threads and reconnects by itself), store, the CA
+ * certificates and URLs, the parts' pointers. What changes is inside the
+ * parts, each behind its own lock (its header says which):
+ * trust (ca/trust.h), publisher (ca/publication.h), minter (ca/mint.h),
+ * refusals (ca/refusal.h), expiry watch (ca/staff.h).
  */
 struct authority {
-	pthread_mutex_t mu;
-	int has_locks; /* mu was made */
 	struct ca_config *cfg;
 	struct metrics *metrics; /* the service's pool, borrowed; or NULL */
 	struct policy *policy;
@@ -66,11 +60,8 @@ struct authority {
 	/* CRLs, OCSP and their schedule (ca/publication.h). */
 	struct publisher *pub;
 	char issuing_serial[41]; /* the issuing CA's, for the gate */
-	/* [mu] tessera's own certificates close to expiry (staff.c):
-	 * found at most once a minute; [tick] logged at most once a day. */
-	struct expiry_list expiry;
-	int64_t expiry_at;
-	int64_t expiry_logged;
+	/* tessera's own certificates close to expiry (ca/staff.h). */
+	struct expiry_watch *expiry;
 	/* The caller's lock, let go during serverkeygen (may be NULL). */
 	void (*lock_leave)(void *);
 	void (*lock_enter)(void *);
@@ -116,8 +107,6 @@ enum status issuing_ca_check(struct authority *a) MUST_CHECK;
 enum status authority_file_cert_load(
     const struct ca_config *cfg, const char *rel, X509 **out) MUST_CHECK;
 
-/* Log tessera's certificates close to expiry, at most once a day. */
-void expiry_tick(struct authority *a, int64_t now);
 enum status
 issuing_ca_check_in_txn(struct authority *a, struct store_txn *txn) MUST_CHECK;
 

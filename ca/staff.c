@@ -1,7 +1,7 @@
 /*
  * Certificates for the people who operate tessera (the holders of admin,
  * operator and auditor roles), and the watch over tessera's own
- * certificates' expiry.
+ * certificates' expiry (the expiry watch part, ca/staff.h).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -15,6 +15,7 @@
 #include "ca/deviceid.h"
 #include "ca/issue.h"
 #include "ca/service.h"
+#include "ca/staff.h"
 #include "common/log.h"
 
 #define DAY (24 * 3600)
@@ -26,6 +27,57 @@
 
 /* The role-holding profiles whose certificates tessera watches. */
 static const char *const staff_profiles[] = {"admin", "operator", "auditor"};
+
+/* tessera's certificates close to expiry, as found at one time. */
+struct expiry_list {
+	struct authority_expiry e[AUTHORITY_EXPIRY_MAX];
+	size_t count;
+};
+
+/* The part's fields (ca/staff.h). */
+struct expiry_watch {
+	pthread_mutex_t mu;
+	int has_mu;
+	struct expiry_list list; /* [mu] as found at */
+	int64_t at; /* [mu] 0: look again at the next call */
+	int64_t logged; /* the tick's thread only */
+};
+
+enum status
+expiry_watch_new(struct expiry_watch **out)
+{
+	struct expiry_watch *w;
+
+	*out = NULL;
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return ST_NOMEM;
+	if (pthread_mutex_init(&w->mu, NULL) != 0) {
+		free(w);
+		return ST_NOMEM;
+	}
+	w->has_mu = 1;
+	*out = w;
+	return ST_OK;
+}
+
+void
+expiry_watch_free(struct expiry_watch *w)
+{
+	if (w == NULL)
+		return;
+	if (w->has_mu)
+		pthread_mutex_destroy(&w->mu);
+	free(w);
+}
+
+/* Look again at the next call (a certificate was just made or renewed). */
+static void
+expiry_watch_stale(struct expiry_watch *w)
+{
+	pthread_mutex_lock(&w->mu);
+	w->at = 0;
+	pthread_mutex_unlock(&w->mu);
+}
 
 enum status
 authority_staff_issue(struct authority *a, const struct principal *who,
@@ -77,9 +129,7 @@ authority_staff_issue(struct authority *a, const struct principal *who,
 		return st;
 	}
 	/* A new holder of a role may be due: look again. */
-	pthread_mutex_lock(&a->mu);
-	a->expiry_at = 0;
-	pthread_mutex_unlock(&a->mu);
+	expiry_watch_stale(a->expiry);
 	*key = k;
 	return ST_OK;
 }
@@ -206,22 +256,22 @@ enum status
 authority_expiring(struct authority *a, int64_t now,
     struct authority_expiry out[AUTHORITY_EXPIRY_MAX], size_t *count)
 {
+	struct expiry_watch *w = a->expiry;
 	struct expiry_list *l = NULL;
 	X509 *tls = NULL, *ocsp = NULL;
 	size_t i;
 	enum status st = ST_OK;
 
 	*count = 0;
-	pthread_mutex_lock(&a->mu);
-	if (a->expiry_at != 0 && now - a->expiry_at < EXPIRY_REFRESH &&
-	    now >= a->expiry_at) {
-		memcpy(out, a->expiry.e,
-		    a->expiry.count * sizeof(struct authority_expiry));
-		*count = a->expiry.count;
-		pthread_mutex_unlock(&a->mu);
+	pthread_mutex_lock(&w->mu);
+	if (w->at != 0 && now - w->at < EXPIRY_REFRESH && now >= w->at) {
+		memcpy(out, w->list.e,
+		    w->list.count * sizeof(struct authority_expiry));
+		*count = w->list.count;
+		pthread_mutex_unlock(&w->mu);
 		return ST_OK;
 	}
-	pthread_mutex_unlock(&a->mu);
+	pthread_mutex_unlock(&w->mu);
 	/* Found without the lock (files, the store); kept with it. */
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		return ST_NOMEM;
@@ -243,10 +293,10 @@ authority_expiring(struct authority *a, int64_t now,
 		if ((st = staff_expiring(a, l, staff_profiles[i], now)) !=
 		    ST_OK)
 			goto out;
-	pthread_mutex_lock(&a->mu);
-	a->expiry = *l;
-	a->expiry_at = now;
-	pthread_mutex_unlock(&a->mu);
+	pthread_mutex_lock(&w->mu);
+	w->list = *l;
+	w->at = now;
+	pthread_mutex_unlock(&w->mu);
 	memcpy(out, l->e, l->count * sizeof(struct authority_expiry));
 	*count = l->count;
 out:
@@ -260,12 +310,11 @@ expiry_tick(struct authority *a, int64_t now)
 	struct authority_expiry *e;
 	size_t i, n;
 
-	if (a->expiry_logged != 0 && now - a->expiry_logged < EXPIRY_LOG_EVERY)
+	if (a->expiry->logged != 0 &&
+	    now - a->expiry->logged < EXPIRY_LOG_EVERY)
 		return;
 	/* Just renewed (TLS, OCSP): look again rather than at the cache. */
-	pthread_mutex_lock(&a->mu);
-	a->expiry_at = 0;
-	pthread_mutex_unlock(&a->mu);
+	expiry_watch_stale(a->expiry);
 	if ((e = calloc(AUTHORITY_EXPIRY_MAX, sizeof(*e))) == NULL)
 		return;
 	if (authority_expiring(a, now, e, &n) != ST_OK) {
@@ -273,7 +322,7 @@ expiry_tick(struct authority *a, int64_t now)
 		free(e);
 		return;
 	}
-	a->expiry_logged = now;
+	a->expiry->logged = now;
 	for (i = 0; i < n; i++)
 		if (e[i].not_after > now)
 			log_warn("the %s certificate %s (serial %s) expires "
