@@ -671,6 +671,9 @@ authority_tick(struct authority *a, unsigned *events)
 	if (is_leader &&
 	    (st = publication_tick(a, (int64_t)time(NULL), &is_slow)) != ST_OK)
 		log_warn("publication: %s", status_detail());
+	/* Elsewhere the CRL files follow the elected node's builds. */
+	if (!is_leader)
+		publication_crl_mirror(a);
 	/* With the minute-scale work: a checkpoint, when there is news. */
 	if (is_leader && is_slow)
 		audit_sign(a);

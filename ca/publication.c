@@ -57,6 +57,12 @@ struct publisher {
 	int64_t crl_built; /* [tick] when the CRLs were last built */
 	int64_t crl_next; /* [tick] their nextUpdate */
 	int64_t slow_tick; /* [tick] when the minute-scale work last ran */
+	/* [tick] the store's CRLs (count, sum of crlNumbers) that the files
+	 * were last written from by publication_crl_mirror; has_mirror 0:
+	 * not yet. */
+	int64_t mirror_crls[2];
+	int has_mirror;
+	int mirror_failing; /* [tick] the last mirror failed (said once) */
 };
 
 enum status
@@ -801,6 +807,95 @@ out:
 	free(path);
 	buf_free(&chain);
 	return st;
+}
+
+/* Write the stored CRL of shard to crl/NAME; its PEM appended to chain. */
+static enum status
+crl_mirror_one(struct authority *a, int shard, struct buf *chain)
+{
+	struct store_crl *crl = NULL;
+	char name[32], rel[48], *path = NULL, *pem = NULL;
+	size_t pem_len = 0;
+	enum status st;
+
+	if ((st = store_crl_get(a->store, shard, &crl)) != ST_OK)
+		return st == ST_NOTFOUND ? ST_OK : st;
+	crl_file_name(shard, name, sizeof(name));
+	snprintf(rel, sizeof(rel), "crl/%s", name);
+	if ((path = ca_config_path(a->cfg, rel)) == NULL) {
+		st = ST_NOMEM;
+		goto out;
+	}
+	if ((st = file_write_atomic(path, crl->der, crl->der_len, 0644)) !=
+	        ST_OK ||
+	    (st = ca_crl_pem(crl->der, crl->der_len, &pem, &pem_len)) !=
+	        ST_OK ||
+	    (st = buf_append(chain, pem, pem_len)) != ST_OK)
+		goto out;
+out:
+	free(pem);
+	free(path);
+	store_crl_free(crl);
+	return st;
+}
+
+static enum status
+crl_mirror_run(struct authority *a)
+{
+	struct store_pub_version v;
+	int64_t now = (int64_t)time(NULL);
+	int shard, is_live;
+	struct buf chain;
+	char *path = NULL;
+	enum status st;
+
+	if ((st = store_pub_version(a->store, &v)) != ST_OK)
+		return st;
+	if (a->pub->has_mirror &&
+	    memcmp(v.crls, a->pub->mirror_crls, sizeof(v.crls)) == 0)
+		return ST_OK;
+	/* The files authority_crl_publish writes, in the same order. */
+	buf_init(&chain, (size_t)1 << 30);
+	for (shard = STORE_CRL_SHARD_FULL; shard < LIMIT_CRL_SHARDS; shard++) {
+		if (shard == STORE_CRL_SHARD_ROOT)
+			continue;
+		if ((st = crl_is_live(a, shard, now, &is_live)) != ST_OK)
+			goto out;
+		if (is_live && (st = crl_mirror_one(a, shard, &chain)) != ST_OK)
+			goto out;
+	}
+	st = a->cfg->key_root == NULL
+	    ? crl_offline_root(a, &chain)
+	    : crl_mirror_one(a, STORE_CRL_SHARD_ROOT, &chain);
+	if (st != ST_OK)
+		goto out;
+	if ((path = ca_config_path(a->cfg, "crl/crl-chain.pem")) == NULL) {
+		st = ST_NOMEM;
+		goto out;
+	}
+	if ((st = file_write_atomic(path, chain.data, chain.len, 0644)) !=
+	    ST_OK)
+		goto out;
+	memcpy(a->pub->mirror_crls, v.crls, sizeof(v.crls));
+	a->pub->has_mirror = 1;
+out:
+	free(path);
+	buf_free(&chain);
+	return st;
+}
+
+void
+publication_crl_mirror(struct authority *a)
+{
+	/* Said once per run of failures (a store away fails every tick). */
+	if (crl_mirror_run(a) != ST_OK) {
+		if (!a->pub->mirror_failing)
+			log_warn(
+			    "publication: the CRL files: %s", status_detail());
+		a->pub->mirror_failing = 1;
+	} else {
+		a->pub->mirror_failing = 0;
+	}
 }
 
 /* The shard a CRL file name stands for; 0 when it names none. */

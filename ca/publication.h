@@ -111,6 +111,16 @@ void publication_responder_check(struct authority *a);
 enum status
 publication_tick(struct authority *a, int64_t now, int *is_slow) MUST_CHECK;
 
+/*
+ * On a node that does not run the scheduled work of a shared store: the
+ * CRL files (crl/NAME.crl, crl/crl-chain.pem) written again from the
+ * store's CRLs when the store holds newer ones than were last written,
+ * so that what reads them on this node (nginx's ssl_crl) follows the
+ * elected node's builds. A failure is logged once until one succeeds.
+ * The tick's thread only.
+ */
+void publication_crl_mirror(struct authority *a);
+
 /* The CRL URL of shard (STORE_CRL_SHARD_FULL: issuing.crl). */
 char *publication_crl_url(const struct authority *a, int shard);
 
