@@ -32,6 +32,8 @@
 /* How long a connection attempt may take, in seconds (the URL may say). */
 #define PG_CONNECT_TIMEOUT "5"
 #define PG_ERR_CAP 512
+/* After a failed reconnection, none for this long (or as long as it took). */
+#define PG_RETRY_MS 1000
 
 struct pg_db {
 	struct db base;
@@ -42,7 +44,7 @@ struct pg_db {
 	unsigned next_name;
 	int64_t changes;
 	int is_unique; /* the last failure was SQLSTATE 23505 */
-	time_t reset_failed_at; /* the last failed reconnection, or 0 */
+	int64_t retry_at_ms; /* no reconnection before (monotonic), or 0 */
 	char err[PG_ERR_CAP];
 };
 
@@ -163,10 +165,19 @@ err_result(struct pg_db *db, const PGresult *res)
  * transaction that was lost with the connection must fail, never run on
  * its own in a new session.
  */
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int
 conn_ready(struct pg_db *db, int may_reset)
 {
-	time_t now;
+	int64_t start, end, took;
 
 	if (PQstatus(db->conn) == CONNECTION_OK)
 		return 1;
@@ -174,18 +185,28 @@ conn_ready(struct pg_db *db, int may_reset)
 		err_set(db, "the connection to PostgreSQL was lost");
 		return 0;
 	}
-	/* At most one attempt a second: a server that is away must not cost
-	 * every request a connect timeout; meanwhile the last reason holds. */
-	now = time(NULL);
-	if (db->reset_failed_at != 0 && now - db->reset_failed_at < 1)
+	/*
+	 * A server that is away must not cost every call a connection
+	 * attempt: after one fails, the calls fail at once with its reason
+	 * for a second, or for as long as the attempt took if longer. A host
+	 * that takes connections and never answers (a dead machine across a
+	 * network) holds each attempt for connect_timeout; the callers
+	 * queued behind this connection's lock then fail fast instead of
+	 * each waiting out an attempt of its own.
+	 */
+	start = mono_ms();
+	if (db->retry_at_ms != 0 && start < db->retry_at_ms)
 		return 0;
 	PQreset(db->conn);
 	if (PQstatus(db->conn) != CONNECTION_OK) {
 		err_set_conn(db, PQerrorMessage(db->conn));
-		db->reset_failed_at = now;
+		end = mono_ms();
+		took = end - start;
+		db->retry_at_ms =
+		    end + (took > PG_RETRY_MS ? took : PG_RETRY_MS);
 		return 0;
 	}
-	db->reset_failed_at = 0;
+	db->retry_at_ms = 0;
 	db->generation++;
 	if (db->is_readonly) {
 		PGresult *res = PQexec(db->conn,
