@@ -3,6 +3,15 @@
  * enum wstmt (the writer's) and enum rstmt (the read connection's). The
  * statements are written once, in what SQLite and PostgreSQL both speak;
  * the few that differ have a PostgreSQL version in wsql_pg / rsql_pg.
+ *
+ * SQLite plans without statistics (no ANALYZE) and takes an equality on
+ * an index's first column for a few rows, so "status = 'valid'" (every
+ * certificate but the revoked) looked as narrow as "device_id = ?": the
+ * per-device statements walked certificates_status_not_after over the
+ * whole store. In them the status and expiry tests are written +status
+ * and +not_after (no index may serve them), leaving device_id's index,
+ * and the supersede scan names its partial index; PostgreSQL, which
+ * keeps statistics and has no unary + on text, gets them plain.
  */
 #include <stddef.h>
 
@@ -70,7 +79,7 @@ static const char *const wsql[W_MAX] = {
     [W_FEED_INSERT] = "INSERT INTO revocations (serial, device_id, reason,"
                       " time) VALUES (?, ?, ?, ?)",
     [W_DEVICE_VALID] = "SELECT serial FROM certificates"
-                       " WHERE device_id = ? AND status = 'valid'"
+                       " WHERE device_id = ? AND +status = 'valid'"
                        " ORDER BY serial",
     [W_DEVICE_STATUS] = "SELECT status FROM devices WHERE id = ?",
     [W_DEVICE_SET] = "UPDATE devices SET status = ?, updated = ?"
@@ -109,11 +118,11 @@ static const char *const wsql[W_MAX] = {
                          " WHERE serial = ? AND status = 'valid'"
                          " AND supersede_at IS NULL",
     [W_DEVICE_SUPERSEDE] = "UPDATE certificates SET supersede_at = ?"
-                           " WHERE device_id = ? AND status = 'valid'"
+                           " WHERE device_id = ? AND +status = 'valid'"
                            " AND supersede_at IS NULL",
     [W_DEVICE_CURRENT] = "SELECT serial FROM certificates"
-                         " WHERE device_id = ? AND status = 'valid'"
-                         " AND supersede_at IS NULL AND not_after > ?"
+                         " WHERE device_id = ? AND +status = 'valid'"
+                         " AND supersede_at IS NULL AND +not_after > ?"
                          " ORDER BY serial LIMIT 1",
     [W_DEVICE_BINDING] = "SELECT status, family, authenticator FROM devices"
                          " WHERE id = ?",
@@ -176,7 +185,7 @@ static const char *const rsql[R_MAX] = {
                      " (SELECT count(*) FROM certificates"
                      "  WHERE device_id = ?1),"
                      " (SELECT count(*) FROM certificates"
-                     "  WHERE device_id = ?1 AND status = 'valid'),"
+                     "  WHERE device_id = ?1 AND +status = 'valid'),"
                      " family, authenticator"
                      " FROM devices WHERE id = ?1",
     [R_OCSP_GET] = "SELECT der, next_update FROM ocsp_responses"
@@ -205,6 +214,7 @@ static const char *const rsql[R_MAX] = {
         " (SELECT count(*) FROM crls),"
         " (SELECT CAST(coalesce(sum(number), 0) AS bigint) FROM crls)",
     [R_SUPERSEDE_DUE] = "SELECT serial, supersede_at FROM certificates"
+                        " INDEXED BY certificates_supersede"
                         " WHERE supersede_at IS NOT NULL"
                         " AND status = 'valid' AND supersede_at <= ?"
                         " ORDER BY supersede_at LIMIT ?",
@@ -240,6 +250,16 @@ static const char *const rsql[R_MAX] = {
  */
 static const char *const wsql_pg[W_MAX] = {
     [W_BEGIN] = "BEGIN",
+    [W_DEVICE_VALID] = "SELECT serial FROM certificates"
+                       " WHERE device_id = ? AND status = 'valid'"
+                       " ORDER BY serial",
+    [W_DEVICE_SUPERSEDE] = "UPDATE certificates SET supersede_at = ?"
+                           " WHERE device_id = ? AND status = 'valid'"
+                           " AND supersede_at IS NULL",
+    [W_DEVICE_CURRENT] = "SELECT serial FROM certificates"
+                         " WHERE device_id = ? AND status = 'valid'"
+                         " AND supersede_at IS NULL AND not_after > ?"
+                         " ORDER BY serial LIMIT 1",
     /*
      * The order lock. The audit's order across processes and nodes: a
      * transaction that reads the newest entry (to chain to it, or to
@@ -276,6 +296,17 @@ static const char *const wsql_pg[W_MAX] = {
 };
 
 static const char *const rsql_pg[R_MAX] = {
+    [R_DEVICE_GET] = "SELECT status, created, updated,"
+                     " (SELECT count(*) FROM certificates"
+                     "  WHERE device_id = ?1),"
+                     " (SELECT count(*) FROM certificates"
+                     "  WHERE device_id = ?1 AND status = 'valid'),"
+                     " family, authenticator"
+                     " FROM devices WHERE id = ?1",
+    [R_SUPERSEDE_DUE] = "SELECT serial, supersede_at FROM certificates"
+                        " WHERE supersede_at IS NOT NULL"
+                        " AND status = 'valid' AND supersede_at <= ?"
+                        " ORDER BY supersede_at LIMIT ?",
     /* ?2 is the device's listing's only: here always NULL. */
     [R_CERT_LIST] =
         "SELECT " CERT_COLUMNS " FROM certificates"
