@@ -300,6 +300,441 @@ crl_entries_ok(const uint8_t *p, const uint8_t *end)
 	return 1;
 }
 
+/* OIDs (content octets) of the extensions the walk knows. */
+static const uint8_t OID_BC[] = {0x55, 0x1d, 0x13};
+static const uint8_t OID_KU[] = {0x55, 0x1d, 0x0f};
+static const uint8_t OID_EKU[] = {0x55, 0x1d, 0x25};
+static const uint8_t OID_SKI[] = {0x55, 0x1d, 0x0e};
+static const uint8_t OID_AKI[] = {0x55, 0x1d, 0x23};
+static const uint8_t OID_SAN[] = {0x55, 0x1d, 0x11};
+static const uint8_t OID_CRLDP[] = {0x55, 0x1d, 0x1f};
+static const uint8_t OID_CP[] = {0x55, 0x1d, 0x20};
+static const uint8_t OID_AIA[] = {
+    0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x01, 0x01};
+static const uint8_t OID_NOCHECK[] = {
+    0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x05};
+static const uint8_t OID_KP_OCSP[] = {
+    0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x09};
+
+/* The extensions an end-entity certificate may carry (device_exts and
+ * service_exts above, as OIDs); is_service: the last one too. */
+static const struct {
+	const uint8_t *oid;
+	size_t len;
+} walk_exts[] = {{OID_BC, sizeof(OID_BC)}, {OID_KU, sizeof(OID_KU)},
+    {OID_EKU, sizeof(OID_EKU)}, {OID_SKI, sizeof(OID_SKI)},
+    {OID_AKI, sizeof(OID_AKI)}, {OID_SAN, sizeof(OID_SAN)},
+    {OID_CRLDP, sizeof(OID_CRLDP)}, {OID_AIA, sizeof(OID_AIA)},
+    {OID_CP, sizeof(OID_CP)}, {OID_NOCHECK, sizeof(OID_NOCHECK)}};
+#define WALK_EXTS_DEVICE 9 /* the first nine; the service adds no-check */
+#define WALK_EXTS_MAX (sizeof(walk_exts) / sizeof(*walk_exts))
+
+static int
+oid_is(const uint8_t *c, size_t len, const uint8_t *oid, size_t oid_len)
+{
+	return len == oid_len && memcmp(c, oid, len) == 0;
+}
+
+/* [p, end) is exactly one TLV of tag; its content in *c, *len. */
+static int
+one_tlv(const uint8_t *p, const uint8_t *end, int tag, const uint8_t **c,
+    size_t *len)
+{
+	return tlv_next(&p, end, c, len) == tag && p == end;
+}
+
+/* An OBJECT IDENTIFIER's content: not empty, minimal subidentifiers. */
+static int
+oid_ok(const uint8_t *c, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || (c[len - 1] & 0x80))
+		return 0;
+	for (i = 0; i < len; i++)
+		if (c[i] == 0x80 && (i == 0 || !(c[i - 1] & 0x80)))
+			return 0;
+	return 1;
+}
+
+/*
+ * A Name (RFC 5280 §4.1.2.4): SEQUENCE OF SET OF (at least one)
+ * SEQUENCE { OID, a primitive string or value }.
+ */
+static int
+name_ok(const uint8_t *p, const uint8_t *end)
+{
+	const uint8_t *set, *set_end, *atv, *atv_end, *c;
+	size_t len;
+
+	while (p < end) {
+		if (tlv_next(&p, end, &set, &len) != 0x31 || len == 0)
+			return 0;
+		for (set_end = set + len; set < set_end;) {
+			if (tlv_next(&set, set_end, &atv, &len) != 0x30)
+				return 0;
+			atv_end = atv + len;
+			if (tlv_next(&atv, atv_end, &c, &len) != 0x06 ||
+			    !oid_ok(c, len) ||
+			    tlv_next(&atv, atv_end, &c, &len) < 0 ||
+			    atv != atv_end)
+				return 0;
+		}
+	}
+	return 1;
+}
+
+/* The content of a SEQUENCE OF: TLVs whose tags tag_ok takes (and at
+ * least one when nonempty). */
+static int
+seq_of_tags(
+    const uint8_t *p, const uint8_t *end, int nonempty, int (*tag_ok)(int tag))
+{
+	const uint8_t *c;
+	size_t len;
+	int tag, n = 0;
+
+	while (p < end) {
+		if ((tag = tlv_next(&p, end, &c, &len)) < 0 || !tag_ok(tag))
+			return 0;
+		n++;
+	}
+	return !nonempty || n > 0;
+}
+
+/* GeneralName (RFC 5280 §4.2.1.6): [0]..[8], constructed where so. */
+static int
+general_name_tag(int tag)
+{
+	switch (tag) {
+	case 0xa0: /* otherName */
+	case 0x81: /* rfc822Name */
+	case 0x82: /* dNSName */
+	case 0xa3: /* x400Address */
+	case 0xa4: /* directoryName */
+	case 0xa5: /* ediPartyName */
+	case 0x86: /* uniformResourceIdentifier */
+	case 0x87: /* iPAddress */
+	case 0x88: /* registeredID */
+		return 1;
+	}
+	return 0;
+}
+
+static int
+seq_tag(int tag)
+{
+	return tag == 0x30;
+}
+
+static int
+oid_tag(int tag)
+{
+	return tag == 0x06;
+}
+
+/*
+ * One extension's value, as its syntax (RFC 5280 §4.2): what decides
+ * (basicConstraints' cA, the keyUsage bits, the EKU purposes) into *cert.
+ */
+struct walk_cert {
+	int is_ca;
+	unsigned key_usage_first; /* the first octet of keyUsage's bits */
+	int has_ocsp_signing;
+};
+
+static int
+ext_value_ok(size_t which, const uint8_t *v, size_t v_len, struct walk_cert *w)
+{
+	const uint8_t *end = v + v_len, *c, *q;
+	size_t len, l2;
+	int tag;
+
+	switch (which) {
+	case 0: /* basicConstraints: SEQUENCE { BOOLEAN DEFAULT FALSE,
+	           INTEGER OPTIONAL } */
+		if (!one_tlv(v, end, 0x30, &c, &len))
+			return 0;
+		end = c + len;
+		if (c < end && c[0] == 0x01) {
+			if (tlv_next(&c, end, &q, &l2) != 0x01 || l2 != 1 ||
+			    q[0] != 0xff)
+				return 0; /* DER: TRUE is ff, FALSE absent */
+			w->is_ca = 1;
+		}
+		if (c < end &&
+		    (tlv_next(&c, end, &q, &l2) != 0x02 || l2 == 0 ||
+		        (q[0] & 0x80)))
+			return 0;
+		return c == end;
+	case 1: /* keyUsage: BIT STRING, unused bits first */
+		if (!one_tlv(v, end, 0x03, &c, &len) || len < 1 || c[0] > 7 ||
+		    (len == 1 && c[0] != 0))
+			return 0;
+		w->key_usage_first = len > 1 ? c[1] : 0;
+		return 1;
+	case 2: /* extKeyUsage: SEQUENCE SIZE (1..MAX) OF OID */
+		if (!one_tlv(v, end, 0x30, &c, &len) ||
+		    !seq_of_tags(c, c + len, 1, oid_tag))
+			return 0;
+		for (end = c + len; c < end;) {
+			(void)tlv_next(&c, end, &q, &l2);
+			if (!oid_ok(q, l2))
+				return 0;
+			if (oid_is(q, l2, OID_KP_OCSP, sizeof(OID_KP_OCSP)))
+				w->has_ocsp_signing = 1;
+		}
+		return 1;
+	case 3: /* subjectKeyIdentifier: OCTET STRING */
+		return one_tlv(v, end, 0x04, &c, &len);
+	case 4: /* authorityKeyIdentifier: SEQUENCE { [0], [1], [2] } */
+		if (!one_tlv(v, end, 0x30, &c, &len))
+			return 0;
+		for (end = c + len, l2 = 0; c < end;) {
+			tag = tlv_next(&c, end, &q, &len);
+			if (tag != 0x80 && tag != 0xa1 && tag != 0x82)
+				return 0;
+			if ((size_t)(tag & 0x1f) < l2)
+				return 0; /* in order */
+			l2 = (size_t)(tag & 0x1f) + 1;
+		}
+		return 1;
+	case 5: /* subjectAltName: GeneralNames, SIZE (1..MAX) */
+		return one_tlv(v, end, 0x30, &c, &len) &&
+		    seq_of_tags(c, c + len, 1, general_name_tag);
+	case 6: /* cRLDistributionPoints: SEQUENCE SIZE (1..MAX) OF
+	           SEQUENCE { [0] DistributionPointName, [1], [2] } */
+		if (!one_tlv(v, end, 0x30, &c, &len) ||
+		    !seq_of_tags(c, c + len, 1, seq_tag))
+			return 0;
+		for (end = c + len; c < end;) {
+			const uint8_t *e, *f;
+
+			(void)tlv_next(&c, end, &q, &l2);
+			for (e = q + l2; q < e;) {
+				tag = tlv_next(&q, e, &f, &len);
+				if (tag != 0xa0 && tag != 0x81 && tag != 0xa2)
+					return 0;
+			}
+		}
+		return 1;
+	case 7: /* authorityInfoAccess: SEQUENCE SIZE (1..MAX) OF
+	           SEQUENCE { OID, GeneralName } */
+	case 8: /* certificatePolicies: SEQUENCE SIZE (1..MAX) OF
+	           SEQUENCE { OID, qualifiers SEQUENCE OPTIONAL } */
+		if (!one_tlv(v, end, 0x30, &c, &len) ||
+		    !seq_of_tags(c, c + len, 1, seq_tag))
+			return 0;
+		for (end = c + len; c < end;) {
+			const uint8_t *e, *f;
+
+			(void)tlv_next(&c, end, &q, &l2);
+			e = q + l2;
+			if (tlv_next(&q, e, &f, &len) != 0x06 ||
+			    !oid_ok(f, len))
+				return 0;
+			if (which == 7) {
+				if ((tag = tlv_next(&q, e, &f, &len)) < 0 ||
+				    !general_name_tag(tag) || q != e)
+					return 0;
+			} else if (q < e &&
+			    (tlv_next(&q, e, &f, &len) != 0x30 || q != e))
+				return 0;
+		}
+		return 1;
+	case 9: /* OCSP no-check: NULL */
+		return one_tlv(v, end, 0x05, &c, &len) && len == 0;
+	}
+	return 0;
+}
+
+/*
+ * An end-entity TBSCertificate (RFC 5280 §4.1), walked as DER instead of
+ * parsed into an X509 (in OpenSSL 3.0 that looks the key's decoder up,
+ * hundreds of microseconds): v3; serial; the key's signature algorithm;
+ * the issuing CA's subject, byte for byte; validity; a subject Name;
+ * subjectPublicKeyInfo; no unique identifiers; Extensions of which each
+ * is one the purpose's profiles use, at most once, and its value of that
+ * extension's syntax; nothing after. Then what the purpose forbids: cA
+ * TRUE, keyCertSign or cRLSign, and (a device) id-kp-OCSPSigning.
+ */
+static enum status
+cert_walk(const struct signer_names *n, enum signer_purpose purpose,
+    const struct signer_key *key, int md_nid, const uint8_t *tbs,
+    size_t tbs_len)
+{
+	const char *what = signer_purpose_name(purpose);
+	const uint8_t *p = tbs, *end = tbs + tbs_len, *c, *alg, *e, *e_end;
+	const uint8_t *oid, *v, *q;
+	const unsigned char *name_der = NULL;
+	uint8_t *want = NULL;
+	size_t len, alg_len, want_len = 0, oid_len, v_len, name_len = 0, i;
+	size_t allowed = purpose == SIGNER_PURPOSE_SERVICE_CERT
+	    ? WALK_EXTS_MAX
+	    : WALK_EXTS_DEVICE;
+	unsigned seen = 0;
+	struct walk_cert w;
+	char oid_text[80];
+	ASN1_OBJECT *obj;
+	X509 *issuer;
+	int tag;
+	enum status st = ST_DENIED;
+
+	memset(&w, 0, sizeof(w));
+	if (tlv_next(&p, end, &c, &len) != 0x30 || p != end)
+		goto malformed;
+	p = c;
+	end = c + len;
+	/* version [0] EXPLICIT INTEGER, v3 is 2; a v1 one starts with the
+	 * serial (an INTEGER) instead */
+	if (p < end && p[0] == 0x02) {
+		status_fail(ST_DENIED, "%s: not a v3 certificate", what);
+		goto out;
+	}
+	if (tlv_next(&p, end, &c, &len) != 0xa0 ||
+	    !one_tlv(c, c + len, 0x02, &v, &v_len))
+		goto malformed;
+	if (v_len != 1 || v[0] != 2) {
+		status_fail(ST_DENIED, "%s: not a v3 certificate", what);
+		goto out;
+	}
+	if (tlv_next(&p, end, &c, &len) != 0x02 || len == 0 || len > 21)
+		goto malformed;
+	alg = p;
+	if (tlv_next(&p, end, &c, &len) != 0x30)
+		goto malformed;
+	alg_len = (size_t)(p - alg);
+	if ((st = signer_sigalg_der(key, md_nid, &want, &want_len)) != ST_OK)
+		goto out;
+	st = ST_DENIED;
+	if (alg_len != want_len || memcmp(alg, want, want_len) != 0) {
+		status_fail(ST_DENIED,
+		    "%s: its signature algorithm is not the key's with the "
+		    "digest asked for",
+		    what);
+		goto out;
+	}
+	/* issuer */
+	q = p;
+	if (tlv_next(&p, end, &c, &len) != 0x30 || !name_ok(c, c + len))
+		goto malformed;
+	issuer = issuer_of(n, key->role);
+	if (issuer != NULL &&
+	    (!X509_NAME_get0_der(
+	         X509_get_subject_name(issuer), &name_der, &name_len) ||
+	        name_len != (size_t)(p - q) || memcmp(name_der, q, name_len))) {
+		status_fail(ST_DENIED,
+		    "%s: the issuer is not the %s CA's subject", what,
+		    signer_role_name(key->role));
+		goto out;
+	}
+	/* validity */
+	if (tlv_next(&p, end, &c, &len) != 0x30)
+		goto malformed;
+	e_end = c + len;
+	tag = tlv_next(&c, e_end, &v, &v_len);
+	if (!is_time(tag, v, v_len))
+		goto malformed;
+	tag = tlv_next(&c, e_end, &v, &v_len);
+	if (!is_time(tag, v, v_len) || c != e_end)
+		goto malformed;
+	/* subject */
+	if (tlv_next(&p, end, &c, &len) != 0x30 || !name_ok(c, c + len))
+		goto malformed;
+	/* subjectPublicKeyInfo: SEQUENCE { AlgorithmIdentifier, BIT STRING } */
+	if (tlv_next(&p, end, &c, &len) != 0x30)
+		goto malformed;
+	e_end = c + len;
+	if (tlv_next(&c, e_end, &v, &v_len) != 0x30 ||
+	    tlv_next(&v, v + v_len, &q, &len) != 0x06 || !oid_ok(q, len) ||
+	    tlv_next(&c, e_end, &v, &v_len) != 0x03 || v_len < 1 || c != e_end)
+		goto malformed;
+	if (p == end)
+		goto decide; /* no extensions */
+	if (tlv_next(&p, end, &c, &len) != 0xa3 || p != end) {
+		status_fail(ST_DENIED,
+		    "%s: after the key, only [3] extensions (no unique "
+		    "identifiers, nothing else)",
+		    what);
+		goto out;
+	}
+	if (!one_tlv(c, c + len, 0x30, &e, &len) || len == 0)
+		goto bad_ext;
+	for (e_end = e + len; e < e_end;) {
+		if (tlv_next(&e, e_end, &c, &len) != 0x30)
+			goto bad_ext;
+		q = c + len;
+		if (tlv_next(&c, q, &oid, &oid_len) != 0x06 ||
+		    !oid_ok(oid, oid_len))
+			goto bad_ext;
+		if (c < q && c[0] == 0x01) {
+			if (tlv_next(&c, q, &v, &v_len) != 0x01 || v_len != 1 ||
+			    v[0] != 0xff)
+				goto bad_ext;
+		}
+		if (tlv_next(&c, q, &v, &v_len) != 0x04 || c != q)
+			goto bad_ext;
+		for (i = 0; i < allowed; i++)
+			if (oid_is(oid, oid_len, walk_exts[i].oid,
+			        walk_exts[i].len))
+				break;
+		if (i == allowed) {
+			obj = ASN1_OBJECT_create(NID_undef,
+			    (unsigned char *)oid, (int)oid_len, NULL, NULL);
+			if (obj != NULL)
+				OBJ_obj2txt(oid_text, sizeof(oid_text), obj, 1);
+			else
+				snprintf(oid_text, sizeof(oid_text), "(?)");
+			ASN1_OBJECT_free(obj);
+			status_fail(ST_DENIED,
+			    "%s: extension %s is in no %s profile", what,
+			    oid_text,
+			    purpose == SIGNER_PURPOSE_DEVICE_CERT ? "device"
+			                                          : "service");
+			goto out;
+		}
+		if ((seen & (1u << i)) || !ext_value_ok(i, v, v_len, &w))
+			goto bad_ext;
+		seen |= 1u << i;
+	}
+decide:
+	if (w.is_ca) {
+		status_fail(ST_DENIED,
+		    "%s: basicConstraints cA is TRUE; this purpose signs end "
+		    "entities only (RFC 5280 §4.2.1.9)",
+		    what);
+		goto out;
+	}
+	/* keyCertSign is bit 5, cRLSign bit 6: 0x04 and 0x02 of octet 0 */
+	if (w.key_usage_first & 0x06) {
+		status_fail(ST_DENIED,
+		    "%s: keyUsage has keyCertSign or cRLSign (RFC 5280 "
+		    "§4.2.1.3)",
+		    what);
+		goto out;
+	}
+	if (purpose == SIGNER_PURPOSE_DEVICE_CERT && w.has_ocsp_signing) {
+		status_fail(ST_DENIED,
+		    "%s: extendedKeyUsage has id-kp-OCSPSigning: a device "
+		    "would answer OCSP for the CA (RFC 6960 §4.2.2.2)",
+		    what);
+		goto out;
+	}
+	st = ST_OK;
+	goto out;
+malformed:
+	status_fail(
+	    ST_DENIED, "%s: not one DER TBSCertificate (RFC 5280 §4.1)", what);
+	goto out;
+bad_ext:
+	status_fail(ST_DENIED,
+	    "%s: an extension does not parse or is repeated (RFC 5280 §4.2)",
+	    what);
+out:
+	OPENSSL_free(want);
+	return st;
+}
+
 /*
  * A TBSCertList (RFC 5280 §5.1.2) of a v2 CRL, walked: version v2, the
  * key's signature algorithm, the key's CA as issuer (the very bytes of its
@@ -617,6 +1052,8 @@ signer_purpose_check(const struct signer_names *n, enum signer_purpose purpose,
 		switch (purpose) {
 		case SIGNER_PURPOSE_DEVICE_CERT:
 		case SIGNER_PURPOSE_SERVICE_CERT:
+			st = cert_walk(n, purpose, key, md_nid, tbs, tbs_len);
+			break;
 		case SIGNER_PURPOSE_CA_CERT:
 			st = cert_check(n, purpose, key, md_nid, tbs, tbs_len);
 			break;

@@ -285,6 +285,166 @@ test_certificates(void)
 	ASN1_OCTET_STRING_free(value);
 }
 
+/* An extension of nid whose value is the DER value[0..len). */
+static X509_EXTENSION *
+ext_raw(int nid, const char *value, size_t len)
+{
+	ASN1_OCTET_STRING *v = ASN1_OCTET_STRING_new();
+	X509_EXTENSION *e = NULL;
+
+	if (v != NULL &&
+	    ASN1_OCTET_STRING_set(v, (const unsigned char *)value, (int)len))
+		e = X509_EXTENSION_create_by_NID(NULL, nid, 0, v);
+	ASN1_OCTET_STRING_free(v);
+	return e;
+}
+
+/*
+ * An end-entity TBS under issuer's name (NULL: the issuing CA) with
+ * exactly the extensions exts (NULL-terminated; taken); version v.
+ */
+static uint8_t *
+ee_tbs(X509_EXTENSION **exts, const X509 *issuer, long version, size_t *len)
+{
+	X509 *x = X509_new();
+	uint8_t *tbs;
+
+	X509_set_version(x, version);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 4243);
+	X509_set_subject_name(x, X509_get_subject_name(issuing_cert));
+	X509_set_issuer_name(
+	    x, X509_get_subject_name(issuer ? issuer : issuing_cert));
+	X509_gmtime_adj(X509_getm_notBefore(x), 0);
+	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+	X509_set_pubkey(x, pub[SIGNER_ROLE_TOKEN]);
+	for (; exts != NULL && *exts != NULL; exts++) {
+		X509_add_ext(x, *exts, -1);
+		X509_EXTENSION_free(*exts);
+	}
+	tbs = cert_tbs(x, len);
+	X509_free(x);
+	return tbs;
+}
+
+/* Ask for purpose over ee_tbs(exts...); the status, detail kept. */
+static enum status
+ask_ee(
+    unsigned purpose, X509_EXTENSION **exts, const X509 *issuer, long version)
+{
+	uint8_t *tbs, *sig = NULL;
+	size_t len = 0, sig_len = 0;
+	enum status st;
+
+	if ((tbs = ee_tbs(exts, issuer, version, &len)) == NULL)
+		return ST_INTERNAL;
+	st = ask(
+	    SIGNER_ROLE_ISSUING, purpose, NID_sha256, tbs, len, &sig, &sig_len);
+	OPENSSL_free(sig);
+	OPENSSL_free(tbs);
+	return st;
+}
+
+/*
+ * The end-entity TBS is walked as DER, not parsed by OpenSSL: each thing
+ * the walk must see, from the side of a worker that sends its own TBS.
+ */
+static void
+test_cert_walk(void)
+{
+	X509_EXTENSION *e[6];
+
+	log_capture();
+	/* Every extension a profile writes: signed. */
+	e[0] = ext(NID_basic_constraints, "critical,CA:FALSE");
+	e[1] = ext(NID_key_usage, "critical,digitalSignature,keyAgreement");
+	e[2] = ext(NID_ext_key_usage, "clientAuth,serverAuth");
+	e[3] = ext(NID_subject_alt_name, "DNS:a.example,IP:10.0.0.1");
+	e[4] = ext(NID_crl_distribution_points, "URI:http://c.example/1.crl");
+	e[5] = NULL;
+	CHECK_ST(
+	    ask_ee(SIGNER_PURPOSE_DEVICE_CERT, e, NULL, X509_VERSION_3), ST_OK);
+	e[0] = ext(NID_info_access, "OCSP;URI:http://o.example/");
+	/* { { 1.3.6.1.4.1.55555.9.1 } } */
+	e[1] = ext_raw(NID_certificate_policies,
+	    "\x30\x0e\x30\x0c\x06\x0a\x2b\x06\x01\x04\x01\x83\xb2\x03"
+	    "\x09\x01",
+	    16);
+	e[2] = NULL;
+	CHECK_ST(
+	    ask_ee(SIGNER_PURPOSE_DEVICE_CERT, e, NULL, X509_VERSION_3), ST_OK);
+	/* No extensions at all. */
+	CHECK_ST(ask_ee(SIGNER_PURPOSE_DEVICE_CERT, NULL, NULL, X509_VERSION_3),
+	    ST_OK);
+	/* A v1 certificate. */
+	CHECK_ST(ask_ee(SIGNER_PURPOSE_DEVICE_CERT, NULL, NULL, X509_VERSION_1),
+	    ST_DENIED);
+	CHECK_DETAIL("not a v3 certificate");
+	/* Another issuer's name (the root's). */
+	CHECK_ST(
+	    ask_ee(SIGNER_PURPOSE_DEVICE_CERT, NULL, root_cert, X509_VERSION_3),
+	    ST_DENIED);
+	CHECK_DETAIL("the issuer is not the issuing CA's subject");
+	/* One extension twice. */
+	e[0] = ext(NID_key_usage, "digitalSignature");
+	e[1] = ext(NID_key_usage, "digitalSignature");
+	e[2] = NULL;
+	CHECK_ST(ask_ee(SIGNER_PURPOSE_DEVICE_CERT, e, NULL, X509_VERSION_3),
+	    ST_DENIED);
+	CHECK_DETAIL("does not parse or is repeated");
+	/* keyCertSign, cRLSign. */
+	e[0] = ext(NID_key_usage, "digitalSignature,keyCertSign");
+	e[1] = NULL;
+	CHECK_ST(ask_ee(SIGNER_PURPOSE_DEVICE_CERT, e, NULL, X509_VERSION_3),
+	    ST_DENIED);
+	CHECK_DETAIL("keyCertSign or cRLSign");
+	e[0] = ext(NID_key_usage, "cRLSign");
+	CHECK_ST(ask_ee(SIGNER_PURPOSE_SERVICE_CERT, e, NULL, X509_VERSION_3),
+	    ST_DENIED);
+	CHECK_DETAIL("keyCertSign or cRLSign");
+	/* cA TRUE with a path length, BER's explicit FALSE. */
+	e[0] = ext(NID_basic_constraints, "CA:TRUE,pathlen:0");
+	CHECK_ST(ask_ee(SIGNER_PURPOSE_SERVICE_CERT, e, NULL, X509_VERSION_3),
+	    ST_DENIED);
+	CHECK_DETAIL("cA is TRUE");
+	e[0] = ext_raw(NID_basic_constraints, "\x30\x03\x01\x01\x00", 5);
+	CHECK_ST(ask_ee(SIGNER_PURPOSE_DEVICE_CERT, e, NULL, X509_VERSION_3),
+	    ST_DENIED);
+	CHECK_DETAIL("does not parse");
+	/* Values that are not their extension's syntax. */
+	e[0] = ext_raw(NID_subject_alt_name, "\x30\x03\x99\x01\x00", 5);
+	CHECK_ST(ask_ee(SIGNER_PURPOSE_DEVICE_CERT, e, NULL, X509_VERSION_3),
+	    ST_DENIED);
+	CHECK_DETAIL("does not parse");
+	e[0] = ext_raw(NID_subject_alt_name, "\x30\x00", 2);
+	CHECK_ST(ask_ee(SIGNER_PURPOSE_DEVICE_CERT, e, NULL, X509_VERSION_3),
+	    ST_DENIED);
+	e[0] = ext_raw(NID_ext_key_usage, "\x30\x02\x05\x00", 4);
+	CHECK_ST(ask_ee(SIGNER_PURPOSE_DEVICE_CERT, e, NULL, X509_VERSION_3),
+	    ST_DENIED);
+	e[0] = ext_raw(NID_key_usage, "\x03\x02\x07\x80\x00", 5);
+	CHECK_ST(ask_ee(SIGNER_PURPOSE_DEVICE_CERT, e, NULL, X509_VERSION_3),
+	    ST_DENIED);
+	e[0] = ext_raw(NID_crl_distribution_points, "\x30\x02\x04\x00", 4);
+	CHECK_ST(ask_ee(SIGNER_PURPOSE_DEVICE_CERT, e, NULL, X509_VERSION_3),
+	    ST_DENIED);
+	e[0] = ext_raw(NID_info_access, "\x30\x04\x30\x02\x06\x00", 6);
+	CHECK_ST(ask_ee(SIGNER_PURPOSE_DEVICE_CERT, e, NULL, X509_VERSION_3),
+	    ST_DENIED);
+	/* OCSP no-check and OCSPSigning: a responder's (service), never a
+	 * device's. */
+	e[0] = ext(NID_id_pkix_OCSP_noCheck, "ignored");
+	e[1] = ext(NID_ext_key_usage, "OCSPSigning");
+	e[2] = NULL;
+	CHECK_ST(ask_ee(SIGNER_PURPOSE_SERVICE_CERT, e, NULL, X509_VERSION_3),
+	    ST_OK);
+	e[0] = ext(NID_id_pkix_OCSP_noCheck, "ignored");
+	e[1] = NULL;
+	CHECK_ST(ask_ee(SIGNER_PURPOSE_DEVICE_CERT, e, NULL, X509_VERSION_3),
+	    ST_DENIED);
+	CHECK_DETAIL("is in no device profile");
+	CHECK(log_release_has("signer: refused to sign (purpose device-cert"));
+}
+
 /* An OCSP ResponseData (as a worker could make one with any key). */
 static uint8_t *
 ocsp_tbs(size_t *len)
@@ -730,6 +890,7 @@ main(void)
 	CHECK_ST(signer_local_open(&sc, &holder), ST_OK);
 	if (holder != NULL) {
 		test_certificates();
+		test_cert_walk();
 		test_ocsp();
 		test_tokens();
 		test_crls();
