@@ -96,10 +96,12 @@ struct authority_enroll_req {
  * the profile, sign it in the token, and commit it (with the one-time
  * secret consumed, when who holds one) before returning. With
  * is_server_keygen the new private key goes to *key (the caller frees it
- * and must never store or log it); otherwise key may be NULL.
+ * and must never store or log it); otherwise key may be NULL. The
+ * certificate is *out, its DER as signed (*out_len octets; the caller
+ * frees it with OPENSSL_free): nothing parses it back on this path.
  */
 enum status authority_enroll(struct authority *a, const struct principal *who,
-    const struct authority_enroll_req *req, X509 **out,
+    const struct authority_enroll_req *req, uint8_t **out, size_t *out_len,
     EVP_PKEY **key) MUST_CHECK;
 
 /*

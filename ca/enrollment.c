@@ -519,16 +519,17 @@ profile_template(const struct authority *a, const struct policy_profile *p)
  */
 static enum status
 sign_unique(struct authority *a, const struct policy_profile *p,
-    const struct ca_template *t, X509 **out, char serial[41])
+    const struct ca_template *t, uint8_t **out, size_t *out_len,
+    char serial[41])
 {
 	const struct ca_certder *tmpl = profile_template(a, p);
-	const unsigned char *q;
 	uint8_t *der = NULL;
 	size_t der_len = 0;
 	int tries, exists;
 	enum status st;
 
 	*out = NULL;
+	*out_len = 0;
 	if (tmpl == NULL)
 		return status_fail(ST_INTERNAL,
 		    "profile %s has no certificate template", p->name);
@@ -547,11 +548,9 @@ sign_unique(struct authority *a, const struct policy_profile *p,
 	}
 	if (der == NULL)
 		return status_fail(ST_INTERNAL, "no unique serial in 3 draws");
-	q = der;
-	*out = d2i_X509(NULL, &q, (long)der_len);
-	OPENSSL_free(der);
-	if (*out == NULL)
-		return status_fail_ssl(ST_INTERNAL, "issued certificate");
+	/* Not parsed back: the row is filled from what was signed. */
+	*out = der;
+	*out_len = der_len;
 	return ST_OK;
 }
 
@@ -581,21 +580,41 @@ pick_shard(struct authority *a, int *shard, char **url)
  */
 static enum status
 commit_cert(struct authority *a, const struct principal *who,
-    const struct policy_profile *p, const char *device_id, X509 *cert,
-    int shard, int64_t now, const char *action, int is_reenroll,
-    int64_t secret_id)
+    const struct policy_profile *p, const char *device_id,
+    const struct ca_template *t, const uint8_t *der, size_t der_len,
+    const char *serial, int shard, int64_t now, const char *action,
+    int is_reenroll, int64_t secret_id)
 {
 	struct store_cert row;
 	struct issue_job job;
 	char actor[AUTHORITY_ACTOR_CAP];
 	uint8_t hash[32];
-	enum status st;
+	enum status st = ST_OK;
 
 	memset(hash, 0, sizeof(hash));
-	if ((st = ca_row_from_cert(cert, device_id, p->name, now, &row)) !=
-	    ST_OK)
-		return st;
+	/*
+	 * The row from what was signed, as ca_row_from_cert reads it back
+	 * from a certificate: the template's issuer is the issuing CA's
+	 * subject, its subject and validity are t's, to the second.
+	 */
+	memset(&row, 0, sizeof(row));
+	snprintf(row.serial, sizeof(row.serial), "%s", serial);
+	row.issuer = ca_name_string(X509_get_subject_name(a->issuing));
+	row.subject = ca_name_string(t->subject);
+	row.device_id = (char *)device_id;
+	row.profile = (char *)p->name;
+	row.not_before = t->not_before;
+	row.not_after = t->not_after;
+	row.status = STORE_CERT_VALID;
+	row.reason = -1;
+	row.created = now;
+	row.der = (uint8_t *)der;
+	row.der_len = der_len;
 	row.shard = shard;
+	if (row.issuer == NULL || row.subject == NULL) {
+		st = ST_NOMEM;
+		goto out;
+	}
 	principal_describe(who, actor, sizeof(actor));
 	memset(&job, 0, sizeof(job));
 	job.a = a;
@@ -622,6 +641,7 @@ commit_cert(struct authority *a, const struct principal *who,
 	    device_id ? device_id : "-", p->name, action, actor);
 out:
 	OPENSSL_cleanse(hash, sizeof(hash));
+	row.der = NULL; /* the caller's */
 	ca_row_clear(&row);
 	return st;
 }
@@ -720,7 +740,8 @@ authority_set_metrics(struct authority *a, struct metrics *m)
 
 enum status
 authority_enroll(struct authority *a, const struct principal *who,
-    const struct authority_enroll_req *req, X509 **out, EVP_PKEY **key)
+    const struct authority_enroll_req *req, uint8_t **out, size_t *out_len,
+    EVP_PKEY **key)
 {
 	const struct policy_profile *p;
 	struct policy_key_rule rule;
@@ -729,7 +750,8 @@ authority_enroll(struct authority *a, const struct principal *who,
 	X509_NAME *subject = NULL;
 	GENERAL_NAMES *san = NULL;
 	EVP_PKEY *new_key = NULL;
-	X509 *cert = NULL;
+	uint8_t *cert = NULL;
+	size_t cert_len = 0;
 	char serial[41], *crl_url = NULL;
 	int shard = STORE_CRL_SHARD_FULL;
 	int64_t secret_id = 0;
@@ -742,6 +764,7 @@ authority_enroll(struct authority *a, const struct principal *who,
 	enum status st;
 
 	*out = NULL;
+	*out_len = 0;
 	if (key != NULL)
 		*key = NULL;
 	name = req->profile;
@@ -816,15 +839,16 @@ authority_enroll(struct authority *a, const struct principal *who,
 	if ((st = pick_shard(a, &shard, &crl_url)) != ST_OK)
 		goto out;
 	t.crl_url = crl_url;
-	if ((st = sign_unique(a, p, &t, &cert, serial)) != ST_OK)
+	if ((st = sign_unique(a, p, &t, &cert, &cert_len, serial)) != ST_OK)
 		goto out;
-	st = commit_cert(a, who, p, device_id, cert, shard, now, action,
-	    req->is_reenroll, secret_id);
+	st = commit_cert(a, who, p, device_id, &t, cert, cert_len, serial,
+	    shard, now, action, req->is_reenroll, secret_id);
 	if (st == ST_UNAUTHENTICATED || st == ST_DENIED)
 		goto refuse; /* the secret was used meanwhile */
 	if (st != ST_OK)
 		goto out;
 	*out = cert;
+	*out_len = cert_len;
 	cert = NULL;
 	if (key != NULL) {
 		*key = new_key;
@@ -852,7 +876,7 @@ out:
 	X509_NAME_free(subject);
 	GENERAL_NAMES_free(san);
 	EVP_PKEY_free(new_key);
-	X509_free(cert);
+	OPENSSL_free(cert);
 	ca_csr_free(csr);
 	return st;
 }
@@ -862,12 +886,28 @@ authority_issue(struct authority *a, const struct principal *who,
     const char *profile, const uint8_t *csr, size_t csr_len, X509 **out)
 {
 	struct authority_enroll_req req;
+	const unsigned char *p;
+	uint8_t *der = NULL;
+	size_t der_len = 0;
+	enum status st;
 
+	*out = NULL;
 	memset(&req, 0, sizeof(req));
 	req.profile = profile;
 	req.csr = csr;
 	req.csr_len = csr_len;
-	return authority_enroll(a, who, &req, out, NULL);
+	if ((st = authority_enroll(a, who, &req, &der, &der_len, NULL)) !=
+	    ST_OK)
+		return st;
+	p = der;
+	if ((*out = d2i_X509(NULL, &p, (long)der_len)) == NULL ||
+	    p != der + der_len) {
+		X509_free(*out);
+		*out = NULL;
+		st = status_fail_ssl(ST_INTERNAL, "issued certificate");
+	}
+	OPENSSL_free(der);
+	return st;
 }
 
 struct secret_job {

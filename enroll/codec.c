@@ -126,6 +126,91 @@ cert_der_cmp(const void *pa, const void *pb)
 	return 0;
 }
 
+/* Octets of a DER length n; with q, written there. */
+static size_t
+der_len_put(uint8_t *q, size_t n)
+{
+	size_t k = 0, m;
+
+	if (n < 0x80) {
+		if (q != NULL)
+			q[0] = (uint8_t)n;
+		return 1;
+	}
+	for (m = n; m > 0; m >>= 8)
+		k++;
+	if (q != NULL) {
+		q[0] = (uint8_t)(0x80 | k);
+		for (m = 0; m < k; m++)
+			q[1 + m] = (uint8_t)(n >> (8 * (k - 1 - m)));
+	}
+	return 1 + k;
+}
+
+/* A tag and the length n at *q, moving *q past them. */
+static void
+der_hdr(uint8_t **q, uint8_t tag, size_t n)
+{
+	*(*q)++ = tag;
+	*q += der_len_put(*q, n);
+}
+
+enum status
+codec_certs_only_der(const uint8_t *const *ders, const size_t *lens,
+    size_t count, uint8_t **der, size_t *der_len)
+{
+	/* signedData, version 1, digestAlgorithms {}, encapContentInfo
+	 * { id-data } (RFC 5652 §5.1, §5.2); the certificates; signerInfos
+	 * {} */
+	static const uint8_t oid_signed[] = {
+	    0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02};
+	static const uint8_t head[] = {0x02, 0x01, 0x01, 0x31, 0x00, 0x30, 0x0b,
+	    0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01};
+	static const uint8_t tail[] = {0x31, 0x00};
+	struct cert_der *sorted = NULL;
+	size_t certs = 0, sd, ex, ci, i;
+	uint8_t *out = NULL, *q;
+	enum status st = ST_NOMEM;
+
+	*der = NULL;
+	*der_len = 0;
+	if ((sorted = calloc(count ? count : 1, sizeof(*sorted))) == NULL)
+		goto out;
+	for (i = 0; i < count; i++) {
+		sorted[i].der = (unsigned char *)ders[i];
+		sorted[i].len = lens[i];
+		certs += lens[i];
+	}
+	/* The SET OF in DER order (X.690 §11.6), as codec_certs_only. */
+	qsort(sorted, count, sizeof(*sorted), cert_der_cmp);
+	sd = sizeof(head) + 1 + der_len_put(NULL, certs) + certs + sizeof(tail);
+	ex = 1 + der_len_put(NULL, sd) + sd;
+	ci = sizeof(oid_signed) + 1 + der_len_put(NULL, ex) + ex;
+	if ((out = OPENSSL_malloc(1 + der_len_put(NULL, ci) + ci)) == NULL)
+		goto out;
+	q = out;
+	der_hdr(&q, 0x30, ci);
+	memcpy(q, oid_signed, sizeof(oid_signed));
+	q += sizeof(oid_signed);
+	der_hdr(&q, 0xa0, ex);
+	der_hdr(&q, 0x30, sd);
+	memcpy(q, head, sizeof(head));
+	q += sizeof(head);
+	der_hdr(&q, 0xa0, certs);
+	for (i = 0; i < count; i++) {
+		memcpy(q, sorted[i].der, sorted[i].len);
+		q += sorted[i].len;
+	}
+	memcpy(q, tail, sizeof(tail));
+	q += sizeof(tail);
+	*der = out;
+	*der_len = (size_t)(q - out);
+	st = ST_OK;
+out:
+	free(sorted);
+	return st;
+}
+
 enum status
 codec_certs_only(
     X509 *const *certs, size_t count, uint8_t **der, size_t *der_len)

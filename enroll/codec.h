@@ -38,4 +38,12 @@ enum status codec_b64_encode(
 enum status codec_certs_only(X509 *const *certs, size_t count, uint8_t **der,
     size_t *der_len) MUST_CHECK;
 
+/*
+ * The same bytes from the certificates' DER (ders[i], lens[i] octets),
+ * written directly: no X509 to parse, no PKCS7 to build. The caller frees
+ * *der with OPENSSL_free.
+ */
+enum status codec_certs_only_der(const uint8_t *const *ders, const size_t *lens,
+    size_t count, uint8_t **der, size_t *der_len) MUST_CHECK;
+
 #endif

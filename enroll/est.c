@@ -193,9 +193,9 @@ enroll_op(struct enroll *e, const struct http_request *req, const char *label,
 	struct authority_enroll_req er;
 	struct principal who;
 	char *secret = NULL;
-	uint8_t *csr = NULL, *p7 = NULL;
-	size_t csr_len = 0, p7_len = 0;
-	X509 *cert = NULL;
+	uint8_t *csr = NULL, *p7 = NULL, *cert = NULL;
+	size_t csr_len = 0, p7_len = 0, cert_len = 0;
+	const uint8_t *certs[1];
 	EVP_PKEY *key = NULL;
 	enum status st;
 
@@ -222,11 +222,14 @@ enroll_op(struct enroll *e, const struct http_request *req, const char *label,
 	er.binding = req->channel_binding;
 	er.binding_len = req->channel_binding_len;
 	er.is_binding_unsafe = req->is_binding_unsafe;
-	if ((st = authority_enroll(e->a, &who, &er, &cert, &key)) != ST_OK) {
+	if ((st = authority_enroll(e->a, &who, &er, &cert, &cert_len, &key)) !=
+	    ST_OK) {
 		refuse(resp, st);
 		goto out;
 	}
-	if ((st = codec_certs_only(&cert, 1, &p7, &p7_len)) != ST_OK) {
+	certs[0] = cert;
+	if ((st = codec_certs_only_der(certs, &cert_len, 1, &p7, &p7_len)) !=
+	    ST_OK) {
 		http_response_status(resp, st);
 		goto out;
 	}
@@ -243,7 +246,7 @@ refused:
 out:
 	OPENSSL_free(p7);
 	EVP_PKEY_free(key);
-	X509_free(cert);
+	OPENSSL_free(cert);
 	free(csr);
 	secret_free(secret);
 }

@@ -440,6 +440,31 @@ check_certs_only(const uint8_t *der, size_t len, int count, const char *what)
 	return p7;
 }
 
+/* codec_certs_only_der over the DER of certs gives want, byte for byte. */
+static int
+certs_only_from_der(
+    X509 *const *certs, size_t n, const uint8_t *want, size_t want_len)
+{
+	unsigned char *ders[5] = {NULL};
+	size_t lens[5], i, len = 0;
+	uint8_t *der = NULL;
+	int k, ok = 1;
+
+	for (i = 0; i < n && i < 5; i++) {
+		if ((k = i2d_X509(certs[i], &ders[i])) <= 0)
+			ok = 0;
+		lens[i] = k > 0 ? (size_t)k : 0;
+	}
+	ok = ok &&
+	    codec_certs_only_der(
+	        (const uint8_t *const *)ders, lens, n, &der, &len) == ST_OK &&
+	    len == want_len && memcmp(der, want, len) == 0;
+	for (i = 0; i < n && i < 5; i++)
+		OPENSSL_free(ders[i]);
+	OPENSSL_free(der);
+	return ok;
+}
+
 /* One to all five of init's certificates, shuffled: strict, sorted,
  * the same bytes whatever the order given. 20 rounds. */
 static void
@@ -467,6 +492,8 @@ test_certs_only_shuffled(void)
 		snprintf(what, sizeof(what), "certs-only of %zu", n);
 		CHECK_ST(codec_certs_only(given, n, &der, &len), ST_OK);
 		PKCS7_free(check_certs_only(der, len, (int)n, what));
+		/* From the certificates' DER: the very same bytes. */
+		CHECK(certs_only_from_der(given, n, der, len));
 		/* Another order, the same bytes. */
 		for (i = n; i > 1; i--) {
 			k = r[1 + i % 7] % i;
