@@ -105,18 +105,6 @@ store_txn_cert_revoke(struct store_txn *txn, const char *serial, int reason,
 		return st;
 	if ((st = check_reason(reason)) != ST_OK)
 		return st;
-	/*
-	 * PostgreSQL: the feed's seq is drawn at the INSERT, so two nodes'
-	 * revocations could commit in the other order and a gateway reading
-	 * "since seq N" skip the late lower one. The order lock (the audit's,
-	 * W_AUDIT_LOCK) is taken before anything, held to the COMMIT: the
-	 * feed's writers take turns and commit in seq order. It is taken
-	 * before the certificate's row lock, so two revocations of one
-	 * certificate queue on it and never wait on each other's locks.
-	 */
-	if (db_kind(txn->db) == DB_PG &&
-	    (st = txn_control(txn, W_AUDIT_LOCK)) != ST_OK)
-		return st;
 	if ((sel = wstmt(txn, W_CERT_STATUS)) == NULL ||
 	    (upd = wstmt(txn, W_CERT_REVOKE)) == NULL ||
 	    (ins = wstmt(txn, W_FEED_INSERT)) == NULL)
@@ -148,6 +136,18 @@ store_txn_cert_revoke(struct store_txn *txn, const char *serial, int reason,
 		    ST_CONFLICT, "certificate %s is already revoked", serial);
 		goto out;
 	}
+	/*
+	 * PostgreSQL: the feed's seq is drawn at the INSERT, so two nodes'
+	 * revocations could commit in the other order and a gateway reading
+	 * "since seq N" skip the late lower one. The order lock (the
+	 * audit's, W_AUDIT_LOCK) is taken before the seq is drawn and held
+	 * to the COMMIT: the feed's writers take turns and commit in seq
+	 * order. After the certificate's row lock, as the audit entry every
+	 * revocation appends next always took it: no new lock order.
+	 */
+	if (db_kind(txn->db) == DB_PG &&
+	    (st = txn_control(txn, W_AUDIT_LOCK)) != ST_OK)
+		goto out;
 	ok = bind_text(ins, 1, serial) == DB_OK &&
 	    bind_text(ins, 2, device_id) == DB_OK &&
 	    db_bind_int(ins, 3, reason) == DB_OK &&
