@@ -73,6 +73,15 @@ authority_ca_certs_load(
 }
 
 enum status
+authority_retiring_cert_load(const struct ca_config *cfg, X509 **retiring)
+{
+	*retiring = NULL;
+	if (cfg->key_retiring == NULL)
+		return ST_OK;
+	return load_cert(cfg, AUTHORITY_RETIRING_PEM, retiring);
+}
+
+enum status
 authority_file_cert_load(
     const struct ca_config *cfg, const char *rel, X509 **out)
 {
@@ -96,7 +105,8 @@ url_join(const char *base, const char *path)
 
 enum status
 authority_signer_local_open(const struct ca_config *cfg, X509 *root,
-    X509 *issuing, const char *given_pin, int tries, struct signer **out)
+    X509 *issuing, X509 *retiring, const char *given_pin, int tries,
+    struct signer **out)
 {
 	struct signer_local_config sc;
 	char *path = NULL, *conf = NULL, *pin = NULL;
@@ -136,8 +146,10 @@ authority_signer_local_open(const struct ca_config *cfg, X509 *root,
 	sc.key_uri[SIGNER_ROLE_OCSP] = cfg->key_ocsp;
 	sc.key_uri[SIGNER_ROLE_TOKEN] = cfg->key_token;
 	sc.key_uri[SIGNER_ROLE_AUDIT] = cfg->key_audit;
+	sc.key_uri[SIGNER_ROLE_RETIRING] = cfg->key_retiring;
 	sc.root = root;
 	sc.issuing = issuing;
+	sc.retiring = retiring;
 	sc.open_tries = tries;
 	st = signer_local_open(&sc, out);
 	secret_free(pin);
@@ -231,6 +243,54 @@ audit_sign(struct authority *a)
 		log_debug("audit checkpoint signed");
 }
 
+/* The generation of the issuing CA whose certificate is cert: the
+ * issuers table's, 0 when it has no row (no rollover yet). */
+static enum status
+issuer_gen_of(struct authority *a, X509 *cert, int *gen)
+{
+	struct store_issuer row;
+	char serial[41];
+	enum status st;
+
+	*gen = 0;
+	if ((st = ca_cert_serial_hex(cert, serial)) != ST_OK)
+		return st;
+	st = store_issuer_find(a->store, serial, &row);
+	if (st == ST_NOTFOUND)
+		return ST_OK;
+	if (st == ST_OK)
+		*gen = row.gen;
+	return st;
+}
+
+/*
+ * The issuing CA's generation, and after a rollover the retiring one
+ * (retiring, ca/retiring.pem, with tessera.json's keys.retiring).
+ */
+static enum status
+issuers_open(struct authority *a, X509 *retiring)
+{
+	struct signer_key *key = NULL;
+	int gen = 0;
+	enum status st;
+
+	if ((st = issuer_gen_of(a, a->issuing, &a->issuing_gen)) != ST_OK ||
+	    retiring == NULL)
+		return st;
+	if ((st = issuer_gen_of(a, retiring, &gen)) != ST_OK)
+		return st;
+	if (gen == a->issuing_gen)
+		return status_fail(ST_CONFLICT,
+		    "ca/retiring.pem and ca/issuing.pem are the same issuing "
+		    "CA generation (%d)",
+		    gen);
+	if ((st = signer_key_find(a->signer, a->cfg->key_retiring, &key)) !=
+	    ST_OK)
+		return st;
+	return issuer_open(retiring, key, gen,
+	    policy_ocsp(a->policy)->validity_seconds, &a->retiring);
+}
+
 /*
  * Open the authority; its signer is the local one on the token (pin, or
  * the environment's or the configured file's) or, with socket_path, the
@@ -242,7 +302,7 @@ open_with(const char *data_dir, const char *pin, const char *socket_path,
 {
 	struct timespec pause = {0, 100 * 1000000L};
 	struct authority *a = NULL;
-	X509 *own[2];
+	X509 *own[3], *retiring = NULL;
 	int tries;
 	char *path = NULL;
 	enum status st;
@@ -264,17 +324,22 @@ open_with(const char *data_dir, const char *pin, const char *socket_path,
 	if ((st = policy_load(path, &a->policy)) != ST_OK)
 		goto out;
 	if ((st = authority_ca_certs_load(a->cfg, &a->root, &a->issuing)) !=
-	    ST_OK)
+	        ST_OK ||
+	    (st = authority_retiring_cert_load(a->cfg, &retiring)) != ST_OK)
 		goto out;
 	/* Manufacturer trust files are named relative to the policy. */
 	*strrchr(path, '/') = '\0';
 	own[0] = a->root;
 	own[1] = a->issuing;
-	if ((st = trust_open(own, 2, a->policy, path, &a->trust)) != ST_OK)
+	/* After a rollover, what the retiring CA issued authenticates too
+	 * until it expires. */
+	own[2] = retiring;
+	if ((st = trust_open(own, retiring != NULL ? 3 : 2, a->policy, path,
+	         &a->trust)) != ST_OK)
 		goto out;
 	if (socket_path == NULL)
-		st = authority_signer_local_open(
-		    a->cfg, a->root, a->issuing, pin, OPEN_TRIES, &a->signer);
+		st = authority_signer_local_open(a->cfg, a->root, a->issuing,
+		    retiring, pin, OPEN_TRIES, &a->signer);
 	else
 		st = signer_remote_open(socket_path, &a->signer);
 	if (st != ST_OK)
@@ -296,9 +361,11 @@ open_with(const char *data_dir, const char *pin, const char *socket_path,
 		st = ST_NOMEM;
 		goto out;
 	}
-	if ((st = store_open(path, &a->store)) != ST_OK)
+	if ((st = store_open(path, &a->store)) != ST_OK ||
+	    (st = issuers_open(a, retiring)) != ST_OK)
 		goto out;
-	a->crl_url = url_join(a->cfg->publish_url, "/crl/issuing.crl");
+	a->crl_url = publication_crl_url(
+	    a, store_shard_make(a->issuing_gen, STORE_CRL_SHARD_FULL));
 	a->ocsp_url = url_join(a->cfg->publish_url, "/ocsp");
 	a->ca_issuers_url = url_join(a->cfg->publish_url, "/ca/issuing.crt");
 	if (!a->crl_url || !a->ocsp_url || !a->ca_issuers_url) {
@@ -314,6 +381,7 @@ open_with(const char *data_dir, const char *pin, const char *socket_path,
 	a = NULL;
 	st = ST_OK;
 out:
+	X509_free(retiring);
 	free(path);
 	authority_close(a);
 	return st;
@@ -351,6 +419,8 @@ authority_close(struct authority *a)
 	minter_free(a->minter);
 	publisher_free(a->pub);
 	a->pub = NULL;
+	issuer_free(a->retiring);
+	a->retiring = NULL;
 	keys_drop(a);
 	store_close(a->store);
 	trust_free(a->trust);
@@ -428,15 +498,23 @@ authority_get0_root(const struct authority *a)
 	return a->root;
 }
 
+X509 *
+authority_get0_retiring(const struct authority *a)
+{
+	return a->retiring != NULL ? issuer_cert(a->retiring) : NULL;
+}
+
 enum status
 authority_client_ca_pem(const struct authority *a, char **pem, size_t *pem_len)
 {
 	STACK_OF(X509) *roots = trust_maker_roots(a->trust);
-	X509 *certs[2 + LIMIT_POLICY_ROLES * 4];
+	X509 *certs[3 + LIMIT_POLICY_ROLES * 4];
 	size_t n = 0;
 	int i;
 
 	certs[n++] = a->issuing;
+	if (a->retiring != NULL)
+		certs[n++] = issuer_cert(a->retiring);
 	certs[n++] = a->root;
 	for (i = 0;
 	     i < sk_X509_num(roots) && n < sizeof(certs) / sizeof(certs[0]);
@@ -509,6 +587,7 @@ renew(struct authority *a, struct renewal *r, int force, int *renewed)
 	r->spec.pubkey =
 	    key != NULL ? key : signer_key_get0_public(r->token_key);
 	r->spec.san_names = san;
+	r->spec.issuer_gen = a->issuing_gen;
 	if ((st = ca_service_issue(a->store, a->cfg->name,
 	         "tessera id=\"renew\"", now, &r->spec, a->issuing,
 	         a->issuing_key, r->key_rel != NULL ? a->crl_url : NULL,

@@ -205,6 +205,9 @@ const struct policy *authority_policy(const struct authority *a);
 struct store *authority_store(struct authority *a);
 X509 *authority_get0_issuing(const struct authority *a);
 X509 *authority_get0_root(const struct authority *a);
+/* After `tessera ca rollover`, the issuing CA before it (still in
+ * cacerts until it is retired); NULL otherwise. */
+X509 *authority_get0_retiring(const struct authority *a);
 
 /*
  * The CA certificates (PEM, concatenated) that TLS client certificates may
@@ -316,8 +319,8 @@ struct authority_crl_state {
 	size_t entries; /* revoked certificates listed */
 };
 
-/* The issuing CA's shards, and the root. */
-#define AUTHORITY_CRLS_MAX (LIMIT_CRL_SHARDS + 2)
+/* The issuing CA's shards, a retiring one's, and the root. */
+#define AUTHORITY_CRLS_MAX (2 * (LIMIT_CRL_SHARDS + 1) + 1)
 
 /*
  * The CRLs published now (the policy's issuing shards and the root's; one

@@ -12,6 +12,7 @@
 #include "ca/authority.h"
 #include "ca/certder.h"
 #include "ca/config.h"
+#include "ca/issuer.h"
 #include "ca/mint.h"
 #include "ca/policy.h"
 #include "ca/publication.h"
@@ -32,7 +33,8 @@
  * certificates and URLs, the parts' pointers. What changes is inside the
  * parts, each behind its own lock (its header says which):
  * trust (ca/trust.h), publisher (ca/publication.h), minter (ca/mint.h),
- * refusals (ca/refusal.h), expiry watch (ca/staff.h).
+ * refusals (ca/refusal.h), expiry watch (ca/staff.h), the retiring
+ * issuing CA (ca/issuer.h).
  */
 struct authority {
 	struct ca_config *cfg;
@@ -62,6 +64,12 @@ struct authority {
 	char issuing_serial[41]; /* the issuing CA's, for the gate */
 	/* tessera's own certificates close to expiry (ca/staff.h). */
 	struct expiry_watch *expiry;
+	/* Issuing-CA rollover: the issuing CA's generation (the issuers
+	 * table; 0 before any rollover), and the issuing CA before it,
+	 * which still publishes for what it issued (ca/issuer.h; NULL when
+	 * there is none). Fixed from open to close. */
+	int issuing_gen;
+	struct issuer *retiring;
 	/* The caller's lock, let go during serverkeygen (may be NULL). */
 	void (*lock_leave)(void *);
 	void (*lock_enter)(void *);
@@ -83,7 +91,7 @@ enum status authority_ca_certs_load(
  * sign under. tries: logins tried while the token is busy.
  */
 enum status authority_signer_local_open(const struct ca_config *cfg, X509 *root,
-    X509 *issuing, const char *given_pin, int tries,
+    X509 *issuing, X509 *retiring, const char *given_pin, int tries,
     struct signer **out) MUST_CHECK;
 
 /* Write every tallied refused read now (refusal.c; at close). */
@@ -102,6 +110,15 @@ enum status authority_ocsp_certify(struct authority *a,
  * transaction, so that a revocation committed meanwhile is seen.
  */
 enum status issuing_ca_check(struct authority *a) MUST_CHECK;
+
+/*
+ * After a rollover (tessera.json keys.retiring): the issuing CA before it,
+ * from DIR/ca/retiring.pem; *retiring NULL when there is none. The caller
+ * frees it.
+ */
+#define AUTHORITY_RETIRING_PEM "ca/retiring.pem"
+enum status authority_retiring_cert_load(
+    const struct ca_config *cfg, X509 **retiring) MUST_CHECK;
 
 /* DIR/rel as one PEM certificate; the caller frees *out. */
 enum status authority_file_cert_load(

@@ -432,8 +432,8 @@ ca_config_load(const char *data_dir, struct ca_config **out)
 	    "database", "tls", "log", NULL};
 	static const char *const hsm_keys[] = {
 	    "module", "token", "pin_file", "softhsm_conf", NULL};
-	static const char *const key_keys[] = {
-	    "prefix", "root", "issuing", "ocsp", "token", "audit", NULL};
+	static const char *const key_keys[] = {"prefix", "root", "issuing",
+	    "ocsp", "token", "audit", "retiring", NULL};
 	struct ca_config *cfg = NULL;
 	struct jsonread *r = NULL;
 	char *path = NULL;
@@ -442,7 +442,7 @@ ca_config_load(const char *data_dir, struct ca_config **out)
 	json_t *root, *hsm, *keys, *tls, *logs;
 	const char *name, *url, *publish_url, *listen, *publish, *module,
 	    *token, *pin_file, *softhsm, *k_prefix, *k_root, *k_issuing,
-	    *k_ocsp, *k_token, *k_audit, *policy, *database;
+	    *k_ocsp, *k_token, *k_audit, *k_retiring, *policy, *database;
 	int64_t version;
 	enum status st;
 
@@ -500,6 +500,8 @@ ca_config_load(const char *data_dir, struct ca_config **out)
 	        ST_OK ||
 	    (st = config_str(r, "$.keys", keys, "audit", 0, &k_audit)) !=
 	        ST_OK ||
+	    (st = config_str(r, "$.keys", keys, "retiring", 0, &k_retiring)) !=
+	        ST_OK ||
 	    (st = config_str(r, "$", root, "policy", 1, &policy)) != ST_OK ||
 	    (st = config_str(r, "$", root, "database", 1, &database)) !=
 	        ST_OK ||
@@ -545,6 +547,7 @@ ca_config_load(const char *data_dir, struct ca_config **out)
 	cfg->key_ocsp = strdup(k_ocsp);
 	cfg->key_token = strdup(k_token);
 	cfg->key_audit = dup_or_null(k_audit);
+	cfg->key_retiring = dup_or_null(k_retiring);
 	cfg->policy = strdup(policy);
 	cfg->database = strdup(database);
 	if (!cfg->data_dir || !cfg->name || !cfg->url || !cfg->publish_url ||
@@ -552,7 +555,8 @@ ca_config_load(const char *data_dir, struct ca_config **out)
 	    !cfg->hsm_token || (pin_file && !cfg->hsm_pin_file) ||
 	    (softhsm && !cfg->softhsm_conf) || !cfg->key_prefix ||
 	    (k_root && !cfg->key_root) || !cfg->key_issuing || !cfg->key_ocsp ||
-	    !cfg->key_token || (k_audit && !cfg->key_audit) || !cfg->policy ||
+	    !cfg->key_token || (k_audit && !cfg->key_audit) ||
+	    (k_retiring && !cfg->key_retiring) || !cfg->policy ||
 	    !cfg->database) {
 		st = ST_NOMEM;
 		goto out;
@@ -601,9 +605,10 @@ static enum status
 config_write(const struct ca_config *cfg, int is_new)
 {
 	static const char *const key_names[] = {
-	    "prefix", "root", "issuing", "ocsp", "token", "audit"};
+	    "prefix", "root", "issuing", "ocsp", "token", "audit", "retiring"};
 	const char *const key_values[] = {cfg->key_prefix, cfg->key_root,
-	    cfg->key_issuing, cfg->key_ocsp, cfg->key_token, cfg->key_audit};
+	    cfg->key_issuing, cfg->key_ocsp, cfg->key_token, cfg->key_audit,
+	    cfg->key_retiring};
 	json_t *root = NULL, *hsm = NULL, *keys = NULL, *logs;
 	size_t i;
 	char *text = NULL, *path = NULL;
@@ -695,6 +700,7 @@ ca_config_free(struct ca_config *cfg)
 	free(cfg->key_ocsp);
 	free(cfg->key_token);
 	free(cfg->key_audit);
+	free(cfg->key_retiring);
 	free(cfg->policy);
 	free(cfg->database);
 	free(cfg);

@@ -35,6 +35,10 @@ struct ca_config {
 	char *key_token;
 	char *key_audit; /* signs audit checkpoints; NULL in data directories
 			  * made before it existed */
+	/* After `tessera ca rollover`: the issuing CA before it (its
+	 * certificate ca/retiring.pem), which signs CRLs and OCSP answers
+	 * for what it issued until the last of it expires; NULL otherwise. */
+	char *key_retiring;
 	char *policy; /* relative to data_dir or absolute */
 	char *database;
 	/* The TLS server certificate's names (canonical: DNS lower case,

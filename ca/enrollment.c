@@ -569,6 +569,9 @@ pick_shard(struct authority *a, int *shard, char **url)
 		                   (uint32_t)r[2] << 8 | r[3]) %
 		    (uint32_t)shards);
 	}
+	/* The issuing CA's own CRLs (after a rollover, not its
+	 * predecessor's). */
+	*shard = store_shard_make(a->issuing_gen, *shard);
 	if ((*url = publication_crl_url(a, *shard)) == NULL)
 		return ST_NOMEM;
 	return ST_OK;

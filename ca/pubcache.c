@@ -11,11 +11,15 @@
 #include "common/limits.h"
 
 /* Shards -2 (the full CRL) and -1 (the root's) come first. */
-#define CRL_SLOTS (LIMIT_CRL_SHARDS + 2)
+/* A generation's CRLs (store.h), two generations side by side: the
+ * issuing CA's and, after a rollover, the retiring one's. */
+#define CRL_GEN_SLOTS (LIMIT_CRL_SHARDS + 2)
+#define CRL_SLOTS (2 * CRL_GEN_SLOTS)
 
 /* A CRL is shared with the readers copying it, outside the lock. */
 struct crl_entry {
 	int refs;
+	int shard; /* a slot is shared by generations of one parity */
 	uint8_t *der;
 	size_t len;
 	int64_t this_update, next_update, number;
@@ -234,9 +238,12 @@ pubcache_jwks_put(
 static int
 crl_slot(int shard)
 {
-	if (shard < STORE_CRL_SHARD_FULL || shard >= LIMIT_CRL_SHARDS)
+	int gen, index;
+
+	store_shard_split(shard, &gen, &index);
+	if (index < STORE_CRL_SHARD_FULL || index >= LIMIT_CRL_SHARDS)
 		return -1;
-	return shard - STORE_CRL_SHARD_FULL;
+	return (gen & 1) * CRL_GEN_SLOTS + index - STORE_CRL_SHARD_FULL;
 }
 
 int
@@ -251,7 +258,9 @@ pubcache_crl_get(struct pubcache *c, int shard, uint8_t **der, size_t *len,
 	if (c == NULL)
 		return 0;
 	pthread_mutex_lock(&c->lock);
-	if (k >= 0 && (e = c->crl[k]) != NULL)
+	if (k >= 0 && (e = c->crl[k]) != NULL && e->shard != shard)
+		e = NULL;
+	if (e != NULL)
 		e->refs++;
 	counted(c, e != NULL);
 	pthread_mutex_unlock(&c->lock);
@@ -291,6 +300,7 @@ pubcache_crl_put(struct pubcache *c, uint64_t gen, int shard,
 	e->this_update = this_update;
 	e->next_update = next_update;
 	e->number = number;
+	e->shard = shard;
 	e->refs = 1;
 	pthread_mutex_lock(&c->lock);
 	if (gen == c->gen) {

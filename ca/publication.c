@@ -18,6 +18,7 @@
 #include "ca/authority_internal.h"
 #include "ca/crl.h"
 #include "ca/issue.h"
+#include "ca/issuer.h"
 #include "ca/ocsp.h"
 #include "ca/publication.h"
 #include "ca/pubcache.h"
@@ -485,19 +486,98 @@ authority_ocsp_renew(struct authority *a, int force, int *renewed)
 	return st;
 }
 
+/* "root.crl", "issuing.crl" or "issuing-K.crl" (generation 0), and
+ * "issuing-gG.crl" or "issuing-gG-K.crl" after a rollover: one per shard. */
+static void
+crl_file_name(int shard, char *out, size_t cap)
+{
+	int gen, index;
+
+	store_shard_split(shard, &gen, &index);
+	if (shard == STORE_CRL_SHARD_ROOT)
+		snprintf(out, cap, "root.crl");
+	else if (gen == 0 && index == STORE_CRL_SHARD_FULL)
+		snprintf(out, cap, "issuing.crl");
+	else if (gen == 0)
+		snprintf(out, cap, "issuing-%d.crl", index);
+	else if (index == STORE_CRL_SHARD_FULL)
+		snprintf(out, cap, "issuing-g%d.crl", gen);
+	else
+		snprintf(out, cap, "issuing-g%d-%d.crl", gen, index);
+}
+
 char *
 publication_crl_url(const struct authority *a, int shard)
 {
-	size_t len;
-	char *s;
+	const char *base = a->cfg->publish_url;
+	size_t len = strlen(base), cap;
+	char name[40], *s;
+	int gen, index;
 
-	if (shard == STORE_CRL_SHARD_FULL)
-		return strdup(a->crl_url);
-	len = strlen(a->cfg->publish_url) + 40;
-	if ((s = malloc(len)) != NULL)
-		snprintf(s, len, "%s/crl/issuing-%d.crl", a->cfg->publish_url,
-		    shard);
+	crl_file_name(shard, name, sizeof(name));
+	store_shard_split(shard, &gen, &index);
+	/* A full CRL's URL as it always was (url_join: no doubled '/'), a
+	 * shard's too: certificates and IDPs already carry them. */
+	if (index == STORE_CRL_SHARD_FULL)
+		while (len > 0 && base[len - 1] == '/')
+			len--;
+	cap = len + sizeof(name) + 8;
+	if ((s = malloc(cap)) != NULL)
+		snprintf(s, cap, "%.*s/crl/%s", (int)len, base, name);
 	return s;
+}
+
+/* The issuing CAs' generations that publish: the issuing CA's, and the
+ * retiring one's until it is retired. */
+static size_t
+live_gens(const struct authority *a, int gens[2])
+{
+	size_t n = 0;
+
+	gens[n++] = a->issuing_gen;
+	if (a->retiring != NULL && !issuer_is_retired(a->retiring))
+		gens[n++] = issuer_gen(a->retiring);
+	return n;
+}
+
+/* Who answers a CertID: the issuing CA's delegated responder, the root
+ * (for the CAs it issued), or a retiring issuing CA (with its own key);
+ * none here for a retired CA's certificates. */
+enum ocsp_by { OCSP_BY_ISSUING, OCSP_BY_ROOT, OCSP_BY_RETIRING, OCSP_BY_NONE };
+
+/* The responder of by, and the serial of what signs (into signer). The
+ * caller holds responder_rw shared. */
+static struct ca_ocsp *
+ocsp_by(const struct authority *a, enum ocsp_by by, char signer[41])
+{
+	const char *s = a->pub->ocsp_serial;
+	struct ca_ocsp *ocsp = a->pub->ocsp;
+
+	if (by == OCSP_BY_ROOT) {
+		s = a->pub->root_serial;
+		ocsp = a->pub->root_ocsp;
+	} else if (by == OCSP_BY_RETIRING && a->retiring != NULL) {
+		s = issuer_serial(a->retiring);
+		ocsp = issuer_ocsp(a->retiring);
+	} else if (by != OCSP_BY_ISSUING) {
+		ocsp = NULL;
+	}
+	snprintf(signer, 41, "%s", s);
+	return ocsp;
+}
+
+/* Who answers for the certificates of shard's generation. */
+static enum ocsp_by
+ocsp_by_shard(const struct authority *a, int shard)
+{
+	int gen, index;
+
+	store_shard_split(shard, &gen, &index);
+	if (gen < 0)
+		return OCSP_BY_ROOT;
+	if (a->retiring != NULL && gen == issuer_gen(a->retiring))
+		return OCSP_BY_RETIRING;
+	return gen == a->issuing_gen ? OCSP_BY_ISSUING : OCSP_BY_NONE;
 }
 
 enum status
@@ -514,11 +594,7 @@ publication_revoked_in_txn(struct authority *a, struct store_txn *txn,
 	enum status st = ST_INTERNAL;
 
 	pthread_rwlock_rdlock(&a->pub->responder_rw);
-	ocsp = shard == STORE_CRL_SHARD_ROOT ? a->pub->root_ocsp : a->pub->ocsp;
-	memcpy(signer,
-	    ocsp == a->pub->root_ocsp ? a->pub->root_serial
-	                              : a->pub->ocsp_serial,
-	    sizeof(signer));
+	ocsp = ocsp_by(a, ocsp_by_shard(a, shard), signer);
 	/* The responder's own revocation: it signs nothing about itself. */
 	is_self = ocsp == NULL || strcmp(serial, a->pub->ocsp_serial) == 0;
 	if (!is_self) {
@@ -616,18 +692,6 @@ crl_commit(struct store_txn *txn, void *arg)
 	    job->next_update, job->der, job->len);
 }
 
-/* "root.crl", "issuing.crl" or "issuing-K.crl": a name per shard. */
-static void
-crl_file_name(int shard, char *out, size_t cap)
-{
-	if (shard == STORE_CRL_SHARD_ROOT)
-		snprintf(out, cap, "root.crl");
-	else if (shard == STORE_CRL_SHARD_FULL)
-		snprintf(out, cap, "issuing.crl");
-	else
-		snprintf(out, cap, "issuing-%d.crl", shard);
-}
-
 /* Build, store and write one CRL; its PEM is appended to chain. */
 static enum status
 crl_publish_one(struct authority *a, int shard, int64_t now, int64_t next,
@@ -639,9 +703,18 @@ crl_publish_one(struct authority *a, int shard, int64_t now, int64_t next,
 	struct crl_job job;
 	uint8_t *der = NULL;
 	size_t len = 0, pem_len = 0;
-	char name[32], rel[48], *path = NULL, *pem = NULL, *idp = NULL;
-	int is_root = shard == STORE_CRL_SHARD_ROOT;
+	char name[40], rel[56], *path = NULL, *pem = NULL, *idp = NULL;
+	int is_root = shard == STORE_CRL_SHARD_ROOT, gen, index;
+	int is_retiring;
 	enum status st;
+
+	store_shard_split(shard, &gen, &index);
+	is_retiring = !is_root && gen != a->issuing_gen;
+	if (is_retiring &&
+	    (a->retiring == NULL || gen != issuer_gen(a->retiring)))
+		return status_fail(ST_INTERNAL,
+		    "CRL of shard %d: no issuing CA of generation %d here",
+		    shard, gen);
 
 	memset(&rows, 0, sizeof(rows));
 	memset(&p, 0, sizeof(p));
@@ -661,12 +734,16 @@ crl_publish_one(struct authority *a, int shard, int64_t now, int64_t next,
 	}
 	/* A shard's scope is what names it (RFC 5280 §5.2.5); the full
 	 * CRL's is everything the issuing CA issued: no IDP. */
-	if (shard >= 0 && (idp = publication_crl_url(a, shard)) == NULL) {
+	if (index >= 0 && (idp = publication_crl_url(a, shard)) == NULL) {
 		st = ST_NOMEM;
 		goto out;
 	}
-	p.issuer = is_root ? a->root : a->issuing;
-	p.key = is_root ? a->pub->root_key : a->issuing_key;
+	p.issuer = is_root ? a->root
+	    : is_retiring  ? issuer_cert(a->retiring)
+	                   : a->issuing;
+	p.key = is_root   ? a->pub->root_key
+	    : is_retiring ? issuer_key(a->retiring)
+	                  : a->issuing_key;
 	p.this_update = now;
 	p.next_update = next;
 	p.idp_url = idp;
@@ -713,12 +790,23 @@ out:
 static enum status
 crl_is_live(struct authority *a, int shard, int64_t now, int *is_live)
 {
-	int shards = policy_crl(a->policy)->shards;
+	int shards = policy_crl(a->policy)->shards, gen, index, gens[2];
+	size_t i, n = live_gens(a, gens);
 	int64_t last = 0;
 	enum status st;
 
-	*is_live = shard == STORE_CRL_SHARD_FULL ? shards <= 1
-	                                         : shards > 1 && shard < shards;
+	store_shard_split(shard, &gen, &index);
+	*is_live = 0;
+	for (i = 0; i < n && gens[i] != gen; i++)
+		;
+	if (i == n)
+		return ST_OK; /* a retired issuing CA's, or none */
+	/* The policy's CRLs are the issuing CA's; a retiring CA publishes
+	 * what its certificates name. */
+	if (gen == a->issuing_gen)
+		*is_live = index == STORE_CRL_SHARD_FULL
+		    ? shards <= 1
+		    : shards > 1 && index < shards;
 	if (*is_live)
 		return ST_OK;
 	if ((st = store_shard_last_expiry(a->store, shard, &last)) != ST_OK)
@@ -765,7 +853,8 @@ authority_crl_publish(struct authority *a)
 {
 	int64_t now = (int64_t)time(NULL), last = 0;
 	int64_t next = now + policy_crl(a->policy)->validity_seconds;
-	int shard, is_live;
+	int index, shard, is_live, gens[2];
+	size_t g, n = live_gens(a, gens);
 	struct buf chain;
 	char *path = NULL;
 	enum status st;
@@ -774,16 +863,22 @@ authority_crl_publish(struct authority *a)
 	if ((st = store_revocations_last_seq(a->store, &last)) != ST_OK)
 		return st;
 	buf_init(&chain, (size_t)1 << 30);
-	for (shard = STORE_CRL_SHARD_FULL; shard < LIMIT_CRL_SHARDS; shard++) {
-		if (shard == STORE_CRL_SHARD_ROOT)
-			continue;
-		if ((st = crl_is_live(a, shard, now, &is_live)) != ST_OK)
-			goto out;
-		if (is_live &&
-		    (st = crl_publish_one(a, shard, now, next, &chain)) !=
-		        ST_OK)
-			goto out;
-	}
+	/* The issuing CA's, then the retiring one's (a relying party that
+	 * checks the chain finds each CA's CRLs in crl-chain.pem). */
+	for (g = 0; g < n; g++)
+		for (index = STORE_CRL_SHARD_FULL; index < LIMIT_CRL_SHARDS;
+		     index++) {
+			if (index == STORE_CRL_SHARD_ROOT)
+				continue;
+			shard = store_shard_make(gens[g], index);
+			if ((st = crl_is_live(a, shard, now, &is_live)) !=
+			    ST_OK)
+				goto out;
+			if (is_live &&
+			    (st = crl_publish_one(
+			         a, shard, now, next, &chain)) != ST_OK)
+				goto out;
+		}
 	/* nginx checks a CRL for every CA in the chain: the root's too
 	 * (an offline root's as imported). */
 	if (a->cfg->key_root == NULL)
@@ -814,7 +909,7 @@ static enum status
 crl_mirror_one(struct authority *a, int shard, struct buf *chain)
 {
 	struct store_crl *crl = NULL;
-	char name[32], rel[48], *path = NULL, *pem = NULL;
+	char name[40], rel[56], *path = NULL, *pem = NULL;
 	size_t pem_len = 0;
 	enum status st;
 
@@ -844,7 +939,8 @@ crl_mirror_run(struct authority *a)
 {
 	struct store_pub_version v;
 	int64_t now = (int64_t)time(NULL);
-	int shard, is_live;
+	int index, shard, is_live, gens[2];
+	size_t g, n = live_gens(a, gens);
 	struct buf chain;
 	char *path = NULL;
 	enum status st;
@@ -856,14 +952,19 @@ crl_mirror_run(struct authority *a)
 		return ST_OK;
 	/* The files authority_crl_publish writes, in the same order. */
 	buf_init(&chain, (size_t)1 << 30);
-	for (shard = STORE_CRL_SHARD_FULL; shard < LIMIT_CRL_SHARDS; shard++) {
-		if (shard == STORE_CRL_SHARD_ROOT)
-			continue;
-		if ((st = crl_is_live(a, shard, now, &is_live)) != ST_OK)
-			goto out;
-		if (is_live && (st = crl_mirror_one(a, shard, &chain)) != ST_OK)
-			goto out;
-	}
+	for (g = 0; g < n; g++)
+		for (index = STORE_CRL_SHARD_FULL; index < LIMIT_CRL_SHARDS;
+		     index++) {
+			if (index == STORE_CRL_SHARD_ROOT)
+				continue;
+			shard = store_shard_make(gens[g], index);
+			if ((st = crl_is_live(a, shard, now, &is_live)) !=
+			    ST_OK)
+				goto out;
+			if (is_live &&
+			    (st = crl_mirror_one(a, shard, &chain)) != ST_OK)
+				goto out;
+		}
 	st = a->cfg->key_root == NULL
 	    ? crl_offline_root(a, &chain)
 	    : crl_mirror_one(a, STORE_CRL_SHARD_ROOT, &chain);
@@ -898,20 +999,30 @@ publication_crl_mirror(struct authority *a)
 	}
 }
 
-/* The shard a CRL file name stands for; 0 when it names none. */
+/* The shard a CRL file name stands for (of the generations that
+ * publish, or the root's); 0 when it names none. */
 static int
-crl_name_shard(const char *name, int *shard)
+crl_name_shard(const struct authority *a, const char *name, int *shard)
 {
-	char want[32];
-	int k;
+	char want[40];
+	int k, gens[2];
+	size_t g, n = live_gens(a, gens);
 
-	for (k = STORE_CRL_SHARD_FULL; k < LIMIT_CRL_SHARDS; k++) {
-		crl_file_name(k, want, sizeof(want));
-		if (strcmp(name, want) == 0) {
-			*shard = k;
-			return 1;
-		}
+	if (strcmp(name, "root.crl") == 0) {
+		*shard = STORE_CRL_SHARD_ROOT;
+		return 1;
 	}
+	for (g = 0; g < n; g++)
+		for (k = STORE_CRL_SHARD_FULL; k < LIMIT_CRL_SHARDS; k++) {
+			if (k == STORE_CRL_SHARD_ROOT)
+				continue;
+			crl_file_name(
+			    store_shard_make(gens[g], k), want, sizeof(want));
+			if (strcmp(name, want) == 0) {
+				*shard = store_shard_make(gens[g], k);
+				return 1;
+			}
+		}
 	return 0;
 }
 
@@ -926,7 +1037,7 @@ authority_crl_get(struct authority *a, const char *name, uint8_t **der,
 
 	*der = NULL;
 	*len = 0;
-	if (!crl_name_shard(name, &shard))
+	if (!crl_name_shard(a, name, &shard))
 		return status_fail(ST_NOTFOUND, "no CRL named %.40s", name);
 	if (shard != STORE_CRL_SHARD_ROOT &&
 	    (st = crl_is_live(a, shard, (int64_t)time(NULL), &is_live)) ==
@@ -967,52 +1078,55 @@ authority_crl_states(struct authority *a, struct authority_crl_state *out,
 	struct authority_crl_state *c;
 	struct store_crl *crl = NULL;
 	struct ca_crl_info info;
-	int shards = policy_crl(a->policy)->shards, shard, is_live, i;
+	int shard, is_live, i, gens[2];
+	size_t g, n = live_gens(a, gens);
 	int64_t now = (int64_t)time(NULL);
 	enum status st;
 
 	*count = 0;
-	/* The issuing CA's (unsharded: FULL; else 0..shards-1), the root. */
-	for (i = shards > 1 ? 0 : -1; i <= shards; i++) {
-		shard = i == -1   ? STORE_CRL_SHARD_FULL
-		    : i == shards ? STORE_CRL_SHARD_ROOT
-		                  : i;
-		if (i == -1 && shards > 1)
-			continue;
-		if (shards <= 1 && i >= 0 && i < shards)
-			continue;
-		if (shard != STORE_CRL_SHARD_ROOT &&
-		    ((st = crl_is_live(a, shard, now, &is_live)) != ST_OK ||
-		        !is_live))
-			continue;
-		st = store_crl_get(a->store, shard, &crl);
-		if (st == ST_NOTFOUND)
-			continue;
-		if (st != ST_OK)
-			return st;
-		if (*count == cap) {
+	/* The issuing CA's (unsharded: FULL; else 0..shards-1, and what
+	 * certificates still name), a retiring one's, then the root's. */
+	for (g = 0; g <= n; g++)
+		for (i = STORE_CRL_SHARD_FULL; i < LIMIT_CRL_SHARDS; i++) {
+			if ((g == n) != (i == STORE_CRL_SHARD_ROOT))
+				continue;
+			shard = g == n ? STORE_CRL_SHARD_ROOT
+			               : store_shard_make(gens[g], i);
+			if (shard != STORE_CRL_SHARD_ROOT &&
+			    ((st = crl_is_live(a, shard, now, &is_live)) !=
+			            ST_OK ||
+			        !is_live))
+				continue;
+			st = store_crl_get(a->store, shard, &crl);
+			if (st == ST_NOTFOUND)
+				continue;
+			if (st != ST_OK)
+				return st;
+			if (*count == cap) {
+				store_crl_free(crl);
+				return status_fail(
+				    ST_LIMIT, "more than %zu CRLs", cap);
+			}
+			c = &out[(*count)++];
+			memset(c, 0, sizeof(*c));
+			crl_file_name(shard, c->name, sizeof(c->name));
+			c->number = crl->number;
+			c->this_update = crl->this_update;
+			c->next_update = crl->next_update;
+			c->der_len = crl->der_len;
+			if (ca_crl_describe(crl->der, crl->der_len, &info) ==
+			    ST_OK)
+				c->entries = info.entries;
 			store_crl_free(crl);
-			return status_fail(ST_LIMIT, "more than %zu CRLs", cap);
+			crl = NULL;
 		}
-		c = &out[(*count)++];
-		memset(c, 0, sizeof(*c));
-		crl_file_name(shard, c->name, sizeof(c->name));
-		c->number = crl->number;
-		c->this_update = crl->this_update;
-		c->next_update = crl->next_update;
-		c->der_len = crl->der_len;
-		if (ca_crl_describe(crl->der, crl->der_len, &info) == ST_OK)
-			c->entries = info.entries;
-		store_crl_free(crl);
-		crl = NULL;
-	}
 	return ST_OK;
 }
 
 /* One answer's lookups: which responder, and what the store said. */
 struct ocsp_lookup_ctx {
 	struct authority *a;
-	int by_root; /* the root answers: its CAs only */
+	enum ocsp_by by; /* each answers for its own CA's certificates */
 	int is_found; /* the last serial looked up is a certificate of ours */
 	enum store_cert_status status; /* its status then */
 	char signer[41]; /* the serial of the responder that signed */
@@ -1030,7 +1144,7 @@ ocsp_lookup(void *arg, const char *serial, struct ca_ocsp_status *out)
 	c->is_found = 0;
 	if ((st = store_cert_get(c->a->store, serial, &row)) != ST_OK)
 		return st;
-	if ((row->shard == STORE_CRL_SHARD_ROOT) != c->by_root ||
+	if (ocsp_by_shard(c->a, row->shard) != c->by ||
 	    strcmp(row->profile, "root-ca") == 0) {
 		store_cert_free(row);
 		return ST_NOTFOUND;
@@ -1141,7 +1255,14 @@ authority_ocsp_answer(struct authority *a, const uint8_t *req, size_t len,
 	/* A CertID of the issuing CA itself: the root answers. */
 	if (st == ST_DENIED && a->pub->root_ocsp != NULL &&
 	    ca_ocsp_request_peek(a->pub->root_ocsp, req, len, &pk) == ST_OK) {
-		lc.by_root = 1;
+		lc.by = OCSP_BY_ROOT;
+		st = ST_OK;
+	}
+	/* One the issuing CA before a rollover issued: it answers. */
+	if (st == ST_DENIED && a->retiring != NULL &&
+	    ca_ocsp_request_peek(issuer_ocsp(a->retiring), req, len, &pk) ==
+	        ST_OK) {
+		lc.by = OCSP_BY_RETIRING;
 		st = ST_OK;
 	}
 	is_peeked = st == ST_OK && pk.is_presigned_match;
@@ -1163,16 +1284,13 @@ authority_ocsp_answer(struct authority *a, const uint8_t *req, size_t len,
 	}
 	/* Signed online (a token or signer that is away gets tryLater from
 	 * the responder). */
-	if (!lc.by_root)
+	if (lc.by == OCSP_BY_ISSUING)
 		publication_responder_check(a);
 	/* Shared: signatures run side by side; only a replacement waits. */
 	pthread_rwlock_rdlock(&a->pub->responder_rw);
-	ocsp = lc.by_root ? a->pub->root_ocsp : a->pub->ocsp;
+	ocsp = ocsp_by(a, lc.by, lc.signer);
 	st = ca_ocsp_respond(ocsp, req, len, ocsp_lookup, &lc, now, &der,
 	    &der_len, &cacheable, &this_update, &next);
-	memcpy(lc.signer,
-	    lc.by_root ? a->pub->root_serial : a->pub->ocsp_serial,
-	    sizeof(lc.signer));
 	pthread_rwlock_unlock(&a->pub->responder_rw);
 	if (st != ST_OK)
 		return st;
@@ -1235,6 +1353,7 @@ ocsp_refresh(struct authority *a, int64_t now)
 	int64_t validity = policy_ocsp(a->policy)->validity_seconds;
 	struct ocsp_lookup_ctx lc;
 	struct ca_ocsp_status cs;
+	struct ca_ocsp *ocsp;
 	struct buf serials;
 	const char *serial;
 	uint8_t *der;
@@ -1255,22 +1374,26 @@ ocsp_refresh(struct authority *a, int64_t now)
 		memset(&lc, 0, sizeof(lc));
 		lc.a = a;
 		memset(&cs, 0, sizeof(cs));
-		if (ocsp_lookup(&lc, serial, &cs) != ST_OK) {
-			lc.by_root = 1;
-			if ((st = ocsp_lookup(&lc, serial, &cs)) == ST_NOTFOUND)
-				ocsp_forget(a, serial);
-			if (st != ST_OK)
-				continue;
+		/* Whose certificate: the issuing CA's, a CA's, a retiring
+		 * CA's; none of ours: forgotten. */
+		st = ocsp_lookup(&lc, serial, &cs);
+		if (st == ST_NOTFOUND) {
+			lc.by = OCSP_BY_ROOT;
+			st = ocsp_lookup(&lc, serial, &cs);
 		}
+		if (st == ST_NOTFOUND && a->retiring != NULL) {
+			lc.by = OCSP_BY_RETIRING;
+			st = ocsp_lookup(&lc, serial, &cs);
+		}
+		if (st == ST_NOTFOUND)
+			ocsp_forget(a, serial);
+		if (st != ST_OK)
+			continue;
 		pthread_rwlock_rdlock(&a->pub->responder_rw);
-		st = lc.by_root && a->pub->root_ocsp == NULL
-		    ? ST_NOTFOUND
-		    : ca_ocsp_presign(
-		          lc.by_root ? a->pub->root_ocsp : a->pub->ocsp, serial,
-		          &cs, now, &der, &len, &next);
-		memcpy(lc.signer,
-		    lc.by_root ? a->pub->root_serial : a->pub->ocsp_serial,
-		    sizeof(lc.signer));
+		ocsp = ocsp_by(a, lc.by, lc.signer);
+		st = ocsp == NULL ? ST_NOTFOUND
+		                  : ca_ocsp_presign(ocsp, serial, &cs, now,
+		                        &der, &len, &next);
 		pthread_rwlock_unlock(&a->pub->responder_rw);
 		if (st != ST_OK)
 			continue;

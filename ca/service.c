@@ -147,7 +147,9 @@ ca_service_issue(struct store *store, const char *org, const char *actor,
 		goto out;
 	/* The root's CRL lists the CAs; every other certificate is in the
 	 * issuing CA's full CRL (store.h). */
-	row.shard = spec->is_ca ? STORE_CRL_SHARD_ROOT : STORE_CRL_SHARD_FULL;
+	row.shard = spec->is_ca
+	    ? STORE_CRL_SHARD_ROOT
+	    : store_shard_make(spec->issuer_gen, STORE_CRL_SHARD_FULL);
 	snprintf(detail, sizeof(detail), "profile=%s subject=%s", spec->profile,
 	    row.subject);
 	job.row = &row;

@@ -30,6 +30,9 @@ struct ca_service_spec {
 	const char *san; /* openssl syntax, e.g. "DNS:localhost"; NULL */
 	const GENERAL_NAMES *san_names; /* used when san is NULL */
 	int md_nid;
+	/* The issuing CA's generation (0 before any rollover): a leaf is on
+	 * that CA's full CRL. */
+	int issuer_gen;
 };
 
 /*

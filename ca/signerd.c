@@ -19,6 +19,7 @@ struct authority_signerd {
 	struct ca_config *cfg;
 	X509 *root;
 	X509 *issuing;
+	X509 *retiring; /* after a rollover, or NULL */
 	struct signer *holder;
 	char *path;
 	int listen_fd;
@@ -37,10 +38,11 @@ authority_signerd_open(
 	d->listen_fd = -1;
 	if ((st = ca_config_load(data_dir, &d->cfg)) != ST_OK ||
 	    (st = authority_ca_certs_load(d->cfg, &d->root, &d->issuing)) !=
-	        ST_OK)
+	        ST_OK ||
+	    (st = authority_retiring_cert_load(d->cfg, &d->retiring)) != ST_OK)
 		goto out;
-	if ((st = authority_signer_local_open(d->cfg, d->root, d->issuing, pin,
-	         SIGNERD_OPEN_TRIES, &d->holder)) != ST_OK)
+	if ((st = authority_signer_local_open(d->cfg, d->root, d->issuing,
+	         d->retiring, pin, SIGNERD_OPEN_TRIES, &d->holder)) != ST_OK)
 		goto out;
 	if ((d->path = ca_config_path(d->cfg, AUTHORITY_SIGNER_SOCKET)) ==
 	    NULL) {
@@ -77,6 +79,7 @@ authority_signerd_close(struct authority_signerd *d)
 	signer_close(d->holder);
 	X509_free(d->root);
 	X509_free(d->issuing);
+	X509_free(d->retiring);
 	free(d->path);
 	ca_config_free(d->cfg);
 	free(d);

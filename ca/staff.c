@@ -121,6 +121,7 @@ authority_staff_issue(struct authority *a, const struct principal *who,
 	spec.eku = eku;
 	spec.eku_count = 1;
 	spec.md_nid = NID_sha256;
+	spec.issuer_gen = a->issuing_gen;
 	principal_describe(who, actor, sizeof(actor));
 	if ((st = ca_service_issue(a->store, a->cfg->name, actor,
 	         (int64_t)time(NULL), &spec, a->issuing, a->issuing_key,

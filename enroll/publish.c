@@ -30,21 +30,25 @@ cert_der(X509 *cert, uint8_t **der, size_t *len)
 enum status
 publish_prepare(struct enroll *e)
 {
-	X509 *chain[2];
+	X509 *chain[3];
 	uint8_t *der = NULL;
-	size_t der_len;
+	size_t der_len, n = 0;
 	struct buf b64;
 	enum status st;
 
-	chain[0] = authority_get0_issuing(e->a);
-	chain[1] = authority_get0_root(e->a);
+	chain[n++] = authority_get0_issuing(e->a);
+	chain[n++] = authority_get0_root(e->a);
 	if ((st = cert_der(chain[1], &e->root_der, &e->root_der_len)) !=
 	        ST_OK ||
 	    (st = cert_der(chain[0], &e->issuing_der, &e->issuing_der_len)) !=
 	        ST_OK)
 		return st;
+	/* During a rollover's overlap both issuing CAs: devices of either
+	 * chain find their issuer. */
+	if (authority_get0_retiring(e->a) != NULL)
+		chain[n++] = authority_get0_retiring(e->a);
 	/* RFC 7030 §4.1.3: the chain as a certs-only PKCS#7, base64. */
-	if ((st = codec_certs_only(chain, 2, &der, &der_len)) != ST_OK)
+	if ((st = codec_certs_only(chain, n, &der, &der_len)) != ST_OK)
 		return st;
 	buf_init(&b64, HTTP_RESPONSE_MAX);
 	if ((st = codec_b64_encode(&b64, der, der_len, 0)) == ST_OK) {

@@ -329,6 +329,7 @@ local_close(struct signer *s)
 		free(l->labels[i]);
 	X509_free(l->names.root);
 	X509_free(l->names.issuing);
+	X509_free(l->names.retiring);
 	secret_free(l->pin);
 	free(l->module);
 	free(l->token);
@@ -382,6 +383,8 @@ signer_local_open(const struct signer_local_config *cfg, struct signer **out)
 		l->names.root = cfg->root;
 	if (cfg->issuing != NULL && X509_up_ref(cfg->issuing))
 		l->names.issuing = cfg->issuing;
+	if (cfg->retiring != NULL && X509_up_ref(cfg->retiring))
+		l->names.retiring = cfg->retiring;
 	l->names.is_setup = cfg->is_setup;
 	/*
 	 * SoftHSMv2 reads its token files without waiting for another process

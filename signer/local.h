@@ -19,6 +19,7 @@ struct signer_local_config {
 	 * issuing keys sign under. NULL during `tessera init`. */
 	X509 *root;
 	X509 *issuing;
+	X509 *retiring; /* keys.retiring's CA after a rollover; or NULL */
 	int is_setup; /* `tessera init`: CA certificates, any key generated */
 	int open_tries; /* tries of the first login (SoftHSMv2 races) */
 };

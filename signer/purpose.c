@@ -33,8 +33,12 @@ static const unsigned purpose_roles[SIGNER_PURPOSE_MAX] = {
     [SIGNER_PURPOSE_DEVICE_CERT] = ROLE(SIGNER_ROLE_ISSUING),
     [SIGNER_PURPOSE_SERVICE_CERT] = ROLE(SIGNER_ROLE_ISSUING),
     [SIGNER_PURPOSE_CA_CERT] = ROLE(SIGNER_ROLE_ROOT),
-    [SIGNER_PURPOSE_CRL] = ROLE(SIGNER_ROLE_ROOT) | ROLE(SIGNER_ROLE_ISSUING),
-    [SIGNER_PURPOSE_OCSP] = ROLE(SIGNER_ROLE_OCSP) | ROLE(SIGNER_ROLE_ROOT),
+    [SIGNER_PURPOSE_CRL] = ROLE(SIGNER_ROLE_ROOT) | ROLE(SIGNER_ROLE_ISSUING) |
+        ROLE(SIGNER_ROLE_RETIRING),
+    /* A retiring issuing CA answers for what it issued with its own key
+     * (RFC 6960 §4.2.2.2: the CA itself may sign). */
+    [SIGNER_PURPOSE_OCSP] = ROLE(SIGNER_ROLE_OCSP) | ROLE(SIGNER_ROLE_ROOT) |
+        ROLE(SIGNER_ROLE_RETIRING),
     [SIGNER_PURPOSE_TOKEN] = ROLE(SIGNER_ROLE_TOKEN),
     [SIGNER_PURPOSE_AUDIT] = ROLE(SIGNER_ROLE_AUDIT),
     [SIGNER_PURPOSE_CA_CSR] = ROLE(SIGNER_ROLE_ISSUING),
@@ -60,6 +64,8 @@ issuer_of(const struct signer_names *n, enum signer_role role)
 		return n->root;
 	if (role == SIGNER_ROLE_ISSUING)
 		return n->issuing;
+	if (role == SIGNER_ROLE_RETIRING)
+		return n->retiring;
 	return NULL;
 }
 

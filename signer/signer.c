@@ -33,6 +33,7 @@ static const char *const role_names[SIGNER_ROLE_MAX] = {
     [SIGNER_ROLE_OCSP] = "ocsp",
     [SIGNER_ROLE_TOKEN] = "token",
     [SIGNER_ROLE_AUDIT] = "audit",
+    [SIGNER_ROLE_RETIRING] = "retiring issuing",
 };
 
 const char *

@@ -47,6 +47,9 @@ enum signer_role {
 	SIGNER_ROLE_OCSP,
 	SIGNER_ROLE_TOKEN,
 	SIGNER_ROLE_AUDIT,
+	/* The issuing CA before a rollover (tessera.json keys.retiring):
+	 * signs CRLs and OCSP answers for what it issued, nothing new. */
+	SIGNER_ROLE_RETIRING,
 	SIGNER_ROLE_MAX
 };
 

@@ -55,6 +55,7 @@ struct signer_names {
 	const char *label[SIGNER_ROLE_MAX];
 	X509 *root;
 	X509 *issuing;
+	X509 *retiring; /* the issuing CA before a rollover, or NULL */
 	int is_setup; /* `tessera init`: CA certificates, any key generated */
 };
 

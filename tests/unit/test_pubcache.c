@@ -119,6 +119,19 @@ test_drops(void)
 	CHECK(pubcache_crl_get(c, 1, &der, &len, &tu, &nu, &num) == 0);
 	CHECK(pubcache_crl_get(
 	          c, LIMIT_CRL_SHARDS, &der, &len, &tu, &nu, &num) == 0);
+	/* After a rollover: the new CA's CRL beside the old one's; a slot
+	 * never answers for another generation's CRL. */
+	pubcache_crl_put(
+	    c, gen, store_shard_make(1, 0), fake_der, 120, NOW, NOW + 3600, 5);
+	CHECK(pubcache_crl_get(
+	          c, store_shard_make(1, 0), &der, &len, &tu, &nu, &num) == 1);
+	CHECK(len == 120 && num == 5);
+	free(der);
+	CHECK(pubcache_crl_get(c, 0, &der, &len, &tu, &nu, &num) == 1);
+	CHECK(len == 150 && num == 1);
+	free(der);
+	CHECK(pubcache_crl_get(
+	          c, store_shard_make(2, 0), &der, &len, &tu, &nu, &num) == 0);
 
 	/* Another process revokes: the next sync drops the OCSP answers. */
 	CHECK_ST(store_write(other, job_revoke, "0A02"), ST_OK);

@@ -40,6 +40,7 @@ static const char *const key_uris[SIGNER_ROLE_MAX] = {
     [SIGNER_ROLE_OCSP] = URI("t-ocsp-responder"),
     [SIGNER_ROLE_TOKEN] = URI("t-token-signing"),
     [SIGNER_ROLE_AUDIT] = URI("t-audit-signing"),
+    [SIGNER_ROLE_RETIRING] = URI("t-retiring-ca"),
 };
 static const char *const labels[SIGNER_ROLE_MAX] = {
     [SIGNER_ROLE_ROOT] = "t-root-ca",
@@ -47,11 +48,14 @@ static const char *const labels[SIGNER_ROLE_MAX] = {
     [SIGNER_ROLE_OCSP] = "t-ocsp-responder",
     [SIGNER_ROLE_TOKEN] = "t-token-signing",
     [SIGNER_ROLE_AUDIT] = "t-audit-signing",
+    [SIGNER_ROLE_RETIRING] = "t-retiring-ca",
 };
 
 /* The serving signer (not set-up) and the CA certificates it knows. */
 static struct signer *holder;
 static X509 *root_cert, *issuing_cert;
+/* The issuing CA before a rollover (its key: keys.retiring). */
+static X509 *retiring_cert;
 static EVP_PKEY *pub[SIGNER_ROLE_MAX];
 
 /* stderr into a file while fn's refusals are logged; 1 if needle was. */
@@ -630,6 +634,58 @@ test_crls(void)
 	X509_NAME_free(other);
 }
 
+/*
+ * After a rollover the old issuing key signs CRLs (and OCSP answers) for
+ * what it issued, and never a certificate: a worker that asks it for a
+ * device or service certificate, even one under its own name, is refused.
+ */
+static void
+test_retiring(void)
+{
+	uint8_t *tbs, *sig = NULL;
+	size_t len = 0, sig_len = 0;
+	X509 *saved = issuing_cert;
+
+	/* A device certificate under the old CA's name. */
+	issuing_cert = retiring_cert;
+	tbs = device_tbs("critical,CA:FALSE", NULL, "clientAuth", &len);
+	issuing_cert = saved;
+	CHECK(tbs != NULL);
+	log_capture();
+	CHECK_ST(ask(SIGNER_ROLE_RETIRING, SIGNER_PURPOSE_DEVICE_CERT,
+	             NID_sha256, tbs, len, &sig, &sig_len),
+	    ST_DENIED);
+	CHECK(log_release_has("signer: refused to sign (purpose device-cert"));
+	CHECK(sig == NULL);
+	CHECK_ST(ask(SIGNER_ROLE_RETIRING, SIGNER_PURPOSE_SERVICE_CERT,
+	             NID_sha256, tbs, len, &sig, &sig_len),
+	    ST_DENIED);
+	CHECK(sig == NULL);
+	OPENSSL_free(tbs);
+	/* Its own CRL: signed, and it verifies with its key. */
+	tbs = crl_tbs(X509_get_subject_name(retiring_cert), &len);
+	CHECK_ST(ask(SIGNER_ROLE_RETIRING, SIGNER_PURPOSE_CRL, NID_sha256, tbs,
+	             len, &sig, &sig_len),
+	    ST_OK);
+	CHECK(sig != NULL &&
+	    verifies(SIGNER_ROLE_RETIRING, NID_sha256, tbs, len, sig, sig_len));
+	OPENSSL_free(sig);
+	sig = NULL;
+	OPENSSL_free(tbs);
+	/* The new issuing CA's CRL with the old key: another issuer. */
+	tbs = crl_tbs(X509_get_subject_name(issuing_cert), &len);
+	log_capture();
+	CHECK_ST(ask(SIGNER_ROLE_RETIRING, SIGNER_PURPOSE_CRL, NID_sha256, tbs,
+	             len, &sig, &sig_len),
+	    ST_DENIED);
+	CHECK(log_release_has("the issuer is not the retiring issuing CA's"));
+	OPENSSL_free(tbs);
+	/* Nor does it sign a token or a checkpoint. */
+	CHECK_ST(ask(SIGNER_ROLE_RETIRING, SIGNER_PURPOSE_AUDIT, NID_sha256,
+	             (const uint8_t *)"x", 1, &sig, &sig_len),
+	    ST_DENIED);
+}
+
 static void
 test_generate(void)
 {
@@ -877,16 +933,26 @@ main(void)
 	             &issuing_cert, serial),
 	    ST_OK);
 	X509_NAME_free(name);
+	name = X509_NAME_new();
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+	    (const unsigned char *)"Test Old Issuing CA", -1, -1, 0);
+	t.subject = name;
+	t.pubkey = pub[SIGNER_ROLE_RETIRING];
+	CHECK_ST(ca_cert_sign(&t, root_cert, keys[SIGNER_ROLE_ROOT],
+	             &retiring_cert, serial),
+	    ST_OK);
+	X509_NAME_free(name);
 	for (r = SIGNER_ROLE_ROOT; r < SIGNER_ROLE_MAX; r++)
 		signer_key_free(keys[r]);
 	signer_close(setup);
-	if (root_cert == NULL || issuing_cert == NULL)
+	if (root_cert == NULL || issuing_cert == NULL || retiring_cert == NULL)
 		TEST_END();
 
 	/* Serving: what a worker can reach. */
 	sc.is_setup = 0;
 	sc.root = root_cert;
 	sc.issuing = issuing_cert;
+	sc.retiring = retiring_cert;
 	CHECK_ST(signer_local_open(&sc, &holder), ST_OK);
 	if (holder != NULL) {
 		test_certificates();
@@ -894,6 +960,7 @@ main(void)
 		test_ocsp();
 		test_tokens();
 		test_crls();
+		test_retiring();
 		test_generate();
 		test_remote(dir);
 		signer_close(holder);
@@ -902,6 +969,7 @@ main(void)
 		EVP_PKEY_free(pub[r]);
 	X509_free(root_cert);
 	X509_free(issuing_cert);
+	X509_free(retiring_cert);
 	testutil_rmtree(dir);
 	free(dir);
 	TEST_END();
