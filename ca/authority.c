@@ -765,6 +765,13 @@ authority_tick(struct authority *a, unsigned *events)
 		return st;
 	if (renewed)
 		*events |= AUTHORITY_TICK_RELOAD;
+	/* After a rollover: the old issuing CA, once nothing it issued is
+	 * valid any more, is retired (on every node: its files). */
+	if ((st = issuer_retire_tick(a, (int64_t)time(NULL), &renewed)) !=
+	    ST_OK)
+		log_warn("retiring the old issuing CA: %s", status_detail());
+	else if (renewed)
+		*events |= AUTHORITY_TICK_RETIRED;
 	/* After the renewals: what is left expiring needs a person. */
 	expiry_tick(a, (int64_t)time(NULL));
 	return ST_OK;

@@ -221,6 +221,7 @@ enum status authority_client_ca_pem(
 
 /* What authority_tick did that the server must act on. */
 #define AUTHORITY_TICK_RELOAD 0x1 /* new TLS or OCSP responder cert */
+#define AUTHORITY_TICK_RETIRED 0x2 /* the old issuing CA was retired */
 
 /*
  * Scheduled work (renewing tessera's own TLS certificate; later the CRL,

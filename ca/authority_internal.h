@@ -145,6 +145,15 @@ enum status device_unblocked_in_txn(
 enum status supersede_tick(struct authority *a, int64_t now) MUST_CHECK;
 
 /*
+ * Scheduled on every node: retire the retiring issuing CA once its last
+ * certificate has expired (the issuers row and the audit entry, once for
+ * the store; tessera.json and ca/retiring.pem of this data directory).
+ * *retired is 1 when it was retired now: the server reloads.
+ */
+enum status
+issuer_retire_tick(struct authority *a, int64_t now, int *retired) MUST_CHECK;
+
+/*
  * Build a->certder, one template per profile of a->policy, for
  * certificates the issuing CA signs (enrollment.c); freed with
  * authority_templates_free.

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "ca/ceremony.h"
+#include "ca/rollover.h"
 #include "ca/setup.h"
 #include "cli/cli.h"
 #include "enroll/server.h"
@@ -14,7 +15,25 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: tessera ca import [--data DIR] --cert FILE --chain FILE "
 	    "[--crl FILE]\n"
-	    "       tessera ca import [--data DIR] --crl FILE\n\n"
+	    "       tessera ca import [--data DIR] --crl FILE\n"
+	    "       tessera ca rollover [--data DIR]\n\n"
+	    "rollover  A new issuing CA: a new issuing key in the token, "
+	    "certified by the\n"
+	    "        root; every certificate issued from now on comes from "
+	    "it. The old\n"
+	    "        issuing CA stays in cacerts and ca/chain.pem and keeps "
+	    "signing the CRLs\n"
+	    "        (/crl/issuing[-K].crl; the new one's are "
+	    "/crl/issuing-gG[-K].crl) and\n"
+	    "        OCSP answers for what it issued, and nothing else, until "
+	    "the last of\n"
+	    "        its certificates expires; then tessera serve retires it "
+	    "(audited,\n"
+	    "        dropped from cacerts; its key stays in the token). Needs "
+	    "the root key in\n"
+	    "        the token (an offline root is refused) and no rollover "
+	    "still retiring.\n"
+	    "        A running tessera serve is sent SIGHUP to reload.\n\n"
 	    "Key ceremonies with an offline root (a data directory made "
 	    "by tessera init\nwithout a root key; see tessera init "
 	    "--help):\n"
@@ -118,6 +137,48 @@ ca_import(int argc, char **argv)
 	return 0;
 }
 
+static int
+ca_rollover_cmd(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"data", required_argument, NULL, 'd'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct ca_rollover_result r;
+	const char *dir = NULL;
+	enum status st;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			dir = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	dir = cli_data_dir(dir);
+	if ((st = ca_rollover(dir, &r)) != ST_OK)
+		return cli_fail("ca rollover", st);
+	printf("rolled over: issuing CA %s (generation %d, key %s) issues "
+	       "from now on;\n"
+	       "issuing CA %s (generation %d) signs CRLs and OCSP for its "
+	       "certificates until the last expires\n",
+	    r.new_serial, r.new_gen, r.key_label, r.old_serial, r.old_gen);
+	reload(dir);
+	return 0;
+}
+
 int
 cmd_ca(int argc, char **argv)
 {
@@ -128,6 +189,8 @@ cmd_ca(int argc, char **argv)
 	}
 	if (argc >= 2 && strcmp(argv[1], "import") == 0)
 		return ca_import(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "rollover") == 0)
+		return ca_rollover_cmd(argc - 1, argv + 1);
 	usage(stderr);
 	return 2;
 }

@@ -41,8 +41,11 @@ worker_tick_schedule(struct worker *w)
 	if (st != ST_OK)
 		log_warn("scheduled work failed: %s",
 		    status_detail()[0] ? status_detail() : status_name(st));
-	if (events & AUTHORITY_TICK_RELOAD) {
+	if (events & AUTHORITY_TICK_RETIRED)
+		log_info("the old issuing CA was retired: reloading workers");
+	else if (events & AUTHORITY_TICK_RELOAD)
 		log_info("TLS server certificate renewed: reloading workers");
+	if (events & (AUTHORITY_TICK_RELOAD | AUTHORITY_TICK_RETIRED)) {
 		/* Only our own supervisor, never whoever adopted us. */
 		if (getppid() == w->args->supervisor)
 			kill(w->args->supervisor, SIGHUP);

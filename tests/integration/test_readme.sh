@@ -145,4 +145,10 @@ grep -q "imported the root CRL, number 1" ceremony2.sh.out && pass ||
 	fail "the offline-root block did not import the root CRL"
 grep -q "server.pem: OK" ceremony2.sh.out && pass ||
 	fail "the offline-root block's TLS certificate does not verify"
+grep -q "^old.pem: OK" ceremony3.sh.out && grep -q "^new.pem: OK" ceremony3.sh.out &&
+	pass || fail "the rollover block's two chains do not verify"
+grep -q "Issuing CA 2" ceremony3.sh.out && grep -q "/crl/issuing-g1.crl" ceremony3.sh.out &&
+	pass || fail "the rollover block's new certificate is not the new CA's"
+grep -q "in a rollover already" ceremony3.sh.out && pass ||
+	fail "the rollover block's second rollover was not refused as described"
 finish
