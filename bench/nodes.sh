@@ -25,9 +25,14 @@ BENCH=$build/bench_est
 PG() { bash "$top/tests/integration/pg.sh" "$@"; }
 PGD=$(mktemp -d /tmp/tessera-benchpg-XXXXXX)
 NODES=()
+SAMPLERS=()
 
 bench_stop() {
 	local p
+	for p in "${SAMPLERS[@]}"; do
+		pkill -TERM -P "$p" 2>/dev/null || true
+		kill -TERM "$p" 2>/dev/null || true
+	done
 	for p in "${NODES[@]}"; do
 		kill -TERM "$p" 2>/dev/null || true
 		wait "$p" 2>/dev/null || true
@@ -161,10 +166,23 @@ load() {
 		sleep 0.1
 	done
 	before=$(probe "${pubs[@]}")
+	# PostgreSQL's lock waits, sampled every 100 ms through the window:
+	# the advisory lock is the order lock (audit appends and the feed).
+	sampler=
+	if [ "$d" != sqlite ]; then
+		PG psql "$PGD" -d postgres -tA -f "$W/locks.sql" >"$W/$name.locks" 2>/dev/null &
+		sampler=$!
+		SAMPLERS+=("$sampler")
+	fi
 	t0=$(date +%s.%N)
 	touch "$W/go"
 	wait "${gens[@]}" 2>/dev/null || true
 	t1=$(date +%s.%N)
+	if [ -n "$sampler" ]; then
+		pkill -TERM -P "$sampler" 2>/dev/null || true
+		kill -TERM "$sampler" 2>/dev/null || true
+		wait "$sampler" 2>/dev/null || true
+	fi
 	after=$(probe "${pubs[@]}")
 	sum=0
 	for out in "$W/$name".*.out; do
@@ -176,6 +194,10 @@ load() {
 	done
 	rate[$name]=$sum
 	echo "== $name: $sum enrollments/s"
+	[ -s "$W/$name.locks" ] && awk -F'|' 'NF == 2 { n++; a += $1; o += $2 - $1 }
+		END { if (n) printf "   PostgreSQL lock waits (%d samples): %.2f transactions" \
+			" waiting for the order lock on average, %.2f for other locks\n",
+			n, a / n, o / n }' "$W/$name.locks"
 	explain "$before" "$after" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" \
 		"$(cat "$W/$name".*.out | sed -n 's/.* ok=\([0-9]*\).*/\1/p' | awk '{ s += $1 } END { print s + 0 }')" \
 		"$(cat "$W/$name".*.out | sed -n 's/.* cpu=\([0-9.]*\).*/\1/p' | awk '{ s += $1 } END { print s + 0 }')"
@@ -194,6 +216,8 @@ done
 echo "   fsync=$(PG psql "$PGD" -d postgres -tA -c 'SHOW fsync')" \
 	"full_page_writes=$(PG psql "$PGD" -d postgres -tA -c 'SHOW full_page_writes')" \
 	"synchronous_commit=$(PG psql "$PGD" -d postgres -tA -c 'SHOW synchronous_commit')"
+printf '%s\n' "SELECT count(*) FILTER (WHERE locktype = 'advisory' AND NOT granted)," \
+	" count(*) FILTER (WHERE NOT granted) FROM pg_locks \\watch 0.1" >"$W/locks.sql"
 U1=$(PG newdb "$PGD" bench_one)
 U2=$(PG newdb "$PGD" bench_two)
 read -r P1 P2 P3 P4 < <(
