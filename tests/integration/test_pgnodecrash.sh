@@ -102,9 +102,11 @@ enroll_loop() { # NAME PORT
 			2>/dev/null | base64 -w0 >"$C/$name.csr"
 		tries=0
 		while :; do
+			echo "$port" >"$C/$name.busy"
 			read -r rc code < <(post "$C/$name.out" \
 				"https://localhost:$port/.well-known/est/simpleenroll" \
 				"${CT[@]}" -u "$dev:$sec" --data-binary @"$C/$name.csr")
+			rm -f "$C/$name.busy"
 			if [ "$rc" = 0 ] && [ "$code" = 200 ]; then
 				if r=$(cert_line "$C/$name.out"); then
 					echo "$r $port" >>"$C/$name.recv"
@@ -114,6 +116,7 @@ enroll_loop() { # NAME PORT
 				break
 			elif [ "$code" = 000 ] || [ "$rc" != 0 ] || [ "$code" = 503 ]; then
 				tries=$((tries + 1))
+				[ "$tries" = 1 ] && echo "$dev" >>"$C/$name.retried"
 				if [ "$tries" -ge 600 ]; then
 					echo "$dev" >>"$C/$name.gaveup"
 					break
@@ -153,6 +156,7 @@ revoke_loop() {
 					break
 				elif [ "$code" = 000 ] || [ "$rc" != 0 ] || [ "$code" = 503 ]; then
 					tries=$((tries + 1))
+					[ "$tries" = 1 ] && echo "$serial" >>"$C/$name.retried"
 					if [ "$tries" -ge 600 ]; then
 						echo "$serial" >>"$C/$name.gaveup"
 						break
@@ -216,14 +220,17 @@ wpid=$(grep -a "scheduler: this node runs" "$T/serve.err" | head -1 |
 	sed -n 's/.*tessera\[\([0-9]*\)\].*/\1/p')
 victim=$(ps -o ppid= -p "$wpid" 2>/dev/null | tr -d ' ')
 if [ "$victim" = "$PID_A" ]; then
-	VNAME=A SURV=$PID_B SP1=$B1 SP2=$B2 SD=$DB
+	VNAME=A SURV=$PID_B SP1=$B1 SP2=$B2 SD=$DB VP1=$A1
 elif [ "$victim" = "$PID_B" ]; then
-	VNAME=B SURV=$PID_A SP1=$A1 SP2=$A2 SD=$DA
+	VNAME=B SURV=$PID_A SP1=$A1 SP2=$A2 SD=$DA VP1=$B1
 else
 	fail "the elected worker $wpid belongs to neither node"
 	finish
 	exit 1
 fi
+# Mid-request: once one of its clients has an enrollment out to it.
+busy() { grep -qx "$VP1" "$C"/*.busy 2>/dev/null; }
+wait_for 30 busy || fail "no enrollment in flight to node $VNAME"
 # The whole tree at once: the supervisor stopped first (it forks nothing
 # more), then it, its workers and its signer.
 kill -STOP "$victim"
@@ -316,7 +323,8 @@ echo "node crash: killed node $VNAME (the elected one) under load;" \
 	"received $(wc -l <"$C/received") certificates ($(from "$A1") from A," \
 	"$(from "$B1") from B; $n_kill when it was killed)," \
 	"$(count "$C"/va.acked "$C"/vb.acked) revocations acknowledged," \
-	"$(count "$C"/*.cut) requests cut off by the kill and found committed on the survivor;" \
+	"$(count "$C"/*.retried) requests cut off by the kill and retried on the survivor," \
+	"$(count "$C"/*.cut) of them found committed;" \
 	"$((asked - wrong)) of $asked answered by the survivor's OCSP as acknowledged;" \
 	"lost: $lost certificates, $unrevoked revocations"
 finish
