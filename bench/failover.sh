@@ -16,10 +16,18 @@
 # new primary's synchronous standby (pg_basebackup), so the next round
 # fails over the other way. Per round: pg_ctl promote's own time, and from
 # the kill to the first write that succeeded (its request sent once every
-# process of the old primary was gone) for tessera and for psql; then the median and the difference.
-# tessera's connections try again at most once a second while the store
-# is away, so tessera's gap is psql's plus up to a second.
+# process of the old primary was gone) for tessera and for psql; then the
+# median and the difference. After a failed attempt a tessera connection
+# tries none for half a second (or as long as the attempt took), so its
+# gap is psql's plus up to that; psql starts a process per attempt.
+#
+# HUNG=1: the dead primary's socket then takes connections and never
+# answers, as a dead machine's address does across a network (SYNs
+# unanswered), so each attempt waits out connect_timeout (2 s in both
+# URLs) before libpq goes on to the next host.
 rounds=${1:-3}
+hung=${HUNG:-0}
+HUNGPID=
 . "$(dirname "$0")/lib.sh"
 bin=${TESSERA_PG_BIN:-/usr/lib/postgresql/15/bin}
 PGD=$(mktemp -d /tmp/tessera-benchfo-XXXXXX)
@@ -36,6 +44,7 @@ bench_stop() {
 	local n p
 	touch "$W/stop"
 	for p in "${LOOPS[@]}"; do kill "$p" 2>/dev/null || true; done
+	[ -z "$HUNGPID" ] || kill "$HUNGPID" 2>/dev/null || true
 	serve_stop
 	for n in a b; do
 		[ -f "$PGD/$n/data/postmaster.pid" ] || continue
@@ -101,9 +110,9 @@ start a
 standby_of b a
 psql_on a -c "CREATE ROLE tessera LOGIN" \
 	-c "CREATE DATABASE tessera OWNER tessera" >/dev/null
-hosts="host=$PGD/a/run,$PGD/b/run&port=$PA,$PB&target_session_attrs=read-write"
+hosts="host=$PGD/a/run,$PGD/b/run&port=$PA,$PB&target_session_attrs=read-write&connect_timeout=2"
 URL="postgresql://tessera@/tessera?$hosts"
-SU_URL="postgresql://postgres@/postgres?$hosts&connect_timeout=5"
+SU_URL="postgresql://postgres@/postgres?$hosts"
 
 D=$W/var
 P1=$(free_port "$PA" "$PB")
@@ -150,7 +159,7 @@ LOOPS+=($!)
 
 # first_ok LOG AFTER_NS: start of the first attempt after AFTER_NS that succeeded.
 first_ok() { awk -v k="$2" '$1 > k && $2 == "OK" { print $1; exit }' "$1"; }
-echo "failover: $rounds rounds; $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "failover: $rounds rounds, dead primary $([ "$hung" = 1 ] && echo "unanswering (connect_timeout 2 s)" || echo refusing); $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-6s %-8s %12s %16s %16s\n' round primary "promote ms" "psql gap ms" "tessera gap ms"
 primary=a
 standby=b
@@ -164,6 +173,25 @@ for r in $(seq 1 "$rounds"); do
 			[ -n "$(first_ok "$W/psql.log" "$t")" ] && break
 		sleep 0.1
 	done
+	if [ "$hung" = 1 ]; then
+		# Listening before the kill; moved onto the dead primary's
+		# socket path right after it (a bound socket keeps working
+		# under its new name): no interpreter start in the gap.
+		rm -f "$PGD/hung.sock"
+		python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(128)
+held = []
+while True:
+    held.append(s.accept()[0])' "$PGD/hung.sock" &
+		HUNGPID=$!
+		for _ in $(seq 1 1000); do
+			[ -S "$PGD/hung.sock" ] && break
+			sleep 0.01
+		done
+	fi
 	pm=$(head -1 "$PGD/$primary/data/postmaster.pid")
 	kill -STOP "$pm"
 	victims="$pm $(pgrep -P "$pm" | tr '\n' ' ' || true)"
@@ -175,13 +203,18 @@ for r in $(seq 1 "$rounds"); do
 	for _ in $(seq 1 200); do
 		gone=1
 		for v in $victims; do
-			st=$(awk '{ print $3 }' "/proc/$v/stat" 2>/dev/null || true)
+			st=
+			read -r _ _ st _ <"/proc/$v/stat" 2>/dev/null || true
 			[ -z "$st" ] || [ "$st" = Z ] || gone=0
 		done
 		[ "$gone" = 1 ] && break
 		sleep 0.01
 	done
 	t_dead=$(now_ns)
+	if [ "$hung" = 1 ]; then
+		sock=$PGD/$primary/run/.s.PGSQL.$(port_of "$primary")
+		mv -f "$PGD/hung.sock" "$sock"
+	fi
 	t_prom=$(now_ns)
 	owner "$bin/pg_ctl" -D "$PGD/$standby/data" -w -t 60 promote >/dev/null
 	t_promoted=$(now_ns)
@@ -207,6 +240,12 @@ for r in $(seq 1 "$rounds"); do
 		sleep 0.05
 	done
 	rm -f "$PGD/$primary/data/postmaster.pid"
+	if [ -n "$HUNGPID" ]; then
+		kill "$HUNGPID" 2>/dev/null || true
+		wait "$HUNGPID" 2>/dev/null || true
+		HUNGPID=
+		rm -f "$sock"
+	fi
 	standby_of "$primary" "$standby" >/dev/null 2>&1 ||
 		{ echo "round $r: rebuilding the standby failed" >&2; exit 1; }
 	tmp=$primary

@@ -33,7 +33,7 @@
 #define PG_CONNECT_TIMEOUT "5"
 #define PG_ERR_CAP 512
 /* After a failed reconnection, none for this long (or as long as it took). */
-#define PG_RETRY_MS 1000
+#define PG_RETRY_MS 500
 
 struct pg_db {
 	struct db base;
@@ -188,11 +188,11 @@ conn_ready(struct pg_db *db, int may_reset)
 	/*
 	 * A server that is away must not cost every call a connection
 	 * attempt: after one fails, the calls fail at once with its reason
-	 * for a second, or for as long as the attempt took if longer. A host
-	 * that takes connections and never answers (a dead machine across a
-	 * network) holds each attempt for connect_timeout; the callers
-	 * queued behind this connection's lock then fail fast instead of
-	 * each waiting out an attempt of its own.
+	 * for half a second, or as long as the attempt took if longer. A
+	 * host that takes connections and never answers (a dead machine
+	 * across a network) holds each attempt for connect_timeout; the
+	 * callers queued behind this connection's lock then fail fast
+	 * instead of each waiting out an attempt of its own.
 	 */
 	start = mono_ms();
 	if (db->retry_at_ms != 0 && start < db->retry_at_ms)

@@ -294,11 +294,22 @@ for _ in $(seq 1 12); do ocsp "$OSERIAL" >/dev/null; done
 before_want=$(ocsp "$OSERIAL")
 [ "$before_want" = good ] || [ "$before_want" = revoked ] && pass ||
 	fail "OCSP before the kill: $before_want"
-acked_before=$(count "$C"/e1.recv "$C"/e2.recv "$C"/v1.acked)
 
 phase "kill"
 # --- kill -9 the primary: its postmaster and every backend --------------------
+python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(128)
+held = []
+while True:
+    held.append(s.accept()[0])' "$PGD/hung.sock" &
+HUNG=$!
+cleanup_hooks+=("kill $HUNG 2>/dev/null")
+wait_for 30 '[ -S "$PGD/hung.sock" ]' || fail "no listener for the dead primary's socket"
 pm=$(head -1 "$PGD/p/data/postmaster.pid")
+acked_before=$(count "$C"/e1.recv "$C"/e2.recv "$C"/v1.acked)
 kill -STOP "$pm"
 KILLED_PG="$pm $(pgrep -P "$pm" | tr '\n' ' ')"
 T_KILL=$(now_ns)
@@ -309,7 +320,8 @@ kill -KILL $KILLED_PG
 pg_gone() {
 	local v s
 	for v in $KILLED_PG; do
-		s=$(awk '{ print $3 }' "/proc/$v/stat" 2>/dev/null)
+		s=
+		read -r _ _ s _ <"/proc/$v/stat" 2>/dev/null
 		[ -z "$s" ] || [ "$s" = Z ] || return 1
 	done
 }
@@ -321,25 +333,16 @@ rm -f "$PGD/p/data/postmaster.pid"
 # dead machine's does across a network (SYNs unanswered): every
 # reconnection must give up on it after connect_timeout and go on to
 # the standby, rather than be refused at once.
-sock=$PGD/p/run/.s.PGSQL.$PP
-rm -f "$sock"
-python3 -c '
-import os, socket, sys, time
-s = socket.socket(socket.AF_UNIX)
-s.bind(sys.argv[1])
-s.listen(128)
-held = []
-while True:
-    held.append(s.accept()[0])' "$sock" &
-HUNG=$!
-cleanup_hooks+=("kill $HUNG 2>/dev/null")
-wait_for 10 '[ -S "$sock" ]' || fail "no listener on the dead primary's socket"
+# (Listening since before the kill; a bound socket keeps working under
+# its new name.)
+mv -f "$PGD/hung.sock" "$PGD/p/run/.s.PGSQL.$PP"
 echo "killed the primary (postmaster $pm and $(($(wc -w <<<"$KILLED_PG") - 1)) children)"
 rm -f "$C/pause"
 
 # Writes answer 503 with the reason.
 # The reason names each host: the first timed out, the standby still
-# read-only (asked a few times: a connection tries again once a second).
+# read-only (asked a few times: a connection that failed waits before
+# it tries again).
 probe() {
 	"${CURL[@]}" "${ADM[@]}" "${JS[@]}" -d '{"device": "fo-probe"}' \
 		-o "$C/probe.out" -w '%{http_code}' "$API/enrollment-secrets"
