@@ -14,12 +14,14 @@
 # standby at once (as a failover tool would, with no detection delay),
 # waits for both loops to write again, then rebuilds the dead one as the
 # new primary's synchronous standby (pg_basebackup), so the next round
-# fails over the other way. Per round: pg_ctl promote's own time, and from
-# the kill to the first write that succeeded (its request sent once every
-# process of the old primary was gone) for tessera and for psql; then the
-# median and the difference. After a failed attempt a tessera connection
-# tries none for half a second (or as long as the attempt took), so its
-# gap is psql's plus up to that; psql starts a process per attempt.
+# fails over the other way. Per round: pg_ctl promote's own time, and the
+# gap from the kill to the first write answered (the first success among
+# requests sent once every process of the old primary was gone, at its
+# answer), for tessera and for psql; then the medians and the difference.
+# After a failed attempt a tessera connection tries none for half a
+# second or as long as the attempt took, so its gap is psql's plus up to
+# that: with HUNG=1 and the dead host first in the URL, about twice
+# connect_timeout.
 #
 # HUNG=1: the dead primary's socket then takes connections and never
 # answers, as a dead machine's address does across a network (SYNs
@@ -122,8 +124,8 @@ P2=$(free_port "$PA" "$PB" "$P1")
 no_rate_limits "$D"
 serve_start "$D" "$P1" "$P2" 2
 
-# The loops: "START_NS OK|ERR" per attempt; an attempt that failed waits
-# 20 ms before the next.
+# The loops: "START_NS END_NS OK|ERR" per attempt; an attempt that failed
+# waits 20 ms before the next.
 tessera_loop() {
 	local t0 code
 	while [ ! -e "$W/stop" ]; do
@@ -133,8 +135,8 @@ tessera_loop() {
 			-H 'Content-Type: application/json' -d '{"device": "bench-fo"}' \
 			-o /dev/null -w '%{http_code}' \
 			"https://localhost:$P1/api/v1/enrollment-secrets" || true)
-		if [ "$code" = 201 ]; then echo "$t0 OK"; else
-			echo "$t0 ERR"
+		if [ "$code" = 201 ]; then echo "$t0 $(now_ns) OK"; else
+			echo "$t0 $(now_ns) ERR"
 			sleep 0.02
 		fi
 	done >"$W/tessera.log"
@@ -145,9 +147,9 @@ psql_loop() {
 		t0=$(now_ns)
 		if "$bin/psql" -X -q -tA "$SU_URL" \
 			-c "CREATE TEMP TABLE failover_probe (x int)" >/dev/null 2>&1; then
-			echo "$t0 OK"
+			echo "$t0 $(now_ns) OK"
 		else
-			echo "$t0 ERR"
+			echo "$t0 $(now_ns) ERR"
 			sleep 0.02
 		fi
 	done >"$W/psql.log"
@@ -157,8 +159,11 @@ LOOPS+=($!)
 psql_loop &
 LOOPS+=($!)
 
-# first_ok LOG AFTER_NS: start of the first attempt after AFTER_NS that succeeded.
-first_ok() { awk -v k="$2" '$1 > k && $2 == "OK" { print $1; exit }' "$1"; }
+# first_ok LOG AFTER_NS: when the first attempt started after AFTER_NS
+# succeeded (its end).
+first_ok() {
+	awk -v k="$2" '$1 > k && $3 == "OK" { print $2 }' "$1" | sort -n | head -1
+}
 echo "failover: $rounds rounds, dead primary $([ "$hung" = 1 ] && echo "unanswering (connect_timeout 2 s)" || echo refusing); $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-6s %-8s %12s %16s %16s\n' round primary "promote ms" "psql gap ms" "tessera gap ms"
 primary=a
