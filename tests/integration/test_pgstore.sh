@@ -177,4 +177,24 @@ refuse "a store schema newer than the binary" \
 [ "$(sql 'SELECT version FROM schema_version')" = 99 ] && pass ||
 	fail "refusing touched the schema version"
 sql "UPDATE schema_version SET version = 7" >/dev/null
+
+# --- several hosts: a dead one first is skipped; all dead, each one named ---
+read -r DEAD1 DEAD2 < <(pick_ports 2)
+use_url() { # URL: the store tessera.json names
+	python3 -c '
+import json, sys
+p = sys.argv[1] + "/tessera.json"
+j = json.load(open(p))
+j["database"] = sys.argv[2]
+json.dump(j, open(p, "w"), indent=2)' "$D" "$1"
+}
+orig=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["database"])' "$D/tessera.json")
+use_url "postgresql://tessera@127.0.0.1:$DEAD1,127.0.0.1:$TCP/$db?sslmode=require&target_session_attrs=read-write&connect_timeout=2"
+check "audit verify through a TCP URL whose first host is dead" tessera audit verify --data "$D"
+use_url "postgresql://tessera@127.0.0.1:$DEAD1,127.0.0.1:$DEAD2/$db?sslmode=require&connect_timeout=2"
+refuse "every host dead" "port $DEAD1 failed: Connection refused; connection to server at \"127.0.0.1\", port $DEAD2 failed" \
+	tessera audit verify --data "$D"
+[ "$(grep -c . "$T/last.out")" = 1 ] && pass ||
+	{ fail "every host dead is not one line"; cat "$T/last.out" >&2; }
+use_url "$orig"
 finish
