@@ -349,6 +349,17 @@ enum status authority_ocsp_answer(struct authority *a, const uint8_t *req,
     size_t len, struct authority_ocsp_answer *out) MUST_CHECK;
 
 /*
+ * The same answer when it is in this worker's memory: a nonce-less request
+ * whose stored response is cached, with nothing committed to the store
+ * since the cache was last checked. ST_NOTFOUND otherwise (the caller then
+ * asks authority_ocsp_answer, which may read, sign and commit). Never
+ * waits: for a thread that serves other connections too.
+ */
+enum status
+authority_ocsp_answer_memory(struct authority *a, const uint8_t *req,
+    size_t len, struct authority_ocsp_answer *out) MUST_CHECK;
+
+/*
  * Renew the delegated OCSP responder's certificate (same key in the token,
  * 30 days) when a third of its life is left, or now when force; written
  * to DIR/ca/ocsp.pem. Workers use it after their restart (SIGHUP).

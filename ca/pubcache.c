@@ -178,6 +178,22 @@ pubcache_sync(struct pubcache *c, struct store *store, uint64_t *gen)
 	pthread_mutex_unlock(&c->lock);
 }
 
+int
+pubcache_is_fresh(struct pubcache *c, struct store *store)
+{
+	uint64_t seen;
+	int has_version;
+
+	if (c == NULL)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	seen = c->data_version;
+	has_version = c->has_version;
+	pthread_mutex_unlock(&c->lock);
+	/* seen is a copy: the next sync still sees what moved. */
+	return has_version && !store_data_changed(store, &seen);
+}
+
 void
 pubcache_stats(
     struct pubcache *c, uint64_t *hits, uint64_t *misses, uint64_t *drops)

@@ -41,6 +41,14 @@ void pubcache_free(struct pubcache *c);
  */
 void pubcache_sync(struct pubcache *c, struct store *store, uint64_t *gen);
 
+/*
+ * 1 when nothing was committed to store since the last sync (what the
+ * cache holds is current and may be served), 0 when a sync is due. Never
+ * reads the store itself (on SQLite one atomic load; PostgreSQL: always
+ * 0): for a caller that must not wait.
+ */
+int pubcache_is_fresh(struct pubcache *c, struct store *store);
+
 /* Counters for tests and metrics: hits, misses, drops (of everything). */
 void pubcache_stats(
     struct pubcache *c, uint64_t *hits, uint64_t *misses, uint64_t *drops);

@@ -1234,6 +1234,39 @@ ocsp_stored_get(struct authority *a, const char *serial, uint8_t **der,
 }
 
 enum status
+authority_ocsp_answer_memory(struct authority *a, const uint8_t *req,
+    size_t len, struct authority_ocsp_answer *out)
+{
+	struct ca_ocsp_peek pk;
+	uint8_t *der = NULL;
+	size_t der_len = 0;
+	int64_t next = 0;
+	enum status st;
+
+	memset(out, 0, sizeof(*out));
+	pthread_rwlock_rdlock(&a->pub->responder_rw);
+	st = ca_ocsp_request_peek(a->pub->ocsp, req, len, &pk);
+	pthread_rwlock_unlock(&a->pub->responder_rw);
+	if (st == ST_DENIED && a->pub->root_ocsp != NULL)
+		st = ca_ocsp_request_peek(a->pub->root_ocsp, req, len, &pk);
+	if (st != ST_OK || !pk.is_presigned_match ||
+	    !pubcache_is_fresh(a->pub->pubcache, a->store) ||
+	    !pubcache_ocsp_get(
+	        a->pub->pubcache, pk.serial_hex, &der, &der_len, &next))
+		return ST_NOTFOUND;
+	if (next <= (int64_t)time(NULL) + OCSP_STORED_MARGIN) {
+		free(der);
+		return ST_NOTFOUND;
+	}
+	out->der = der;
+	out->len = der_len;
+	out->is_cacheable = 1;
+	out->next_update = next;
+	out->this_update = next - policy_ocsp(a->policy)->validity_seconds;
+	return ST_OK;
+}
+
+enum status
 authority_ocsp_answer(struct authority *a, const uint8_t *req, size_t len,
     struct authority_ocsp_answer *out)
 {

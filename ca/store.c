@@ -688,18 +688,29 @@ now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The read connection's data_version; 0 when it cannot be read. */
+/*
+ * The read connection's data_version; 0 when it cannot be read, or (with
+ * is_try) when another thread holds the read connection.
+ */
 static uint64_t
-data_version(struct store *store)
+data_version(struct store *store, int is_try)
 {
 	struct db_stmt *stmt;
 	uint64_t v = 0;
 
-	pthread_mutex_lock(&store->read_lock);
+	if (is_try) {
+		if (pthread_mutex_trylock(&store->read_lock) != 0)
+			return 0;
+	} else
+		pthread_mutex_lock(&store->read_lock);
 	if ((stmt = rstmt(store, R_DATA_VERSION)) != NULL &&
 	    db_step(stmt) == DB_ROW)
 		v = (uint64_t)db_column_int64(stmt, 0);
 	stmt_reset(stmt);
+	if (v != 0 && v != store->dv_seen) {
+		store->dv_seen = v;
+		__atomic_add_fetch(&store->dv_moves, 1, __ATOMIC_RELEASE);
+	}
 	pthread_mutex_unlock(&store->read_lock);
 	return v;
 }
@@ -707,27 +718,21 @@ data_version(struct store *store)
 /*
  * Once a second at most: has data_version moved since the last look?
  * Then dv_moves counts it, so that a commit made by a program that does
- * not count its commits (sqlite3 by hand) is seen within a second.
+ * not count its commits (sqlite3 by hand) is seen within about a second.
+ * Never waits for the read connection (a long read may hold it): busy,
+ * the next call looks.
  */
 static uint64_t
 data_version_moves(struct store *store)
 {
 	int64_t now = now_ms(),
 	        next = __atomic_load_n(&store->dv_next_ms, __ATOMIC_RELAXED);
-	uint64_t v;
 
 	if (now >= next &&
 	    __atomic_compare_exchange_n(&store->dv_next_ms, &next, now + 1000,
 	        0, __ATOMIC_RELAXED, __ATOMIC_RELAXED) &&
-	    (v = data_version(store)) != 0) {
-		pthread_mutex_lock(&store->read_lock);
-		if (v != store->dv_seen) {
-			store->dv_seen = v;
-			__atomic_add_fetch(
-			    &store->dv_moves, 1, __ATOMIC_RELEASE);
-		}
-		pthread_mutex_unlock(&store->read_lock);
-	}
+	    data_version(store, 1) == 0)
+		__atomic_store_n(&store->dv_next_ms, now, __ATOMIC_RELAXED);
 	return __atomic_load_n(&store->dv_moves, __ATOMIC_ACQUIRE);
 }
 
@@ -744,7 +749,7 @@ store_data_changed(struct store *store, uint64_t *seen)
 		v = __atomic_load_n(store->commits, __ATOMIC_ACQUIRE) +
 		    data_version_moves(store);
 	else
-		v = data_version(store);
+		v = data_version(store, 0);
 	if (v != 0 && v == *seen)
 		return 0;
 	*seen = v;

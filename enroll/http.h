@@ -28,6 +28,9 @@
 #define HTTP_HEADER_VALUE_MAX 256
 /* "KIND:ID" of a request's principal in the access log. */
 #define HTTP_PRINCIPAL_CAP (LIMIT_NAME_LEN + 16)
+/* Not an HTTP status: the request is to be run again where it may wait
+ * (see is_inline). */
+#define HTTP_DEFER 1
 
 struct authority_chain_memo;
 
@@ -65,6 +68,16 @@ struct http_request {
 	/* TLS 1.2 without extended master secret (RFC 7627): tls-unique is
 	 * not unique to this connection, so there is no binding. */
 	int is_binding_unsafe;
+	/*
+	 * Set by the glue on a thread that serves other connections too: a
+	 * route answers only what it has in memory, never waiting (no store
+	 * read, no signature, no commit); otherwise it leaves resp->status at
+	 * HTTP_DEFER with nothing charged or changed but a route's rate limit,
+	 * and the glue runs the request again, with is_deferred, on a thread
+	 * of its own.
+	 */
+	int is_inline;
+	int is_deferred;
 	/* Where auth_principal writes "KIND:ID" of who the request presents
 	 * itself as, for the access log (HTTP_PRINCIPAL_CAP bytes, the
 	 * glue's); NULL: nowhere. */

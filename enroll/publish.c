@@ -285,8 +285,17 @@ send_ocsp(struct enroll *e, const struct http_request *req, const char *b64,
 		else
 			len = 0;
 	}
-	st = authority_ocsp_answer(
-	    e->a, der != NULL ? der : (const uint8_t *)"", len, &ans);
+	if (req->is_inline) {
+		st = authority_ocsp_answer_memory(
+		    e->a, der != NULL ? der : (const uint8_t *)"", len, &ans);
+		if (st == ST_NOTFOUND) {
+			free(decoded);
+			resp->status = HTTP_DEFER;
+			return;
+		}
+	} else
+		st = authority_ocsp_answer(
+		    e->a, der != NULL ? der : (const uint8_t *)"", len, &ans);
 	free(decoded);
 	if (st != ST_OK) {
 		http_response_status(resp, st);

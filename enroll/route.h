@@ -77,6 +77,10 @@ struct route {
 	route_handler *handler;
 	int op; /* the handler's operation (enum est_op, enum api_route) */
 	enum metrics_endpoint endpoint; /* what the metrics count it as */
+	/* The handler honours http_request.is_inline (answers from memory or
+	 * defers by itself); 0: an is_inline request is deferred before its
+	 * rate limit and handler. */
+	int is_memory;
 };
 
 /* The table, and its number of rows. */

@@ -83,6 +83,13 @@ void worker_conn_peer_clear(struct conn_peer *p);
 struct listener {
 	struct worker *w;
 	int is_tls;
+	/* A pool of threads (epoll) rather than one per connection: each
+	 * request runs first with is_inline, and what cannot be answered
+	 * from memory is deferred to a thread of its own. */
+	int is_pool;
+	pthread_mutex_t deferred_mu;
+	pthread_cond_t deferred_cv;
+	unsigned int deferred; /* requests on threads of their own */
 	struct MHD_Daemon *daemon;
 	pthread_mutex_t conns_mu; /* guards conns[] but memo */
 	struct conn_rec conns[LIMIT_HTTP_CONNECTIONS];

@@ -3,6 +3,7 @@
  * listening socket): their limits, one thread per connection, a record
  * per connection for the sweeper, the quiesce and stop of the drain.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,12 +189,20 @@ worker_listener_start(struct worker *w, struct listener *l, int fd, int is_tls,
     const char *cert, const char *key, const char *trust)
 {
 	/*
-	 * One thread per connection: a request that waits (a commit, a
+	 * TLS: one thread per connection: a request that waits (a commit, a
 	 * signature, a key generation) holds up no other connection, and
-	 * two long-lived connections run on two cores.
+	 * two long-lived connections run on two cores. Plain HTTP
+	 * (publication): a pool of a thread per core on epoll, which starts
+	 * no thread per connection; a request it cannot answer from memory
+	 * is deferred to a thread of its own (worker_request.c), so there too
+	 * a request that waits holds up only its own connection.
 	 */
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD |
-	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL | MHD_USE_ITC;
+	unsigned int flags = is_tls ? MHD_USE_INTERNAL_POLLING_THREAD |
+	        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL | MHD_USE_ITC
+	                            : MHD_USE_EPOLL_INTERNAL_THREAD |
+	        MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned int pool = cores < 1 ? 1 : cores > 64 ? 64 : (unsigned)cores;
 	/* Both listeners: limits, timeouts, strict parsing, the hooks. */
 	struct MHD_OptionItem common[] = {
 	    {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, w},
@@ -215,7 +224,10 @@ worker_listener_start(struct worker *w, struct listener *l, int fd, int is_tls,
 
 	l->w = w;
 	l->is_tls = is_tls;
+	l->is_pool = !is_tls;
 	pthread_mutex_init(&l->conns_mu, NULL);
+	pthread_mutex_init(&l->deferred_mu, NULL);
+	pthread_cond_init(&l->deferred_cv, NULL);
 	if (is_tls)
 		l->daemon = MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL,
 		    worker_request_on, l, MHD_OPTION_ARRAY, common,
@@ -224,9 +236,9 @@ worker_listener_start(struct worker *w, struct listener *l, int fd, int is_tls,
 		    MHD_OPTION_HTTPS_PRIORITIES, WORKER_TLS_PRIORITIES,
 		    MHD_OPTION_END);
 	else
-		l->daemon =
-		    MHD_start_daemon(flags, 0, NULL, NULL, worker_request_on, l,
-		        MHD_OPTION_ARRAY, common, MHD_OPTION_END);
+		l->daemon = MHD_start_daemon(flags, 0, NULL, NULL,
+		    worker_request_on, l, MHD_OPTION_ARRAY, common,
+		    MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_END);
 	if (l->daemon == NULL)
 		return status_fail(ST_INTERNAL,
 		    "cannot start the %s listener%s",
@@ -262,8 +274,26 @@ worker_listener_stop(struct listener *l)
 {
 	size_t i;
 
+	struct timespec until;
+
 	if (l->daemon == NULL)
 		return;
+	/*
+	 * MHD must not stop with a connection suspended: the deferred
+	 * requests end first (each resumes its connection), 60 s at most.
+	 */
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 60;
+	pthread_mutex_lock(&l->deferred_mu);
+	while (l->deferred > 0 &&
+	    pthread_cond_timedwait(&l->deferred_cv, &l->deferred_mu, &until) !=
+	        ETIMEDOUT)
+		;
+	if (l->deferred > 0)
+		log_warn("http: %u deferred requests still running at the "
+		         "stop",
+		    l->deferred);
+	pthread_mutex_unlock(&l->deferred_mu);
 	MHD_stop_daemon(l->daemon);
 	l->daemon = NULL;
 	/* Every connection is closed: a memo left is one MHD never told. */
@@ -273,4 +303,8 @@ worker_listener_stop(struct listener *l)
 		worker_conn_peer_clear(&l->conns[i].peer);
 	}
 	pthread_mutex_destroy(&l->conns_mu);
+	if (l->deferred == 0) {
+		pthread_cond_destroy(&l->deferred_cv);
+		pthread_mutex_destroy(&l->deferred_mu);
+	}
 }

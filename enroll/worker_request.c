@@ -29,6 +29,17 @@ struct exchange {
 	int64_t start_ns; /* when its headers were in (the access log) */
 	struct buf body;
 	enum status body_st; /* ST_OK, or why the body was refused */
+	/* Once the body is in: the request, its answer, and the facts both
+	 * point into (a deferred request is answered on another thread). */
+	struct listener *l;
+	struct MHD_Connection *conn;
+	struct conn_rec *r;
+	struct http_request req;
+	struct http_response resp;
+	char addr[NI_MAXHOST];
+	char principal[HTTP_PRINCIPAL_CAP];
+	int is_lent; /* req.peer_chain is the connection's */
+	int is_ready; /* deferred: resp is answered (atomic) */
 };
 
 /* A response body handed to MHD, wiped when MHD is done with it. */
@@ -353,6 +364,9 @@ exchange_free(struct exchange *x)
 	if (x == NULL)
 		return;
 	buf_free(&x->body);
+	http_response_free(&x->resp);
+	if (!x->is_lent)
+		sk_X509_pop_free(x->req.peer_chain, X509_free);
 	free(x);
 }
 
@@ -441,6 +455,7 @@ exchange_start(struct listener *l, struct MHD_Connection *conn, void **req_cls)
 	if ((x = calloc(1, sizeof(*x))) == NULL)
 		return MHD_NO;
 	buf_init(&x->body, HTTP_BODY_MAX);
+	http_response_init(&x->resp);
 	x->start_ns = metrics_now_ns();
 	*req_cls = x;
 	/* The headers are in: the body has its own time from now. */
@@ -517,22 +532,132 @@ worker_headers(
 		log_debug("http: no room for Tessera-Thread");
 }
 
+/*
+ * Run x's request through the authority (held shared): in a handler, the
+ * connection's slow-request clock stops (not for an inline run, which
+ * never waits).
+ */
+static void
+exchange_run(struct exchange *x)
+{
+	struct listener *l = x->l;
+	struct worker *w = l->w;
+
+	if (!x->req.is_inline)
+		worker_conn_handling(l, x->r, 1);
+	metrics_inflight_add(w->args->metrics, w->metrics_slot, 1);
+	pthread_rwlock_rdlock(&w->auth_rw);
+	if (l->is_tls)
+		enroll_handle_tls(w->e, &x->req, &x->resp);
+	else
+		enroll_handle_publish(w->e, &x->req, &x->resp);
+	pthread_rwlock_unlock(&w->auth_rw);
+	metrics_inflight_add(w->args->metrics, w->metrics_slot, -1);
+	if (!x->req.is_inline)
+		worker_conn_handling(l, x->r, 0);
+}
+
+/* The answer of x: counted, logged, sent. */
+static enum MHD_Result
+exchange_answer(struct exchange *x)
+{
+	struct listener *l = x->l;
+	struct worker *w = l->w;
+	struct log_access_entry entry;
+	enum MHD_Result ret;
+
+	metrics_request_count(
+	    w->args->metrics, enroll_endpoint(x->req.path), x->resp.status);
+	if (w->access_fd >= 0) {
+		/* The path: MHD keeps the query apart, so what a query
+		 * carries never reaches the log. */
+		entry.remote = x->addr[0] != '\0' ? x->addr : NULL;
+		entry.method = x->req.method;
+		entry.path = x->req.path;
+		entry.status = x->resp.status;
+		entry.bytes = x->resp.body.len;
+		entry.duration_ns = metrics_now_ns() - x->start_ns;
+		entry.principal = x->principal;
+		log_access_write(w->access_fd, &entry);
+	}
+	worker_headers(w, x->conn, &x->resp);
+	if (l->is_tls)
+		log_debug("https: %s %s %.200s -> %d (TLS 0x%04x, client "
+		          "certificates %d, channel binding %zu bytes)",
+		    x->addr, x->req.method, x->req.path, x->resp.status,
+		    x->req.tls_version,
+		    x->req.peer_chain != NULL ? sk_X509_num(x->req.peer_chain)
+		                              : 0,
+		    x->req.channel_binding_len);
+	else
+		log_debug("http: %s %s %.200s -> %d", x->addr, x->req.method,
+		    x->req.path, x->resp.status);
+	ret = response_send(x->conn, &x->resp);
+	http_response_free(&x->resp);
+	return ret;
+}
+
+/* A deferred request on a thread of its own; its connection resumes. */
+static void *
+exchange_deferred(void *arg)
+{
+	struct exchange *x = arg;
+	struct listener *l = x->l;
+
+	exchange_run(x);
+	__atomic_store_n(&x->is_ready, 1, __ATOMIC_RELEASE);
+	/* From here x is MHD's again (it may answer and free it). */
+	MHD_resume_connection(x->conn);
+	pthread_mutex_lock(&l->deferred_mu);
+	if (--l->deferred == 0)
+		pthread_cond_broadcast(&l->deferred_cv);
+	pthread_mutex_unlock(&l->deferred_mu);
+	return NULL;
+}
+
+/*
+ * Run x again where it may wait: its connection suspended (the pool
+ * thread serves the others meanwhile), on a thread of its own, which
+ * resumes it; MHD then calls worker_request_on again and it is answered.
+ */
+static enum MHD_Result
+exchange_defer(struct exchange *x)
+{
+	struct listener *l = x->l;
+	pthread_attr_t attr;
+	pthread_t t;
+	int rc = -1;
+
+	http_response_free(&x->resp);
+	http_response_init(&x->resp);
+	x->req.is_inline = 0;
+	x->req.is_deferred = 1;
+	pthread_mutex_lock(&l->deferred_mu);
+	l->deferred++;
+	pthread_mutex_unlock(&l->deferred_mu);
+	MHD_suspend_connection(x->conn);
+	if (pthread_attr_init(&attr) == 0) {
+		if (pthread_attr_setdetachstate(
+		        &attr, PTHREAD_CREATE_DETACHED) == 0)
+			rc = pthread_create(&t, &attr, exchange_deferred, x);
+		pthread_attr_destroy(&attr);
+	}
+	/* No thread to be had: it waits here, as a thread per connection
+	 * would. */
+	if (rc != 0)
+		(void)exchange_deferred(x);
+	return MHD_YES;
+}
+
 enum MHD_Result
 worker_request_on(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
     size_t *upload_data_size, void **req_cls)
 {
 	struct listener *l = cls;
-	struct worker *w = l->w;
 	struct exchange *x = *req_cls;
-	struct conn_rec *r = NULL;
-	struct http_request req;
-	struct http_response resp;
-	struct log_access_entry entry;
-	char addr[NI_MAXHOST], principal[HTTP_PRINCIPAL_CAP] = "";
-	enum MHD_Result ret;
+	struct http_request *req;
 	enum status st;
-	int is_lent = 0;
 
 	(void)version;
 	if (x == NULL)
@@ -546,6 +671,8 @@ worker_request_on(void *cls, struct MHD_Connection *conn, const char *url,
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	if (__atomic_load_n(&x->is_ready, __ATOMIC_ACQUIRE))
+		return exchange_answer(x);
 	if (x->body_st == ST_LIMIT)
 		return body_too_large(conn);
 	if (x->body_st == ST_MALFORMED) /* answered in exchange_start */
@@ -553,83 +680,50 @@ worker_request_on(void *cls, struct MHD_Connection *conn, const char *url,
 	if (x->body_st != ST_OK)
 		return error_send(conn, 503, "out of memory", 0);
 
-	memset(&req, 0, sizeof(req));
-	http_response_init(&resp);
-	req.method = method;
-	req.path = url;
-	req.content_type = MHD_lookup_connection_value(
+	x->l = l;
+	x->conn = conn;
+	req = &x->req;
+	req->method = method;
+	req->path = url;
+	req->content_type = MHD_lookup_connection_value(
 	    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-	req.authorization = MHD_lookup_connection_value(
+	req->authorization = MHD_lookup_connection_value(
 	    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-	req.host = MHD_lookup_connection_value(
+	req->host = MHD_lookup_connection_value(
 	    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
-	req.origin = MHD_lookup_connection_value(
+	req->origin = MHD_lookup_connection_value(
 	    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ORIGIN);
-	req.sec_fetch_site = MHD_lookup_connection_value(
+	req->sec_fetch_site = MHD_lookup_connection_value(
 	    conn, MHD_HEADER_KIND, "Sec-Fetch-Site");
 	if (x->body.len > 0) {
-		req.body = x->body.data;
-		req.body_len = x->body.len;
+		req->body = x->body.data;
+		req->body_len = x->body.len;
 	}
-	req.query = request_query;
-	req.query_unknown = request_query_unknown;
-	req.glue = conn;
-	req.principal = principal;
+	req->query = request_query;
+	req->query_unknown = request_query_unknown;
+	req->glue = conn;
+	req->principal = x->principal;
 	status_clear();
-	if ((st = peer_address(conn, addr, sizeof(addr))) != ST_OK) {
-		http_response_status(&resp, st);
-		goto send;
+	if ((st = peer_address(conn, x->addr, sizeof(x->addr))) != ST_OK) {
+		http_response_status(&x->resp, st);
+		return exchange_answer(x);
 	}
-	req.peer_address = addr;
-	r = worker_conn_get(l, conn);
+	req->peer_address = x->addr;
+	x->r = worker_conn_get(l, conn);
 	if (l->is_tls &&
-	    (st = request_tls(
-	         conn, r != NULL ? &r->peer : NULL, &req, &is_lent)) != ST_OK) {
-		http_response_error(&resp, st == ST_INTERNAL ? 500 : 400,
+	    (st = request_tls(conn, x->r != NULL ? &x->r->peer : NULL, req,
+	         &x->is_lent)) != ST_OK) {
+		http_response_error(&x->resp, st == ST_INTERNAL ? 500 : 400,
 		    "TLS client certificate: %s", status_detail());
-		goto send;
+		return exchange_answer(x);
 	}
 	/* The connection's verified chain: checked once per connection. */
-	if (r != NULL && l->is_tls)
-		req.chain_memo = &r->memo;
-	worker_conn_handling(l, r, 1);
-	metrics_inflight_add(w->args->metrics, w->metrics_slot, 1);
-	pthread_rwlock_rdlock(&w->auth_rw);
-	if (l->is_tls)
-		enroll_handle_tls(w->e, &req, &resp);
-	else
-		enroll_handle_publish(w->e, &req, &resp);
-	pthread_rwlock_unlock(&w->auth_rw);
-	metrics_inflight_add(w->args->metrics, w->metrics_slot, -1);
-	worker_conn_handling(l, r, 0);
-send:
-	metrics_request_count(
-	    w->args->metrics, enroll_endpoint(url), resp.status);
-	if (w->access_fd >= 0) {
-		/* url is the path: MHD keeps the query apart, so what a query
-		 * carries never reaches the log. */
-		entry.remote = addr[0] != '\0' ? addr : NULL;
-		entry.method = method;
-		entry.path = url;
-		entry.status = resp.status;
-		entry.bytes = resp.body.len;
-		entry.duration_ns = metrics_now_ns() - x->start_ns;
-		entry.principal = principal;
-		log_access_write(w->access_fd, &entry);
-	}
-	worker_headers(w, conn, &resp);
-	if (l->is_tls)
-		log_debug("https: %s %s %.200s -> %d (TLS 0x%04x, client "
-		          "certificates %d, channel binding %zu bytes)",
-		    addr, method, url, resp.status, req.tls_version,
-		    req.peer_chain != NULL ? sk_X509_num(req.peer_chain) : 0,
-		    req.channel_binding_len);
-	else
-		log_debug(
-		    "http: %s %s %.200s -> %d", addr, method, url, resp.status);
-	ret = response_send(conn, &resp);
-	http_response_free(&resp);
-	if (!is_lent)
-		sk_X509_pop_free(req.peer_chain, X509_free);
-	return ret;
+	if (x->r != NULL && l->is_tls)
+		req->chain_memo = &x->r->memo;
+	/* A pool thread answers from memory only; the rest is deferred. */
+	req->is_inline = l->is_pool;
+	exchange_run(x);
+	if (x->resp.status == HTTP_DEFER)
+		return exchange_defer(x);
+	return exchange_answer(x);
 }

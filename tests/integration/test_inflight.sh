@@ -6,7 +6,9 @@
 #   /healthz and another enrollment on the same worker are answered
 #   meanwhile, and the held enrollment completes once the HSM goes on;
 # - a keep-alive connection's client chain is verified once, but its
-#   revocation still counts on the next request of that connection.
+#   revocation still counts on the next request of that connection;
+# - on the plain listener (a pool of threads), an OCSP answer whose
+#   signature is held holds up none of the pool's other connections.
 . "$(dirname "$0")/lib.sh"
 D=$T/var
 PY=/usr/bin/python3
@@ -191,4 +193,80 @@ else
 	fail "the same connection after its certificate's revocation: want a 4xx, got '${t3:-}'"
 	sed 's/^/    /' "$T/keep.out" >&2
 fi
+# --- a held OCSP signature on the plain listener holds up nobody else ------
+# The plain listener's pool threads answer only from memory; an OCSP POST
+# with a nonce (signed online) runs on a thread of its own, so the other
+# connections its pool thread serves are answered while its signature is
+# held: eight keep-alive connections opened before it (so some share its
+# pool thread), asking for the CA certificate and a stored OCSP answer.
+openssl ocsp -issuer "$D/ca/issuing.pem" -cert "$T/rev.pem" -no_nonce \
+	-reqout "$T/get.der" >/dev/null 2>&1
+GETPATH=/ocsp/$(base64 -w0 "$T/get.der" | sed 's/+/%2B/g; s|/|%2F|g; s/=/%3D/g')
+check "a stored OCSP answer over GET" test "$(curl -sS -o /dev/null \
+	-w '%{http_code}' --max-time 10 "$PUB$GETPATH")" = 200
+cat >"$T/eight.py" <<'EOF'
+import http.client, os, sys, time
+port, path, ready, go = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+         for _ in range(8)]
+def ask(c, p):
+    try:
+        c.request("GET", p)
+        r = c.getresponse()
+        r.read()
+        return str(r.status)
+    except Exception as e:
+        return type(e).__name__
+first = [ask(c, "/ca/issuing.crt") for c in conns]
+socks = [c.sock for c in conns]
+open(ready, "w").close()
+deadline = time.time() + 30
+while not os.path.exists(go) and time.time() < deadline:
+    time.sleep(0.02)
+codes = [ask(c, "/ca/issuing.crt" if i % 2 else path)
+         for i, c in enumerate(conns)]
+same = all(c.sock is s for c, s in zip(conns, socks))
+print(" ".join(first), "|", " ".join(codes), "|", "same" if same else "reopened")
+EOF
+held_ok=0
+for round in 1 2 3; do
+	rm -f "$T/hold.held" "$T/eight.ready" "$T/eight.go"
+	$PY "$T/eight.py" "$P2" "$GETPATH" "$T/eight.ready" "$T/eight.go" \
+		>"$T/eight$round.out" 2>&1 &
+	E=$!
+	wait_for test -e "$T/eight.ready"
+	touch "$T/hold"
+	openssl ocsp -issuer "$D/ca/issuing.pem" -cert "$T/rev.pem" \
+		-url "$PUB/ocsp" -CAfile "$D/ca/chain.pem" -timeout 30 \
+		>"$T/held$round.ocsp" 2>&1 &
+	A=$!
+	if ! wait_for test -s "$T/hold.held"; then
+		rm -f "$T/hold"
+		touch "$T/eight.go"
+		wait "$A" "$E"
+		fail "round $round: no signature was held"
+		break
+	fi
+	touch "$T/eight.go"
+	wait "$E"
+	kill -0 "$A" 2>/dev/null && a_waits=1 || a_waits=0
+	rm -f "$T/hold"
+	wait "$A"
+	want="200 200 200 200 200 200 200 200 | 200 200 200 200 200 200 200 200 | same"
+	got=$(cat "$T/eight$round.out")
+	if [ "$a_waits" = 0 ]; then
+		# Not the OCSP answer's signature: only the answers count.
+		[ "$got" = "$want" ] ||
+			fail "round $round: $got while another signature was held"
+		continue
+	fi
+	held_ok=1
+	check "eight keep-alive connections while an OCSP signature is held ($got)" \
+		test "$got" = "$want"
+	check "the held OCSP answer comes when the HSM goes on" \
+		grep -q "rev.pem: revoked" "$T/held$round.ocsp"
+	break
+done
+check "an OCSP answer's signature was held in one of three rounds" \
+	test "$held_ok" = 1
 finish
