@@ -22,6 +22,7 @@
  *   responderID is byKey (RFC 5019 §2.2.3), which keeps answers small.
  */
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -59,6 +60,30 @@
 static const int digest_nids[] = {NID_sha1, NID_sha256, NID_sha384, NID_sha512};
 #define DIGEST_COUNT (sizeof(digest_nids) / sizeof(digest_nids[0]))
 
+/*
+ * A peek is a function of the request's bytes and this responder's issuer
+ * alone, and every gateway asks the same few requests again and again:
+ * parsing one and building our CertID to compare costs more than serving
+ * its stored answer. Nonce-less requests of up to PEEK_MEMO_DER bytes (a
+ * SHA-1 or SHA-256 CertID is about 70 to 100) are remembered, the bytes
+ * compared in full; a new request takes its slot over.
+ */
+#define PEEK_MEMO_SLOTS 2048
+#define PEEK_MEMO_LOCKS 64
+#define PEEK_MEMO_DER 160
+
+struct peek_memo {
+	size_t len; /* 0: empty */
+	uint8_t der[PEEK_MEMO_DER];
+	enum status st; /* ST_OK or ST_DENIED (another issuer) */
+	struct ca_ocsp_peek pk;
+};
+
+struct peek_memos {
+	pthread_mutex_t mu[PEEK_MEMO_LOCKS]; /* slot k: mu[k % LOCKS] */
+	struct peek_memo slot[PEEK_MEMO_SLOTS];
+};
+
 struct ca_ocsp {
 	X509 *issuer;
 	X509 *responder;
@@ -67,6 +92,9 @@ struct ca_ocsp {
 	/* Our issuer's CertID (empty serial) under each of digest_nids. */
 	OCSP_CERTID *issuer_ids[DIGEST_COUNT];
 	ASN1_OBJECT *extended_revoke;
+	/* What ca_ocsp_request_peek found for recent requests, by their DER
+	 * (direct-mapped; NULL: none kept). */
+	struct peek_memos *memo;
 };
 
 void
@@ -87,6 +115,10 @@ ca_ocsp_free(struct ca_ocsp *ocsp)
 	for (i = 0; i < DIGEST_COUNT; i++)
 		OCSP_CERTID_free(ocsp->issuer_ids[i]);
 	ASN1_OBJECT_free(ocsp->extended_revoke);
+	if (ocsp->memo != NULL)
+		for (i = 0; i < PEEK_MEMO_LOCKS; i++)
+			pthread_mutex_destroy(&ocsp->memo->mu[i]);
+	free(ocsp->memo);
 	free(ocsp);
 }
 
@@ -139,6 +171,10 @@ ca_ocsp_new(const struct ca_ocsp_config *cfg, struct ca_ocsp **out)
 
 	if ((ocsp = calloc(1, sizeof(*ocsp))) == NULL)
 		return ST_NOMEM;
+	/* Without it every peek parses (only slower). */
+	if ((ocsp->memo = calloc(1, sizeof(*ocsp->memo))) != NULL)
+		for (i = 0; i < PEEK_MEMO_LOCKS; i++)
+			pthread_mutex_init(&ocsp->memo->mu[i], NULL);
 	if (!X509_up_ref(cfg->issuer))
 		goto out;
 	ocsp->issuer = cfg->issuer;
@@ -970,9 +1006,77 @@ out:
 	return rc;
 }
 
+/* FNV-1a of the request: its memo slot. */
+static size_t
+memo_slot(const uint8_t *der, size_t len)
+{
+	uint32_t h = 2166136261u;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ der[i]) * 16777619u;
+	return h % PEEK_MEMO_SLOTS;
+}
+
+/* 1 and *st, *out when der's peek is remembered. */
+static int
+memo_get(struct peek_memos *memo, const uint8_t *der, size_t len,
+    enum status *st, struct ca_ocsp_peek *out)
+{
+	size_t k = memo_slot(der, len);
+	struct peek_memo *m = &memo->slot[k];
+	int hit = 0;
+
+	pthread_mutex_lock(&memo->mu[k % PEEK_MEMO_LOCKS]);
+	if (m->len == len && memcmp(m->der, der, len) == 0) {
+		*st = m->st;
+		*out = m->pk;
+		hit = 1;
+	}
+	pthread_mutex_unlock(&memo->mu[k % PEEK_MEMO_LOCKS]);
+	return hit;
+}
+
+static void
+memo_put(struct peek_memos *memo, const uint8_t *der, size_t len,
+    enum status st, const struct ca_ocsp_peek *pk)
+{
+	size_t k = memo_slot(der, len);
+	struct peek_memo *m = &memo->slot[k];
+
+	pthread_mutex_lock(&memo->mu[k % PEEK_MEMO_LOCKS]);
+	memcpy(m->der, der, len);
+	m->len = len;
+	m->st = st;
+	m->pk = *pk;
+	pthread_mutex_unlock(&memo->mu[k % PEEK_MEMO_LOCKS]);
+}
+
+static enum status request_peek(const struct ca_ocsp *ocsp, const uint8_t *der,
+    size_t der_len, struct ca_ocsp_peek *out);
+
 enum status
 ca_ocsp_request_peek(const struct ca_ocsp *ocsp, const uint8_t *der,
     size_t der_len, struct ca_ocsp_peek *out)
+{
+	int is_kept = ocsp->memo != NULL && der != NULL && der_len > 0 &&
+	    der_len <= PEEK_MEMO_DER;
+	enum status st;
+
+	if (is_kept && memo_get(ocsp->memo, der, der_len, &st, out)) {
+		if (st != ST_OK)
+			return status_fail(st, "CertID of another issuer");
+		return ST_OK;
+	}
+	st = request_peek(ocsp, der, der_len, out);
+	if (is_kept && (st == ST_OK || st == ST_DENIED) && !out->has_nonce)
+		memo_put(ocsp->memo, der, der_len, st, out);
+	return st;
+}
+
+static enum status
+request_peek(const struct ca_ocsp *ocsp, const uint8_t *der, size_t der_len,
+    struct ca_ocsp_peek *out)
 {
 	OCSP_REQUEST *req = NULL;
 	OCSP_CERTID *cid, *mine = NULL;

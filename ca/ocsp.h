@@ -118,7 +118,9 @@ enum status ca_ocsp_presign(struct ca_ocsp *ocsp, const char *serial_hex,
  * and has exactly one CertID of our issuer (then *out is filled and
  * out->is_presigned_match is 1 when the ca_ocsp_presign answer for
  * out->serial_hex answers it exactly: SHA-1 CertID encoded as we encode
- * it, no nonce). Any other status: call ca_ocsp_respond instead.
+ * it, no nonce). Any other status: call ca_ocsp_respond instead. What a
+ * nonce-less request's bytes gave is remembered (a bounded table, safe
+ * from several threads): the same request again is not parsed.
  */
 enum status ca_ocsp_request_peek(const struct ca_ocsp *ocsp, const uint8_t *req,
     size_t req_len, struct ca_ocsp_peek *out) MUST_CHECK;
