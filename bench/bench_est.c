@@ -15,6 +15,8 @@
  *                     token per request: signed in the token, audited)
  *   --mode jwks       the same connections GET /.well-known/jwks.json: the
  *                     TLS and HTTP path without a signature or a commit
+ *   --mode cacerts    the same connections GET /.well-known/est/cacerts
+ *                     (RFC 7030 §4.1: the CA chain, built once per worker)
  *
  * CSRs (and secrets) are made before timing; a thread stops when its time
  * is up or its pool (--pool) is used up (token and jwks use no pool).
@@ -26,7 +28,7 @@
  * seconds this process used while timed.
  *
  * usage: bench_est --connect HOST:PORT --cafile F
- *            --mode station|firstboot|token|jwks
+ *            --mode station|firstboot|token|jwks|cacerts
  *            --cert F --key F --prefix ID-PREFIX [--name SNI]
  *            [--threads N] [--seconds S] [--pool N] [--save DIR]
  *            [--wait FILE]
@@ -55,10 +57,10 @@
 #define RESP_MAX 65536
 #define REQ_MAX 8192
 
-enum mode { MODE_STATION, MODE_FIRSTBOOT, MODE_TOKEN, MODE_JWKS };
+enum mode { MODE_STATION, MODE_FIRSTBOOT, MODE_TOKEN, MODE_JWKS, MODE_CACERTS };
 
 static const char *const mode_names[] = {
-    "station", "firstboot", "token", "jwks", NULL};
+    "station", "firstboot", "token", "jwks", "cacerts", NULL};
 
 #define TOKEN_BODY "grant_type=client_credentials"
 
@@ -235,10 +237,11 @@ request_head(const struct item *it, char *head, size_t cap, const char **body)
 	unsigned char cred_b64[360];
 	int n;
 
-	if (cfg.mode == MODE_JWKS) {
+	if (cfg.mode == MODE_JWKS || cfg.mode == MODE_CACERTS) {
 		*body = "";
-		n = snprintf(head, cap,
-		    "GET /.well-known/jwks.json HTTP/1.1\r\nHost: %s\r\n\r\n",
+		n = snprintf(head, cap, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n",
+		    cfg.mode == MODE_JWKS ? "/.well-known/jwks.json"
+		                          : "/.well-known/est/cacerts",
 		    cfg.name);
 		return n < 0 || (size_t)n >= cap ? -1 : 0;
 	}
@@ -455,7 +458,7 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: bench_est --connect HOST:PORT --cafile F "
-	    "--mode station|firstboot|token|jwks\n"
+	    "--mode station|firstboot|token|jwks|cacerts\n"
 	    "           --cert F --key F --prefix ID-PREFIX [--name SNI]\n"
 	    "           [--threads N] [--seconds S] [--pool N] "
 	    "[--save DIR] [--wait FILE]\n");
@@ -549,7 +552,8 @@ main(int argc, char **argv)
 	/* Everything the clock must not see: keys, CSRs, secrets. */
 	t0 = now();
 	memset(w, 0, sizeof(w));
-	if (cfg.mode == MODE_TOKEN || cfg.mode == MODE_JWKS)
+	if (cfg.mode == MODE_TOKEN || cfg.mode == MODE_JWKS ||
+	    cfg.mode == MODE_CACERTS)
 		cfg.pool = 0;
 	for (t = 0; t < cfg.threads; t++) {
 		w[t].index = t;

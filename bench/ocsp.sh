@@ -20,7 +20,10 @@
 #   POST nonce        POST with a fresh 32-byte nonce per request over
 #                     keep-alive (signed online: tessera in the token,
 #                     openssl with its key file)
-# and prints a table with the ratio tessera / openssl.
+# and prints a table with the ratio tessera / openssl. Then nginx serves
+# one of tessera's stored answers from a file for every GET (the ceiling
+# of HTTP on these cores with the same client), 2 threads, keep-alive and
+# a new connection each.
 secs=${1:-10}
 . "$(dirname "$0")/lib.sh"
 BENCH=$build/bench_ocsp
@@ -163,6 +166,59 @@ for s in "${scen[@]}"; do
 done
 ossl_stop
 
+# The ceiling: nginx (one worker process per core) serving one of
+# tessera's stored answers from a file for any GET /ocsp/..., the same
+# client: what HTTP on loopback and the load generator leave on these
+# cores.
+mkdir -p "$W/ngx"
+openssl ocsp -issuer "$D/ca/issuing.pem" -cert "${certs[0]}" -no_nonce \
+	-url "http://127.0.0.1:$P2/ocsp" -respout "$W/ngx/resp.der" >/dev/null 2>&1
+cat >"$W/nginx.conf" <<NGINX
+worker_processes $workers;
+pid $W/nginx.pid;
+error_log $W/nginx.err;
+daemon off;
+$([ "$(id -u)" = 0 ] && echo "user root;")
+events { worker_connections 1024; }
+http {
+	access_log off;
+	keepalive_requests 1000000;
+	server {
+		listen 127.0.0.1:$P3;
+		root $W/ngx;
+		location /ocsp/ {
+			default_type application/ocsp-response;
+			try_files /resp.der =404;
+		}
+	}
+}
+NGINX
+NGX=
+ngx_stop() {
+	if [ -n "$NGX" ]; then
+		kill -QUIT "$NGX" 2>/dev/null || true
+		wait "$NGX" 2>/dev/null || true
+	fi
+	NGX=
+}
+bench_stop() {
+	ossl_stop
+	ngx_stop
+}
+nginx -c "$W/nginx.conf" -p "$W" >/dev/null 2>&1 &
+NGX=$!
+for _ in $(seq 1 100); do
+	[ -n "$(ss -ltnH "sport = :$P3" 2>/dev/null)" ] && break
+	sleep 0.05
+done
+echo "== nginx, one stored answer from a file, 2 threads"
+N_ARGS=(--connect "127.0.0.1:$P3" --path /ocsp --issuer "$D/ca/issuing.pem")
+for s in getka getnc; do
+	# shellcheck disable=SC2086
+	case_run "N-$s-2" "${N_ARGS[@]}" ${sargs[$s]} --threads 2
+done
+ngx_stop
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "-" }'; }
 echo
 echo "OCSP responses per second; $(nproc) cores shared by the responder"
@@ -189,3 +245,13 @@ for s in "${scen[@]}"; do
 		"$(ratio "${rate[T-$s-2]}" "${rate[M-$s-2]}")" \
 		"${conns[T-$s-2]}/${conns[M-$s-2]}"
 done
+echo
+echo "nginx serving one stored answer from a file (the ceiling), 2 client threads:"
+for s in getka getnc; do
+	printf '%-36s %3s %11s %11s %8s %13s\n' "${sname[$s]}" 2 \
+		"${rate[T-$s-2]}" "${rate[N-$s-2]}" \
+		"$(ratio "${rate[T-$s-2]}" "${rate[N-$s-2]}")" \
+		"${conns[T-$s-2]}/${conns[N-$s-2]}"
+done
+echo
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
