@@ -66,6 +66,18 @@ void authority_signerd_close(struct authority_signerd *d);
 void authority_close(struct authority *a);
 
 /*
+ * Shut the calling process in (Landlock, common/sandbox.h), for a worker
+ * that has opened all it reads at start: from now on it opens only the
+ * system's read-only parts, the store's files and the data directory's
+ * ca/, tls/ and crl/, never the token, the PIN files or admin/, and runs
+ * no program. Call before any thread but the store's exists: the calling
+ * thread and the store's writer enter; threads made later inherit it.
+ * A kernel without Landlock (or TESSERA_NO_SANDBOX=1) is logged as a
+ * warning and is no error.
+ */
+enum status authority_confine(struct authority *a) MUST_CHECK;
+
+/*
  * Issue a certificate for the DER PKCS#10 csr under profile, if who may
  * have it. The row (and the audit entry) are durably committed before this
  * returns ST_OK; every refusal is audited too. The caller frees *out.

@@ -36,6 +36,7 @@
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/sandbox.h"
 #include "common/status.h"
 
 /* BEGIN/COMMIT still busy after a full busy timeout: tries in all. */
@@ -617,6 +618,27 @@ store_open(const char *path, struct store **out)
 out:
 	store_close(store);
 	return st;
+}
+
+enum status
+store_sandbox_allow(struct store *store, struct sandbox *sb)
+{
+	return db_sandbox_allow(store->path, sb);
+}
+
+/* A job: the writer thread enters the sandbox; the empty transaction
+ * commits. */
+static enum status
+sandbox_job(struct store_txn *txn, void *arg)
+{
+	(void)txn;
+	return sandbox_enter(arg);
+}
+
+enum status
+store_sandbox_enter(struct store *store, struct sandbox *sb)
+{
+	return store_write(store, sandbox_job, sb);
 }
 
 void

@@ -119,6 +119,20 @@ enum status store_empty(struct store *store) MUST_CHECK;
 /* Stop the writer after the jobs already queued, close. NULL accepted. */
 void store_close(struct store *store);
 
+struct sandbox;
+
+/* Allow in sb the files the store's connections open from now on. */
+enum status
+store_sandbox_allow(struct store *store, struct sandbox *sb) MUST_CHECK;
+
+/*
+ * Restrict the store's writer thread to sb (which must hold every rule
+ * by now): Landlock binds only the thread that enters, so each thread
+ * that exists already enters for itself.
+ */
+enum status
+store_sandbox_enter(struct store *store, struct sandbox *sb) MUST_CHECK;
+
 /* The schema version this build writes. */
 int store_schema_version(void);
 

@@ -2,11 +2,13 @@
  * store_db: the calls the store makes, passed to the connection's backend
  * (struct db_ops), and the choice of backend by the store's target.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "ca/store.h"
 #include "ca/store_db.h"
 #include "ca/store_db_backend.h"
+#include "common/sandbox.h"
 #include "common/status.h"
 
 int
@@ -31,6 +33,28 @@ store_target_check(const char *target)
 	if (!db_target_is_pg(target))
 		return ST_OK;
 	return db_pg_url_check(target, where, sizeof(where));
+}
+
+enum status
+db_sandbox_allow(const char *target, struct sandbox *sb)
+{
+	static const char *const suffixes[] = {
+	    "", "-wal", "-shm", "-writer", "-journal"};
+	char path[4096];
+	enum status st;
+	size_t i;
+	int n;
+
+	if (db_target_is_pg(target))
+		return db_pg_sandbox_allow(target, sb);
+	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		n = snprintf(path, sizeof(path), "%s%s", target, suffixes[i]);
+		if (n < 0 || (size_t)n >= sizeof(path))
+			return status_fail(ST_LIMIT, "store path is too long");
+		if ((st = sandbox_allow(sb, path, SANDBOX_WRITE)) != ST_OK)
+			return st;
+	}
+	return ST_OK;
 }
 
 enum status

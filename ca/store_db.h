@@ -44,6 +44,17 @@ enum db_rc {
 /* 1 when target names a PostgreSQL store (postgresql:// or postgres://). */
 int db_target_is_pg(const char *target);
 
+struct sandbox;
+
+/*
+ * Allow in sb the files a connection to target opens after the sandbox
+ * is entered: SQLite's database and the -wal, -shm and -writer files next
+ * to it (they exist while a connection is open), or libpq's password
+ * file and ~/.postgresql for a PostgreSQL URL.
+ */
+enum status
+db_sandbox_allow(const char *target, struct sandbox *sb) MUST_CHECK;
+
 /*
  * A connection to target: a SQLite file path or a PostgreSQL URL. The
  * caller frees it with db_close. A PostgreSQL URL with a password in it is

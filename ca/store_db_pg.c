@@ -22,6 +22,7 @@
 
 #include "ca/store_db.h"
 #include "ca/store_db_backend.h"
+#include "common/sandbox.h"
 #include "common/status.h"
 
 /* PostgreSQL's type oids (pg_type.dat) of the columns tessera reads. */
@@ -276,6 +277,29 @@ passfile_of(PQconninfoOption *opts, char *out, size_t cap)
 	}
 	if ((home = getenv("HOME")) != NULL && home[0] != '\0')
 		snprintf(out, cap, "%s/.pgpass", home);
+}
+
+enum status
+db_pg_sandbox_allow(const char *url, struct sandbox *sb)
+{
+	PQconninfoOption *opts;
+	char passfile[4096], dir[4096];
+	const char *home = getenv("HOME");
+	enum status st;
+
+	if ((opts = PQconninfoParse(url, NULL)) == NULL)
+		return status_fail(ST_MALFORMED, "store: not a PostgreSQL URL");
+	passfile_of(opts, passfile, sizeof(passfile));
+	PQconninfoFree(opts);
+	if (passfile[0] != '\0' &&
+	    (st = sandbox_allow(sb, passfile, SANDBOX_READ)) != ST_OK)
+		return st;
+	/* Client certificates and the server's root for TLS. */
+	if (home != NULL && home[0] == '/' &&
+	    (size_t)snprintf(dir, sizeof(dir), "%s/.postgresql", home) <
+	        sizeof(dir))
+		return sandbox_allow(sb, dir, SANDBOX_READ);
+	return ST_OK;
 }
 
 /* The URL's host and database, for messages (never its passfile). */

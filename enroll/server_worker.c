@@ -171,6 +171,9 @@ server_worker_run(const struct server_worker_args *args)
 	         args->data_dir, "tls/server.key", &key, &key_len)) != ST_OK ||
 	    (st = authority_client_ca_pem(w.a, &trust, &trust_len)) != ST_OK)
 		goto out;
+	/* All read at start is read: before the first network thread. */
+	if ((st = authority_confine(w.a)) != ST_OK)
+		goto out;
 	if ((st = worker_listener_start(&w, &w.tls_listener, args->tls_fd, 1,
 	         (const char *)cert, (const char *)key, trust)) != ST_OK)
 		goto out;

@@ -72,6 +72,32 @@ for w in $W; do
 	check "worker $w has no open file in the token directory" \
 		bash -c "! ls -l /proc/$w/fd 2>/dev/null | grep -qF '$D/hsm/'"
 done
+# Nor can a worker open the PIN files, the token, or the admin's key: it is
+# confined (Landlock) before its first network thread. Every thread of it
+# tries, through gdb; the store and the CRLs stay open to it.
+confined() { # PID PATH WANT: WANT is "denied" or "open"
+	local out
+	out=$(timeout -s KILL 60 gdb -p "$1" -batch -ex "thread apply all print (int)open(\"$2\", 0)" 2>/dev/null |
+		sed -n 's/^\$[0-9]* = //p')
+	[ -n "$out" ] || return 1
+	if [ "$3" = denied ]; then
+		! echo "$out" | grep -qv '^-1$'
+	else
+		! echo "$out" | grep -q '^-1$'
+	fi
+}
+token_file=$(find "$D/hsm/tokens" -type f | head -1)
+for w in $W; do
+	for f in "$D/hsm/user.pin" "$D/hsm/so.pin" "$token_file" "$D/admin/admin.key"; do
+		check "worker $w: no thread can open ${f#"$D"/}" confined "$w" "$f" denied
+	done
+	for f in "$D/tessera.db" "$D/crl/issuing.crl" "$D/ca/chain.pem"; do
+		check "worker $w: every thread can open ${f#"$D"/}" confined "$w" "$f" open
+	done
+	check "worker $w: cannot run a program" bash -c "timeout -s KILL 60 gdb -p $w -batch \
+		-ex 'print (int)execve(\"/bin/true\", 0, 0)' 2>/dev/null | grep -q '= -1\$'"
+done
+check "the signer can open its token" confined "$S0" "$token_file" open
 check "the supervisor has no PIN in its environment" \
 	bash -c "! tr '\\0' '\\n' </proc/$SERVER_PID/environ | grep -qF -- '$PIN'"
 check "the signer socket is the user's alone (0600)" mode_is "$D/signer.sock" 600
