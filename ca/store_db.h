@@ -52,8 +52,7 @@ struct sandbox;
  * to it (they exist while a connection is open), or libpq's password
  * file and ~/.postgresql for a PostgreSQL URL.
  */
-enum status
-db_sandbox_allow(const char *target, struct sandbox *sb) MUST_CHECK;
+enum status db_sandbox_allow(const char *target, struct sandbox *sb) MUST_CHECK;
 
 /*
  * A connection to target: a SQLite file path or a PostgreSQL URL. The

@@ -50,8 +50,7 @@ struct db_stmt {
 enum status
 db_sqlite_open(const char *path, int flags, struct db **out) MUST_CHECK;
 enum status db_pg_open(const char *url, int flags, struct db **out) MUST_CHECK;
-enum status
-db_pg_sandbox_allow(const char *url, struct sandbox *sb) MUST_CHECK;
+enum status db_pg_sandbox_allow(const char *url, struct sandbox *sb) MUST_CHECK;
 /* Refuse a password in url or a loose password file; where names the
  * server and database for messages. */
 enum status

@@ -18,21 +18,20 @@ struct sandbox {
 };
 
 /* Rights of ABI 1 that apply to files; the rest apply to directories. */
-#define FILE_RIGHTS                                                        \
-	(LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE |      \
+#define FILE_RIGHTS                                                            \
+	(LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE |          \
 	    LANDLOCK_ACCESS_FS_READ_FILE)
-#define ABI1_RIGHTS                                                        \
-	(FILE_RIGHTS | LANDLOCK_ACCESS_FS_READ_DIR |                       \
+#define ABI1_RIGHTS                                                            \
+	(FILE_RIGHTS | LANDLOCK_ACCESS_FS_READ_DIR |                           \
 	    LANDLOCK_ACCESS_FS_REMOVE_DIR | LANDLOCK_ACCESS_FS_REMOVE_FILE |   \
 	    LANDLOCK_ACCESS_FS_MAKE_CHAR | LANDLOCK_ACCESS_FS_MAKE_DIR |       \
 	    LANDLOCK_ACCESS_FS_MAKE_REG | LANDLOCK_ACCESS_FS_MAKE_SOCK |       \
 	    LANDLOCK_ACCESS_FS_MAKE_FIFO | LANDLOCK_ACCESS_FS_MAKE_BLOCK |     \
 	    LANDLOCK_ACCESS_FS_MAKE_SYM)
 
-#define READ_RIGHTS                                                        \
-	(LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR)
-#define WRITE_RIGHTS                                                       \
-	(READ_RIGHTS | LANDLOCK_ACCESS_FS_WRITE_FILE |                     \
+#define READ_RIGHTS (LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR)
+#define WRITE_RIGHTS                                                           \
+	(READ_RIGHTS | LANDLOCK_ACCESS_FS_WRITE_FILE |                         \
 	    LANDLOCK_ACCESS_FS_MAKE_REG | LANDLOCK_ACCESS_FS_REMOVE_FILE)
 
 enum status
@@ -49,7 +48,7 @@ sandbox_new(struct sandbox **out)
 		return status_fail(ST_UNAVAILABLE,
 		    "the kernel has no Landlock (%s)",
 		    errno == ENOSYS ? "not built in"
-		    : errno == EOPNOTSUPP
+		        : errno == EOPNOTSUPP
 		        ? "disabled: add landlock to the lsm= boot parameter"
 		        : strerror(errno));
 	if ((sb = calloc(1, sizeof(*sb))) == NULL)
@@ -67,8 +66,8 @@ sandbox_new(struct sandbox **out)
 #endif
 	memset(&attr, 0, sizeof(attr));
 	attr.handled_access_fs = sb->handled;
-	sb->fd = (int)syscall(
-	    SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
+	sb->fd =
+	    (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
 	if (sb->fd < 0) {
 		free(sb);
 		return status_fail(ST_UNAVAILABLE,
@@ -93,13 +92,13 @@ sandbox_allow(struct sandbox *sb, const char *path, enum sandbox_use use)
 	if ((fd = open(path, O_PATH | O_CLOEXEC)) < 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			return ST_OK;
-		return status_fail(ST_INTERNAL, "sandbox: %s: %s", path,
-		    strerror(errno));
+		return status_fail(
+		    ST_INTERNAL, "sandbox: %s: %s", path, strerror(errno));
 	}
 	if (fstat(fd, &st) != 0) {
 		close(fd);
-		return status_fail(ST_INTERNAL, "sandbox: %s: %s", path,
-		    strerror(errno));
+		return status_fail(
+		    ST_INTERNAL, "sandbox: %s: %s", path, strerror(errno));
 	}
 	if (!S_ISDIR(st.st_mode))
 		rights &= FILE_RIGHTS
@@ -123,8 +122,7 @@ enum status
 sandbox_allow_system(struct sandbox *sb)
 {
 	static const char *const read_only[] = {"/usr", "/lib", "/lib64",
-	    "/lib32", "/bin", "/sbin", "/etc", "/proc", "/sys", "/dev",
-	    "/run"};
+	    "/lib32", "/bin", "/sbin", "/etc", "/proc", "/sys", "/dev", "/run"};
 	static const char *const writable[] = {
 	    "/dev/null", "/var/tmp", "/usr/tmp"};
 	enum status st;
@@ -145,11 +143,11 @@ enum status
 sandbox_enter(const struct sandbox *sb)
 {
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-		return status_fail(ST_INTERNAL, "sandbox: no_new_privs: %s",
-		    strerror(errno));
+		return status_fail(
+		    ST_INTERNAL, "sandbox: no_new_privs: %s", strerror(errno));
 	if (syscall(SYS_landlock_restrict_self, sb->fd, 0) != 0)
-		return status_fail(ST_INTERNAL, "sandbox: cannot enter: %s",
-		    strerror(errno));
+		return status_fail(
+		    ST_INTERNAL, "sandbox: cannot enter: %s", strerror(errno));
 	return ST_OK;
 }
 
