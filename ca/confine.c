@@ -5,12 +5,49 @@
  * work rewrites. The token, the PIN files, admin/ and everything else
  * there can no longer be opened.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "ca/authority_internal.h"
 #include "ca/store.h"
 #include "common/log.h"
 #include "common/sandbox.h"
+
+/*
+ * After entering: the PIN file must be out of reach. One kept beneath a
+ * directory workers read (under /usr, say) would still be readable:
+ * refuse to serve rather than run believing otherwise.
+ */
+static enum status
+pin_out_of_reach(const struct authority *a)
+{
+	char *path;
+	int fd;
+
+	if (a->cfg->hsm_pin_file == NULL)
+		return ST_OK;
+	if ((path = ca_config_path(a->cfg, a->cfg->hsm_pin_file)) == NULL)
+		return ST_NOMEM;
+	/* Missing is fine too: the PIN came from TESSERA_HSM_PIN. */
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && (errno == EACCES || errno == ENOENT)) {
+		free(path);
+		return ST_OK;
+	}
+	if (fd >= 0)
+		close(fd);
+	status_fail(ST_DENIED,
+	    "the PIN file %s can still be read from a confined worker "
+	    "(%s); keep it where workers do not read: the data "
+	    "directory's hsm/, or a directory of its own such as "
+	    "/etc/tessera",
+	    path,
+	    fd >= 0 ? "it lies beneath a system directory" : strerror(errno));
+	free(path);
+	return ST_DENIED;
+}
 
 enum status
 authority_confine(struct authority *a)
@@ -50,6 +87,7 @@ authority_confine(struct authority *a)
 	}
 	if ((st = store_sandbox_allow(a->store, sb)) != ST_OK ||
 	    (st = sandbox_enter(sb)) != ST_OK ||
+	    (st = pin_out_of_reach(a)) != ST_OK ||
 	    (st = store_sandbox_enter(a->store, sb)) != ST_OK)
 		goto out;
 	log_debug("worker confined (Landlock ABI %d)", sandbox_abi(sb));

@@ -121,8 +121,17 @@ sandbox_allow(struct sandbox *sb, const char *path, enum sandbox_use use)
 enum status
 sandbox_allow_system(struct sandbox *sb)
 {
+	/* What the C library, OpenSSL, GnuTLS, libpq and the sanitizers read
+	 * at run time. Never /etc or /run whole (an HSM's PIN file or a
+	 * systemd credential may be there), never /dev whole (raw disks). */
 	static const char *const read_only[] = {"/usr", "/lib", "/lib64",
-	    "/lib32", "/bin", "/sbin", "/etc", "/proc", "/sys", "/dev", "/run"};
+	    "/lib32", "/bin", "/sbin", "/proc", "/sys", "/etc/ssl",
+	    "/etc/gnutls", "/etc/pki", "/etc/crypto-policies", "/etc/localtime",
+	    "/etc/timezone", "/etc/hosts", "/etc/host.conf", "/etc/resolv.conf",
+	    "/etc/nsswitch.conf", "/etc/gai.conf", "/etc/services",
+	    "/etc/protocols", "/etc/passwd", "/etc/group", "/etc/ld.so.cache",
+	    "/etc/postgresql-common", "/run/systemd/resolve", "/dev/urandom",
+	    "/dev/random", "/dev/zero"};
 	static const char *const writable[] = {
 	    "/dev/null", "/var/tmp", "/usr/tmp"};
 	enum status st;

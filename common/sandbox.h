@@ -39,10 +39,12 @@ enum status sandbox_allow(
     struct sandbox *sb, const char *path, enum sandbox_use use) MUST_CHECK;
 
 /*
- * The system's read-only parts that libraries read at run time (/usr,
- * /lib, /etc, /proc, /sys, /dev, /run), /dev/null writable, and /var/tmp
- * and /usr/tmp, where SQLite spills a large sort (never /tmp, where data
- * directories may live; a TMPDIR elsewhere is not followed).
+ * The system's parts that libraries read at run time: /usr, /lib*, /bin,
+ * /proc, /sys, and of /etc, /run and /dev only the files the C library,
+ * OpenSSL, GnuTLS and libpq read (never the whole: a PIN file, a systemd
+ * credential or a raw disk may be there); /dev/null, /var/tmp and
+ * /usr/tmp writable (SQLite spills a large sort there; never /tmp, where
+ * data directories may live).
  */
 enum status sandbox_allow_system(struct sandbox *sb) MUST_CHECK;
 

@@ -161,4 +161,21 @@ for i in $(seq 1 100); do
 	sleep 0.2
 done
 check "enroll after the reload ($code)" test "$code" = 200
+
+# A PIN file a confined worker could still read (here under /var/tmp,
+# which workers may write) stops serve with a message naming it.
+stop_server
+PINF=$(mktemp /var/tmp/tessera-pin.XXXXXX)
+cleanup_hooks+=("rm -f $PINF")
+cp "$D/hsm/user.pin" "$PINF"
+python3 - "$D/tessera.json" "$PINF" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["hsm"]["pin_file"] = sys.argv[2]
+json.dump(c, open(sys.argv[1], "w"), indent=2)
+PY
+refuse "serve with a PIN file that workers could read" \
+	"can still be read from a confined worker" start_server "$D" "$P1" "$P2" 1
+check "the log names the PIN file and why" \
+	grep -qF "the PIN file $PINF can still be read from a confined worker" "$T/serve.err"
 finish
