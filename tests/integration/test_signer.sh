@@ -74,30 +74,39 @@ for w in $W; do
 done
 # Nor can a worker open the PIN files, the token, or the admin's key: it is
 # confined (Landlock) before its first network thread. Every thread of it
-# tries, through gdb; the store and the CRLs stay open to it.
-confined() { # PID PATH WANT: WANT is "denied" or "open"
-	local out
-	out=$(timeout -s KILL 60 gdb -p "$1" -batch -ex "thread apply all print (int)open(\"$2\", 0)" 2>/dev/null |
-		sed -n 's/^\$[0-9]* = //p')
-	[ -n "$out" ] || return 1
-	if [ "$3" = denied ]; then
-		! echo "$out" | grep -qv '^-1$'
-	else
-		! echo "$out" | grep -q '^-1$'
-	fi
-}
-token_file=$(find "$D/hsm/tokens" -type f | head -1)
-for w in $W; do
-	for f in "$D/hsm/user.pin" "$D/hsm/so.pin" "$token_file" "$D/admin/admin.key"; do
-		check "worker $w: no thread can open ${f#"$D"/}" confined "$w" "$f" denied
+# tries, through gdb (one attach a process: each -ex prints a line a
+# thread, "-1" for a refused open); the store and the CRLs stay open to it.
+probe() { # PID PATH...: per PATH one line, the open()s' results of all threads
+	local pid=$1 f args=()
+	shift
+	for f in "$@"; do
+		args+=(-ex "echo @@\\n" -ex "thread apply all print (int)open(\"$f\", 0)")
 	done
-	for f in "$D/tessera.db" "$D/crl/issuing.crl" "$D/ca/chain.pem"; do
-		check "worker $w: every thread can open ${f#"$D"/}" confined "$w" "$f" open
+	timeout -s KILL 120 gdb -p "$pid" -batch "${args[@]}" 2>/dev/null |
+		sed -n -e 's/^@@$/@@/p' -e 's/^\$[0-9]* = //p' |
+		awk '/^@@$/ { if (n++) print line; line = ""; next } { line = line " " $0 } END { print line }'
+}
+all_denied() { [ -n "$1" ] && ! echo "$1" | tr ' ' '\n' | grep -v '^$' | grep -qv '^-1$'; }
+all_open() { [ -n "$1" ] && ! echo "$1" | tr ' ' '\n' | grep -q '^-1$'; }
+token_file=$(find "$D/hsm/tokens" -type f | head -1)
+denied=("$D/hsm/user.pin" "$D/hsm/so.pin" "$token_file" "$D/admin/admin.key")
+allowed=("$D/tessera.db" "$D/crl/issuing.crl" "$D/ca/chain.pem")
+for w in $W; do
+	mapfile -t got < <(probe "$w" "${denied[@]}" "${allowed[@]}")
+	i=0
+	for f in "${denied[@]}"; do
+		check "worker $w: no thread can open ${f#"$D"/} (${got[$i]})" all_denied "${got[$i]}"
+		i=$((i + 1))
+	done
+	for f in "${allowed[@]}"; do
+		check "worker $w: every thread can open ${f#"$D"/} (${got[$i]})" all_open "${got[$i]}"
+		i=$((i + 1))
 	done
 	check "worker $w: cannot run a program" bash -c "timeout -s KILL 60 gdb -p $w -batch \
 		-ex 'print (int)execve(\"/bin/true\", 0, 0)' 2>/dev/null | grep -q '= -1\$'"
 done
-check "the signer can open its token" confined "$S0" "$token_file" open
+mapfile -t got < <(probe "$S0" "$token_file")
+check "the signer can open its token (${got[0]})" all_open "${got[0]}"
 check "the supervisor has no PIN in its environment" \
 	bash -c "! tr '\\0' '\\n' </proc/$SERVER_PID/environ | grep -qF -- '$PIN'"
 check "the signer socket is the user's alone (0600)" mode_is "$D/signer.sock" 600
