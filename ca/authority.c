@@ -303,6 +303,7 @@ open_with(const char *data_dir, const char *pin, const char *socket_path,
 	struct timespec pause = {0, 100 * 1000000L};
 	struct authority *a = NULL;
 	X509 *own[3], *retiring = NULL;
+	char rel[48];
 	int tries;
 	char *path = NULL;
 	enum status st;
@@ -367,7 +368,8 @@ open_with(const char *data_dir, const char *pin, const char *socket_path,
 	a->crl_url = publication_crl_url(
 	    a, store_shard_make(a->issuing_gen, STORE_CRL_SHARD_FULL));
 	a->ocsp_url = url_join(a->cfg->publish_url, "/ocsp");
-	a->ca_issuers_url = url_join(a->cfg->publish_url, "/ca/issuing.crt");
+	authority_ca_cert_path(a->issuing_gen, rel, sizeof(rel));
+	a->ca_issuers_url = url_join(a->cfg->publish_url, rel);
 	if (!a->crl_url || !a->ocsp_url || !a->ca_issuers_url) {
 		st = ST_NOMEM;
 		goto out;
@@ -502,6 +504,25 @@ X509 *
 authority_get0_retiring(const struct authority *a)
 {
 	return a->retiring != NULL ? issuer_cert(a->retiring) : NULL;
+}
+
+void
+authority_ca_cert_path(int gen, char *out, size_t cap)
+{
+	if (gen <= 0)
+		snprintf(out, cap, "/ca/issuing.crt");
+	else
+		snprintf(out, cap, "/ca/issuing-g%d.crt", gen);
+}
+
+void
+authority_ca_cert_paths(
+    const struct authority *a, char *issuing, char *retiring, size_t cap)
+{
+	authority_ca_cert_path(a->issuing_gen, issuing, cap);
+	retiring[0] = '\0';
+	if (a->retiring != NULL)
+		authority_ca_cert_path(issuer_gen(a->retiring), retiring, cap);
 }
 
 enum status

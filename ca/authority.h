@@ -222,6 +222,16 @@ X509 *authority_get0_root(const struct authority *a);
 X509 *authority_get0_retiring(const struct authority *a);
 
 /*
+ * The path each issuing CA's certificates name as caIssuers (RFC 5280
+ * §4.2.2.1): /ca/issuing.crt for generation 0 (the first issuing CA),
+ * /ca/issuing-gG.crt after G rollovers. authority_ca_cert_paths: the
+ * issuing CA's and the retiring one's ("" when none), cap bytes each.
+ */
+void authority_ca_cert_path(int gen, char *out, size_t cap);
+void authority_ca_cert_paths(
+    const struct authority *a, char *issuing, char *retiring, size_t cap);
+
+/*
  * The CA certificates (PEM, concatenated) that TLS client certificates may
  * chain to: tessera's own chain and the manufacturer roots the policy
  * trusts. Handed to the TLS layer so that it asks for a client

@@ -256,7 +256,7 @@ roll_issue(struct roll *r, int gen)
 {
 	static const int eku_ocsp[] = {NID_OCSP_sign};
 	struct ca_service_spec spec;
-	char cn[LIMIT_NAME_LEN];
+	char cn[LIMIT_NAME_LEN], crt_path[48];
 	char *root_crl, *root_crt, *ocsp_url, *crt;
 	int64_t days = ISSUING_DAYS;
 	int64_t root_end = ca_time_unix(X509_get0_notAfter(r->root));
@@ -265,7 +265,8 @@ roll_issue(struct roll *r, int gen)
 	root_crl = url_join(r->cfg->publish_url, "/crl/root.crl");
 	root_crt = url_join(r->cfg->publish_url, "/ca/root.crt");
 	ocsp_url = url_join(r->cfg->publish_url, "/ocsp");
-	crt = url_join(r->cfg->publish_url, "/ca/issuing.crt");
+	authority_ca_cert_path(gen, crt_path, sizeof(crt_path));
+	crt = url_join(r->cfg->publish_url, crt_path);
 	if (!root_crl || !root_crt || !ocsp_url || !crt)
 		goto out;
 	/* Never outlive the root. */

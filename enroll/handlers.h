@@ -18,6 +18,12 @@ struct enroll {
 	size_t root_der_len;
 	uint8_t *issuing_der;
 	size_t issuing_der_len;
+	/* After a rollover the retiring issuing CA's too; each at the path
+	 * its certificates name (authority_ca_cert_paths). */
+	uint8_t *retiring_der;
+	size_t retiring_der_len;
+	char issuing_path[48];
+	char retiring_path[48];
 	char *cacerts_b64; /* EST cacerts: base64 certs-only PKCS#7 */
 	size_t cacerts_b64_len;
 	struct ratelimit *limits; /* borrowed; NULL: none */
@@ -55,7 +61,7 @@ enum api_route {
 
 /* Where token_handle_doc and publish_handle_cert look. */
 enum { TOKEN_DOC_JWKS, TOKEN_DOC_OAUTH, TOKEN_DOC_OPENID };
-enum { PUBLISH_CERT_ROOT, PUBLISH_CERT_ISSUING };
+enum { PUBLISH_CERT_ROOT, PUBLISH_CERT_ISSUING, PUBLISH_CERT_GEN };
 
 /*
  * The handlers of the routing table (route.c): EST (m->op an enum est_op,

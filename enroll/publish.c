@@ -44,9 +44,15 @@ publish_prepare(struct enroll *e)
 	        ST_OK)
 		return st;
 	/* During a rollover's overlap both issuing CAs: devices of either
-	 * chain find their issuer. */
-	if (authority_get0_retiring(e->a) != NULL)
+	 * chain find their issuer (cacerts, and each at its caIssuers). */
+	authority_ca_cert_paths(
+	    e->a, e->issuing_path, e->retiring_path, sizeof(e->issuing_path));
+	if (authority_get0_retiring(e->a) != NULL) {
 		chain[n++] = authority_get0_retiring(e->a);
+		if ((st = cert_der(chain[2], &e->retiring_der,
+		         &e->retiring_der_len)) != ST_OK)
+			return st;
+	}
 	/* RFC 7030 §4.1.3: the chain as a certs-only PKCS#7, base64. */
 	if ((st = codec_certs_only(chain, n, &der, &der_len)) != ST_OK)
 		return st;
@@ -438,14 +444,32 @@ void
 publish_handle_cert(struct enroll *e, const struct http_request *req,
     const struct route_match *m, struct http_response *resp)
 {
+	char path[LIMIT_ROUTE_PARAM_LEN + 8];
+
 	(void)req;
 	/* RFC 2585: a DER certificate as application/pkix-cert. */
-	if (m->route->op == PUBLISH_CERT_ROOT)
+	if (m->route->op == PUBLISH_CERT_ROOT) {
 		send_der(resp, e->root_der, e->root_der_len,
 		    "application/pkix-cert");
+		return;
+	}
+	/* The path an issuing CA's certificates name as caIssuers: the
+	 * first one's is /ca/issuing.crt (the issuing CA's while no other
+	 * is retiring there), later ones' /ca/issuing-gG.crt. */
+	if (m->route->op == PUBLISH_CERT_ISSUING)
+		snprintf(path, sizeof(path), "/ca/issuing.crt");
 	else
+		snprintf(path, sizeof(path), "/ca/%s", m->param);
+	if (e->retiring_der != NULL && strcmp(path, e->retiring_path) == 0)
+		send_der(resp, e->retiring_der, e->retiring_der_len,
+		    "application/pkix-cert");
+	else if (m->route->op == PUBLISH_CERT_ISSUING ||
+	    strcmp(path, e->issuing_path) == 0)
 		send_der(resp, e->issuing_der, e->issuing_der_len,
 		    "application/pkix-cert");
+	else
+		http_response_error(
+		    resp, 404, "no CA certificate named %s", m->param);
 }
 
 void

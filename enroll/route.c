@@ -40,6 +40,7 @@ enroll_free(struct enroll *e)
 		return;
 	OPENSSL_free(e->root_der);
 	OPENSSL_free(e->issuing_der);
+	OPENSSL_free(e->retiring_der);
 	free(e->cacerts_b64);
 	free(e);
 }
@@ -126,6 +127,9 @@ static const struct route routes[] = {
     {"GET", "/ca/issuing.crt", BOTH, ROUTE_ANYONE, ROUTE_RATE_NONE,
         ROUTE_ERR_TEXT, publish_handle_cert, PUBLISH_CERT_ISSUING,
         METRICS_EP_CA_CERT, 1},
+    /* After a rollover, /ca/issuing-gG.crt: each issuing CA's own. */
+    {"GET", "/ca/{id}", BOTH, ROUTE_ANYONE, ROUTE_RATE_NONE, ROUTE_ERR_TEXT,
+        publish_handle_cert, PUBLISH_CERT_GEN, METRICS_EP_CA_CERT, 1},
     {"GET", "/crl/{id}", BOTH, ROUTE_ANYONE, ROUTE_RATE_NONE, ROUTE_ERR_TEXT,
         publish_handle_crl, 0, METRICS_EP_CRL, 0},
     /* RFC 6960 App. A: POST to the responder URL, or GET with the

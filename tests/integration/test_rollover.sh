@@ -116,6 +116,18 @@ check "dev-old came from the old one" test "$(openssl x509 -in \
 	"$(echo "$OLDCN" | sed 's/^subject=//')"
 check "dev-new's CRL is the new CA's own" grep -q "/crl/issuing-g1.crl" \
 	<(openssl x509 -in "$T/dev-new.pem" -noout -ext crlDistributionPoints)
+# caIssuers (AIA chasing): each CA at the URL its certificates name.
+der() { openssl x509 -in "$1" -outform DER; }
+check "dev-new's caIssuers is the new CA's own" grep -q "/ca/issuing-g1.crt" \
+	<(openssl x509 -in "$T/dev-new.pem" -noout -ext authorityInfoAccess)
+check "dev-old's caIssuers is /ca/issuing.crt" grep -q "/ca/issuing.crt" \
+	<(openssl x509 -in "$T/dev-old.pem" -noout -ext authorityInfoAccess)
+check "/ca/issuing-g1.crt serves the new CA" cmp <(curl -sSf \
+	"$PUB/ca/issuing-g1.crt") <(der "$D/ca/issuing.pem")
+check "/ca/issuing.crt serves the old CA during the overlap" cmp <(curl \
+	-sSf "$PUB/ca/issuing.crt") <(der "$T/old-ca.pem")
+code=$(curl -sS -o /dev/null -w '%{http_code}' "$PUB/ca/issuing-g7.crt")
+[ "$code" = 404 ] && pass || fail "/ca/issuing-g7.crt: HTTP $code, want 404"
 
 # A device of the old CA renews during the overlap (mutual TLS with its old
 # certificate) and gets a certificate of the new CA.
@@ -299,7 +311,11 @@ check "cacerts without the old CA after the reload" wait_for 30 \
 code=$(curl -sS -o /dev/null -w '%{http_code}' "$PUB/crl/issuing.crl")
 [ "$code" = 404 ] && pass || fail "the retired CA's CRL is still served: $code"
 check "the new CA's CRL is still served" curl -sSf -o /dev/null "$PUB/crl/issuing-g1.crl"
+check "/ca/issuing.crt serves the new CA once the old one is retired" cmp \
+	<(curl -sSf "$PUB/ca/issuing.crt") <(der "$D/ca/issuing.pem")
 stop_server "$LATE"
+grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T/late.err" &&
+	fail "the server 400 days on reported a sanitizer error" || pass
 check "ca rollover again once retired" tessera ca rollover --data "$D"
 check "the audit chain verifies" tessera audit verify --data "$D"
 
