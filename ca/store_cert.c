@@ -438,8 +438,10 @@ store_cert_list(struct store *store, const struct store_cert_filter *f,
 		return status_fail(ST_MALFORMED,
 		    "cursor is not a serial (1 to 40 uppercase hex digits)");
 	pthread_mutex_lock(&store->read_lock);
-	stmt = rstmt(
-	    store, f->device_id != NULL ? R_CERT_LIST_DEVICE : R_CERT_LIST);
+	stmt = rstmt(store,
+	    f->device_id != NULL     ? R_CERT_LIST_DEVICE
+	        : f->profile != NULL ? R_CERT_LIST_PROFILE
+	                             : R_CERT_LIST);
 	if (stmt == NULL) {
 		st = db_fail(store->rdb, "prepare list certificates");
 		goto out;

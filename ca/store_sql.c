@@ -181,6 +181,13 @@ static const char *const rsql[R_MAX] = {
                            " AND (?4 IS NULL OR profile = ?4)"
                            " AND (?5 IS NULL OR not_after < ?5)"
                            " ORDER BY serial LIMIT ?6",
+    /* One profile's (the staff's few among a million devices'): by its
+     * index, not a walk of every serial testing each row's profile. */
+    [R_CERT_LIST_PROFILE] = "SELECT " CERT_COLUMNS " FROM certificates"
+                            " WHERE profile = ?4 AND serial > ?1"
+                            " AND (?3 IS NULL OR status = ?3)"
+                            " AND (?5 IS NULL OR not_after < ?5)"
+                            " ORDER BY serial LIMIT ?6",
     [R_DEVICE_GET] = "SELECT status, created, updated,"
                      " (SELECT count(*) FROM certificates"
                      "  WHERE device_id = ?1),"
@@ -314,6 +321,9 @@ static const char *const rsql_pg[R_MAX] = {
     [R_CERT_LIST_DEVICE] =
         "SELECT " CERT_COLUMNS " FROM certificates"
         " WHERE serial > ?1 AND device_id = ?2" CERT_LIST_MATCH_SQL_PG,
+    [R_CERT_LIST_PROFILE] = "SELECT " CERT_COLUMNS " FROM certificates"
+                            " WHERE serial > ?1 AND ?2::text IS NULL"
+                            " AND profile = ?4" CERT_LIST_MATCH_SQL_PG,
     [R_SECRET_LIST] =
         "SELECT id, device_id, profile, minter_kind,"
         " minter_id, minter_serial, created, expires,"

@@ -160,15 +160,15 @@ check "copy the token" bash -c "tar -C '$D1' -cf '$T/hsm.tar' hsm/tokens \
 	hsm/user.pin hsm/so.pin && tar -C '$D2' -xf '$T/hsm.tar'"
 
 # One schema older: serve must keep a copy before migrating. The step
-# back undoes the newest migration (v6 -> v7: the issuers table); for a
-# newer schema the test says so and leaves the mechanism to
+# back undoes the newest migration (v7 -> v8: the certificates' profile
+# index); for a newer schema the test says so and leaves the mechanism to
 # unit.test_store, which builds every older version from scratch.
 NOW=$(sqlite3 "$D2/tessera.db" 'SELECT version FROM schema_version')
 OLD=$((NOW - 1))
 case $NOW in
-7) check "make the restored store schema 6" sqlite3 "$D2/tessera.db" \
-	"DROP TABLE issuers;
-	 UPDATE schema_version SET version = 6;" ;;
+8) check "make the restored store schema 7" sqlite3 "$D2/tessera.db" \
+	"DROP INDEX certificates_profile;
+	 UPDATE schema_version SET version = 7;" ;;
 *) echo "note: no step back known from schema v$NOW; the copy before" \
 	"migrating is checked by unit.test_store only" >&2 ;;
 esac
@@ -178,7 +178,7 @@ if ! start_server "$D2" "$P3" "$P4" 2; then
 	exit
 fi
 pass
-if [ "$NOW" = 7 ]; then
+if [ "$NOW" = 8 ]; then
 	kept=$(ls "$D2"/tessera.db.schema-v$OLD-*.bak 2>/dev/null | head -1)
 	check "serve kept the store before migrating" test -n "$kept"
 	if [ -n "$kept" ]; then

@@ -63,7 +63,7 @@ check "init --store" tessera init --data "$D" --store "$URL"
 grep -qF "\"database\": \"$URL\"" "$D/tessera.json" && pass ||
 	fail "tessera.json does not name the store's URL"
 [ ! -e "$D/tessera.db" ] && pass || fail "a SQLite file next to the PostgreSQL store"
-[ "$(sql 'SELECT version FROM schema_version')" = 7 ] && pass ||
+[ "$(sql 'SELECT version FROM schema_version')" = 8 ] && pass ||
 	fail "schema version in PostgreSQL"
 refuse "init on a database that holds a CA" "init needs an empty database" \
 	tessera init --data "$T/r8" --store "$URL"
@@ -176,7 +176,7 @@ refuse "a store schema newer than the binary" \
 	--publish "127.0.0.1:$P2"
 [ "$(sql 'SELECT version FROM schema_version')" = 99 ] && pass ||
 	fail "refusing touched the schema version"
-sql "UPDATE schema_version SET version = 7" >/dev/null
+sql "UPDATE schema_version SET version = 8" >/dev/null
 
 # --- several hosts: a dead one first is skipped; all dead, each one named ---
 read -r DEAD1 DEAD2 < <(pick_ports 2)

@@ -23,6 +23,8 @@
 #include <sqlite3.h>
 
 #include "ca/store.h"
+#include "ca/store_db.h"
+#include "ca/store_internal.h"
 #include "common/hex.h"
 #include "common/status.h"
 #include "tests/unit/test.h"
@@ -177,7 +179,7 @@ test_open_reopen(void)
 	CHECK(store != NULL);
 	if (store == NULL)
 		return;
-	CHECK(store_schema_version() == 7);
+	CHECK(store_schema_version() == 8);
 	CHECK_ST(insert_one(store, "0A1B", "CN=dev-1"), ST_OK);
 	if (pg_url == NULL) {
 		CHECK(stat(db_path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
@@ -1427,6 +1429,16 @@ static const char v6_step[] =
     " WHERE c.device_id = devices.id ORDER BY c.created, c.serial LIMIT 1);"
     "UPDATE schema_version SET version = 6;";
 
+/* v6 -> v7 as it was: the issuing CAs by generation. */
+static const char v7_step[] = "CREATE TABLE issuers ("
+                              " gen INTEGER PRIMARY KEY,"
+                              " serial TEXT NOT NULL UNIQUE,"
+                              " key_uri TEXT NOT NULL,"
+                              " not_after INTEGER NOT NULL,"
+                              " created INTEGER NOT NULL,"
+                              " retired INTEGER);"
+                              "UPDATE schema_version SET version = 7;";
+
 /*
  * The current version from every earlier one: a database of version `from` with a
  * device, its certificate and an unused secret of that version migrates;
@@ -1458,6 +1470,8 @@ test_migrate_v6(int from)
 		CHECK(raw_exec(v5_step) == 0);
 	if (from >= 6)
 		CHECK(raw_exec(v6_step) == 0);
+	if (from >= 7)
+		CHECK(raw_exec(v7_step) == 0);
 	sha256("old secret", h);
 	hex_encode(h, sizeof(h), hx);
 	snprintf(sql, sizeof(sql),
@@ -1476,6 +1490,9 @@ test_migrate_v6(int from)
 		    store_schema_version());
 		/* v7: no issuer recorded (the issuing CA is generation 0). */
 		CHECK(raw_int("SELECT count(*) FROM issuers") == 0);
+		/* v8: the certificates' profile index. */
+		CHECK(raw_int("SELECT count(*) FROM sqlite_master WHERE name ="
+		              " 'certificates_profile'") == 1);
 		CHECK_ST(store_device_get(store, "dev-old", &d), ST_OK);
 		CHECK(strcmp(d.family, "device") == 0 &&
 		    (from == 6 || d.authenticator[0] == '\0'));
@@ -1492,6 +1509,66 @@ test_migrate_v6(int from)
 		store_close(store);
 	}
 	snprintf(db_path, sizeof(db_path), "%s", saved);
+}
+
+/*
+ * SQLite plans these without statistics: each must search by its index,
+ * never walk the certificates (a million rows) through another one.
+ */
+static void
+test_plans(void)
+{
+	static const struct {
+		int is_read;
+		int s;
+		const char *index;
+	} want[] = {{0, W_DEVICE_CURRENT, "certificates_device_id"},
+	    {0, W_DEVICE_SUPERSEDE, "certificates_device_id"},
+	    {0, W_DEVICE_VALID, "certificates_device_id"},
+	    {1, R_DEVICE_GET, "certificates_device_id"},
+	    {1, R_CERT_LIST_DEVICE, "certificates_device_id"},
+	    {1, R_CERT_LIST_PROFILE, "certificates_profile"},
+	    {1, R_SUPERSEDE_DUE, "certificates_supersede"}};
+	struct db *db = NULL;
+	sqlite3 *sq = NULL;
+	sqlite3_stmt *stmt = NULL;
+	char sql[2048], what[64];
+	const char *detail;
+	size_t i;
+	int uses, walks;
+
+	CHECK_ST(
+	    db_open(db_path, DB_OPEN_READONLY | DB_OPEN_EXISTING, &db), ST_OK);
+	CHECK(sqlite3_open_v2(db_path, &sq, SQLITE_OPEN_READONLY, NULL) ==
+	    SQLITE_OK);
+	for (i = 0; db != NULL && i < sizeof(want) / sizeof(*want); i++) {
+		snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s",
+		    want[i].is_read ? store_rsql(db, (enum rstmt)want[i].s)
+		                    : store_wsql(db, (enum wstmt)want[i].s));
+		snprintf(what, sizeof(what), "%s statement %d",
+		    want[i].is_read ? "read" : "write", want[i].s);
+		uses = walks = 0;
+		if (sqlite3_prepare_v2(sq, sql, -1, &stmt, NULL) == SQLITE_OK)
+			while (sqlite3_step(stmt) == SQLITE_ROW) {
+				detail =
+				    (const char *)sqlite3_column_text(stmt, 3);
+				if (detail == NULL)
+					continue;
+				if (strstr(detail, want[i].index) != NULL)
+					uses = 1;
+				if (strstr(detail, "SCAN certificates") ||
+				    strstr(detail, "status_not_after"))
+					walks = 1;
+			}
+		sqlite3_finalize(stmt);
+		stmt = NULL;
+		if (!uses || walks)
+			fprintf(stderr, "%s: plan not by %s\n", what,
+			    want[i].index);
+		CHECK(uses && !walks);
+	}
+	sqlite3_close(sq);
+	db_close(db);
 }
 
 static enum status
@@ -2874,6 +2951,8 @@ main(void)
 		test_migrate_v6(4);
 		test_migrate_v6(5);
 		test_migrate_v6(6);
+		test_migrate_v6(7);
+		test_plans();
 	} else {
 		test_pg_connect();
 		test_pg_reconnect();
