@@ -7,7 +7,10 @@
 #   station keep-alive   one TLS connection per thread, client certificate
 #   first boot           a new TLS connection per enrollment, HTTP Basic with
 #                        a one-time secret minted (via the API) beforehand
-# each with 1 and 2 threads. Then `openssl ca` (software P-256 CA key, a
+# station with 1, 2 and 8 threads, first boot with 1 and 2 (8 station
+# connections: 4 requests at once per worker, so the store's group commit
+# has writes to group; "per fsync" is the writes each commit carried, from
+# /metrics, secrets minted before the clock included). Then `openssl ca` (software P-256 CA key, a
 # minimal openssl.cnf, -batch -notext) issues the CSRs tessera enrolled in
 # the first-boot 1-thread run: once with one process per CSR, as operators
 # script it, and once as a single -infiles batch. Prints a table.
@@ -37,14 +40,16 @@ STA=(--mode station --cert "$W/station.pem" --key "$W/station.key")
 # enroll without a certificate.
 FB=(--mode firstboot --cert "$D/admin/admin.pem" --key "$D/admin/admin.key")
 
-declare -A rate count
+declare -A rate count groups
 run() { # NAME THREADS POOL-PER-THREAD args...
-	local name=$1 threads=$2 pool=$3 out
+	local name=$1 threads=$2 pool=$3 out g0
 	shift 3
 	echo "== $name ($secs s)"
+	g0=$(commit_groups "$P2")
 	out=$("$BENCH" "${COMMON[@]}" --threads "$threads" --pool "$pool" \
 		--prefix "$name" "$@")
-	echo "   $out"
+	groups[$name]=$(per_commit "$g0" "$(commit_groups "$P2")")
+	echo "   $out; writes per commit ${groups[$name]} [$(uptime | sed 's/.*load/load/')]"
 	rate[$name]=$(sed -n 's/.* rate=\([0-9.]*\).*/\1/p' <<<"$out")
 	count[$name]=$(sed -n 's/.* ok=\([0-9]*\).*/\1/p' <<<"$out")
 	grep -q ' failed=0 ' <<<"$out" ||
@@ -55,6 +60,7 @@ run() { # NAME THREADS POOL-PER-THREAD args...
 mkdir -p "$W/fb1"
 run st1 1 $((secs * 600)) "${STA[@]}"
 run st2 2 $((secs * 450)) "${STA[@]}"
+run st8 8 $((secs * 150)) "${STA[@]}"
 run fb1 1 $((secs * 220)) "${FB[@]}" --save "$W/fb1"
 run fb2 2 $((secs * 160)) "${FB[@]}"
 serve_stop
@@ -126,15 +132,18 @@ echo "tessera signs in SoftHSMv2 over PKCS#11 and commits every certificate"
 echo "(SQLite, synchronous=FULL) before answering; openssl ca signs with a"
 echo "key file and does not fsync its index."
 echo
-printf '%-38s %10s %12s %12s\n' scenario 'enroll/s' 'x ossl-1/CSR' 'x ossl-batch'
+printf '%-38s %10s %12s %12s %10s\n' scenario 'enroll/s' 'x ossl-1/CSR' \
+	'x ossl-batch' 'per fsync'
 row() {
-	printf '%-38s %10s %12s %12s\n' "$1" "$2" \
+	printf '%-38s %10s %12s %12s %10s\n' "$1" "$2" \
 		"$(awk -v a="$2" -v b="$ossl_one" 'BEGIN { printf "%.2f", a / b }')" \
-		"$(awk -v a="$2" -v b="$ossl_batch" 'BEGIN { printf "%.2f", a / b }')"
+		"$(awk -v a="$2" -v b="$ossl_batch" 'BEGIN { printf "%.2f", a / b }')" \
+		"${3:-}"
 }
-row "tessera station keep-alive, 1 thread" "${rate[st1]}"
-row "tessera station keep-alive, 2 threads" "${rate[st2]}"
-row "tessera first boot, 1 thread" "${rate[fb1]}"
-row "tessera first boot, 2 threads" "${rate[fb2]}"
+row "tessera station keep-alive, 1 thread" "${rate[st1]}" "${groups[st1]}"
+row "tessera station keep-alive, 2 threads" "${rate[st2]}" "${groups[st2]}"
+row "tessera station keep-alive, 8 threads" "${rate[st8]}" "${groups[st8]}"
+row "tessera first boot, 1 thread" "${rate[fb1]}" "${groups[fb1]}"
+row "tessera first boot, 2 threads" "${rate[fb2]}" "${groups[fb2]}"
 row "openssl ca, 1 process per CSR" "$ossl_one"
 row "openssl ca -infiles, 1 batch" "$ossl_batch"

@@ -65,6 +65,23 @@ serve_start() {
 	return 1
 }
 
+# commit_groups PUBPORT: "JOBS COMMITS" so far, the store's commits of all
+# the workers and the jobs they held (tessera_store_commit_group_size on
+# /metrics): their difference over a run says how many writes each fsync
+# carried.
+commit_groups() {
+	curl -s "http://127.0.0.1:$1/metrics" | awk '
+		/^tessera_store_commit_group_size_sum / { s = $2 }
+		/^tessera_store_commit_group_size_count / { c = $2 }
+		END { print s + 0, c + 0 }'
+}
+
+# per_commit "JOBS COMMITS" "JOBS COMMITS": jobs per commit between them.
+per_commit() {
+	awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " ");
+		c = y[2] - x[2]; printf "%.2f", c > 0 ? (y[1] - x[1]) / c : 0 }'
+}
+
 # no_rate_limits DATA: turn the per-address limits off in DATA's policy; a
 # benchmark sends everything from one address.
 no_rate_limits() {
