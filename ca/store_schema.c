@@ -16,6 +16,13 @@
 #include "common/status.h"
 
 #define SCHEMA_VERSION 8
+/*
+ * How long a process waits for another's migration (SQLite): the
+ * workers of serve open the store together, and one migrates while the
+ * others wait. An index over a million certificates takes longer than
+ * the busy timeout; the wait is for that migration, which is theirs too.
+ */
+#define MIGRATE_WAIT_SECONDS 600
 
 /*
  * Schema migrations: migrations[v] takes the schema from version v to v + 1.
@@ -477,6 +484,29 @@ out:
 	return st;
 }
 
+/* The migrating transaction, once no other process migrates (SQLite). */
+static enum status
+migration_begin(struct db *db)
+{
+	time_t start = time(NULL);
+	enum db_rc rc;
+	int said = 0;
+
+	if (db_kind(db) == DB_PG)
+		return db_exec(db, "BEGIN", "begin migration");
+	/* Each attempt waits the busy timeout (seconds) by itself. */
+	while ((rc = db_exec_sql(db, "BEGIN IMMEDIATE")) == DB_BUSY &&
+	    time(NULL) - start < MIGRATE_WAIT_SECONDS)
+		if (!said) {
+			log_info("store: another process holds the store "
+			         "(migrating it?); waiting for it");
+			said = 1;
+		}
+	if (rc != DB_OK)
+		return db_fail(db, "begin migration");
+	return ST_OK;
+}
+
 /* Bring the schema up to SCHEMA_VERSION in one transaction. */
 enum status
 schema_migrate(struct db *db, const char *path)
@@ -488,9 +518,7 @@ schema_migrate(struct db *db, const char *path)
 
 	if ((st = schema_keep_copy(db, path, kept, sizeof(kept))) != ST_OK)
 		return st;
-	if ((st = db_exec(db,
-	         db_kind(db) == DB_PG ? "BEGIN" : "BEGIN IMMEDIATE",
-	         "begin migration")) != ST_OK)
+	if ((st = migration_begin(db)) != ST_OK)
 		return st;
 	/* PostgreSQL: nodes starting together migrate one after the other. */
 	if (db_kind(db) == DB_PG &&

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1512,6 +1513,57 @@ test_migrate_v6(int from)
 }
 
 /*
+ * Another process holds the store's write lock longer than the busy
+ * timeout (5 s) while this one would migrate it, as a worker migrating a
+ * million rows does to the other workers of serve: the open waits for it
+ * and migrates (or finds it migrated), instead of failing with "database
+ * is locked" and taking serve down.
+ */
+static void
+test_migrate_busy(void)
+{
+	struct store *store = NULL;
+	char path[sizeof(db_path)], saved[sizeof(db_path)], c = 0;
+	int fd[2];
+	pid_t pid;
+	sqlite3 *sq;
+
+	snprintf(path, sizeof(path), "%s/busy.db", dir);
+	snprintf(saved, sizeof(saved), "%s", db_path);
+	snprintf(db_path, sizeof(db_path), "%s", path);
+	CHECK(raw_exec(v1_schema) == 0 && raw_exec(v2_step) == 0 &&
+	    raw_exec(v3_step) == 0 && raw_exec(v4_step) == 0 &&
+	    raw_exec(v5_step) == 0 && raw_exec(v6_step) == 0 &&
+	    raw_exec(v7_step) == 0);
+	CHECK(pipe(fd) == 0);
+	if ((pid = fork()) == 0) {
+		close(fd[0]);
+		if (sqlite3_open(path, &sq) != SQLITE_OK ||
+		    sqlite3_exec(sq,
+		        "PRAGMA journal_mode = WAL; BEGIN "
+		        "IMMEDIATE",
+		        NULL, NULL, NULL) != SQLITE_OK)
+			_exit(1);
+		if (write(fd[1], "x", 1) != 1)
+			_exit(1);
+		sleep(7); /* the other process's long migration */
+		sqlite3_exec(sq, "COMMIT", NULL, NULL, NULL);
+		sqlite3_close(sq);
+		_exit(0);
+	}
+	close(fd[1]);
+	CHECK(pid > 0 && read(fd[0], &c, 1) == 1);
+	close(fd[0]);
+	CHECK_ST(store_open(path, &store), ST_OK);
+	CHECK(raw_int("SELECT version FROM schema_version") ==
+	    store_schema_version());
+	store_close(store);
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	snprintf(db_path, sizeof(db_path), "%s", saved);
+}
+
+/*
  * SQLite plans these without statistics: each must search by its index,
  * never walk the certificates (a million rows) through another one.
  */
@@ -2952,6 +3004,7 @@ main(void)
 		test_migrate_v6(5);
 		test_migrate_v6(6);
 		test_migrate_v6(7);
+		test_migrate_busy();
 		test_plans();
 	} else {
 		test_pg_connect();
