@@ -417,6 +417,12 @@ authority_token_mint(struct authority *a, const struct principal *who,
  * frees *json with free().
  */
 enum status authority_jwks(struct authority *a, char **json) MUST_CHECK;
+/*
+ * The same JWKS when this worker has it in memory and nothing was
+ * committed to the store since its cache was checked; ST_NOTFOUND
+ * otherwise. Never waits.
+ */
+enum status authority_jwks_memory(struct authority *a, char **json) MUST_CHECK;
 
 /*
  * Generate a new token-signing key in the token and sign with it from now

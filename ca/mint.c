@@ -477,6 +477,16 @@ out:
 }
 
 enum status
+authority_jwks_memory(struct authority *a, char **json)
+{
+	*json = NULL;
+	if (!pubcache_is_fresh(publication_cache(a), a->store) ||
+	    !pubcache_jwks_get(publication_cache(a), (int64_t)time(NULL), json))
+		return ST_NOTFOUND;
+	return ST_OK;
+}
+
+enum status
 authority_token_rotate(struct authority *a, const struct principal *who,
     char kid[TOKEN_THUMBPRINT_LEN + 1])
 {

@@ -176,12 +176,18 @@ token_handle_post(struct enroll *e, const struct http_request *req,
 }
 
 static void
-jwks_get(struct enroll *e, struct http_response *resp)
+jwks_get(struct enroll *e, const struct http_request *req,
+    struct http_response *resp)
 {
 	char *json = NULL;
 	enum status st;
 
-	if ((st = authority_jwks(e->a, &json)) != ST_OK) {
+	if (req->is_inline) {
+		if (authority_jwks_memory(e->a, &json) != ST_OK) {
+			resp->status = HTTP_DEFER;
+			return;
+		}
+	} else if ((st = authority_jwks(e->a, &json)) != ST_OK) {
 		http_response_status(resp, st);
 		return;
 	}
@@ -235,9 +241,8 @@ void
 token_handle_doc(struct enroll *e, const struct http_request *req,
     const struct route_match *m, struct http_response *resp)
 {
-	(void)req;
 	if (m->route->op == TOKEN_DOC_JWKS)
-		jwks_get(e, resp);
+		jwks_get(e, req, resp);
 	else
 		metadata_get(e, m->route->op == TOKEN_DOC_OPENID, resp);
 }
