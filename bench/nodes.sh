@@ -2,8 +2,10 @@
 # bench/nodes.sh [SECONDS]: EST enrollments per second on one node with
 # SQLite, one node with PostgreSQL and two nodes sharing one PostgreSQL
 # store, in the same run; then how long after node A acknowledges a
-# revocation node B's OCSP answers revoked, over 100 revocations. Not a
-# test; ctest never runs it.
+# revocation node B's OCSP answers revoked, over 100 revocations
+# (REVOCATIONS=), and for the first 20 (CRL_REVOCATIONS=) how long until
+# the CRL node B serves lists it. THREADS= sets the connections (4). Not
+# a test; ctest never runs it.
 #
 # PostgreSQL is started here (tests/integration/pg.sh in a directory of
 # its own) with fsync and full_page_writes ON (the test fixture turns them
@@ -20,6 +22,7 @@
 secs=${1:-10}
 threads=${THREADS:-4}
 revocations=${REVOCATIONS:-100}
+crl_revocations=${CRL_REVOCATIONS:-20}
 . "$(dirname "$0")/lib.sh"
 BENCH=$build/bench_est
 PG() { bash "$top/tests/integration/pg.sh" "$@"; }
@@ -255,13 +258,14 @@ node_start pg2b "$W/pg2b" "$P3" "$P4"
 load pg2-station station pg2 "$P1:$P2" "$P3:$P4"
 load pg2-firstboot firstboot pg2 "$P1:$P2" "$P3:$P4"
 
-echo "== revocation on node A to revoked on node B ($revocations)"
+echo "== revocation on node A to revoked on node B ($revocations; on its CRL: $crl_revocations)"
 revlat=$(python3 "$top/bench/revoke_latency.py" --est "127.0.0.1:$P1" \
 	--cafile "$W/pg2/ca/chain.pem" \
 	--station "$W/pg2.station.pem" "$W/pg2.station.key" \
 	--admin "$W/pg2/admin/admin.pem" "$W/pg2/admin/admin.key" \
-	--ocsp "127.0.0.1:$P4" --issuer "$W/pg2b/ca/issuing.pem" -n "$revocations")
-echo "   $revlat"
+	--ocsp "127.0.0.1:$P4" --issuer "$W/pg2b/ca/issuing.pem" -n "$revocations" \
+	--crl-count "$crl_revocations")
+echo "$revlat" | sed 's/^/   /'
 
 echo
 echo "EST enrollments per second, $threads connections in all, ${secs} s each;"
@@ -283,4 +287,6 @@ echo
 echo "2 nodes / 1 node on PostgreSQL: station $(awk -v a="${rate[pg2-station]}" \
 	-v b="${rate[pg1-station]}" 'BEGIN { printf "%.2f", a / b }'), first boot $(awk \
 	-v a="${rate[pg2-firstboot]}" -v b="${rate[pg1-firstboot]}" 'BEGIN { printf "%.2f", a / b }')"
-echo "revocation on A to revoked on B, ms: $revlat"
+echo "revocation on A to revoked by B's OCSP, and on B's CRL (the first"
+echo "$crl_revocations), ms:"
+echo "$revlat" | sed 's/^/   /'

@@ -8,10 +8,14 @@ certificate); then, one at a time: node B's OCSP is asked once (it answers
 good, and keeps that answer in its cache), the certificate is revoked
 through node A's admin API, and from the moment A's 200 is read node B is
 asked again (nonce-less GET, keep-alive, as RFC 5019 clients and nginx
-ask) until it answers revoked. Prints the distribution in milliseconds.
+ask) until it answers revoked. With --crl-count K, for the first K
+revocations node B's /crl/issuing.crl is then fetched every 50 ms until
+it lists the certificate (the elected node builds CRLs; B serves the
+store's). Prints the distributions in milliseconds.
 
 usage: revoke_latency.py --est HOST:PORT --cafile CHAIN --station CERT KEY
            --admin CERT KEY --ocsp HOST:PORT --issuer ISSUING.pem [-n N]
+           [--crl-count K]
 """
 import argparse
 import base64
@@ -69,6 +73,23 @@ def ocsp_status(conn, path):
     return resp.certificate_status.name.lower()
 
 
+def crl_lists(conn, serial):
+    conn.request("GET", "/crl/issuing.crl")
+    r = conn.getresponse()
+    data = r.read()
+    if r.status != 200:
+        return False
+    crl = x509.load_der_x509_crl(data)
+    return crl.get_revoked_certificate_by_serial_number(serial) is not None
+
+
+def summary(name, ms):
+    ms.sort()
+    return (f"{name}={len(ms)} min={ms[0]:.1f} "
+            f"median={pct(ms, 50):.1f} p90={pct(ms, 90):.1f} "
+            f"p99={pct(ms, 99):.1f} max={ms[-1]:.1f} (ms)")
+
+
 def pct(sorted_ms, p):
     # Nearest rank.
     k = max(0, min(len(sorted_ms) - 1,
@@ -85,6 +106,7 @@ def main():
     ap.add_argument("--ocsp", required=True)
     ap.add_argument("--issuer", required=True)
     ap.add_argument("-n", type=int, default=100)
+    ap.add_argument("--crl-count", type=int, default=0)
     a = ap.parse_args()
     host, port = a.est.rsplit(":", 1)
     issuer = x509.load_pem_x509_certificate(open(a.issuer, "rb").read())
@@ -95,7 +117,7 @@ def main():
     api = tls("localhost", int(port), a.cafile, *a.admin)
     ohost, oport = a.ocsp.rsplit(":", 1)
     b = http.client.HTTPConnection(ohost, int(oport), timeout=30)
-    ms = []
+    ms, crl_ms = [], []
     for cert in certs:
         req = (ocsp.OCSPRequestBuilder()
                .add_certificate(cert, issuer, hashes.SHA1()).build())
@@ -123,10 +145,15 @@ def main():
                 sys.exit("node B did not answer revoked within 10 s")
             time.sleep(0.0005)
         ms.append((t1 - t0) * 1000)
-    ms.sort()
-    print(f"revocations={len(ms)} min={ms[0]:.1f} "
-          f"median={pct(ms, 50):.1f} p90={pct(ms, 90):.1f} "
-          f"p99={pct(ms, 99):.1f} max={ms[-1]:.1f} (ms)")
+        if len(crl_ms) < a.crl_count:
+            while not crl_lists(b, cert.serial_number):
+                if time.monotonic() - t0 > 10:
+                    sys.exit("node B's CRL did not list it within 10 s")
+                time.sleep(0.05)
+            crl_ms.append((time.monotonic() - t0) * 1000)
+    print(summary("revocations", ms))
+    if crl_ms:
+        print(summary("on_crl", crl_ms))
 
 
 if __name__ == "__main__":
