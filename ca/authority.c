@@ -75,10 +75,18 @@ authority_ca_certs_load(
 enum status
 authority_retiring_cert_load(const struct ca_config *cfg, X509 **retiring)
 {
+	enum status st;
+
 	*retiring = NULL;
 	if (cfg->key_retiring == NULL)
 		return ST_OK;
-	return load_cert(cfg, AUTHORITY_RETIRING_PEM, retiring);
+	/* Retired (ca/retiring.pem renamed): keys.retiring signs nothing. */
+	if ((st = load_cert(cfg, AUTHORITY_RETIRING_PEM, retiring)) ==
+	    ST_NOTFOUND) {
+		status_clear();
+		return ST_OK;
+	}
+	return st;
 }
 
 enum status

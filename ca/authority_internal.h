@@ -113,8 +113,10 @@ enum status issuing_ca_check(struct authority *a) MUST_CHECK;
 
 /*
  * After a rollover (tessera.json keys.retiring): the issuing CA before it,
- * from DIR/ca/retiring.pem; *retiring NULL when there is none. The caller
- * frees it.
+ * from DIR/ca/retiring.pem; *retiring NULL when there is none, or when it
+ * was retired (the scheduler renamed the file: a worker cannot rewrite
+ * tessera.json, and keys.retiring then names a key that signs nothing
+ * until the next rollover replaces it). The caller frees it.
  */
 #define AUTHORITY_RETIRING_PEM "ca/retiring.pem"
 enum status authority_retiring_cert_load(

@@ -36,6 +36,7 @@ struct roll {
 	struct store *store;
 	struct signer_key *root_key, *new_key, *ocsp_key;
 	X509 *root, *old, *new_cert, *ocsp;
+	X509 *retiring; /* an earlier rollover's CA, not retired yet */
 	char new_uri[LIMIT_LABEL_LEN + 32];
 	char *ocsp_uri;
 	int64_t now;
@@ -233,7 +234,7 @@ roll_check(struct roll *r, const char *data_dir)
 		    "root, tessera ca import) and move devices to it by "
 		    "renewal",
 		    data_dir);
-	if (r->cfg->key_retiring != NULL)
+	if (r->retiring != NULL)
 		return status_fail(ST_CONFLICT,
 		    "%s is in a rollover already: the issuing CA before it "
 		    "(ca/retiring.pem, key %s) still signs CRLs and OCSP for "
@@ -334,6 +335,7 @@ roll_files(struct roll *r)
 		r->cfg->key_issuing = old_issuing;
 		return ST_NOMEM;
 	}
+	free(r->cfg->key_retiring); /* a retired one's, if any */
 	r->cfg->key_retiring = old_issuing;
 	return ca_config_update(r->cfg);
 }
@@ -355,7 +357,9 @@ ca_rollover(const char *data_dir, struct ca_rollover_result *out)
 	if ((st = ca_config_load(data_dir, &r.cfg)) != ST_OK)
 		return st;
 	if (r.cfg->key_root != NULL &&
-	    ((st = authority_ca_certs_load(r.cfg, &r.root, &r.old)) != ST_OK))
+	    ((st = authority_ca_certs_load(r.cfg, &r.root, &r.old)) != ST_OK ||
+	        (st = authority_retiring_cert_load(r.cfg, &r.retiring)) !=
+	            ST_OK))
 		goto out;
 	if ((st = roll_check(&r, data_dir)) != ST_OK ||
 	    (st = ca_cert_serial_hex(r.old, out->old_serial)) != ST_OK ||
@@ -426,6 +430,7 @@ out:
 	signer_close(r.signer);
 	X509_free(r.root);
 	X509_free(r.old);
+	X509_free(r.retiring);
 	X509_free(r.new_cert);
 	X509_free(r.ocsp);
 	free(r.ocsp_uri);
@@ -463,40 +468,35 @@ retire_commit(struct store_txn *txn, void *arg)
 	    "ca.retire", j->serial, detail);
 }
 
-/* tessera.json without keys.retiring; ca/retiring.pem kept as
- * ca/retired-gG.pem. */
+/*
+ * ca/chain.pem the issuing CA and the root, ca/retiring.pem kept as
+ * ca/retired-gG.pem: what every process reads at its next start. A worker
+ * writes only ca/, tls/ and crl/ (ca/confine.c): tessera.json keeps
+ * keys.retiring, a key that signs nothing without ca/retiring.pem, until
+ * the next rollover replaces it.
+ */
 static enum status
 retire_files(struct authority *a, int gen)
 {
-	struct ca_config *cfg = NULL;
 	char *from = NULL, *to = NULL;
 	char rel[48];
 	X509 *chain[2];
-	enum status st;
+	enum status st = ST_NOMEM;
 
-	/* A copy of tessera.json: the authority's own is fixed. */
-	if ((st = ca_config_load(a->cfg->data_dir, &cfg)) != ST_OK)
-		return st;
 	snprintf(rel, sizeof(rel), "ca/retired-g%d.pem", gen);
-	st = ST_NOMEM;
-	if ((from = ca_config_path(cfg, AUTHORITY_RETIRING_PEM)) == NULL ||
-	    (to = ca_config_path(cfg, rel)) == NULL)
+	if ((from = ca_config_path(a->cfg, AUTHORITY_RETIRING_PEM)) == NULL ||
+	    (to = ca_config_path(a->cfg, rel)) == NULL)
 		goto out;
 	chain[0] = a->issuing;
 	chain[1] = a->root;
-	if ((st = write_certs(cfg, "ca/chain.pem", chain, 2)) != ST_OK)
+	if ((st = write_certs(a->cfg, "ca/chain.pem", chain, 2)) != ST_OK)
 		goto out;
-	free(cfg->key_retiring);
-	cfg->key_retiring = NULL;
-	if ((st = ca_config_update(cfg)) != ST_OK)
-		goto out;
-	if (rename(from, to) != 0)
-		log_warn("retired issuing CA: cannot rename %s to %s: %s", from,
-		    to, strerror(errno));
+	if (rename(from, to) != 0 && errno != ENOENT)
+		st = status_fail(ST_INTERNAL, "rename %s to %s: %s", from, to,
+		    strerror(errno));
 out:
 	free(from);
 	free(to);
-	ca_config_free(cfg);
 	return st;
 }
 

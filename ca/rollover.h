@@ -11,8 +11,9 @@
  * issuing CAs and the root, ca/ocsp.pem the responder's key certified
  * anew by the new CA. serve takes it up on SIGHUP (the CLI sends it);
  * once the last certificate of the old CA has expired serve retires it
- * (issuer_retire_tick): audited, dropped from cacerts and chain.pem; its
- * key stays in the token for the HSM's own tools to destroy.
+ * (issuer_retire_tick): audited, dropped from cacerts and chain.pem,
+ * ca/retiring.pem renamed ca/retired-gG.pem; its key stays in the token
+ * for the HSM's own tools to destroy.
  */
 #ifndef TESSERA_CA_ROLLOVER_H
 #define TESSERA_CA_ROLLOVER_H

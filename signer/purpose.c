@@ -1046,6 +1046,11 @@ signer_purpose_check(const struct signer_names *n, enum signer_purpose purpose,
 		    "key %s is a %s key; a %s is not signed with it",
 		    key->label, signer_role_name(key->role),
 		    signer_purpose_name(purpose));
+	else if (key->role == SIGNER_ROLE_RETIRING && n->retiring == NULL)
+		st = status_fail(ST_DENIED,
+		    "key %s is a retired issuing key (no ca/retiring.pem): it "
+		    "signs nothing",
+		    key->label);
 	else if ((purpose == SIGNER_PURPOSE_CA_CERT ||
 	             purpose == SIGNER_PURPOSE_CA_CSR) &&
 	    !n->is_setup)
