@@ -233,6 +233,14 @@ store_txn_last_id(struct store_txn *txn)
 	return id;
 }
 
+/* How a transaction that broke fails its jobs: the database went away
+ * (PostgreSQL restarting, failing over) or something else. */
+static enum status
+broken_st(struct store_txn *txn)
+{
+	return db_is_disconnected(txn->db) ? ST_UNAVAILABLE : ST_STORE;
+}
+
 /*
  * Run one batch: BEGIN IMMEDIATE, each job in its savepoint, COMMIT. Sets
  * every job's st and detail. Runs on the writer thread without the lock.
@@ -243,7 +251,7 @@ writer_batch(struct store *store, struct job *batch)
 	struct store_txn *txn = &store->txn;
 	struct job *j;
 	char why[JOB_DETAIL_CAP];
-	enum status st;
+	enum status st, fail_st;
 	int is_broken = 0;
 
 	status_clear();
@@ -258,7 +266,7 @@ writer_batch(struct store *store, struct job *batch)
 	for (j = batch; j != NULL; j = j->next) {
 		status_clear();
 		if (is_broken) {
-			j->st = status_fail(ST_STORE,
+			j->st = status_fail(broken_st(txn),
 			    "store: an earlier job broke the transaction");
 		} else if ((st = txn_control(txn, W_SAVEPOINT)) != ST_OK) {
 			j->st = st;
@@ -292,19 +300,23 @@ writer_batch(struct store *store, struct job *batch)
 		status_fail(ST_STORE,
 		    "store: the transaction was rolled back "
 		    "after a failure inside it");
+	fail_st = broken_st(txn);
 	snprintf(why, sizeof(why), "%s", status_detail());
 	log_error("%s", why);
 	if (!db_get_autocommit(txn->db) &&
 	    txn_control(txn, W_ROLLBACK) != ST_OK)
 		log_error("%s", status_detail());
 	/*
-	 * Nothing of this batch is stored. A job that failed by itself keeps
-	 * its own reason; the others learn that the commit failed.
+	 * Nothing of this batch was handed out. A job that failed by itself
+	 * keeps its own reason; the others learn that the commit failed:
+	 * ST_UNAVAILABLE (503, try again) when the connection was lost, for
+	 * a COMMIT whose answer was lost may have committed all the same
+	 * (a retry then finds the secret used or the certificate revoked).
 	 */
 	for (j = batch; j != NULL; j = j->next) {
 		if (j->st != ST_OK)
 			continue;
-		j->st = ST_STORE;
+		j->st = fail_st;
 		snprintf(j->detail, sizeof(j->detail), "%s", why);
 	}
 }

@@ -3,8 +3,9 @@
 # standby of its own (Unix sockets only, run as nobody when root, stopped
 # at the end), tessera's store URL naming both hosts with
 # target_session_attrs=read-write. Under a steady stream of enrollments
-# and revocations (each client records what was acknowledged), the primary
-# is killed with SIGKILL (its postmaster and every backend) and its socket
+# and revocations (each client records what was acknowledged), the
+# standby's WAL receiver is stopped until a commit waits for it, then the
+# primary is killed with SIGKILL (its postmaster and every backend) and its socket
 # then swallows connections unanswered (a dead machine across a network,
 # skipped only after the URL's connect_timeout): writes answer 503 with
 # the reason, OCSP keeps answering from memory; the standby is
@@ -308,6 +309,14 @@ while True:
 HUNG=$!
 cleanup_hooks+=("kill $HUNG 2>/dev/null")
 wait_for 30 '[ -S "$PGD/hung.sock" ]' || fail "no listener for the dead primary's socket"
+# The standby stops receiving just before the kill: with synchronous
+# replication a commit waits for it (SyncRep), so what was acknowledged is
+# on it; a write the standby never got was never acknowledged. (With an
+# asynchronous standby the writes acknowledged meanwhile are lost here.)
+WALRCV=$(psql_on s -c "SELECT pid FROM pg_stat_wal_receiver")
+[ -n "$WALRCV" ] && kill -STOP "$WALRCV" && pass || fail "no WAL receiver on the standby"
+wait_for 20 '[ "$(psql_on p -c "SELECT count(*) FROM pg_stat_activity WHERE wait_event = '"'"'SyncRep'"'"'")" -ge 1 ]' ||
+	fail "no commit waited for the standby within 20 s"
 pm=$(head -1 "$PGD/p/data/postmaster.pid")
 acked_before=$(count "$C"/e1.recv "$C"/e2.recv "$C"/v1.acked)
 kill -STOP "$pm"
@@ -329,6 +338,7 @@ wait_for 10 pg_gone || fail "the primary's processes outlived SIGKILL"
 T_DEAD=$(now_ns)
 # pg_ctl stop at the end must not signal whatever gets that pid next.
 rm -f "$PGD/p/data/postmaster.pid"
+[ -n "$WALRCV" ] && kill -CONT "$WALRCV"
 # The primary's address now takes connections and never answers, as a
 # dead machine's does across a network (SYNs unanswered): every
 # reconnection must give up on it after connect_timeout and go on to
