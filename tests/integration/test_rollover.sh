@@ -278,6 +278,10 @@ code=$(gw "$G2" dev-old)
 admitted "$G2" dev-new "OCSP gateway after dev-old's revocation: dev-new"
 
 # --- retirement: the server's clock past every old certificate ------------------
+# Not before: the ticks so far (seconds of them) left the old CA alone.
+check "the old CA is not retired while its certificates are valid" test \
+	"$(db "SELECT count(*) FROM audit WHERE action = 'ca.retire'")" = 0
+check "ca/retiring.pem is still there" test -s "$D/ca/retiring.pem"
 stop_server
 FAKETIME_LIB=$(ls /usr/lib/*/faketime/libfaketime.so.1 | head -1)
 touch "$T/late.err"
