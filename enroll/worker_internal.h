@@ -87,9 +87,16 @@ struct listener {
 	 * request runs first with is_inline, and what cannot be answered
 	 * from memory is deferred to a thread of its own. */
 	int is_pool;
-	pthread_mutex_t deferred_mu;
-	pthread_cond_t deferred_cv;
-	unsigned int deferred; /* requests on threads of their own */
+	pthread_mutex_t deferred_mu; /* guards the fields below */
+	pthread_cond_t deferred_cv; /* deferred or helpers went down */
+	pthread_cond_t work_cv; /* a deferred request queued, or stopping */
+	unsigned int deferred; /* requests queued or on a helper */
+	/* Deferred requests waiting for a helper thread. A request finds an
+	 * idle helper or starts one, so none waits behind another; a helper
+	 * idle for HELPER_IDLE_SECONDS ends. */
+	struct exchange *queue_head, *queue_tail;
+	unsigned int helpers, helpers_idle;
+	int is_stopping;
 	struct MHD_Daemon *daemon;
 	pthread_mutex_t conns_mu; /* guards conns[] but memo */
 	struct conn_rec conns[LIMIT_HTTP_CONNECTIONS];

@@ -228,6 +228,7 @@ worker_listener_start(struct worker *w, struct listener *l, int fd, int is_tls,
 	pthread_mutex_init(&l->conns_mu, NULL);
 	pthread_mutex_init(&l->deferred_mu, NULL);
 	pthread_cond_init(&l->deferred_cv, NULL);
+	pthread_cond_init(&l->work_cv, NULL);
 	if (is_tls)
 		l->daemon = MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL,
 		    worker_request_on, l, MHD_OPTION_ARRAY, common,
@@ -293,6 +294,15 @@ worker_listener_stop(struct listener *l)
 		log_warn("http: %u deferred requests still running at the "
 		         "stop",
 		    l->deferred);
+	/* The idle helpers end (5 s more at most). */
+	l->is_stopping = 1;
+	pthread_cond_broadcast(&l->work_cv);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	while ((l->helpers > 0 || l->deferred > 0) &&
+	    pthread_cond_timedwait(&l->deferred_cv, &l->deferred_mu, &until) !=
+	        ETIMEDOUT)
+		;
 	pthread_mutex_unlock(&l->deferred_mu);
 	MHD_stop_daemon(l->daemon);
 	l->daemon = NULL;
@@ -303,7 +313,8 @@ worker_listener_stop(struct listener *l)
 		worker_conn_peer_clear(&l->conns[i].peer);
 	}
 	pthread_mutex_destroy(&l->conns_mu);
-	if (l->deferred == 0) {
+	if (l->deferred == 0 && l->helpers == 0) {
+		pthread_cond_destroy(&l->work_cv);
 		pthread_cond_destroy(&l->deferred_cv);
 		pthread_mutex_destroy(&l->deferred_mu);
 	}

@@ -40,7 +40,11 @@ struct exchange {
 	char principal[HTTP_PRINCIPAL_CAP];
 	int is_lent; /* req.peer_chain is the connection's */
 	int is_ready; /* deferred: resp is answered (atomic) */
+	struct exchange *next; /* in the listener's queue */
 };
+
+/* A helper thread with nothing to do for this long ends. */
+#define HELPER_IDLE_SECONDS 10
 
 /* A response body handed to MHD, wiped when MHD is done with it. */
 struct wiped_body {
@@ -597,11 +601,10 @@ exchange_answer(struct exchange *x)
 	return ret;
 }
 
-/* A deferred request on a thread of its own; its connection resumes. */
-static void *
-exchange_deferred(void *arg)
+/* A deferred request on a helper thread; its connection resumes. */
+static void
+exchange_deferred(struct exchange *x)
 {
-	struct exchange *x = arg;
 	struct listener *l = x->l;
 
 	exchange_run(x);
@@ -612,40 +615,100 @@ exchange_deferred(void *arg)
 	if (--l->deferred == 0)
 		pthread_cond_broadcast(&l->deferred_cv);
 	pthread_mutex_unlock(&l->deferred_mu);
+}
+
+/*
+ * A helper: runs the queued deferred requests one after another, waits
+ * for more while idle, ends after HELPER_IDLE_SECONDS without work or at
+ * the listener's stop.
+ */
+static void *
+helper_main(void *arg)
+{
+	struct listener *l = arg;
+	struct exchange *x;
+	struct timespec until;
+	int rc;
+
+	pthread_mutex_lock(&l->deferred_mu);
+	for (;;) {
+		rc = 0;
+		while (l->queue_head == NULL && !l->is_stopping && rc == 0) {
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += HELPER_IDLE_SECONDS;
+			l->helpers_idle++;
+			rc = pthread_cond_timedwait(
+			    &l->work_cv, &l->deferred_mu, &until);
+			l->helpers_idle--;
+		}
+		if ((x = l->queue_head) == NULL)
+			break;
+		if ((l->queue_head = x->next) == NULL)
+			l->queue_tail = NULL;
+		pthread_mutex_unlock(&l->deferred_mu);
+		exchange_deferred(x);
+		pthread_mutex_lock(&l->deferred_mu);
+	}
+	l->helpers--;
+	pthread_cond_broadcast(&l->deferred_cv);
+	pthread_mutex_unlock(&l->deferred_mu);
 	return NULL;
+}
+
+/* Start a helper for l; deferred_mu is held. 0, or -1 when none starts. */
+static int
+helper_start(struct listener *l)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	int rc = -1;
+
+	if (pthread_attr_init(&attr) != 0)
+		return -1;
+	if (pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0 &&
+	    pthread_create(&t, &attr, helper_main, l) == 0) {
+		l->helpers++;
+		rc = 0;
+	}
+	pthread_attr_destroy(&attr);
+	return rc;
 }
 
 /*
  * Run x again where it may wait: its connection suspended (the pool
- * thread serves the others meanwhile), on a thread of its own, which
+ * thread serves the others meanwhile), on a helper thread (an idle one,
+ * or a new one: a deferred request never waits behind another), which
  * resumes it; MHD then calls worker_request_on again and it is answered.
  */
 static enum MHD_Result
 exchange_defer(struct exchange *x)
 {
 	struct listener *l = x->l;
-	pthread_attr_t attr;
-	pthread_t t;
-	int rc = -1;
+	int is_queued = 1;
 
 	http_response_free(&x->resp);
 	http_response_init(&x->resp);
 	x->req.is_inline = 0;
 	x->req.is_deferred = 1;
+	x->next = NULL;
+	MHD_suspend_connection(x->conn);
 	pthread_mutex_lock(&l->deferred_mu);
 	l->deferred++;
-	pthread_mutex_unlock(&l->deferred_mu);
-	MHD_suspend_connection(x->conn);
-	if (pthread_attr_init(&attr) == 0) {
-		if (pthread_attr_setdetachstate(
-		        &attr, PTHREAD_CREATE_DETACHED) == 0)
-			rc = pthread_create(&t, &attr, exchange_deferred, x);
-		pthread_attr_destroy(&attr);
+	if (l->helpers_idle == 0 && helper_start(l) != 0)
+		is_queued = 0;
+	if (is_queued) {
+		if (l->queue_tail != NULL)
+			l->queue_tail->next = x;
+		else
+			l->queue_head = x;
+		l->queue_tail = x;
+		pthread_cond_signal(&l->work_cv);
 	}
+	pthread_mutex_unlock(&l->deferred_mu);
 	/* No thread to be had: it waits here, as a thread per connection
 	 * would. */
-	if (rc != 0)
-		(void)exchange_deferred(x);
+	if (!is_queued)
+		exchange_deferred(x);
 	return MHD_YES;
 }
 
