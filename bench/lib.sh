@@ -79,7 +79,7 @@ commit_groups() {
 # per_commit "JOBS COMMITS" "JOBS COMMITS": jobs per commit between them.
 per_commit() {
 	awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " ");
-		c = y[2] - x[2]; printf "%.2f", c > 0 ? (y[1] - x[1]) / c : 0 }'
+		c = y[2] - x[2]; printf "%.2f", (c > 0 ? (y[1] - x[1]) / c : 0) }'
 }
 
 # no_rate_limits DATA: turn the per-address limits off in DATA's policy; a
