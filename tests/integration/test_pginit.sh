@@ -5,16 +5,8 @@
 # init fail with the reason, no row of init stays in any table, and the
 # next init on the same database succeeds and verifies.
 . "$(dirname "$0")/lib.sh"
-: "${TESSERA_PG_DIR:?TESSERA_PG_DIR: run through ctest (fixture pg)}"
-PG() { bash "$TESSERA_SOURCE/tests/integration/pg.sh" "$@"; }
-tessera() { "$TESSERA_BIN" "$@"; }
-db=t_pginit_$$
-URL=$(PG newdb "$TESSERA_PG_DIR" "$db") || {
-	fail "no database from the fixture"
-	finish
-	exit 1
-}
-cleanup_hooks+=("PG psql '$TESSERA_PG_DIR' -d postgres -c 'DROP DATABASE IF EXISTS $db WITH (FORCE)' >/dev/null 2>&1")
+. "$(dirname "$0")/pglib.sh"
+pg_fresh_db t_pginit_$$
 sql() { PG psql "$TESSERA_PG_DIR" -d "$db" -tA -c "$1"; }
 rows() {
 	sql "SELECT (SELECT count(*) FROM certificates) + (SELECT count(*) FROM audit)

@@ -7,16 +7,8 @@
 # one still does not, new secrets get new ids. Refused: while serve runs,
 # a URL with a password, a store already in PostgreSQL.
 . "$(dirname "$0")/lib.sh"
-: "${TESSERA_PG_DIR:?TESSERA_PG_DIR: run through ctest (fixture pg)}"
-PG() { bash "$TESSERA_SOURCE/tests/integration/pg.sh" "$@"; }
-tessera() { "$TESSERA_BIN" "$@"; }
-db=t_pgmigrate_$$
-URL=$(PG newdb "$TESSERA_PG_DIR" "$db") || {
-	fail "no database from the fixture"
-	finish
-	exit 1
-}
-cleanup_hooks+=("PG psql '$TESSERA_PG_DIR' -d postgres -c 'DROP DATABASE IF EXISTS $db WITH (FORCE)' >/dev/null 2>&1")
+. "$(dirname "$0")/pglib.sh"
+pg_fresh_db t_pgmigrate_$$
 pg() { PG psql "$TESSERA_PG_DIR" -d "$db" -tA -c "$1"; }
 lite() { sqlite3 -cmd '.timeout 5000' "$D/tessera.db" "$1"; }
 host=${URL#*\?}

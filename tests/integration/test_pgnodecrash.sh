@@ -14,16 +14,8 @@
 # survivor kept serving, took the scheduler over, and `tessera audit
 # verify` passes. The last line sums it up (lost must be 0).
 . "$(dirname "$0")/lib.sh"
-: "${TESSERA_PG_DIR:?TESSERA_PG_DIR: run through ctest (fixture pg)}"
-PG() { bash "$TESSERA_SOURCE/tests/integration/pg.sh" "$@"; }
-tessera() { "$TESSERA_BIN" "$@"; }
-db=t_pgnodecrash_$$
-URL=$(PG newdb "$TESSERA_PG_DIR" "$db") || {
-	fail "no database from the fixture"
-	finish
-	exit 1
-}
-cleanup_hooks+=("PG psql '$TESSERA_PG_DIR' -d postgres -c 'DROP DATABASE IF EXISTS $db WITH (FORCE)' >/dev/null 2>&1")
+. "$(dirname "$0")/pglib.sh"
+pg_fresh_db t_pgnodecrash_$$
 pg() { PG psql "$TESSERA_PG_DIR" -d "$db" -tA -c "$1"; }
 read -r A1 A2 B1 B2 < <(pick_ports 4)
 DA=$T/node-a

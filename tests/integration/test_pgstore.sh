@@ -9,16 +9,8 @@
 # binary; and PostgreSQL gone while serving: writes answer 503 with the
 # reason, then succeed again by themselves.
 . "$(dirname "$0")/lib.sh"
-: "${TESSERA_PG_DIR:?TESSERA_PG_DIR: run through ctest (fixture pg)}"
-PG() { bash "$TESSERA_SOURCE/tests/integration/pg.sh" "$@"; }
-tessera() { "$TESSERA_BIN" "$@"; }
-db=t_pgstore_$$
-URL=$(PG newdb "$TESSERA_PG_DIR" "$db") || {
-	fail "no database from the fixture"
-	finish
-	exit 1
-}
-cleanup_hooks+=("PG psql '$TESSERA_PG_DIR' -d postgres -c 'DROP DATABASE IF EXISTS $db WITH (FORCE)' >/dev/null 2>&1")
+. "$(dirname "$0")/pglib.sh"
+pg_fresh_db t_pgstore_$$
 sql() { PG psql "$TESSERA_PG_DIR" -d "$db" -tA -c "$1"; }
 host=${URL#*\?}
 read -r P1 P2 < <(pick_ports 2)
