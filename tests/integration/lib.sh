@@ -133,3 +133,73 @@ stop_server() {
 	wait "$pid" 2>/dev/null
 	return 0
 }
+
+# ---------------------------------------------------------------------------
+# Clients under load (test_crash, test_pgfailover, test_pgnodecrash): each
+# test keeps its own loops (their retry rules differ); these are the pieces
+# they share. CURL (an array: curl and its options) is the caller's.
+
+# post_rc OUT URL [curl args...]: POST with "${CURL[@]}"; body to OUT;
+# prints "RC CODE" (curl's exit status and the HTTP status, 000 when no
+# answer came).
+post_rc() {
+	local out=$1 url=$2 code rc
+	shift 2
+	code=$("${CURL[@]}" -o "$out" -w '%{http_code}' "$@" "$url" 2>/dev/null)
+	rc=$?
+	echo "$rc ${code:-000}"
+}
+
+# cert_fields P7: "SERIAL SHA256 CN" of the certificate in the base64
+# certs-only PKCS#7 P7 (SHA256 in hex as openssl prints it, without the
+# colons); fails when P7 holds none.
+cert_fields() {
+	local info serial fp cn
+	info=$(base64 -d "$1" 2>/dev/null | openssl pkcs7 -inform DER \
+		-print_certs 2>/dev/null | openssl x509 -noout -serial -fingerprint \
+		-sha256 -subject -nameopt RFC2253 2>/dev/null) || return 1
+	serial=$(sed -n 's/^serial=//p' <<<"$info")
+	fp=$(sed -n 's/^sha256 Fingerprint=//Ip' <<<"$info" | tr -d ':')
+	cn=$(sed -n 's/^subject=CN=\([^,]*\).*/\1/p' <<<"$info")
+	[ -n "$serial" ] && [ -n "$fp" ] && [ -n "$cn" ] || return 1
+	echo "$serial $fp $cn"
+}
+
+# mint_clients URL PREFIX COUNT NAME...: for each NAME, COUNT one-time
+# secrets minted through the admin API at URL (POST enrollment-secrets,
+# "${ADM[@]}" and "${JS[@]}" the caller's), 100 per connection, for the
+# devices PREFIXNAME-0001...: lines "DEVICE SECRET" in $C/NAME.secrets
+# (checked: COUNT of them); and an EC P-256 key in $C/NAME.key.
+mint_clients() {
+	local url=$1 prefix=$2 count=$3 name args i
+	shift 3
+	for name in "$@"; do
+		args=()
+		for i in $(seq -f '%04g' 1 "$count"); do
+			[ ${#args[@]} = 0 ] || args+=(--next)
+			args+=("${CURL[@]:1}" "${ADM[@]}" "${JS[@]}" -w '\n'
+				-d "{\"device\": \"$prefix$name-$i\", \"ttl\": 3600}" "$url")
+		done
+		curl "${args[@]}" 2>/dev/null | python3 -c '
+import json, sys
+for l in sys.stdin:
+    if l.strip():
+        j = json.loads(l)
+        print(j["device"], j["secret"])' >"$C/$name.secrets"
+		[ "$(wc -l <"$C/$name.secrets")" = "$count" ] && pass ||
+			fail "minted $(wc -l <"$C/$name.secrets") secrets for $name, want $count"
+		openssl ecparam -name prime256v1 -genkey -noout -out "$C/$name.key" 2>/dev/null
+	done
+}
+
+# wait_expr SECONDS 'CONDITION': poll every 0.1 s until CONDITION (a shell
+# expression, evaluated each time) holds.
+wait_expr() {
+	local _left=$(($1 * 10))
+	while [ "$_left" -gt 0 ]; do
+		eval "$2" && return 0
+		sleep 0.1
+		_left=$((_left - 1))
+	done
+	return 1
+}

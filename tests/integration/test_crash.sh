@@ -67,26 +67,11 @@ fi
 pass
 
 # --- helpers ------------------------------------------------------------------
-# post OUT URL [curl args...]: POST; body to OUT; prints "RC CODE" (curl's
-# exit status and the HTTP status, 000 when no answer came).
-post() {
-	local out=$1 url=$2 code rc
-	shift 2
-	code=$("${CURL[@]}" -o "$out" -w '%{http_code}' "$@" "$url" 2>/dev/null)
-	rc=$?
-	echo "$rc ${code:-000}"
-}
 # cert_line P7 KIND: "SERIAL SHA256 CN KIND" of the certificate in the
 # base64 certs-only PKCS#7 P7; fails when P7 holds none.
 cert_line() {
-	local info serial fp cn
-	info=$(base64 -d "$1" 2>/dev/null | openssl pkcs7 -inform DER \
-		-print_certs 2>/dev/null | openssl x509 -noout -serial -fingerprint \
-		-sha256 -subject -nameopt RFC2253 2>/dev/null) || return 1
-	serial=$(sed -n 's/^serial=//p' <<<"$info")
-	fp=$(sed -n 's/^sha256 Fingerprint=//Ip' <<<"$info" | tr -d ':')
-	cn=$(sed -n 's/^subject=CN=\([^,]*\).*/\1/p' <<<"$info")
-	[ -n "$serial" ] && [ -n "$fp" ] && [ -n "$cn" ] || return 1
+	local serial fp cn
+	read -r serial fp cn < <(cert_fields "$1") || return 1
 	echo "$serial ${fp^^} $cn $2"
 }
 # csr_b64 KEY CN OUT: a CSR for /CN=CN with KEY, DER in base64 in OUT.
@@ -118,7 +103,7 @@ enroll_loop() {
 		csr_b64 "$C/$name.key" "$dev" "$C/$name.csr"
 		tries=0
 		while :; do
-			read -r rc code < <(post "$C/$name.out" "$EST/simpleenroll" \
+			read -r rc code < <(post_rc "$C/$name.out" "$EST/simpleenroll" \
 				"${CT[@]}" -u "$dev:$sec" --data-binary @"$C/$name.csr")
 			if [ "$rc" = 0 ] && [ "$code" = 200 ]; then
 				if r=$(cert_line "$C/$name.out" enroll); then
@@ -154,7 +139,7 @@ reenroll_loop() {
 	while ! is_stopping; do
 		tries=0
 		while :; do
-			read -r rc code < <(post "$C/$name.out" "$EST/simplereenroll" \
+			read -r rc code < <(post_rc "$C/$name.out" "$EST/simplereenroll" \
 				"${CT[@]}" --cert "$C/$name.pem" --key "$C/$name.key" \
 				--data-binary @"$C/$name.csr")
 			if [ "$rc" = 0 ] && [ "$code" = 200 ]; then
@@ -221,7 +206,7 @@ revoke_loop() {
 				n=$((n + 1))
 				tries=0
 				while :; do
-					read -r rc code < <(post "$C/$name.out" "$API/$path" \
+					read -r rc code < <(post_rc "$C/$name.out" "$API/$path" \
 						"${ADM[@]}" "${JS[@]}" -d '{"reason": "keyCompromise"}')
 					if [ "$rc" = 0 ] && [ "$code" = 200 ]; then
 						echo "$what" >>"$C/$name.acked"
@@ -258,7 +243,7 @@ revoke_loop() {
 token_loop() {
 	local name=$1 rc code
 	while ! is_stopping; do
-		read -r rc code < <(post "$C/$name.out" "https://localhost:$P1/token" \
+		read -r rc code < <(post_rc "$C/$name.out" "https://localhost:$P1/token" \
 			--cert "$C/$name.pem" --key "$C/$name.key" \
 			-d grant_type=client_credentials)
 		if [ "$rc" = 0 ] && [ "$code" = 200 ] &&
@@ -311,7 +296,7 @@ for name in r1 r2 t1; do
 	openssl ecparam -name prime256v1 -genkey -noout -out "$C/$name.key" 2>/dev/null
 	csr_b64 "$C/$name.key" "$dev" "$C/$name.csr"
 	s=$(tessera secret --data "$D" --device "$dev" 2>>"$T/secret.err" | tail -1)
-	read -r rc code < <(post "$C/$name.out" "$EST/simpleenroll" "${CT[@]}" \
+	read -r rc code < <(post_rc "$C/$name.out" "$EST/simpleenroll" "${CT[@]}" \
 		-u "$dev:$s" --data-binary @"$C/$name.csr")
 	if [ "$code" = 200 ] && r=$(cert_line "$C/$name.out" enroll); then
 		pass
@@ -325,7 +310,7 @@ for name in r1 r2 t1; do
 	fi
 done
 
-read -r rc code < <(post "$C/probe.out" "https://localhost:$P1/token" \
+read -r rc code < <(post_rc "$C/probe.out" "https://localhost:$P1/token" \
 	--cert "$C/t1.pem" --key "$C/t1.key" -d grant_type=client_credentials)
 if [ "$code" = 404 ]; then
 	TOKENS=no

@@ -131,38 +131,13 @@ post() {
 }
 # cert_line P7: "SERIAL SHA256 CN" of the certificate in a base64 PKCS#7.
 cert_line() {
-	local info serial fp cn
-	info=$(base64 -d "$1" 2>/dev/null | openssl pkcs7 -inform DER \
-		-print_certs 2>/dev/null | openssl x509 -noout -serial -fingerprint \
-		-sha256 -subject -nameopt RFC2253 2>/dev/null) || return 1
-	serial=$(sed -n 's/^serial=//p' <<<"$info")
-	fp=$(sed -n 's/^sha256 Fingerprint=//Ip' <<<"$info" | tr -d ':')
-	cn=$(sed -n 's/^subject=CN=\([^,]*\).*/\1/p' <<<"$info")
-	[ -n "$serial" ] && [ -n "$fp" ] && [ -n "$cn" ] || return 1
+	local serial fp cn
+	read -r serial fp cn < <(cert_fields "$1") || return 1
 	echo "$serial ${fp,,} $cn"
 }
-# Secrets minted through the admin API before the kill, 100 per connection.
-mint() { # PREFIX COUNT
-	local args=() i
-	for i in $(seq -f '%04g' 1 "$2"); do
-		[ ${#args[@]} = 0 ] || args+=(--next)
-		args+=("${CURL[@]:1}" "${ADM[@]}" "${JS[@]}" -w '\n'
-			-d "{\"device\": \"$1-$i\", \"ttl\": 3600}" "$API/enrollment-secrets")
-	done
-	curl "${args[@]}" 2>/dev/null | python3 -c '
-import json, sys
-for l in sys.stdin:
-    if l.strip():
-        j = json.loads(l)
-        print(j["device"], j["secret"])'
-}
+# Secrets minted through the admin API before the kill.
 NSECRETS=${TESSERA_FAILOVER_SECRETS:-100}
-for e in e1 e2; do
-	mint "fo$e" "$NSECRETS" >"$C/$e.secrets"
-	[ "$(wc -l <"$C/$e.secrets")" = "$NSECRETS" ] && pass ||
-		fail "minted $(wc -l <"$C/$e.secrets") secrets for $e, want $NSECRETS"
-	openssl ecparam -name prime256v1 -genkey -noout -out "$C/$e.key" 2>/dev/null
-done
+mint_clients "$API/enrollment-secrets" fo "$NSECRETS" e1 e2
 
 phase "clients"
 # --- clients ------------------------------------------------------------------
@@ -264,25 +239,14 @@ stop_clients() {
 }
 cleanup_hooks+=(stop_clients)
 count() { cat "$@" 2>/dev/null | wc -l; }
-# wait_for SECONDS 'CONDITION': poll every 0.1 s until CONDITION (a
-# shell expression, evaluated each time) holds.
-wait_for() {
-	local _left=$(($1 * 10))
-	while [ "$_left" -gt 0 ]; do
-		eval "$2" && return 0
-		sleep 0.1
-		_left=$((_left - 1))
-	done
-	return 1
-}
 
 # Load before the kill; an OCSP answer put in memory (asked of both
 # workers), with revocations held meanwhile: each drops the cached answers.
-wait_for 60 '[ "$(count "$C"/e1.recv "$C"/e2.recv)" -ge 6 ]' ||
+wait_expr 60 '[ "$(count "$C"/e1.recv "$C"/e2.recv)" -ge 6 ]' ||
 	fail "fewer than 6 enrollments in a minute before the kill"
-wait_for 30 '[ "$(count "$C"/v1.acked)" -ge 1 ]' || fail "no revocation before the kill"
+wait_expr 30 '[ "$(count "$C"/v1.acked)" -ge 1 ]' || fail "no revocation before the kill"
 touch "$C/pause"
-wait_for 30 '[ -e "$C/paused" ]' || fail "the revoking client did not hold"
+wait_expr 30 '[ -e "$C/paused" ]' || fail "the revoking client did not hold"
 read -r OSERIAL _ < <(head -1 "$C/e1.recv")
 # ocsp SERIAL: good, revoked or the error's first line. Without a nonce,
 # as gateways ask (RFC 5019): the answer may come pre-signed from memory.
@@ -308,14 +272,14 @@ while True:
     held.append(s.accept()[0])' "$PGD/hung.sock" &
 HUNG=$!
 cleanup_hooks+=("kill $HUNG 2>/dev/null")
-wait_for 30 '[ -S "$PGD/hung.sock" ]' || fail "no listener for the dead primary's socket"
+wait_expr 30 '[ -S "$PGD/hung.sock" ]' || fail "no listener for the dead primary's socket"
 # The standby stops receiving just before the kill: with synchronous
 # replication a commit waits for it (SyncRep), so what was acknowledged is
 # on it; a write the standby never got was never acknowledged. (With an
 # asynchronous standby the writes acknowledged meanwhile are lost here.)
 WALRCV=$(psql_on s -c "SELECT pid FROM pg_stat_wal_receiver")
 [ -n "$WALRCV" ] && kill -STOP "$WALRCV" && pass || fail "no WAL receiver on the standby"
-wait_for 20 '[ "$(psql_on p -c "SELECT count(*) FROM pg_stat_activity WHERE wait_event = '"'"'SyncRep'"'"'")" -ge 1 ]' ||
+wait_expr 20 '[ "$(psql_on p -c "SELECT count(*) FROM pg_stat_activity WHERE wait_event = '"'"'SyncRep'"'"'")" -ge 1 ]' ||
 	fail "no commit waited for the standby within 20 s"
 pm=$(head -1 "$PGD/p/data/postmaster.pid")
 acked_before=$(count "$C"/e1.recv "$C"/e2.recv "$C"/v1.acked)
@@ -334,7 +298,7 @@ pg_gone() {
 		[ -z "$s" ] || [ "$s" = Z ] || return 1
 	done
 }
-wait_for 10 pg_gone || fail "the primary's processes outlived SIGKILL"
+wait_expr 10 pg_gone || fail "the primary's processes outlived SIGKILL"
 T_DEAD=$(now_ns)
 # pg_ctl stop at the end must not signal whatever gets that pid next.
 rm -f "$PGD/p/data/postmaster.pid"
@@ -396,17 +360,17 @@ first_200() { # when the first 200 came to a request sent after the primary died
 	cat "$C"/*.log 2>/dev/null |
 		awk -v k="$T_DEAD" '$1 > k && $3 == 200 { print $2 }' | sort -n | head -1
 }
-wait_for 30 '[ -n "$(first_200)" ]' && pass ||
+wait_expr 30 '[ -n "$(first_200)" ]' && pass ||
 	fail "no write succeeded within 30 s of the promotion"
 F0=$(first_200)
 # Some more load on the new primary, then the clients finish.
-# shellcheck disable=SC2034 # read by wait_for's conditions
+# shellcheck disable=SC2034 # read by wait_expr's conditions
 n_after=$(count "$C"/e1.recv "$C"/e2.recv "$C"/v1.acked)
 # shellcheck disable=SC2034
 r_after=$(count "$C"/v1.acked)
-wait_for 30 '[ "$(count "$C"/e1.recv "$C"/e2.recv "$C"/v1.acked)" -ge $((n_after + 3)) ]' ||
+wait_expr 30 '[ "$(count "$C"/e1.recv "$C"/e2.recv "$C"/v1.acked)" -ge $((n_after + 3)) ]' ||
 	fail "fewer than 3 writes acknowledged after the failover"
-wait_for 30 '[ "$(count "$C"/v1.acked)" -gt "$r_after" ]' ||
+wait_expr 30 '[ "$(count "$C"/v1.acked)" -gt "$r_after" ]' ||
 	fail "no revocation acknowledged after the failover"
 # The clients stop between requests (each bounded by curl's --max-time).
 touch "$C/stop"

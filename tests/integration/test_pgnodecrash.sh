@@ -34,49 +34,15 @@ PID_A=$SERVER_PID
 start_server "$DB" "$B1" "$B2" 2 || { fail "node B did not start"; finish; exit 1; }
 PID_B=$SERVER_PID
 
-# post OUT URL [curl args...]: prints "RC CODE".
-post() {
-	local out=$1 url=$2 code rc
-	shift 2
-	code=$("${CURL[@]}" -o "$out" -w '%{http_code}' "$@" "$url" 2>/dev/null)
-	rc=$?
-	echo "$rc ${code:-000}"
-}
 # cert_line P7: "SERIAL SHA256 CN" of the certificate in a base64 PKCS#7.
 cert_line() {
-	local info serial fp cn
-	info=$(base64 -d "$1" 2>/dev/null | openssl pkcs7 -inform DER \
-		-print_certs 2>/dev/null | openssl x509 -noout -serial -fingerprint \
-		-sha256 -subject -nameopt RFC2253 2>/dev/null) || return 1
-	serial=$(sed -n 's/^serial=//p' <<<"$info")
-	fp=$(sed -n 's/^sha256 Fingerprint=//Ip' <<<"$info" | tr -d ':')
-	cn=$(sed -n 's/^subject=CN=\([^,]*\).*/\1/p' <<<"$info")
-	[ -n "$serial" ] && [ -n "$fp" ] && [ -n "$cn" ] || return 1
+	local serial fp cn
+	read -r serial fp cn < <(cert_fields "$1") || return 1
 	echo "$serial ${fp,,} $cn"
 }
-# Secrets minted through node A's admin API, 100 per connection.
-mint() { # PREFIX COUNT
-	local args=() i
-	for i in $(seq -f '%04g' 1 "$2"); do
-		[ ${#args[@]} = 0 ] || args+=(--next)
-		args+=("${CURL[@]:1}" "${ADM[@]}" "${JS[@]}" -w '\n'
-			-d "{\"device\": \"$1-$i\", \"ttl\": 3600}"
-			"https://localhost:$A1/api/v1/enrollment-secrets")
-	done
-	curl "${args[@]}" 2>/dev/null | python3 -c '
-import json, sys
-for l in sys.stdin:
-    if l.strip():
-        j = json.loads(l)
-        print(j["device"], j["secret"])'
-}
+# Secrets minted through node A's admin API.
 NSECRETS=${TESSERA_NODECRASH_SECRETS:-100}
-for e in a1 a2 b1 b2; do
-	mint "nc$e" "$NSECRETS" >"$C/$e.secrets"
-	[ "$(wc -l <"$C/$e.secrets")" = "$NSECRETS" ] && pass ||
-		fail "minted $(wc -l <"$C/$e.secrets") secrets for $e, want $NSECRETS"
-	openssl ecparam -name prime256v1 -genkey -noout -out "$C/$e.key" 2>/dev/null
-done
+mint_clients "https://localhost:$A1/api/v1/enrollment-secrets" nc "$NSECRETS" a1 a2 b1 b2
 
 # --- clients ------------------------------------------------------------------
 # Each appends only what it fully received: NAME.recv (SERIAL SHA256 CN
@@ -95,7 +61,7 @@ enroll_loop() { # NAME PORT
 		tries=0
 		while :; do
 			echo "$port" >"$C/$name.busy"
-			read -r rc code < <(post "$C/$name.out" \
+			read -r rc code < <(post_rc "$C/$name.out" \
 				"https://localhost:$port/.well-known/est/simpleenroll" \
 				"${CT[@]}" -u "$dev:$sec" --data-binary @"$C/$name.csr")
 			rm -f "$C/$name.busy"
@@ -140,7 +106,7 @@ revoke_loop() {
 			echo "$serial" >>"$C/$name.tried"
 			tries=0
 			while :; do
-				read -r rc code < <(post "$C/$name.out" \
+				read -r rc code < <(post_rc "$C/$name.out" \
 					"https://localhost:$port/api/v1/certificates/$serial/revoke" \
 					"${ADM[@]}" "${JS[@]}" -d '{"reason": "keyCompromise"}')
 				if [ "$rc" = 0 ] && [ "$code" = 200 ]; then
@@ -187,24 +153,13 @@ stop_clients() {
 }
 cleanup_hooks+=(stop_clients)
 count() { cat "$@" 2>/dev/null | wc -l; }
-# wait_for SECONDS 'CONDITION': poll every 0.1 s until CONDITION (a
-# shell expression, evaluated each time) holds.
-wait_for() {
-	local _left=$(($1 * 10))
-	while [ "$_left" -gt 0 ]; do
-		eval "$2" && return 0
-		sleep 0.1
-		_left=$((_left - 1))
-	done
-	return 1
-}
 # Received from node PORT so far.
 from() { cat "$C"/*.recv 2>/dev/null | awk -v p="$1" '$4 == p' | wc -l; }
 
 # --- load on both, then the elected node killed -------------------------------
-wait_for 60 '[ "$(from "$A1")" -ge 4 ] && [ "$(from "$B1")" -ge 4 ]' && pass ||
+wait_expr 60 '[ "$(from "$A1")" -ge 4 ] && [ "$(from "$B1")" -ge 4 ]' && pass ||
 	fail "fewer than 4 enrollments on each node within a minute"
-wait_for 30 '[ "$(count "$C"/va.acked "$C"/vb.acked)" -ge 1 ]' ||
+wait_expr 30 '[ "$(count "$C"/va.acked "$C"/vb.acked)" -ge 1 ]' ||
 	fail "no revocation before the kill"
 elected() { grep -a "scheduler: this node runs" "$T/serve.err" | wc -l; }
 [ "$(elected)" = 1 ] && pass || fail "$(elected) nodes say they run the scheduled work, want 1"
@@ -222,7 +177,7 @@ else
 fi
 # Mid-request: once one of its clients has an enrollment out to it.
 busy() { grep -qx "$VP1" "$C"/*.busy 2>/dev/null; }
-wait_for 30 busy || fail "no enrollment in flight to node $VNAME"
+wait_expr 30 busy || fail "no enrollment in flight to node $VNAME"
 # The whole tree at once: the supervisor stopped first (it forks nothing
 # more), then it, its workers and its signer.
 kill -STOP "$victim"
@@ -238,18 +193,18 @@ gone() {
 		[ -z "$s" ] || [ "$s" = Z ] || return 1
 	done
 }
-wait_for 10 gone && pass || fail "node $VNAME's processes outlived SIGKILL"
+wait_expr 10 gone && pass || fail "node $VNAME's processes outlived SIGKILL"
 [ "$(wc -w <<<"$kids")" = 3 ] && pass ||
 	fail "killed $(wc -w <<<"$kids") children of node $VNAME, want 2 workers and the signer"
 echo "killed node $VNAME (supervisor $victim, children $kids) after $n_kill certificates received"
 
 # The survivor serves the load (the dead node's clients come to it) and
 # takes the scheduled work over.
-wait_for 30 '[ "$(elected)" -ge 2 ]' && pass ||
+wait_expr 30 '[ "$(elected)" -ge 2 ]' && pass ||
 	fail "the surviving node did not take the scheduled work over within 30 s"
-# shellcheck disable=SC2034 # read by wait_for's condition
+# shellcheck disable=SC2034 # read by wait_expr's condition
 n_kill_surv=$(from "$SP1")
-wait_for 60 '[ "$(from "$SP1")" -ge $((n_kill_surv + 8)) ]' && pass ||
+wait_expr 60 '[ "$(from "$SP1")" -ge $((n_kill_surv + 8)) ]' && pass ||
 	fail "the survivor answered fewer than 8 enrollments within a minute of the kill"
 touch "$C/stop"
 for p in "${CLIENTS[@]}"; do wait "$p" 2>/dev/null; done
