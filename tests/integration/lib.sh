@@ -203,3 +203,18 @@ wait_expr() {
 	done
 	return 1
 }
+
+# check_received RECEIVED STORED: every "SERIAL SHA256" line of RECEIVED
+# (what clients received, sorted) is in STORED (the store's, sorted, the
+# SHA256 in the same case), and no serial stands twice in RECEIVED. Sets
+# lost (how many are not in the store).
+check_received() {
+	local dup
+	lost=$(comm -23 "$1" "$2" | wc -l)
+	[ "$lost" = 0 ] && pass || {
+		fail "$lost certificates clients received are not in the store (or differ):"
+		comm -23 "$1" "$2" | head -5 | sed 's/^/    /' >&2
+	}
+	dup=$(awk '{ print $1 }' "$1" | sort | uniq -d | head -3)
+	[ -z "$dup" ] && pass || fail "one serial handed out twice: $dup"
+}

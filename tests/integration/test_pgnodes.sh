@@ -22,12 +22,7 @@ DA=$T/node-a
 DB=$T/node-b
 RACERS=${TESSERA_RACERS:-8}
 
-check "init node A on PostgreSQL" tessera init --data "$DA" --store "$URL"
-cp -a "$DA" "$DB" && rm -f "$DB/serve.lock" && pass || fail "copy node A's directory"
-start_server "$DA" "$A1" "$A2" 2 || { fail "node A did not start"; finish; exit 1; }
-PID_A=$SERVER_PID
-start_server "$DB" "$B1" "$B2" 2 || { fail "node B did not start"; finish; exit 1; }
-PID_B=$SERVER_PID
+pg_two_nodes
 
 C=(--cacert "$DA/ca/chain.pem" -sS --max-time 30)
 csr race /CN=race-dev
