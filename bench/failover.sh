@@ -183,14 +183,7 @@ for r in $(seq 1 "$rounds"); do
 		# socket path right after it (a bound socket keeps working
 		# under its new name): no interpreter start in the gap.
 		rm -f "$PGD/hung.sock"
-		python3 -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.bind(sys.argv[1])
-s.listen(128)
-held = []
-while True:
-    held.append(s.accept()[0])' "$PGD/hung.sock" &
+		bash "$top/tests/integration/pg.sh" hang "$PGD" &
 		HUNGPID=$!
 		for _ in $(seq 1 1000); do
 			[ -S "$PGD/hung.sock" ] && break

@@ -10,13 +10,16 @@
 #                          prints its URL
 #   pg.sh psql DIR [ARGS]  psql as the superuser
 #   pg.sh tcp DIR          the loopback TCP port, where only TLS is let in
+#   pg.sh hang DIR         a listener on the Unix socket DIR/hung.sock that
+#                          takes connections and never answers (a host
+#                          that hangs); runs until killed, as this pid
 #
 # Runs the server as an unprivileged user: the caller, or nobody when the
 # caller is root (PostgreSQL refuses to run as root). Roles: tessera
 # (trust, owns the databases), tessera_pw (password "tessera-test-pw",
 # SCRAM), tessera_nogrants (trust, no rights on tessera's tables).
 set -euo pipefail
-cmd=${1:?usage: pg.sh start|stop|newdb|psql DIR ...}
+cmd=${1:?usage: pg.sh start|stop|newdb|psql|tcp|hang DIR ...}
 dir=${2:?usage: pg.sh $cmd DIR}
 bin=${TESSERA_PG_BIN:-/usr/lib/postgresql/15/bin}
 # The port (the socket's name and the TCP listener) is picked at start.
@@ -123,6 +126,16 @@ newdb)
 	;;
 tcp)
 	echo "$port"
+	;;
+hang)
+	exec python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(128)
+held = []
+while True:
+    held.append(s.accept()[0])' "$dir/hung.sock"
 	;;
 psql)
 	shift 2

@@ -262,14 +262,7 @@ before_want=$(ocsp "$OSERIAL")
 
 phase "kill"
 # --- kill -9 the primary: its postmaster and every backend --------------------
-python3 -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.bind(sys.argv[1])
-s.listen(128)
-held = []
-while True:
-    held.append(s.accept()[0])' "$PGD/hung.sock" &
+bash "$TESSERA_SOURCE/tests/integration/pg.sh" hang "$PGD" &
 HUNG=$!
 cleanup_hooks+=("kill $HUNG 2>/dev/null")
 wait_expr 30 '[ -S "$PGD/hung.sock" ]' || fail "no listener for the dead primary's socket"
