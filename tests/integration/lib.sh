@@ -218,3 +218,19 @@ check_received() {
 	dup=$(awk '{ print $1 }' "$1" | sort | uniq -d | head -3)
 	[ -z "$dup" ] && pass || fail "one serial handed out twice: $dup"
 }
+
+# Client loops run in the background until the file $C/stop appears.
+# client CMD...: runs CMD in the background, its pid added to CLIENTS;
+# is_stopping: whether $C/stop is there; stop_clients: makes it and kills
+# the clients (a test adds it to cleanup_hooks once they run).
+CLIENTS=()
+client() {
+	"$@" &
+	CLIENTS+=($!)
+}
+is_stopping() { [ -e "$C/stop" ]; }
+stop_clients() {
+	local p
+	touch "$C/stop"
+	for p in "${CLIENTS[@]}"; do kill "$p" 2>/dev/null; done
+}

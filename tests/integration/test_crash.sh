@@ -79,7 +79,6 @@ csr_b64() {
 	openssl req -new -key "$1" -subj "/CN=$2" -outform DER 2>/dev/null |
 		base64 -w0 >"$3"
 }
-is_stopping() { [ -e "$C/stop" ]; }
 # Retry a request whose answer a kill cut off: every 0.1 s for up to a
 # minute (the server is back within seconds, slower under ASan).
 RETRIES=600
@@ -320,22 +319,16 @@ else
 fi
 
 # --- rounds -------------------------------------------------------------------
-CLIENTS=()
-enroll_loop e1 &
-CLIENTS+=($!)
-enroll_loop e2 &
-CLIENTS+=($!)
+client enroll_loop e1
+client enroll_loop e2
 ENROLLERS=("${CLIENTS[@]}")
-reenroll_loop r1 &
-CLIENTS+=($!)
-reenroll_loop r2 &
-CLIENTS+=($!)
-revoke_loop v1 e1 e2 &
-CLIENTS+=($!)
+client reenroll_loop r1
+client reenroll_loop r2
+client revoke_loop v1 e1 e2
 if [ "$TOKENS" = yes ]; then
-	token_loop t1 &
-	CLIENTS+=($!)
+	client token_loop t1
 fi
+# lib.sh's stop_clients, and $C/stop.enroll too.
 stop_clients() {
 	local p
 	touch "$C/stop" "$C/stop.enroll"

@@ -147,7 +147,6 @@ phase "clients"
 # the same request every 0.1 s; a 401 or 409 on such a retry means the
 # cut-off request had committed (NAME.cut). Any other answer: NAME.bad;
 # the first 503's body is kept as NAME.503.
-is_stopping() { [ -e "$C/stop" ]; }
 note() { # NAME CODE START END
 	echo "$3 $4 $2" >>"$C/$1.log"
 	if [ "$2" = 503 ] && [ ! -e "$C/$1.503" ]; then cp "$C/$1.out" "$C/$1.503"; fi
@@ -225,18 +224,9 @@ revoke_loop() {
 		[ "$n" = 0 ] && sleep 0.1
 	done
 }
-CLIENTS=()
-enroll_loop e1 &
-CLIENTS+=($!)
-enroll_loop e2 &
-CLIENTS+=($!)
-revoke_loop v1 e1 &
-CLIENTS+=($!)
-stop_clients() {
-	local p
-	touch "$C/stop"
-	for p in "${CLIENTS[@]}"; do kill "$p" 2>/dev/null; done
-}
+client enroll_loop e1
+client enroll_loop e2
+client revoke_loop v1 e1
 cleanup_hooks+=(stop_clients)
 count() { cat "$@" 2>/dev/null | wc -l; }
 

@@ -45,7 +45,6 @@ mint_clients "https://localhost:$A1/api/v1/enrollment-secrets" nc "$NSECRETS" a1
 # node died under it) is retried every 0.1 s on the other node; a 401 (or
 # 409) there means the cut-off request had committed (NAME.cut). Any
 # other answer: NAME.bad; a minute of retries without one: NAME.gaveup.
-is_stopping() { [ -e "$C/stop" ]; }
 other() { [ "$1" = "$A1" ] && echo "$B1" || echo "$A1"; }
 enroll_loop() { # NAME PORT
 	local name=$1 port=$2 dev sec r rc code tries
@@ -128,24 +127,12 @@ revoke_loop() {
 		[ "$n" = 0 ] && sleep 0.1
 	done
 }
-CLIENTS=()
-enroll_loop a1 "$A1" &
-CLIENTS+=($!)
-enroll_loop a2 "$A1" &
-CLIENTS+=($!)
-enroll_loop b1 "$B1" &
-CLIENTS+=($!)
-enroll_loop b2 "$B1" &
-CLIENTS+=($!)
-revoke_loop va a1 "$A1" &
-CLIENTS+=($!)
-revoke_loop vb b1 "$B1" &
-CLIENTS+=($!)
-stop_clients() {
-	local p
-	touch "$C/stop"
-	for p in "${CLIENTS[@]}"; do kill "$p" 2>/dev/null; done
-}
+client enroll_loop a1 "$A1"
+client enroll_loop a2 "$A1"
+client enroll_loop b1 "$B1"
+client enroll_loop b2 "$B1"
+client revoke_loop va a1 "$A1"
+client revoke_loop vb b1 "$B1"
 cleanup_hooks+=(stop_clients)
 count() { cat "$@" 2>/dev/null | wc -l; }
 # Received from node PORT so far.
