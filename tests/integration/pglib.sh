@@ -17,10 +17,14 @@ pg_fresh_db() {
 	cleanup_hooks+=("PG psql '$TESSERA_PG_DIR' -d postgres -c 'DROP DATABASE IF EXISTS $db WITH (FORCE)' >/dev/null 2>&1")
 }
 
-# pg_two_nodes: node A's data directory ($DA) made by tessera init on
-# $URL, copied as node B's ($DB); both served (ports A1 A2, B1 B2), their
-# pids in PID_A and PID_B. A node that does not start ends the test.
+# pg_two_nodes: node A's data directory (DA, $T/node-a) made by tessera
+# init on $URL, copied as node B's (DB, $T/node-b); both served (TLS and
+# publication ports A1 A2, B1 B2), their pids in PID_A and PID_B. A node
+# that does not start ends the test.
 pg_two_nodes() {
+	read -r A1 A2 B1 B2 < <(pick_ports 4)
+	DA=$T/node-a
+	DB=$T/node-b
 	check "init node A on PostgreSQL" tessera init --data "$DA" --store "$URL"
 	cp -a "$DA" "$DB" && rm -f "$DB/serve.lock" && pass || fail "copy node A's directory"
 	start_server "$DA" "$A1" "$A2" 2 || { fail "node A did not start"; finish; exit 1; }

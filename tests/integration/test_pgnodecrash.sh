@@ -17,17 +17,13 @@
 . "$(dirname "$0")/pglib.sh"
 pg_fresh_db t_pgnodecrash_$$
 pg() { PG psql "$TESSERA_PG_DIR" -d "$db" -tA -c "$1"; }
-read -r A1 A2 B1 B2 < <(pick_ports 4)
-DA=$T/node-a
-DB=$T/node-b
+pg_two_nodes
 C=$T/nc
 mkdir -p "$C"
 CURL=(curl -sS --connect-timeout 3 --max-time 30 --cacert "$DA/ca/chain.pem")
 CT=(-H 'Content-Type: application/pkcs10')
 JS=(-H 'Content-Type: application/json')
 ADM=(--cert "$DA/admin/admin.pem" --key "$DA/admin/admin.key")
-
-pg_two_nodes
 
 # cert_line P7: "SERIAL SHA256 CN" of the certificate in a base64 PKCS#7.
 cert_line() {

@@ -17,9 +17,6 @@
 . "$(dirname "$0")/pglib.sh"
 pg_fresh_db t_pgnodes_$$
 pg() { PG psql "$TESSERA_PG_DIR" -d "$db" -tA -c "$1"; }
-read -r A1 A2 B1 B2 < <(pick_ports 4)
-DA=$T/node-a
-DB=$T/node-b
 RACERS=${TESSERA_RACERS:-8}
 
 pg_two_nodes
