@@ -524,6 +524,15 @@ void authority_ca_not_after(
     const struct authority *a, int64_t *root, int64_t *issuing);
 
 /*
+ * After a rollover, while the old issuing CA still signs its CRLs and OCSP
+ * answers: 1, its certificate's notAfter in *not_after and in *until the
+ * latest notAfter of the certificates it issued (when it retires; 0 when
+ * the store did not answer, logged). 0 when there is none (both 0).
+ */
+int authority_retiring_not_after(
+    const struct authority *a, int64_t *not_after, int64_t *until);
+
+/*
  * A certificate's row as an admin sees it: from authority_cert_get a copy
  * (authority_cert_free), to authority_cert_list's fn a view for the call.
  */

@@ -216,6 +216,14 @@ ca_status_read(const char *data_dir, struct ca_status **out)
 	        ST_OK)
 		goto out;
 	s->ca_count = 2;
+	/* After a rollover, until it retires (then the file is renamed). */
+	st = cert_read(s->cfg, "ca/retiring.pem", "retiring", &s->ca[2]);
+	if (st == ST_OK)
+		s->ca_count = 3;
+	else if (st == ST_NOTFOUND)
+		status_clear();
+	else
+		goto out;
 	if ((st = crls_read(s)) != ST_OK)
 		goto out;
 	*out = s;

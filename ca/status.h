@@ -2,7 +2,8 @@
  * status: what a person wants to know of a data directory at a glance,
  * read from its files alone (no PIN, no token, no write): the service's
  * addresses, whether a `tessera serve` holds it and with which pid, the
- * CA certificates' expiry and each CRL file's age and size. `tessera
+ * CA certificates' expiry (after a rollover the retiring one's too, from
+ * ca/retiring.pem until it retires) and each CRL file's age and size. `tessera
  * status` prints it, with what the running server says on /healthz.
  */
 #ifndef TESSERA_CA_STATUS_H
@@ -20,7 +21,7 @@
 #define CA_STATUS_CRLS (LIMIT_CRL_SHARDS + 2)
 
 struct ca_status_cert {
-	char what[16]; /* "root", "issuing" */
+	char what[16]; /* "root", "issuing", "retiring" */
 	char subject[LIMIT_NAME_LEN + 1];
 	int64_t not_after;
 };
@@ -36,7 +37,7 @@ struct ca_status_crl {
 struct ca_status {
 	struct ca_config *cfg; /* tessera.json */
 	pid_t serve_pid; /* the serve holding DIR/serve.lock; 0: none */
-	struct ca_status_cert ca[2];
+	struct ca_status_cert ca[3]; /* root, issuing, [retiring] */
 	size_t ca_count;
 	struct ca_status_crl crls[CA_STATUS_CRLS];
 	size_t crl_count;

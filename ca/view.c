@@ -9,6 +9,7 @@
 #include "ca/authority_internal.h"
 #include "ca/issue.h"
 #include "ca/policy.h"
+#include "common/log.h"
 
 enum status
 authority_profile_get(
@@ -87,4 +88,23 @@ authority_ca_not_after(
 {
 	*root = ca_time_unix(X509_get0_notAfter(a->root));
 	*issuing = ca_time_unix(X509_get0_notAfter(a->issuing));
+}
+
+int
+authority_retiring_not_after(
+    const struct authority *a, int64_t *not_after, int64_t *until)
+{
+	*not_after = 0;
+	*until = 0;
+	if (a->retiring == NULL || issuer_is_retired(a->retiring))
+		return 0;
+	*not_after = ca_time_unix(X509_get0_notAfter(issuer_cert(a->retiring)));
+	/* One indexed MAX over its shards; unknown (0) when the store
+	 * does not answer: health is about the token. */
+	if (store_gen_last_expiry(a->store, issuer_gen(a->retiring), until) !=
+	    ST_OK) {
+		log_warn("retiring CA's last expiry: %s", status_detail());
+		*until = 0;
+	}
+	return 1;
 }

@@ -152,20 +152,50 @@ server_print(const struct ca_status *s, const char *server, json_t **health)
 	return code != 200 || s->serve_pid <= 0;
 }
 
-static int
-certs_print(const struct ca_status *s, int64_t now)
+/*
+ * When the retiring CA retires (the latest notAfter of what it issued), as
+ * the running server's /healthz says it ("retires_at"); 0 when it does not
+ * say (not running, or its store did not answer).
+ */
+static int64_t
+retires_at(json_t *health)
 {
-	char d[40], sp[40];
-	int attention = 0;
+	json_t *list = json_object_get(health, "ca"), *x;
+	size_t i;
+
+	json_array_foreach(list, i, x)
+	{
+		if (strcmp(jstr(x, "certificate"), "retiring") == 0)
+			return (int64_t)json_integer_value(
+			    json_object_get(x, "retires_at"));
+	}
+	return 0;
+}
+
+static int
+certs_print(const struct ca_status *s, json_t *health, int64_t now)
+{
+	char d[40], sp[40], r[40];
+	int attention = 0, is_retiring;
+	int64_t until;
 	size_t i;
 
 	printf("CA certificates\n");
 	for (i = 0; i < s->ca_count; i++) {
-		printf("  %-12s %s, expires %s (%s %s)\n", s->ca[i].what,
+		is_retiring = strcmp(s->ca[i].what, "retiring") == 0;
+		printf("  %-12s %s, expires %s (%s %s)", s->ca[i].what,
 		    s->ca[i].subject, date(s->ca[i].not_after, d, sizeof(d)),
 		    s->ca[i].not_after >= now ? "in" : "EXPIRED",
 		    span(s->ca[i].not_after - now, sp, sizeof(sp)));
-		attention |= s->ca[i].not_after - now < 30 * 86400;
+		until = is_retiring && health != NULL ? retires_at(health) : 0;
+		if (until > 0)
+			printf(", retires %s (its last certificate's notAfter)",
+			    date(until, r, sizeof(r)));
+		printf("\n");
+		/* The retiring CA signs only CRLs and OCSP answers for what
+		 * it issued, none of which outlives it: its end is due. */
+		if (!is_retiring)
+			attention |= s->ca[i].not_after - now < 30 * 86400;
 	}
 	return attention;
 }
@@ -262,7 +292,7 @@ cmd_status(int argc, char **argv)
 	printf("  publication  %s (listen %s)\n", s->cfg->publish_url,
 	    s->cfg->publish);
 	attention |= server_print(s, server, &health);
-	attention |= certs_print(s, now);
+	attention |= certs_print(s, health, now);
 	attention |= crls_print(s, now);
 	if (health != NULL)
 		attention |= expiring_print(health);

@@ -366,7 +366,7 @@ health_ca_crls(struct enroll *e, json_t *o)
 {
 	struct authority_crl_state crls[AUTHORITY_CRLS_MAX];
 	const char *names[2] = {"root", "issuing"};
-	int64_t now = (int64_t)time(NULL), ends[2], not_after;
+	int64_t now = (int64_t)time(NULL), ends[2], not_after, until;
 	json_t *ca = json_array(), *list = json_array(), *c;
 	size_t count = 0, i;
 	int bad = ca == NULL || list == NULL;
@@ -378,6 +378,18 @@ health_ca_crls(struct enroll *e, json_t *o)
 		    "not_after", (json_int_t)not_after, "days_left",
 		    (json_int_t)((not_after - now) / (24 * 3600)));
 		bad = c == NULL || json_array_append_new(ca, c) != 0;
+	}
+	/* After a rollover, until it retires: the old issuing CA, and when
+	 * it retires (its certificates' latest notAfter, when known). */
+	if (!bad && authority_retiring_not_after(e->a, &not_after, &until)) {
+		c = json_pack("{s:s, s:I, s:I}", "certificate", "retiring",
+		    "not_after", (json_int_t)not_after, "days_left",
+		    (json_int_t)((not_after - now) / (24 * 3600)));
+		bad = c == NULL ||
+		    (until > 0 &&
+		        json_object_set_new(c, "retires_at",
+		            json_integer((json_int_t)until)) != 0) ||
+		    json_array_append_new(ca, c) != 0;
 	}
 	if (!bad &&
 	    authority_crl_states(e->a, crls, AUTHORITY_CRLS_MAX, &count) !=
@@ -408,7 +420,8 @@ health_ca_crls(struct enroll *e, json_t *o)
  * not (CA certificates, CRLs and stored OCSP answers are still served
  * then; issuance and tokens are not). Either way: "version", "expiring"
  * (tessera's own certificates within 30 days of expiry), "ca" (the CA
- * certificates' notAfter) and "crls" (each published CRL's age and size).
+ * certificates' notAfter: root, issuing, and after a rollover the retiring
+ * one with "retires_at") and "crls" (each published CRL's age and size).
  */
 static void
 send_health(struct enroll *e, struct http_response *resp)

@@ -17,13 +17,14 @@
 /* The Prometheus text format's media type (exposition format 0.0.4). */
 #define SCRAPE_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
-/* tessera_build_info, tessera_hsm_up and the CA certificates' expiry. */
+/* tessera_build_info, tessera_hsm_up and the CA certificates' expiry
+ * (root, issuing, and after a rollover retiring until it retires). */
 static enum status
 service_render(struct enroll *e, struct buf *out)
 {
 	const char *version[] = {"version", TESSERA_VERSION, NULL};
 	const char *ca[] = {"ca", NULL, NULL};
-	int64_t not_after[2];
+	int64_t not_after[2], until;
 	int is_up = authority_health(e->a) == ST_OK;
 	enum status st;
 	int i;
@@ -49,6 +50,14 @@ service_render(struct enroll *e, struct buf *out)
 		if ((st = metrics_sample(out,
 		         "tessera_ca_cert_expiry_timestamp_seconds", ca,
 		         (double)not_after[i])) != ST_OK)
+			return st;
+	}
+	/* After a rollover, until it retires. */
+	if (authority_retiring_not_after(e->a, &not_after[0], &until)) {
+		ca[1] = "retiring";
+		if ((st = metrics_sample(out,
+		         "tessera_ca_cert_expiry_timestamp_seconds", ca,
+		         (double)not_after[0])) != ST_OK)
 			return st;
 	}
 	return ST_OK;

@@ -107,6 +107,37 @@ check "cacerts has both issuing CAs after the reload" wait_for 30 cacerts_is 3
 refuse "a second rollover while the first retires" "in a rollover already" \
 	tessera ca rollover --data "$D"
 
+# /healthz, /metrics and tessera status list the retiring CA during the
+# overlap, with when it retires (its certificates' latest notAfter).
+unix_end() { date -d "$(openssl x509 -in "$1" -noout -enddate | cut -d= -f2)" +%s; }
+OLD_END=$(unix_end "$T/old-ca.pem")
+DEVOLD_END=$(unix_end "$T/dev-old.pem")
+# hz_retiring: "NOT_AFTER RETIRES_AT" of /healthz's retiring CA, or "none".
+hz_retiring() {
+	curl -sS --max-time 10 "$PUB/healthz" | python3 -c '
+import json, sys
+c = [x for x in json.load(sys.stdin)["ca"] if x["certificate"] == "retiring"]
+print("%d %d %d" % (c[0]["not_after"], c[0].get("retires_at", 0),
+    c[0]["days_left"]) if c else "none")'
+}
+hz_lists_retiring() {
+	local na ra dl
+	read -r na ra dl <<<"$(hz_retiring)"
+	[ "$na" = "$OLD_END" ] && [ "$ra" -ge "$DEVOLD_END" ] &&
+		[ "$ra" -le "$OLD_END" ] && [ "$dl" -gt 0 ]
+}
+hz_lists_none() { test "$(hz_retiring)" = none; }
+metric_retiring() {
+	curl -sS --max-time 10 "$PUB/metrics" |
+		grep -q "^tessera_ca_cert_expiry_timestamp_seconds{ca=\"retiring\"} "
+}
+check "/healthz lists the retiring CA, its notAfter and when it retires" \
+	wait_for 30 hz_lists_retiring
+check "/metrics has the retiring CA's notAfter" metric_retiring
+"$TESSERA_BIN" status --data "$D" --server "$PUB" >"$T/status-overlap.out" 2>&1
+check "tessera status lists the retiring CA and when it retires" grep -qE \
+	'^  retiring .*expires .*, retires ' "$T/status-overlap.out"
+
 enroll dev-new
 check "dev-new comes from the new issuing CA" test "$(openssl x509 -in \
 	"$T/dev-new.pem" -noout -issuer | sed 's/^issuer=//')" = \
@@ -316,6 +347,14 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' "$PUB/crl/issuing.crl")
 check "the new CA's CRL is still served" curl -sSf -o /dev/null "$PUB/crl/issuing-g1.crl"
 check "/ca/issuing.crt serves the new CA once the old one is retired" cmp \
 	<(curl -sSf "$PUB/ca/issuing.crt") <(der "$D/ca/issuing.pem")
+check "/healthz no longer lists the retired CA" wait_for 30 hz_lists_none
+no_metric_retiring() { ! metric_retiring; }
+check "/metrics no longer has the retired CA" no_metric_retiring
+"$TESSERA_BIN" status --data "$D" --server "$PUB" >"$T/status-late.out" 2>&1
+check "tessera status lists root and issuing" grep -q '^  issuing ' \
+	"$T/status-late.out"
+check "tessera status no longer lists the retired CA" test "$(grep -c \
+	'^  retiring ' "$T/status-late.out")" = 0
 stop_server "$LATE"
 grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T/late.err" &&
 	fail "the server 400 days on reported a sanitizer error" || pass
