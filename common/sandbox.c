@@ -11,6 +11,15 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+/* A sanitizer build: its leak checker reads its suppressions at exit. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SANDBOX_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANDBOX_SANITIZED 1
+#endif
+#endif
+
 struct sandbox {
 	int fd; /* the ruleset */
 	int abi;
@@ -118,6 +127,42 @@ sandbox_allow(struct sandbox *sb, const char *path, enum sandbox_use use)
 	return ST_OK;
 }
 
+/*
+ * In a sanitizer build only: the suppressions files that LSAN_OPTIONS and
+ * ASAN_OPTIONS name ("suppressions=PATH"), which the leak checker reads
+ * when the process exits, long after it was confined.
+ */
+static enum status
+allow_sanitizer_files(struct sandbox *sb)
+{
+#ifdef SANDBOX_SANITIZED
+	static const char *const vars[] = {"LSAN_OPTIONS", "ASAN_OPTIONS"};
+	const char *opts, *p;
+	char path[4096];
+	enum status st;
+	size_t i, n;
+
+	for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		if ((opts = getenv(vars[i])) == NULL)
+			continue;
+		for (p = opts; (p = strstr(p, "suppressions=")) != NULL;) {
+			p += strlen("suppressions=");
+			n = strcspn(p, ": ");
+			if (n == 0 || n >= sizeof(path))
+				continue;
+			memcpy(path, p, n);
+			path[n] = '\0';
+			if ((st = sandbox_allow(sb, path, SANDBOX_READ)) !=
+			    ST_OK)
+				return st;
+		}
+	}
+#else
+	(void)sb;
+#endif
+	return ST_OK;
+}
+
 enum status
 sandbox_allow_system(struct sandbox *sb)
 {
@@ -145,7 +190,7 @@ sandbox_allow_system(struct sandbox *sb)
 		if ((st = sandbox_allow(sb, writable[i], SANDBOX_WRITE)) !=
 		    ST_OK)
 			return st;
-	return ST_OK;
+	return allow_sanitizer_files(sb);
 }
 
 enum status
