@@ -154,10 +154,10 @@ load_pem_cert(const struct authority *a, const char *rel, X509 **out)
  * The responder key's URI into *out (free()): DIR/ca/ocsp-key.uri once the
  * responder was replaced, tessera.json's keys.ocsp before.
  */
-static enum status
-ocsp_key_uri(const struct authority *a, char **out)
+enum status
+publication_ocsp_key_uri(const struct ca_config *cfg, char **out)
 {
-	char *path = ca_config_path(a->cfg, OCSP_KEY_URI_FILE);
+	char *path = ca_config_path(cfg, OCSP_KEY_URI_FILE);
 	uint8_t *data = NULL;
 	size_t len = 0;
 	enum status st;
@@ -168,7 +168,7 @@ ocsp_key_uri(const struct authority *a, char **out)
 	st = file_read(path, LIMIT_NAME_LEN, &data, &len);
 	free(path);
 	if (st == ST_NOTFOUND) {
-		*out = strdup(a->cfg->key_ocsp);
+		*out = strdup(cfg->key_ocsp);
 		return *out != NULL ? ST_OK : ST_NOMEM;
 	}
 	if (st != ST_OK)
@@ -191,7 +191,7 @@ publication_keys(struct authority *a)
 	if ((a->cfg->key_root != NULL &&
 	        (st = signer_key_find(a->signer, a->cfg->key_root,
 	             &a->pub->root_key)) != ST_OK) ||
-	    (st = ocsp_key_uri(a, &uri)) != ST_OK)
+	    (st = publication_ocsp_key_uri(a->cfg, &uri)) != ST_OK)
 		return st;
 	st = signer_key_find(a->signer, uri, &a->pub->ocsp_key);
 	free(uri);
@@ -360,7 +360,7 @@ publication_responder_check(struct authority *a)
 	if (strcmp(serial, a->pub->ocsp_serial) != 0)
 		goto out; /* another call took up the successor meanwhile */
 	ca_ocsp_set_key(a->pub->ocsp, NULL);
-	if (ocsp_key_uri(a, &uri) != ST_OK ||
+	if (publication_ocsp_key_uri(a->cfg, &uri) != ST_OK ||
 	    signer_key_find(a->signer, uri, &key) != ST_OK) {
 		log_warn("OCSP responder %s is revoked; its successor is not "
 		         "there yet: answering tryLater",

@@ -58,6 +58,15 @@ void publisher_free(struct publisher *p);
 enum status publication_open(struct authority *a) MUST_CHECK;
 
 /*
+ * The responder key's URI into *out (free()): DIR/ca/ocsp-key.uri once the
+ * responder was replaced, tessera.json's keys.ocsp before. The rollover
+ * reads it too.
+ */
+struct ca_config;
+enum status
+publication_ocsp_key_uri(const struct ca_config *cfg, char **out) MUST_CHECK;
+
+/*
  * Find the root and OCSP responder keys in the (newly opened) token, or
  * let go of them (the responder keeps its certificate and answers from
  * the store; it cannot sign until the keys are back).

@@ -26,7 +26,6 @@
 /* The new issuing CA's life, as init gives the first one. */
 #define ISSUING_DAYS (5 * 365)
 #define PIN_ENV "TESSERA_HSM_PIN"
-#define OCSP_KEY_URI_FILE "ca/ocsp-key.uri"
 #define ACTOR "operator id=\"rollover\""
 
 /* What one rollover holds while it runs. */
@@ -74,34 +73,6 @@ write_certs(const struct ca_config *cfg, const char *rel, X509 *const *certs,
 		st = file_write_atomic(path, pem, len, 0644);
 	free(path);
 	ca_pem_free(pem, len);
-	return st;
-}
-
-/* The responder key's URI: DIR/ca/ocsp-key.uri once it was replaced. */
-static enum status
-ocsp_key_uri(const struct ca_config *cfg, char **out)
-{
-	char *path = ca_config_path(cfg, OCSP_KEY_URI_FILE);
-	uint8_t *data = NULL;
-	size_t len = 0;
-	enum status st;
-
-	*out = NULL;
-	if (path == NULL)
-		return ST_NOMEM;
-	st = file_read(path, LIMIT_NAME_LEN, &data, &len);
-	free(path);
-	if (st == ST_NOTFOUND) {
-		*out = strdup(cfg->key_ocsp);
-		return *out != NULL ? ST_OK : ST_NOMEM;
-	}
-	if (st != ST_OK)
-		return st;
-	while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
-		len--;
-	if ((*out = strndup((const char *)data, len)) == NULL)
-		st = ST_NOMEM;
-	free(data);
 	return st;
 }
 
@@ -365,7 +336,7 @@ ca_rollover(const char *data_dir, struct ca_rollover_result *out)
 	    (st = ca_cert_serial_hex(r.old, out->old_serial)) != ST_OK ||
 	    (st = new_key_name(&r, out->key_label, sizeof(out->key_label))) !=
 	        ST_OK ||
-	    (st = ocsp_key_uri(r.cfg, &r.ocsp_uri)) != ST_OK ||
+	    (st = publication_ocsp_key_uri(r.cfg, &r.ocsp_uri)) != ST_OK ||
 	    (st = roll_signer_open(&r)) != ST_OK ||
 	    (st = signer_key_find(r.signer, r.cfg->key_root, &r.root_key)) !=
 	        ST_OK ||
