@@ -649,6 +649,15 @@ helper_main(void *arg)
 		exchange_deferred(x);
 		pthread_mutex_lock(&l->deferred_mu);
 	}
+	pthread_mutex_unlock(&l->deferred_mu);
+	/*
+	 * A detached thread: its OpenSSL state (the per-thread random
+	 * generators) is freed now, before the stop can count it gone and
+	 * the process exit; freed by the thread's exit instead, it raced
+	 * the exit (a sanitizer build reported it leaked, under load).
+	 */
+	OPENSSL_thread_stop();
+	pthread_mutex_lock(&l->deferred_mu);
 	l->helpers--;
 	pthread_cond_broadcast(&l->deferred_cv);
 	pthread_mutex_unlock(&l->deferred_mu);

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/x509.h>
 
 #include "common/log.h"
@@ -209,6 +210,7 @@ conn_run(void *arg)
 	struct server *srv = c->srv;
 	struct buf in, out;
 	enum status st;
+	int fd;
 	size_t i;
 
 	buf_init(&in, SIGNER_WIRE_FRAME_MAX);
@@ -233,18 +235,23 @@ conn_run(void *arg)
 		if (st != ST_OK)
 			break;
 	}
-	pthread_mutex_lock(&srv->lock);
-	for (i = 0; i < SERVER_CONNS_MAX; i++)
-		if (srv->fds[i] == c->fd) {
-			srv->fds[i] = -1;
-			break;
-		}
-	srv->threads--;
-	pthread_mutex_unlock(&srv->lock);
-	close(c->fd);
+	/* Detached: what it holds goes before the drain counts it gone,
+	 * its OpenSSL state included (see helper_main in
+	 * enroll/worker_request.c). */
+	fd = c->fd;
 	buf_free(&in);
 	buf_free(&out);
 	free(c);
+	OPENSSL_thread_stop();
+	pthread_mutex_lock(&srv->lock);
+	for (i = 0; i < SERVER_CONNS_MAX; i++)
+		if (srv->fds[i] == fd) {
+			srv->fds[i] = -1;
+			break;
+		}
+	close(fd);
+	srv->threads--;
+	pthread_mutex_unlock(&srv->lock);
 	return NULL;
 }
 
