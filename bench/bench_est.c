@@ -24,8 +24,11 @@
  * comparison with other CAs. --wait FILE: once the CSRs and secrets are
  * made, print "bench_est: ready" on stderr and start the clock only when
  * FILE exists (several load generators started together, e.g. one per
- * node, time the same window). The line printed ends with cpu=, the CPU
- * seconds this process used while timed.
+ * node, time the same window). The line printed has cpu=, the CPU
+ * seconds this process used while timed, then where a request's time went
+ * on the client, in ms per request as WALL/CPU-OF-THIS-CLIENT: tcp= the
+ * TCP connect and tls= the handshake (first boot), http= the request
+ * written to the answer read, close= the TLS close and the free.
  *
  * usage: bench_est --connect HOST:PORT --cafile F
  *            --mode station|firstboot|token|jwks|cacerts
@@ -72,6 +75,11 @@ struct item {
 	int done;
 };
 
+/* Where a thread's time went, wall and its own CPU, in seconds. */
+enum phase { PH_TCP, PH_TLS, PH_HTTP, PH_CLOSE, PH_MAX };
+
+static const char *const phase_names[PH_MAX] = {"tcp", "tls", "http", "close"};
+
 struct worker {
 	pthread_t thread;
 	int index;
@@ -79,6 +87,7 @@ struct worker {
 	size_t count;
 	size_t ok, failed, connects;
 	double finished;
+	double wall[PH_MAX], cpu[PH_MAX];
 };
 
 static struct {
@@ -136,9 +145,46 @@ client_ctx(const char *cert, const char *key)
 	return c;
 }
 
-static BIO *
-tls_connect(void)
+/* This thread's CPU time so far, in seconds. */
+static double
+thread_cpu(void)
 {
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Phase timing: a mark, then the time since it charged to a phase. */
+struct mark {
+	double wall, cpu;
+};
+
+static void
+mark_set(struct mark *m)
+{
+	m->wall = now();
+	m->cpu = thread_cpu();
+}
+
+static void
+mark_charge(struct worker *w, enum phase ph, struct mark *m)
+{
+	struct mark t;
+
+	mark_set(&t);
+	if (w != NULL) {
+		w->wall[ph] += t.wall - m->wall;
+		w->cpu[ph] += t.cpu - m->cpu;
+	}
+	*m = t;
+}
+
+/* A TLS connection; with w, its TCP connect and handshake are timed. */
+static BIO *
+tls_connect(struct worker *w)
+{
+	struct mark m;
 	BIO *bio, *conn;
 	SSL *ssl = NULL;
 
@@ -152,13 +198,19 @@ tls_connect(void)
 		BIO_free_all(bio);
 		return NULL;
 	}
+	mark_set(&m);
 	if (ssl == NULL || BIO_set_conn_hostname(bio, cfg.connect) != 1 ||
 	    SSL_set_tlsext_host_name(ssl, cfg.name) != 1 ||
-	    SSL_set1_host(ssl, cfg.name) != 1 || BIO_do_connect(bio) != 1 ||
-	    BIO_do_handshake(bio) != 1) {
+	    SSL_set1_host(ssl, cfg.name) != 1 || BIO_do_connect(conn) != 1) {
 		BIO_free_all(bio);
 		return NULL;
 	}
+	mark_charge(w, PH_TCP, &m);
+	if (BIO_do_handshake(bio) != 1) {
+		BIO_free_all(bio);
+		return NULL;
+	}
+	mark_charge(w, PH_TLS, &m);
 	return bio;
 }
 
@@ -278,6 +330,7 @@ run(void *arg)
 	char head[REQ_MAX], *buf;
 	const char *body, *req_body;
 	BIO *bio = NULL;
+	struct mark m;
 	size_t i = 0;
 	int code,
 	    pooled = cfg.mode == MODE_STATION || cfg.mode == MODE_FIRSTBOOT;
@@ -285,7 +338,7 @@ run(void *arg)
 	if ((buf = malloc(RESP_MAX)) == NULL)
 		die("out of memory");
 	if (cfg.mode != MODE_FIRSTBOOT) {
-		if ((bio = tls_connect()) == NULL)
+		if ((bio = tls_connect(NULL)) == NULL)
 			die("station: cannot connect");
 		w->connects++;
 	}
@@ -296,14 +349,16 @@ run(void *arg)
 		if (request_head(it, head, sizeof(head), &req_body) != 0)
 			die("request too large");
 		if (cfg.mode == MODE_FIRSTBOOT) {
-			if ((bio = tls_connect()) == NULL) {
+			if ((bio = tls_connect(w)) == NULL) {
 				w->failed++;
 				continue;
 			}
 			w->connects++;
 		}
+		mark_set(&m);
 		code = exchange(bio, head, req_body, strlen(req_body), buf,
 		    RESP_MAX, &body);
+		mark_charge(w, PH_HTTP, &m);
 		if (code == 200) {
 			w->ok++;
 			if (it != NULL)
@@ -317,7 +372,7 @@ run(void *arg)
 				    code, body ? body : "");
 			if (code < 0 && cfg.mode != MODE_FIRSTBOOT) {
 				BIO_free_all(bio);
-				if ((bio = tls_connect()) == NULL)
+				if ((bio = tls_connect(NULL)) == NULL)
 					die("station: cannot reconnect");
 				w->connects++;
 			}
@@ -325,6 +380,7 @@ run(void *arg)
 		if (cfg.mode == MODE_FIRSTBOOT) {
 			BIO_free_all(bio);
 			bio = NULL;
+			mark_charge(w, PH_CLOSE, &m);
 		}
 	}
 	w->finished = now();
@@ -372,7 +428,8 @@ mint_secrets(struct worker *w, int nw)
 	size_t i;
 	int t, code, n;
 
-	if ((buf = malloc(RESP_MAX)) == NULL || (bio = tls_connect()) == NULL)
+	if ((buf = malloc(RESP_MAX)) == NULL ||
+	    (bio = tls_connect(NULL)) == NULL)
 		die("mint: cannot connect to the API");
 	for (t = 0; t < nw; t++)
 		for (i = 0; i < w[t].count; i++) {
@@ -605,9 +662,24 @@ main(int argc, char **argv)
 	}
 	elapsed = last - t_start;
 	printf("mode=%s threads=%d ok=%zu failed=%zu "
-	       "connections=%zu seconds=%.2f rate=%.1f cpu=%.2f\n",
+	       "connections=%zu seconds=%.2f rate=%.1f cpu=%.2f",
 	    mode_names[cfg.mode], cfg.threads, ok, failed, connects, elapsed,
 	    elapsed > 0 ? (double)ok / elapsed : 0.0, cpu_seconds() - cpu0);
+	/* Per request, in ms: the wall time of each phase and (after /)
+	 * the CPU this client spent in it. */
+	for (i = 0; i < PH_MAX; i++) {
+		double wall = 0, cpu = 0;
+
+		for (t = 0; t < cfg.threads; t++) {
+			wall += w[t].wall[i];
+			cpu += w[t].cpu[i];
+		}
+		if (wall > 0 && ok + failed > 0)
+			printf(" %s=%.3f/%.3f", phase_names[i],
+			    wall * 1e3 / (double)(ok + failed),
+			    cpu * 1e3 / (double)(ok + failed));
+	}
+	printf("\n");
 	if (cfg.save != NULL)
 		save(w, cfg.threads);
 	for (t = 0; t < cfg.threads; t++) {
