@@ -4,6 +4,8 @@
  * per connection for the sweeper, the quiesce and stop of the drain.
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,6 +108,24 @@ worker_conn_peer_clear(struct conn_peer *p)
 	memset(p, 0, sizeof(*p));
 }
 
+/*
+ * No Nagle on an accepted socket, from its first byte: the TLS handshake
+ * is written in several small records (GnuTLS sends a HelloRetryRequest
+ * and its ChangeCipherSpec in two writes, then the server's flight), and
+ * with Nagle a record written while the one before is unacknowledged
+ * waits for the peer's delayed ACK: 40 ms on Linux, for a client that has
+ * nothing to send until that record arrives. MHD itself sets TCP_NODELAY
+ * only around its response. Failure costs only time.
+ */
+static void
+nodelay(int fd)
+{
+	int one = 1;
+
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+		log_debug("http: TCP_NODELAY: %s", strerror(errno));
+}
+
 static void
 on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
     enum MHD_ConnectionNotificationCode toe)
@@ -118,6 +138,10 @@ on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 	size_t i;
 
 	memset(&peer, 0, sizeof(peer));
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED &&
+	    (ci = MHD_get_connection_info(
+	         conn, MHD_CONNECTION_INFO_CONNECTION_FD)) != NULL)
+		nodelay(ci->connect_fd);
 	pthread_mutex_lock(&l->conns_mu);
 	if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
 		if (r != NULL) {

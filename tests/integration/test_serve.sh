@@ -92,6 +92,45 @@ grep -q "Acceptable client certificate CA names" "$T/sclient.out" &&
 	grep -q "Issuing CA" "$T/sclient.out" && pass ||
 	fail "server does not request a client certificate"
 
+# No Nagle on an accepted socket, from before its first byte: a TLS
+# handshake record written while the one before is unacknowledged would
+# wait for the client's delayed ACK (40 ms a new connection). The
+# server's end of a fresh connection (no byte sent) is taken from the
+# worker with pidfd_getfd(2) and asked for TCP_NODELAY.
+nodelay() { # PORT: prints 1 when the server's end has TCP_NODELAY
+	python3 - "$1" <<'EOF_PY'
+import ctypes, os, re, socket, subprocess, sys, time
+port = int(sys.argv[1])
+c = socket.create_connection(("127.0.0.1", port), timeout=10)
+me = c.getsockname()[1]
+libc = ctypes.CDLL(None, use_errno=True)
+seen = "no server socket"
+for _ in range(30):  # 3 s at most (a connection without a request may stay 5 s)
+    out = subprocess.run(["ss", "-tnpH", "state", "established",
+                          f"( sport = :{port} and dport = :{me} )"],
+                         capture_output=True, text=True).stdout
+    m = re.search(r"pid=(\d+),fd=(\d+)", out)
+    if m:
+        pidfd = os.pidfd_open(int(m[1]))
+        fd = libc.syscall(438, pidfd, int(m[2]), 0)  # pidfd_getfd
+        os.close(pidfd)
+        if fd < 0:
+            seen = "pidfd_getfd: " + os.strerror(ctypes.get_errno())
+        else:
+            s = socket.socket(fileno=fd)
+            seen = str(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            s.close()
+            if seen != "0":
+                break
+    time.sleep(0.1)
+print("1" if seen.isdigit() and seen != "0" else seen)
+EOF_PY
+}
+v=$(nodelay "$P1")
+[ "$v" = 1 ] && pass || fail "TLS listener: accepted socket without TCP_NODELAY ($v)"
+v=$(nodelay "$P2")
+[ "$v" = 1 ] && pass || fail "plain listener: accepted socket without TCP_NODELAY ($v)"
+
 # The plain listener.
 code=$(curl -sS -D "$T/root.hdr" -o "$T/root.crt" -w '%{http_code}' "$PUB/ca/root.crt")
 [ "$code" = 200 ] && pass || fail "root.crt: $code"
