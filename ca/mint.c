@@ -351,13 +351,15 @@ authority_token_mint(struct authority *a, const struct principal *who,
 	const struct policy_tokens *t = policy_tokens(a->policy);
 	const struct policy_token_profile *tp;
 	const struct signer_key *key = NULL;
+	struct token_signing *signing = NULL;
 	struct mint_job job;
 	json_t *claims = NULL;
 	char kid[TOKEN_THUMBPRINT_LEN + 1] = "";
 	char actor[AUTHORITY_ACTOR_CAP], detail[LIMIT_AUDIT_DETAIL];
 	char x5t[TOKEN_THUMBPRINT_LEN + 1], *jti = NULL, *jwt = NULL;
+	char why[LIMIT_AUDIT_DETAIL];
 	int64_t now = (int64_t)time(NULL), exp, not_after;
-	enum status st;
+	enum status st, sign_st;
 
 	memset(out, 0, sizeof(*out));
 	if (audience == NULL)
@@ -380,8 +382,6 @@ authority_token_mint(struct authority *a, const struct principal *who,
 	}
 	if ((st = current_key(a, &key, kid)) != ST_OK)
 		goto out;
-	if ((st = token_sign(key, kid, claims, &jwt)) != ST_OK)
-		goto out;
 	principal_describe(who, actor, sizeof(actor));
 	snprintf(detail, sizeof(detail), "jti=%s aud=%s kid=%s exp=%lld", jti,
 	    audience, kid, (long long)exp);
@@ -390,9 +390,30 @@ authority_token_mint(struct authority *a, const struct principal *who,
 	job.actor = actor;
 	job.detail = detail;
 	job.now = now;
-	if ((st = store_write(a->store, mint_commit, &job)) != ST_OK) {
+	/*
+	 * The signer signs while the row commits: the row says all a token
+	 * will say but its signature, and the token goes out only when both
+	 * are done. A signature that fails after the commit leaves the row
+	 * of a token nobody received: the audit may name a jti no gateway
+	 * sees, never miss one handed out.
+	 */
+	if ((st = token_sign_start(key, kid, claims, &signing)) != ST_OK)
+		goto out;
+	if ((st = store_write(a->store, mint_commit, &job)) != ST_OK)
+		snprintf(why, sizeof(why), "%s", status_detail());
+	sign_st = token_sign_finish(signing, &jwt);
+	if (st != ST_OK) {
+		st = status_fail(st, "%s", why);
 		if (st == ST_DENIED)
 			st = authority_refuse(a, who, who->id, st);
+		goto out;
+	}
+	if ((st = sign_st) != ST_OK) {
+		snprintf(why, sizeof(why), "%s", status_detail());
+		log_warn("token %s for %s: recorded, but its signature failed: "
+		         "%s",
+		    jti, who->id, why);
+		st = status_fail(st, "%s", why);
 		goto out;
 	}
 	out->jwt = jwt;

@@ -165,14 +165,21 @@ json_b64url(const json_t *v, char **out)
 	return st;
 }
 
+/* The signing input, its signature's room after it (token_sign_start). */
+struct token_signing {
+	char *input; /* header "." payload, then room for "." signature */
+	size_t len;
+	struct signer_pending *pending;
+};
+
 enum status
-token_sign(const struct signer_key *key, const char *kid, const json_t *claims,
-    char **out)
+token_sign_start(const struct signer_key *key, const char *kid,
+    const json_t *claims, struct token_signing **out)
 {
+	struct token_signing *t = NULL;
 	json_t *header = NULL;
-	char *h = NULL, *p = NULL, *input = NULL;
-	uint8_t *der = NULL, raw[SIG_LEN];
-	size_t hlen, plen, der_len = 0, off;
+	char *h = NULL, *p = NULL;
+	size_t hlen, plen;
 	enum status st = ST_NOMEM;
 
 	*out = NULL;
@@ -185,29 +192,64 @@ token_sign(const struct signer_key *key, const char *kid, const json_t *claims,
 	hlen = strlen(h);
 	plen = strlen(p);
 	st = ST_NOMEM;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		goto out;
 	/* header "." payload "." signature, NUL */
-	if ((input = malloc(hlen + plen + 2 + B64URL_LEN(SIG_LEN) + 1)) == NULL)
+	if ((t->input = malloc(hlen + plen + 2 + B64URL_LEN(SIG_LEN) + 1)) ==
+	    NULL)
 		goto out;
-	memcpy(input, h, hlen);
-	input[hlen] = '.';
-	memcpy(input + hlen + 1, p, plen + 1);
-	off = hlen + 1 + plen;
-	if ((st = signer_sign(key, SIGNER_PURPOSE_TOKEN, NID_sha256,
-	         (const uint8_t *)input, off, &der, &der_len)) != ST_OK)
+	memcpy(t->input, h, hlen);
+	t->input[hlen] = '.';
+	memcpy(t->input + hlen + 1, p, plen + 1);
+	t->len = hlen + 1 + plen;
+	if ((st = signer_sign_start(key, SIGNER_PURPOSE_TOKEN, NID_sha256,
+	         (const uint8_t *)t->input, t->len, &t->pending)) != ST_OK)
 		goto out;
-	if ((st = sig_der_to_raw(der, der_len, raw)) != ST_OK)
-		goto out;
-	input[off] = '.';
-	b64url_encode_into(raw, sizeof(raw), input + off + 1);
-	*out = input;
-	input = NULL;
+	*out = t;
+	t = NULL;
 out:
-	OPENSSL_free(der);
-	free(input);
+	if (t != NULL)
+		free(t->input);
+	free(t);
 	free(h);
 	free(p);
 	json_decref(header);
 	return st;
+}
+
+enum status
+token_sign_finish(struct token_signing *t, char **out)
+{
+	uint8_t *der = NULL, raw[SIG_LEN];
+	size_t der_len = 0;
+	enum status st;
+
+	*out = NULL;
+	if ((st = signer_sign_finish(t->pending, &der, &der_len)) != ST_OK ||
+	    (st = sig_der_to_raw(der, der_len, raw)) != ST_OK)
+		goto out;
+	t->input[t->len] = '.';
+	b64url_encode_into(raw, sizeof(raw), t->input + t->len + 1);
+	*out = t->input;
+	t->input = NULL;
+out:
+	OPENSSL_free(der);
+	free(t->input);
+	free(t);
+	return st;
+}
+
+enum status
+token_sign(const struct signer_key *key, const char *kid, const json_t *claims,
+    char **out)
+{
+	struct token_signing *t;
+	enum status st;
+
+	*out = NULL;
+	if ((st = token_sign_start(key, kid, claims, &t)) != ST_OK)
+		return st;
+	return token_sign_finish(t, out);
 }
 
 /* Decode a base64url JSON object of at most max bytes. */

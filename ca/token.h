@@ -48,6 +48,18 @@ enum status token_sign(const struct signer_key *key, const char *kid,
     const json_t *claims, char **out) MUST_CHECK;
 
 /*
+ * token_sign in two steps, so that the caller can do other work while the
+ * signer signs (a mint commits the token's row meanwhile): start sends
+ * the signing input to the signer; finish waits for the signature and
+ * gives the token (or why not). Every started signing is finished, which
+ * frees it, whether its token is still wanted or not.
+ */
+struct token_signing;
+enum status token_sign_start(const struct signer_key *key, const char *kid,
+    const json_t *claims, struct token_signing **out) MUST_CHECK;
+enum status token_sign_finish(struct token_signing *t, char **out) MUST_CHECK;
+
+/*
  * Check a compact JWS against a JWK Set (the JSON of
  * {"keys":[...]}): exactly three parts, a header of alg ES256 (nothing
  * else, never "none" or HS*), a kid found in the set, a valid 64-byte

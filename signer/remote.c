@@ -123,54 +123,117 @@ pool_flush(struct remote *r)
 }
 
 /*
- * One request and its answer (the frame into answer, parsed into *resp).
- * A connection left from before a restart of the signer fails at once:
- * an idempotent request is then sent once more on a new one.
+ * A request on its way: its frame, the connection it went on, and whether
+ * it may still be sent once more (an idempotent request whose reused
+ * connection turns out to be from before a restart of the signer).
  */
-static enum status
-call(struct remote *r, struct signer_wire_request *req, struct buf *answer,
-    struct signer_wire_response *resp)
-{
+struct exchange {
 	struct buf out;
+	uint32_t id;
+	enum signer_wire_op op;
+	int fd;
+	int is_reused;
+	int may_retry;
+};
+
+/* Send x's frame on a connection (x->fd); no connection held on failure. */
+static enum status
+exchange_send(struct remote *r, struct exchange *x)
+{
 	char why[256];
-	int fd, is_reused, tries;
+	enum status st;
+
+	for (;;) {
+		if ((st = conn_get(r, &x->fd, &x->is_reused)) != ST_OK)
+			return st;
+		if ((st = signer_wire_write(x->fd, x->out.data, x->out.len)) ==
+		    ST_OK)
+			return ST_OK;
+		snprintf(why, sizeof(why), "%s", status_detail());
+		conn_put(r, x->fd, 1);
+		/* The others were to the same signer: gone too. */
+		pool_flush(r);
+		if (x->is_reused && x->may_retry) {
+			x->may_retry = 0;
+			continue;
+		}
+		return unavailable(why);
+	}
+}
+
+/* Start x: req encoded and sent. x->out freed by exchange_recv. */
+static enum status
+exchange_start(
+    struct remote *r, struct signer_wire_request *req, struct exchange *x)
+{
 	enum status st;
 
 	pthread_mutex_lock(&r->lock);
 	req->id = ++r->next_id;
 	pthread_mutex_unlock(&r->lock);
-	buf_init(&out, SIGNER_WIRE_FRAME_MAX + 4);
-	if ((st = signer_wire_request_encode(req, &out)) != ST_OK)
-		goto out;
-	for (tries = 0;; tries++) {
-		if ((st = conn_get(r, &fd, &is_reused)) != ST_OK)
-			goto out;
-		if ((st = signer_wire_write(fd, out.data, out.len)) == ST_OK &&
-		    (st = signer_wire_frame_read(fd, answer)) == ST_OK)
-			break;
+	x->id = req->id;
+	x->op = req->op;
+	x->fd = -1;
+	x->may_retry = req->op != SIGNER_OP_GENERATE;
+	buf_init(&x->out, SIGNER_WIRE_FRAME_MAX + 4);
+	if ((st = signer_wire_request_encode(req, &x->out)) != ST_OK ||
+	    (st = exchange_send(r, x)) != ST_OK)
+		buf_free(&x->out);
+	return st;
+}
+
+/*
+ * The answer to x (the frame into answer, parsed into *resp); the
+ * connection given back, x->out freed. A connection left from before a
+ * restart of the signer fails at once: an idempotent request is then sent
+ * once more on a new one.
+ */
+static enum status
+exchange_recv(struct remote *r, struct exchange *x, struct buf *answer,
+    struct signer_wire_response *resp)
+{
+	char why[256];
+	enum status st;
+
+	while ((st = signer_wire_frame_read(x->fd, answer)) != ST_OK) {
 		snprintf(why, sizeof(why), "%s", status_detail());
-		conn_put(r, fd, 1);
-		/* The others were to the same signer: gone too. */
+		conn_put(r, x->fd, 1);
 		pool_flush(r);
-		if (is_reused && tries == 0 && req->op != SIGNER_OP_GENERATE)
-			continue;
-		st = unavailable(why);
-		goto out;
+		if (!x->is_reused || !x->may_retry) {
+			st = unavailable(why);
+			goto out;
+		}
+		x->may_retry = 0;
+		if ((st = exchange_send(r, x)) != ST_OK)
+			goto out;
 	}
 	if ((st = signer_wire_response_parse(
-	         answer->data, answer->len, req->op, resp)) != ST_OK ||
-	    resp->id != req->id) {
-		conn_put(r, fd, 1);
+	         answer->data, answer->len, x->op, resp)) != ST_OK ||
+	    resp->id != x->id) {
+		conn_put(r, x->fd, 1);
 		st = status_fail(ST_INTERNAL, "signer: an answer out of turn");
 		goto out;
 	}
-	conn_put(r, fd, 0);
+	conn_put(r, x->fd, 0);
 	if (resp->status != ST_OK)
 		st = status_fail((enum status)resp->status, "%.*s",
 		    (int)resp->detail_len, resp->detail);
 out:
-	buf_free(&out);
+	buf_free(&x->out);
 	return st;
+}
+
+/* One request and its answer. */
+static enum status
+call(struct remote *r, struct signer_wire_request *req, struct buf *answer,
+    struct signer_wire_response *resp)
+{
+	struct exchange x;
+	enum status st;
+
+	if ((st = exchange_start(r, req, &x)) != ST_OK)
+		return st;
+	return exchange_recv(r, &x, answer, resp);
 }
 
 /* A handle from a FIND or GENERATE answer. */
@@ -238,27 +301,30 @@ remote_key_generate(struct signer *s, const char *label,
 	return key_call((struct remote *)s, &req, out);
 }
 
-static enum status
-remote_sign(struct signer *s, const struct signer_key *key,
-    enum signer_purpose purpose, int md_nid, const uint8_t *tbs, size_t tbs_len,
-    uint8_t **sig, size_t *sig_len)
+static void
+sign_request(struct signer_wire_request *req, const struct signer_key *key,
+    enum signer_purpose purpose, int md_nid, const uint8_t *tbs, size_t tbs_len)
 {
-	struct remote *r = (struct remote *)s;
-	struct signer_wire_request req;
+	memset(req, 0, sizeof(*req));
+	req->op = SIGNER_OP_SIGN;
+	req->purpose = (unsigned)purpose;
+	req->md_nid = (uint32_t)md_nid;
+	req->str = key->label;
+	req->str_len = strlen(key->label);
+	req->tbs = tbs;
+	req->tbs_len = tbs_len;
+}
+
+/* The signature of a SIGN exchange started as x. */
+static enum status
+sign_recv(struct remote *r, struct exchange *x, uint8_t **sig, size_t *sig_len)
+{
 	struct signer_wire_response resp;
 	struct buf answer;
 	enum status st;
 
-	memset(&req, 0, sizeof(req));
-	req.op = SIGNER_OP_SIGN;
-	req.purpose = (unsigned)purpose;
-	req.md_nid = (uint32_t)md_nid;
-	req.str = key->label;
-	req.str_len = strlen(key->label);
-	req.tbs = tbs;
-	req.tbs_len = tbs_len;
 	buf_init(&answer, SIGNER_WIRE_FRAME_MAX);
-	if ((st = call(r, &req, &answer, &resp)) == ST_OK) {
+	if ((st = exchange_recv(r, x, &answer, &resp)) == ST_OK) {
 		if (resp.blob_len == 0 ||
 		    (*sig = OPENSSL_memdup(resp.blob, resp.blob_len)) == NULL)
 			st = resp.blob_len == 0
@@ -268,6 +334,56 @@ remote_sign(struct signer *s, const struct signer_key *key,
 			*sig_len = resp.blob_len;
 	}
 	buf_free(&answer);
+	return st;
+}
+
+static enum status
+remote_sign(struct signer *s, const struct signer_key *key,
+    enum signer_purpose purpose, int md_nid, const uint8_t *tbs, size_t tbs_len,
+    uint8_t **sig, size_t *sig_len)
+{
+	struct remote *r = (struct remote *)s;
+	struct signer_wire_request req;
+	struct exchange x;
+	enum status st;
+
+	sign_request(&req, key, purpose, md_nid, tbs, tbs_len);
+	if ((st = exchange_start(r, &req, &x)) != ST_OK)
+		return st;
+	return sign_recv(r, &x, sig, sig_len);
+}
+
+/* The request goes out now; the signer signs while the caller works. */
+static enum status
+remote_sign_start(struct signer *s, struct signer_pending *p, int md_nid,
+    const uint8_t *tbs, size_t tbs_len)
+{
+	struct remote *r = (struct remote *)s;
+	struct signer_wire_request req;
+	struct exchange *x;
+	enum status st;
+
+	if ((x = calloc(1, sizeof(*x))) == NULL)
+		return ST_NOMEM;
+	sign_request(&req, p->key, p->purpose, md_nid, tbs, tbs_len);
+	if ((st = exchange_start(r, &req, x)) != ST_OK) {
+		free(x);
+		return st;
+	}
+	p->state = x;
+	return ST_OK;
+}
+
+static enum status
+remote_sign_finish(
+    struct signer *s, struct signer_pending *p, uint8_t **sig, size_t *sig_len)
+{
+	struct exchange *x = p->state;
+	enum status st;
+
+	st = sign_recv((struct remote *)s, x, sig, sig_len);
+	free(x);
+	p->state = NULL;
 	return st;
 }
 
@@ -305,6 +421,8 @@ static const struct signer_ops remote_ops = {
     .key_find = remote_key_find,
     .key_generate = remote_key_generate,
     .sign = remote_sign,
+    .sign_start = remote_sign_start,
+    .sign_finish = remote_sign_finish,
     .ping = remote_ping,
     .close = remote_close,
 };

@@ -3,6 +3,7 @@
  * share (the signature's AlgorithmIdentifier, the signed object around a
  * TBS).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -168,6 +169,22 @@ static const enum metrics_sign metrics_purpose[SIGNER_PURPOSE_MAX] = {
     [SIGNER_PURPOSE_CA_CSR] = METRICS_SIGN_CA_CSR,
 };
 
+/* signer_sign's checks of the caller's arguments. */
+static enum status
+sign_args_check(const struct signer_key *key, enum signer_purpose purpose,
+    int md_nid, size_t tbs_len)
+{
+	if ((unsigned)purpose >= SIGNER_PURPOSE_MAX)
+		return status_fail(ST_MALFORMED, "purpose %d", (int)purpose);
+	if (!signer_md_ok(key, md_nid))
+		return status_fail(ST_MALFORMED,
+		    "digest %d does not go with key %s", md_nid, key->label);
+	if (tbs_len == 0 || tbs_len > LIMIT_SIGNER_TBS)
+		return status_fail(ST_LIMIT, "%zu bytes to sign (at most %d)",
+		    tbs_len, LIMIT_SIGNER_TBS);
+	return ST_OK;
+}
+
 enum status
 signer_sign(const struct signer_key *key, enum signer_purpose purpose,
     int md_nid, const uint8_t *tbs, size_t tbs_len, uint8_t **sig,
@@ -178,14 +195,8 @@ signer_sign(const struct signer_key *key, enum signer_purpose purpose,
 
 	*sig = NULL;
 	*sig_len = 0;
-	if ((unsigned)purpose >= SIGNER_PURPOSE_MAX)
-		return status_fail(ST_MALFORMED, "purpose %d", (int)purpose);
-	if (!signer_md_ok(key, md_nid))
-		return status_fail(ST_MALFORMED,
-		    "digest %d does not go with key %s", md_nid, key->label);
-	if (tbs_len == 0 || tbs_len > LIMIT_SIGNER_TBS)
-		return status_fail(ST_LIMIT, "%zu bytes to sign (at most %d)",
-		    tbs_len, LIMIT_SIGNER_TBS);
+	if ((st = sign_args_check(key, purpose, md_nid, tbs_len)) != ST_OK)
+		return st;
 	start = metrics_now_ns();
 	st = key->s->ops->sign(
 	    key->s, key, purpose, md_nid, tbs, tbs_len, sig, sig_len);
@@ -193,6 +204,66 @@ signer_sign(const struct signer_key *key, enum signer_purpose purpose,
 		metrics_sign_observe(
 		    __atomic_load_n(&key->s->metrics, __ATOMIC_RELAXED),
 		    metrics_purpose[purpose], metrics_now_ns() - start);
+	return st;
+}
+
+enum status
+signer_sign_start(const struct signer_key *key, enum signer_purpose purpose,
+    int md_nid, const uint8_t *tbs, size_t tbs_len, struct signer_pending **out)
+{
+	struct signer *s = key->s;
+	struct signer_pending *p;
+	enum status st;
+
+	*out = NULL;
+	if ((st = sign_args_check(key, purpose, md_nid, tbs_len)) != ST_OK)
+		return st;
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return ST_NOMEM;
+	p->key = key;
+	p->purpose = purpose;
+	p->start_ns = metrics_now_ns();
+	if (s->ops->sign_start != NULL) {
+		if ((st = s->ops->sign_start(s, p, md_nid, tbs, tbs_len)) !=
+		    ST_OK) {
+			free(p);
+			return st;
+		}
+	} else {
+		/* Signed now; the answer, a refusal's detail too, waits. */
+		p->st = s->ops->sign(s, key, purpose, md_nid, tbs, tbs_len,
+		    &p->sig, &p->sig_len);
+		if (p->st != ST_OK)
+			snprintf(p->detail, sizeof(p->detail), "%s",
+			    status_detail());
+	}
+	*out = p;
+	return ST_OK;
+}
+
+enum status
+signer_sign_finish(struct signer_pending *p, uint8_t **sig, size_t *sig_len)
+{
+	struct signer *s = p->key->s;
+	enum status st;
+
+	*sig = NULL;
+	*sig_len = 0;
+	if (s->ops->sign_start != NULL)
+		st = s->ops->sign_finish(s, p, sig, sig_len);
+	else if ((st = p->st) == ST_OK) {
+		*sig = p->sig;
+		*sig_len = p->sig_len;
+		p->sig = NULL;
+	} else
+		status_fail(st, "%s", p->detail);
+	if (st == ST_OK)
+		metrics_sign_observe(
+		    __atomic_load_n(&s->metrics, __ATOMIC_RELAXED),
+		    metrics_purpose[p->purpose],
+		    metrics_now_ns() - p->start_ns);
+	OPENSSL_free(p->sig);
+	free(p);
 	return st;
 }
 

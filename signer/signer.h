@@ -107,12 +107,38 @@ enum status signer_sign(const struct signer_key *key,
     enum signer_purpose purpose, int md_nid, const uint8_t *tbs, size_t tbs_len,
     uint8_t **sig, size_t *sig_len) MUST_CHECK;
 
+/*
+ * A signature sent on its way (signer_sign_start) while the caller does
+ * other work (a token's row committed meanwhile), then taken
+ * (signer_sign_finish). With the signer process the request is on its
+ * socket and the holder signs while the caller goes on; a back end in
+ * this process signs at once and keeps the answer.
+ */
+struct signer_pending;
+
+/*
+ * Start what signer_sign does: ST_OK with *out to finish, or the reason
+ * it could not be sent (nothing to finish then).
+ */
+enum status signer_sign_start(const struct signer_key *key,
+    enum signer_purpose purpose, int md_nid, const uint8_t *tbs, size_t tbs_len,
+    struct signer_pending **out) MUST_CHECK;
+
+/*
+ * The signature started as p (waited for), as signer_sign gives it; p is
+ * freed whatever the answer. A caller that no longer wants it calls this
+ * all the same (the answer is read and dropped).
+ */
+enum status signer_sign_finish(
+    struct signer_pending *p, uint8_t **sig, size_t *sig_len) MUST_CHECK;
+
 struct metrics;
 
 /*
  * Record the time of every signature s makes, by purpose, in m (the
  * service's shared pool, borrowed; NULL: none). Measured where the caller
- * waits, so a signer in another process is timed with its round trip.
+ * waits, so a signer in another process is timed with its round trip (a
+ * started one from its start to its finish).
  */
 void signer_set_metrics(struct signer *s, struct metrics *m);
 

@@ -17,6 +17,11 @@ struct signer_ops {
 	enum status (*sign)(struct signer *s, const struct signer_key *key,
 	    enum signer_purpose purpose, int md_nid, const uint8_t *tbs,
 	    size_t tbs_len, uint8_t **sig, size_t *sig_len);
+	/* NULL: signer_sign_start signs at once and keeps the answer. */
+	enum status (*sign_start)(struct signer *s, struct signer_pending *p,
+	    int md_nid, const uint8_t *tbs, size_t tbs_len);
+	enum status (*sign_finish)(struct signer *s, struct signer_pending *p,
+	    uint8_t **sig, size_t *sig_len);
 	enum status (*ping)(struct signer *s);
 	void (*close)(struct signer *s);
 };
@@ -37,6 +42,20 @@ struct signer_key {
 	 * OpenSSL's encoder look-ups, which cost more than a signature. */
 	uint8_t pub_sha1[20];
 	int has_pub_sha1;
+};
+
+/* A signature under way (signer.h); freed by signer_sign_finish. */
+struct signer_pending {
+	const struct signer_key *key;
+	enum signer_purpose purpose;
+	int64_t start_ns;
+	/* Signed at start (no sign_start): the answer kept for finish. */
+	enum status st;
+	char detail[256];
+	uint8_t *sig;
+	size_t sig_len;
+	/* The back end's own (remote.c: the request and its connection). */
+	void *state;
 };
 
 /*

@@ -237,18 +237,29 @@ revoke_loop() {
 	done
 }
 
+# token_jti JWT: the jti claim of a compact JWS's payload.
+token_jti() {
+	local p
+	p=$(cut -d. -f2 <<<"$1" | tr '_-' '/+')
+	while [ $((${#p} % 4)) != 0 ]; do p="$p="; done
+	base64 -d <<<"$p" 2>/dev/null | grep -oE '"jti":"[A-Za-z0-9_-]+"' |
+		cut -d'"' -f4
+}
+
 # token_loop NAME: POST /token (client_credentials over mutual TLS with a
-# device certificate). Tokens are not stored: count answers only.
+# device certificate). Tokens are not stored, their mints' audit rows are:
+# the jti of each token received goes into NAME.jti.
 token_loop() {
-	local name=$1 rc code
+	local name=$1 rc code jwt
 	while ! is_stopping; do
 		read -r rc code < <(post_rc "$C/$name.out" "https://localhost:$P1/token" \
 			--cert "$C/$name.pem" --key "$C/$name.key" \
 			-d grant_type=client_credentials)
 		if [ "$rc" = 0 ] && [ "$code" = 200 ] &&
-			grep -qE '[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+' \
-				"$C/$name.out"; then
+			jwt=$(grep -oE '[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+' \
+				"$C/$name.out"); then
 			echo ok >>"$C/$name.count"
+			token_jti "$jwt" >>"$C/$name.jti"
 		elif [ "$code" = 000 ] || [ "$rc" != 0 ]; then
 			echo cut >>"$C/$name.count"
 			sleep 0.1
@@ -537,6 +548,13 @@ if [ "$TOKENS" = yes ]; then
 	tok_cut=$(grep -c '^cut$' "$C/t1.count")
 	tok_bad=$(grep -c '^bad$' "$C/t1.count")
 	[ "$tok_ok" -gt 0 ] && pass || fail "no token request answered 200"
+	# Every token received was recorded (its mint's audit row) first.
+	db "SELECT detail FROM audit WHERE action = 'token'" |
+		sed -n 's/^jti=\([^ ]*\) .*/\1/p' | sort >"$C/audit.jti"
+	sort "$C/t1.jti" >"$C/want.jti"
+	n=$(comm -23 "$C/want.jti" "$C/audit.jti" | wc -l)
+	[ "$(wc -l <"$C/want.jti")" = "$tok_ok" ] && [ "$n" = 0 ] && pass ||
+		fail "$n of $tok_ok tokens received have no audit row (jti)"
 	tokens="tokens: $tok_ok issued, $tok_cut cut off by kills, $tok_bad errors"
 else
 	tokens="tokens: not exercised (POST /token answers 404)"

@@ -8,7 +8,8 @@
 # - a keep-alive connection's client chain is verified once, but its
 #   revocation still counts on the next request of that connection;
 # - on the plain listener (a pool of threads), an OCSP answer whose
-#   signature is held holds up none of the pool's other connections.
+#   signature is held holds up none of the pool's other connections;
+# - a token's audit row is committed while its signature is being made.
 . "$(dirname "$0")/lib.sh"
 D=$T/var
 PY=/usr/bin/python3
@@ -193,6 +194,61 @@ else
 	fail "the same connection after its certificate's revocation: want a 4xx, got '${t3:-}'"
 	sed 's/^/    /' "$T/keep.out" >&2
 fi
+# --- a token's row commits while its signature is made ----------------------
+# The worker sends the signing input to the signer and commits the mint's
+# audit row meanwhile; the token goes out when both are done. So while the
+# token's C_Sign is held its row is already in the store, and the token
+# that comes afterwards carries the jti that row names.
+SK=$(secret tok-1)
+check "enroll the device for the held token" \
+	test "$(enroll tok tok-1 "$SK")" = 200
+db() { sqlite3 -cmd '.timeout 5000' "$D/tessera.db" "$@"; }
+minted() {
+	db "SELECT count(*) FROM audit WHERE action = 'token' AND object = 'tok-1'"
+}
+more_minted() { [ "$(minted)" -gt "$before" ]; }
+held_ok=0
+for round in 1 2 3; do
+	before=$(minted)
+	rm -f "$T/hold.held"
+	touch "$T/hold"
+	# Longer than wait_for: still waiting while its row is looked for.
+	curl -sS --max-time 60 --cacert "$D/ca/chain.pem" \
+		--cert "$T/tok.pem" --key "$T/tok.key" -o "$T/tok$round.json" \
+		-w '%{http_code}' --data grant_type=client_credentials \
+		"$URL/token" >"$T/tok$round.code" &
+	A=$!
+	if ! wait_for test -s "$T/hold.held"; then
+		rm -f "$T/hold"
+		wait "$A"
+		fail "round $round: no signature was held"
+		break
+	fi
+	# The row may still be committing when the signature is held.
+	wait_for more_minted
+	during=$(minted)
+	kill -0 "$A" 2>/dev/null && a_waits=1 || a_waits=0
+	rm -f "$T/hold"
+	wait "$A"
+	[ "$a_waits" = 1 ] || continue # not the token's signature
+	held_ok=1
+	check "the token's row is committed while its signature is held" \
+		test "$during" -gt "$before"
+	check "the held token comes when the HSM goes on" \
+		test "$(cat "$T/tok$round.code")" = 200
+	jti=$($PY -c '
+import base64, json, sys
+t = json.load(open(sys.argv[1]))["access_token"].split(".")[1]
+print(json.loads(base64.urlsafe_b64decode(t + "=" * (-len(t) % 4)))["jti"])' \
+		"$T/tok$round.json" 2>/dev/null)
+	check "the row names the token's jti ($jti)" test -n "$jti" -a \
+		"$(db "SELECT count(*) FROM audit WHERE action = 'token' AND \
+			detail LIKE 'jti=$jti %'")" = 1
+	break
+done
+check "a token's signature was held in one of three rounds" \
+	test "$held_ok" = 1
+
 # --- a held OCSP signature on the plain listener holds up nobody else ------
 # The plain listener's pool threads answer only from memory; an OCSP POST
 # with a nonce (signed online) runs on a thread of its own, so the other

@@ -807,11 +807,93 @@ sign_run(void *arg)
 	return NULL;
 }
 
+/*
+ * Signatures started and finished later (signer_sign_start): several in
+ * flight from one thread at once, finished in the other order, each
+ * verifies; a refusal comes at its finish with its own reason, though
+ * other calls set the thread's detail line meanwhile. tok and audit are
+ * the token and audit keys of one signer (the holder itself, which signs
+ * at start, or the remote one, which sends at start).
+ */
+#define STARTED 4
+
+static void
+test_started(const struct signer_key *tok, const struct signer_key *audit)
+{
+	struct signer_pending *p[STARTED], *refused = NULL;
+	char *in[STARTED], msg[64];
+	uint8_t *sig = NULL;
+	size_t sig_len = 0;
+	int i;
+
+	for (i = 0; i < STARTED; i++) {
+		snprintf(msg, sizeof(msg), "{\"sub\":\"started-%d\"}", i);
+		in[i] = jws_input("{\"alg\":\"ES256\",\"kid\":\"k\"}", msg);
+		p[i] = NULL;
+		CHECK(in[i] != NULL);
+		if (in[i] != NULL)
+			CHECK_ST(signer_sign_start(tok, SIGNER_PURPOSE_TOKEN,
+			             NID_sha256, (const uint8_t *)in[i],
+			             strlen(in[i]), &p[i]),
+			    ST_OK);
+	}
+	if (in[0] == NULL)
+		goto out;
+	/* The audit key may not sign a token: said at finish. */
+	log_capture();
+	CHECK_ST(signer_sign_start(audit, SIGNER_PURPOSE_TOKEN, NID_sha256,
+	             (const uint8_t *)in[0], strlen(in[0]), &refused),
+	    ST_OK);
+	for (i = STARTED - 1; i >= 0; i--) {
+		if (p[i] == NULL)
+			continue;
+		CHECK_ST(signer_sign_finish(p[i], &sig, &sig_len), ST_OK);
+		CHECK(sig != NULL &&
+		    verifies(SIGNER_ROLE_TOKEN, NID_sha256,
+		        (const uint8_t *)in[i], strlen(in[i]), sig, sig_len));
+		OPENSSL_free(sig);
+		sig = NULL;
+	}
+	status_fail(ST_INTERNAL, "another call's detail");
+	if (refused != NULL) {
+		CHECK_ST(
+		    signer_sign_finish(refused, &sig, &sig_len), ST_DENIED);
+		CHECK_DETAIL("is a audit key");
+		CHECK(sig == NULL);
+	}
+	CHECK(log_release_has("purpose token, key t-audit-signing"));
+	/* Arguments are checked before anything is sent. */
+	CHECK_ST(signer_sign_start(tok, SIGNER_PURPOSE_TOKEN, NID_sha1,
+	             (const uint8_t *)in[0], strlen(in[0]), &refused),
+	    ST_MALFORMED);
+	CHECK(refused == NULL);
+out:
+	for (i = 0; i < STARTED; i++)
+		free(in[i]);
+}
+
+/* The same with the holder in this process. */
+static void
+test_started_local(void)
+{
+	struct signer_key *tok = NULL, *audit = NULL;
+
+	CHECK_ST(
+	    signer_key_find(holder, labels[SIGNER_ROLE_TOKEN], &tok), ST_OK);
+	CHECK_ST(
+	    signer_key_find(holder, labels[SIGNER_ROLE_AUDIT], &audit), ST_OK);
+	if (tok != NULL && audit != NULL)
+		test_started(tok, audit);
+	signer_key_free(tok);
+	signer_key_free(audit);
+}
+
 static void
 test_remote(const char *dir)
 {
 	struct serve_arg sa;
 	struct signer *remote = NULL;
+	struct signer_key *remote_audit = NULL;
 	pthread_t server, threads[REMOTE_THREADS];
 	char path[4096];
 	uint64_t one = 1;
@@ -841,6 +923,11 @@ test_remote(const char *dir)
 		for (i = 0; i < REMOTE_THREADS; i++)
 			pthread_join(threads[i], NULL);
 		CHECK(remote_good == REMOTE_THREADS * REMOTE_SIGNS);
+		CHECK_ST(signer_key_find(
+		             remote, labels[SIGNER_ROLE_AUDIT], &remote_audit),
+		    ST_OK);
+		if (remote_audit != NULL)
+			test_started(remote_key, remote_audit);
 		/* Refused over the socket as in the holder: the audit key. */
 		CHECK_ST(
 		    signer_sign(remote_key, SIGNER_PURPOSE_AUDIT, NID_sha256,
@@ -863,6 +950,7 @@ test_remote(const char *dir)
 	CHECK(write(sa.stop_fd, &one, sizeof(one)) == sizeof(one));
 	pthread_join(server, NULL);
 	close(sa.stop_fd);
+	signer_key_free(remote_audit);
 	signer_key_free(remote_key);
 	signer_close(remote);
 }
@@ -959,6 +1047,7 @@ main(void)
 		test_cert_walk();
 		test_ocsp();
 		test_tokens();
+		test_started_local();
 		test_crls();
 		test_retiring();
 		test_generate();
