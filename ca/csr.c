@@ -2,8 +2,21 @@
  * csr: one DER PKCS#10 (RFC 2986) as received. ca_csr_parse decides what
  * the request is (well formed, within limits, signed by its own key: the
  * proof of possession); ca_csr_check decides whether a profile allows it.
+ *
+ * Two readers decide what a request is. The reference is OpenSSL's
+ * d2i_X509_REQ and what it decodes (X509_REQ_verify, the subject, the
+ * attributes). tessera's own reader (own_read) takes the requests devices
+ * send - DER, an EC P-256/P-384 key or an RSA key with e = 65537, ECDSA or
+ * PKCS#1 v1.5 with SHA-256/384, the subject and the extensionRequest and
+ * challengePassword attributes - and makes the key from its parts without
+ * OpenSSL's decoders, which look every CSR's key decoder up anew (70 % of
+ * a d2i_X509_REQ). Whatever it does not take, and every request it would
+ * refuse, goes to the reference, so that refusals and their messages are
+ * the reference's; what it accepts, the reference accepts with the same
+ * fields (test_csr's differential corpus, fuzz_csr).
  */
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,9 +29,12 @@
 #include <openssl/objects.h>
 #include <openssl/rsa.h>
 
+#include "ca/certder.h"
 #include "ca/csr.h"
+#include "ca/der.h"
 #include "ca/deviceid.h"
 #include "ca/pattern.h"
+#include "common/digest.h"
 #include "common/log.h"
 #include "common/limits.h"
 
@@ -26,15 +42,19 @@
 #define QUOTE_CAP 100
 
 struct csr_attr {
-	const ASN1_OBJECT *obj; /* borrowed from the request */
+	ASN1_OBJECT *obj; /* owned (OBJ_dup: shared when built in) */
 	int nid;
 	char *value; /* UTF-8, no NUL, no control characters */
 	int is_ascii;
 };
 
 struct ca_csr {
-	X509_REQ *req;
-	EVP_PKEY *pkey; /* get0 from req */
+	X509_REQ *req; /* the reference reader's; NULL from own_read */
+	EVP_PKEY *pkey; /* get0 from req, or owned (own_read) */
+	/* The SPKI's DER as ca_certder_spki writes it (OPENSSL_malloc), or
+	 * NULL when it could not be written (then i2d_PUBKEY of pkey). */
+	uint8_t *spki;
+	size_t spki_len;
 	GENERAL_NAMES *san; /* NULL when the CSR requests none */
 	char *challenge; /* challengePassword as UTF-8, or NULL */
 	/* The subject, one attribute per RDN, no type twice, as UTF-8. */
@@ -258,7 +278,13 @@ parse_subject(struct ca_csr *csr)
 		if ((st = string_utf8(X509_NAME_ENTRY_get_data(ne), what,
 		         &a->value)) != ST_OK)
 			goto out;
-		a->obj = X509_NAME_ENTRY_get_object(ne);
+		if ((a->obj = OBJ_dup(X509_NAME_ENTRY_get_object(ne))) ==
+		    NULL) {
+			OPENSSL_free(a->value);
+			a->value = NULL;
+			st = status_fail_ssl(ST_NOMEM, "subject attribute");
+			goto out;
+		}
 		a->nid = OBJ_obj2nid(a->obj);
 		csr->attr_count++;
 		if ((st = check_controls(a->value, what, &a->is_ascii)) !=
@@ -559,7 +585,7 @@ check_rsa_exponent(const EVP_PKEY *pkey)
 }
 
 enum status
-ca_csr_parse(const uint8_t *der, size_t der_len, struct ca_csr **out)
+ca_csr_parse_reference(const uint8_t *der, size_t der_len, struct ca_csr **out)
 {
 	struct ca_csr *csr = NULL;
 	const uint8_t *p = der;
@@ -630,6 +656,13 @@ ca_csr_parse(const uint8_t *der, size_t der_len, struct ca_csr **out)
 	if ((st = parse_challenge(csr)) != ST_OK)
 		goto out;
 	describe_key(csr);
+	/* The SPKI as the certificate will carry it (without an encoder for
+	 * an EC key); when it cannot be written, issuing tries i2d_PUBKEY. */
+	if (ca_certder_spki(X509_REQ_get_X509_PUBKEY(csr->req), &csr->spki,
+	        &csr->spki_len) != ST_OK) {
+		csr->spki = NULL;
+		csr->spki_len = 0;
+	}
 	ERR_clear_error();
 	*out = csr;
 	csr = NULL;
@@ -639,6 +672,493 @@ out:
 	return st;
 }
 
+/* ---- tessera's own reader (see the top of the file) ------------------ */
+
+/* The SPKIs own_read takes, up to the point's first octet (RFC 5480). */
+static const uint8_t spki_p256[] = {0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce,
+    0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00};
+static const uint8_t spki_p384[] = {0x30, 0x76, 0x30, 0x10, 0x06, 0x07, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00,
+    0x22, 0x03, 0x62, 0x00};
+/* rsaEncryption with NULL parameters (RFC 3279 2.3.1). */
+static const uint8_t alg_rsa[] = {0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48,
+    0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00};
+/* e = 65537, the one exponent tessera accepts. */
+static const uint8_t rsa_f4[] = {0x02, 0x03, 0x01, 0x00, 0x01};
+
+/* Signature algorithms: ECDSA parameters absent (RFC 5758 3.2), RSA NULL. */
+static const uint8_t sig_ecdsa256[] = {
+    0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02};
+static const uint8_t sig_ecdsa384[] = {
+    0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03};
+static const uint8_t sig_rsa256[] = {0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48,
+    0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05, 0x00};
+static const uint8_t sig_rsa384[] = {0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48,
+    0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0c, 0x05, 0x00};
+
+static const struct {
+	const uint8_t *der;
+	size_t len;
+	int key_id;
+	enum digest_alg md;
+} sig_algs[] = {
+    {sig_ecdsa256, sizeof(sig_ecdsa256), EVP_PKEY_EC, DIGEST_SHA256},
+    {sig_ecdsa384, sizeof(sig_ecdsa384), EVP_PKEY_EC, DIGEST_SHA384},
+    {sig_rsa256, sizeof(sig_rsa256), EVP_PKEY_RSA, DIGEST_SHA256},
+    {sig_rsa384, sizeof(sig_rsa384), EVP_PKEY_RSA, DIGEST_SHA384},
+};
+
+/* Attribute types (PKCS#9), the content of their OIDs. */
+static const uint8_t oid_ext_req[] = {
+    0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x0e};
+static const uint8_t oid_ms_ext_req[] = {
+    0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x02, 0x01, 0x0e};
+static const uint8_t oid_challenge[] = {
+    0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x07};
+/* Extensions a request may mark critical (X509_supported_extension). */
+static const uint8_t oid_san[] = {0x55, 0x1d, 0x11};
+static const uint8_t oid_ku[] = {0x55, 0x1d, 0x0f};
+static const uint8_t oid_bc[] = {0x55, 0x1d, 0x13};
+static const uint8_t oid_eku[] = {0x55, 0x1d, 0x25};
+
+/* RSA moduli own_read makes keys of: 512 to 8,192 bits. */
+#define OWN_RSA_MIN 64
+#define OWN_RSA_MAX 1024
+
+/*
+ * The key makers, fetched once per process (EVP_PKEY_fromdata reads its
+ * context and never writes it), then only read, as common/digest's table.
+ */
+static pthread_once_t makers_once = PTHREAD_ONCE_INIT;
+static EVP_PKEY_CTX *maker_ec, *maker_rsa;
+
+static void
+makers_fetch(void)
+{
+	maker_ec = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+	maker_rsa = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+	if (maker_ec != NULL && EVP_PKEY_fromdata_init(maker_ec) != 1) {
+		EVP_PKEY_CTX_free(maker_ec);
+		maker_ec = NULL;
+	}
+	if (maker_rsa != NULL && EVP_PKEY_fromdata_init(maker_rsa) != 1) {
+		EVP_PKEY_CTX_free(maker_rsa);
+		maker_rsa = NULL;
+	}
+	ERR_clear_error();
+}
+
+static int
+bytes_eq(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len)
+{
+	return a_len == b_len && memcmp(a, b, a_len) == 0;
+}
+
+/* The content of r, whole, is an OID TLV with content oid. */
+static int
+oid_is(const struct ca_der_r *oid, const uint8_t *c, size_t n)
+{
+	return bytes_eq(oid->p, (size_t)(oid->end - oid->p), c, n);
+}
+
+/* An EC public key on a named curve: its uncompressed point. */
+static int
+own_key_ec(const uint8_t *spki, size_t len, EVP_PKEY **pkey)
+{
+	OSSL_PARAM params[3];
+	const uint8_t *pt;
+	const char *group;
+	size_t pt_len;
+
+	if (len == sizeof(spki_p256) + 65 &&
+	    memcmp(spki, spki_p256, sizeof(spki_p256)) == 0) {
+		group = SN_X9_62_prime256v1;
+		pt = spki + sizeof(spki_p256);
+	} else if (len == sizeof(spki_p384) + 97 &&
+	    memcmp(spki, spki_p384, sizeof(spki_p384)) == 0) {
+		group = SN_secp384r1;
+		pt = spki + sizeof(spki_p384);
+	} else {
+		return 0;
+	}
+	pt_len = (size_t)(spki + len - pt);
+	if (pt[0] != POINT_CONVERSION_UNCOMPRESSED || maker_ec == NULL)
+		return 0;
+	params[0] = OSSL_PARAM_construct_utf8_string(
+	    OSSL_PKEY_PARAM_GROUP_NAME, (char *)group, 0);
+	params[1] = OSSL_PARAM_construct_octet_string(
+	    OSSL_PKEY_PARAM_PUB_KEY, (void *)pt, pt_len);
+	params[2] = OSSL_PARAM_construct_end();
+	/* The point is decoded, and checked on the curve, by OpenSSL. */
+	return EVP_PKEY_fromdata(maker_ec, pkey, EVP_PKEY_PUBLIC_KEY, params) ==
+	    1;
+}
+
+/* An RSA public key: rsaEncryption, n positive and minimal, e = 65537. */
+static int
+own_key_rsa(const uint8_t *spki, size_t len, EVP_PKEY **pkey)
+{
+	static const uint8_t e_native[] = {1, 0, 1};
+	struct ca_der_r r, seq, bits, key, n;
+	OSSL_PARAM params[3];
+	uint8_t n_native[OWN_RSA_MAX], e_buf[sizeof(e_native)];
+	const uint8_t *alg;
+	size_t alg_len, n_len, i;
+	int is_le;
+	uint16_t one = 1;
+
+	ca_der_r_init(&r, spki, len);
+	if (!ca_der_r_get(&r, CA_DER_SEQUENCE, &seq, NULL, NULL) ||
+	    !ca_der_r_empty(&r) ||
+	    !ca_der_r_get(&seq, CA_DER_SEQUENCE, &key, &alg, &alg_len) ||
+	    !bytes_eq(alg, alg_len, alg_rsa, sizeof(alg_rsa)) ||
+	    !ca_der_r_get(&seq, CA_DER_BIT_STRING, &bits, NULL, NULL) ||
+	    !ca_der_r_empty(&seq) || ca_der_r_empty(&bits) || bits.p[0] != 0)
+		return 0;
+	bits.p++;
+	if (!ca_der_r_get(&bits, CA_DER_SEQUENCE, &key, NULL, NULL) ||
+	    !ca_der_r_empty(&bits) ||
+	    !ca_der_r_get(&key, CA_DER_INTEGER, &n, NULL, NULL) ||
+	    !bytes_eq(key.p, (size_t)(key.end - key.p), rsa_f4, sizeof(rsa_f4)))
+		return 0;
+	/* Positive and minimal: no sign bit, a 0x00 only before one. */
+	n_len = (size_t)(n.end - n.p);
+	if (n_len == 0 || (n.p[0] & 0x80) != 0)
+		return 0;
+	if (n.p[0] == 0) {
+		if (n_len < 2 || (n.p[1] & 0x80) == 0)
+			return 0;
+		n.p++;
+		n_len--;
+	}
+	if (n_len < OWN_RSA_MIN || n_len > OWN_RSA_MAX || maker_rsa == NULL)
+		return 0;
+	/* OSSL_PARAM integers are in the machine's byte order. */
+	is_le = *(const uint8_t *)&one == 1;
+	for (i = 0; i < n_len; i++)
+		n_native[i] = is_le ? n.p[n_len - 1 - i] : n.p[i];
+	for (i = 0; i < sizeof(e_buf); i++)
+		e_buf[i] =
+		    is_le ? e_native[i] : e_native[sizeof(e_buf) - 1 - i];
+	params[0] =
+	    OSSL_PARAM_construct_BN(OSSL_PKEY_PARAM_RSA_N, n_native, n_len);
+	params[1] = OSSL_PARAM_construct_BN(
+	    OSSL_PKEY_PARAM_RSA_E, e_buf, sizeof(e_buf));
+	params[2] = OSSL_PARAM_construct_end();
+	return EVP_PKEY_fromdata(
+	           maker_rsa, pkey, EVP_PKEY_PUBLIC_KEY, params) == 1;
+}
+
+/*
+ * The proof of possession: sig (a BIT STRING's content) over the
+ * CertificationRequestInfo's bytes as received, by alg with csr's key.
+ */
+static int
+own_verify(const struct ca_csr *csr, const uint8_t *alg, size_t alg_len,
+    const struct ca_der_r *sig, const uint8_t *info, size_t info_len)
+{
+	EVP_MD_CTX *m = NULL;
+	const EVP_MD *md;
+	size_t i;
+	int ok = 0;
+
+	/* Whole octets only (X.690 8.6.2.2): the unused-bits octet is 0. */
+	if (ca_der_r_empty(sig) || sig->p[0] != 0)
+		return 0;
+	for (i = 0; i < sizeof(sig_algs) / sizeof(sig_algs[0]); i++)
+		if (bytes_eq(alg, alg_len, sig_algs[i].der, sig_algs[i].len))
+			break;
+	if (i == sizeof(sig_algs) / sizeof(sig_algs[0]) ||
+	    sig_algs[i].key_id != EVP_PKEY_get_base_id(csr->pkey) ||
+	    (md = digest_md(sig_algs[i].md)) == NULL)
+		return 0;
+	if ((m = EVP_MD_CTX_new()) == NULL)
+		return 0;
+	ok = EVP_DigestVerifyInit(m, NULL, md, NULL, csr->pkey) == 1 &&
+	    EVP_DigestVerify(m, sig->p + 1, (size_t)(sig->end - sig->p) - 1,
+	        info, info_len) == 1;
+	EVP_MD_CTX_free(m);
+	return ok;
+}
+
+/*
+ * One string of the types own_read takes, as the ASN1_STRING OpenSSL
+ * would have decoded: the reference's checks then run on it unchanged.
+ */
+static int
+own_string(const struct ca_der_r *r, uint8_t tag, ASN1_STRING *s)
+{
+	int type;
+
+	switch (tag) {
+	case CA_DER_UTF8STRING:
+		type = V_ASN1_UTF8STRING;
+		break;
+	case CA_DER_PRINTABLESTRING:
+		type = V_ASN1_PRINTABLESTRING;
+		break;
+	case CA_DER_IA5STRING:
+		type = V_ASN1_IA5STRING;
+		break;
+	case CA_DER_BMPSTRING:
+		type = V_ASN1_BMPSTRING;
+		break;
+	case CA_DER_UNIVERSALSTRING:
+		type = V_ASN1_UNIVERSALSTRING;
+		break;
+	default:
+		return 0;
+	}
+	memset(s, 0, sizeof(*s));
+	s->type = type;
+	s->data = (unsigned char *)r->p;
+	s->length = (int)(r->end - r->p);
+	return 1;
+}
+
+/* The subject: one attribute per RDN, each of a string type above. */
+static int
+own_subject(struct ca_csr *csr, struct ca_der_r name)
+{
+	struct ca_der_r rdn, atv, oid, val;
+	struct csr_attr *a;
+	ASN1_STRING s;
+	const uint8_t *oid_tlv, *p;
+	size_t oid_len, j;
+	char what[80], buf[64];
+	uint8_t tag;
+
+	while (!ca_der_r_empty(&name)) {
+		if (csr->attr_count == LIMIT_SUBJECT_ATTRS ||
+		    !ca_der_r_get(&name, CA_DER_SET, &rdn, NULL, NULL) ||
+		    !ca_der_r_get(&rdn, CA_DER_SEQUENCE, &atv, NULL, NULL) ||
+		    !ca_der_r_empty(&rdn) ||
+		    !ca_der_r_get(&atv, CA_DER_OID, &oid, &oid_tlv, &oid_len) ||
+		    ca_der_r_empty(&atv))
+			return 0;
+		tag = atv.p[0];
+		if (!ca_der_r_get(&atv, tag, &val, NULL, NULL) ||
+		    !ca_der_r_empty(&atv) || !own_string(&val, tag, &s))
+			return 0;
+		for (j = 0; j < csr->attr_count; j++)
+			if ((size_t)OBJ_length(csr->attrs[j].obj) ==
+			        (size_t)(oid.end - oid.p) &&
+			    memcmp(OBJ_get0_data(csr->attrs[j].obj), oid.p,
+			        (size_t)(oid.end - oid.p)) == 0)
+				return 0;
+		a = &csr->attrs[csr->attr_count];
+		p = oid_tlv;
+		if ((a->obj = d2i_ASN1_OBJECT(NULL, &p, (long)oid_len)) ==
+		        NULL ||
+		    p != oid_tlv + oid_len) {
+			ASN1_OBJECT_free(a->obj);
+			a->obj = NULL;
+			return 0;
+		}
+		a->nid = OBJ_obj2nid(a->obj);
+		csr->attr_count++;
+		snprintf(what, sizeof(what), "subject attribute %s",
+		    obj_name(a->obj, buf, sizeof(buf)));
+		if (check_string_type(&s, what) != ST_OK ||
+		    string_utf8(&s, what, &a->value) != ST_OK ||
+		    check_controls(a->value, what, &a->is_ascii) != ST_OK)
+			return 0;
+		if (a->nid == NID_commonName)
+			csr->cn = a->value;
+		else if (a->nid == NID_serialNumber)
+			csr->serial = a->value;
+	}
+	return 1;
+}
+
+/*
+ * The extensionRequest's Extensions: the SAN decoded and checked as the
+ * reference does; a critical extension other than those tessera knows it
+ * may be given, an extension twice, anything not DER: not taken.
+ */
+static int
+own_extensions(struct ca_csr *csr, struct ca_der_r exts)
+{
+	struct ca_der_r ext, oid, crit, val;
+	const uint8_t *p;
+	int has_san = 0, is_critical;
+
+	while (!ca_der_r_empty(&exts)) {
+		if (!ca_der_r_get(&exts, CA_DER_SEQUENCE, &ext, NULL, NULL) ||
+		    !ca_der_r_get(&ext, CA_DER_OID, &oid, NULL, NULL) ||
+		    !ca_der_oid_ok(oid.p, (size_t)(oid.end - oid.p)))
+			return 0;
+		is_critical = 0;
+		if (ca_der_r_peek(&ext, CA_DER_BOOLEAN)) {
+			/* DEFAULT FALSE: in DER only ever TRUE, 0xff. */
+			if (!ca_der_r_get(
+			        &ext, CA_DER_BOOLEAN, &crit, NULL, NULL) ||
+			    !bytes_eq(crit.p, (size_t)(crit.end - crit.p),
+			        (const uint8_t *)"\xff", 1))
+				return 0;
+			is_critical = 1;
+		}
+		if (!ca_der_r_get(
+		        &ext, CA_DER_OCTET_STRING, &val, NULL, NULL) ||
+		    !ca_der_r_empty(&ext))
+			return 0;
+		if (is_critical && !oid_is(&oid, oid_san, sizeof(oid_san)) &&
+		    !oid_is(&oid, oid_ku, sizeof(oid_ku)) &&
+		    !oid_is(&oid, oid_bc, sizeof(oid_bc)) &&
+		    !oid_is(&oid, oid_eku, sizeof(oid_eku)))
+			return 0;
+		if (!oid_is(&oid, oid_san, sizeof(oid_san)))
+			continue;
+		if (has_san++)
+			return 0;
+		p = val.p;
+		csr->san = d2i_GENERAL_NAMES(NULL, &p, (long)(val.end - val.p));
+		if (csr->san == NULL || p != val.end ||
+		    check_san_entries(csr->san) != ST_OK)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * The attributes: at most one extensionRequest (PKCS#9 or Microsoft's),
+ * at most one challengePassword, each with one value; any other: not
+ * taken.
+ */
+static int
+own_attributes(struct ca_csr *csr, struct ca_der_r attrs)
+{
+	struct ca_der_r attr, oid, vals, val;
+	ASN1_STRING s;
+	int has_ext = 0, has_challenge = 0;
+	uint8_t tag;
+
+	while (!ca_der_r_empty(&attrs)) {
+		if (!ca_der_r_get(&attrs, CA_DER_SEQUENCE, &attr, NULL, NULL) ||
+		    !ca_der_r_get(&attr, CA_DER_OID, &oid, NULL, NULL) ||
+		    !ca_der_r_get(&attr, CA_DER_SET, &vals, NULL, NULL) ||
+		    !ca_der_r_empty(&attr) || ca_der_r_empty(&vals))
+			return 0;
+		tag = vals.p[0];
+		if (!ca_der_r_get(&vals, tag, &val, NULL, NULL) ||
+		    !ca_der_r_empty(&vals))
+			return 0;
+		if (oid_is(&oid, oid_ext_req, sizeof(oid_ext_req)) ||
+		    oid_is(&oid, oid_ms_ext_req, sizeof(oid_ms_ext_req))) {
+			if (has_ext++ || tag != CA_DER_SEQUENCE ||
+			    !own_extensions(csr, val))
+				return 0;
+		} else if (oid_is(&oid, oid_challenge, sizeof(oid_challenge))) {
+			/* TeletexString, which the reference takes, is not. */
+			if (has_challenge++ || !own_string(&val, tag, &s) ||
+			    string_utf8(&s, "challengePassword",
+			        &csr->challenge) != ST_OK)
+				return 0;
+		} else {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/*
+ * CertificationRequest (RFC 2986 4.1, 4.2) into csr: 1 when own_read
+ * takes it, 0 (csr partly filled, for ca_csr_free) when the reference is
+ * to decide.
+ */
+static int
+own_read(const uint8_t *der, size_t der_len, struct ca_csr *csr)
+{
+	static const uint8_t v1[] = {0x02, 0x01, 0x00};
+	struct ca_der_r r, req, info, ver, name, spki, attrs, alg, sig;
+	const uint8_t *info_tlv, *ver_tlv, *spki_tlv, *alg_tlv;
+	size_t info_len, ver_len, spki_len, alg_len;
+
+	pthread_once(&makers_once, makers_fetch);
+	ca_der_r_init(&r, der, der_len);
+	if (!ca_der_r_get(&r, CA_DER_SEQUENCE, &req, NULL, NULL) ||
+	    !ca_der_r_empty(&r) ||
+	    !ca_der_r_get(&req, CA_DER_SEQUENCE, &info, &info_tlv, &info_len) ||
+	    !ca_der_r_get(&req, CA_DER_SEQUENCE, &alg, &alg_tlv, &alg_len) ||
+	    !ca_der_r_get(&req, CA_DER_BIT_STRING, &sig, NULL, NULL) ||
+	    !ca_der_r_empty(&req))
+		return 0;
+	if (!ca_der_r_get(&info, CA_DER_INTEGER, &ver, &ver_tlv, &ver_len) ||
+	    !bytes_eq(ver_tlv, ver_len, v1, sizeof(v1)) ||
+	    !ca_der_r_get(&info, CA_DER_SEQUENCE, &name, NULL, NULL) ||
+	    !ca_der_r_get(&info, CA_DER_SEQUENCE, &spki, &spki_tlv, &spki_len))
+		return 0;
+	/* attributes [0] IMPLICIT SET OF Attribute, absent or present. */
+	ca_der_r_init(&attrs, info.p, 0);
+	if (!ca_der_r_empty(&info) &&
+	    !ca_der_r_get(&info, CA_DER_CTX_CONS(0), &attrs, NULL, NULL))
+		return 0;
+	if (!ca_der_r_empty(&info))
+		return 0;
+	if (!own_key_ec(spki_tlv, spki_len, &csr->pkey) &&
+	    !own_key_rsa(spki_tlv, spki_len, &csr->pkey))
+		return 0;
+	if (!own_verify(csr, alg_tlv, alg_len, &sig, info_tlv, info_len))
+		return 0;
+	if (check_rsa_exponent(csr->pkey) != ST_OK || !own_subject(csr, name) ||
+	    !own_attributes(csr, attrs))
+		return 0;
+	describe_key(csr);
+	/* Taken only in the form ca_certder_spki writes: kept as sent. */
+	if ((csr->spki = OPENSSL_malloc(spki_len)) == NULL)
+		return 0;
+	memcpy(csr->spki, spki_tlv, spki_len);
+	csr->spki_len = spki_len;
+	return 1;
+}
+
+enum status
+ca_csr_parse_own(const uint8_t *der, size_t der_len, struct ca_csr **out)
+{
+	struct ca_csr *csr = NULL;
+	enum status st = ST_MALFORMED;
+
+	*out = NULL;
+	if (der_len == 0 || der_len > LIMIT_CSR_DER)
+		return status_fail(ST_MALFORMED, "own reader: not taken");
+	if ((csr = calloc(1, sizeof(*csr))) == NULL)
+		return status_fail(ST_NOMEM, "out of memory");
+	ERR_set_mark();
+	if (!own_read(der, der_len, csr)) {
+		ERR_pop_to_mark();
+		st = status_fail(ST_MALFORMED, "own reader: not taken");
+		goto out;
+	}
+	ERR_pop_to_mark();
+	*out = csr;
+	csr = NULL;
+	st = ST_OK;
+out:
+	ca_csr_free(csr);
+	return st;
+}
+
+enum status
+ca_csr_parse(const uint8_t *der, size_t der_len, struct ca_csr **out)
+{
+	struct ca_csr *csr = NULL;
+
+	*out = NULL;
+	if (der_len > 0 && der_len <= LIMIT_CSR_DER &&
+	    (csr = calloc(1, sizeof(*csr))) != NULL) {
+		ERR_set_mark();
+		if (own_read(der, der_len, csr)) {
+			ERR_pop_to_mark();
+			*out = csr;
+			return ST_OK;
+		}
+		ERR_pop_to_mark();
+		ca_csr_free(csr);
+	}
+	return ca_csr_parse_reference(der, der_len, out);
+}
+
 void
 ca_csr_free(struct ca_csr *csr)
 {
@@ -646,12 +1166,18 @@ ca_csr_free(struct ca_csr *csr)
 
 	if (csr == NULL)
 		return;
-	X509_REQ_free(csr->req);
+	if (csr->req != NULL)
+		X509_REQ_free(csr->req);
+	else
+		EVP_PKEY_free(csr->pkey);
+	OPENSSL_free(csr->spki);
 	GENERAL_NAMES_free(csr->san);
 	if (csr->challenge != NULL)
 		OPENSSL_clear_free(csr->challenge, strlen(csr->challenge));
-	for (i = 0; i < csr->attr_count; i++)
+	for (i = 0; i < csr->attr_count; i++) {
 		OPENSSL_free(csr->attrs[i].value);
+		ASN1_OBJECT_free(csr->attrs[i].obj);
+	}
 	free(csr);
 }
 
@@ -1264,10 +1790,11 @@ ca_csr_keygen_rule(const struct ca_csr *csr,
 		*out = *best;
 }
 
-X509_REQ *
-ca_csr_get0_req(const struct ca_csr *csr)
+const uint8_t *
+ca_csr_get0_spki(const struct ca_csr *csr, size_t *len)
 {
-	return csr->req;
+	*len = csr->spki_len;
+	return csr->spki;
 }
 
 EVP_PKEY *
@@ -1323,4 +1850,70 @@ const char *
 ca_csr_key_describe(const struct ca_csr *csr)
 {
 	return csr->key_desc;
+}
+
+int
+ca_csr_same(
+    const struct ca_csr *a, const struct ca_csr *b, char *why, size_t cap)
+{
+	unsigned char *da = NULL, *db = NULL;
+	int la = 0, lb = 0, same = 0;
+	size_t i;
+
+	snprintf(why, cap, "same");
+	if (a->attr_count != b->attr_count) {
+		snprintf(why, cap, "subject attribute count %zu vs %zu",
+		    a->attr_count, b->attr_count);
+		return 0;
+	}
+	for (i = 0; i < a->attr_count; i++)
+		if (OBJ_cmp(a->attrs[i].obj, b->attrs[i].obj) != 0 ||
+		    a->attrs[i].nid != b->attrs[i].nid ||
+		    strcmp(a->attrs[i].value, b->attrs[i].value) != 0 ||
+		    a->attrs[i].is_ascii != b->attrs[i].is_ascii) {
+			snprintf(why, cap, "subject attribute %zu", i);
+			return 0;
+		}
+	if ((a->cn == NULL) != (b->cn == NULL) ||
+	    (a->cn != NULL && strcmp(a->cn, b->cn) != 0) ||
+	    (a->serial == NULL) != (b->serial == NULL) ||
+	    (a->serial != NULL && strcmp(a->serial, b->serial) != 0)) {
+		snprintf(why, cap, "CN or serialNumber");
+		return 0;
+	}
+	if ((a->challenge == NULL) != (b->challenge == NULL) ||
+	    (a->challenge != NULL && strcmp(a->challenge, b->challenge) != 0)) {
+		snprintf(why, cap, "challengePassword");
+		return 0;
+	}
+	if (a->key_id != b->key_id || a->curve_nid != b->curve_nid ||
+	    a->key_bits != b->key_bits ||
+	    strcmp(a->key_desc, b->key_desc) != 0 ||
+	    EVP_PKEY_eq(a->pkey, b->pkey) != 1) {
+		snprintf(why, cap, "key %s vs %s", a->key_desc, b->key_desc);
+		ERR_clear_error();
+		return 0;
+	}
+	if (a->spki_len != b->spki_len || a->spki == NULL || b->spki == NULL ||
+	    memcmp(a->spki, b->spki, a->spki_len) != 0) {
+		snprintf(why, cap, "SPKI bytes");
+		return 0;
+	}
+	if ((a->san == NULL) != (b->san == NULL)) {
+		snprintf(why, cap, "SAN present in one only");
+		return 0;
+	}
+	if (a->san != NULL) {
+		la = i2d_GENERAL_NAMES(a->san, &da);
+		lb = i2d_GENERAL_NAMES(b->san, &db);
+		if (la <= 0 || la != lb || memcmp(da, db, (size_t)la) != 0) {
+			snprintf(why, cap, "SAN");
+			goto out;
+		}
+	}
+	same = 1;
+out:
+	OPENSSL_free(da);
+	OPENSSL_free(db);
+	return same;
 }

@@ -22,9 +22,38 @@ struct ca_csr;
  * Parse exactly one DER PKCS#10 of at most LIMIT_CSR_DER bytes (trailing
  * bytes are refused) and verify its self-signature (proof of possession).
  * ST_LIMIT, ST_MALFORMED with a detail. The caller frees with ca_csr_free.
+ * tessera's own DER reader takes the requests it knows (EC P-256/P-384
+ * and RSA keys, ECDSA and PKCS#1 v1.5 with SHA-256/384, the subject, the
+ * SAN, challengePassword) without OpenSSL's decoders; everything else,
+ * and every request it would refuse, is decided by the reference.
  */
 enum status ca_csr_parse(
     const uint8_t *der, size_t der_len, struct ca_csr **out) MUST_CHECK;
+
+/*
+ * The reference reader alone: d2i_X509_REQ, X509_REQ_verify and what
+ * OpenSSL decodes. Its verdicts and messages are ca_csr_parse's.
+ */
+enum status ca_csr_parse_reference(
+    const uint8_t *der, size_t der_len, struct ca_csr **out) MUST_CHECK;
+
+/*
+ * tessera's own reader alone (tests and fuzzing): ST_OK, or ST_MALFORMED
+ * ("not taken") for a request it leaves to the reference, which may
+ * still accept it. What it accepts the reference must accept too, with
+ * the same fields (ca_csr_same).
+ */
+enum status ca_csr_parse_own(
+    const uint8_t *der, size_t der_len, struct ca_csr **out) MUST_CHECK;
+
+/*
+ * 1 when a and b (the two readers' results for the same request) carry
+ * the same: subject attributes (types, values, ASCII or not), SANs,
+ * challengePassword, key (EVP_PKEY_eq, type, curve, size, description)
+ * and SPKI bytes. Else 0 and the first difference in why (cap bytes).
+ */
+int ca_csr_same(
+    const struct ca_csr *a, const struct ca_csr *b, char *why, size_t cap);
 
 void ca_csr_free(struct ca_csr *csr);
 
@@ -70,8 +99,13 @@ enum status ca_csr_names_build(const struct ca_csr *csr,
 void ca_csr_keygen_rule(const struct ca_csr *csr,
     const struct policy_profile *profile, struct policy_key_rule *out);
 
-/* The request (get0: owned by csr). */
-X509_REQ *ca_csr_get0_req(const struct ca_csr *csr);
+/*
+ * The SubjectPublicKeyInfo as the certificate carries it, byte for byte
+ * what i2d_PUBKEY writes for the key (ca_certder_spki), owned by csr; NULL
+ * (and *len 0) when it could not be written, and the issuer then encodes
+ * ca_csr_get0_pubkey itself.
+ */
+const uint8_t *ca_csr_get0_spki(const struct ca_csr *csr, size_t *len);
 
 /* The public key (get0). */
 EVP_PKEY *ca_csr_get0_pubkey(const struct ca_csr *csr);

@@ -1,5 +1,6 @@
 /*
- * DER writing shared by the CRL and certificate encoders (see der.h).
+ * DER reading (the PKCS#10 reader) and writing (the CRL and certificate
+ * encoders); see der.h.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,54 @@
 #include <openssl/x509.h>
 
 #include "ca/der.h"
+
+int
+ca_der_r_get(struct ca_der_r *r, uint8_t tag, struct ca_der_r *in,
+    const uint8_t **tlv, size_t *tlv_len)
+{
+	const uint8_t *p = r->p;
+	size_t avail, hdr, len, k, i;
+
+	if (p >= r->end || (avail = (size_t)(r->end - p)) < 2 || p[0] != tag)
+		return 0;
+	if (p[1] < 0x80) {
+		len = p[1];
+		hdr = 2;
+	} else {
+		/* Long form: 1 to 3 octets, no leading zero, from 128 on. */
+		k = p[1] & 0x7f;
+		if (k == 0 || k > 3 || avail < 2 + k || p[2] == 0)
+			return 0;
+		for (len = 0, i = 0; i < k; i++)
+			len = len << 8 | p[2 + i];
+		if (len < 0x80)
+			return 0;
+		hdr = 2 + k;
+	}
+	if (len > avail - hdr)
+		return 0;
+	in->p = p + hdr;
+	in->end = p + hdr + len;
+	if (tlv != NULL) {
+		*tlv = p;
+		*tlv_len = hdr + len;
+	}
+	r->p = p + hdr + len;
+	return 1;
+}
+
+int
+ca_der_oid_ok(const uint8_t *c, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || (c[n - 1] & 0x80) != 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (c[i] == 0x80 && (i == 0 || (c[i - 1] & 0x80) == 0))
+			return 0;
+	return 1;
+}
 
 uint8_t *
 ca_der_len_write(uint8_t *q, size_t n)

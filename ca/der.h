@@ -1,6 +1,9 @@
 /*
- * ca/der: the DER that tessera writes itself (X.690 §10), shared by the
- * CRL builder (ca/crl.c) and the certificate template (ca/certder.c): a
+ * ca/der: the DER that tessera writes and reads itself (X.690 §10). Read:
+ * a bounded cursor that takes one TLV at a time, one-octet tags and
+ * minimal definite lengths only (ca/csr.c's PKCS#10 reader). Write, shared
+ * by the CRL builder (ca/crl.c) and the certificate template
+ * (ca/certder.c): a
  * bounded writer that stops before a byte would land past its end, the
  * length and tag headers, INTEGERs from a big-endian magnitude, and the
  * Time of RFC 5280 §4.1.2.5 (UTCTime through 2049, GeneralizedTime from
@@ -24,10 +27,17 @@
 #define CA_DER_BIT_STRING 0x03
 #define CA_DER_OCTET_STRING 0x04
 #define CA_DER_OID 0x06
+#define CA_DER_NULL 0x05
 #define CA_DER_ENUMERATED 0x0a
+#define CA_DER_UTF8STRING 0x0c
+#define CA_DER_PRINTABLESTRING 0x13
+#define CA_DER_IA5STRING 0x16
+#define CA_DER_UNIVERSALSTRING 0x1c
+#define CA_DER_BMPSTRING 0x1e
 #define CA_DER_UTCTIME 0x17
 #define CA_DER_GENTIME 0x18
 #define CA_DER_SEQUENCE 0x30
+#define CA_DER_SET 0x31
 /* [n] IMPLICIT of a primitive, [n] of a constructed (or EXPLICIT). */
 #define CA_DER_CTX(n) (0x80 | (n))
 #define CA_DER_CTX_CONS(n) (0xa0 | (n))
@@ -37,6 +47,52 @@
 #define CA_DER_T_2050 2524608000LL /* 2050-01-01: GeneralizedTime */
 #define CA_DER_T_MIN (-62167219200LL) /* 0000-01-01 */
 #define CA_DER_T_MAX 253402300800LL /* 10000-01-01 */
+
+/*
+ * A reader over [p, end): every read checks its bounds; a read that fails
+ * leaves the reader where it was.
+ */
+struct ca_der_r {
+	const uint8_t *p;
+	const uint8_t *end;
+};
+
+static inline void
+ca_der_r_init(struct ca_der_r *r, const uint8_t *der, size_t len)
+{
+	r->p = der;
+	r->end = der + len;
+}
+
+/* 1 when nothing is left. */
+static inline int
+ca_der_r_empty(const struct ca_der_r *r)
+{
+	return r->p == r->end;
+}
+
+/* 1 when the next TLV has tag (one octet), without reading it. */
+static inline int
+ca_der_r_peek(const struct ca_der_r *r, uint8_t tag)
+{
+	return r->p < r->end && r->p[0] == tag;
+}
+
+/*
+ * One TLV of tag at the reader's position, in DER: a definite length of
+ * at most three octets, in its shortest form, within the reader. 1 and
+ * the reader past it, *in over its content and, when tlv is not NULL, the
+ * whole TLV's bytes in *tlv and *tlv_len; else 0.
+ */
+int ca_der_r_get(struct ca_der_r *r, uint8_t tag, struct ca_der_r *in,
+    const uint8_t **tlv, size_t *tlv_len) MUST_CHECK;
+
+/*
+ * A whole OBJECT IDENTIFIER's content is well formed as X.690 §8.19 and
+ * OpenSSL's c2i_ASN1_OBJECT read it: not empty, every subidentifier
+ * minimal (no leading 0x80), the last octet ends one.
+ */
+int ca_der_oid_ok(const uint8_t *c, size_t n);
 
 /*
  * A writer over [p, end). A write that does not fit writes nothing and

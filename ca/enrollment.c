@@ -837,7 +837,7 @@ authority_enroll(struct authority *a, const struct principal *who,
 	    new_key != NULL ? new_key : ca_csr_get0_pubkey(csr), now, &t);
 	/* The key as the CSR sent it: its SPKI needs no encoder. */
 	if (new_key == NULL)
-		t.xpubkey = X509_REQ_get_X509_PUBKEY(ca_csr_get0_req(csr));
+		t.spki = ca_csr_get0_spki(csr, &t.spki_len);
 	/* The CRL shard is fixed here and named in the certificate. */
 	if ((st = pick_shard(a, &shard, &crl_url)) != ST_OK)
 		goto out;

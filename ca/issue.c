@@ -72,17 +72,21 @@ ca_cert_issue(const struct ca_certder *tmpl, const struct ca_template *t,
 	}
 	r.subject = subject;
 	r.subject_len = (size_t)n;
-	if (t->xpubkey != NULL) {
+	if (t->spki != NULL) {
+		r.spki = t->spki;
+		r.spki_len = t->spki_len;
+	} else if (t->xpubkey != NULL) {
 		if ((st = ca_certder_spki(t->xpubkey, &spki, &r.spki_len)) !=
 		    ST_OK)
 			goto out;
+		r.spki = spki;
 	} else if ((n = i2d_PUBKEY(t->pubkey, &spki)) > 0) {
 		r.spki_len = (size_t)n;
+		r.spki = spki;
 	} else {
 		st = status_fail_ssl(ST_MALFORMED, "subject public key");
 		goto out;
 	}
-	r.spki = spki;
 	if ((st = random_serial(serial, serial_hex)) != ST_OK)
 		goto out;
 	r.serial = serial;

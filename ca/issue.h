@@ -26,6 +26,10 @@ struct ca_template {
 	/* The same key as received (a CSR's), borrowed; NULL: pubkey's.
 	 * Its SPKI is written without an OpenSSL encoder (ca_certder_spki). */
 	const X509_PUBKEY *xpubkey;
+	/* Or its SPKI's DER as received and checked (a CSR's, borrowed:
+	 * ca_csr_get0_spki), used as it is; first when set. */
+	const uint8_t *spki;
+	size_t spki_len;
 	const GENERAL_NAMES *san; /* borrowed; NULL for none */
 	int san_critical; /* RFC 5280: when the subject is empty */
 	int64_t not_before; /* Unix seconds */

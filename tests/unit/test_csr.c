@@ -304,7 +304,18 @@ test_good(void)
 		CHECK(ca_csr_device_id(csr, device) != NULL &&
 		    strcmp(ca_csr_device_id(csr, device), "dev-0001") == 0);
 		CHECK(ca_csr_get0_challenge(csr) == NULL);
-		CHECK(ca_csr_get0_req(csr) != NULL);
+		{
+			size_t spki_len = 0;
+			uint8_t *want = NULL;
+			int want_len = i2d_PUBKEY(p256, &want);
+
+			/* The SPKI kept is what i2d_PUBKEY writes. */
+			CHECK(ca_csr_get0_spki(csr, &spki_len) != NULL &&
+			    want_len > 0 && spki_len == (size_t)want_len &&
+			    memcmp(ca_csr_get0_spki(csr, &spki_len), want,
+			        spki_len) == 0);
+			OPENSSL_free(want);
+		}
 		CHECK(ca_csr_get0_pubkey(csr) != NULL &&
 		    EVP_PKEY_eq(ca_csr_get0_pubkey(csr), p256) == 1);
 		san = ca_csr_get0_san(csr);
