@@ -8,8 +8,15 @@
  * after the proof-of-possession check would go unexplored: each input that
  * decodes is also re-signed with a fixed key (here, never in ca/csr.c) and
  * fed through again.
+ *
+ * Differential: every input also goes through the reference reader
+ * (d2i_X509_REQ) and tessera's own reader alone. ca_csr_parse must give
+ * the reference's verdict and message; what the own reader takes, the
+ * reference must take with the same fields (ca_csr_same) and the same
+ * outcome of every profile check.
  */
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,15 +85,52 @@ build(const struct ca_csr *csr, const struct policy_profile *p)
 	GENERAL_NAMES_free(san);
 }
 
+/* The own reader's result against the reference's, for every profile. */
+static void
+differ(const struct ca_csr *own, const struct ca_csr *ref)
+{
+	const struct policy_profile *p;
+	char why[128], d[512];
+	enum status a, b;
+	size_t i;
+
+	if (!ca_csr_same(own, ref, why, sizeof(why)))
+		abort();
+	for (i = 0; (p = policy_profile_at(policy, i)) != NULL; i++) {
+		a = ca_csr_check(own, p);
+		snprintf(d, sizeof(d), "%s", status_detail());
+		b = ca_csr_check(ref, p);
+		if (a != b || (a != ST_OK && strcmp(d, status_detail()) != 0))
+			abort();
+	}
+}
+
 /* Parse der; if it parses, check it against every profile. */
 static void
 run(const uint8_t *der, size_t len)
 {
 	const struct policy_profile *p;
-	struct ca_csr *csr = NULL;
+	struct ca_csr *csr = NULL, *ref = NULL, *own = NULL;
+	enum status st, st_ref, st_own;
+	char d_ref[512];
 	size_t i;
 
-	if (ca_csr_parse(der, len, &csr) != ST_OK) {
+	st_ref = ca_csr_parse_reference(der, len, &ref);
+	snprintf(d_ref, sizeof(d_ref), "%s", status_detail());
+	st_own = ca_csr_parse_own(der, len, &own);
+	if ((st_ref == ST_OK) != (ref != NULL) ||
+	    (st_own == ST_OK) != (own != NULL) ||
+	    (st_own == ST_OK && st_ref != ST_OK))
+		abort();
+	if (own != NULL)
+		differ(own, ref);
+	ca_csr_free(own);
+	ca_csr_free(ref);
+	st = ca_csr_parse(der, len, &csr);
+	if (st != st_ref ||
+	    (st != ST_OK && strcmp(d_ref, status_detail()) != 0))
+		abort();
+	if (st != ST_OK) {
 		if (csr != NULL)
 			abort();
 		return;
