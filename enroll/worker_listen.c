@@ -21,11 +21,22 @@
  * TLS 1.2 and 1.3 only (RFC 8996), AEAD suites with ECDHE, the server's
  * order. No session tickets: tls-unique is unsafe across resumption
  * (RFC 7030 §3.5), and libmicrohttpd keeps no session cache either.
+ *
+ * The groups: X25519 first. With the server's order GnuTLS picks its
+ * first group the client supports and, when the client sent no key share
+ * for it, answers a HelloRetryRequest: one more round trip and one more
+ * key for the client. SECURE128 puts P-256 first, and OpenSSL, Go, Java,
+ * rustls and curl send an X25519 share only; GnuTLS clients send both; a
+ * client without X25519 gets P-256 without a retry. Elliptic curves only:
+ * every TLS 1.3 client has P-256 (RFC 8446 §9.1), and a client offering
+ * only ffdhe8192 would make the server pay an 8192-bit exponentiation.
  */
 #define WORKER_TLS_PRIORITIES                                                  \
 	"SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:"           \
 	"+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD:"         \
-	"-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE:%NO_TICKETS"
+	"-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:-GROUP-ALL:+GROUP-X25519:"            \
+	"+GROUP-SECP256R1:+GROUP-SECP384R1:+GROUP-SECP521R1:+GROUP-X448:"      \
+	"%SERVER_PRECEDENCE:%NO_TICKETS"
 
 static void PRINTF_LIKE(2, 0) mhd_log(void *cls, const char *fmt, va_list ap)
 {

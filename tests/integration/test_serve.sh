@@ -194,6 +194,23 @@ for v in tls1_2 tls1_3; do
 		pass || fail "$v: session resumed (or no connection)"
 done
 
+# TLS 1.3 key exchange in one round trip: a client with X25519 and P-256
+# whose ClientHello carries an X25519 share (OpenSSL's default) gets no
+# HelloRetryRequest (it would send a second ClientHello); one with only a
+# P-256 share and no X25519 gets P-256, also without a retry; and a
+# client offering only finite-field groups is refused.
+for g in X25519:P-256=X25519 P-256=prime256v1; do
+	echo | openssl s_client -connect "127.0.0.1:$P1" -tls1_3 \
+		-groups "${g%=*}" -servername localhost -msg >"$T/groups.out" 2>&1
+	n=$(grep -c '>>> .*ClientHello' "$T/groups.out")
+	[ "$n" = 1 ] && grep -q "Server Temp Key: .*${g#*=}" "$T/groups.out" &&
+		pass || fail "TLS 1.3 with groups ${g%=*}: $n ClientHellos," \
+		"$(grep 'Server Temp Key' "$T/groups.out")"
+done
+echo | openssl s_client -connect "127.0.0.1:$P1" -tls1_3 -groups ffdhe2048 \
+	-servername localhost >"$T/ffdhe.out" 2>&1 &&
+	fail "TLS 1.3 with ffdhe2048 only accepted" || pass
+
 # Keep-alive: 50 requests, one connection; Connection: close honoured.
 urls=()
 for i in $(seq 1 50); do urls+=(-o /dev/null "$TLS/.well-known/est/cacerts"); done
