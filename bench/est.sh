@@ -7,13 +7,16 @@
 #   station keep-alive   one TLS connection per thread, client certificate
 #   first boot           a new TLS connection per enrollment, HTTP Basic with
 #                        a one-time secret minted (via the API) beforehand
-# station with 1, 2 and 8 threads, first boot with 1 and 2 (8 station
+# station with 1, 2 and 8 threads, first boot with 1, 2 and 8 (8 station
 # connections: 4 requests at once per worker, so the store's group commit
 # has writes to group; "per fsync" is the writes each commit carried, from
 # /metrics, secrets minted before the clock included). Then `openssl ca` (software P-256 CA key, a
 # minimal openssl.cnf, -batch -notext) issues the CSRs tessera enrolled in
 # the first-boot 1-thread run: once with one process per CSR, as operators
-# script it, and once as a single -infiles batch. Prints a table.
+# script it, and once as a single -infiles batch. Prints a table, with the
+# CPU each enrollment cost the server and the load generator (bench_est's
+# line also says where a request's time went on the client: tcp, tls,
+# http, close).
 # TESSERA_BENCH_STORE=postgresql://... puts the store in that (empty)
 # PostgreSQL database instead of DIR/tessera.db.
 secs=${1:-10}
@@ -40,18 +43,51 @@ STA=(--mode station --cert "$W/station.pem" --key "$W/station.key")
 # enroll without a certificate.
 FB=(--mode firstboot --cert "$D/admin/admin.pem" --key "$D/admin/admin.key")
 
-declare -A rate count groups
+# serve_cpu: CPU seconds used so far by tessera serve and its processes
+# (supervisor, workers, signer).
+serve_cpu() {
+	local p t=0 hz
+	hz=$(getconf CLK_TCK)
+	for p in "$SERVE" $(pgrep -P "$SERVE"); do
+		t=$(awk -v t="$t" -v hz="$hz" '{ print t + ($14 + $15) / hz }' \
+			"/proc/$p/stat" 2>/dev/null || echo "$t")
+	done
+	echo "$t"
+}
+
+declare -A rate count groups srv cli
 run() { # NAME THREADS POOL-PER-THREAD args...
-	local name=$1 threads=$2 pool=$3 out g0
+	local name=$1 threads=$2 pool=$3 out g0 c0 c1 pid i
 	shift 3
 	echo "== $name ($secs s)"
+	# The clock (and the server's CPU count) starts once the CSRs and
+	# secrets are made: bench_est waits for $W/go.
+	rm -f "$W/go"
+	"$BENCH" "${COMMON[@]}" --threads "$threads" --pool "$pool" \
+		--prefix "$name" --wait "$W/go" "$@" >"$W/bench.out" 2>"$W/bench.err" &
+	pid=$!
+	for i in $(seq 1 6000); do
+		grep -q 'bench_est: ready' "$W/bench.err" && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
 	g0=$(commit_groups "$P2")
-	out=$("$BENCH" "${COMMON[@]}" --threads "$threads" --pool "$pool" \
-		--prefix "$name" "$@")
+	c0=$(serve_cpu)
+	touch "$W/go"
+	wait "$pid" || true
+	c1=$(serve_cpu)
+	grep -v 'bench_est: ready' "$W/bench.err" >&2 || true
+	out=$(cat "$W/bench.out")
 	groups[$name]=$(per_commit "$g0" "$(commit_groups "$P2")")
 	echo "   $out; writes per commit ${groups[$name]} [$(uptime | sed 's/.*load/load/')]"
 	rate[$name]=$(sed -n 's/.* rate=\([0-9.]*\).*/\1/p' <<<"$out")
 	count[$name]=$(sed -n 's/.* ok=\([0-9]*\).*/\1/p' <<<"$out")
+	# CPU per enrollment, ms: the server's (all its processes) and the
+	# load generator's (which shares the cores).
+	srv[$name]=$(awk -v a="$c0" -v b="$c1" -v n="${count[$name]:-0}" \
+		'BEGIN { if (n > 0) printf "%.2f", (b - a) * 1000 / n }')
+	cli[$name]=$(sed -n 's/.* cpu=\([0-9.]*\).*/\1/p' <<<"$out" |
+		awk -v n="${count[$name]:-0}" '{ if (n > 0) printf "%.2f", $1 * 1000 / n }')
 	grep -q ' failed=0 ' <<<"$out" ||
 		echo "   WARNING: some enrollments failed (see above)"
 	[ "${count[$name]}" -lt $((pool * threads)) ] ||
@@ -63,6 +99,7 @@ run st2 2 $((secs * 450)) "${STA[@]}"
 run st8 8 $((secs * 150)) "${STA[@]}"
 run fb1 1 $((secs * 220)) "${FB[@]}" --save "$W/fb1"
 run fb2 2 $((secs * 160)) "${FB[@]}"
+run fb8 8 $((secs * 100)) "${FB[@]}"
 serve_stop
 
 # The peer: openssl ca with a software P-256 key, the device profile's
@@ -132,18 +169,22 @@ echo "tessera signs in SoftHSMv2 over PKCS#11 and commits every certificate"
 echo "(SQLite, synchronous=FULL) before answering; openssl ca signs with a"
 echo "key file and does not fsync its index."
 echo
-printf '%-38s %10s %12s %12s %10s\n' scenario 'enroll/s' 'x ossl-1/CSR' \
-	'x ossl-batch' 'per fsync'
+echo "srv ms and cli ms: CPU per enrollment of the server (all its processes)"
+echo "and of the load generator (TLS client, same cores), in ms."
+echo
+printf '%-38s %10s %12s %12s %10s %7s %7s\n' scenario 'enroll/s' \
+	'x ossl-1/CSR' 'x ossl-batch' 'per fsync' 'srv ms' 'cli ms'
 row() {
-	printf '%-38s %10s %12s %12s %10s\n' "$1" "$2" \
+	printf '%-38s %10s %12s %12s %10s %7s %7s\n' "$1" "$2" \
 		"$(awk -v a="$2" -v b="$ossl_one" 'BEGIN { printf "%.2f", a / b }')" \
 		"$(awk -v a="$2" -v b="$ossl_batch" 'BEGIN { printf "%.2f", a / b }')" \
-		"${3:-}"
+		"${3:-}" "${4:-}" "${5:-}"
 }
-row "tessera station keep-alive, 1 thread" "${rate[st1]}" "${groups[st1]}"
-row "tessera station keep-alive, 2 threads" "${rate[st2]}" "${groups[st2]}"
-row "tessera station keep-alive, 8 threads" "${rate[st8]}" "${groups[st8]}"
-row "tessera first boot, 1 thread" "${rate[fb1]}" "${groups[fb1]}"
-row "tessera first boot, 2 threads" "${rate[fb2]}" "${groups[fb2]}"
+for r in st1:"station keep-alive, 1 thread" st2:"station keep-alive, 2 threads" \
+	st8:"station keep-alive, 8 threads" fb1:"first boot, 1 thread" \
+	fb2:"first boot, 2 threads" fb8:"first boot, 8 threads"; do
+	n=${r%%:*}
+	row "tessera ${r#*:}" "${rate[$n]}" "${groups[$n]}" "${srv[$n]}" "${cli[$n]}"
+done
 row "openssl ca, 1 process per CSR" "$ossl_one"
 row "openssl ca -infiles, 1 batch" "$ossl_batch"
