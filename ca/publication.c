@@ -848,62 +848,6 @@ crl_offline_root(struct authority *a, struct buf *chain)
 	return st;
 }
 
-enum status
-authority_crl_publish(struct authority *a)
-{
-	int64_t now = (int64_t)time(NULL), last = 0;
-	int64_t next = now + policy_crl(a->policy)->validity_seconds;
-	int index, shard, is_live, gens[2];
-	size_t g, n = live_gens(a, gens);
-	struct buf chain;
-	char *path = NULL;
-	enum status st;
-
-	/* What the CRLs will include: everything up to this feed row. */
-	if ((st = store_revocations_last_seq(a->store, &last)) != ST_OK)
-		return st;
-	buf_init(&chain, (size_t)1 << 30);
-	/* The issuing CA's, then the retiring one's (a relying party that
-	 * checks the chain finds each CA's CRLs in crl-chain.pem). */
-	for (g = 0; g < n; g++)
-		for (index = STORE_CRL_SHARD_FULL; index < LIMIT_CRL_SHARDS;
-		     index++) {
-			if (index == STORE_CRL_SHARD_ROOT)
-				continue;
-			shard = store_shard_make(gens[g], index);
-			if ((st = crl_is_live(a, shard, now, &is_live)) !=
-			    ST_OK)
-				goto out;
-			if (is_live &&
-			    (st = crl_publish_one(
-			         a, shard, now, next, &chain)) != ST_OK)
-				goto out;
-		}
-	/* nginx checks a CRL for every CA in the chain: the root's too
-	 * (an offline root's as imported). */
-	if (a->cfg->key_root == NULL)
-		st = crl_offline_root(a, &chain);
-	else
-		st =
-		    crl_publish_one(a, STORE_CRL_SHARD_ROOT, now, next, &chain);
-	if (st != ST_OK)
-		goto out;
-	if ((path = ca_config_path(a->cfg, "crl/crl-chain.pem")) == NULL) {
-		st = ST_NOMEM;
-		goto out;
-	}
-	if ((st = file_write_atomic(path, chain.data, chain.len, 0644)) !=
-	    ST_OK)
-		goto out;
-	a->pub->crl_seq = last;
-	a->pub->crl_built = now;
-	a->pub->crl_next = next;
-out:
-	free(path);
-	buf_free(&chain);
-	return st;
-}
-
 /* Write the stored CRL of shard to crl/NAME; its PEM appended to chain. */
 static enum status
 crl_mirror_one(struct authority *a, int shard, struct buf *chain)
@@ -934,23 +878,23 @@ out:
 	return st;
 }
 
+/*
+ * The CRL files, in order: each live generation's shards, then the
+ * root's, and their PEMs in crl/crl-chain.pem (a relying party that
+ * checks the chain, nginx, finds each CA's CRLs there; the root's too,
+ * an offline root's as imported). With next (the elected node): each CRL
+ * built, stored and written; without (the other nodes): the stored ones
+ * written.
+ */
 static enum status
-crl_mirror_run(struct authority *a)
+crl_files_write(struct authority *a, int64_t now, const int64_t *next)
 {
-	struct store_pub_version v;
-	int64_t now = (int64_t)time(NULL);
 	int index, shard, is_live, gens[2];
 	size_t g, n = live_gens(a, gens);
 	struct buf chain;
 	char *path = NULL;
-	enum status st;
+	enum status st = ST_OK;
 
-	if ((st = store_pub_version(a->store, &v)) != ST_OK)
-		return st;
-	if (a->pub->has_mirror &&
-	    memcmp(v.crls, a->pub->mirror_crls, sizeof(v.crls)) == 0)
-		return ST_OK;
-	/* The files authority_crl_publish writes, in the same order. */
 	buf_init(&chain, (size_t)1 << 30);
 	for (g = 0; g < n; g++)
 		for (index = STORE_CRL_SHARD_FULL; index < LIMIT_CRL_SHARDS;
@@ -961,28 +905,67 @@ crl_mirror_run(struct authority *a)
 			if ((st = crl_is_live(a, shard, now, &is_live)) !=
 			    ST_OK)
 				goto out;
-			if (is_live &&
-			    (st = crl_mirror_one(a, shard, &chain)) != ST_OK)
+			if (!is_live)
+				continue;
+			st = next != NULL
+			    ? crl_publish_one(a, shard, now, *next, &chain)
+			    : crl_mirror_one(a, shard, &chain);
+			if (st != ST_OK)
 				goto out;
 		}
-	st = a->cfg->key_root == NULL
-	    ? crl_offline_root(a, &chain)
-	    : crl_mirror_one(a, STORE_CRL_SHARD_ROOT, &chain);
+	if (a->cfg->key_root == NULL)
+		st = crl_offline_root(a, &chain);
+	else if (next != NULL)
+		st = crl_publish_one(
+		    a, STORE_CRL_SHARD_ROOT, now, *next, &chain);
+	else
+		st = crl_mirror_one(a, STORE_CRL_SHARD_ROOT, &chain);
 	if (st != ST_OK)
 		goto out;
 	if ((path = ca_config_path(a->cfg, "crl/crl-chain.pem")) == NULL) {
 		st = ST_NOMEM;
 		goto out;
 	}
-	if ((st = file_write_atomic(path, chain.data, chain.len, 0644)) !=
-	    ST_OK)
-		goto out;
-	memcpy(a->pub->mirror_crls, v.crls, sizeof(v.crls));
-	a->pub->has_mirror = 1;
+	st = file_write_atomic(path, chain.data, chain.len, 0644);
 out:
 	free(path);
 	buf_free(&chain);
 	return st;
+}
+
+enum status
+authority_crl_publish(struct authority *a)
+{
+	int64_t now = (int64_t)time(NULL), last = 0;
+	int64_t next = now + policy_crl(a->policy)->validity_seconds;
+	enum status st;
+
+	/* What the CRLs will include: everything up to this feed row. */
+	if ((st = store_revocations_last_seq(a->store, &last)) != ST_OK ||
+	    (st = crl_files_write(a, now, &next)) != ST_OK)
+		return st;
+	a->pub->crl_seq = last;
+	a->pub->crl_built = now;
+	a->pub->crl_next = next;
+	return ST_OK;
+}
+
+static enum status
+crl_mirror_run(struct authority *a)
+{
+	struct store_pub_version v;
+	enum status st;
+
+	if ((st = store_pub_version(a->store, &v)) != ST_OK)
+		return st;
+	if (a->pub->has_mirror &&
+	    memcmp(v.crls, a->pub->mirror_crls, sizeof(v.crls)) == 0)
+		return ST_OK;
+	if ((st = crl_files_write(a, (int64_t)time(NULL), NULL)) != ST_OK)
+		return st;
+	memcpy(a->pub->mirror_crls, v.crls, sizeof(v.crls));
+	a->pub->has_mirror = 1;
+	return ST_OK;
 }
 
 void
