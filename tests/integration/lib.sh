@@ -234,3 +234,62 @@ stop_clients() {
 	touch "$C/stop"
 	for p in "${CLIENTS[@]}"; do kill "$p" 2>/dev/null; done
 }
+
+# nginx_conf_head DIR: the start of an nginx.conf for nginx run by a test
+# in DIR (its pid, logs and temporary files there; as root, workers stay
+# root to read the test's files), up to and with "http {"; the caller
+# writes its servers and the closing brace.
+nginx_conf_head() {
+	mkdir -p "$1/tmp"
+	[ "$(id -u)" = 0 ] && echo "user root root;"
+	cat <<EOF
+daemon off;
+worker_processes 1;
+error_log $1/error.log info;
+pid $1/nginx.pid;
+events { worker_connections 64; }
+http {
+	access_log $1/access.log;
+	client_body_temp_path $1/tmp/body;
+	proxy_temp_path $1/tmp/proxy;
+	fastcgi_temp_path $1/tmp/fastcgi;
+	uwsgi_temp_path $1/tmp/uwsgi;
+	scgi_temp_path $1/tmp/scgi;
+	default_type text/plain;
+EOF
+}
+
+# nginx_gateway_conf DIR DATA CRLPORT OCSPPORT RESPONDER: DIR/nginx.conf
+# for nginx as a device gateway admitting tessera's (DATA) client
+# certificates: on CRLPORT by the CRLs (DIR/crl.pem, a copy of
+# DATA/crl/crl-chain.pem: nginx checks a CRL for every CA of the chain;
+# copy it again and reload after a publish), on OCSPPORT by the leaf's
+# status from RESPONDER (an OCSP URL), not cached.
+nginx_gateway_conf() {
+	cp "$2/crl/crl-chain.pem" "$1/crl.pem"
+	{
+		nginx_conf_head "$1"
+		cat <<EOF
+	ssl_certificate $2/tls/server.pem;
+	ssl_certificate_key $2/tls/server.key;
+	ssl_verify_client on;
+	ssl_client_certificate $2/ca/chain.pem;
+	ssl_verify_depth 2;
+	server {
+		listen 127.0.0.1:$3 ssl;
+		server_name localhost;
+		ssl_crl $1/crl.pem;
+		location / { return 200 "admitted\n"; }
+	}
+	server {
+		listen 127.0.0.1:$4 ssl;
+		server_name localhost;
+		ssl_ocsp leaf;
+		ssl_ocsp_responder $5;
+		ssl_ocsp_cache off;
+		location / { return 200 "admitted\n"; }
+	}
+}
+EOF
+	} >"$1/nginx.conf"
+}

@@ -601,22 +601,9 @@ crl_chain_lists() {
 N=$T/nginx
 mkdir -p "$N/tmp"
 cp "$D/crl/crl-chain.pem" "$N/crl.pem"
-user=
-[ "$(id -u)" = 0 ] && user="user root root;"
-cat >"$N/nginx.conf" <<NGX
-$user
-daemon off;
-worker_processes 1;
-error_log $N/error.log info;
-pid $N/nginx.pid;
-events { worker_connections 64; }
-http {
-	access_log $N/access.log;
-	client_body_temp_path $N/tmp/body;
-	proxy_temp_path $N/tmp/proxy;
-	fastcgi_temp_path $N/tmp/fastcgi;
-	uwsgi_temp_path $N/tmp/uwsgi;
-	scgi_temp_path $N/tmp/scgi;
+{
+	nginx_conf_head "$N"
+	cat <<NGX
 	server {
 		listen 127.0.0.1:$G1 ssl;
 		server_name localhost;
@@ -646,6 +633,7 @@ http {
 	}
 }
 NGX
+} >"$N/nginx.conf"
 NGX=("$NGINX" -p "$N" -c "$N/nginx.conf")
 "${NGX[@]}" >"$N/stdout" 2>"$N/stderr" &
 NGINX_PID=$!

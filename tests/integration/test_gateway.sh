@@ -88,55 +88,14 @@ for d in gw-crl-1 gw-crl-2 gw-ocsp-1 gw-ocsp-2; do enroll "$d"; done
 
 # --- nginx ----------------------------------------------------------------
 N=$T/nginx
-mkdir -p "$N/tmp"
+mkdir -p "$N"
 ok=0
 for _ in $(seq 1 50); do
 	[ -s "$D/crl/crl-chain.pem" ] && { ok=1; break; }
 	sleep 0.1
 done
 [ "$ok" = 1 ] && pass || fail "$D/crl/crl-chain.pem was not written"
-cp "$D/crl/crl-chain.pem" "$N/crl.pem"
-user=
-[ "$(id -u)" = 0 ] && user="user root root;"
-cat >"$N/nginx.conf" <<EOF
-$user
-daemon off;
-worker_processes 1;
-error_log $N/error.log info;
-pid $N/nginx.pid;
-events { worker_connections 64; }
-http {
-	access_log $N/access.log;
-	client_body_temp_path $N/tmp/body;
-	proxy_temp_path $N/tmp/proxy;
-	fastcgi_temp_path $N/tmp/fastcgi;
-	uwsgi_temp_path $N/tmp/uwsgi;
-	scgi_temp_path $N/tmp/scgi;
-	ssl_certificate $D/tls/server.pem;
-	ssl_certificate_key $D/tls/server.key;
-	ssl_verify_client on;
-	ssl_client_certificate $D/ca/chain.pem;
-	ssl_verify_depth 2;
-	default_type text/plain;
-	# CRL mode: the CRLs of the issuing CA and the root (nginx checks a CRL
-	# for every CA of the chain), reloaded after a publish.
-	server {
-		listen 127.0.0.1:$G1 ssl;
-		server_name localhost;
-		ssl_crl $N/crl.pem;
-		location / { return 200 "admitted\n"; }
-	}
-	# OCSP mode: the leaf's status from tessera's responder, not cached.
-	server {
-		listen 127.0.0.1:$G2 ssl;
-		server_name localhost;
-		ssl_ocsp leaf;
-		ssl_ocsp_responder $PUB/ocsp;
-		ssl_ocsp_cache off;
-		location / { return 200 "admitted\n"; }
-	}
-}
-EOF
+nginx_gateway_conf "$N" "$D" "$G1" "$G2" "$PUB/ocsp"
 NGX=("$NGINX" -p "$N" -c "$N/nginx.conf")
 if ! "${NGX[@]}" -t >"$N/t.out" 2>&1; then
 	fail "nginx -t refuses the configuration"

@@ -205,48 +205,10 @@ EOF
 
 # --- nginx trusts the chain through the rollover --------------------------------
 N=$T/nginx
-mkdir -p "$N/tmp"
+mkdir -p "$N"
 check "both issuing CAs' CRLs are published" wait_for 30 sh -c \
 	"[ -s '$D/crl/issuing.crl' ] && [ -s '$D/crl/issuing-g1.crl' ]"
-cp "$D/crl/crl-chain.pem" "$N/crl.pem"
-user=
-[ "$(id -u)" = 0 ] && user="user root root;"
-cat >"$N/nginx.conf" <<EOF
-$user
-daemon off;
-worker_processes 1;
-error_log $N/error.log info;
-pid $N/nginx.pid;
-events { worker_connections 64; }
-http {
-	access_log $N/access.log;
-	client_body_temp_path $N/tmp/body;
-	proxy_temp_path $N/tmp/proxy;
-	fastcgi_temp_path $N/tmp/fastcgi;
-	uwsgi_temp_path $N/tmp/uwsgi;
-	scgi_temp_path $N/tmp/scgi;
-	ssl_certificate $D/tls/server.pem;
-	ssl_certificate_key $D/tls/server.key;
-	ssl_verify_client on;
-	ssl_client_certificate $D/ca/chain.pem;
-	ssl_verify_depth 2;
-	default_type text/plain;
-	server {
-		listen 127.0.0.1:$G1 ssl;
-		server_name localhost;
-		ssl_crl $N/crl.pem;
-		location / { return 200 "admitted\n"; }
-	}
-	server {
-		listen 127.0.0.1:$G2 ssl;
-		server_name localhost;
-		ssl_ocsp leaf;
-		ssl_ocsp_responder $PUB/ocsp;
-		ssl_ocsp_cache off;
-		location / { return 200 "admitted\n"; }
-	}
-}
-EOF
+nginx_gateway_conf "$N" "$D" "$G1" "$G2" "$PUB/ocsp"
 NGX=("$NGINX" -p "$N" -c "$N/nginx.conf")
 "${NGX[@]}" >"$N/stdout" 2>"$N/stderr" &
 NGINX_PID=$!
