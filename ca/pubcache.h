@@ -10,9 +10,9 @@
  * the CRL numbers) and drops what changed. A revocation committed and
  * acknowledged by any worker is therefore seen by the next request of
  * every worker. sync hands out a generation; an object read from the store
- * after it is put back with that generation, and refused if the cache was
- * dropped meanwhile, so an answer read before a revocation never outlives
- * it. Sizes are bounded: one JWKS, one CRL per shard, PUBCACHE_OCSP_SLOTS
+ * after it (or an OCSP answer signed from a lookup after it, once stored)
+ * is put back with that generation, and refused if the cache was dropped
+ * meanwhile, so an answer read before a revocation never outlives it. Sizes are bounded: one JWKS, one CRL per shard, PUBCACHE_OCSP_SLOTS
  * OCSP answers (a direct-mapped table: a new serial takes its slot over).
  * Every function accepts a NULL cache: nothing is kept, every get misses.
  */

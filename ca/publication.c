@@ -1166,9 +1166,9 @@ ocsp_commit(struct store_txn *txn, void *arg)
  * a certificate of ours (never for a serial anyone made up), and only
  * while it still has the status the answer was signed for (the store
  * checks that in the writer's transaction: a revocation that committed
- * since the lookup wins).
+ * since the lookup wins). ST_OK: it is stored.
  */
-static void
+static enum status
 ocsp_keep(struct authority *a, const char *signer, const char *serial,
     enum store_cert_status signed_for, const uint8_t *der, size_t len,
     int64_t this_update, int64_t next_update)
@@ -1189,20 +1189,24 @@ ocsp_keep(struct authority *a, const char *signer, const char *serial,
 	else if (st != ST_OK)
 		log_warn("keeping the OCSP response for %s failed: %s", serial,
 		    status_detail());
+	return st;
 }
 
 /* A stored answer closer to its nextUpdate than this is signed again. */
 #define OCSP_STORED_MARGIN 60
 
-/* The stored answer for serial: from the cache, or the store (then kept). */
+/*
+ * The stored answer for serial: from the cache, or the store (then kept).
+ * *gen: the cache's generation, synced before anything was read, to put
+ * back an answer signed after this call.
+ */
 static enum status
 ocsp_stored_get(struct authority *a, const char *serial, uint8_t **der,
-    size_t *len, int64_t *next)
+    size_t *len, int64_t *next, uint64_t *gen)
 {
-	uint64_t gen;
 	enum status st;
 
-	pubcache_sync(a->pub->pubcache, a->store, &gen);
+	pubcache_sync(a->pub->pubcache, a->store, gen);
 	if (pubcache_ocsp_get(a->pub->pubcache, serial, der, len, next)) {
 		/* Near its nextUpdate: the store may hold its successor. */
 		if (*next > (int64_t)time(NULL) + OCSP_STORED_MARGIN)
@@ -1212,7 +1216,7 @@ ocsp_stored_get(struct authority *a, const char *serial, uint8_t **der,
 	}
 	if ((st = store_ocsp_get(a->store, serial, der, len, next)) == ST_OK)
 		pubcache_ocsp_put(
-		    a->pub->pubcache, gen, serial, *der, *len, *next);
+		    a->pub->pubcache, *gen, serial, *der, *len, *next);
 	return st;
 }
 
@@ -1259,6 +1263,7 @@ authority_ocsp_answer(struct authority *a, const uint8_t *req, size_t len,
 	uint8_t *der = NULL;
 	size_t der_len = 0;
 	int64_t now = (int64_t)time(NULL), next = 0, this_update = 0;
+	uint64_t gen = 0;
 	int cacheable = 0, is_peeked;
 	enum status st;
 
@@ -1285,7 +1290,8 @@ authority_ocsp_answer(struct authority *a, const uint8_t *req, size_t len,
 	/* RFC 5019: the common case is served without signing anything,
 	 * from memory until a revocation is committed. */
 	if (is_peeked &&
-	    ocsp_stored_get(a, pk.serial_hex, &der, &der_len, &next) == ST_OK) {
+	    ocsp_stored_get(a, pk.serial_hex, &der, &der_len, &next, &gen) ==
+	        ST_OK) {
 		if (next > now + OCSP_STORED_MARGIN) {
 			out->der = der;
 			out->len = der_len;
@@ -1310,9 +1316,19 @@ authority_ocsp_answer(struct authority *a, const uint8_t *req, size_t len,
 	pthread_rwlock_unlock(&a->pub->responder_rw);
 	if (st != ST_OK)
 		return st;
-	if (cacheable && is_peeked && lc.is_found)
-		ocsp_keep(a, lc.signer, pk.serial_hex, lc.status, der, der_len,
-		    this_update, next);
+	/*
+	 * Stored, it is also this worker's to serve from memory, as an answer
+	 * read from the store is: the worker that signed it would otherwise
+	 * hold nothing until it is asked again, and while the store is away
+	 * (PostgreSQL failing over) answer tryLater for it. gen was synced
+	 * before the lookup: a revocation seen by a sync since refuses the
+	 * put, one committed before the keep refused the keep.
+	 */
+	if (cacheable && is_peeked && lc.is_found &&
+	    ocsp_keep(a, lc.signer, pk.serial_hex, lc.status, der, der_len,
+	        this_update, next) == ST_OK)
+		pubcache_ocsp_put(
+		    a->pub->pubcache, gen, pk.serial_hex, der, der_len, next);
 	/* ca_ocsp_respond's memory is OpenSSL's; hand out malloc'd. */
 	if ((out->der = malloc(der_len)) == NULL) {
 		OPENSSL_free(der);
@@ -1413,7 +1429,8 @@ ocsp_refresh(struct authority *a, int64_t now)
 		pthread_rwlock_unlock(&a->pub->responder_rw);
 		if (st != ST_OK)
 			continue;
-		ocsp_keep(a, lc.signer, serial, lc.status, der, len, now, next);
+		(void)ocsp_keep(
+		    a, lc.signer, serial, lc.status, der, len, now, next);
 		done++;
 		OPENSSL_free(der);
 	}
