@@ -1,8 +1,11 @@
 /*
- * store: SQLite in WAL mode with synchronous=FULL. One writer thread per
- * struct store owns the write connection and folds the queued jobs into one
- * transaction (group commit); each job runs in its own savepoint. Reads go
- * through a separate read-only connection behind a mutex.
+ * store: SQLite in WAL mode with synchronous=FULL. The write connection
+ * runs one batch at a time (group commit): the queued jobs in one
+ * transaction, each in its own savepoint, run by a caller of store_write
+ * that found nobody committing (so a write alone costs no hand-over to
+ * another thread and back) or by the writer thread, which runs what
+ * store_write_async queued. Reads go through a separate read-only
+ * connection behind a mutex.
  *
  * Several processes (the workers of one tessera serve, an admin command)
  * each have a store on the same SQLite file. Their writers take turns
@@ -243,7 +246,8 @@ broken_st(struct store_txn *txn)
 
 /*
  * Run one batch: BEGIN IMMEDIATE, each job in its savepoint, COMMIT. Sets
- * every job's st and detail. Runs on the writer thread without the lock.
+ * every job's st and detail. Runs on the committing thread without the
+ * lock.
  */
 static void
 writer_batch(struct store *store, struct job *batch)
@@ -370,76 +374,107 @@ stats_add(struct store *store, const struct job *batch, size_t n,
 		s->job_us_total += committed - j->queued_us;
 }
 
-static void *
-writer_main(void *arg)
+/*
+ * Run one batch: wait for the other processes' writers with the queue
+ * open, then take what queued meanwhile (one fsync for them all), run it,
+ * mark its jobs done and run the async ones' done. Called with store->lock
+ * held, nobody committing and head set; returns with it held. Only the
+ * committing thread takes jobs off, so head stays set meanwhile.
+ */
+static void
+commit_round(struct store *store)
 {
-	struct store *store = arg;
 	struct job *batch, *last, *async, **tail;
 	uint64_t asked, locked, committed;
 	size_t n;
 
+	store->is_committing = 1;
+	store->committer = pthread_self();
+	pthread_mutex_unlock(&store->lock);
+	asked = now_us();
+	writer_lock(store, LOCK_EX);
+	locked = now_us();
+	pthread_mutex_lock(&store->lock);
+	batch = last = store->head;
+	for (n = 1; n < LIMIT_GROUP_COMMIT && last->next != NULL; n++)
+		last = last->next;
+	store->head = last->next;
+	if (store->head == NULL)
+		store->tail = NULL;
+	store->queued -= n;
+	last->next = NULL;
+	pthread_mutex_unlock(&store->lock);
+
+	writer_batch(store, batch);
+	/* Before any job of the batch returns: a reader that starts after it
+	 * sees the count moved (store_data_changed). */
+	if (store->commits != NULL)
+		__atomic_add_fetch(store->commits, 1, __ATOMIC_RELEASE);
+	writer_lock(store, LOCK_UN);
+	committed = now_us();
+	metrics_commit_observe(
+	    __atomic_load_n(&store->metrics, __ATOMIC_ACQUIRE),
+	    (int64_t)(committed - locked) * 1000, n);
+
+	pthread_mutex_lock(&store->lock);
+	stats_add(store, batch, n, asked, locked, committed);
+	async = NULL;
+	tail = &async;
+	while (batch != NULL) {
+		/* A store_write job may be gone once is_done is seen. */
+		last = batch->next;
+		if (batch->done != NULL) {
+			batch->next = NULL;
+			*tail = batch;
+			tail = &batch->next;
+			store->async_queued--;
+		} else
+			batch->is_done = 1;
+		batch = last;
+	}
+	store->is_committing = 0;
+	/* The waiting writers: theirs done, or one of them runs the next. */
+	pthread_cond_broadcast(&store->done);
+	/* Queued async jobs have no caller waiting: the writer thread. */
+	if (store->async_queued > 0 || store->is_closing)
+		pthread_cond_signal(&store->wake);
+	pthread_mutex_unlock(&store->lock);
+	/* The transaction is durable: the callbacks may hand out. */
+	while (async != NULL) {
+		last = async->next;
+		async->done(async->st, async->detail, async->done_arg);
+		free(async);
+		async = last;
+	}
+	pthread_mutex_lock(&store->lock);
+}
+
+/*
+ * The writer thread: the batches that store_write_async queued (no caller
+ * waits to run them), and the sandbox for itself. A store_write runs its
+ * batch on its own thread when nobody is committing.
+ */
+static void *
+writer_main(void *arg)
+{
+	struct store *store = arg;
+
 	pthread_mutex_lock(&store->lock);
 	for (;;) {
-		while (store->head == NULL && !store->is_closing)
-			pthread_cond_wait(&store->wake, &store->lock);
-		if (store->head == NULL)
+		if (store->sandbox != NULL) {
+			status_clear();
+			store->sandbox_st = sandbox_enter(store->sandbox);
+			snprintf(store->sandbox_detail,
+			    sizeof(store->sandbox_detail), "%s",
+			    status_detail());
+			store->sandbox = NULL;
+			pthread_cond_broadcast(&store->done);
+		} else if (store->async_queued > 0 && !store->is_committing)
+			commit_round(store);
+		else if (store->is_closing && store->async_queued == 0)
 			break;
-		/*
-		 * Wait for the other processes' writers with the queue open,
-		 * then take all that queued meanwhile: one fsync for them.
-		 * Only this thread takes jobs off, so head stays set.
-		 */
-		pthread_mutex_unlock(&store->lock);
-		asked = now_us();
-		writer_lock(store, LOCK_EX);
-		locked = now_us();
-		pthread_mutex_lock(&store->lock);
-		batch = last = store->head;
-		for (n = 1; n < LIMIT_GROUP_COMMIT && last->next != NULL; n++)
-			last = last->next;
-		store->head = last->next;
-		if (store->head == NULL)
-			store->tail = NULL;
-		store->queued -= n;
-		last->next = NULL;
-		pthread_mutex_unlock(&store->lock);
-
-		writer_batch(store, batch);
-		/* Before any job of the batch returns: a reader that starts
-		 * after it sees the count moved (store_data_changed). */
-		if (store->commits != NULL)
-			__atomic_add_fetch(store->commits, 1, __ATOMIC_RELEASE);
-		writer_lock(store, LOCK_UN);
-		committed = now_us();
-		metrics_commit_observe(
-		    __atomic_load_n(&store->metrics, __ATOMIC_ACQUIRE),
-		    (int64_t)(committed - locked) * 1000, n);
-
-		pthread_mutex_lock(&store->lock);
-		stats_add(store, batch, n, asked, locked, committed);
-		async = NULL;
-		tail = &async;
-		while (batch != NULL) {
-			/* A store_write job may be gone once is_done is seen. */
-			last = batch->next;
-			if (batch->done != NULL) {
-				batch->next = NULL;
-				*tail = batch;
-				tail = &batch->next;
-			} else
-				batch->is_done = 1;
-			batch = last;
-		}
-		pthread_cond_broadcast(&store->done);
-		pthread_mutex_unlock(&store->lock);
-		/* The transaction is durable: the callbacks may hand out. */
-		while (async != NULL) {
-			last = async->next;
-			async->done(async->st, async->detail, async->done_arg);
-			free(async);
-			async = last;
-		}
-		pthread_mutex_lock(&store->lock);
+		else
+			pthread_cond_wait(&store->wake, &store->lock);
 	}
 	pthread_mutex_unlock(&store->lock);
 	return NULL;
@@ -458,7 +493,10 @@ job_queue(struct store *store, struct job *job)
 		store->head = job;
 	store->tail = job;
 	store->queued++;
-	pthread_cond_signal(&store->wake);
+	if (job->done != NULL) {
+		store->async_queued++;
+		pthread_cond_signal(&store->wake);
+	}
 	return ST_OK;
 }
 
@@ -471,17 +509,26 @@ store_write(struct store *store, store_txn_fn fn, void *arg)
 	memset(&job, 0, sizeof(job));
 	job.fn = fn;
 	job.arg = arg;
-	if (store->has_writer && pthread_equal(pthread_self(), store->writer))
+	pthread_mutex_lock(&store->lock);
+	if (store->is_committing &&
+	    pthread_equal(pthread_self(), store->committer)) {
+		pthread_mutex_unlock(&store->lock);
 		return status_fail(
 		    ST_INTERNAL, "store_write called from inside a store job");
-	pthread_mutex_lock(&store->lock);
+	}
 	if ((st = job_queue(store, &job)) != ST_OK) {
 		pthread_mutex_unlock(&store->lock);
 		return st;
 	}
 	store->waiters++;
-	while (!job.is_done)
-		pthread_cond_wait(&store->done, &store->lock);
+	while (!job.is_done) {
+		/* Nobody committing: this thread runs the queue, its own job
+		 * and whatever queued before it. */
+		if (!store->is_committing && store->head != NULL)
+			commit_round(store);
+		else
+			pthread_cond_wait(&store->done, &store->lock);
+	}
 	/* store_close waits for the last waiter before freeing the lock. */
 	if (--store->waiters == 0 && store->is_closing)
 		pthread_cond_broadcast(&store->done);
@@ -638,19 +685,24 @@ store_sandbox_allow(struct store *store, struct sandbox *sb)
 	return db_sandbox_allow(store->path, sb);
 }
 
-/* A job: the writer thread enters the sandbox; the empty transaction
- * commits. */
-static enum status
-sandbox_job(struct store_txn *txn, void *arg)
-{
-	(void)txn;
-	return sandbox_enter(arg);
-}
-
 enum status
 store_sandbox_enter(struct store *store, struct sandbox *sb)
 {
-	return store_write(store, sandbox_job, sb);
+	enum status st;
+
+	/* The writer thread enters for itself (Landlock binds a thread). */
+	pthread_mutex_lock(&store->lock);
+	while (store->sandbox != NULL)
+		pthread_cond_wait(&store->done, &store->lock);
+	store->sandbox = sb;
+	store->sandbox_st = ST_INTERNAL;
+	pthread_cond_signal(&store->wake);
+	while (store->sandbox == sb)
+		pthread_cond_wait(&store->done, &store->lock);
+	if ((st = store->sandbox_st) != ST_OK)
+		st = status_fail(st, "%s", store->sandbox_detail);
+	pthread_mutex_unlock(&store->lock);
+	return st;
 }
 
 void

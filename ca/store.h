@@ -2,10 +2,13 @@
  * store: the authority's state in SQLite (WAL, synchronous=FULL). Only the
  * store's own files (ca/store*.c, ca/store_internal.h) include sqlite3.h.
  *
- * Writes go through one writer thread per struct store that folds the jobs
- * waiting for it into one transaction (group commit: many rows per fsync).
- * Each job runs inside its own savepoint, so a job that fails is rolled back
- * alone. store_write returns only after the transaction holding the job is
+ * Writes of one struct store are folded into one transaction at a time
+ * (group commit: many rows per fsync): a caller of store_write that finds
+ * nobody committing runs the queue on its own thread, its job and what
+ * queued before it; the callers that come meanwhile queue, and the next of
+ * them runs them all in the next transaction. A writer thread runs what
+ * store_write_async queued and nobody waits for. Each job runs inside its
+ * own savepoint, so a job that fails is rolled back alone. store_write returns only after the transaction holding the job is
  * durably committed: nothing is handed to a client before that.
  * The writers of all processes on one file take turns through a lock on
  * path-writer, and each takes its batch only once it has its turn, so the
@@ -159,7 +162,10 @@ typedef void (*store_done_fn)(enum status st, const char *detail, void *arg);
  * Run fn(txn, arg) in the writer's next transaction and wait until that
  * transaction is durably committed. fn's failure rolls back fn's changes
  * only and is returned (with its detail); a commit failure returns
- * ST_STORE. fn runs on the writer thread: it must not call store_write.
+ * ST_STORE. fn runs on whichever thread commits (this one when nobody
+ * else is committing, else the thread that runs the batch it joined, or
+ * the writer thread): it must not call store_write, nor rely on
+ * thread-local state.
  */
 enum status
 store_write(struct store *store, store_txn_fn fn, void *arg) MUST_CHECK;
@@ -167,7 +173,8 @@ store_write(struct store *store, store_txn_fn fn, void *arg) MUST_CHECK;
 /*
  * store_write without waiting: queue fn(txn, arg) and return. Once its
  * transaction is durably committed (or has failed), done(st, detail,
- * done_arg) runs on the writer thread: st and detail as store_write would
+ * done_arg) runs on the thread that committed it (the writer thread, or
+ * a caller of store_write that ran the batch): st and detail as store_write would
  * return them. arg and done_arg stay the caller's and must live until
  * done; done must be short and must not call store_write. When this
  * returns an error, neither fn nor done will run. store_close runs every

@@ -127,7 +127,8 @@ struct job {
 };
 
 struct store {
-	struct store_txn txn; /* the writer thread's only */
+	/* The committing thread's only (is_committing, below). */
+	struct store_txn txn;
 	char *path; /* for private read connections */
 
 	pthread_mutex_t read_lock; /* guards rdb and rstmt */
@@ -135,11 +136,26 @@ struct store {
 	struct db_stmt *rstmt[R_MAX];
 
 	pthread_mutex_t lock; /* guards everything below */
-	pthread_cond_t wake; /* jobs queued, or closing */
-	pthread_cond_t done; /* a batch finished */
+	pthread_cond_t wake; /* for the writer thread: its work, or closing */
+	pthread_cond_t done; /* a batch finished (or the sandbox entered) */
 	struct job *head, *tail;
 	int is_closing;
 	int waiters; /* threads inside store_write */
+	/*
+	 * A batch is being run, by committer: the writer thread, or a
+	 * caller of store_write that found nobody committing and runs the
+	 * queue itself (so a write alone costs no hand-over between
+	 * threads); the others queue meanwhile and the next batch takes
+	 * them all.
+	 */
+	int is_committing;
+	pthread_t committer;
+	size_t async_queued; /* store_write_async jobs in head..tail */
+	/* store_sandbox_enter: the writer thread enters sandbox, then
+	 * sandbox_st is set and sandbox is NULL again. */
+	struct sandbox *sandbox;
+	enum status sandbox_st;
+	char sandbox_detail[JOB_DETAIL_CAP];
 	struct metrics *metrics; /* borrowed; NULL: none */
 	size_t queued; /* jobs in head..tail */
 	struct store_stats stats;

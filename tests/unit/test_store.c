@@ -443,6 +443,57 @@ test_nested_write(void)
 	store_close(store);
 }
 
+/*
+ * A write alone runs on its caller's thread: no hand-over to the writer
+ * thread and back (two thread switches per write). An async job, which
+ * nobody waits for, is run by the writer thread.
+ */
+struct thread_job {
+	pthread_t ran;
+	int is_done;
+};
+
+static enum status
+job_thread(struct store_txn *txn, void *arg)
+{
+	(void)txn;
+	((struct thread_job *)arg)->ran = pthread_self();
+	return ST_OK;
+}
+
+static void
+thread_done(enum status st, const char *detail, void *arg)
+{
+	(void)detail;
+	if (st == ST_OK)
+		__atomic_store_n(
+		    &((struct thread_job *)arg)->is_done, 1, __ATOMIC_RELEASE);
+}
+
+static void
+test_write_on_caller(void)
+{
+	struct store *store = NULL;
+	struct thread_job j;
+	int i;
+
+	CHECK_ST(store_open(db_path, &store), ST_OK);
+	if (store == NULL)
+		return;
+	memset(&j, 0, sizeof(j));
+	CHECK_ST(store_write(store, job_thread, &j), ST_OK);
+	CHECK(pthread_equal(j.ran, pthread_self()));
+	memset(&j, 0, sizeof(j));
+	CHECK_ST(
+	    store_write_async(store, job_thread, &j, thread_done, &j), ST_OK);
+	for (i = 0; i < 20000 && !__atomic_load_n(&j.is_done, __ATOMIC_ACQUIRE);
+	     i++)
+		usleep(1000);
+	CHECK(__atomic_load_n(&j.is_done, __ATOMIC_ACQUIRE) == 1);
+	CHECK(!pthread_equal(j.ran, pthread_self()));
+	store_close(store);
+}
+
 /* store_close lets the jobs queued before it finish. */
 
 static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -2989,6 +3040,7 @@ main(void)
 	test_certs();
 	test_group_commit();
 	test_nested_write();
+	test_write_on_caller();
 	test_close_drains();
 	test_group_turns();
 	test_group_async();
