@@ -31,6 +31,41 @@ unset TESSERA_HSM_PIN
 pass
 
 workers() { pgrep -x tessera -P "$SERVER_PID" | sort; }
+# pin_in_memory PID: how often the PIN's bytes stand in PID's readable
+# memory (every mapping, read through /proc/PID/mem, but those over 1 GiB:
+# a sanitizer build's shadow, reserved and never written). A sanitizer
+# build's runtime keeps a copy of the environment the process started
+# with, out of tessera's reach: there "TESSERA_HSM_PIN=PIN" is not
+# counted.
+SANITIZED=0
+grep -q '^TESSERA_SANITIZE:BOOL=ON' "$TESSERA_BUILD/CMakeCache.txt" 2>/dev/null &&
+	SANITIZED=1
+pin_in_memory() {
+	python3 - "$1" "$PIN" "$SANITIZED" <<'PY'
+import re, sys
+pid, pin, sanitized = sys.argv[1], sys.argv[2].encode(), sys.argv[3] == "1"
+hits = 0
+def count(data):
+    n, i = 0, data.find(pin)
+    while i >= 0:
+        if not (sanitized and data[max(0, i - 16):i] == b"TESSERA_HSM_PIN="):
+            n += 1
+        i = data.find(pin, i + 1)
+    return n
+with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
+    for line in maps:
+        lo, hi, perms = re.match(r"([0-9a-f]+)-([0-9a-f]+) (\S+)", line).groups()
+        if (perms[0] != "r" or "[vvar" in line or "[vsyscall]" in line
+                or int(hi, 16) - int(lo, 16) > 1 << 30):
+            continue
+        try:
+            mem.seek(int(lo, 16))
+            hits += count(mem.read(int(hi, 16) - int(lo, 16)))
+        except (OSError, ValueError, OverflowError):
+            continue
+print(hits)
+PY
+}
 signer() { pgrep -x tessera-signer -P "$SERVER_PID"; }
 
 enroll() { # NAME DEVICE: prints the HTTP code; body in $T/NAME.p7
@@ -71,7 +106,13 @@ for w in $W; do
 		bash -c "! tr '\\0' '\\n' </proc/$w/environ | grep -qF -- '$PIN'"
 	check "worker $w has no open file in the token directory" \
 		bash -c "! ls -l /proc/$w/fd 2>/dev/null | grep -qF '$D/hsm/'"
+	check "worker $w holds the PIN nowhere in its memory" \
+		test "$(pin_in_memory "$w")" = 0
 done
+# The scan finds it where it is: the signer holds it (and the supervisor,
+# which starts the signer again after a crash).
+n=$(pin_in_memory "$S0")
+[ "$n" -ge 1 ] 2>/dev/null && pass || fail "no PIN found in the signer's memory ($n): the scan reads nothing"
 # Nor can a worker open the PIN files, the token, or the admin's key: it is
 # confined (Landlock) before its first network thread. Every thread of it
 # tries, through gdb (one attach a process: each -ex prints a line a
