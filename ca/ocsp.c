@@ -92,6 +92,18 @@ struct ca_ocsp {
 	/* Our issuer's CertID (empty serial) under each of digest_nids. */
 	OCSP_CERTID *issuer_ids[DIGEST_COUNT];
 	ASN1_OBJECT *extended_revoke;
+	/*
+	 * What every online answer repeats, made once here (the responder's
+	 * certificate and key are this responder's for its life; a key set
+	 * later matches the same certificate): the responderID's key hash,
+	 * the signature's digest and AlgorithmIdentifier, and the certs
+	 * field with the responder's certificate.
+	 */
+	uint8_t key_hash[SHA_DIGEST_LENGTH];
+	int md_nid;
+	uint8_t *alg;
+	size_t alg_len;
+	struct buf certs;
 	/* What ca_ocsp_request_peek found for recent requests, by their DER
 	 * (direct-mapped; NULL: none kept). */
 	struct peek_memos *memo;
@@ -115,11 +127,48 @@ ca_ocsp_free(struct ca_ocsp *ocsp)
 	for (i = 0; i < DIGEST_COUNT; i++)
 		OCSP_CERTID_free(ocsp->issuer_ids[i]);
 	ASN1_OBJECT_free(ocsp->extended_revoke);
+	OPENSSL_free(ocsp->alg);
+	buf_free(&ocsp->certs);
 	if (ocsp->memo != NULL)
 		for (i = 0; i < PEEK_MEMO_LOCKS; i++)
 			pthread_mutex_destroy(&ocsp->memo->mu[i]);
 	free(ocsp->memo);
 	free(ocsp);
+}
+
+static const EVP_MD *sign_md(EVP_PKEY *key);
+static size_t tlv_size(size_t len);
+
+/*
+ * The parts of every online answer that depend on the responder alone
+ * (struct ca_ocsp): made once, not per answer.
+ */
+static enum status
+answer_parts(struct ca_ocsp *ocsp, const struct signer_key *key)
+{
+	uint8_t *cert = NULL;
+	unsigned int hash_len = 0;
+	int cert_len;
+	enum status st;
+
+	ocsp->md_nid = EVP_MD_get_type(sign_md(signer_key_get0_public(key)));
+	if (!X509_pubkey_digest(
+	        ocsp->responder, EVP_sha1(), ocsp->key_hash, &hash_len) ||
+	    hash_len != sizeof(ocsp->key_hash))
+		return status_fail_ssl(ST_INTERNAL, "responderID");
+	if ((st = signer_sigalg_der(
+	         key, ocsp->md_nid, &ocsp->alg, &ocsp->alg_len)) != ST_OK)
+		return st;
+	/* certs [0] EXPLICIT SEQUENCE OF Certificate: the responder's. */
+	if ((cert_len = i2d_X509(ocsp->responder, &cert)) <= 0)
+		return status_fail_ssl(
+		    ST_INTERNAL, "the responder certificate");
+	if ((st = buf_der_head(
+	         &ocsp->certs, 0xa0, tlv_size((size_t)cert_len))) == ST_OK &&
+	    (st = buf_der_head(&ocsp->certs, 0x30, (size_t)cert_len)) == ST_OK)
+		st = buf_append(&ocsp->certs, cert, (size_t)cert_len);
+	OPENSSL_free(cert);
+	return st;
 }
 
 enum status
@@ -171,6 +220,7 @@ ca_ocsp_new(const struct ca_ocsp_config *cfg, struct ca_ocsp **out)
 
 	if ((ocsp = calloc(1, sizeof(*ocsp))) == NULL)
 		return ST_NOMEM;
+	buf_init(&ocsp->certs, LIMIT_CERT_DER + 16);
 	/* Without it every peek parses (only slower). */
 	if ((ocsp->memo = calloc(1, sizeof(*ocsp->memo))) != NULL)
 		for (i = 0; i < PEEK_MEMO_LOCKS; i++)
@@ -196,6 +246,8 @@ ca_ocsp_new(const struct ca_ocsp_config *cfg, struct ca_ocsp **out)
 		st = status_fail_ssl(ST_INTERNAL, "extended-revoke OID");
 		goto out;
 	}
+	if ((st = answer_parts(ocsp, cfg->responder_key)) != ST_OK)
+		goto out;
 	*out = ocsp;
 	ocsp = NULL;
 	st = ST_OK;
@@ -582,29 +634,35 @@ respdata_der(const struct ca_ocsp *ocsp, OCSP_BASICRESP *bs, int64_t now,
     struct buf *out)
 {
 	struct buf items;
-	ASN1_GENERALIZEDTIME *produced = NULL;
-	unsigned char hash[EVP_MAX_MD_SIZE], *der = NULL;
-	unsigned int hash_len = 0;
+	unsigned char *der = NULL;
+	char produced[16];
+	struct tm tm;
+	time_t t = (time_t)now;
 	int i, count, len;
 	size_t resp_len;
 	enum status st = ST_INTERNAL;
 
 	buf_init(&items, LIMIT_SIGNER_TBS);
-	if (!X509_pubkey_digest(ocsp->responder, EVP_sha1(), hash, &hash_len) ||
-	    (produced = ASN1_GENERALIZEDTIME_set(NULL, (time_t)now)) == NULL) {
-		st = status_fail_ssl(ST_INTERNAL, "responderID, producedAt");
+	/* producedAt as ASN1_GENERALIZEDTIME_set writes it (the caller
+	 * checked now is within OCSP_TIME_MAX). */
+	if (gmtime_r(&t, &tm) == NULL ||
+	    snprintf(produced, sizeof(produced), "%04d%02d%02d%02d%02d%02dZ",
+	        tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	        tm.tm_min, tm.tm_sec) != 15) {
+		st =
+		    status_fail(ST_INTERNAL, "producedAt %lld", (long long)now);
 		goto out;
 	}
 	/* ResponderID byKey: [2] EXPLICIT KeyHash (OCTET STRING, SHA-1). */
-	if ((st = buf_der_head(&items, 0xa2, 2 + hash_len)) != ST_OK ||
-	    (st = buf_der_head(&items, 0x04, hash_len)) != ST_OK ||
-	    (st = buf_append(&items, hash, hash_len)) != ST_OK)
+	if ((st = buf_der_head(&items, 0xa2, 2 + sizeof(ocsp->key_hash))) !=
+	        ST_OK ||
+	    (st = buf_der_head(&items, 0x04, sizeof(ocsp->key_hash))) !=
+	        ST_OK ||
+	    (st = buf_append(&items, ocsp->key_hash, sizeof(ocsp->key_hash))) !=
+	        ST_OK ||
+	    (st = buf_der_head(&items, 0x18, 15)) != ST_OK ||
+	    (st = buf_append(&items, produced, 15)) != ST_OK)
 		goto out;
-	if ((len = i2d_ASN1_GENERALIZEDTIME(produced, &der)) <= 0 ||
-	    (st = buf_append(&items, der, (size_t)len)) != ST_OK)
-		goto fail;
-	OPENSSL_free(der);
-	der = NULL;
 	/* responses: SEQUENCE OF SingleResponse; its length first. */
 	count = OCSP_resp_count(bs);
 	for (i = 0, resp_len = 0; i < count; i++) {
@@ -663,7 +721,6 @@ fail:
 		st = status_fail_ssl(ST_INTERNAL, "encoding ResponseData");
 out:
 	OPENSSL_free(der);
-	ASN1_GENERALIZEDTIME_free(produced);
 	buf_free(&items);
 	return st;
 }
@@ -731,15 +788,12 @@ static enum status
 basic_sign(struct ca_ocsp *ocsp, OCSP_BASICRESP *bs, int64_t now,
     uint8_t **resp, size_t *resp_len)
 {
-	struct buf tbs, certs;
-	uint8_t *alg = NULL, *sig = NULL, *basic = NULL, *cert = NULL;
-	uint8_t *der = NULL;
-	size_t alg_len = 0, sig_len = 0, basic_len = 0, len = 0;
-	int md_nid, cert_len, n;
+	struct buf tbs;
+	uint8_t *sig = NULL, *basic = NULL, *der = NULL;
+	size_t sig_len = 0, basic_len = 0, len = 0;
 	enum status st;
 
 	buf_init(&tbs, LIMIT_SIGNER_TBS);
-	buf_init(&certs, LIMIT_CERT_DER + 16);
 	if (ocsp->key == NULL) {
 		st = status_fail(ST_UNAVAILABLE,
 		    "the OCSP responder's key is not available (the HSM is "
@@ -747,30 +801,13 @@ basic_sign(struct ca_ocsp *ocsp, OCSP_BASICRESP *bs, int64_t now,
 		    "not there yet)");
 		goto out;
 	}
-	md_nid = EVP_MD_get_type(sign_md(signer_key_get0_public(ocsp->key)));
 	if ((st = respdata_der(ocsp, bs, now, &tbs)) != ST_OK ||
-	    (st = signer_sigalg_der(ocsp->key, md_nid, &alg, &alg_len)) !=
-	        ST_OK ||
-	    (st = signer_sign(ocsp->key, SIGNER_PURPOSE_OCSP, md_nid, tbs.data,
-	         tbs.len, &sig, &sig_len)) != ST_OK)
+	    (st = signer_sign(ocsp->key, SIGNER_PURPOSE_OCSP, ocsp->md_nid,
+	         tbs.data, tbs.len, &sig, &sig_len)) != ST_OK)
 		goto out;
-	/* certs [0] EXPLICIT SEQUENCE OF Certificate: the responder's. */
-	if ((cert_len = i2d_X509(ocsp->responder, &cert)) <= 0) {
-		st = status_fail_ssl(ST_INTERNAL, "the responder certificate");
-		goto out;
-	}
-	if ((st = buf_der_head(&certs, 0x30, (size_t)cert_len)) != ST_OK ||
-	    (st = buf_append(&certs, cert, (size_t)cert_len)) != ST_OK)
-		goto out;
-	n = (int)certs.len;
-	certs.len = 0;
-	if ((st = buf_der_head(&certs, 0xa0, (size_t)n)) != ST_OK ||
-	    (st = buf_der_head(&certs, 0x30, (size_t)cert_len)) != ST_OK ||
-	    (st = buf_append(&certs, cert, (size_t)cert_len)) != ST_OK)
-		goto out;
-	if ((st = signer_signed_der(tbs.data, tbs.len, alg, alg_len, sig,
-	         sig_len, certs.data, certs.len, &basic, &basic_len)) !=
-	        ST_OK ||
+	if ((st = signer_signed_der(tbs.data, tbs.len, ocsp->alg, ocsp->alg_len,
+	         sig, sig_len, ocsp->certs.data, ocsp->certs.len, &basic,
+	         &basic_len)) != ST_OK ||
 	    (st = response_wrap(basic, basic_len, &der, &len)) != ST_OK)
 		goto out;
 	*resp = der;
@@ -780,10 +817,7 @@ basic_sign(struct ca_ocsp *ocsp, OCSP_BASICRESP *bs, int64_t now,
 out:
 	OPENSSL_free(der);
 	OPENSSL_free(basic);
-	OPENSSL_free(cert);
 	OPENSSL_free(sig);
-	OPENSSL_free(alg);
-	buf_free(&certs);
 	buf_free(&tbs);
 	return st;
 }

@@ -1302,6 +1302,109 @@ test_self_signer(struct db *db)
 	CHECK_ST(ca_ocsp_new(&cfg, &self), ST_DENIED);
 }
 
+/*
+ * The answer is the bytes OpenSSL's encoder writes for the same values:
+ * the whole OCSPResponse re-encoded from what d2i read is identical, and
+ * the parts tessera writes by hand (producedAt, the responderID's key
+ * hash, the responder certificate) are those OpenSSL makes from the same
+ * time and certificate; over times across the UTCTime/GeneralizedTime
+ * boundary and requests with and without nonces, several CertIDs, a
+ * revoked and a never-issued one.
+ */
+static void
+test_openssl_identical(struct ca_ocsp *o, struct db *db)
+{
+	static const int64_t times[] = {
+	    1767225600, 2524607999, 2524608000, 4102444799, 946684800};
+	struct want w[3] = {{EVP_sha1(), ca, leaf_good, NULL},
+	    {EVP_sha256(), ca, leaf_revoked, NULL},
+	    {EVP_sha1(), ca, leaf_unknown, NULL}};
+	size_t ti, ri, len, req_len;
+	int nonce;
+
+	for (ti = 0; ti < sizeof(times) / sizeof(times[0]); ti++)
+		for (ri = 1; ri <= 3; ri++)
+			for (nonce = 0; nonce <= 32; nonce += 32) {
+				OCSP_REQUEST *req = req_build(w, ri, nonce);
+				uint8_t *der = req_der(req, &req_len);
+				const unsigned char *p;
+				OCSP_RESPONSE *r = NULL;
+				OCSP_BASICRESP *bs = NULL;
+				ASN1_GENERALIZEDTIME *gt = NULL;
+				OCSP_RESPID *rid = NULL;
+				unsigned char *a = NULL, *b = NULL;
+				const ASN1_OCTET_STRING *kh = NULL;
+				const X509_NAME *kn = NULL;
+				int alen, blen;
+				struct result res;
+
+				respond(o, db, der, req_len, times[ti], &res);
+				CHECK_ST(res.st, ST_OK);
+				p = res.der;
+				len = res.len;
+				CHECK((r = d2i_OCSP_RESPONSE(
+				           NULL, &p, (long)len)) != NULL &&
+				    p == res.der + len);
+				/* The whole response, as OpenSSL encodes it. */
+				alen =
+				    r != NULL ? i2d_OCSP_RESPONSE(r, &a) : -1;
+				CHECK(alen > 0 && (size_t)alen == len &&
+				    memcmp(a, res.der, len) == 0);
+				OPENSSL_free(a);
+				a = NULL;
+				bs = r != NULL ? OCSP_response_get1_basic(r)
+				               : NULL;
+				CHECK(bs != NULL);
+				if (bs == NULL)
+					goto next;
+				/* producedAt: ASN1_GENERALIZEDTIME_set's. */
+				gt = ASN1_GENERALIZEDTIME_set(
+				    NULL, (time_t)times[ti]);
+				alen = i2d_ASN1_GENERALIZEDTIME(gt, &a);
+				blen = i2d_ASN1_GENERALIZEDTIME(
+				    OCSP_resp_get0_produced_at(bs), &b);
+				CHECK(alen > 0 && alen == blen &&
+				    memcmp(a, b, (size_t)alen) == 0);
+				OPENSSL_free(a);
+				OPENSSL_free(b);
+				a = b = NULL;
+				/* responderID byKey: OCSP_RESPID_set_by_key's. */
+				rid = OCSP_RESPID_new();
+				CHECK(rid != NULL &&
+				    OCSP_RESPID_set_by_key(rid, responder) ==
+				        1);
+				alen = i2d_OCSP_RESPID(rid, &a);
+				CHECK(OCSP_resp_get0_id(bs, &kh, &kn) == 1 &&
+				    kh != NULL && kn == NULL && alen > 22 &&
+				    ASN1_STRING_length(kh) == 20 &&
+				    memcmp(ASN1_STRING_get0_data(kh),
+				        a + alen - 20, 20) == 0 &&
+				    memmem(res.der, len, a, (size_t)alen) !=
+				        NULL);
+				/* certs: the responder's certificate, once. */
+				CHECK(sk_X509_num(OCSP_resp_get0_certs(bs)) ==
+				        1 &&
+				    X509_cmp(sk_X509_value(
+				                 OCSP_resp_get0_certs(bs), 0),
+				        responder) == 0);
+				/* It verifies, and the nonce is echoed. */
+				CHECK(
+				    OCSP_basic_verify(bs, NULL, trust, 0) == 1);
+				if (nonce > 0)
+					CHECK(OCSP_check_nonce(req, bs) == 1);
+			next:
+				OPENSSL_free(a);
+				OPENSSL_free(b);
+				OCSP_RESPID_free(rid);
+				ASN1_GENERALIZEDTIME_free(gt);
+				OCSP_BASICRESP_free(bs);
+				OCSP_RESPONSE_free(r);
+				OPENSSL_free(res.der);
+				OPENSSL_free(der);
+				OCSP_REQUEST_free(req);
+			}
+}
+
 int
 main(void)
 {
@@ -1359,6 +1462,7 @@ main(void)
 		test_failures(o, &db);
 		test_peek_presign(o, &db);
 		test_openssl_cli(o, &db, dir);
+		test_openssl_identical(o, &db);
 	}
 	ca_ocsp_free(o);
 	if ((hsmdir = testutil_tmpdir()) != NULL) {
