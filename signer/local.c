@@ -14,6 +14,7 @@
 
 #include <openssl/evp.h>
 
+#include "common/digest.h"
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/secret.h"
@@ -277,6 +278,21 @@ local_key_generate(struct signer *s, const char *label,
 	return failed(l, st);
 }
 
+/*
+ * The digest for md_nid: SHA-256 and SHA-384 as fetched once for the
+ * process (common/digest), for EVP_get_digestbynid's would be looked up
+ * again by OpenSSL 3 on every signature, under its global lock.
+ */
+static const EVP_MD *
+md_of(int md_nid)
+{
+	if (md_nid == NID_sha256)
+		return digest_md(DIGEST_SHA256);
+	if (md_nid == NID_sha384)
+		return digest_md(DIGEST_SHA384);
+	return EVP_get_digestbynid(md_nid);
+}
+
 static enum status
 local_sign(struct signer *s, const struct signer_key *key,
     enum signer_purpose purpose, int md_nid, const uint8_t *tbs, size_t tbs_len,
@@ -293,8 +309,7 @@ local_sign(struct signer *s, const struct signer_key *key,
 		return st;
 	pthread_rwlock_rdlock(&l->lock);
 	if ((st = handle_get(l, key->label, &k)) == ST_OK)
-		st = hsm_key_sign(
-		    k, EVP_get_digestbynid(md_nid), tbs, tbs_len, sig, sig_len);
+		st = hsm_key_sign(k, md_of(md_nid), tbs, tbs_len, sig, sig_len);
 	pthread_rwlock_unlock(&l->lock);
 	if (st == ST_NOTFOUND)
 		st = status_fail(ST_UNAVAILABLE,
