@@ -429,12 +429,19 @@ static int
 issuer_match(const struct ca_ocsp *ocsp, OCSP_CERTID *cid)
 {
 	ASN1_OBJECT *md_oid = NULL;
+	OCSP_CERTID *copy;
 	size_t i;
 	int nid;
 
+	/* One OpenSSL reads but cannot copy (hashAlgorithm parameters of a
+	 * tag it does not read back) would fail the SingleResponse that
+	 * echoes it: not ours either. */
 	if (!OCSP_id_get0_info(NULL, &md_oid, NULL, NULL, cid) ||
-	    md_oid == NULL)
+	    md_oid == NULL || (copy = OCSP_CERTID_dup(cid)) == NULL) {
+		ERR_clear_error();
 		return -1;
+	}
+	OCSP_CERTID_free(copy);
 	nid = OBJ_obj2nid(md_oid);
 	for (i = 0; i < DIGEST_COUNT; i++)
 		if (nid == digest_nids[i] &&

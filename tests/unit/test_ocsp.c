@@ -718,6 +718,24 @@ test_malformed(struct ca_ocsp *o, struct db *db)
 	CHECK(answers_error(
 	    o, db, NULL, 0, now, OCSP_RESPONSE_STATUS_MALFORMEDREQUEST));
 
+	/* A CertID whose hashAlgorithm parameters OpenSSL reads but cannot
+	 * write back (tag 0x20): not ours, never internalError (found by
+	 * fuzz_ocsp). */
+	der = req_one(EVP_sha1(), ca, leaf_good, 32, &len);
+	{
+		static const uint8_t sha1_null[] = {
+		    0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00};
+		uint8_t *at = memmem(der, len, sha1_null, sizeof(sha1_null));
+
+		CHECK(at != NULL);
+		if (at != NULL) {
+			at[7] = 0x20;
+			CHECK(answers_error(o, db, der, len, now,
+			    OCSP_RESPONSE_STATUS_UNAUTHORIZED));
+		}
+	}
+	OPENSSL_free(der);
+
 	/* Every proper prefix of a good request, and one trailing byte. */
 	der = req_one(EVP_sha1(), ca, leaf_good, 32, &len);
 	for (i = 0; i < len; i++) {
