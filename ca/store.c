@@ -276,8 +276,9 @@ writer_batch(struct store *store, struct job *batch)
 			j->st = st;
 			is_broken = 1;
 		} else if ((j->st = j->fn(txn, j->arg)) == ST_OK) {
-			if (txn_control(txn, W_RELEASE) != ST_OK) {
-				j->st = ST_STORE;
+			/* ST_UNAVAILABLE when the connection went (503). */
+			if ((st = txn_control(txn, W_RELEASE)) != ST_OK) {
+				j->st = st;
 				is_broken = 1;
 			}
 		} else {

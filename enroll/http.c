@@ -3,6 +3,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/log.h"
 #include "enroll/http.h"
 
 void
@@ -112,6 +113,8 @@ http_response_status(struct http_response *r, enum status st)
 	int code = http_code_for(st);
 
 	/* Internal details stay in the log; the client learns the kind. */
+	if (code == 500 && detail[0] != '\0')
+		log_error("answered 500 (%s): %s", status_name(st), detail);
 	if (code == 500 || detail[0] == '\0')
 		http_response_error(r, code, "%s", status_name(st));
 	else
