@@ -403,13 +403,9 @@ if keygen kg-rsa -newkey rsa:3072; then
 fi
 # The generated keys are nowhere but in the responses: not in the log, not
 # in the database. Looked for: the base64 lines of the PKCS#8 part, and the
-# private value (EC priv, RSA privateExponent) as raw bytes.
-privhex() {
-	openssl pkey -in "$1" -noout -text 2>/dev/null | awk '
-		/^(priv|privateExponent):/ { on = 1; next }
-		/^[a-zA-Z]/ { on = 0 }
-		on { gsub(/[ :]/, ""); printf "%s", $0 }' | sed 's/^00//'
-}
+# private value (EC priv, RSA privateExponent) as raw bytes (privhex,
+# lib.sh: at the curve's full width; a printed number drops a leading zero
+# byte, one EC key in 256, and had failed the check below).
 cat "$D"/tessera.db* | od -An -tx1 -v | tr -d ' \n' >"$T/db.hex"
 for k in kg-p256 kg-p384 kg-rsa; do
 	[ -s "$T/$k.key.der" ] || continue

@@ -52,25 +52,6 @@ add_secret() {
 	S_HOME+=("${4:+$D/$4}")
 	S_IN_HOME+=("${5:-1}")
 }
-# privhex KEYFILE: the private scalar (EC priv, RSA privateExponent), hex,
-# as the key's DER holds it: an EC scalar at the curve's full width (one
-# key in 256 has a leading zero byte, which a printed number drops), an
-# RSA exponent as its INTEGER's minimal bytes.
-privhex() {
-	python3 - "$1" <<'PY' 2>/dev/null
-import sys
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
-key = load_pem_private_key(open(sys.argv[1], "rb").read(), None)
-n = key.private_numbers()
-if isinstance(key, ec.EllipticCurvePrivateKey):
-    v, width = n.private_value, (key.curve.key_size + 7) // 8
-else:
-    v = n.d
-    width = (v.bit_length() + 7) // 8
-print(v.to_bytes(width, "big").hex(), end="")
-PY
-}
 # add_key NAME KEYFILE [HOME]: the key's DER (PKCS#8 and the traditional
 # SEC1 or PKCS#1), its private scalar (hex), the base64 of the DER's bytes
 # that hold only the scalar (as in any PEM of the key, once unwrapped), the
