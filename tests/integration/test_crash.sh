@@ -93,6 +93,16 @@ RETRIES=600
 #   NAME.gaveup   what stayed unanswered for a minute of retries
 #   NAME.retried  a line for each request retried after a kill
 
+# cut_off RC CODE OUT: the request was cut off by a kill and is tried
+# again: no answer (curl failed, code 000), or a 503 saying the signer is
+# unavailable, from a worker still alive when the kill took the signer (one
+# kill(1) signals the tree's processes one after another); such a request
+# signed and committed nothing.
+cut_off() {
+	[ "$2" = 000 ] || [ "$1" != 0 ] ||
+		{ [ "$2" = 503 ] && grep -q 'the signer is unavailable' "$3"; }
+}
+
 # enroll_loop NAME: simpleenroll with each secret of $C/NAME.secrets
 # ("DEVICE SECRET" lines), a new CSR per device from one key.
 enroll_loop() {
@@ -111,7 +121,7 @@ enroll_loop() {
 					echo "$dev: 200 without a certificate" >>"$C/$name.bad"
 				fi
 				break
-			elif [ "$code" = 000 ] || [ "$rc" != 0 ]; then
+			elif cut_off "$rc" "$code" "$C/$name.out"; then
 				tries=$((tries + 1))
 				[ "$tries" = 1 ] && echo x >>"$C/$name.retried"
 				if [ "$tries" -ge "$RETRIES" ]; then
@@ -152,7 +162,7 @@ reenroll_loop() {
 					echo "200 without a certificate" >>"$C/$name.bad"
 				fi
 				break
-			elif [ "$code" = 000 ] || [ "$rc" != 0 ]; then
+			elif cut_off "$rc" "$code" "$C/$name.out"; then
 				tries=$((tries + 1))
 				[ "$tries" = 1 ] && echo x >>"$C/$name.retried"
 				if [ "$tries" -ge "$RETRIES" ]; then
@@ -210,7 +220,7 @@ revoke_loop() {
 					if [ "$rc" = 0 ] && [ "$code" = 200 ]; then
 						echo "$what" >>"$C/$name.acked"
 						break
-					elif [ "$code" = 000 ] || [ "$rc" != 0 ]; then
+					elif cut_off "$rc" "$code" "$C/$name.out"; then
 						tries=$((tries + 1))
 						[ "$tries" = 1 ] && echo x >>"$C/$name.retried"
 						if [ "$tries" -ge "$RETRIES" ]; then
@@ -260,7 +270,7 @@ token_loop() {
 				"$C/$name.out"); then
 			echo ok >>"$C/$name.count"
 			token_jti "$jwt" >>"$C/$name.jti"
-		elif [ "$code" = 000 ] || [ "$rc" != 0 ]; then
+		elif cut_off "$rc" "$code" "$C/$name.out"; then
 			echo cut >>"$C/$name.count"
 			sleep 0.1
 		else
