@@ -46,38 +46,50 @@ struct conn {
 	int fd;
 };
 
+/*
+ * Listen on path. The socket is bound under a name of its own beside path,
+ * listens, and is then renamed onto path: a signer started while another
+ * serves (a reload) takes the path over in one step, and a worker that
+ * connects meanwhile reaches one of the two, never no one (unlinking path
+ * and binding it anew refused connections in between: a /healthz answered
+ * 503 during a reload, test_reload).
+ */
 enum status
 signer_listen(const char *path, int *fd)
 {
 	struct sockaddr_un sa;
+	char tmp[sizeof(sa.sun_path)];
 	mode_t old;
-	int s;
+	int s, n;
 
 	*fd = -1;
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sa.sun_path))
+	n = snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid());
+	if (n < 0 || (size_t)n >= sizeof(sa.sun_path))
 		return status_fail(ST_LIMIT,
 		    "signer socket %s: longer than %zu bytes", path,
-		    sizeof(sa.sun_path) - 1);
-	memcpy(sa.sun_path, path, strlen(path) + 1);
+		    sizeof(sa.sun_path) - 12);
+	memcpy(sa.sun_path, tmp, (size_t)n + 1);
 	if ((s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
 		return status_fail(
 		    ST_UNAVAILABLE, "signer socket: %s", strerror(errno));
-	unlink(path);
+	unlink(tmp);
 	/* Only this user may connect: the socket is born 0600. */
 	old = umask(0177);
 	if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
 		umask(old);
 		close(s);
-		return status_fail(ST_UNAVAILABLE, "signer socket %s: %s", path,
+		return status_fail(ST_UNAVAILABLE, "signer socket %s: %s", tmp,
 		    strerror(errno));
 	}
 	umask(old);
-	if (listen(s, 128) != 0) {
-		close(s);
-		return status_fail(ST_UNAVAILABLE, "signer socket %s: %s", path,
+	if (listen(s, 128) != 0 || rename(tmp, path) != 0) {
+		status_fail(ST_UNAVAILABLE, "signer socket %s: %s", path,
 		    strerror(errno));
+		unlink(tmp);
+		close(s);
+		return ST_UNAVAILABLE;
 	}
 	*fd = s;
 	return ST_OK;

@@ -9,10 +9,14 @@
  * done right are signed and verify. Then the protocol parser on the
  * empty, truncated, trailing-byte, over-limit and wrong-type frames.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -955,6 +959,74 @@ test_remote(const char *dir)
 	signer_close(remote);
 }
 
+/* Connects to its path again and again until told to stop; counts those
+ * that found no one listening. */
+struct knocker {
+	const char *path;
+	int stop; /* atomic */
+	int tries, refused;
+};
+
+static void *
+knock_run(void *arg)
+{
+	struct knocker *k = arg;
+	struct sockaddr_un sa;
+	int s;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", k->path);
+	while (!__atomic_load_n(&k->stop, __ATOMIC_ACQUIRE)) {
+		if ((s = socket(AF_UNIX,
+		         SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0)
+			continue;
+		k->tries++;
+		/* EAGAIN: a listener's backlog is full (nobody accepts
+		 * here), which is reaching it. */
+		if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) != 0 &&
+		    (errno == ECONNREFUSED || errno == ENOENT))
+			k->refused++;
+		close(s);
+	}
+	return NULL;
+}
+
+/*
+ * A signer started while another listens (a reload) takes the socket's
+ * path over with nobody refused in between: a client connecting all the
+ * while always reaches one of them.
+ */
+static void
+test_listen_takeover(const char *dir)
+{
+	struct knocker k;
+	pthread_t t;
+	char path[4096];
+	int fds[200], i, n = (int)(sizeof(fds) / sizeof(fds[0]));
+
+	snprintf(path, sizeof(path), "%s/takeover.sock", dir);
+	memset(&k, 0, sizeof(k));
+	k.path = path;
+	CHECK_ST(signer_listen(path, &fds[0]), ST_OK);
+	CHECK(pthread_create(&t, NULL, knock_run, &k) == 0);
+	for (i = 1; i < n; i++)
+		CHECK_ST(signer_listen(path, &fds[i]), ST_OK);
+	__atomic_store_n(&k.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(t, NULL);
+	CHECK(k.tries > 0);
+	if (k.refused != 0)
+		fprintf(stderr,
+		    "  %d of %d connects refused during %d "
+		    "takeovers\n",
+		    k.refused, k.tries, n - 1);
+	CHECK(k.refused == 0);
+	for (i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	unlink(path);
+}
+
 int
 main(void)
 {
@@ -972,6 +1044,7 @@ main(void)
 	snprintf(log_path, sizeof(log_path), "%s/log", dir);
 	CHECK(testutil_softhsm(dir, TOKEN, PIN) == 0);
 	test_wire();
+	test_listen_takeover(dir);
 	/* Set-up: every key, and the CA certificates, as tessera init. */
 	memset(&sc, 0, sizeof(sc));
 	sc.module = testutil_softhsm_module();
