@@ -142,7 +142,7 @@ on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
     enum MHD_ConnectionNotificationCode toe)
 {
 	struct listener *l = cls;
-	const union MHD_ConnectionInfo *ci;
+	const union MHD_ConnectionInfo *ci = NULL;
 	struct conn_rec *r = *socket_context;
 	struct authority_chain_memo *memo = NULL;
 	struct conn_peer peer;
@@ -163,8 +163,7 @@ on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 			memset(&r->peer, 0, sizeof(r->peer));
 		}
 		*socket_context = NULL;
-	} else if ((ci = MHD_get_connection_info(
-	                conn, MHD_CONNECTION_INFO_CONNECTION_FD)) != NULL) {
+	} else if (ci != NULL) {
 		for (i = 0; i < LIMIT_HTTP_CONNECTIONS; i++) {
 			if (!l->conns[i].is_used) {
 				l->conns[i].is_used = 1;

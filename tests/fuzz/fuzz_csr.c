@@ -1,6 +1,7 @@
 /*
  * libFuzzer target: bytes as a DER PKCS#10, parsed, then checked against
- * two profiles (embedded, so the target needs no files) and the names
+ * testutil_csr_policy's profiles (embedded, so the target needs no
+ * files) and the names
  * tessera would issue built (normalised string types, templates, RFC
  * 9525 rules for the serverAuth one).
  *
@@ -26,27 +27,7 @@
 
 #include "ca/csr.h"
 #include "ca/policy.h"
-
-static const char policy_json[] =
-    "{\"version\": 1, \"profiles\": {"
-    "\"device\": {\"validity_days\": 30,"
-    " \"keys\": [\"ec:P-256\", \"ec:P-384\", \"rsa:3072\"],"
-    " \"subject\": {\"CN\": \"{id}\", \"O\": {\"value\": \"Acme\"},"
-    "  \"OU\": {\"pattern\": \"^[A-Za-z0-9 ._-]{1,64}$\"},"
-    "  \"serialNumber\": {\"pattern\": \"^[A-Z0-9-]{1,64}$\"}},"
-    " \"san\": {\"uri\": [\"urn:dev:{id}\"], \"max\": 4},"
-    " \"key_usage\": [\"digitalSignature\"],"
-    " \"extended_key_usage\": [\"clientAuth\"]},"
-    "\"gateway\": {\"validity_days\": 90,"
-    " \"keys\": [\"ec:P-256\", \"rsa:2048\"],"
-    " \"subject\": {\"utf8\": true, \"serialNumber\": \"{id}\","
-    "  \"CN\": \"{id}.gw.example.net\", \"C\": {\"value\": \"DE\"},"
-    "  \"L\": {\"pattern\": \"^.{1,64}$\", \"required\": true}},"
-    " \"device_id\": \"serialNumber\","
-    " \"san\": {\"dns\": [\"{id}.gw.example.net\"], \"ip\": true,"
-    "  \"max\": 16},"
-    " \"key_usage\": [\"digitalSignature\"],"
-    " \"extended_key_usage\": [\"serverAuth\"]}}}";
+#include "tests/unit/testutil.h"
 
 static struct policy *policy;
 static EVP_PKEY *fixed_key;
@@ -176,8 +157,8 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (policy == NULL &&
-	    policy_parse(
-	        policy_json, sizeof(policy_json) - 1, "fuzz", &policy) != ST_OK)
+	    policy_parse(testutil_csr_policy, strlen(testutil_csr_policy),
+	        "fuzz", &policy) != ST_OK)
 		abort();
 	if (fixed_key == NULL &&
 	    (fixed_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256")) == NULL)

@@ -29,31 +29,6 @@
 #include "tests/unit/test.h"
 #include "tests/unit/testutil.h"
 
-static const char policy_json[] =
-    "{\"version\": 1, \"profiles\": {"
-    "\"device\": {\"validity_days\": 30,"
-    " \"keys\": [\"ec:P-256\", \"ec:P-384\", \"rsa:3072\"],"
-    " \"subject\": {\"CN\": \"{id}\", \"O\": {\"value\": \"Acme\"},"
-    "  \"OU\": {\"pattern\": \"^[A-Za-z0-9 ._-]{1,64}$\"},"
-    "  \"serialNumber\": {\"pattern\": \"^[A-Z0-9-]{1,64}$\"}},"
-    " \"san\": {\"uri\": [\"urn:dev:{id}\"], \"max\": 4},"
-    " \"key_usage\": [\"digitalSignature\"],"
-    " \"extended_key_usage\": [\"clientAuth\"]},"
-    "\"gateway\": {\"validity_days\": 90,"
-    " \"keys\": [\"ec:P-256\", \"rsa:2048\"],"
-    " \"subject\": {\"utf8\": true, \"serialNumber\": \"{id}\","
-    "  \"CN\": \"{id}.gw.example.net\", \"C\": {\"value\": \"DE\"},"
-    "  \"L\": {\"pattern\": \"^.{1,64}$\", \"required\": true}},"
-    " \"device_id\": \"serialNumber\","
-    " \"san\": {\"dns\": [\"{id}.gw.example.net\"], \"ip\": true,"
-    "  \"max\": 16},"
-    " \"key_usage\": [\"digitalSignature\"],"
-    " \"extended_key_usage\": [\"serverAuth\"]},"
-    "\"station\": {\"validity_days\": 7, \"keys\": [\"ec:P-256\"],"
-    " \"subject\": {\"CN\": \"{id}\"},"
-    " \"key_usage\": [\"digitalSignature\"],"
-    " \"extended_key_usage\": [\"clientAuth\"]}}}";
-
 static struct policy *policy;
 static char *dir;
 static size_t n_inputs, n_own, n_ref_only, n_refused;
@@ -570,8 +545,8 @@ main(void)
 	size_t len, i;
 	char path[4096], name[64];
 
-	CHECK_ST(
-	    policy_parse(policy_json, sizeof(policy_json) - 1, "diff", &policy),
+	CHECK_ST(policy_parse(testutil_csr_policy, strlen(testutil_csr_policy),
+	             "diff", &policy),
 	    ST_OK);
 	CHECK((dir = testutil_tmpdir()) != NULL);
 	if (policy == NULL || dir == NULL || make_corpus() != 0) {

@@ -14,6 +14,31 @@
 #include "signer/soft.h"
 #include "tests/unit/testutil.h"
 
+const char testutil_csr_policy[] =
+    "{\"version\": 1, \"profiles\": {"
+    "\"device\": {\"validity_days\": 30,"
+    " \"keys\": [\"ec:P-256\", \"ec:P-384\", \"rsa:3072\"],"
+    " \"subject\": {\"CN\": \"{id}\", \"O\": {\"value\": \"Acme\"},"
+    "  \"OU\": {\"pattern\": \"^[A-Za-z0-9 ._-]{1,64}$\"},"
+    "  \"serialNumber\": {\"pattern\": \"^[A-Z0-9-]{1,64}$\"}},"
+    " \"san\": {\"uri\": [\"urn:dev:{id}\"], \"max\": 4},"
+    " \"key_usage\": [\"digitalSignature\"],"
+    " \"extended_key_usage\": [\"clientAuth\"]},"
+    "\"gateway\": {\"validity_days\": 90,"
+    " \"keys\": [\"ec:P-256\", \"rsa:2048\"],"
+    " \"subject\": {\"utf8\": true, \"serialNumber\": \"{id}\","
+    "  \"CN\": \"{id}.gw.example.net\", \"C\": {\"value\": \"DE\"},"
+    "  \"L\": {\"pattern\": \"^.{1,64}$\", \"required\": true}},"
+    " \"device_id\": \"serialNumber\","
+    " \"san\": {\"dns\": [\"{id}.gw.example.net\"], \"ip\": true,"
+    "  \"max\": 16},"
+    " \"key_usage\": [\"digitalSignature\"],"
+    " \"extended_key_usage\": [\"serverAuth\"]},"
+    "\"station\": {\"validity_days\": 7, \"keys\": [\"ec:P-256\"],"
+    " \"subject\": {\"CN\": \"{id}\"},"
+    " \"key_usage\": [\"digitalSignature\"],"
+    " \"extended_key_usage\": [\"clientAuth\"]}}}";
+
 char *
 testutil_tmpdir(void)
 {

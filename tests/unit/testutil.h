@@ -14,6 +14,15 @@
 #include "ca/issue.h"
 #include "signer/signer.h"
 
+/*
+ * A policy whose profiles exercise every CSR rule: device (three key
+ * types, fixed, patterned and templated subject attributes, a URI SAN),
+ * gateway (UTF8String names, the device id in serialNumber, DNS and IP
+ * SANs) and station. test_csrread and fuzz_csr check both CSR readers'
+ * profile outcomes against it.
+ */
+extern const char testutil_csr_policy[];
+
 /* A new empty directory under $TMPDIR; the caller frees the string. */
 char *testutil_tmpdir(void);
 
