@@ -98,6 +98,22 @@ wait_for() {
 	done
 	return 1
 }
+# held ROUND OUT CMD...: hold the next signature (p11fault), run CMD in
+# the background into OUT ($A its pid) and wait until the signature is
+# held; 1, with the round failed and CMD ended, when none is.
+held() {
+	local round=$1 out=$2
+	shift 2
+	rm -f "$T/hold.held"
+	touch "$T/hold"
+	"$@" >"$out" &
+	A=$!
+	wait_for test -s "$T/hold.held" && return 0
+	rm -f "$T/hold"
+	wait "$A"
+	fail "round $round: no signature was held"
+	return 1
+}
 
 # The scheduler signs too (CRLs, audit checkpoints): when its signature
 # is the one held, the slow enrollment is not waiting any more when the
@@ -106,16 +122,8 @@ held_ok=0
 for round in 1 2 3; do
 	SA=$(secret "slow-$round")
 	SB=$(secret "fast-$round")
-	rm -f "$T/hold.held"
-	touch "$T/hold"
-	enroll "slow$round" "slow-$round" "$SA" >"$T/slow$round.code" &
-	A=$!
-	if ! wait_for test -s "$T/hold.held"; then
-		rm -f "$T/hold"
-		wait "$A"
-		fail "round $round: no signature was held"
-		break
-	fi
+	held "$round" "$T/slow$round.code" \
+		enroll "slow$round" "slow-$round" "$SA" || break
 	# While one signature is held: the same worker answers the others.
 	c1=$("${CURL[@]}" -o /dev/null -w '%{http_code}' --max-time 10 \
 		"$URL/.well-known/est/cacerts")
@@ -210,20 +218,11 @@ more_minted() { [ "$(minted)" -gt "$before" ]; }
 held_ok=0
 for round in 1 2 3; do
 	before=$(minted)
-	rm -f "$T/hold.held"
-	touch "$T/hold"
 	# Longer than wait_for: still waiting while its row is looked for.
-	curl -sS --max-time 60 --cacert "$D/ca/chain.pem" \
-		--cert "$T/tok.pem" --key "$T/tok.key" -o "$T/tok$round.json" \
-		-w '%{http_code}' --data grant_type=client_credentials \
-		"$URL/token" >"$T/tok$round.code" &
-	A=$!
-	if ! wait_for test -s "$T/hold.held"; then
-		rm -f "$T/hold"
-		wait "$A"
-		fail "round $round: no signature was held"
-		break
-	fi
+	held "$round" "$T/tok$round.code" curl -sS --max-time 60 \
+		--cacert "$D/ca/chain.pem" --cert "$T/tok.pem" \
+		--key "$T/tok.key" -o "$T/tok$round.json" -w '%{http_code}' \
+		--data grant_type=client_credentials "$URL/token" || break
 	# The row may still be committing when the signature is held.
 	wait_for more_minted
 	during=$(minted)
