@@ -729,9 +729,32 @@ static const uint8_t oid_eku[] = {0x55, 0x1d, 0x25};
 /*
  * The key makers, fetched once per process (EVP_PKEY_fromdata reads its
  * context and never writes it), then only read, as common/digest's table.
+ * The EC curves' parameters too: a key made from a group name builds the
+ * curve's group anew (EC_GROUP_new_by_curve_name, two thirds of a P-256
+ * key's import); a key whose parameters are copied from one made once
+ * shares the work already done, and only its point is decoded.
  */
 static pthread_once_t makers_once = PTHREAD_ONCE_INIT;
 static EVP_PKEY_CTX *maker_ec, *maker_rsa;
+static EVP_PKEY *curve_p256, *curve_p384;
+
+/* Parameters only: the named curve group (NULL when it cannot be made). */
+static EVP_PKEY *
+curve_make(const char *group)
+{
+	OSSL_PARAM params[2];
+	EVP_PKEY *k = NULL;
+
+	params[0] = OSSL_PARAM_construct_utf8_string(
+	    OSSL_PKEY_PARAM_GROUP_NAME, (char *)group, 0);
+	params[1] = OSSL_PARAM_construct_end();
+	if (EVP_PKEY_fromdata(maker_ec, &k, EVP_PKEY_KEY_PARAMETERS, params) !=
+	    1) {
+		EVP_PKEY_free(k);
+		return NULL;
+	}
+	return k;
+}
 
 static void
 makers_fetch(void)
@@ -745,6 +768,10 @@ makers_fetch(void)
 	if (maker_rsa != NULL && EVP_PKEY_fromdata_init(maker_rsa) != 1) {
 		EVP_PKEY_CTX_free(maker_rsa);
 		maker_rsa = NULL;
+	}
+	if (maker_ec != NULL) {
+		curve_p256 = curve_make(SN_X9_62_prime256v1);
+		curve_p384 = curve_make(SN_secp384r1);
 	}
 	ERR_clear_error();
 }
@@ -766,33 +793,38 @@ oid_is(const struct ca_der_r *oid, const uint8_t *c, size_t n)
 static int
 own_key_ec(const uint8_t *spki, size_t len, EVP_PKEY **pkey)
 {
-	OSSL_PARAM params[3];
+	const EVP_PKEY *curve;
 	const uint8_t *pt;
-	const char *group;
 	size_t pt_len;
+	EVP_PKEY *k;
 
 	if (len == sizeof(spki_p256) + 65 &&
 	    memcmp(spki, spki_p256, sizeof(spki_p256)) == 0) {
-		group = SN_X9_62_prime256v1;
+		curve = curve_p256;
 		pt = spki + sizeof(spki_p256);
 	} else if (len == sizeof(spki_p384) + 97 &&
 	    memcmp(spki, spki_p384, sizeof(spki_p384)) == 0) {
-		group = SN_secp384r1;
+		curve = curve_p384;
 		pt = spki + sizeof(spki_p384);
 	} else {
 		return 0;
 	}
 	pt_len = (size_t)(spki + len - pt);
-	if (pt[0] != POINT_CONVERSION_UNCOMPRESSED || maker_ec == NULL)
+	if (pt[0] != POINT_CONVERSION_UNCOMPRESSED || curve == NULL)
 		return 0;
-	params[0] = OSSL_PARAM_construct_utf8_string(
-	    OSSL_PKEY_PARAM_GROUP_NAME, (char *)group, 0);
-	params[1] = OSSL_PARAM_construct_octet_string(
-	    OSSL_PKEY_PARAM_PUB_KEY, (void *)pt, pt_len);
-	params[2] = OSSL_PARAM_construct_end();
-	/* The point is decoded, and checked on the curve, by OpenSSL. */
-	return EVP_PKEY_fromdata(maker_ec, pkey, EVP_PKEY_PUBLIC_KEY, params) ==
-	    1;
+	/*
+	 * The curve's parameters copied (the shared key is only read), then
+	 * the point decoded, and checked on the curve, by OpenSSL
+	 * (EC_KEY_oct2key, as EVP_PKEY_fromdata does it).
+	 */
+	if ((k = EVP_PKEY_new()) == NULL ||
+	    EVP_PKEY_copy_parameters(k, curve) != 1 ||
+	    EVP_PKEY_set1_encoded_public_key(k, pt, pt_len) != 1) {
+		EVP_PKEY_free(k);
+		return 0;
+	}
+	*pkey = k;
+	return 1;
 }
 
 /* An RSA public key: rsaEncryption, n positive and minimal, e = 65537. */
