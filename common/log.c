@@ -177,6 +177,41 @@ log_escape(const char *s, char *out, size_t cap)
 	return o;
 }
 
+/*
+ * One line to fd in one write(2), so that lines of several processes never
+ * mix. Formatted here rather than by dprintf, which sets a FILE up around
+ * fd for every call (an fstat and an lseek each line: a line is logged per
+ * enrollment). A line longer than the buffer goes through dprintf.
+ */
+static void PRINTF_LIKE(2, 3) line_write(int fd, const char *fmt, ...)
+{
+	char out[8192];
+	va_list ap;
+	size_t off = 0;
+	ssize_t w;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(out, sizeof(out), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(out)) {
+		va_start(ap, fmt);
+		vdprintf(fd, fmt, ap);
+		va_end(ap);
+		return;
+	}
+	while (off < (size_t)n) {
+		w = write(fd, out + off, (size_t)n - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		off += (size_t)w;
+	}
+}
+
 static void
     PRINTF_LIKE(2, 0) vlog(enum log_level level, const char *fmt, va_list ap)
 {
@@ -192,7 +227,7 @@ static void
 	if (line_format == LOG_FORMAT_JSON) {
 		/* One object a line; the escape keeps it on one line. */
 		log_json_escape(line, safe, sizeof(safe));
-		dprintf(STDERR_FILENO,
+		line_write(STDERR_FILENO,
 		    "{\"time\":\"%s\",\"level\":\"%s\",\"worker\":%d,"
 		    "\"message\":\"%s\"}\n",
 		    stamp, level_names[level], (int)getpid(), safe);
@@ -205,8 +240,8 @@ static void
 	 */
 	log_escape(line, safe, sizeof(safe));
 	/* One write per line, so that lines of several processes never mix. */
-	dprintf(STDERR_FILENO, "%s tessera[%d] %s: %s\n", stamp, (int)getpid(),
-	    level_names[level], safe);
+	line_write(STDERR_FILENO, "%s tessera[%d] %s: %s\n", stamp,
+	    (int)getpid(), level_names[level], safe);
 }
 
 #define LOG_FN(name, level)                                                    \
@@ -323,7 +358,7 @@ log_access_write(int fd, const struct log_access_entry *e)
 	    e->principal && e->principal[0] ? e->principal : "-");
 	esc(cut, principal, sizeof(principal));
 	if (is_json)
-		dprintf(fd,
+		line_write(fd,
 		    "{\"time\":\"%s\",\"level\":\"info\",\"worker\":%d,"
 		    "\"type\":\"access\",\"remote\":\"%s\",\"method\":\"%s\","
 		    "\"path\":\"%s\",\"status\":%d,\"bytes\":%zu,"
@@ -333,7 +368,8 @@ log_access_write(int fd, const struct log_access_entry *e)
 		    e->principal && e->principal[0] ? principal : "null",
 		    e->principal && e->principal[0] ? "\"" : "");
 	else
-		dprintf(fd, "%s tessera[%d] access: %s %s %s %d %zu %.6f %s\n",
-		    stamp, (int)getpid(), remote, method, path, e->status,
-		    e->bytes, secs, principal);
+		line_write(fd,
+		    "%s tessera[%d] access: %s %s %s %d %zu %.6f %s\n", stamp,
+		    (int)getpid(), remote, method, path, e->status, e->bytes,
+		    secs, principal);
 }
