@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "signer/wire.h"
@@ -299,21 +300,56 @@ enum status
 signer_wire_frame_read(int fd, struct buf *b)
 {
 	uint8_t head[4];
-	size_t len;
+	struct iovec iov[2];
+	size_t len, got;
+	ssize_t n;
 	int is_eof;
 	enum status st;
 
 	b->len = 0;
-	if ((st = read_full(fd, head, sizeof(head), &is_eof)) != ST_OK)
+	/*
+	 * The header and a usual frame's body in one read: a signature's
+	 * request or answer is a few hundred bytes, and a second read(2) per
+	 * frame was a system call per frame for nothing. The peer never
+	 * sends a frame before the one it waits on is answered, so a read
+	 * never takes more than one frame; more is the peer's error.
+	 */
+	if ((st = buf_reserve(b, SIGNER_WIRE_READ_AHEAD)) != ST_OK)
 		return st;
+	iov[0].iov_base = head;
+	iov[0].iov_len = sizeof(head);
+	iov[1].iov_base = b->data;
+	iov[1].iov_len = SIGNER_WIRE_READ_AHEAD;
+	while ((n = readv(fd, iov, 2)) < 0 && errno == EINTR)
+		;
+	if (n < 0)
+		return status_fail(ST_UNAVAILABLE, "read: %s",
+		    errno == EAGAIN || errno == EWOULDBLOCK ? "timed out"
+		                                            : strerror(errno));
+	if (n == 0)
+		return status_fail(ST_UNAVAILABLE, "the connection was closed");
+	if ((size_t)n < sizeof(head)) {
+		if ((st = read_full(fd, head + n, sizeof(head) - (size_t)n,
+		         &is_eof)) != ST_OK)
+			return st;
+		got = 0;
+	} else
+		got = (size_t)n - sizeof(head);
 	len = (size_t)head[0] << 24 | (size_t)head[1] << 16 |
 	    (size_t)head[2] << 8 | head[3];
 	if (len > SIGNER_WIRE_FRAME_MAX)
 		return status_fail(ST_LIMIT, "signer: a %zu-byte frame", len);
-	if ((st = buf_reserve(b, len)) != ST_OK)
-		return st;
-	if ((st = read_full(fd, b->data, len, &is_eof)) != ST_OK)
-		return st;
+	if (got > len)
+		return status_fail(
+		    ST_MALFORMED, "signer: bytes after a %zu-byte frame", len);
+	b->len = got;
+	if (len > got) {
+		if ((st = buf_reserve(b, len - got)) != ST_OK)
+			return st;
+		if ((st = read_full(fd, b->data + got, len - got, &is_eof)) !=
+		    ST_OK)
+			return st;
+	}
 	b->len = len;
 	return ST_OK;
 }

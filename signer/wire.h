@@ -25,6 +25,9 @@
 
 /* A frame: the largest TBS and the fields around it. */
 #define SIGNER_WIRE_FRAME_MAX (LIMIT_SIGNER_TBS + 4096)
+/* What a frame's first read takes at most after its header (a usual
+ * request or answer whole). */
+#define SIGNER_WIRE_READ_AHEAD 4096
 /* A URI, a label or a detail line. */
 #define SIGNER_WIRE_STR_MAX 1024
 /* A public key or a signature. */
@@ -86,7 +89,9 @@ enum status signer_wire_response_encode(enum signer_wire_op op,
 /*
  * Read one frame from fd into b (emptied first; its body only).
  * ST_UNAVAILABLE with the reason when the peer closed or the read failed
- * or timed out, ST_LIMIT for a frame over SIGNER_WIRE_FRAME_MAX.
+ * or timed out, ST_LIMIT for a frame over SIGNER_WIRE_FRAME_MAX,
+ * ST_MALFORMED when bytes came after the frame (a peer sends a frame only
+ * once its last one was answered).
  */
 enum status signer_wire_frame_read(int fd, struct buf *b) MUST_CHECK;
 

@@ -752,6 +752,73 @@ test_wire(void)
 	buf_free(&b);
 }
 
+/* Write all of p to fd (a socketpair end: it fits in its buffer). */
+static void
+put_all(int fd, const uint8_t *p, size_t len)
+{
+	CHECK(write(fd, p, len) == (ssize_t)len);
+}
+
+/*
+ * A frame read off a socket as it arrives: in one read with its header, in
+ * pieces (a SOCK_SEQPACKET pair gives a read one record at most, so the
+ * header and the body come apart where the writer cut them), larger than
+ * the first read takes; a second frame sent before the first was answered
+ * is the peer's error; the end of the connection is told.
+ */
+static void
+test_wire_read(void)
+{
+	struct buf b;
+	uint8_t frame[4 + 10000];
+	size_t i, len = sizeof(frame) - 4;
+	int sv[2];
+
+	frame[0] = 0;
+	frame[1] = 0;
+	frame[2] = (uint8_t)(len >> 8);
+	frame[3] = (uint8_t)len;
+	for (i = 4; i < sizeof(frame); i++)
+		frame[i] = (uint8_t)(i * 7);
+	buf_init(&b, SIGNER_WIRE_FRAME_MAX);
+	/* Whole, and over SIGNER_WIRE_READ_AHEAD. */
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	put_all(sv[0], frame, sizeof(frame));
+	CHECK_ST(signer_wire_frame_read(sv[1], &b), ST_OK);
+	CHECK(b.len == len && memcmp(b.data, frame + 4, len) == 0);
+	/* A short one, then one more right behind it: refused. */
+	put_all(sv[0], (const uint8_t[]){0, 0, 0, 2, 'a', 'b'}, 6);
+	CHECK_ST(signer_wire_frame_read(sv[1], &b), ST_OK);
+	CHECK(b.len == 2 && memcmp(b.data, "ab", 2) == 0);
+	put_all(sv[0], (const uint8_t[]){0, 0, 0, 1, 'a', 0, 0, 0, 1, 'b'}, 10);
+	CHECK_ST(signer_wire_frame_read(sv[1], &b), ST_MALFORMED);
+	CHECK_DETAIL("bytes after a 1-byte frame");
+	close(sv[0]);
+	close(sv[1]);
+	/* In pieces: 1 + 3 header bytes, the body in three. */
+	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0);
+	put_all(sv[0], frame, 1);
+	put_all(sv[0], frame + 1, 3);
+	put_all(sv[0], frame + 4, 100);
+	put_all(sv[0], frame + 104, 5000);
+	put_all(sv[0], frame + 5104, len - 5100);
+	CHECK_ST(signer_wire_frame_read(sv[1], &b), ST_OK);
+	CHECK(b.len == len && memcmp(b.data, frame + 4, len) == 0);
+	/* The header only, then the end. */
+	put_all(sv[0], frame, 4);
+	close(sv[0]);
+	CHECK_ST(signer_wire_frame_read(sv[1], &b), ST_UNAVAILABLE);
+	CHECK_DETAIL("closed");
+	close(sv[1]);
+	/* Nothing at all, then the end. */
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	close(sv[0]);
+	CHECK_ST(signer_wire_frame_read(sv[1], &b), ST_UNAVAILABLE);
+	CHECK_DETAIL("closed");
+	close(sv[1]);
+	buf_free(&b);
+}
+
 /*
  * The worker's side: many threads signing at once through one remote
  * signer (its pool of connections) to the signer's server on a real
@@ -1044,6 +1111,7 @@ main(void)
 	snprintf(log_path, sizeof(log_path), "%s/log", dir);
 	CHECK(testutil_softhsm(dir, TOKEN, PIN) == 0);
 	test_wire();
+	test_wire_read();
 	test_listen_takeover(dir);
 	/* Set-up: every key, and the CA certificates, as tessera init. */
 	memset(&sc, 0, sizeof(sc));
