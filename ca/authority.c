@@ -336,6 +336,11 @@ open_with(const char *data_dir, const char *pin, const char *socket_path,
 	        ST_OK ||
 	    (st = authority_retiring_cert_load(a->cfg, &retiring)) != ST_OK)
 		goto out;
+	if ((a->issuing_name = ca_name_string(
+	         X509_get_subject_name(a->issuing))) == NULL) {
+		st = ST_NOMEM;
+		goto out;
+	}
 	/* Manufacturer trust files are named relative to the policy. */
 	*strrchr(path, '/') = '\0';
 	own[0] = a->root;
@@ -439,6 +444,7 @@ authority_close(struct authority *a)
 	policy_free(a->policy);
 	X509_free(a->root);
 	X509_free(a->issuing);
+	free(a->issuing_name);
 	free(a->crl_url);
 	free(a->ocsp_url);
 	free(a->ca_issuers_url);

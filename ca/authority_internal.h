@@ -47,6 +47,9 @@ struct authority {
 	struct store *store;
 	X509 *root;
 	X509 *issuing;
+	/* The issuing CA's subject as the rows' issuer column holds it
+	 * (ca_name_string), made at open: every issuance names it. */
+	char *issuing_name;
 	char *crl_url;
 	char *ocsp_url;
 	char *ca_issuers_url;

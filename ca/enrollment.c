@@ -602,7 +602,7 @@ commit_cert(struct authority *a, const struct principal *who,
 	 */
 	memset(&row, 0, sizeof(row));
 	snprintf(row.serial, sizeof(row.serial), "%s", serial);
-	row.issuer = ca_name_string(X509_get_subject_name(a->issuing));
+	row.issuer = a->issuing_name; /* the authority's */
 	row.subject = ca_name_string(t->subject);
 	row.device_id = (char *)device_id;
 	row.profile = (char *)p->name;
@@ -645,6 +645,7 @@ commit_cert(struct authority *a, const struct principal *who,
 out:
 	OPENSSL_cleanse(hash, sizeof(hash));
 	row.der = NULL; /* the caller's */
+	row.issuer = NULL;
 	ca_row_clear(&row);
 	return st;
 }
