@@ -24,6 +24,7 @@
 #include "ca/der.h"
 #include "ca/issue.h"
 #include "ca/policy.h"
+#include "common/digest.h"
 #include "tests/unit/test.h"
 #include "tests/unit/testutil.h"
 
@@ -700,6 +701,60 @@ test_san_from(void)
  * ca_cert_sign (the service certificates' path) through the template: the
  * certificate verifies under its issuer and carries the serial it names.
  */
+/*
+ * digest_sigalg_der against OpenSSL's encoding of the same
+ * AlgorithmIdentifier (what X509_sign writes), for the pairs it keeps
+ * ready and for those it builds (SHA-224, SHA-1).
+ */
+static void
+test_sigalgs(void)
+{
+	static const struct {
+		int key_type, md_nid, ptype;
+	} pairs[] = {
+	    {EVP_PKEY_EC, NID_sha256, V_ASN1_UNDEF},
+	    {EVP_PKEY_EC, NID_sha384, V_ASN1_UNDEF},
+	    {EVP_PKEY_EC, NID_sha512, V_ASN1_UNDEF},
+	    {EVP_PKEY_EC, NID_sha224, V_ASN1_UNDEF},
+	    {EVP_PKEY_RSA, NID_sha256, V_ASN1_NULL},
+	    {EVP_PKEY_RSA, NID_sha384, V_ASN1_NULL},
+	    {EVP_PKEY_RSA, NID_sha512, V_ASN1_NULL},
+	    {EVP_PKEY_RSA, NID_sha1, V_ASN1_NULL},
+	    {EVP_PKEY_ED25519, NID_undef, V_ASN1_UNDEF},
+	};
+	uint8_t got[DIGEST_SIGALG_DER_MAX];
+	unsigned char *want = NULL;
+	X509_ALGOR *alg;
+	size_t i, len;
+	int sig_nid, n;
+
+	for (i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+		if (pairs[i].key_type == EVP_PKEY_ED25519)
+			sig_nid = NID_ED25519;
+		else
+			CHECK(OBJ_find_sigid_by_algs(
+			    &sig_nid, pairs[i].md_nid, pairs[i].key_type));
+		alg = X509_ALGOR_new();
+		CHECK(alg != NULL &&
+		    X509_ALGOR_set0(
+		        alg, OBJ_nid2obj(sig_nid), pairs[i].ptype, NULL));
+		want = NULL;
+		n = i2d_X509_ALGOR(alg, &want);
+		CHECK_ST(digest_sigalg_der(pairs[i].key_type, pairs[i].md_nid,
+		             got, sizeof(got), &len),
+		    ST_OK);
+		CHECK(n > 0 && len == (size_t)n && memcmp(got, want, len) == 0);
+		OPENSSL_free(want);
+		X509_ALGOR_free(alg);
+	}
+	/* Too little room: refused, whichever way it is made. */
+	CHECK(
+	    digest_sigalg_der(EVP_PKEY_EC, NID_sha256, got, 11, &len) != ST_OK);
+	CHECK_ST(
+	    digest_sigalg_der(EVP_PKEY_EC, NID_undef, got, sizeof(got), &len),
+	    ST_MALFORMED);
+}
+
 static void
 test_cert_sign(void)
 {
@@ -800,6 +855,7 @@ main(void)
 	test_refusals();
 	test_san_from();
 	test_cert_sign();
+	test_sigalgs();
 	printf("%d policies, %d certificates compared with OpenSSL's\n", loaded,
 	    compared);
 	CHECK(compared > 1000);
