@@ -940,34 +940,17 @@ out:
 	return st;
 }
 
-enum status
-ca_ocsp_respond(struct ca_ocsp *ocsp, const uint8_t *der, size_t der_len,
-    ca_ocsp_lookup_fn lookup, void *arg, int64_t now, uint8_t **resp,
-    size_t *resp_len, int *cacheable, int64_t *this_update,
-    int64_t *next_update)
+/*
+ * The unsigned OCSPResponse for a failure st (RFC 6960 §4.2.1): a
+ * malformed request, a CertID not ours, the store or the signer away
+ * (tryLater), anything else internalError.
+ */
+static enum status
+failure_response(enum status st, uint8_t **resp, size_t *resp_len)
 {
-	OCSP_REQUEST *req = NULL;
-	OCSP_BASICRESP *bs = NULL;
-	enum status st;
-	int has_nonce = 0, rstatus;
+	int rstatus;
 
-	*resp = NULL;
-	*resp_len = 0;
-	*cacheable = 0;
-	*this_update = 0;
-	*next_update = 0;
-
-	st = request_parse(der, der_len, &req, &has_nonce);
-	if (st == ST_OK)
-		st = basic_build(ocsp, req, has_nonce, lookup, arg, now, &bs);
-	if (st == ST_OK)
-		st = basic_sign(ocsp, bs, now, resp, resp_len);
 	switch (st) {
-	case ST_OK:
-		*cacheable = !has_nonce;
-		*this_update = now;
-		*next_update = now + ocsp->validity;
-		goto out;
 	case ST_MALFORMED:
 	case ST_LIMIT:
 		rstatus = OCSP_RESPONSE_STATUS_MALFORMEDREQUEST;
@@ -985,10 +968,151 @@ ca_ocsp_respond(struct ca_ocsp *ocsp, const uint8_t *der, size_t der_len,
 		log_error("OCSP: answering internalError: %s", status_detail());
 		break;
 	}
-	st = error_response(rstatus, resp, resp_len);
-out:
+	return error_response(rstatus, resp, resp_len);
+}
+
+enum status
+ca_ocsp_respond(struct ca_ocsp *ocsp, const uint8_t *der, size_t der_len,
+    ca_ocsp_lookup_fn lookup, void *arg, int64_t now, uint8_t **resp,
+    size_t *resp_len, int *cacheable, int64_t *this_update,
+    int64_t *next_update)
+{
+	OCSP_REQUEST *req = NULL;
+	OCSP_BASICRESP *bs = NULL;
+	enum status st;
+	int has_nonce = 0;
+
+	*resp = NULL;
+	*resp_len = 0;
+	*cacheable = 0;
+	*this_update = 0;
+	*next_update = 0;
+
+	st = request_parse(der, der_len, &req, &has_nonce);
+	if (st == ST_OK)
+		st = basic_build(ocsp, req, has_nonce, lookup, arg, now, &bs);
+	if (st == ST_OK)
+		st = basic_sign(ocsp, bs, now, resp, resp_len);
+	if (st == ST_OK) {
+		*cacheable = !has_nonce;
+		*this_update = now;
+		*next_update = now + ocsp->validity;
+	} else
+		st = failure_response(st, resp, resp_len);
 	OCSP_BASICRESP_free(bs);
 	OCSP_REQUEST_free(req);
+	ERR_clear_error();
+	return st;
+}
+
+/*
+ * An answer whose signature is under way: the ResponseData sent, and what
+ * the BasicOCSPResponse takes around the signature (copies: the responder
+ * may be replaced before the finish).
+ */
+struct ca_ocsp_pending {
+	struct signer_pending *sp;
+	struct buf tbs; /* the ResponseData */
+	uint8_t *alg; /* the signature's AlgorithmIdentifier */
+	size_t alg_len;
+	uint8_t *certs; /* the certs field */
+	size_t certs_len;
+};
+
+static void
+pending_free(struct ca_ocsp_pending *p)
+{
+	if (p == NULL)
+		return;
+	buf_free(&p->tbs);
+	free(p->alg);
+	free(p->certs);
+	free(p);
+}
+
+enum status
+ca_ocsp_respond_start(struct ca_ocsp *ocsp, const uint8_t *der, size_t der_len,
+    ca_ocsp_lookup_fn lookup, void *arg, int64_t now,
+    struct ca_ocsp_pending **out)
+{
+	OCSP_REQUEST *req = NULL;
+	OCSP_BASICRESP *bs = NULL;
+	struct ca_ocsp_pending *p = NULL;
+	enum status st;
+	int has_nonce = 0;
+
+	*out = NULL;
+	if ((st = request_parse(der, der_len, &req, &has_nonce)) != ST_OK)
+		goto out;
+	if (!has_nonce) {
+		st = status_fail(ST_NOTFOUND, "no nonce: the answer is kept");
+		goto out;
+	}
+	if (ocsp->key == NULL) {
+		st = status_fail(ST_UNAVAILABLE, "no responder key");
+		goto out;
+	}
+	if ((st = basic_build(ocsp, req, has_nonce, lookup, arg, now, &bs)) !=
+	    ST_OK)
+		goto out;
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		st = ST_NOMEM;
+		goto out;
+	}
+	buf_init(&p->tbs, LIMIT_SIGNER_TBS);
+	if ((st = respdata_der(ocsp, bs, now, &p->tbs)) != ST_OK)
+		goto out;
+	if ((p->alg = malloc(ocsp->alg_len)) == NULL ||
+	    (p->certs = malloc(ocsp->certs.len + 1)) == NULL) {
+		st = ST_NOMEM;
+		goto out;
+	}
+	memcpy(p->alg, ocsp->alg, ocsp->alg_len);
+	p->alg_len = ocsp->alg_len;
+	if (ocsp->certs.len > 0)
+		memcpy(p->certs, ocsp->certs.data, ocsp->certs.len);
+	p->certs_len = ocsp->certs.len;
+	if ((st = signer_sign_start_nowait(ocsp->key, SIGNER_PURPOSE_OCSP,
+	         ocsp->md_nid, p->tbs.data, p->tbs.len, &p->sp)) != ST_OK)
+		goto out;
+	*out = p;
+	p = NULL;
+out:
+	pending_free(p);
+	OCSP_BASICRESP_free(bs);
+	OCSP_REQUEST_free(req);
+	ERR_clear_error();
+	return st;
+}
+
+int
+ca_ocsp_pending_fd(const struct ca_ocsp_pending *p)
+{
+	return signer_pending_fd(p->sp);
+}
+
+enum status
+ca_ocsp_respond_finish(
+    struct ca_ocsp_pending *p, uint8_t **resp, size_t *resp_len)
+{
+	uint8_t *sig = NULL, *basic = NULL;
+	size_t sig_len = 0, basic_len = 0;
+	enum status st;
+
+	*resp = NULL;
+	*resp_len = 0;
+	st = signer_sign_finish(p->sp, &sig, &sig_len);
+	if (st == ST_OK)
+		st = signer_signed_der(p->tbs.data, p->tbs.len, p->alg,
+		    p->alg_len, sig, sig_len, p->certs, p->certs_len, &basic,
+		    &basic_len);
+	if (st == ST_OK)
+		st = response_wrap(basic, basic_len, resp, resp_len);
+	if (st != ST_OK)
+		st = failure_response(st, resp, resp_len);
+	OPENSSL_free(basic);
+	OPENSSL_free(sig);
+	pending_free(p);
 	ERR_clear_error();
 	return st;
 }

@@ -101,6 +101,35 @@ enum status ca_ocsp_respond(struct ca_ocsp *ocsp, const uint8_t *req,
     int64_t *next_update) MUST_CHECK;
 
 /*
+ * ca_ocsp_respond split around its signature, for a thread that must not
+ * wait (the publication pool): a request with a nonce (its answer is
+ * never kept) is parsed, looked up and its ResponseData sent to the
+ * signer without waiting (signer_sign_start_nowait). ST_OK: *out is on
+ * its way; ca_ocsp_pending_fd turns readable when the signature has come,
+ * and ca_ocsp_respond_finish (on any thread; the responder may be gone
+ * by then) makes the same bytes ca_ocsp_respond would have. Any other
+ * status: nothing was started (no nonce, a lookup or signer that would
+ * wait, any failure), and ca_ocsp_respond answers instead. lookup must
+ * not wait either.
+ */
+struct ca_ocsp_pending;
+
+enum status ca_ocsp_respond_start(struct ca_ocsp *ocsp, const uint8_t *req,
+    size_t req_len, ca_ocsp_lookup_fn lookup, void *arg, int64_t now,
+    struct ca_ocsp_pending **out) MUST_CHECK;
+
+/* See signer_pending_fd. */
+int ca_ocsp_pending_fd(const struct ca_ocsp_pending *p);
+
+/*
+ * The DER OCSPResponse of p (caller frees with OPENSSL_free): signed, or
+ * the unsigned failure ca_ocsp_respond gives (tryLater when the signer is
+ * away); p is freed. ST_OK unless no response could be built at all.
+ */
+enum status ca_ocsp_respond_finish(
+    struct ca_ocsp_pending *p, uint8_t **resp, size_t *resp_len) MUST_CHECK;
+
+/*
  * Sign at time now the nonce-less successful response for serial_hex
  * (uppercase hex) in status st, with the SHA-1 CertID that nginx and
  * openssl send by default, so that it can be stored and served without

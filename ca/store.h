@@ -340,6 +340,14 @@ int store_cert_exists(struct store *store, const char *serial);
 enum status store_cert_get(struct store *store, const char *serial,
     struct store_cert **out) MUST_CHECK;
 
+/*
+ * store_cert_get for a thread that must not wait: SQLite only, and only
+ * when no other thread holds the read connection; ST_UNAVAILABLE at once
+ * otherwise (the caller then asks from a thread that may wait).
+ */
+enum status store_cert_get_nowait(struct store *store, const char *serial,
+    struct store_cert **out) MUST_CHECK;
+
 void store_cert_free(struct store_cert *cert);
 
 /*

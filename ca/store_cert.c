@@ -359,8 +359,10 @@ cert_row(struct db_stmt *stmt, struct store_cert *c)
 	c->supersede_at = db_column_int64(stmt, 13);
 }
 
-enum status
-store_cert_get(struct store *store, const char *serial, struct store_cert **out)
+/* store_cert_get; with is_nowait, store_cert_get_nowait. */
+static enum status
+cert_get(struct store *store, const char *serial, int is_nowait,
+    struct store_cert **out)
 {
 	struct store_cert *cert = NULL, row;
 	struct db_stmt *stmt = NULL;
@@ -368,7 +370,16 @@ store_cert_get(struct store *store, const char *serial, struct store_cert **out)
 	int is_oom = 0;
 
 	*out = NULL;
-	pthread_mutex_lock(&store->read_lock);
+	if (is_nowait) {
+		/* PostgreSQL's read is a round trip on the network. */
+		if (db_kind(store->rdb) != DB_SQLITE)
+			return status_fail(ST_UNAVAILABLE,
+			    "store: a read on PostgreSQL waits");
+		if (pthread_mutex_trylock(&store->read_lock) != 0)
+			return status_fail(ST_UNAVAILABLE,
+			    "store: the read connection is busy");
+	} else
+		pthread_mutex_lock(&store->read_lock);
 	if ((stmt = rstmt(store, R_CERT_GET)) == NULL) {
 		st = db_fail(store->rdb, "prepare select certificate");
 		goto out;
@@ -409,6 +420,19 @@ out:
 	pthread_mutex_unlock(&store->read_lock);
 	store_cert_free(cert);
 	return st;
+}
+
+enum status
+store_cert_get(struct store *store, const char *serial, struct store_cert **out)
+{
+	return cert_get(store, serial, 0, out);
+}
+
+enum status
+store_cert_get_nowait(
+    struct store *store, const char *serial, struct store_cert **out)
+{
+	return cert_get(store, serial, 1, out);
 }
 
 enum status

@@ -4,6 +4,7 @@
  * side only carries requests.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,8 +39,12 @@ unavailable(const char *why)
 	    why);
 }
 
+/*
+ * A new connection to the signer. is_nowait: the connect does not wait
+ * for room in the signer's backlog (then ST_UNAVAILABLE at once).
+ */
 static enum status
-conn_open(struct remote *r, int *out)
+conn_open(struct remote *r, int is_nowait, int *out)
 {
 	struct sockaddr_un sa;
 	struct timeval tv = {SIGNER_REMOTE_TIMEOUT_S, 0};
@@ -52,7 +57,9 @@ conn_open(struct remote *r, int *out)
 	if (strlen(r->path) >= sizeof(sa.sun_path))
 		return status_fail(ST_INTERNAL, "signer socket path too long");
 	memcpy(sa.sun_path, r->path, strlen(r->path) + 1);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+	if ((fd = socket(AF_UNIX,
+	         SOCK_STREAM | SOCK_CLOEXEC | (is_nowait ? SOCK_NONBLOCK : 0),
+	         0)) < 0)
 		return unavailable(strerror(errno));
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
 		snprintf(why, sizeof(why), "%s: %s",
@@ -62,21 +69,37 @@ conn_open(struct remote *r, int *out)
 		close(fd);
 		return unavailable(why);
 	}
+	/* Connected: from here on its reads and writes are bounded by the
+	 * timeouts, as any other connection's. */
+	if (is_nowait && fcntl(fd, F_SETFL, 0) != 0) {
+		snprintf(why, sizeof(why), "fcntl: %s", strerror(errno));
+		close(fd);
+		return unavailable(why);
+	}
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	*out = fd;
 	return ST_OK;
 }
 
-/* A connection: an idle one, a new one, or wait for one. */
+/*
+ * A connection: an idle one, a new one, or wait for one (is_nowait: none
+ * free is ST_UNAVAILABLE at once).
+ */
 static enum status
-conn_get(struct remote *r, int *fd, int *is_reused)
+conn_get(struct remote *r, int is_nowait, int *fd, int *is_reused)
 {
 	enum status st;
 
 	pthread_mutex_lock(&r->lock);
-	while (r->idle_count == 0 && r->open_count >= SIGNER_REMOTE_CONNECTIONS)
+	while (
+	    r->idle_count == 0 && r->open_count >= SIGNER_REMOTE_CONNECTIONS) {
+		if (is_nowait) {
+			pthread_mutex_unlock(&r->lock);
+			return unavailable("all its connections are in use");
+		}
 		pthread_cond_wait(&r->freed, &r->lock);
+	}
 	if (r->idle_count > 0) {
 		*fd = r->idle[--r->idle_count];
 		*is_reused = 1;
@@ -86,7 +109,7 @@ conn_get(struct remote *r, int *fd, int *is_reused)
 	r->open_count++;
 	pthread_mutex_unlock(&r->lock);
 	*is_reused = 0;
-	if ((st = conn_open(r, fd)) != ST_OK) {
+	if ((st = conn_open(r, is_nowait, fd)) != ST_OK) {
 		pthread_mutex_lock(&r->lock);
 		r->open_count--;
 		pthread_cond_signal(&r->freed);
@@ -134,7 +157,31 @@ struct exchange {
 	int fd;
 	int is_reused;
 	int may_retry;
+	int is_nowait; /* sent without waiting (signer_sign_start_nowait) */
 };
+
+/*
+ * Write x's frame on fd without waiting: all of it, or ST_UNAVAILABLE
+ * (*is_broken: part of it went, or the peer is gone; the connection is
+ * closed then). A connection of the pool is idle, its send buffer empty,
+ * so a frame of a few KiB goes at once unless the signer is gone.
+ */
+static enum status
+frame_send_nowait(int fd, const uint8_t *p, size_t len, int *is_broken)
+{
+	ssize_t n;
+
+	*is_broken = 0;
+	do
+		n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n == (ssize_t)len)
+		return ST_OK;
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return unavailable("its socket is full");
+	*is_broken = 1;
+	return unavailable(n < 0 ? strerror(errno) : "a frame cut short");
+}
 
 /* Send x's frame on a connection (x->fd); no connection held on failure. */
 static enum status
@@ -142,13 +189,24 @@ exchange_send(struct remote *r, struct exchange *x)
 {
 	char why[256];
 	enum status st;
+	int is_broken = 1;
 
 	for (;;) {
-		if ((st = conn_get(r, &x->fd, &x->is_reused)) != ST_OK)
-			return st;
-		if ((st = signer_wire_write(x->fd, x->out.data, x->out.len)) ==
+		if ((st = conn_get(r, x->is_nowait, &x->fd, &x->is_reused)) !=
 		    ST_OK)
+			return st;
+		if (x->is_nowait)
+			st = frame_send_nowait(
+			    x->fd, x->out.data, x->out.len, &is_broken);
+		else
+			st = signer_wire_write(x->fd, x->out.data, x->out.len);
+		if (st == ST_OK)
 			return ST_OK;
+		if (!is_broken) {
+			/* Nothing went: the connection is as it was. */
+			conn_put(r, x->fd, 0);
+			return st;
+		}
 		snprintf(why, sizeof(why), "%s", status_detail());
 		conn_put(r, x->fd, 1);
 		/* The others were to the same signer: gone too. */
@@ -163,8 +221,8 @@ exchange_send(struct remote *r, struct exchange *x)
 
 /* Start x: req encoded and sent. x->out freed by exchange_recv. */
 static enum status
-exchange_start(
-    struct remote *r, struct signer_wire_request *req, struct exchange *x)
+exchange_start(struct remote *r, struct signer_wire_request *req, int is_nowait,
+    struct exchange *x)
 {
 	enum status st;
 
@@ -174,6 +232,7 @@ exchange_start(
 	x->id = req->id;
 	x->op = req->op;
 	x->fd = -1;
+	x->is_nowait = is_nowait;
 	x->may_retry = req->op != SIGNER_OP_GENERATE;
 	buf_init(&x->out, SIGNER_WIRE_FRAME_MAX + 4);
 	if ((st = signer_wire_request_encode(req, &x->out)) != ST_OK ||
@@ -231,7 +290,7 @@ call(struct remote *r, struct signer_wire_request *req, struct buf *answer,
 	struct exchange x;
 	enum status st;
 
-	if ((st = exchange_start(r, req, &x)) != ST_OK)
+	if ((st = exchange_start(r, req, 0, &x)) != ST_OK)
 		return st;
 	return exchange_recv(r, &x, answer, resp);
 }
@@ -348,7 +407,7 @@ remote_sign(struct signer *s, const struct signer_key *key,
 	enum status st;
 
 	sign_request(&req, key, purpose, md_nid, tbs, tbs_len);
-	if ((st = exchange_start(r, &req, &x)) != ST_OK)
+	if ((st = exchange_start(r, &req, 0, &x)) != ST_OK)
 		return st;
 	return sign_recv(r, &x, sig, sig_len);
 }
@@ -356,7 +415,7 @@ remote_sign(struct signer *s, const struct signer_key *key,
 /* The request goes out now; the signer signs while the caller works. */
 static enum status
 remote_sign_start(struct signer *s, struct signer_pending *p, int md_nid,
-    const uint8_t *tbs, size_t tbs_len)
+    const uint8_t *tbs, size_t tbs_len, int is_nowait)
 {
 	struct remote *r = (struct remote *)s;
 	struct signer_wire_request req;
@@ -366,7 +425,7 @@ remote_sign_start(struct signer *s, struct signer_pending *p, int md_nid,
 	if ((x = calloc(1, sizeof(*x))) == NULL)
 		return ST_NOMEM;
 	sign_request(&req, p->key, p->purpose, md_nid, tbs, tbs_len);
-	if ((st = exchange_start(r, &req, x)) != ST_OK) {
+	if ((st = exchange_start(r, &req, is_nowait, x)) != ST_OK) {
 		free(x);
 		return st;
 	}
@@ -385,6 +444,14 @@ remote_sign_finish(
 	free(x);
 	p->state = NULL;
 	return st;
+}
+
+static int
+remote_pending_fd(const struct signer_pending *p)
+{
+	const struct exchange *x = p->state;
+
+	return x != NULL ? x->fd : -1;
 }
 
 static enum status
@@ -423,6 +490,7 @@ static const struct signer_ops remote_ops = {
     .sign = remote_sign,
     .sign_start = remote_sign_start,
     .sign_finish = remote_sign_finish,
+    .pending_fd = remote_pending_fd,
     .ping = remote_ping,
     .close = remote_close,
 };

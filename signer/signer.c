@@ -207,9 +207,11 @@ signer_sign(const struct signer_key *key, enum signer_purpose purpose,
 	return st;
 }
 
-enum status
-signer_sign_start(const struct signer_key *key, enum signer_purpose purpose,
-    int md_nid, const uint8_t *tbs, size_t tbs_len, struct signer_pending **out)
+/* signer_sign_start, and with is_nowait its variant that never waits. */
+static enum status
+sign_start(const struct signer_key *key, enum signer_purpose purpose,
+    int md_nid, const uint8_t *tbs, size_t tbs_len, int is_nowait,
+    struct signer_pending **out)
 {
 	struct signer *s = key->s;
 	struct signer_pending *p;
@@ -218,14 +220,18 @@ signer_sign_start(const struct signer_key *key, enum signer_purpose purpose,
 	*out = NULL;
 	if ((st = sign_args_check(key, purpose, md_nid, tbs_len)) != ST_OK)
 		return st;
+	if (is_nowait && s->ops->sign_start == NULL)
+		return status_fail(
+		    ST_UNAVAILABLE, "this signer signs in the caller's thread");
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return ST_NOMEM;
+	p->s = s;
 	p->key = key;
 	p->purpose = purpose;
 	p->start_ns = metrics_now_ns();
 	if (s->ops->sign_start != NULL) {
-		if ((st = s->ops->sign_start(s, p, md_nid, tbs, tbs_len)) !=
-		    ST_OK) {
+		if ((st = s->ops->sign_start(
+		         s, p, md_nid, tbs, tbs_len, is_nowait)) != ST_OK) {
 			free(p);
 			return st;
 		}
@@ -242,9 +248,30 @@ signer_sign_start(const struct signer_key *key, enum signer_purpose purpose,
 }
 
 enum status
+signer_sign_start(const struct signer_key *key, enum signer_purpose purpose,
+    int md_nid, const uint8_t *tbs, size_t tbs_len, struct signer_pending **out)
+{
+	return sign_start(key, purpose, md_nid, tbs, tbs_len, 0, out);
+}
+
+enum status
+signer_sign_start_nowait(const struct signer_key *key,
+    enum signer_purpose purpose, int md_nid, const uint8_t *tbs, size_t tbs_len,
+    struct signer_pending **out)
+{
+	return sign_start(key, purpose, md_nid, tbs, tbs_len, 1, out);
+}
+
+int
+signer_pending_fd(const struct signer_pending *p)
+{
+	return p->s->ops->pending_fd != NULL ? p->s->ops->pending_fd(p) : -1;
+}
+
+enum status
 signer_sign_finish(struct signer_pending *p, uint8_t **sig, size_t *sig_len)
 {
-	struct signer *s = p->key->s;
+	struct signer *s = p->s;
 	enum status st;
 
 	*sig = NULL;

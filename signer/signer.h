@@ -125,6 +125,28 @@ enum status signer_sign_start(const struct signer_key *key,
     struct signer_pending **out) MUST_CHECK;
 
 /*
+ * signer_sign_start for a thread that must not wait (one that serves
+ * other connections too): ST_UNAVAILABLE at once, nothing started, where
+ * signer_sign_start would wait: every connection to the signer process in
+ * use, its backlog or the connection's socket full, or a back end that
+ * signs in this process (which signs at start). The caller then asks a
+ * thread that may wait. The key handle is needed for the start only.
+ */
+enum status signer_sign_start_nowait(const struct signer_key *key,
+    enum signer_purpose purpose, int md_nid, const uint8_t *tbs, size_t tbs_len,
+    struct signer_pending **out) MUST_CHECK;
+
+/*
+ * A descriptor that turns readable (POLLIN) when p's answer has come, so
+ * that one thread can wait for many signatures; -1 when the answer is
+ * kept already (a back end in this process). Valid until the finish.
+ * Readable, the finish does not wait for the holder (but for the rest of
+ * a frame on its way, or, when the signer process was restarted under a
+ * reused connection, for the one signature sent again).
+ */
+int signer_pending_fd(const struct signer_pending *p);
+
+/*
  * The signature started as p (waited for), as signer_sign gives it; p is
  * freed whatever the answer. A caller that no longer wants it calls this
  * all the same (the answer is read and dropped).

@@ -17,11 +17,14 @@ struct signer_ops {
 	enum status (*sign)(struct signer *s, const struct signer_key *key,
 	    enum signer_purpose purpose, int md_nid, const uint8_t *tbs,
 	    size_t tbs_len, uint8_t **sig, size_t *sig_len);
-	/* NULL: signer_sign_start signs at once and keeps the answer. */
+	/* NULL: signer_sign_start signs at once and keeps the answer.
+	 * is_nowait: signer_sign_start_nowait's (never waits). */
 	enum status (*sign_start)(struct signer *s, struct signer_pending *p,
-	    int md_nid, const uint8_t *tbs, size_t tbs_len);
+	    int md_nid, const uint8_t *tbs, size_t tbs_len, int is_nowait);
 	enum status (*sign_finish)(struct signer *s, struct signer_pending *p,
 	    uint8_t **sig, size_t *sig_len);
+	/* What signer_pending_fd answers for a started p (NULL: -1). */
+	int (*pending_fd)(const struct signer_pending *p);
 	enum status (*ping)(struct signer *s);
 	void (*close)(struct signer *s);
 };
@@ -46,7 +49,10 @@ struct signer_key {
 
 /* A signature under way (signer.h); freed by signer_sign_finish. */
 struct signer_pending {
-	const struct signer_key *key;
+	/* The signer (the key handle may be freed before the finish: a
+	 * replaced OCSP responder's, say; the signer outlives both). */
+	struct signer *s;
+	const struct signer_key *key; /* for the start only */
 	enum signer_purpose purpose;
 	int64_t start_ns;
 	/* Signed at start (no sign_start): the answer kept for finish. */

@@ -1,8 +1,9 @@
 /*
- * libFuzzer target: bytes as a DER OCSPRequest through ca_ocsp_respond and
- * ca_ocsp_request_peek, with a fixed software CA and delegated responder
- * (embedded below, so the seeds in corpus/fuzz_ocsp name our issuer) and a
- * lookup that answers by the serial's last hex digit.
+ * libFuzzer target: bytes as a DER OCSPRequest through ca_ocsp_respond,
+ * ca_ocsp_respond_start and ca_ocsp_request_peek, with a fixed software
+ * CA and delegated responder (embedded below, so the seeds in
+ * corpus/fuzz_ocsp name our issuer) and a lookup that answers by the
+ * serial's last hex digit.
  *
  * The seeds were made with openssl ocsp -reqout -issuer ca.pem -serial ...
  * against this CA; "other-issuer" names the responder as issuer.
@@ -139,13 +140,14 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ca_ocsp_peek pk;
+	struct ca_ocsp_pending *pend = NULL;
 	OCSP_RESPONSE *r;
 	const unsigned char *p;
 	uint8_t *resp = NULL;
 	size_t resp_len = 0;
 	int64_t this_update, next_update;
 	int cacheable, rstatus;
-	enum status pst, st;
+	enum status pst, st, sst;
 
 	if (ocsp == NULL)
 		setup();
@@ -181,6 +183,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (pst == ST_OK && rstatus == OCSP_RESPONSE_STATUS_SUCCESSFUL &&
 	    cacheable != !pk.has_nonce)
+		abort();
+	/*
+	 * The publication pool's split start parses and looks up as respond
+	 * does; the software signer signs in this process, so it never
+	 * starts: it gets as far as the signer for a successful answer with
+	 * a nonce, and stops at the parse for a malformed request.
+	 */
+	sst = ca_ocsp_respond_start(
+	    ocsp, data, size, lookup, NULL, FUZZ_NOW, &pend);
+	if (sst == ST_OK || pend != NULL)
+		abort();
+	if (rstatus == OCSP_RESPONSE_STATUS_SUCCESSFUL && !cacheable &&
+	    sst != ST_UNAVAILABLE)
+		abort();
+	if (rstatus == OCSP_RESPONSE_STATUS_MALFORMEDREQUEST &&
+	    sst != ST_MALFORMED && sst != ST_LIMIT)
 		abort();
 	/* And malformed for everything peek finds malformed. */
 	if ((pst == ST_MALFORMED) !=

@@ -3,10 +3,14 @@
  * and the openssl ocsp command, a software CA with a delegated responder,
  * and once a responder key in a SoftHSMv2 token.
  */
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/bn.h>
 #include <openssl/err.h>
@@ -17,6 +21,9 @@
 #include "ca/issue.h"
 #include "ca/ocsp.h"
 #include "hsm/hsm.h"
+#include "signer/remote.h"
+#include "signer/server.h"
+#include "signer/soft.h"
 #include "tests/unit/test.h"
 #include "tests/unit/testutil.h"
 
@@ -1423,6 +1430,252 @@ test_openssl_identical(struct ca_ocsp *o, struct db *db)
 			}
 }
 
+/* The signer process's loop on a soft holder, on a thread. */
+struct split_server {
+	struct signer *holder;
+	int listen_fd, stop_fd;
+};
+
+static void *
+split_serve(void *arg)
+{
+	struct split_server *ss = arg;
+
+	if (signer_serve(ss->holder, ss->listen_fd, ss->stop_fd) != ST_OK)
+		fprintf(stderr, "signer_serve: %s\n", status_detail());
+	return NULL;
+}
+
+/*
+ * The answer started (ca_ocsp_respond_start) and finished once its
+ * descriptor turns readable; -1 in r->st's place when it did not start.
+ */
+static enum status
+respond_split(struct ca_ocsp *o, struct db *db, const uint8_t *req, size_t len,
+    int64_t now, struct result *r)
+{
+	struct ca_ocsp_pending *p = NULL;
+	struct pollfd pfd;
+	enum status st;
+
+	memset(r, 0, sizeof(*r));
+	if ((st = ca_ocsp_respond_start(o, req, len, db_lookup, db, now, &p)) !=
+	    ST_OK)
+		return st;
+	pfd.fd = ca_ocsp_pending_fd(p);
+	pfd.events = POLLIN;
+	CHECK(pfd.fd >= 0);
+	CHECK(poll(&pfd, 1, 20000) == 1);
+	r->st = ca_ocsp_respond_finish(p, &r->der, &r->len);
+	return ST_OK;
+}
+
+/*
+ * Whether the split answer a is the one-shot answer b but for the
+ * signature (ECDSA's differs between any two): b with a's signature put
+ * in is a's bytes, as OpenSSL encodes them, and both verify.
+ */
+static int
+same_but_signature(const struct result *a, const struct result *b)
+{
+	const unsigned char *p;
+	OCSP_RESPONSE *ra = NULL, *rb = NULL, *rc = NULL;
+	OCSP_BASICRESP *ba = NULL, *bb = NULL;
+	const ASN1_OCTET_STRING *sa;
+	unsigned char *der = NULL;
+	int len = -1, ok = 0;
+
+	p = a->der;
+	ra = d2i_OCSP_RESPONSE(NULL, &p, (long)a->len);
+	p = b->der;
+	rb = d2i_OCSP_RESPONSE(NULL, &p, (long)b->len);
+	if (ra == NULL || rb == NULL ||
+	    (ba = OCSP_response_get1_basic(ra)) == NULL ||
+	    (bb = OCSP_response_get1_basic(rb)) == NULL ||
+	    OCSP_basic_verify(ba, NULL, trust, 0) != 1 ||
+	    OCSP_basic_verify(bb, NULL, trust, 0) != 1)
+		goto out;
+	sa = OCSP_resp_get0_signature(ba);
+	if (!ASN1_BIT_STRING_set(
+	        (ASN1_BIT_STRING *)OCSP_resp_get0_signature(bb),
+	        (unsigned char *)ASN1_STRING_get0_data(sa),
+	        ASN1_STRING_length(sa)) ||
+	    (rc = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, bb)) ==
+	        NULL)
+		goto out;
+	len = i2d_OCSP_RESPONSE(rc, &der);
+	ok = len > 0 && (size_t)len == a->len &&
+	    memcmp(der, a->der, a->len) == 0;
+out:
+	OPENSSL_free(der);
+	OCSP_RESPONSE_free(rc);
+	OCSP_BASICRESP_free(ba);
+	OCSP_BASICRESP_free(bb);
+	OCSP_RESPONSE_free(ra);
+	OCSP_RESPONSE_free(rb);
+	return ok;
+}
+
+/*
+ * ca_ocsp_respond split around its signature (the publication pool's
+ * path): with the signer process, the same answers as ca_ocsp_respond,
+ * signed or not; nothing started without a nonce, with a signer in this
+ * process, or when every connection to the signer is in use (at once,
+ * never waiting for one).
+ */
+static void
+test_split(struct db *db, const char *dir)
+{
+	struct want w[3] = {{EVP_sha1(), ca, leaf_good, NULL},
+	    {EVP_sha256(), ca, leaf_revoked, NULL},
+	    {EVP_sha1(), ca, leaf_unknown, NULL}};
+	struct want other = {EVP_sha1(), other_ca, other_leaf, NULL};
+	struct split_server ss;
+	struct signer *remote = NULL;
+	struct signer_key *hk = NULL, *hk_token = NULL, *rk = NULL;
+	struct signer_key *rk_token = NULL;
+	struct ca_ocsp_config cfg;
+	struct ca_ocsp *o = NULL, *o_token = NULL;
+	struct ca_ocsp_pending *busy[SIGNER_REMOTE_CONNECTIONS];
+	struct result a, b;
+	OCSP_REQUEST *req;
+	pthread_t server;
+	char path[4096];
+	uint8_t *der;
+	size_t len, i, n;
+	int64_t now = (int64_t)time(NULL);
+	uint64_t one = 1;
+	enum status st;
+
+	memset(&ss, 0, sizeof(ss));
+	snprintf(path, sizeof(path), "%s/split.sock", dir);
+	CHECK_ST(signer_soft_open(NULL, NULL, 1, &ss.holder), ST_OK);
+	if (ss.holder == NULL)
+		return;
+	CHECK_ST(signer_soft_key_add(
+	             ss.holder, "resp", SIGNER_ROLE_OCSP, resp_key, &hk),
+	    ST_OK);
+	CHECK_ST(signer_soft_key_add(ss.holder, "resp-token", SIGNER_ROLE_TOKEN,
+	             resp_key, &hk_token),
+	    ST_OK);
+	CHECK_ST(signer_listen(path, &ss.listen_fd), ST_OK);
+	ss.stop_fd = eventfd(0, EFD_CLOEXEC);
+	CHECK(pthread_create(&server, NULL, split_serve, &ss) == 0);
+	CHECK_ST(signer_remote_open(path, &remote), ST_OK);
+	CHECK_ST(signer_key_find(remote, "resp", &rk), ST_OK);
+	CHECK_ST(signer_key_find(remote, "resp-token", &rk_token), ST_OK);
+	if (rk == NULL || rk_token == NULL)
+		goto out;
+	cfg = (struct ca_ocsp_config){ca, responder, rk, VALIDITY};
+	CHECK_ST(ca_ocsp_new(&cfg, &o), ST_OK);
+	cfg.responder_key = rk_token;
+	CHECK_ST(ca_ocsp_new(&cfg, &o_token), ST_OK);
+	if (o == NULL || o_token == NULL)
+		goto out;
+
+	/* One CertID and several, each status, SHA-1 and SHA-256. */
+	for (n = 1; n <= 3; n++)
+		for (i = 0; i + n <= 3; i++) {
+			req = req_build(&w[i], n, 32);
+			der = req_der(req, &len);
+			CHECK_ST(
+			    respond_split(o, db, der, len, now, &a), ST_OK);
+			respond(o, db, der, len, now, &b);
+			CHECK_ST(a.st, ST_OK);
+			CHECK_ST(b.st, ST_OK);
+			CHECK(a.der != NULL && b.der != NULL &&
+			    same_but_signature(&a, &b));
+			OPENSSL_free(a.der);
+			OPENSSL_free(b.der);
+			OPENSSL_free(der);
+			OCSP_REQUEST_free(req);
+		}
+
+	/* The holder refuses (not a responder key): unauthorized, as the
+	 * one-shot answer says it, byte for byte. */
+	der = req_one(EVP_sha1(), ca, leaf_good, 32, &len);
+	CHECK_ST(respond_split(o_token, db, der, len, now, &a), ST_OK);
+	respond(o_token, db, der, len, now, &b);
+	CHECK(is_error_response(&a, OCSP_RESPONSE_STATUS_UNAUTHORIZED));
+	CHECK(a.len == b.len && memcmp(a.der, b.der, a.len) == 0);
+	OPENSSL_free(a.der);
+	OPENSSL_free(b.der);
+
+	/* Nothing started: no nonce (its answer is kept), a malformed
+	 * request, a CertID of another issuer, a signer in this process. */
+	OPENSSL_free(der);
+	der = req_one(EVP_sha1(), ca, leaf_good, 0, &len);
+	CHECK_ST(respond_split(o, db, der, len, now, &a), ST_NOTFOUND);
+	CHECK_ST(respond_split(o, db, der, 3, now, &a), ST_MALFORMED);
+	OPENSSL_free(der);
+	req = req_build(&other, 1, 32);
+	der = req_der(req, &len);
+	OCSP_REQUEST_free(req);
+	CHECK_ST(respond_split(o, db, der, len, now, &a), ST_DENIED);
+	OPENSSL_free(der);
+	der = req_one(EVP_sha1(), ca, leaf_good, 32, &len);
+	{
+		struct ca_ocsp *o_soft = NULL;
+
+		cfg.responder_key =
+		    testutil_signer_key(resp_key, SIGNER_ROLE_OCSP);
+		CHECK_ST(ca_ocsp_new(&cfg, &o_soft), ST_OK);
+		if (o_soft != NULL)
+			CHECK_ST(respond_split(o_soft, db, der, len, now, &a),
+			    ST_UNAVAILABLE);
+		ca_ocsp_free(o_soft);
+	}
+
+	/* Every connection to the signer in use: the next start fails at
+	 * once (a plain signature would wait for one), and those under way
+	 * finish. */
+	for (i = 0; i < SIGNER_REMOTE_CONNECTIONS; i++)
+		CHECK_ST(ca_ocsp_respond_start(
+		             o, der, len, db_lookup, db, now, &busy[i]),
+		    ST_OK);
+	CHECK_ST(ca_ocsp_respond_start(o, der, len, db_lookup, db, now,
+	             &(struct ca_ocsp_pending *){NULL}),
+	    ST_UNAVAILABLE);
+	CHECK_DETAIL("in use");
+	for (i = 0; i < SIGNER_REMOTE_CONNECTIONS; i++) {
+		if (busy[i] == NULL)
+			continue;
+		CHECK_ST(
+		    ca_ocsp_respond_finish(busy[i], &a.der, &a.len), ST_OK);
+		CHECK(a.len > 5);
+		OPENSSL_free(a.der);
+	}
+	/* And the pool has its connections back. */
+	CHECK_ST(signer_ping(remote), ST_OK);
+
+	/* The signer gone: nothing starts (a thread that may wait answers
+	 * tryLater). */
+	CHECK(write(ss.stop_fd, &one, sizeof(one)) == sizeof(one));
+	pthread_join(server, NULL);
+	server = 0;
+	unlink(path);
+	st = respond_split(o, db, der, len, now, &a);
+	CHECK_ST(st, ST_UNAVAILABLE);
+	CHECK(
+	    answers_error(o, db, der, len, now, OCSP_RESPONSE_STATUS_TRYLATER));
+	OPENSSL_free(der);
+out:
+	if (server != 0) {
+		CHECK(write(ss.stop_fd, &one, sizeof(one)) == sizeof(one));
+		pthread_join(server, NULL);
+	}
+	ca_ocsp_free(o);
+	ca_ocsp_free(o_token);
+	signer_key_free(rk);
+	signer_key_free(rk_token);
+	signer_close(remote);
+	signer_key_free(hk);
+	signer_key_free(hk_token);
+	signer_close(ss.holder);
+	if (ss.stop_fd > 0)
+		close(ss.stop_fd);
+}
+
 int
 main(void)
 {
@@ -1481,6 +1734,7 @@ main(void)
 		test_peek_presign(o, &db);
 		test_openssl_cli(o, &db, dir);
 		test_openssl_identical(o, &db);
+		test_split(&db, dir);
 	}
 	ca_ocsp_free(o);
 	if ((hsmdir = testutil_tmpdir()) != NULL) {
