@@ -382,6 +382,28 @@ authority_ocsp_answer_memory(struct authority *a, const uint8_t *req,
     size_t len, struct authority_ocsp_answer *out) MUST_CHECK;
 
 /*
+ * The answer to a request with a nonce (signed now, never kept), started
+ * by a thread that must not wait (never does: SQLite's read connection
+ * only when free, the signer's connection only when one is to be had at
+ * once): ST_OK with *out on its way; authority_ocsp_pending_fd turns
+ * readable when it can be finished, and authority_ocsp_finish (on any
+ * thread, the authority's lock not needed) gives what
+ * authority_ocsp_answer would have. ST_NOTFOUND: nothing started (no
+ * nonce, not the issuing CA's delegated responder's, a wait needed):
+ * authority_ocsp_answer answers it.
+ */
+struct authority_ocsp_pending;
+
+enum status authority_ocsp_start(struct authority *a, const uint8_t *req,
+    size_t len, struct authority_ocsp_pending **out) MUST_CHECK;
+
+int authority_ocsp_pending_fd(const struct authority_ocsp_pending *p);
+
+/* *out as authority_ocsp_answer fills it; p is freed. */
+enum status authority_ocsp_finish(struct authority_ocsp_pending *p,
+    struct authority_ocsp_answer *out) MUST_CHECK;
+
+/*
  * Renew the delegated OCSP responder's certificate (same key in the token,
  * 30 days) when a third of its life is left, or now when force; written
  * to DIR/ca/ocsp.pem. Workers use it after their restart (SIGHUP).

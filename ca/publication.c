@@ -1113,6 +1113,7 @@ struct ocsp_lookup_ctx {
 	int is_found; /* the last serial looked up is a certificate of ours */
 	enum store_cert_status status; /* its status then */
 	char signer[41]; /* the serial of the responder that signed */
+	int is_nowait; /* a read that would wait is ST_UNAVAILABLE */
 };
 
 /* The OCSP lookup: the store's record of a serial this responder's CA
@@ -1125,7 +1126,9 @@ ocsp_lookup(void *arg, const char *serial, struct ca_ocsp_status *out)
 	enum status st;
 
 	c->is_found = 0;
-	if ((st = store_cert_get(c->a->store, serial, &row)) != ST_OK)
+	if ((st = c->is_nowait
+	            ? store_cert_get_nowait(c->a->store, serial, &row)
+	            : store_cert_get(c->a->store, serial, &row)) != ST_OK)
 		return st;
 	if (ocsp_by_shard(c->a, row->shard) != c->by ||
 	    strcmp(row->profile, "root-ca") == 0) {
@@ -1340,6 +1343,88 @@ authority_ocsp_answer(struct authority *a, const uint8_t *req, size_t len,
 	out->is_cacheable = cacheable;
 	out->this_update = this_update;
 	out->next_update = next;
+	return ST_OK;
+}
+
+/* A nonce's answer under way (its thisUpdate and nextUpdate are not
+ * handed out: an answer with a nonce is never cached). */
+struct authority_ocsp_pending {
+	struct ca_ocsp_pending *p;
+};
+
+enum status
+authority_ocsp_start(struct authority *a, const uint8_t *req, size_t len,
+    struct authority_ocsp_pending **out)
+{
+	struct authority_ocsp_pending *ap;
+	struct ca_ocsp_peek pk;
+	struct ocsp_lookup_ctx lc;
+	struct store_cert *row = NULL;
+	char serial[sizeof(a->pub->ocsp_serial)];
+	enum status st;
+
+	*out = NULL;
+	memset(&lc, 0, sizeof(lc));
+	lc.a = a;
+	lc.by = OCSP_BY_ISSUING;
+	lc.is_nowait = 1;
+	/* One CertID of the issuing CA's, with a nonce: the root's and a
+	 * retiring CA's answers, and those kept, go the other way. */
+	pthread_rwlock_rdlock(&a->pub->responder_rw);
+	st = ca_ocsp_request_peek(a->pub->ocsp, req, len, &pk);
+	memcpy(serial, a->pub->ocsp_serial, sizeof(serial));
+	pthread_rwlock_unlock(&a->pub->responder_rw);
+	if (st != ST_OK || !pk.has_nonce)
+		return ST_NOTFOUND;
+	/* publication_responder_check's look, without waiting: a revoked
+	 * responder is replaced the other way. */
+	if ((st = store_cert_get_nowait(a->store, serial, &row)) == ST_OK &&
+	    row->status == STORE_CERT_REVOKED)
+		st = ST_CONFLICT;
+	store_cert_free(row);
+	if (st != ST_OK && st != ST_NOTFOUND)
+		return ST_NOTFOUND;
+	if ((ap = calloc(1, sizeof(*ap))) == NULL)
+		return ST_NOMEM;
+	pthread_rwlock_rdlock(&a->pub->responder_rw);
+	st = ca_ocsp_respond_start(a->pub->ocsp, req, len, ocsp_lookup, &lc,
+	    (int64_t)time(NULL), &ap->p);
+	pthread_rwlock_unlock(&a->pub->responder_rw);
+	if (st != ST_OK) {
+		free(ap);
+		return ST_NOTFOUND;
+	}
+	*out = ap;
+	return ST_OK;
+}
+
+int
+authority_ocsp_pending_fd(const struct authority_ocsp_pending *ap)
+{
+	return ca_ocsp_pending_fd(ap->p);
+}
+
+enum status
+authority_ocsp_finish(
+    struct authority_ocsp_pending *ap, struct authority_ocsp_answer *out)
+{
+	uint8_t *der = NULL;
+	size_t der_len = 0;
+	enum status st;
+
+	memset(out, 0, sizeof(*out));
+	st = ca_ocsp_respond_finish(ap->p, &der, &der_len);
+	free(ap);
+	if (st != ST_OK)
+		return st;
+	/* ca_ocsp_respond_finish's memory is OpenSSL's; hand out malloc'd. */
+	if ((out->der = malloc(der_len)) == NULL) {
+		OPENSSL_free(der);
+		return ST_NOMEM;
+	}
+	memcpy(out->der, der, der_len);
+	OPENSSL_free(der);
+	out->len = der_len;
 	return ST_OK;
 }
 

@@ -31,6 +31,8 @@
 /* Not an HTTP status: the request is to be run again where it may wait
  * (see is_inline). */
 #define HTTP_DEFER 1
+/* Not an HTTP status: the answer is on its way (http_response.pending). */
+#define HTTP_PENDING 2
 
 struct authority_chain_memo;
 
@@ -78,6 +80,9 @@ struct http_request {
 	 */
 	int is_inline;
 	int is_deferred;
+	/* With is_inline: the glue has a thread that finishes an answer on
+	 * its way (HTTP_PENDING), so a route may start one. */
+	int can_pend;
 	/* Where auth_principal writes "KIND:ID" of who the request presents
 	 * itself as, for the access log (HTTP_PRINCIPAL_CAP bytes, the
 	 * glue's); NULL: nowhere. */
@@ -89,8 +94,24 @@ struct http_header {
 	char value[HTTP_HEADER_VALUE_MAX];
 };
 
+/*
+ * An answer on its way (status HTTP_PENDING): when fd turns readable,
+ * the glue calls finish(ctx, arg, resp) once, on a thread of its own,
+ * which fills resp as a handler would have. finish must not wait for
+ * long (it runs beside the other answers on their way).
+ */
+struct http_response;
+
+struct http_pending {
+	int fd;
+	void (*finish)(void *ctx, void *arg, struct http_response *resp);
+	void *ctx;
+	void *arg;
+};
+
 struct http_response {
 	int status;
+	struct http_pending pending; /* HTTP_PENDING only */
 	const char *content_type; /* a static string; NULL: none */
 	struct http_header headers[HTTP_HEADERS_MAX];
 	size_t header_count;

@@ -255,16 +255,59 @@ ocsp_status_of(const uint8_t *der, size_t len)
 	return METRICS_OCSP_ERROR;
 }
 
+/* resp for the answer ans (freed) as authority_ocsp_answer* gave it. */
+static void
+ocsp_reply(struct enroll *e, enum status st, struct authority_ocsp_answer *ans,
+    struct http_response *resp)
+{
+	if (st != ST_OK) {
+		http_response_status(resp, st);
+		return;
+	}
+	if (buf_append(&resp->body, ans->der, ans->len) != ST_OK ||
+	    (ans->is_cacheable
+	            ? cache_headers(resp, ans->der, ans->len, ans->this_update,
+	                  ans->next_update, authority_ocsp_cache_seconds(e->a))
+	            : http_response_header(
+	                  resp, "Cache-Control", "no-store")) != ST_OK) {
+		http_response_error(resp, 500, "internal error");
+	} else {
+		resp->status = 200;
+		resp->content_type = "application/ocsp-response";
+		if (e->metrics != NULL)
+			metrics_ocsp_count(
+			    e->metrics, ocsp_status_of(ans->der, ans->len));
+	}
+	free(ans->der);
+	ans->der = NULL;
+}
+
+/* An OCSP answer whose signature has come (http_pending.finish). */
+static void
+ocsp_finish(void *ctx, void *arg, struct http_response *resp)
+{
+	struct authority_ocsp_answer ans;
+	enum status st;
+
+	status_clear();
+	st = authority_ocsp_finish(arg, &ans);
+	ocsp_reply(ctx, st, &ans, resp);
+}
+
 /*
  * /ocsp: POST with the DER request, or GET /ocsp/<base64> (RFC 6960
  * App. A). Every answer, errors included, is an OCSPResponse with 200 and
- * exactly "application/ocsp-response" (nginx accepts nothing else).
+ * exactly "application/ocsp-response" (nginx accepts nothing else). On a
+ * thread that must not wait: from memory, or (a nonce's, signed now) its
+ * signature started and the answer left to the glue's finisher
+ * (HTTP_PENDING), or deferred.
  */
 static void
 send_ocsp(struct enroll *e, const struct http_request *req, const char *b64,
     struct http_response *resp)
 {
 	struct authority_ocsp_answer ans;
+	struct authority_ocsp_pending *p = NULL;
 	const uint8_t *der = NULL;
 	uint8_t *decoded = NULL;
 	size_t len = 0;
@@ -294,6 +337,18 @@ send_ocsp(struct enroll *e, const struct http_request *req, const char *b64,
 	if (req->is_inline) {
 		st = authority_ocsp_answer_memory(
 		    e->a, der != NULL ? der : (const uint8_t *)"", len, &ans);
+		if (st == ST_NOTFOUND && req->can_pend &&
+		    authority_ocsp_start(e->a,
+		        der != NULL ? der : (const uint8_t *)"", len,
+		        &p) == ST_OK) {
+			free(decoded);
+			resp->status = HTTP_PENDING;
+			resp->pending.fd = authority_ocsp_pending_fd(p);
+			resp->pending.finish = ocsp_finish;
+			resp->pending.ctx = e;
+			resp->pending.arg = p;
+			return;
+		}
 		if (st == ST_NOTFOUND) {
 			free(decoded);
 			resp->status = HTTP_DEFER;
@@ -303,25 +358,7 @@ send_ocsp(struct enroll *e, const struct http_request *req, const char *b64,
 		st = authority_ocsp_answer(
 		    e->a, der != NULL ? der : (const uint8_t *)"", len, &ans);
 	free(decoded);
-	if (st != ST_OK) {
-		http_response_status(resp, st);
-		return;
-	}
-	if (buf_append(&resp->body, ans.der, ans.len) != ST_OK ||
-	    (ans.is_cacheable
-	            ? cache_headers(resp, ans.der, ans.len, ans.this_update,
-	                  ans.next_update, authority_ocsp_cache_seconds(e->a))
-	            : http_response_header(
-	                  resp, "Cache-Control", "no-store")) != ST_OK) {
-		http_response_error(resp, 500, "internal error");
-	} else {
-		resp->status = 200;
-		resp->content_type = "application/ocsp-response";
-		if (e->metrics != NULL)
-			metrics_ocsp_count(
-			    e->metrics, ocsp_status_of(ans.der, ans.len));
-	}
-	free(ans.der);
+	ocsp_reply(e, st, &ans, resp);
 }
 
 /*

@@ -97,6 +97,19 @@ struct listener {
 	struct exchange *queue_head, *queue_tail;
 	unsigned int helpers, helpers_idle;
 	int is_stopping;
+	/*
+	 * Answers on their way (HTTP_PENDING: an OCSP answer whose signature
+	 * the pool thread started): their connections suspended, their
+	 * descriptors in finish_ep, which the finisher thread waits on; it
+	 * finishes each when its descriptor turns readable and resumes the
+	 * connection. In start order (each has the same time limit), under
+	 * deferred_mu; counted in deferred. finish_ep -1: no finisher (a
+	 * pool thread then defers as before).
+	 */
+	int finish_ep;
+	int finish_stop; /* an eventfd: the finisher ends */
+	pthread_t finisher;
+	struct exchange *pend_head, *pend_tail;
 	struct MHD_Daemon *daemon;
 	pthread_mutex_t conns_mu; /* guards conns[] but memo */
 	struct conn_rec conns[LIMIT_HTTP_CONNECTIONS];
@@ -159,6 +172,14 @@ unsigned int worker_listener_connections(struct listener *l);
 
 /* Close every connection of l and stop its threads. */
 void worker_listener_stop(struct listener *l);
+
+/*
+ * The finisher of l's answers on their way (worker_request.c): started
+ * with the pool's daemon (ST_OK or why not: the pool then defers them),
+ * stopped once none is left.
+ */
+enum status worker_finisher_start(struct listener *l) MUST_CHECK;
+void worker_finisher_stop(struct listener *l);
 
 /* Shut down the sockets of l's requests that took too long. */
 void worker_listener_sweep(struct listener *l, int64_t now);

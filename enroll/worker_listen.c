@@ -259,6 +259,7 @@ worker_listener_start(struct worker *w, struct listener *l, int fd, int is_tls,
 	l->w = w;
 	l->is_tls = is_tls;
 	l->is_pool = !is_tls;
+	l->finish_ep = l->finish_stop = -1;
 	pthread_mutex_init(&l->conns_mu, NULL);
 	pthread_mutex_init(&l->deferred_mu, NULL);
 	pthread_cond_init(&l->deferred_cv, NULL);
@@ -279,6 +280,11 @@ worker_listener_start(struct worker *w, struct listener *l, int fd, int is_tls,
 		    "cannot start the %s listener%s",
 		    is_tls ? "TLS" : "plain-HTTP",
 		    is_tls ? " (check tls/server.pem and tls/server.key)" : "");
+	/* Without it the pool defers what it would have started. */
+	if (l->is_pool && worker_finisher_start(l) != ST_OK)
+		log_warn("http: %s; OCSP answers signed now go to helper "
+		         "threads",
+		    status_detail());
 	return ST_OK;
 }
 
@@ -338,6 +344,7 @@ worker_listener_stop(struct listener *l)
 	        ETIMEDOUT)
 		;
 	pthread_mutex_unlock(&l->deferred_mu);
+	worker_finisher_stop(l);
 	MHD_stop_daemon(l->daemon);
 	l->daemon = NULL;
 	/* Every connection is closed: a memo left is one MHD never told. */

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -41,10 +43,22 @@ struct exchange {
 	int is_lent; /* req.peer_chain is the connection's */
 	int is_ready; /* deferred: resp is answered (atomic) */
 	struct exchange *next; /* in the listener's queue */
+	/* On its way (HTTP_PENDING): what finishes it, until when the
+	 * finisher waits for it, and its place in the listener's list. */
+	struct http_pending pending;
+	int is_pending;
+	int64_t pend_until_ms;
+	struct exchange *pend_prev, *pend_next;
 };
 
 /* A helper thread with nothing to do for this long ends. */
 #define HELPER_IDLE_SECONDS 10
+/* An answer on its way that has not come in this long is handed to a
+ * helper, which waits for it as a deferred request would (the signer's
+ * own limit: its connection's timeouts, SIGNER_REMOTE_TIMEOUT_S). */
+#define PENDING_WAIT_MS (60 * 1000)
+/* How often the finisher looks for one that waited too long. */
+#define FINISHER_TICK_MS 1000
 
 /* A response body handed to MHD, wiped when MHD is done with it. */
 struct wiped_body {
@@ -601,13 +615,12 @@ exchange_answer(struct exchange *x)
 	return ret;
 }
 
-/* A deferred request on a helper thread; its connection resumes. */
+/* x is answered: its connection resumes (MHD answers it on its thread). */
 static void
-exchange_deferred(struct exchange *x)
+exchange_resume(struct exchange *x)
 {
 	struct listener *l = x->l;
 
-	exchange_run(x);
 	__atomic_store_n(&x->is_ready, 1, __ATOMIC_RELEASE);
 	/* From here x is MHD's again (it may answer and free it). */
 	MHD_resume_connection(x->conn);
@@ -615,6 +628,32 @@ exchange_deferred(struct exchange *x)
 	if (--l->deferred == 0)
 		pthread_cond_broadcast(&l->deferred_cv);
 	pthread_mutex_unlock(&l->deferred_mu);
+}
+
+/* A deferred request on a helper thread; its connection resumes. */
+static void
+exchange_deferred(struct exchange *x)
+{
+	exchange_run(x);
+	exchange_resume(x);
+}
+
+/*
+ * An answer on its way is finished (its descriptor out of finish_ep
+ * already): the route fills resp, the connection's clock goes on, and it
+ * resumes.
+ */
+static void
+exchange_finish(struct exchange *x)
+{
+	struct listener *l = x->l;
+	struct worker *w = l->w;
+
+	status_clear();
+	x->pending.finish(x->pending.ctx, x->pending.arg, &x->resp);
+	metrics_inflight_add(w->args->metrics, w->metrics_slot, -1);
+	worker_conn_handling(l, x->r, 0);
+	exchange_resume(x);
 }
 
 /*
@@ -630,6 +669,9 @@ helper_main(void *arg)
 	struct timespec until;
 	int rc;
 
+	/* Named for ps -L (by itself: Landlock keeps a worker from writing
+	 * another thread's /proc/.../comm). */
+	(void)pthread_setname_np(pthread_self(), "http-helper");
 	pthread_mutex_lock(&l->deferred_mu);
 	for (;;) {
 		rc = 0;
@@ -646,7 +688,10 @@ helper_main(void *arg)
 		if ((l->queue_head = x->next) == NULL)
 			l->queue_tail = NULL;
 		pthread_mutex_unlock(&l->deferred_mu);
-		exchange_deferred(x);
+		if (x->is_pending)
+			exchange_finish(x);
+		else
+			exchange_deferred(x);
 		pthread_mutex_lock(&l->deferred_mu);
 	}
 	pthread_mutex_unlock(&l->deferred_mu);
@@ -721,6 +766,218 @@ exchange_defer(struct exchange *x)
 	return MHD_YES;
 }
 
+/* Take x out of l's list of answers on their way; deferred_mu held. */
+static void
+pend_unlink(struct listener *l, struct exchange *x)
+{
+	if (x->pend_prev != NULL)
+		x->pend_prev->pend_next = x->pend_next;
+	else
+		l->pend_head = x->pend_next;
+	if (x->pend_next != NULL)
+		x->pend_next->pend_prev = x->pend_prev;
+	else
+		l->pend_tail = x->pend_prev;
+	x->pend_prev = x->pend_next = NULL;
+}
+
+/*
+ * Hand x to a helper, which may wait (its answer took too long, or its
+ * signer connection was closed: the finish may send it once more);
+ * deferred_mu held. 0, or -1 when no helper can be had.
+ */
+static int
+pend_to_helper(struct listener *l, struct exchange *x)
+{
+	if (l->helpers_idle == 0 && helper_start(l) != 0)
+		return -1;
+	x->next = NULL;
+	if (l->queue_tail != NULL)
+		l->queue_tail->next = x;
+	else
+		l->queue_head = x;
+	l->queue_tail = x;
+	pthread_cond_signal(&l->work_cv);
+	return 0;
+}
+
+/*
+ * x's answer is on its way (a route started it and left HTTP_PENDING):
+ * its connection is suspended and its descriptor handed to the finisher;
+ * this thread goes on with its other connections at once.
+ */
+static enum MHD_Result
+exchange_pend(struct exchange *x)
+{
+	struct listener *l = x->l;
+	struct worker *w = l->w;
+	struct epoll_event ev;
+	int is_watched;
+
+	x->pending = x->resp.pending;
+	http_response_free(&x->resp);
+	http_response_init(&x->resp);
+	x->is_pending = 1;
+	x->req.is_inline = 0;
+	metrics_inflight_add(w->args->metrics, w->metrics_slot, 1);
+	/* Waiting for tessera now: the slow-request clock stops. */
+	worker_conn_handling(l, x->r, 1);
+	if (x->pending.fd < 0) {
+		/* The answer is here already. */
+		status_clear();
+		x->pending.finish(x->pending.ctx, x->pending.arg, &x->resp);
+		metrics_inflight_add(w->args->metrics, w->metrics_slot, -1);
+		worker_conn_handling(l, x->r, 0);
+		return exchange_answer(x);
+	}
+	MHD_suspend_connection(x->conn);
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLRDHUP;
+	ev.data.ptr = x;
+	x->pend_until_ms = worker_now_ms() + PENDING_WAIT_MS;
+	pthread_mutex_lock(&l->deferred_mu);
+	l->deferred++;
+	/* (finish_ep is -1 once the finisher has stopped.) */
+	is_watched = l->finish_ep >= 0 &&
+	    epoll_ctl(l->finish_ep, EPOLL_CTL_ADD, x->pending.fd, &ev) == 0;
+	if (is_watched) {
+		x->pend_next = NULL;
+		x->pend_prev = l->pend_tail;
+		if (l->pend_tail != NULL)
+			l->pend_tail->pend_next = x;
+		else
+			l->pend_head = x;
+		l->pend_tail = x;
+	}
+	pthread_mutex_unlock(&l->deferred_mu);
+	if (!is_watched) {
+		log_warn("http: cannot wait for an answer on its way: %s",
+		    strerror(errno));
+		/* It waits here, as a thread per connection would. */
+		exchange_finish(x);
+	}
+	return MHD_YES;
+}
+
+/*
+ * The finisher: waits on the descriptors of l's answers on their way and
+ * finishes each whose answer has come (the signer's connection readable)
+ * on this thread, without waiting; one whose connection was closed (the
+ * signer gone: the finish may send it once more and wait) or that waited
+ * longer than PENDING_WAIT_MS goes to a helper.
+ */
+static void *
+finisher_main(void *arg)
+{
+	struct listener *l = arg;
+	struct epoll_event ev[64];
+	struct exchange *x;
+	int64_t now;
+	int ep = l->finish_ep, i, n, is_stopping = 0, is_hup, is_late;
+
+	(void)pthread_setname_np(pthread_self(), "http-finisher");
+	while (!is_stopping) {
+		n = epoll_wait(ep, ev, 64, FINISHER_TICK_MS);
+		if (n < 0 && errno != EINTR) {
+			log_error("http: the finisher's epoll_wait: %s",
+			    strerror(errno));
+			n = 0;
+			usleep(10 * 1000);
+		}
+		for (i = 0; i < n; i++) {
+			if ((x = ev[i].data.ptr) == NULL) {
+				is_stopping = 1;
+				continue;
+			}
+			is_hup = (ev[i].events &
+			             (EPOLLHUP | EPOLLRDHUP | EPOLLERR)) != 0;
+			pthread_mutex_lock(&l->deferred_mu);
+			/* Out of epoll before the finish gives the
+			 * connection back to the signer's pool. */
+			(void)epoll_ctl(ep, EPOLL_CTL_DEL, x->pending.fd, NULL);
+			pend_unlink(l, x);
+			if (is_hup && pend_to_helper(l, x) == 0)
+				x = NULL;
+			pthread_mutex_unlock(&l->deferred_mu);
+			if (x != NULL)
+				exchange_finish(x);
+		}
+		/* Those that waited too long: a helper waits for them. */
+		now = worker_now_ms();
+		do {
+			is_late = 0;
+			pthread_mutex_lock(&l->deferred_mu);
+			if ((x = l->pend_head) != NULL &&
+			    x->pend_until_ms <= now) {
+				is_late = 1;
+				(void)epoll_ctl(
+				    ep, EPOLL_CTL_DEL, x->pending.fd, NULL);
+				pend_unlink(l, x);
+				if (pend_to_helper(l, x) == 0)
+					x = NULL;
+			} else
+				x = NULL;
+			pthread_mutex_unlock(&l->deferred_mu);
+			if (x != NULL)
+				exchange_finish(x);
+		} while (is_late);
+	}
+	OPENSSL_thread_stop();
+	return NULL;
+}
+
+enum status
+worker_finisher_start(struct listener *l)
+{
+	struct epoll_event ev;
+
+	l->finish_ep = epoll_create1(EPOLL_CLOEXEC);
+	l->finish_stop = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.ptr = NULL;
+	if (l->finish_ep < 0 || l->finish_stop < 0 ||
+	    epoll_ctl(l->finish_ep, EPOLL_CTL_ADD, l->finish_stop, &ev) != 0 ||
+	    pthread_create(&l->finisher, NULL, finisher_main, l) != 0) {
+		if (l->finish_ep >= 0)
+			close(l->finish_ep);
+		if (l->finish_stop >= 0)
+			close(l->finish_stop);
+		l->finish_ep = l->finish_stop = -1;
+		return status_fail(
+		    ST_INTERNAL, "no finisher thread: %s", strerror(errno));
+	}
+	return ST_OK;
+}
+
+void
+worker_finisher_stop(struct listener *l)
+{
+	uint64_t one = 1;
+	int ep, has_pending;
+
+	pthread_mutex_lock(&l->deferred_mu);
+	ep = l->finish_ep;
+	/* From here a pool thread finishes what it starts itself. */
+	__atomic_store_n(&l->finish_ep, -1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&l->deferred_mu);
+	if (ep < 0)
+		return;
+	if (write(l->finish_stop, &one, sizeof(one)) != sizeof(one))
+		log_warn("http: stopping the finisher: %s", strerror(errno));
+	pthread_join(l->finisher, NULL);
+	pthread_mutex_lock(&l->deferred_mu);
+	has_pending = l->pend_head != NULL;
+	pthread_mutex_unlock(&l->deferred_mu);
+	/* One still on its way (the stop's wait ran out) keeps the
+	 * descriptors, as the helpers keep the mutex. */
+	if (!has_pending) {
+		close(ep);
+		close(l->finish_stop);
+	}
+	l->finish_stop = -1;
+}
+
 enum MHD_Result
 worker_request_on(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
@@ -792,10 +1049,15 @@ worker_request_on(void *cls, struct MHD_Connection *conn, const char *url,
 	/* The connection's verified chain: checked once per connection. */
 	if (x->r != NULL && l->is_tls)
 		req->chain_memo = &x->r->memo;
-	/* A pool thread answers from memory only; the rest is deferred. */
+	/* A pool thread answers from memory only, or starts an answer the
+	 * finisher completes; the rest is deferred. */
 	req->is_inline = l->is_pool;
+	req->can_pend =
+	    l->is_pool && __atomic_load_n(&l->finish_ep, __ATOMIC_RELAXED) >= 0;
 	exchange_run(x);
 	if (x->resp.status == HTTP_DEFER)
 		return exchange_defer(x);
+	if (x->resp.status == HTTP_PENDING)
+		return exchange_pend(x);
 	return exchange_answer(x);
 }

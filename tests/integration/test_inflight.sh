@@ -9,7 +9,9 @@
 #   revocation still counts on the next request of that connection;
 # - on the plain listener (a pool of threads), an OCSP answer whose
 #   signature is held holds up none of the pool's other connections;
-# - a token's audit row is committed while its signature is being made.
+# - a token's audit row is committed while its signature is being made;
+# - an OCSP POST's signature is waited for by the worker's finisher thread,
+#   not its pool thread; a killed signer gets it answered tryLater.
 . "$(dirname "$0")/lib.sh"
 D=$T/var
 PY=/usr/bin/python3
@@ -323,5 +325,174 @@ for round in 1 2 3; do
 	break
 done
 check "an OCSP answer's signature was held in one of three rounds" \
+	test "$held_ok" = 1
+
+# --- an OCSP POST's signature is waited for by the finisher ----------------
+# The pool thread starts the signature and goes on; one finisher thread per
+# worker waits for the signer's answer and resumes the connection. Made
+# deterministic: keep-alive connections on the POST's own pool thread
+# (Tessera-Thread) are answered while its signature is held, the POST's
+# connection has no answer yet meanwhile, and the worker has no helper
+# thread (the POST took no helper's detour). It fails when the pool
+# thread waits for the signature itself.
+workers() { pgrep -x tessera -P "$SERVER_PID"; }
+threads_named() { # NAME: how many threads of the workers are called NAME
+	local p n=0
+	for p in $(workers); do
+		n=$((n + $(cat /proc/"$p"/task/*/comm 2>/dev/null | grep -cx "$1" || true)))
+	done
+	echo "$n"
+}
+# wait_long CMD...: until CMD succeeds, at most 30 s.
+wait_long() {
+	local n=300
+	while [ "$n" -gt 0 ]; do
+		"$@" && return 0
+		sleep 0.1
+		n=$((n - 1))
+	done
+	return 1
+}
+no_helper() { test "$(threads_named http-helper)" = 0; }
+openssl ocsp -issuer "$D/ca/issuing.pem" -cert "$T/rev.pem" \
+	-reqout "$T/nonce.der" >/dev/null 2>&1
+cat >"$T/shared.py" <<'PYEOF'
+import http.client, os, select, sys, time
+port, req, ready, go, asked, out = (int(sys.argv[1]), sys.argv[2],
+    sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6])
+def ask(c, p="/ca/issuing.crt"):
+    try:
+        c.request("GET", p)
+        r = c.getresponse()
+        r.read()
+        return str(r.status), r.getheader("Tessera-Thread")
+    except Exception as e:
+        return type(e).__name__, None
+def wait_file(f):
+    deadline = time.time() + 30
+    while not os.path.exists(f) and time.time() < deadline:
+        time.sleep(0.02)
+post = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+code, mine = ask(post)
+# Connections until a few share the POST's pool thread (within the
+# per-address limit).
+shared, others = [], []
+for _ in range(24):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    code, t = ask(c)
+    (shared if t == mine else others).append(c)
+    if len(shared) >= 3:
+        break
+open(ready, "w").close()
+wait_file(go)
+post.request("POST", "/ocsp", open(req, "rb").read(),
+             {"Content-Type": "application/ocsp-request"})
+# The shell sees the signature held, then says go again.
+wait_file(go + "2")
+codes = [ask(c)[0] for c in shared]
+waiting = not select.select([post.sock], [], [], 0)[0]
+open(asked, "w").close()
+r = post.getresponse()
+ans = r.read()
+open(out, "wb").write(ans)
+print(len(shared), ",".join(codes) or "-", "held" if waiting else "answered",
+      r.status, r.getheader("Content-Type"),
+      "same-thread" if r.getheader("Tessera-Thread") == mine else "other-thread")
+PYEOF
+# Idle helpers (of the deferred requests above) end after 10 s.
+check "the idle helper threads end" wait_long no_helper
+check "each worker has its finisher thread" \
+	test "$(threads_named http-finisher)" = "$(workers | wc -l)"
+# The scheduler signs too: when its signature is the one held, the POST
+# is answered at once, and another round is run.
+held_ok=0
+for round in 1 2 3; do
+	rm -f "$T/hold.held" "$T/sh.ready" "$T/sh.go" "$T/sh.go2" \
+		"$T/sh.asked" "$T/sh.resp"
+	$PY "$T/shared.py" "$P2" "$T/nonce.der" "$T/sh.ready" "$T/sh.go" \
+		"$T/sh.asked" "$T/sh.resp" >"$T/shared.out" 2>&1 &
+	E=$!
+	wait_for test -e "$T/sh.ready"
+	touch "$T/hold"
+	touch "$T/sh.go"
+	if ! wait_for test -s "$T/hold.held"; then
+		rm -f "$T/hold"
+		touch "$T/sh.go2"
+		wait "$E"
+		fail "round $round: no signature was held"
+		break
+	fi
+	helpers=$(threads_named http-helper)
+	touch "$T/sh.go2"
+	wait_for test -e "$T/sh.asked"
+	rm -f "$T/hold"
+	wait "$E"
+	read -r nshared codes state status ctype thread <"$T/shared.out" || true
+	check "round $round: connections on the POST's pool thread ($(cat "$T/shared.out"))" \
+		test "${nshared:-0}" -ge 1
+	check "round $round: they are answered while a signature is held ($codes)" \
+		test -n "$codes" -a -z "$(tr -d '20,' <<<"$codes")"
+	# Not the POST's signature that was held: only the answers count.
+	[ "$state" = held ] || continue
+	held_ok=1
+	check "the POST was still held meanwhile ($state)" test "$state" = held
+	check "no helper thread took the POST ($helpers)" test "$helpers" = 0
+	check "the held POST is answered once the HSM goes on ($status $ctype)" \
+		test "$status $ctype" = "200 application/ocsp-response"
+	check "on its connection's pool thread ($thread)" \
+		test "$thread" = same-thread
+	# (Without -cert: given one, openssl makes a request of its own.)
+	openssl ocsp -reqin "$T/nonce.der" -respin "$T/sh.resp" \
+		-CAfile "$D/ca/chain.pem" -resp_text >"$T/sh.verify" 2>&1 || true
+	check "the answer verifies and says revoked" \
+		grep -q 'Cert Status: revoked' "$T/sh.verify"
+	check "its nonce is the request's" sh -c "grep -q 'Response verify OK' \
+		'$T/sh.verify' && ! grep -qi 'nonce verify error\|no nonce' '$T/sh.verify'"
+	break
+done
+check "the POST's signature was held in one of three rounds" \
+	test "$held_ok" = 1
+
+# --- the signer killed under a held OCSP POST ------------------------------
+# The finisher sees the signer's connection closed: the answer is tryLater
+# at once (the signer is unavailable), the connection not left hanging;
+# once the supervisor has started a new signer, a POST is signed again.
+signer_pid() { pgrep -x tessera-signer -P "$SERVER_PID"; }
+# ocsp_post: one OCSP POST with a nonce, its verdict or error on stdout.
+ocsp_post() {
+	openssl ocsp -issuer "$D/ca/issuing.pem" -cert "$T/rev.pem" \
+		-url "$PUB/ocsp" -CAfile "$D/ca/chain.pem" -timeout 30 2>&1
+}
+signed_again() {
+	local s
+	s=$(signer_pid)
+	[ -n "$s" ] && [ "$s" != "$old_signer" ] &&
+		ocsp_post | grep -q 'rev.pem: revoked'
+}
+held_ok=0
+for round in 1 2 3; do
+	old_signer=$(signer_pid)
+	held "$round" "$T/killed.ocsp" ocsp_post || break
+	if [ -z "$old_signer" ]; then
+		rm -f "$T/hold"
+		wait "$A" || true
+		fail "round $round: no signer process"
+		break
+	fi
+	# The POST still waiting: its signature is the one held.
+	kill -0 "$A" 2>/dev/null && a_waits=1 || a_waits=0
+	kill -KILL "$old_signer"
+	rm -f "$T/hold"
+	# Bounded: a connection left hanging would run into -timeout 30.
+	wait "$A" || true
+	check "round $round: signed again once a new signer runs" \
+		wait_long signed_again
+	[ "$a_waits" = 1 ] || continue
+	held_ok=1
+	check "a killed signer: the held POST is answered tryLater ($(tr '\n' ' ' <"$T/killed.ocsp"))" \
+		grep -qi 'trylater' "$T/killed.ocsp"
+	break
+done
+check "the killed signer held the POST's signature in one of three rounds" \
 	test "$held_ok" = 1
 finish
