@@ -6,11 +6,13 @@
 # machine shared with other work one run swings by 2x, so every case runs
 # ROUNDS (default 5) times SECONDS (default 3) for each responder in turn
 # and the medians are printed, with the CPU each responder's processes
-# (supervisor, signer, workers) used per answer, which load moves less.
-# Not a test; ctest never runs it.
+# (supervisor, signer, workers) used per answer, which load moves less,
+# and their threads' context switches per answer (each wake-up of a
+# thread that waited is one). Not a test; ctest never runs it.
 #
 # Cases (bench_ocsp, 2 client threads): GET keep-alive, GET with a new
-# connection each, POST with a nonce (signed online; nginx cannot).
+# connection each, POST with a nonce (signed online; nginx cannot);
+# OCSP_AB_CASES="post" runs only those named.
 other=${1:?usage: bench/ocsp_ab.sh OTHER_BUILD [ROUNDS] [SECONDS]}
 rounds=${2:-5}
 secs=${3:-3}
@@ -66,6 +68,15 @@ bench_stop() {
 		wait "$NGX" 2>/dev/null || true
 	fi
 }
+# switches KEY: context switches so far of KEY's serve processes' threads
+# (each wake-up of a thread that waited is one; threads that ended are
+# not counted).
+switches() {
+	local p
+	for p in $(pgrep -f "serve --data ${DIR[$1]} " || true); do
+		cat /proc/"$p"/task/*/status 2>/dev/null || true
+	done | awk '/^(non)?voluntary_ctxt_switches:/ { t += $2 } END { print t + 0 }'
+}
 # cpu KEY: CPU ticks used so far by KEY's serve processes.
 cpu() {
 	local t=0 p f
@@ -108,7 +119,9 @@ nginx -c "$W/nginx.conf" -p "$W" >/dev/null 2>&1 &
 NGX=$!
 sleep 0.5
 
-declare -A RATES CPUS
+declare -A RATES CPUS SWITCHES
+# OCSP_AB_CASES: the cases to run (default all three).
+cases=${OCSP_AB_CASES:-getka getnc post}
 case_args() { # CASE
 	case $1 in
 	getka) echo "--mode get" ;;
@@ -117,13 +130,13 @@ case_args() { # CASE
 	esac
 }
 for r in $(seq 1 "$rounds"); do
-	for c in getka getnc post; do
+	for c in $cases; do
 		for k in new old ngx; do
 			[ "$k" = ngx ] && [ "$c" = post ] && continue
 			kk=$k
 			[ "$k" = ngx ] && kk=new # its certificates and issuer
-			c0=0
-			[ "$k" != ngx ] && c0=$(cpu "$k")
+			c0=0 s0=0
+			[ "$k" != ngx ] && c0=$(cpu "$k") && s0=$(switches "$k")
 			# shellcheck disable=SC2046
 			out=$("$BENCH" --connect "127.0.0.1:${PORT[$k]}" --path /ocsp \
 				--issuer "${DIR[$kk]}/ca/issuing.pem" --seconds "$secs" \
@@ -134,8 +147,11 @@ for r in $(seq 1 "$rounds"); do
 			RATES[$k-$c]="${RATES[$k-$c]:-} $rate"
 			if [ "$k" != ngx ] && [ "${n:-0}" -gt 0 ]; then
 				c1=$(cpu "$k")
+				s1=$(switches "$k")
 				CPUS[$k-$c]="${CPUS[$k-$c]:-} $(awk -v t=$((c1 - c0)) -v n="$n" \
 					-v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", t / hz / n * 1e6 }')"
+				SWITCHES[$k-$c]="${SWITCHES[$k-$c]:-} $(awk -v t=$((s1 - s0)) \
+					-v n="$n" 'BEGIN { printf "%.2f", t / n }')"
 			fi
 		done
 	done
@@ -148,15 +164,22 @@ echo
 echo "OCSP answers per second, 2 client threads, medians of $rounds rounds of"
 echo "$secs s, interleaved; $(nproc) cores shared with the load generator and"
 echo "whatever else runs (load $(cut -d' ' -f1-3 /proc/loadavg)); CPU: the"
-echo "responder's processes, microseconds per answer."
+echo "responder's processes, microseconds per answer; cs: their threads'"
+echo "context switches per answer."
 echo
-printf '%-22s %10s %10s %10s %8s %8s %9s %9s\n' case this other nginx \
-	this/oth this/ngx 'cpu this' 'cpu oth'
-for c in getka getnc post; do
+printf '%-22s %10s %10s %10s %8s %8s %9s %9s %7s %7s\n' case this other nginx \
+	this/oth this/ngx 'cpu this' 'cpu oth' 'cs this' 'cs oth'
+for c in $cases; do
 	a=$(median <<<"${RATES[new-$c]}")
 	b=$(median <<<"${RATES[old-$c]}")
 	n=$(median <<<"${RATES[ngx-$c]:-}")
-	printf '%-22s %10s %10s %10s %8s %8s %9s %9s\n' "$c" "$a" "$b" "$n" \
+	printf '%-22s %10s %10s %10s %8s %8s %9s %9s %7s %7s\n' "$c" "$a" "$b" "$n" \
 		"$(ratio "$a" "$b")" "$(ratio "$a" "$n")" \
-		"$(median <<<"${CPUS[new-$c]}")" "$(median <<<"${CPUS[old-$c]}")"
+		"$(median <<<"${CPUS[new-$c]}")" "$(median <<<"${CPUS[old-$c]}")" \
+		"$(median <<<"${SWITCHES[new-$c]}")" "$(median <<<"${SWITCHES[old-$c]}")"
+done
+echo
+echo "each round's rate (this / other):"
+for c in $cases; do
+	echo "  $c: this${RATES[new-$c]}; other${RATES[old-$c]}"
 done
