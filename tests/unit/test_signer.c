@@ -1031,7 +1031,8 @@ test_remote(const char *dir)
 struct knocker {
 	const char *path;
 	int stop; /* atomic */
-	int tries, refused;
+	int tries; /* atomic */
+	int refused;
 };
 
 static void *
@@ -1048,7 +1049,7 @@ knock_run(void *arg)
 		if ((s = socket(AF_UNIX,
 		         SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0)
 			continue;
-		k->tries++;
+		__atomic_add_fetch(&k->tries, 1, __ATOMIC_RELEASE);
 		/* EAGAIN: a listener's backlog is full (nobody accepts
 		 * here), which is reaching it. */
 		if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) != 0 &&
@@ -1057,6 +1058,16 @@ knock_run(void *arg)
 		close(s);
 	}
 	return NULL;
+}
+
+/* Until k has tried more than seen times, at most ms milliseconds. */
+static void
+knock_wait(struct knocker *k, int seen, int ms)
+{
+	struct timespec pause = {0, 1000000};
+
+	while (__atomic_load_n(&k->tries, __ATOMIC_ACQUIRE) <= seen && ms-- > 0)
+		nanosleep(&pause, NULL);
 }
 
 /*
@@ -1070,15 +1081,21 @@ test_listen_takeover(const char *dir)
 	struct knocker k;
 	pthread_t t;
 	char path[4096];
-	int fds[200], i, n = (int)(sizeof(fds) / sizeof(fds[0]));
+	int fds[200], i, seen = 0, n = (int)(sizeof(fds) / sizeof(fds[0]));
 
 	snprintf(path, sizeof(path), "%s/takeover.sock", dir);
 	memset(&k, 0, sizeof(k));
 	k.path = path;
 	CHECK_ST(signer_listen(path, &fds[0]), ST_OK);
 	CHECK(pthread_create(&t, NULL, knock_run, &k) == 0);
-	for (i = 1; i < n; i++)
+	/* On a busy machine the knocker may not run for a while: each
+	 * takeover waits (up to 10 s for the first, 50 ms for the others)
+	 * until it has tried again since the last one. */
+	for (i = 1; i < n; i++) {
+		knock_wait(&k, seen, i == 1 ? 10000 : 50);
+		seen = __atomic_load_n(&k.tries, __ATOMIC_ACQUIRE);
 		CHECK_ST(signer_listen(path, &fds[i]), ST_OK);
+	}
 	__atomic_store_n(&k.stop, 1, __ATOMIC_RELEASE);
 	pthread_join(t, NULL);
 	CHECK(k.tries > 0);
