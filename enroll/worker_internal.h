@@ -11,10 +11,13 @@
  *   worker_tick.c     the threads that run every few seconds: the
  *                     scheduler (authority_tick) and the sweeper
  *
- * Requests in flight: each listener runs one thread per connection
- * (MHD_USE_THREAD_PER_CONNECTION), so a worker serves many connections at
- * once and a slow request (a serverkeygen, a slow disk, a slow HSM) holds
- * up only its own connection. Every call into the authority holds
+ * Requests in flight: the TLS listener runs one thread per connection
+ * (MHD_USE_THREAD_PER_CONNECTION); the plain listener a pool of threads
+ * that answer from memory, hand an OCSP answer whose signature they
+ * started to the finisher thread, and defer the rest to helper threads.
+ * So a worker serves many connections at once and a slow request (a
+ * serverkeygen, a slow disk, a slow HSM) holds up only its own
+ * connection. Every call into the authority holds
  * auth_rw shared; only authority_maintain (the token reopened after a
  * fault, replaced key handles freed) holds it exclusively, and only when
  * it has work. ARCHITECTURE.md, "Request model", says why.
