@@ -40,25 +40,33 @@ enum status authority_open_pin(
 
 /*
  * authority_open signing through the signer process at socket_path
- * (AUTHORITY_SIGNER_SOCKET in the data directory): no PKCS#11 module is
- * loaded and no PIN read. A signer that is (re)starting is waited for,
- * at most 15 s.
+ * (one of the data directory's AUTHORITY_SIGNER_SOCKET_FMT): no PKCS#11
+ * module is loaded and no PIN read. A signer that is (re)starting is
+ * waited for, at most 15 s.
  */
 enum status authority_open_signer(const char *data_dir, const char *socket_path,
     struct authority **out) MUST_CHECK;
 
-/* The signer process's socket, in the data directory. */
-#define AUTHORITY_SIGNER_SOCKET "signer.sock"
+/*
+ * The signer processes' sockets, in the data directory: one a generation
+ * of `tessera serve` (a reload starts a new signer beside the old one,
+ * which serves the old workers until they are gone), signer-GEN.sock
+ * (GEN an unsigned, from 1 at each start). AUTHORITY_SIGNER_SOCKET_PREFIX
+ * begins every such name (and the temporary one a signer binds first).
+ */
+#define AUTHORITY_SIGNER_SOCKET_FMT "signer-%u.sock"
+#define AUTHORITY_SIGNER_SOCKET_PREFIX "signer-"
 
 /*
  * The signer process (ca/signerd.c): log in to the token (pin, or the
- * environment's, or the configured file's), bind the signer socket. Then
- * serve until stop_fd is readable. ST_UNAUTHENTICATED for a wrong PIN,
- * with the detail. Close after serving, in a process that exits then.
+ * environment's, or the configured file's), bind socket_path. Then serve
+ * until stop_fd is readable. ST_UNAUTHENTICATED for a wrong PIN, with the
+ * detail. Close after serving, in a process that exits then.
  */
 struct authority_signerd;
-enum status authority_signerd_open(const char *data_dir, const char *pin,
-    struct authority_signerd **out) MUST_CHECK;
+enum status
+authority_signerd_open(const char *data_dir, const char *socket_path,
+    const char *pin, struct authority_signerd **out) MUST_CHECK;
 enum status
 authority_signerd_serve(struct authority_signerd *d, int stop_fd) MUST_CHECK;
 void authority_signerd_close(struct authority_signerd *d);

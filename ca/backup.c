@@ -193,8 +193,13 @@ is_excluded(const struct tar_out *t, const char *rel)
 	size_t n = strlen(t->store);
 
 	/* The token, its configuration and its PINs: the HSM's own backup. */
-	if (strcmp(rel, "hsm") == 0 || strcmp(rel, "serve.lock") == 0 ||
-	    strcmp(rel, AUTHORITY_SIGNER_SOCKET) == 0)
+	if (strcmp(rel, "hsm") == 0 || strcmp(rel, "serve.lock") == 0)
+		return 1;
+	/* The signer's sockets (signer-GEN.sock; signer.sock before). */
+	if ((strncmp(rel, AUTHORITY_SIGNER_SOCKET_PREFIX,
+	         strlen(AUTHORITY_SIGNER_SOCKET_PREFIX)) == 0 ||
+	        strncmp(rel, "signer.", 7) == 0) &&
+	    strstr(rel, ".sock") != NULL && strchr(rel, '/') == NULL)
 		return 1;
 	if (t->pin != NULL && strcmp(rel, t->pin) == 0)
 		return 1;

@@ -3,9 +3,10 @@
  * loads the PKCS#11 module and knows the PIN. It holds the token through
  * a local signer (its purpose checks named by tessera.json's keys and the
  * CA certificates) and answers the workers on the data directory's
- * signer socket (signer/server.h).
+ * signer socket of its generation (signer/server.h).
  */
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "ca/authority_internal.h"
@@ -26,8 +27,8 @@ struct authority_signerd {
 };
 
 enum status
-authority_signerd_open(
-    const char *data_dir, const char *pin, struct authority_signerd **out)
+authority_signerd_open(const char *data_dir, const char *socket_path,
+    const char *pin, struct authority_signerd **out)
 {
 	struct authority_signerd *d;
 	enum status st;
@@ -44,8 +45,7 @@ authority_signerd_open(
 	if ((st = authority_signer_local_open(d->cfg, d->root, d->issuing,
 	         d->retiring, pin, SIGNERD_OPEN_TRIES, &d->holder)) != ST_OK)
 		goto out;
-	if ((d->path = ca_config_path(d->cfg, AUTHORITY_SIGNER_SOCKET)) ==
-	    NULL) {
+	if ((d->path = strdup(socket_path)) == NULL) {
 		st = ST_NOMEM;
 		goto out;
 	}

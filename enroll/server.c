@@ -16,6 +16,15 @@
  * more (the signals coalesce: the queued reload reads the files as they
  * are when it starts). If a new worker cannot start, the reload fails, the
  * old generation keeps serving, and the reload is tried again later.
+ *
+ * Each generation has a signer of its own, on a socket of its own
+ * (DIR/signer-GEN.sock): a reload starts a new signer first, and the new
+ * workers once it serves (with its path); the old signer serves the old
+ * workers until the last of them is gone, then drains too. A worker thus
+ * signs only through the signer of its own generation, which holds the
+ * keys as the files it read at start name them (after a rollover the new
+ * signer holds the old issuing key as retiring, which issues nothing).
+ * If the new signer cannot start, the new workers get the serving one.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,12 +34,14 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -71,8 +82,23 @@
 /* One worker process, and the id of the policy it reported. */
 struct worker_proc {
 	pid_t pid; /* 0: none */
+	unsigned gen; /* the generation of the signer it signs through */
 	int is_ready;
 	char policy[32];
+};
+
+/*
+ * A signer process and its socket, DIR/signer-GEN.sock: the workers forked
+ * while it is the one to use sign through it alone. Restarted on the same
+ * path when it dies, so that they reconnect.
+ */
+struct signer_proc {
+	unsigned gen; /* 0: none */
+	char *path;
+	pid_t pid; /* 0: restart at restart_at */
+	int is_ready; /* it has served once */
+	int failures; /* exits in a row, for the back-off */
+	int64_t restart_at; /* monotonic ms */
 };
 
 struct slot {
@@ -83,9 +109,10 @@ struct slot {
 	char detail[512]; /* last start-up failure */
 };
 
-/* A worker told to stop, until it is reaped. */
+/* A worker (or a signer) told to stop, until it is reaped. */
 struct drain {
 	pid_t pid;
+	unsigned gen; /* a worker's signer generation; 0: a signer */
 	int64_t kill_at; /* SIGKILL after this; 0: sent */
 };
 
@@ -118,7 +145,7 @@ struct supervisor {
 	int lock_fd;
 	struct slot *slots;
 	int slot_count;
-	struct drain drains[2 * SERVER_WORKERS_MAX];
+	struct drain drains[2 * SERVER_WORKERS_MAX + 2];
 	int drain_count;
 	struct reload reload;
 	int is_serving; /* the first generation all became ready */
@@ -127,12 +154,11 @@ struct supervisor {
 	struct ratelimit *limits; /* shared with every worker */
 	struct metrics *metrics; /* the service's counters, shared too */
 	char *pin; /* TESSERA_HSM_PIN, out of the environment; or NULL */
-	/* The signer process: the only one with the token and the PIN. */
-	char *signer_path; /* its socket */
-	pid_t signer_pid; /* 0: none (restart at signer_restart_at) */
-	int64_t signer_restart_at; /* monotonic ms */
-	int signer_failures; /* exits in a row, for the back-off */
-	pid_t signer_old; /* replaced at a reload: stops once the new serves */
+	/* The signer processes: the only ones with the token and the PIN. */
+	struct signer_proc signer; /* the serving generation's */
+	struct signer_proc signer_next; /* a reload's, until it commits */
+	struct signer_proc signer_old; /* until its workers are gone */
+	unsigned signer_gen; /* the last generation started */
 };
 
 static int64_t
@@ -359,8 +385,82 @@ supervisor_close(struct supervisor *sv)
 	sv->metrics = NULL;
 	secret_free(sv->pin);
 	sv->pin = NULL;
-	free(sv->signer_path);
-	sv->signer_path = NULL;
+	free(sv->signer.path);
+	free(sv->signer_next.path);
+	free(sv->signer_old.path);
+	sv->signer.path = sv->signer_next.path = sv->signer_old.path = NULL;
+}
+
+/*
+ * Remove the signer sockets a killed serve left in the data directory
+ * (signer-GEN.sock, the temporary names beside them, and signer.sock of
+ * before). Run with the lock held: no other serve uses them.
+ */
+static void
+signer_paths_clean(const struct supervisor *sv)
+{
+	size_t n = strlen(AUTHORITY_SIGNER_SOCKET_PREFIX);
+	struct dirent *e;
+	struct stat sb;
+	DIR *dir;
+
+	if ((dir = opendir(sv->data_dir)) == NULL)
+		return;
+	while ((e = readdir(dir)) != NULL) {
+		if ((strncmp(e->d_name, AUTHORITY_SIGNER_SOCKET_PREFIX, n) !=
+		            0 &&
+		        strncmp(e->d_name, "signer.", 7) != 0) ||
+		    strstr(e->d_name, ".sock") == NULL)
+			continue;
+		if (fstatat(dirfd(dir), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) !=
+		        0 ||
+		    !S_ISSOCK(sb.st_mode))
+			continue;
+		if (unlinkat(dirfd(dir), e->d_name, 0) != 0)
+			log_warn("cannot remove %s/%s: %s", sv->data_dir,
+			    e->d_name, strerror(errno));
+	}
+	closedir(dir);
+}
+
+/* A new signer generation in *sp (not started): its number and path. */
+static enum status
+signer_gen_new(struct supervisor *sv, struct signer_proc *sp)
+{
+	char name[32];
+
+	memset(sp, 0, sizeof(*sp));
+	snprintf(name, sizeof(name), AUTHORITY_SIGNER_SOCKET_FMT,
+	    sv->signer_gen + 1);
+	if ((sp->path = ca_config_path(sv->cfg, name)) == NULL)
+		return status_fail(ST_NOMEM, "out of memory");
+	sp->gen = ++sv->signer_gen;
+	return ST_OK;
+}
+
+/* Forget *sp (its process is reaped or drained): its socket goes too. */
+static void
+signer_gen_end(struct signer_proc *sp)
+{
+	if (sp->path != NULL && unlink(sp->path) != 0 && errno != ENOENT)
+		log_warn("cannot remove %s: %s", sp->path, strerror(errno));
+	free(sp->path);
+	memset(sp, 0, sizeof(*sp));
+}
+
+/* The signer with pid; NULL: none of them. */
+static struct signer_proc *
+signer_find(struct supervisor *sv, pid_t pid)
+{
+	if (pid <= 0)
+		return NULL;
+	if (sv->signer.gen != 0 && sv->signer.pid == pid)
+		return &sv->signer;
+	if (sv->signer_next.gen != 0 && sv->signer_next.pid == pid)
+		return &sv->signer_next;
+	if (sv->signer_old.gen != 0 && sv->signer_old.pid == pid)
+		return &sv->signer_old;
+	return NULL;
 }
 
 /*
@@ -369,7 +469,8 @@ supervisor_close(struct supervisor *sv)
  * ST_OK in the parent once forked.
  */
 static enum status
-worker_fork(struct supervisor *sv, int i, struct worker_proc *w)
+worker_fork(struct supervisor *sv, int i, struct worker_proc *w,
+    const struct signer_proc *sp)
 {
 	struct server_worker_args args;
 	sigset_t mask;
@@ -382,6 +483,7 @@ worker_fork(struct supervisor *sv, int i, struct worker_proc *w)
 		    strerror(errno));
 	if (pid > 0) {
 		w->pid = pid;
+		w->gen = sp->gen;
 		return ST_OK;
 	}
 	/* The worker: die with the supervisor, never outlive it. */
@@ -414,7 +516,7 @@ worker_fork(struct supervisor *sv, int i, struct worker_proc *w)
 	 * wiped before the worker runs anything. */
 	secret_free(sv->pin);
 	sv->pin = NULL;
-	args.signer_path = sv->signer_path;
+	args.signer_path = sp->path;
 	/* The worker's daemons own the listening sockets from here. */
 	sv->tls_fd = sv->publish_fd = -1;
 	sv->child_rc = server_worker_run(&args);
@@ -436,13 +538,13 @@ child_report(struct supervisor *sv, int kind, const char *detail)
 }
 
 /*
- * Fork the signer process. In the child: log in to the token with the
- * PIN, report READY (or FAILED with the reason) and serve the workers on
- * the signer socket until SIGTERM; sets sv->is_child. Returns ST_OK in
- * the parent once forked.
+ * Fork the signer process of *sp. In the child: log in to the token with
+ * the PIN, report READY (or FAILED with the reason) and serve the workers
+ * on sp's socket until SIGTERM; sets sv->is_child. Returns ST_OK in the
+ * parent once forked.
  */
 static enum status
-signer_fork(struct supervisor *sv)
+signer_fork(struct supervisor *sv, struct signer_proc *sp)
 {
 	struct authority_signerd *d = NULL;
 	sigset_t mask;
@@ -455,7 +557,7 @@ signer_fork(struct supervisor *sv)
 		return status_fail(ST_UNAVAILABLE, "cannot fork the signer: %s",
 		    strerror(errno));
 	if (pid > 0) {
-		sv->signer_pid = pid;
+		sp->pid = pid;
 		return ST_OK;
 	}
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -479,7 +581,7 @@ signer_fork(struct supervisor *sv)
 	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_SETMASK, &mask, NULL);
 	sigdelset(&mask, SIGHUP);
-	st = authority_signerd_open(sv->data_dir, sv->pin, &d);
+	st = authority_signerd_open(sv->data_dir, sp->path, sv->pin, &d);
 	/* The signer holds its own locked copy now. */
 	secret_free(sv->pin);
 	sv->pin = NULL;
@@ -511,7 +613,8 @@ signer_start(struct supervisor *sv)
 	int64_t deadline = now_ms() + SERVER_SIGNER_START_MS;
 	int status;
 
-	if (signer_fork(sv) != ST_OK) {
+	if (signer_gen_new(sv, &sv->signer) != ST_OK ||
+	    signer_fork(sv, &sv->signer) != ST_OK) {
 		fprintf(stderr, "tessera serve: %s\n", status_detail());
 		return 1;
 	}
@@ -523,49 +626,64 @@ signer_start(struct supervisor *sv)
 		if (poll(&pfd, 1, SERVER_TICK_MS) <= 0)
 			continue;
 		if (read(sv->report_rd, &r, sizeof(r)) != (ssize_t)sizeof(r) ||
-		    r.pid != sv->signer_pid)
+		    r.pid != sv->signer.pid)
 			continue;
 		r.detail[sizeof(r.detail) - 1] = '\0';
-		if (r.kind == SERVER_REPORT_READY)
+		if (r.kind == SERVER_REPORT_READY) {
+			sv->signer.is_ready = 1;
 			return 0;
+		}
 		fprintf(stderr, "tessera serve: %s\n", r.detail);
-		waitpid(sv->signer_pid, &status, 0);
-		sv->signer_pid = 0;
+		waitpid(sv->signer.pid, &status, 0);
+		signer_gen_end(&sv->signer);
 		return 1;
 	}
 	fprintf(stderr, "tessera serve: the signer did not start within %d s\n",
 	    SERVER_SIGNER_START_MS / 1000);
-	kill(sv->signer_pid, SIGKILL);
-	waitpid(sv->signer_pid, &status, 0);
-	sv->signer_pid = 0;
+	kill(sv->signer.pid, SIGKILL);
+	waitpid(sv->signer.pid, &status, 0);
+	signer_gen_end(&sv->signer);
 	return 1;
 }
 
-/* Stop the signer (after the workers): SIGTERM, SIGKILL past the grace. */
+/*
+ * Stop the signers (after the workers): SIGTERM, SIGKILL past the grace;
+ * their sockets go with them.
+ */
 static void
-signer_stop(struct supervisor *sv)
+signers_stop(struct supervisor *sv)
 {
+	struct signer_proc *all[3] = {
+	    &sv->signer, &sv->signer_next, &sv->signer_old};
 	struct timespec pause = {0, 20 * 1000000L};
 	int64_t deadline = now_ms() + SERVER_DRAIN_GRACE_MS;
-	int status;
+	int i, live, status;
 
-	if (sv->signer_pid <= 0)
-		return;
-	kill(sv->signer_pid, SIGTERM);
-	while (now_ms() < deadline) {
-		if (waitpid(sv->signer_pid, &status, WNOHANG) ==
-		    sv->signer_pid) {
-			sv->signer_pid = 0;
-			return;
+	for (i = 0; i < 3; i++)
+		if (all[i]->pid > 0)
+			kill(all[i]->pid, SIGTERM);
+	for (;;) {
+		for (i = live = 0; i < 3; i++) {
+			if (all[i]->pid > 0 &&
+			    waitpid(all[i]->pid, &status, WNOHANG) ==
+			        all[i]->pid)
+				all[i]->pid = 0;
+			live += all[i]->pid > 0;
 		}
+		if (live == 0 || now_ms() >= deadline)
+			break;
 		nanosleep(&pause, NULL);
 	}
-	log_warn("the signer still runs %d s after it was told to stop: "
-	         "killing it",
-	    SERVER_DRAIN_GRACE_MS / 1000);
-	kill(sv->signer_pid, SIGKILL);
-	waitpid(sv->signer_pid, &status, 0);
-	sv->signer_pid = 0;
+	for (i = 0; i < 3; i++) {
+		if (all[i]->pid > 0) {
+			log_warn("the signer still runs %d s after it was "
+			         "told to stop: killing it",
+			    SERVER_DRAIN_GRACE_MS / 1000);
+			kill(all[i]->pid, SIGKILL);
+			waitpid(all[i]->pid, &status, 0);
+		}
+		signer_gen_end(all[i]);
+	}
 }
 
 /* Start slot i's serving worker (at start, and to restart one). */
@@ -574,16 +692,19 @@ slot_spawn(struct supervisor *sv, int i)
 {
 	struct slot *s = &sv->slots[i];
 
-	if (worker_fork(sv, i, &s->cur) != ST_OK) {
+	if (worker_fork(sv, i, &s->cur, &sv->signer) != ST_OK) {
 		log_error("%s", status_detail());
 		s->failures++;
 		s->restart_at = now_ms() + SERVER_BACKOFF_MAX_MS;
 	}
 }
 
-/* Tell pid to stop (drain and exit); SIGKILL if it takes too long. */
+/*
+ * Tell pid (a worker of signer generation gen, or a signer: 0) to stop
+ * (drain and exit); SIGKILL if it takes too long.
+ */
 static void
-drain_add(struct supervisor *sv, pid_t pid)
+drain_add(struct supervisor *sv, pid_t pid, unsigned gen)
 {
 	struct drain *d;
 
@@ -598,6 +719,7 @@ drain_add(struct supervisor *sv, pid_t pid)
 	}
 	d = &sv->drains[sv->drain_count++];
 	d->pid = pid;
+	d->gen = gen;
 	d->kill_at = now_ms() + SERVER_DRAIN_GRACE_MS;
 	kill(pid, SIGTERM);
 }
@@ -615,6 +737,37 @@ drain_remove(struct supervisor *sv, pid_t pid)
 		return 1;
 	}
 	return 0;
+}
+
+/* Workers (serving, starting or stopping) that sign through gen. */
+static int
+gen_workers(const struct supervisor *sv, unsigned gen)
+{
+	int i, n = 0;
+
+	for (i = 0; i < sv->slot_count; i++)
+		n += (sv->slots[i].cur.pid > 0 && sv->slots[i].cur.gen == gen) +
+		    (sv->slots[i].next.pid > 0 && sv->slots[i].next.gen == gen);
+	for (i = 0; i < sv->drain_count; i++)
+		n += sv->drains[i].gen == gen;
+	return n;
+}
+
+/*
+ * The replaced signer stops (drains like a worker) once no worker of its
+ * generation is left; its socket is removed then (no one connects to it
+ * any more).
+ */
+static void
+signer_old_retire(struct supervisor *sv)
+{
+	struct signer_proc *sp = &sv->signer_old;
+
+	if (sp->gen == 0 || gen_workers(sv, sp->gen) > 0)
+		return;
+	if (sp->pid > 0)
+		drain_add(sv, sp->pid, 0);
+	signer_gen_end(sp);
 }
 
 /* The serving or the next worker with pid; NULL: neither. */
@@ -682,8 +835,20 @@ reload_fail(struct supervisor *sv, const char *why)
 	int i;
 
 	for (i = 0; i < sv->slot_count; i++) {
-		drain_add(sv, sv->slots[i].next.pid);
+		drain_add(sv, sv->slots[i].next.pid, sv->slots[i].next.gen);
 		memset(&sv->slots[i].next, 0, sizeof(sv->slots[i].next));
+	}
+	/* The new signer serves the new workers until they are gone. */
+	if (sv->signer_next.gen != 0) {
+		if (sv->signer_old.gen == 0) {
+			sv->signer_old = sv->signer_next;
+			memset(&sv->signer_next, 0, sizeof(sv->signer_next));
+		} else {
+			if (sv->signer_next.pid > 0)
+				drain_add(sv, sv->signer_next.pid, 0);
+			signer_gen_end(&sv->signer_next);
+		}
+		signer_old_retire(sv);
 	}
 	r->phase = RELOAD_IDLE;
 	r->is_pending = 1;
@@ -700,20 +865,49 @@ reload_fail(struct supervisor *sv, const char *why)
  * Start the next generation's next worker. One at a time: each logs in to
  * the token, and SoftHSMv2 serves others poorly while a login rewrites
  * its files. Slot 0 (the scheduler's) last, so that two schedulers run
- * side by side only between its start and the commit.
+ * side by side only between its start and the commit. Not before the
+ * reload's signer has served: the new workers sign through it (or, if it
+ * could not start, through the serving one).
  */
 static void
 reload_spawn_next(struct supervisor *sv)
 {
+	struct signer_proc *sp = &sv->signer;
 	int i;
 
+	if (sv->signer_next.gen != 0) {
+		if (!sv->signer_next.is_ready)
+			return;
+		sp = &sv->signer_next;
+	}
 	for (i = sv->slot_count - 1; i >= 0; i--) {
 		if (sv->slots[i].next.pid != 0)
 			continue;
-		if (worker_fork(sv, i, &sv->slots[i].next) != ST_OK)
+		if (worker_fork(sv, i, &sv->slots[i].next, sp) != ST_OK)
 			reload_fail(sv, status_detail());
 		return;
 	}
+}
+
+/* The reload starting: commit once every new worker serves, or go on. */
+static void reload_commit(struct supervisor *sv);
+
+static void
+reload_step(struct supervisor *sv)
+{
+	int i, ready = 0, starting = 0;
+
+	if (sv->reload.phase != RELOAD_STARTING)
+		return;
+	for (i = 0; i < sv->slot_count; i++) {
+		ready += sv->slots[i].next.is_ready;
+		starting +=
+		    sv->slots[i].next.pid != 0 && !sv->slots[i].next.is_ready;
+	}
+	if (ready == sv->slot_count)
+		reload_commit(sv);
+	else if (starting == 0)
+		reload_spawn_next(sv);
 }
 
 /* Start the pending reload if it is due and nothing else is under way. */
@@ -722,8 +916,10 @@ reload_poll(struct supervisor *sv)
 {
 	struct reload *r = &sv->reload;
 
+	signer_old_retire(sv);
 	if (r->phase != RELOAD_IDLE || !r->is_pending || !sv->is_serving ||
-	    sv->drain_count > 0 || now_ms() < r->retry_at)
+	    sv->drain_count > 0 || sv->signer_old.gen != 0 ||
+	    now_ms() < r->retry_at)
 		return;
 	r->is_pending = 0;
 	if (r->failures == 0)
@@ -732,6 +928,17 @@ reload_poll(struct supervisor *sv)
 	r->phase = RELOAD_STARTING;
 	log_info("reload %u: starting %d new worker%s", r->number,
 	    sv->slot_count, sv->slot_count == 1 ? "" : "s");
+	/*
+	 * A new signer first (the CA certificates or keys may have changed),
+	 * on a socket of its own; the new workers start once it serves.
+	 */
+	if (signer_gen_new(sv, &sv->signer_next) != ST_OK ||
+	    signer_fork(sv, &sv->signer_next) != ST_OK) {
+		log_error("%s", status_detail());
+		signer_gen_end(&sv->signer_next);
+	}
+	if (sv->is_child)
+		return;
 	reload_spawn_next(sv);
 }
 
@@ -748,21 +955,6 @@ reload_request(struct supervisor *sv)
 	r->is_pending = 1;
 	r->failures = 0;
 	r->retry_at = 0;
-	/*
-	 * A new signer too (the CA certificates or keys may have changed):
-	 * it binds the socket anew, so new connections reach it, while the
-	 * old one answers what it has until the new one serves.
-	 */
-	if (sv->signer_pid > 0 && sv->signer_old == 0) {
-		pid_t old = sv->signer_pid;
-
-		if (signer_fork(sv) != ST_OK)
-			log_error("%s", status_detail());
-		else if (!sv->is_child)
-			sv->signer_old = old;
-		if (sv->is_child)
-			return;
-	}
 	reload_poll(sv);
 }
 
@@ -791,11 +983,24 @@ reload_commit(struct supervisor *sv)
 	for (i = 0; i < sv->slot_count; i++) {
 		s = &sv->slots[i];
 		/* A serving worker that died meanwhile is not restarted. */
-		drain_add(sv, s->cur.pid);
+		drain_add(sv, s->cur.pid, s->cur.gen);
 		s->cur = s->next;
 		memset(&s->next, 0, sizeof(s->next));
 		s->failures = 0;
 		s->restart_at = 0;
+	}
+	/* The new signer is the one to use; the old one serves the old
+	 * workers until they are gone. */
+	if (sv->signer_next.gen != 0) {
+		if (sv->signer_old.gen != 0) {
+			if (sv->signer_old.pid > 0)
+				drain_add(sv, sv->signer_old.pid, 0);
+			signer_gen_end(&sv->signer_old);
+		}
+		sv->signer_old = sv->signer;
+		sv->signer = sv->signer_next;
+		memset(&sv->signer_next, 0, sizeof(sv->signer_next));
+		signer_old_retire(sv);
 	}
 	sv->reload.phase = RELOAD_DRAINING;
 	log_info("reload %u: the new workers serve; the old ones drain",
@@ -809,35 +1014,39 @@ static void
 reports_read(struct supervisor *sv)
 {
 	struct server_report r;
+	struct signer_proc *sp;
 	struct worker_proc *w;
 	struct slot *s;
 	char ids[SERVER_POLICIES_CAP];
 	ssize_t n;
-	int i, ready = 0, starting = 0;
+	int i, ready = 0;
 
 	for (;;) {
 		n = read(sv->report_rd, &r, sizeof(r));
 		if (n != (ssize_t)sizeof(r))
 			break;
 		r.detail[sizeof(r.detail) - 1] = '\0';
-		if (r.pid == sv->signer_pid) {
+		if ((sp = signer_find(sv, r.pid)) != NULL) {
 			if (r.kind == SERVER_REPORT_FAILED) {
-				log_error(
-				    "the signer could not start: %s", r.detail);
-				/* At a reload: the one that serves stays. */
-				if (sv->signer_old > 0) {
-					sv->signer_pid = sv->signer_old;
-					sv->signer_old = 0;
-				}
+				/* A reload's: the serving one stays, and
+				 * the new workers sign through it. */
+				if (sp == &sv->signer_next && !sp->is_ready) {
+					log_error("the new signer could not "
+					          "start: %s; the new workers "
+					          "use the one serving",
+					    r.detail);
+					signer_gen_end(sp);
+				} else
+					log_error("the signer could not start: "
+					          "%s",
+					    r.detail);
 			} else {
 				log_info("the signer serves%s",
-				    sv->signer_old > 0 ? " (reloaded)"
-				                       : " again");
-				sv->signer_failures = 0;
-				/* The one it replaced: drained, then gone. */
-				if (sv->signer_old > 0)
-					drain_add(sv, sv->signer_old);
-				sv->signer_old = 0;
+				    sp == &sv->signer_next && !sp->is_ready
+				        ? " (reloaded)"
+				        : " again");
+				sp->is_ready = 1;
+				sp->failures = 0;
 			}
 			continue;
 		}
@@ -856,15 +1065,7 @@ reports_read(struct supervisor *sv)
 			s->failures = 0;
 	}
 	if (sv->reload.phase == RELOAD_STARTING) {
-		for (i = 0; i < sv->slot_count; i++) {
-			ready += sv->slots[i].next.is_ready;
-			starting += sv->slots[i].next.pid != 0 &&
-			    !sv->slots[i].next.is_ready;
-		}
-		if (ready == sv->slot_count)
-			reload_commit(sv);
-		else if (starting == 0)
-			reload_spawn_next(sv);
+		reload_step(sv);
 		return;
 	}
 	if (sv->is_serving)
@@ -905,6 +1106,7 @@ exit_describe(int status, char *out, size_t cap)
 static int
 children_reap(struct supervisor *sv)
 {
+	struct signer_proc *sp;
 	struct worker_proc *w;
 	struct slot *s;
 	char how[64], why[700];
@@ -919,13 +1121,24 @@ children_reap(struct supervisor *sv)
 		/* What it had in flight ended with it. */
 		metrics_proc_release(sv->metrics, pid);
 		exit_describe(status, how, sizeof(how));
-		if (pid == sv->signer_pid) {
-			/* Signing answers 503 meanwhile; what is published
-			 * keeps being served by the workers. */
-			sv->signer_pid = 0;
-			sv->signer_failures++;
-			sv->signer_restart_at =
-			    now_ms() + backoff_ms(sv->signer_failures);
+		if ((sp = signer_find(sv, pid)) != NULL) {
+			/* A reload's that never served: the serving one
+			 * stays, and the new workers sign through it. */
+			if (sp == &sv->signer_next && !sp->is_ready) {
+				log_error("the new signer (%d) %s before it "
+				          "served",
+				    (int)pid, how);
+				signer_gen_end(sp);
+				reload_step(sv);
+				if (sv->is_child)
+					return 0;
+				continue;
+			}
+			/* Signing answers 503 meanwhile (on its workers);
+			 * what is published keeps being served. */
+			sp->pid = 0;
+			sp->failures++;
+			sp->restart_at = now_ms() + backoff_ms(sp->failures);
 			log_error(
 			    "the signer (%d) %s: restarting it", (int)pid, how);
 			continue;
@@ -934,6 +1147,8 @@ children_reap(struct supervisor *sv)
 			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 				log_warn(
 				    "worker %d (stopping) %s", (int)pid, how);
+			/* Its generation's signer may stop now. */
+			signer_old_retire(sv);
 			continue;
 		}
 		if ((w = worker_find(sv, pid, &s)) == NULL)
@@ -984,20 +1199,26 @@ timers_run(struct supervisor *sv)
 {
 	struct slot *s;
 	struct drain *d;
+	struct signer_proc *signers[3] = {
+	    &sv->signer, &sv->signer_next, &sv->signer_old};
+	struct signer_proc *sp;
 	int64_t now = now_ms(), next = now + SERVER_TICK_MS;
 	int i;
 
-	if (sv->signer_pid == 0) {
-		if (sv->signer_restart_at <= now) {
-			if (signer_fork(sv) != ST_OK) {
+	/* A signer that died: again, on its generation's socket. */
+	for (i = 0; i < 3; i++) {
+		sp = signers[i];
+		if (sp->gen == 0 || sp->pid != 0)
+			continue;
+		if (sp->restart_at <= now) {
+			if (signer_fork(sv, sp) != ST_OK) {
 				log_error("%s", status_detail());
-				sv->signer_restart_at =
-				    now + SERVER_BACKOFF_MAX_MS;
+				sp->restart_at = now + SERVER_BACKOFF_MAX_MS;
 			}
 			if (sv->is_child)
 				return 0;
-		} else if (sv->signer_restart_at < next)
-			next = sv->signer_restart_at;
+		} else if (sp->restart_at < next)
+			next = sp->restart_at;
 	}
 	for (i = 0; i < sv->slot_count; i++) {
 		s = &sv->slots[i];
@@ -1038,6 +1259,7 @@ workers_stop(struct supervisor *sv)
 {
 	struct pollfd pfd;
 	struct signalfd_siginfo si;
+	struct signer_proc *sp;
 	struct worker_proc *w;
 	struct slot *s;
 	int64_t deadline = now_ms() + SERVER_DRAIN_GRACE_MS, left;
@@ -1055,8 +1277,8 @@ workers_stop(struct supervisor *sv)
 			kill(sv->drains[i].pid, SIGTERM);
 	for (;;) {
 		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-			if (pid == sv->signer_pid) {
-				sv->signer_pid = 0;
+			if ((sp = signer_find(sv, pid)) != NULL) {
+				sp->pid = 0;
 				continue;
 			}
 			if (drain_remove(sv, pid))
@@ -1139,7 +1361,7 @@ supervise(struct supervisor *sv)
 			 * them too) are not restarted. */
 			log_info("stopping");
 			workers_stop(sv);
-			signer_stop(sv);
+			signers_stop(sv);
 			return 0;
 		}
 		reports_read(sv);
@@ -1150,7 +1372,7 @@ supervise(struct supervisor *sv)
 			return 0;
 		if (rc != 0) {
 			workers_stop(sv);
-			signer_stop(sv);
+			signers_stop(sv);
 			return rc;
 		}
 	}
@@ -1198,11 +1420,6 @@ server_run(const struct server_config *cfg)
 		fprintf(stderr, "tessera serve: %s\n", status_detail());
 		goto out;
 	}
-	if ((sv.signer_path = ca_config_path(cc, AUTHORITY_SIGNER_SOCKET)) ==
-	    NULL) {
-		fprintf(stderr, "tessera serve: out of memory\n");
-		goto out;
-	}
 	sv.listen = cfg->listen != NULL ? cfg->listen : cc->listen;
 	sv.publish = cfg->publish != NULL ? cfg->publish : cc->publish;
 	sv.slot_count = cfg->workers;
@@ -1228,6 +1445,8 @@ server_run(const struct server_config *cfg)
 		fprintf(stderr, "tessera serve: %s\n", status_detail());
 		goto out;
 	}
+	/* What a killed serve left: the lock says none other uses them. */
+	signer_paths_clean(&sv);
 	if ((sv.slots = calloc((size_t)sv.slot_count, sizeof(*sv.slots))) ==
 	    NULL) {
 		fprintf(stderr, "tessera serve: out of memory\n");

@@ -48,11 +48,13 @@ struct conn {
 
 /*
  * Listen on path. The socket is bound under a name of its own beside path,
- * listens, and is then renamed onto path: a signer started while another
- * serves (a reload) takes the path over in one step, and a worker that
- * connects meanwhile reaches one of the two, never no one (unlinking path
- * and binding it anew refused connections in between: a /healthz answered
- * 503 during a reload, test_reload).
+ * listens, and is then renamed onto path: a signer started on a path
+ * another one holds takes it over in one step, and a worker that connects
+ * meanwhile reaches one of the two, never no one (unlinking path and
+ * binding it anew refused connections in between: a /healthz answered 503
+ * during a reload, test_reload, when every generation shared one path).
+ * tessera serve gives each generation's signer a path of its own, which a
+ * restarted one (after a crash) takes over from the socket left behind.
  */
 enum status
 signer_listen(const char *path, int *fd)

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Issuing-CA rollover end to end: `tessera ca rollover` under a running
-# serve; a device enrolled before and one after are both admitted by nginx
-# trusting the chain (CRL and OCSP modes) during the overlap; the old
+# serve, with enrollments running back to back through it and its reload
+# (every one answered 200: an old worker never asks the new signer, which
+# holds the old key as retiring); a device enrolled before and one after
+# are both admitted by nginx trusting the chain (CRL and OCSP modes)
+# during the overlap; the old
 # device's revocation is on the old CA's CRL (signed by the old key) and
 # OCSP says revoked, signed by the old CA; strict parsers (openssl verify,
 # GnuTLS certtool, python3 cryptography) accept both chains; then, with the
@@ -84,9 +87,74 @@ enroll dev-mid
 cp "$D/ca/issuing.pem" "$T/old-ca.pem"
 check "cacerts before: issuing CA and root" test "$(cacerts_count)" = 2
 
-# --- the rollover --------------------------------------------------------------
+# --- the rollover, under load ---------------------------------------------------
+# Enrollments run back to back in four loops through the rollover and its
+# reload, until the reload is complete: each must be answered 200 (a
+# request cut by a draining worker closing its connection is retried; a
+# 401 then means the cut one had committed). A worker of the old
+# generation signs through the old generation's signer until it is gone:
+# the new signer holds the old key as retiring only (CRLs and OCSP), and
+# an old worker that reached it could not issue.
+C=$T/load
+mkdir -p "$C"
+JS=(-H 'Content-Type: application/json')
+ADM=(--cert "$D/admin/admin.pem" --key "$D/admin/admin.key")
+mint_clients "$API/enrollment-secrets" ro 150 l1 l2 l3 l4
+enroll_loop() { # NAME
+	local name=$1 dev sec rc code tries
+	while read -r dev sec; do
+		is_stopping && break
+		openssl req -new -key "$C/$name.key" -subj "/CN=$dev" \
+			-addext "subjectAltName=URI:urn:dev:$dev" -outform DER \
+			2>/dev/null | base64 -w0 >"$C/$name.csr"
+		tries=0
+		while :; do
+			read -r rc code < <(post_rc "$C/$name.out" "$EST/simpleenroll" \
+				-H 'Content-Type: application/pkcs10' -u "$dev:$sec" \
+				--data-binary @"$C/$name.csr")
+			if [ "$rc" = 0 ] && [ "$code" = 200 ]; then
+				echo "$dev" >>"$C/$name.ok"
+				break
+			elif [ "$code" = 000 ] && [ "$tries" -lt 20 ]; then
+				tries=$((tries + 1))
+				echo "$dev" >>"$C/$name.retried"
+				sleep 0.1
+			elif [ "$code" = 401 ] && [ "$tries" -gt 0 ]; then
+				echo "$dev" >>"$C/$name.ok"
+				break
+			else
+				echo "$dev: HTTP $code $(head -c 200 "$C/$name.out")" >>"$C/$name.bad"
+				break
+			fi
+		done
+	done <"$C/$name.secrets"
+	is_stopping || echo done >"$C/$name.end"
+}
+cleanup_hooks+=(stop_clients)
+reloads_before=$(grep -c 'reload [0-9]* complete' "$T/serve.err")
+for l in l1 l2 l3 l4; do client enroll_loop "$l"; done
+oks() { cat "$C"/*.ok 2>/dev/null | wc -l; }
+check "enrollments run before the rollover" wait_expr 60 '[ "$(oks)" -ge 8 ]'
+before=$(oks)
 check "ca rollover" tessera ca rollover --data "$D"
 cp "$T/last.out" "$T/rollover.out"
+reloaded() { [ "$(grep -c 'reload [0-9]* complete' "$T/serve.err")" -gt "$reloads_before" ]; }
+check "the rollover's reload completes under load" wait_expr 60 reloaded
+after=$(oks)
+check "enrollments ran after the reload" wait_expr 60 '[ "$(oks)" -ge $((after + 8)) ]'
+# Each loop ends after the enrollment it is in.
+touch "$C/stop"
+for p in "${CLIENTS[@]}"; do wait "$p" 2>/dev/null; done
+CLIENTS=()
+echo "enrollments: $before before the rollover, $(oks) in all," \
+	"$(cat "$C"/*.retried 2>/dev/null | wc -l) retried" >&2
+bad=$(cat "$C"/*.bad 2>/dev/null | wc -l)
+[ "$bad" = 0 ] && pass || {
+	fail "$bad enrollments through the rollover were not answered 200:"
+	cat "$C"/*.bad | head -5 | sed 's/^/    /' >&2
+}
+ended=$(ls "$C"/*.end 2>/dev/null | wc -l)
+check "no loop ran out of secrets before the reload completed" test "$ended" = 0
 grep -q "sent SIGHUP to tessera serve" "$T/rollover.out" && pass ||
 	fail "ca rollover did not signal the running serve"
 check "ca/retiring.pem is the old issuing CA" cmp <(openssl x509 -in \

@@ -22,6 +22,11 @@ check "init" tessera init --data "$D" --url "$URL" --publish-url "$PUB"
 # found in no process but the signer.
 PIN=$(cat "$D/hsm/user.pin")
 export TESSERA_HSM_PIN=$PIN
+# Sockets a killed serve left behind are removed at the next start.
+python3 -c 'import socket, sys
+for p in sys.argv[1:]:
+    socket.socket(socket.AF_UNIX).bind(p)' "$D/signer-7.sock" "$D/signer-7.sock.99" \
+	"$D/signer.sock"
 if ! start_server "$D" "$P1" "$P2" 2; then
 	fail "server did not come up"
 	finish
@@ -29,6 +34,8 @@ if ! start_server "$D" "$P1" "$P2" 2; then
 fi
 unset TESSERA_HSM_PIN
 pass
+check "a killed serve's signer sockets are removed at the start" test ! -e \
+	"$D/signer-7.sock" -a ! -e "$D/signer-7.sock.99" -a ! -e "$D/signer.sock"
 
 workers() { pgrep -x tessera -P "$SERVER_PID" | sort; }
 # pin_in_memory PID: how often the PIN's bytes stand in PID's readable
@@ -154,7 +161,7 @@ mapfile -t got < <(probe "$S0" "$token_file")
 check "the signer can open its token (${got[0]})" all_open "${got[0]}"
 check "the supervisor has no PIN in its environment" \
 	bash -c "! tr '\\0' '\\n' </proc/$SERVER_PID/environ | grep -qF -- '$PIN'"
-check "the signer socket is the user's alone (0600)" mode_is "$D/signer.sock" 600
+check "the signer socket is the user's alone (0600)" mode_is "$D/signer-1.sock" 600
 
 # The supervisor is held (SIGSTOP) so that it restarts nothing while the
 # outage is looked at; the workers go on serving.
@@ -198,7 +205,8 @@ check "the log names the signer's death and restart" \
 check "no worker was restarted" test "$(workers)" = "$W"
 
 # A reload starts a new signer beside the serving one (the CA
-# certificates may have changed); the old one stops once the new serves.
+# certificates may have changed), on a socket of its own; the new workers
+# sign through it, and the old one stops once the old workers are gone.
 kill -HUP "$SERVER_PID"
 S2=
 for i in $(seq 1 300); do
@@ -215,6 +223,9 @@ for i in $(seq 1 100); do
 	sleep 0.2
 done
 check "enroll after the reload ($code)" test "$code" = 200
+check "the reload's signer has a socket of its own (0600)" mode_is \
+	"$D/signer-2.sock" 600
+check "the old signer's socket is removed" test ! -e "$D/signer-1.sock"
 
 # A PIN file a confined worker could still read (here under /var/tmp,
 # which workers may write) stops serve with a message naming it.
