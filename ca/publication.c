@@ -1256,6 +1256,23 @@ authority_ocsp_answer_memory(struct authority *a, const uint8_t *req,
 	return ST_OK;
 }
 
+/*
+ * Put an answer in OpenSSL's memory (ca_ocsp_respond's) into out as
+ * malloc'd bytes, which is what callers free; der is freed either way.
+ */
+static enum status
+ocsp_answer_take(struct authority_ocsp_answer *out, uint8_t *der, size_t len)
+{
+	out->der = malloc(len);
+	if (out->der != NULL)
+		memcpy(out->der, der, len);
+	OPENSSL_free(der);
+	if (out->der == NULL)
+		return ST_NOMEM;
+	out->len = len;
+	return ST_OK;
+}
+
 enum status
 authority_ocsp_answer(struct authority *a, const uint8_t *req, size_t len,
     struct authority_ocsp_answer *out)
@@ -1332,14 +1349,8 @@ authority_ocsp_answer(struct authority *a, const uint8_t *req, size_t len,
 	        this_update, next) == ST_OK)
 		pubcache_ocsp_put(
 		    a->pub->pubcache, gen, pk.serial_hex, der, der_len, next);
-	/* ca_ocsp_respond's memory is OpenSSL's; hand out malloc'd. */
-	if ((out->der = malloc(der_len)) == NULL) {
-		OPENSSL_free(der);
+	if (ocsp_answer_take(out, der, der_len) != ST_OK)
 		return ST_NOMEM;
-	}
-	memcpy(out->der, der, der_len);
-	OPENSSL_free(der);
-	out->len = der_len;
 	out->is_cacheable = cacheable;
 	out->this_update = this_update;
 	out->next_update = next;
@@ -1417,15 +1428,7 @@ authority_ocsp_finish(
 	free(ap);
 	if (st != ST_OK)
 		return st;
-	/* ca_ocsp_respond_finish's memory is OpenSSL's; hand out malloc'd. */
-	if ((out->der = malloc(der_len)) == NULL) {
-		OPENSSL_free(der);
-		return ST_NOMEM;
-	}
-	memcpy(out->der, der, der_len);
-	OPENSSL_free(der);
-	out->len = der_len;
-	return ST_OK;
+	return ocsp_answer_take(out, der, der_len);
 }
 
 /* Re-sign the stored responses that are getting old. */

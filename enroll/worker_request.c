@@ -729,41 +729,63 @@ helper_start(struct listener *l)
 }
 
 /*
+ * Queue x for a helper thread (an idle one, or a new one: a deferred
+ * request never waits behind another); deferred_mu held. 0, or -1 when
+ * no helper can be had.
+ */
+static int
+helper_queue(struct listener *l, struct exchange *x)
+{
+	if (l->helpers_idle == 0 && helper_start(l) != 0)
+		return -1;
+	x->next = NULL;
+	if (l->queue_tail != NULL)
+		l->queue_tail->next = x;
+	else
+		l->queue_head = x;
+	l->queue_tail = x;
+	pthread_cond_signal(&l->work_cv);
+	return 0;
+}
+
+/*
  * Run x again where it may wait: its connection suspended (the pool
- * thread serves the others meanwhile), on a helper thread (an idle one,
- * or a new one: a deferred request never waits behind another), which
+ * thread serves the others meanwhile), on a helper thread, which
  * resumes it; MHD then calls worker_request_on again and it is answered.
  */
 static enum MHD_Result
 exchange_defer(struct exchange *x)
 {
 	struct listener *l = x->l;
-	int is_queued = 1;
+	int is_queued;
 
 	http_response_free(&x->resp);
 	http_response_init(&x->resp);
 	x->req.is_inline = 0;
 	x->req.is_deferred = 1;
-	x->next = NULL;
 	MHD_suspend_connection(x->conn);
 	pthread_mutex_lock(&l->deferred_mu);
 	l->deferred++;
-	if (l->helpers_idle == 0 && helper_start(l) != 0)
-		is_queued = 0;
-	if (is_queued) {
-		if (l->queue_tail != NULL)
-			l->queue_tail->next = x;
-		else
-			l->queue_head = x;
-		l->queue_tail = x;
-		pthread_cond_signal(&l->work_cv);
-	}
+	is_queued = helper_queue(l, x) == 0;
 	pthread_mutex_unlock(&l->deferred_mu);
 	/* No thread to be had: it waits here, as a thread per connection
 	 * would. */
 	if (!is_queued)
 		exchange_deferred(x);
 	return MHD_YES;
+}
+
+/* Add x to the end of l's list of answers on their way; deferred_mu held. */
+static void
+pend_link(struct listener *l, struct exchange *x)
+{
+	x->pend_next = NULL;
+	x->pend_prev = l->pend_tail;
+	if (l->pend_tail != NULL)
+		l->pend_tail->pend_next = x;
+	else
+		l->pend_head = x;
+	l->pend_tail = x;
 }
 
 /* Take x out of l's list of answers on their way; deferred_mu held. */
@@ -779,26 +801,6 @@ pend_unlink(struct listener *l, struct exchange *x)
 	else
 		l->pend_tail = x->pend_prev;
 	x->pend_prev = x->pend_next = NULL;
-}
-
-/*
- * Hand x to a helper, which may wait (its answer took too long, or its
- * signer connection was closed: the finish may send it once more);
- * deferred_mu held. 0, or -1 when no helper can be had.
- */
-static int
-pend_to_helper(struct listener *l, struct exchange *x)
-{
-	if (l->helpers_idle == 0 && helper_start(l) != 0)
-		return -1;
-	x->next = NULL;
-	if (l->queue_tail != NULL)
-		l->queue_tail->next = x;
-	else
-		l->queue_head = x;
-	l->queue_tail = x;
-	pthread_cond_signal(&l->work_cv);
-	return 0;
 }
 
 /*
@@ -840,15 +842,8 @@ exchange_pend(struct exchange *x)
 	/* (finish_ep is -1 once the finisher has stopped.) */
 	is_watched = l->finish_ep >= 0 &&
 	    epoll_ctl(l->finish_ep, EPOLL_CTL_ADD, x->pending.fd, &ev) == 0;
-	if (is_watched) {
-		x->pend_next = NULL;
-		x->pend_prev = l->pend_tail;
-		if (l->pend_tail != NULL)
-			l->pend_tail->pend_next = x;
-		else
-			l->pend_head = x;
-		l->pend_tail = x;
-	}
+	if (is_watched)
+		pend_link(l, x);
 	pthread_mutex_unlock(&l->deferred_mu);
 	if (!is_watched) {
 		log_warn("http: cannot wait for an answer on its way: %s",
@@ -896,7 +891,9 @@ finisher_main(void *arg)
 			 * connection back to the signer's pool. */
 			(void)epoll_ctl(ep, EPOLL_CTL_DEL, x->pending.fd, NULL);
 			pend_unlink(l, x);
-			if (is_hup && pend_to_helper(l, x) == 0)
+			/* Its signer connection closed: the finish may send
+			 * it once more, and a helper may wait for that. */
+			if (is_hup && helper_queue(l, x) == 0)
 				x = NULL;
 			pthread_mutex_unlock(&l->deferred_mu);
 			if (x != NULL)
@@ -913,7 +910,7 @@ finisher_main(void *arg)
 				(void)epoll_ctl(
 				    ep, EPOLL_CTL_DEL, x->pending.fd, NULL);
 				pend_unlink(l, x);
-				if (pend_to_helper(l, x) == 0)
+				if (helper_queue(l, x) == 0)
 					x = NULL;
 			} else
 				x = NULL;
