@@ -135,9 +135,10 @@ stop_server() {
 }
 
 # ---------------------------------------------------------------------------
-# Clients under load (test_crash, test_pgfailover, test_pgnodecrash): each
-# test keeps its own loops (their retry rules differ); these are the pieces
-# they share. CURL (an array: curl and its options) is the caller's.
+# Clients under load (test_crash, test_pgfailover, test_pgnodecrash,
+# test_rollover): each test keeps its own loops (what they record and
+# where they retry differ); these are the pieces they share. CURL (an
+# array: curl and its options) is the caller's.
 
 # post_rc OUT URL [curl args...]: POST with "${CURL[@]}"; body to OUT;
 # prints "RC CODE" (curl's exit status and the HTTP status, 000 when no
@@ -148,6 +149,28 @@ post_rc() {
 	code=$("${CURL[@]}" -o "$out" -w '%{http_code}' "$@" "$url" 2>/dev/null)
 	rc=$?
 	echo "$rc ${code:-000}"
+}
+
+# attempt_verdict RC CODE TRIES [CODE...]: what one try of an enrollment
+# with a one-time secret came to, TRIES being the tries before it:
+#   ok     200, the whole answer read;
+#   retry  no answer, a cut-off answer, or one of the CODEs given;
+#   used   401 after a try that was cut off: that try used the secret, so
+#          it committed (its certificate is stored, never received);
+#   bad    anything else.
+attempt_verdict() {
+	local rc=$1 code=$2 tries=$3 c
+	shift 3
+	if [ "$rc" = 0 ] && [ "$code" = 200 ]; then
+		echo ok
+		return
+	fi
+	[ "$code" = 000 ] || [ "$rc" != 0 ] && { echo retry; return; }
+	for c; do
+		[ "$code" = "$c" ] && { echo retry; return; }
+	done
+	[ "$code" = 401 ] && [ "$tries" -gt 0 ] && { echo used; return; }
+	echo bad
 }
 
 # cert_fields P7: "SERIAL SHA256 CN" of the certificate in the base64
@@ -192,17 +215,22 @@ for l in sys.stdin:
 	done
 }
 
-# wait_expr SECONDS 'CONDITION': poll every 0.1 s until CONDITION (a shell
-# expression, evaluated each time) holds.
-wait_expr() {
+# wait_cmd SECONDS CMD...: run CMD every 0.1 s until it succeeds, for at
+# most SECONDS.
+wait_cmd() {
 	local _left=$(($1 * 10))
+	shift
 	while [ "$_left" -gt 0 ]; do
-		eval "$2" && return 0
+		"$@" && return 0
 		sleep 0.1
 		_left=$((_left - 1))
 	done
 	return 1
 }
+
+# wait_expr SECONDS 'CONDITION': poll every 0.1 s until CONDITION (a shell
+# expression, evaluated each time) holds.
+wait_expr() { wait_cmd "$1" eval "$2"; }
 
 # check_received RECEIVED STORED: every "SERIAL SHA256" line of RECEIVED
 # (what clients received, sorted) is in STORED (the store's, sorted, the

@@ -91,15 +91,7 @@ enroll() {
 secret() { tessera secret --data "$D" --device "$1" 2>/dev/null | tail -1; }
 header() { tr -d '\r' <"$1" | sed -n "s/^$2: //Ip" | tail -1; }
 # wait_for CMD...: until CMD succeeds, at most 20 s.
-wait_for() {
-	local n=200
-	while [ "$n" -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.1
-		n=$((n - 1))
-	done
-	return 1
-}
+wait_for() { wait_cmd 20 "$@"; }
 # held ROUND OUT CMD...: hold the next signature (p11fault), run CMD in
 # the background into OUT ($A its pid) and wait until the signature is
 # held; 1, with the round failed and CMD ended, when none is.
@@ -343,16 +335,6 @@ threads_named() { # NAME: how many threads of the workers are called NAME
 	done
 	echo "$n"
 }
-# wait_long CMD...: until CMD succeeds, at most 30 s.
-wait_long() {
-	local n=300
-	while [ "$n" -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.1
-		n=$((n - 1))
-	done
-	return 1
-}
 no_helper() { test "$(threads_named http-helper)" = 0; }
 openssl ocsp -issuer "$D/ca/issuing.pem" -cert "$T/rev.pem" \
 	-reqout "$T/nonce.der" >/dev/null 2>&1
@@ -400,7 +382,7 @@ print(len(shared), ",".join(codes) or "-", "held" if waiting else "answered",
       "same-thread" if r.getheader("Tessera-Thread") == mine else "other-thread")
 PYEOF
 # Idle helpers (of the deferred requests above) end after 10 s.
-check "the idle helper threads end" wait_long no_helper
+check "the idle helper threads end" wait_cmd 30 no_helper
 check "each worker has its finisher thread" \
 	test "$(threads_named http-finisher)" = "$(workers | wc -l)"
 # The scheduler signs too: when its signature is the one held, the POST
@@ -486,7 +468,7 @@ for round in 1 2 3; do
 	# Bounded: a connection left hanging would run into -timeout 30.
 	wait "$A" || true
 	check "round $round: signed again once a new signer runs" \
-		wait_long signed_again
+		wait_cmd 30 signed_again
 	[ "$a_waits" = 1 ] || continue
 	held_ok=1
 	check "a killed signer: the held POST is answered tryLater ($(tr '\n' ' ' <"$T/killed.ocsp"))" \

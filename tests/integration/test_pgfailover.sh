@@ -162,23 +162,28 @@ enroll_loop() {
 			read -r rc code t0 t1 < <(post "$C/$name.out" "$EST/simpleenroll" \
 				"${CT[@]}" -u "$dev:$sec" --data-binary @"$C/$name.csr")
 			note "$name" "$code" "$t0" "$t1"
-			if [ "$rc" = 0 ] && [ "$code" = 200 ]; then
+			case $(attempt_verdict "$rc" "$code" "$tries" 503) in
+			ok)
 				if r=$(cert_line "$C/$name.out"); then
 					echo "$r" >>"$C/$name.recv"
 				else
 					echo "$dev: 200 without a certificate" >>"$C/$name.bad"
 				fi
 				break
-			elif [ "$code" = 000 ] || [ "$code" = 503 ] || [ "$rc" != 0 ]; then
+				;;
+			retry)
 				tries=$((tries + 1))
 				sleep 0.1
-			elif [ "$code" = 401 ] && [ "$tries" -gt 0 ]; then
+				;;
+			used)
 				echo "$dev" >>"$C/$name.cut"
 				break
-			else
+				;;
+			*)
 				echo "$dev: HTTP $code $(head -c 200 "$C/$name.out")" >>"$C/$name.bad"
 				break
-			fi
+				;;
+			esac
 		done
 	done <"$C/$name.secrets"
 }

@@ -55,14 +55,16 @@ enroll_loop() { # NAME PORT
 				"https://localhost:$port/.well-known/est/simpleenroll" \
 				"${CT[@]}" -u "$dev:$sec" --data-binary @"$C/$name.csr")
 			rm -f "$C/$name.busy"
-			if [ "$rc" = 0 ] && [ "$code" = 200 ]; then
+			case $(attempt_verdict "$rc" "$code" "$tries" 503) in
+			ok)
 				if r=$(cert_line "$C/$name.out"); then
 					echo "$r $port" >>"$C/$name.recv"
 				else
 					echo "$dev: 200 without a certificate" >>"$C/$name.bad"
 				fi
 				break
-			elif [ "$code" = 000 ] || [ "$rc" != 0 ] || [ "$code" = 503 ]; then
+				;;
+			retry)
 				tries=$((tries + 1))
 				[ "$tries" = 1 ] && echo "$dev" >>"$C/$name.retried"
 				if [ "$tries" -ge 600 ]; then
@@ -71,13 +73,16 @@ enroll_loop() { # NAME PORT
 				fi
 				port=$(other "$port")
 				sleep 0.1
-			elif [ "$code" = 401 ] && [ "$tries" -gt 0 ]; then
+				;;
+			used)
 				echo "$dev" >>"$C/$name.cut"
 				break
-			else
+				;;
+			*)
 				echo "$dev: HTTP $code $(head -c 200 "$C/$name.out")" >>"$C/$name.bad"
 				break
-			fi
+				;;
+			esac
 		done
 	done <"$C/$name.secrets"
 }

@@ -101,7 +101,7 @@ JS=(-H 'Content-Type: application/json')
 ADM=(--cert "$D/admin/admin.pem" --key "$D/admin/admin.key")
 mint_clients "$API/enrollment-secrets" ro 150 l1 l2 l3 l4
 enroll_loop() { # NAME
-	local name=$1 dev sec rc code tries
+	local name=$1 dev sec rc code tries v
 	while read -r dev sec; do
 		is_stopping && break
 		openssl req -new -key "$C/$name.key" -subj "/CN=$dev" \
@@ -112,20 +112,23 @@ enroll_loop() { # NAME
 			read -r rc code < <(post_rc "$C/$name.out" "$EST/simpleenroll" \
 				-H 'Content-Type: application/pkcs10' -u "$dev:$sec" \
 				--data-binary @"$C/$name.csr")
-			if [ "$rc" = 0 ] && [ "$code" = 200 ]; then
+			v=$(attempt_verdict "$rc" "$code" "$tries")
+			[ "$v" = retry ] && [ "$tries" -ge 20 ] && v=bad
+			case $v in
+			ok | used)
 				echo "$dev" >>"$C/$name.ok"
 				break
-			elif [ "$code" = 000 ] && [ "$tries" -lt 20 ]; then
+				;;
+			retry)
 				tries=$((tries + 1))
 				echo "$dev" >>"$C/$name.retried"
 				sleep 0.1
-			elif [ "$code" = 401 ] && [ "$tries" -gt 0 ]; then
-				echo "$dev" >>"$C/$name.ok"
-				break
-			else
+				;;
+			*)
 				echo "$dev: HTTP $code $(head -c 200 "$C/$name.out")" >>"$C/$name.bad"
 				break
-			fi
+				;;
+			esac
 		done
 	done <"$C/$name.secrets"
 	is_stopping || echo done >"$C/$name.end"
