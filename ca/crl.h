@@ -59,7 +59,7 @@ struct ca_crl_params {
 	 * critical issuingDistributionPoint with it and onlyContainsUserCerts,
 	 * and the callback must hand over only that shard's entries. */
 	const char *idp_url;
-	int md_nid; /* NID_sha256 (issuing CA, P-256), NID_sha384 (root) */
+	int md_nid; /* the key's: ca_key_md_nid (ca/issue.h) */
 };
 
 /*

@@ -151,6 +151,14 @@ ca_cert_profile_from_policy(const struct policy_profile *pp,
 	    sig_key_type == EVP_PKEY_ED25519 ? NID_undef : pp->sig_md_nid;
 }
 
+int
+ca_key_md_nid(const EVP_PKEY *key)
+{
+	return key != NULL && EVP_PKEY_get_security_bits(key) >= 192
+	    ? NID_sha384
+	    : NID_sha256;
+}
+
 enum status
 ca_cert_sign(const struct ca_template *t, X509 *issuer,
     const struct signer_key *issuer_key, X509 **out, char serial_hex[41])

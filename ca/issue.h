@@ -51,6 +51,13 @@ struct ca_template {
 };
 
 /*
+ * The digest a CA key signs certificates, CRLs and OCSP answers with:
+ * SHA-384 for a key of 192-bit strength (P-384, the root's default),
+ * SHA-256 below it (RFC 5480 §4 pairs each curve with its hash).
+ */
+int ca_key_md_nid(const EVP_PKEY *key);
+
+/*
  * Build the certificate described by t with a fresh serial (16 CSPRNG
  * bytes, positive, non-zero), issued by issuer (NULL: self-signed) and
  * signed by the signer with issuer_key: a template made for this one

@@ -32,6 +32,7 @@
 #include <openssl/ocsp.h>
 #include <openssl/x509v3.h>
 
+#include "ca/issue.h"
 #include "ca/ocsp.h"
 #include "common/digest.h"
 #include "common/buf.h"
@@ -136,7 +137,6 @@ ca_ocsp_free(struct ca_ocsp *ocsp)
 	free(ocsp);
 }
 
-static const EVP_MD *sign_md(EVP_PKEY *key);
 static size_t tlv_size(size_t len);
 
 /*
@@ -151,7 +151,7 @@ answer_parts(struct ca_ocsp *ocsp, const struct signer_key *key)
 	int cert_len;
 	enum status st;
 
-	ocsp->md_nid = EVP_MD_get_type(sign_md(signer_key_get0_public(key)));
+	ocsp->md_nid = ca_key_md_nid(signer_key_get0_public(key));
 	if (!X509_pubkey_digest(
 	        ocsp->responder, EVP_sha1(), ocsp->key_hash, &hash_len) ||
 	    hash_len != sizeof(ocsp->key_hash))
@@ -616,19 +616,6 @@ out:
 	X509_EXTENSION_free(ext);
 	ASN1_OCTET_STRING_free(value);
 	return st;
-}
-
-/*
- * The signature's digest for key: SHA-384 for a key of 192-bit strength
- * (P-384, the root's), SHA-256 below it (RFC 5480 §4 pairs each curve
- * with its hash, as the root's certificates and CRLs already do).
- */
-static const EVP_MD *
-sign_md(EVP_PKEY *key)
-{
-	return EVP_PKEY_get_security_bits(key) >= 192
-	    ? digest_md(DIGEST_SHA384)
-	    : digest_md(DIGEST_SHA256);
 }
 
 /*

@@ -747,7 +747,7 @@ crl_publish_one(struct authority *a, int shard, int64_t now, int64_t next,
 	p.this_update = now;
 	p.next_update = next;
 	p.idp_url = idp;
-	p.md_nid = is_root ? NID_sha384 : NID_sha256;
+	p.md_nid = ca_key_md_nid(signer_key_get0_public(p.key));
 	if ((st = ca_crl_build(&p, crl_next, &rows, &der, &len)) != ST_OK)
 		goto out;
 	job.shard = shard;

@@ -254,7 +254,7 @@ roll_issue(struct roll *r, int gen)
 	    .is_ca = 1,
 	    .pathlen = 0,
 	    .key_usage = X509v3_KU_KEY_CERT_SIGN | X509v3_KU_CRL_SIGN,
-	    .md_nid = NID_sha384};
+	    .md_nid = ca_key_md_nid(signer_key_get0_public(r->root_key))};
 	if ((st = ca_service_issue(r->store, r->cfg->name, ACTOR, r->now, &spec,
 	         r->root, r->root_key, root_crl, ocsp_url, root_crt,
 	         &r->new_cert)) != ST_OK)

@@ -58,6 +58,7 @@ struct init_state {
 	struct signer_key *keys[KEY_MAX];
 	struct store *store;
 	int store_was_empty; /* --store: the database held no CA */
+	enum signer_key_type root_type; /* --root-curve */
 	X509 *certs[5];
 	size_t cert_count;
 	int64_t now;
@@ -315,7 +316,8 @@ issue_cas(struct init_state *is, X509 **root_out, X509 **issuing_out)
 	    .is_ca = 1,
 	    .pathlen = -1,
 	    .key_usage = X509v3_KU_KEY_CERT_SIGN | X509v3_KU_CRL_SIGN,
-	    .md_nid = NID_sha384};
+	    .md_nid =
+	        ca_key_md_nid(signer_key_get0_public(is->keys[KEY_ROOT]))};
 	if ((st = ca_service_issue(is->store, is->cfg.name,
 	         "operator id=\"init\"", is->now, &spec, NULL,
 	         is->keys[KEY_ROOT], NULL, NULL, NULL, &root)) != ST_OK)
@@ -329,7 +331,8 @@ issue_cas(struct init_state *is, X509 **root_out, X509 **issuing_out)
 	    .is_ca = 1,
 	    .pathlen = 0,
 	    .key_usage = X509v3_KU_KEY_CERT_SIGN | X509v3_KU_CRL_SIGN,
-	    .md_nid = NID_sha384};
+	    .md_nid =
+	        ca_key_md_nid(signer_key_get0_public(is->keys[KEY_ROOT]))};
 	if ((st = ca_service_issue(is->store, is->cfg.name,
 	         "operator id=\"init\"", is->now, &spec, root,
 	         is->keys[KEY_ROOT], root_crl, ocsp_url, root_crt, &issuing)) !=
@@ -711,7 +714,8 @@ run(struct init_state *is)
 		if (i == KEY_ROOT && s->offline_root)
 			continue;
 		if ((st = signer_key_generate(is->signer, labels[i],
-		         init_keys[i].type, &is->keys[i])) != ST_OK)
+		         i == KEY_ROOT ? is->root_type : init_keys[i].type,
+		         &is->keys[i])) != ST_OK)
 			goto out;
 	}
 	is->cfg.key_root = uris[KEY_ROOT];
@@ -797,6 +801,17 @@ ca_setup_run(const struct ca_setup *s)
 	    (char *)(s->key_prefix ? s->key_prefix : CA_CONFIG_KEY_PREFIX);
 	if ((st = ca_config_key_prefix_check(is.cfg.key_prefix)) != ST_OK)
 		return st;
+	is.root_type = SIGNER_KEY_EC_P384;
+	if (s->root_curve != NULL && s->offline_root)
+		return status_fail(ST_MALFORMED,
+		    "--root-curve names the curve of a root key init makes; "
+		    "with --offline-root no root key is made here");
+	if (s->root_curve != NULL && strcmp(s->root_curve, "P-256") == 0)
+		is.root_type = SIGNER_KEY_EC_P256;
+	else if (s->root_curve != NULL && strcmp(s->root_curve, "P-384") != 0)
+		return status_fail(ST_MALFORMED,
+		    "--root-curve takes P-256 or P-384, not %.40s",
+		    s->root_curve);
 	/* Checked before anything is created. */
 	if ((st = ca_config_names_set(
 	         &is.cfg, s->dns, s->dns_count, s->ip, s->ip_count)) != ST_OK)

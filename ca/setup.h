@@ -36,6 +36,11 @@ struct ca_setup {
 	/* The root stays offline: no root key in the token; init stops
 	 * at DIR/ca/issuing.csr, and ca_setup_import completes it. */
 	int offline_root;
+	/* The root key's curve: "P-384" (NULL: the default) or "P-256",
+	 * for fleets whose devices verify P-256 only or verify it faster
+	 * (a secure element, a small TLS stack). Not with offline_root:
+	 * an offline root's key is the operator's own. */
+	const char *root_curve;
 	/* The store: NULL for DIR/tessera.db (SQLite), or a PostgreSQL URL
 	 * (no password in it) whose database holds no certificates yet. */
 	const char *store;

@@ -20,10 +20,12 @@ usage(FILE *f)
 	    "                    [--hsm-module PATH --hsm-token LABEL "
 	    "--hsm-pin-file FILE]\n"
 	    "                    [--key-prefix PREFIX] [--offline-root] "
-	    "[--store URL]\n\n"
+	    "[--root-curve CURVE]\n"
+	    "                    [--store URL]\n\n"
 	    "Creates the data directory DIR. Inside the token: the root CA "
-	    "key (EC P-384),\nthe issuing CA key, the OCSP responder key and "
-	    "the token-signing key (EC P-256).\nIn DIR: ca/root.pem, "
+	    "key (EC P-384, or\nP-256 with --root-curve), the issuing CA "
+	    "key, the OCSP responder key and the\ntoken-signing key (EC "
+	    "P-256).\nIn DIR: ca/root.pem, "
 	    "ca/issuing.pem, ca/chain.pem, ca/ocsp.pem, tls/server.pem\n"
 	    "and tls/server.key, admin/admin.pem and admin/admin.key, "
 	    "policy.json,\ntessera.json and tessera.db. No CA private key "
@@ -57,6 +59,12 @@ usage(FILE *f)
 	    "                     share one token with a prefix each; a "
 	    "prefix whose keys\n"
 	    "                     are in the token already is refused\n"
+	    "  --root-curve CURVE the root CA key's curve: P-384 (default) "
+	    "or P-256, for\n"
+	    "                     devices that verify P-256 only or faster; "
+	    "the root then\n"
+	    "                     signs with SHA-256. Not with "
+	    "--offline-root\n"
 	    "  --store URL        the store in PostgreSQL, "
 	    "postgresql://USER@HOST/DB, instead\n"
 	    "                     of DIR/tessera.db; its password comes "
@@ -111,6 +119,7 @@ cmd_init(int argc, char **argv)
 	    {"hsm-pin-file", required_argument, NULL, 'f'},
 	    {"key-prefix", required_argument, NULL, 'k'},
 	    {"offline-root", no_argument, NULL, 'o'},
+	    {"root-curve", required_argument, NULL, 'c'},
 	    {"store", required_argument, NULL, 'S'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -171,6 +180,9 @@ cmd_init(int argc, char **argv)
 			break;
 		case 'o':
 			s.offline_root = 1;
+			break;
+		case 'c':
+			s.root_curve = optarg;
 			break;
 		case 'h':
 			usage(stdout);
