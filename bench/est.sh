@@ -18,7 +18,9 @@
 # line also says where a request's time went on the client: tcp, tls,
 # http, close).
 # TESSERA_BENCH_STORE=postgresql://... puts the store in that (empty)
-# PostgreSQL database instead of DIR/tessera.db.
+# PostgreSQL database instead of DIR/tessera.db. TESSERA_BENCH_ROOT_CURVE
+# (P-256 or P-384) is init's --root-curve: what a device's TLS client
+# verifies on every first boot.
 secs=${1:-10}
 . "$(dirname "$0")/lib.sh"
 BENCH=$build/bench_est
@@ -28,7 +30,9 @@ D=$W/var
 
 echo "== setup (data directory $D)"
 "$TESSERA" init --data "$D" --name "EST Bench" \
-	${TESSERA_BENCH_STORE:+--store "$TESSERA_BENCH_STORE"} >/dev/null 2>&1
+	${TESSERA_BENCH_STORE:+--store "$TESSERA_BENCH_STORE"} \
+	${TESSERA_BENCH_ROOT_CURVE:+--root-curve "$TESSERA_BENCH_ROOT_CURVE"} \
+	>/dev/null 2>&1
 no_rate_limits "$D"
 serve_start "$D" "$P1" "$P2" 2
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
