@@ -300,6 +300,8 @@ issue_cas(struct init_state *is, X509 **root_out, X509 **issuing_out)
 	X509 *root = NULL, *issuing = NULL;
 	enum status st = ST_NOMEM;
 	struct ca_service_spec spec;
+	/* Both certificates are the root key's signatures. */
+	int root_md = ca_key_md_nid(signer_key_get0_public(is->keys[KEY_ROOT]));
 
 	*root_out = *issuing_out = NULL;
 	root_crl = url_join(is->cfg.publish_url, "/crl/root.crl");
@@ -316,8 +318,7 @@ issue_cas(struct init_state *is, X509 **root_out, X509 **issuing_out)
 	    .is_ca = 1,
 	    .pathlen = -1,
 	    .key_usage = X509v3_KU_KEY_CERT_SIGN | X509v3_KU_CRL_SIGN,
-	    .md_nid =
-	        ca_key_md_nid(signer_key_get0_public(is->keys[KEY_ROOT]))};
+	    .md_nid = root_md};
 	if ((st = ca_service_issue(is->store, is->cfg.name,
 	         "operator id=\"init\"", is->now, &spec, NULL,
 	         is->keys[KEY_ROOT], NULL, NULL, NULL, &root)) != ST_OK)
@@ -331,8 +332,7 @@ issue_cas(struct init_state *is, X509 **root_out, X509 **issuing_out)
 	    .is_ca = 1,
 	    .pathlen = 0,
 	    .key_usage = X509v3_KU_KEY_CERT_SIGN | X509v3_KU_CRL_SIGN,
-	    .md_nid =
-	        ca_key_md_nid(signer_key_get0_public(is->keys[KEY_ROOT]))};
+	    .md_nid = root_md};
 	if ((st = ca_service_issue(is->store, is->cfg.name,
 	         "operator id=\"init\"", is->now, &spec, root,
 	         is->keys[KEY_ROOT], root_crl, ocsp_url, root_crt, &issuing)) !=
