@@ -215,6 +215,10 @@ for l in sys.stdin:
 	done
 }
 
+# header FILE NAME: the value of header NAME in FILE (curl -D), the last
+# one when there are several.
+header() { tr -d '\r' <"$1" | sed -n "s/^$2: //Ip" | tail -1; }
+
 # wait_cmd SECONDS CMD...: run CMD every 0.1 s until it succeeds, for at
 # most SECONDS.
 wait_cmd() {

@@ -89,7 +89,6 @@ enroll() {
 		-print_certs 2>/dev/null | openssl x509 -out "$T/$1.pem" 2>/dev/null
 }
 secret() { tessera secret --data "$D" --device "$1" 2>/dev/null | tail -1; }
-header() { tr -d '\r' <"$1" | sed -n "s/^$2: //Ip" | tail -1; }
 # wait_for CMD...: until CMD succeeds, at most 20 s.
 wait_for() { wait_cmd 20 "$@"; }
 # held ROUND OUT CMD...: hold the next signature (p11fault), run CMD in

@@ -126,24 +126,23 @@ new_secret() { # NAME: prints the HTTP code of an API secret creation
 # two workers has served it (a worker is named in Tessera-Worker).
 crl_fetch() { # OUT: prints the worker that answered; fails unless HTTP 200
 	curl -sf -D "$T/crl.hdr" -o "$1" "$PUB/crl/issuing.crl" &&
-		tr -d '\r' <"$T/crl.hdr" | sed -n 's/^Tessera-Worker: //Ip'
+		header "$T/crl.hdr" Tessera-Worker
 }
-n=300
-until [ "$n" -eq 0 ] || { crl_fetch "$T/crl.before" >/dev/null &&
-	openssl crl -inform DER -in "$T/crl.before" -noout -text 2>/dev/null |
-	grep -q "Serial Number: $SERIAL"; }; do
-	sleep 0.1
-	n=$((n - 1))
-done
-[ "$n" -gt 0 ] && pass || fail "the CRL never listed the revocation"
+crl_lists_revocation() {
+	crl_fetch "$T/crl.before" >/dev/null &&
+		openssl crl -inform DER -in "$T/crl.before" -noout -text 2>/dev/null |
+		grep -q "Serial Number: $SERIAL"
+}
+check "the CRL lists the revocation" wait_cmd 30 crl_lists_revocation
 primed=" "
-n=200
-while [ "$n" -gt 0 ] && [ "$(echo $primed | wc -w)" -lt 2 ]; do
+# One more fetch; true once both workers have served the CRL above.
+both_primed() {
+	local w
 	w=$(crl_fetch "$T/crl.prime") && cmp -s "$T/crl.before" "$T/crl.prime" &&
 		case "$primed" in *" $w "*) ;; *) primed="$primed$w " ;; esac
-	n=$((n - 1))
-done
-[ "$(echo $primed | wc -w)" = 2 ] && pass ||
+	[ "$(echo $primed | wc -w)" = 2 ]
+}
+wait_cmd 20 both_primed && pass ||
 	fail "the CRL was not served by both workers before the outage:$primed"
 openssl ocsp -issuer "$D/ca/issuing.pem" -cert "$D/tls/server.pem" -no_nonce \
 	-url "$PUB/ocsp" -CAfile "$D/ca/chain.pem" -timeout 10 >/dev/null 2>&1
